@@ -1,0 +1,5 @@
+"""Entry point `pulumi up` runs: the stack's services, from `stacks/Pulumi.<stack>.yaml`."""
+
+from bascule.program import main
+
+main()

@@ -1,0 +1,177 @@
+"""The offline engine: run a Pulumi program in-process, with no CLI and no cloud, and record its resources.
+
+It is the only module that knows about Pulumi mocks. The mocks answer like a provider would on
+create: inputs come back as state, plus the computed outputs the components read (load balancer DNS
+names, certificate validation options, zone ids), so `apply` chains run to the end and every child
+resource is registered. Values that only a real cloud knows are plausible stand-ins, never used as facts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+
+
+@dataclass(frozen=True)
+class RegisteredResource:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str | None
+    provider: str | None
+    """URN of the provider resource this resource was created with, if any."""
+    inputs: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OfflineRun:
+    project: str
+    stack: str
+    config: dict[str, str]
+    resources: list[RegisteredResource]
+
+
+class ProgramError(Exception):
+    """The program itself failed while running offline (not a Bascule bug): message only, no traceback."""
+
+
+def _region_of(provider_inputs: Mapping[str, Any] | None, config: Mapping[str, str]) -> str:
+    if provider_inputs and isinstance(provider_inputs.get("region"), str):
+        return str(provider_inputs["region"])
+    return config.get("aws:region", "us-east-1")
+
+
+class _CloudMocks(pulumi_mocks.Mocks):
+    def __init__(self, config: Mapping[str, str]):
+        self.config = config
+        self.providers: dict[str, dict[str, Any]] = {}
+
+    def provider_inputs(self, ref: str) -> dict[str, Any] | None:
+        return self.providers.get(ref.rsplit("::", 1)[0]) if ref else None
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        rid = f"{args.name}-id"
+        if args.typ.startswith("pulumi:providers:"):
+            return rid, inputs
+        region = _region_of(self.provider_inputs(args.provider), self.config)
+        state = dict(inputs)
+        state.update(_computed(args.typ, args.name, inputs, region))
+        return rid, state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            region = _region_of(self.provider_inputs(args.provider), self.config)
+            names = [f"{region}{z}" for z in "abc"]
+            return {"names": names, "zoneIds": [f"{region[:3]}-az{i}" for i in range(1, 4)], "id": region}, []
+        if args.token == "aws:route53/getZone:getZone":
+            name = str(args.args.get("name", "example.com"))
+            return {"name": name, "zoneId": "Z0000000000000000000", "id": "Z0000000000000000000"}, []
+        return {}, []
+
+
+def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> dict[str, Any]:
+    """Outputs a provider computes on create, for the types whose outputs components read."""
+    out: dict[str, Any] = {}
+    if typ.startswith("aws:"):
+        service = typ.split(":")[1].split("/")[0]
+        out["arn"] = f"arn:aws:{service}:{region}:123456789012:{name}"
+    if typ == "aws:lb/loadBalancer:LoadBalancer":
+        out["dnsName"] = f"{name}-1234567890.{region}.elb.amazonaws.com"
+        out["zoneId"] = "Z3Q77PNBQS71R4"
+    elif typ == "aws:acm/certificate:Certificate":
+        domain = inputs.get("domainName", "example.com")
+        out["domainValidationOptions"] = [
+            {
+                "domainName": domain,
+                "resourceRecordName": f"_3f1d.{domain}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": "_9c2e.acm-validations.aws.",
+            }
+        ]
+    elif typ == "aws:acm/certificateValidation:CertificateValidation":
+        out["certificateArn"] = inputs.get("certificateArn")
+    elif typ == "aws:route53/record:Record":
+        out["fqdn"] = str(inputs.get("name", "")).rstrip(".")
+    elif typ == "aws:route53/zone:Zone":
+        out["zoneId"] = "Z0000000000000000000"
+        out["nameServers"] = [f"ns-{i}.awsdns-0{i}.org" for i in range(1, 5)]
+    elif typ in ("aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup", "aws:ecs/cluster:Cluster"):
+        out["name"] = name
+    elif typ.startswith("azure-native:"):
+        out["name"] = name
+        if typ == "azure-native:app:ManagedEnvironment":
+            out["defaultDomain"] = f"{name}.{inputs.get('location', 'westeurope')}.azurecontainerapps.io"
+            out["customDomainConfiguration"] = {"customDomainVerificationId": "0F1E2D3C4B5A69788796A5B4C3D2E1F0"}
+        elif typ == "azure-native:app:ManagedCertificate":
+            props = dict(inputs.get("properties") or {})
+            props["validationToken"] = "mock-validation-token"
+            out["properties"] = props
+    return out
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Keeps what `MockResourceArgs` drops: parent, provider and whether the resource is custom."""
+
+    def __init__(self, mocks: _CloudMocks):
+        super().__init__(mocks)
+        self.cloud_mocks = mocks
+        self.recorded: list[RegisteredResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        urn = response.urn
+        registration = self.resources[urn]
+        inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+        provider_urn = request.provider.rsplit("::", 1)[0] if request.provider else None
+        if request.type.startswith("pulumi:providers:"):
+            self.cloud_mocks.providers[urn] = dict(inputs)
+        self.recorded.append(
+            RegisteredResource(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent or None,
+                provider=provider_urn,
+                inputs=_plain(inputs),
+                outputs=_plain(registration.state),
+            )
+        )
+        return response
+
+
+def _plain(value: Any) -> Any:
+    """Make values JSON-friendly (no resource references or enum objects) for reports and inventory."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def config_strings(config: Mapping[str, Any]) -> dict[str, str]:
+    """Pulumi hands structured config to programs as JSON strings; plain strings stay as they are."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+def run_offline(
+    program: Callable[[], None], config: Mapping[str, Any], *, project: str = "bascule", stack: str = "dev"
+) -> OfflineRun:
+    """Run `program` as `pulumi up` would, against mocks, and return every resource it registered."""
+    strings = config_strings(config)
+    pulumi.runtime.settings.reset_options(project=project, stack=stack, preview=False)
+    pulumi.runtime.set_all_config(strings)
+    mocks = _CloudMocks(strings)
+    monitor = _RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    try:
+        pulumi.runtime.test(program)()
+    except pulumi.RunError as exc:
+        raise ProgramError(str(exc)) from None
+    return OfflineRun(project, stack, strings, list(monitor.recorded))

@@ -1,0 +1,220 @@
+"""Provider facts: regions with their jurisdiction, and the limits the providers enforce.
+
+Everything else in Bascule (spec validation, components, inventory, policies, drills) reads these
+tables instead of repeating a literal, so a provider change is one edit here. Sources: the providers'
+documentation as summarised in the project's DNS facts; re-check when upgrading the SDKs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Cloud(StrEnum):
+    AWS = "aws"
+    AZURE = "azure"
+    GCP = "gcp"
+
+
+class Jurisdiction(StrEnum):
+    """Whose law a region's data sits under; `non-eu` includes European non-EU states (UK, CH, NO)."""
+
+    EU = "eu"
+    NON_EU = "non-eu"
+
+
+@dataclass(frozen=True)
+class Region:
+    cloud: Cloud
+    name: str
+    country: str
+    jurisdiction: Jurisdiction
+
+
+def _regions(cloud: Cloud, eu: dict[str, str], other: dict[str, str]) -> dict[str, Region]:
+    table = {n: Region(cloud, n, c, Jurisdiction.EU) for n, c in eu.items()}
+    table.update({n: Region(cloud, n, c, Jurisdiction.NON_EU) for n, c in other.items()})
+    return table
+
+
+AWS_REGIONS = _regions(
+    Cloud.AWS,
+    eu={
+        "eu-west-1": "IE",
+        "eu-west-3": "FR",
+        "eu-central-1": "DE",
+        "eu-north-1": "SE",
+        "eu-south-1": "IT",
+        "eu-south-2": "ES",
+    },
+    other={
+        "eu-west-2": "GB",
+        "eu-central-2": "CH",
+        "us-east-1": "US",
+        "us-east-2": "US",
+        "us-west-1": "US",
+        "us-west-2": "US",
+        "ca-central-1": "CA",
+        "ca-west-1": "CA",
+        "mx-central-1": "MX",
+        "sa-east-1": "BR",
+        "af-south-1": "ZA",
+        "il-central-1": "IL",
+        "me-central-1": "AE",
+        "me-south-1": "BH",
+        "ap-east-1": "HK",
+        "ap-south-1": "IN",
+        "ap-south-2": "IN",
+        "ap-northeast-1": "JP",
+        "ap-northeast-2": "KR",
+        "ap-northeast-3": "JP",
+        "ap-southeast-1": "SG",
+        "ap-southeast-2": "AU",
+        "ap-southeast-3": "ID",
+        "ap-southeast-4": "AU",
+        "ap-southeast-5": "MY",
+        "ap-southeast-7": "TH",
+    },
+)
+
+AZURE_REGIONS = _regions(
+    Cloud.AZURE,
+    eu={
+        "westeurope": "NL",
+        "northeurope": "IE",
+        "francecentral": "FR",
+        "francesouth": "FR",
+        "germanywestcentral": "DE",
+        "germanynorth": "DE",
+        "swedencentral": "SE",
+        "polandcentral": "PL",
+        "italynorth": "IT",
+        "spaincentral": "ES",
+        "austriaeast": "AT",
+        "belgiumcentral": "BE",
+    },
+    other={
+        "uksouth": "GB",
+        "ukwest": "GB",
+        "switzerlandnorth": "CH",
+        "switzerlandwest": "CH",
+        "norwayeast": "NO",
+        "norwaywest": "NO",
+        "eastus": "US",
+        "eastus2": "US",
+        "centralus": "US",
+        "northcentralus": "US",
+        "southcentralus": "US",
+        "westcentralus": "US",
+        "westus": "US",
+        "westus2": "US",
+        "westus3": "US",
+        "canadacentral": "CA",
+        "canadaeast": "CA",
+        "brazilsouth": "BR",
+        "japaneast": "JP",
+        "japanwest": "JP",
+        "koreacentral": "KR",
+        "australiaeast": "AU",
+        "southeastasia": "SG",
+        "eastasia": "HK",
+        "centralindia": "IN",
+        "uaenorth": "AE",
+        "southafricanorth": "ZA",
+    },
+)
+
+GCP_REGIONS = _regions(
+    Cloud.GCP,
+    eu={
+        "europe-west1": "BE",
+        "europe-west3": "DE",
+        "europe-west4": "NL",
+        "europe-west8": "IT",
+        "europe-west9": "FR",
+        "europe-west10": "DE",
+        "europe-west12": "IT",
+        "europe-southwest1": "ES",
+        "europe-north1": "FI",
+        "europe-north2": "SE",
+        "europe-central2": "PL",
+    },
+    other={
+        "europe-west2": "GB",
+        "europe-west6": "CH",
+        "us-central1": "US",
+        "us-east1": "US",
+        "us-east4": "US",
+        "us-east5": "US",
+        "us-south1": "US",
+        "us-west1": "US",
+        "us-west2": "US",
+        "us-west3": "US",
+        "us-west4": "US",
+        "northamerica-northeast1": "CA",
+        "northamerica-northeast2": "CA",
+        "southamerica-east1": "BR",
+        "asia-east1": "TW",
+        "asia-northeast1": "JP",
+        "asia-southeast1": "SG",
+        "australia-southeast1": "AU",
+        "me-west1": "IL",
+        "africa-south1": "ZA",
+    },
+)
+
+REGIONS: dict[Cloud, dict[str, Region]] = {
+    Cloud.AWS: AWS_REGIONS,
+    Cloud.AZURE: AZURE_REGIONS,
+    Cloud.GCP: GCP_REGIONS,
+}
+
+
+def region(cloud: Cloud, name: str) -> Region | None:
+    return REGIONS[cloud].get(name)
+
+
+# --- Route 53 health checks and records -----------------------------------------------------------
+ROUTE53_INTERVALS = (10, 30)
+"""`request_interval` is immutable after creation: changing it replaces the health check."""
+ROUTE53_FAILURE_THRESHOLD = (1, 10)
+ROUTE53_CHECKER_REGIONS = (
+    "us-east-1",
+    "us-west-1",
+    "us-west-2",
+    "eu-west-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "sa-east-1",
+)
+ROUTE53_MIN_CHECKER_REGIONS = 3
+ROUTE53_SEARCH_STRING_MAX = 255
+ROUTE53_RECOMMENDED_TTL = 60
+
+# --- Record TTLs shared by every DNS backend ------------------------------------------------------
+DNS_TTL_MAX = 2_147_483_647
+
+# --- ECS Fargate task sizes: CPU units -> allowed memory (MiB), from AWS's task-size table ----------
+FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+}
+
+# --- Azure Container Apps consumption plan: vCPU -> memory, always 2 GiB per vCPU -------------------
+CONTAINER_APPS_CPU = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 4.0)
+
+ROUTE53_CONTROL_REGION = "us-east-1"
+"""Route 53 is global, but its control plane (record edits, health-check changes) lives here."""
+
+# Resource types that have no region: they are served from every region at once.
+GLOBAL_TYPE_PREFIXES = (
+    "aws:route53/",
+    "aws:iam/",
+    "azure-native:trafficmanager:",
+    "gcp:dns/",
+)

@@ -1,0 +1,41 @@
+"""Typed service spec: the one place stack config is validated."""
+
+from bascule.spec.loader import (
+    CONFIG_NAMESPACE,
+    SERVICES_KEY,
+    SpecError,
+    load_stack_file,
+    parse_services,
+    read_stack_config,
+)
+from bascule.spec.models import (
+    AwsSiteSpec,
+    AzureSiteSpec,
+    Criticality,
+    EndpointSiteSpec,
+    HealthCheckSpec,
+    Role,
+    Route53DnsSpec,
+    ServiceSpec,
+    SiteSpec,
+    StackSpec,
+)
+
+__all__ = [
+    "CONFIG_NAMESPACE",
+    "SERVICES_KEY",
+    "AwsSiteSpec",
+    "AzureSiteSpec",
+    "Criticality",
+    "EndpointSiteSpec",
+    "HealthCheckSpec",
+    "Role",
+    "Route53DnsSpec",
+    "ServiceSpec",
+    "SiteSpec",
+    "SpecError",
+    "StackSpec",
+    "load_stack_file",
+    "parse_services",
+    "read_stack_config",
+]

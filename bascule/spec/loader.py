@@ -1,0 +1,93 @@
+"""Turn raw stack config into a `StackSpec`, or into errors a person can act on.
+
+Every error is one line: the stack file, the service, the dotted field, what is wrong. The same code
+serves the Pulumi program (config from the engine) and the offline CLI (config read from the file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from bascule.spec.models import StackSpec
+
+CONFIG_NAMESPACE = "bascule"
+SERVICES_KEY = f"{CONFIG_NAMESPACE}:services"
+
+# Discriminator tags pydantic puts into error locations; they name no field the user wrote.
+_TAGS = {"aws", "azure", "endpoint", "route53"}
+
+
+class SpecError(Exception):
+    """Invalid stack config; `lines` holds one self-contained message per problem."""
+
+    def __init__(self, lines: Sequence[str]):
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)
+
+
+def load_stack_file(path: Path) -> tuple[dict[str, Any], StackSpec]:
+    """Read `stacks/Pulumi.<stack>.yaml` and return its whole config mapping and the validated spec."""
+    config = read_stack_config(path)
+    return config, parse_services(config.get(SERVICES_KEY), source=str(path))
+
+
+def read_stack_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SpecError([f"{path}: no such stack file"])
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError([f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config", {}), dict):
+        raise SpecError([f"{path}: expected a mapping with a 'config' mapping, as Pulumi stack files have"])
+    return dict(doc.get("config") or {})
+
+
+def parse_services(raw: Any, source: str) -> StackSpec:
+    if raw is None:
+        raise SpecError([f"{source}: {SERVICES_KEY}: missing; declare at least one service"])
+    if raw == []:
+        raise SpecError([f"{source}: {SERVICES_KEY}: empty; declare at least one service"])
+    if not isinstance(raw, list):
+        raise SpecError([f"{source}: {SERVICES_KEY}: must be a list of services, got {type(raw).__name__}"])
+    try:
+        return StackSpec.model_validate({"services": raw})
+    except ValidationError as exc:
+        raise SpecError(_format(exc, raw, source)) from None
+
+
+def _format(exc: ValidationError, raw: list[Any], source: str) -> list[str]:
+    lines: list[str] = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if loc[:1] != ["services"]:
+            lines.append(f"{source}: {SERVICES_KEY}: {msg}")
+            continue
+        loc = loc[1:]
+        where = SERVICES_KEY
+        if loc and isinstance(loc[0], int):
+            index = loc.pop(0)
+            where = f"service {_service_label(raw, index)}"
+        fields = [str(part) for part in loc if part not in _TAGS]
+        field = ".".join(fields)
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling against the README's spec reference)"
+        if err["type"] == "missing":
+            msg = "required field is missing"
+        lines.append(f"{source}: {where}: {field + ': ' if field else ''}{msg}")
+    return lines
+
+
+def _service_label(raw: list[Any], index: int) -> str:
+    item = raw[index] if index < len(raw) else None
+    if isinstance(item, Mapping) and isinstance(item.get("name"), str):
+        return f"'{item['name']}'"
+    return f"#{index + 1}"

@@ -1,0 +1,323 @@
+"""The service spec: what a platform engineer writes under `bascule:services` in a stack file.
+
+Validated once, before any resource is declared, so a bad value costs a one-line error instead of a
+half-applied stack. Defaults aim at fast but damped failover: 10 s checks, 3 consecutive failures,
+60 s TTL (about 90 s before most clients move), a warm secondary with at least one replica.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bascule import facts
+from bascule.facts import Cloud
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+
+
+class Criticality(StrEnum):
+    CRITICAL = "critical"
+    IMPORTANT = "important"
+    STANDARD = "standard"
+
+
+class Role(StrEnum):
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+    DNS = "dns"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+def _check_region(cloud: Cloud, value: str) -> str:
+    if facts.region(cloud, value) is None:
+        close = difflib.get_close_matches(value, facts.REGIONS[cloud], n=3)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise ValueError(f"'{value}' is not a known {cloud.value} region{hint}")
+    return value
+
+
+class AwsSiteSpec(_Model):
+    """ECS Fargate behind an ALB with an ACM certificate, in its own VPC unless one is given."""
+
+    kind: Literal["aws"]
+    region: str
+    image: str
+    container_port: int = Field(8080, ge=1, le=65535)
+    cpu: Literal[256, 512, 1024, 2048, 4096] = 256
+    memory: int = 512
+    desired_count: int = Field(2, ge=1, le=100)
+    vpc_cidr: str = "10.80.0.0/16"
+
+    @property
+    def cloud(self) -> Cloud:
+        return Cloud.AWS
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        return _check_region(Cloud.AWS, v)
+
+    @model_validator(mode="after")
+    def _task_size(self) -> AwsSiteSpec:
+        allowed = facts.FARGATE_MEMORY[self.cpu]
+        if self.memory not in allowed:
+            raise ValueError(
+                f"memory: Fargate with cpu {self.cpu} takes {allowed[0]} to {allowed[-1]} MiB "
+                f"in steps of {allowed[1] - allowed[0]}, not {self.memory}"
+            )
+        return self
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        net = ipaddress.ip_network(v, strict=True)
+        if net.version != 4 or not 16 <= net.prefixlen <= 22:
+            raise ValueError("must be an IPv4 network from /16 to /22 (two public subnets are cut from it)")
+        return v
+
+
+class AzureSiteSpec(_Model):
+    """Azure Container Apps in an environment of its own; warm means at least one replica always on."""
+
+    kind: Literal["azure"]
+    location: str
+    image: str
+    container_port: int = Field(8080, ge=1, le=65535)
+    cpu: float = 0.5
+    min_replicas: int = Field(1, ge=1, le=300)
+    max_replicas: int = Field(3, ge=1, le=300)
+
+    @property
+    def cloud(self) -> Cloud:
+        return Cloud.AZURE
+
+    @property
+    def region(self) -> str:
+        return self.location
+
+    @property
+    def memory(self) -> str:
+        """Consumption-plan apps get exactly 2 GiB per vCPU; any other pairing is rejected by Azure."""
+        return f"{self.cpu * 2:g}Gi"
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, v: float) -> float:
+        if v not in facts.CONTAINER_APPS_CPU:
+            raise ValueError(f"Container Apps takes 0.25 to 4 vCPU in steps of 0.25, not {v}")
+        return v
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, v: str) -> str:
+        return _check_region(Cloud.AZURE, v)
+
+    @model_validator(mode="after")
+    def _replicas(self) -> AzureSiteSpec:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})")
+        return self
+
+
+class EndpointSiteSpec(_Model):
+    """Bring your own: a site Bascule does not create, only health-checks and routes to."""
+
+    kind: Literal["endpoint"]
+    provider: Cloud
+    region: str
+    address: str
+
+    @property
+    def cloud(self) -> Cloud:
+        return self.provider
+
+    @property
+    def is_ip(self) -> bool:
+        try:
+            ipaddress.ip_address(self.address)
+        except ValueError:
+            return False
+        return True
+
+    @model_validator(mode="after")
+    def _check(self) -> EndpointSiteSpec:
+        _check_region(self.provider, self.region)
+        if not self.is_ip and not _HOSTNAME.match(self.address):
+            raise ValueError(f"address '{self.address}' is neither an IP address nor a DNS hostname")
+        return self
+
+
+SiteSpec = Annotated[AwsSiteSpec | AzureSiteSpec | EndpointSiteSpec, Field(discriminator="kind")]
+
+
+class HealthCheckSpec(_Model):
+    protocol: Literal["HTTPS", "HTTP"] = "HTTPS"
+    path: str = "/healthz"
+    port: int | None = Field(None, ge=1, le=65535)
+    interval_seconds: int = 10
+    failure_threshold: int = 3
+    search_string: str | None = None
+
+    @property
+    def effective_port(self) -> int:
+        return self.port if self.port is not None else (443 if self.protocol == "HTTPS" else 80)
+
+    @property
+    def detection_seconds(self) -> int:
+        return self.interval_seconds * self.failure_threshold
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/") or " " in v:
+            raise ValueError(f"'{v}' must be an absolute URL path starting with '/' and without spaces")
+        return v
+
+    @field_validator("search_string")
+    @classmethod
+    def _search(cls, v: str | None) -> str | None:
+        if v is not None and not 1 <= len(v) <= facts.ROUTE53_SEARCH_STRING_MAX:
+            raise ValueError(f"must be 1 to {facts.ROUTE53_SEARCH_STRING_MAX} characters")
+        return v
+
+
+class Route53DnsSpec(_Model):
+    """Route 53 failover records; the zone is looked up by id, or created with accelerated recovery."""
+
+    kind: Literal["route53"]
+    zone: str
+    zone_id: str | None = None
+    ttl: int = Field(facts.ROUTE53_RECOMMENDED_TTL, ge=0, le=facts.DNS_TTL_MAX)
+    checker_regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "ap-southeast-1")
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        v = v.rstrip(".").lower()
+        if not _HOSTNAME.match(v):
+            raise ValueError(f"'{v}' is not a DNS zone name")
+        return v
+
+    @field_validator("checker_regions")
+    @classmethod
+    def _checkers(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [r for r in v if r not in facts.ROUTE53_CHECKER_REGIONS]
+        if bad:
+            raise ValueError(
+                f"{', '.join(bad)} not Route 53 checker regions "
+                f"(choose from {', '.join(facts.ROUTE53_CHECKER_REGIONS)})"
+            )
+        if len(set(v)) < facts.ROUTE53_MIN_CHECKER_REGIONS:
+            raise ValueError(f"Route 53 needs at least {facts.ROUTE53_MIN_CHECKER_REGIONS} distinct checker regions")
+        return v
+
+
+DnsSpec = Annotated[Route53DnsSpec, Field(discriminator="kind")]
+
+
+class ServiceSpec(_Model):
+    name: str
+    hostname: str
+    criticality: Criticality = Criticality.CRITICAL
+    rto_seconds: int = Field(300, gt=0)
+    rpo_seconds: int = Field(60, ge=0)
+    allow_rto_overrun: bool = False
+    """Opt out of the RTO budget error for this service: the overrun is then reported as a warning."""
+    primary: SiteSpec
+    secondary: SiteSpec
+    health_check: HealthCheckSpec = HealthCheckSpec()
+    dns: DnsSpec
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(
+                f"'{v}' must be 2-32 lowercase letters, digits or '-', starting with a letter "
+                "(it becomes part of cloud resource names)"
+            )
+        return v
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, v: str) -> str:
+        v = v.rstrip(".").lower()
+        if not _HOSTNAME.match(v):
+            raise ValueError(f"'{v}' is not a DNS hostname")
+        return v
+
+    @property
+    def rto_budget_seconds(self) -> int:
+        """Health-check detection plus the time resolvers may keep serving the old answer."""
+        return self.health_check.detection_seconds + self.dns.ttl
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> ServiceSpec:
+        p, s = self.primary, self.secondary
+        if (p.cloud, p.region) == (s.cloud, s.region):
+            raise ValueError(
+                f"secondary: must differ from the primary in provider or region "
+                f"(both are {p.cloud.value} {p.region})"
+            )
+        hc = self.health_check
+        if self.dns.kind == "route53":
+            if hc.interval_seconds not in facts.ROUTE53_INTERVALS:
+                raise ValueError(
+                    f"health_check.interval_seconds: Route 53 checks every "
+                    f"{' or '.join(map(str, facts.ROUTE53_INTERVALS))} seconds, not {hc.interval_seconds}"
+                )
+            lo, hi = facts.ROUTE53_FAILURE_THRESHOLD
+            if not lo <= hc.failure_threshold <= hi:
+                raise ValueError(
+                    f"health_check.failure_threshold: Route 53 accepts {lo} to {hi}, not {hc.failure_threshold}"
+                )
+            if self.hostname == self.dns.zone or not self.hostname.endswith("." + self.dns.zone):
+                raise ValueError(
+                    f"hostname: '{self.hostname}' must be a name below the zone '{self.dns.zone}' "
+                    "(failover records are CNAMEs, which the zone apex cannot hold)"
+                )
+        if self.rto_budget_seconds > self.rto_seconds and not self.allow_rto_overrun:
+            raise ValueError(f"rto_seconds: {self.rto_overrun_message} (or set allow_rto_overrun: true)")
+        return self
+
+    @property
+    def rto_overrun_message(self) -> str:
+        hc = self.health_check
+        return (
+            f"detection {hc.interval_seconds} s x {hc.failure_threshold} + TTL {self.dns.ttl} s = "
+            f"{self.rto_budget_seconds} s exceeds the RTO target of {self.rto_seconds} s"
+        )
+
+
+class StackSpec(_Model):
+    services: tuple[ServiceSpec, ...]
+
+    @model_validator(mode="after")
+    def _unique(self) -> StackSpec:
+        seen: set[str] = set()
+        hosts: set[str] = set()
+        for svc in self.services:
+            if svc.name in seen:
+                raise ValueError(f"service name '{svc.name}' is used twice")
+            if svc.hostname in hosts:
+                raise ValueError(f"hostname '{svc.hostname}' is used by two services")
+            seen.add(svc.name)
+            hosts.add(svc.hostname)
+        return self
+
+    def warnings(self) -> list[str]:
+        return [
+            f"service '{s.name}': rto_seconds: {s.rto_overrun_message} (allowed by allow_rto_overrun)"
+            for s in self.services
+            if s.rto_budget_seconds > s.rto_seconds
+        ]

@@ -1,0 +1,20 @@
+"""Pulumi components: a service as a primary site, a warm secondary site and a health-checked DNS switch.
+
+Sites and DNS backends are plug-ins: a new provider is one module plus one line in `registry.py`.
+"""
+
+from bascule.components.base import DnsFailover, DnsRecords, Site, SiteArgs, SiteEndpoint
+from bascule.components.registry import DNS_BACKENDS, SITE_KINDS
+from bascule.components.service import FailoverService, FailoverServiceArgs
+
+__all__ = [
+    "DNS_BACKENDS",
+    "SITE_KINDS",
+    "DnsFailover",
+    "DnsRecords",
+    "FailoverService",
+    "FailoverServiceArgs",
+    "Site",
+    "SiteArgs",
+    "SiteEndpoint",
+]

@@ -1,0 +1,234 @@
+"""AWS site: ECS Fargate behind an internet-facing ALB with a DNS-validated ACM certificate.
+
+Tasks run in two public subnets with public IPs, which avoids a NAT gateway per site (the biggest
+fixed cost of a warm standby); only the ALB may reach them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
+from bascule.spec import AwsSiteSpec
+
+_TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+_ANYWHERE = ["0.0.0.0/0"]
+
+
+class AwsSite(Site):
+    def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("bascule:aws:AwsSite", name, None, opts)
+        site = args.site
+        if not isinstance(site, AwsSiteSpec):
+            raise TypeError(f"AwsSite needs an 'aws' site spec, got '{site.kind}'")
+        tags = bascule_tags(args.service, args.role)
+        provider = aws.Provider(f"{name}-provider", region=site.region, opts=pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc", cidr_block=site.vpc_cidr, enable_dns_hostnames=True, enable_dns_support=True,
+            tags=tags, opts=child,
+        )
+        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, opts=child)
+        routes = aws.ec2.RouteTable(
+            f"{name}-public",
+            vpc_id=vpc.id,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block=_ANYWHERE[0], gateway_id=igw.id)],
+            tags=tags,
+            opts=child,
+        )
+        zones = aws.get_availability_zones_output(
+            state="available", opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
+        )
+        network = ipaddress.ip_network(site.vpc_cidr)
+        cidrs = list(network.subnets(new_prefix=network.prefixlen + 2))
+        subnets = []
+        for i in range(2):
+            subnet = aws.ec2.Subnet(
+                f"{name}-public-{i}",
+                vpc_id=vpc.id,
+                cidr_block=str(cidrs[i]),
+                availability_zone=zones.names[i],
+                map_public_ip_on_launch=True,
+                tags=tags,
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=routes.id, opts=child
+            )
+            subnets.append(subnet)
+        subnet_ids = [s.id for s in subnets]
+
+        alb_sg = aws.ec2.SecurityGroup(
+            f"{name}-alb",
+            vpc_id=vpc.id,
+            description=f"{args.service.name} {args.role.value} load balancer: HTTPS from anywhere",
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=p, to_port=p, cidr_blocks=_ANYWHERE)
+                for p in (443, 80)
+            ],
+            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=_ANYWHERE)],
+            tags=tags,
+            opts=child,
+        )
+        task_sg = aws.ec2.SecurityGroup(
+            f"{name}-tasks",
+            vpc_id=vpc.id,
+            description=f"{args.service.name} {args.role.value} tasks: only from the load balancer",
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp", from_port=site.container_port, to_port=site.container_port,
+                    security_groups=[alb_sg.id],
+                )
+            ],
+            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=_ANYWHERE)],
+            tags=tags,
+            opts=child,
+        )
+
+        alb = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            load_balancer_type="application",
+            internal=False,
+            subnets=subnet_ids,
+            security_groups=[alb_sg.id],
+            drop_invalid_header_fields=True,
+            tags=tags,
+            opts=child,
+        )
+        hc = args.service.health_check
+        target_group = aws.lb.TargetGroup(
+            f"{name}-tg",
+            port=site.container_port,
+            protocol="HTTP",
+            target_type="ip",
+            vpc_id=vpc.id,
+            deregistration_delay=30,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                path=hc.path, matcher="200-399", interval=10, healthy_threshold=2, unhealthy_threshold=2,
+            ),
+            tags=tags,
+            opts=child,
+        )
+
+        cert = aws.acm.Certificate(
+            f"{name}-cert", domain_name=args.service.hostname, validation_method="DNS", tags=tags, opts=child
+        )
+        option = cert.domain_validation_options[0]
+        record = args.dns.validation_record(
+            f"{name}-cert-validation",
+            option.resource_record_name,
+            "CNAME",
+            option.resource_record_value,
+        )
+        validation = aws.acm.CertificateValidation(
+            f"{name}-cert", certificate_arn=cert.arn, validation_record_fqdns=[record.fqdn], opts=child
+        )
+        https = aws.lb.Listener(
+            f"{name}-https",
+            load_balancer_arn=alb.arn,
+            port=443,
+            protocol="HTTPS",
+            ssl_policy=_TLS_POLICY,
+            certificate_arn=validation.certificate_arn,
+            default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)],
+            tags=tags,
+            opts=child,
+        )
+        aws.lb.Listener(
+            f"{name}-http",
+            load_balancer_arn=alb.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=[
+                aws.lb.ListenerDefaultActionArgs(
+                    type="redirect",
+                    redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                        protocol="HTTPS", port="443", status_code="HTTP_301"
+                    ),
+                )
+            ],
+            tags=tags,
+            opts=child,
+        )
+
+        cluster = aws.ecs.Cluster(f"{name}-cluster", tags=tags, opts=child)
+        logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=30, tags=tags, opts=child)
+        role = aws.iam.Role(
+            f"{name}-execution",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(f"{name}-execution", role=role.name, policy_arn=_EXECUTION_POLICY, opts=child)
+        container = args.service.name
+        task = aws.ecs.TaskDefinition(
+            f"{name}-task",
+            family=f"{args.service.name}-{args.role.value}",
+            cpu=str(site.cpu),
+            memory=str(site.memory),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            execution_role_arn=role.arn,
+            container_definitions=logs.name.apply(
+                lambda log_group: json.dumps(
+                    [
+                        {
+                            "name": container,
+                            "image": site.image,
+                            "essential": True,
+                            "portMappings": [{"containerPort": site.container_port, "protocol": "tcp"}],
+                            "logConfiguration": {
+                                "logDriver": "awslogs",
+                                "options": {
+                                    "awslogs-group": log_group,
+                                    "awslogs-region": site.region,
+                                    "awslogs-stream-prefix": container,
+                                },
+                            },
+                        }
+                    ]
+                )
+            ),
+            tags=tags,
+            opts=child,
+        )
+        self.service = aws.ecs.Service(
+            f"{name}-service",
+            cluster=cluster.arn,
+            task_definition=task.arn,
+            desired_count=site.desired_count,
+            launch_type="FARGATE",
+            health_check_grace_period_seconds=60,
+            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                subnets=subnet_ids, security_groups=[task_sg.id], assign_public_ip=True
+            ),
+            load_balancers=[
+                aws.ecs.ServiceLoadBalancerArgs(
+                    target_group_arn=target_group.arn, container_name=container, container_port=site.container_port
+                )
+            ],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[https]),
+        )
+        self.https_listener = https
+        self.endpoint = SiteEndpoint(
+            role=args.role, cloud=site.cloud, region=site.region, target=alb.dns_name, target_is_ip=False
+        )
+        self.register_outputs({"target": alb.dns_name, "region": site.region, "load_balancer_arn": alb.arn})

@@ -1,0 +1,79 @@
+"""The two plug-in interfaces every site kind and DNS backend implements.
+
+A site only needs to say where traffic for it goes (`SiteEndpoint`); a DNS backend only needs two
+endpoints to wire failover. Sites that must prove domain ownership (ACM, Container Apps) ask the DNS
+backend for records through `DnsRecords`, so no site knows which DNS provider is in use.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Protocol
+
+import pulumi
+
+from bascule.facts import Cloud
+from bascule.spec import Criticality, Role, ServiceSpec, SiteSpec
+
+TAG_SERVICE = "bascule:service"
+TAG_ROLE = "bascule:role"
+TAG_CRITICALITY = "bascule:criticality"
+
+
+def bascule_tags(service: ServiceSpec, role: Role) -> dict[str, str]:
+    """Tags every child resource carries, so inventories and policies find workloads without Bascule's code."""
+    return {TAG_SERVICE: service.name, TAG_ROLE: role.value, TAG_CRITICALITY: Criticality(service.criticality).value}
+
+
+@dataclass(frozen=True)
+class SiteEndpoint:
+    """Where a site receives traffic: the DNS answer for the service and the health checkers' target."""
+
+    role: Role
+    cloud: Cloud
+    region: str
+    target: pulumi.Output[str]
+    """A DNS name the service hostname is aliased to (CNAME), or an IP address when `target_is_ip`."""
+    target_is_ip: bool
+
+
+@dataclass(frozen=True)
+class ValidationRecord:
+    resource: pulumi.Resource
+    fqdn: pulumi.Output[str]
+
+
+class DnsRecords(Protocol):
+    """Lets a site create ownership-validation records in the service's zone, whatever backend holds it."""
+
+    def validation_record(
+        self, name: str, record_name: pulumi.Input[str], rtype: str, value: pulumi.Input[str]
+    ) -> ValidationRecord: ...
+
+
+@dataclass(frozen=True)
+class SiteArgs:
+    service: ServiceSpec
+    role: Role
+    site: SiteSpec
+    dns: DnsRecords
+
+
+class Site(pulumi.ComponentResource, ABC):
+    endpoint: SiteEndpoint
+
+
+class DnsFailover(pulumi.ComponentResource, ABC):
+    """Built in two steps: the zone first (sites need it for validation records), then `route`."""
+
+    @abstractmethod
+    def validation_record(
+        self, name: str, record_name: pulumi.Input[str], rtype: str, value: pulumi.Input[str]
+    ) -> ValidationRecord: ...
+
+    @abstractmethod
+    def route(self, primary: SiteEndpoint, secondary: SiteEndpoint) -> None:
+        """Create health checks and failover records, then register the component's outputs."""
+
+    health_check_ids: pulumi.Output[dict[str, str]]

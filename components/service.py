@@ -1,0 +1,47 @@
+"""FailoverService: one service as a primary site, a warm secondary site and a DNS switch between them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from bascule.components.base import SiteArgs
+from bascule.components.registry import DNS_BACKENDS, SITE_KINDS
+from bascule.spec import Role, ServiceSpec
+
+
+@dataclass(frozen=True)
+class FailoverServiceArgs:
+    service: ServiceSpec
+
+
+class FailoverService(pulumi.ComponentResource):
+    def __init__(self, name: str, args: FailoverServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("bascule:service:FailoverService", name, None, opts)
+        svc = args.service
+        child = pulumi.ResourceOptions(parent=self)
+        dns = DNS_BACKENDS[svc.dns.kind](f"{name}-dns", svc, child)
+        primary = SITE_KINDS[svc.primary.kind](
+            f"{name}-primary", SiteArgs(svc, Role.PRIMARY, svc.primary, dns), child
+        )
+        secondary = SITE_KINDS[svc.secondary.kind](
+            f"{name}-secondary", SiteArgs(svc, Role.SECONDARY, svc.secondary, dns), child
+        )
+        dns.route(primary.endpoint, secondary.endpoint)
+
+        self.hostname = pulumi.Output.from_input(svc.hostname)
+        self.endpoints = pulumi.Output.all(primary.endpoint.target, secondary.endpoint.target).apply(
+            lambda t: {Role.PRIMARY.value: t[0], Role.SECONDARY.value: t[1]}
+        )
+        self.health_check_ids = dns.health_check_ids
+        self.rto_budget_seconds = pulumi.Output.from_input(svc.rto_budget_seconds)
+        self.register_outputs(
+            {
+                "hostname": self.hostname,
+                "endpoints": self.endpoints,
+                "health_check_ids": self.health_check_ids,
+                "rto_budget_seconds": self.rto_budget_seconds,
+                "rto_target_seconds": svc.rto_seconds,
+            }
+        )

@@ -1,0 +1,1 @@
+"""Concentration-risk policies."""
