@@ -53,7 +53,7 @@ class _CloudMocks(pulumi_mocks.Mocks):
         self.config = config
         self.providers: dict[str, dict[str, Any]] = {}
 
-    def provider_inputs(self, ref: str) -> dict[str, Any] | None:
+    def provider_inputs(self, ref: str | None) -> dict[str, Any] | None:
         return self.providers.get(ref.rsplit("::", 1)[0]) if ref else None
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
@@ -125,8 +125,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.cloud_mocks = mocks
         self.recorded: list[RegisteredResource] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == "pulumi:pulumi:Stack":
             return response
         urn = response.urn
@@ -171,7 +171,7 @@ def run_offline(
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     try:
-        pulumi.runtime.test(program)()
+        pulumi.runtime.test(program)()  # type: ignore[no-untyped-call]
     except pulumi.RunError as exc:
         raise ProgramError(str(exc)) from None
     return OfflineRun(project, stack, strings, list(monitor.recorded))

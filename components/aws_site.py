@@ -11,8 +11,8 @@ import json
 
 import pulumi
 import pulumi_aws as aws
-
 from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
+
 from bascule.spec import AwsSiteSpec
 
 _TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -31,8 +31,12 @@ class AwsSite(Site):
         child = pulumi.ResourceOptions(parent=self, provider=provider)
 
         vpc = aws.ec2.Vpc(
-            f"{name}-vpc", cidr_block=site.vpc_cidr, enable_dns_hostnames=True, enable_dns_support=True,
-            tags=tags, opts=child,
+            f"{name}-vpc",
+            cidr_block=site.vpc_cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags=tags,
+            opts=child,
         )
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, opts=child)
         routes = aws.ec2.RouteTable(
@@ -82,7 +86,9 @@ class AwsSite(Site):
             description=f"{args.service.name} {args.role.value} tasks: only from the load balancer",
             ingress=[
                 aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp", from_port=site.container_port, to_port=site.container_port,
+                    protocol="tcp",
+                    from_port=site.container_port,
+                    to_port=site.container_port,
                     security_groups=[alb_sg.id],
                 )
             ],
@@ -110,7 +116,11 @@ class AwsSite(Site):
             vpc_id=vpc.id,
             deregistration_delay=30,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
-                path=hc.path, matcher="200-399", interval=10, healthy_threshold=2, unhealthy_threshold=2,
+                path=hc.path,
+                matcher="200-399",
+                interval=10,
+                healthy_threshold=2,
+                unhealthy_threshold=2,
             ),
             tags=tags,
             opts=child,
@@ -221,7 +231,9 @@ class AwsSite(Site):
             ),
             load_balancers=[
                 aws.ecs.ServiceLoadBalancerArgs(
-                    target_group_arn=target_group.arn, container_name=container, container_port=site.container_port
+                    target_group_arn=target_group.arn,
+                    container_name=container,
+                    container_port=site.container_port,
                 )
             ],
             tags=tags,

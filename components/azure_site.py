@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_azure_native as azure
-
 from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
+
 from bascule.spec import AzureSiteSpec
 
 
@@ -22,9 +22,7 @@ class AzureSite(Site):
             raise TypeError(f"AzureSite needs an 'azure' site spec, got '{site.kind}'")
         tags = bascule_tags(args.service, args.role)
         host = args.service.hostname
-        provider = azure.Provider(
-            f"{name}-provider", location=site.location, opts=pulumi.ResourceOptions(parent=self)
-        )
+        provider = azure.Provider(f"{name}-provider", location=site.location, opts=pulumi.ResourceOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self, provider=provider)
 
         group = azure.resources.ResourceGroup(f"{name}-rg", location=site.location, tags=tags, opts=child)
@@ -35,9 +33,7 @@ class AzureSite(Site):
             tags=tags,
             opts=child,
         )
-        verification_id = env.custom_domain_configuration.apply(
-            lambda c: c.custom_domain_verification_id if c else ""
-        )
+        verification_id = env.custom_domain_configuration.apply(lambda c: c.custom_domain_verification_id if c else "")
         asuid = args.dns.validation_record(f"{name}-asuid", f"asuid.{host}", "TXT", verification_id)
 
         hc = args.service.health_check
@@ -65,9 +61,7 @@ class AzureSite(Site):
                         probes=[
                             azure.app.ContainerAppProbeArgs(
                                 type="Readiness",
-                                http_get=azure.app.ContainerAppProbeHttpGetArgs(
-                                    path=hc.path, port=site.container_port
-                                ),
+                                http_get=azure.app.ContainerAppProbeHttpGetArgs(path=hc.path, port=site.container_port),
                                 period_seconds=10,
                                 failure_threshold=3,
                             )

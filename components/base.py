@@ -14,16 +14,16 @@ from typing import Protocol
 import pulumi
 
 from bascule.facts import Cloud
-from bascule.spec import Criticality, Role, ServiceSpec, SiteSpec
-
-TAG_SERVICE = "bascule:service"
-TAG_ROLE = "bascule:role"
-TAG_CRITICALITY = "bascule:criticality"
+from bascule.spec import TAG_CRITICALITY, TAG_ROLE, TAG_SERVICE, Criticality, Role, ServiceSpec, SiteSpec
 
 
 def bascule_tags(service: ServiceSpec, role: Role) -> dict[str, str]:
     """Tags every child resource carries, so inventories and policies find workloads without Bascule's code."""
-    return {TAG_SERVICE: service.name, TAG_ROLE: role.value, TAG_CRITICALITY: Criticality(service.criticality).value}
+    return {
+        TAG_SERVICE: service.name,
+        TAG_ROLE: role.value,
+        TAG_CRITICALITY: Criticality(service.criticality).value,
+    }
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ control plane is impaired.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_aws as aws
+from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags
 
 from bascule import facts
-from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags
 from bascule.spec import Role, Route53DnsSpec, ServiceSpec
 
 _VALIDATION_TTL = 300
@@ -31,10 +33,10 @@ class Route53Failover(DnsFailover):
             f"{name}-provider", region=facts.ROUTE53_CONTROL_REGION, opts=pulumi.ResourceOptions(parent=self)
         )
         self._child = pulumi.ResourceOptions(parent=self, provider=provider)
-        self.name_servers: pulumi.Output[list[str]]
+        self.name_servers: pulumi.Output[Sequence[str]]
         if dns.zone_id is not None:
             self.zone_id: pulumi.Output[str] = pulumi.Output.from_input(dns.zone_id)
-            self.name_servers = pulumi.Output.from_input([])
+            self.name_servers = pulumi.Output.from_input(())
         else:
             zone = aws.route53.Zone(
                 f"{name}-zone",
@@ -68,7 +70,7 @@ class Route53Failover(DnsFailover):
                 "Route 53 failover records of one name share one type: both sites must be IPs or both hostnames"
             )
         rtype = "A" if primary.target_is_ip else "CNAME"
-        checks = {}
+        checks: dict[str, pulumi.Output[str]] = {}
         for endpoint, policy in ((primary, "PRIMARY"), (secondary, "SECONDARY")):
             role = endpoint.role.value
             check = self._health_check(endpoint)
@@ -85,17 +87,19 @@ class Route53Failover(DnsFailover):
                 failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type=policy)],
                 opts=self._child,
             )
-        self.health_check_ids = pulumi.Output.from_input(checks)
+        self.health_check_ids = pulumi.Output.all(**checks)
         self.register_outputs(
-            {"zone_id": self.zone_id, "name_servers": self.name_servers, "health_check_ids": self.health_check_ids}
+            {
+                "zone_id": self.zone_id,
+                "name_servers": self.name_servers,
+                "health_check_ids": self.health_check_ids,
+            }
         )
 
     def _health_check(self, endpoint: SiteEndpoint) -> aws.route53.HealthCheck:
         hc = self._service.health_check
         check_type = hc.protocol + ("_STR_MATCH" if hc.search_string else "")
-        address = (
-            {"ip_address": endpoint.target} if endpoint.target_is_ip else {"fqdn": endpoint.target}
-        )
+        address = {"ip_address": endpoint.target} if endpoint.target_is_ip else {"fqdn": endpoint.target}
         return aws.route53.HealthCheck(
             f"{self._name}-{endpoint.role.value}",
             type=check_type,
@@ -107,6 +111,7 @@ class Route53Failover(DnsFailover):
             regions=list(self._dns.checker_regions),
             enable_sni=hc.protocol == "HTTPS" and not endpoint.target_is_ip,
             tags={**self._tags, "Name": f"{self._service.name}-{endpoint.role.value}"},
+            ip_address=endpoint.target if endpoint.target_is_ip else None,
+            fqdn=None if endpoint.target_is_ip else endpoint.target,
             opts=self._child,
-            **address,
         )

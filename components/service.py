@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-
 from bascule.components.base import SiteArgs
 from bascule.components.registry import DNS_BACKENDS, SITE_KINDS
+
 from bascule.spec import Role, ServiceSpec
 
 
@@ -22,9 +22,7 @@ class FailoverService(pulumi.ComponentResource):
         svc = args.service
         child = pulumi.ResourceOptions(parent=self)
         dns = DNS_BACKENDS[svc.dns.kind](f"{name}-dns", svc, child)
-        primary = SITE_KINDS[svc.primary.kind](
-            f"{name}-primary", SiteArgs(svc, Role.PRIMARY, svc.primary, dns), child
-        )
+        primary = SITE_KINDS[svc.primary.kind](f"{name}-primary", SiteArgs(svc, Role.PRIMARY, svc.primary, dns), child)
         secondary = SITE_KINDS[svc.secondary.kind](
             f"{name}-secondary", SiteArgs(svc, Role.SECONDARY, svc.secondary, dns), child
         )

@@ -9,6 +9,9 @@ from bascule.spec.loader import (
     read_stack_config,
 )
 from bascule.spec.models import (
+    TAG_CRITICALITY,
+    TAG_ROLE,
+    TAG_SERVICE,
     AwsSiteSpec,
     AzureSiteSpec,
     Criticality,
@@ -24,6 +27,9 @@ from bascule.spec.models import (
 __all__ = [
     "CONFIG_NAMESPACE",
     "SERVICES_KEY",
+    "TAG_CRITICALITY",
+    "TAG_ROLE",
+    "TAG_SERVICE",
     "AwsSiteSpec",
     "AzureSiteSpec",
     "Criticality",

@@ -74,8 +74,7 @@ def _format(exc: ValidationError, raw: list[Any], source: str) -> list[str]:
         loc = loc[1:]
         where = SERVICES_KEY
         if loc and isinstance(loc[0], int):
-            index = loc.pop(0)
-            where = f"service {_service_label(raw, index)}"
+            where = f"service {_service_label(raw, int(loc.pop(0)))}"
         fields = [str(part) for part in loc if part not in _TAGS]
         field = ".".join(fields)
         if err["type"] == "extra_forbidden":

@@ -22,6 +22,12 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 
 
+TAG_SERVICE = "bascule:service"
+TAG_ROLE = "bascule:role"
+TAG_CRITICALITY = "bascule:criticality"
+"""Tag (AWS, Azure) keys every resource of a service carries; inventories find workloads by them."""
+
+
 class Criticality(StrEnum):
     CRITICAL = "critical"
     IMPORTANT = "important"
@@ -266,8 +272,7 @@ class ServiceSpec(_Model):
         p, s = self.primary, self.secondary
         if (p.cloud, p.region) == (s.cloud, s.region):
             raise ValueError(
-                f"secondary: must differ from the primary in provider or region "
-                f"(both are {p.cloud.value} {p.region})"
+                f"secondary: must differ from the primary in provider or region (both are {p.cloud.value} {p.region})"
             )
         hc = self.health_check
         if self.dns.kind == "route53":
@@ -280,6 +285,11 @@ class ServiceSpec(_Model):
             if not lo <= hc.failure_threshold <= hi:
                 raise ValueError(
                     f"health_check.failure_threshold: Route 53 accepts {lo} to {hi}, not {hc.failure_threshold}"
+                )
+            if _targets_ip(p) != _targets_ip(s):
+                raise ValueError(
+                    "secondary: Route 53 failover pairs one record type, so both sites must be reached "
+                    "by hostname or both by IP address"
                 )
             if self.hostname == self.dns.zone or not self.hostname.endswith("." + self.dns.zone):
                 raise ValueError(
@@ -299,6 +309,10 @@ class ServiceSpec(_Model):
         )
 
 
+def _targets_ip(site: AwsSiteSpec | AzureSiteSpec | EndpointSiteSpec) -> bool:
+    return isinstance(site, EndpointSiteSpec) and site.is_ip
+
+
 class StackSpec(_Model):
     services: tuple[ServiceSpec, ...]
 
@@ -306,7 +320,15 @@ class StackSpec(_Model):
     def _unique(self) -> StackSpec:
         seen: set[str] = set()
         hosts: set[str] = set()
+        created_zones: set[str] = set()
         for svc in self.services:
+            if svc.dns.zone_id is None:
+                if svc.dns.zone in created_zones:
+                    raise ValueError(
+                        f"service '{svc.name}': dns.zone_id: zone '{svc.dns.zone}' is shared; create it once "
+                        "and give every service its zone_id (two zones of one name would split the records)"
+                    )
+                created_zones.add(svc.dns.zone)
             if svc.name in seen:
                 raise ValueError(f"service name '{svc.name}' is used twice")
             if svc.hostname in hosts:

@@ -1,0 +1,72 @@
+"""`bascule plan`: what `pulumi up` would create for a stack, computed offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bascule.cli.common import err, fail, out
+from bascule.engine import ProgramError, run_offline
+from bascule.inventory import Inventory, from_offline_run
+from bascule.spec import SpecError, load_stack_file
+
+StacksDir = Annotated[
+    Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.", show_default=True)
+]
+
+
+def plan_stack(stack: str, stacks_dir: Path) -> Inventory:
+    """Validate the stack file, then run the root program offline; raise SpecError or ProgramError."""
+    from bascule.program import main as program
+
+    config, spec = load_stack_file(stacks_dir / f"Pulumi.{stack}.yaml")
+    for warning in spec.warnings():
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    return from_offline_run(run_offline(program, config, stack=stack))
+
+
+def plan(
+    stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name: reads <stacks-dir>/Pulumi.<stack>.yaml.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print every resource as a JSON list instead.")] = False,
+    stacks_dir: StacksDir = Path("stacks"),
+) -> None:
+    """Show, per service, every resource `pulumi up` would create, with its cloud, region and role.
+
+    Runs the stack's program in-process against Pulumi mocks: no Pulumi CLI, credentials or network.
+    Cloud-computed values (load balancer names, zone ids) are placeholders; types, arguments,
+    providers and regions are the real ones.
+
+    Example: bascule plan --stack dev --json | jq '.[] | select(.role=="secondary")'
+    """
+    try:
+        inventory = plan_stack(stack, stacks_dir)
+    except SpecError as exc:
+        fail(exc.lines)
+    except ProgramError as exc:
+        fail([f"stack '{stack}': the program failed: {exc}"])
+    custom = [r for r in inventory.resources if r.custom]
+    if as_json:
+        print(json.dumps([r.as_json() for r in custom], indent=2))
+        return
+    for service, resources in sorted(inventory.by_service().items()):
+        table = Table(title=f"service {service}", title_justify="left", show_lines=False)
+        for column in ("role", "cloud", "region", "type", "name"):
+            table.add_column(column, overflow="fold")
+        rows = sorted((r for r in resources if r.custom), key=lambda r: (r.role or "", r.type, r.name))
+        for r in rows:
+            table.add_row(r.role or "-", r.cloud.value if r.cloud else "-", r.region, _short_type(r.type), r.name)
+        out.print(table)
+    unassigned = [r for r in custom if r.service is None]
+    if unassigned:
+        out.print(f"{len(unassigned)} resources belong to no service: " + ", ".join(r.name for r in unassigned))
+    out.print(f"{len(custom)} resources in stack '{stack}'.")
+
+
+def _short_type(token: str) -> str:
+    """`aws:route53/healthCheck:HealthCheck` -> `route53:HealthCheck`: the module and the class are what differ."""
+    package, module, cls = [*token.split(":"), "", ""][:3]
+    return f"{module.split('/')[0]}:{cls}" if package != "pulumi" else f"provider:{cls}"

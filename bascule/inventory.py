@@ -1,0 +1,208 @@
+"""One normalised record per resource, whatever produced it, with where each value came from.
+
+Policies, `bascule plan` and drills read this model only. Region resolution lives here once; a value
+that cannot be resolved is `unknown`, never guessed, because a guessed region would let a
+single-region workload pass a concentration check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bascule import facts
+from bascule.engine import OfflineRun
+from bascule.facts import Cloud
+from bascule.spec import TAG_CRITICALITY, TAG_ROLE, TAG_SERVICE
+
+GLOBAL = "global"
+UNKNOWN = "unknown"
+
+_CLOUD_PREFIXES = {"aws": Cloud.AWS, "azure-native": Cloud.AZURE, "gcp": Cloud.GCP}
+_CONFIG_REGION_KEYS = {Cloud.AWS: "aws:region", Cloud.AZURE: "azure-native:location", Cloud.GCP: "gcp:region"}
+
+
+@dataclass(frozen=True)
+class RawResource:
+    """What every reader hands over: the resource as the engine or a state file describes it."""
+
+    urn: str
+    type: str
+    custom: bool
+    parent: str | None
+    provider: str | None
+    inputs: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Resource:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str | None
+    cloud: Cloud | None
+    region: str
+    region_source: str
+    jurisdiction: facts.Jurisdiction | None
+    tags: dict[str, str]
+    service: str | None
+    role: str | None
+    criticality: str | None
+    workload_source: str
+    """`tag` when the resource carries Bascule's tags itself, `parent` when inherited, `none` otherwise."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "cloud": self.cloud.value if self.cloud else None,
+            "region": self.region,
+            "region_source": self.region_source,
+            "jurisdiction": self.jurisdiction.value if self.jurisdiction else None,
+            "service": self.service,
+            "role": self.role,
+            "criticality": self.criticality,
+            "workload_source": self.workload_source,
+            "parent": self.parent,
+        }
+
+
+@dataclass
+class Inventory:
+    resources: list[Resource]
+    config: dict[str, str] = field(default_factory=dict)
+
+    def by_service(self) -> dict[str, list[Resource]]:
+        grouped: dict[str, list[Resource]] = {}
+        for r in self.resources:
+            if r.service is not None:
+                grouped.setdefault(r.service, []).append(r)
+        return grouped
+
+
+def cloud_of(type_token: str) -> Cloud | None:
+    package = type_token.split(":")[2] if type_token.startswith("pulumi:providers:") else type_token.split(":")[0]
+    return _CLOUD_PREFIXES.get(package)
+
+
+def urn_name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def resolve_region(
+    cloud: Cloud | None,
+    type_token: str,
+    inputs: Mapping[str, Any],
+    provider: RawResource | None,
+    config: Mapping[str, str],
+) -> tuple[str, str]:
+    """Return (region, source). Order: global type, the resource's own input, its provider, stack config."""
+    if cloud is None:
+        return UNKNOWN, "not a cloud resource"
+    if type_token.startswith(facts.GLOBAL_TYPE_PREFIXES):
+        return GLOBAL, "global resource type"
+    own = _own_region(cloud, inputs)
+    if own == GLOBAL:
+        return GLOBAL, "location 'global'"
+    if own:
+        return own, "resource input"
+    if provider is not None:
+        from_provider = _own_region(cloud, provider.inputs)
+        if from_provider:
+            return from_provider, f"provider {urn_name(provider.urn)}"
+    key = _CONFIG_REGION_KEYS[cloud]
+    if config.get(key):
+        return config[key], f"stack config {key}"
+    return UNKNOWN, "no region input, provider region or stack config"
+
+
+def _own_region(cloud: Cloud, inputs: Mapping[str, Any]) -> str | None:
+    keys = {Cloud.AWS: ("region",), Cloud.AZURE: ("location",), Cloud.GCP: ("region", "location", "zone")}[cloud]
+    for key in keys:
+        value = inputs.get(key)
+        if isinstance(value, str) and value:
+            if cloud is Cloud.AZURE:
+                value = value.replace(" ", "").lower()
+            if key == "zone" and value.count("-") >= 2:
+                value = value.rsplit("-", 1)[0]
+            return value
+    return None
+
+
+def _tags(cloud: Cloud | None, inputs: Mapping[str, Any]) -> dict[str, str]:
+    raw = inputs.get("labels" if cloud is Cloud.GCP else "tags")
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -> Inventory:
+    """Normalise resources in two linear passes: own values, then inheritance from parent components."""
+    config = dict(config or {})
+    items = list(raw)
+    by_urn = {r.urn: r for r in items}
+    own: dict[str, dict[str, str]] = {r.urn: _tags(cloud_of(r.type), r.inputs) for r in items}
+
+    # A component's workload is what all of its tagged descendants agree on.
+    seen: dict[str, dict[str, set[str]]] = {}
+    for r in items:
+        tags = own[r.urn]
+        if TAG_SERVICE not in tags:
+            continue
+        parent = r.parent
+        while parent is not None and parent in by_urn:
+            agg = seen.setdefault(parent, {TAG_SERVICE: set(), TAG_ROLE: set(), TAG_CRITICALITY: set()})
+            for key in agg:
+                if key in tags:
+                    agg[key].add(tags[key])
+            parent = by_urn[parent].parent
+
+    def inherited(urn: str | None) -> dict[str, str]:
+        while urn is not None and urn in by_urn:
+            agg = seen.get(urn)
+            if agg:
+                return {k: next(iter(v)) for k, v in agg.items() if len(v) == 1}
+            urn = by_urn[urn].parent
+        return {}
+
+    resources = []
+    for r in items:
+        cloud = cloud_of(r.type)
+        provider = by_urn.get(r.provider) if r.provider else None
+        region, region_source = resolve_region(cloud, r.type, r.inputs, provider, config)
+        tags = own[r.urn]
+        if TAG_SERVICE in tags:
+            workload, source = tags, "tag"
+        else:
+            workload = inherited(r.urn if not r.custom else r.parent)
+            source = "parent" if workload else "none"
+        known = facts.region(cloud, region) if cloud is not None else None
+        resources.append(
+            Resource(
+                urn=r.urn,
+                type=r.type,
+                name=urn_name(r.urn),
+                custom=r.custom,
+                parent=r.parent,
+                cloud=cloud,
+                region=region,
+                region_source=region_source,
+                jurisdiction=known.jurisdiction if known else None,
+                tags=tags,
+                service=workload.get(TAG_SERVICE),
+                role=workload.get(TAG_ROLE),
+                criticality=workload.get(TAG_CRITICALITY),
+                workload_source=source,
+            )
+        )
+    return Inventory(resources, config)
+
+
+def from_offline_run(run: OfflineRun) -> Inventory:
+    return build(
+        (RawResource(r.urn, r.type, r.custom, r.parent, r.provider, r.inputs) for r in run.resources),
+        run.config,
+    )

@@ -1,0 +1,54 @@
+"""Shared fixtures: service specs as users write them, and offline runs of the real root program."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bascule.engine import OfflineRun, RegisteredResource, run_offline
+from bascule.program import main as program
+from bascule.spec import SERVICES_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ROOT / "stacks"
+
+
+def stack_config(name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((STACKS / f"Pulumi.{name}.yaml").read_text())["config"])
+
+
+@pytest.fixture
+def dev_service() -> dict[str, Any]:
+    """A deep copy of the dev stack's one service, to mutate per test."""
+    return copy.deepcopy(stack_config("dev")[SERVICES_KEY][0])
+
+
+class Plan:
+    """An offline run with lookups tests need; every lookup fails loudly when nothing matches."""
+
+    def __init__(self, run: OfflineRun):
+        self.run = run
+        self.resources = run.resources
+        self.by_urn = {r.urn: r for r in run.resources}
+
+    def of_type(self, token: str) -> list[RegisteredResource]:
+        return [r for r in self.resources if r.type == token]
+
+    def named(self, name: str, token: str | None = None) -> RegisteredResource:
+        found = [r for r in self.resources if r.name == name and token in (None, r.type)]
+        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
+        return found[0]
+
+
+@pytest.fixture
+def plan_services() -> Callable[..., Plan]:
+    def run(services: list[dict[str, Any]], extra: dict[str, Any] | None = None, stack: str = "test") -> Plan:
+        config = {SERVICES_KEY: services, **(extra or {})}
+        return Plan(run_offline(program, config, stack=stack))
+
+    return run

@@ -1,0 +1,77 @@
+"""`bascule plan` through the real CLI, as users and CI call it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from bascule.cli.app import app
+from tests.conftest import ROOT, STACKS
+
+runner = CliRunner()
+
+
+def test_plan_dev_json_lists_clouds_regions_and_failover() -> None:
+    result = runner.invoke(app, ["plan", "--stack", "dev", "--json", "--stacks-dir", str(STACKS)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert all({"urn", "type", "cloud", "region", "role", "service"} <= set(r) for r in rows)
+    by_role: dict[str, set[tuple[str, str]]] = {}
+    for r in rows:
+        by_role.setdefault(r["role"], set()).add((r["cloud"], r["region"]))
+    assert by_role["primary"] == {("aws", "eu-west-3"), ("aws", "global")}
+    assert by_role["secondary"] == {("azure", "francecentral")}
+    types = [r["type"] for r in rows if r["role"] == "dns"]
+    assert types.count("aws:route53/healthCheck:HealthCheck") == 2
+    assert all(r["service"] == "checkout" and r["criticality"] == "critical" for r in rows)
+    eu = {r["jurisdiction"] for r in rows if r["region"] not in ("global", "us-east-1")}
+    assert eu == {"eu"}
+
+
+def test_plan_text_groups_by_service() -> None:
+    result = runner.invoke(app, ["plan", "--stack", "prod", "--stacks-dir", str(STACKS)])
+    assert result.exit_code == 0, result.output
+    for service in ("checkout", "catalog", "newsletter"):
+        assert f"service {service}" in result.stdout
+    assert "germanywestcentral" in result.stdout
+    assert "resources in stack 'prod'." in result.stdout
+
+
+def _write_stack(tmp_path: Path, mutate: dict[str, object]) -> Path:
+    doc = yaml.safe_load((STACKS / "Pulumi.dev.yaml").read_text())
+    doc["config"]["bascule:services"][0]["health_check"].update(mutate)
+    (tmp_path / "Pulumi.bad.yaml").write_text(yaml.safe_dump(doc))
+    return tmp_path
+
+
+def test_malformed_service_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Run as a real process: exit code, stderr and no traceback are what CI sees."""
+    stacks = _write_stack(tmp_path, {"interval_seconds": 15})
+    exe = shutil.which("bascule", path=str(Path(sys.executable).parent)) or "bascule"
+    proc = subprocess.run(
+        [exe, "plan", "--stack", "bad", "--stacks-dir", str(stacks)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "300"},
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {stacks}/Pulumi.bad.yaml: service 'checkout': health_check.interval_seconds: "
+        "Route 53 checks every 10 or 30 seconds, not 15"
+    ]
+
+
+def test_missing_stack_file() -> None:
+    result = runner.invoke(app, ["plan", "--stack", "nope", "--stacks-dir", str(STACKS)])
+    assert result.exit_code == 2
+    assert "Pulumi.nope.yaml: no such stack file" in result.stderr

@@ -1,0 +1,196 @@
+"""The resource graph the components register under Pulumi mocks, with the argument values that matter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bascule.spec import TAG_CRITICALITY, TAG_ROLE, TAG_SERVICE
+from tests.conftest import Plan
+
+HC = "aws:route53/healthCheck:HealthCheck"
+RECORD = "aws:route53/record:Record"
+PlanFn = Callable[..., Plan]
+
+
+@pytest.fixture
+def dev(plan_services: PlanFn, dev_service: dict[str, Any]) -> Plan:
+    return plan_services([dev_service])
+
+
+def failover_records(plan: Plan, hostname: str) -> dict[str, dict[str, Any]]:
+    records = [r for r in plan.of_type(RECORD) if r.inputs.get("name") == hostname]
+    return {r.inputs["failoverRoutingPolicies"][0]["type"]: r.inputs for r in records}
+
+
+def test_failover_pair_is_wired_to_health_checks(dev: Plan) -> None:
+    records = failover_records(dev, "checkout.shop.example.com")
+    assert set(records) == {"PRIMARY", "SECONDARY"}
+    checks = {r.name: r for r in dev.of_type(HC)}
+    for policy, role in (("PRIMARY", "primary"), ("SECONDARY", "secondary")):
+        rec = records[policy]
+        assert rec["type"] == "CNAME"
+        assert rec["ttl"] == 60
+        assert rec["setIdentifier"] == f"checkout-{role}"
+        assert rec["zoneId"] == "Z0000000000000000000"
+        check = checks[f"checkout-dns-{role}"]
+        assert rec["healthCheckId"] == f"checkout-dns-{role}-id"
+        assert rec["records"] == [check.inputs["fqdn"]]
+
+
+def test_health_checks_follow_the_spec(dev: Plan) -> None:
+    alb = dev.named("checkout-primary-alb", "aws:lb/loadBalancer:LoadBalancer")
+    for check in dev.of_type(HC):
+        i = check.inputs
+        assert (i["type"], i["port"], i["resourcePath"]) == ("HTTPS", 443, "/healthz")
+        assert (i["requestInterval"], i["failureThreshold"]) == (10, 3)
+        assert i["regions"] == ["us-east-1", "eu-west-1", "ap-southeast-1"]
+        assert i["enableSni"] is True
+        assert "invertHealthcheck" not in i and "disabled" not in i
+    primary = dev.named("checkout-dns-primary", HC)
+    assert primary.inputs["fqdn"] == alb.outputs["dnsName"]
+    secondary = dev.named("checkout-dns-secondary", HC)
+    env = dev.named("checkout-secondary-env")
+    assert secondary.inputs["fqdn"] == f"checkout-secondary-app.{env.outputs['defaultDomain']}"
+
+
+def test_new_zone_has_accelerated_recovery(dev: Plan) -> None:
+    (zone,) = dev.of_type("aws:route53/zone:Zone")
+    assert zone.inputs["name"] == "shop.example.com"
+    assert zone.inputs["enableAcceleratedRecovery"] is True
+
+
+def test_existing_zone_is_not_created(plan_services: PlanFn, dev_service: dict[str, Any]) -> None:
+    dev_service["dns"]["zone_id"] = "Z0123456789ABCDEFGHIJ"
+    plan = plan_services([dev_service])
+    assert plan.of_type("aws:route53/zone:Zone") == []
+    assert {r.inputs["zoneId"] for r in plan.of_type(RECORD)} == {"Z0123456789ABCDEFGHIJ"}
+
+
+def test_providers_carry_the_regions(dev: Plan) -> None:
+    providers = {r.name: r.inputs for r in dev.resources if r.type.startswith("pulumi:providers:")}
+    assert providers["checkout-primary-provider"]["region"] == "eu-west-3"
+    assert providers["checkout-secondary-provider"]["location"] == "francecentral"
+    assert providers["checkout-dns-provider"]["region"] == "us-east-1"
+    for r in dev.resources:
+        if r.custom and not r.type.startswith("pulumi:providers:"):
+            assert r.provider is not None, f"{r.name} uses a default provider"
+            owner = r.provider.rsplit("::", 1)[1]
+            site = r.name.split("-")[1]
+            assert owner == f"checkout-{site}-provider" or owner == "checkout-dns-provider", r.name
+
+
+def test_every_resource_is_parented_to_a_component(dev: Plan) -> None:
+    components = {r.urn: r for r in dev.resources if not r.custom}
+    assert {r.type for r in components.values()} == {
+        "bascule:service:FailoverService",
+        "bascule:aws:AwsSite",
+        "bascule:azure:AzureSite",
+        "bascule:dns:Route53Failover",
+    }
+    service = dev.named("checkout")
+    assert service.parent is None or service.parent not in dev.by_urn
+    for r in dev.resources:
+        if r is service:
+            continue
+        assert r.parent in components, f"{r.name} has no component parent"
+
+
+def test_taggable_resources_carry_bascule_tags(dev: Plan) -> None:
+    tagged = [r for r in dev.resources if "tags" in r.inputs]
+    assert len(tagged) >= 20
+    for r in tagged:
+        tags = r.inputs["tags"]
+        assert tags[TAG_SERVICE] == "checkout"
+        assert tags[TAG_CRITICALITY] == "critical"
+        expected = {"primary": "primary", "secondary": "secondary", "dns": "dns"}[r.name.split("-")[1]]
+        assert tags[TAG_ROLE] == expected, r.name
+
+
+def test_aws_site_tls_chain(dev: Plan) -> None:
+    cert = dev.named("checkout-primary-cert", "aws:acm/certificate:Certificate")
+    validation = dev.named("checkout-primary-cert", "aws:acm/certificateValidation:CertificateValidation")
+    record = dev.named("checkout-primary-cert-validation")
+    option = cert.outputs["domainValidationOptions"][0]
+    assert cert.inputs["domainName"] == "checkout.shop.example.com"
+    assert cert.inputs["validationMethod"] == "DNS"
+    assert (record.inputs["name"], record.inputs["type"]) == (option["resourceRecordName"], "CNAME")
+    assert record.inputs["records"] == [option["resourceRecordValue"]]
+    assert validation.inputs["validationRecordFqdns"] == [record.outputs["fqdn"]]
+    https = dev.named("checkout-primary-https")
+    assert (https.inputs["port"], https.inputs["protocol"]) == (443, "HTTPS")
+    assert https.inputs["certificateArn"] == validation.outputs["certificateArn"]
+
+
+def test_aws_site_runs_fargate_behind_the_alb(dev: Plan) -> None:
+    svc = dev.named("checkout-primary-service")
+    assert svc.inputs["launchType"] == "FARGATE"
+    assert svc.inputs["desiredCount"] == 2
+    assert svc.inputs["networkConfiguration"]["assignPublicIp"] is True
+    tg = dev.named("checkout-primary-tg")
+    assert svc.inputs["loadBalancers"][0]["targetGroupArn"] == tg.outputs["arn"]
+    assert tg.inputs["healthCheck"]["path"] == "/healthz"
+    subnets = sorted(dev.of_type("aws:ec2/subnet:Subnet"), key=lambda r: r.name)
+    assert [s.inputs["availabilityZone"] for s in subnets] == ["eu-west-3a", "eu-west-3b"]
+    task = dev.named("checkout-primary-task")
+    assert (task.inputs["cpu"], task.inputs["memory"]) == ("256", "512")
+
+
+def test_azure_site_custom_domain(dev: Plan) -> None:
+    app = dev.named("checkout-secondary-app")
+    ingress = app.inputs["configuration"]["ingress"]
+    assert ingress["external"] is True and ingress["targetPort"] == 8080
+    assert ingress["customDomains"] == [{"name": "checkout.shop.example.com", "bindingType": "Auto"}]
+    assert app.inputs["template"]["scale"]["minReplicas"] == 1
+    env = dev.named("checkout-secondary-env")
+    asuid = dev.named("checkout-secondary-asuid")
+    assert (asuid.inputs["name"], asuid.inputs["type"]) == ("asuid.checkout.shop.example.com", "TXT")
+    assert asuid.inputs["records"] == [env.outputs["customDomainConfiguration"]["customDomainVerificationId"]]
+    cert = dev.named("checkout-secondary-cert")
+    assert cert.inputs["properties"] == {
+        "subjectName": "checkout.shop.example.com",
+        "domainControlValidation": "TXT",
+    }
+    dnsauth = dev.named("checkout-secondary-dnsauth")
+    assert dnsauth.inputs["name"] == "_dnsauth.checkout.shop.example.com"
+    assert dnsauth.inputs["records"] == [cert.outputs["properties"]["validationToken"]]
+
+
+def test_ip_endpoints_give_a_records_and_ip_checks(plan_services: PlanFn, dev_service: dict[str, Any]) -> None:
+    dev_service["primary"] = {
+        "kind": "endpoint",
+        "provider": "aws",
+        "region": "eu-west-3",
+        "address": "192.0.2.1",
+    }
+    dev_service["secondary"] = {
+        "kind": "endpoint",
+        "provider": "azure",
+        "region": "francecentral",
+        "address": "198.51.100.1",
+    }
+    plan = plan_services([dev_service])
+    records = failover_records(plan, "checkout.shop.example.com")
+    assert records["PRIMARY"]["type"] == "A" and records["PRIMARY"]["records"] == ["192.0.2.1"]
+    assert records["SECONDARY"]["records"] == ["198.51.100.1"]
+    checks = {r.name: r.inputs for r in plan.of_type(HC)}
+    assert checks["checkout-dns-primary"]["ipAddress"] == "192.0.2.1"
+    assert "fqdn" not in checks["checkout-dns-primary"]
+    assert checks["checkout-dns-primary"]["enableSni"] is False
+    assert {r.type for r in plan.resources if r.custom} == {
+        "pulumi:providers:aws",
+        HC,
+        RECORD,
+        "aws:route53/zone:Zone",
+    }
+
+
+def test_search_string_selects_string_match_checks(plan_services: PlanFn, dev_service: dict[str, Any]) -> None:
+    dev_service["health_check"].update(search_string="ok", interval_seconds=30, failure_threshold=2)
+    plan = plan_services([dev_service])
+    for check in plan.of_type(HC):
+        assert check.inputs["type"] == "HTTPS_STR_MATCH"
+        assert check.inputs["searchString"] == "ok"
+        assert (check.inputs["requestInterval"], check.inputs["failureThreshold"]) == (30, 2)
