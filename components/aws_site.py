@@ -11,8 +11,8 @@ import json
 
 import pulumi
 import pulumi_aws as aws
-from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
 
+from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
 from bascule.spec import AwsSiteSpec
 
 _TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_azure_native as azure
-from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
 
+from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
 from bascule.spec import AzureSiteSpec
 
 

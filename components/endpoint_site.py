@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pulumi
-from bascule.components.base import Site, SiteArgs, SiteEndpoint
 
+from bascule.components.base import Site, SiteArgs, SiteEndpoint
 from bascule.spec import EndpointSiteSpec
 
 

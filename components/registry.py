@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pulumi
+
 from bascule.components.aws_site import AwsSite
 from bascule.components.azure_site import AzureSite
 from bascule.components.base import DnsFailover, Site, SiteArgs
 from bascule.components.endpoint_site import EndpointSite
 from bascule.components.route53 import Route53Failover
-
 from bascule.spec import ServiceSpec
 
 SITE_KINDS: dict[str, Callable[[str, SiteArgs, pulumi.ResourceOptions], Site]] = {

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws
-from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags
 
 from bascule import facts
+from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags
 from bascule.spec import Role, Route53DnsSpec, ServiceSpec
 
 _VALIDATION_TTL = 300
@@ -99,7 +99,6 @@ class Route53Failover(DnsFailover):
     def _health_check(self, endpoint: SiteEndpoint) -> aws.route53.HealthCheck:
         hc = self._service.health_check
         check_type = hc.protocol + ("_STR_MATCH" if hc.search_string else "")
-        address = {"ip_address": endpoint.target} if endpoint.target_is_ip else {"fqdn": endpoint.target}
         return aws.route53.HealthCheck(
             f"{self._name}-{endpoint.role.value}",
             type=check_type,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+
 from bascule.components.base import SiteArgs
 from bascule.components.registry import DNS_BACKENDS, SITE_KINDS
-
 from bascule.spec import Role, ServiceSpec
 
 
