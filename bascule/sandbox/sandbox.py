@@ -1,0 +1,384 @@
+"""The local sandbox: a real PowerDNS authoritative server failing over by health check between two sites.
+
+Primary and secondary are HTTP sites on 127.0.0.2 and 127.0.0.3 playing the two clouds; the zone holds a
+LUA `ifurlup()` record that answers the primary while its health URL answers, else the secondary. All
+processes run detached so `bascule sandbox up` can return, and their pids live in `state.json` so that
+`down`, `status` and a later drill (or `drill recover`) find them. Nothing listens outside 127.0.0.0/8.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dns.message
+import dns.query
+import dns.rdatatype
+import httpx
+
+from bascule.sandbox.site import HEALTHY
+from bascule.spec import ServiceSpec
+
+PRIMARY, SECONDARY = "primary", "secondary"
+ADDRESSES = {PRIMARY: "127.0.0.2", SECONDARY: "127.0.0.3"}
+DNS_ADDRESS = "127.0.0.1"
+INSTALL_HINT = "install it with: sudo apt-get install pdns-server pdns-backend-bind"
+_LUA_DAMPING_VERSION = (4, 9)
+"""`ifurlup` honours `minimumFailures` from PowerDNS 4.9; older servers switch on the first failure."""
+
+
+class SandboxError(Exception):
+    """The sandbox cannot start or be reached; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class SandboxService:
+    """Failover settings of the one service the sandbox serves.
+
+    The embedded default is fast (1 s checks, TTL 1 s) so a whole drill takes seconds; `from_spec`
+    keeps a stack's real path, interval, failures, TTL and RTO to rehearse with production timing.
+    """
+
+    name: str = "checkout"
+    zone: str = "sandbox.test"
+    health_path: str = "/healthz"
+    interval_seconds: int = 1
+    failure_threshold: int = 2
+    ttl: int = 1
+    check_timeout_seconds: int = 1
+    rto_seconds: int = 15
+
+    @property
+    def hostname(self) -> str:
+        return f"{self.name}.{self.zone}"
+
+    @classmethod
+    def from_spec(cls, svc: ServiceSpec) -> SandboxService:
+        hc = svc.health_check
+        return cls(
+            name=svc.name,
+            health_path=hc.path,
+            interval_seconds=hc.interval_seconds,
+            failure_threshold=hc.failure_threshold,
+            ttl=svc.dns.ttl,
+            rto_seconds=svc.rto_seconds,
+        )
+
+
+@dataclass
+class SandboxState:
+    directory: str
+    dns_port: int
+    http_port: int
+    pdns_version: str
+    service: SandboxService
+    pids: dict[str, int] = field(default_factory=dict)
+    switched: bool = False
+
+    @property
+    def effective_failures(self) -> int:
+        """Consecutive failures this PowerDNS really waits for (1 where it ignores `minimumFailures`)."""
+        version = tuple(int(x) for x in re.findall(r"\d+", self.pdns_version)[:2])
+        return self.service.failure_threshold if version >= _LUA_DAMPING_VERSION else 1
+
+    @property
+    def failover_bound_seconds(self) -> float:
+        """Theoretical time for DNS to move: detection (interval x failures) plus the answer's TTL."""
+        return float(self.service.interval_seconds * self.effective_failures + self.service.ttl)
+
+    def site_url(self, role: str, path: str = "/") -> str:
+        return f"http://{ADDRESSES[role]}:{self.http_port}{path}"
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bascule" / "sandbox"
+
+
+def find_pdns() -> str:
+    for candidate in (shutil.which("pdns_server"), "/usr/sbin/pdns_server"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise SandboxError(f"pdns_server (PowerDNS Authoritative) is not installed; {INSTALL_HINT}")
+
+
+def _pdns_version(binary: str) -> str:
+    proc = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=False)
+    match = re.search(r"PowerDNS Authoritative Server (\S+)", proc.stdout + proc.stderr)
+    return match.group(1) if match else "unknown"
+
+
+def _free_port(addresses: list[str], kind: int = socket.SOCK_STREAM) -> int:
+    """A port free on every address at once (both sites, or DNS over UDP and TCP)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, kind) as first:
+            first.bind((addresses[0], 0))
+            port = int(first.getsockname()[1])
+            try:
+                for address in addresses[1:]:
+                    with socket.socket(socket.AF_INET, kind) as other:
+                        other.bind((address, port))
+                if kind == socket.SOCK_DGRAM:
+                    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                        tcp.bind((addresses[0], port))
+            except OSError:
+                continue
+            return port
+    raise SandboxError(f"no free port shared by {', '.join(addresses)}")
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); reap it if it is ours.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done == 0
+
+
+class Sandbox:
+    def __init__(self, state: SandboxState):
+        self.state = state
+        self.dir = Path(state.directory)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    @classmethod
+    def start(cls, directory: Path, service: SandboxService | None = None) -> Sandbox:
+        binary = find_pdns()
+        directory.mkdir(parents=True, exist_ok=True)
+        existing = cls.load(directory)
+        if existing is not None and existing.running():
+            raise SandboxError(f"a sandbox is already running in {directory}; stop it with: bascule sandbox down")
+        state = SandboxState(
+            directory=str(directory),
+            dns_port=_free_port([DNS_ADDRESS], socket.SOCK_DGRAM),
+            http_port=_free_port(list(ADDRESSES.values())),
+            pdns_version=_pdns_version(binary),
+            service=service or SandboxService(),
+        )
+        sandbox = cls(state)
+        try:
+            for role in ADDRESSES:
+                sandbox.set_site_mode(role, HEALTHY)
+                sandbox.start_site(role)
+            sandbox._write_zone()
+            sandbox._start_pdns(binary)
+            sandbox.wait_ready()
+        except BaseException:
+            sandbox.stop()
+            raise
+        return sandbox
+
+    @classmethod
+    def load(cls, directory: Path) -> Sandbox | None:
+        path = directory / "state.json"
+        if not path.is_file():
+            return None
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw["service"] = SandboxService(**raw["service"])
+        return cls(SandboxState(**raw))
+
+    def save(self) -> None:
+        tmp = self.dir / "state.json.tmp"
+        tmp.write_text(json.dumps(asdict(self.state), indent=2), encoding="utf-8")
+        tmp.replace(self.dir / "state.json")
+
+    def running(self) -> bool:
+        return all(_alive(self.state.pids.get(name)) for name in ("pdns", PRIMARY, SECONDARY))
+
+    def stop(self) -> None:
+        for name in list(self.state.pids):
+            self._kill(name)
+        state = self.dir / "state.json"
+        if state.exists():
+            state.unlink()
+
+    def _kill(self, name: str) -> None:
+        pid = self.state.pids.pop(name, None)
+        if pid and _alive(pid):
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 5
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+        self.save()
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child, closed below
+        try:
+            proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        finally:
+            log.close()
+        self.state.pids[name] = proc.pid
+        self.save()
+
+    # --- sites -----------------------------------------------------------------------------------
+    def control_file(self, role: str) -> Path:
+        return self.dir / f"{role}.mode"
+
+    def set_site_mode(self, role: str, mode: str) -> None:
+        self.control_file(role).write_text(mode, encoding="utf-8")
+
+    def start_site(self, role: str) -> None:
+        self._spawn(
+            role,
+            [
+                sys.executable, "-m", "bascule.sandbox.site",
+                "--name", role,
+                "--address", ADDRESSES[role],
+                "--port", str(self.state.http_port),
+                "--health-path", self.state.service.health_path,
+                "--control", str(self.control_file(role)),
+            ],
+        )  # fmt: skip
+        self._wait(lambda: self._site_answers(role), f"site {role} did not start", self.dir / f"{role}.log")
+
+    def stop_site(self, role: str) -> None:
+        self._kill(role)
+
+    def site_alive(self, role: str) -> bool:
+        return _alive(self.state.pids.get(role))
+
+    def _site_answers(self, role: str) -> bool:
+        try:
+            httpx.get(self.state.site_url(role, "/"), timeout=0.5)
+        except httpx.HTTPError:
+            return False
+        return True
+
+    # --- DNS -------------------------------------------------------------------------------------
+    def set_switched(self, switched: bool) -> None:
+        """The `switch` fault: the record skips the primary, as an operator's manual switch would."""
+        self.state.switched = switched
+        self.save()
+        self._write_zone()
+        self.pdns_control("bind-reload-now", self.state.service.zone)
+
+    def pdns_control(self, *command: str) -> str:
+        control = shutil.which("pdns_control") or "/usr/bin/pdns_control"
+        proc = subprocess.run(
+            [control, f"--config-dir={self.dir}", *command], capture_output=True, text=True, timeout=10, check=False
+        )
+        if proc.returncode != 0:
+            raise SandboxError(f"pdns_control {' '.join(command)} failed: {(proc.stdout + proc.stderr).strip()}")
+        return proc.stdout.strip()
+
+    def record_line(self) -> str:
+        svc = self.state.service
+        label = svc.name
+        if self.state.switched:
+            return f"{label} {svc.ttl} IN A {ADDRESSES[SECONDARY]}"
+        url = f"http://{svc.hostname}:{self.state.http_port}{svc.health_path}"
+        groups = "{" + ",".join("{'" + ADDRESSES[r] + "'}" for r in (PRIMARY, SECONDARY)) + "}"
+        options = (
+            f"{{timeout={svc.check_timeout_seconds}, interval={svc.interval_seconds}, "
+            f"minimumFailures={svc.failure_threshold}}}"
+        )
+        return f"{label} {svc.ttl} IN LUA A \"ifurlup('{url}', {groups}, {options})\""
+
+    def _write_zone(self) -> None:
+        svc = self.state.service
+        serial = int(time.time())
+        zone = "\n".join(
+            [
+                f"$ORIGIN {svc.zone}.",
+                f"@ 3600 IN SOA ns1.{svc.zone}. hostmaster.{svc.zone}. {serial} 3600 600 604800 1",
+                f"@ 3600 IN NS ns1.{svc.zone}.",
+                f"ns1 3600 IN A {DNS_ADDRESS}",
+                self.record_line(),
+                "",
+            ]
+        )
+        (self.dir / "zone.db").write_text(zone, encoding="utf-8")
+        (self.dir / "named.conf").write_text(
+            f'zone "{svc.zone}" {{ type master; file "{self.dir / "zone.db"}"; }};\n', encoding="utf-8"
+        )
+
+    def _start_pdns(self, binary: str) -> None:
+        svc = self.state.service
+        settings = {
+            "launch": "bind",
+            "bind-config": str(self.dir / "named.conf"),
+            "local-address": f"{DNS_ADDRESS}:{self.state.dns_port}",
+            "enable-lua-records": "yes",
+            "lua-health-checks-interval": str(svc.interval_seconds),
+            "socket-dir": str(self.dir),
+            "guardian": "no",
+            "daemon": "no",
+            "disable-syslog": "yes",
+            "write-pid": "no",
+            "cache-ttl": "0",
+            "query-cache-ttl": "0",
+            "negquery-cache-ttl": "0",
+            "webserver": "no",
+            "api": "no",
+            "loglevel": "4",
+        }
+        (self.dir / "pdns.conf").write_text("".join(f"{k}={v}\n" for k, v in settings.items()), encoding="utf-8")
+        self._spawn("pdns", [binary, f"--config-dir={self.dir}"])
+        self._wait(self._dns_answers, "pdns_server did not answer", self.dir / "pdns.log")
+
+    def _dns_answers(self) -> bool:
+        return bool(self.resolve(self.state.service.zone, "SOA"))
+
+    def resolve(self, name: str, rtype: str = "A", timeout: float = 0.5) -> list[str]:
+        query = dns.message.make_query(name, dns.rdatatype.from_text(rtype))
+        try:
+            response = dns.query.udp(query, DNS_ADDRESS, port=self.state.dns_port, timeout=timeout)
+        except (OSError, dns.exception.Timeout):
+            return []
+        return sorted(item.to_text() for rrset in response.answer for item in rrset)
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Steady state: DNS answers the primary alone (PowerDNS starts with every address failing)."""
+        self._wait(
+            lambda: self.resolve(self.state.service.hostname) == [ADDRESSES[PRIMARY]],
+            "DNS never settled on the primary",
+            self.dir / "pdns.log",
+            timeout,
+        )
+
+    def _wait(self, ready: Any, what: str, log: Path, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            time.sleep(0.1)
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+        raise SandboxError(f"{what} within {timeout:g} s" + (f"; last log lines: {' | '.join(tail)}" if tail else ""))
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "directory": str(self.dir),
+            "dns": f"{DNS_ADDRESS}:{self.state.dns_port}",
+            "hostname": self.state.service.hostname,
+            "answer": self.resolve(self.state.service.hostname),
+            "processes": {name: _alive(pid) for name, pid in self.state.pids.items()},
+            "sites": {role: self.state.site_url(role) for role in ADDRESSES},
+            "pdns_version": self.state.pdns_version,
+            "failover_bound_seconds": self.state.failover_bound_seconds,
+        }
