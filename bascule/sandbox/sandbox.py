@@ -8,6 +8,7 @@ processes run detached so `bascule sandbox up` can return, and their pids live i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -26,7 +27,7 @@ import dns.query
 import dns.rdatatype
 import httpx
 
-from bascule.sandbox.site import HEALTHY
+from bascule.sandbox.modes import HEALTHY
 from bascule.spec import ServiceSpec
 
 PRIMARY, SECONDARY = "primary", "secondary"
@@ -214,10 +215,8 @@ class Sandbox:
     def _kill(self, name: str) -> None:
         pid = self.state.pids.pop(name, None)
         if pid and _alive(pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             deadline = time.monotonic() + 5
             while _alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)

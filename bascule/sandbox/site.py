@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-SITE_HEADER = "X-Bascule-Site"
-HEALTHY = "healthy"
-UNHEALTHY = "unhealthy"
-SLOW = "slow"
-SLOW_SECONDS = 3.0
-"""How long a `slow` site takes to answer its health path: above the sandbox's health-check timeout."""
+from bascule.sandbox.modes import HEALTHY, SITE_HEADER, SLOW, SLOW_SECONDS, UNHEALTHY
 
 
 def read_mode(control: Path) -> str:
@@ -33,7 +29,7 @@ def make_handler(name: str, health_path: str, control: Path) -> type[BaseHTTPReq
     class Handler(BaseHTTPRequestHandler):
         server_version = "bascule-sandbox-site"
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server API
+        def do_GET(self) -> None:
             status, body = 200, f"served by {name}\n"
             if self.path.split("?")[0] == health_path:
                 mode = read_mode(control)
@@ -53,8 +49,11 @@ def make_handler(name: str, health_path: str, control: Path) -> type[BaseHTTPReq
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server API
-            """Silent: the drill's journal is the record, not per-request logs."""
+        def log_message(self, format: str, *args: object) -> None:
+            """Only health checks are logged (to the site's log file), to show when the DNS checker probed."""
+            if health_path in self.requestline:
+                sys.stderr.write(f"{time.monotonic():.3f} {self.address_string()} {format % args}\n")
+                sys.stderr.flush()
 
     return Handler
 

@@ -1,0 +1,101 @@
+"""What a drill acts on. The sandbox and a Pulumi stack implement the same small interface.
+
+`describe()` is written into the drill's lock, so `bascule drill recover` can rebuild the control and
+undo a fault left behind by a drill that was killed, without knowing what kind of target it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from bascule.drills.plan import DrillTarget, Fault, Resolver
+from bascule.sandbox import ADDRESSES, PRIMARY, SECONDARY, Sandbox, SandboxError
+from bascule.sandbox.modes import HEALTHY, UNHEALTHY
+
+
+class ControlError(Exception):
+    """The control could not act (inject or restore); the message names the target and the step."""
+
+
+class DrillControl(Protocol):
+    def target(self) -> DrillTarget: ...
+
+    def inject(self, fault: Fault) -> None: ...
+
+    def restore(self, fault: Fault) -> None: ...
+
+    def lock_key(self) -> str:
+        """One lock per target: two drills on one stack or sandbox would measure each other's faults."""
+        ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class SandboxControl:
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+
+    def target(self) -> DrillTarget:
+        state = self.sandbox.state
+        return DrillTarget(
+            service=state.service.name,
+            hostname=state.service.hostname,
+            resolvers=(Resolver("sandbox-authoritative", "127.0.0.1", state.dns_port),),
+            sites={role: (address,) for role, address in ADDRESSES.items()},
+            http_port=state.http_port,
+            health_urls={role: state.site_url(role, state.service.health_path) for role in ADDRESSES},
+            failover_bound_seconds=state.failover_bound_seconds,
+            description=(
+                f"local sandbox: PowerDNS {state.pdns_version} on 127.0.0.1:{state.dns_port}, "
+                f"primary {ADDRESSES[PRIMARY]}, secondary {ADDRESSES[SECONDARY]}, "
+                f"checks every {state.service.interval_seconds} s, {state.effective_failures} failure(s) to switch, "
+                f"TTL {state.service.ttl} s"
+            ),
+        )
+
+    def inject(self, fault: Fault) -> None:
+        try:
+            if fault is Fault.HEALTH:
+                self.sandbox.set_site_mode(PRIMARY, UNHEALTHY)
+            elif fault is Fault.OUTAGE:
+                self.sandbox.stop_site(PRIMARY)
+            else:
+                self.sandbox.set_switched(True)
+        except (SandboxError, OSError) as exc:
+            raise ControlError(f"sandbox: inject {fault.value}: {exc}") from exc
+
+    def restore(self, fault: Fault) -> None:
+        """Undo every fault kind, not just `fault`: restoring must converge whatever state a crash left."""
+        try:
+            self.sandbox.set_site_mode(PRIMARY, HEALTHY)
+            if not self.sandbox.site_alive(PRIMARY):
+                self.sandbox.start_site(PRIMARY)
+            if self.sandbox.state.switched:
+                self.sandbox.set_switched(False)
+        except (SandboxError, OSError) as exc:
+            raise ControlError(f"sandbox: restore after {fault.value}: {exc}") from exc
+
+    def lock_key(self) -> str:
+        return f"sandbox:{self.sandbox.dir}"
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "sandbox", "directory": str(self.sandbox.dir)}
+
+
+def _sandbox_from(description: dict[str, Any]) -> DrillControl:
+    sandbox = Sandbox.load(Path(description["directory"]))
+    if sandbox is None:
+        raise ControlError(f"sandbox in {description['directory']} is gone; nothing left to restore there")
+    return SandboxControl(sandbox)
+
+
+CONTROL_KINDS: dict[str, Callable[[dict[str, Any]], DrillControl]] = {"sandbox": _sandbox_from}
+
+
+def control_from_description(description: dict[str, Any]) -> DrillControl:
+    kind = description.get("kind")
+    if kind not in CONTROL_KINDS:
+        raise ControlError(f"unknown control kind {kind!r} in the drill lock")
+    return CONTROL_KINDS[kind](description)

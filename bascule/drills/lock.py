@@ -1,0 +1,81 @@
+"""One drill per target at a time, and a record of what a killed drill left behind.
+
+The lock file holds the drill's pid, journal and control description: a live pid means "busy", a
+dead one means "killed mid-drill", which only `bascule drill recover` clears, after restoring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class LockHeld(Exception):
+    pass
+
+
+class StaleLock(Exception):
+    def __init__(self, message: str, info: dict[str, Any]):
+        super().__init__(message)
+        self.info = info
+
+
+def default_lock_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bascule" / "locks"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class DrillLock:
+    def __init__(self, directory: Path, key: str):
+        self.key = key
+        self.path = directory / (hashlib.sha256(key.encode()).hexdigest()[:16] + ".lock")
+
+    def acquire(self, info: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"key": self.key, "pid": os.getpid(), **info}
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            held = read_lock(self.path)
+            pid = int(held.get("pid", 0))
+            if pid_alive(pid) and pid != os.getpid():
+                raise LockHeld(
+                    f"another drill (pid {pid}, journal {held.get('journal')}) is running on {self.key}"
+                ) from None
+            raise StaleLock(
+                f"a drill on {self.key} (pid {pid}) ended without releasing its lock; "
+                "run `bascule drill recover` to restore what it left and clear the lock",
+                held,
+            ) from None
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(record, handle)
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def read_lock(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {"key": "unreadable lock", "pid": 0, "path": str(path)}
+    return dict(data) if isinstance(data, dict) else {"pid": 0}
+
+
+def list_locks(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
+    if not directory.is_dir():
+        return []
+    return [(p, read_lock(p)) for p in sorted(directory.glob("*.lock"))]

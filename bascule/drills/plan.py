@@ -1,0 +1,67 @@
+"""A drill is a declarative plan: what to break, whom to ask, how long to wait, when to give up."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Fault(StrEnum):
+    HEALTH = "health"
+    """The primary's health path answers 503: the real health checkers must notice."""
+    OUTAGE = "outage"
+    """The primary stops serving altogether (process stopped, capacity at zero)."""
+    SWITCH = "switch"
+    """DNS is told to skip the primary: tests the switch and the clients' caches, not detection."""
+
+
+@dataclass(frozen=True)
+class Resolver:
+    name: str
+    address: str
+    port: int = 53
+
+
+@dataclass(frozen=True)
+class DrillTarget:
+    """What a control tells the drill about the service under test."""
+
+    service: str
+    hostname: str
+    resolvers: tuple[Resolver, ...]
+    sites: dict[str, tuple[str, ...]]
+    """Role -> the DNS answers that identify it (addresses, or CNAME targets)."""
+    http_port: int
+    health_urls: dict[str, str]
+    failover_bound_seconds: float
+    """interval x failures + TTL of the settings in force: what the drill is measured against."""
+    description: str
+    http_scheme: str = "http"
+
+
+@dataclass(frozen=True)
+class DrillPlan:
+    target: DrillTarget
+    fault: Fault
+    rto_seconds: float
+    timeout_seconds: float
+    poll_interval: float = 0.25
+    preflight_timeout: float = 20.0
+    dns_abort_after: int = 12
+    """Consecutive probes in which no resolver answers before the drill aborts (the switch itself is down)."""
+    probe_timeout: float = 1.0
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["fault"] = self.fault.value
+        return data
+
+
+def plan_from_json(data: dict[str, Any]) -> DrillPlan:
+    target = dict(data["target"])
+    target["resolvers"] = tuple(Resolver(**r) for r in target["resolvers"])
+    target["sites"] = {role: tuple(v) for role, v in target["sites"].items()}
+    rest = {k: v for k, v in data.items() if k not in ("target", "fault")}
+    return DrillPlan(target=DrillTarget(**target), fault=Fault(data["fault"]), **rest)

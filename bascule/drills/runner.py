@@ -1,0 +1,136 @@
+"""Run a drill: preflight -> inject -> observe -> restore -> verify failback, all into the journal.
+
+The runner decides nothing about pass or fail; it records. Restore runs on every exit path once a
+fault may have been applied: normal end, exception, Ctrl-C, SIGTERM, timeout, the switch going dark.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import httpx
+
+from bascule.drills.control import ControlError, DrillControl
+from bascule.drills.journal import Journal
+from bascule.drills.plan import DrillPlan
+from bascule.drills.probes import check_health, probe_http, query_dns
+
+PRIMARY, SECONDARY = "primary", "secondary"
+Progress = Callable[[str], None]
+
+
+class DrillInterrupted(BaseException):
+    """SIGTERM, turned into an exception so `finally` blocks (restore) run as they do for Ctrl-C."""
+
+
+@contextmanager
+def signals_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise DrillInterrupted(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def preflight(plan: DrillPlan, client: httpx.Client, journal: Journal, progress: Progress) -> list[str]:
+    """Steady state: both sites healthy and every resolver answering the primary, within the preflight wait."""
+    target = plan.target
+    deadline = time.monotonic() + plan.preflight_timeout
+    progress(f"preflight: waiting up to {plan.preflight_timeout:g} s for steady state")
+    while True:
+        problems = [
+            f"{role} site unhealthy at {url}: {why}"
+            for role, url in target.health_urls.items()
+            if (why := check_health(client, url, plan.probe_timeout))
+        ]
+        for resolver in target.resolvers:
+            result = query_dns(resolver, target, plan.probe_timeout)
+            if result.error:
+                problems.append(f"resolver {resolver.name} did not answer: {result.error}")
+            elif result.site != PRIMARY:
+                problems.append(f"resolver {resolver.name} answers {result.answers} ({result.site}), not the primary")
+        if not problems or time.monotonic() > deadline:
+            journal.append("preflight", ok=not problems, problems=problems)
+            return problems
+        time.sleep(plan.poll_interval)
+
+
+def observe(plan: DrillPlan, client: httpx.Client, journal: Journal, phase: str, want: str, progress: Progress) -> str:
+    """Poll at a fixed rate until every resolver and HTTP reach `want`; return why observation ended."""
+    target = plan.target
+    start = time.monotonic()
+    deadline = start + plan.timeout_seconds
+    dark = 0
+    tick = start
+    seen: set[str] = set()
+    while True:
+        results = [query_dns(r, target, plan.probe_timeout) for r in target.resolvers]
+        address = next((r.answers[0] for r in results if r.answers), None)
+        http = probe_http(client, address, target, plan.probe_timeout)
+        journal.append("probe", phase=phase, dns=[r.as_json() for r in results], http=http.as_json())
+        state = ",".join(str(r.site) for r in results) + f" http={http.site or http.error}"
+        if state not in seen:
+            seen.add(state)
+            progress(f"{phase}: +{time.monotonic() - start:5.1f} s  dns={state}")
+        dark = dark + 1 if all(r.error for r in results) else 0
+        if dark >= plan.dns_abort_after:
+            reason = f"no resolver answered for {dark} probes in a row: the DNS switch itself is unreachable"
+            journal.append("abort", phase=phase, reason=reason)
+            return "dns-unreachable"
+        if all(r.site == want for r in results) and http.site == want:
+            journal.append("reached", phase=phase, site=want)
+            return "reached"
+        if time.monotonic() >= deadline:
+            journal.append("timeout", phase=phase, after_seconds=plan.timeout_seconds)
+            return "timeout"
+        tick += plan.poll_interval
+        time.sleep(max(0.0, tick - time.monotonic()))
+
+
+def run_drill(plan: DrillPlan, control: DrillControl, journal: Journal, progress: Progress) -> None:
+    journal.append("plan", plan=plan.as_json())
+    with httpx.Client(trust_env=False) as client:
+        problems = preflight(plan, client, journal, progress)
+        if problems:
+            journal.append("refused", reasons=problems)
+            return
+        injected = False
+        restored = False
+        try:
+            progress(f"inject: {plan.fault.value}")
+            journal.append("inject", fault=plan.fault.value)
+            injected = True  # before the call: a half-applied fault must be restored too
+            control.inject(plan.fault)
+            journal.append("injected", fault=plan.fault.value)
+            observe(plan, client, journal, "failover", SECONDARY, progress)
+        except ControlError as exc:
+            journal.append("abort", phase="inject", reason=str(exc))
+        except (KeyboardInterrupt, DrillInterrupted) as exc:
+            journal.append("interrupted", signal=str(exc) or "SIGINT")
+            raise
+        finally:
+            if injected:
+                restored = _restore(plan, control, journal, progress)
+        if restored:
+            observe(plan, client, journal, "failback", PRIMARY, progress)
+        journal.append("end")
+
+
+def _restore(plan: DrillPlan, control: DrillControl, journal: Journal, progress: Progress) -> bool:
+    progress("restore")
+    journal.append("restore", fault=plan.fault.value)
+    try:
+        control.restore(plan.fault)
+    except ControlError as exc:
+        journal.append("restore-failed", error=str(exc))
+        progress(f"restore FAILED: {exc}")
+        return False
+    journal.append("restored", fault=plan.fault.value)
+    return True
