@@ -1,1 +1,1 @@
-"""cli"""
+"""The `bascule` command line."""

@@ -214,7 +214,7 @@ def timeline_svg(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
     probes = [e for e in events if e["kind"] == "probe"]
     if not probes:
         return "<p>No probes were recorded.</p>"
-    t0, t1 = probes[0]["t"], probes[-1]["t"] + 0.25
+    t0, t1 = float(probes[0]["t"]), float(probes[-1]["t"]) + 0.25
     lanes = [*sorted({d["resolver"] for p in probes for d in p["dns"]}), "HTTP"]
     width, left, lane_h = 1000, 190, 28
     top = 30

@@ -293,9 +293,11 @@ class Sandbox:
             return f"{label} {svc.ttl} IN A {ADDRESSES[SECONDARY]}"
         url = f"http://{svc.hostname}:{self.state.http_port}{svc.health_path}"
         groups = "{" + ",".join("{'" + ADDRESSES[r] + "'}" for r in (PRIMARY, SECONDARY)) + "}"
+        # backupSelector='all': with no healthy site, answer every address (fail open, as Route 53 does)
+        # instead of PowerDNS's default random pick, so a drill can tell "no healthy site" from a failover.
         options = (
             f"{{timeout={svc.check_timeout_seconds}, interval={svc.interval_seconds}, "
-            f"minimumFailures={svc.failure_threshold}}}"
+            f"minimumFailures={svc.failure_threshold}, backupSelector='all'}}"
         )
         return f"{label} {svc.ttl} IN LUA A \"ifurlup('{url}', {groups}, {options})\""
 
