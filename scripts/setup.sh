@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: PowerDNS (Debian packages) and a virtualenv with Bascule and its
+# dev tools. `make drill` and `make test` call it; running it again is fast when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v pdns_server >/dev/null 2>&1 || ! ls /usr/lib/*/pdns/libbindbackend.so >/dev/null 2>&1; then
+  echo "setup: installing pdns-server and pdns-backend-bind (Debian packages)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq pdns-server pdns-backend-bind >/dev/null
+  # The package may start a system-wide server; the sandbox runs its own, so stop that one.
+  if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now pdns >/dev/null 2>&1 || true; fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+stamp=.venv/.bascule-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing Bascule and its dependencies into .venv (the cloud SDKs take a few minutes once)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  touch "$stamp"
+fi
