@@ -9,11 +9,16 @@ resource is registered. Values that only a real cloud knows are plausible stand-
 from __future__ import annotations
 
 import json
+import os
+import runpy
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
+import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 
 
@@ -71,6 +76,12 @@ class _CloudMocks(pulumi_mocks.Mocks):
             region = _region_of(self.provider_inputs(args.provider), self.config)
             names = [f"{region}{z}" for z in "abc"]
             return {"names": names, "zoneIds": [f"{region[:3]}-az{i}" for i in range(1, 4)], "id": region}, []
+        if args.token == "aws:index/getRegion:getRegion":
+            region = _region_of(self.provider_inputs(args.provider), self.config)
+            return {"name": region, "region": region, "id": region}, []
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/offline",
+                    "userId": "AIDAOFFLINE", "id": "123456789012"}, []  # fmt: skip
         if args.token == "aws:route53/getZone:getZone":
             name = str(args.args.get("name", "example.com"))
             return {"name": name, "zoneId": "Z0000000000000000000", "id": "Z0000000000000000000"}, []
@@ -173,5 +184,35 @@ def run_offline(
     try:
         pulumi.runtime.test(program)()  # type: ignore[no-untyped-call]
     except pulumi.RunError as exc:
-        raise ProgramError(str(exc)) from None
+        raise ProgramError(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
+    except Exception as exc:  # the program is the user's code: report it, one line, as theirs
+        raise ProgramError(f"{type(exc).__name__}: {exc}") from None
     return OfflineRun(project, stack, strings, list(monitor.recorded))
+
+
+def load_program_dir(directory: Path) -> tuple[str, Callable[[], None]]:
+    """A Pulumi Python project's name and its program, runnable by `run_offline` (main from Pulumi.yaml)."""
+    project_file = next((directory / n for n in ("Pulumi.yaml", "Pulumi.yml") if (directory / n).is_file()), None)
+    if project_file is None:
+        raise ProgramError(f"{directory}: no Pulumi.yaml: not a Pulumi project")
+    project = yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}
+    runtime = project.get("runtime")
+    runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if runtime_name != "python":
+        raise ProgramError(f"{project_file}: runtime is {runtime_name!r}; only Python programs run offline")
+    main = directory / str(project.get("main") or ".")
+    entry = main if main.is_file() else main / "__main__.py"
+    if not entry.is_file():
+        raise ProgramError(f"{project_file}: no program at {entry}")
+
+    def program() -> None:
+        previous_cwd, previous_path = os.getcwd(), list(sys.path)
+        os.chdir(entry.parent)
+        sys.path.insert(0, str(entry.parent))
+        try:
+            runpy.run_path(str(entry), run_name="__main__")
+        finally:
+            os.chdir(previous_cwd)
+            sys.path[:] = previous_path
+
+    return str(project.get("name") or directory.name), program

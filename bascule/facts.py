@@ -218,3 +218,50 @@ GLOBAL_TYPE_PREFIXES = (
     "azure-native:trafficmanager:",
     "gcp:dns/",
 )
+
+# --- Where a workload runs or keeps data: the resources a region or provider outage takes down -------
+# Networking, IAM, certificates and logs are left out: they follow the sites and do not serve users.
+SITE_TYPES = frozenset(
+    {
+        "aws:ec2/instance:Instance",
+        "aws:autoscaling/group:Group",
+        "aws:ecs/service:Service",
+        "aws:eks/cluster:Cluster",
+        "aws:eks/nodeGroup:NodeGroup",
+        "aws:lambda/function:Function",
+        "aws:lb/loadBalancer:LoadBalancer",
+        "aws:alb/loadBalancer:LoadBalancer",
+        "aws:apprunner/service:Service",
+        "aws:rds/instance:Instance",
+        "aws:rds/cluster:Cluster",
+        "aws:dynamodb/table:Table",
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        "aws:s3/bucket:Bucket",
+        "aws:s3/bucketV2:BucketV2",
+        "azure-native:app:ContainerApp",
+        "azure-native:web:WebApp",
+        "azure-native:compute:VirtualMachine",
+        "azure-native:compute:VirtualMachineScaleSet",
+        "azure-native:containerservice:ManagedCluster",
+        "azure-native:sql:Database",
+        "azure-native:dbforpostgresql:FlexibleServer",
+        "azure-native:documentdb:DatabaseAccount",
+        "azure-native:storage:StorageAccount",
+        "azure-native:cache:Redis",
+        "gcp:cloudrunv2/service:Service",
+        "gcp:cloudrun/service:Service",
+        "gcp:compute/instance:Instance",
+        "gcp:compute/instanceGroupManager:InstanceGroupManager",
+        "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
+        "gcp:container/cluster:Cluster",
+        "gcp:sql/databaseInstance:DatabaseInstance",
+        "gcp:storage/bucket:Bucket",
+        "gcp:spanner/instance:Instance",
+    }
+)
+
+# --- The DNS switches: resources that decide where a failover sends traffic ------------------------
+ROUTE53_RECORD = "aws:route53/record:Record"
+ROUTE53_HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
+TRAFFIC_MANAGER_PROFILE = "azure-native:trafficmanager:Profile"
+CLOUD_DNS_RECORD_SET = "gcp:dns/recordSet:RecordSet"

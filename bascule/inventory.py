@@ -52,6 +52,8 @@ class Resource:
     criticality: str | None
     workload_source: str
     """`tag` when the resource carries Bascule's tags itself, `parent` when inherited, `none` otherwise."""
+    props: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """The resource's inputs (or state), camelCase as the engine and state files spell them."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -196,6 +198,7 @@ def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -
                 role=workload.get(TAG_ROLE),
                 criticality=workload.get(TAG_CRITICALITY),
                 workload_source=source,
+                props=r.inputs,
             )
         )
     return Inventory(resources, config)

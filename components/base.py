@@ -14,7 +14,15 @@ from typing import Protocol
 import pulumi
 
 from bascule.facts import Cloud
-from bascule.spec import TAG_CRITICALITY, TAG_ROLE, TAG_SERVICE, Criticality, Role, ServiceSpec, SiteSpec
+from bascule.spec import (
+    TAG_CRITICALITY,
+    TAG_ROLE,
+    TAG_SERVICE,
+    Criticality,
+    Role,
+    ServiceSpec,
+    SiteSpec,
+)
 
 
 def bascule_tags(service: ServiceSpec, role: Role) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bascule import __version__
-from bascule.cli import drill, plan, sandbox
+from bascule.cli import check, drill, plan, sandbox
 
 app = typer.Typer(
     name="bascule",
@@ -19,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("plan")(plan.plan)
+app.command("check")(check.check_command)
 app.add_typer(drill.app, name="drill")
 app.add_typer(sandbox.app, name="sandbox")
 

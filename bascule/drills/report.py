@@ -215,6 +215,10 @@ def timeline_svg(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
     if not probes:
         return "<p>No probes were recorded.</p>"
     t0, t1 = float(probes[0]["t"]), float(probes[-1]["t"]) + 0.25
+    injected = _first(events, "injected")
+    if injected:  # keep injection and the RTO line in view: the distance between them is the point
+        t0 = min(t0, float(injected["t"]))
+        t1 = max(t1, float(injected["t"]) + summary["rto_seconds"] + 0.5)
     lanes = [*sorted({d["resolver"] for p in probes for d in p["dns"]}), "HTTP"]
     width, left, lane_h = 1000, 190, 28
     top = 30
@@ -241,7 +245,6 @@ def timeline_svg(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
                 f"height='{lane_h - 6}' fill='{colour}'><title>{html.escape(str(site))}</title></rect>"
             )
     marks = [(e["t"], e["kind"]) for e in events if e["kind"] in ("injected", "restored", "reached", "abort")]
-    injected = _first(events, "injected")
     if injected:
         marks.append((injected["t"] + summary["rto_seconds"], f"RTO {summary['rto_seconds']:g} s"))
     bottom = top + lane_h * len(lanes)
@@ -254,7 +257,7 @@ def timeline_svg(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
     for k, (name, colour) in enumerate(COLOURS.items()):
         parts.append(f"<rect x='{left + k * 130}' y='{legend_y}' width='14' height='14' fill='{colour}'/>")
         parts.append(f"<text x='{left + k * 130 + 18}' y='{legend_y + 12}'>{name}</text>")
-    parts.append(f"<text x='{left}' y='{legend_y + 32}'>seconds since the first probe: 0 … {t1 - t0:.1f}</text>")
+    parts.append(f"<text x='{left}' y='{legend_y + 32}'>seconds from the left edge: 0 … {t1 - t0:.1f}</text>")
     parts.append("</svg>")
     return "".join(parts)
 

@@ -11,6 +11,7 @@ from bascule.spec.loader import (
 from bascule.spec.models import (
     TAG_CRITICALITY,
     TAG_ROLE,
+    TAG_RTO,
     TAG_SERVICE,
     AwsSiteSpec,
     AzureSiteSpec,
@@ -29,6 +30,7 @@ __all__ = [
     "SERVICES_KEY",
     "TAG_CRITICALITY",
     "TAG_ROLE",
+    "TAG_RTO",
     "TAG_SERVICE",
     "AwsSiteSpec",
     "AzureSiteSpec",

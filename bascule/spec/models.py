@@ -25,7 +25,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 TAG_SERVICE = "bascule:service"
 TAG_ROLE = "bascule:role"
 TAG_CRITICALITY = "bascule:criticality"
-"""Tag (AWS, Azure) keys every resource of a service carries; inventories find workloads by them."""
+TAG_RTO = "bascule:rto-seconds"
+"""Tag (AWS, Azure) keys every resource of a service carries; inventories and policies find workloads by them."""
 
 
 class Criticality(StrEnum):

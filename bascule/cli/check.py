@@ -1,0 +1,138 @@
+"""`bascule check`: the concentration-risk policies, offline, for pull requests without cloud credentials."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bascule.check import (
+    WaiverError,
+    anchor_for,
+    check,
+    exit_code,
+    load_waivers,
+    render_json,
+    render_junit,
+    render_sarif,
+    render_text,
+)
+from bascule.cli.common import err, fail, out
+from bascule.cli.plan import plan_stack
+from bascule.engine import ProgramError, load_program_dir, run_offline
+from bascule.inventory import Inventory, build, from_offline_run
+from bascule.policies.config import ConfigError, load_pack_config
+from bascule.policies.rules import RULES_BY_ID
+from bascule.readers import InputError, read_export, read_preview
+from bascule.spec import SpecError, read_stack_config
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
+    JUNIT = "junit"
+
+
+def _inventory(
+    export: Path | None,
+    preview_json: Path | None,
+    stack: str | None,
+    program: Path | None,
+    stack_config: Path | None,
+    stacks_dir: Path,
+) -> tuple[Inventory, Path]:
+    """The inventory to check and the file findings point at."""
+    chosen = [name for name, value in (("--export", export), ("--preview-json", preview_json), ("--stack", stack),
+                                        ("--program", program)) if value is not None]  # fmt: skip
+    if len(chosen) != 1:
+        fail(["give exactly one input: --export FILE, --preview-json FILE, --stack NAME or --program DIR"])
+    if export is not None:
+        return build(read_export(export)), export
+    if preview_json is not None:
+        resources, config = read_preview(preview_json)
+        return build(resources, config), preview_json
+    if stack is not None:
+        return plan_stack(stack, stacks_dir), stacks_dir / f"Pulumi.{stack}.yaml"
+    assert program is not None
+    project, main = load_program_dir(program)
+    config = read_stack_config(stack_config) if stack_config else {}
+    name = stack_config.name.removeprefix("Pulumi.").rsplit(".", 1)[0] if stack_config else "offline"
+    run = run_offline(main, config, project=project, stack=name)
+    return from_offline_run(run), (stack_config or program / "__main__.py")
+
+
+def check_command(
+    export: Annotated[Path | None, typer.Option("--export", help="A `pulumi stack export` file.")] = None,
+    preview_json: Annotated[
+        Path | None, typer.Option("--preview-json", help="Output of `pulumi preview --json`.")
+    ] = None,
+    stack: Annotated[
+        str | None, typer.Option("--stack", help="This repo's program with stacks/Pulumi.<NAME>.yaml.")
+    ] = (None),
+    program: Annotated[
+        Path | None, typer.Option("--program", help="Any Pulumi Python project folder, run offline.")
+    ] = None,
+    stack_config: Annotated[
+        Path | None, typer.Option("--stack-config", help="With --program: its Pulumi.<stack>.yaml.")
+    ] = None,
+    output_format: Annotated[Format, typer.Option("--format", "-f", help="text, json, sarif or junit.")] = (
+        Format.TEXT
+    ),
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Policy config JSON, the same file as `pulumi preview --policy-pack-config`."),
+    ] = None,
+    waivers: Annotated[
+        Path | None, typer.Option("--waivers", help="YAML: waivers: [{rule, urn|workload, reason, owner, expires}].")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here, not to stdout.")] = (
+        None
+    ),
+    anchor: Annotated[
+        Path | None, typer.Option("--anchor", help="File SARIF results point at (default: the input's file).")
+    ] = None,
+    stacks_dir: Annotated[Path, typer.Option("--stacks-dir")] = Path("stacks"),
+) -> None:
+    """Check a stack for concentration risk: the same rules and verdicts as the CrossGuard pack in policies/.
+
+    Exit codes: 0 no mandatory violation, 1 at least one mandatory violation not waived, 2 bad input.
+
+    Examples:
+      bascule check --stack prod --format sarif -o bascule.sarif
+      bascule check --export state.json --config policies/policy-config.example.json --waivers waivers.yaml
+      bascule check --program ../team-repo --stack-config ../team-repo/Pulumi.prod.yaml
+    """
+    try:
+        pack_config = load_pack_config(config, set(RULES_BY_ID))
+        waiver_list = load_waivers(waivers)
+        inventory, source = _inventory(export, preview_json, stack, program, stack_config, stacks_dir)
+    except (InputError, ConfigError, WaiverError) as exc:
+        fail([str(exc)])
+    except SpecError as exc:
+        fail(exc.lines)
+    except ProgramError as exc:
+        fail([f"{program or stack}: the program failed offline: {exc}"])
+    results = check(inventory, pack_config, waiver_list)
+    for r in results:
+        if r.expired:
+            err.print(
+                f"[yellow]note:[/yellow] waiver of {r.finding.rule} for {r.expired.workload or r.expired.urn} by "
+                f"{r.expired.owner} expired on {r.expired.expires}",
+                highlight=False,
+            )
+    count = sum(1 for r in inventory.resources if r.custom)
+    rendered = {
+        Format.TEXT: lambda: render_text(results, count),
+        Format.JSON: lambda: render_json(results, count),
+        Format.SARIF: lambda: render_sarif(results, anchor_for(anchor or source)),
+        Format.JUNIT: lambda: render_junit(results, count),
+    }[output_format]()
+    if output is not None:
+        output.write_text(rendered + "\n", encoding="utf-8")
+        out.print(render_text(results, count).splitlines()[-1], highlight=False)
+    else:
+        print(rendered)
+    raise typer.Exit(exit_code(results))

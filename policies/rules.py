@@ -1,0 +1,311 @@
+"""The concentration-risk rules: pure functions from an inventory to findings.
+
+Both front-ends (the CrossGuard pack and `bascule check`) call `evaluate`, so a stack gets the same
+verdict with or without the Pulumi CLI. Every rule is one pass over the resources (linear), says what is
+wrong in terms of the workload, and names the DORA article (Regulation (EU) 2022/2554) it serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bascule import facts
+from bascule.inventory import GLOBAL, UNKNOWN, Inventory, Resource
+from bascule.policies.config import Enforcement, PackConfig, Settings
+from bascule.spec import TAG_RTO
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    message: str
+    urn: str | None
+    workload: str | None
+
+
+@dataclass
+class Workload:
+    name: str
+    critical: bool
+    sites: list[Resource] = field(default_factory=list)
+    switches: list[Resource] = field(default_factory=list)
+    """Failover DNS: records with a failover policy, Traffic Manager profiles, Cloud DNS routing policies."""
+    checks: list[Resource] = field(default_factory=list)
+    rto_seconds: int | None = None
+
+    def site_regions(self) -> set[tuple[str, str]]:
+        return {(r.cloud.value, r.region) for r in self.sites if r.cloud and r.region not in (GLOBAL, UNKNOWN)}
+
+
+def _is_switch(r: Resource) -> bool:
+    if r.type == facts.ROUTE53_RECORD:
+        return bool(r.props.get("failoverRoutingPolicies"))
+    if r.type == facts.TRAFFIC_MANAGER_PROFILE:
+        return True
+    if r.type == facts.CLOUD_DNS_RECORD_SET:
+        return bool((r.props.get("routingPolicy") or {}).get("primaryBackup"))
+    return False
+
+
+def workloads(inventory: Inventory, settings: Settings) -> dict[str, Workload]:
+    found: dict[str, Workload] = {}
+    for r in inventory.resources:
+        name = r.service or r.tags.get(settings.workload_tag)
+        if not name or not r.custom:
+            continue
+        criticality = r.criticality or r.tags.get(settings.criticality_tag)
+        w = found.setdefault(name, Workload(name, critical=False))
+        w.critical = w.critical or criticality in settings.critical_values
+        if r.type in facts.SITE_TYPES:
+            w.sites.append(r)
+        elif _is_switch(r):
+            w.switches.append(r)
+        elif r.type == facts.ROUTE53_HEALTH_CHECK:
+            w.checks.append(r)
+        rto = r.tags.get(TAG_RTO)
+        if rto and rto.isdigit():
+            w.rto_seconds = int(rto) if w.rto_seconds is None else min(w.rto_seconds, int(rto))
+    for w in found.values():
+        if w.rto_seconds is None:
+            w.rto_seconds = settings.default_rto_seconds
+    return found
+
+
+def _critical(ws: Mapping[str, Workload]) -> Iterable[Workload]:
+    return (w for w in ws.values() if w.critical and w.sites)
+
+
+def _describe(regions: set[tuple[str, str]]) -> str:
+    return ", ".join(f"{cloud} {region}" for cloud, region in sorted(regions))
+
+
+def single_region(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
+    for w in _critical(ws):
+        regions = w.site_regions()
+        if len(regions) == 1 and not any(r.region == UNKNOWN for r in w.sites):
+            ((cloud, region),) = regions
+            yield Finding(
+                "bascule-single-region",
+                f"workload '{w.name}' is critical but all {len(w.sites)} compute and data resources this stack "
+                f"manages for it run in one region, {cloud} {region}: an outage there takes it down. Fix: add a warm "
+                "secondary in another region or provider behind health-checked DNS failover (a Bascule "
+                "FailoverService with an aws, azure or gcp secondary); a bring-your-own endpoint is not visible here.",
+                w.sites[0].urn,
+                w.name,
+            )
+
+
+def single_provider(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
+    for w in _critical(ws):
+        clouds = {r.cloud.value for r in w.sites if r.cloud}
+        regions = w.site_regions()
+        if len(clouds) == 1 and len(regions) > 1:
+            yield Finding(
+                "bascule-single-provider",
+                f"workload '{w.name}' is critical and spreads over {_describe(regions)}, all on one provider "
+                f"({clouds.pop()}): a provider-wide failure (control plane, identity, DNS) takes every site down. "
+                "Fix: put the secondary on another provider.",
+                w.sites[0].urn,
+                w.name,
+            )
+
+
+def unhealthy_failover(_ws: Mapping[str, Workload], inv: Inventory, _s: Settings) -> Iterable[Finding]:
+    for r in inv.resources:
+        if r.type == facts.ROUTE53_RECORD:
+            policies = r.props.get("failoverRoutingPolicies") or []
+            primary = any((p or {}).get("type") == "PRIMARY" for p in policies)
+            if primary and not r.props.get("healthCheckId"):
+                yield Finding(
+                    "bascule-unhealthy-failover",
+                    f"Route 53 PRIMARY failover record '{r.props.get('name', r.name)}' has no health check: "
+                    "Route 53 will treat it as always healthy and never fail over. Fix: set health_check_id.",
+                    r.urn,
+                    r.service,
+                )
+        elif r.type == facts.TRAFFIC_MANAGER_PROFILE and not r.props.get("monitorConfig"):
+            yield Finding(
+                "bascule-unhealthy-failover",
+                f"Traffic Manager profile '{r.name}' has no monitor config: endpoints are never probed, so "
+                "traffic never moves. Fix: set monitor_config (protocol, port, path).",
+                r.urn,
+                r.service,
+            )
+        elif r.type == facts.CLOUD_DNS_RECORD_SET:
+            policy = r.props.get("routingPolicy") or {}
+            if policy.get("primaryBackup") and not policy.get("healthCheck"):
+                yield Finding(
+                    "bascule-unhealthy-failover",
+                    f"Cloud DNS record set '{r.name}' fails over without a health check on its external endpoints. "
+                    "Fix: set routing_policy.health_check.",
+                    r.urn,
+                    r.service,
+                )
+
+
+def _detection_seconds(check: Mapping[str, Any]) -> float:
+    # Route 53's documented defaults when unset: every 30 s, 3 failures.
+    return float(check.get("requestInterval") or 30) * float(check.get("failureThreshold") or 3)
+
+
+def _switch_timing(r: Resource) -> tuple[float, float]:
+    """(detection, TTL) a switch resource itself declares; Route 53 records keep detection on health checks."""
+    if r.type == facts.TRAFFIC_MANAGER_PROFILE:
+        monitor = r.props.get("monitorConfig") or {}
+        interval = float(monitor.get("intervalInSeconds") or 30)
+        tolerated = monitor.get("toleratedNumberOfFailures")
+        failures = float(tolerated) if tolerated is not None else 3.0
+        return interval * (failures + 1), float((r.props.get("dnsConfig") or {}).get("ttl") or 0)
+    return 0.0, float(r.props.get("ttl") or 0)
+
+
+def rto_budget(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
+    for w in ws.values():
+        if not w.switches or w.rto_seconds is None:
+            continue
+        timings = [_switch_timing(r) for r in w.switches]
+        detection = max([_detection_seconds(c.props) for c in w.checks] + [t[0] for t in timings])
+        ttl = max(t[1] for t in timings)
+        budget = detection + ttl
+        if budget > w.rto_seconds:
+            yield Finding(
+                "bascule-rto-budget",
+                f"workload '{w.name}': health-check detection {detection:g} s + DNS TTL {ttl:g} s = {budget:g} s "
+                f"exceeds its RTO of {w.rto_seconds} s, before clients' own caches. Fix: shorten the check "
+                "interval, the failure threshold or the TTL, or revisit the RTO.",
+                w.switches[0].urn,
+                w.name,
+            )
+
+
+def dns_on_primary_provider(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
+    for w in ws.values():
+        if not w.switches or not w.sites:
+            continue
+        primaries = [r for r in w.sites if r.role == "primary"] or w.sites
+        primary_clouds = {r.cloud for r in primaries}
+        switch_clouds = {r.cloud for r in w.switches}
+        shared = {c.value for c in switch_clouds & primary_clouds if c}
+        if shared and switch_clouds <= primary_clouds:
+            yield Finding(
+                "bascule-dns-on-primary-provider",
+                f"workload '{w.name}': its failover DNS runs on {', '.join(sorted(shared))}, the provider of its "
+                "primary: when that provider's control plane fails, changing the switch by hand fails with it "
+                "(health-checked failover still works). Fix: consider a switch hosted elsewhere (Traffic Manager, "
+                "Cloud DNS, PowerDNS) or enable Route 53 accelerated recovery.",
+                w.switches[0].urn,
+                w.name,
+            )
+
+
+def hot_region(ws: Mapping[str, Workload], _inv: Inventory, s: Settings) -> Iterable[Finding]:
+    hot = set(s.hot_regions)
+    for w in _critical(ws):
+        regions = w.site_regions()
+        if regions and {region for _, region in regions} <= hot:
+            yield Finding(
+                "bascule-hot-region",
+                f"workload '{w.name}' is critical and runs only in {_describe(regions)}, listed as a hot region "
+                "(largest blast radius, e.g. us-east-1 on 20 Oct 2025). Fix: add a site outside the hot regions.",
+                w.sites[0].urn,
+                w.name,
+            )
+
+
+def jurisdiction(ws: Mapping[str, Workload], _inv: Inventory, s: Settings) -> Iterable[Finding]:
+    if not s.require_eu_site:
+        return
+    for w in _critical(ws):
+        if not any(r.jurisdiction is facts.Jurisdiction.EU for r in w.sites):
+            yield Finding(
+                "bascule-eu-jurisdiction",
+                f"workload '{w.name}' is critical and has no site in an EU jurisdiction "
+                f"(sites: {_describe(w.site_regions()) or 'none resolved'}). Fix: place a site in an EU region.",
+                w.sites[0].urn,
+                w.name,
+            )
+
+
+def unknown_region(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
+    for w in _critical(ws):
+        for r in w.sites:
+            if r.region == UNKNOWN:
+                yield Finding(
+                    "bascule-unknown-region",
+                    f"workload '{w.name}' is critical but the region of {r.type} '{r.name}' cannot be resolved "
+                    f"({r.region_source}), so concentration cannot be ruled out. Fix: give it an explicit "
+                    "provider with a region (or a region input).",
+                    r.urn,
+                    w.name,
+                )
+
+
+Check = Callable[[Mapping[str, Workload], Inventory, Settings], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    default: Enforcement
+    dora: str
+    remediation: str
+    check: Check
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("bascule-single-region", "Critical workload in a single region", Enforcement.MANDATORY,
+         "Art. 12 (backup, restoration and recovery: redundant capacity)",
+         "Add a warm secondary site in another region or provider, behind health-checked DNS failover.",
+         single_region),
+    Rule("bascule-single-provider", "Critical workload on a single provider", Enforcement.ADVISORY,
+         "Art. 29 (ICT concentration risk)",
+         "Run the secondary on another provider (an EU provider for sovereignty).", single_provider),
+    Rule("bascule-unhealthy-failover", "Failover DNS without health checks", Enforcement.MANDATORY,
+         "Art. 11 (response and recovery)",
+         "Attach a health check to the primary failover record, or a monitor to the Traffic Manager profile.",
+         unhealthy_failover),
+    Rule("bascule-rto-budget", "Failover slower than the RTO", Enforcement.MANDATORY,
+         "Art. 11 (response and recovery: recovery time objectives)",
+         "Lower interval x failures + TTL below the RTO, or revise the RTO.", rto_budget),
+    Rule("bascule-dns-on-primary-provider", "Failover switch on the primary's provider", Enforcement.ADVISORY,
+         "Art. 29 (ICT concentration risk)",
+         "Host the DNS switch outside the primary's provider, or keep its control plane recoverable.",
+         dns_on_primary_provider),
+    Rule("bascule-hot-region", "Critical workload only in hot regions", Enforcement.ADVISORY,
+         "Art. 29 (ICT concentration risk)", "Add a site outside the configured hot regions.", hot_region),
+    Rule("bascule-eu-jurisdiction", "Critical workload without an EU site", Enforcement.MANDATORY,
+         "Art. 28 (ICT third-party risk: location of data and processing)",
+         "Place at least one site in an EU region (enable with requireEuSite).", jurisdiction),
+    Rule("bascule-unknown-region", "Critical workload in an unknown region", Enforcement.MANDATORY,
+         "Art. 8 (identification of ICT assets and their dependencies)",
+         "Give the resource an explicit provider with a region so its location is known.", unknown_region),
+)  # fmt: skip
+RULES_BY_ID = {rule.id: rule for rule in RULES}
+
+
+def run_rule(rule: Rule, inventory: Inventory, settings: Settings) -> list[Finding]:
+    return list(rule.check(workloads(inventory, settings), inventory, settings))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    finding: Finding
+    enforcement: Enforcement
+
+
+def evaluate(inventory: Inventory, config: PackConfig) -> list[Verdict]:
+    """Every enabled rule over the inventory; workloads are grouped once per distinct settings."""
+    grouped: dict[Settings, dict[str, Workload]] = {}
+    verdicts = []
+    for rule in RULES:
+        level = config.level(rule.id, rule.default)
+        if level is Enforcement.DISABLED:
+            continue
+        settings = config.for_rule(rule.id)
+        if settings not in grouped:
+            grouped[settings] = workloads(inventory, settings)
+        verdicts += [Verdict(f, level) for f in rule.check(grouped[settings], inventory, settings)]
+    return verdicts
