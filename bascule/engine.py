@@ -192,6 +192,7 @@ def run_offline(
 
 def load_program_dir(directory: Path) -> tuple[str, Callable[[], None]]:
     """A Pulumi Python project's name and its program, runnable by `run_offline` (main from Pulumi.yaml)."""
+    directory = directory.resolve()
     project_file = next((directory / n for n in ("Pulumi.yaml", "Pulumi.yml") if (directory / n).is_file()), None)
     if project_file is None:
         raise ProgramError(f"{directory}: no Pulumi.yaml: not a Pulumi project")

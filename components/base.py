@@ -17,6 +17,7 @@ from bascule.facts import Cloud
 from bascule.spec import (
     TAG_CRITICALITY,
     TAG_ROLE,
+    TAG_RTO,
     TAG_SERVICE,
     Criticality,
     Role,
@@ -31,6 +32,7 @@ def bascule_tags(service: ServiceSpec, role: Role) -> dict[str, str]:
         TAG_SERVICE: service.name,
         TAG_ROLE: role.value,
         TAG_CRITICALITY: Criticality(service.criticality).value,
+        TAG_RTO: str(service.rto_seconds),
     }
 
 

@@ -1,0 +1,200 @@
+"""Each rule firing and not firing, through both front-ends, with the same verdicts.
+
+Front-end 1 is `bascule check`'s path (engine records -> inventory -> rules). Front-end 2 is the path
+the Pulumi engine uses: `pulumi_policy`'s analyzer servicer, configured and called with protobuf
+`AnalyzeStack` requests built from the same real resources (props as a read-only proxy, numbers as floats).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+from google.protobuf import json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2
+from pulumi_policy import EnforcementLevel
+from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+from bascule.engine import OfflineRun, RegisteredResource, run_offline
+from bascule.inventory import from_offline_run
+from bascule.policies.config import Enforcement, PackConfig, Settings
+from bascule.policies.pack import PACK_NAME, policies
+from bascule.policies.rules import RULES, evaluate
+from tests.conftest import Plan, stack_config
+
+Verdicts = set[tuple[str, str | None, str]]
+PlanFn = Callable[..., Plan]
+
+
+def offline_verdicts(run: OfflineRun, config: dict[str, dict[str, Any]]) -> Verdicts:
+    pack = PackConfig(
+        settings={k: Settings.model_validate({p: v for p, v in c.items() if p != "enforcementLevel"})
+                  for k, c in config.items()},
+        enforcement={k: Enforcement(c["enforcementLevel"]) for k, c in config.items() if "enforcementLevel" in c},
+    )  # fmt: skip
+    return {(v.finding.rule, v.finding.urn, v.enforcement.value) for v in evaluate(from_offline_run(run), pack)}
+
+
+def _struct(data: dict[str, Any]) -> struct_pb2.Struct:
+    return json_format.ParseDict(data, struct_pb2.Struct())
+
+
+def analyze_stack_request(resources: list[RegisteredResource]) -> analyzer_pb2.AnalyzeStackRequest:
+    """What the engine sends: every resource with its outputs; a custom resource without an explicit provider
+    gets the engine's default provider, whose props carry no region because no stack config sets one."""
+    by_urn = {r.urn: r for r in resources}
+    request = analyzer_pb2.AnalyzeStackRequest()
+    for r in resources:
+        item = request.resources.add(type=r.type, urn=r.urn, name=r.name, properties=_struct(r.outputs))
+        if r.parent:
+            item.parent = r.parent
+        if r.custom and not r.type.startswith("pulumi:providers:"):
+            if r.provider is not None:
+                p = by_urn[r.provider]
+                item.provider.CopyFrom(analyzer_pb2.AnalyzerProviderResource(
+                    type=p.type, urn=p.urn, name=p.name, properties=_struct(p.outputs)))  # fmt: skip
+            else:
+                package = r.type.split(":")[0]
+                urn = f"urn:pulumi:test::bascule::pulumi:providers:{package}::default"
+                item.provider.CopyFrom(analyzer_pb2.AnalyzerProviderResource(
+                    type=f"pulumi:providers:{package}", urn=urn, name="default", properties=_struct({})))  # fmt: skip
+    return request
+
+
+def pack_verdicts(run: OfflineRun, config: dict[str, dict[str, Any]]) -> Verdicts:
+    servicer = _PolicyAnalyzerServicer(PACK_NAME, "0.1.0", policies(), EnforcementLevel.ADVISORY)
+    levels = {"advisory": 0, "mandatory": 1, "disabled": 2}
+    configure = analyzer_pb2.ConfigureAnalyzerRequest()
+    for rule in RULES:
+        settings = config.get(rule.id, {})
+        level = settings.get("enforcementLevel", rule.default.value)
+        props = {k: v for k, v in settings.items() if k != "enforcementLevel"}
+        configure.policyConfig[rule.id].CopyFrom(
+            analyzer_pb2.PolicyConfig(enforcementLevel=levels[level], properties=_struct(props))
+        )
+    servicer.Configure(configure, None)
+    response = servicer.AnalyzeStack(analyze_stack_request(run.resources), None)
+    names = {0: "advisory", 1: "mandatory"}
+    return {(d.policyName, d.urn or None, names[d.enforcementLevel]) for d in response.diagnostics}
+
+
+def both(run: OfflineRun, config: dict[str, dict[str, Any]] | None = None) -> Verdicts:
+    config = config or {}
+    offline, pack = offline_verdicts(run, config), pack_verdicts(run, config)
+    assert offline == pack, f"front-ends disagree:\noffline only {offline - pack}\npack only {pack - offline}"
+    return offline
+
+
+def rules_of(verdicts: Verdicts) -> dict[str, str]:
+    return {rule: level for rule, _urn, level in verdicts}
+
+
+def services(name: str) -> list[dict[str, Any]]:
+    return copy.deepcopy(stack_config(name)["bascule:services"])
+
+
+def test_dev_stack_only_advises_on_dns_provider(plan_services: PlanFn) -> None:
+    verdicts = both(plan_services(services("dev")).run)
+    assert rules_of(verdicts) == {"bascule-dns-on-primary-provider": "advisory"}
+
+
+def test_single_region_fires_with_workload_region_and_fix(plan_services: PlanFn) -> None:
+    run = plan_services(services("single-region"), stack="single-region").run
+    verdicts = both(run)
+    assert rules_of(verdicts)["bascule-single-region"] == "mandatory"
+    (finding,) = [v for v in evaluate(from_offline_run(run), PackConfig()) if v.finding.rule == "bascule-single-region"]
+    assert "'payments'" in finding.finding.message and "aws eu-west-3" in finding.finding.message
+    assert "Fix:" in finding.finding.message
+
+
+def test_single_provider_fires_for_two_regions_of_one_cloud(plan_services: PlanFn) -> None:
+    svc = services("dev")
+    svc[0]["secondary"] = dict(svc[0]["primary"], region="eu-central-1", vpc_cidr="10.90.0.0/16")
+    verdicts = both(plan_services(svc).run)
+    assert rules_of(verdicts) == {"bascule-single-provider": "advisory", "bascule-dns-on-primary-provider": "advisory"}
+    escalated = both(plan_services(svc).run, {"bascule-single-provider": {"enforcementLevel": "mandatory"}})
+    assert rules_of(escalated)["bascule-single-provider"] == "mandatory"
+
+
+def test_rto_budget_fires_when_overrun_was_allowed(plan_services: PlanFn) -> None:
+    svc = services("dev")
+    svc[0].update(rto_seconds=60, allow_rto_overrun=True)
+    verdicts = both(plan_services(svc).run)
+    assert rules_of(verdicts)["bascule-rto-budget"] == "mandatory"
+    assert all(rule != "bascule-rto-budget" for rule, _, _ in both(plan_services(services("dev")).run))
+
+
+def test_dns_hosted_off_the_primary_provider_passes(plan_services: PlanFn) -> None:
+    svc = services("dev")
+    svc[0]["primary"], svc[0]["secondary"] = svc[0]["secondary"], svc[0]["primary"]
+    assert both(plan_services(svc).run) == set()
+
+
+def test_hot_region_and_jurisdiction(plan_services: PlanFn) -> None:
+    svc = services("dev")
+    svc[0]["primary"]["region"] = "us-east-1"
+    svc[0]["secondary"] = dict(svc[0]["primary"], region="us-west-2", vpc_cidr="10.90.0.0/16")
+    run = plan_services(svc).run
+    assert "bascule-hot-region" not in rules_of(both(run))
+    config = {"bascule-hot-region": {"hotRegions": ["us-east-1", "us-west-2"]},
+              "bascule-eu-jurisdiction": {"requireEuSite": True}}  # fmt: skip
+    fired = rules_of(both(run, config))
+    assert fired["bascule-hot-region"] == "advisory"
+    assert fired["bascule-eu-jurisdiction"] == "mandatory"
+    assert "bascule-eu-jurisdiction" not in rules_of(both(plan_services(services("dev")).run, config))
+
+
+def _hand_written_stack(region: str | None, health_check: bool) -> Callable[[], None]:
+    """A stack not built with Bascule: user tags mark the workload; failover records written by hand."""
+
+    def program() -> None:
+        tags = {"workload": "ledger", "criticality": "critical"}
+        opts = None
+        if region is not None:
+            opts = pulumi.ResourceOptions(provider=aws.Provider("paris", region=region))
+        cluster = aws.ecs.Cluster("ledger", tags=tags, opts=opts)
+        aws.ecs.Service("ledger", cluster=cluster.arn, desired_count=2, tags=tags, opts=opts)
+        check = aws.route53.HealthCheck("ledger", type="HTTPS", fqdn="ledger.example.com", port=443,
+                                        resource_path="/", request_interval=30, failure_threshold=3, tags=tags)  # fmt: skip
+        aws.route53.Record(
+            "ledger-primary", zone_id="Z1", name="ledger.example.com", type="CNAME", ttl=60,
+            records=["a.example.com"], set_identifier="primary",
+            health_check_id=check.id if health_check else None,
+            failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type="PRIMARY")],
+        )  # fmt: skip
+
+    return program
+
+
+def test_rules_apply_to_stacks_not_built_with_bascule() -> None:
+    run = run_offline(_hand_written_stack("eu-west-3", health_check=False), {}, project="ledger", stack="prod")
+    fired = rules_of(both(run))
+    assert fired["bascule-unhealthy-failover"] == "mandatory"
+    assert fired["bascule-single-region"] == "mandatory"
+    healthy = run_offline(_hand_written_stack("eu-west-3", health_check=True), {}, project="ledger", stack="prod")
+    assert "bascule-unhealthy-failover" not in rules_of(both(healthy))
+
+
+def test_unknown_region_fails_closed() -> None:
+    run = run_offline(_hand_written_stack(None, health_check=True), {}, project="ledger", stack="prod")
+    verdicts = both(run)
+    assert rules_of(verdicts)["bascule-unknown-region"] == "mandatory"
+    assert "bascule-single-region" not in rules_of(verdicts)
+    configured = run_offline(_hand_written_stack(None, health_check=True), {"aws:region": "eu-west-1"},
+                             project="ledger", stack="prod")  # fmt: skip
+    assert "bascule-unknown-region" not in rules_of(offline_verdicts(configured, {}))
+
+
+def test_disabled_rule_reports_nothing(plan_services: PlanFn) -> None:
+    run = plan_services(services("dev")).run
+    assert both(run, {"bascule-dns-on-primary-provider": {"enforcementLevel": "disabled"}}) == set()
+
+
+@pytest.mark.parametrize("rule", [r.id for r in RULES])
+def test_every_rule_has_remediation_and_dora_reference(rule: str) -> None:
+    (found,) = [r for r in RULES if r.id == rule]
+    assert found.remediation and found.dora.startswith("Art. ")
