@@ -59,11 +59,11 @@ def synthetic_export(size: int, seed: int = 7) -> dict[str, Any]:
                           "provider": providers[("aws", "eu-west-3")],
                           "inputs": {"tags": tags, "requestInterval": 10, "failureThreshold": 3}})  # fmt: skip
         for policy in ("PRIMARY", "SECONDARY"):
-            resources.append({
-                "urn": f"{stack}aws:route53/record:Record::{name}-{policy.lower()}", "type": "aws:route53/record:Record",
-                "custom": True, "provider": providers[("aws", "eu-west-3")], "inputs": {"ttl": 60, "healthCheckId": f"{name}-hc", "name": f"{name}.example.com",
-                                           "failoverRoutingPolicies": [{"type": policy}], "tags": tags},
-            })  # fmt: skip
+            inputs = {"ttl": 60, "healthCheckId": f"{name}-hc", "name": f"{name}.example.com",
+                      "failoverRoutingPolicies": [{"type": policy}], "tags": tags}  # fmt: skip
+            resources.append({"urn": f"{stack}aws:route53/record:Record::{name}-{policy.lower()}",
+                              "type": "aws:route53/record:Record", "custom": True,
+                              "provider": providers[("aws", "eu-west-3")], "inputs": inputs})  # fmt: skip
     return {"version": 3, "deployment": {"resources": resources[:size]}}
 
 
