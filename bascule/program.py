@@ -5,25 +5,31 @@ from __future__ import annotations
 import pulumi
 
 from bascule.components import FailoverService, FailoverServiceArgs
-from bascule.spec import CONFIG_NAMESPACE, SpecError, parse_services
+from bascule.spec import CONFIG_NAMESPACE, SpecError, parse_drill, parse_services
 
 
 def main() -> None:
-    raw = pulumi.Config(CONFIG_NAMESPACE).get_object("services")
+    config = pulumi.Config(CONFIG_NAMESPACE)
+    source = f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
     try:
-        spec = parse_services(raw, source=f"stacks/Pulumi.{pulumi.get_stack()}.yaml")
+        spec = parse_services(config.get_object("services"), source=source)
+        drill = parse_drill(config.get("drill"), spec, source)
     except SpecError as exc:
         raise pulumi.RunError(str(exc)) from None
+    if drill is not None:
+        pulumi.log.warn(f"drill in progress: fault '{drill.fault.value}' injected into service '{drill.service}'")
     for warning in spec.warnings():
         pulumi.log.warn(warning)
     exported = {}
     for svc in spec.services:
-        service = FailoverService(svc.name, FailoverServiceArgs(service=svc))
+        fault = drill.fault if drill is not None and drill.service == svc.name else None
+        service = FailoverService(svc.name, FailoverServiceArgs(service=svc, drill=fault))
         exported[svc.name] = {
             "hostname": service.hostname,
             "endpoints": service.endpoints,
             "health_check_ids": service.health_check_ids,
             "rto_budget_seconds": service.rto_budget_seconds,
             "rto_target_seconds": svc.rto_seconds,
+            "zone": svc.dns.zone,
         }
     pulumi.export("services", exported)

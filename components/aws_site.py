@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
-from bascule.spec import AwsSiteSpec
+from bascule.spec import AwsSiteSpec, DrillFault
 
 _TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 _EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
@@ -223,7 +223,7 @@ class AwsSite(Site):
             f"{name}-service",
             cluster=cluster.arn,
             task_definition=task.arn,
-            desired_count=site.desired_count,
+            desired_count=0 if args.fault is DrillFault.OUTAGE else site.desired_count,
             launch_type="FARGATE",
             health_check_grace_period_seconds=60,
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
@@ -239,7 +239,28 @@ class AwsSite(Site):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[https]),
         )
-        self.https_listener = https
+        if args.fault is DrillFault.HEALTH:
+            # The real health checkers must see a real failure: the health path answers 503 at the edge.
+            aws.lb.ListenerRule(
+                f"{name}-drill-health",
+                listener_arn=https.arn,
+                priority=1,
+                conditions=[
+                    aws.lb.ListenerRuleConditionArgs(
+                        path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[hc.path])
+                    )
+                ],
+                actions=[
+                    aws.lb.ListenerRuleActionArgs(
+                        type="fixed-response",
+                        fixed_response=aws.lb.ListenerRuleActionFixedResponseArgs(
+                            content_type="text/plain", status_code="503", message_body="bascule drill: health fault"
+                        ),
+                    )
+                ],
+                tags=tags,
+                opts=child,
+            )
         self.endpoint = SiteEndpoint(
             role=args.role, cloud=site.cloud, region=site.region, target=alb.dns_name, target_is_ip=False
         )

@@ -21,6 +21,7 @@ from bascule.spec import (
     TAG_SERVICE,
     Criticality,
     Role,
+    DrillFault,
     ServiceSpec,
     SiteSpec,
 )
@@ -68,6 +69,8 @@ class SiteArgs:
     role: Role
     site: SiteSpec
     dns: DnsRecords
+    fault: DrillFault | None = None
+    """A drill's fault for this site (primaries only): the site changes exactly what the fault needs."""
 
 
 class Site(pulumi.ComponentResource, ABC):
@@ -83,7 +86,10 @@ class DnsFailover(pulumi.ComponentResource, ABC):
     ) -> ValidationRecord: ...
 
     @abstractmethod
-    def route(self, primary: SiteEndpoint, secondary: SiteEndpoint) -> None:
-        """Create health checks and failover records, then register the component's outputs."""
+    def route(self, primary: SiteEndpoint, secondary: SiteEndpoint, fault: DrillFault | None = None) -> None:
+        """Create health checks and failover records, then register the component's outputs.
+
+        With the `switch` fault the backend moves traffic off the primary through its own data plane.
+        """
 
     health_check_ids: pulumi.Output[dict[str, str]]

@@ -14,7 +14,7 @@ import pulumi_aws as aws
 
 from bascule import facts
 from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags
-from bascule.spec import Role, Route53DnsSpec, ServiceSpec
+from bascule.spec import DrillFault, Role, Route53DnsSpec, ServiceSpec
 
 _VALIDATION_TTL = 300
 
@@ -64,7 +64,7 @@ class Route53Failover(DnsFailover):
         )
         return ValidationRecord(resource=record, fqdn=record.fqdn)
 
-    def route(self, primary: SiteEndpoint, secondary: SiteEndpoint) -> None:
+    def route(self, primary: SiteEndpoint, secondary: SiteEndpoint, fault: DrillFault | None = None) -> None:
         if primary.target_is_ip != secondary.target_is_ip:
             raise ValueError(
                 "Route 53 failover records of one name share one type: both sites must be IPs or both hostnames"
@@ -73,7 +73,8 @@ class Route53Failover(DnsFailover):
         checks: dict[str, pulumi.Output[str]] = {}
         for endpoint, policy in ((primary, "PRIMARY"), (secondary, "SECONDARY")):
             role = endpoint.role.value
-            check = self._health_check(endpoint)
+            # `invert_healthcheck`, not `disabled`: Route 53 counts a disabled check as healthy.
+            check = self._health_check(endpoint, invert=fault is DrillFault.SWITCH and endpoint is primary)
             checks[role] = check.id
             aws.route53.Record(
                 f"{self._name}-{role}",
@@ -96,7 +97,7 @@ class Route53Failover(DnsFailover):
             }
         )
 
-    def _health_check(self, endpoint: SiteEndpoint) -> aws.route53.HealthCheck:
+    def _health_check(self, endpoint: SiteEndpoint, invert: bool) -> aws.route53.HealthCheck:
         hc = self._service.health_check
         check_type = hc.protocol + ("_STR_MATCH" if hc.search_string else "")
         return aws.route53.HealthCheck(
@@ -109,6 +110,7 @@ class Route53Failover(DnsFailover):
             failure_threshold=hc.failure_threshold,
             regions=list(self._dns.checker_regions),
             enable_sni=hc.protocol == "HTTPS" and not endpoint.target_is_ip,
+            invert_healthcheck=True if invert else None,
             tags={**self._tags, "Name": f"{self._service.name}-{endpoint.role.value}"},
             ip_address=endpoint.target if endpoint.target_is_ip else None,
             fqdn=None if endpoint.target_is_ip else endpoint.target,

@@ -8,12 +8,14 @@ import pulumi
 
 from bascule.components.base import SiteArgs
 from bascule.components.registry import DNS_BACKENDS, SITE_KINDS
-from bascule.spec import Role, ServiceSpec
+from bascule.spec import DrillFault, Role, ServiceSpec
 
 
 @dataclass(frozen=True)
 class FailoverServiceArgs:
     service: ServiceSpec
+    drill: DrillFault | None = None
+    """The fault a running drill injects into this service; None in normal operation."""
 
 
 class FailoverService(pulumi.ComponentResource):
@@ -22,11 +24,13 @@ class FailoverService(pulumi.ComponentResource):
         svc = args.service
         child = pulumi.ResourceOptions(parent=self)
         dns = DNS_BACKENDS[svc.dns.kind](f"{name}-dns", svc, child)
-        primary = SITE_KINDS[svc.primary.kind](f"{name}-primary", SiteArgs(svc, Role.PRIMARY, svc.primary, dns), child)
+        primary = SITE_KINDS[svc.primary.kind](
+            f"{name}-primary", SiteArgs(svc, Role.PRIMARY, svc.primary, dns, args.drill), child
+        )
         secondary = SITE_KINDS[svc.secondary.kind](
             f"{name}-secondary", SiteArgs(svc, Role.SECONDARY, svc.secondary, dns), child
         )
-        dns.route(primary.endpoint, secondary.endpoint)
+        dns.route(primary.endpoint, secondary.endpoint, args.drill)
 
         self.hostname = pulumi.Output.from_input(svc.hostname)
         self.endpoints = pulumi.Output.all(primary.endpoint.target, secondary.endpoint.target).apply(
@@ -41,5 +45,7 @@ class FailoverService(pulumi.ComponentResource):
                 "health_check_ids": self.health_check_ids,
                 "rto_budget_seconds": self.rto_budget_seconds,
                 "rto_target_seconds": svc.rto_seconds,
+                "zone": svc.dns.zone,
+                "drill": args.drill.value if args.drill else None,
             }
         )

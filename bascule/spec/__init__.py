@@ -2,9 +2,11 @@
 
 from bascule.spec.loader import (
     CONFIG_NAMESPACE,
+    DRILL_KEY,
     SERVICES_KEY,
     SpecError,
     load_stack_file,
+    parse_drill,
     parse_services,
     read_stack_config,
 )
@@ -16,6 +18,8 @@ from bascule.spec.models import (
     AwsSiteSpec,
     AzureSiteSpec,
     Criticality,
+    DrillFault,
+    DrillHook,
     EndpointSiteSpec,
     HealthCheckSpec,
     Role,
@@ -26,6 +30,10 @@ from bascule.spec.models import (
 )
 
 __all__ = [
+    "DRILL_KEY",
+    "DrillFault",
+    "DrillHook",
+    "parse_drill",
     "CONFIG_NAMESPACE",
     "SERVICES_KEY",
     "TAG_CRITICALITY",

@@ -6,6 +6,7 @@ serves the Pulumi program (config from the engine) and the offline CLI (config r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from bascule.spec.models import StackSpec
+from bascule.spec.models import DrillHook, StackSpec
 
 CONFIG_NAMESPACE = "bascule"
 SERVICES_KEY = f"{CONFIG_NAMESPACE}:services"
+DRILL_KEY = f"{CONFIG_NAMESPACE}:drill"
 
 # Discriminator tags pydantic puts into error locations; they name no field the user wrote.
 _TAGS = {"aws", "azure", "endpoint", "route53"}
@@ -90,3 +92,24 @@ def _service_label(raw: list[Any], index: int) -> str:
     if isinstance(item, Mapping) and isinstance(item.get("name"), str):
         return f"'{item['name']}'"
     return f"#{index + 1}"
+
+
+def parse_drill(raw: Any, stack: StackSpec, source: str) -> DrillHook | None:
+    """The drill hook in force, if any; raw JSON strings are accepted as `pulumi config set` stores them."""
+    if raw in (None, "", {}):
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise SpecError([f"{source}: {DRILL_KEY}: not JSON: {raw!r}"]) from None
+    try:
+        hook = DrillHook.model_validate(raw)
+        hook.check_against(stack)
+    except ValidationError as exc:
+        raise SpecError(
+            [f"{source}: {DRILL_KEY}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        ) from None
+    except ValueError as exc:
+        raise SpecError([f"{source}: {DRILL_KEY}.{exc}"]) from None
+    return hook

@@ -344,3 +344,31 @@ class StackSpec(_Model):
             for s in self.services
             if s.rto_budget_seconds > s.rto_seconds
         ]
+
+
+class DrillFault(StrEnum):
+    HEALTH = "health"
+    OUTAGE = "outage"
+    SWITCH = "switch"
+
+
+class DrillHook(_Model):
+    """Stack config `bascule:drill`: which service a drill is breaking right now, and how.
+
+    Set and cleared by `bascule drill --stack` around a `pulumi up`; the components change only what
+    this fault needs, and only for this service.
+    """
+
+    service: str
+    fault: DrillFault
+
+    def check_against(self, stack: StackSpec) -> None:
+        svc = next((s for s in stack.services if s.name == self.service), None)
+        if svc is None:
+            names = ", ".join(s.name for s in stack.services)
+            raise ValueError(f"service: no service '{self.service}' in this stack (it has: {names})")
+        if self.fault is not DrillFault.SWITCH and svc.primary.kind != "aws":
+            raise ValueError(
+                f"fault: '{self.fault.value}' needs an aws primary (a 503 health rule on its load balancer, or its "
+                f"tasks scaled to zero); '{svc.name}' has a '{svc.primary.kind}' primary: use fault 'switch'"
+            )

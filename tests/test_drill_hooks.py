@@ -1,0 +1,83 @@
+"""`bascule:drill` makes the components change exactly what a fault needs, for one service, and nothing else."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bascule.engine import ProgramError
+from bascule.spec import DRILL_KEY
+from tests.conftest import Plan, stack_config
+
+PlanFn = Callable[..., Plan]
+
+
+def snapshot(plan: Plan) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r.type, r.name): r.inputs for r in plan.resources}
+
+
+def diff(before: Plan, after: Plan) -> dict[tuple[str, str], tuple[Any, Any]]:
+    a, b = snapshot(before), snapshot(after)
+    return {key: (a.get(key), b.get(key)) for key in a.keys() | b.keys() if a.get(key) != b.get(key)}
+
+
+@pytest.fixture
+def prod() -> list[dict[str, Any]]:
+    return copy.deepcopy(stack_config("prod")["bascule:services"])
+
+
+def drilled(plan_services: PlanFn, services: list[dict[str, Any]], fault: str, service: str = "checkout") -> Plan:
+    return plan_services(services, {DRILL_KEY: {"service": service, "fault": fault}})
+
+
+def test_switch_inverts_only_the_primary_health_check(plan_services: PlanFn, prod: list[dict[str, Any]]) -> None:
+    changes = diff(plan_services(prod), drilled(plan_services, prod, "switch"))
+    assert list(changes) == [("aws:route53/healthCheck:HealthCheck", "checkout-dns-primary")]
+    before, after = changes[("aws:route53/healthCheck:HealthCheck", "checkout-dns-primary")]
+    assert "invertHealthcheck" not in before and after["invertHealthcheck"] is True
+    assert {k: v for k, v in after.items() if k != "invertHealthcheck"} == before
+    assert "disabled" not in after
+
+
+def test_health_adds_one_503_rule_for_the_health_path(plan_services: PlanFn, prod: list[dict[str, Any]]) -> None:
+    after = drilled(plan_services, prod, "health")
+    changes = diff(plan_services(prod), after)
+    assert list(changes) == [("aws:lb/listenerRule:ListenerRule", "checkout-primary-drill-health")]
+    rule = changes[("aws:lb/listenerRule:ListenerRule", "checkout-primary-drill-health")][1]
+    assert rule["priority"] == 1
+    assert rule["conditions"] == [{"pathPattern": {"values": ["/healthz"]}}]
+    assert rule["actions"][0]["type"] == "fixed-response"
+    assert rule["actions"][0]["fixedResponse"]["statusCode"] == "503"
+    https = after.named("checkout-primary-https", "aws:lb/listener:Listener")
+    assert rule["listenerArn"] == https.outputs["arn"]
+
+
+def test_outage_scales_only_the_primary_to_zero(plan_services: PlanFn, prod: list[dict[str, Any]]) -> None:
+    changes = diff(plan_services(prod), drilled(plan_services, prod, "outage", service="catalog"))
+    assert list(changes) == [("aws:ecs/service:Service", "catalog-primary-service")]
+    before, after = changes[("aws:ecs/service:Service", "catalog-primary-service")]
+    assert (before["desiredCount"], after["desiredCount"]) == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("hook", "message"),
+    [
+        ({"service": "nope", "fault": "switch"}, "bascule:drill.service: no service 'nope' in this stack"),
+        ({"service": "checkout", "fault": "melt"}, "bascule:drill.fault: Input should be 'health', 'outage' or 'switch'"),
+        ("{not json", "bascule:drill: not JSON"),
+    ],
+)  # fmt: skip
+def test_bad_drill_config_is_refused(plan_services: PlanFn, prod: list[dict[str, Any]], hook: Any, message: str) -> None:
+    with pytest.raises(ProgramError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        plan_services(prod, {DRILL_KEY: hook})
+
+
+def test_health_fault_needs_an_aws_primary(plan_services: PlanFn, prod: list[dict[str, Any]]) -> None:
+    prod[0]["primary"], prod[0]["secondary"] = prod[0]["secondary"], prod[0]["primary"]
+    with pytest.raises(ProgramError, match="'health' needs an aws primary"):
+        drilled(plan_services, prod, "health")
+    changes = diff(plan_services(prod), drilled(plan_services, prod, "switch"))
+    assert list(changes) == [("aws:route53/healthCheck:HealthCheck", "checkout-dns-primary")]
