@@ -20,8 +20,8 @@ from bascule.spec import (
     TAG_RTO,
     TAG_SERVICE,
     Criticality,
-    Role,
     DrillFault,
+    Role,
     ServiceSpec,
     SiteSpec,
 )

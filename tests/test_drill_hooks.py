@@ -70,7 +70,9 @@ def test_outage_scales_only_the_primary_to_zero(plan_services: PlanFn, prod: lis
         ("{not json", "bascule:drill: not JSON"),
     ],
 )  # fmt: skip
-def test_bad_drill_config_is_refused(plan_services: PlanFn, prod: list[dict[str, Any]], hook: Any, message: str) -> None:
+def test_bad_drill_config_is_refused(
+    plan_services: PlanFn, prod: list[dict[str, Any]], hook: Any, message: str
+) -> None:
     with pytest.raises(ProgramError, match=message.replace("(", r"\(").replace(")", r"\)")):
         plan_services(prod, {DRILL_KEY: hook})
 

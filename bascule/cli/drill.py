@@ -2,31 +2,37 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import random
 import tempfile
+import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.table import Table
 
 from bascule.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_REFUSED, err, fail, out
-from bascule.drills.control import ControlError, SandboxControl, control_from_description
-from bascule.drills.journal import Journal, JournalError, read_journal
+from bascule.drills import history
+from bascule.drills.control import ControlError, DrillControl, SandboxControl, control_from_description
+from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
 from bascule.drills.lock import DrillLock, LockHeld, StaleLock, default_lock_dir, list_locks, pid_alive
-from bascule.drills.plan import DrillPlan, Fault
+from bascule.drills.plan import DrillPlan, Fault, Resolver
 from bascule.drills.report import write_reports
-from bascule.drills.runner import DrillInterrupted, preflight, run_drill, signals_interrupt
+from bascule.drills.runner import DrillInterrupted, http_client, preflight, run_drill, signals_interrupt
+from bascule.drills.schedule import parse_blackout, window_delay
+from bascule.drills.stack_control import CliMissing, PulumiStackControl, make_backend
 from bascule.sandbox import Sandbox, SandboxError, SandboxService, default_state_dir
 from bascule.spec import SpecError, load_stack_file
 
 app = typer.Typer(
     help=(
         "Failover drills. `bascule drill --local` runs one end to end against the local sandbox (a real "
-        "PowerDNS failing over between two loopback sites), starting it if needed. Exit codes: 0 pass, "
+        "PowerDNS failing over between two loopback sites), starting it if needed; `bascule drill --stack S "
+        "--service X` drills a deployed Pulumi stack through `pulumi up`. Exit codes: 0 pass, "
         "1 RTO missed / restore failed / aborted, 2 bad input, 3 refused (preflight failed or target locked)."
     ),
     no_args_is_help=False,
@@ -66,20 +72,39 @@ def drill(
         Fault,
         typer.Option(
             "--fault",
-            help="health: primary's health path answers 503. outage: primary stopped. "
-            "switch: DNS record changed to skip the primary.",
+            help="health: primary's health path answers 503. outage: primary stopped (tasks at zero). "
+            "switch: DNS moves off the primary (sandbox record rewritten; Route 53 check inverted).",
         ),
     ] = Fault.HEALTH,
     stack: Annotated[
-        str | None, typer.Option("--stack", help="Take the service's failover settings from this stack.")
+        str | None,
+        typer.Option("--stack", help="Drill this Pulumi stack (with --local: only take its service's settings)."),
     ] = None,
     service: Annotated[str | None, typer.Option("--service", help="Service of --stack to drill.")] = None,
+    cwd: Annotated[Path, typer.Option("--cwd", help="The Pulumi project folder of --stack.")] = Path("."),
+    resolver: Annotated[
+        list[str] | None,
+        typer.Option("--resolver", help="Also ask this recursive resolver, IP[:port]; repeatable (e.g. 1.1.1.1)."),
+    ] = None,
+    no_authoritative: Annotated[
+        bool, typer.Option("--no-authoritative", help="Do not ask the zone's own name servers.")
+    ] = False,
     rto: Annotated[float | None, typer.Option("--rto", help="RTO target in seconds (default: the spec's).")] = None,
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Seconds to wait for each of failover and failback.")
     ] = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Report folder (default ./drill-reports/<UTC timestamp>/).")
+    ] = None,
+    history_dir: Annotated[
+        Path | None, typer.Option("--history", help="Append the result to <DIR>/history.jsonl.")
+    ] = None,
+    window: Annotated[
+        float, typer.Option("--window", help="Start at a random moment within this many minutes (schedules).")
+    ] = 0.0,
+    blackout: Annotated[
+        list[str] | None,
+        typer.Option("--blackout", help="Dates (YYYY-MM-DD or A..B, comma-separated) with no drill; exits 0."),
     ] = None,
     sandbox_dir: Annotated[
         Path | None,
@@ -91,33 +116,59 @@ def drill(
     lock_dir: LockDir = None,
     stacks_dir: Annotated[Path, typer.Option("--stacks-dir")] = Path("stacks"),
 ) -> None:
-    """Run a failover drill and write journal.jsonl, report.json, report.md and report.html."""
+    """Run a failover drill and write journal.jsonl, report.json, report.md and report.html.
+
+    Examples:
+      bascule drill --local                                   # the sandbox, health fault
+      bascule drill --stack prod --service checkout --fault switch --resolver 1.1.1.1 --history drill-history
+    """
     if ctx.invoked_subcommand is not None:
         return
-    if not local:
-        fail(
-            [
-                "choose a target: --local drills the local sandbox (use --stack/--service to rehearse a stack "
-                "service's settings there); drills that change a live Pulumi stack are not in this version yet"
-            ]
-        )
-    settings = service_settings(stack, service, stacks_dir)
+    if not local and stack is None:
+        fail(["choose a target: --local (the sandbox) or --stack NAME --service NAME (a deployed Pulumi stack)"])
+    try:
+        blackout_days = parse_blackout(blackout or [])
+        delay = window_delay(window, random.Random())
+    except ValueError as exc:
+        fail([str(exc)])
+    if datetime.now(UTC).date() in blackout_days:
+        out.print(f"{datetime.now(UTC).date()} is a blackout date: no drill today")
+        return
+    if delay:
+        out.print(f"window: starting in {delay / 60:.1f} min, at {datetime.now(UTC).timestamp() + delay:.0f} (epoch)")
+        time.sleep(delay)
     with ExitStack() as cleanup:
-        sandbox, owned = _sandbox(sandbox_dir or default_state_dir(), settings, cleanup)
-        control = SandboxControl(sandbox)
-        target = control.target()
+        if local:
+            settings = service_settings(stack, service, stacks_dir)
+            sandbox, owned = _sandbox(sandbox_dir or default_state_dir(), settings, cleanup)
+            control: DrillControl = SandboxControl(sandbox)
+            default_rto = float(settings.rto_seconds)
+        else:
+            control, default_rto = _stack_control(stack or "", service, cwd, resolver or [], no_authoritative)
+            owned = False
+        redact = Redactor(control.secrets())
+
+        def progress(line: str) -> None:
+            out.print(f"  {redact(line)}", highlight=False)
+
+        try:
+            target = control.target()
+        except ControlError as exc:
+            fail([redact(str(exc))])
         plan = DrillPlan(
             target=target,
             fault=fault,
-            rto_seconds=rto if rto is not None else float(settings.rto_seconds),
+            rto_seconds=rto if rto is not None else default_rto,
             timeout_seconds=timeout if timeout is not None else max(30.0, 3 * target.failover_bound_seconds),
         )
-        out.print(f"[bold]drill[/bold] {target.service} ({fault.value}) on {target.description}", highlight=False)
+        out.print(
+            redact(f"[bold]drill[/bold] {target.service} ({fault.value}) on {target.description}"), highlight=False
+        )
         if dry_run:
-            _dry_run(plan)
+            _dry_run(plan, control, redact)
             return
         reports = out_dir or Path("drill-reports") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        journal = Journal(reports / "journal.jsonl")
+        journal = Journal(reports / "journal.jsonl", redact)
         lock = DrillLock(lock_dir or default_lock_dir(), control.lock_key())
         try:
             lock.acquire(
@@ -133,7 +184,7 @@ def drill(
         interrupted = False
         try:
             with signals_interrupt():
-                run_drill(plan, control, journal, lambda line: out.print(f"  {line}", highlight=False))
+                run_drill(plan, control, journal, progress)
         except (KeyboardInterrupt, DrillInterrupted):
             interrupted = True
         finally:
@@ -141,7 +192,40 @@ def drill(
             lock.release()
     summary = write_reports(reports, read_journal(reports / "journal.jsonl"))
     _print_summary(summary, reports)
+    if history_dir is not None:
+        out.print(f"history: {history.append(history_dir, summary, reports)}")
     raise typer.Exit(EXIT_FAILED if interrupted else summary["exit_code"])
+
+
+def _stack_control(
+    stack: str, service: str | None, cwd: Path, resolvers: list[str], no_authoritative: bool
+) -> tuple[DrillControl, float]:
+    if service is None:
+        fail(["--stack needs --service: the service whose failover to drill"])
+    try:
+        extra = tuple(parse_resolver(value) for value in resolvers)
+    except ValueError as exc:
+        fail([str(exc)])
+    try:
+        control = PulumiStackControl(
+            make_backend(stack, cwd), stack, cwd, service, lambda line: out.print(f"  {line}", highlight=False),
+            resolvers=extra, with_authoritative=not no_authoritative,
+        )  # fmt: skip
+        return control, control.rto_seconds()
+    except CliMissing as exc:
+        fail([str(exc)], EXIT_BAD_INPUT)
+    except ControlError as exc:
+        fail([str(exc)])
+
+
+def parse_resolver(value: str) -> Resolver:
+    host, _, port = value.partition(":")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port) if port else 53
+    except ValueError:
+        raise ValueError(f"--resolver: '{value}' is not IP[:port]") from None
+    return Resolver(name=value, address=host, port=number, kind="recursive")
 
 
 def _sandbox(directory: Path, settings: SandboxService, cleanup: ExitStack) -> tuple[Sandbox, bool]:
@@ -165,15 +249,17 @@ def _sandbox(directory: Path, settings: SandboxService, cleanup: ExitStack) -> t
         fail([str(exc)], EXIT_BAD_INPUT)
 
 
-def _dry_run(plan: DrillPlan) -> None:
-    out.print_json(json.dumps(plan.as_json()))
+def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor) -> None:
+    out.print_json(redact(json.dumps(plan.as_json())))
     with tempfile.TemporaryDirectory() as scratch:
-        journal = Journal(Path(scratch) / "preflight.jsonl")
-        with httpx.Client(trust_env=False) as client:
-            problems = preflight(plan, client, journal, lambda line: out.print(f"  {line}", highlight=False))
+        journal = Journal(Path(scratch) / "preflight.jsonl", redact)
+        with http_client() as client:
+            problems = preflight(
+                plan, client, journal, lambda line: out.print(f"  {redact(line)}", highlight=False), control
+            )
         journal.close()
     if problems:
-        fail([f"preflight: {p}" for p in problems], EXIT_REFUSED)
+        fail([redact(f"preflight: {p}") for p in problems], EXIT_REFUSED)
     out.print("preflight ok: both sites healthy, DNS answers the primary. Nothing was changed.")
 
 
@@ -258,3 +344,30 @@ def report(
     except (OSError, JournalError, ValueError, KeyError) as exc:
         fail([f"{journal}: {exc}"])
     _print_summary(summary, out_dir or journal.parent)
+
+
+@app.command("history")
+def history_command(
+    directory: Annotated[Path, typer.Option("--history", help="Folder holding history.jsonl.")] = Path("drill-history"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the trend as JSON.")] = False,
+) -> None:
+    """Trend of failover time per service and fault, from the history that `--history` appends to."""
+    rows = history.read(directory)
+    if not rows:
+        fail([f"no drill history in {directory} (run drills with --history {directory})"], EXIT_FAILED)
+    trends = history.trend(rows)
+    if as_json:
+        print(json.dumps(trends, indent=2))
+        return
+    table = Table(title=f"drill history ({len(rows)} drills)", title_justify="left")
+    for column in ("service (fault)", "runs", "passed", "last HTTP failover", "median", "trend", "recent"):
+        table.add_column(column)
+    for key, t in sorted(trends.items()):
+        recent = " ".join(f"{v:.1f}" for v in t["series"][-8:])
+        table.add_row(
+            key, str(t["runs"]), str(t["passed"]),
+            f"{t['last_s']:.2f} s" if t["last_s"] is not None else "—",
+            f"{t['median_s']:.2f} s" if t["median_s"] is not None else "—",
+            t["trend"], recent,
+        )  # fmt: skip
+    out.print(table)

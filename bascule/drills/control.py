@@ -32,6 +32,14 @@ class DrillControl(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
 
+    def problems(self) -> list[str]:
+        """Reasons not to start (pending operations, a drill already running); checked in preflight."""
+        ...
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a journal, report or log."""
+        ...
+
 
 class SandboxControl:
     def __init__(self, sandbox: Sandbox):
@@ -83,6 +91,12 @@ class SandboxControl:
     def describe(self) -> dict[str, Any]:
         return {"kind": "sandbox", "directory": str(self.sandbox.dir)}
 
+    def problems(self) -> list[str]:
+        return [] if self.sandbox.running() else [f"the sandbox in {self.sandbox.dir} is not fully running"]
+
+    def secrets(self) -> list[str]:
+        return []
+
 
 def _sandbox_from(description: dict[str, Any]) -> DrillControl:
     sandbox = Sandbox.load(Path(description["directory"]))
@@ -91,7 +105,18 @@ def _sandbox_from(description: dict[str, Any]) -> DrillControl:
     return SandboxControl(sandbox)
 
 
-CONTROL_KINDS: dict[str, Callable[[dict[str, Any]], DrillControl]] = {"sandbox": _sandbox_from}
+def _stack_from(description: dict[str, Any]) -> DrillControl:
+    from bascule.drills.stack_control import PulumiStackControl, make_backend  # needs this module: import late
+
+    work_dir = Path(description["work_dir"])
+    backend = make_backend(description["stack"], work_dir)
+    return PulumiStackControl(backend, description["stack"], work_dir, description["service"], print)
+
+
+CONTROL_KINDS: dict[str, Callable[[dict[str, Any]], DrillControl]] = {
+    "sandbox": _sandbox_from,
+    "pulumi-stack": _stack_from,
+}
 
 
 def control_from_description(description: dict[str, Any]) -> DrillControl:

@@ -13,10 +13,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+REDACTED = "[secret]"
+
+
+class Redactor:
+    """Replaces every secret value (stack outputs or config marked secret) wherever it would be written."""
+
+    def __init__(self, secrets: list[str] | None = None):
+        # Longest first, so a secret containing another is replaced whole; very short values would
+        # shred ordinary text and are too weak to be secrets worth hiding by substitution.
+        forms = {form for s in secrets or [] if len(s) >= 4 for form in (s, json.dumps(s)[1:-1])}
+        self.secrets = sorted(forms, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
 
 class Journal:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, redact: Redactor | None = None):
         self.path = path
+        self.redact = redact or Redactor()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._seq = len(read_journal(path)) if path.exists() else 0
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the journal
@@ -29,7 +47,7 @@ class Journal:
             "kind": kind,
             **data,
         }
-        self._file.write(json.dumps(event, sort_keys=True) + "\n")
+        self._file.write(self.redact(json.dumps(event, sort_keys=True)) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
         self._seq += 1

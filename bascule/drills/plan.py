@@ -21,6 +21,8 @@ class Resolver:
     name: str
     address: str
     port: int = 53
+    kind: str = "authoritative"
+    """`authoritative` sees the switch itself; `recursive` adds resolver caching (the TTL) on top."""
 
 
 @dataclass(frozen=True)

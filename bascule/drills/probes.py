@@ -77,8 +77,9 @@ def probe_http(client: httpx.Client, address: str | None, target: DrillTarget, t
         response = client.get(url, headers={"Host": target.hostname}, timeout=timeout)
     except httpx.HTTPError as exc:
         return HttpResult(address, None, None, f"{type(exc).__name__}: {exc}".strip(": "), _ms(start))
-    site = response.headers.get(SITE_HEADER)
     error = None if response.status_code < 500 else f"HTTP {response.status_code}"
+    # Sites that name themselves are believed; otherwise a good answer came from the site DNS pointed to.
+    site = response.headers.get(SITE_HEADER) or (classify([address], target.sites) if error is None else None)
     return HttpResult(address, site, response.status_code, error, _ms(start))
 
 

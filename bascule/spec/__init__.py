@@ -30,11 +30,8 @@ from bascule.spec.models import (
 )
 
 __all__ = [
-    "DRILL_KEY",
-    "DrillFault",
-    "DrillHook",
-    "parse_drill",
     "CONFIG_NAMESPACE",
+    "DRILL_KEY",
     "SERVICES_KEY",
     "TAG_CRITICALITY",
     "TAG_ROLE",
@@ -43,6 +40,8 @@ __all__ = [
     "AwsSiteSpec",
     "AzureSiteSpec",
     "Criticality",
+    "DrillFault",
+    "DrillHook",
     "EndpointSiteSpec",
     "HealthCheckSpec",
     "Role",
@@ -52,6 +51,7 @@ __all__ = [
     "SpecError",
     "StackSpec",
     "load_stack_file",
+    "parse_drill",
     "parse_services",
     "read_stack_config",
 ]

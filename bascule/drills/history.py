@@ -1,0 +1,66 @@
+"""Drill history: one line per drill report, appended to `history.jsonl` in a chosen folder.
+
+The folder can be a synced bucket path or a CI cache; the file is append-only JSON lines, so concurrent
+writers of different stacks interleave whole lines and nothing is ever rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+HISTORY_FILE = "history.jsonl"
+
+
+def append(directory: Path, summary: dict[str, Any], report_dir: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    fo, fb = summary.get("failover") or {}, summary.get("failback") or {}
+    row = {
+        "started": summary["started"],
+        "service": summary["service"],
+        "target": summary["target"],
+        "fault": summary["fault"],
+        "status": summary["status"],
+        "rto_seconds": summary["rto_seconds"],
+        "failover_dns_s": fo.get("dns_all_s"),
+        "failover_http_s": fo.get("http_s"),
+        "failback_http_s": fb.get("http_s"),
+        "report": str(report_dir.resolve()),
+    }
+    path = directory / HISTORY_FILE
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row, sort_keys=True) + "\n")
+    return path
+
+
+def read(directory: Path) -> list[dict[str, Any]]:
+    path = directory / HISTORY_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def trend(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per service and fault: runs, passes, last and median failover time, and whether it is getting slower."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda r: r["started"]):
+        grouped.setdefault(f"{row['service']} ({row['fault']})", []).append(row)
+    result = {}
+    for key, runs in grouped.items():
+        times = [r["failover_http_s"] for r in runs if r.get("failover_http_s") is not None]
+        half = len(times) // 2
+        direction = "—"
+        if half >= 1:
+            earlier, later = statistics.median(times[:half]), statistics.median(times[half:])
+            direction = "slower" if later > earlier * 1.1 else "faster" if later < earlier * 0.9 else "steady"
+        result[key] = {
+            "runs": len(runs),
+            "passed": sum(r["status"] == "pass" for r in runs),
+            "last_s": times[-1] if times else None,
+            "median_s": statistics.median(times) if times else None,
+            "trend": direction,
+            "series": times,
+        }
+    return result
