@@ -41,6 +41,8 @@ class OfflineRun:
     stack: str
     config: dict[str, str]
     resources: list[RegisteredResource]
+    stack_outputs: dict[str, Any] = field(default_factory=dict)
+    """What `pulumi stack output --json` would show (secrets in plain text: this run never leaves memory)."""
 
 
 class ProgramError(Exception):
@@ -181,13 +183,22 @@ def run_offline(
     mocks = _CloudMocks(strings)
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    exported: dict[str, Any] = {}
+
+    def program_and_outputs() -> pulumi.Output[Any]:
+        # Mocks finish the root stack before the program runs, so `pulumi.export`s are read off it here.
+        program()
+        root = pulumi.runtime.get_root_resource()
+        outputs = dict(getattr(root, "outputs", None) or {})
+        return pulumi.Output.from_input(outputs).apply(exported.update)
+
     try:
-        pulumi.runtime.test(program)()  # type: ignore[no-untyped-call]
+        pulumi.runtime.test(program_and_outputs)()  # type: ignore[no-untyped-call]
     except pulumi.RunError as exc:
         raise ProgramError(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
     except Exception as exc:  # the program is the user's code: report it, one line, as theirs
         raise ProgramError(f"{type(exc).__name__}: {exc}") from None
-    return OfflineRun(project, stack, strings, list(monitor.recorded))
+    return OfflineRun(project, stack, strings, list(monitor.recorded), _plain(exported))
 
 
 def load_program_dir(directory: Path) -> tuple[str, Callable[[], None]]:

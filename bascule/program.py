@@ -28,8 +28,10 @@ def main() -> None:
             "hostname": service.hostname,
             "endpoints": service.endpoints,
             "health_check_ids": service.health_check_ids,
+            "health_urls": service.health_urls,
             "rto_budget_seconds": service.rto_budget_seconds,
             "rto_target_seconds": svc.rto_seconds,
             "zone": svc.dns.zone,
+            "drill": fault.value if fault else None,
         }
     pulumi.export("services", exported)

@@ -36,6 +36,10 @@ class FailoverService(pulumi.ComponentResource):
         self.endpoints = pulumi.Output.all(primary.endpoint.target, secondary.endpoint.target).apply(
             lambda t: {Role.PRIMARY.value: t[0], Role.SECONDARY.value: t[1]}
         )
+        hc = svc.health_check
+        self.health_urls = self.endpoints.apply(
+            lambda e: {role: f"{hc.protocol.lower()}://{t}:{hc.effective_port}{hc.path}" for role, t in e.items()}
+        )
         self.health_check_ids = dns.health_check_ids
         self.rto_budget_seconds = pulumi.Output.from_input(svc.rto_budget_seconds)
         self.register_outputs(
@@ -43,6 +47,7 @@ class FailoverService(pulumi.ComponentResource):
                 "hostname": self.hostname,
                 "endpoints": self.endpoints,
                 "health_check_ids": self.health_check_ids,
+                "health_urls": self.health_urls,
                 "rto_budget_seconds": self.rto_budget_seconds,
                 "rto_target_seconds": svc.rto_seconds,
                 "zone": svc.dns.zone,

@@ -51,7 +51,7 @@ class DrillLock:
         except FileExistsError:
             held = read_lock(self.path)
             pid = int(held.get("pid", 0))
-            if pid_alive(pid) and pid != os.getpid():
+            if pid_alive(pid):
                 raise LockHeld(
                     f"another drill (pid {pid}, journal {held.get('journal')}) is running on {self.key}"
                 ) from None

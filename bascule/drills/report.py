@@ -33,7 +33,9 @@ def percentile(values: list[float], q: float) -> float | None:
     return float(ordered[rank - 1])
 
 
-def _phase(events: list[dict[str, Any]], phase: str, start: float | None, want: str) -> dict[str, Any]:
+def _phase(
+    events: list[dict[str, Any]], phase: str, start: float | None, want: str, kinds: dict[str, str]
+) -> dict[str, Any]:
     probes = [e for e in events if e["kind"] == "probe" and e.get("phase") == phase]
     if start is None or not probes:
         return {"observed": False, "probes": len(probes)}
@@ -50,6 +52,11 @@ def _phase(events: list[dict[str, Any]], phase: str, start: float | None, want: 
     reached = _first(events, "reached", phase=phase)
     ending = next((e for e in events if e["kind"] in ("reached", "timeout", "abort") and e.get("phase") == phase), None)
     times = [v for v in per_resolver.values() if v is not None]
+    by_kind: dict[str, float | None] = {}
+    for name, value in per_resolver.items():
+        kind = kinds.get(name, "authoritative")
+        previous = by_kind.get(kind, 0.0)
+        by_kind[kind] = None if value is None or previous is None else max(previous, value)
     return {
         "observed": True,
         "probes": len(probes),
@@ -58,6 +65,7 @@ def _phase(events: list[dict[str, Any]], phase: str, start: float | None, want: 
         "dns_all_s": _rel(all_dns, start),
         "http_s": _rel(http, start),
         "per_resolver_s": per_resolver,
+        "by_resolver_kind_s": by_kind,
         "p50_s": percentile(times, 50),
         "p95_s": percentile(times, 95),
         "max_s": percentile(times, 100),
@@ -100,8 +108,9 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
     restore, restored = _first(events, "restore"), _first(events, "restored")
     summary["inject_apply_s"] = _rel(injected["t"], inject["t"]) if inject and injected else None
     summary["restore_apply_s"] = _rel(restored["t"], restore["t"]) if restore and restored else None
-    summary["failover"] = _phase(events, "failover", injected["t"] if injected else None, SECONDARY)
-    summary["failback"] = _phase(events, "failback", restored["t"] if restored else None, PRIMARY)
+    kinds = {r["name"]: r.get("kind", "authoritative") for r in target["resolvers"]}
+    summary["failover"] = _phase(events, "failover", injected["t"] if injected else None, SECONDARY, kinds)
+    summary["failback"] = _phase(events, "failback", restored["t"] if restored else None, PRIMARY, kinds)
     recovered = _first(events, "recovered")
     if restored:
         summary["restore"] = "ok"
@@ -167,11 +176,18 @@ def render_markdown(summary: dict[str, Any]) -> str:
         ("every resolver answers the new site", "dns_all_s"),
         ("HTTP served by the new site", "http_s"),
         ("p50 / p95 / max over resolvers", None),
+        ("authoritative servers all moved", "auth"),
+        ("recursive resolvers all moved (adds their cache TTL)", "recursive"),
         ("HTTP errors seen by clients", "http_errors"),
         ("probes", "probes"),
     ]
     for label, key in rows:
-        if key is None:
+        if key in ("auth", "recursive"):
+            kind = "authoritative" if key == "auth" else "recursive"
+            if not any(kind in p.get("by_resolver_kind_s", {}) for p in (fo, fb)):
+                continue
+            cells = [_fmt(p.get("by_resolver_kind_s", {}).get(kind)) for p in (fo, fb)]
+        elif key is None:
             cells = [f"{_fmt(p.get('p50_s'))} / {_fmt(p.get('p95_s'))} / {_fmt(p.get('max_s'))}" for p in (fo, fb)]
         elif key.endswith("_s"):
             cells = [_fmt(p.get(key)) for p in (fo, fb)]

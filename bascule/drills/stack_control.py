@@ -19,6 +19,7 @@ import dns.exception
 import dns.resolver
 
 from bascule.drills.control import ControlError
+from bascule.drills.journal import Redactor
 from bascule.drills.plan import DrillTarget, Fault, Resolver
 from bascule.spec import DRILL_KEY
 
@@ -144,12 +145,19 @@ class PulumiStackControl:
         with_authoritative: bool = True,
     ):
         self.backend = backend
+        self._redact: Redactor | None = None
         self.stack = stack
         self.work_dir = work_dir
         self.service = service
-        self.progress = progress
+        self._progress = progress
         self.extra_resolvers = resolvers
         self.with_authoritative = with_authoritative
+
+    def progress(self, line: str) -> None:
+        """Update output (`pulumi up` echoes values) goes out only after every secret output is redacted."""
+        if self._redact is None:
+            self._redact = Redactor(self.secrets())
+        self._progress(self._redact(line))
 
     def _service_outputs(self) -> dict[str, Any]:
         outputs = self.backend.outputs()

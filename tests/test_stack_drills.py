@@ -1,0 +1,283 @@
+"""Drills against a Pulumi stack, through the same control interface, without the Pulumi CLI.
+
+The stand-in backend is honest about both halves: its outputs come from the real root program run offline
+(so the control reads the real output shape), each `up` re-runs that program with the drill config the
+control set (so a config the program rejects fails the `up`), and the fault lands on the sandbox, whose
+real PowerDNS plays the cloud's DNS for the real probes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bascule.drills import history
+from bascule.drills.control import ControlError
+from bascule.drills.journal import REDACTED, Journal, Redactor, read_journal
+from bascule.drills.lock import DrillLock, LockHeld
+from bascule.drills.plan import DrillPlan, Fault, Resolver
+from bascule.drills.report import summarize, write_reports
+from bascule.drills.runner import DrillInterrupted, run_drill
+from bascule.drills.schedule import parse_blackout, window_delay
+from bascule.drills.stack_control import AutomationBackend, CliMissing, PulumiStackControl, make_backend
+from bascule.engine import ProgramError, run_offline
+from bascule.program import main as program
+from bascule.sandbox import PRIMARY, Sandbox, SandboxError
+from bascule.sandbox import sandbox as sandbox_module
+from bascule.sandbox.modes import HEALTHY
+from bascule.spec import DRILL_KEY, SERVICES_KEY
+
+SECRET = "hunter2-db-password-7f3a"
+
+
+class SandboxStack:
+    def __init__(self, sandbox: Sandbox, pending: list[str] | None = None):
+        self.sandbox = sandbox
+        self.pending = pending or []
+        self.ups = 0
+        port = sandbox.state.http_port
+        self.config: dict[str, Any] = {
+            SERVICES_KEY: [
+                {
+                    "name": "checkout", "hostname": "checkout.sandbox.test", "criticality": "critical",
+                    "rto_seconds": 60,
+                    "primary": {"kind": "endpoint", "provider": "aws", "region": "eu-west-3", "address": "127.0.0.2"},
+                    "secondary": {"kind": "endpoint", "provider": "azure", "region": "francecentral",
+                                  "address": "127.0.0.3"},
+                    "health_check": {"protocol": "HTTP", "port": port, "path": "/healthz", "interval_seconds": 10,
+                                     "failure_threshold": 3},
+                    "dns": {"kind": "route53", "zone": "sandbox.test", "zone_id": "Z1", "ttl": 1},
+                }
+            ]
+        }  # fmt: skip
+        self.state = self._run()  # what `pulumi up` last deployed; outputs come from state, not from config
+
+    def _run(self) -> dict[str, Any]:
+        return run_offline(program, self.config, stack="drill").stack_outputs
+
+    def outputs(self) -> dict[str, tuple[Any, bool]]:
+        outputs = {key: (value, False) for key, value in self.state.items()}
+        outputs["db_password"] = (SECRET, True)
+        return outputs
+
+    def pending_operations(self) -> list[str]:
+        return self.pending
+
+    def drill_config(self) -> str | None:
+        return self.config.get(DRILL_KEY)
+
+    def set_drill(self, value: str) -> None:
+        self.config[DRILL_KEY] = value
+
+    def clear_drill(self) -> None:
+        self.config.pop(DRILL_KEY, None)
+
+    def up(self, on_output: Any) -> None:
+        self.ups += 1
+        try:
+            self.state = outputs = self._run()
+        except ProgramError as exc:
+            raise ControlError(f"pulumi up failed: {exc}") from None
+        on_output(f"Updating (drill): connection string postgres://app:{SECRET}@db")
+        fault = outputs["services"]["checkout"]["drill"]
+        if fault == "switch":
+            self.sandbox.set_switched(True)
+        elif fault is None:
+            self.sandbox.set_site_mode(PRIMARY, HEALTHY)
+            if self.sandbox.state.switched:
+                self.sandbox.set_switched(False)
+
+
+def _have_pdns() -> bool:
+    try:
+        sandbox_module.find_pdns()
+    except SandboxError:
+        return False
+    return True
+
+
+needs_pdns = pytest.mark.skipif(not _have_pdns() and not os.environ.get("CI"), reason="pdns_server not installed")
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    box = Sandbox.start(tmp_path / "sandbox")
+    yield box
+    box.stop()
+
+
+def control_for(stack: SandboxStack, lines: list[str]) -> PulumiStackControl:
+    resolver = Resolver("sandbox-authoritative", "127.0.0.1", stack.sandbox.state.dns_port, "authoritative")
+    return PulumiStackControl(stack, "drill", Path("."), "checkout", lines.append, resolvers=(resolver,),
+                              with_authoritative=False)  # fmt: skip
+
+
+def run(control: PulumiStackControl, journal_dir: Path, lines: list[str], fault: Fault = Fault.SWITCH) -> Path:
+    redact = Redactor(control.secrets())
+    journal = Journal(journal_dir / "journal.jsonl", redact)
+    plan = DrillPlan(control.target(), fault, rto_seconds=control.rto_seconds(), timeout_seconds=20)
+    try:
+        run_drill(plan, control, journal, lambda line: lines.append(redact(line)))
+    finally:
+        journal.close()
+    return journal_dir / "journal.jsonl"
+
+
+@pytest.mark.sandbox
+@needs_pdns
+def test_full_stack_drill_with_real_probes(sandbox: Sandbox, tmp_path: Path) -> None:
+    stack, lines = SandboxStack(sandbox), []
+    control = control_for(stack, lines)
+    target = control.target()
+    assert target.sites == {"primary": ("127.0.0.2",), "secondary": ("127.0.0.3",)}
+    assert (target.http_scheme, target.http_port) == ("http", sandbox.state.http_port)
+    assert target.failover_bound_seconds == 31
+    reports = tmp_path / "report"
+    summary = write_reports(reports, read_journal(run(control, reports, lines)))
+    assert summary["status"] == "pass", summary["reasons"]
+    assert summary["failover"]["by_resolver_kind_s"]["authoritative"] is not None
+    assert stack.ups == 2 and stack.drill_config() is None
+    assert sandbox.resolve("checkout.sandbox.test") == ["127.0.0.2"]
+    # The planted secret went through progress output and would sit in the plan: it is nowhere on disk.
+    assert any(REDACTED in line for line in lines)
+    assert sorted(p.name for p in reports.iterdir()) == ["journal.jsonl", "report.html", "report.json", "report.md"]
+    for path in reports.iterdir():
+        assert SECRET not in path.read_text(), path.name
+    assert all(SECRET not in line for line in lines)
+
+
+@pytest.mark.sandbox
+@needs_pdns
+def test_failed_up_during_inject_still_restores(sandbox: Sandbox, tmp_path: Path) -> None:
+    """`health` needs an aws primary: the program rejects the drill config, `up` fails, restore clears it."""
+    stack, lines = SandboxStack(sandbox), []
+    summary = summarize(read_journal(run(control_for(stack, lines), tmp_path, lines, Fault.HEALTH)))
+    assert summary["status"] == "fail"
+    assert any("'health' needs an aws primary" in r for r in summary["reasons"])
+    assert summary["restore"] == "ok"
+    assert stack.drill_config() is None and stack.ups == 2
+
+
+@pytest.mark.sandbox
+@needs_pdns
+def test_interrupt_mid_observation_restores_before_exit(sandbox: Sandbox, tmp_path: Path) -> None:
+    stack, lines = SandboxStack(sandbox), []
+    control = control_for(stack, lines)
+    journal = Journal(tmp_path / "journal.jsonl")
+    plan = DrillPlan(control.target(), Fault.SWITCH, rto_seconds=60, timeout_seconds=20)
+
+    def progress(line: str) -> None:
+        if line.startswith("failover:"):
+            raise DrillInterrupted("SIGTERM")  # what signals_interrupt raises when SIGTERM arrives
+
+    with pytest.raises(DrillInterrupted):
+        run_drill(plan, control, journal, progress)
+    journal.close()
+    kinds = [e["kind"] for e in read_journal(tmp_path / "journal.jsonl")]
+    assert kinds[-3:] == ["interrupted", "restore", "restored"]
+    assert stack.drill_config() is None
+    assert not sandbox.state.switched
+
+
+@pytest.mark.sandbox
+@needs_pdns
+def test_pending_operations_refuse_without_touching_the_stack(sandbox: Sandbox, tmp_path: Path) -> None:
+    stack, lines = SandboxStack(sandbox, pending=["creating urn:pulumi:drill::bascule::aws:ecs/service:Service::x"]), []
+    summary = summarize(read_journal(run(control_for(stack, lines), tmp_path, lines)))
+    assert summary["status"] == "refused" and summary["exit_code"] == 3
+    assert "pending operation: creating" in summary["reasons"][0]
+    assert stack.ups == 0 and stack.drill_config() is None
+
+
+@pytest.mark.sandbox
+@needs_pdns
+def test_leftover_drill_config_refuses_and_lock_is_per_stack(sandbox: Sandbox, tmp_path: Path) -> None:
+    stack, lines = SandboxStack(sandbox), []
+    stack.set_drill(json.dumps({"service": "checkout", "fault": "switch"}))
+    control = control_for(stack, lines)
+    assert any("bascule drill recover" in p for p in control.problems())
+    lock = DrillLock(tmp_path / "locks", control.lock_key())
+    lock.acquire({"journal": "j"})
+    other = DrillLock(tmp_path / "locks", control_for(SandboxStack(sandbox), []).lock_key())
+    with pytest.raises(LockHeld):
+        other.acquire({"journal": "k"})
+
+
+def test_cli_missing_is_a_clear_exit_2(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent), "XDG_CACHE_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "bascule.cli", "drill", "--stack", "dev", "--service", "checkout"],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 2
+    assert "the Pulumi CLI is not installed" in proc.stderr and "pulumi.com/docs/install" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    with pytest.raises(CliMissing):
+        make_backend("dev", tmp_path)
+
+
+def test_real_automation_backend_is_used_when_the_cli_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in `pulumi` on PATH records what the Automation API asks of the CLI."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "pulumi.log"
+    bin_dir.mkdir()
+    fake = bin_dir / "pulumi"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\ncase "$1" in version) echo v3.272.0;; esac\nexit 0\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "Pulumi.yaml").write_text("name: bascule\nruntime: python\n")
+    backend = make_backend("dev", tmp_path)
+    assert isinstance(backend, AutomationBackend)
+    assert "stack select --stack dev" in log.read_text()
+
+
+def test_recover_keeps_the_lock_when_the_stack_cannot_be_reached(tmp_path: Path) -> None:
+    locks = tmp_path / "locks"
+    journal = Journal(tmp_path / "j" / "journal.jsonl")
+    journal.append("inject", fault="switch")
+    journal.close()
+    lock = DrillLock(locks, "pulumi:/nowhere:prod")
+    lock.acquire(
+        {
+            "journal": str(journal.path),
+            "fault": "switch",
+            "control": {"kind": "pulumi-stack", "stack": "prod", "work_dir": "/nowhere", "service": "checkout"},
+        }
+    )
+    data = json.loads(lock.path.read_text())
+    data["pid"] = 999_999_999  # a dead drill
+    lock.path.write_text(json.dumps(data))
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
+    proc = subprocess.run([sys.executable, "-m", "bascule.cli", "drill", "recover", "--lock-dir", str(locks)],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 1
+    assert "the Pulumi CLI is not installed" in proc.stderr
+    assert lock.path.exists()
+
+
+def test_blackout_and_window() -> None:
+    days = parse_blackout(["2026-12-24..2026-12-26", "2027-01-01"])
+    assert days == [date(2026, 12, 24), date(2026, 12, 25), date(2026, 12, 26), date(2027, 1, 1)]
+    with pytest.raises(ValueError, match="'24-12-2026' is not a date"):
+        parse_blackout(["24-12-2026"])
+    delays = [window_delay(30, random.Random(seed)) for seed in range(50)]
+    assert all(0 <= d <= 1800 for d in delays) and len(set(delays)) == 50
+    assert window_delay(0, random.Random(1)) == 0
+
+
+def test_history_trend(tmp_path: Path) -> None:
+    base = {"service": "checkout", "target": "t", "fault": "health", "rto_seconds": 300}
+    for i, seconds in enumerate([60.0, 62.0, 90.0, 95.0]):
+        summary = {**base, "started": f"2026-11-0{i + 1}", "status": "pass",
+                   "failover": {"dns_all_s": seconds - 5, "http_s": seconds}, "failback": {"http_s": 30.0}}  # fmt: skip
+        history.append(tmp_path, summary, tmp_path)
+    trend = history.trend(history.read(tmp_path))["checkout (health)"]
+    assert (trend["runs"], trend["passed"], trend["last_s"], trend["trend"]) == (4, 4, 95.0, "slower")
+    assert trend["series"] == [60.0, 62.0, 90.0, 95.0]
