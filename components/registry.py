@@ -10,6 +10,7 @@ from bascule.components.aws_site import AwsSite
 from bascule.components.azure_site import AzureSite
 from bascule.components.base import DnsFailover, Site, SiteArgs
 from bascule.components.endpoint_site import EndpointSite
+from bascule.components.powerdns import PowerDnsFailover
 from bascule.components.route53 import Route53Failover
 from bascule.spec import ServiceSpec
 
@@ -21,4 +22,5 @@ SITE_KINDS: dict[str, Callable[[str, SiteArgs, pulumi.ResourceOptions], Site]] =
 
 DNS_BACKENDS: dict[str, Callable[[str, ServiceSpec, pulumi.ResourceOptions], DnsFailover]] = {
     "route53": Route53Failover,
+    "powerdns": PowerDnsFailover,
 }

@@ -46,6 +46,8 @@ def _is_switch(r: Resource) -> bool:
         return True
     if r.type == facts.CLOUD_DNS_RECORD_SET:
         return bool((r.props.get("routingPolicy") or {}).get("primaryBackup"))
+    if r.type == facts.DYNAMIC_RESOURCE:
+        return r.props.get("rtype") == "LUA"
     return False
 
 
@@ -158,6 +160,9 @@ def _switch_timing(r: Resource) -> tuple[float, float]:
         tolerated = monitor.get("toleratedNumberOfFailures")
         failures = float(tolerated) if tolerated is not None else 3.0
         return interval * (failures + 1), float((r.props.get("dnsConfig") or {}).get("ttl") or 0)
+    if r.type == facts.DYNAMIC_RESOURCE:  # PowerDNS ifurlup(): checks run by the name servers themselves
+        detection = float(r.props.get("check_interval") or 5) * float(r.props.get("check_failures") or 1)
+        return detection, float(r.props.get("ttl") or 0)
     return 0.0, float(r.props.get("ttl") or 0)
 
 

@@ -198,3 +198,14 @@ def test_disabled_rule_reports_nothing(plan_services: PlanFn) -> None:
 def test_every_rule_has_remediation_and_dora_reference(rule: str) -> None:
     (found,) = [r for r in RULES if r.id == rule]
     assert found.remediation and found.dora.startswith("Art. ")
+
+
+def test_powerdns_switch_counts_for_the_rto_budget(plan_services: PlanFn) -> None:
+    from tests.test_powerdns import service as powerdns_service
+
+    svc = powerdns_service()
+    svc.update(rto_seconds=40, allow_rto_overrun=True)  # 5 s x 3 + TTL 30 s = 45 s
+    run = plan_services([svc], {"bascule:powerdnsApiKey": "k"}).run
+    assert rules_of(both(run)) == {"bascule-rto-budget": "mandatory"}
+    svc["rto_seconds"] = 45
+    assert both(plan_services([svc], {"bascule:powerdnsApiKey": "k"}).run) == set()

@@ -27,6 +27,7 @@ import dns.query
 import dns.rdatatype
 import httpx
 
+from bascule.powerdns import lua_failover_content
 from bascule.sandbox.modes import HEALTHY
 from bascule.spec import ServiceSpec
 
@@ -291,15 +292,15 @@ class Sandbox:
         label = svc.name
         if self.state.switched:
             return f"{label} {svc.ttl} IN A {ADDRESSES[SECONDARY]}"
-        url = f"http://{svc.hostname}:{self.state.http_port}{svc.health_path}"
-        groups = "{" + ",".join("{'" + ADDRESSES[r] + "'}" for r in (PRIMARY, SECONDARY)) + "}"
-        # backupSelector='all': with no healthy site, answer every address (fail open, as Route 53 does)
-        # instead of PowerDNS's default random pick, so a drill can tell "no healthy site" from a failover.
-        options = (
-            f"{{timeout={svc.check_timeout_seconds}, interval={svc.interval_seconds}, "
-            f"minimumFailures={svc.failure_threshold}, backupSelector='all'}}"
+        content = lua_failover_content(
+            f"http://{svc.hostname}:{self.state.http_port}{svc.health_path}",
+            ADDRESSES[PRIMARY],
+            ADDRESSES[SECONDARY],
+            timeout=svc.check_timeout_seconds,
+            interval=svc.interval_seconds,
+            failures=svc.failure_threshold,
         )
-        return f"{label} {svc.ttl} IN LUA A \"ifurlup('{url}', {groups}, {options})\""
+        return f"{label} {svc.ttl} IN LUA {content}"
 
     def _write_zone(self) -> None:
         svc = self.state.service

@@ -171,13 +171,16 @@ class HealthCheckSpec(_Model):
     protocol: Literal["HTTPS", "HTTP"] = "HTTPS"
     path: str = "/healthz"
     port: int | None = Field(None, ge=1, le=65535)
-    interval_seconds: int = 10
+    interval_seconds: int = Field(10, ge=1)
     failure_threshold: int = 3
     search_string: str | None = None
 
     @property
     def effective_port(self) -> int:
         return self.port if self.port is not None else (443 if self.protocol == "HTTPS" else 80)
+
+    def timeout_exceeds(self, timeout_seconds: int) -> bool:
+        return self.interval_seconds <= timeout_seconds
 
     @property
     def detection_seconds(self) -> int:
@@ -229,7 +232,37 @@ class Route53DnsSpec(_Model):
         return v
 
 
-DnsSpec = Annotated[Route53DnsSpec, Field(discriminator="kind")]
+class PowerDnsSpec(_Model):
+    """A LUA `ifurlup()` record in a self-hosted PowerDNS zone, managed through its HTTP API.
+
+    The switch runs outside every cloud's control plane; its checks run on the PowerDNS servers. The API
+    key comes from the secret stack config `bascule:powerdnsApiKey`, never from this file.
+    """
+
+    kind: Literal["powerdns"]
+    zone: str
+    api_url: str
+    server_id: str = "localhost"
+    ttl: int = Field(30, ge=0, le=facts.DNS_TTL_MAX)
+    check_timeout_seconds: int = Field(2, ge=1, le=30)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        v = v.rstrip(".").lower()
+        if not _HOSTNAME.match(v):
+            raise ValueError(f"'{v}' is not a DNS zone name")
+        return v
+
+    @field_validator("api_url")
+    @classmethod
+    def _api(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/.*)?$", v):
+            raise ValueError(f"'{v}' is not an http(s) URL of the PowerDNS API (e.g. https://ns1.example.eu:8081)")
+        return v.rstrip("/")
+
+
+DnsSpec = Annotated[Route53DnsSpec | PowerDnsSpec, Field(discriminator="kind")]
 
 
 class ServiceSpec(_Model):
@@ -297,6 +330,19 @@ class ServiceSpec(_Model):
                     f"hostname: '{self.hostname}' must be a name below the zone '{self.dns.zone}' "
                     "(failover records are CNAMEs, which the zone apex cannot hold)"
                 )
+        elif self.dns.kind == "powerdns":
+            for role, site in (("primary", p), ("secondary", s)):
+                if not _targets_ip(site):
+                    raise ValueError(
+                        f"{role}: PowerDNS ifurlup() checks and answers IP addresses, and a '{site.kind}' site is "
+                        "reached by a hostname without a fixed IP; use an 'endpoint' site with an IP address"
+                    )
+            if self.hostname != self.dns.zone and not self.hostname.endswith("." + self.dns.zone):
+                raise ValueError(f"hostname: '{self.hostname}' is not in the zone '{self.dns.zone}'")
+            if hc.failure_threshold < 1:
+                raise ValueError(f"health_check.failure_threshold: must be 1 or more, not {hc.failure_threshold}")
+            if hc.timeout_exceeds(self.dns.check_timeout_seconds):
+                raise ValueError("health_check.interval_seconds: must be longer than dns.check_timeout_seconds")
         if self.rto_budget_seconds > self.rto_seconds and not self.allow_rto_overrun:
             raise ValueError(f"rto_seconds: {self.rto_overrun_message} (or set allow_rto_overrun: true)")
         return self
@@ -323,7 +369,7 @@ class StackSpec(_Model):
         hosts: set[str] = set()
         created_zones: set[str] = set()
         for svc in self.services:
-            if svc.dns.zone_id is None:
+            if isinstance(svc.dns, Route53DnsSpec) and svc.dns.zone_id is None:
                 if svc.dns.zone in created_zones:
                     raise ValueError(
                         f"service '{svc.name}': dns.zone_id: zone '{svc.dns.zone}' is shared; create it once "
