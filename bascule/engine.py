@@ -123,6 +123,12 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
         if typ == "azure-native:app:ManagedEnvironment":
             out["defaultDomain"] = f"{name}.{inputs.get('location', 'westeurope')}.azurecontainerapps.io"
             out["customDomainConfiguration"] = {"customDomainVerificationId": "0F1E2D3C4B5A69788796A5B4C3D2E1F0"}
+        elif typ == "azure-native:trafficmanager:Profile":
+            dns_config = dict(inputs.get("dnsConfig") or {})
+            dns_config["fqdn"] = f"{dns_config.get('relativeName', name)}.trafficmanager.net"
+            out["dnsConfig"] = dns_config
+        elif typ == "azure-native:dns:Zone":
+            out["nameServers"] = [f"ns{i}-01.azure-dns.com" for i in range(1, 5)]
         elif typ == "azure-native:app:ManagedCertificate":
             props = dict(inputs.get("properties") or {})
             props["validationToken"] = "mock-validation-token"

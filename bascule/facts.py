@@ -193,6 +193,12 @@ ROUTE53_MIN_CHECKER_REGIONS = 3
 ROUTE53_SEARCH_STRING_MAX = 255
 ROUTE53_RECOMMENDED_TTL = 60
 
+# --- Azure Traffic Manager monitoring --------------------------------------------------------------
+TRAFFIC_MANAGER_INTERVALS = (10, 30)
+TRAFFIC_MANAGER_TIMEOUTS = {30: (5, 10), 10: (5, 9)}
+"""Probe timeout range (seconds) allowed for each probing interval."""
+TRAFFIC_MANAGER_TOLERATED_FAILURES = (0, 9)
+
 # --- Record TTLs shared by every DNS backend ------------------------------------------------------
 DNS_TTL_MAX = 2_147_483_647
 
@@ -216,6 +222,7 @@ GLOBAL_TYPE_PREFIXES = (
     "aws:route53/",
     "aws:iam/",
     "azure-native:trafficmanager:",
+    "azure-native:dns:",
     "gcp:dns/",
 )
 

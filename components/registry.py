@@ -12,6 +12,7 @@ from bascule.components.base import DnsFailover, Site, SiteArgs
 from bascule.components.endpoint_site import EndpointSite
 from bascule.components.powerdns import PowerDnsFailover
 from bascule.components.route53 import Route53Failover
+from bascule.components.traffic_manager import TrafficManagerFailover
 from bascule.spec import ServiceSpec
 
 SITE_KINDS: dict[str, Callable[[str, SiteArgs, pulumi.ResourceOptions], Site]] = {
@@ -23,4 +24,5 @@ SITE_KINDS: dict[str, Callable[[str, SiteArgs, pulumi.ResourceOptions], Site]] =
 DNS_BACKENDS: dict[str, Callable[[str, ServiceSpec, pulumi.ResourceOptions], DnsFailover]] = {
     "route53": Route53Failover,
     "powerdns": PowerDnsFailover,
+    "trafficmanager": TrafficManagerFailover,
 }

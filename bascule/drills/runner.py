@@ -24,19 +24,36 @@ Progress = Callable[[str], None]
 
 
 class DrillInterrupted(BaseException):
-    """SIGTERM, turned into an exception so `finally` blocks (restore) run as they do for Ctrl-C."""
+    """A stop was asked for (SIGTERM, Ctrl-C): raised at the runner's next checkpoint, so restore runs."""
+
+
+_requested: list[str] = []
 
 
 @contextmanager
 def signals_interrupt() -> Iterator[None]:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise DrillInterrupted(signal.Signals(signum).name)
+    """Turn SIGTERM and SIGINT into a request the runner honours at its next checkpoint (within one poll).
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    The handler only records the signal: an exception raised from inside a library call (a DNS parse,
+    an HTTP read) can be swallowed or rewritten by that library, and a stop must never be lost.
+    """
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        _requested.append(signal.Signals(signum).name)
+
+    _requested.clear()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        _requested.clear()
+
+
+def checkpoint() -> None:
+    if _requested:
+        raise DrillInterrupted(_requested[0])
 
 
 def preflight(
@@ -65,6 +82,7 @@ def preflight(
         if not problems or time.monotonic() > deadline:
             journal.append("preflight", ok=not problems, problems=problems)
             return problems
+        checkpoint()
         time.sleep(plan.poll_interval)
 
 
@@ -77,6 +95,7 @@ def observe(plan: DrillPlan, client: httpx.Client, journal: Journal, phase: str,
     tick = start
     seen: set[str] = set()
     while True:
+        checkpoint()
         results = [query_dns(r, target, plan.probe_timeout) for r in target.resolvers]
         address = next((r.answers[0] for r in results if r.answers), None)
         http = probe_http(client, address, target, plan.probe_timeout)
@@ -120,6 +139,7 @@ def run_drill(plan: DrillPlan, control: DrillControl, journal: Journal, progress
             injected = True  # before the call: a half-applied fault must be restored too
             control.inject(plan.fault)
             journal.append("injected", fault=plan.fault.value)
+            checkpoint()
             observe(plan, client, journal, "failover", SECONDARY, progress)
         except ControlError as exc:
             journal.append("abort", phase="inject", reason=str(exc))
@@ -130,7 +150,12 @@ def run_drill(plan: DrillPlan, control: DrillControl, journal: Journal, progress
             if injected:
                 restored = _restore(plan, control, journal, progress)
         if restored:
-            observe(plan, client, journal, "failback", PRIMARY, progress)
+            try:
+                checkpoint()
+                observe(plan, client, journal, "failback", PRIMARY, progress)
+            except (KeyboardInterrupt, DrillInterrupted) as exc:
+                journal.append("interrupted", signal=str(exc) or "SIGINT", phase="failback")
+                raise
         journal.append("end")
 
 

@@ -28,6 +28,7 @@ from bascule.spec.models import (
     ServiceSpec,
     SiteSpec,
     StackSpec,
+    TrafficManagerDnsSpec,
 )
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "SiteSpec",
     "SpecError",
     "StackSpec",
+    "TrafficManagerDnsSpec",
     "load_stack_file",
     "parse_drill",
     "parse_services",

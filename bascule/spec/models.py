@@ -262,7 +262,36 @@ class PowerDnsSpec(_Model):
         return v.rstrip("/")
 
 
-DnsSpec = Annotated[Route53DnsSpec | PowerDnsSpec, Field(discriminator="kind")]
+class TrafficManagerDnsSpec(_Model):
+    """Azure Traffic Manager, priority routing: the switch lives outside AWS, the usual primary.
+
+    The service hostname is a CNAME to the profile, in an Azure DNS zone: created (delegate it at your
+    registrar) or, with `zone_resource_group`, one that already exists there.
+    """
+
+    kind: Literal["trafficmanager"]
+    zone: str
+    zone_resource_group: str | None = None
+    location: str = "westeurope"
+    """Where the resource group of the profile (and of a new zone) lives; the profile itself is global."""
+    ttl: int = Field(30, ge=0, le=facts.DNS_TTL_MAX)
+    monitor_timeout_seconds: int = 5
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        v = v.rstrip(".").lower()
+        if not _HOSTNAME.match(v):
+            raise ValueError(f"'{v}' is not a DNS zone name")
+        return v
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, v: str) -> str:
+        return _check_region(Cloud.AZURE, v)
+
+
+DnsSpec = Annotated[Route53DnsSpec | PowerDnsSpec | TrafficManagerDnsSpec, Field(discriminator="kind")]
 
 
 class ServiceSpec(_Model):
@@ -330,6 +359,8 @@ class ServiceSpec(_Model):
                     f"hostname: '{self.hostname}' must be a name below the zone '{self.dns.zone}' "
                     "(failover records are CNAMEs, which the zone apex cannot hold)"
                 )
+        elif isinstance(self.dns, TrafficManagerDnsSpec):
+            self._check_traffic_manager(self.dns)
         elif self.dns.kind == "powerdns":
             for role, site in (("primary", p), ("secondary", s)):
                 if not _targets_ip(site):
@@ -346,6 +377,35 @@ class ServiceSpec(_Model):
         if self.rto_budget_seconds > self.rto_seconds and not self.allow_rto_overrun:
             raise ValueError(f"rto_seconds: {self.rto_overrun_message} (or set allow_rto_overrun: true)")
         return self
+
+    def _check_traffic_manager(self, dns: TrafficManagerDnsSpec) -> None:
+        hc = self.health_check
+        if hc.interval_seconds not in facts.TRAFFIC_MANAGER_INTERVALS:
+            raise ValueError(
+                "health_check.interval_seconds: Traffic Manager probes every 10 or 30 seconds, "
+                f"not {hc.interval_seconds}"
+            )
+        low, high = facts.TRAFFIC_MANAGER_TIMEOUTS[hc.interval_seconds]
+        if not low <= dns.monitor_timeout_seconds <= high:
+            raise ValueError(
+                f"dns.monitor_timeout_seconds: with {hc.interval_seconds} s probes Traffic Manager accepts {low} to "
+                f"{high} s, not {dns.monitor_timeout_seconds}"
+            )
+        lo, hi = facts.TRAFFIC_MANAGER_TOLERATED_FAILURES
+        if not lo + 1 <= hc.failure_threshold <= hi + 1:
+            raise ValueError(
+                f"health_check.failure_threshold: Traffic Manager tolerates {lo} to {hi} failures before the next "
+                f"one fails over, so the threshold is {lo + 1} to {hi + 1}, not {hc.failure_threshold}"
+            )
+        if _targets_ip(self.primary) != _targets_ip(self.secondary):
+            raise ValueError(
+                "secondary: Traffic Manager external endpoints of one profile cannot mix hostnames and IP addresses"
+            )
+        if self.hostname == dns.zone or not self.hostname.endswith("." + dns.zone):
+            raise ValueError(
+                f"hostname: '{self.hostname}' must be a name below the zone '{dns.zone}' "
+                "(it becomes a CNAME to the Traffic Manager profile)"
+            )
 
     @property
     def rto_overrun_message(self) -> str:
