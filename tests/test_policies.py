@@ -209,3 +209,10 @@ def test_powerdns_switch_counts_for_the_rto_budget(plan_services: PlanFn) -> Non
     assert rules_of(both(run)) == {"bascule-rto-budget": "mandatory"}
     svc["rto_seconds"] = 45
     assert both(plan_services([svc], {"bascule:powerdnsApiKey": "k"}).run) == set()
+
+
+def test_traffic_manager_switch_off_the_primary_provider(plan_services: PlanFn) -> None:
+    svc = services("tm")
+    assert both(plan_services(svc).run) == set()
+    svc[0].update(rto_seconds=40, allow_rto_overrun=True)  # 10 s x (2 tolerated + 1) + TTL 30 s = 60 s
+    assert rules_of(both(plan_services(svc).run)) == {"bascule-rto-budget": "mandatory"}

@@ -1,0 +1,90 @@
+"""Traffic Manager failover under mocks: profile, monitor, endpoints, the CNAME and the sites' records."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bascule.spec import SpecError, parse_services
+from tests.conftest import Plan, stack_config
+
+PlanFn = Callable[..., Plan]
+PROFILE = "azure-native:trafficmanager:Profile"
+ENDPOINT = "azure-native:trafficmanager:Endpoint"
+RECORD = "azure-native:dns:RecordSet"
+
+
+@pytest.fixture
+def tm() -> dict[str, Any]:
+    return copy.deepcopy(stack_config("tm")["bascule:services"][0])
+
+
+def test_profile_monitor_and_endpoints(plan_services: PlanFn, tm: dict[str, Any]) -> None:
+    plan = plan_services([tm])
+    (profile,) = plan.of_type(PROFILE)
+    p = profile.inputs
+    assert (p["location"], p["trafficRoutingMethod"]) == ("global", "Priority")
+    assert p["dnsConfig"]["ttl"] == 30 and p["dnsConfig"]["relativeName"].startswith("checkout-")
+    m = p["monitorConfig"]
+    assert (m["protocol"], m["port"], m["path"]) == ("HTTPS", 443, "/healthz")
+    assert (m["intervalInSeconds"], m["timeoutInSeconds"], m["toleratedNumberOfFailures"]) == (10, 5, 2)
+    assert m["expectedStatusCodeRanges"] == [{"min": 200, "max": 399}]
+    endpoints = {e.inputs["endpointName"]: e.inputs for e in plan.of_type(ENDPOINT)}
+    alb = plan.named("checkout-primary-alb", "aws:lb/loadBalancer:LoadBalancer")
+    assert endpoints["primary"]["target"] == alb.outputs["dnsName"]
+    assert (endpoints["primary"]["priority"], endpoints["secondary"]["priority"]) == (1, 2)
+    assert {e["endpointType"] for e in endpoints.values()} == {"ExternalEndpoints"}
+    assert {e["endpointStatus"] for e in endpoints.values()} == {"Enabled"}
+
+
+def test_hostname_is_a_cname_to_the_profile_in_azure_dns(plan_services: PlanFn, tm: dict[str, Any]) -> None:
+    plan = plan_services([tm])
+    records = {r.name: r.inputs for r in plan.of_type(RECORD)}
+    cname = records["checkout-dns-cname"]
+    relative = plan.of_type(PROFILE)[0].inputs["dnsConfig"]["relativeName"]
+    assert (cname["relativeRecordSetName"], cname["recordType"]) == ("checkout", "CNAME")
+    assert cname["cnameRecord"] == {"cname": f"{relative}.trafficmanager.net"}
+    assert records["checkout-secondary-asuid"]["relativeRecordSetName"] == "asuid.checkout"
+    assert records["checkout-primary-cert-validation"]["relativeRecordSetName"] == "_3f1d.checkout"
+    (zone,) = plan.of_type("azure-native:dns:Zone")
+    assert zone.inputs["zoneName"] == "shop.example.eu"
+    assert not plan.of_type("aws:route53/zone:Zone") and not plan.of_type("aws:route53/record:Record")
+
+
+def test_switch_fault_disables_the_primary_endpoint(plan_services: PlanFn, tm: dict[str, Any]) -> None:
+    plan = plan_services([tm], {"bascule:drill": {"service": "checkout", "fault": "switch"}})
+    status = {e.inputs["endpointName"]: e.inputs["endpointStatus"] for e in plan.of_type(ENDPOINT)}
+    assert status == {"primary": "Disabled", "secondary": "Enabled"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"health_check": {"interval_seconds": 30, "failure_threshold": 3}, "dns_timeout": 11},
+         "dns.monitor_timeout_seconds: with 30 s probes Traffic Manager accepts 5 to 10 s, not 11"),
+        ({"health_check": {"interval_seconds": 10, "failure_threshold": 3}, "dns_timeout": 10},
+         "dns.monitor_timeout_seconds: with 10 s probes Traffic Manager accepts 5 to 9 s, not 10"),
+        ({"health_check": {"interval_seconds": 15, "failure_threshold": 3}},
+         "health_check.interval_seconds: Traffic Manager probes every 10 or 30 seconds, not 15"),
+        ({"health_check": {"interval_seconds": 10, "failure_threshold": 11}},
+         "health_check.failure_threshold: Traffic Manager tolerates 0 to 9 failures before the next one fails "
+         "over, so the threshold is 1 to 10, not 11"),
+    ],
+)  # fmt: skip
+def test_monitor_limits(tm: dict[str, Any], change: dict[str, Any], message: str) -> None:
+    tm["health_check"].update(change["health_check"])
+    if "dns_timeout" in change:
+        tm["dns"]["monitor_timeout_seconds"] = change["dns_timeout"]
+    tm["rto_seconds"] = 1000
+    with pytest.raises(SpecError) as exc:
+        parse_services([tm], "s.yaml")
+    assert exc.value.lines == [f"s.yaml: service 'checkout': {message}"]
+
+
+def test_cannot_mix_hostname_and_ip_endpoints(tm: dict[str, Any]) -> None:
+    tm["secondary"] = {"kind": "endpoint", "provider": "gcp", "region": "europe-west1", "address": "192.0.2.7"}
+    with pytest.raises(SpecError, match="cannot mix hostnames and IP addresses"):
+        parse_services([tm], "s.yaml")
