@@ -111,6 +111,10 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
         ]
     elif typ == "aws:acm/certificateValidation:CertificateValidation":
         out["certificateArn"] = inputs.get("certificateArn")
+    elif typ.startswith("gcp:"):
+        out["name"] = inputs.get("name", name)  # auto-naming when none is given
+        if typ == "gcp:compute/globalAddress:GlobalAddress":
+            out["address"] = "203.0.113.10"
     elif typ == "aws:route53/record:Record":
         out["fqdn"] = str(inputs.get("name", "")).rstrip(".")
     elif typ == "aws:route53/zone:Zone":

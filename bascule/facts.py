@@ -224,6 +224,13 @@ GLOBAL_TYPE_PREFIXES = (
     "azure-native:trafficmanager:",
     "azure-native:dns:",
     "gcp:dns/",
+    # The global external load balancer's parts (a regional serverless NEG feeds them).
+    "gcp:compute/globalAddress:",
+    "gcp:compute/globalForwardingRule:",
+    "gcp:compute/backendService:",
+    "gcp:compute/uRLMap:",
+    "gcp:compute/targetHttpsProxy:",
+    "gcp:compute/managedSslCertificate:",
 )
 
 # --- Where a workload runs or keeps data: the resources a region or provider outage takes down -------

@@ -138,7 +138,10 @@ def _tags(cloud: Cloud | None, inputs: Mapping[str, Any]) -> dict[str, str]:
     raw = inputs.get("labels" if cloud is Cloud.GCP else "tags")
     if not isinstance(raw, Mapping):
         return {}
-    return {str(k): str(v) for k, v in raw.items()}
+    tags = {str(k): str(v) for k, v in raw.items()}
+    if cloud is Cloud.GCP:  # labels cannot hold ':' so Bascule writes `bascule-service`; read them back
+        tags.update({k.replace("bascule-", "bascule:", 1): v for k, v in tags.items() if k.startswith("bascule-")})
+    return tags
 
 
 def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -> Inventory:

@@ -27,6 +27,11 @@ from bascule.spec import (
 )
 
 
+def gcp_labels(tags: dict[str, str]) -> dict[str, str]:
+    """GCP label keys allow only lowercase letters, digits, `-` and `_`: `bascule:role` becomes `bascule-role`."""
+    return {key.replace(":", "-"): value for key, value in tags.items()}
+
+
 def bascule_tags(service: ServiceSpec, role: Role) -> dict[str, str]:
     """Tags every child resource carries, so inventories and policies find workloads without Bascule's code."""
     return {
@@ -47,6 +52,16 @@ class SiteEndpoint:
     target: pulumi.Output[str]
     """A DNS name the service hostname is aliased to (CNAME), or an IP address when `target_is_ip`."""
     target_is_ip: bool
+    address: pulumi.Output[str] | None = None
+    """A fixed IP of the site, when it has one: what IP-only switches (PowerDNS ifurlup) answer and check."""
+
+    @property
+    def ip(self) -> pulumi.Output[str]:
+        if self.target_is_ip:
+            return self.target
+        if self.address is None:
+            raise ValueError(f"the {self.role.value} site has no fixed IP address")
+        return self.address
 
 
 @dataclass(frozen=True)

@@ -102,11 +102,11 @@ class PowerDnsFailover(DnsFailover):
         url = f"{hc.protocol.lower()}://{self._service.hostname}:{hc.effective_port}{hc.path}"
         if fault is DrillFault.SWITCH:
             # What an operator's manual switch does: answer the secondary only, no health check involved.
-            rtype, contents = "A", [secondary.target]
+            rtype, contents = "A", [secondary.ip]
         else:
             rtype = "LUA"
             contents = [
-                pulumi.Output.all(primary.target, secondary.target).apply(
+                pulumi.Output.all(primary.ip, secondary.ip).apply(
                     lambda t: lua_failover_content(
                         url, t[0], t[1], timeout=self._dns.check_timeout_seconds, interval=hc.interval_seconds,
                         failures=hc.failure_threshold, stringmatch=hc.search_string,

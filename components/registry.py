@@ -10,6 +10,7 @@ from bascule.components.aws_site import AwsSite
 from bascule.components.azure_site import AzureSite
 from bascule.components.base import DnsFailover, Site, SiteArgs
 from bascule.components.endpoint_site import EndpointSite
+from bascule.components.gcp_site import GcpSite
 from bascule.components.powerdns import PowerDnsFailover
 from bascule.components.route53 import Route53Failover
 from bascule.components.traffic_manager import TrafficManagerFailover
@@ -18,6 +19,7 @@ from bascule.spec import ServiceSpec
 SITE_KINDS: dict[str, Callable[[str, SiteArgs, pulumi.ResourceOptions], Site]] = {
     "aws": AwsSite,
     "azure": AzureSite,
+    "gcp": GcpSite,
     "endpoint": EndpointSite,
 }
 

@@ -136,6 +136,46 @@ class AzureSiteSpec(_Model):
         return self
 
 
+class GcpSiteSpec(_Model):
+    """Cloud Run (v2) behind a global external HTTPS load balancer: a fixed IP and a managed certificate.
+
+    The load balancer gives the site what Cloud Run alone lacks for DNS failover: one stable address that
+    serves the service's own hostname with TLS, and that health checkers and IP-only switches can use.
+    """
+
+    kind: Literal["gcp"]
+    project: str
+    region: str
+    image: str
+    container_port: int = Field(8080, ge=1, le=65535)
+    cpu: Literal["1", "2", "4", "8"] = "1"
+    memory: str = "512Mi"
+    min_instances: int = Field(1, ge=1, le=1000)
+    max_instances: int = Field(3, ge=1, le=1000)
+
+    @property
+    def cloud(self) -> Cloud:
+        return Cloud.GCP
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        return _check_region(Cloud.GCP, v)
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, v: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", v):
+            raise ValueError(f"'{v}' is not a GCP project id (6-30 lowercase letters, digits, hyphens)")
+        return v
+
+    @model_validator(mode="after")
+    def _scale(self) -> GcpSiteSpec:
+        if self.max_instances < self.min_instances:
+            raise ValueError(f"max_instances ({self.max_instances}) is below min_instances ({self.min_instances})")
+        return self
+
+
 class EndpointSiteSpec(_Model):
     """Bring your own: a site Bascule does not create, only health-checks and routes to."""
 
@@ -164,7 +204,7 @@ class EndpointSiteSpec(_Model):
         return self
 
 
-SiteSpec = Annotated[AwsSiteSpec | AzureSiteSpec | EndpointSiteSpec, Field(discriminator="kind")]
+SiteSpec = Annotated[AwsSiteSpec | AzureSiteSpec | GcpSiteSpec | EndpointSiteSpec, Field(discriminator="kind")]
 
 
 class HealthCheckSpec(_Model):
@@ -363,10 +403,10 @@ class ServiceSpec(_Model):
             self._check_traffic_manager(self.dns)
         elif self.dns.kind == "powerdns":
             for role, site in (("primary", p), ("secondary", s)):
-                if not _targets_ip(site):
+                if not _has_fixed_ip(site):
                     raise ValueError(
                         f"{role}: PowerDNS ifurlup() checks and answers IP addresses, and a '{site.kind}' site is "
-                        "reached by a hostname without a fixed IP; use an 'endpoint' site with an IP address"
+                        "reached by a hostname without a fixed IP; use a 'gcp' site or an 'endpoint' with an IP"
                     )
             if self.hostname != self.dns.zone and not self.hostname.endswith("." + self.dns.zone):
                 raise ValueError(f"hostname: '{self.hostname}' is not in the zone '{self.dns.zone}'")
@@ -416,8 +456,14 @@ class ServiceSpec(_Model):
         )
 
 
-def _targets_ip(site: AwsSiteSpec | AzureSiteSpec | EndpointSiteSpec) -> bool:
+def _targets_ip(site: AwsSiteSpec | AzureSiteSpec | GcpSiteSpec | EndpointSiteSpec) -> bool:
+    """Whether DNS answers the site by IP. A GCP site is answered by name (an A record Bascule adds), but
+    it also has a fixed IP that IP-only switches (PowerDNS) use: see `_has_fixed_ip`."""
     return isinstance(site, EndpointSiteSpec) and site.is_ip
+
+
+def _has_fixed_ip(site: AwsSiteSpec | AzureSiteSpec | GcpSiteSpec | EndpointSiteSpec) -> bool:
+    return isinstance(site, GcpSiteSpec) or _targets_ip(site)
 
 
 class StackSpec(_Model):
