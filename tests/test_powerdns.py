@@ -78,7 +78,7 @@ def test_powerdns_needs_ip_sites() -> None:
         parse_services([svc], "s.yaml")
     assert exc.value.lines == [
         "s.yaml: service 'ledger': primary: PowerDNS ifurlup() checks and answers IP addresses, and a 'aws' site "
-        "is reached by a hostname without a fixed IP; use an 'endpoint' site with an IP address"
+        "is reached by a hostname without a fixed IP; use a 'gcp' site or an 'endpoint' with an IP"
     ]
 
 
