@@ -199,6 +199,12 @@ TRAFFIC_MANAGER_TIMEOUTS = {30: (5, 10), 10: (5, 9)}
 """Probe timeout range (seconds) allowed for each probing interval."""
 TRAFFIC_MANAGER_TOLERATED_FAILURES = (0, 9)
 
+# --- GCP Cloud DNS routing policies with health checks ---------------------------------------------
+CLOUD_DNS_SOURCE_REGIONS = 3
+"""A health check for Cloud DNS routing policies lists exactly three source regions..."""
+CLOUD_DNS_MIN_INTERVAL = 30
+"""...and then probes every 30 s or more."""
+
 # --- Record TTLs shared by every DNS backend ------------------------------------------------------
 DNS_TTL_MAX = 2_147_483_647
 
@@ -231,12 +237,17 @@ GLOBAL_TYPE_PREFIXES = (
     "gcp:compute/uRLMap:",
     "gcp:compute/targetHttpsProxy:",
     "gcp:compute/managedSslCertificate:",
+    "gcp:compute/healthCheck:",
 )
 
 # --- Where a workload runs or keeps data: the resources a region or provider outage takes down -------
 # Networking, IAM, certificates and logs are left out: they follow the sites and do not serve users.
+ENDPOINT_SITE = "bascule:endpoint:EndpointSite"
+"""A bring-your-own site: a component whose state declares its cloud and region (nothing is created)."""
+
 SITE_TYPES = frozenset(
     {
+        ENDPOINT_SITE,
         "aws:ec2/instance:Instance",
         "aws:autoscaling/group:Group",
         "aws:ecs/service:Service",
@@ -279,5 +290,6 @@ ROUTE53_RECORD = "aws:route53/record:Record"
 ROUTE53_HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 TRAFFIC_MANAGER_PROFILE = "azure-native:trafficmanager:Profile"
 CLOUD_DNS_RECORD_SET = "gcp:dns/recordSet:RecordSet"
+GCP_HEALTH_CHECK = "gcp:compute/healthCheck:HealthCheck"
 DYNAMIC_RESOURCE = "pulumi-python:dynamic:Resource"
 """Bascule's PowerDNS records are dynamic resources; `rtype == "LUA"` marks the failover switch."""

@@ -134,6 +134,18 @@ def _own_region(cloud: Cloud, inputs: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _declared(inputs: Mapping[str, Any]) -> tuple[Cloud | None, str, str]:
+    """A bring-your-own site's location as its owner declared it in the spec (nothing to look up)."""
+    try:
+        cloud = Cloud(str(inputs.get("cloud")))
+    except ValueError:
+        return None, UNKNOWN, "bring-your-own endpoint without a declared cloud"
+    region = inputs.get("region")
+    if not isinstance(region, str) or not region:
+        return cloud, UNKNOWN, "bring-your-own endpoint without a declared region"
+    return cloud, region, "declared (bring-your-own endpoint)"
+
+
 def _tags(cloud: Cloud | None, inputs: Mapping[str, Any]) -> dict[str, str]:
     raw = inputs.get("labels" if cloud is Cloud.GCP else "tags")
     if not isinstance(raw, Mapping):
@@ -178,6 +190,8 @@ def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -
         cloud = cloud_of(r.type)
         provider = by_urn.get(r.provider) if r.provider else None
         region, region_source = resolve_region(cloud, r.type, r.inputs, provider, config)
+        if r.type == facts.ENDPOINT_SITE:
+            cloud, region, region_source = _declared(r.inputs)
         tags = own[r.urn]
         if TAG_SERVICE in tags:
             workload, source = tags, "tag"

@@ -9,6 +9,7 @@ import pulumi
 from bascule.components.aws_site import AwsSite
 from bascule.components.azure_site import AzureSite
 from bascule.components.base import DnsFailover, Site, SiteArgs
+from bascule.components.cloud_dns import CloudDnsFailover
 from bascule.components.endpoint_site import EndpointSite
 from bascule.components.gcp_site import GcpSite
 from bascule.components.powerdns import PowerDnsFailover
@@ -27,4 +28,5 @@ DNS_BACKENDS: dict[str, Callable[[str, ServiceSpec, pulumi.ResourceOptions], Dns
     "route53": Route53Failover,
     "powerdns": PowerDnsFailover,
     "trafficmanager": TrafficManagerFailover,
+    "clouddns": CloudDnsFailover,
 }

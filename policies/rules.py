@@ -55,7 +55,7 @@ def workloads(inventory: Inventory, settings: Settings) -> dict[str, Workload]:
     found: dict[str, Workload] = {}
     for r in inventory.resources:
         name = r.service or r.tags.get(settings.workload_tag)
-        if not name or not r.custom:
+        if not name or not (r.custom or r.type == facts.ENDPOINT_SITE):
             continue
         criticality = r.criticality or r.tags.get(settings.criticality_tag)
         w = found.setdefault(name, Workload(name, critical=False))
@@ -72,6 +72,10 @@ def workloads(inventory: Inventory, settings: Settings) -> dict[str, Workload]:
     for w in found.values():
         if w.rto_seconds is None:
             w.rto_seconds = settings.default_rto_seconds
+        # Registration order varies between runs (resources register concurrently): anchor findings on the
+        # same resource every time, so fingerprints and reports are stable.
+        for group in (w.sites, w.switches, w.checks):
+            group.sort(key=lambda r: r.urn)
     return found
 
 
@@ -93,7 +97,7 @@ def single_region(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> 
                 f"workload '{w.name}' is critical but all {len(w.sites)} compute and data resources this stack "
                 f"manages for it run in one region, {cloud} {region}: an outage there takes it down. Fix: add a warm "
                 "secondary in another region or provider behind health-checked DNS failover (a Bascule "
-                "FailoverService with an aws, azure or gcp secondary); a bring-your-own endpoint is not visible here.",
+                "FailoverService whose secondary is in another region or on another provider).",
                 w.sites[0].urn,
                 w.name,
             )
@@ -189,7 +193,10 @@ def dns_on_primary_provider(ws: Mapping[str, Workload], _inv: Inventory, _s: Set
     for w in ws.values():
         if not w.switches or not w.sites:
             continue
-        primaries = [r for r in w.sites if r.role == "primary"] or w.sites
+        primaries = [r for r in w.sites if r.role == "primary"]
+        if not primaries and any(r.role for r in w.sites):
+            continue  # Bascule says which site is primary, and that one is not in the stack (an endpoint)
+        primaries = primaries or w.sites
         primary_clouds = {r.cloud for r in primaries}
         switch_clouds = {r.cloud for r in w.switches}
         shared = {c.value for c in switch_clouds & primary_clouds if c}
@@ -312,5 +319,8 @@ def evaluate(inventory: Inventory, config: PackConfig) -> list[Verdict]:
         settings = config.for_rule(rule.id)
         if settings not in grouped:
             grouped[settings] = workloads(inventory, settings)
-        verdicts += [Verdict(f, level) for f in rule.check(grouped[settings], inventory, settings)]
+        found = sorted(
+            rule.check(grouped[settings], inventory, settings), key=lambda f: (f.workload or "", f.urn or "")
+        )
+        verdicts += [Verdict(f, level) for f in found]
     return verdicts

@@ -69,7 +69,7 @@ def test_primary_equal_to_secondary(dev_service: dict[str, Any]) -> None:
     dev_service["secondary"] = dict(dev_service["primary"])
     assert errors([dev_service]) == [
         f"{SRC}: service 'checkout': secondary: must differ from the primary in provider or region "
-        "(both are aws eu-west-3)"
+        "(both are aws eu-west-3; allow_same_region: true accepts it)"
     ]
 
 

@@ -53,6 +53,12 @@ def _check_region(cloud: Cloud, value: str) -> str:
     return value
 
 
+def _check_gcp_project(value: str) -> str:
+    if not re.match(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", value):
+        raise ValueError(f"'{value}' is not a GCP project id (6-30 lowercase letters, digits, hyphens)")
+    return value
+
+
 class AwsSiteSpec(_Model):
     """ECS Fargate behind an ALB with an ACM certificate, in its own VPC unless one is given."""
 
@@ -165,9 +171,7 @@ class GcpSiteSpec(_Model):
     @field_validator("project")
     @classmethod
     def _project(cls, v: str) -> str:
-        if not re.match(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", v):
-            raise ValueError(f"'{v}' is not a GCP project id (6-30 lowercase letters, digits, hyphens)")
-        return v
+        return _check_gcp_project(v)
 
     @model_validator(mode="after")
     def _scale(self) -> GcpSiteSpec:
@@ -331,7 +335,56 @@ class TrafficManagerDnsSpec(_Model):
         return _check_region(Cloud.AZURE, v)
 
 
-DnsSpec = Annotated[Route53DnsSpec | PowerDnsSpec | TrafficManagerDnsSpec, Field(discriminator="kind")]
+class CloudDnsSpec(_Model):
+    """GCP Cloud DNS primary/backup routing policy, health-checked from three GCP regions.
+
+    Health-checked external endpoints are IP addresses: both sites need a fixed IP (a 'gcp' site, or an
+    'endpoint' with an IP such as an AWS NLB's Elastic IP). The org policy
+    `compute.disableInternetNetworkEndpointGroup` must be off for public-IP health checks.
+    """
+
+    kind: Literal["clouddns"]
+    project: str
+    zone: str
+    managed_zone: str | None = None
+    """Name of an existing managed zone for `zone`; without it one is created (delegate it)."""
+    ttl: int = Field(30, ge=0, le=facts.DNS_TTL_MAX)
+    source_regions: tuple[str, ...] = ("europe-west1", "europe-west4", "europe-north1")
+    backup_region: str = "europe-west1"
+    check_timeout_seconds: int = Field(5, ge=1, le=300)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        v = v.rstrip(".").lower()
+        if not _HOSTNAME.match(v):
+            raise ValueError(f"'{v}' is not a DNS zone name")
+        return v
+
+    @field_validator("source_regions")
+    @classmethod
+    def _sources(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:
+            _check_region(Cloud.GCP, name)
+        if len(set(v)) != facts.CLOUD_DNS_SOURCE_REGIONS:
+            raise ValueError(
+                f"Cloud DNS health checks need exactly {facts.CLOUD_DNS_SOURCE_REGIONS} distinct source regions, "
+                f"not {len(set(v))}"
+            )
+        return v
+
+    @field_validator("backup_region")
+    @classmethod
+    def _backup(cls, v: str) -> str:
+        return _check_region(Cloud.GCP, v)
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, v: str) -> str:
+        return _check_gcp_project(v)
+
+
+DnsSpec = Annotated[Route53DnsSpec | PowerDnsSpec | TrafficManagerDnsSpec | CloudDnsSpec, Field(discriminator="kind")]
 
 
 class ServiceSpec(_Model):
@@ -342,6 +395,9 @@ class ServiceSpec(_Model):
     rpo_seconds: int = Field(60, ge=0)
     allow_rto_overrun: bool = False
     """Opt out of the RTO budget error for this service: the overrun is then reported as a warning."""
+    allow_same_region: bool = False
+    """Accept a secondary in the primary's provider and region (another account, say): a warning here, and
+    the policy check still rejects it for critical services."""
     primary: SiteSpec
     secondary: SiteSpec
     health_check: HealthCheckSpec = HealthCheckSpec()
@@ -373,9 +429,10 @@ class ServiceSpec(_Model):
     @model_validator(mode="after")
     def _cross_field(self) -> ServiceSpec:
         p, s = self.primary, self.secondary
-        if (p.cloud, p.region) == (s.cloud, s.region):
+        if (p.cloud, p.region) == (s.cloud, s.region) and not self.allow_same_region:
             raise ValueError(
-                f"secondary: must differ from the primary in provider or region (both are {p.cloud.value} {p.region})"
+                f"secondary: must differ from the primary in provider or region (both are {p.cloud.value} {p.region}; "
+                "allow_same_region: true accepts it)"
             )
         hc = self.health_check
         if self.dns.kind == "route53":
@@ -401,6 +458,8 @@ class ServiceSpec(_Model):
                 )
         elif isinstance(self.dns, TrafficManagerDnsSpec):
             self._check_traffic_manager(self.dns)
+        elif isinstance(self.dns, CloudDnsSpec):
+            self._check_cloud_dns(self.dns)
         elif self.dns.kind == "powerdns":
             for role, site in (("primary", p), ("secondary", s)):
                 if not _has_fixed_ip(site):
@@ -417,6 +476,27 @@ class ServiceSpec(_Model):
         if self.rto_budget_seconds > self.rto_seconds and not self.allow_rto_overrun:
             raise ValueError(f"rto_seconds: {self.rto_overrun_message} (or set allow_rto_overrun: true)")
         return self
+
+    def _check_cloud_dns(self, dns: CloudDnsSpec) -> None:
+        hc = self.health_check
+        for role, site in (("primary", self.primary), ("secondary", self.secondary)):
+            if not _has_fixed_ip(site):
+                raise ValueError(
+                    f"{role}: Cloud DNS health-checks external endpoints by IP address, and a '{site.kind}' site "
+                    "has no fixed IP (an AWS ALB's addresses change); use a 'gcp' site or an 'endpoint' with an IP "
+                    "(e.g. an NLB Elastic IP), or another DNS backend"
+                )
+        if hc.interval_seconds < facts.CLOUD_DNS_MIN_INTERVAL:
+            raise ValueError(
+                f"health_check.interval_seconds: with {facts.CLOUD_DNS_SOURCE_REGIONS} source regions Cloud DNS "
+                f"health checks run every {facts.CLOUD_DNS_MIN_INTERVAL} s or more, not {hc.interval_seconds}"
+            )
+        if not 1 <= hc.failure_threshold <= 10:
+            raise ValueError(f"health_check.failure_threshold: GCP accepts 1 to 10, not {hc.failure_threshold}")
+        if dns.check_timeout_seconds > hc.interval_seconds:
+            raise ValueError("dns.check_timeout_seconds: must not exceed health_check.interval_seconds")
+        if self.hostname != dns.zone and not self.hostname.endswith("." + dns.zone):
+            raise ValueError(f"hostname: '{self.hostname}' is not in the zone '{dns.zone}'")
 
     def _check_traffic_manager(self, dns: TrafficManagerDnsSpec) -> None:
         hc = self.health_check
@@ -491,11 +571,18 @@ class StackSpec(_Model):
         return self
 
     def warnings(self) -> list[str]:
-        return [
+        found = [
             f"service '{s.name}': rto_seconds: {s.rto_overrun_message} (allowed by allow_rto_overrun)"
             for s in self.services
             if s.rto_budget_seconds > s.rto_seconds
         ]
+        found += [
+            f"service '{s.name}': secondary: in the primary's provider and region, {s.primary.cloud.value} "
+            f"{s.primary.region} (allowed by allow_same_region): one regional outage takes both"
+            for s in self.services
+            if (s.primary.cloud, s.primary.region) == (s.secondary.cloud, s.secondary.region)
+        ]
+        return found
 
 
 class DrillFault(StrEnum):

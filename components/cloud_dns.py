@@ -1,0 +1,106 @@
+"""GCP Cloud DNS failover: a primary/backup routing policy on an A record, health-checked from three regions.
+
+The switch and its checks run on Google's DNS, outside AWS and Azure. Endpoints are IP addresses, as Cloud
+DNS health checks require; the spec refuses sites without a fixed IP before anything is declared.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+
+from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags, gcp_labels
+from bascule.spec import CloudDnsSpec, DrillFault, Role, ServiceSpec
+
+_VALIDATION_TTL = 300
+
+
+def _absolute(name: str) -> str:
+    return name.rstrip(".") + "."
+
+
+class CloudDnsFailover(DnsFailover):
+    def __init__(self, name: str, service: ServiceSpec, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("bascule:dns:CloudDnsFailover", name, None, opts)
+        dns = service.dns
+        if not isinstance(dns, CloudDnsSpec):
+            raise TypeError(f"CloudDnsFailover needs a 'clouddns' DNS spec, got '{dns.kind}'")
+        self._name, self._service, self._dns = name, service, dns
+        labels = gcp_labels(bascule_tags(service, Role.DNS))
+        provider = gcp.Provider(
+            f"{name}-provider", project=dns.project, region=dns.backup_region, opts=pulumi.ResourceOptions(parent=self)
+        )
+        self._child = pulumi.ResourceOptions(parent=self, provider=provider)
+        if dns.managed_zone is not None:
+            self._zone: pulumi.Input[str] = dns.managed_zone
+        else:
+            zone = gcp.dns.ManagedZone(
+                f"{name}-zone", dns_name=_absolute(dns.zone), description=f"Bascule failover zone ({service.name})",
+                labels=labels, opts=self._child,
+            )  # fmt: skip
+            self._zone = zone.name
+
+    def validation_record(
+        self, name: str, record_name: pulumi.Input[str], rtype: str, value: pulumi.Input[str]
+    ) -> ValidationRecord:
+        data = pulumi.Output.from_input(value).apply(lambda v: f'"{v}"' if rtype == "TXT" else v)
+        record = gcp.dns.RecordSet(
+            name,
+            managed_zone=self._zone,
+            name=pulumi.Output.from_input(record_name).apply(_absolute),
+            type=rtype,
+            ttl=_VALIDATION_TTL,
+            rrdatas=[data],
+            opts=self._child,
+        )
+        return ValidationRecord(
+            resource=record, fqdn=pulumi.Output.from_input(record_name).apply(lambda n: n.rstrip("."))
+        )
+
+    def route(self, primary: SiteEndpoint, secondary: SiteEndpoint, fault: DrillFault | None = None) -> None:
+        hc, dns, svc = self._service.health_check, self._dns, self._service
+        check = gcp.compute.HealthCheck(
+            f"{self._name}-check",
+            check_interval_sec=hc.interval_seconds,
+            timeout_sec=dns.check_timeout_seconds,
+            healthy_threshold=2,
+            unhealthy_threshold=hc.failure_threshold,
+            source_regions=list(dns.source_regions),
+            https_health_check=gcp.compute.HealthCheckHttpsHealthCheckArgs(
+                port=hc.effective_port, request_path=hc.path, host=svc.hostname
+            )
+            if hc.protocol == "HTTPS"
+            else None,
+            http_health_check=gcp.compute.HealthCheckHttpHealthCheckArgs(
+                port=hc.effective_port, request_path=hc.path, host=svc.hostname
+            )
+            if hc.protocol == "HTTP"
+            else None,
+            opts=self._child,
+        )
+        gcp.dns.RecordSet(
+            f"{self._name}-record",
+            managed_zone=self._zone,
+            name=_absolute(svc.hostname),
+            type="A",
+            ttl=dns.ttl,
+            routing_policy=gcp.dns.RecordSetRoutingPolicyArgs(
+                health_check=check.id,
+                primary_backup=gcp.dns.RecordSetRoutingPolicyPrimaryBackupArgs(
+                    primary=gcp.dns.RecordSetRoutingPolicyPrimaryBackupPrimaryArgs(external_endpoints=[primary.ip]),
+                    backup_geos=[
+                        gcp.dns.RecordSetRoutingPolicyPrimaryBackupBackupGeoArgs(
+                            location=dns.backup_region,
+                            health_checked_targets=gcp.dns.RecordSetRoutingPolicyPrimaryBackupBackupGeoHealthCheckedTargetsArgs(
+                                external_endpoints=[secondary.ip]
+                            ),
+                        )
+                    ],
+                    # `switch`: send all traffic to the backup through Cloud DNS's own data plane.
+                    trickle_ratio=1.0 if fault is DrillFault.SWITCH else 0.0,
+                ),
+            ),
+            opts=self._child,
+        )
+        self.health_check_ids = pulumi.Output.all(primary=check.id, secondary=check.id)
+        self.register_outputs({"managed_zone": self._zone, "health_check": check.id})
