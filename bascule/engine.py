@@ -111,6 +111,8 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
         ]
     elif typ == "aws:acm/certificateValidation:CertificateValidation":
         out["certificateArn"] = inputs.get("certificateArn")
+    elif typ == "scaleway:containers/container:Container":
+        out["publicEndpoint"] = f"https://{name}-x7k2.functions.fnc.{inputs.get('region', 'fr-par')}.scw.cloud"
     elif typ.startswith("gcp:"):
         out["name"] = inputs.get("name", name)  # auto-naming when none is given
         if typ == "gcp:compute/globalAddress:GlobalAddress":

@@ -15,6 +15,8 @@ class Cloud(StrEnum):
     AWS = "aws"
     AZURE = "azure"
     GCP = "gcp"
+    SCALEWAY = "scaleway"
+
 
 
 class Jurisdiction(StrEnum):
@@ -164,10 +166,13 @@ GCP_REGIONS = _regions(
     },
 )
 
+SCALEWAY_REGIONS = _regions(Cloud.SCALEWAY, eu={"fr-par": "FR", "nl-ams": "NL", "pl-waw": "PL"}, other={})
+
 REGIONS: dict[Cloud, dict[str, Region]] = {
     Cloud.AWS: AWS_REGIONS,
     Cloud.AZURE: AZURE_REGIONS,
     Cloud.GCP: GCP_REGIONS,
+    Cloud.SCALEWAY: SCALEWAY_REGIONS,
 }
 
 
@@ -282,6 +287,8 @@ SITE_TYPES = frozenset(
         "gcp:sql/databaseInstance:DatabaseInstance",
         "gcp:storage/bucket:Bucket",
         "gcp:spanner/instance:Instance",
+        "scaleway:containers/container:Container",
+        "scaleway:index/instanceServer:InstanceServer",
     }
 )
 

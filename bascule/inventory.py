@@ -19,8 +19,19 @@ from bascule.spec import TAG_CRITICALITY, TAG_ROLE, TAG_SERVICE
 GLOBAL = "global"
 UNKNOWN = "unknown"
 
-_CLOUD_PREFIXES = {"aws": Cloud.AWS, "azure-native": Cloud.AZURE, "gcp": Cloud.GCP}
-_CONFIG_REGION_KEYS = {Cloud.AWS: "aws:region", Cloud.AZURE: "azure-native:location", Cloud.GCP: "gcp:region"}
+_CLOUD_PREFIXES = {"aws": Cloud.AWS, "azure-native": Cloud.AZURE, "gcp": Cloud.GCP, "scaleway": Cloud.SCALEWAY}
+_CONFIG_REGION_KEYS = {
+    Cloud.AWS: "aws:region",
+    Cloud.AZURE: "azure-native:location",
+    Cloud.GCP: "gcp:region",
+    Cloud.SCALEWAY: "scaleway:region",
+}
+_REGION_INPUTS = {
+    Cloud.AWS: ("region",),
+    Cloud.AZURE: ("location",),
+    Cloud.GCP: ("region", "location", "zone"),
+    Cloud.SCALEWAY: ("region", "zone"),
+}
 
 
 @dataclass(frozen=True)
@@ -122,8 +133,7 @@ def resolve_region(
 
 
 def _own_region(cloud: Cloud, inputs: Mapping[str, Any]) -> str | None:
-    keys = {Cloud.AWS: ("region",), Cloud.AZURE: ("location",), Cloud.GCP: ("region", "location", "zone")}[cloud]
-    for key in keys:
+    for key in _REGION_INPUTS[cloud]:
         value = inputs.get(key)
         if isinstance(value, str) and value:
             if cloud is Cloud.AZURE:
@@ -148,6 +158,8 @@ def _declared(inputs: Mapping[str, Any]) -> tuple[Cloud | None, str, str]:
 
 def _tags(cloud: Cloud | None, inputs: Mapping[str, Any]) -> dict[str, str]:
     raw = inputs.get("labels" if cloud is Cloud.GCP else "tags")
+    if isinstance(raw, list):  # Scaleway: tags are strings, Bascule writes them as key=value
+        raw = dict(str(t).split("=", 1) for t in raw if "=" in str(t))
     if not isinstance(raw, Mapping):
         return {}
     tags = {str(k): str(v) for k, v in raw.items()}

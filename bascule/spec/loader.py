@@ -21,7 +21,7 @@ SERVICES_KEY = f"{CONFIG_NAMESPACE}:services"
 DRILL_KEY = f"{CONFIG_NAMESPACE}:drill"
 
 # Discriminator tags pydantic puts into error locations; they name no field the user wrote.
-_TAGS = {"aws", "azure", "gcp", "endpoint", "route53", "powerdns", "trafficmanager", "clouddns"}
+_TAGS = {"aws", "azure", "gcp", "scaleway", "endpoint", "route53", "powerdns", "trafficmanager", "clouddns"}
 
 
 class SpecError(Exception):

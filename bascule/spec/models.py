@@ -180,6 +180,40 @@ class GcpSiteSpec(_Model):
         return self
 
 
+class ScalewaySiteSpec(_Model):
+    """Scaleway Serverless Containers: an EU-headquartered provider (FR), regions in FR, NL and PL.
+
+    For a secondary that no US parent company's law reaches; `min_scale` >= 1 keeps it warm.
+    """
+
+    kind: Literal["scaleway"]
+    region: str
+    image: str
+    project_id: str | None = None
+    container_port: int = Field(8080, ge=1, le=65535)
+    cpu_limit: int = Field(1000, ge=70, le=6000)
+    """mVCPU."""
+    memory_limit: int = Field(2048, ge=128, le=12288)
+    """MB."""
+    min_scale: int = Field(1, ge=1, le=100)
+    max_scale: int = Field(3, ge=1, le=100)
+
+    @property
+    def cloud(self) -> Cloud:
+        return Cloud.SCALEWAY
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        return _check_region(Cloud.SCALEWAY, v)
+
+    @model_validator(mode="after")
+    def _scale(self) -> ScalewaySiteSpec:
+        if self.max_scale < self.min_scale:
+            raise ValueError(f"max_scale ({self.max_scale}) is below min_scale ({self.min_scale})")
+        return self
+
+
 class EndpointSiteSpec(_Model):
     """Bring your own: a site Bascule does not create, only health-checks and routes to."""
 
@@ -208,7 +242,8 @@ class EndpointSiteSpec(_Model):
         return self
 
 
-SiteSpec = Annotated[AwsSiteSpec | AzureSiteSpec | GcpSiteSpec | EndpointSiteSpec, Field(discriminator="kind")]
+AnySite = AwsSiteSpec | AzureSiteSpec | GcpSiteSpec | ScalewaySiteSpec | EndpointSiteSpec
+SiteSpec = Annotated[AnySite, Field(discriminator="kind")]
 
 
 class HealthCheckSpec(_Model):
@@ -536,13 +571,13 @@ class ServiceSpec(_Model):
         )
 
 
-def _targets_ip(site: AwsSiteSpec | AzureSiteSpec | GcpSiteSpec | EndpointSiteSpec) -> bool:
+def _targets_ip(site: AnySite) -> bool:
     """Whether DNS answers the site by IP. A GCP site is answered by name (an A record Bascule adds), but
     it also has a fixed IP that IP-only switches (PowerDNS) use: see `_has_fixed_ip`."""
     return isinstance(site, EndpointSiteSpec) and site.is_ip
 
 
-def _has_fixed_ip(site: AwsSiteSpec | AzureSiteSpec | GcpSiteSpec | EndpointSiteSpec) -> bool:
+def _has_fixed_ip(site: AnySite) -> bool:
     return isinstance(site, GcpSiteSpec) or _targets_ip(site)
 
 
