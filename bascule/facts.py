@@ -18,7 +18,6 @@ class Cloud(StrEnum):
     SCALEWAY = "scaleway"
 
 
-
 class Jurisdiction(StrEnum):
     """Whose law a region's data sits under; `non-eu` includes European non-EU states (UK, CH, NO)."""
 

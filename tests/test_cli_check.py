@@ -236,3 +236,13 @@ def test_exactly_one_input() -> None:
     result = check("--stack", "dev", "--export", "x.json")
     assert result.exit_code == 2
     assert "give exactly one input" in result.stderr
+
+
+@pytest.mark.parametrize("stack", sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in STACKS.glob("Pulumi.*.yaml")))
+def test_every_example_stack_plans_and_only_single_region_fails(stack: str) -> None:
+    planned = runner.invoke(app, ["plan", "--stack", stack, "--json", "--stacks-dir", str(STACKS)])
+    assert planned.exit_code == 0, planned.output
+    rows = json.loads(planned.stdout)
+    assert rows and all(r["region"] != "unknown" or r["type"] == "pulumi-python:dynamic:Resource" for r in rows)
+    checked = check("--stack", stack)
+    assert checked.exit_code == (1 if stack == "single-region" else 0), checked.output
