@@ -12,6 +12,8 @@ import yaml
 
 from bascule.engine import OfflineRun, RegisteredResource, run_offline
 from bascule.program import main as program
+from bascule.sandbox import SandboxError
+from bascule.sandbox.sandbox import find_pdns
 from bascule.spec import SERVICES_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,3 +54,12 @@ def plan_services() -> Callable[..., Plan]:
         return Plan(run_offline(program, config, stack=stack))
 
     return run
+
+
+def have_pdns() -> bool:
+    """Whether PowerDNS is installed; tests that need it skip without it, except in CI, where it must be."""
+    try:
+        find_pdns()
+    except SandboxError:
+        return False
+    return True

@@ -26,23 +26,17 @@ from bascule.drills.lock import DrillLock
 from bascule.drills.plan import DrillPlan, Fault
 from bascule.drills.report import summarize
 from bascule.drills.runner import run_drill
+from bascule.processes import alive
 from bascule.sandbox import PRIMARY, SECONDARY, Sandbox, SandboxError, SandboxService
 from bascule.sandbox import sandbox as sandbox_module
 from bascule.sandbox.modes import HEALTHY, SLOW, UNHEALTHY
+from tests.conftest import have_pdns
 
 pytestmark = pytest.mark.sandbox
 BASCULE = [sys.executable, "-m", "bascule.cli"]
 
 
-def _have_pdns() -> bool:
-    try:
-        sandbox_module.find_pdns()
-    except SandboxError:
-        return False
-    return True
-
-
-if not _have_pdns():
+if not have_pdns():
     if os.environ.get("CI"):
         raise RuntimeError("pdns_server is missing in CI: .ci/run must install pdns-server pdns-backend-bind")
     pytest.skip("pdns_server not installed (apt-get install pdns-server pdns-backend-bind)", allow_module_level=True)
@@ -53,7 +47,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     box = Sandbox.start(tmp_path / "sandbox")
     yield box
     box.stop()
-    assert not any(sandbox_module._alive(pid) for pid in box.state.pids.values())
+    assert not any(alive(pid) for pid in box.state.pids.values())
 
 
 def plan_for(control: SandboxControl, fault: Fault, timeout: float = 15.0) -> DrillPlan:
@@ -284,3 +278,16 @@ def test_missing_pdns_gives_the_install_command(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(sandbox_module.os, "access", lambda _path, _mode: False)
     with pytest.raises(SandboxError, match="apt-get install pdns-server pdns-backend-bind"):
         Sandbox.start(tmp_path / "none")
+
+
+def test_a_crashing_restore_is_recorded_not_lost(sandbox: Sandbox, tmp_path: Path) -> None:
+    class BrokenRestore(SandboxControl):
+        def restore(self, fault: Fault) -> None:
+            raise RuntimeError("credentials expired")
+
+    summary = drill(BrokenRestore(sandbox), Fault.HEALTH, tmp_path, timeout=5)
+    assert summary["restore"] == "failed" and summary["status"] == "fail"
+    assert "restore failed" in summary["reasons"]
+    events = read_journal(tmp_path / "journal.jsonl")
+    assert [e["error"] for e in events if e["kind"] == "restore-failed"] == ["RuntimeError: credentials expired"]
+    SandboxControl(sandbox).restore(Fault.HEALTH)

@@ -32,10 +32,10 @@ from bascule.drills.schedule import parse_blackout, window_delay
 from bascule.drills.stack_control import AutomationBackend, CliMissing, PulumiStackControl, make_backend
 from bascule.engine import ProgramError, run_offline
 from bascule.program import main as program
-from bascule.sandbox import PRIMARY, Sandbox, SandboxError
-from bascule.sandbox import sandbox as sandbox_module
+from bascule.sandbox import PRIMARY, Sandbox
 from bascule.sandbox.modes import HEALTHY
 from bascule.spec import DRILL_KEY, SERVICES_KEY
+from tests.conftest import have_pdns
 
 SECRET = "hunter2-db-password-7f3a"
 
@@ -98,15 +98,7 @@ class SandboxStack:
                 self.sandbox.set_switched(False)
 
 
-def _have_pdns() -> bool:
-    try:
-        sandbox_module.find_pdns()
-    except SandboxError:
-        return False
-    return True
-
-
-needs_pdns = pytest.mark.skipif(not _have_pdns() and not os.environ.get("CI"), reason="pdns_server not installed")
+needs_pdns = pytest.mark.skipif(not have_pdns() and not os.environ.get("CI"), reason="pdns_server not installed")
 
 
 @pytest.fixture

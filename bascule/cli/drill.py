@@ -19,12 +19,13 @@ from bascule.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_REFUSED, err, f
 from bascule.drills import history
 from bascule.drills.control import ControlError, DrillControl, SandboxControl, control_from_description
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
-from bascule.drills.lock import DrillLock, LockHeld, StaleLock, default_lock_dir, list_locks, pid_alive
+from bascule.drills.lock import DrillLock, LockHeld, StaleLock, default_lock_dir, list_locks
 from bascule.drills.plan import DrillPlan, Fault, Resolver
 from bascule.drills.report import write_reports
 from bascule.drills.runner import DrillInterrupted, http_client, preflight, run_drill, signals_interrupt
 from bascule.drills.schedule import parse_blackout, window_delay
 from bascule.drills.stack_control import CliMissing, PulumiStackControl, make_backend
+from bascule.processes import alive
 from bascule.sandbox import Sandbox, SandboxError, SandboxService, default_state_dir
 from bascule.spec import SpecError, load_stack_file
 
@@ -189,7 +190,12 @@ def drill(
             interrupted = True
         finally:
             journal.close()
-            lock.release()
+            kinds = {e["kind"] for e in read_journal(journal.path)}
+            if "inject" in kinds and "restored" not in kinds and not owned:
+                # Keep the lock: it is what `drill recover` finds, and the fault may still be in place.
+                err.print("[red]the fault may still be in place:[/red] run `bascule drill recover`", highlight=False)
+            else:
+                lock.release()
     summary = write_reports(reports, read_journal(reports / "journal.jsonl"))
     _print_summary(summary, reports)
     if history_dir is not None:
@@ -300,7 +306,7 @@ def recover(lock_dir: LockDir = None) -> None:
     failed = False
     for path, info in locks:
         pid = int(info.get("pid", 0))
-        if pid_alive(pid):
+        if alive(pid):
             out.print(f"drill pid {pid} on {info.get('key')} is still running; leaving it alone")
             continue
         journal_path = Path(str(info.get("journal", "")))

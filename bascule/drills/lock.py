@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bascule.processes import alive
+
 
 class LockHeld(Exception):
     pass
@@ -28,16 +30,6 @@ def default_lock_dir() -> Path:
     return Path(base) / "bascule" / "locks"
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class DrillLock:
     def __init__(self, directory: Path, key: str):
         self.key = key
@@ -51,7 +43,7 @@ class DrillLock:
         except FileExistsError:
             held = read_lock(self.path)
             pid = int(held.get("pid", 0))
-            if pid_alive(pid):
+            if alive(pid):
                 raise LockHeld(
                     f"another drill (pid {pid}, journal {held.get('journal')}) is running on {self.key}"
                 ) from None

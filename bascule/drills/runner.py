@@ -164,9 +164,10 @@ def _restore(plan: DrillPlan, control: DrillControl, journal: Journal, progress:
     journal.append("restore", fault=plan.fault.value)
     try:
         control.restore(plan.fault)
-    except ControlError as exc:
-        journal.append("restore-failed", error=str(exc))
-        progress(f"restore FAILED: {exc}")
+    except Exception as exc:  # any failure here must be on record: the fault may still be in place
+        error = str(exc) if isinstance(exc, ControlError) else f"{type(exc).__name__}: {exc}"
+        journal.append("restore-failed", error=error)
+        progress(f"restore FAILED: {error}")
         return False
     journal.append("restored", fault=plan.fault.value)
     return True

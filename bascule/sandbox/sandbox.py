@@ -28,6 +28,7 @@ import dns.rdatatype
 import httpx
 
 from bascule.powerdns import lua_failover_content
+from bascule.processes import alive
 from bascule.sandbox.modes import HEALTHY
 from bascule.spec import ServiceSpec
 
@@ -139,23 +140,6 @@ def _free_port(addresses: list[str], kind: int = socket.SOCK_STREAM) -> int:
     raise SandboxError(f"no free port shared by {', '.join(addresses)}")
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still answers kill(0); reap it if it is ours.
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return done == 0
-
-
 class Sandbox:
     def __init__(self, state: SandboxState):
         self.state = state
@@ -204,7 +188,7 @@ class Sandbox:
         tmp.replace(self.dir / "state.json")
 
     def running(self) -> bool:
-        return all(_alive(self.state.pids.get(name)) for name in ("pdns", PRIMARY, SECONDARY))
+        return all(alive(self.state.pids.get(name)) for name in ("pdns", PRIMARY, SECONDARY))
 
     def stop(self) -> None:
         for name in list(self.state.pids):
@@ -215,13 +199,13 @@ class Sandbox:
 
     def _kill(self, name: str) -> None:
         pid = self.state.pids.pop(name, None)
-        if pid and _alive(pid):
+        if pid and alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
             deadline = time.monotonic() + 5
-            while _alive(pid) and time.monotonic() < deadline:
+            while alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if _alive(pid):
+            if alive(pid):
                 os.killpg(pid, signal.SIGKILL)
         self.save()
 
@@ -261,7 +245,7 @@ class Sandbox:
         self._kill(role)
 
     def site_alive(self, role: str) -> bool:
-        return _alive(self.state.pids.get(role))
+        return alive(self.state.pids.get(role))
 
     def _site_answers(self, role: str) -> bool:
         try:
@@ -379,7 +363,7 @@ class Sandbox:
             "dns": f"{DNS_ADDRESS}:{self.state.dns_port}",
             "hostname": self.state.service.hostname,
             "answer": self.resolve(self.state.service.hostname),
-            "processes": {name: _alive(pid) for name, pid in self.state.pids.items()},
+            "processes": {name: alive(pid) for name, pid in self.state.pids.items()},
             "sites": {role: self.state.site_url(role) for role in ADDRESSES},
             "pdns_version": self.state.pdns_version,
             "failover_bound_seconds": self.state.failover_bound_seconds,

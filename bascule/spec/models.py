@@ -280,14 +280,10 @@ class HealthCheckSpec(_Model):
         return v
 
 
-class Route53DnsSpec(_Model):
-    """Route 53 failover records; the zone is looked up by id, or created with accelerated recovery."""
+class _DnsBase(_Model):
+    """What every DNS backend has: the zone that holds the service's name."""
 
-    kind: Literal["route53"]
     zone: str
-    zone_id: str | None = None
-    ttl: int = Field(facts.ROUTE53_RECOMMENDED_TTL, ge=0, le=facts.DNS_TTL_MAX)
-    checker_regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "ap-southeast-1")
 
     @field_validator("zone")
     @classmethod
@@ -296,6 +292,15 @@ class Route53DnsSpec(_Model):
         if not _HOSTNAME.match(v):
             raise ValueError(f"'{v}' is not a DNS zone name")
         return v
+
+
+class Route53DnsSpec(_DnsBase):
+    """Route 53 failover records; the zone is looked up by id, or created with accelerated recovery."""
+
+    kind: Literal["route53"]
+    zone_id: str | None = None
+    ttl: int = Field(facts.ROUTE53_RECOMMENDED_TTL, ge=0, le=facts.DNS_TTL_MAX)
+    checker_regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "ap-southeast-1")
 
     @field_validator("checker_regions")
     @classmethod
@@ -311,7 +316,7 @@ class Route53DnsSpec(_Model):
         return v
 
 
-class PowerDnsSpec(_Model):
+class PowerDnsSpec(_DnsBase):
     """A LUA `ifurlup()` record in a self-hosted PowerDNS zone, managed through its HTTP API.
 
     The switch runs outside every cloud's control plane; its checks run on the PowerDNS servers. The API
@@ -319,19 +324,10 @@ class PowerDnsSpec(_Model):
     """
 
     kind: Literal["powerdns"]
-    zone: str
     api_url: str
     server_id: str = "localhost"
     ttl: int = Field(30, ge=0, le=facts.DNS_TTL_MAX)
     check_timeout_seconds: int = Field(2, ge=1, le=30)
-
-    @field_validator("zone")
-    @classmethod
-    def _zone(cls, v: str) -> str:
-        v = v.rstrip(".").lower()
-        if not _HOSTNAME.match(v):
-            raise ValueError(f"'{v}' is not a DNS zone name")
-        return v
 
     @field_validator("api_url")
     @classmethod
@@ -341,7 +337,7 @@ class PowerDnsSpec(_Model):
         return v.rstrip("/")
 
 
-class TrafficManagerDnsSpec(_Model):
+class TrafficManagerDnsSpec(_DnsBase):
     """Azure Traffic Manager, priority routing: the switch lives outside AWS, the usual primary.
 
     The service hostname is a CNAME to the profile, in an Azure DNS zone: created (delegate it at your
@@ -349,20 +345,11 @@ class TrafficManagerDnsSpec(_Model):
     """
 
     kind: Literal["trafficmanager"]
-    zone: str
     zone_resource_group: str | None = None
     location: str = "westeurope"
     """Where the resource group of the profile (and of a new zone) lives; the profile itself is global."""
     ttl: int = Field(30, ge=0, le=facts.DNS_TTL_MAX)
     monitor_timeout_seconds: int = 5
-
-    @field_validator("zone")
-    @classmethod
-    def _zone(cls, v: str) -> str:
-        v = v.rstrip(".").lower()
-        if not _HOSTNAME.match(v):
-            raise ValueError(f"'{v}' is not a DNS zone name")
-        return v
 
     @field_validator("location")
     @classmethod
@@ -370,7 +357,7 @@ class TrafficManagerDnsSpec(_Model):
         return _check_region(Cloud.AZURE, v)
 
 
-class CloudDnsSpec(_Model):
+class CloudDnsSpec(_DnsBase):
     """GCP Cloud DNS primary/backup routing policy, health-checked from three GCP regions.
 
     Health-checked external endpoints are IP addresses: both sites need a fixed IP (a 'gcp' site, or an
@@ -380,21 +367,12 @@ class CloudDnsSpec(_Model):
 
     kind: Literal["clouddns"]
     project: str
-    zone: str
     managed_zone: str | None = None
     """Name of an existing managed zone for `zone`; without it one is created (delegate it)."""
     ttl: int = Field(30, ge=0, le=facts.DNS_TTL_MAX)
     source_regions: tuple[str, ...] = ("europe-west1", "europe-west4", "europe-north1")
     backup_region: str = "europe-west1"
     check_timeout_seconds: int = Field(5, ge=1, le=300)
-
-    @field_validator("zone")
-    @classmethod
-    def _zone(cls, v: str) -> str:
-        v = v.rstrip(".").lower()
-        if not _HOSTNAME.match(v):
-            raise ValueError(f"'{v}' is not a DNS zone name")
-        return v
 
     @field_validator("source_regions")
     @classmethod
@@ -486,11 +464,7 @@ class ServiceSpec(_Model):
                     "secondary: Route 53 failover pairs one record type, so both sites must be reached "
                     "by hostname or both by IP address"
                 )
-            if self.hostname == self.dns.zone or not self.hostname.endswith("." + self.dns.zone):
-                raise ValueError(
-                    f"hostname: '{self.hostname}' must be a name below the zone '{self.dns.zone}' "
-                    "(failover records are CNAMEs, which the zone apex cannot hold)"
-                )
+            self._check_in_zone("failover records are CNAMEs, which the zone apex cannot hold")
         elif isinstance(self.dns, TrafficManagerDnsSpec):
             self._check_traffic_manager(self.dns)
         elif isinstance(self.dns, CloudDnsSpec):
@@ -502,8 +476,7 @@ class ServiceSpec(_Model):
                         f"{role}: PowerDNS ifurlup() checks and answers IP addresses, and a '{site.kind}' site is "
                         "reached by a hostname without a fixed IP; use a 'gcp' site or an 'endpoint' with an IP"
                     )
-            if self.hostname != self.dns.zone and not self.hostname.endswith("." + self.dns.zone):
-                raise ValueError(f"hostname: '{self.hostname}' is not in the zone '{self.dns.zone}'")
+            self._check_in_zone(None)
             if hc.failure_threshold < 1:
                 raise ValueError(f"health_check.failure_threshold: must be 1 or more, not {hc.failure_threshold}")
             if hc.timeout_exceeds(self.dns.check_timeout_seconds):
@@ -511,6 +484,17 @@ class ServiceSpec(_Model):
         if self.rto_budget_seconds > self.rto_seconds and not self.allow_rto_overrun:
             raise ValueError(f"rto_seconds: {self.rto_overrun_message} (or set allow_rto_overrun: true)")
         return self
+
+    def _check_in_zone(self, apex_refused_because: str | None) -> None:
+        """The hostname must be in the DNS zone; backends that answer with a CNAME cannot use the apex."""
+        zone = self.dns.zone
+        if apex_refused_because is not None and self.hostname == zone:
+            raise ValueError(
+                f"hostname: '{self.hostname}' must be a name below the zone '{zone}' ({apex_refused_because})"
+            )
+        if self.hostname != zone and not self.hostname.endswith("." + zone):
+            reason = f" ({apex_refused_because})" if apex_refused_because else ""
+            raise ValueError(f"hostname: '{self.hostname}' must be a name below the zone '{zone}'{reason}")
 
     def _check_cloud_dns(self, dns: CloudDnsSpec) -> None:
         hc = self.health_check
@@ -530,8 +514,7 @@ class ServiceSpec(_Model):
             raise ValueError(f"health_check.failure_threshold: GCP accepts 1 to 10, not {hc.failure_threshold}")
         if dns.check_timeout_seconds > hc.interval_seconds:
             raise ValueError("dns.check_timeout_seconds: must not exceed health_check.interval_seconds")
-        if self.hostname != dns.zone and not self.hostname.endswith("." + dns.zone):
-            raise ValueError(f"hostname: '{self.hostname}' is not in the zone '{dns.zone}'")
+        self._check_in_zone(None)
 
     def _check_traffic_manager(self, dns: TrafficManagerDnsSpec) -> None:
         hc = self.health_check
@@ -556,11 +539,7 @@ class ServiceSpec(_Model):
             raise ValueError(
                 "secondary: Traffic Manager external endpoints of one profile cannot mix hostnames and IP addresses"
             )
-        if self.hostname == dns.zone or not self.hostname.endswith("." + dns.zone):
-            raise ValueError(
-                f"hostname: '{self.hostname}' must be a name below the zone '{dns.zone}' "
-                "(it becomes a CNAME to the Traffic Manager profile)"
-            )
+        self._check_in_zone("it becomes a CNAME to the Traffic Manager profile")
 
     @property
     def rto_overrun_message(self) -> str:
