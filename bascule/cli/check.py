@@ -94,7 +94,9 @@ def check_command(
     anchor: Annotated[
         Path | None, typer.Option("--anchor", help="File SARIF results point at (default: the input's file).")
     ] = None,
-    stacks_dir: Annotated[Path, typer.Option("--stacks-dir")] = Path("stacks"),
+    stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")] = Path(
+        "stacks"
+    ),
 ) -> None:
     """Check a stack for concentration risk: the same rules and verdicts as the CrossGuard pack in policies/.
 

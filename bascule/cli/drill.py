@@ -40,7 +40,7 @@ app = typer.Typer(
 )
 
 LockDir = Annotated[
-    Path | None, typer.Option("--lock-dir", help="Where drill locks live [default: ~/.cache/bascule/locks].")
+    Path | None, typer.Option("--lock-dir", help="Where drill locks live (default: ~/.cache/bascule/locks).")
 ]
 
 
@@ -109,13 +109,15 @@ def drill(
     ] = None,
     sandbox_dir: Annotated[
         Path | None,
-        typer.Option("--sandbox-dir", help="A running sandbox's state folder [default: ~/.cache/bascule/sandbox]."),
+        typer.Option("--sandbox-dir", help="A running sandbox's state folder (default: ~/.cache/bascule/sandbox)."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and check the preconditions; change nothing.")
     ] = False,
     lock_dir: LockDir = None,
-    stacks_dir: Annotated[Path, typer.Option("--stacks-dir")] = Path("stacks"),
+    stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")] = Path(
+        "stacks"
+    ),
 ) -> None:
     """Run a failover drill and write journal.jsonl, report.json, report.md and report.html.
 

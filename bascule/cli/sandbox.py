@@ -21,7 +21,7 @@ app = typer.Typer(
 )
 Dir = Annotated[
     Path | None,
-    typer.Option("--dir", help="State folder: pids, ports, zone, logs [default: ~/.cache/bascule/sandbox]."),
+    typer.Option("--dir", help="State folder: pids, ports, zone, logs (default: ~/.cache/bascule/sandbox)."),
 ]
 
 
@@ -30,7 +30,9 @@ def up(
     directory: Dir = None,
     stack: Annotated[str | None, typer.Option("--stack", help="Use a stack service's failover settings.")] = None,
     service: Annotated[str | None, typer.Option("--service", help="Service of --stack.")] = None,
-    stacks_dir: Annotated[Path, typer.Option("--stacks-dir")] = Path("stacks"),
+    stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")] = Path(
+        "stacks"
+    ),
 ) -> None:
     """Start the sandbox and wait until DNS answers the primary (steady state)."""
     settings = service_settings(stack, service, stacks_dir)
