@@ -71,7 +71,12 @@ def test_each_fault_fails_over_and_back(sandbox: Sandbox, tmp_path: Path, fault:
     assert summary["status"] == "pass", summary["reasons"]
     fo, fb = summary["failover"], summary["failback"]
     assert fo["outcome"] == fb["outcome"] == "reached"
-    assert fo["detection_s"] <= fo["dns_all_s"] <= fo["http_s"]
+    assert fo["detection_s"] <= fo["dns_all_s"]
+    kinds = fo["by_resolver_kind_s"]
+    if sandbox.state.resolver_port:  # the caching resolver can only see the switch after the authoritative one
+        assert kinds["authoritative"] <= kinds["recursive"] == fo["dns_all_s"]
+    elif os.environ.get("CI"):
+        raise AssertionError("pdns-recursor is missing in CI: scripts/setup.sh installs it")
     assert summary["restore"] == "ok"
     # Restored for real: healthy primary process, original LUA record, and DNS back on the primary.
     assert sandbox.site_alive(PRIMARY)

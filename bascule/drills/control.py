@@ -50,7 +50,12 @@ class SandboxControl:
         return DrillTarget(
             service=state.service.name,
             hostname=state.service.hostname,
-            resolvers=(Resolver("sandbox-authoritative", "127.0.0.1", state.dns_port),),
+            resolvers=(Resolver("sandbox-authoritative", "127.0.0.1", state.dns_port),)
+            + (
+                (Resolver("sandbox-recursor", "127.0.0.1", state.resolver_port, "recursive"),)
+                if state.resolver_port
+                else ()
+            ),
             sites={role: (address,) for role, address in ADDRESSES.items()},
             http_port=state.http_port,
             health_urls={role: state.site_url(role, state.service.health_path) for role in ADDRESSES},

@@ -9,6 +9,7 @@ from typing import Any
 import dns.exception
 import dns.message
 import dns.query
+import dns.rcode
 import dns.rdatatype
 import httpx
 
@@ -63,6 +64,8 @@ def query_dns(resolver: Resolver, target: DrillTarget, timeout: float) -> DnsRes
         response = dns.query.udp(query, resolver.address, port=resolver.port, timeout=timeout)
     except (OSError, dns.exception.DNSException) as exc:
         return DnsResult(resolver.name, [], None, f"{type(exc).__name__}: {exc}".strip(": "), _ms(start))
+    if response.rcode() != dns.rcode.NOERROR:  # a resolver whose upstream is gone answers SERVFAIL
+        return DnsResult(resolver.name, [], None, dns.rcode.to_text(response.rcode()), _ms(start))
     answers = [item.to_text() for rrset in response.answer for item in rrset]
     return DnsResult(resolver.name, answers, classify(answers, target.sites), None, _ms(start))
 

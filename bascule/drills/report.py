@@ -210,6 +210,7 @@ def render_html(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
         f"<title>Drill {html.escape(summary['service'])} {html.escape(summary['fault'])}</title>"
         "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+        "pre{white-space:pre-wrap}"
         ".pass{color:#1b7f3b}.fail,.refused{color:#b3261e}</style></head><body>"
         f"<h1>Failover drill: {html.escape(summary['service'])} "
         f"<span class='{html.escape(summary['status'])}'>{html.escape(summary['status'].upper())}</span></h1>"
@@ -226,19 +227,25 @@ def _markdown_table_html(summary: dict[str, Any]) -> str:
 
 
 def timeline_svg(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
-    """Which site each probe saw over time, per resolver and for HTTP, with phase markers and the RTO line."""
+    """Which site each probe saw over time, per resolver and for HTTP, with phase markers and the RTO line.
+
+    A probe's colour lasts until the next probe (or one poll interval for the last one); time without
+    probes stays blank, so the chart never shows an observation that was not made.
+    """
     probes = [e for e in events if e["kind"] == "probe"]
     if not probes:
         return "<p>No probes were recorded.</p>"
-    t0, t1 = float(probes[0]["t"]), float(probes[-1]["t"]) + 0.25
+    plan_event = _first(events, "plan")
+    poll = float(plan_event["plan"].get("poll_interval", 0.25)) if plan_event else 0.25
+    t0, t1 = float(probes[0]["t"]), float(probes[-1]["t"]) + poll
     injected = _first(events, "injected")
     if injected:  # keep injection and the RTO line in view: the distance between them is the point
         t0 = min(t0, float(injected["t"]))
         t1 = max(t1, float(injected["t"]) + summary["rto_seconds"] + 0.5)
     lanes = [*sorted({d["resolver"] for p in probes for d in p["dns"]}), "HTTP"]
-    width, left, lane_h = 1000, 190, 28
-    top = 30
-    height = top + lane_h * len(lanes) + 60
+    width, left, lane_h, top = 1000, 190, 28, 64
+    bottom = top + lane_h * len(lanes)
+    height = bottom + 80
     scale = (width - left - 20) / max(t1 - t0, 1e-6)
 
     def x(t: float) -> float:
@@ -249,7 +256,7 @@ def timeline_svg(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
         y = top + i * lane_h
         parts.append(f"<text x='4' y='{y + 17}'>{html.escape(lane)}</text>")
         for j, p in enumerate(probes):
-            end = probes[j + 1]["t"] if j + 1 < len(probes) else t1
+            end = min(probes[j + 1]["t"], p["t"] + 4 * poll) if j + 1 < len(probes) else p["t"] + poll
             if lane == "HTTP":
                 site = p["http"]["site"] or "error"
             else:
@@ -260,20 +267,29 @@ def timeline_svg(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
                 f"<rect x='{x(p['t']):.1f}' y='{y}' width='{max(x(end) - x(p['t']), 0.5):.1f}' "
                 f"height='{lane_h - 6}' fill='{colour}'><title>{html.escape(str(site))}</title></rect>"
             )
-    marks = [(e["t"], e["kind"]) for e in events if e["kind"] in ("injected", "restored", "reached", "abort")]
+    step = next(s for s in (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1e9) if (t1 - t0) / s <= 12)
+    for k in range(int((t1 - t0) / step) + 1):
+        tick = t0 + k * step
+        parts.append(f"<line x1='{x(tick):.1f}' x2='{x(tick):.1f}' y1='{bottom}' y2='{bottom + 5}' stroke='#555'/>")
+        parts.append(f"<text x='{x(tick) - 6:.1f}' y='{bottom + 17}' fill='#555'>{k * step:g}</text>")
+    marks = [
+        (e["t"], f"{e['phase']} {e['kind']}" if e.get("phase") else e["kind"])
+        for e in events
+        if e["kind"] in ("injected", "restored", "reached", "abort")
+    ]
     if injected:
         marks.append((injected["t"] + summary["rto_seconds"], f"RTO {summary['rto_seconds']:g} s"))
-    bottom = top + lane_h * len(lanes)
-    for t, label in marks:
+    for n, (t, label) in enumerate(sorted(marks)):
         if t0 <= t <= t1:
-            parts.append(f"<line x1='{x(t):.1f}' x2='{x(t):.1f}' y1='{top - 8}' y2='{bottom}' stroke='#111' "
+            label_y = top - 10 - 14 * (n % 3)  # staggered: markers seconds apart would print over each other
+            parts.append(f"<line x1='{x(t):.1f}' x2='{x(t):.1f}' y1='{label_y + 3}' y2='{bottom}' stroke='#111' "
                          "stroke-dasharray='4 3'/>")  # fmt: skip
-            parts.append(f"<text x='{x(t) + 3:.1f}' y='{top - 12}'>{html.escape(label)}</text>")
-    legend_y = bottom + 25
+            parts.append(f"<text x='{x(t) + 3:.1f}' y='{label_y}'>{html.escape(label)} {t - t0:.1f} s</text>")
+    legend_y = bottom + 35
     for k, (name, colour) in enumerate(COLOURS.items()):
         parts.append(f"<rect x='{left + k * 130}' y='{legend_y}' width='14' height='14' fill='{colour}'/>")
         parts.append(f"<text x='{left + k * 130 + 18}' y='{legend_y + 12}'>{name}</text>")
-    parts.append(f"<text x='{left}' y='{legend_y + 32}'>seconds from the left edge: 0 … {t1 - t0:.1f}</text>")
+    parts.append(f"<text x='{left}' y='{legend_y + 32}'>seconds from the left edge; blank: no probe</text>")
     parts.append("</svg>")
     return "".join(parts)
 

@@ -97,7 +97,9 @@ def observe(plan: DrillPlan, client: httpx.Client, journal: Journal, phase: str,
     while True:
         checkpoint()
         results = [query_dns(r, target, plan.probe_timeout) for r in target.resolvers]
-        address = next((r.answers[0] for r in results if r.answers), None)
+        # Clients reach a site through a caching resolver: when one is probed, HTTP follows its answer.
+        recursive = [res for res, spec in zip(results, target.resolvers, strict=True) if spec.kind == "recursive"]
+        address = next((r.answers[0] for r in recursive + results if r.answers), None)
         http = probe_http(client, address, target, plan.probe_timeout)
         journal.append("probe", phase=phase, dns=[r.as_json() for r in results], http=http.as_json())
         state = ",".join(str(r.site) for r in results) + f" http={http.site or http.error}"

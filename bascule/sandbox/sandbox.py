@@ -87,6 +87,9 @@ class SandboxState:
     service: SandboxService
     pids: dict[str, int] = field(default_factory=dict)
     switched: bool = False
+    resolver_port: int | None = None
+    """A caching recursive resolver in front of the authoritative server, when `pdns_recursor` is installed:
+    what it answers lags by up to the TTL, as real clients' resolvers do."""
 
     @property
     def effective_failures(self) -> int:
@@ -168,6 +171,11 @@ class Sandbox:
             sandbox._write_zone()
             sandbox._start_pdns(binary)
             sandbox.wait_ready()
+            recursor = shutil.which("pdns_recursor") or next(
+                (p for p in ("/usr/sbin/pdns_recursor",) if os.access(p, os.X_OK)), None
+            )
+            if recursor is not None:
+                sandbox._start_recursor(recursor)
         except BaseException:
             sandbox.stop()
             raise
@@ -188,7 +196,8 @@ class Sandbox:
         tmp.replace(self.dir / "state.json")
 
     def running(self) -> bool:
-        return all(alive(self.state.pids.get(name)) for name in ("pdns", PRIMARY, SECONDARY))
+        needed = ["pdns", PRIMARY, SECONDARY] + (["recursor"] if self.state.resolver_port else [])
+        return all(alive(self.state.pids.get(name)) for name in needed)
 
     def stop(self) -> None:
         for name in list(self.state.pids):
@@ -328,13 +337,43 @@ class Sandbox:
         self._spawn("pdns", [binary, f"--config-dir={self.dir}"])
         self._wait(self._dns_answers, "pdns_server did not answer", self.dir / "pdns.log")
 
+    def _start_recursor(self, binary: str) -> None:
+        """A recursor that only ever talks to loopback: the sandbox zone is forwarded to our server, there are no
+        root hints, no security polling, and every address outside 127.0.0.0/8 is on its do-not-query list."""
+        self.state.resolver_port = _free_port([DNS_ADDRESS], socket.SOCK_DGRAM)
+        folder = self.dir / "recursor"
+        folder.mkdir(exist_ok=True)
+        outside_loopback = ", ".join(
+            ["0.0.0.0/2", "64.0.0.0/3", "96.0.0.0/4", "112.0.0.0/5", "120.0.0.0/6", "124.0.0.0/7", "126.0.0.0/8",
+             "128.0.0.0/1", "::/0"]
+        )  # fmt: skip
+        settings = {
+            "local-address": DNS_ADDRESS,
+            "local-port": str(self.state.resolver_port),
+            "forward-zones": f"{self.state.service.zone}={DNS_ADDRESS}:{self.state.dns_port}",
+            "dont-query": outside_loopback,
+            "hint-file": "no",
+            "security-poll-suffix": "",
+            "socket-dir": str(folder),
+            "daemon": "no",
+            "write-pid": "no",
+            "quiet": "yes",
+        }
+        (folder / "recursor.conf").write_text("".join(f"{k}={v}\n" for k, v in settings.items()), encoding="utf-8")
+        self._spawn("recursor", [binary, f"--config-dir={folder}"])
+        self._wait(
+            lambda: self.resolve(self.state.service.hostname, port=self.state.resolver_port) == [ADDRESSES[PRIMARY]],
+            "pdns_recursor did not answer",
+            self.dir / "recursor.log",
+        )
+
     def _dns_answers(self) -> bool:
         return bool(self.resolve(self.state.service.zone, "SOA"))
 
-    def resolve(self, name: str, rtype: str = "A", timeout: float = 0.5) -> list[str]:
+    def resolve(self, name: str, rtype: str = "A", timeout: float = 0.5, port: int | None = None) -> list[str]:
         query = dns.message.make_query(name, dns.rdatatype.from_text(rtype))
         try:
-            response = dns.query.udp(query, DNS_ADDRESS, port=self.state.dns_port, timeout=timeout)
+            response = dns.query.udp(query, DNS_ADDRESS, port=port or self.state.dns_port, timeout=timeout)
         except (OSError, dns.exception.Timeout):
             return []
         return sorted(item.to_text() for rrset in response.answer for item in rrset)
@@ -361,6 +400,7 @@ class Sandbox:
         return {
             "directory": str(self.dir),
             "dns": f"{DNS_ADDRESS}:{self.state.dns_port}",
+            "resolver": f"{DNS_ADDRESS}:{self.state.resolver_port}" if self.state.resolver_port else None,
             "hostname": self.state.service.hostname,
             "answer": self.resolve(self.state.service.hostname),
             "processes": {name: alive(pid) for name, pid in self.state.pids.items()},
