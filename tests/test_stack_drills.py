@@ -273,3 +273,11 @@ def test_history_trend(tmp_path: Path) -> None:
     trend = history.trend(history.read(tmp_path))["checkout (health)"]
     assert (trend["runs"], trend["passed"], trend["last_s"], trend["trend"]) == (4, 4, 95.0, "slower")
     assert trend["series"] == [60.0, 62.0, 90.0, 95.0]
+
+
+def test_recover_stack_without_cli_is_a_clear_exit_2(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent), "XDG_CACHE_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "bascule.cli", "drill", "recover", "--stack", "prod", "--service",
+                           "checkout"], capture_output=True, text=True, env=env, timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 2
+    assert "the Pulumi CLI is not installed" in proc.stderr and "Traceback" not in proc.stderr

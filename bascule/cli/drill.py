@@ -299,8 +299,24 @@ def _print_summary(summary: dict[str, Any], reports: Path) -> None:
 
 
 @app.command("recover")
-def recover(lock_dir: LockDir = None) -> None:
-    """Finish what a killed drill left: restore its fault, note it in its journal, clear its lock."""
+def recover(
+    lock_dir: LockDir = None,
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            "--stack", help="Also clear a leftover bascule:drill on this stack (a lock from another machine)."
+        ),
+    ] = None,
+    service: Annotated[str | None, typer.Option("--service", help="With --stack: the drilled service.")] = None,
+    cwd: Annotated[Path, typer.Option("--cwd", help="With --stack: the Pulumi project folder.")] = Path("."),
+) -> None:
+    """Finish what a killed drill left: restore its fault, note it in its journal, clear its lock.
+
+    With --stack, also works without a lock (the drill ran on a CI runner that is gone): if the stack still
+    has `bascule:drill` set, it is removed and the stack updated.
+    """
+    if stack is not None:
+        _recover_stack(stack, service, cwd)
     locks = list_locks(lock_dir or default_lock_dir())
     if not locks:
         out.print("no drill locks: nothing to recover")
@@ -338,6 +354,24 @@ def recover(lock_dir: LockDir = None) -> None:
         path.unlink(missing_ok=True)
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _recover_stack(stack: str, service: str | None, cwd: Path) -> None:
+    control, _ = _stack_control(stack, service, cwd, [], no_authoritative=True)
+    assert isinstance(control, PulumiStackControl)
+    leftover = control.backend.drill_config()
+    if leftover is None:
+        out.print(f"stack '{stack}': no bascule:drill set, nothing to clear")
+        return
+    try:
+        fault = Fault(json.loads(leftover).get("fault"))
+    except (ValueError, AttributeError):
+        fault = Fault.SWITCH  # unreadable: restore clears the config whatever fault it held
+    try:
+        control.restore(fault)
+    except ControlError as exc:
+        fail([str(exc)], EXIT_FAILED)
+    out.print(f"stack '{stack}': bascule:drill removed and the stack updated")
 
 
 @app.command("report")
