@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -53,17 +53,8 @@ class DrillPlan:
     dns_abort_after: int = 12
     """Consecutive probes in which no resolver answers before the drill aborts (the switch itself is down)."""
     probe_timeout: float = 1.0
-    notes: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["fault"] = self.fault.value
         return data
-
-
-def plan_from_json(data: dict[str, Any]) -> DrillPlan:
-    target = dict(data["target"])
-    target["resolvers"] = tuple(Resolver(**r) for r in target["resolvers"])
-    target["sites"] = {role: tuple(v) for role, v in target["sites"].items()}
-    rest = {k: v for k, v in data.items() if k not in ("target", "fault")}
-    return DrillPlan(target=DrillTarget(**target), fault=Fault(data["fault"]), **rest)
