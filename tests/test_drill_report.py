@@ -22,8 +22,9 @@ def plan(rto: float = 10, resolvers: int = 2) -> DrillPlan:
         hostname="checkout.example.test",
         resolvers=tuple(Resolver(f"r{i}", "127.0.0.1", 5300 + i) for i in range(resolvers)),
         sites=SITES,
-        http_port=8080,
-        health_urls={"primary": "http://192.0.2.1/healthz", "secondary": "http://198.51.100.1/healthz"},
+        addresses={"primary": "192.0.2.1", "secondary": "198.51.100.1"},
+        port=443,
+        health_path="/healthz",
         failover_bound_seconds=4,
         description="synthetic",
     )

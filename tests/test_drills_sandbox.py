@@ -242,7 +242,7 @@ def test_preflight_refuses_when_secondary_is_unhealthy(sandbox: Sandbox, tmp_pat
     summary = summarize(read_journal(tmp_path / "journal.jsonl"))
     assert summary["exit_code"] == 3
     assert summary["reasons"] == [
-        f"secondary site unhealthy at {sandbox.state.site_url(SECONDARY, '/healthz')}: HTTP 503"
+        "secondary 127.0.0.3: health /healthz for checkout.sandbox.test answered HTTP 503"
     ]
     assert sandbox.control_file(PRIMARY).read_text() == HEALTHY
 

@@ -21,7 +21,7 @@ import pytest
 
 from bascule.components.powerdns import PowerDnsRecordProvider
 from bascule.powerdns import PowerDnsApi, PowerDnsApiError, lua_failover_content
-from bascule.sandbox import PRIMARY, Sandbox, SandboxError
+from bascule.sandbox import PRIMARY, Sandbox, SandboxError, SandboxService
 from bascule.sandbox import sandbox as sandbox_module
 from bascule.spec import SpecError, parse_services
 from tests.conftest import Plan
@@ -166,7 +166,7 @@ def _api_server(tmp_path: Path, lua: bool) -> Iterator[ApiServer]:
 
 @pytest.fixture
 def sites(tmp_path: Path) -> Iterator[Sandbox]:
-    box = Sandbox.start(tmp_path / "sites")
+    box = Sandbox.start(tmp_path / "sites", SandboxService(name="ledger", zone="bank.test"))
     yield box
     box.stop()
 
@@ -183,7 +183,8 @@ def _wait(check: Callable[[], bool], timeout: float = 15) -> bool:
 @pytest.mark.sandbox
 def test_provider_lifecycle_and_real_failover(api_server: ApiServer, sites: Sandbox) -> None:
     provider = PowerDnsRecordProvider()
-    url = f"http://ledger.bank.test:{sites.state.http_port}/healthz"
+    # The sites route on SNI and Host: the check must ask for the hostname they serve, over HTTPS.
+    url = f"https://ledger.bank.test:{sites.state.https_port}/healthz"
     props = {
         "api_url": api_server.api.url, "api_key": API_KEY, "server_id": "localhost", "zone": "bank.test",
         "name": "ledger.bank.test", "rtype": "LUA", "ttl": 5,

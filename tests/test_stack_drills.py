@@ -45,7 +45,7 @@ class SandboxStack:
         self.sandbox = sandbox
         self.pending = pending or []
         self.ups = 0
-        port = sandbox.state.http_port
+        port = sandbox.state.https_port
         self.config: dict[str, Any] = {
             SERVICES_KEY: [
                 {
@@ -54,7 +54,7 @@ class SandboxStack:
                     "primary": {"kind": "endpoint", "provider": "aws", "region": "eu-west-3", "address": "127.0.0.2"},
                     "secondary": {"kind": "endpoint", "provider": "azure", "region": "francecentral",
                                   "address": "127.0.0.3"},
-                    "health_check": {"protocol": "HTTP", "port": port, "path": "/healthz", "interval_seconds": 10,
+                    "health_check": {"protocol": "HTTPS", "port": port, "path": "/healthz", "interval_seconds": 10,
                                      "failure_threshold": 3},
                     "dns": {"kind": "route53", "zone": "sandbox.test", "zone_id": "Z1", "ttl": 1},
                 }
@@ -111,7 +111,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
 def control_for(stack: SandboxStack, lines: list[str]) -> PulumiStackControl:
     resolver = Resolver("sandbox-authoritative", "127.0.0.1", stack.sandbox.state.dns_port, "authoritative")
     return PulumiStackControl(stack, "drill", Path("."), "checkout", lines.append, resolvers=(resolver,),
-                              with_authoritative=False)  # fmt: skip
+                              with_authoritative=False, ca_bundle=str(stack.sandbox.state.pki.ca))  # fmt: skip
 
 
 def run(control: PulumiStackControl, journal_dir: Path, lines: list[str], fault: Fault = Fault.SWITCH) -> Path:
@@ -132,7 +132,9 @@ def test_full_stack_drill_with_real_probes(sandbox: Sandbox, tmp_path: Path) -> 
     control = control_for(stack, lines)
     target = control.target()
     assert target.sites == {"primary": ("127.0.0.2",), "secondary": ("127.0.0.3",)}
-    assert (target.http_scheme, target.http_port) == ("http", sandbox.state.http_port)
+    assert target.addresses == {"primary": "127.0.0.2", "secondary": "127.0.0.3"}
+    assert (target.port, target.health_path) == (sandbox.state.https_port, "/healthz")
+    assert target.ca_bundle == str(sandbox.state.pki.ca)
     assert target.failover_bound_seconds == 31
     reports = tmp_path / "report"
     summary = write_reports(reports, read_journal(run(control, reports, lines)))

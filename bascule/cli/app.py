@@ -5,13 +5,14 @@ from __future__ import annotations
 import typer
 
 from bascule import __version__
-from bascule.cli import check, drill, plan, sandbox
+from bascule.cli import check, drill, plan, sandbox, verify
 
 app = typer.Typer(
     name="bascule",
     help=(
         "Plan B as code. Describe each service once (primary on AWS, warm EU secondary, DNS failover) "
         "in stacks/Pulumi.<stack>.yaml; `pulumi up` builds it, `bascule plan` shows it offline, "
+        "`bascule verify` checks the standby could serve right now, "
         "`bascule drill` proves the failover works and measures how long it takes."
     ),
     no_args_is_help=True,
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.command("plan")(plan.plan)
 app.command("check")(check.check_command)
+app.command("verify")(verify.verify)
 app.add_typer(drill.app, name="drill")
 app.add_typer(sandbox.app, name="sandbox")
 

@@ -8,6 +8,7 @@ import random
 import tempfile
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,10 +23,12 @@ from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
 from bascule.drills.lock import DrillLock, LockHeld, StaleLock, default_lock_dir, list_locks
 from bascule.drills.plan import DrillPlan, Fault, Resolver
 from bascule.drills.report import write_reports
-from bascule.drills.runner import DrillInterrupted, http_client, preflight, run_drill, signals_interrupt
+from bascule.drills.runner import DrillInterrupted, preflight, run_drill, signals_interrupt
 from bascule.drills.schedule import parse_blackout, window_delay
 from bascule.drills.stack_control import CliMissing, PulumiStackControl, make_backend
 from bascule.processes import alive
+from bascule.readiness import DEFAULT_MIN_CERT_DAYS
+from bascule.readiness import client as http_client
 from bascule.sandbox import Sandbox, SandboxError, SandboxService, default_state_dir
 from bascule.spec import SpecError, load_stack_file
 
@@ -118,6 +121,19 @@ def drill(
     stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")] = Path(
         "stacks"
     ),
+    min_cert_days: Annotated[
+        float,
+        typer.Option("--min-cert-days", min=0, help="Refuse to start if a site's certificate expires sooner."),
+    ] = DEFAULT_MIN_CERT_DAYS,
+    ca_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca-bundle",
+            exists=True,
+            dir_okay=False,
+            help="Probes trust these CAs (PEM, private PKI) instead of the system store.",
+        ),
+    ] = None,
 ) -> None:
     """Run a failover drill and write journal.jsonl, report.json, report.md and report.html.
 
@@ -147,7 +163,9 @@ def drill(
             control: DrillControl = SandboxControl(sandbox)
             default_rto = float(settings.rto_seconds)
         else:
-            control, default_rto = _stack_control(stack or "", service, cwd, resolver or [], no_authoritative)
+            control, default_rto = _stack_control(
+                stack or "", service, cwd, resolver or [], no_authoritative, str(ca_bundle) if ca_bundle else None
+            )
             owned = False
         redact = Redactor(control.secrets())
 
@@ -158,8 +176,11 @@ def drill(
             target = control.target()
         except ControlError as exc:
             fail([redact(str(exc))])
+        if ca_bundle is not None:
+            target = replace(target, ca_bundle=str(ca_bundle))
         plan = DrillPlan(
             target=target,
+            min_cert_days=min_cert_days,
             fault=fault,
             rto_seconds=rto if rto is not None else default_rto,
             timeout_seconds=timeout if timeout is not None else max(30.0, 3 * target.failover_bound_seconds),
@@ -206,7 +227,12 @@ def drill(
 
 
 def _stack_control(
-    stack: str, service: str | None, cwd: Path, resolvers: list[str], no_authoritative: bool
+    stack: str,
+    service: str | None,
+    cwd: Path,
+    resolvers: list[str],
+    no_authoritative: bool,
+    ca_bundle: str | None = None,
 ) -> tuple[DrillControl, float]:
     if service is None:
         fail(["--stack needs --service: the service whose failover to drill"])
@@ -217,7 +243,7 @@ def _stack_control(
     try:
         control = PulumiStackControl(
             make_backend(stack, cwd), stack, cwd, service, lambda line: out.print(f"  {line}", highlight=False),
-            resolvers=extra, with_authoritative=not no_authoritative,
+            resolvers=extra, with_authoritative=not no_authoritative, ca_bundle=ca_bundle,
         )  # fmt: skip
         return control, control.rto_seconds()
     except CliMissing as exc:
@@ -261,14 +287,14 @@ def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor) -> None:
     out.print_json(redact(json.dumps(plan.as_json())))
     with tempfile.TemporaryDirectory() as scratch:
         journal = Journal(Path(scratch) / "preflight.jsonl", redact)
-        with http_client() as client:
+        with http_client(plan.trust) as client:
             problems = preflight(
                 plan, client, journal, lambda line: out.print(f"  {redact(line)}", highlight=False), control
             )
         journal.close()
     if problems:
         fail([redact(f"preflight: {p}") for p in problems], EXIT_REFUSED)
-    out.print("preflight ok: both sites healthy, DNS answers the primary. Nothing was changed.")
+    out.print("preflight ok: both sites ready for the hostname, DNS answers the primary. Nothing was changed.")
 
 
 def _print_summary(summary: dict[str, Any], reports: Path) -> None:

@@ -14,8 +14,9 @@ from bascule.sandbox import Sandbox, SandboxError, default_state_dir
 
 app = typer.Typer(
     help=(
-        "A real PowerDNS authoritative server with a LUA ifurlup() failover record, and two HTTP sites on "
-        "127.0.0.2 (primary) and 127.0.0.3 (secondary). Needs Debian's pdns-server and pdns-backend-bind."
+        "A real PowerDNS authoritative server with a LUA ifurlup() failover record, a caching resolver, and two "
+        "HTTPS sites on 127.0.0.2 (primary) and 127.0.0.3 (secondary) that route on SNI and Host like cloud "
+        "platforms, with certificates from a sandbox CA. Needs Debian's pdns-server and pdns-backend-bind."
     ),
     no_args_is_help=True,
 )
@@ -75,3 +76,31 @@ def down(directory: Dir = None) -> None:
         return
     sandbox.stop()
     out.print("sandbox stopped")
+
+
+@app.command("site")
+def site(
+    role: Annotated[str, typer.Argument(help="primary or secondary.", show_default=False)],
+    mode: Annotated[
+        str,
+        typer.Argument(
+            help="healthy | unhealthy (health path 503) | down (process stopped) | unbound (404 for the hostname) | "
+            "wrong-cert (platform default certificate) | expired-cert | slow (health answers after 3 s).",
+            show_default=False,
+        ),
+    ],
+    directory: Dir = None,
+) -> None:
+    """Set a site's readiness while the sandbox runs, to see what verify and drills make of a broken standby.
+
+    Example: bascule sandbox site secondary unbound && bascule verify --local
+    """
+    directory = directory or default_state_dir()
+    sandbox = Sandbox.load(directory)
+    if sandbox is None:
+        fail([f"no sandbox in {directory}; start one with: bascule sandbox up"])
+    try:
+        sandbox.set_site_mode(role, mode)
+    except SandboxError as exc:
+        fail([str(exc)])
+    out.print(f"{role} is now {mode}", highlight=False, markup=False)

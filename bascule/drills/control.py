@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from bascule.drills.plan import DrillTarget, Fault, Resolver
 from bascule.sandbox import ADDRESSES, PRIMARY, SECONDARY, Sandbox, SandboxError
-from bascule.sandbox.modes import HEALTHY, UNHEALTHY
+from bascule.sandbox.modes import DOWN, HEALTHY, UNHEALTHY
 
 
 class ControlError(Exception):
@@ -57,12 +57,14 @@ class SandboxControl:
                 else ()
             ),
             sites={role: (address,) for role, address in ADDRESSES.items()},
-            http_port=state.http_port,
-            health_urls={role: state.site_url(role, state.service.health_path) for role in ADDRESSES},
+            addresses=dict(ADDRESSES),
+            port=state.https_port,
+            health_path=state.service.health_path,
+            ca_bundle=str(state.pki.ca),
             failover_bound_seconds=state.failover_bound_seconds,
             description=(
                 f"local sandbox: PowerDNS {state.pdns_version} on 127.0.0.1:{state.dns_port}, "
-                f"primary {ADDRESSES[PRIMARY]}, secondary {ADDRESSES[SECONDARY]}, "
+                f"primary {ADDRESSES[PRIMARY]}, secondary {ADDRESSES[SECONDARY]} (HTTPS :{state.https_port}), "
                 f"checks every {state.service.interval_seconds} s, {state.effective_failures} failure(s) to switch, "
                 f"TTL {state.service.ttl} s"
             ),
@@ -73,7 +75,7 @@ class SandboxControl:
             if fault is Fault.HEALTH:
                 self.sandbox.set_site_mode(PRIMARY, UNHEALTHY)
             elif fault is Fault.OUTAGE:
-                self.sandbox.stop_site(PRIMARY)
+                self.sandbox.set_site_mode(PRIMARY, DOWN)
             else:
                 self.sandbox.set_switched(True)
         except (SandboxError, OSError) as exc:
@@ -82,9 +84,7 @@ class SandboxControl:
     def restore(self, fault: Fault) -> None:
         """Undo every fault kind, not just `fault`: restoring must converge whatever state a crash left."""
         try:
-            self.sandbox.set_site_mode(PRIMARY, HEALTHY)
-            if not self.sandbox.site_alive(PRIMARY):
-                self.sandbox.start_site(PRIMARY)
+            self.sandbox.set_site_mode(PRIMARY, HEALTHY)  # restarts the site if it was stopped
             if self.sandbox.state.switched:
                 self.sandbox.set_switched(False)
         except (SandboxError, OSError) as exc:

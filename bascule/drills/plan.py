@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from bascule.readiness import DEFAULT_MIN_CERT_DAYS, Trust
+
 
 class Fault(StrEnum):
     HEALTH = "health"
@@ -34,12 +36,16 @@ class DrillTarget:
     resolvers: tuple[Resolver, ...]
     sites: dict[str, tuple[str, ...]]
     """Role -> the DNS answers that identify it (addresses, or CNAME targets)."""
-    http_port: int
-    health_urls: dict[str, str]
+    addresses: dict[str, str]
+    """Role -> where to reach the site itself, bypassing DNS (an address or the platform's own hostname)."""
+    port: int
+    """The HTTPS port clients use."""
+    health_path: str
     failover_bound_seconds: float
     """interval x failures + TTL of the settings in force: what the drill is measured against."""
     description: str
-    http_scheme: str = "http"
+    ca_bundle: str | None = None
+    """CAs a client trusts for this service (private PKI, the sandbox CA); None: the system trust store."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,12 @@ class DrillPlan:
     dns_abort_after: int = 12
     """Consecutive probes in which no resolver answers before the drill aborts (the switch itself is down)."""
     probe_timeout: float = 1.0
+    min_cert_days: float = DEFAULT_MIN_CERT_DAYS
+    """Preflight refuses a site whose certificate for the hostname expires sooner than this."""
+
+    @property
+    def trust(self) -> Trust:
+        return Trust(self.target.ca_bundle, self.min_cert_days)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -1,7 +1,8 @@
-"""Probes: what a client sees. DNS answers from each chosen resolver, and which site serves HTTP."""
+"""Probes: what a client sees. DNS answers from each chosen resolver, and what HTTPS clients get from that answer."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,11 +15,14 @@ import dns.rdatatype
 import httpx
 
 from bascule.drills.plan import DrillTarget, Resolver
+from bascule.readiness import describe_error, get_as_client
 from bascule.sandbox.modes import SITE_HEADER
 
 BOTH = "both"
 """Answers naming every site at once: what PowerDNS and Route 53 do when no site is healthy (fail open)."""
 NONE = "none"
+MAX_ADDRESSES = 4
+"""Addresses of one answer tried per probe: enough for a primary/secondary pair answered together."""
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,10 @@ class DnsResult:
 class HttpResult:
     address: str | None
     site: str | None
+    """The site that answered: its identity header, else the role its address belongs to."""
     status: int | None
     error: str | None
+    """What a client got instead of a 2xx, naming the site: `HTTP 404 from secondary`, `TLS: ... from primary`."""
     ms: float
 
     def as_json(self) -> dict[str, Any]:
@@ -70,29 +76,53 @@ def query_dns(resolver: Resolver, target: DrillTarget, timeout: float) -> DnsRes
     return DnsResult(resolver.name, answers, classify(answers, target.sites), None, _ms(start))
 
 
-def probe_http(client: httpx.Client, address: str | None, target: DrillTarget, timeout: float) -> HttpResult:
-    """One request as a client would make it: to the address DNS gave, with the service's Host header."""
+def probe_http(
+    client: httpx.Client, address: str | None, target: DrillTarget, timeout: float, hint: str | None = None
+) -> HttpResult:
+    """One request as a client would make it: to the address DNS gave, SNI and Host the service hostname, the
+    certificate verified by `client`, a 2xx on the health path required. Anything else is a client error.
+    `hint` is the site the whole DNS answer pointed to (a CNAME target names the site; its addresses do not)."""
     start = time.monotonic()
     if address is None:
         return HttpResult(None, None, None, "no address to connect to", _ms(start))
-    url = f"{target.http_scheme}://{address}:{target.http_port}/"
+    by_address = classify([address], target.sites)
+    named = next((s for s in (by_address, hint) if s in target.sites), address)
     try:
-        response = client.get(url, headers={"Host": target.hostname}, timeout=timeout)
+        response = get_as_client(client, address, target.port, target.hostname, target.health_path, timeout)
     except httpx.HTTPError as exc:
-        return HttpResult(address, None, None, f"{type(exc).__name__}: {exc}".strip(": "), _ms(start))
-    error = None if response.status_code < 500 else f"HTTP {response.status_code}"
-    # Sites that name themselves are believed; otherwise a good answer came from the site DNS pointed to.
-    site = response.headers.get(SITE_HEADER) or (classify([address], target.sites) if error is None else None)
-    return HttpResult(address, site, response.status_code, error, _ms(start))
+        return HttpResult(address, None, None, f"{describe_error(exc)} from {named}", _ms(start))
+    site = response.headers.get(SITE_HEADER) or named
+    error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code} from {site}"
+    return HttpResult(address, site if error is None else None, response.status_code, error, _ms(start))
 
 
-def check_health(client: httpx.Client, url: str, timeout: float) -> str | None:
-    """None when healthy, else why not."""
+def probe_clients(client: httpx.Client, answers: list[str], target: DrillTarget, timeout: float) -> dict[str, Any]:
+    """What clients get for one DNS answer. Each address in it is tried, because clients spread over them (a
+    fail-open answer sends some to each site); the answer counts as served only if every address serves one site."""
+    names = [*dict.fromkeys(a.rstrip(".") for a in answers)]
+    ips = [a for a in names if _is_ip(a)]  # behind a CNAME, clients connect to the addresses it resolved to
+    addresses: list[str | None] = [*(ips or names)[:MAX_ADDRESSES]]
+    hint = classify(answers, target.sites)
+    attempts = [probe_http(client, address, target, timeout, hint) for address in addresses or [None]]
+    sites = {a.site for a in attempts}
+    errors = [a.error for a in attempts if a.error]
+    served = sites.pop() if len(sites) == 1 and not errors else None
+    return {
+        "address": attempts[0].address,
+        "site": served,
+        "status": attempts[0].status,
+        "error": "; ".join(errors) or None,
+        "ms": round(max(a.ms for a in attempts), 1),
+        "attempts": [a.as_json() for a in attempts],
+    }
+
+
+def _is_ip(text: str) -> bool:
     try:
-        response = client.get(url, timeout=timeout)
-    except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}".strip(": ")
-    return None if response.status_code < 400 else f"HTTP {response.status_code}"
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _ms(start: float) -> float:

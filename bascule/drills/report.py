@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,11 @@ def _phase(
         "dns_errors": sum(1 for p in probes for d in p["dns"] if d["error"]),
         "no_healthy_site_probes": sum(1 for p in probes if any(d["site"] == BOTH for d in p["dns"])),
         "abort_reason": ending.get("reason") if ending and ending["kind"] == "abort" else None,
+        "client_errors": dict(
+            Counter(
+                a["error"] for p in probes for a in p["http"].get("attempts", [p["http"]]) if a["error"]
+            ).most_common()
+        ),
     }
 
 
@@ -100,6 +106,8 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
         "started": events[0]["wall"],
         "ended": events[-1]["wall"],
     }
+    readiness = _first(events, "readiness")
+    summary["readiness"] = [_readiness_row(site) for site in readiness["sites"]] if readiness else []
     refused = _first(events, "refused")
     if refused:
         summary.update(status="refused", reasons=refused["reasons"], exit_code=EXIT_REFUSED)
@@ -137,6 +145,9 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
         )
     if failover.get("observed") and failover["outcome"] == "timeout":
         reasons.append(f"traffic never fully moved to the secondary within {plan['timeout_seconds']:g} s")
+        if failover["client_errors"]:
+            seen = ", ".join(f"{text} ({n} probes)" for text, n in list(failover["client_errors"].items())[:3])
+            reasons.append(f"clients got errors instead of the service: {seen}")
     http_s = failover.get("http_s")
     if http_s is not None and http_s > plan["rto_seconds"]:
         reasons.append(f"RTO missed: HTTP moved after {http_s:.1f} s, target {plan['rto_seconds']:g} s")
@@ -145,6 +156,45 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
     passed = not reasons and failover.get("outcome") == "reached"
     summary.update(status="pass" if passed else "fail", reasons=reasons, exit_code=EXIT_PASS if passed else EXIT_FAIL)
     return summary
+
+
+def _readiness_row(site: dict[str, Any]) -> dict[str, Any]:
+    """What the report keeps of a site's readiness check: enough to see why a standby was (not) ready."""
+    cert = site.get("certificate") or {}
+    return {
+        "role": site["role"],
+        "address": site["address"],
+        "ready": site["ready"],
+        "certificate_names": cert.get("names"),
+        "certificate_issuer": cert.get("issuer"),
+        "certificate_days_left": cert.get("days_left"),
+        "certificate_trusted": site.get("trusted"),
+        "health_status": site.get("status"),
+        "latency_ms": site.get("latency_ms"),
+        "problems": site.get("problems", []),
+    }
+
+
+def _readiness_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "## Readiness before the fault",
+        "",
+        "Each site asked directly, as a client of the hostname (SNI and Host), certificate verified.",
+        "",
+        "| site | address | certificate for | issuer | days left | trusted | health | latency | ready |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        days, latency = r["certificate_days_left"], r["latency_ms"]
+        lines.append(
+            f"| {r['role']} | {r['address']} | {', '.join(r['certificate_names'] or []) or '—'} | "
+            f"{r['certificate_issuer'] or '—'} | {'—' if days is None else f'{days:g}'} | "
+            f"{'yes' if r['certificate_trusted'] else 'no'} | {r['health_status'] or '—'} | "
+            f"{'—' if latency is None else f'{latency:g} ms'} | {'yes' if r['ready'] else 'NO'} |"
+        )
+    return [*lines, ""]
 
 
 def _fmt(value: float | None) -> str:
@@ -162,6 +212,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
     ]
     if summary.get("reasons"):
         lines += ["## Why", "", *[f"- {r}" for r in summary["reasons"]], ""]
+    lines += _readiness_markdown(summary.get("readiness", []))
     if summary["status"] == "refused":
         return "\n".join(lines)
     lines += [
@@ -201,6 +252,10 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"restoring took {_fmt(summary.get('restore_apply_s'))}. Restore: {summary['restore']}.",
         "",
     ]
+    for name in ("failover", "failback"):
+        errors = summary[name].get("client_errors") or {}
+        if errors:
+            lines += [f"Client errors during {name}:", "", *[f"- {text}: {n} probes" for text, n in errors.items()], ""]
     return "\n".join(lines)
 
 

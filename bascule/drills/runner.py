@@ -17,10 +17,15 @@ import httpx
 from bascule.drills.control import ControlError, DrillControl
 from bascule.drills.journal import Journal
 from bascule.drills.plan import DrillPlan
-from bascule.drills.probes import check_health, probe_http, query_dns
+from bascule.drills.probes import probe_clients, query_dns
+from bascule.readiness import client as client_for
+from bascule.verify import check_sites
 
 PRIMARY, SECONDARY = "primary", "secondary"
 Progress = Callable[[str], None]
+READINESS_TIMEOUT = 5.0
+"""Seconds each readiness step (connect, handshake, health) may take: a site slower than a health checker's
+timeout is reported as such, but a standby is not refused for a slow first connection."""
 
 
 class DrillInterrupted(BaseException):
@@ -59,20 +64,26 @@ def checkpoint() -> None:
 def preflight(
     plan: DrillPlan, client: httpx.Client, journal: Journal, progress: Progress, control: DrillControl
 ) -> list[str]:
-    """Steady state: both sites healthy and every resolver answering the primary, within the preflight wait."""
+    """Steady state before any fault: each site ready for the hostname when asked directly (TLS, certificate,
+    health), then every resolver answering the primary within the preflight wait. Readiness is checked once: a
+    certificate or binding problem does not heal in seconds, and a drill must not start on a standby that cannot
+    serve."""
     blockers = control.problems()
     if blockers:
         journal.append("preflight", ok=False, problems=blockers)
         return blockers
     target = plan.target
+    progress(f"readiness: checking {', '.join(f'{r} {a}' for r, a in target.addresses.items())} for {target.hostname}")
+    sites = check_sites(target, plan.trust, READINESS_TIMEOUT)
+    journal.append("readiness", sites=[s.as_json() for s in sites])
+    problems = [line for site in sites for line in site.problems]
+    if problems:
+        journal.append("preflight", ok=False, problems=problems)
+        return problems
     deadline = time.monotonic() + plan.preflight_timeout
-    progress(f"preflight: waiting up to {plan.preflight_timeout:g} s for steady state")
+    progress(f"preflight: waiting up to {plan.preflight_timeout:g} s for DNS to answer the primary")
     while True:
-        problems = [
-            f"{role} site unhealthy at {url}: {why}"
-            for role, url in target.health_urls.items()
-            if (why := check_health(client, url, plan.probe_timeout))
-        ]
+        problems = []
         for resolver in target.resolvers:
             result = query_dns(resolver, target, plan.probe_timeout)
             if result.error:
@@ -99,10 +110,10 @@ def observe(plan: DrillPlan, client: httpx.Client, journal: Journal, phase: str,
         results = [query_dns(r, target, plan.probe_timeout) for r in target.resolvers]
         # Clients reach a site through a caching resolver: when one is probed, HTTP follows its answer.
         recursive = [res for res, spec in zip(results, target.resolvers, strict=True) if spec.kind == "recursive"]
-        address = next((r.answers[0] for r in recursive + results if r.answers), None)
-        http = probe_http(client, address, target, plan.probe_timeout)
-        journal.append("probe", phase=phase, dns=[r.as_json() for r in results], http=http.as_json())
-        state = ",".join(str(r.site) for r in results) + f" http={http.site or http.error}"
+        answer = next((r.answers for r in recursive + results if r.answers), [])
+        http = probe_clients(client, answer, target, plan.probe_timeout)
+        journal.append("probe", phase=phase, dns=[r.as_json() for r in results], http=http)
+        state = ",".join(str(r.site) for r in results) + f" http={http['site'] or http['error']}"
         if state not in seen:
             seen.add(state)
             progress(f"{phase}: +{time.monotonic() - start:5.1f} s  dns={state}")
@@ -111,7 +122,7 @@ def observe(plan: DrillPlan, client: httpx.Client, journal: Journal, phase: str,
             reason = f"no resolver answered for {dark} probes in a row: the DNS switch itself is unreachable"
             journal.append("abort", phase=phase, reason=reason)
             return "dns-unreachable"
-        if all(r.site == want for r in results) and http.site == want:
+        if all(r.site == want for r in results) and http["site"] == want:
             journal.append("reached", phase=phase, site=want)
             return "reached"
         if time.monotonic() >= deadline:
@@ -121,14 +132,9 @@ def observe(plan: DrillPlan, client: httpx.Client, journal: Journal, phase: str,
         time.sleep(max(0.0, tick - time.monotonic()))
 
 
-def http_client() -> httpx.Client:
-    """Probes ask which site serves, not whether its certificate is valid (as Route 53's checkers do)."""
-    return httpx.Client(trust_env=False, verify=False)
-
-
 def run_drill(plan: DrillPlan, control: DrillControl, journal: Journal, progress: Progress) -> None:
     journal.append("plan", plan=plan.as_json())
-    with http_client() as client:
+    with client_for(plan.trust) as client:
         problems = preflight(plan, client, journal, progress, control)
         if problems:
             journal.append("refused", reasons=problems)

@@ -143,6 +143,7 @@ class PulumiStackControl:
         progress: Progress,
         resolvers: tuple[Resolver, ...] = (),
         with_authoritative: bool = True,
+        ca_bundle: str | None = None,
     ):
         self.backend = backend
         self._redact: Redactor | None = None
@@ -152,6 +153,7 @@ class PulumiStackControl:
         self._progress = progress
         self.extra_resolvers = resolvers
         self.with_authoritative = with_authoritative
+        self.ca_bundle = ca_bundle
 
     def progress(self, line: str) -> None:
         """Update output (`pulumi up` echoes values) goes out only after every secret output is redacted."""
@@ -188,11 +190,13 @@ class PulumiStackControl:
             hostname=str(svc["hostname"]),
             resolvers=resolvers,
             sites={role: (str(target).rstrip("."),) for role, target in endpoints.items()},
-            http_port=url.port or (443 if url.scheme == "https" else 80),
-            health_urls=health,
+            addresses={role: str(target).rstrip(".") for role, target in endpoints.items()},
+            # Clients use HTTPS on the service hostname whatever the health checker speaks.
+            port=url.port if url.scheme == "https" and url.port else 443,
+            health_path=url.path or "/",
+            ca_bundle=self.ca_bundle,
             failover_bound_seconds=float(svc["rto_budget_seconds"]),
             description=f"Pulumi stack {self.stack} ({self.work_dir}), service {self.service}",
-            http_scheme=url.scheme or "https",
         )
 
     def rto_seconds(self) -> float:

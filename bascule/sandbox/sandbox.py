@@ -1,9 +1,11 @@
 """The local sandbox: a real PowerDNS authoritative server failing over by health check between two sites.
 
-Primary and secondary are HTTP sites on 127.0.0.2 and 127.0.0.3 playing the two clouds; the zone holds a
-LUA `ifurlup()` record that answers the primary while its health URL answers, else the secondary. All
-processes run detached so `bascule sandbox up` can return, and their pids live in `state.json` so that
-`down`, `status` and a later drill (or `drill recover`) find them. Nothing listens outside 127.0.0.0/8.
+Primary and secondary are HTTPS sites on 127.0.0.2 and 127.0.0.3 playing the two clouds, with certificates
+from a CA made at start (pki.py) and routing on SNI and Host like the real platforms; the zone holds a LUA
+`ifurlup()` record that answers the primary while its health URL answers 200 for the service hostname, else
+the secondary. All processes run detached so `bascule sandbox up` can return, and their pids live in
+`state.json` so that `down`, `status` and a later drill (or `drill recover`) find them. Nothing listens
+outside 127.0.0.0/8.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from typing import Any
 import dns.message
 import dns.query
 import dns.rdatatype
-import httpx
 
 from bascule.powerdns import lua_failover_content
 from bascule.processes import alive
-from bascule.sandbox.modes import HEALTHY
+from bascule.sandbox.modes import DOWN, HEALTHY, MODES
+from bascule.sandbox.pki import SandboxPki
 from bascule.spec import ServiceSpec
 
 PRIMARY, SECONDARY = "primary", "secondary"
@@ -83,6 +85,8 @@ class SandboxState:
     directory: str
     dns_port: int
     http_port: int
+    """Plain HTTP: only redirects to HTTPS, as the platforms' front ends do."""
+    https_port: int
     pdns_version: str
     service: SandboxService
     pids: dict[str, int] = field(default_factory=dict)
@@ -103,7 +107,11 @@ class SandboxState:
         return float(self.service.interval_seconds * self.effective_failures + self.service.ttl)
 
     def site_url(self, role: str, path: str = "/") -> str:
-        return f"http://{ADDRESSES[role]}:{self.http_port}{path}"
+        return f"https://{ADDRESSES[role]}:{self.https_port}{path}"
+
+    @property
+    def pki(self) -> SandboxPki:
+        return SandboxPki(Path(self.directory) / "pki")
 
 
 def default_state_dir() -> Path:
@@ -160,14 +168,15 @@ class Sandbox:
             directory=str(directory),
             dns_port=_free_port([DNS_ADDRESS], socket.SOCK_DGRAM),
             http_port=_free_port(list(ADDRESSES.values())),
+            https_port=_free_port(list(ADDRESSES.values())),
             pdns_version=_pdns_version(binary),
             service=service or SandboxService(),
         )
         sandbox = cls(state)
         try:
+            SandboxPki.create(state.pki.directory, state.service.hostname)
             for role in ADDRESSES:
                 sandbox.set_site_mode(role, HEALTHY)
-                sandbox.start_site(role)
             sandbox._write_zone()
             sandbox._start_pdns(binary)
             sandbox.wait_ready()
@@ -196,7 +205,9 @@ class Sandbox:
         tmp.replace(self.dir / "state.json")
 
     def running(self) -> bool:
-        needed = ["pdns", PRIMARY, SECONDARY] + (["recursor"] if self.state.resolver_port else [])
+        """Every process is up, except a site put `down` on purpose (that is a site's state, not a broken sandbox)."""
+        sites = [role for role in ADDRESSES if self.site_mode(role) != DOWN]
+        needed = ["pdns", *sites] + (["recursor"] if self.state.resolver_port else [])
         return all(alive(self.state.pids.get(name)) for name in needed)
 
     def stop(self) -> None:
@@ -233,8 +244,25 @@ class Sandbox:
     def control_file(self, role: str) -> Path:
         return self.dir / f"{role}.mode"
 
+    def site_mode(self, role: str) -> str:
+        try:
+            return self.control_file(role).read_text(encoding="utf-8").strip() or HEALTHY
+        except FileNotFoundError:
+            return HEALTHY
+
     def set_site_mode(self, role: str, mode: str) -> None:
-        self.control_file(role).write_text(mode, encoding="utf-8")
+        """Put a site in one of `MODES` while running: `down` stops its process, any other mode (re)starts it."""
+        if role not in ADDRESSES:
+            raise SandboxError(f"no site '{role}': choose {' or '.join(ADDRESSES)}")
+        if mode not in MODES:
+            raise SandboxError(f"no site mode '{mode}': choose one of {', '.join(MODES)}")
+        tmp = self.control_file(role).with_suffix(".tmp")
+        tmp.write_text(mode, encoding="utf-8")
+        tmp.replace(self.control_file(role))  # the site reads it on every request: never a half-written mode
+        if mode == DOWN:
+            self.stop_site(role)
+        elif not self.site_alive(role):
+            self.start_site(role)
 
     def start_site(self, role: str) -> None:
         self._spawn(
@@ -243,7 +271,10 @@ class Sandbox:
                 sys.executable, "-m", "bascule.sandbox.site",
                 "--name", role,
                 "--address", ADDRESSES[role],
-                "--port", str(self.state.http_port),
+                "--https-port", str(self.state.https_port),
+                "--http-port", str(self.state.http_port),
+                "--hostname", self.state.service.hostname,
+                "--pki", str(self.state.pki.directory),
                 "--health-path", self.state.service.health_path,
                 "--control", str(self.control_file(role)),
             ],
@@ -257,9 +288,11 @@ class Sandbox:
         return alive(self.state.pids.get(role))
 
     def _site_answers(self, role: str) -> bool:
+        """Listening on both ports (any answer will do: the site's mode may be a broken one on purpose)."""
         try:
-            httpx.get(self.state.site_url(role, "/"), timeout=0.5)
-        except httpx.HTTPError:
+            for port in (self.state.http_port, self.state.https_port):
+                socket.create_connection((ADDRESSES[role], port), timeout=0.5).close()
+        except OSError:
             return False
         return True
 
@@ -286,7 +319,7 @@ class Sandbox:
         if self.state.switched:
             return f"{label} {svc.ttl} IN A {ADDRESSES[SECONDARY]}"
         content = lua_failover_content(
-            f"http://{svc.hostname}:{self.state.http_port}{svc.health_path}",
+            f"https://{svc.hostname}:{self.state.https_port}{svc.health_path}",
             ADDRESSES[PRIMARY],
             ADDRESSES[SECONDARY],
             timeout=svc.check_timeout_seconds,
@@ -404,7 +437,8 @@ class Sandbox:
             "hostname": self.state.service.hostname,
             "answer": self.resolve(self.state.service.hostname),
             "processes": {name: alive(pid) for name, pid in self.state.pids.items()},
-            "sites": {role: self.state.site_url(role) for role in ADDRESSES},
+            "sites": {role: {"url": self.state.site_url(role), "mode": self.site_mode(role)} for role in ADDRESSES},
+            "ca": str(self.state.pki.ca),
             "pdns_version": self.state.pdns_version,
             "failover_bound_seconds": self.state.failover_bound_seconds,
         }

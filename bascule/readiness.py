@@ -1,0 +1,222 @@
+"""Readiness: what a client of the service hostname would get from one site, asked at the site's own address.
+
+A standby is only as good as this. The commonest cross-provider failover failure is a site that is up but
+not serving the hostname: never bound to it (the platform answers 404), its certificate never issued (the
+platform's default certificate), or expired unnoticed because a standby gets no traffic. So each check
+connects like a client would, with SNI and Host set to the service hostname, and verifies the certificate
+chain against a trust store (the system's, the sandbox CA, or a private PKI bundle). Shared by the drill's
+preflight and probes and by `bascule verify`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from bascule.sandbox.modes import SITE_HEADER
+
+DEFAULT_MIN_CERT_DAYS = 14
+"""Days a certificate must still be valid: time to notice and fix a renewal that failed on a quiet standby."""
+
+
+@dataclass(frozen=True)
+class Trust:
+    """How clients decide a certificate is good: which CAs they trust, and how much validity is enough."""
+
+    ca_bundle: str | None = None
+    """A PEM bundle of trusted CAs (private PKI, the sandbox CA); None means the system trust store."""
+    min_cert_days: float = DEFAULT_MIN_CERT_DAYS
+
+    def verifying(self) -> ssl.SSLContext:
+        """A context that checks chain and hostname, as every browser and HTTP library does by default."""
+        return ssl.create_default_context(cafile=self.ca_bundle)
+
+
+def _unverified() -> ssl.SSLContext:
+    """For reading what a site presents (certificate details, health status) even when a client would refuse it."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@dataclass(frozen=True)
+class CertInfo:
+    subject: str
+    names: list[str]
+    """DNS names in the subject alternative names (what the certificate is valid for)."""
+    issuer: str
+    not_after: str
+    days_left: float
+
+    @classmethod
+    def from_der(cls, der: bytes, now: dt.datetime) -> CertInfo:
+        cert = x509.load_der_x509_certificate(der)
+        try:
+            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            dns_names = [str(n) for n in names.get_values_for_type(x509.DNSName)]
+        except x509.ExtensionNotFound:
+            dns_names = []
+        common = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        expires = cert.not_valid_after_utc
+        return cls(
+            subject=cert.subject.rfc4514_string(),
+            names=dns_names or common,
+            issuer=cert.issuer.rfc4514_string(),
+            not_after=expires.isoformat(),
+            days_left=round((expires - now).total_seconds() / 86400, 1),
+        )
+
+    def covers(self, hostname: str) -> bool:
+        """RFC 6125 matching: exact, or a wildcard standing for exactly the leftmost label."""
+        host = hostname.lower().rstrip(".")
+        for name in (n.lower().rstrip(".") for n in self.names):
+            if name == host:
+                return True
+            if name.startswith("*.") and "." in host and host.split(".", 1)[1] == name[2:]:
+                return True
+        return False
+
+
+@dataclass
+class SiteReadiness:
+    role: str
+    address: str
+    port: int
+    hostname: str
+    health_path: str
+    certificate: CertInfo | None = None
+    trusted: bool = False
+    status: int | None = None
+    site: str | None = None
+    """The identity the answer gave (`X-Bascule-Site`), if any: a platform's own 404 names no app."""
+    latency_ms: float | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "ready": self.ready}
+
+
+def url_for(address: str, port: int, path: str) -> str:
+    host = f"[{address}]" if _is_ipv6(address) else address
+    return f"https://{host}:{port}{path}"
+
+
+def _is_ipv6(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).version == 6
+    except ValueError:
+        return False
+
+
+def client(trust: Trust | None) -> httpx.Client:
+    """An HTTP client that opens a fresh connection per request (a probe must see the site as it is now, not a
+    kept-alive connection from before a fault) and verifies as `trust` says; None reads without verifying."""
+    verify: ssl.SSLContext = trust.verifying() if trust is not None else _unverified()
+    return httpx.Client(trust_env=False, verify=verify, limits=httpx.Limits(max_keepalive_connections=0))
+
+
+def get_as_client(
+    http: httpx.Client, address: str, port: int, hostname: str, path: str, timeout: float
+) -> httpx.Response:
+    """GET `path` from `address` as a client of `hostname` would: SNI and Host are the hostname, not the address."""
+    return http.get(
+        url_for(address, port, path),
+        headers={"Host": hostname},
+        extensions={"sni_hostname": hostname},
+        timeout=timeout,
+        follow_redirects=False,
+    )
+
+
+def describe_error(exc: Exception) -> str:
+    """One short line for a failed request, keeping the TLS verdict a client would have shown."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS: {cause.verify_message}"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS: {cause.reason or cause}"
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect: {exc}" if str(exc) else "cannot connect"
+    return f"{type(exc).__name__}: {exc}".strip(": ")
+
+
+def _handshake(address: str, port: int, hostname: str, context: ssl.SSLContext, timeout: float) -> bytes:
+    with (
+        socket.create_connection((address, port), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=hostname) as tls,
+    ):
+        return tls.getpeercert(binary_form=True) or b""
+
+
+def check_site(
+    role: str, address: str, port: int, hostname: str, health_path: str, trust: Trust, timeout: float = 5.0
+) -> SiteReadiness:
+    """TLS for the hostname (chain, names, days left), then the health path; every problem a line of its own."""
+    result = SiteReadiness(role, address, port, hostname, health_path)
+    where = f"{role} {address}"
+    now = dt.datetime.now(dt.UTC)
+    try:
+        der = _handshake(address, port, hostname, _unverified(), timeout)
+    except (OSError, ssl.SSLError) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError | socket.timeout) else str(exc)
+        result.problems.append(f"{where}: no TLS answer on port {port} for {hostname}: {reason}")
+        return result
+    cert = result.certificate = CertInfo.from_der(der, now)
+    try:
+        _handshake(address, port, hostname, trust.verifying(), timeout)
+        result.trusted = True
+    except ssl.SSLCertVerificationError as exc:
+        if not cert.covers(hostname):
+            result.problems.append(
+                f"{where}: certificate is for {', '.join(cert.names) or cert.subject}, not {hostname}"
+            )
+        elif cert.days_left < 0:
+            result.problems.append(
+                f"{where}: certificate for {hostname} expired {_days(-cert.days_left)} ago ({cert.not_after[:10]})"
+            )
+        else:
+            result.problems.append(f"{where}: certificate for {hostname} is not trusted: {exc.verify_message}")
+    except (OSError, ssl.SSLError) as exc:
+        result.problems.append(f"{where}: TLS handshake for {hostname} failed: {exc}")
+    if result.trusted and cert.days_left < trust.min_cert_days:
+        result.problems.append(
+            f"{where}: certificate for {hostname} expires in {_days(cert.days_left)} ({cert.not_after[:10]}), "
+            f"sooner than the {_days(trust.min_cert_days)} asked for (--min-cert-days)"
+        )
+    start = time.monotonic()
+    try:
+        with client(None) as http:
+            response = get_as_client(http, address, port, hostname, health_path, timeout)
+    except httpx.HTTPError as exc:
+        result.problems.append(f"{where}: health {health_path} for {hostname}: {describe_error(exc)}")
+        return result
+    result.latency_ms = round((time.monotonic() - start) * 1000, 1)
+    result.status, result.site = response.status_code, response.headers.get(SITE_HEADER)
+    if not 200 <= response.status_code < 300:
+        unbound = " (the platform's own answer: no app is bound to the hostname there)" if result.site is None else ""
+        result.problems.append(
+            f"{where}: health {health_path} for {hostname} answered HTTP {response.status_code}{unbound}"
+        )
+    return result
+
+
+def _days(value: float) -> str:
+    return f"{value:g} day" + ("" if value == 1 else "s")

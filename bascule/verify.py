@@ -1,0 +1,125 @@
+"""`bascule verify`'s assessment: is the standby ready right now, and does DNS answer the primary?
+
+The same readiness checks a drill's preflight runs, without any fault: each site asked directly at its own
+address as a client of the service hostname would ask it, and each resolver asked for the failover record.
+Rendered as text for people, JSON for tools and JUnit for CI dashboards.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from bascule.drills.plan import DrillTarget
+from bascule.drills.probes import DnsResult, query_dns
+from bascule.readiness import SiteReadiness, Trust, check_site
+
+PRIMARY = "primary"
+
+
+def check_sites(target: DrillTarget, trust: Trust, timeout: float) -> list[SiteReadiness]:
+    """Every site of the target, directly (not through DNS): what a client would get if DNS sent it there."""
+    return [
+        check_site(role, address, target.port, target.hostname, target.health_path, trust, timeout)
+        for role, address in target.addresses.items()
+    ]
+
+
+@dataclass
+class ServiceReadiness:
+    service: str
+    hostname: str
+    target: str
+    sites: list[SiteReadiness]
+    dns: list[DnsResult]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "hostname": self.hostname,
+            "target": self.target,
+            "ready": self.ready,
+            "problems": self.problems,
+            "sites": [s.as_json() for s in self.sites],
+            "dns": [{**d.as_json(), "ok": d.error is None and d.site == PRIMARY} for d in self.dns],
+        }
+
+
+def assess(target: DrillTarget, trust: Trust, timeout: float = 5.0) -> ServiceReadiness:
+    sites = check_sites(target, trust, timeout)
+    answers = [query_dns(resolver, target, timeout) for resolver in target.resolvers]
+    problems = [line for site in sites for line in site.problems]
+    for result in answers:
+        if result.error:
+            problems.append(f"dns {result.resolver}: no answer for {target.hostname}: {result.error}")
+        elif result.site != PRIMARY:
+            shown = ", ".join(result.answers) or "nothing"
+            problems.append(
+                f"dns {result.resolver}: {target.hostname} answers {shown} ({result.site}), not the primary"
+            )
+    return ServiceReadiness(target.service, target.hostname, target.description, sites, answers, problems)
+
+
+def report_json(results: list[ServiceReadiness], trust: Trust) -> dict[str, Any]:
+    return {
+        "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "ready": all(r.ready for r in results),
+        "min_cert_days": trust.min_cert_days,
+        "ca_bundle": trust.ca_bundle,
+        "services": [r.as_json() for r in results],
+    }
+
+
+def render_json(results: list[ServiceReadiness], trust: Trust) -> str:
+    return json.dumps(report_json(results, trust), indent=2)
+
+
+def _site_line(site: SiteReadiness) -> str:
+    cert = site.certificate
+    tls = (
+        f"cert {', '.join(cert.names)} from {cert.issuer}, {cert.days_left:g} days left"
+        + ("" if site.trusted else " (NOT trusted)")
+        if cert
+        else "no TLS"
+    )
+    health = f"HTTP {site.status} in {site.latency_ms:g} ms" if site.status is not None else "no health answer"
+    who = f", answered by {site.site}" if site.site else ""
+    return f"  {'ok ' if site.ready else 'BAD'} {site.role:<9} {site.address}:{site.port}  {tls}; {health}{who}"
+
+
+def render_text(results: list[ServiceReadiness]) -> str:
+    lines = []
+    for r in results:
+        lines.append(f"{'READY' if r.ready else 'NOT READY'} {r.service} ({r.hostname}) on {r.target}")
+        lines += [_site_line(site) for site in r.sites]
+        for d in r.dns:
+            seen = d.error or f"{', '.join(d.answers) or 'nothing'} ({d.site})"
+            lines.append(f"  {'ok ' if d.error is None and d.site == PRIMARY else 'BAD'} dns {d.resolver}: {seen}")
+        lines += [f"  problem: {p}" for p in r.problems]
+    return "\n".join(lines)
+
+
+def render_junit(results: list[ServiceReadiness]) -> str:
+    """One test suite per service, one case per site and per resolver: a dashboard shows which part is not ready."""
+    suites = ET.Element("testsuites", name="bascule verify")
+    for r in results:
+        cases: list[tuple[str, list[str]]] = [(f"site {s.role} {s.address}", s.problems) for s in r.sites] + [
+            (f"dns {d.resolver}", [p for p in r.problems if p.startswith(f"dns {d.resolver}:")]) for d in r.dns
+        ]
+        suite = ET.SubElement(
+            suites, "testsuite", name=f"{r.service} ({r.hostname})", tests=str(len(cases)),
+            failures=str(sum(1 for _, problems in cases if problems)),
+        )  # fmt: skip
+        for name, problems in cases:
+            case = ET.SubElement(suite, "testcase", classname=r.service, name=name)
+            if problems:
+                ET.SubElement(case, "failure", message=problems[0]).text = "\n".join(problems)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True)
