@@ -241,9 +241,7 @@ def test_preflight_refuses_when_secondary_is_unhealthy(sandbox: Sandbox, tmp_pat
     assert "inject" not in events and events[-1] == "refused"
     summary = summarize(read_journal(tmp_path / "journal.jsonl"))
     assert summary["exit_code"] == 3
-    assert summary["reasons"] == [
-        "secondary 127.0.0.3: health /healthz for checkout.sandbox.test answered HTTP 503"
-    ]
+    assert summary["reasons"] == ["secondary 127.0.0.3: health /healthz for checkout.sandbox.test answered HTTP 503"]
     assert sandbox.control_file(PRIMARY).read_text() == HEALTHY
 
 
