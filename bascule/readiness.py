@@ -167,9 +167,19 @@ def _handshake(address: str, port: int, hostname: str, context: ssl.SSLContext, 
 
 
 def check_site(
-    role: str, address: str, port: int, hostname: str, health_path: str, trust: Trust, timeout: float = 5.0
+    role: str,
+    address: str,
+    port: int,
+    hostname: str,
+    health_path: str,
+    trust: Trust,
+    timeout: float = 5.0,
+    check_timeout: float | None = None,
 ) -> SiteReadiness:
-    """TLS for the hostname (chain, names, days left), then the health path; every problem a line of its own."""
+    """TLS for the hostname (chain, names, days left), then the health path; every problem a line of its own.
+
+    `check_timeout` is how long the DNS switch's own health checker waits: a health path slower than that is
+    down for the switch, however well it answers a patient client."""
     result = SiteReadiness(role, address, port, hostname, health_path)
     where = f"{role} {address}"
     now = dt.datetime.now(dt.UTC)
@@ -210,6 +220,12 @@ def check_site(
         return result
     result.latency_ms = round((time.monotonic() - start) * 1000, 1)
     result.status, result.site = response.status_code, response.headers.get(SITE_HEADER)
+    seconds = result.latency_ms / 1000
+    if check_timeout is not None and seconds > check_timeout:
+        result.problems.append(
+            f"{where}: health {health_path} for {hostname} answered after {seconds:.1f} s, later than the "
+            f"{check_timeout:g} s the DNS health check waits"
+        )
     if not 200 <= response.status_code < 300:
         unbound = " (the platform's own answer: no app is bound to the hostname there)" if result.site is None else ""
         result.problems.append(

@@ -23,7 +23,16 @@ PRIMARY = "primary"
 def check_sites(target: DrillTarget, trust: Trust, timeout: float) -> list[SiteReadiness]:
     """Every site of the target, directly (not through DNS): what a client would get if DNS sent it there."""
     return [
-        check_site(role, address, target.port, target.hostname, target.health_path, trust, timeout)
+        check_site(
+            role,
+            address,
+            target.port,
+            target.hostname,
+            target.health_path,
+            trust,
+            timeout,
+            target.check_timeout_seconds,
+        )
         for role, address in target.addresses.items()
     ]
 
@@ -115,9 +124,12 @@ def render_junit(results: list[ServiceReadiness]) -> str:
             (f"dns {d.resolver}", [p for p in r.problems if p.startswith(f"dns {d.resolver}:")]) for d in r.dns
         ]
         suite = ET.SubElement(
-            suites, "testsuite", name=f"{r.service} ({r.hostname})", tests=str(len(cases)),
+            suites,
+            "testsuite",
+            name=f"{r.service} ({r.hostname})",
+            tests=str(len(cases)),
             failures=str(sum(1 for _, problems in cases if problems)),
-        )  # fmt: skip
+        )
         for name, problems in cases:
             case = ET.SubElement(suite, "testcase", classname=r.service, name=name)
             if problems:

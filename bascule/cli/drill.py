@@ -301,7 +301,7 @@ def _print_summary(summary: dict[str, Any], reports: Path) -> None:
     style = "green" if summary["status"] == "pass" else "red"
     out.print(f"[bold {style}]{summary['status'].upper()}[/bold {style}] {summary['service']} ({summary['fault']})")
     for reason in summary.get("reasons", []):
-        out.print(f"  - {reason}", highlight=False)
+        out.print(f"  - {reason}", highlight=False, markup=False, soft_wrap=True)
     if summary["status"] != "refused":
         table = Table(show_header=True)
         for column in ("", "detection", "all resolvers", "HTTP moved", "client errors"):

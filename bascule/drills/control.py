@@ -61,6 +61,7 @@ class SandboxControl:
             port=state.https_port,
             health_path=state.service.health_path,
             ca_bundle=str(state.pki.ca),
+            check_timeout_seconds=state.service.check_timeout_seconds,
             failover_bound_seconds=state.failover_bound_seconds,
             description=(
                 f"local sandbox: PowerDNS {state.pdns_version} on 127.0.0.1:{state.dns_port}, "

@@ -44,6 +44,8 @@ class DrillTarget:
     failover_bound_seconds: float
     """interval x failures + TTL of the settings in force: what the drill is measured against."""
     description: str
+    check_timeout_seconds: float | None = None
+    """How long the DNS switch's health checker waits for the health path, where known."""
     ca_bundle: str | None = None
     """CAs a client trusts for this service (private PKI, the sandbox CA); None: the system trust store."""
 

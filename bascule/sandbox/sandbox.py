@@ -204,13 +204,23 @@ class Sandbox:
         tmp.write_text(json.dumps(asdict(self.state), indent=2), encoding="utf-8")
         tmp.replace(self.dir / "state.json")
 
+    def refresh(self) -> None:
+        """Take pids and the switch from disk: another process (`bascule sandbox site`, a drill) may have restarted a
+        site since this object was loaded, and acting on a stale pid would leak or duplicate a process."""
+        path = self.dir / "state.json"
+        if path.is_file():
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            self.state.pids, self.state.switched = dict(raw.get("pids", {})), bool(raw.get("switched", False))
+
     def running(self) -> bool:
         """Every process is up, except a site put `down` on purpose (that is a site's state, not a broken sandbox)."""
+        self.refresh()
         sites = [role for role in ADDRESSES if self.site_mode(role) != DOWN]
         needed = ["pdns", *sites] + (["recursor"] if self.state.resolver_port else [])
         return all(alive(self.state.pids.get(name)) for name in needed)
 
     def stop(self) -> None:
+        self.refresh()
         for name in list(self.state.pids):
             self._kill(name)
         state = self.dir / "state.json"
@@ -256,6 +266,7 @@ class Sandbox:
             raise SandboxError(f"no site '{role}': choose {' or '.join(ADDRESSES)}")
         if mode not in MODES:
             raise SandboxError(f"no site mode '{mode}': choose one of {', '.join(MODES)}")
+        self.refresh()
         tmp = self.control_file(role).with_suffix(".tmp")
         tmp.write_text(mode, encoding="utf-8")
         tmp.replace(self.control_file(role))  # the site reads it on every request: never a half-written mode
@@ -285,6 +296,7 @@ class Sandbox:
         self._kill(role)
 
     def site_alive(self, role: str) -> bool:
+        self.refresh()
         return alive(self.state.pids.get(role))
 
     def _site_answers(self, role: str) -> bool:
@@ -299,6 +311,7 @@ class Sandbox:
     # --- DNS -------------------------------------------------------------------------------------
     def set_switched(self, switched: bool) -> None:
         """The `switch` fault: the record skips the primary, as an operator's manual switch would."""
+        self.refresh()
         self.state.switched = switched
         self.save()
         self._write_zone()
