@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,3 +64,13 @@ def have_pdns() -> bool:
     except SandboxError:
         return False
     return True
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 15) -> bool:
+    """Poll `check` until it holds or `timeout` passes; real processes (DNS, sites) change state on their own clock."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False

@@ -24,7 +24,7 @@ from bascule.powerdns import PowerDnsApi, PowerDnsApiError, lua_failover_content
 from bascule.sandbox import PRIMARY, Sandbox, SandboxError, SandboxService
 from bascule.sandbox import sandbox as sandbox_module
 from bascule.spec import SpecError, parse_services
-from tests.conftest import Plan
+from tests.conftest import Plan, wait_until
 
 PlanFn = Callable[..., Plan]
 DYNAMIC = "pulumi-python:dynamic:Resource"
@@ -171,15 +171,6 @@ def sites(tmp_path: Path) -> Iterator[Sandbox]:
     box.stop()
 
 
-def _wait(check: Callable[[], bool], timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 @pytest.mark.sandbox
 def test_provider_lifecycle_and_real_failover(api_server: ApiServer, sites: Sandbox) -> None:
     provider = PowerDnsRecordProvider()
@@ -192,12 +183,12 @@ def test_provider_lifecycle_and_real_failover(api_server: ApiServer, sites: Sand
     }  # fmt: skip
     created = provider.create(props)
     assert created.id == "bank.test/ledger.bank.test/LUA"
-    assert _wait(lambda: api_server.answer("ledger.bank.test") == ["127.0.0.2"]), "never answered the primary"
+    assert wait_until(lambda: api_server.answer("ledger.bank.test") == ["127.0.0.2"]), "never answered the primary"
 
     sites.stop_site(PRIMARY)
-    assert _wait(lambda: api_server.answer("ledger.bank.test") == ["127.0.0.3"]), "never failed over"
+    assert wait_until(lambda: api_server.answer("ledger.bank.test") == ["127.0.0.3"]), "never failed over"
     sites.start_site(PRIMARY)
-    assert _wait(lambda: api_server.answer("ledger.bank.test") == ["127.0.0.2"]), "never failed back"
+    assert wait_until(lambda: api_server.answer("ledger.bank.test") == ["127.0.0.2"]), "never failed back"
 
     read = provider.read(created.id, props)
     assert read.id == created.id and read.outs["contents"] == props["contents"]
@@ -208,7 +199,7 @@ def test_provider_lifecycle_and_real_failover(api_server: ApiServer, sites: Sand
 
     provider.delete(created.id, props)
     assert provider.read(created.id, props).id == ""
-    assert _wait(lambda: api_server.answer("ledger.bank.test") == [])
+    assert wait_until(lambda: api_server.answer("ledger.bank.test") == [])
 
 
 @pytest.mark.sandbox

@@ -11,9 +11,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from bascule.readiness import Trust, check_site, client, get_as_client
 from bascule.sandbox import PRIMARY, SECONDARY, Sandbox
 from bascule.sandbox.modes import DOWN, EXPIRED_CERT, HEALTHY, MODES, SLOW, UNBOUND, UNHEALTHY, WRONG_CERT
 from bascule.sandbox.pki import DEFAULT_HOSTNAME
-from tests.conftest import have_pdns
+from tests.conftest import have_pdns, wait_until
 
 pytestmark = pytest.mark.sandbox
 BASCULE = [sys.executable, "-m", "bascule.cli"]
@@ -71,15 +70,6 @@ def sandbox(box: Sandbox) -> Iterator[Sandbox]:
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*BASCULE, *args], capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_healthy_sandbox_is_ready_and_verify_reports_certificates(sandbox: Sandbox) -> None:
@@ -176,11 +166,11 @@ def test_powerdns_check_asks_for_the_hostname_but_does_not_verify_certificates(s
     That gap is why `bascule verify` exists."""
     resolve = lambda: sandbox.resolve(HOST)  # noqa: E731
     sandbox.set_site_mode(PRIMARY, UNBOUND)
-    assert wait_for(lambda: resolve() == ["127.0.0.3"]), resolve()
+    assert wait_until(lambda: resolve() == ["127.0.0.3"]), resolve()
     sandbox.set_site_mode(PRIMARY, HEALTHY)
-    assert wait_for(lambda: resolve() == ["127.0.0.2"]), resolve()
+    assert wait_until(lambda: resolve() == ["127.0.0.2"]), resolve()
     sandbox.set_site_mode(PRIMARY, WRONG_CERT)
-    stayed = not wait_for(lambda: resolve() != ["127.0.0.2"], timeout=4 * sandbox.state.failover_bound_seconds)
+    stayed = not wait_until(lambda: resolve() != ["127.0.0.2"], timeout=4 * sandbox.state.failover_bound_seconds)
     assert stayed, "PowerDNS 4.7's ifurlup() was seen verifying certificates: update README and this test"
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import NoReturn
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -23,3 +24,23 @@ def fail(lines: Iterable[str], code: int = EXIT_BAD_INPUT) -> NoReturn:
     for line in lines:
         err.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+# Options that several commands share, so they read and behave the same everywhere.
+Cwd = Annotated[Path, typer.Option("--cwd", help="The Pulumi project folder of --stack.")]
+Resolvers = Annotated[
+    list[str] | None,
+    typer.Option("--resolver", help="Also ask this recursive resolver, IP[:port]; repeatable (e.g. 1.1.1.1)."),
+]
+NoAuthoritative = Annotated[bool, typer.Option("--no-authoritative", help="Do not ask the zone's own name servers.")]
+MinCertDays = Annotated[
+    float,
+    typer.Option("--min-cert-days", min=0, help="A site whose certificate expires sooner than this is not ready."),
+]
+CaBundle = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-bundle", exists=True, dir_okay=False,
+        help="Trust these CAs (PEM, private PKI) instead of the system store; the sandbox uses its own CA.",
+    ),
+]  # fmt: skip

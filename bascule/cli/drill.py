@@ -16,7 +16,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from bascule.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_REFUSED, err, fail, out
+from bascule.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_REFUSED,
+    CaBundle,
+    Cwd,
+    MinCertDays,
+    NoAuthoritative,
+    Resolvers,
+    err,
+    fail,
+    out,
+)
 from bascule.drills import history
 from bascule.drills.control import ControlError, DrillControl, SandboxControl, control_from_description
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
@@ -85,14 +97,9 @@ def drill(
         typer.Option("--stack", help="Drill this Pulumi stack (with --local: only take its service's settings)."),
     ] = None,
     service: Annotated[str | None, typer.Option("--service", help="Service of --stack to drill.")] = None,
-    cwd: Annotated[Path, typer.Option("--cwd", help="The Pulumi project folder of --stack.")] = Path("."),
-    resolver: Annotated[
-        list[str] | None,
-        typer.Option("--resolver", help="Also ask this recursive resolver, IP[:port]; repeatable (e.g. 1.1.1.1)."),
-    ] = None,
-    no_authoritative: Annotated[
-        bool, typer.Option("--no-authoritative", help="Do not ask the zone's own name servers.")
-    ] = False,
+    cwd: Cwd = Path("."),
+    resolver: Resolvers = None,
+    no_authoritative: NoAuthoritative = False,
     rto: Annotated[float | None, typer.Option("--rto", help="RTO target in seconds (default: the spec's).")] = None,
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Seconds to wait for each of failover and failback.")
@@ -121,19 +128,8 @@ def drill(
     stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")] = Path(
         "stacks"
     ),
-    min_cert_days: Annotated[
-        float,
-        typer.Option("--min-cert-days", min=0, help="Refuse to start if a site's certificate expires sooner."),
-    ] = DEFAULT_MIN_CERT_DAYS,
-    ca_bundle: Annotated[
-        Path | None,
-        typer.Option(
-            "--ca-bundle",
-            exists=True,
-            dir_okay=False,
-            help="Probes trust these CAs (PEM, private PKI) instead of the system store.",
-        ),
-    ] = None,
+    min_cert_days: MinCertDays = DEFAULT_MIN_CERT_DAYS,
+    ca_bundle: CaBundle = None,
 ) -> None:
     """Run a failover drill and write journal.jsonl, report.json, report.md and report.html.
 

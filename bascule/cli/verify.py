@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from bascule.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, fail, out
+from bascule.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    CaBundle,
+    Cwd,
+    MinCertDays,
+    NoAuthoritative,
+    Resolvers,
+    fail,
+    out,
+)
 from bascule.drills.control import ControlError, SandboxControl
 from bascule.drills.plan import DrillTarget
 from bascule.drills.stack_control import CliMissing, PulumiStackControl, make_backend
@@ -29,25 +39,12 @@ def verify(
     service: Annotated[
         str | None, typer.Option("--service", help="Only this service of --stack (default: every service).")
     ] = None,
-    cwd: Annotated[Path, typer.Option("--cwd", help="The Pulumi project folder of --stack.")] = Path("."),
-    resolver: Annotated[
-        list[str] | None,
-        typer.Option("--resolver", help="Also ask this recursive resolver, IP[:port]; repeatable."),
-    ] = None,
-    no_authoritative: Annotated[
-        bool, typer.Option("--no-authoritative", help="Do not ask the zone's own name servers.")
-    ] = False,
+    cwd: Cwd = Path("."),
+    resolver: Resolvers = None,
+    no_authoritative: NoAuthoritative = False,
     output: Annotated[Format, typer.Option("--format", help="text, json or junit (on stdout).")] = Format.TEXT,
-    min_cert_days: Annotated[
-        float,
-        typer.Option("--min-cert-days", min=0, help="Days a certificate must still be valid to count as ready."),
-    ] = DEFAULT_MIN_CERT_DAYS,
-    ca_bundle: Annotated[
-        Path | None,
-        typer.Option(
-            "--ca-bundle", exists=True, dir_okay=False, help="Trust these CAs (PEM) instead of the system store."
-        ),
-    ] = None,
+    min_cert_days: MinCertDays = DEFAULT_MIN_CERT_DAYS,
+    ca_bundle: CaBundle = None,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds for each connection step.")] = 5.0,
     sandbox_dir: Annotated[
         Path | None,
