@@ -32,9 +32,12 @@ from bascule.drills.schedule import parse_blackout, window_delay
 from bascule.drills.stack_control import AutomationBackend, CliMissing, PulumiStackControl, make_backend
 from bascule.engine import ProgramError, run_offline
 from bascule.program import main as program
+from bascule.readiness import Trust
 from bascule.sandbox import PRIMARY, Sandbox
-from bascule.sandbox.modes import HEALTHY
+from bascule.sandbox.modes import HEALTHY, UNBOUND, WRONG_CERT
+from bascule.sandbox.pki import DEFAULT_HOSTNAME
 from bascule.spec import DRILL_KEY, SERVICES_KEY
+from bascule.verify import assess
 from tests.conftest import have_pdns
 
 SECRET = "hunter2-db-password-7f3a"
@@ -283,3 +286,65 @@ def test_recover_stack_without_cli_is_a_clear_exit_2(tmp_path: Path) -> None:
                            "checkout"], capture_output=True, text=True, env=env, timeout=60, check=False)  # fmt: skip
     assert proc.returncode == 2
     assert "the Pulumi CLI is not installed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.sandbox
+@needs_pdns
+def test_verify_checks_every_site_a_stack_names(sandbox: Sandbox) -> None:
+    control = control_for(SandboxStack(sandbox), [])
+    trust = Trust(str(sandbox.state.pki.ca))
+    ready = assess(control.target(), trust)
+    assert ready.ready, ready.problems
+    assert [(s.role, s.address, s.status) for s in ready.sites] == [("primary", "127.0.0.2", 200),
+                                                                      ("secondary", "127.0.0.3", 200)]  # fmt: skip
+    sandbox.set_site_mode("secondary", WRONG_CERT)
+    try:
+        broken = assess(control.target(), trust)
+    finally:
+        sandbox.set_site_mode("secondary", HEALTHY)
+    assert broken.problems == [f"secondary 127.0.0.3: certificate is for {DEFAULT_HOSTNAME}, not checkout.sandbox.test"]
+
+
+@pytest.mark.sandbox
+@needs_pdns
+def test_verify_stack_cli_through_the_automation_api(sandbox: Sandbox, tmp_path: Path) -> None:
+    """`bascule verify --stack` end to end: a stand-in `pulumi` answers `stack output --json` with the outputs the
+    real program produces, and the sites behind them are the sandbox's (real TLS, real DNS)."""
+    outputs = SandboxStack(sandbox).state
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "pulumi"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in\n'
+        '  *version*) echo v3.272.0;;\n'
+        f'  *"stack output"*) cat {tmp_path / "outputs.json"};;\n'
+        "esac\nexit 0\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    (tmp_path / "Pulumi.yaml").write_text("name: bascule\nruntime: python\n")
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    resolver = f"127.0.0.1:{sandbox.state.dns_port}"
+    command = [sys.executable, "-m", "bascule.cli", "verify", "--stack", "drill", "--cwd", str(tmp_path),
+               "--no-authoritative", "--resolver", resolver, "--ca-bundle", str(sandbox.state.pki.ca),
+               "--format", "json"]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    (service,) = report["services"]
+    assert service["service"] == "checkout" and service["ready"] is True
+    assert [d["answers"] for d in service["dns"]] == [["127.0.0.2"]]
+
+    sandbox.set_site_mode("secondary", UNBOUND)
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
+    finally:
+        sandbox.set_site_mode("secondary", HEALTHY)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["services"][0]["problems"][0].startswith(
+        "secondary 127.0.0.3: health /healthz for checkout.sandbox.test answered HTTP 404"
+    )
+    no_ca = subprocess.run(command[:-4] + ["--format", "json"], capture_output=True, text=True, env=env, timeout=60,
+                           check=False)  # fmt: skip
+    assert no_ca.returncode == 1  # the system store does not know the sandbox CA: not trusted, not ready
