@@ -318,7 +318,7 @@ def test_verify_stack_cli_through_the_automation_api(sandbox: Sandbox, tmp_path:
     fake.write_text(
         "#!/bin/sh\n"
         'case "$*" in\n'
-        '  *version*) echo v3.272.0;;\n'
+        "  *version*) echo v3.272.0;;\n"
         f'  *"stack output"*) cat {tmp_path / "outputs.json"};;\n'
         "esac\nexit 0\n"
     )
@@ -345,6 +345,6 @@ def test_verify_stack_cli_through_the_automation_api(sandbox: Sandbox, tmp_path:
     assert json.loads(proc.stdout)["services"][0]["problems"][0].startswith(
         "secondary 127.0.0.3: health /healthz for checkout.sandbox.test answered HTTP 404"
     )
-    no_ca = subprocess.run(command[:-4] + ["--format", "json"], capture_output=True, text=True, env=env, timeout=60,
+    no_ca = subprocess.run([*command[:-4], "--format", "json"], capture_output=True, text=True, env=env, timeout=60,
                            check=False)  # fmt: skip
     assert no_ca.returncode == 1  # the system store does not know the sandbox CA: not trusted, not ready
