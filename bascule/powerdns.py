@@ -25,7 +25,7 @@ def lua_failover_content(
 
     `backupSelector='all'`: with no healthy group, answer every address (fail open, as Route 53 does), so
     clients still get an answer and a drill can tell "no healthy site" from a failover. `interval` and
-    `minimumFailures` are honoured by PowerDNS 4.9 and later; older servers use the global
+    `minimumFailures` are honoured by PowerDNS 5.0 and later (added in 5.0.0); older servers use the global
     `lua-health-checks-interval` and switch on the first failure.
     """
     for address in (primary, secondary, url, stringmatch or ""):

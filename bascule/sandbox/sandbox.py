@@ -38,8 +38,8 @@ PRIMARY, SECONDARY = "primary", "secondary"
 ADDRESSES = {PRIMARY: "127.0.0.2", SECONDARY: "127.0.0.3"}
 DNS_ADDRESS = "127.0.0.1"
 INSTALL_HINT = "install it with: sudo apt-get install pdns-server pdns-backend-bind"
-_LUA_DAMPING_VERSION = (4, 9)
-"""`ifurlup` honours `minimumFailures` from PowerDNS 4.9; older servers switch on the first failure."""
+_LUA_DAMPING_VERSION = (5, 0)
+"""`ifurlup` honours `interval` and `minimumFailures` from PowerDNS 5.0; older servers switch on the first failure."""
 
 
 class SandboxError(Exception):
