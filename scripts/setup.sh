@@ -4,12 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# chromium renders the HTML reports in the browser tests (driven by Playwright, which brings no browser of its own).
 if ! command -v pdns_server >/dev/null 2>&1 || ! ls /usr/lib/*/pdns/libbindbackend.so >/dev/null 2>&1 \
-   || ! ls /usr/lib/*/pdns/libgsqlite3backend.so >/dev/null 2>&1 || ! command -v pdns_recursor >/dev/null 2>&1; then
-  echo "setup: installing pdns-server, pdns-backend-bind, pdns-backend-sqlite3, pdns-recursor (Debian packages)"
+   || ! ls /usr/lib/*/pdns/libgsqlite3backend.so >/dev/null 2>&1 || ! command -v pdns_recursor >/dev/null 2>&1 \
+   || ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing pdns-server, pdns-backend-bind, pdns-backend-sqlite3, pdns-recursor, chromium (Debian packages)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq pdns-server pdns-backend-bind pdns-backend-sqlite3 pdns-recursor >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq pdns-server pdns-backend-bind pdns-backend-sqlite3 pdns-recursor \
+    chromium >/dev/null
   # The package may start a system-wide server; the sandbox runs its own, so stop that one.
   if command -v systemctl >/dev/null 2>&1; then
     $SUDO systemctl disable --now pdns pdns-recursor >/dev/null 2>&1 || true

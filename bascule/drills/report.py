@@ -14,6 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from bascule.drills.probes import BOTH
 
 PRIMARY, SECONDARY = "primary", "secondary"
@@ -201,26 +203,8 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f} s"
 
 
-def render_markdown(summary: dict[str, Any]) -> str:
-    lines = [
-        f"# Failover drill: {summary['service']} ({summary['fault']})",
-        "",
-        f"**Result: {summary['status'].upper()}**  ",
-        f"Target: {summary['target']}  ",
-        f"Started {summary['started']}, ended {summary['ended']}.",
-        "",
-    ]
-    if summary.get("reasons"):
-        lines += ["## Why", "", *[f"- {r}" for r in summary["reasons"]], ""]
-    lines += _readiness_markdown(summary.get("readiness", []))
-    if summary["status"] == "refused":
-        return "\n".join(lines)
-    lines += [
-        "## Measured",
-        "",
-        "| | failover | failback |",
-        "|---|---|---|",
-    ]
+def measured_rows(summary: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """The measured table, one row per figure, failover and failback side by side: shared by every format."""
     fo, fb = summary["failover"], summary["failback"]
     rows = [
         ("first DNS answer change (detection)", "detection_s"),
@@ -232,6 +216,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         ("HTTP errors seen by clients", "http_errors"),
         ("probes", "probes"),
     ]
+    table = []
     for label, key in rows:
         if key in ("auth", "recursive"):
             kind = "authoritative" if key == "auth" else "recursive"
@@ -244,7 +229,27 @@ def render_markdown(summary: dict[str, Any]) -> str:
             cells = [_fmt(p.get(key)) for p in (fo, fb)]
         else:
             cells = [str(p.get(key, "—")) for p in (fo, fb)]
-        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+        table.append((label, cells))
+    return table
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    lines = [
+        f"# Failover drill: {summary['service']} ({summary['fault']})",
+        "",
+        f"**Result: {summary['status'].upper()}**  ",
+        f"{verdict(summary)}  ",
+        f"Target: {summary['target']}  ",
+        f"Started {summary['started']}, ended {summary['ended']}.",
+        "",
+    ]
+    if summary.get("reasons"):
+        lines += ["## Why", "", *[f"- {r}" for r in summary["reasons"]], ""]
+    lines += _readiness_markdown(summary.get("readiness", []))
+    if summary["status"] == "refused":
+        return "\n".join(lines)
+    lines += ["## Measured", "", "| | failover | failback |", "|---|---|---|"]
+    lines += [f"| {label} | {cells[0]} | {cells[1]} |" for label, cells in measured_rows(summary)]
     lines += [
         "",
         f"RTO target {summary['rto_seconds']:g} s; theoretical bound of the settings (interval x failures + TTL) "
@@ -255,96 +260,183 @@ def render_markdown(summary: dict[str, Any]) -> str:
     for name in ("failover", "failback"):
         errors = summary[name].get("client_errors") or {}
         if errors:
-            lines += [f"Client errors during {name}:", "", *[f"- {text}: {n} probes" for text, n in errors.items()], ""]
+            lines += [
+                f"Client errors during {name}:",
+                "",
+                *[f"- {text}: {n} probe{'' if n == 1 else 's'}" for text, n in errors.items()],
+                "",
+            ]
     return "\n".join(lines)
 
 
-def render_html(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
+def verdict(summary: dict[str, Any]) -> str:
+    """Why the drill passed or failed, in one sentence."""
+    reasons = summary.get("reasons") or []
+    more = f" (and {len(reasons) - 1} more: see below)" if len(reasons) > 1 else ""
+    if summary["status"] == "refused":
+        return f"Refused before any fault was injected: {reasons[0]}{more}." if reasons else "Refused."
+    if summary["status"] == "fail":
+        return f"Failed: {reasons[0]}{more}." if reasons else "Failed: the failover was not observed."
+    fo, fb = summary["failover"], summary["failback"]
     return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>Drill {html.escape(summary['service'])} {html.escape(summary['fault'])}</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
-        "pre{white-space:pre-wrap}"
-        ".pass{color:#1b7f3b}.fail,.refused{color:#b3261e}</style></head><body>"
-        f"<h1>Failover drill: {html.escape(summary['service'])} "
-        f"<span class='{html.escape(summary['status'])}'>{html.escape(summary['status'].upper())}</span></h1>"
-        f"<p>{html.escape(summary['target'])}</p>"
-        + timeline_svg(summary, events)
-        + _markdown_table_html(summary)
-        + "</body></html>"
+        f"Passed: clients were served by the secondary {_fmt(fo.get('http_s'))} after the fault "
+        f"(RTO target {summary['rto_seconds']:g} s) and by the primary again {_fmt(fb.get('http_s'))} "
+        "after the restore."
     )
 
 
-def _markdown_table_html(summary: dict[str, Any]) -> str:
-    """The Markdown report's text, shown as-is: one renderer for the numbers, two containers."""
-    return f"<pre>{html.escape(render_markdown(summary))}</pre>"
+def render_html(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
+    """The report as a page people read: verdict, readiness, measured table, chart and phases, all from the journal."""
+    template = _templates().get_template("report.html.j2")
+    return template.render(
+        s=summary,
+        verdict=verdict(summary),
+        rows=measured_rows(summary) if summary["status"] != "refused" else [],
+        chart=timeline_svg(summary, events) if summary["status"] != "refused" else "",
+        phases=phase_rows(events),
+        num=lambda value, unit: "—" if value is None else f"{value:g}{unit}",
+        sec=_fmt,
+    )
+
+
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("bascule.drills", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+
+
+PHASE_EVENTS = ("plan", "readiness", "preflight", "refused", "inject", "injected", "reached", "timeout", "abort",
+                "interrupted", "restore", "restored", "restore-failed", "recovered", "end")  # fmt: skip
+
+
+def _origin(events: list[dict[str, Any]]) -> float:
+    """0 s of the chart and the phase table: the moment the fault was in effect (else the drill's start)."""
+    injected = _first(events, "injected")
+    return float((injected or events[0])["t"])
+
+
+def phase_rows(events: list[dict[str, Any]]) -> list[dict[str, str]]:
+    origin = _origin(events)
+    rows = []
+    for e in events:
+        if e["kind"] not in PHASE_EVENTS:
+            continue
+        detail = {
+            "preflight": "ok" if e.get("ok") else "; ".join(e.get("problems", [])),
+            "refused": "; ".join(e.get("reasons", [])),
+            "inject": e.get("fault", ""),
+            "reached": f"{e.get('phase')}: every resolver and HTTP on the {e.get('site')}",
+            "timeout": f"{e.get('phase')}: not reached after {e.get('after_seconds')} s",
+            "abort": f"{e.get('phase')}: {e.get('reason')}",
+            "interrupted": f"{e.get('signal')}" + (f" during {e['phase']}" if e.get("phase") else ""),
+            "restore-failed": str(e.get("error", "")),
+            "readiness": ", ".join(f"{x['role']} {'ready' if x['ready'] else 'NOT ready'}" for x in e.get("sites", [])),
+        }.get(e["kind"], "")
+        rows.append({"event": e["kind"], "wall": str(e["wall"]), "offset": f"{e['t'] - origin:+.2f} s",
+                     "detail": detail})  # fmt: skip
+    return rows
+
+
+CHART_WIDTH, CHART_LEFT, CHART_RIGHT, LANE_HEIGHT, LABEL_ROW = 1000, 170, 16, 28, 16
+CHAR_WIDTH = 7.0
+"""Pixels per character of 12 px text, on the wide side: labels are placed so that they can never overlap."""
+
+
+def _place_labels(marks: list[tuple[float, str]]) -> list[tuple[float, str, int, bool]]:
+    """Each label in the first row where it overlaps nothing; labels that would run off the right edge end at
+    their line instead of starting there. Returns (x, text, row, anchored at the end)."""
+    placed: list[tuple[float, str, int, bool]] = []
+    rows: list[list[tuple[float, float]]] = []
+    for x, text in sorted(marks):
+        width = len(text) * CHAR_WIDTH + 6
+        at_end = x + 3 + width > CHART_WIDTH - 2
+        span = (x - 3 - width, x - 3) if at_end else (x + 3, x + 3 + width)
+        row = next((i for i, taken in enumerate(rows) if all(span[1] < a or span[0] > b for a, b in taken)), None)
+        if row is None:
+            rows.append([])
+            row = len(rows) - 1
+        rows[row].append(span)
+        placed.append((x, text, row, at_end))
+    return placed
 
 
 def timeline_svg(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
-    """Which site each probe saw over time, per resolver and for HTTP, with phase markers and the RTO line.
+    """Which site each probe saw over time, per resolver and for HTTP, with phase markers and the RTO.
 
-    A probe's colour lasts until the next probe (or one poll interval for the last one); time without
-    probes stays blank, so the chart never shows an observation that was not made.
+    0 s is the moment the fault was in effect, as in the measured table. A probe's colour lasts until the next
+    probe (at most four poll intervals); time without probes stays blank, so the chart never shows an
+    observation that was not made. The axis fits the drill; an RTO beyond it is marked at the right edge.
     """
     probes = [e for e in events if e["kind"] == "probe"]
     if not probes:
         return "<p>No probes were recorded.</p>"
     plan_event = _first(events, "plan")
     poll = float(plan_event["plan"].get("poll_interval", 0.25)) if plan_event else 0.25
-    t0, t1 = float(probes[0]["t"]), float(probes[-1]["t"]) + poll
-    injected = _first(events, "injected")
-    if injected:  # keep injection and the RTO line in view: the distance between them is the point
-        t0 = min(t0, float(injected["t"]))
-        t1 = max(t1, float(injected["t"]) + summary["rto_seconds"] + 0.5)
-    lanes = [*sorted({d["resolver"] for p in probes for d in p["dns"]}), "HTTP"]
-    width, left, lane_h, top = 1000, 190, 28, 64
-    bottom = top + lane_h * len(lanes)
-    height = bottom + 80
-    scale = (width - left - 20) / max(t1 - t0, 1e-6)
+    origin = _origin(events)
+    t0, t1 = min(origin, float(probes[0]["t"])), float(probes[-1]["t"]) + poll
+    scale = (CHART_WIDTH - CHART_LEFT - CHART_RIGHT) / max(t1 - t0, 1e-6)
 
     def x(t: float) -> float:
-        return left + (t - t0) * scale
+        return CHART_LEFT + (t - t0) * scale
 
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' font-size='12'>"]
+    marks = []
+    for e in events:
+        if e["kind"] in ("injected", "restored", "reached", "abort", "timeout") and t0 <= e["t"] <= t1:
+            name = {"injected": "fault in effect"}.get(e["kind"], f"{e.get('phase', '')} {e['kind']}".strip())
+            marks.append((x(e["t"]), f"{name} {e['t'] - origin:.1f} s"))
+    rto = float(summary["rto_seconds"])
+    rto_in_view = _first(events, "injected") is not None and origin + rto <= t1
+    if rto_in_view:
+        marks.append((x(origin + rto), f"RTO {rto:g} s"))
+    placed = _place_labels(marks)
+    label_rows = 1 + max((row for *_, row, _ in placed), default=0)
+    top = 10 + LABEL_ROW * label_rows + 6
+    lanes = [*sorted({d["resolver"] for p in probes for d in p["dns"]}), "HTTP (clients)"]
+    bottom = top + LANE_HEIGHT * len(lanes)
+    height = bottom + 84
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {CHART_WIDTH} {height}' width='{CHART_WIDTH}' "
+        f"height='{height}' font-size='12' font-family='system-ui, sans-serif' role='img' "
+        f"aria-label='timeline of DNS answers and HTTP per probe'>"
+    ]
     for i, lane in enumerate(lanes):
-        y = top + i * lane_h
-        parts.append(f"<text x='4' y='{y + 17}'>{html.escape(lane)}</text>")
+        y = top + i * LANE_HEIGHT
+        label = (
+            lane if len(lane) * CHAR_WIDTH < CHART_LEFT - 10 else lane[: int((CHART_LEFT - 10) / CHAR_WIDTH) - 1] + "…"
+        )
+        parts.append(f"<text x='4' y='{y + 17}'><title>{html.escape(lane)}</title>{html.escape(label)}</text>")
         for j, p in enumerate(probes):
             end = min(probes[j + 1]["t"], p["t"] + 4 * poll) if j + 1 < len(probes) else p["t"] + poll
-            if lane == "HTTP":
+            if lane.startswith("HTTP"):
                 site = p["http"]["site"] or "error"
             else:
                 d = next((d for d in p["dns"] if d["resolver"] == lane), None)
                 site = "error" if d is None or d["error"] else d["site"]
-            colour = COLOURS.get(site, COLOURS["none"])
             parts.append(
                 f"<rect x='{x(p['t']):.1f}' y='{y}' width='{max(x(end) - x(p['t']), 0.5):.1f}' "
-                f"height='{lane_h - 6}' fill='{colour}'><title>{html.escape(str(site))}</title></rect>"
+                f"height='{LANE_HEIGHT - 6}' fill='{COLOURS.get(site, COLOURS['none'])}'>"
+                f"<title>{html.escape(str(site))} at {p['t'] - origin:.2f} s</title></rect>"
             )
-    step = next(s for s in (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1e9) if (t1 - t0) / s <= 12)
-    for k in range(int((t1 - t0) / step) + 1):
-        tick = t0 + k * step
-        parts.append(f"<line x1='{x(tick):.1f}' x2='{x(tick):.1f}' y1='{bottom}' y2='{bottom + 5}' stroke='#555'/>")
-        parts.append(f"<text x='{x(tick) - 6:.1f}' y='{bottom + 17}' fill='#555'>{k * step:g}</text>")
-    marks = [
-        (e["t"], f"{e['phase']} {e['kind']}" if e.get("phase") else e["kind"])
-        for e in events
-        if e["kind"] in ("injected", "restored", "reached", "abort")
-    ]
-    if injected:
-        marks.append((injected["t"] + summary["rto_seconds"], f"RTO {summary['rto_seconds']:g} s"))
-    for n, (t, label) in enumerate(sorted(marks)):
-        if t0 <= t <= t1:
-            label_y = top - 10 - 14 * (n % 3)  # staggered: markers seconds apart would print over each other
-            parts.append(f"<line x1='{x(t):.1f}' x2='{x(t):.1f}' y1='{label_y + 3}' y2='{bottom}' stroke='#111' "
-                         "stroke-dasharray='4 3'/>")  # fmt: skip
-            parts.append(f"<text x='{x(t) + 3:.1f}' y='{label_y}'>{html.escape(label)} {t - t0:.1f} s</text>")
-    legend_y = bottom + 35
-    for k, (name, colour) in enumerate(COLOURS.items()):
-        parts.append(f"<rect x='{left + k * 130}' y='{legend_y}' width='14' height='14' fill='{colour}'/>")
-        parts.append(f"<text x='{left + k * 130 + 18}' y='{legend_y + 12}'>{name}</text>")
-    parts.append(f"<text x='{left}' y='{legend_y + 32}'>seconds from the left edge; blank: no probe</text>")
+    step = next(s for s in (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1e9) if (t1 - t0) / s <= 10)
+    for k in range(math.ceil((t0 - origin) / step), math.floor((t1 - origin) / step) + 1):
+        tx = x(origin + k * step)
+        parts.append(f"<line x1='{tx:.1f}' x2='{tx:.1f}' y1='{bottom}' y2='{bottom + 5}' stroke='#555'/>")
+        parts.append(f"<text x='{tx:.1f}' y='{bottom + 18}' fill='#555' text-anchor='middle'>{k * step:g} s</text>")
+    for mx, text, row, at_end in placed:
+        ly = 10 + LABEL_ROW * (label_rows - row) - 2
+        parts.append(f"<line x1='{mx:.1f}' x2='{mx:.1f}' y1='{ly + 3}' y2='{bottom}' stroke='#111' "
+                     "stroke-dasharray='4 3'/>")  # fmt: skip
+        anchor = f"x='{mx - 3:.1f}' text-anchor='end'" if at_end else f"x='{mx + 3:.1f}'"
+        parts.append(f"<text {anchor} y='{ly}'>{html.escape(text)}</text>")
+    axis = "seconds since the fault was in effect; blank: no probe"
+    if _first(events, "injected") is not None and not rto_in_view:
+        axis += f"; RTO {rto:g} s is beyond the right edge →"
+    legend_y, legend_x = bottom + 34, float(CHART_LEFT)
+    for name, colour in COLOURS.items():
+        parts.append(f"<rect x='{legend_x:.0f}' y='{legend_y}' width='14' height='14' fill='{colour}'/>")
+        parts.append(f"<text x='{legend_x + 18:.0f}' y='{legend_y + 12}'>{name}</text>")
+        legend_x += 18 + len(name) * CHAR_WIDTH + 24
+    parts.append(f"<text x='{CHART_LEFT}' y='{legend_y + 34}' fill='#555'>{html.escape(axis)}</text>")
     parts.append("</svg>")
     return "".join(parts)
 
