@@ -189,7 +189,15 @@ def rto_budget(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Ite
             )
 
 
-def dns_on_primary_provider(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
+ROUTE53_ZONE = "aws:route53/zone:Zone"
+
+
+def dns_on_primary_provider(ws: Mapping[str, Workload], inv: Inventory, s: Settings) -> Iterable[Finding]:
+    recoverable = {
+        r.service or r.tags.get(s.workload_tag)
+        for r in inv.resources
+        if r.type == ROUTE53_ZONE and r.props.get("enableAcceleratedRecovery") is True
+    }
     for w in ws.values():
         if not w.switches or not w.sites:
             continue
@@ -200,13 +208,18 @@ def dns_on_primary_provider(ws: Mapping[str, Workload], _inv: Inventory, _s: Set
         primary_clouds = {r.cloud for r in primaries}
         switch_clouds = {r.cloud for r in w.switches}
         shared = {c.value for c in switch_clouds & primary_clouds if c}
+        if w.name in recoverable:
+            # A copy of the zone in us-west-2 takes the record changes within about 60 minutes of us-east-1 failing:
+            # https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/accelerated-recovery.html
+            continue
         if shared and switch_clouds <= primary_clouds:
             yield Finding(
                 "bascule-dns-on-primary-provider",
                 f"workload '{w.name}': its failover DNS runs on {', '.join(sorted(shared))}, the provider of its "
                 "primary: when that provider's control plane fails, changing the switch by hand fails with it "
                 "(health-checked failover still works). Fix: consider a switch hosted elsewhere (Traffic Manager, "
-                "Cloud DNS, PowerDNS) or enable Route 53 accelerated recovery.",
+                "Cloud DNS, PowerDNS) or a Route 53 zone with accelerated recovery (`enable_accelerated_recovery`; "
+                "zones Bascule creates have it; a zone given by `zone_id` cannot be seen from the stack).",
                 w.switches[0].urn,
                 w.name,
             )

@@ -97,8 +97,19 @@ def services(name: str) -> list[dict[str, Any]]:
     return copy.deepcopy(stack_config(name)["bascule:services"])
 
 
-def test_dev_stack_only_advises_on_dns_provider(plan_services: PlanFn) -> None:
-    verdicts = both(plan_services(services("dev")).run)
+def test_dev_stack_checks_clean_its_zone_has_accelerated_recovery(plan_services: PlanFn) -> None:
+    assert both(plan_services(services("dev")).run) == set()
+
+
+def existing_zone(svc: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The dev service on a Route 53 zone given by id: the stack cannot show accelerated recovery, so DNS on the
+    primary's provider is advised against."""
+    svc[0]["dns"]["zone_id"] = "Z0123456789EXAMPLE"
+    return svc
+
+
+def test_dns_on_the_primary_provider_is_advised_without_accelerated_recovery(plan_services: PlanFn) -> None:
+    verdicts = both(plan_services(existing_zone(services("dev"))).run)
     assert rules_of(verdicts) == {"bascule-dns-on-primary-provider": "advisory"}
 
 
@@ -112,7 +123,7 @@ def test_single_region_fires_with_workload_region_and_fix(plan_services: PlanFn)
 
 
 def test_single_provider_fires_for_two_regions_of_one_cloud(plan_services: PlanFn) -> None:
-    svc = services("dev")
+    svc = existing_zone(services("dev"))
     svc[0]["secondary"] = dict(svc[0]["primary"], region="eu-central-1", vpc_cidr="10.90.0.0/16")
     verdicts = both(plan_services(svc).run)
     assert rules_of(verdicts) == {"bascule-single-provider": "advisory", "bascule-dns-on-primary-provider": "advisory"}
@@ -190,7 +201,7 @@ def test_unknown_region_fails_closed() -> None:
 
 
 def test_disabled_rule_reports_nothing(plan_services: PlanFn) -> None:
-    run = plan_services(services("dev")).run
+    run = plan_services(existing_zone(services("dev"))).run
     assert both(run, {"bascule-dns-on-primary-provider": {"enforcementLevel": "disabled"}}) == set()
 
 
