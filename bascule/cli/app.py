@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bascule import __version__
-from bascule.cli import check, drill, plan, sandbox, verify
+from bascule.cli import check, drill, plan, policy_pack, sandbox, verify
 
 app = typer.Typer(
     name="bascule",
@@ -24,6 +24,7 @@ app.command("check")(check.check_command)
 app.command("verify")(verify.verify)
 app.add_typer(drill.app, name="drill")
 app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(policy_pack.app, name="policy-pack")
 
 
 @app.callback()

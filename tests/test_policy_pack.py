@@ -1,0 +1,121 @@
+"""The policy pack and the GitHub Action in a team's own project, exercised for real.
+
+`bascule policy-pack init` must produce a folder whose `__main__.py` the Pulumi engine can start: the analyzer it
+serves is asked over gRPC, as the engine would. The composite action's check step is run with bash, as a runner
+would run it, against this repository's program.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import yaml
+from google.protobuf import empty_pb2
+from pulumi.runtime.proto import analyzer_pb2_grpc
+
+from bascule import __version__
+from bascule.policies.pack import PACK_NAME
+from bascule.policies.rules import RULES
+
+ROOT = Path(__file__).resolve().parent.parent
+BASCULE = [sys.executable, "-m", "bascule.cli"]
+VALIDATOR = shutil.which("check-jsonschema", path=str(Path(sys.executable).parent)) or "check-jsonschema"
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*BASCULE, *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False)
+
+
+@pytest.fixture
+def pack(tmp_path: Path) -> Path:
+    proc = cli("policy-pack", "init", str(tmp_path / "pack"))
+    assert proc.returncode == 0, proc.stderr
+    return tmp_path / "pack"
+
+
+def test_init_writes_a_pinned_pack_and_never_overwrites_silently(pack: Path) -> None:
+    assert sorted(p.name for p in pack.iterdir()) == [
+        "PulumiPolicy.yaml", "__main__.py", "policy-config.example.json", "requirements.txt"
+    ]  # fmt: skip
+    assert f"bascule=={__version__}" in (pack / "requirements.txt").read_text().splitlines()
+    manifest = yaml.safe_load((pack / "PulumiPolicy.yaml").read_text())
+    assert manifest["runtime"]["name"] == "python"
+    again = cli("policy-pack", "init", str(pack))
+    assert again.returncode == 2 and "already there; nothing written" in again.stderr
+    assert cli("policy-pack", "init", str(pack), "--force").returncode == 0
+
+
+@pytest.fixture
+def served(pack: Path) -> Iterator[Any]:
+    """The pack started the way the engine starts it: its program run in its folder, the port read from stdout."""
+    proc = subprocess.Popen([sys.executable, "__main__.py"], cwd=pack, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().decode().strip())
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        yield analyzer_pb2_grpc.AnalyzerStub(channel)
+        channel.close()
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_the_initialised_pack_is_served_to_the_engine(served: Any) -> None:
+    info = served.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+    assert info.name == PACK_NAME
+    assert sorted(p.name for p in info.policies) == sorted(r.id for r in RULES)
+
+
+def test_action_manifest_is_valid() -> None:
+    result = subprocess.run([VALIDATOR, "--builtin-schema", "vendor.github-actions", str(ROOT / "action.yml")],
+                            capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _check_step() -> str:
+    steps = yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]
+    (step,) = [s for s in steps if s.get("id") == "check"]
+    return str(step["run"])
+
+
+def run_action(tmp_path: Path, stack_config: str, fail_on: str) -> tuple[int, dict[str, str]]:
+    """The action's check step under bash, with the runner's files and the venv the install step would make."""
+    runner = tmp_path / f"runner-{fail_on}"
+    (runner / "bascule-venv" / "bin").mkdir(parents=True)
+    (runner / "bascule-venv" / "bin" / "bascule").symlink_to(Path(sys.executable).parent / "bascule")
+    env = {
+        **os.environ, "RUNNER_TEMP": str(runner), "GITHUB_OUTPUT": str(runner / "output"),
+        "GITHUB_STEP_SUMMARY": str(runner / "summary"), "PROGRAM_DIR": str(ROOT), "STACK_CONFIG": stack_config,
+        "POLICY_CONFIG": "", "WAIVERS": "", "FORMAT": "text", "FAIL_ON": fail_on,
+    }  # fmt: skip
+    proc = subprocess.run(["bash", "-e", "-c", _check_step()], env=env, capture_output=True, text=True, timeout=300,
+                          check=False)  # fmt: skip
+    outputs = (
+        dict(line.split("=", 1) for line in (runner / "output").read_text().splitlines())
+        if (runner / "output").exists()
+        else {}
+    )
+    return proc.returncode, outputs
+
+
+def test_action_fails_on_a_mandatory_violation(tmp_path: Path) -> None:
+    code, outputs = run_action(tmp_path, str(ROOT / "stacks" / "Pulumi.single-region.yaml"), "mandatory")
+    assert code == 1 and outputs["mandatory"] == "1"
+    assert Path(outputs["sarif"]).is_file()
+
+
+def test_action_fail_on_decides_for_advisories(tmp_path: Path) -> None:
+    """The gcp example has one advisory (its Route 53 zone is given by id): it fails only with fail-on advisory."""
+    config = str(ROOT / "stacks" / "Pulumi.gcp.yaml")
+    code, outputs = run_action(tmp_path, config, "mandatory")
+    assert code == 0 and (outputs["mandatory"], outputs["advisory"]) == ("0", "1")
+    code, _ = run_action(tmp_path, config, "advisory")
+    assert code == 1
