@@ -117,6 +117,12 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
         out["name"] = inputs.get("name", name)  # auto-naming when none is given
         if typ == "gcp:compute/globalAddress:GlobalAddress":
             out["address"] = "203.0.113.10"
+        elif typ == "gcp:certificatemanager/dnsAuthorization:DnsAuthorization":
+            domain = str(inputs.get("domain", "example.com"))
+            out["dnsResourceRecords"] = [
+                {"name": f"_acme-challenge.{domain}.", "type": "CNAME",
+                 "data": f"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.4.authorize.certificatemanager.goog."}
+            ]  # fmt: skip
     elif typ == "aws:route53/record:Record":
         out["fqdn"] = str(inputs.get("name", "")).rstrip(".")
     elif typ == "aws:route53/zone:Zone":
@@ -135,10 +141,10 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
             out["dnsConfig"] = dns_config
         elif typ == "azure-native:dns:Zone":
             out["nameServers"] = [f"ns{i}-01.azure-dns.com" for i in range(1, 5)]
-        elif typ == "azure-native:app:ManagedCertificate":
-            props = dict(inputs.get("properties") or {})
-            props["validationToken"] = "mock-validation-token"
-            out["properties"] = props
+        elif typ == "azure-native:cdn:AFDEndpoint":
+            out["hostName"] = f"{name}-d4e5f6a7b8c9d0e1.z01.azurefd.net"
+        elif typ == "azure-native:cdn:AFDCustomDomain":
+            out["validationProperties"] = {"validationToken": "mock-dnsauth-token", "expirationDate": "2026-12-30"}
     return out
 
 

@@ -240,8 +240,11 @@ GLOBAL_TYPE_PREFIXES = (
     "gcp:compute/backendService:",
     "gcp:compute/uRLMap:",
     "gcp:compute/targetHttpsProxy:",
-    "gcp:compute/managedSslCertificate:",
+    "gcp:compute/targetHttpProxy:",
     "gcp:compute/healthCheck:",
+    # Certificate Manager objects in the `global` location, and Front Door (a global service).
+    "gcp:certificatemanager/",
+    "azure-native:cdn:",
 )
 
 # --- Where a workload runs or keeps data: the resources a region or provider outage takes down -------

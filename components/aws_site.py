@@ -126,6 +126,10 @@ class AwsSite(Site):
             opts=child,
         )
 
+        # DNS validation: ACM checks a CNAME in the service's zone, whatever the hostname points at, and renews
+        # automatically while the certificate is in use and that CNAME stays in place:
+        # https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html
+        # https://docs.aws.amazon.com/acm/latest/userguide/managed-renewal.html
         cert = aws.acm.Certificate(
             f"{name}-cert", domain_name=args.service.hostname, validation_method="DNS", tags=tags, opts=child
         )
@@ -262,6 +266,11 @@ class AwsSite(Site):
                 opts=child,
             )
         self.endpoint = SiteEndpoint(
-            role=args.role, cloud=site.cloud, region=site.region, target=alb.dns_name, target_is_ip=False
+            role=args.role,
+            cloud=site.cloud,
+            region=site.region,
+            target=alb.dns_name,
+            target_is_ip=False,
+            alias_zone_id=alb.zone_id,
         )
         self.register_outputs({"target": alb.dns_name, "region": site.region, "load_balancer_arn": alb.arn})

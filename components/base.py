@@ -54,6 +54,9 @@ class SiteEndpoint:
     target_is_ip: bool
     address: pulumi.Output[str] | None = None
     """A fixed IP of the site, when it has one: what IP-only switches (PowerDNS ifurlup) answer and check."""
+    alias_zone_id: pulumi.Output[str] | None = None
+    """For an AWS load balancer: its hosted zone id, so Route 53 can answer with an alias that evaluates its
+    target health (the documented way to health-check an ALB, which has no fixed IP)."""
 
     @property
     def ip(self) -> pulumi.Output[str]:

@@ -181,9 +181,11 @@ class GcpSiteSpec(_Model):
 
 
 class ScalewaySiteSpec(_Model):
-    """Scaleway Serverless Containers: an EU-headquartered provider (FR), regions in FR, NL and PL.
+    """Scaleway Serverless Containers: parsed so that a stack naming it gets the reason it is refused.
 
-    For a secondary that no US parent company's law reaches; `min_scale` >= 1 keeps it warm.
+    `ServiceSpec` refuses it in either role: the container's custom domain is certified by HTTP-01 only after
+    Scaleway checks that the hostname points at the container (scaleway/docs-content#3593), which a failover
+    hostname pointing at the other site never does.
     """
 
     kind: Literal["scaleway"]
@@ -447,6 +449,14 @@ class ServiceSpec(_Model):
                 f"secondary: must differ from the primary in provider or region (both are {p.cloud.value} {p.region}; "
                 "allow_same_region: true accepts it)"
             )
+        for role, site in (("primary", p), ("secondary", s)):
+            if isinstance(site, ScalewaySiteSpec):
+                raise ValueError(
+                    f"{role}.kind: Scaleway Serverless Containers get a custom domain's certificate only by HTTP-01 "
+                    "after checking that the hostname's CNAME points at the container (scaleway/docs-content#3593), "
+                    "so a site the hostname does not point at never serves it; use an 'endpoint' site for a "
+                    "Scaleway front end you run with your own certificate, or a 'gcp' site"
+                )
         hc = self.health_check
         if self.dns.kind == "route53":
             if hc.interval_seconds not in facts.ROUTE53_INTERVALS:
@@ -459,12 +469,14 @@ class ServiceSpec(_Model):
                 raise ValueError(
                     f"health_check.failure_threshold: Route 53 accepts {lo} to {hi}, not {hc.failure_threshold}"
                 )
-            if _targets_ip(p) != _targets_ip(s):
-                raise ValueError(
-                    "secondary: Route 53 failover pairs one record type, so both sites must be reached "
-                    "by hostname or both by IP address"
-                )
-            self._check_in_zone("failover records are CNAMEs, which the zone apex cannot hold")
+            for role, site in (("primary", p), ("secondary", s)):
+                if not (isinstance(site, AwsSiteSpec) or _has_fixed_ip(site)):
+                    raise ValueError(
+                        f"{role}: Route 53 sends the service hostname (Host header, SNI) only when a health check "
+                        f"targets an IP address, and a '{site.kind}' site has none; use dns.kind 'trafficmanager' "
+                        "(its probes send a Host header), or an 'aws' or 'gcp' site, or an 'endpoint' with an IP"
+                    )
+            self._check_in_zone(None)
         elif isinstance(self.dns, TrafficManagerDnsSpec):
             self._check_traffic_manager(self.dns)
         elif isinstance(self.dns, CloudDnsSpec):
