@@ -33,6 +33,8 @@ class RegisteredResource:
     """URN of the provider resource this resource was created with, if any."""
     inputs: dict[str, Any]
     outputs: dict[str, Any] = field(default_factory=dict)
+    dependencies: tuple[str, ...] = ()
+    """URNs this resource waits for: explicit `depends_on` and the resources its inputs come from."""
 
 
 @dataclass
@@ -176,6 +178,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 provider=provider_urn,
                 inputs=_plain(inputs),
                 outputs=_plain(registration.state),
+                dependencies=tuple(request.dependencies),
             )
         )
         return response
