@@ -123,7 +123,7 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
             domain = str(inputs.get("domain", "example.com"))
             out["dnsResourceRecords"] = [
                 {"name": f"_acme-challenge.{domain}.", "type": "CNAME",
-                 "data": f"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.4.authorize.certificatemanager.goog."}
+                 "data": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.4.authorize.certificatemanager.goog."}
             ]  # fmt: skip
     elif typ == "aws:route53/record:Record":
         out["fqdn"] = str(inputs.get("name", "")).rstrip(".")

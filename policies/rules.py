@@ -129,8 +129,8 @@ def unhealthy_failover(_ws: Mapping[str, Workload], inv: Inventory, _s: Settings
                 yield Finding(
                     "bascule-unhealthy-failover",
                     f"Route 53 PRIMARY failover record '{r.props.get('name', r.name)}' has no health check: "
-                    "Route 53 will treat it as always healthy and never fail over. Fix: set health_check_id (or, for an "
-                    "alias to a load balancer, evaluate_target_health).",
+                    "Route 53 will treat it as always healthy and never fail over. Fix: set health_check_id "
+                    "(or, for an alias to a load balancer, evaluate_target_health).",
                     r.urn,
                     r.service,
                 )

@@ -174,7 +174,7 @@ def test_junit_and_json_outputs(tmp_path: Path) -> None:
     failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
     assert failed == ["bascule-single-region"]
     data = json.loads(check("--stack", "dev", "--format", "json").stdout)
-    assert data["summary"] == {"resources": 36, "mandatory": 0, "advisory": 1, "waived": 0, "exit_code": 0}
+    assert data["summary"] == {"resources": 46, "mandatory": 0, "advisory": 1, "waived": 0, "exit_code": 0}
 
 
 def test_policy_config_file_is_the_pack_config_format(tmp_path: Path) -> None:

@@ -27,9 +27,9 @@ def test_plan_dev_json_lists_clouds_regions_and_failover() -> None:
     for r in rows:
         by_role.setdefault(r["role"], set()).add((r["cloud"], r["region"]))
     assert by_role["primary"] == {("aws", "eu-west-3"), ("aws", "global")}
-    assert by_role["secondary"] == {("azure", "francecentral")}
+    assert by_role["secondary"] == {("gcp", "europe-west9"), ("gcp", "global")}
     types = [r["type"] for r in rows if r["role"] == "dns"]
-    assert types.count("aws:route53/healthCheck:HealthCheck") == 2
+    assert types.count("aws:route53/healthCheck:HealthCheck") == 1  # the ALB is an alias with target health
     assert all(r["service"] == "checkout" and r["criticality"] == "critical" for r in rows)
     eu = {r["jurisdiction"] for r in rows if r["region"] not in ("global", "us-east-1")}
     assert eu == {"eu"}
@@ -40,7 +40,7 @@ def test_plan_text_groups_by_service() -> None:
     assert result.exit_code == 0, result.output
     for service in ("checkout", "catalog", "newsletter"):
         assert f"service {service}" in result.stdout
-    assert "germanywestcentral" in result.stdout
+    assert "europe-west3" in result.stdout
     assert "resources in stack 'prod'." in result.stdout
 
 

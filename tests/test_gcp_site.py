@@ -63,7 +63,10 @@ def test_certificate_is_dns_authorized_and_mapped(plan_services: PlanFn, gcp: di
     assert proof.inputs["records"] == [challenge["data"]]
     assert proof.inputs["zoneId"] == "Z0123456789ABCDEFGHIJ"
     cert = plan.named("search-secondary-cert", "gcp:certificatemanager/certificate:Certificate")
-    assert cert.inputs["managed"] == {"domains": ["search.shop.example.com"], "dnsAuthorizations": ["search-secondary-dnsauth-id"]}
+    assert cert.inputs["managed"] == {
+        "domains": ["search.shop.example.com"],
+        "dnsAuthorizations": ["search-secondary-dnsauth-id"],
+    }
     assert proof.urn in cert.dependencies and auth.urn in cert.dependencies
     cert_map = plan.named("search-secondary-certmap", "gcp:certificatemanager/certificateMap:CertificateMap")
     entry = plan.named("search-secondary-certmap", "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry")
@@ -71,7 +74,7 @@ def test_certificate_is_dns_authorized_and_mapped(plan_services: PlanFn, gcp: di
     assert entry.inputs["certificates"] == ["search-secondary-cert-id"]
     assert entry.inputs["map"] == cert_map.outputs["name"]
     proxy = plan.named("search-secondary-https", "gcp:compute/targetHttpsProxy:TargetHttpsProxy")
-    assert proxy.inputs["certificateMap"] == f"//certificatemanager.googleapis.com/search-secondary-certmap-id"
+    assert proxy.inputs["certificateMap"] == "//certificatemanager.googleapis.com/search-secondary-certmap-id"
     assert "sslCertificates" not in proxy.inputs
     # Nothing in the site waits for the service's failover records (the hostname pointing here).
     records = plan.of_type("aws:route53/record:Record")
