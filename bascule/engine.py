@@ -133,7 +133,7 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
     elif typ in ("aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup", "aws:ecs/cluster:Cluster"):
         out["name"] = name
     elif typ.startswith("azure-native:"):
-        out["name"] = name
+        out["name"] = inputs.get("containerAppName", name)
         if typ == "azure-native:app:ManagedEnvironment":
             out["defaultDomain"] = f"{name}.{inputs.get('location', 'westeurope')}.azurecontainerapps.io"
             out["customDomainConfiguration"] = {"customDomainVerificationId": "0F1E2D3C4B5A69788796A5B4C3D2E1F0"}

@@ -12,7 +12,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
+from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, fit_name
 from bascule.spec import AwsSiteSpec, DrillFault
 
 _TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -98,7 +98,7 @@ class AwsSite(Site):
         )
 
         alb = aws.lb.LoadBalancer(
-            f"{name}-alb",
+            fit_name(f"{name}-alb", "aws:lb/loadBalancer:LoadBalancer"),
             load_balancer_type="application",
             internal=False,
             subnets=subnet_ids,
@@ -109,7 +109,7 @@ class AwsSite(Site):
         )
         hc = args.service.health_check
         target_group = aws.lb.TargetGroup(
-            f"{name}-tg",
+            fit_name(f"{name}-tg", "aws:lb/targetGroup:TargetGroup"),
             port=site.container_port,
             protocol="HTTP",
             target_type="ip",
@@ -174,7 +174,7 @@ class AwsSite(Site):
         cluster = aws.ecs.Cluster(f"{name}-cluster", tags=tags, opts=child)
         logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=30, tags=tags, opts=child)
         role = aws.iam.Role(
-            f"{name}-execution",
+            fit_name(f"{name}-execution", "aws:iam/role:Role"),
             assume_role_policy=json.dumps(
                 {
                     "Version": "2012-10-17",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_azure_native as azure
 
-from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
+from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, fit_name
 from bascule.spec import AzureSiteSpec
 
 
@@ -44,6 +44,10 @@ class AzureSite(Site):
         hc = args.service.health_check
         app = azure.app.ContainerApp(
             f"{name}-app",
+            # Named explicitly (unique within the site's own resource group) so the name's limit is checked here.
+            container_app_name=fit_name(
+                f"{args.service.name}-{args.role.value}", "azure-native:app:ContainerApp", auto_named=False
+            ),
             resource_group_name=group.name,
             managed_environment_id=env.id,
             location=site.location,

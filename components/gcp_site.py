@@ -16,7 +16,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, gcp_labels
+from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, fit_name, gcp_labels
 from bascule.spec import GcpSiteSpec
 
 
@@ -34,7 +34,7 @@ class GcpSite(Site):
         hc = args.service.health_check
 
         service = gcp.cloudrunv2.Service(
-            f"{name}-run",
+            fit_name(f"{name}-run", "gcp:cloudrunv2/service:Service"),
             location=site.region,
             # Only the load balancer reaches the service (its default run.app URL is closed to the internet):
             # https://cloud.google.com/run/docs/securing/ingress

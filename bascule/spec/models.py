@@ -457,6 +457,7 @@ class ServiceSpec(_Model):
                     "so a site the hostname does not point at never serves it; use an 'endpoint' site for a "
                     "Scaleway front end you run with your own certificate, or a 'gcp' site"
                 )
+        self._check_generated_dns_names()
         hc = self.health_check
         if self.dns.kind == "route53":
             if hc.interval_seconds not in facts.ROUTE53_INTERVALS:
@@ -496,6 +497,23 @@ class ServiceSpec(_Model):
         if self.rto_budget_seconds > self.rto_seconds and not self.allow_rto_overrun:
             raise ValueError(f"rto_seconds: {self.rto_overrun_message} (or set allow_rto_overrun: true)")
         return self
+
+    def _check_generated_dns_names(self) -> None:
+        """Records Bascule writes next to the hostname (ownership proofs, a GCP site's own name) must be DNS names."""
+        for role, site in (("primary", self.primary), ("secondary", self.secondary)):
+            prefix = facts.VALIDATION_PREFIX_MAX.get(site.kind, 0)
+            if len(self.hostname) + prefix > facts.DNS_NAME_MAX:
+                raise ValueError(
+                    f"hostname: at most {facts.DNS_NAME_MAX - prefix} characters with a '{site.kind}' {role} "
+                    f"(its ownership record adds {prefix} before it, and DNS names end at {facts.DNS_NAME_MAX})"
+                )
+            if isinstance(site, GcpSiteSpec):
+                own = f"{self.name}-{role}.{self.dns.zone}"
+                if len(own) > facts.DNS_NAME_MAX:
+                    raise ValueError(
+                        f"dns.zone: the {role} site's own record '{self.name}-{role}.<zone>' would be {len(own)} "
+                        f"characters, over DNS's {facts.DNS_NAME_MAX}; use a shorter zone or service name"
+                    )
 
     def _check_in_zone(self, apex_refused_because: str | None) -> None:
         """The hostname must be in the DNS zone; backends that answer with a CNAME cannot use the apex."""
