@@ -130,7 +130,10 @@ class AzureSite(Site):
             resource_group_name=group,
             profile_name=profile.name,
             health_probe_settings=azure.cdn.HealthProbeParametersArgs(
-                probe_path=hc.path, probe_protocol="Https", probe_request_type="GET", probe_interval_in_seconds=30
+                probe_path=hc.path,
+                probe_protocol=azure.cdn.ProbeProtocol.HTTPS,
+                probe_request_type=azure.cdn.HealthProbeRequestType.GET,
+                probe_interval_in_seconds=30,
             ),
             load_balancing_settings=azure.cdn.LoadBalancingSettingsParametersArgs(
                 sample_size=4, successful_samples_required=3
@@ -156,7 +159,7 @@ class AzureSite(Site):
             profile_name=profile.name,
             host_name=host,
             tls_settings=azure.cdn.AFDDomainHttpsParametersArgs(
-                certificate_type="ManagedCertificate", minimum_tls_version="TLS12"
+                certificate_type="ManagedCertificate", minimum_tls_version=azure.cdn.AfdMinimumTlsVersion.TLS12
             ),
             opts=child,
         )

@@ -79,13 +79,7 @@ class Route53Failover(DnsFailover):
         checks: dict[str, pulumi.Output[str]] = {}
         for endpoint, policy in ((primary, "PRIMARY"), (secondary, "SECONDARY")):
             role = endpoint.role.value
-            common = {
-                "zone_id": self.zone_id,
-                "name": self._service.hostname,
-                "type": "A",
-                "set_identifier": f"{self._service.name}-{role}",
-                "failover_routing_policies": [aws.route53.RecordFailoverRoutingPolicyArgs(type=policy)],
-            }
+            failover = [aws.route53.RecordFailoverRoutingPolicyArgs(type=policy)]
             switched = fault is DrillFault.SWITCH and endpoint is primary
             if endpoint.alias_zone_id is not None:
                 # `switch` on an alias: attach a check that is always unhealthy (see `_always_unhealthy`).
@@ -94,6 +88,11 @@ class Route53Failover(DnsFailover):
                     checks[role] = check.id
                 aws.route53.Record(
                     f"{self._name}-{role}",
+                    zone_id=self.zone_id,
+                    name=self._service.hostname,
+                    type="A",
+                    set_identifier=f"{self._service.name}-{role}",
+                    failover_routing_policies=failover,
                     aliases=[
                         aws.route53.RecordAliasArgs(
                             name=endpoint.target, zone_id=endpoint.alias_zone_id, evaluate_target_health=True
@@ -101,7 +100,6 @@ class Route53Failover(DnsFailover):
                     ],
                     health_check_id=check.id if check is not None else None,
                     opts=self._child,
-                    **common,  # type: ignore[arg-type]
                 )
                 continue
             # `invert_healthcheck`, not `disabled`: Route 53 counts a disabled check as healthy.
@@ -109,11 +107,15 @@ class Route53Failover(DnsFailover):
             checks[role] = site_check.id
             aws.route53.Record(
                 f"{self._name}-{role}",
+                zone_id=self.zone_id,
+                name=self._service.hostname,
+                type="A",
+                set_identifier=f"{self._service.name}-{role}",
+                failover_routing_policies=failover,
                 ttl=self._dns.ttl,
                 records=[endpoint.ip],
                 health_check_id=site_check.id,
                 opts=self._child,
-                **common,  # type: ignore[arg-type]
             )
         self.health_check_ids = pulumi.Output.all(**checks)
         self.register_outputs(
