@@ -184,6 +184,23 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+REDACTED = "[secret]"
+
+
+def redact_secrets(value: Any) -> Any:
+    """Replace every secret Pulumi wrapped on the wire (`{<sig key>: <secret sig>, "value": ...}`) by a marker.
+
+    Recorded inputs keep Pulumi's secret wrapper, so what is secret is known exactly, not guessed from key names.
+    """
+    if isinstance(value, Mapping):
+        if value.get(pulumi.runtime.rpc._special_sig_key) == pulumi.runtime.rpc._special_secret_sig:
+            return REDACTED
+        return {k: redact_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_secrets(v) for v in value]
+    return value
+
+
 def _plain(value: Any) -> Any:
     """Make values JSON-friendly (no resource references or enum objects) for reports and inventory."""
     return json.loads(json.dumps(value, default=str))

@@ -75,3 +75,22 @@ def test_missing_stack_file() -> None:
     result = runner.invoke(app, ["plan", "--stack", "nope", "--stacks-dir", str(STACKS)])
     assert result.exit_code == 2
     assert "Pulumi.nope.yaml: no such stack file" in result.stderr
+
+
+def test_plan_json_carries_inputs_with_secrets_redacted() -> None:
+    result = runner.invoke(app, ["plan", "--stack", "selfhosted-dns", "--json", "--stacks-dir", str(STACKS)])
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)
+    inputs = record["inputs"]
+    assert (inputs["name"], inputs["rtype"], inputs["zone"]) == ("ledger.bank.example.eu", "LUA", "bank.example.eu")
+    assert inputs["api_key"] == "[secret]"
+    assert "placeholder-encrypted-by-pulumi" not in result.stdout
+
+
+def test_plan_json_shows_what_each_health_check_sends() -> None:
+    result = runner.invoke(app, ["plan", "--stack", "tm", "--json", "--stacks-dir", str(STACKS)])
+    assert result.exit_code == 0, result.output
+    (profile,) = [r for r in json.loads(result.stdout) if r["type"] == "azure-native:trafficmanager:Profile"]
+    assert profile["inputs"]["monitorConfig"]["customHeaders"] == [
+        {"name": "Host", "value": "checkout.shop.example.eu"}
+    ]
