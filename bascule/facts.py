@@ -357,3 +357,12 @@ VALIDATION_PREFIX_MAX = {
 (https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html), Certificate Manager's
 `_acme-challenge.` CNAME (https://cloud.google.com/certificate-manager/docs/dns-authorizations), Front Door's
 `_dnsauth.` TXT (https://learn.microsoft.com/en-us/azure/frontdoor/domain). Hostname + prefix must fit 253."""
+
+# --- Cloud Run (v2) CPU and memory: https://cloud.google.com/run/docs/configuring/services/memory-limits and
+# https://cloud.google.com/run/docs/configuring/cpu -------------------------------------------------------
+CLOUD_RUN_MEMORY_MIB = (128, 32 * 1024)
+"""Smallest (first-generation environment) and largest memory limit."""
+CLOUD_RUN_MIN_CPU_FOR_MEMORY = ((24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (4 * 1024, 2))
+"""(memory above this many MiB, CPUs it needs), largest first."""
+CLOUD_RUN_MIN_MEMORY_FOR_CPU = {4: 2 * 1024, 6: 4 * 1024, 8: 4 * 1024}
+"""CPUs -> the least memory (MiB) they may be given."""

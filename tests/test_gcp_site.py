@@ -117,3 +117,26 @@ def test_gcp_spec_rules(gcp: dict[str, Any]) -> None:
         parse_services([gcp], "s.yaml")
     assert any("secondary.project: 'X' is not a GCP project id" in line for line in exc.value.lines)
     assert any("secondary.region: 'europe-west99' is not a known gcp region" in line for line in exc.value.lines)
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "message"),
+    [
+        ("1", "6Gi", "secondary: cpu: Cloud Run needs at least 2 CPUs for 6Gi, not 1"),
+        ("2", "10Gi", "secondary: cpu: Cloud Run needs at least 4 CPUs for 10Gi, not 2"),
+        ("4", "1Gi", "secondary: memory: Cloud Run with 4 CPUs needs at least 2Gi, not 1Gi"),
+        ("8", "40Gi", "secondary: memory: Cloud Run takes 128Mi to 32Gi, not 40Gi"),
+        ("1", "512MB", "secondary.memory: '512MB' is not a Cloud Run memory limit such as 512Mi or 2Gi"),
+    ],
+)
+def test_cloud_run_cpu_and_memory_pairs(gcp: dict[str, Any], cpu: str, memory: str, message: str) -> None:
+    gcp["secondary"].update(cpu=cpu, memory=memory)
+    with pytest.raises(SpecError) as exc:
+        parse_services([gcp], "s.yaml")
+    assert exc.value.lines == [f"s.yaml: service 'search': {message}"]
+
+
+def test_cloud_run_accepts_documented_pairs(gcp: dict[str, Any]) -> None:
+    for cpu, memory in (("1", "4Gi"), ("2", "8Gi"), ("4", "2Gi"), ("8", "32Gi"), ("1", "128Mi")):
+        gcp["secondary"].update(cpu=cpu, memory=memory)
+        assert parse_services([gcp], "s.yaml").services[0].secondary.cpu == cpu

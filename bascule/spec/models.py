@@ -173,6 +173,33 @@ class GcpSiteSpec(_Model):
     def _project(cls, v: str) -> str:
         return _check_gcp_project(v)
 
+    @property
+    def memory_mib(self) -> int:
+        number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", self.memory).groups()  # type: ignore[union-attr]
+        return int(number) * (1024 if unit == "Gi" else 1)
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        if not re.fullmatch(r"\d+(Mi|Gi)", v):
+            raise ValueError(f"'{v}' is not a Cloud Run memory limit such as 512Mi or 2Gi")
+        return v
+
+    @model_validator(mode="after")
+    def _cpu_memory(self) -> GcpSiteSpec:
+        """Cloud Run's pairing rules: memory range, memory that needs more CPUs, CPUs that need more memory."""
+        cpu, mib = int(self.cpu), self.memory_mib
+        low, high = facts.CLOUD_RUN_MEMORY_MIB
+        if not low <= mib <= high:
+            raise ValueError(f"memory: Cloud Run takes {low}Mi to {high // 1024}Gi, not {self.memory}")
+        needed = next((n for above, n in facts.CLOUD_RUN_MIN_CPU_FOR_MEMORY if mib > above), 1)
+        if cpu < needed:
+            raise ValueError(f"cpu: Cloud Run needs at least {needed} CPUs for {self.memory}, not {self.cpu}")
+        least = facts.CLOUD_RUN_MIN_MEMORY_FOR_CPU.get(cpu, 0)
+        if mib < least:
+            raise ValueError(f"memory: Cloud Run with {cpu} CPUs needs at least {least // 1024}Gi, not {self.memory}")
+        return self
+
     @model_validator(mode="after")
     def _scale(self) -> GcpSiteSpec:
         if self.max_instances < self.min_instances:
