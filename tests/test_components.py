@@ -177,3 +177,9 @@ def test_search_string_selects_string_match_checks(plan_services: PlanFn, dev_se
         assert check.inputs["type"] == "HTTPS_STR_MATCH"
         assert check.inputs["searchString"] == "ok"
         assert (check.inputs["requestInterval"], check.inputs["failureThreshold"]) == (30, 2)
+
+
+def test_outputs_say_what_the_health_checks_ask_for(dev: Plan) -> None:
+    out = dev.run.stack_outputs["services"]["checkout"]
+    assert (out["health_check_host"], out["health_path"]) == ("checkout.shop.example.com", "/healthz")
+    assert set(out) >= {"hostname", "endpoints", "health_urls", "zone", "rto_budget_seconds", "rto_target_seconds"}
