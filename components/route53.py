@@ -79,44 +79,21 @@ class Route53Failover(DnsFailover):
         checks: dict[str, pulumi.Output[str]] = {}
         for endpoint, policy in ((primary, "PRIMARY"), (secondary, "SECONDARY")):
             role = endpoint.role.value
-            failover = [aws.route53.RecordFailoverRoutingPolicyArgs(type=policy)]
             switched = fault is DrillFault.SWITCH and endpoint is primary
             if endpoint.alias_zone_id is not None:
                 # `switch` on an alias: attach a check that is always unhealthy (see `_always_unhealthy`).
                 check = self._always_unhealthy(endpoint) if switched else None
                 if check is not None:
                     checks[role] = check.id
-                aws.route53.Record(
-                    f"{self._name}-{role}",
-                    zone_id=self.zone_id,
-                    name=self._service.hostname,
-                    type="A",
-                    set_identifier=f"{self._service.name}-{role}",
-                    failover_routing_policies=failover,
-                    aliases=[
-                        aws.route53.RecordAliasArgs(
-                            name=endpoint.target, zone_id=endpoint.alias_zone_id, evaluate_target_health=True
-                        )
-                    ],
-                    health_check_id=check.id if check is not None else None,
-                    opts=self._child,
+                alias = aws.route53.RecordAliasArgs(
+                    name=endpoint.target, zone_id=endpoint.alias_zone_id, evaluate_target_health=True
                 )
-                continue
-            # `invert_healthcheck`, not `disabled`: Route 53 counts a disabled check as healthy.
-            site_check = self._health_check(endpoint, invert=switched)
-            checks[role] = site_check.id
-            aws.route53.Record(
-                f"{self._name}-{role}",
-                zone_id=self.zone_id,
-                name=self._service.hostname,
-                type="A",
-                set_identifier=f"{self._service.name}-{role}",
-                failover_routing_policies=failover,
-                ttl=self._dns.ttl,
-                records=[endpoint.ip],
-                health_check_id=site_check.id,
-                opts=self._child,
-            )
+                self._failover_record(endpoint, policy, check.id if check is not None else None, aliases=[alias])
+            else:
+                # `invert_healthcheck`, not `disabled`: Route 53 counts a disabled check as healthy.
+                site_check = self._health_check(endpoint, invert=switched)
+                checks[role] = site_check.id
+                self._failover_record(endpoint, policy, site_check.id, ttl=self._dns.ttl, records=[endpoint.ip])
         self.health_check_ids = pulumi.Output.all(**checks)
         self.register_outputs(
             {
@@ -124,6 +101,32 @@ class Route53Failover(DnsFailover):
                 "name_servers": self.name_servers,
                 "health_check_ids": self.health_check_ids,
             }
+        )
+
+    def _failover_record(
+        self,
+        endpoint: SiteEndpoint,
+        policy: str,
+        health_check_id: pulumi.Output[str] | None,
+        *,
+        aliases: list[aws.route53.RecordAliasArgs] | None = None,
+        ttl: int | None = None,
+        records: list[pulumi.Output[str]] | None = None,
+    ) -> aws.route53.Record:
+        """One A record of the failover pair: an alias (no TTL) or the site's address."""
+        role = endpoint.role.value
+        return aws.route53.Record(
+            f"{self._name}-{role}",
+            zone_id=self.zone_id,
+            name=self._service.hostname,
+            type="A",
+            set_identifier=f"{self._service.name}-{role}",
+            failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type=policy)],
+            aliases=aliases,
+            ttl=ttl,
+            records=records,
+            health_check_id=health_check_id,
+            opts=self._child,
         )
 
     def _health_check(self, endpoint: SiteEndpoint, invert: bool) -> aws.route53.HealthCheck:
