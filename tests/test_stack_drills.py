@@ -122,7 +122,7 @@ def control_for(stack: SandboxStack, lines: list[str]) -> PulumiStackControl:
     resolver = Resolver("sandbox-authoritative", "127.0.0.1", stack.sandbox.state.dns_port, "authoritative")
     return PulumiStackControl(
         stack, "drill", Path("."), "checkout", lines.append, resolvers=(resolver,), with_authoritative=False,
-        targets_for=lambda fault: fault_targets(program, stack.config, "bascule", "drill", "checkout", fault),
+        targets_for=lambda service, fault: fault_targets(program, stack.config, "bascule", "drill", service, fault),
     )  # fmt: skip
 
 
@@ -358,9 +358,10 @@ def test_recover_from_a_fresh_checkout_finds_the_drill_in_the_outputs() -> None:
             self.state = clean
 
     backend, lines = FreshCheckout(), []
+    # Recovery is started for another service name: the stack's own marker decides what is restored.
     control = PulumiStackControl(
-        backend, "prod", Path("."), "checkout", lines.append, with_authoritative=False,
-        targets_for=lambda fault: fault_targets(program, config, "bascule", "prod", "checkout", fault),
+        backend, "prod", Path("."), "catalog", lines.append, with_authoritative=False,
+        targets_for=lambda service, fault: fault_targets(program, config, "bascule", "prod", service, fault),
     )  # fmt: skip
     leftover = json.loads(backend.drill_config() or "")
     control.restore(Fault(leftover["fault"]))

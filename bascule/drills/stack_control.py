@@ -93,10 +93,10 @@ def fault_targets(
     return sorted(urn for urn in before.keys() | after.keys() if before.get(urn) != after.get(urn))
 
 
-def local_fault_targets(work_dir: Path, stack: str, service: str) -> Callable[[Fault], list[str]]:
+def local_fault_targets(work_dir: Path, stack: str) -> Callable[[str, Fault], list[str]]:
     """`fault_targets` for the Pulumi project in `work_dir` and its stack file (`stackConfigDir` honoured)."""
 
-    def targets(fault: Fault) -> list[str]:
+    def targets(service: str, fault: Fault) -> list[str]:
         try:
             project, program = load_program_dir(work_dir)
         except ProgramError as exc:
@@ -221,10 +221,10 @@ class PulumiStackControl:
         progress: Progress,
         resolvers: tuple[Resolver, ...] = (),
         with_authoritative: bool = True,
-        targets_for: Callable[[Fault], list[str]] | None = None,
+        targets_for: Callable[[str, Fault], list[str]] | None = None,
     ):
         self.backend = backend
-        self._targets_for = targets_for or local_fault_targets(work_dir, stack, service)
+        self._targets_for = targets_for or local_fault_targets(work_dir, stack)
         self._redact: Redactor | None = None
         self.stack = stack
         self.work_dir = work_dir
@@ -287,28 +287,33 @@ class PulumiStackControl:
                          "`bascule drill recover` clears it")  # fmt: skip
         return found
 
-    def _targets(self, fault: Fault) -> list[str]:
-        targets = self._targets_for(fault)
+    def _targets(self, service: str, fault: Fault) -> list[str]:
+        targets = self._targets_for(service, fault)
         if not targets:
-            raise ControlError(f"fault '{fault.value}' changes no resource of service '{self.service}'")
+            raise ControlError(f"fault '{fault.value}' changes no resource of service '{service}'")
         return targets
 
     def inject(self, fault: Fault) -> None:
-        targets = self._targets(fault)
+        targets = self._targets(self.service, fault)
         self.backend.set_drill(json.dumps({"service": self.service, "fault": fault.value}))
         self.progress(f"pulumi up: injecting '{fault.value}' into {self.service} ({len(targets)} resources targeted)")
         self.backend.up(self.progress, targets)
 
     def restore(self, fault: Fault) -> None:
+        """Undo the drill the stack says it is in (its marker names the service), else this control's service."""
+        service = self.service
+        marker = self.backend.drill_config()
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            service = str(json.loads(marker or "").get("service") or service)
         try:
-            targets = self._targets(fault)
+            targets = self._targets(service, fault)
         except ControlError as exc:
             # The program rejects this drill (or it changes nothing), so no update can have deployed it.
             self.backend.clear_drill()
             self.progress(f"restore: {exc}; {DRILL_KEY} cleared, nothing to update")
             return
         self.backend.clear_drill()
-        self.progress(f"pulumi up: restoring {self.service} after '{fault.value}' ({len(targets)} resources targeted)")
+        self.progress(f"pulumi up: restoring {service} after '{fault.value}' ({len(targets)} resources targeted)")
         self.backend.up(self.progress, targets)
 
     def lock_key(self) -> str:
