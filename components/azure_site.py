@@ -12,6 +12,13 @@ alone, which the documentation describes for exactly this case, a name already s
 elsewhere ("add the DNS TXT record to validate domain ownership before adding the CNAME record",
 https://learn.microsoft.com/en-us/azure/frontdoor/domain). Front Door issues the managed certificate
 for the hostname and forwards to the app's own default name, so the app needs no custom domain at all.
+
+Renewal is the weak point: Front Door does not rotate a managed certificate while the domain's CNAME points
+elsewhere ("won't automatically rotate certificates [when] the custom domain's CNAME record is pointing to other
+DNS records", https://github.com/MicrosoftDocs/azure-docs/issues/117986 quoting the domain page); 45 days before
+expiry it issues a new TXT token. The `_dnsauth` record below is written from the custom domain's output, so
+only an update with refresh (`pulumi up --refresh`) picks the new token up
+(https://github.com/DefangLabs/pulumi-defang/issues/396 describes the same trap).
 """
 
 from __future__ import annotations
