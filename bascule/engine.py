@@ -33,6 +33,8 @@ class RegisteredResource:
     """URN of the provider resource this resource was created with, if any."""
     inputs: dict[str, Any]
     outputs: dict[str, Any] = field(default_factory=dict)
+    dependencies: tuple[str, ...] = ()
+    """URNs this resource waits for: explicit `depends_on` and the resources its inputs come from."""
 
 
 @dataclass
@@ -117,6 +119,12 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
         out["name"] = inputs.get("name", name)  # auto-naming when none is given
         if typ == "gcp:compute/globalAddress:GlobalAddress":
             out["address"] = "203.0.113.10"
+        elif typ == "gcp:certificatemanager/dnsAuthorization:DnsAuthorization":
+            domain = str(inputs.get("domain", "example.com"))
+            out["dnsResourceRecords"] = [
+                {"name": f"_acme-challenge.{domain}.", "type": "CNAME",
+                 "data": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.4.authorize.certificatemanager.goog."}
+            ]  # fmt: skip
     elif typ == "aws:route53/record:Record":
         out["fqdn"] = str(inputs.get("name", "")).rstrip(".")
     elif typ == "aws:route53/zone:Zone":
@@ -125,7 +133,7 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
     elif typ in ("aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup", "aws:ecs/cluster:Cluster"):
         out["name"] = name
     elif typ.startswith("azure-native:"):
-        out["name"] = name
+        out["name"] = inputs.get("containerAppName", name)
         if typ == "azure-native:app:ManagedEnvironment":
             out["defaultDomain"] = f"{name}.{inputs.get('location', 'westeurope')}.azurecontainerapps.io"
             out["customDomainConfiguration"] = {"customDomainVerificationId": "0F1E2D3C4B5A69788796A5B4C3D2E1F0"}
@@ -135,10 +143,10 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
             out["dnsConfig"] = dns_config
         elif typ == "azure-native:dns:Zone":
             out["nameServers"] = [f"ns{i}-01.azure-dns.com" for i in range(1, 5)]
-        elif typ == "azure-native:app:ManagedCertificate":
-            props = dict(inputs.get("properties") or {})
-            props["validationToken"] = "mock-validation-token"
-            out["properties"] = props
+        elif typ == "azure-native:cdn:AFDEndpoint":
+            out["hostName"] = f"{name}-d4e5f6a7b8c9d0e1.z01.azurefd.net"
+        elif typ == "azure-native:cdn:AFDCustomDomain":
+            out["validationProperties"] = {"validationToken": "mock-dnsauth-token", "expirationDate": "2026-12-30"}
     return out
 
 
@@ -170,9 +178,27 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 provider=provider_urn,
                 inputs=_plain(inputs),
                 outputs=_plain(registration.state),
+                dependencies=tuple(request.dependencies),
             )
         )
         return response
+
+
+REDACTED = "[secret]"
+
+
+def redact_secrets(value: Any) -> Any:
+    """Replace every secret Pulumi wrapped on the wire (`{<sig key>: <secret sig>, "value": ...}`) by a marker.
+
+    Recorded inputs keep Pulumi's secret wrapper, so what is secret is known exactly, not guessed from key names.
+    """
+    if isinstance(value, Mapping):
+        if value.get(pulumi.runtime.rpc._special_sig_key) == pulumi.runtime.rpc._special_secret_sig:
+            return REDACTED
+        return {k: redact_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_secrets(v) for v in value]
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -240,8 +240,11 @@ GLOBAL_TYPE_PREFIXES = (
     "gcp:compute/backendService:",
     "gcp:compute/uRLMap:",
     "gcp:compute/targetHttpsProxy:",
-    "gcp:compute/managedSslCertificate:",
+    "gcp:compute/targetHttpProxy:",
     "gcp:compute/healthCheck:",
+    # Certificate Manager objects in the `global` location, and Front Door (a global service).
+    "gcp:certificatemanager/",
+    "azure-native:cdn:",
 )
 
 # --- Where a workload runs or keeps data: the resources a region or provider outage takes down -------
@@ -299,3 +302,67 @@ CLOUD_DNS_RECORD_SET = "gcp:dns/recordSet:RecordSet"
 GCP_HEALTH_CHECK = "gcp:compute/healthCheck:HealthCheck"
 DYNAMIC_RESOURCE = "pulumi-python:dynamic:Resource"
 """Bascule's PowerDNS records are dynamic resources; `rtype == "LUA"` marks the failover switch."""
+
+# --- Names: what each provider accepts, for the names Bascule generates -----------------------------
+AUTONAME_SUFFIX = 8
+"""Pulumi auto-names a resource `<logical name>-<7 random characters>` when no name is given, so a logical name
+must leave 8 characters of the limit free: https://www.pulumi.com/docs/iac/concepts/resources/names/"""
+
+
+@dataclass(frozen=True)
+class NameLimit:
+    """The longest physical name a resource type takes, the pattern it must match, the argument that sets it
+    explicitly (else Pulumi auto-names it), and the document the limit comes from."""
+
+    max_length: int
+    pattern: str
+    name_input: str
+    source: str
+
+
+_ELB_NAME = r"^(?!internal-)[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$"
+_GCP_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+
+NAME_LIMITS: dict[str, NameLimit] = {
+    "aws:lb/loadBalancer:LoadBalancer": NameLimit(
+        32, _ELB_NAME, "name",
+        "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html",
+    ),
+    "aws:lb/targetGroup:TargetGroup": NameLimit(
+        32, _ELB_NAME, "name",
+        "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html",
+    ),
+    "aws:iam/role:Role": NameLimit(
+        64, r"^[\w+=,.@-]+$", "name", "https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html"
+    ),
+    "azure-native:app:ContainerApp": NameLimit(
+        32, r"^[a-z]([a-z0-9-]*[a-z0-9])?$", "containerAppName",
+        "https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/resource-name-rules",
+    ),
+    "gcp:cloudrunv2/service:Service": NameLimit(
+        49, _GCP_NAME, "name", "https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services"
+    ),
+}  # fmt: skip
+
+DNS_NAME_MAX = 253
+"""Longest DNS name in presentation form, without the trailing dot (RFC 1035 section 2.3.4)."""
+DNS_LABEL_MAX = 63
+
+VALIDATION_PREFIX_MAX = {
+    "aws": len("_") + 32 + len("."),
+    "gcp": len("_acme-challenge."),
+    "azure": len("_dnsauth."),
+}
+"""Longest prefix each site kind puts before the hostname in its ownership record: ACM's `_<32 hex>.` CNAME
+(https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html), Certificate Manager's
+`_acme-challenge.` CNAME (https://cloud.google.com/certificate-manager/docs/dns-authorizations), Front Door's
+`_dnsauth.` TXT (https://learn.microsoft.com/en-us/azure/frontdoor/domain). Hostname + prefix must fit 253."""
+
+# --- Cloud Run (v2) CPU and memory: https://cloud.google.com/run/docs/configuring/services/memory-limits and
+# https://cloud.google.com/run/docs/configuring/cpu -------------------------------------------------------
+CLOUD_RUN_MEMORY_MIB = (128, 32 * 1024)
+"""Smallest (first-generation environment) and largest memory limit."""
+CLOUD_RUN_MIN_CPU_FOR_MEMORY = ((24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (4 * 1024, 2))
+"""(memory above this many MiB, CPUs it needs), largest first."""
+CLOUD_RUN_MIN_MEMORY_FOR_CPU = {4: 2 * 1024, 6: 4 * 1024, 8: 4 * 1024}
+"""CPUs -> the least memory (MiB) they may be given."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bascule import facts
-from bascule.engine import OfflineRun
+from bascule.engine import OfflineRun, redact_secrets
 from bascule.facts import Cloud
 from bascule.spec import TAG_CRITICALITY, TAG_ROLE, TAG_SERVICE
 
@@ -80,6 +80,7 @@ class Resource:
             "criticality": self.criticality,
             "workload_source": self.workload_source,
             "parent": self.parent,
+            "inputs": redact_secrets(self.props),
         }
 
 

@@ -29,6 +29,9 @@ def main() -> None:
             "endpoints": service.endpoints,
             "health_check_ids": service.health_check_ids,
             "health_urls": service.health_urls,
+            # What every switch's health check sends as Host (and SNI where it can) to each site's address.
+            "health_check_host": svc.hostname,
+            "health_path": svc.health_check.path,
             "rto_budget_seconds": service.rto_budget_seconds,
             "rto_target_seconds": svc.rto_seconds,
             "zone": svc.dns.zone,

@@ -12,7 +12,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
+from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, fit_name
 from bascule.spec import AwsSiteSpec, DrillFault
 
 _TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -98,7 +98,7 @@ class AwsSite(Site):
         )
 
         alb = aws.lb.LoadBalancer(
-            f"{name}-alb",
+            fit_name(f"{name}-alb", "aws:lb/loadBalancer:LoadBalancer"),
             load_balancer_type="application",
             internal=False,
             subnets=subnet_ids,
@@ -109,7 +109,7 @@ class AwsSite(Site):
         )
         hc = args.service.health_check
         target_group = aws.lb.TargetGroup(
-            f"{name}-tg",
+            fit_name(f"{name}-tg", "aws:lb/targetGroup:TargetGroup"),
             port=site.container_port,
             protocol="HTTP",
             target_type="ip",
@@ -126,6 +126,10 @@ class AwsSite(Site):
             opts=child,
         )
 
+        # DNS validation: ACM checks a CNAME in the service's zone, whatever the hostname points at, and renews
+        # automatically while the certificate is in use and that CNAME stays in place:
+        # https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html
+        # https://docs.aws.amazon.com/acm/latest/userguide/managed-renewal.html
         cert = aws.acm.Certificate(
             f"{name}-cert", domain_name=args.service.hostname, validation_method="DNS", tags=tags, opts=child
         )
@@ -170,7 +174,7 @@ class AwsSite(Site):
         cluster = aws.ecs.Cluster(f"{name}-cluster", tags=tags, opts=child)
         logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=30, tags=tags, opts=child)
         role = aws.iam.Role(
-            f"{name}-execution",
+            fit_name(f"{name}-execution", "aws:iam/role:Role"),
             assume_role_policy=json.dumps(
                 {
                     "Version": "2012-10-17",
@@ -262,6 +266,11 @@ class AwsSite(Site):
                 opts=child,
             )
         self.endpoint = SiteEndpoint(
-            role=args.role, cloud=site.cloud, region=site.region, target=alb.dns_name, target_is_ip=False
+            role=args.role,
+            cloud=site.cloud,
+            region=site.region,
+            target=alb.dns_name,
+            target_is_ip=False,
+            alias_zone_id=alb.zone_id,
         )
         self.register_outputs({"target": alb.dns_name, "region": site.region, "load_balancer_arn": alb.arn})

@@ -1,8 +1,24 @@
-"""Azure site: Container Apps in an EU location, always at least one replica (warm, not cold).
+"""Azure site: Container Apps in an EU location behind Azure Front Door, which holds the service hostname.
 
-The custom domain is proven with two TXT records in the service's zone: `asuid.<host>` (the
-environment's verification id) and `_dnsauth.<host>` (the managed certificate's token). The domain
-binds as `Auto`, so the certificate attaches once issued without a second deployment.
+Container Apps binds a custom domain only while the hostname's CNAME points straight at the app: with
+the TXT `asuid` record alone the binding fails with "Not found CNAME of hostname ... directly pointing to
+a default hostname" (https://github.com/microsoft/azure-container-apps/issues/525), and Container Apps
+behind Traffic Manager as an external endpoint answers 404 for the profile's name
+(https://github.com/microsoft/azure-container-apps/issues/537). A failover CNAME points at the other site
+most of the time, so the app never carries the hostname here.
+
+Front Door (Standard) carries it instead: its custom domain is validated by a TXT record `_dnsauth.<host>`
+alone, which the documentation describes for exactly this case, a name already serving production
+elsewhere ("add the DNS TXT record to validate domain ownership before adding the CNAME record",
+https://learn.microsoft.com/en-us/azure/frontdoor/domain). Front Door issues the managed certificate
+for the hostname and forwards to the app's own default name, so the app needs no custom domain at all.
+
+Renewal is the weak point: Front Door does not rotate a managed certificate while the domain's CNAME points
+elsewhere ("won't automatically rotate certificates [when] the custom domain's CNAME record is pointing to other
+DNS records", https://github.com/MicrosoftDocs/azure-docs/issues/117986 quoting the domain page); 45 days before
+expiry it issues a new TXT token. The `_dnsauth` record below is written from the custom domain's output, so
+only an update with refresh (`pulumi up --refresh`) picks the new token up
+(https://github.com/DefangLabs/pulumi-defang/issues/396 describes the same trap).
 """
 
 from __future__ import annotations
@@ -10,7 +26,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_azure_native as azure
 
-from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
+from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, fit_name
 from bascule.spec import AzureSiteSpec
 
 
@@ -21,7 +37,6 @@ class AzureSite(Site):
         if not isinstance(site, AzureSiteSpec):
             raise TypeError(f"AzureSite needs an 'azure' site spec, got '{site.kind}'")
         tags = bascule_tags(args.service, args.role)
-        host = args.service.hostname
         provider = azure.Provider(f"{name}-provider", location=site.location, opts=pulumi.ResourceOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self, provider=provider)
 
@@ -33,23 +48,21 @@ class AzureSite(Site):
             tags=tags,
             opts=child,
         )
-        verification_id = env.custom_domain_configuration.apply(lambda c: c.custom_domain_verification_id if c else "")
-        asuid = args.dns.validation_record(f"{name}-asuid", f"asuid.{host}", "TXT", verification_id)
-
         hc = args.service.health_check
         app = azure.app.ContainerApp(
             f"{name}-app",
+            # Named explicitly (unique within the site's own resource group) so the name's limit is checked here.
+            container_app_name=fit_name(
+                f"{args.service.name}-{args.role.value}", "azure-native:app:ContainerApp", auto_named=False
+            ),
             resource_group_name=group.name,
             managed_environment_id=env.id,
             location=site.location,
             configuration=azure.app.ConfigurationArgs(
                 active_revisions_mode="Single",
+                # No custom domain here (see the module docstring): Front Door reaches the app by its own name.
                 ingress=azure.app.IngressArgs(
-                    external=True,
-                    target_port=site.container_port,
-                    transport="auto",
-                    allow_insecure=False,
-                    custom_domains=[azure.app.CustomDomainArgs(name=host, binding_type="Auto")],
+                    external=True, target_port=site.container_port, transport="auto", allow_insecure=False
                 ),
             ),
             template=azure.app.TemplateArgs(
@@ -71,23 +84,108 @@ class AzureSite(Site):
                 scale=azure.app.ScaleArgs(min_replicas=site.min_replicas, max_replicas=site.max_replicas),
             ),
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[asuid.resource]),
+            opts=child,
         )
-        cert = azure.app.ManagedCertificate(
-            f"{name}-cert",
-            resource_group_name=group.name,
-            environment_name=env.name,
-            location=site.location,
-            properties=azure.app.ManagedCertificatePropertiesArgs(subject_name=host, domain_control_validation="TXT"),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[app]),
-        )
-        token = cert.properties.apply(lambda p: p.validation_token or "")
-        args.dns.validation_record(f"{name}-dnsauth", f"_dnsauth.{host}", "TXT", token)
-
-        fqdn = pulumi.Output.concat(app.name, ".", env.default_domain)
+        app_fqdn = pulumi.Output.concat(app.name, ".", env.default_domain)
+        front = self._front_door(name, args, group.name, app_fqdn, tags, child)
         self.app = app
         self.endpoint = SiteEndpoint(
-            role=args.role, cloud=site.cloud, region=site.location, target=fqdn, target_is_ip=False
+            role=args.role, cloud=site.cloud, region=site.location, target=front, target_is_ip=False
         )
-        self.register_outputs({"target": fqdn, "region": site.location, "container_app_id": app.id})
+        self.register_outputs(
+            {"target": front, "region": site.location, "container_app_id": app.id, "origin": app_fqdn}
+        )
+
+    @staticmethod
+    def _front_door(
+        name: str,
+        args: SiteArgs,
+        group: pulumi.Input[str],
+        origin: pulumi.Output[str],
+        tags: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> pulumi.Output[str]:
+        """Front Door profile, endpoint, origin and custom domain; returns the endpoint's host name.
+
+        Order: the custom domain is created first and hands out its TXT token; the `_dnsauth` record goes into the
+        service's zone; the route that serves the hostname is created after that record. Nothing waits for the
+        hostname to resolve to Front Door. Custom domain and managed certificate:
+        https://learn.microsoft.com/en-us/azure/frontdoor/domain and
+        https://learn.microsoft.com/en-us/azure/frontdoor/standard-premium/how-to-configure-https-custom-domain
+        """
+        hc = args.service.health_check
+        host = args.service.hostname
+        profile = azure.cdn.Profile(
+            f"{name}-afd",
+            resource_group_name=group,
+            location="global",
+            sku=azure.cdn.SkuArgs(name="Standard_AzureFrontDoor"),
+            tags=tags,
+            opts=child,
+        )
+        endpoint = azure.cdn.AFDEndpoint(
+            f"{name}-afd",
+            resource_group_name=group,
+            profile_name=profile.name,
+            location="global",
+            enabled_state="Enabled",
+            tags=tags,
+            opts=child,
+        )
+        origin_group = azure.cdn.AFDOriginGroup(
+            f"{name}-afd",
+            resource_group_name=group,
+            profile_name=profile.name,
+            health_probe_settings=azure.cdn.HealthProbeParametersArgs(
+                probe_path=hc.path,
+                probe_protocol=azure.cdn.ProbeProtocol.HTTPS,
+                probe_request_type=azure.cdn.HealthProbeRequestType.GET,
+                probe_interval_in_seconds=30,
+            ),
+            load_balancing_settings=azure.cdn.LoadBalancingSettingsParametersArgs(
+                sample_size=4, successful_samples_required=3
+            ),
+            opts=child,
+        )
+        origin_resource = azure.cdn.AFDOrigin(
+            f"{name}-afd",
+            resource_group_name=group,
+            profile_name=profile.name,
+            origin_group_name=origin_group.name,
+            host_name=origin,
+            # Container Apps routes on Host: the app's own name, which it always serves.
+            origin_host_header=origin,
+            https_port=443,
+            enforce_certificate_name_check=True,
+            enabled_state="Enabled",
+            opts=child,
+        )
+        domain = azure.cdn.AFDCustomDomain(
+            f"{name}-afd",
+            resource_group_name=group,
+            profile_name=profile.name,
+            host_name=host,
+            tls_settings=azure.cdn.AFDDomainHttpsParametersArgs(
+                certificate_type="ManagedCertificate", minimum_tls_version=azure.cdn.AfdMinimumTlsVersion.TLS12
+            ),
+            opts=child,
+        )
+        token = domain.validation_properties.apply(lambda v: v.validation_token if v else "")
+        proof = args.dns.validation_record(f"{name}-dnsauth", f"_dnsauth.{host}", "TXT", token)
+        azure.cdn.Route(
+            f"{name}-afd",
+            resource_group_name=group,
+            profile_name=profile.name,
+            endpoint_name=endpoint.name,
+            origin_group=azure.cdn.ResourceReferenceArgs(id=origin_group.id),
+            custom_domains=[azure.cdn.ActivatedResourceReferenceArgs(id=domain.id)],
+            supported_protocols=["Http", "Https"],
+            patterns_to_match=["/*"],
+            forwarding_protocol="HttpsOnly",
+            https_redirect="Enabled",
+            link_to_default_domain="Enabled",
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[proof.resource, origin_resource])
+            ),
+        )
+        return endpoint.host_name

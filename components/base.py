@@ -7,12 +7,14 @@ backend for records through `DnsRecords`, so no site knows which DNS provider is
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Protocol
 
 import pulumi
 
+from bascule import facts
 from bascule.facts import Cloud
 from bascule.spec import (
     TAG_CRITICALITY,
@@ -25,6 +27,20 @@ from bascule.spec import (
     ServiceSpec,
     SiteSpec,
 )
+
+
+def fit_name(name: str, resource_type: str, *, auto_named: bool = True) -> str:
+    """A name that fits the type's limit once Pulumi has added its random suffix (or as is, when `auto_named`
+    is False and the name is passed explicitly).
+
+    Short enough names are kept as they are (existing stacks keep their URNs); longer ones are cut and end in a
+    hash of the full name, so two long names that share a prefix stay distinct.
+    """
+    room = facts.NAME_LIMITS[resource_type].max_length - (facts.AUTONAME_SUFFIX if auto_named else 0)
+    if len(name) <= room:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    return f"{name[: room - len(digest) - 1].rstrip('-')}-{digest}"
 
 
 def gcp_labels(tags: dict[str, str]) -> dict[str, str]:
@@ -54,6 +70,9 @@ class SiteEndpoint:
     target_is_ip: bool
     address: pulumi.Output[str] | None = None
     """A fixed IP of the site, when it has one: what IP-only switches (PowerDNS ifurlup) answer and check."""
+    alias_zone_id: pulumi.Output[str] | None = None
+    """For an AWS load balancer: its hosted zone id, so Route 53 can answer with an alias that evaluates its
+    target health (the documented way to health-check an ALB, which has no fixed IP)."""
 
     @property
     def ip(self) -> pulumi.Output[str]:

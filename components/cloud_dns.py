@@ -66,13 +66,15 @@ class CloudDnsFailover(DnsFailover):
             healthy_threshold=2,
             unhealthy_threshold=hc.failure_threshold,
             source_regions=list(dns.source_regions),
+            # `host` is the Host header sent to each endpoint's IP; `response` is a body marker:
+            # https://cloud.google.com/load-balancing/docs/health-check-concepts#content-based_health_checks
             https_health_check=gcp.compute.HealthCheckHttpsHealthCheckArgs(
-                port=hc.effective_port, request_path=hc.path, host=svc.hostname
+                port=hc.effective_port, request_path=hc.path, host=svc.hostname, response=hc.search_string
             )
             if hc.protocol == "HTTPS"
             else None,
             http_health_check=gcp.compute.HealthCheckHttpHealthCheckArgs(
-                port=hc.effective_port, request_path=hc.path, host=svc.hostname
+                port=hc.effective_port, request_path=hc.path, host=svc.hostname, response=hc.search_string
             )
             if hc.protocol == "HTTP"
             else None,

@@ -1,9 +1,14 @@
 """GCP site: Cloud Run (v2) in an EU region behind a global external HTTPS load balancer.
 
-Cloud Run always keeps `min_instances` warm. The load balancer (serverless NEG, backend service, URL map,
-Google-managed certificate for the service hostname, global address) gives the site one fixed IP; an A
+Cloud Run always keeps `min_instances` warm and accepts traffic only from the load balancer. The load
+balancer (serverless NEG, backend service, URL map, global address) gives the site one fixed IP; an A
 record `<service>-<role>.<zone>` in the service's zone names it, so hostname-based switches (Route 53,
-Traffic Manager) can point at it and IP-only ones (PowerDNS) can use the address itself.
+Traffic Manager) can point at it and IP-only ones (PowerDNS, Cloud DNS) can use the address itself.
+
+The certificate for the service hostname comes from Certificate Manager with a DNS authorization: Google
+proves control through a CNAME `_acme-challenge.<host>` in the service's zone, never through the hostname
+resolving to this load balancer. A Compute `ManagedSslCertificate` would be authorized by the load
+balancer itself and stay PROVISIONING while the hostname points at the other site.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, gcp_labels
+from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, fit_name, gcp_labels
 from bascule.spec import GcpSiteSpec
 
 
@@ -29,9 +34,11 @@ class GcpSite(Site):
         hc = args.service.health_check
 
         service = gcp.cloudrunv2.Service(
-            f"{name}-run",
+            fit_name(f"{name}-run", "gcp:cloudrunv2/service:Service"),
             location=site.region,
-            ingress="INGRESS_TRAFFIC_ALL",
+            # Only the load balancer reaches the service (its default run.app URL is closed to the internet):
+            # https://cloud.google.com/run/docs/securing/ingress
+            ingress="INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
             deletion_protection=False,
             template=gcp.cloudrunv2.ServiceTemplateArgs(
                 containers=[
@@ -74,13 +81,14 @@ class GcpSite(Site):
             opts=child,
         )
         url_map = gcp.compute.URLMap(f"{name}-urlmap", default_service=backend.id, opts=child)
-        cert = gcp.compute.ManagedSslCertificate(
-            f"{name}-cert",
-            managed=gcp.compute.ManagedSslCertificateManagedArgs(domains=[args.service.hostname]),
-            opts=child,
-        )
+        certificate_map = self._certificate_map(name, args, labels, child)
+        # A certificate map on the proxy (not `ssl_certificates`) is how Certificate Manager certificates attach:
+        # https://cloud.google.com/certificate-manager/docs/maps
         proxy = gcp.compute.TargetHttpsProxy(
-            f"{name}-https", url_map=url_map.id, ssl_certificates=[cert.id], opts=child
+            f"{name}-https",
+            url_map=url_map.id,
+            certificate_map=pulumi.Output.concat("//certificatemanager.googleapis.com/", certificate_map.id),
+            opts=child,
         )
         address = gcp.compute.GlobalAddress(f"{name}-ip", labels=labels, opts=child)
         gcp.compute.GlobalForwardingRule(
@@ -88,6 +96,25 @@ class GcpSite(Site):
             target=proxy.id,
             ip_address=address.address,
             port_range="443",
+            load_balancing_scheme="EXTERNAL_MANAGED",
+            labels=labels,
+            opts=child,
+        )
+        # Port 80 answers only with a redirect to HTTPS, on the same address:
+        # https://cloud.google.com/load-balancing/docs/https/setting-up-global-http-https-redirect
+        redirect = gcp.compute.URLMap(
+            f"{name}-redirect",
+            default_url_redirect=gcp.compute.URLMapDefaultUrlRedirectArgs(
+                https_redirect=True, strip_query=False, redirect_response_code="MOVED_PERMANENTLY_DEFAULT"
+            ),
+            opts=child,
+        )
+        http_proxy = gcp.compute.TargetHttpProxy(f"{name}-http", url_map=redirect.id, opts=child)
+        gcp.compute.GlobalForwardingRule(
+            f"{name}-http",
+            target=http_proxy.id,
+            ip_address=address.address,
+            port_range="80",
             load_balancing_scheme="EXTERNAL_MANAGED",
             labels=labels,
             opts=child,
@@ -104,3 +131,47 @@ class GcpSite(Site):
             address=address.address,
         )
         self.register_outputs({"target": alias.fqdn, "address": address.address, "region": site.region})
+
+    @staticmethod
+    def _certificate_map(
+        name: str, args: SiteArgs, labels: dict[str, str], child: pulumi.ResourceOptions
+    ) -> gcp.certificatemanager.CertificateMap:
+        """A Google-managed certificate authorized by DNS, served through a certificate map entry for the host.
+
+        The DNS authorization's CNAME goes into the service's zone; Certificate Manager issues and renews the
+        certificate through it whatever the hostname resolves to, so the standby has a valid certificate before,
+        during and after a failover. Documents: https://cloud.google.com/certificate-manager/docs/dns-authorizations
+        and https://cloud.google.com/certificate-manager/docs/domain-authorization (load balancer authorization
+        needs the hostname to point at this load balancer, DNS authorization does not).
+        """
+        host = args.service.hostname
+        authorization = gcp.certificatemanager.DnsAuthorization(
+            f"{name}-dnsauth", domain=host, location="global", labels=labels, opts=child
+        )
+        challenge = authorization.dns_resource_records[0]
+        proof = args.dns.validation_record(
+            f"{name}-dnsauth",
+            challenge.apply(lambda r: r.name or ""),
+            "CNAME",
+            challenge.apply(lambda r: r.data or ""),
+        )
+        certificate = gcp.certificatemanager.Certificate(
+            f"{name}-cert",
+            location="global",
+            scope="DEFAULT",
+            managed=gcp.certificatemanager.CertificateManagedArgs(
+                domains=[host], dns_authorizations=[authorization.id]
+            ),
+            labels=labels,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[proof.resource])),
+        )
+        certificate_map = gcp.certificatemanager.CertificateMap(f"{name}-certmap", labels=labels, opts=child)
+        gcp.certificatemanager.CertificateMapEntry(
+            f"{name}-certmap",
+            map=certificate_map.name,
+            hostname=host,
+            certificates=[certificate.id],
+            labels=labels,
+            opts=child,
+        )
+        return certificate_map

@@ -14,7 +14,6 @@ from bascule.components.endpoint_site import EndpointSite
 from bascule.components.gcp_site import GcpSite
 from bascule.components.powerdns import PowerDnsFailover
 from bascule.components.route53 import Route53Failover
-from bascule.components.scaleway_site import ScalewaySite
 from bascule.components.traffic_manager import TrafficManagerFailover
 from bascule.spec import ServiceSpec
 
@@ -22,7 +21,6 @@ SITE_KINDS: dict[str, Callable[[str, SiteArgs, pulumi.ResourceOptions], Site]] =
     "aws": AwsSite,
     "azure": AzureSite,
     "gcp": GcpSite,
-    "scaleway": ScalewaySite,
     "endpoint": EndpointSite,
 }
 

@@ -1,8 +1,19 @@
-"""Route 53 failover: one health check per site and a PRIMARY/SECONDARY record pair.
+"""Route 53 failover: a PRIMARY/SECONDARY pair of A records, each checked at the site for the service hostname.
 
 Health checkers (data plane) move traffic; nothing needs the Route 53 API during an incident. A new
 zone is created with accelerated recovery, which keeps it editable from us-west-2 when us-east-1's
 control plane is impaired.
+
+What each site's check really tests (the spec refuses sites that fit neither way):
+- a site with a fixed IP: a health check with `ip_address` = the site and `fqdn` = the service hostname, so
+  the request carries the hostname as Host header and, with SNI on, in the TLS handshake; the answer must come
+  from the site's binding for the hostname, not from its default name. Route 53 documents that with an IP
+  address set, FullyQualifiedDomainName is what it sends in the Host header:
+  https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html
+- an AWS load balancer (no fixed IP): an alias record with `evaluate_target_health`, which inherits the
+  health of the load balancer's target groups, the documented way for ELB:
+  https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/resource-record-sets-values-failover-alias.html
+  The listener forwards every Host to the service, so the hostname is not what decides health there.
 """
 
 from __future__ import annotations
@@ -65,29 +76,24 @@ class Route53Failover(DnsFailover):
         return ValidationRecord(resource=record, fqdn=record.fqdn)
 
     def route(self, primary: SiteEndpoint, secondary: SiteEndpoint, fault: DrillFault | None = None) -> None:
-        if primary.target_is_ip != secondary.target_is_ip:
-            raise ValueError(
-                "Route 53 failover records of one name share one type: both sites must be IPs or both hostnames"
-            )
-        rtype = "A" if primary.target_is_ip else "CNAME"
         checks: dict[str, pulumi.Output[str]] = {}
         for endpoint, policy in ((primary, "PRIMARY"), (secondary, "SECONDARY")):
             role = endpoint.role.value
-            # `invert_healthcheck`, not `disabled`: Route 53 counts a disabled check as healthy.
-            check = self._health_check(endpoint, invert=fault is DrillFault.SWITCH and endpoint is primary)
-            checks[role] = check.id
-            aws.route53.Record(
-                f"{self._name}-{role}",
-                zone_id=self.zone_id,
-                name=self._service.hostname,
-                type=rtype,
-                ttl=self._dns.ttl,
-                records=[endpoint.target],
-                set_identifier=f"{self._service.name}-{role}",
-                health_check_id=check.id,
-                failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type=policy)],
-                opts=self._child,
-            )
+            switched = fault is DrillFault.SWITCH and endpoint is primary
+            if endpoint.alias_zone_id is not None:
+                # `switch` on an alias: attach a check that is always unhealthy (see `_always_unhealthy`).
+                check = self._always_unhealthy(endpoint) if switched else None
+                if check is not None:
+                    checks[role] = check.id
+                alias = aws.route53.RecordAliasArgs(
+                    name=endpoint.target, zone_id=endpoint.alias_zone_id, evaluate_target_health=True
+                )
+                self._failover_record(endpoint, policy, check.id if check is not None else None, aliases=[alias])
+            else:
+                # `invert_healthcheck`, not `disabled`: Route 53 counts a disabled check as healthy.
+                site_check = self._health_check(endpoint, invert=switched)
+                checks[role] = site_check.id
+                self._failover_record(endpoint, policy, site_check.id, ttl=self._dns.ttl, records=[endpoint.ip])
         self.health_check_ids = pulumi.Output.all(**checks)
         self.register_outputs(
             {
@@ -97,22 +103,64 @@ class Route53Failover(DnsFailover):
             }
         )
 
+    def _failover_record(
+        self,
+        endpoint: SiteEndpoint,
+        policy: str,
+        health_check_id: pulumi.Output[str] | None,
+        *,
+        aliases: list[aws.route53.RecordAliasArgs] | None = None,
+        ttl: int | None = None,
+        records: list[pulumi.Output[str]] | None = None,
+    ) -> aws.route53.Record:
+        """One A record of the failover pair: an alias (no TTL) or the site's address."""
+        role = endpoint.role.value
+        return aws.route53.Record(
+            f"{self._name}-{role}",
+            zone_id=self.zone_id,
+            name=self._service.hostname,
+            type="A",
+            set_identifier=f"{self._service.name}-{role}",
+            failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type=policy)],
+            aliases=aliases,
+            ttl=ttl,
+            records=records,
+            health_check_id=health_check_id,
+            opts=self._child,
+        )
+
     def _health_check(self, endpoint: SiteEndpoint, invert: bool) -> aws.route53.HealthCheck:
+        """Checks the site's own address for the service hostname: Host header and SNI are the hostname."""
         hc = self._service.health_check
         check_type = hc.protocol + ("_STR_MATCH" if hc.search_string else "")
         return aws.route53.HealthCheck(
             f"{self._name}-{endpoint.role.value}",
             type=check_type,
+            ip_address=endpoint.ip,
+            fqdn=self._service.hostname,
             port=hc.effective_port,
             resource_path=hc.path,
             search_string=hc.search_string,
             request_interval=hc.interval_seconds,
             failure_threshold=hc.failure_threshold,
             regions=list(self._dns.checker_regions),
-            enable_sni=hc.protocol == "HTTPS" and not endpoint.target_is_ip,
+            enable_sni=hc.protocol == "HTTPS",
             invert_healthcheck=True if invert else None,
             tags={**self._tags, "Name": f"{self._service.name}-{endpoint.role.value}"},
-            ip_address=endpoint.target if endpoint.target_is_ip else None,
-            fqdn=None if endpoint.target_is_ip else endpoint.target,
+            opts=self._child,
+        )
+
+    def _always_unhealthy(self, endpoint: SiteEndpoint) -> aws.route53.HealthCheck:
+        """The `switch` drill's lever for an alias record: a calculated check with no children and a threshold
+        of 0 is always healthy ("If you specify 0, Route 53 always considers this health check to be healthy",
+        https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html), so inverted it is
+        always unhealthy; a failover alias record with a health check fails over when it is unhealthy."""
+        return aws.route53.HealthCheck(
+            f"{self._name}-{endpoint.role.value}-drill",
+            type="CALCULATED",
+            child_healthchecks=[],
+            child_health_threshold=0,
+            invert_healthcheck=True,
+            tags={**self._tags, "Name": f"{self._service.name}-{endpoint.role.value}-drill"},
             opts=self._child,
         )

@@ -48,6 +48,8 @@ class FailoverService(pulumi.ComponentResource):
                 "endpoints": self.endpoints,
                 "health_check_ids": self.health_check_ids,
                 "health_urls": self.health_urls,
+                "health_check_host": svc.hostname,
+                "health_path": hc.path,
                 "rto_budget_seconds": self.rto_budget_seconds,
                 "rto_target_seconds": svc.rto_seconds,
                 "zone": svc.dns.zone,

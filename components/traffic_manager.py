@@ -99,6 +99,14 @@ class TrafficManagerFailover(DnsFailover):
                 expected_status_code_ranges=[
                     azure.trafficmanager.MonitorConfigExpectedStatusCodeRangesItemArgs(min=200, max=399)
                 ],
+                # Probes go to each endpoint's own target name; without this header a site that routes on Host
+                # (Front Door, Container Apps, Cloud Run's load balancer map) answers for the wrong name. Traffic
+                # Manager's monitor config takes custom headers, Host among them:
+                # https://learn.microsoft.com/en-us/azure/traffic-manager/traffic-manager-monitoring
+                # https://learn.microsoft.com/en-us/powershell/module/az.trafficmanager/add-aztrafficmanagercustomheadertoendpoint
+                custom_headers=[
+                    azure.trafficmanager.MonitorConfigCustomHeadersItemArgs(name="Host", value=svc.hostname)
+                ],
             ),
             tags=self._tags,
             opts=self._child,

@@ -123,11 +123,14 @@ def unhealthy_failover(_ws: Mapping[str, Workload], inv: Inventory, _s: Settings
         if r.type == facts.ROUTE53_RECORD:
             policies = r.props.get("failoverRoutingPolicies") or []
             primary = any((p or {}).get("type") == "PRIMARY" for p in policies)
-            if primary and not r.props.get("healthCheckId"):
+            # An alias that evaluates its target's health (an ELB) is health-checked without a health check id.
+            target_health = any((a or {}).get("evaluateTargetHealth") for a in r.props.get("aliases") or [])
+            if primary and not r.props.get("healthCheckId") and not target_health:
                 yield Finding(
                     "bascule-unhealthy-failover",
                     f"Route 53 PRIMARY failover record '{r.props.get('name', r.name)}' has no health check: "
-                    "Route 53 will treat it as always healthy and never fail over. Fix: set health_check_id.",
+                    "Route 53 will treat it as always healthy and never fail over. Fix: set health_check_id "
+                    "(or, for an alias to a load balancer, evaluate_target_health).",
                     r.urn,
                     r.service,
                 )

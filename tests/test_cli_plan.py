@@ -27,9 +27,9 @@ def test_plan_dev_json_lists_clouds_regions_and_failover() -> None:
     for r in rows:
         by_role.setdefault(r["role"], set()).add((r["cloud"], r["region"]))
     assert by_role["primary"] == {("aws", "eu-west-3"), ("aws", "global")}
-    assert by_role["secondary"] == {("azure", "francecentral")}
+    assert by_role["secondary"] == {("gcp", "europe-west9"), ("gcp", "global")}
     types = [r["type"] for r in rows if r["role"] == "dns"]
-    assert types.count("aws:route53/healthCheck:HealthCheck") == 2
+    assert types.count("aws:route53/healthCheck:HealthCheck") == 1  # the ALB is an alias with target health
     assert all(r["service"] == "checkout" and r["criticality"] == "critical" for r in rows)
     eu = {r["jurisdiction"] for r in rows if r["region"] not in ("global", "us-east-1")}
     assert eu == {"eu"}
@@ -40,7 +40,7 @@ def test_plan_text_groups_by_service() -> None:
     assert result.exit_code == 0, result.output
     for service in ("checkout", "catalog", "newsletter"):
         assert f"service {service}" in result.stdout
-    assert "germanywestcentral" in result.stdout
+    assert "europe-west3" in result.stdout
     assert "resources in stack 'prod'." in result.stdout
 
 
@@ -75,3 +75,22 @@ def test_missing_stack_file() -> None:
     result = runner.invoke(app, ["plan", "--stack", "nope", "--stacks-dir", str(STACKS)])
     assert result.exit_code == 2
     assert "Pulumi.nope.yaml: no such stack file" in result.stderr
+
+
+def test_plan_json_carries_inputs_with_secrets_redacted() -> None:
+    result = runner.invoke(app, ["plan", "--stack", "selfhosted-dns", "--json", "--stacks-dir", str(STACKS)])
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)
+    inputs = record["inputs"]
+    assert (inputs["name"], inputs["rtype"], inputs["zone"]) == ("ledger.bank.example.eu", "LUA", "bank.example.eu")
+    assert inputs["api_key"] == "[secret]"
+    assert "placeholder-encrypted-by-pulumi" not in result.stdout
+
+
+def test_plan_json_shows_what_each_health_check_sends() -> None:
+    result = runner.invoke(app, ["plan", "--stack", "tm", "--json", "--stacks-dir", str(STACKS)])
+    assert result.exit_code == 0, result.output
+    (profile,) = [r for r in json.loads(result.stdout) if r["type"] == "azure-native:trafficmanager:Profile"]
+    assert profile["inputs"]["monitorConfig"]["customHeaders"] == [
+        {"name": "Host", "value": "checkout.shop.example.eu"}
+    ]

@@ -28,32 +28,34 @@ def failover_records(plan: Plan, hostname: str) -> dict[str, dict[str, Any]]:
 def test_failover_pair_is_wired_to_health_checks(dev: Plan) -> None:
     records = failover_records(dev, "checkout.shop.example.com")
     assert set(records) == {"PRIMARY", "SECONDARY"}
-    checks = {r.name: r for r in dev.of_type(HC)}
-    for policy, role in (("PRIMARY", "primary"), ("SECONDARY", "secondary")):
-        rec = records[policy]
-        assert rec["type"] == "CNAME"
-        assert rec["ttl"] == 60
-        assert rec["setIdentifier"] == f"checkout-{role}"
-        assert rec["zoneId"] == "Z0000000000000000000"
-        check = checks[f"checkout-dns-{role}"]
-        assert rec["healthCheckId"] == f"checkout-dns-{role}-id"
-        assert rec["records"] == [check.inputs["fqdn"]]
+    alb = dev.named("checkout-primary-alb", "aws:lb/loadBalancer:LoadBalancer")
+    primary = records["PRIMARY"]
+    # The ALB has no fixed IP: an alias that inherits its target groups' health, no Route 53 check.
+    assert (primary["type"], primary["setIdentifier"]) == ("A", "checkout-primary")
+    assert primary["aliases"] == [
+        {"name": alb.outputs["dnsName"], "zoneId": alb.outputs["zoneId"], "evaluateTargetHealth": True}
+    ]
+    assert "healthCheckId" not in primary and "records" not in primary
+    secondary = records["SECONDARY"]
+    address = dev.named("checkout-secondary-ip", "gcp:compute/globalAddress:GlobalAddress")
+    assert (secondary["type"], secondary["ttl"], secondary["setIdentifier"]) == ("A", 60, "checkout-secondary")
+    assert secondary["records"] == [address.outputs["address"]]
+    assert secondary["healthCheckId"] == "checkout-dns-secondary-id"
+    assert {r["zoneId"] for r in records.values()} == {"Z0000000000000000000"}
 
 
 def test_health_checks_follow_the_spec(dev: Plan) -> None:
-    alb = dev.named("checkout-primary-alb", "aws:lb/loadBalancer:LoadBalancer")
-    for check in dev.of_type(HC):
-        i = check.inputs
-        assert (i["type"], i["port"], i["resourcePath"]) == ("HTTPS", 443, "/healthz")
-        assert (i["requestInterval"], i["failureThreshold"]) == (10, 3)
-        assert i["regions"] == ["us-east-1", "eu-west-1", "ap-southeast-1"]
-        assert i["enableSni"] is True
-        assert "invertHealthcheck" not in i and "disabled" not in i
-    primary = dev.named("checkout-dns-primary", HC)
-    assert primary.inputs["fqdn"] == alb.outputs["dnsName"]
-    secondary = dev.named("checkout-dns-secondary", HC)
-    env = dev.named("checkout-secondary-env")
-    assert secondary.inputs["fqdn"] == f"checkout-secondary-app.{env.outputs['defaultDomain']}"
+    (check,) = dev.of_type(HC)
+    i = check.inputs
+    assert (i["type"], i["port"], i["resourcePath"]) == ("HTTPS", 443, "/healthz")
+    assert (i["requestInterval"], i["failureThreshold"]) == (10, 3)
+    assert i["regions"] == ["us-east-1", "eu-west-1", "ap-southeast-1"]
+    assert "invertHealthcheck" not in i and "disabled" not in i
+    # The standby's own address, asked for the service hostname: Host header and SNI are the hostname.
+    address = dev.named("checkout-secondary-ip", "gcp:compute/globalAddress:GlobalAddress")
+    assert i["ipAddress"] == address.outputs["address"]
+    assert i["fqdn"] == "checkout.shop.example.com"
+    assert i["enableSni"] is True
 
 
 def test_new_zone_has_accelerated_recovery(dev: Plan) -> None:
@@ -72,7 +74,7 @@ def test_existing_zone_is_not_created(plan_services: PlanFn, dev_service: dict[s
 def test_providers_carry_the_regions(dev: Plan) -> None:
     providers = {r.name: r.inputs for r in dev.resources if r.type.startswith("pulumi:providers:")}
     assert providers["checkout-primary-provider"]["region"] == "eu-west-3"
-    assert providers["checkout-secondary-provider"]["location"] == "francecentral"
+    assert providers["checkout-secondary-provider"]["region"] == "europe-west9"
     assert providers["checkout-dns-provider"]["region"] == "us-east-1"
     for r in dev.resources:
         if r.custom and not r.type.startswith("pulumi:providers:"):
@@ -87,7 +89,7 @@ def test_every_resource_is_parented_to_a_component(dev: Plan) -> None:
     assert {r.type for r in components.values()} == {
         "bascule:service:FailoverService",
         "bascule:aws:AwsSite",
-        "bascule:azure:AzureSite",
+        "bascule:gcp:GcpSite",
         "bascule:dns:Route53Failover",
     }
     service = dev.named("checkout")
@@ -100,9 +102,10 @@ def test_every_resource_is_parented_to_a_component(dev: Plan) -> None:
 
 def test_taggable_resources_carry_bascule_tags(dev: Plan) -> None:
     tagged = [r for r in dev.resources if "tags" in r.inputs]
-    assert len(tagged) >= 20
-    for r in tagged:
-        tags = r.inputs["tags"]
+    labelled = [r for r in dev.resources if "labels" in r.inputs]  # GCP: `:` is not allowed in label keys
+    assert len(tagged) >= 15 and len(labelled) >= 5
+    for r in tagged + labelled:
+        tags = r.inputs.get("tags") or {k.replace("bascule-", "bascule:"): v for k, v in r.inputs["labels"].items()}
         assert tags[TAG_SERVICE] == "checkout"
         assert tags[TAG_CRITICALITY] == "critical"
         expected = {"primary": "primary", "secondary": "secondary", "dns": "dns"}[r.name.split("-")[1]]
@@ -138,26 +141,6 @@ def test_aws_site_runs_fargate_behind_the_alb(dev: Plan) -> None:
     assert (task.inputs["cpu"], task.inputs["memory"]) == ("256", "512")
 
 
-def test_azure_site_custom_domain(dev: Plan) -> None:
-    app = dev.named("checkout-secondary-app")
-    ingress = app.inputs["configuration"]["ingress"]
-    assert ingress["external"] is True and ingress["targetPort"] == 8080
-    assert ingress["customDomains"] == [{"name": "checkout.shop.example.com", "bindingType": "Auto"}]
-    assert app.inputs["template"]["scale"]["minReplicas"] == 1
-    env = dev.named("checkout-secondary-env")
-    asuid = dev.named("checkout-secondary-asuid")
-    assert (asuid.inputs["name"], asuid.inputs["type"]) == ("asuid.checkout.shop.example.com", "TXT")
-    assert asuid.inputs["records"] == [env.outputs["customDomainConfiguration"]["customDomainVerificationId"]]
-    cert = dev.named("checkout-secondary-cert")
-    assert cert.inputs["properties"] == {
-        "subjectName": "checkout.shop.example.com",
-        "domainControlValidation": "TXT",
-    }
-    dnsauth = dev.named("checkout-secondary-dnsauth")
-    assert dnsauth.inputs["name"] == "_dnsauth.checkout.shop.example.com"
-    assert dnsauth.inputs["records"] == [cert.outputs["properties"]["validationToken"]]
-
-
 def test_ip_endpoints_give_a_records_and_ip_checks(plan_services: PlanFn, dev_service: dict[str, Any]) -> None:
     dev_service["primary"] = {
         "kind": "endpoint",
@@ -177,8 +160,8 @@ def test_ip_endpoints_give_a_records_and_ip_checks(plan_services: PlanFn, dev_se
     assert records["SECONDARY"]["records"] == ["198.51.100.1"]
     checks = {r.name: r.inputs for r in plan.of_type(HC)}
     assert checks["checkout-dns-primary"]["ipAddress"] == "192.0.2.1"
-    assert "fqdn" not in checks["checkout-dns-primary"]
-    assert checks["checkout-dns-primary"]["enableSni"] is False
+    assert checks["checkout-dns-primary"]["fqdn"] == "checkout.shop.example.com"
+    assert checks["checkout-dns-primary"]["enableSni"] is True
     assert {r.type for r in plan.resources if r.custom} == {
         "pulumi:providers:aws",
         HC,
@@ -194,3 +177,9 @@ def test_search_string_selects_string_match_checks(plan_services: PlanFn, dev_se
         assert check.inputs["type"] == "HTTPS_STR_MATCH"
         assert check.inputs["searchString"] == "ok"
         assert (check.inputs["requestInterval"], check.inputs["failureThreshold"]) == (30, 2)
+
+
+def test_outputs_say_what_the_health_checks_ask_for(dev: Plan) -> None:
+    out = dev.run.stack_outputs["services"]["checkout"]
+    assert (out["health_check_host"], out["health_path"]) == ("checkout.shop.example.com", "/healthz")
+    assert set(out) >= {"hostname", "endpoints", "health_urls", "zone", "rto_budget_seconds", "rto_target_seconds"}

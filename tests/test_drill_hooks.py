@@ -33,8 +33,25 @@ def drilled(plan_services: PlanFn, services: list[dict[str, Any]], fault: str, s
     return plan_services(services, {DRILL_KEY: {"service": service, "fault": fault}})
 
 
-def test_switch_inverts_only_the_primary_health_check(plan_services: PlanFn, prod: list[dict[str, Any]]) -> None:
-    changes = diff(plan_services(prod), drilled(plan_services, prod, "switch"))
+def test_switch_fails_the_primary_alias_only(plan_services: PlanFn, prod: list[dict[str, Any]]) -> None:
+    """The ALB primary is an alias with target health; `switch` attaches an always-unhealthy check to it."""
+    after = drilled(plan_services, prod, "switch")
+    changes = diff(plan_services(prod), after)
+    hc_key = ("aws:route53/healthCheck:HealthCheck", "checkout-dns-primary-drill")
+    record_key = ("aws:route53/record:Record", "checkout-dns-primary")
+    assert set(changes) == {hc_key, record_key}
+    before_hc, check = changes[hc_key]
+    assert before_hc is None
+    assert (check["type"], check["childHealthThreshold"], check["invertHealthcheck"]) == ("CALCULATED", 0, True)
+    before, record = changes[record_key]
+    assert "healthCheckId" not in before and record["healthCheckId"] == "checkout-dns-primary-drill-id"
+    assert {k: v for k, v in record.items() if k != "healthCheckId"} == before
+
+
+def test_switch_inverts_an_ip_primary_check(plan_services: PlanFn, prod: list[dict[str, Any]]) -> None:
+    services = [dict(prod[0], primary={"kind": "endpoint", "provider": "aws", "region": "eu-central-1",
+                                       "address": "192.0.2.8"})]  # fmt: skip
+    changes = diff(plan_services(services), drilled(plan_services, services, "switch"))
     assert list(changes) == [("aws:route53/healthCheck:HealthCheck", "checkout-dns-primary")]
     before, after = changes[("aws:route53/healthCheck:HealthCheck", "checkout-dns-primary")]
     assert "invertHealthcheck" not in before and after["invertHealthcheck"] is True

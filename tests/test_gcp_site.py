@@ -24,6 +24,7 @@ def test_cloud_run_is_warm_public_and_labelled(plan_services: PlanFn, gcp: dict[
     plan = plan_services([gcp])
     run = plan.named("search-secondary-run", "gcp:cloudrunv2/service:Service")
     assert run.inputs["location"] == "europe-west1"
+    assert run.inputs["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
     assert run.inputs["template"]["scaling"] == {"minInstanceCount": 1, "maxInstanceCount": 10}
     assert run.inputs["template"]["containers"][0]["startupProbe"]["httpGet"]["path"] == "/healthz"
     assert run.inputs["labels"] == {"bascule-service": "search", "bascule-role": "secondary",
@@ -44,22 +45,61 @@ def test_load_balancer_chain_and_certificate(plan_services: PlanFn, gcp: dict[st
     assert member.inputs["name"] == run.outputs["name"]
     backend = plan.named("search-secondary-backend", "gcp:compute/backendService:BackendService")
     assert backend.inputs["backends"] == [{"group": "search-secondary-neg-id"}]
-    cert = plan.named("search-secondary-cert", "gcp:compute/managedSslCertificate:ManagedSslCertificate")
-    assert cert.inputs["managed"]["domains"] == ["search.shop.example.com"]
     rule = plan.named("search-secondary-https", "gcp:compute/globalForwardingRule:GlobalForwardingRule")
     assert (rule.inputs["portRange"], rule.inputs["loadBalancingScheme"]) == ("443", "EXTERNAL_MANAGED")
     assert rule.inputs["ipAddress"] == "203.0.113.10"
 
 
-def test_route53_fails_over_to_the_named_load_balancer(plan_services: PlanFn, gcp: dict[str, Any]) -> None:
+def test_certificate_is_dns_authorized_and_mapped(plan_services: PlanFn, gcp: dict[str, Any]) -> None:
+    """Certificate Manager with a DNS authorization: the proof is a CNAME in the zone, created before the
+    certificate; nothing needs the hostname to resolve to this load balancer."""
     plan = plan_services([gcp])
-    alias = plan.named("search-secondary-alias", "aws:route53/record:Record")
-    assert (alias.inputs["name"], alias.inputs["type"], alias.inputs["records"]) == (
-        "search-secondary.shop.example.com", "A", ["203.0.113.10"])  # fmt: skip
+    assert not [r for r in plan.resources if r.type.startswith("gcp:compute/managedSslCertificate")]
+    auth = plan.named("search-secondary-dnsauth", "gcp:certificatemanager/dnsAuthorization:DnsAuthorization")
+    assert (auth.inputs["domain"], auth.inputs["location"]) == ("search.shop.example.com", "global")
+    challenge = auth.outputs["dnsResourceRecords"][0]
+    proof = plan.named("search-secondary-dnsauth", "aws:route53/record:Record")
+    assert (proof.inputs["name"], proof.inputs["type"]) == (challenge["name"], "CNAME")
+    assert proof.inputs["records"] == [challenge["data"]]
+    assert proof.inputs["zoneId"] == "Z0123456789ABCDEFGHIJ"
+    cert = plan.named("search-secondary-cert", "gcp:certificatemanager/certificate:Certificate")
+    assert cert.inputs["managed"] == {
+        "domains": ["search.shop.example.com"],
+        "dnsAuthorizations": ["search-secondary-dnsauth-id"],
+    }
+    assert proof.urn in cert.dependencies and auth.urn in cert.dependencies
+    cert_map = plan.named("search-secondary-certmap", "gcp:certificatemanager/certificateMap:CertificateMap")
+    entry = plan.named("search-secondary-certmap", "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry")
+    assert entry.inputs["hostname"] == "search.shop.example.com"
+    assert entry.inputs["certificates"] == ["search-secondary-cert-id"]
+    assert entry.inputs["map"] == cert_map.outputs["name"]
+    proxy = plan.named("search-secondary-https", "gcp:compute/targetHttpsProxy:TargetHttpsProxy")
+    assert proxy.inputs["certificateMap"] == "//certificatemanager.googleapis.com/search-secondary-certmap-id"
+    assert "sslCertificates" not in proxy.inputs
+    # Nothing in the site waits for the service's failover records (the hostname pointing here).
+    records = plan.of_type("aws:route53/record:Record")
+    switch = {r.urn for r in records if r.name in ("search-dns-primary", "search-dns-secondary")}
+    assert switch and not [r.name for r in plan.resources if switch & set(r.dependencies)]
+
+
+def test_port_80_redirects_to_https(plan_services: PlanFn, gcp: dict[str, Any]) -> None:
+    plan = plan_services([gcp])
+    redirect = plan.named("search-secondary-redirect", "gcp:compute/uRLMap:URLMap")
+    assert redirect.inputs["defaultUrlRedirect"]["httpsRedirect"] is True
+    proxy = plan.named("search-secondary-http", "gcp:compute/targetHttpProxy:TargetHttpProxy")
+    assert proxy.inputs["urlMap"] == "search-secondary-redirect-id"
+    rule = plan.named("search-secondary-http", "gcp:compute/globalForwardingRule:GlobalForwardingRule")
+    assert (rule.inputs["portRange"], rule.inputs["ipAddress"], rule.inputs["target"]) == (
+        "80", "203.0.113.10", "search-secondary-http-id")  # fmt: skip
+
+
+def test_route53_checks_the_load_balancer_ip_for_the_hostname(plan_services: PlanFn, gcp: dict[str, Any]) -> None:
+    plan = plan_services([gcp])
     secondary = plan.named("search-dns-secondary", "aws:route53/record:Record")
-    assert secondary.inputs["type"] == "CNAME" and secondary.inputs["records"] == ["search-secondary.shop.example.com"]
+    assert (secondary.inputs["type"], secondary.inputs["records"]) == ("A", ["203.0.113.10"])
     check = plan.named("search-dns-secondary", "aws:route53/healthCheck:HealthCheck")
-    assert check.inputs["fqdn"] == "search-secondary.shop.example.com"
+    assert (check.inputs["ipAddress"], check.inputs["fqdn"]) == ("203.0.113.10", "search.shop.example.com")
+    assert check.inputs["enableSni"] is True
 
 
 def test_powerdns_uses_the_gcp_address(plan_services: PlanFn, gcp: dict[str, Any]) -> None:
@@ -77,3 +117,26 @@ def test_gcp_spec_rules(gcp: dict[str, Any]) -> None:
         parse_services([gcp], "s.yaml")
     assert any("secondary.project: 'X' is not a GCP project id" in line for line in exc.value.lines)
     assert any("secondary.region: 'europe-west99' is not a known gcp region" in line for line in exc.value.lines)
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "message"),
+    [
+        ("1", "6Gi", "secondary: cpu: Cloud Run needs at least 2 CPUs for 6Gi, not 1"),
+        ("2", "10Gi", "secondary: cpu: Cloud Run needs at least 4 CPUs for 10Gi, not 2"),
+        ("4", "1Gi", "secondary: memory: Cloud Run with 4 CPUs needs at least 2Gi, not 1Gi"),
+        ("8", "40Gi", "secondary: memory: Cloud Run takes 128Mi to 32Gi, not 40Gi"),
+        ("1", "512MB", "secondary.memory: '512MB' is not a Cloud Run memory limit such as 512Mi or 2Gi"),
+    ],
+)
+def test_cloud_run_cpu_and_memory_pairs(gcp: dict[str, Any], cpu: str, memory: str, message: str) -> None:
+    gcp["secondary"].update(cpu=cpu, memory=memory)
+    with pytest.raises(SpecError) as exc:
+        parse_services([gcp], "s.yaml")
+    assert exc.value.lines == [f"s.yaml: service 'search': {message}"]
+
+
+def test_cloud_run_accepts_documented_pairs(gcp: dict[str, Any]) -> None:
+    for cpu, memory in (("1", "4Gi"), ("2", "8Gi"), ("4", "2Gi"), ("8", "32Gi"), ("1", "128Mi")):
+        gcp["secondary"].update(cpu=cpu, memory=memory)
+        assert parse_services([gcp], "s.yaml").services[0].secondary.cpu == cpu

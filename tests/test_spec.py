@@ -23,7 +23,7 @@ def test_dev_stack_defaults_give_fast_damped_failover() -> None:
     svc = spec.services[0]
     assert (svc.health_check.interval_seconds, svc.health_check.failure_threshold, svc.dns.ttl) == (10, 3, 60)
     assert svc.rto_budget_seconds == 90
-    assert svc.primary.region == "eu-west-3" and svc.secondary.region == "francecentral"
+    assert svc.primary.region == "eu-west-3" and svc.secondary.region == "europe-west9"
     assert spec.warnings() == []
 
 
@@ -60,7 +60,7 @@ def test_unknown_region_suggests_close_names(dev_service: dict[str, Any]) -> Non
 
 
 def test_azure_location_is_checked_against_azure_regions(dev_service: dict[str, Any]) -> None:
-    dev_service["secondary"]["location"] = "eu-west-3"
+    dev_service["secondary"] = {"kind": "azure", "location": "eu-west-3", "image": "x"}
     (line,) = errors([dev_service])
     assert line.startswith(f"{SRC}: service 'checkout': secondary.location: 'eu-west-3' is not a known azure region")
 
@@ -96,12 +96,13 @@ def test_rto_budget_overrun_opt_out_is_a_warning(dev_service: dict[str, Any]) ->
     ]
 
 
-def test_hostname_must_sit_below_the_zone(dev_service: dict[str, Any]) -> None:
-    dev_service["hostname"] = "shop.example.com"
+def test_hostname_must_sit_in_the_zone(dev_service: dict[str, Any]) -> None:
+    dev_service["hostname"] = "checkout.example.org"
     assert errors([dev_service]) == [
-        f"{SRC}: service 'checkout': hostname: 'shop.example.com' must be a name below the zone 'shop.example.com' "
-        "(failover records are CNAMEs, which the zone apex cannot hold)"
+        f"{SRC}: service 'checkout': hostname: 'checkout.example.org' must be a name below the zone 'shop.example.com'"
     ]
+    dev_service["hostname"] = "shop.example.com"  # A/alias records: the apex is fine for Route 53
+    assert parse_services([dev_service], SRC).services[0].hostname == "shop.example.com"
 
 
 def test_unknown_field_names_the_field(dev_service: dict[str, Any]) -> None:
@@ -126,7 +127,7 @@ def test_fargate_task_size_must_be_a_valid_pair(dev_service: dict[str, Any]) -> 
 
 
 def test_container_apps_cpu_steps(dev_service: dict[str, Any]) -> None:
-    dev_service["secondary"]["cpu"] = 0.3
+    dev_service["secondary"] = {"kind": "azure", "location": "francecentral", "image": "x", "cpu": 0.3}
     assert errors([dev_service]) == [
         f"{SRC}: service 'checkout': secondary.cpu: Container Apps takes 0.25 to 4 vCPU in steps of 0.25, not 0.3"
     ]
@@ -142,17 +143,30 @@ def test_checker_regions_need_three_real_ones(dev_service: dict[str, Any]) -> No
     assert "eu-west-3 not Route 53 checker regions" in line
 
 
-def test_ip_and_hostname_sites_cannot_share_route53_failover(dev_service: dict[str, Any]) -> None:
-    dev_service["secondary"] = {
-        "kind": "endpoint",
-        "provider": "gcp",
-        "region": "europe-west1",
-        "address": "192.0.2.10",
-    }
+@pytest.mark.parametrize(
+    "secondary",
+    [
+        {"kind": "endpoint", "provider": "gcp", "region": "europe-west1", "address": "standby.example.net"},
+        {"kind": "azure", "location": "francecentral", "image": "x"},
+    ],
+)
+def test_route53_refuses_sites_without_an_ip_it_can_ask_for_the_hostname(
+    dev_service: dict[str, Any], secondary: dict[str, Any]
+) -> None:
+    dev_service["secondary"] = secondary
     assert errors([dev_service]) == [
-        f"{SRC}: service 'checkout': secondary: Route 53 failover pairs one record type, so both sites must be "
-        "reached by hostname or both by IP address"
+        f"{SRC}: service 'checkout': secondary: Route 53 sends the service hostname (Host header, SNI) only when a "
+        f"health check targets an IP address, and a '{secondary['kind']}' site has none; use dns.kind "
+        "'trafficmanager' (its probes send a Host header), or an 'aws' or 'gcp' site, or an 'endpoint' with an IP"
     ]
+
+
+@pytest.mark.parametrize("role", ["primary", "secondary"])
+def test_scaleway_containers_are_refused_with_the_reason(dev_service: dict[str, Any], role: str) -> None:
+    dev_service[role] = {"kind": "scaleway", "region": "fr-par", "image": "x"}
+    (line,) = errors([dev_service])
+    assert line.startswith(f"{SRC}: service 'checkout': {role}.kind: Scaleway Serverless Containers get a custom")
+    assert "HTTP-01" in line and "use an 'endpoint' site" in line
 
 
 def test_shared_zone_must_be_created_once(dev_service: dict[str, Any]) -> None:

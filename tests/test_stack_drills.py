@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bascule.drills import history
 from bascule.drills.control import ControlError
@@ -29,7 +30,14 @@ from bascule.drills.plan import DrillPlan, Fault, Resolver
 from bascule.drills.report import summarize, write_reports
 from bascule.drills.runner import DrillInterrupted, run_drill
 from bascule.drills.schedule import parse_blackout, window_delay
-from bascule.drills.stack_control import AutomationBackend, CliMissing, PulumiStackControl, make_backend
+from bascule.drills.stack_control import (
+    AutomationBackend,
+    CliMissing,
+    PulumiStackControl,
+    drill_from_outputs,
+    fault_targets,
+    make_backend,
+)
 from bascule.engine import ProgramError, run_offline
 from bascule.program import main as program
 from bascule.readiness import Trust
@@ -38,7 +46,7 @@ from bascule.sandbox.modes import HEALTHY, UNBOUND, WRONG_CERT
 from bascule.sandbox.pki import DEFAULT_HOSTNAME
 from bascule.spec import DRILL_KEY, SERVICES_KEY
 from bascule.verify import assess
-from tests.conftest import have_pdns
+from tests.conftest import ROOT, have_pdns
 
 SECRET = "hunter2-db-password-7f3a"
 
@@ -48,6 +56,7 @@ class SandboxStack:
         self.sandbox = sandbox
         self.pending = pending or []
         self.ups = 0
+        self.targets: list[list[str]] = []
         port = sandbox.state.https_port
         self.config: dict[str, Any] = {
             SERVICES_KEY: [
@@ -85,8 +94,9 @@ class SandboxStack:
     def clear_drill(self) -> None:
         self.config.pop(DRILL_KEY, None)
 
-    def up(self, on_output: Any) -> None:
+    def up(self, on_output: Any, targets: list[str]) -> None:
         self.ups += 1
+        self.targets.append(targets)
         try:
             self.state = outputs = self._run()
         except ProgramError as exc:
@@ -113,8 +123,11 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
 
 def control_for(stack: SandboxStack, lines: list[str]) -> PulumiStackControl:
     resolver = Resolver("sandbox-authoritative", "127.0.0.1", stack.sandbox.state.dns_port, "authoritative")
-    return PulumiStackControl(stack, "drill", Path("."), "checkout", lines.append, resolvers=(resolver,),
-                              with_authoritative=False, ca_bundle=str(stack.sandbox.state.pki.ca))  # fmt: skip
+    return PulumiStackControl(
+        stack, "drill", Path("."), "checkout", lines.append, resolvers=(resolver,), with_authoritative=False,
+        targets_for=lambda service, fault: fault_targets(program, stack.config, "bascule", "drill", service, fault),
+        ca_bundle=str(stack.sandbox.state.pki.ca),
+    )  # fmt: skip
 
 
 def run(control: PulumiStackControl, journal_dir: Path, lines: list[str], fault: Fault = Fault.SWITCH) -> Path:
@@ -144,6 +157,8 @@ def test_full_stack_drill_with_real_probes(sandbox: Sandbox, tmp_path: Path) -> 
     assert summary["status"] == "pass", summary["reasons"]
     assert summary["failover"]["by_resolver_kind_s"]["authoritative"] is not None
     assert stack.ups == 2 and stack.drill_config() is None
+    # Both updates targeted the one resource the switch changes: the primary's health check.
+    assert [[t.rsplit("::", 1)[1] for t in ts] for ts in stack.targets] == [["checkout-dns-primary"]] * 2
     assert sandbox.resolve("checkout.sandbox.test") == ["127.0.0.2"]
     # The planted secret went through progress output and would sit in the plan: it is nowhere on disk.
     assert any(REDACTED in line for line in lines)
@@ -155,14 +170,15 @@ def test_full_stack_drill_with_real_probes(sandbox: Sandbox, tmp_path: Path) -> 
 
 @pytest.mark.sandbox
 @needs_pdns
-def test_failed_up_during_inject_still_restores(sandbox: Sandbox, tmp_path: Path) -> None:
-    """`health` needs an aws primary: the program rejects the drill config, `up` fails, restore clears it."""
+def test_a_drill_the_program_rejects_never_touches_the_stack(sandbox: Sandbox, tmp_path: Path) -> None:
+    """`health` needs an aws primary: working out the fault's targets runs the program, which rejects the drill
+    config, so no update runs and restore only clears the marker."""
     stack, lines = SandboxStack(sandbox), []
     summary = summarize(read_journal(run(control_for(stack, lines), tmp_path, lines, Fault.HEALTH)))
     assert summary["status"] == "fail"
     assert any("'health' needs an aws primary" in r for r in summary["reasons"])
     assert summary["restore"] == "ok"
-    assert stack.drill_config() is None and stack.ups == 2
+    assert stack.drill_config() is None and stack.ups == 0
 
 
 @pytest.mark.sandbox
@@ -348,3 +364,101 @@ def test_verify_stack_cli_through_the_automation_api(sandbox: Sandbox, tmp_path:
     no_ca = subprocess.run([*command[:-4], "--format", "json"], capture_output=True, text=True, env=env, timeout=60,
                            check=False)  # fmt: skip
     assert no_ca.returncode == 1  # the system store does not know the sandbox CA: not trusted, not ready
+
+
+def _prod_stack_config() -> dict[str, Any]:
+    return {SERVICES_KEY: yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"][SERVICES_KEY]}
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("switch", ["aws:route53/healthCheck:HealthCheck::checkout-dns-primary-drill",
+                    "aws:route53/record:Record::checkout-dns-primary"]),
+        ("health", ["aws:lb/listenerRule:ListenerRule::checkout-primary-drill-health"]),
+        ("outage", ["aws:ecs/service:Service::checkout-primary-service"]),
+    ],
+)  # fmt: skip
+def test_a_fault_targets_only_its_own_resources(fault: str, expected: list[str]) -> None:
+    """Targets come from running the program with and without the drill: an image bump waiting in the stack file
+    for another service (and for this one) is not deployed by the drill's update."""
+    config = _prod_stack_config()
+    config[SERVICES_KEY][1]["primary"]["image"] = "ghcr.io/example/catalog:9.9.9"  # pending, unrelated
+    config[SERVICES_KEY][0]["secondary"]["image"] = "europe-docker.pkg.dev/shop-dr-eu/images/checkout:9.9.9"
+    targets = fault_targets(program, config, "bascule", "prod", "checkout", Fault(fault))
+    assert [t.rsplit("$", 1)[1] for t in targets] == expected
+    assert all(t.startswith("urn:pulumi:prod::bascule::") for t in targets)
+
+
+def test_recover_from_a_fresh_checkout_finds_the_drill_in_the_outputs() -> None:
+    """The stack config file that held `bascule:drill` stayed on the runner that died; the deployed outputs still
+    say which service is drilled and how, so a new runner restores exactly that fault's resources."""
+    config = _prod_stack_config()
+    drilled = {**config, DRILL_KEY: json.dumps({"service": "checkout", "fault": "outage"})}
+    outputs = {k: (v, False) for k, v in run_offline(program, drilled, stack="prod").stack_outputs.items()}
+    assert json.loads(drill_from_outputs(outputs) or "") == {"service": "checkout", "fault": "outage"}
+    clean = {k: (v, False) for k, v in run_offline(program, config, stack="prod").stack_outputs.items()}
+    assert drill_from_outputs(clean) is None
+
+    class FreshCheckout:
+        """No `bascule:drill` in the checkout's config; the backend's outputs are the drilled ones."""
+
+        def __init__(self) -> None:
+            self.state, self.ups = outputs, []
+
+        def outputs(self) -> dict[str, tuple[Any, bool]]:
+            return self.state
+
+        def pending_operations(self) -> list[str]:
+            return []
+
+        def drill_config(self) -> str | None:
+            return drill_from_outputs(self.state)
+
+        def set_drill(self, value: str) -> None:
+            raise AssertionError("recovery never sets a drill")
+
+        def clear_drill(self) -> None:
+            pass
+
+        def up(self, on_output: Any, targets: list[str]) -> None:
+            self.ups.append(targets)
+            self.state = clean
+
+    backend, lines = FreshCheckout(), []
+    # Recovery is started for another service name: the stack's own marker decides what is restored.
+    control = PulumiStackControl(
+        backend, "prod", Path("."), "catalog", lines.append, with_authoritative=False,
+        targets_for=lambda service, fault: fault_targets(program, config, "bascule", "prod", service, fault),
+    )  # fmt: skip
+    leftover = json.loads(backend.drill_config() or "")
+    control.restore(Fault(leftover["fault"]))
+    assert [[t.rsplit("::", 1)[1] for t in ts] for ts in backend.ups] == [["checkout-primary-service"]]
+    assert backend.drill_config() is None
+
+
+def test_automation_backend_sends_targets_and_tags_to_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in `pulumi` records the command lines the Automation API runs: the drill marker goes to the stack
+    config and a stack tag, and `up` carries one `--target` per URN."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "pulumi.log"
+    bin_dir.mkdir()
+    fake = bin_dir / "pulumi"
+    fake.write_text(
+        f'#!/bin/sh\necho "$@" >> {log}\n'
+        'case "$*" in *"stack output"*) echo "{}";; *version*) echo v3.272.0;; *"stack history"*) echo '
+        '\'[{"kind": "update", "startTime": "2026-11-23T10:00:00.000Z", "message": "bascule drill", '
+        '"environment": {}, "config": {}, "result": "succeeded"}]\';; '
+        "esac\nexit 0\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "Pulumi.yaml").write_text("name: bascule\nruntime: python\n")
+    backend = make_backend("dev", tmp_path)
+    backend.set_drill('{"service": "checkout", "fault": "switch"}')
+    urns = ["urn:pulumi:dev::bascule::a$b::one", "urn:pulumi:dev::bascule::a$b::two"]
+    backend.up(lambda _line: None, urns)
+    calls = log.read_text()
+    assert "config set bascule:drill" in calls, calls
+    assert "stack tag set bascule:drill" in calls, calls
+    (up_line,) = [line for line in calls.splitlines() if " up --yes" in line]
+    assert all(f"--target {urn}" in up_line for urn in urns), up_line

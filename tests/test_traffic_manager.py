@@ -32,9 +32,13 @@ def test_profile_monitor_and_endpoints(plan_services: PlanFn, tm: dict[str, Any]
     assert (m["protocol"], m["port"], m["path"]) == ("HTTPS", 443, "/healthz")
     assert (m["intervalInSeconds"], m["timeoutInSeconds"], m["toleratedNumberOfFailures"]) == (10, 5, 2)
     assert m["expectedStatusCodeRanges"] == [{"min": 200, "max": 399}]
+    # Probes reach each endpoint by its own name but ask for the service hostname.
+    assert m["customHeaders"] == [{"name": "Host", "value": "checkout.shop.example.eu"}]
     endpoints = {e.inputs["endpointName"]: e.inputs for e in plan.of_type(ENDPOINT)}
     alb = plan.named("checkout-primary-alb", "aws:lb/loadBalancer:LoadBalancer")
     assert endpoints["primary"]["target"] == alb.outputs["dnsName"]
+    front = plan.named("checkout-secondary-afd", "azure-native:cdn:AFDEndpoint")
+    assert endpoints["secondary"]["target"] == front.outputs["hostName"]
     assert (endpoints["primary"]["priority"], endpoints["secondary"]["priority"]) == (1, 2)
     assert {e["endpointType"] for e in endpoints.values()} == {"ExternalEndpoints"}
     assert {e["endpointStatus"] for e in endpoints.values()} == {"Enabled"}
@@ -47,11 +51,39 @@ def test_hostname_is_a_cname_to_the_profile_in_azure_dns(plan_services: PlanFn, 
     relative = plan.of_type(PROFILE)[0].inputs["dnsConfig"]["relativeName"]
     assert (cname["relativeRecordSetName"], cname["recordType"]) == ("checkout", "CNAME")
     assert cname["cnameRecord"] == {"cname": f"{relative}.trafficmanager.net"}
-    assert records["checkout-secondary-asuid"]["relativeRecordSetName"] == "asuid.checkout"
+    assert records["checkout-secondary-dnsauth"]["relativeRecordSetName"] == "_dnsauth.checkout"
     assert records["checkout-primary-cert-validation"]["relativeRecordSetName"] == "_3f1d.checkout"
     (zone,) = plan.of_type("azure-native:dns:Zone")
     assert zone.inputs["zoneName"] == "shop.example.eu"
     assert not plan.of_type("aws:route53/zone:Zone") and not plan.of_type("aws:route53/record:Record")
+
+
+def test_azure_standby_is_served_by_front_door_validated_by_txt(plan_services: PlanFn, tm: dict[str, Any]) -> None:
+    """Front Door holds the hostname (TXT `_dnsauth` proof, managed certificate); the container app has no
+    custom domain and is reached by its own name; nothing waits for the hostname to resolve to Azure."""
+    plan = plan_services([tm])
+    app = plan.named("checkout-secondary-app", "azure-native:app:ContainerApp")
+    env = plan.named("checkout-secondary-env", "azure-native:app:ManagedEnvironment")
+    assert "customDomains" not in app.inputs["configuration"]["ingress"]
+    assert not plan.of_type("azure-native:app:ManagedCertificate")
+    profile = plan.named("checkout-secondary-afd", "azure-native:cdn:Profile")
+    assert profile.inputs["sku"] == {"name": "Standard_AzureFrontDoor"}
+    origin = plan.named("checkout-secondary-afd", "azure-native:cdn:AFDOrigin")
+    app_fqdn = f"{app.outputs['name']}.{env.outputs['defaultDomain']}"
+    assert origin.inputs["hostName"] == app_fqdn and origin.inputs["originHostHeader"] == app_fqdn
+    domain = plan.named("checkout-secondary-afd", "azure-native:cdn:AFDCustomDomain")
+    assert domain.inputs["hostName"] == "checkout.shop.example.eu"
+    assert domain.inputs["tlsSettings"] == {"certificateType": "ManagedCertificate", "minimumTlsVersion": "TLS12"}
+    proof = plan.named("checkout-secondary-dnsauth", RECORD)
+    assert (proof.inputs["relativeRecordSetName"], proof.inputs["recordType"]) == ("_dnsauth.checkout", "TXT")
+    assert proof.inputs["txtRecords"] == [{"value": [domain.outputs["validationProperties"]["validationToken"]]}]
+    assert domain.urn in proof.dependencies
+    route = plan.named("checkout-secondary-afd", "azure-native:cdn:Route")
+    assert route.inputs["customDomains"] == [{"id": "checkout-secondary-afd-id"}]
+    assert (route.inputs["forwardingProtocol"], route.inputs["httpsRedirect"]) == ("HttpsOnly", "Enabled")
+    assert proof.urn in route.dependencies and origin.urn in route.dependencies
+    cname = plan.named("checkout-dns-cname", RECORD)
+    assert not [r.name for r in plan.resources if cname.urn in r.dependencies]
 
 
 def test_switch_fault_disables_the_primary_endpoint(plan_services: PlanFn, tm: dict[str, Any]) -> None:

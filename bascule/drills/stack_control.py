@@ -1,13 +1,22 @@
-"""Drill a real Pulumi stack: inject a fault through stack config `bascule:drill` and `pulumi up`.
+"""Drill a real Pulumi stack: inject a fault through stack config `bascule:drill` and a targeted `pulumi up`.
 
 The components turn that config into the fault's resource changes (see components/), so the fault is
 applied by the same code, providers and credentials as any deployment, and undone by clearing the config
-and updating again. The stack is reached through a small `StackBackend` interface: Pulumi's Automation
-API in production, a fake in tests (the Automation API needs the Pulumi CLI, which CI does not have).
+and updating again. Both updates are targeted: the program is run offline with and without the drill, and
+only the resources whose inputs differ (the fault's) are passed as `target`, so a drill never deploys
+unrelated changes waiting in the stack or in the checkout.
+
+A fresh checkout (a new CI runner) must find a drill left behind: besides the stack config file, the marker
+lives where the backend keeps it, in the stack's outputs (each service exports its `drill`) and, on backends
+that support them, a stack tag `bascule:drill` set before the inject update starts.
+
+The stack is reached through a small `StackBackend` interface: Pulumi's Automation API in production, a fake
+in tests (the Automation API needs the Pulumi CLI, which CI does not have).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Callable
@@ -17,11 +26,16 @@ from urllib.parse import urlsplit
 
 import dns.exception
 import dns.resolver
+import yaml
 
 from bascule.drills.control import ControlError
 from bascule.drills.journal import Redactor
 from bascule.drills.plan import DrillTarget, Fault, Resolver
-from bascule.spec import DRILL_KEY
+from bascule.engine import ProgramError, load_program_dir, run_offline
+from bascule.spec import DRILL_KEY, SpecError, load_stack_file
+
+DRILL_TAG = DRILL_KEY
+"""The stack tag that mirrors `bascule:drill` in the backend (Pulumi Cloud keeps tags with the stack)."""
 
 INSTALL_HINT = (
     "install the Pulumi CLI (https://www.pulumi.com/docs/install/) and log in to the stack's backend; "
@@ -47,7 +61,59 @@ class StackBackend(Protocol):
 
     def clear_drill(self) -> None: ...
 
-    def up(self, on_output: Progress) -> None: ...
+    def up(self, on_output: Progress, targets: list[str]) -> None:
+        """Update only `targets` (URNs); never called with an empty list."""
+        ...
+
+
+def drill_from_outputs(outputs: dict[str, tuple[Any, bool]]) -> str | None:
+    """The drill a deployed stack is in, as its outputs say (`services.<name>.drill`), in `bascule:drill` form."""
+    services, _ = outputs.get("services", (None, False))
+    if not isinstance(services, dict):
+        return None
+    for name, svc in sorted(services.items()):
+        fault = svc.get("drill") if isinstance(svc, dict) else None
+        if fault:
+            return json.dumps({"service": name, "fault": fault})
+    return None
+
+
+def fault_targets(
+    program: Callable[[], None], config: dict[str, Any], project: str, stack: str, service: str, fault: Fault
+) -> list[str]:
+    """URNs of the resources a fault changes: created, deleted or with other inputs when the program runs with the
+    drill than without it. Both runs use the same config otherwise, so pending edits elsewhere are not included."""
+    base = {k: v for k, v in config.items() if k != DRILL_KEY}
+    drilled = {**base, DRILL_KEY: json.dumps({"service": service, "fault": fault.value})}
+    try:
+        before = {r.urn: r.inputs for r in run_offline(program, base, project=project, stack=stack).resources}
+        after = {r.urn: r.inputs for r in run_offline(program, drilled, project=project, stack=stack).resources}
+    except ProgramError as exc:
+        raise ControlError(f"cannot work out what the fault changes: {exc}") from None
+    return sorted(urn for urn in before.keys() | after.keys() if before.get(urn) != after.get(urn))
+
+
+def local_fault_targets(work_dir: Path, stack: str) -> Callable[[str, Fault], list[str]]:
+    """`fault_targets` for the Pulumi project in `work_dir` and its stack file (`stackConfigDir` honoured)."""
+
+    def targets(service: str, fault: Fault) -> list[str]:
+        try:
+            project, program = load_program_dir(work_dir)
+        except ProgramError as exc:
+            raise ControlError(str(exc)) from None
+        config_dir = _stack_config_dir(work_dir)
+        try:
+            config, _ = load_stack_file(config_dir / f"Pulumi.{stack}.yaml")
+        except SpecError as exc:
+            raise ControlError("; ".join(exc.lines)) from None
+        return fault_targets(program, config, project, stack, service, fault)
+
+    return targets
+
+
+def _stack_config_dir(work_dir: Path) -> Path:
+    project = yaml.safe_load((work_dir / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
+    return work_dir / str(project.get("stackConfigDir") or ".")
 
 
 class AutomationBackend:
@@ -79,21 +145,33 @@ class AutomationBackend:
         ]
 
     def drill_config(self) -> str | None:
+        """The drill marker: the stack config file, else the backend's tag, else the deployed outputs."""
         try:
             return str(self._stack.get_config(DRILL_KEY).value)
         except self._auto.CommandError:
-            return None
+            pass
+        try:
+            return self._stack.get_tag(DRILL_TAG)
+        except self._auto.CommandError:
+            pass  # no such tag, or a backend without stack tags
+        return drill_from_outputs(self.outputs())
 
     def set_drill(self, value: str) -> None:
         self._stack.set_config(DRILL_KEY, self._auto.ConfigValue(value=value))
+        # Backends without stack tags: the outputs carry the marker once the update has run.
+        with contextlib.suppress(self._auto.CommandError):
+            self._stack.set_tag(DRILL_TAG, value)
 
     def clear_drill(self) -> None:
-        if self.drill_config() is not None:
+        # Either may be absent: a fresh checkout has no config entry, a DIY backend no tags.
+        with contextlib.suppress(self._auto.CommandError):
             self._stack.remove_config(DRILL_KEY)
+        with contextlib.suppress(self._auto.CommandError):
+            self._stack.remove_tag(DRILL_TAG)
 
-    def up(self, on_output: Progress) -> None:
+    def up(self, on_output: Progress, targets: list[str]) -> None:
         try:
-            self._stack.up(on_output=on_output, message="bascule drill")
+            self._stack.up(on_output=on_output, message="bascule drill", target=targets, target_dependents=False)
         except self._auto.ConcurrentUpdateError:
             raise ControlError("another update is running on this stack; try again when it has finished") from None
         except self._auto.CommandError as exc:
@@ -143,9 +221,11 @@ class PulumiStackControl:
         progress: Progress,
         resolvers: tuple[Resolver, ...] = (),
         with_authoritative: bool = True,
+        targets_for: Callable[[str, Fault], list[str]] | None = None,
         ca_bundle: str | None = None,
     ):
         self.backend = backend
+        self._targets_for = targets_for or local_fault_targets(work_dir, stack)
         self._redact: Redactor | None = None
         self.stack = stack
         self.work_dir = work_dir
@@ -211,15 +291,34 @@ class PulumiStackControl:
                          "`bascule drill recover` clears it")  # fmt: skip
         return found
 
+    def _targets(self, service: str, fault: Fault) -> list[str]:
+        targets = self._targets_for(service, fault)
+        if not targets:
+            raise ControlError(f"fault '{fault.value}' changes no resource of service '{service}'")
+        return targets
+
     def inject(self, fault: Fault) -> None:
+        targets = self._targets(self.service, fault)
         self.backend.set_drill(json.dumps({"service": self.service, "fault": fault.value}))
-        self.progress(f"pulumi up: injecting '{fault.value}' into {self.service}")
-        self.backend.up(self.progress)
+        self.progress(f"pulumi up: injecting '{fault.value}' into {self.service} ({len(targets)} resources targeted)")
+        self.backend.up(self.progress, targets)
 
     def restore(self, fault: Fault) -> None:
+        """Undo the drill the stack says it is in (its marker names the service), else this control's service."""
+        service = self.service
+        marker = self.backend.drill_config()
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            service = str(json.loads(marker or "").get("service") or service)
+        try:
+            targets = self._targets(service, fault)
+        except ControlError as exc:
+            # The program rejects this drill (or it changes nothing), so no update can have deployed it.
+            self.backend.clear_drill()
+            self.progress(f"restore: {exc}; {DRILL_KEY} cleared, nothing to update")
+            return
         self.backend.clear_drill()
-        self.progress(f"pulumi up: restoring {self.service} after '{fault.value}'")
-        self.backend.up(self.progress)
+        self.progress(f"pulumi up: restoring {service} after '{fault.value}' ({len(targets)} resources targeted)")
+        self.backend.up(self.progress, targets)
 
     def lock_key(self) -> str:
         return f"pulumi:{self.work_dir.resolve()}:{self.stack}"

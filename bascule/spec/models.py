@@ -173,6 +173,33 @@ class GcpSiteSpec(_Model):
     def _project(cls, v: str) -> str:
         return _check_gcp_project(v)
 
+    @property
+    def memory_mib(self) -> int:
+        number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", self.memory).groups()  # type: ignore[union-attr]
+        return int(number) * (1024 if unit == "Gi" else 1)
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        if not re.fullmatch(r"\d+(Mi|Gi)", v):
+            raise ValueError(f"'{v}' is not a Cloud Run memory limit such as 512Mi or 2Gi")
+        return v
+
+    @model_validator(mode="after")
+    def _cpu_memory(self) -> GcpSiteSpec:
+        """Cloud Run's pairing rules: memory range, memory that needs more CPUs, CPUs that need more memory."""
+        cpu, mib = int(self.cpu), self.memory_mib
+        low, high = facts.CLOUD_RUN_MEMORY_MIB
+        if not low <= mib <= high:
+            raise ValueError(f"memory: Cloud Run takes {low}Mi to {high // 1024}Gi, not {self.memory}")
+        needed = next((n for above, n in facts.CLOUD_RUN_MIN_CPU_FOR_MEMORY if mib > above), 1)
+        if cpu < needed:
+            raise ValueError(f"cpu: Cloud Run needs at least {needed} CPUs for {self.memory}, not {self.cpu}")
+        least = facts.CLOUD_RUN_MIN_MEMORY_FOR_CPU.get(cpu, 0)
+        if mib < least:
+            raise ValueError(f"memory: Cloud Run with {cpu} CPUs needs at least {least // 1024}Gi, not {self.memory}")
+        return self
+
     @model_validator(mode="after")
     def _scale(self) -> GcpSiteSpec:
         if self.max_instances < self.min_instances:
@@ -181,9 +208,11 @@ class GcpSiteSpec(_Model):
 
 
 class ScalewaySiteSpec(_Model):
-    """Scaleway Serverless Containers: an EU-headquartered provider (FR), regions in FR, NL and PL.
+    """Scaleway Serverless Containers: parsed so that a stack naming it gets the reason it is refused.
 
-    For a secondary that no US parent company's law reaches; `min_scale` >= 1 keeps it warm.
+    `ServiceSpec` refuses it in either role: the container's custom domain is certified by HTTP-01 only after
+    Scaleway checks that the hostname points at the container (scaleway/docs-content#3593), which a failover
+    hostname pointing at the other site never does.
     """
 
     kind: Literal["scaleway"]
@@ -447,6 +476,15 @@ class ServiceSpec(_Model):
                 f"secondary: must differ from the primary in provider or region (both are {p.cloud.value} {p.region}; "
                 "allow_same_region: true accepts it)"
             )
+        for role, site in (("primary", p), ("secondary", s)):
+            if isinstance(site, ScalewaySiteSpec):
+                raise ValueError(
+                    f"{role}.kind: Scaleway Serverless Containers get a custom domain's certificate only by HTTP-01 "
+                    "after checking that the hostname's CNAME points at the container (scaleway/docs-content#3593), "
+                    "so a site the hostname does not point at never serves it; use an 'endpoint' site for a "
+                    "Scaleway front end you run with your own certificate, or a 'gcp' site"
+                )
+        self._check_generated_dns_names()
         hc = self.health_check
         if self.dns.kind == "route53":
             if hc.interval_seconds not in facts.ROUTE53_INTERVALS:
@@ -459,12 +497,14 @@ class ServiceSpec(_Model):
                 raise ValueError(
                     f"health_check.failure_threshold: Route 53 accepts {lo} to {hi}, not {hc.failure_threshold}"
                 )
-            if _targets_ip(p) != _targets_ip(s):
-                raise ValueError(
-                    "secondary: Route 53 failover pairs one record type, so both sites must be reached "
-                    "by hostname or both by IP address"
-                )
-            self._check_in_zone("failover records are CNAMEs, which the zone apex cannot hold")
+            for role, site in (("primary", p), ("secondary", s)):
+                if not (isinstance(site, AwsSiteSpec) or _has_fixed_ip(site)):
+                    raise ValueError(
+                        f"{role}: Route 53 sends the service hostname (Host header, SNI) only when a health check "
+                        f"targets an IP address, and a '{site.kind}' site has none; use dns.kind 'trafficmanager' "
+                        "(its probes send a Host header), or an 'aws' or 'gcp' site, or an 'endpoint' with an IP"
+                    )
+            self._check_in_zone(None)
         elif isinstance(self.dns, TrafficManagerDnsSpec):
             self._check_traffic_manager(self.dns)
         elif isinstance(self.dns, CloudDnsSpec):
@@ -484,6 +524,23 @@ class ServiceSpec(_Model):
         if self.rto_budget_seconds > self.rto_seconds and not self.allow_rto_overrun:
             raise ValueError(f"rto_seconds: {self.rto_overrun_message} (or set allow_rto_overrun: true)")
         return self
+
+    def _check_generated_dns_names(self) -> None:
+        """Records Bascule writes next to the hostname (ownership proofs, a GCP site's own name) must be DNS names."""
+        for role, site in (("primary", self.primary), ("secondary", self.secondary)):
+            prefix = facts.VALIDATION_PREFIX_MAX.get(site.kind, 0)
+            if len(self.hostname) + prefix > facts.DNS_NAME_MAX:
+                raise ValueError(
+                    f"hostname: at most {facts.DNS_NAME_MAX - prefix} characters with a '{site.kind}' {role} "
+                    f"(its ownership record adds {prefix} before it, and DNS names end at {facts.DNS_NAME_MAX})"
+                )
+            if isinstance(site, GcpSiteSpec):
+                own = f"{self.name}-{role}.{self.dns.zone}"
+                if len(own) > facts.DNS_NAME_MAX:
+                    raise ValueError(
+                        f"dns.zone: the {role} site's own record '{self.name}-{role}.<zone>' would be {len(own)} "
+                        f"characters, over DNS's {facts.DNS_NAME_MAX}; use a shorter zone or service name"
+                    )
 
     def _check_in_zone(self, apex_refused_because: str | None) -> None:
         """The hostname must be in the DNS zone; backends that answer with a CNAME cannot use the apex."""
