@@ -165,3 +165,16 @@ def test_torn_last_line_is_skipped_but_corruption_is_an_error(tmp_path: Path) ->
     path.write_text('{"kind": "plan"}\nnot json\n{"kind": "end"}\n')
     with pytest.raises(JournalError, match=r"journal\.jsonl:2"):
         read_journal(path)
+
+
+def test_html_renders_a_drill_interrupted_before_any_probe() -> None:
+    r = Recorder(plan())
+    r.add(0.1, "preflight", ok=True, problems=[])
+    r.add(1, "inject", fault="health")
+    r.add(1.5, "interrupted", signal="SIGTERM")
+    r.add(2, "restore", fault="health")
+    r.add(2.5, "restored", fault="health")
+    summary = summarize(r.events)
+    page = render_html(summary, r.events)
+    assert summary["failover"] == {"observed": False, "probes": 0}
+    assert "interrupted by SIGTERM" in page and "No probes were recorded" in page
