@@ -366,12 +366,18 @@ def _days(value: Any) -> str:
     return "no certificate" if value is None else f"{float(value):g} d"
 
 
-def _site_line(s: SiteView) -> str:
-    data = ", data store" if s.data_store else ""
-    return (
-        f"{s.role:<9} {s.provider} {s.region} ({s.country}, {s.jurisdiction}) - {s.legal_home}"
-        f"{', EU-headquartered' if s.eu_headquartered else ''}{data} [{s.type.rsplit(':', 1)[-1]} {s.name}]"
-    )
+def _site_lines(w: WorkloadAudit) -> list[str]:
+    """One line per role and place, naming the resources there (a site is often a service plus its balancer)."""
+    places: dict[tuple[str, str, str], list[SiteView]] = {}
+    for s in w.sites:
+        places.setdefault((s.role, s.provider, s.region), []).append(s)
+    lines = []
+    for (role, provider, region), sites in places.items():
+        first = sites[0]
+        what = ", ".join(f"{s.type.rsplit(':', 1)[-1]} {s.name}" + (" (data)" if s.data_store else "") for s in sites)
+        home = f"{first.legal_home}{', EU-headquartered' if first.eu_headquartered else ''}"
+        lines.append(f"{role}: {provider} {region} ({first.country}, {first.jurisdiction} region) - {home} - {what}")
+    return lines
 
 
 def _concentration_lines(result: Audit) -> list[str]:
@@ -389,7 +395,7 @@ def render_text(result: Audit) -> str:
     lines: list[str] = []
     for w in result.workloads:
         lines.append(f"{w.stack}/{w.name} ({w.criticality})")
-        lines += [f"  site {_site_line(s)}" for s in w.sites]
+        lines += [f"  {line}" for line in _site_lines(w)]
         lines.append(f"  data at rest: {', '.join(w.data_locations) or 'no data store in this stack'}")
         lines.append(f"  EU region: {'yes' if w.eu_region else 'NO'}; EU-headquartered provider: "
                      f"{'yes' if w.eu_provider else 'NO'}")  # fmt: skip
@@ -402,9 +408,13 @@ def render_text(result: Audit) -> str:
     lines.append(f"concentration over {len(result.workloads)} critical workloads (DORA Art. 29):")
     lines += _concentration_lines(result)
     lines += ["", EU_REGION_MEANS, EU_PROVIDER_MEANS]
-    spofs = sum(len(w.spofs) for w in result.workloads)
-    lines.append(f"{len(result.workloads)} critical workloads, {spofs} single points of failure.")
+    lines.append(_summary(result) + ".")
     return "\n".join(lines)
+
+
+def _summary(result: Audit) -> str:
+    spofs = sum(len(w.spofs) for w in result.workloads)
+    return f"{len(result.workloads)} critical workload(s), {spofs} single point(s) of failure"
 
 
 def render_json(result: Audit) -> str:
@@ -416,11 +426,11 @@ def _md(text: str) -> str:
 
 
 def render_markdown(result: Audit) -> str:
-    lines = ["# Continuity audit", ""]
+    lines = [f"# Continuity audit: {_summary(result)}", ""]
     lines += ["| workload | sites | EU region | EU provider | RTO target / budget / measured | last drill | SPOF |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip
     for w in result.workloads:
-        sites = "<br>".join(_md(f"{s.role}: {s.provider} {s.region} ({s.country})") for s in w.sites)
+        sites = "<br>".join(dict.fromkeys(_md(f"{s.role}: {s.provider} {s.region} ({s.country})") for s in w.sites))
         drill = f"{w.last_drill['started']} {w.last_drill['status']}" if w.last_drill else "none"
         spofs = "<br>".join(_md(s.code) for s in w.spofs) or "none"
         rto = " / ".join(_seconds(w.rto[k]) for k in ("target_s", "budget_s", "measured_s"))
@@ -429,7 +439,7 @@ def render_markdown(result: Audit) -> str:
     lines.append("")
     for w in result.workloads:
         lines += [f"## {_md(w.stack)}/{_md(w.name)}", ""]
-        lines += [f"- site {_md(_site_line(s))}" for s in w.sites]
+        lines += [f"- {_md(line)}" for line in _site_lines(w)]
         lines += [f"- data at rest: {_md(', '.join(w.data_locations) or 'no data store in this stack')}",
                   f"- {_md(_rto_line(w))}", f"- {_md(_rpo_line(w))}", f"- {_md(_readiness_line(w))}"]  # fmt: skip
         lines += [f"- **SPOF {s.code}**: {_md(s.detail)}" for s in w.spofs]
@@ -478,7 +488,7 @@ def render_html(result: Audit) -> str:
     """One page: the concentration chart, then one table row per critical workload (all text escaped)."""
     rows = []
     for w in result.workloads:
-        sites = "<br>".join(html.escape(_site_line(s)) for s in w.sites)
+        sites = "<br>".join(html.escape(line) for line in _site_lines(w))
         spofs = "<br>".join(f"<b>{html.escape(s.code)}</b>: {html.escape(s.detail)}" for s in w.spofs) or "none"
         rows.append(
             f"<tr><td>{html.escape(w.stack)}/{html.escape(w.name)}</td><td>{sites}</td>"
@@ -496,8 +506,7 @@ def render_html(result: Audit) -> str:
         "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;"
         "vertical-align:top}pre{white-space:pre-wrap}</style></head><body>"
-        f"<h1>Continuity audit: {len(result.workloads)} critical workloads, "
-        f"{sum(len(w.spofs) for w in result.workloads)} single points of failure</h1>"
+        f"<h1>Continuity audit: {html.escape(_summary(result))}</h1>"
         "<h2>Concentration (DORA Art. 29)</h2>"
         + concentration_svg(result)
         + "<h2>Critical workloads</h2><table id='workloads'><thead><tr><th>workload</th><th>sites</th>"

@@ -65,7 +65,7 @@ def workloads(inventory: Inventory, settings: Settings) -> dict[str, Workload]:
             w.sites.append(r)
         elif _is_switch(r):
             w.switches.append(r)
-        elif r.type == facts.ROUTE53_HEALTH_CHECK:
+        elif r.type in (facts.ROUTE53_HEALTH_CHECK, facts.GCP_HEALTH_CHECK):
             w.checks.append(r)
         rto, rpo = r.tags.get(TAG_RTO), r.tags.get(TAG_RPO)
         if rto and rto.isdigit():
@@ -157,9 +157,12 @@ def unhealthy_failover(_ws: Mapping[str, Workload], inv: Inventory, _s: Settings
                 )
 
 
-def _detection_seconds(check: Mapping[str, Any]) -> float:
+def _detection_seconds(check: Resource) -> float:
+    if check.type == facts.GCP_HEALTH_CHECK:
+        # pulumi-gcp's documented defaults when unset (compute.HealthCheck docstring): every 5 s, 2 failures.
+        return float(check.props.get("checkIntervalSec") or 5) * float(check.props.get("unhealthyThreshold") or 2)
     # Route 53's documented defaults when unset: every 30 s, 3 failures.
-    return float(check.get("requestInterval") or 30) * float(check.get("failureThreshold") or 3)
+    return float(check.props.get("requestInterval") or 30) * float(check.props.get("failureThreshold") or 3)
 
 
 def _switch_timing(r: Resource) -> tuple[float, float]:
@@ -181,7 +184,7 @@ def failover_budget(w: Workload) -> tuple[float, float] | None:
     if not w.switches:
         return None
     timings = [_switch_timing(r) for r in w.switches]
-    detection = max([_detection_seconds(c.props) for c in w.checks] + [t[0] for t in timings])
+    detection = max([_detection_seconds(c) for c in w.checks] + [t[0] for t in timings])
     return detection, max(t[1] for t in timings)
 
 
