@@ -20,7 +20,7 @@ from bascule.audit import (
     render_text,
 )
 from bascule.cli.check import _inventory
-from bascule.cli.common import EXIT_FAILED, fail, out
+from bascule.cli.common import EXIT_FAILED, err, fail, out
 from bascule.dora import UNFILLED, write_register
 from bascule.engine import ProgramError
 from bascule.policies.config import ConfigError, load_pack_config
@@ -118,8 +118,9 @@ def audit_command(
         print(rendered)
     if dora_register is not None:
         written = write_register(dora_register, result)
-        out.print(f"DORA register: {', '.join(str(p) for p in written)}", highlight=False, markup=False)
-        out.print("left empty (Bascule cannot know them): " + "; ".join(
+        # Status on stderr: stdout carries the report (JSON, HTML) and must stay parseable.
+        err.print(f"DORA register: {', '.join(str(p) for p in written)}", highlight=False, markup=False)
+        err.print("left empty (Bascule cannot know them): " + "; ".join(
             f"{template} {code} {label}" for template, code, label in UNFILLED), highlight=False, markup=False)  # fmt: skip
     if fail_on is FailOn.SPOF and result.has_spof:
         raise typer.Exit(EXIT_FAILED)
