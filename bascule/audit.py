@@ -159,7 +159,9 @@ def _spofs(w: Workload, dns_findings: set[str], unhealthy: set[str], readiness: 
         found.append(Spof(ONE_PROVIDER, f"every site runs on {next(iter(clouds))}"))
     if w.name in dns_findings:
         switch_clouds = sorted({r.cloud.value for r in w.switches if r.cloud})
-        found.append(Spof(DNS_ON_PRIMARY, f"the failover switch runs on {', '.join(switch_clouds)}, the primary's provider"))
+        found.append(
+            Spof(DNS_ON_PRIMARY, f"the failover switch runs on {', '.join(switch_clouds)}, the primary's provider")
+        )
     stores = [r for r in w.sites if r.type in facts.DATA_STORE_TYPES]
     store_clouds = {r.cloud.value for r in stores if r.cloud}
     if len(store_clouds) == 1:
@@ -272,12 +274,17 @@ def _concentration(audited: list[WorkloadAudit]) -> dict[str, list[dict[str, Any
     return {
         dimension: sorted(
             (
-                {"key": key, "workloads": sorted(names), "count": len(names), "share": len(names) / total,
-                 "all_critical": len(names) == total}
+                {
+                    "key": key,
+                    "workloads": sorted(names),
+                    "count": len(names),
+                    "share": len(names) / total,
+                    "all_critical": len(names) == total,
+                }
                 for key, names in values.items()
             ),
             key=lambda e: (-e["count"], e["key"]),
-        )  # fmt: skip
+        )
         for dimension, values in keys.items()
     }
 
@@ -359,7 +366,9 @@ def _readiness_line(w: WorkloadAudit) -> str:
     if r is None:
         return "readiness: no saved check for this service (bascule verify --format json > FILE; --readiness FILE)"
     days = ", ".join(f"{role} {_days(d)}" for role, d in r["cert_days_left"].items())
-    return f"readiness checked {r['checked_at']}: {'READY' if r['ready'] else 'NOT READY'}; certificate days left: {days}"
+    return (
+        f"readiness checked {r['checked_at']}: {'READY' if r['ready'] else 'NOT READY'}; certificate days left: {days}"
+    )
 
 
 def _days(value: Any) -> str:

@@ -117,7 +117,9 @@ HIGHLY_COMPLEX_SUBSTITUTABILITY = "highly complex substitutability"
 
 def function_ids(result: Audit) -> dict[tuple[str, str], str]:
     """`F1`..`Fn` in (stack, workload) order: the Annex I identifier pattern, linking B_02.02/B_06.01."""
-    return {(w.stack, w.name): f"F{i}" for i, w in enumerate(sorted(result.entries, key=lambda w: (w.stack, w.name)), 1)}
+    return {
+        (w.stack, w.name): f"F{i}" for i, w in enumerate(sorted(result.entries, key=lambda w: (w.stack, w.name)), 1)
+    }
 
 
 def _blank(template: str) -> Row:
@@ -226,8 +228,8 @@ def write_register(directory: Path, result: Audit) -> list[Path]:
         keys += [(path.name, str(n), describes) for n, (_, describes) in enumerate(rows, 1)]
         written.append(path)
     with (directory / KEYS_FILE).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("file", "row", "describes"))
-        writer.writerows(keys)
+        rows_writer = csv.writer(handle)
+        rows_writer.writerow(("file", "row", "describes"))
+        rows_writer.writerows(keys)
     written.append(directory / KEYS_FILE)
     return written

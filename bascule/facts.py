@@ -272,33 +272,36 @@ DATA_STORE_TYPES = frozenset(
     }
 )
 
-SITE_TYPES = frozenset(
-    {
-        ENDPOINT_SITE,
-        "aws:ec2/instance:Instance",
-        "aws:autoscaling/group:Group",
-        "aws:ecs/service:Service",
-        "aws:eks/cluster:Cluster",
-        "aws:eks/nodeGroup:NodeGroup",
-        "aws:lambda/function:Function",
-        "aws:lb/loadBalancer:LoadBalancer",
-        "aws:alb/loadBalancer:LoadBalancer",
-        "aws:apprunner/service:Service",
-        "azure-native:app:ContainerApp",
-        "azure-native:web:WebApp",
-        "azure-native:compute:VirtualMachine",
-        "azure-native:compute:VirtualMachineScaleSet",
-        "azure-native:containerservice:ManagedCluster",
-        "gcp:cloudrunv2/service:Service",
-        "gcp:cloudrun/service:Service",
-        "gcp:compute/instance:Instance",
-        "gcp:compute/instanceGroupManager:InstanceGroupManager",
-        "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
-        "gcp:container/cluster:Cluster",
-        "scaleway:containers/container:Container",
-        "scaleway:index/instanceServer:InstanceServer",
-    }
-) | DATA_STORE_TYPES
+SITE_TYPES = (
+    frozenset(
+        {
+            ENDPOINT_SITE,
+            "aws:ec2/instance:Instance",
+            "aws:autoscaling/group:Group",
+            "aws:ecs/service:Service",
+            "aws:eks/cluster:Cluster",
+            "aws:eks/nodeGroup:NodeGroup",
+            "aws:lambda/function:Function",
+            "aws:lb/loadBalancer:LoadBalancer",
+            "aws:alb/loadBalancer:LoadBalancer",
+            "aws:apprunner/service:Service",
+            "azure-native:app:ContainerApp",
+            "azure-native:web:WebApp",
+            "azure-native:compute:VirtualMachine",
+            "azure-native:compute:VirtualMachineScaleSet",
+            "azure-native:containerservice:ManagedCluster",
+            "gcp:cloudrunv2/service:Service",
+            "gcp:cloudrun/service:Service",
+            "gcp:compute/instance:Instance",
+            "gcp:compute/instanceGroupManager:InstanceGroupManager",
+            "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
+            "gcp:container/cluster:Cluster",
+            "scaleway:containers/container:Container",
+            "scaleway:index/instanceServer:InstanceServer",
+        }
+    )
+    | DATA_STORE_TYPES
+)
 
 # --- The DNS switches: resources that decide where a failover sends traffic ------------------------
 ROUTE53_RECORD = "aws:route53/record:Record"
@@ -372,7 +375,6 @@ CLOUD_RUN_MIN_CPU_FOR_MEMORY = ((24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (
 """(memory above this many MiB, CPUs it needs), largest first."""
 CLOUD_RUN_MIN_MEMORY_FOR_CPU = {4: 2 * 1024, 6: 4 * 1024, 8: 4 * 1024}
 """CPUs -> the least memory (MiB) they may be given."""
-
 
 
 # --- Legal home: whose law the provider itself answers to, wherever its regions are ------------------

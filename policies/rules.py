@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from bascule import facts
 from bascule.inventory import GLOBAL, UNKNOWN, Inventory, Resource

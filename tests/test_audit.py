@@ -49,10 +49,19 @@ def test_prod_and_sovereign_workloads_sites_spofs_and_rto() -> None:
     checkout, portal = ws["prod/checkout"], ws["sovereign/portal"]
     assert places(checkout) == {("primary", "aws", "eu-central-1", "DE", "eu"),
                                 ("secondary", "azure", "germanywestcentral", "DE", "eu")}  # fmt: skip
-    assert places(portal) == {("primary", "aws", "eu-central-1", "DE", "eu"), ("secondary", "scaleway", "fr-par", "FR", "eu")}
+    assert places(portal) == {
+        ("primary", "aws", "eu-central-1", "DE", "eu"),
+        ("secondary", "scaleway", "fr-par", "FR", "eu"),
+    }
     assert codes(checkout) == ["dns-on-primary-provider"]
     assert codes(portal) == []
-    assert checkout["rto"] == {"target_s": 180, "budget_s": 90.0, "detection_s": 30.0, "ttl_s": 60.0, "measured_s": None}
+    assert checkout["rto"] == {
+        "target_s": 180,
+        "budget_s": 90.0,
+        "detection_s": 30.0,
+        "ttl_s": 60.0,
+        "measured_s": None,
+    }
     assert portal["rto"] == {"target_s": 180, "budget_s": 60.0, "detection_s": 30.0, "ttl_s": 30.0, "measured_s": None}
     assert checkout["rpo"] == {"target_s": 30, "measured": None}
     assert (checkout["eu_region"], checkout["eu_provider"]) == (True, False)
@@ -90,16 +99,24 @@ def test_each_example_stack_has_exactly_its_single_points_of_failure(
 
 
 def test_one_provider_under_every_critical_workload_of_several_stacks() -> None:
-    doc = audit_json("--stack", "prod", "--stack", "tm", "--stack", "gcp", "--stack", "selfhosted-dns", "--stack", "sovereign")
+    doc = audit_json(
+        "--stack", "prod", "--stack", "tm", "--stack", "gcp", "--stack", "selfhosted-dns", "--stack", "sovereign"
+    )
     assert len(doc["workloads"]) == 5
     providers = {e["key"]: e for e in doc["concentration"]["provider"]}
     assert providers["aws"]["count"] == 5 and providers["aws"]["all_critical"] is True
     assert providers["aws"]["share"] == 1.0
     assert providers["aws"]["workloads"] == ["gcp/search", "prod/checkout", "selfhosted-dns/ledger",
                                              "sovereign/portal", "tm/checkout"]  # fmt: skip
-    assert {k: e["count"] for k, e in providers.items() if not e["all_critical"]} == {"azure": 3, "gcp": 1, "scaleway": 1}
+    assert {k: e["count"] for k, e in providers.items() if not e["all_critical"]} == {
+        "azure": 3,
+        "gcp": 1,
+        "scaleway": 1,
+    }
     assert {e["key"]: e["count"] for e in doc["concentration"]["provider_home"]} == {"US": 5, "FR": 1}
-    text = audit("--stack", "prod", "--stack", "tm", "--stack", "gcp", "--stack", "selfhosted-dns", "--stack", "sovereign")
+    text = audit(
+        "--stack", "prod", "--stack", "tm", "--stack", "gcp", "--stack", "selfhosted-dns", "--stack", "sovereign"
+    )
     assert "    every critical workload depends on provider aws\n" in text.stdout
     assert "    every critical workload depends on provider home US\n" in text.stdout
 
@@ -179,7 +196,10 @@ def test_text_and_markdown_name_everything() -> None:
     assert text.rstrip().endswith("1 critical workload(s), 1 single point(s) of failure.")
     markdown = audit("--stack", "prod", "--stack", "sovereign", "--format", "markdown").stdout
     assert markdown.startswith("# Continuity audit: 2 critical workload(s), 1 single point(s) of failure\n")
-    assert "| sovereign/portal | primary: aws eu-central-1 (DE)<br>secondary: scaleway fr-par (FR) | yes | yes |" in markdown
+    assert (
+        "| sovereign/portal | primary: aws eu-central-1 (DE)<br>secondary: scaleway fr-par (FR) | yes | yes |"
+        in markdown
+    )
     assert "- **SPOF dns-on-primary-provider**: the failover switch runs on aws, the primary's provider" in markdown
 
 

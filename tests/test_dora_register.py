@@ -101,7 +101,10 @@ def test_tested_secondary_makes_the_provider_easily_substitutable(tmp_path: Path
         ("easily substitutable", "true", "true", "Scaleway SAS"),
         ("easily substitutable", "true", "true", "Amazon Web Services, Inc."),
     ]
-    assert [(r["c0050"], r["c0080"]) for r in files["b_05.01"]] == [("Amazon Web Services, Inc.", "US"), ("Scaleway SAS", "FR")]
+    assert [(r["c0050"], r["c0080"]) for r in files["b_05.01"]] == [
+        ("Amazon Web Services, Inc.", "US"),
+        ("Scaleway SAS", "FR"),
+    ]
 
 
 def test_single_provider_workload_has_no_alternative(tmp_path: Path) -> None:

@@ -93,7 +93,9 @@ def audit_command(
     try:
         settings = load_pack_config(config, set(RULES_BY_ID)).for_rule("bascule-single-region")
         inputs = [AuditInput(name, _inventory(None, None, name, None, None, stacks_dir)[0]) for name in stack or []]
-        inputs += [AuditInput(path.stem, _inventory(path, None, None, None, None, stacks_dir)[0]) for path in export or []]
+        inputs += [
+            AuditInput(path.stem, _inventory(path, None, None, None, None, stacks_dir)[0]) for path in export or []
+        ]
         if program is not None:
             inputs.append(AuditInput(program.name, _inventory(None, None, None, program, stack_config, stacks_dir)[0]))
         if not inputs:
@@ -120,7 +122,7 @@ def audit_command(
         written = write_register(dora_register, result)
         # Status on stderr: stdout carries the report (JSON, HTML) and must stay parseable.
         err.print(f"DORA register: {', '.join(str(p) for p in written)}", highlight=False, markup=False)
-        err.print("left empty (Bascule cannot know them): " + "; ".join(
-            f"{template} {code} {label}" for template, code, label in UNFILLED), highlight=False, markup=False)  # fmt: skip
+        unfilled = "; ".join(f"{template} {code} {label}" for template, code, label in UNFILLED)
+        err.print(f"left empty (Bascule cannot know them): {unfilled}", highlight=False, markup=False)
     if fail_on is FailOn.SPOF and result.has_spof:
         raise typer.Exit(EXIT_FAILED)
