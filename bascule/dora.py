@@ -5,9 +5,8 @@ Templates and column codes are those of Commission Implementing Regulation (EU) 
 https://www.digitalacts.eu/regulation/dora-its-register/annex/0), with the column lists as published per
 template at https://roi.fromciso.com/docs/templates/b-05-01 and .../b-02-02, and, for B_02.02's location
 columns, https://ariadnah.com/when-granularity-becomes-noise-in-the-dora-register-of-information/ (0130
-provision, 0150 storage, 0160 processing). Public mappings disagree on B_06.01 and B_07.01 numbering (see
-README, "DORA register"): Bascule uses the ordering whose codes match the regulation's own B_99.01
-cross-references (B_07.01.0050 substitutability, .0090 reintegration, .0100 impact of discontinuing).
+provision, 0150 storage, 0160 processing). Public mappings disagree on B_06.01 and B_07.01 numbering; the
+README's "DORA register" section says which Bascule uses and why, and that it could not be settled here.
 
 These files are a working export for the person who keeps the register, not an xBRL-CSV filing: closed-set
 columns hold readable values (not the EBA taxonomy's member codes), and every column Bascule cannot know
