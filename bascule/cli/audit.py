@@ -91,6 +91,9 @@ def audit_command(
       bascule audit --stack prod --dora-register register/
     """
     try:
+        # What makes a workload critical (workloadTag, criticalityTag, criticalValues) is read from the config's
+        # `bascule-single-region` entry: the rule whose question ("is a critical workload concentrated?") the
+        # audit widens, so one config gives the check and the audit the same critical set.
         settings = load_pack_config(config, set(RULES_BY_ID)).for_rule("bascule-single-region")
         inputs = [AuditInput(name, _inventory(None, None, name, None, None, stacks_dir)[0]) for name in stack or []]
         inputs += [
