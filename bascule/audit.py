@@ -177,6 +177,10 @@ def _spofs(w: Workload, dns_findings: set[str], unhealthy: set[str], readiness: 
 
 def _rto(w: Workload, last: dict[str, Any] | None) -> dict[str, Any]:
     timing = failover_budget(w)
+    if timing is not None and sum(timing) == 0:
+        # Nothing in the inventory declares detection or TTL (e.g. Route 53 aliases that evaluate a load
+        # balancer's target health): the budget is unknown, not zero.
+        timing = None
     return {
         "target_s": w.rto_seconds,
         "budget_s": sum(timing) if timing else None,

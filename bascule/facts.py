@@ -424,5 +424,5 @@ LEGAL_HOMES: dict[Cloud, LegalHome] = {
         "https://effisyn-sds.com/2021/11/30/exceptional-interview-with-yann-lechelle-ceo-of-scaleway/?lang=en",
     ),
 }  # fmt: skip
-"""Other EU-headquartered clouds (OVHcloud, Hetzner, Outscale, IONOS) have no Bascule site kind yet, so
-they are not in this table: an entry here must be a `Cloud` a stack can name."""
+"""Other EU-headquartered clouds (OVHcloud, Hetzner, Outscale, IONOS) are not `Cloud`s a stack can name yet
+(not even as an endpoint's provider), so they are not in this table."""

@@ -95,12 +95,12 @@ def test_audit_page_shows_the_workloads_table_and_the_concentration_chart(tmp_pa
     assert (portal[2], portal[3], portal[6]) == ("yes", "yes", "none")
     # One bar per provider, provider home, country and region; a full-width bar for what all three share.
     labels = [t for t in dom.svg_texts if ": " in t]
-    assert labels == ["provider: aws", "provider: azure", "provider: scaleway", "provider home: US", "provider home: FR",
+    assert labels == ["provider: aws", "provider: gcp", "provider: scaleway", "provider home: US", "provider home: FR",
                       "country: DE", "country: FR", "region: aws eu-central-1", "region: aws eu-west-3",
-                      "region: azure germanywestcentral", "region: scaleway fr-par"]  # fmt: skip
+                      "region: gcp europe-west3", "region: scaleway fr-par"]  # fmt: skip
     assert len(dom.bars) == len(labels)
     widths = [float(bar["width"]) for bar in dom.bars]
-    assert widths[0] == max(widths) > widths[1] > 0  # aws carries 3 of 3 critical workloads, azure 1
+    assert widths[0] == max(widths) > widths[1] > 0  # aws carries 3 of 3 critical workloads, gcp 1
     assert "3/3" in dom.svg_texts
 
 
