@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from bascule import facts
 from bascule.drills import history
 from bascule.inventory import GLOBAL, UNKNOWN, Inventory, Resource
@@ -497,36 +499,36 @@ def concentration_svg(result: Audit) -> str:
     return "".join(parts)
 
 
-def render_html(result: Audit) -> str:
-    """One page: the concentration chart, then one table row per critical workload (all text escaped)."""
-    rows = []
-    for w in result.workloads:
-        sites = "<br>".join(html.escape(line) for line in _site_lines(w))
-        spofs = "<br>".join(f"<b>{html.escape(s.code)}</b>: {html.escape(s.detail)}" for s in w.spofs) or "none"
-        rows.append(
-            f"<tr><td>{html.escape(w.stack)}/{html.escape(w.name)}</td><td>{sites}</td>"
-            f"<td>{'yes' if w.eu_region else 'no'}</td><td>{'yes' if w.eu_provider else 'no'}</td>"
-            f"<td>{html.escape(_rto_line(w))}<br>{html.escape(_rpo_line(w))}</td>"
-            f"<td>{html.escape(_readiness_line(w))}</td><td>{spofs}</td></tr>"
-        )
-    others = (
-        f"<p>Not critical (not audited): {html.escape(', '.join(result.other_workloads))}</p>"
-        if result.other_workloads
-        else ""
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("bascule", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
     )
+
+
+def render_html(result: Audit) -> str:
+    """One page, rendered like the drill report: the concentration chart, then a row per critical workload."""
+    rows = [
+        {
+            "label": f"{w.stack}/{w.name}",
+            "sites": _site_lines(w),
+            "eu_region": w.eu_region,
+            "eu_provider": w.eu_provider,
+            "rto": _rto_line(w),
+            "rpo": _rpo_line(w),
+            "readiness": _readiness_line(w),
+            "spofs": w.spofs,
+        }
+        for w in result.workloads
+    ]
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Continuity audit</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;"
-        "vertical-align:top}pre{white-space:pre-wrap}</style></head><body>"
-        f"<h1>Continuity audit: {html.escape(_summary(result))}</h1>"
-        "<h2>Concentration (DORA Art. 29)</h2>"
-        + concentration_svg(result)
-        + "<h2>Critical workloads</h2><table id='workloads'><thead><tr><th>workload</th><th>sites</th>"
-        "<th>EU region</th><th>EU-headquartered provider</th><th>RTO / RPO</th><th>readiness</th>"
-        "<th>single points of failure</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
-        + others
-        + f"<p>{html.escape(EU_REGION_MEANS)}</p><p>{html.escape(EU_PROVIDER_MEANS)}</p></body></html>"
+        _templates()
+        .get_template("audit.html.j2")
+        .render(
+            summary=_summary(result),
+            chart=concentration_svg(result),
+            workloads=rows,
+            others=result.other_workloads,
+            eu_region_means=EU_REGION_MEANS,
+            eu_provider_means=EU_PROVIDER_MEANS,
+        )
     )
