@@ -6,35 +6,16 @@ overlap nor leave the chart, and untrusted names must stay text.
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from bascule.cli.app import app
-from tests.conftest import STACKS
-from tests.test_report_browser import FLAGS, boxes, overlap
+from tests.conftest import STACKS, need_chromium
+from tests.test_report_browser import boxes, overlap
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("chromium is missing in CI: scripts/setup.sh must install Debian's chromium package")
-    pytest.skip("chromium not installed (apt-get install chromium)", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
+need_chromium()
 
 
 def open_audit(browser: Any, tmp_path: Path, *args: str) -> Any:
