@@ -14,7 +14,7 @@ from bascule.drills import history
 from bascule.readiness import CertInfo, SiteReadiness, Trust
 from bascule.verify import ServiceReadiness, render_json
 from tests.conftest import STACKS
-from tests.test_cli_check import _export
+from tests.test_cli_check import PROGRAM, _export, _project
 
 runner = CliRunner()
 
@@ -225,3 +225,20 @@ def test_no_input_is_exit_2() -> None:
     result = audit()
     assert result.exit_code == 2
     assert "give at least one input" in result.stderr
+
+
+def test_program_dir_audit_finds_the_team_workload_by_its_own_tags(tmp_path: Path) -> None:
+    """A team's own program (tags `workload`/`criticality`, no Bascule): one region, one provider, data with
+    one provider, no failover switch."""
+    project = _project(tmp_path, PROGRAM)
+    stack = project / "Pulumi.prod.yaml"
+    stack.write_text("config:\n  ledger:region: eu-west-1\n")
+    doc = audit_json("--program", str(project), "--stack-config", str(stack))
+    (w,) = doc["workloads"]
+    assert (w["stack"], w["name"]) == ("team-repo", "ledger")
+    assert codes(w) == ["one-region", "one-provider", "data-one-provider", "no-health-check"]
+    assert w["data_locations"] == ["aws eu-west-1 (IE)"]
+    assert w["rto"]["budget_s"] is None and w["rto"]["target_s"] is None
+    assert doc["concentration"]["provider"] == [
+        {"key": "aws", "workloads": ["team-repo/ledger"], "count": 1, "share": 1.0, "all_critical": True}
+    ]
