@@ -252,46 +252,55 @@ GLOBAL_TYPE_PREFIXES = (
 ENDPOINT_SITE = "bascule:endpoint:EndpointSite"
 """A bring-your-own site: a component whose state declares its cloud and region (nothing is created)."""
 
-SITE_TYPES = frozenset(
+# --- Data stores: the SITE_TYPES that keep a workload's data at rest (where its data lives) -----------
+DATA_STORE_TYPES = frozenset(
     {
-        ENDPOINT_SITE,
-        "aws:ec2/instance:Instance",
-        "aws:autoscaling/group:Group",
-        "aws:ecs/service:Service",
-        "aws:eks/cluster:Cluster",
-        "aws:eks/nodeGroup:NodeGroup",
-        "aws:lambda/function:Function",
-        "aws:lb/loadBalancer:LoadBalancer",
-        "aws:alb/loadBalancer:LoadBalancer",
-        "aws:apprunner/service:Service",
         "aws:rds/instance:Instance",
         "aws:rds/cluster:Cluster",
         "aws:dynamodb/table:Table",
         "aws:elasticache/replicationGroup:ReplicationGroup",
         "aws:s3/bucket:Bucket",
         "aws:s3/bucketV2:BucketV2",
-        "azure-native:app:ContainerApp",
-        "azure-native:web:WebApp",
-        "azure-native:compute:VirtualMachine",
-        "azure-native:compute:VirtualMachineScaleSet",
-        "azure-native:containerservice:ManagedCluster",
         "azure-native:sql:Database",
         "azure-native:dbforpostgresql:FlexibleServer",
         "azure-native:documentdb:DatabaseAccount",
         "azure-native:storage:StorageAccount",
         "azure-native:cache:Redis",
-        "gcp:cloudrunv2/service:Service",
-        "gcp:cloudrun/service:Service",
-        "gcp:compute/instance:Instance",
-        "gcp:compute/instanceGroupManager:InstanceGroupManager",
-        "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
-        "gcp:container/cluster:Cluster",
         "gcp:sql/databaseInstance:DatabaseInstance",
         "gcp:storage/bucket:Bucket",
         "gcp:spanner/instance:Instance",
-        "scaleway:containers/container:Container",
-        "scaleway:index/instanceServer:InstanceServer",
     }
+)
+
+SITE_TYPES = (
+    frozenset(
+        {
+            ENDPOINT_SITE,
+            "aws:ec2/instance:Instance",
+            "aws:autoscaling/group:Group",
+            "aws:ecs/service:Service",
+            "aws:eks/cluster:Cluster",
+            "aws:eks/nodeGroup:NodeGroup",
+            "aws:lambda/function:Function",
+            "aws:lb/loadBalancer:LoadBalancer",
+            "aws:alb/loadBalancer:LoadBalancer",
+            "aws:apprunner/service:Service",
+            "azure-native:app:ContainerApp",
+            "azure-native:web:WebApp",
+            "azure-native:compute:VirtualMachine",
+            "azure-native:compute:VirtualMachineScaleSet",
+            "azure-native:containerservice:ManagedCluster",
+            "gcp:cloudrunv2/service:Service",
+            "gcp:cloudrun/service:Service",
+            "gcp:compute/instance:Instance",
+            "gcp:compute/instanceGroupManager:InstanceGroupManager",
+            "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
+            "gcp:container/cluster:Cluster",
+            "scaleway:containers/container:Container",
+            "scaleway:index/instanceServer:InstanceServer",
+        }
+    )
+    | DATA_STORE_TYPES
 )
 
 # --- The DNS switches: resources that decide where a failover sends traffic ------------------------
@@ -366,3 +375,54 @@ CLOUD_RUN_MIN_CPU_FOR_MEMORY = ((24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (
 """(memory above this many MiB, CPUs it needs), largest first."""
 CLOUD_RUN_MIN_MEMORY_FOR_CPU = {4: 2 * 1024, 6: 4 * 1024, 8: 4 * 1024}
 """CPUs -> the least memory (MiB) they may be given."""
+
+
+# --- Legal home: whose law the provider itself answers to, wherever its regions are ------------------
+@dataclass(frozen=True)
+class LegalHome:
+    """The company behind a cloud and the law it is subject to as a company (not where a region is).
+
+    `eu_headquartered` says only where the provider and its parent are incorporated. It does not say that
+    no non-EU authority can ever compel it (an EU provider with a US subsidiary may be reached through it),
+    nor anything about availability; and a US provider's EU region keeps data in the EU but the provider
+    stays subject to US law such as the CLOUD Act, which reaches data in its "possession, custody, or
+    control" wherever stored (18 U.S.C. § 2713; summary:
+    https://wilmerhale.com/de-de/insights/blogs/wilmerhale-privacy-and-cybersecurity-law/congress-enacts-law-clarifying-reach-of-warrants-for-overseas-data).
+    """
+
+    provider: str
+    company: str
+    headquarters: str
+    """ISO 3166-1 alpha-2 country of the provider's headquarters."""
+    ultimate_parent: str
+    parent_country: str
+    eu_headquartered: bool
+    law: str
+    source: str
+
+
+LEGAL_HOMES: dict[Cloud, LegalHome] = {
+    Cloud.AWS: LegalHome(
+        "Amazon Web Services", "Amazon Web Services, Inc.", "US", "Amazon.com, Inc.", "US", False,
+        "US company: subject to US law (CLOUD Act) for data it controls, in EU regions too",
+        "https://blogs.dlapiper.com/privacymatters/us-cloud-act-bolsters-us-government-powers-to-obtain-data-stored-abroad/",
+    ),
+    Cloud.AZURE: LegalHome(
+        "Microsoft Azure", "Microsoft Corporation", "US", "Microsoft Corporation", "US", False,
+        "US company: subject to US law (CLOUD Act) for data it controls, in EU regions too; the Act settled "
+        "United States v. Microsoft over e-mails stored in Ireland",
+        "https://kramerlevin.com/en/perspectives-search/supreme-court-rules-microsoft-case-moot-as-cloud-act-becomes-law.html",
+    ),
+    Cloud.GCP: LegalHome(
+        "Google Cloud", "Google LLC", "US", "Alphabet Inc.", "US", False,
+        "US company: subject to US law (CLOUD Act) for data it controls, in EU regions too",
+        "https://blogs.dlapiper.com/privacymatters/us-cloud-act-bolsters-us-government-powers-to-obtain-data-stored-abroad/",
+    ),
+    Cloud.SCALEWAY: LegalHome(
+        "Scaleway", "Scaleway SAS", "FR", "iliad group", "FR", True,
+        "French company, wholly owned by the French iliad group: EU-headquartered (EU and French law)",
+        "https://effisyn-sds.com/2021/11/30/exceptional-interview-with-yann-lechelle-ceo-of-scaleway/?lang=en",
+    ),
+}  # fmt: skip
+"""Other EU-headquartered clouds (OVHcloud, Hetzner, Outscale, IONOS) are not `Cloud`s a stack can name yet
+(not even as an endpoint's provider), so they are not in this table."""

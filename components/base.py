@@ -19,6 +19,7 @@ from bascule.facts import Cloud
 from bascule.spec import (
     TAG_CRITICALITY,
     TAG_ROLE,
+    TAG_RPO,
     TAG_RTO,
     TAG_SERVICE,
     Criticality,
@@ -55,6 +56,7 @@ def bascule_tags(service: ServiceSpec, role: Role) -> dict[str, str]:
         TAG_ROLE: role.value,
         TAG_CRITICALITY: Criticality(service.criticality).value,
         TAG_RTO: str(service.rto_seconds),
+        TAG_RPO: str(service.rpo_seconds),
     }
 
 

@@ -35,6 +35,8 @@ class Settings(BaseModel):
     """Regions whose incidents have the widest blast radius; a critical workload only there is flagged."""
     require_eu_site: bool = Field(False, alias="requireEuSite")
     """Critical workloads must have at least one site in an EU jurisdiction (for the jurisdiction rule)."""
+    require_eu_provider: bool = Field(False, alias="requireEuProvider")
+    """Critical workloads must have a site at an EU-headquartered provider (for the EU-provider rule)."""
     default_rto_seconds: int | None = Field(None, alias="defaultRtoSeconds", gt=0)
     """RTO for workloads without a `bascule:rto-seconds` tag; without it the RTO rule skips them."""
 
@@ -45,6 +47,7 @@ SCHEMA_PROPERTIES: dict[str, Any] = {
     "criticalValues": {"type": "array", "items": {"type": "string"}, "default": ["critical"]},
     "hotRegions": {"type": "array", "items": {"type": "string"}, "default": ["us-east-1"]},
     "requireEuSite": {"type": "boolean", "default": False},
+    "requireEuProvider": {"type": "boolean", "default": False},
     "defaultRtoSeconds": {"type": "integer", "minimum": 1},
 }
 

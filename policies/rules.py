@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from bascule import facts
 from bascule.inventory import GLOBAL, UNKNOWN, Inventory, Resource
 from bascule.policies.config import Enforcement, PackConfig, Settings
-from bascule.spec import TAG_RTO
+from bascule.spec import TAG_RPO, TAG_RTO
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,7 @@ class Workload:
     """Failover DNS: records with a failover policy, Traffic Manager profiles, Cloud DNS routing policies."""
     checks: list[Resource] = field(default_factory=list)
     rto_seconds: int | None = None
+    rpo_seconds: int | None = None
 
     def site_regions(self) -> set[tuple[str, str]]:
         return {(r.cloud.value, r.region) for r in self.sites if r.cloud and r.region not in (GLOBAL, UNKNOWN)}
@@ -64,11 +64,13 @@ def workloads(inventory: Inventory, settings: Settings) -> dict[str, Workload]:
             w.sites.append(r)
         elif _is_switch(r):
             w.switches.append(r)
-        elif r.type == facts.ROUTE53_HEALTH_CHECK:
+        elif r.type in (facts.ROUTE53_HEALTH_CHECK, facts.GCP_HEALTH_CHECK):
             w.checks.append(r)
-        rto = r.tags.get(TAG_RTO)
+        rto, rpo = r.tags.get(TAG_RTO), r.tags.get(TAG_RPO)
         if rto and rto.isdigit():
             w.rto_seconds = int(rto) if w.rto_seconds is None else min(w.rto_seconds, int(rto))
+        if rpo and rpo.isdigit():
+            w.rpo_seconds = int(rpo) if w.rpo_seconds is None else min(w.rpo_seconds, int(rpo))
     for w in found.values():
         if w.rto_seconds is None:
             w.rto_seconds = settings.default_rto_seconds
@@ -154,9 +156,12 @@ def unhealthy_failover(_ws: Mapping[str, Workload], inv: Inventory, _s: Settings
                 )
 
 
-def _detection_seconds(check: Mapping[str, Any]) -> float:
+def _detection_seconds(check: Resource) -> float:
+    if check.type == facts.GCP_HEALTH_CHECK:
+        # pulumi-gcp's documented defaults when unset (compute.HealthCheck docstring): every 5 s, 2 failures.
+        return float(check.props.get("checkIntervalSec") or 5) * float(check.props.get("unhealthyThreshold") or 2)
     # Route 53's documented defaults when unset: every 30 s, 3 failures.
-    return float(check.get("requestInterval") or 30) * float(check.get("failureThreshold") or 3)
+    return float(check.props.get("requestInterval") or 30) * float(check.props.get("failureThreshold") or 3)
 
 
 def _switch_timing(r: Resource) -> tuple[float, float]:
@@ -173,13 +178,21 @@ def _switch_timing(r: Resource) -> tuple[float, float]:
     return 0.0, float(r.props.get("ttl") or 0)
 
 
+def failover_budget(w: Workload) -> tuple[float, float] | None:
+    """(detection, TTL) the deployed settings allow before clients move, or None without a failover switch."""
+    if not w.switches:
+        return None
+    timings = [_switch_timing(r) for r in w.switches]
+    detection = max([_detection_seconds(c) for c in w.checks] + [t[0] for t in timings])
+    return detection, max(t[1] for t in timings)
+
+
 def rto_budget(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
     for w in ws.values():
-        if not w.switches or w.rto_seconds is None:
+        timing = failover_budget(w)
+        if timing is None or w.rto_seconds is None:
             continue
-        timings = [_switch_timing(r) for r in w.switches]
-        detection = max([_detection_seconds(c.props) for c in w.checks] + [t[0] for t in timings])
-        ttl = max(t[1] for t in timings)
+        detection, ttl = timing
         budget = detection + ttl
         if budget > w.rto_seconds:
             yield Finding(
@@ -256,6 +269,28 @@ def jurisdiction(ws: Mapping[str, Workload], _inv: Inventory, s: Settings) -> It
             )
 
 
+def eu_provider_sites(w: Workload) -> list[Resource]:
+    """The workload's sites run by an EU-headquartered provider (facts.LEGAL_HOMES), wherever the region."""
+    return [r for r in w.sites if r.cloud is not None and facts.LEGAL_HOMES[r.cloud].eu_headquartered]
+
+
+def eu_provider(ws: Mapping[str, Workload], _inv: Inventory, s: Settings) -> Iterable[Finding]:
+    if not s.require_eu_provider:
+        return
+    for w in _critical(ws):
+        if not eu_provider_sites(w):
+            homes = sorted({f"{r.cloud.value} ({facts.LEGAL_HOMES[r.cloud].headquarters})" for r in w.sites if r.cloud})
+            yield Finding(
+                "bascule-eu-provider",
+                f"workload '{w.name}' is critical and no site runs at an EU-headquartered provider (providers: "
+                f"{', '.join(homes) or 'none resolved'}): an EU region of a non-EU provider keeps the data in the "
+                "EU but the provider stays subject to its home law (e.g. the US CLOUD Act). Fix: run a site, e.g. "
+                "the secondary, at an EU-headquartered provider (e.g. a Scaleway front end as an endpoint site).",
+                w.sites[0].urn,
+                w.name,
+            )
+
+
 def unknown_region(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
     for w in _critical(ws):
         for r in w.sites:
@@ -307,6 +342,9 @@ RULES: tuple[Rule, ...] = (
     Rule("bascule-eu-jurisdiction", "Critical workload without an EU site", Enforcement.MANDATORY,
          "Art. 28 (ICT third-party risk: location of data and processing)",
          "Place at least one site in an EU region (enable with requireEuSite).", jurisdiction),
+    Rule("bascule-eu-provider", "Critical workload without an EU-headquartered provider", Enforcement.ADVISORY,
+         "Art. 28 (ICT third-party risk) and Art. 29 (concentration risk: law of the provider's home country)",
+         "Run at least one site at an EU-headquartered provider (enable with requireEuProvider).", eu_provider),
     Rule("bascule-unknown-region", "Critical workload in an unknown region", Enforcement.MANDATORY,
          "Art. 8 (identification of ICT assets and their dependencies)",
          "Give the resource an explicit provider with a region so its location is known.", unknown_region),

@@ -28,7 +28,8 @@ def test_cloud_run_is_warm_public_and_labelled(plan_services: PlanFn, gcp: dict[
     assert run.inputs["template"]["scaling"] == {"minInstanceCount": 1, "maxInstanceCount": 10}
     assert run.inputs["template"]["containers"][0]["startupProbe"]["httpGet"]["path"] == "/healthz"
     assert run.inputs["labels"] == {"bascule-service": "search", "bascule-role": "secondary",
-                                    "bascule-criticality": "critical", "bascule-rto-seconds": "300"}  # fmt: skip
+                                    "bascule-criticality": "critical", "bascule-rto-seconds": "300",
+                                    "bascule-rpo-seconds": "60"}  # fmt: skip
     member = plan.named("search-secondary-public", "gcp:cloudrunv2/serviceIamMember:ServiceIamMember")
     assert (member.inputs["role"], member.inputs["member"]) == ("roles/run.invoker", "allUsers")
     provider = plan.named("search-secondary-provider", "pulumi:providers:gcp")

@@ -227,3 +227,23 @@ def test_traffic_manager_switch_off_the_primary_provider(plan_services: PlanFn) 
     assert both(plan_services(svc).run) == set()
     svc[0].update(rto_seconds=40, allow_rto_overrun=True)  # 10 s x (2 tolerated + 1) + TTL 30 s = 60 s
     assert rules_of(both(plan_services(svc).run)) == {"bascule-rto-budget": "mandatory"}
+
+
+def test_eu_provider_is_off_by_default_then_names_the_us_only_workload(plan_services: PlanFn) -> None:
+    dev = plan_services(services("dev")).run
+    assert "bascule-eu-provider" not in rules_of(both(dev))
+    enabled = {"bascule-eu-provider": {"requireEuProvider": True}}
+    fired = {(rule, urn) for rule, urn, _ in both(dev, enabled) if rule == "bascule-eu-provider"}
+    assert fired == {("bascule-eu-provider",
+                      "urn:pulumi:test::bascule::bascule:aws:AwsSite$aws:ecs/service:Service::checkout-primary-service")}  # fmt: skip
+    assert rules_of(both(dev, enabled))["bascule-eu-provider"] == "advisory"
+    mandatory = {"bascule-eu-provider": {"requireEuProvider": True, "enforcementLevel": "mandatory"}}
+    assert rules_of(both(dev, mandatory))["bascule-eu-provider"] == "mandatory"
+    # The Azure secondary is in an EU region: the jurisdiction rule is satisfied where the provider rule is not.
+    assert "bascule-eu-jurisdiction" not in rules_of(both(dev, {"bascule-eu-jurisdiction": {"requireEuSite": True}}))
+
+
+def test_eu_provider_passes_with_a_scaleway_secondary(plan_services: PlanFn) -> None:
+    sovereign = plan_services(services("sovereign"), stack="sovereign").run
+    enabled = {"bascule-eu-provider": {"requireEuProvider": True, "enforcementLevel": "mandatory"}}
+    assert "bascule-eu-provider" not in rules_of(both(sovereign, enabled))

@@ -7,35 +7,14 @@ no chart label overlaps another or runs off the chart; an RTO beyond the drill's
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bascule.drills.report import write_reports
+from tests.conftest import need_chromium
 from tests.test_drill_report import Recorder, good_drill, plan
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("chromium is missing in CI: scripts/setup.sh must install Debian's chromium package")
-    pytest.skip("chromium not installed (apt-get install chromium)", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
+need_chromium()
 
 
 def open_report(browser: Any, events: list[dict[str, Any]], out: Path) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bascule import __version__
-from bascule.cli import check, drill, plan, policy_pack, sandbox, verify
+from bascule.cli import audit, check, drill, plan, policy_pack, sandbox, verify
 
 app = typer.Typer(
     name="bascule",
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.command("plan")(plan.plan)
 app.command("check")(check.check_command)
 app.command("verify")(verify.verify)
+app.command("audit")(audit.audit_command)
 app.add_typer(drill.app, name="drill")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(policy_pack.app, name="policy-pack")

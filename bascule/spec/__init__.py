@@ -13,6 +13,7 @@ from bascule.spec.loader import (
 from bascule.spec.models import (
     TAG_CRITICALITY,
     TAG_ROLE,
+    TAG_RPO,
     TAG_RTO,
     TAG_SERVICE,
     AwsSiteSpec,
@@ -40,6 +41,7 @@ __all__ = [
     "SERVICES_KEY",
     "TAG_CRITICALITY",
     "TAG_ROLE",
+    "TAG_RPO",
     "TAG_RTO",
     "TAG_SERVICE",
     "AwsSiteSpec",

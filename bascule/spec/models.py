@@ -26,6 +26,7 @@ TAG_SERVICE = "bascule:service"
 TAG_ROLE = "bascule:role"
 TAG_CRITICALITY = "bascule:criticality"
 TAG_RTO = "bascule:rto-seconds"
+TAG_RPO = "bascule:rpo-seconds"
 """Tag (AWS, Azure) keys every resource of a service carries; inventories and policies find workloads by them."""
 
 

@@ -1,0 +1,131 @@
+"""`bascule audit`: the continuity map of critical workloads, their single points of failure, the DORA register."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bascule.audit import (
+    AuditError,
+    AuditInput,
+    audit,
+    read_history,
+    read_readiness,
+    render_html,
+    render_json,
+    render_markdown,
+    render_text,
+)
+from bascule.cli.check import _inventory
+from bascule.cli.common import EXIT_FAILED, err, fail, out
+from bascule.dora import UNFILLED, write_register
+from bascule.engine import ProgramError
+from bascule.policies.config import ConfigError, load_pack_config
+from bascule.policies.rules import RULES_BY_ID
+from bascule.readers import InputError
+from bascule.spec import SpecError
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    MARKDOWN = "markdown"
+    HTML = "html"
+
+
+class FailOn(StrEnum):
+    NEVER = "never"
+    SPOF = "spof"
+
+
+def audit_command(
+    stack: Annotated[
+        list[str] | None, typer.Option("--stack", help="This repo's stacks/Pulumi.<NAME>.yaml; repeatable.")
+    ] = None,
+    export: Annotated[list[Path] | None, typer.Option("--export", help="A `pulumi stack export` file; repeatable.")] = (
+        None
+    ),
+    program: Annotated[Path | None, typer.Option("--program", help="A Pulumi Python project folder, run offline.")] = (
+        None
+    ),
+    stack_config: Annotated[
+        Path | None, typer.Option("--stack-config", help="With --program: its Pulumi.<stack>.yaml.")
+    ] = None,
+    history_dir: Annotated[
+        Path | None, typer.Option("--history", help="Folder of history.jsonl (`bascule drill --history DIR`).")
+    ] = None,
+    readiness: Annotated[
+        Path | None, typer.Option("--readiness", help="Saved `bascule verify --format json` output.")
+    ] = None,
+    output_format: Annotated[Format, typer.Option("--format", "-f", help="text, json, markdown or html.")] = (
+        Format.TEXT
+    ),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here, not to stdout.")] = (
+        None
+    ),
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="spof: exit 1 when a critical workload has one.")] = (
+        FailOn.NEVER
+    ),
+    dora_register: Annotated[
+        Path | None, typer.Option("--dora-register", help="Also write the DORA register CSVs into this folder.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Policy config JSON: which tags and values mean critical.")
+    ] = None,
+    stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")] = Path(
+        "stacks"
+    ),
+) -> None:
+    """Audit continuity: per critical workload its sites, legal homes, single points of failure, RTO/RPO
+    target vs budget vs last drill, readiness; then concentration per provider, region, country, jurisdiction.
+
+    Reads inventories, drill history and a saved readiness file; never probes the network.
+    Exit codes: 0 done, 1 with --fail-on spof when a critical workload has a single point of failure, 2 bad input.
+
+    Examples:
+      bascule audit --stack prod --stack sovereign --format json
+      bascule audit --stack prod --history drills/ --readiness verify.json --format html -o audit.html
+      bascule audit --stack prod --dora-register register/
+    """
+    try:
+        # What makes a workload critical (workloadTag, criticalityTag, criticalValues) is read from the config's
+        # `bascule-single-region` entry: the rule whose question ("is a critical workload concentrated?") the
+        # audit widens, so one config gives the check and the audit the same critical set.
+        settings = load_pack_config(config, set(RULES_BY_ID)).for_rule("bascule-single-region")
+        inputs = [AuditInput(name, _inventory(None, None, name, None, None, stacks_dir)[0]) for name in stack or []]
+        inputs += [
+            AuditInput(path.stem, _inventory(path, None, None, None, None, stacks_dir)[0]) for path in export or []
+        ]
+        if program is not None:
+            inputs.append(AuditInput(program.name, _inventory(None, None, None, program, stack_config, stacks_dir)[0]))
+        if not inputs:
+            fail(["give at least one input: --stack NAME, --export FILE or --program DIR"])
+        result = audit(inputs, settings, read_history(history_dir), read_readiness(readiness))
+    except (InputError, ConfigError, AuditError) as exc:
+        fail([str(exc)])
+    except SpecError as exc:
+        fail(exc.lines)
+    except ProgramError as exc:
+        fail([f"the program failed offline: {exc}"])
+    rendered = {
+        Format.TEXT: render_text,
+        Format.JSON: render_json,
+        Format.MARKDOWN: render_markdown,
+        Format.HTML: render_html,
+    }[output_format](result)
+    if output is not None:
+        output.write_text(rendered + "\n", encoding="utf-8")
+        out.print(f"audit written to {output}", highlight=False, markup=False)
+    else:
+        print(rendered)
+    if dora_register is not None:
+        written = write_register(dora_register, result)
+        # Status on stderr: stdout carries the report (JSON, HTML) and must stay parseable.
+        err.print(f"DORA register: {', '.join(str(p) for p in written)}", highlight=False, markup=False)
+        unfilled = "; ".join(f"{template} {code} {label}" for template, code, label in UNFILLED)
+        err.print(f"left empty (Bascule cannot know them): {unfilled}", highlight=False, markup=False)
+    if fail_on is FailOn.SPOF and result.has_spof:
+        raise typer.Exit(EXIT_FAILED)

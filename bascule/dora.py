@@ -1,0 +1,234 @@
+"""DORA register of information: the templates Bascule can fill from an audit, as CSV with column codes.
+
+Templates and column codes are those of Commission Implementing Regulation (EU) 2024/2956, Annex I
+(https://nomox.eu/nomox_en/2022r2554-dora/2024r2956-dora2956/2024r2956_en.i and
+https://www.digitalacts.eu/regulation/dora-its-register/annex/0), with the column lists as published per
+template at https://roi.fromciso.com/docs/templates/b-05-01 and .../b-02-02, and, for B_02.02's location
+columns, https://ariadnah.com/when-granularity-becomes-noise-in-the-dora-register-of-information/ (0130
+provision, 0150 storage, 0160 processing). Public mappings disagree on B_06.01 and B_07.01 numbering; the
+README's "DORA register" section says which Bascule uses and why, and that it could not be settled here.
+
+These files are a working export for the person who keeps the register, not an xBRL-CSV filing: closed-set
+columns hold readable values (not the EBA taxonomy's member codes), and every column Bascule cannot know
+(LEIs, contract references, dates, costs) is left empty and listed in `UNFILLED`.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+from bascule import facts
+from bascule.audit import Audit, SiteView, WorkloadAudit
+
+Row = dict[str, str]
+Keyed = tuple[Row, str]
+"""A template row and what it describes (provider, workload), for the person who adds LEIs and contracts."""
+
+# Column codes per template, in the template's order, with the label of the regulation's Annex I.
+COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "B_05.01": (
+        ("c0010", "Identification code of the ICT third-party service provider"),
+        ("c0020", "Type of code to identify the ICT third-party service provider"),
+        ("c0030", "Additional identification code of the ICT third-party service provider"),
+        ("c0040", "Type of additional identification code"),
+        ("c0050", "Legal name of the ICT third-party service provider"),
+        ("c0060", "Name of the ICT third-party service provider in Latin alphabet"),
+        ("c0070", "Type of person of the ICT third-party service provider"),
+        ("c0080", "Country of the ICT third-party service provider's headquarters"),
+        ("c0090", "Currency of the amount reported in c0100"),
+        ("c0100", "Total annual expense or estimated cost of the ICT third-party service provider"),
+        ("c0110", "Identification code of the ICT third-party service provider's ultimate parent undertaking"),
+        ("c0120", "Type of code to identify the ultimate parent undertaking"),
+    ),
+    "B_02.02": (
+        ("c0010", "Contractual arrangement reference number"),
+        ("c0020", "LEI of the entity making use of the ICT service(s)"),
+        ("c0030", "Identification code of the ICT third-party service provider"),
+        ("c0040", "Type of code to identify the ICT third-party service provider"),
+        ("c0050", "Function identifier"),
+        ("c0060", "Type of ICT services"),
+        ("c0070", "Start date of the contractual arrangement"),
+        ("c0080", "End date of the contractual arrangement"),
+        ("c0090", "Reason of the termination or ending of the contractual arrangement"),
+        ("c0100", "Notice period for the financial entity making use of the ICT service(s)"),
+        ("c0110", "Notice period for the ICT third-party service provider"),
+        ("c0120", "Country of the governing law of the contractual arrangement"),
+        ("c0130", "Country of provision of the ICT services"),
+        ("c0140", "Storage of data"),
+        ("c0150", "Location of the data at rest (storage)"),
+        ("c0160", "Location of management of the data (processing)"),
+        ("c0170", "Sensitiveness of the data stored by the ICT third-party service provider"),
+        ("c0180", "Level of reliance on the ICT service supporting the critical or important function"),
+    ),
+    "B_06.01": (
+        ("c0010", "Function identifier"),
+        ("c0020", "Licenced activity"),
+        ("c0030", "Function name"),
+        ("c0040", "LEI of the financial entity"),
+        ("c0050", "Criticality or importance assessment"),
+        ("c0060", "Reasons for criticality or importance"),
+        ("c0070", "Date of the last assessment of criticality or importance"),
+        ("c0080", "Recovery time objective of the function (hours)"),
+        ("c0090", "Recovery point objective of the function (hours)"),
+        ("c0100", "Impact of discontinuing the function"),
+    ),
+    "B_07.01": (
+        ("c0010", "Contractual arrangement reference number"),
+        ("c0020", "Identification code of the ICT third-party service provider"),
+        ("c0030", "Type of code to identify the ICT third-party service provider"),
+        ("c0040", "Type of ICT services"),
+        ("c0050", "Substitutability of the ICT third-party service provider"),
+        ("c0060", "Reason if the ICT third-party service provider is considered not substitutable or difficult "
+                  "to be substitutable"),
+        ("c0070", "Date of the last audit on the ICT third-party service provider"),
+        ("c0080", "Existence of an exit plan"),
+        ("c0090", "Possibility of reintegration of the contracted ICT service"),
+        ("c0100", "Impact of discontinuing the ICT services"),
+        ("c0110", "Are there alternative ICT third-party service providers identified?"),
+        ("c0120", "Identification of alternative ICT TPP"),
+    ),
+}  # fmt: skip
+
+FILLED: dict[str, frozenset[str]] = {
+    "B_05.01": frozenset({"c0050", "c0060", "c0070", "c0080"}),
+    "B_02.02": frozenset({"c0050", "c0130", "c0140", "c0150", "c0160"}),
+    "B_06.01": frozenset({"c0010", "c0030", "c0050", "c0080", "c0090"}),
+    "B_07.01": frozenset({"c0050", "c0080", "c0110", "c0120"}),
+}
+"""Columns Bascule can fill; c0140/c0150 (B_02.02) and c0080/c0110/c0120 (B_07.01) only where evidenced."""
+
+UNFILLED: tuple[tuple[str, str, str], ...] = tuple(
+    (template, code, label)
+    for template, columns in COLUMNS.items()
+    for code, label in columns
+    if code not in FILLED[template]
+)
+"""(template, column code, label) of every column Bascule always leaves empty: contracts, LEIs, costs, dates,
+judgments only the entity can make, and the Annex III service-type codes, which could not be verified here."""
+
+# B_07.01.0050 values: the regulation's four options, chosen from what the stack and the drills show.
+EASILY_SUBSTITUTABLE = "easily substitutable"
+MEDIUM_SUBSTITUTABILITY = "medium complexity in terms of substitutability"
+HIGHLY_COMPLEX_SUBSTITUTABILITY = "highly complex substitutability"
+
+
+def function_ids(result: Audit) -> dict[tuple[str, str], str]:
+    """`F1`..`Fn` in (stack, workload) order: the Annex I identifier pattern, linking B_02.02/B_06.01."""
+    return {
+        (w.stack, w.name): f"F{i}" for i, w in enumerate(sorted(result.entries, key=lambda w: (w.stack, w.name)), 1)
+    }
+
+
+def _blank(template: str) -> Row:
+    return {code: "" for code, _ in COLUMNS[template]}
+
+
+def _known(sites: list[SiteView]) -> list[SiteView]:
+    return [s for s in sites if s.provider in {c.value for c in facts.LEGAL_HOMES}]
+
+
+def providers(result: Audit) -> list[Keyed]:
+    rows = []
+    for cloud in sorted({s.provider for w in result.entries for s in _known(w.sites)}):
+        home = facts.LEGAL_HOMES[facts.Cloud(cloud)]
+        row = _blank("B_05.01")
+        row.update(c0050=home.company, c0060=home.company, c0070="legal person", c0080=home.headquarters)
+        rows.append((row, f"provider {cloud}: {home.company}, ultimate parent {home.ultimate_parent}"))
+    return rows
+
+
+def arrangements(result: Audit) -> list[Keyed]:
+    """One row per workload, provider and country: where the service is provided and its data is kept."""
+    ids = function_ids(result)
+    rows = []
+    for w in sorted(result.entries, key=lambda w: (w.stack, w.name)):
+        places: dict[tuple[str, str], list[SiteView]] = {}
+        for s in _known(w.sites):
+            places.setdefault((s.provider, s.country), []).append(s)
+        for (provider, country), sites in sorted(places.items()):
+            stores = any(s.data_store for s in sites)
+            row = _blank("B_02.02")
+            row.update(c0050=ids[(w.stack, w.name)], c0130=country, c0160=country,
+                       c0140="true" if stores else "", c0150=country if stores else "")  # fmt: skip
+            rows.append((row, f"{w.stack}/{w.name} at {provider} in {country}"))
+    return rows
+
+
+def _hours(seconds: int | None) -> str:
+    return "" if seconds is None else f"{seconds / 3600:.4g}"
+
+
+def functions(result: Audit) -> list[Keyed]:
+    ids = function_ids(result)
+    rows = []
+    for w in sorted(result.entries, key=lambda w: (w.stack, w.name)):
+        row = _blank("B_06.01")
+        row.update(c0010=ids[(w.stack, w.name)], c0030=f"{w.stack}/{w.name}", c0050="Yes" if w.critical else "No",
+                   c0080=_hours(w.rto["target_s"]), c0090=_hours(w.rpo["target_s"]))  # fmt: skip
+        rows.append((row, f"{w.stack}/{w.name}"))
+    return rows
+
+
+def _tested(w: WorkloadAudit) -> bool:
+    return w.last_drill is not None and w.last_drill.get("status") == "pass"
+
+
+def assessments(result: Audit) -> list[Keyed]:
+    """Per critical workload and provider: can the service leave that provider, as shown by the stack?
+
+    Another provider among the workload's sites is an identified alternative; with a passing drill it is a
+    tested exit path (easily substitutable, exit plan exercised); without one, medium complexity; with no
+    alternative in the stack, highly complex. "Not substitutable" is never claimed: a stack cannot show it.
+    """
+    rows = []
+    for w in sorted(result.workloads, key=lambda w: (w.stack, w.name)):
+        used = sorted({s.provider for s in _known(w.sites)})
+        for cloud in used:
+            others = [facts.LEGAL_HOMES[facts.Cloud(c)].company for c in used if c != cloud]
+            if others and _tested(w):
+                substitutability = EASILY_SUBSTITUTABLE
+            elif others:
+                substitutability = MEDIUM_SUBSTITUTABILITY
+            else:
+                substitutability = HIGHLY_COMPLEX_SUBSTITUTABILITY
+            row = _blank("B_07.01")
+            row.update(c0050=substitutability, c0080="true" if others and _tested(w) else "",
+                       c0110="true" if others else "", c0120="; ".join(others))  # fmt: skip
+            rows.append((row, f"{w.stack}/{w.name} at {cloud}"))
+    return rows
+
+
+TEMPLATES: dict[str, Callable[[Audit], list[Keyed]]] = {
+    "B_05.01": providers,
+    "B_02.02": arrangements,
+    "B_06.01": functions,
+    "B_07.01": assessments,
+}
+
+
+KEYS_FILE = "rows.csv"
+
+
+def write_register(directory: Path, result: Audit) -> list[Path]:
+    """`b_05.01.csv` etc.: a header of column codes, then the rows; and `rows.csv`, which says what each
+    template row describes (the rows' provider codes are empty until someone adds the LEIs)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written, keys = [], []
+    for template, build in TEMPLATES.items():
+        path = directory / f"{template.lower()}.csv"
+        codes = [code for code, _ in COLUMNS[template]]
+        rows = build(result)
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=codes)
+            writer.writeheader()
+            writer.writerows(row for row, _ in rows)
+        keys += [(path.name, str(n), describes) for n, (_, describes) in enumerate(rows, 1)]
+        written.append(path)
+    with (directory / KEYS_FILE).open("w", encoding="utf-8", newline="") as handle:
+        rows_writer = csv.writer(handle)
+        rows_writer.writerow(("file", "row", "describes"))
+        rows_writer.writerows(keys)
+    written.append(directory / KEYS_FILE)
+    return written
