@@ -18,6 +18,8 @@ from bascule.spec import AwsSiteSpec, DrillFault
 _TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 _EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 _ANYWHERE = ["0.0.0.0/0"]
+ALB_OPEN_PORTS = (443, 80)
+"""The only ports the load balancer's security group admits (HTTPS, and HTTP for the redirect)."""
 
 
 class AwsSite(Site):
@@ -74,7 +76,7 @@ class AwsSite(Site):
             description=f"{args.service.name} {args.role.value} load balancer: HTTPS from anywhere",
             ingress=[
                 aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=p, to_port=p, cidr_blocks=_ANYWHERE)
-                for p in (443, 80)
+                for p in ALB_OPEN_PORTS
             ],
             egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=_ANYWHERE)],
             tags=tags,

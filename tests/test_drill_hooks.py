@@ -36,7 +36,8 @@ def drilled(plan_services: PlanFn, services: list[dict[str, Any]], fault: str, s
 
 
 def test_switch_fails_the_primary_alias_only(plan_services: PlanFn, prod: list[dict[str, Any]]) -> None:
-    """The ALB primary is an alias with target health; `switch` attaches an always-unhealthy check to it."""
+    """The ALB primary is an alias with target health; `switch` attaches a check that can never connect: TCP to the
+    load balancer's own name on a port its security group does not admit."""
     after = drilled(plan_services, prod, "switch")
     changes = diff(plan_services(prod), after)
     hc_key = ("aws:route53/healthCheck:HealthCheck", "checkout-dns-primary-drill")
@@ -44,7 +45,13 @@ def test_switch_fails_the_primary_alias_only(plan_services: PlanFn, prod: list[d
     assert set(changes) == {hc_key, record_key}
     before_hc, check = changes[hc_key]
     assert before_hc is None
-    assert (check["type"], check["childHealthThreshold"], check["invertHealthcheck"]) == ("CALCULATED", 0, True)
+    alb = after.named("checkout-primary-alb", "aws:lb/loadBalancer:LoadBalancer")
+    assert (check["type"], check["fqdn"], check["port"]) == ("TCP", alb.outputs["dnsName"], 444)
+    assert "ipAddress" not in check and "invertHealthcheck" not in check and "childHealthchecks" not in check
+    alb_sg = after.named("checkout-primary-alb", "aws:ec2/securityGroup:SecurityGroup")
+    admitted = {(rule["fromPort"], rule["toPort"]) for rule in alb_sg.inputs["ingress"]}
+    assert admitted == {(443, 443), (80, 80)}
+    assert len(check["regions"]) >= 3
     before, record = changes[record_key]
     assert "healthCheckId" not in before and record["healthCheckId"] == "checkout-dns-primary-drill-id"
     assert {k: v for k, v in record.items() if k != "healthCheckId"} == before
