@@ -252,6 +252,10 @@ GLOBAL_TYPE_PREFIXES = (
 ENDPOINT_SITE = "bascule:endpoint:EndpointSite"
 """A bring-your-own site: a component whose state declares its cloud and region (nothing is created)."""
 
+CONTAINER_APP = "azure-native:app:ContainerApp"
+"""Named `<service>-<role>` explicitly: lowercase letters, digits and '-', starting with a letter, ending with a
+letter or digit, and no '--' (Azure's resource naming rules for Microsoft.App/containerApps)."""
+
 SITE_TYPES = frozenset(
     {
         ENDPOINT_SITE,
@@ -270,7 +274,7 @@ SITE_TYPES = frozenset(
         "aws:elasticache/replicationGroup:ReplicationGroup",
         "aws:s3/bucket:Bucket",
         "aws:s3/bucketV2:BucketV2",
-        "azure-native:app:ContainerApp",
+        CONTAINER_APP,
         "azure-native:web:WebApp",
         "azure-native:compute:VirtualMachine",
         "azure-native:compute:VirtualMachineScaleSet",
@@ -335,8 +339,8 @@ NAME_LIMITS: dict[str, NameLimit] = {
     "aws:iam/role:Role": NameLimit(
         64, r"^[\w+=,.@-]+$", "name", "https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html"
     ),
-    "azure-native:app:ContainerApp": NameLimit(
-        32, r"^[a-z]([a-z0-9-]*[a-z0-9])?$", "containerAppName",
+    CONTAINER_APP: NameLimit(
+        32, r"^[a-z](?!.*--)[a-z0-9-]*[a-z0-9]$", "containerAppName",
         "https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/resource-name-rules",
     ),
     "gcp:cloudrunv2/service:Service": NameLimit(

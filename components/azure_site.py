@@ -30,6 +30,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_azure_native as azure
 
+from bascule import facts
 from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, fit_name
 from bascule.spec import AzureSiteSpec
 
@@ -57,7 +58,7 @@ class AzureSite(Site):
             f"{name}-app",
             # Named explicitly (unique within the site's own resource group) so the name's limit is checked here.
             container_app_name=fit_name(
-                f"{args.service.name}-{args.role.value}", "azure-native:app:ContainerApp", auto_named=False
+                f"{args.service.name}-{args.role.value}", facts.CONTAINER_APP, auto_named=False
             ),
             resource_group_name=group.name,
             managed_environment_id=env.id,
