@@ -242,10 +242,18 @@ GLOBAL_TYPE_PREFIXES = (
     "gcp:compute/targetHttpsProxy:",
     "gcp:compute/targetHttpProxy:",
     "gcp:compute/healthCheck:",
-    # Certificate Manager objects in the `global` location, and Front Door (a global service).
+    # Certificate Manager objects in the `global` location, and Front Door (a global service; region `global` keeps
+    # it out of the regional rules, and `GLOBAL_EDGE_TYPES` below makes the policies count it as the site's edge).
     "gcp:certificatemanager/",
     "azure-native:cdn:",
 )
+
+GLOBAL_EDGE_TYPES = {"azure-native:cdn:AFDEndpoint": "Azure Front Door"}
+"""Global edge services a site is reached through (type -> service name). They have no region, so no regional
+rule sees them, yet one outage or change freeze of the edge takes every site behind it off the internet at once:
+Azure Front Door failed globally on 29 Oct 2025 and customer configuration changes stayed blocked for days after
+(https://azure.status.microsoft/en-us/status/history/). The policies count them per site
+(`bascule-global-edge-ingress`)."""
 
 # --- Where a workload runs or keeps data: the resources a region or provider outage takes down -------
 # Networking, IAM, certificates and logs are left out: they follow the sites and do not serve users.
