@@ -242,15 +242,27 @@ GLOBAL_TYPE_PREFIXES = (
     "gcp:compute/targetHttpsProxy:",
     "gcp:compute/targetHttpProxy:",
     "gcp:compute/healthCheck:",
-    # Certificate Manager objects in the `global` location, and Front Door (a global service).
+    # Certificate Manager objects in the `global` location, and Front Door (a global service; region `global` keeps
+    # it out of the regional rules, and `GLOBAL_EDGE_TYPES` below makes the policies count it as the site's edge).
     "gcp:certificatemanager/",
     "azure-native:cdn:",
 )
+
+GLOBAL_EDGE_TYPES = {"azure-native:cdn:AFDEndpoint": "Azure Front Door"}
+"""Global edge services a site is reached through (type -> service name). They have no region, so no regional
+rule sees them, yet one outage or change freeze of the edge takes every site behind it off the internet at once:
+Azure Front Door failed globally on 29 Oct 2025 and customer configuration changes stayed blocked for days after
+(https://azure.status.microsoft/en-us/status/history/). The policies count them per site
+(`bascule-global-edge-ingress`)."""
 
 # --- Where a workload runs or keeps data: the resources a region or provider outage takes down -------
 # Networking, IAM, certificates and logs are left out: they follow the sites and do not serve users.
 ENDPOINT_SITE = "bascule:endpoint:EndpointSite"
 """A bring-your-own site: a component whose state declares its cloud and region (nothing is created)."""
+
+CONTAINER_APP = "azure-native:app:ContainerApp"
+"""Named `<service>-<role>` explicitly: lowercase letters, digits and '-', starting with a letter, ending with a
+letter or digit, and no '--' (Azure's resource naming rules for Microsoft.App/containerApps)."""
 
 # --- Data stores: the SITE_TYPES that keep a workload's data at rest (where its data lives) -----------
 DATA_STORE_TYPES = frozenset(
@@ -285,7 +297,7 @@ SITE_TYPES = (
             "aws:lb/loadBalancer:LoadBalancer",
             "aws:alb/loadBalancer:LoadBalancer",
             "aws:apprunner/service:Service",
-            "azure-native:app:ContainerApp",
+            CONTAINER_APP,
             "azure-native:web:WebApp",
             "azure-native:compute:VirtualMachine",
             "azure-native:compute:VirtualMachineScaleSet",
@@ -344,8 +356,8 @@ NAME_LIMITS: dict[str, NameLimit] = {
     "aws:iam/role:Role": NameLimit(
         64, r"^[\w+=,.@-]+$", "name", "https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html"
     ),
-    "azure-native:app:ContainerApp": NameLimit(
-        32, r"^[a-z]([a-z0-9-]*[a-z0-9])?$", "containerAppName",
+    CONTAINER_APP: NameLimit(
+        32, r"^[a-z](?!.*--)[a-z0-9-]*[a-z0-9]$", "containerAppName",
         "https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/resource-name-rules",
     ),
     "gcp:cloudrunv2/service:Service": NameLimit(

@@ -18,6 +18,8 @@ from bascule.spec import AwsSiteSpec, DrillFault
 _TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 _EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 _ANYWHERE = ["0.0.0.0/0"]
+ALB_OPEN_PORTS = (443, 80)
+"""The only ports the load balancer's security group admits (HTTPS, and HTTP for the redirect)."""
 
 
 class AwsSite(Site):
@@ -74,7 +76,7 @@ class AwsSite(Site):
             description=f"{args.service.name} {args.role.value} load balancer: HTTPS from anywhere",
             ingress=[
                 aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=p, to_port=p, cidr_blocks=_ANYWHERE)
-                for p in (443, 80)
+                for p in ALB_OPEN_PORTS
             ],
             egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=_ANYWHERE)],
             tags=tags,
@@ -108,6 +110,8 @@ class AwsSite(Site):
             opts=child,
         )
         hc = args.service.health_check
+        # A `health` drill behind Route 53 must also fail the target group's own check (see `_drill_health_port`).
+        drill_port = _drill_health_port(site.container_port) if _fails_target_group(args) else None
         target_group = aws.lb.TargetGroup(
             fit_name(f"{name}-tg", "aws:lb/targetGroup:TargetGroup"),
             port=site.container_port,
@@ -121,6 +125,7 @@ class AwsSite(Site):
                 interval=10,
                 healthy_threshold=2,
                 unhealthy_threshold=2,
+                port=drill_port,
             ),
             tags=tags,
             opts=child,
@@ -244,7 +249,8 @@ class AwsSite(Site):
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[https]),
         )
         if args.fault is DrillFault.HEALTH:
-            # The real health checkers must see a real failure: the health path answers 503 at the edge.
+            # The real health checkers must see a real failure: the health path answers 503 at the edge (what
+            # Traffic Manager's probes and clients reach; a Route 53 alias needs the target group to fail too).
             aws.lb.ListenerRule(
                 f"{name}-drill-health",
                 listener_arn=https.arn,
@@ -274,3 +280,26 @@ class AwsSite(Site):
             alias_zone_id=alb.zone_id,
         )
         self.register_outputs({"target": alb.dns_name, "region": site.region, "load_balancer_arn": alb.arn})
+
+
+def _fails_target_group(args: SiteArgs) -> bool:
+    """Whether a `health` drill must fail the target group's own health check, not only the listener's answer.
+
+    A Route 53 failover alias with `evaluate_target_health` inherits the health of the load balancer's target
+    groups (https://docs.aws.amazon.com/Route53/latest/APIReference/API_AliasTarget.html), whose checks go from the
+    load balancer to each task directly, never through a listener rule: the 503 rule alone is invisible to it.
+    Other switches probe the hostname through the listener, so there the rule is enough and the tasks are spared
+    (ECS stops and replaces tasks that fail their load balancer's health check:
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html, healthCheckGracePeriodSeconds).
+    """
+    return args.fault is DrillFault.HEALTH and args.service.dns.kind == "route53"
+
+
+def _drill_health_port(container_port: int) -> str:
+    """A health check port the tasks' security group does not open (it admits only `container_port` from the load
+    balancer), so every check times out whatever the application answers: a target must allow the load balancer's
+    traffic on the health check port or it is not in service
+    (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html#target-not-inservice,
+    `HealthCheckPort` in https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_ModifyTargetGroup.html).
+    """
+    return str(container_port + 1 if container_port < 65535 else container_port - 1)

@@ -13,12 +13,16 @@ elsewhere ("add the DNS TXT record to validate domain ownership before adding th
 https://learn.microsoft.com/en-us/azure/frontdoor/domain). Front Door issues the managed certificate
 for the hostname and forwards to the app's own default name, so the app needs no custom domain at all.
 
-Renewal is the weak point: Front Door does not rotate a managed certificate while the domain's CNAME points
-elsewhere ("won't automatically rotate certificates [when] the custom domain's CNAME record is pointing to other
-DNS records", https://github.com/MicrosoftDocs/azure-docs/issues/117986 quoting the domain page); 45 days before
-expiry it issues a new TXT token. The `_dnsauth` record below is written from the custom domain's output, so
-only an update with refresh (`pulumi up --refresh`) picks the new token up
-(https://github.com/DefangLabs/pulumi-defang/issues/396 describes the same trap).
+Renewal is never automatic in this design. Front Door does not rotate a managed certificate when the domain's
+CNAME points to other records, nor when it reaches Front Door through a chain such as Traffic Manager ("Azure Front
+Door can't verify the whole chain": https://learn.microsoft.com/en-us/azure/frontdoor/domain#renew-azure-front-door-managed-certificates).
+Here the hostname is always a CNAME to the Traffic Manager profile, so one of the two always holds. 45 days before
+expiry the domain goes to "Pending revalidation" and needs a new TXT token, which someone must ask for ("Regenerate";
+tokens expire after seven days); pulumi-azure-native has no call for the API's refreshValidationToken, and a
+`pulumi up --refresh` alone only re-reads the old token. The documented procedure, in the README: `az afd
+custom-domain regenerate-validation-token`, then `pulumi up --refresh`, which re-reads the custom domain's
+`validation_properties` and rewrites the `_dnsauth` record below from them. `bascule verify --min-cert-days N`
+is the guard: it refuses a site whose certificate expires within N days.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_azure_native as azure
 
+from bascule import facts
 from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, fit_name
 from bascule.spec import AzureSiteSpec
 
@@ -53,7 +58,7 @@ class AzureSite(Site):
             f"{name}-app",
             # Named explicitly (unique within the site's own resource group) so the name's limit is checked here.
             container_app_name=fit_name(
-                f"{args.service.name}-{args.role.value}", "azure-native:app:ContainerApp", auto_named=False
+                f"{args.service.name}-{args.role.value}", facts.CONTAINER_APP, auto_named=False
             ),
             resource_group_name=group.name,
             managed_environment_id=env.id,
@@ -170,6 +175,9 @@ class AzureSite(Site):
             ),
             opts=child,
         )
+        # Written from the domain's output: after `az afd custom-domain regenerate-validation-token` (renewal, see the
+        # module docstring; https://learn.microsoft.com/en-us/cli/azure/afd/custom-domain) only an update with refresh
+        # reads the new token; a plain `up` writes the token cached in state again.
         token = domain.validation_properties.apply(lambda v: v.validation_token if v else "")
         proof = args.dns.validation_record(f"{name}-dnsauth", f"_dnsauth.{host}", "TXT", token)
         azure.cdn.Route(

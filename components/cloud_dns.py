@@ -66,8 +66,11 @@ class CloudDnsFailover(DnsFailover):
             healthy_threshold=2,
             unhealthy_threshold=hc.failure_threshold,
             source_regions=list(dns.source_regions),
-            # `host` is the Host header sent to each endpoint's IP; `response` is a body marker:
-            # https://cloud.google.com/load-balancing/docs/health-check-concepts#content-based_health_checks
+            # `host` is the Host header sent to each endpoint's IP. A probe passes only on HTTP 200 (any other code,
+            # redirects included, is a failure), and `response` must match the beginning of the body (the provider's
+            # description; the API reference allows it within the first 1,024 bytes), not anywhere in it:
+            # https://cloud.google.com/load-balancing/docs/health-check-concepts#criteria-protocol-http and
+            # https://cloud.google.com/compute/docs/reference/rest/v1/healthChecks
             https_health_check=gcp.compute.HealthCheckHttpsHealthCheckArgs(
                 port=hc.effective_port, request_path=hc.path, host=svc.hostname, response=hc.search_string
             )

@@ -174,4 +174,16 @@ class GcpSite(Site):
             labels=labels,
             opts=child,
         )
+        # The PRIMARY entry is served when a client sends no SNI or a name no entry matches; without it those
+        # handshakes fail (https://cloud.google.com/certificate-manager/docs/maps, matcher PRIMARY: "served when SNI
+        # wasn't specified in the request or SNI couldn't be found in the map",
+        # https://cloud.google.com/certificate-manager/docs/reference/rest/v1/projects.locations.certificateMaps.certificateMapEntries).
+        gcp.certificatemanager.CertificateMapEntry(
+            f"{name}-certmap-primary",
+            map=certificate_map.name,
+            matcher="PRIMARY",
+            certificates=[certificate.id],
+            labels=labels,
+            opts=child,
+        )
         return certificate_map

@@ -28,6 +28,8 @@ from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord,
 from bascule.spec import DrillFault, Role, Route53DnsSpec, ServiceSpec
 
 _VALIDATION_TTL = 300
+_CLOSED_PORT = 444
+"""A port an AWS site's load balancer never admits (its security group opens `aws_site.ALB_OPEN_PORTS` only)."""
 
 
 class Route53Failover(DnsFailover):
@@ -151,16 +153,28 @@ class Route53Failover(DnsFailover):
         )
 
     def _always_unhealthy(self, endpoint: SiteEndpoint) -> aws.route53.HealthCheck:
-        """The `switch` drill's lever for an alias record: a calculated check with no children and a threshold
-        of 0 is always healthy ("If you specify 0, Route 53 always considers this health check to be healthy",
-        https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html), so inverted it is
-        always unhealthy; a failover alias record with a health check fails over when it is unhealthy."""
+        """The `switch` drill's lever for an alias record: a TCP check of the load balancer's own name on a port its
+        security group does not admit, so no connection is ever established and the check is unhealthy ("TCP health
+        checks: Route 53 must be able to establish a TCP connection with the endpoint within ten seconds",
+        https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html;
+        with `FullyQualifiedDomainName` and no `IPAddress` Route 53 resolves the name at every interval,
+        https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html). A failover alias record
+        with a health check fails over when the check is unhealthy.
+
+        Not a CALCULATED check without children: the provider drops a zero threshold and an empty child list (it
+        sends only non-zero values), and what Route 53 does with a bare calculated check is not documented. Not a
+        documentation address (192.0.2.0/24) either: Route 53 refuses health checks of the RFC 5735 special-use
+        ranges (HealthCheckConfig `IPAddress`, "Constraints").
+        """
+        hc = self._service.health_check
         return aws.route53.HealthCheck(
             f"{self._name}-{endpoint.role.value}-drill",
-            type="CALCULATED",
-            child_healthchecks=[],
-            child_health_threshold=0,
-            invert_healthcheck=True,
+            type="TCP",
+            fqdn=endpoint.target,
+            port=_CLOSED_PORT,
+            request_interval=hc.interval_seconds,
+            failure_threshold=hc.failure_threshold,
+            regions=list(self._dns.checker_regions),
             tags={**self._tags, "Name": f"{self._service.name}-{endpoint.role.value}-drill"},
             opts=self._child,
         )

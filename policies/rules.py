@@ -32,6 +32,8 @@ class Workload:
     switches: list[Resource] = field(default_factory=list)
     """Failover DNS: records with a failover policy, Traffic Manager profiles, Cloud DNS routing policies."""
     checks: list[Resource] = field(default_factory=list)
+    edges: list[Resource] = field(default_factory=list)
+    """Global edge services its sites are reached through (`facts.GLOBAL_EDGE_TYPES`), e.g. Azure Front Door."""
     rto_seconds: int | None = None
     rpo_seconds: int | None = None
 
@@ -66,6 +68,8 @@ def workloads(inventory: Inventory, settings: Settings) -> dict[str, Workload]:
             w.switches.append(r)
         elif r.type in (facts.ROUTE53_HEALTH_CHECK, facts.GCP_HEALTH_CHECK):
             w.checks.append(r)
+        elif r.type in facts.GLOBAL_EDGE_TYPES:
+            w.edges.append(r)
         rto, rpo = r.tags.get(TAG_RTO), r.tags.get(TAG_RPO)
         if rto and rto.isdigit():
             w.rto_seconds = int(rto) if w.rto_seconds is None else min(w.rto_seconds, int(rto))
@@ -76,7 +80,7 @@ def workloads(inventory: Inventory, settings: Settings) -> dict[str, Workload]:
             w.rto_seconds = settings.default_rto_seconds
         # Registration order varies between runs (resources register concurrently): anchor findings on the
         # same resource every time, so fingerprints and reports are stable.
-        for group in (w.sites, w.switches, w.checks):
+        for group in (w.sites, w.switches, w.checks, w.edges):
             group.sort(key=lambda r: r.urn)
     return found
 
@@ -291,6 +295,25 @@ def eu_provider(ws: Mapping[str, Workload], _inv: Inventory, s: Settings) -> Ite
             )
 
 
+def global_edge_ingress(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
+    for w in _critical(ws):
+        for edge in w.edges:
+            behind = [r for r in w.sites if edge.role is not None and r.role == edge.role]
+            where = _describe({(r.cloud.value, r.region) for r in behind if r.cloud}) or "a site"
+            role = f"{edge.role} " if edge.role else ""
+            yield Finding(
+                "bascule-global-edge-ingress",
+                f"workload '{w.name}' is critical and its {role}site ({where}) is reached through "
+                f"{facts.GLOBAL_EDGE_TYPES[edge.type]} '{edge.name}', a global service: one outage or change freeze "
+                "there (Azure Front Door, 29 Oct 2025) takes that site off the internet in every region at once, "
+                "whatever its own region's health. Fix: give the site a regional way in the DNS switch can reach "
+                "directly, or a secondary whose platform serves the hostname from its own region, or record the "
+                "accepted dependency with a waiver.",
+                edge.urn,
+                w.name,
+            )
+
+
 def unknown_region(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
     for w in _critical(ws):
         for r in w.sites:
@@ -345,6 +368,10 @@ RULES: tuple[Rule, ...] = (
     Rule("bascule-eu-provider", "Critical workload without an EU-headquartered provider", Enforcement.ADVISORY,
          "Art. 28 (ICT third-party risk) and Art. 29 (concentration risk: law of the provider's home country)",
          "Run at least one site at an EU-headquartered provider (enable with requireEuProvider).", eu_provider),
+    Rule("bascule-global-edge-ingress", "Critical site reached through a global edge service",
+         Enforcement.ADVISORY, "Art. 29 (ICT concentration risk)",
+         "Give the site a regional ingress the switch can reach, or choose a secondary that serves the hostname "
+         "from its own region.", global_edge_ingress),
     Rule("bascule-unknown-region", "Critical workload in an unknown region", Enforcement.MANDATORY,
          "Art. 8 (identification of ICT assets and their dependencies)",
          "Give the resource an explicit provider with a region so its location is known.", unknown_region),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +36,8 @@ def drilled(plan_services: PlanFn, services: list[dict[str, Any]], fault: str, s
 
 
 def test_switch_fails_the_primary_alias_only(plan_services: PlanFn, prod: list[dict[str, Any]]) -> None:
-    """The ALB primary is an alias with target health; `switch` attaches an always-unhealthy check to it."""
+    """The ALB primary is an alias with target health; `switch` attaches a check that can never connect: TCP to the
+    load balancer's own name on a port its security group does not admit."""
     after = drilled(plan_services, prod, "switch")
     changes = diff(plan_services(prod), after)
     hc_key = ("aws:route53/healthCheck:HealthCheck", "checkout-dns-primary-drill")
@@ -42,7 +45,13 @@ def test_switch_fails_the_primary_alias_only(plan_services: PlanFn, prod: list[d
     assert set(changes) == {hc_key, record_key}
     before_hc, check = changes[hc_key]
     assert before_hc is None
-    assert (check["type"], check["childHealthThreshold"], check["invertHealthcheck"]) == ("CALCULATED", 0, True)
+    alb = after.named("checkout-primary-alb", "aws:lb/loadBalancer:LoadBalancer")
+    assert (check["type"], check["fqdn"], check["port"]) == ("TCP", alb.outputs["dnsName"], 444)
+    assert "ipAddress" not in check and "invertHealthcheck" not in check and "childHealthchecks" not in check
+    alb_sg = after.named("checkout-primary-alb", "aws:ec2/securityGroup:SecurityGroup")
+    admitted = {(rule["fromPort"], rule["toPort"]) for rule in alb_sg.inputs["ingress"]}
+    assert admitted == {(443, 443), (80, 80)}
+    assert len(check["regions"]) >= 3
     before, record = changes[record_key]
     assert "healthCheckId" not in before and record["healthCheckId"] == "checkout-dns-primary-drill-id"
     assert {k: v for k, v in record.items() if k != "healthCheckId"} == before
@@ -59,17 +68,45 @@ def test_switch_inverts_an_ip_primary_check(plan_services: PlanFn, prod: list[di
     assert "disabled" not in after
 
 
+RULE = ("aws:lb/listenerRule:ListenerRule", "checkout-primary-drill-health")
+TARGET_GROUP = ("aws:lb/targetGroup:TargetGroup", "checkout-primary-tg")
+
+
 def test_health_adds_one_503_rule_for_the_health_path(plan_services: PlanFn, prod: list[dict[str, Any]]) -> None:
     after = drilled(plan_services, prod, "health")
     changes = diff(plan_services(prod), after)
-    assert list(changes) == [("aws:lb/listenerRule:ListenerRule", "checkout-primary-drill-health")]
-    rule = changes[("aws:lb/listenerRule:ListenerRule", "checkout-primary-drill-health")][1]
+    assert set(changes) == {RULE, TARGET_GROUP}
+    rule = changes[RULE][1]
     assert rule["priority"] == 1
     assert rule["conditions"] == [{"pathPattern": {"values": ["/healthz"]}}]
     assert rule["actions"][0]["type"] == "fixed-response"
     assert rule["actions"][0]["fixedResponse"]["statusCode"] == "503"
     https = after.named("checkout-primary-https", "aws:lb/listener:Listener")
     assert rule["listenerArn"] == https.outputs["arn"]
+
+
+def test_health_behind_a_route53_alias_also_fails_the_target_group(
+    plan_services: PlanFn, prod: list[dict[str, Any]]
+) -> None:
+    """The alias inherits the target groups' health, checked task by task past the listener: only the health
+    check's port moves, to one the tasks' security group does not open, so every check times out."""
+    plan = drilled(plan_services, prod, "health")
+    before, after = diff(plan_services(prod), plan)[TARGET_GROUP]
+    assert "port" not in before["healthCheck"]
+    port = after["healthCheck"].pop("port")
+    assert after == before
+    tasks = plan.named("checkout-primary-tasks", "aws:ec2/securityGroup:SecurityGroup")
+    opened = {(rule["fromPort"], rule["toPort"]) for rule in tasks.inputs["ingress"]}
+    assert opened == {(8080, 8080)} and port == "8081"
+
+
+def test_health_behind_traffic_manager_leaves_the_target_group_alone(plan_services: PlanFn) -> None:
+    """Traffic Manager probes the hostname through the listener, so the 503 rule is what it sees; the tasks'
+    own check keeps passing and ECS does not replace them."""
+    services = copy.deepcopy(stack_config("tm")["bascule:services"])
+    name = services[0]["name"]
+    changes = diff(plan_services(services), drilled(plan_services, services, "health", service=name))
+    assert list(changes) == [("aws:lb/listenerRule:ListenerRule", f"{name}-primary-drill-health")]
 
 
 def test_outage_scales_only_the_primary_to_zero(plan_services: PlanFn, prod: list[dict[str, Any]]) -> None:
@@ -100,3 +137,15 @@ def test_health_fault_needs_an_aws_primary(plan_services: PlanFn, prod: list[dic
         drilled(plan_services, prod, "health")
     changes = diff(plan_services(prod), drilled(plan_services, prod, "switch"))
     assert list(changes) == [("aws:route53/healthCheck:HealthCheck", "checkout-dns-primary")]
+
+
+def test_the_drill_policy_lets_a_health_drill_move_only_tagged_target_groups() -> None:
+    policy = json.loads((Path(__file__).parent.parent / "docs" / "drill-aws-policy.json").read_text())
+    grants = [s for s in policy["Statement"] if "elasticloadbalancing:ModifyTargetGroup" in s["Action"]]
+    assert [(s["Effect"], s["Resource"], s["Condition"]) for s in grants] == [
+        (
+            "Allow",
+            "arn:aws:elasticloadbalancing:*:*:targetgroup/*",
+            {"StringLike": {"aws:ResourceTag/bascule:service": "*"}},
+        )
+    ]

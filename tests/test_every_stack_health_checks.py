@@ -22,7 +22,7 @@ def test_health_checks_send_the_hostname_and_no_binding_waits_for_dns(path: Path
     seen = 0
     for r in run.resources:
         service = r.name.split("-dns")[0]
-        if r.type == "aws:route53/healthCheck:HealthCheck" and r.inputs["type"] != "CALCULATED":
+        if r.type == "aws:route53/healthCheck:HealthCheck":
             assert "ipAddress" in r.inputs and r.inputs["fqdn"] == hostnames[service], r.name
             assert r.inputs["enableSni"] is (r.inputs["type"].startswith("HTTPS")), r.name
             seen += 1

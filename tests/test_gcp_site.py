@@ -74,6 +74,13 @@ def test_certificate_is_dns_authorized_and_mapped(plan_services: PlanFn, gcp: di
     assert entry.inputs["hostname"] == "search.shop.example.com"
     assert entry.inputs["certificates"] == ["search-secondary-cert-id"]
     assert entry.inputs["map"] == cert_map.outputs["name"]
+    assert "matcher" not in entry.inputs
+    # Clients without SNI (or with a name no entry matches) get the same certificate instead of a failed handshake.
+    primary = plan.named(
+        "search-secondary-certmap-primary", "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry"
+    )
+    assert (primary.inputs["matcher"], primary.inputs["certificates"]) == ("PRIMARY", ["search-secondary-cert-id"])
+    assert primary.inputs["map"] == cert_map.outputs["name"] and "hostname" not in primary.inputs
     proxy = plan.named("search-secondary-https", "gcp:compute/targetHttpsProxy:TargetHttpsProxy")
     assert proxy.inputs["certificateMap"] == "//certificatemanager.googleapis.com/search-secondary-certmap-id"
     assert "sslCertificates" not in proxy.inputs

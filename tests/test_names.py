@@ -20,6 +20,8 @@ from bascule.spec import SERVICES_KEY, SpecError, parse_services
 
 LONGEST_NAME = st.from_regex(r"[a-z][a-z0-9-]{30}[a-z0-9]", fullmatch=True)
 """Service names of the maximum length the spec accepts (32)."""
+WITH_DOUBLE_HYPHEN = st.builds(lambda name, at: f"{name[:at]}--{name[at + 2 :]}", LONGEST_NAME, st.integers(1, 28))
+"""The same length with a '--' inside, which some providers' names forbid."""
 
 SITES: dict[str, dict[str, Any]] = {
     "aws": {"kind": "aws", "region": "eu-west-3", "image": "x"},
@@ -80,10 +82,40 @@ def assert_names_fit(services: list[dict[str, Any]]) -> None:
             assert max(len(label) for label in fqdn.split(".")) <= facts.DNS_LABEL_MAX, fqdn
 
 
-@settings(max_examples=12, deadline=None)
-@given(name=LONGEST_NAME, combination=st.sampled_from(COMBINATIONS))
-def test_longest_service_names_fit_every_limit(name: str, combination: tuple[str, str, str]) -> None:
-    assert_names_fit([service(name, *combination)])
+@settings(max_examples=16, deadline=None)
+@given(name=st.one_of(LONGEST_NAME, WITH_DOUBLE_HYPHEN), combination=st.sampled_from(COMBINATIONS))
+def test_longest_service_names_fit_every_limit_or_are_refused(name: str, combination: tuple[str, str, str]) -> None:
+    """Accepted names plan inside every limit; the only refusal is a '--' that would land in a Container App name."""
+    spec = service(name, *combination)
+    try:
+        parse_services([spec], "s.yaml")
+    except SpecError as exc:
+        (line,) = exc.lines
+        assert "--" in name and "azure" in combination, line
+        assert f"name: '{name}' would name the secondary Container App '{name}-secondary'" in line, line
+        return
+    assert_names_fit([spec])
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [("ab", True), ("a-b-c9", True), ("a--b", False), ("checkout--secondary", False), ("a-", False), ("9a", False),
+     ("a", False)],
+)  # fmt: skip
+def test_the_container_app_pattern_forbids_double_hyphens(name: str, valid: bool) -> None:
+    """Azure's rule for Microsoft.App/containerApps: letters, digits, single '-', starting with a letter."""
+    assert bool(re.match(facts.NAME_LIMITS[facts.CONTAINER_APP].pattern, name)) is valid
+
+
+def test_a_service_name_with_double_hyphen_is_refused_only_for_an_azure_site() -> None:
+    name = "shop--checkout"
+    with pytest.raises(SpecError) as exc:
+        parse_services([service(name, "aws", "azure", "trafficmanager")], "s.yaml")
+    assert exc.value.lines == [
+        f"s.yaml: service '{name}': name: '{name}' would name the secondary Container App '{name}-secondary', and "
+        "Container App names are lowercase letters, digits and single '-' (no '--'); rename the service"
+    ]
+    assert_names_fit([service(name, "aws", "gcp", "route53")])
 
 
 def test_two_long_names_sharing_a_prefix_stay_distinct() -> None:

@@ -222,11 +222,14 @@ def test_powerdns_switch_counts_for_the_rto_budget(plan_services: PlanFn) -> Non
     assert both(plan_services([svc], {"bascule:powerdnsApiKey": "k"}).run) == set()
 
 
+EDGE = "bascule-global-edge-ingress"
+
+
 def test_traffic_manager_switch_off_the_primary_provider(plan_services: PlanFn) -> None:
     svc = services("tm")
-    assert both(plan_services(svc).run) == set()
+    assert rules_of(both(plan_services(svc).run)) == {EDGE: "advisory"}  # the Azure standby's Front Door, below
     svc[0].update(rto_seconds=40, allow_rto_overrun=True)  # 10 s x (2 tolerated + 1) + TTL 30 s = 60 s
-    assert rules_of(both(plan_services(svc).run)) == {"bascule-rto-budget": "mandatory"}
+    assert rules_of(both(plan_services(svc).run)) == {"bascule-rto-budget": "mandatory", EDGE: "advisory"}
 
 
 def test_eu_provider_is_off_by_default_then_names_the_us_only_workload(plan_services: PlanFn) -> None:
@@ -247,3 +250,20 @@ def test_eu_provider_passes_with_a_scaleway_secondary(plan_services: PlanFn) -> 
     sovereign = plan_services(services("sovereign"), stack="sovereign").run
     enabled = {"bascule-eu-provider": {"requireEuProvider": True, "enforcementLevel": "mandatory"}}
     assert "bascule-eu-provider" not in rules_of(both(sovereign, enabled))
+
+
+def test_a_standby_behind_front_door_is_counted_as_a_global_dependency(plan_services: PlanFn) -> None:
+    """Front Door has no region, so no regional rule sees it; the edge rule names it, on both front-ends."""
+    run = plan_services(services("tm")).run
+    (endpoint,) = [r for r in run.resources if r.type == "azure-native:cdn:AFDEndpoint"]
+    assert both(run) == {(EDGE, endpoint.urn, "advisory")}
+    (verdict,) = evaluate(from_offline_run(run), PackConfig())
+    message = verdict.finding.message
+    assert (
+        "its secondary site (azure germanywestcentral) is reached through Azure Front Door 'checkout-secondary-afd'"
+        in (message)
+    )
+    assert "a global service" in message and "Fix:" in message
+    assert both(run, {EDGE: {"enforcementLevel": "mandatory"}}) == {(EDGE, endpoint.urn, "mandatory")}
+    # Without a Front Door (a GCP standby) the rule stays quiet.
+    assert EDGE not in rules_of(both(plan_services(services("gcp")).run))

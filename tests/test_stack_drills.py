@@ -375,7 +375,9 @@ def _prod_stack_config() -> dict[str, Any]:
     [
         ("switch", ["aws:route53/healthCheck:HealthCheck::checkout-dns-primary-drill",
                     "aws:route53/record:Record::checkout-dns-primary"]),
-        ("health", ["aws:lb/listenerRule:ListenerRule::checkout-primary-drill-health"]),
+        # Behind Route 53 the target group's own check fails too (the alias inherits the target groups' health).
+        ("health", ["aws:lb/listenerRule:ListenerRule::checkout-primary-drill-health",
+                    "aws:lb/targetGroup:TargetGroup::checkout-primary-tg"]),
         ("outage", ["aws:ecs/service:Service::checkout-primary-service"]),
     ],
 )  # fmt: skip

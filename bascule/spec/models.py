@@ -485,6 +485,13 @@ class ServiceSpec(_Model):
                     "so a site the hostname does not point at never serves it; use an 'endpoint' site for a "
                     "Scaleway front end you run with your own certificate, or a 'gcp' site"
                 )
+            if isinstance(site, AzureSiteSpec):
+                app = facts.NAME_LIMITS[facts.CONTAINER_APP]
+                if not re.match(app.pattern, f"{self.name}-{role}"):
+                    raise ValueError(
+                        f"name: '{self.name}' would name the {role} Container App '{self.name}-{role}', and Container "
+                        "App names are lowercase letters, digits and single '-' (no '--'); rename the service"
+                    )
         self._check_generated_dns_names()
         hc = self.health_check
         if self.dns.kind == "route53":
