@@ -36,7 +36,7 @@ def test_failover_pair_is_wired_to_health_checks(dev: Plan) -> None:
         assert rec["setIdentifier"] == f"checkout-{role}"
         assert rec["zoneId"] == "Z0000000000000000000"
         check = checks[f"checkout-dns-{role}"]
-        assert rec["healthCheckId"] == f"checkout-dns-{role}-id"
+        assert rec["healthCheckId"] == check.id
         assert rec["records"] == [check.inputs["fqdn"]]
 
 

@@ -43,7 +43,8 @@ def test_load_balancer_chain_and_certificate(plan_services: PlanFn, gcp: dict[st
     member = plan.named("search-secondary-public", "gcp:cloudrunv2/serviceIamMember:ServiceIamMember")
     assert member.inputs["name"] == run.outputs["name"]
     backend = plan.named("search-secondary-backend", "gcp:compute/backendService:BackendService")
-    assert backend.inputs["backends"] == [{"group": "search-secondary-neg-id"}]
+    assert backend.inputs["backends"] == [{"group": neg.id}]
+    assert neg.id.startswith("projects/shop-dr-eu/regions/europe-west1/networkEndpointGroups/")
     cert = plan.named("search-secondary-cert", "gcp:compute/managedSslCertificate:ManagedSslCertificate")
     assert cert.inputs["managed"]["domains"] == ["search.shop.example.com"]
     rule = plan.named("search-secondary-https", "gcp:compute/globalForwardingRule:GlobalForwardingRule")
