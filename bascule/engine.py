@@ -11,10 +11,11 @@ only a real cloud knows are plausible stand-ins, never used as facts.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextvars
 import json
-import re
 import os
+import re
 import runpy
 import sys
 import sysconfig
@@ -86,6 +87,8 @@ class FailureKind(StrEnum):
     SDK_INCOMPATIBLE = "sdk-incompatible-major"
     DEPENDENCY_MISSING = "dependency-not-installed"
     LIVE_CALL = "live-api-call"
+    STAND_IN = "offline-stand-in"
+    """The program indexed a computed list or map deeper than a stand-in reaches (`uris["GRAPHQL"]`, `ids[3]`)."""
     TIMEOUT = "timeout"
     ENGINE = "engine"
 
@@ -94,7 +97,11 @@ class ProgramError(Exception):
     """The program failed while running offline: one message, where in the program, and a hint when useful."""
 
     def __init__(
-        self, message: str, kind: FailureKind = FailureKind.PROGRAM, location: str | None = None, hint: str | None = None
+        self,
+        message: str,
+        kind: FailureKind = FailureKind.PROGRAM,
+        location: str | None = None,
+        hint: str | None = None,
     ):
         super().__init__(message)
         self.message = message
@@ -166,13 +173,17 @@ class _CloudMocks(pulumi_mocks.Mocks):
         if args.typ == "azure-native:resources:ResourceGroup":
             self.resource_groups[str(inputs.get("resourceGroupName") or args.name)] = region
         project = inputs.get("project") or (self.provider_inputs(args.provider) or {}).get("project")
-        rid = _provider_id(args.typ, args.name, inputs, region, str(project or self.config.get("gcp:project", "offline-project")))
+        rid = _provider_id(
+            args.typ, args.name, inputs, region, str(project or self.config.get("gcp:project", "offline-project"))
+        )
         if self.semantics is Semantics.PREVIEW:
             return ("" if args.resource_id is None else rid), inputs
         state = {} if remote else dict(inputs)
         cls = placeholders.resource_class(args.typ)
         if cls is not None:
-            state.update(placeholders.resource_outputs(cls, Namer(args.name, args.typ, region), state))
+            zone = str(inputs.get("zone") or self.config.get("gcp:zone", "")) if args.typ.startswith("gcp:") else ""
+            namer = Namer(args.name, args.typ, region, zone)
+            state.update(placeholders.resource_outputs(cls, namer, state))
         state.update(_computed(args.typ, args.name, inputs, region))
         return rid, state
 
@@ -242,7 +253,8 @@ def _provider_id(typ: str, name: str, inputs: Mapping[str, Any], region: str, pr
         if typ == "azure-native:resources:ResourceGroup":
             return f"{subscription}/resourceGroups/{inputs.get('resourceGroupName') or name}"
         group = inputs.get("resourceGroupName") or "offline-rg"
-        return f"{subscription}/resourceGroups/{group}/providers/Microsoft.{module.capitalize()}/{kind[:1].lower()}{kind[1:]}s/{name}"
+        collection = f"{kind[:1].lower()}{kind[1:]}s"
+        return f"{subscription}/resourceGroups/{group}/providers/Microsoft.{module.capitalize()}/{collection}/{name}"
     if package == "gcp":
         # Shapes from the provider's import formats: compute splits global/regional/zonal, others use locations.
         collection = re.sub(r"^(region|global)(?=[A-Z])", "", module.split("/")[-1])
@@ -250,9 +262,13 @@ def _provider_id(typ: str, name: str, inputs: Mapping[str, Any], region: str, pr
         where = f"locations/{region}"
         if module.startswith("compute/"):
             zone = inputs.get("zone")
-            where = "global" if typ.startswith(GLOBAL_TYPE_PREFIXES) else f"zones/{zone}" if zone else f"regions/{region}"
+            where = (
+                "global" if typ.startswith(GLOBAL_TYPE_PREFIXES) else f"zones/{zone}" if zone else f"regions/{region}"
+            )
         return f"projects/{project}/{where}/{collection}/{inputs.get('name') or name}"
     return f"{name}-id"
+
+
 def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> dict[str, Any]:
     """Outputs a provider computes on create, for the types whose outputs components read."""
     out: dict[str, Any] = {}
@@ -288,7 +304,14 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
     elif typ in ("aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup", "aws:ecs/cluster:Cluster"):
         out["name"] = name
     elif typ.startswith("azure-native:"):
-        out["name"] = name
+        kind = typ.rsplit(":", 1)[-1]
+        # An explicit name input (`resourceGroupName` on a group, `<kind>Name` elsewhere) is the resource's name.
+        own = (
+            "resourceGroupName"
+            if typ == "azure-native:resources:ResourceGroup"
+            else f"{kind[:1].lower()}{kind[1:]}Name"
+        )
+        out["name"] = inputs.get(own) or inputs.get("resourceName") or name
         if typ == "azure-native:app:ManagedEnvironment":
             out["defaultDomain"] = f"{name}.{inputs.get('location', 'westeurope')}.azurecontainerapps.io"
             out["customDomainConfiguration"] = {"customDomainVerificationId": "0F1E2D3C4B5A69788796A5B4C3D2E1F0"}
@@ -369,9 +392,17 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, rid or "", state)
         self.recorded.append(
-            RegisteredResource(urn=urn, type=request.type, name=request.name, custom=bool(request.custom),
-                               parent=request.parent or None, provider=provider_urn, inputs=inputs, outputs=state,
-                               id=rid or "")  # fmt: skip
+            RegisteredResource(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent or None,
+                provider=provider_urn,
+                inputs=inputs,
+                outputs=state,
+                id=rid or "",
+            )
         )
         return resource_pb2.RegisterResourceResponse(urn=urn, id=rid or "", object=_struct(state))
 
@@ -468,7 +499,7 @@ def run_offline(
             pulumi.runtime.set_all_config(strings)
             pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
             pulumi.runtime.test(program_and_outputs)()  # type: ignore[no-untyped-call]
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+        except BaseException as exc:
             failure.append(exc)
 
     # The watchdog: a program awaiting an output that never resolves would otherwise hang CI forever.
@@ -491,6 +522,10 @@ _LIBRARY_PATHS = tuple(
     {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")} | {str(Path(__file__))}
 )
 _LIVE_CALL_MODULES = ("botocore", "boto3", "azure", "google.auth", "google.api_core", "requests", "urllib3", "socket")
+_STAND_IN_HINT = (
+    "the program indexes or decodes a value only the cloud knows; offline stand-ins are lists of one element, "
+    "maps without keys and plain text"
+)
 _NONE_HINT = (
     "a value was None: offline, a StackReference without outputs, an unset optional config or a live lookup "
     "reads as None where the cloud would give a value"
@@ -500,7 +535,13 @@ _NONE_HINT = (
 def _program_error(exc: BaseException) -> ProgramError:
     """Classify a failure honestly: whose fault it is decides what the user should do about it."""
     frames = traceback.extract_tb(exc.__traceback__)
-    own = [f for f in frames if not f.filename.startswith(_LIBRARY_PATHS)]
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in chain:  # an error in an `apply` is re-raised by the runtime
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    own = [f for e in reversed(chain) for f in traceback.extract_tb(e.__traceback__)
+           if not f.filename.startswith(_LIBRARY_PATHS)]  # fmt: skip
     location = f"{own[-1].filename}:{own[-1].lineno}" if own else None
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, pulumi.RunError) and not isinstance(exc, pulumi.ConfigMissingError):
@@ -513,13 +554,13 @@ def _program_error(exc: BaseException) -> ProgramError:
         root = missing.split(".")[0]
         if root.startswith(("pulumi_", "pulumiverse_")):
             if missing != root and _importable(root):
-                return ProgramError(message, FailureKind.SDK_INCOMPATIBLE, location,
-                                    hint=f"{root} is installed but has no {missing}: the program targets another major")  # fmt: skip
+                hint = f"{root} is installed but has no {missing}: the program targets another major"
+                return ProgramError(message, FailureKind.SDK_INCOMPATIBLE, location, hint)
             return ProgramError(message, FailureKind.SDK_MISSING, location, hint=f"install the {root} SDK")
         return ProgramError(message, FailureKind.DEPENDENCY_MISSING, location, hint=f"install {root}")
     sdk_frame = frames[-1].filename if frames else ""
     in_sdk = "/pulumi_" in sdk_frame or "/pulumiverse_" in sdk_frame
-    if isinstance(exc, (ImportError, AttributeError)) and "module 'pulumi" in text or (
+    if (isinstance(exc, (ImportError, AttributeError)) and "module 'pulumi" in text) or (
         isinstance(exc, ImportError) and "pulumi" in text
     ):
         return ProgramError(message, FailureKind.SDK_INCOMPATIBLE, location,
@@ -533,6 +574,8 @@ def _program_error(exc: BaseException) -> ProgramError:
                             hint="the program calls a cloud API itself; that cannot run offline")  # fmt: skip
     if not own or frames[-1].filename == str(Path(__file__)):
         return ProgramError(message, FailureKind.ENGINE, location)
+    if isinstance(exc, (KeyError, IndexError, binascii.Error, json.JSONDecodeError)):
+        return ProgramError(message, FailureKind.STAND_IN, location, hint=_STAND_IN_HINT)
     hint = _NONE_HINT if "NoneType" in text or "None" in text.split() else None
     return ProgramError(message, FailureKind.PROGRAM, location, hint)
 

@@ -17,6 +17,7 @@ from bascule.facts import Cloud
 from bascule.spec import TAG_CRITICALITY, TAG_ROLE, TAG_SERVICE
 
 GLOBAL = "global"
+AZURE_RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
 UNKNOWN = "unknown"
 
 _CLOUD_PREFIXES = {"aws": Cloud.AWS, "azure-native": Cloud.AZURE, "gcp": Cloud.GCP, "scaleway": Cloud.SCALEWAY}
@@ -126,9 +127,11 @@ def resolve_region(
         from_provider = _own_region(cloud, provider.inputs)
         if from_provider:
             return from_provider, f"provider {urn_name(provider.urn)}"
+    if cloud is Cloud.GCP and type_token in facts.GCP_ZONAL_TYPES and config.get("gcp:zone"):
+        return _own_region(cloud, {"zone": config["gcp:zone"]}) or UNKNOWN, "stack config gcp:zone"
     key = _CONFIG_REGION_KEYS[cloud]
     if config.get(key):
-        return config[key], f"stack config {key}"
+        return _own_region(cloud, {_REGION_INPUTS[cloud][0]: config[key]}) or UNKNOWN, f"stack config {key}"
     return UNKNOWN, "no region input, provider region or stack config"
 
 
@@ -136,7 +139,7 @@ def _own_region(cloud: Cloud, inputs: Mapping[str, Any]) -> str | None:
     for key in _REGION_INPUTS[cloud]:
         value = inputs.get(key)
         if isinstance(value, str) and value:
-            if cloud is Cloud.AZURE:
+            if cloud in (Cloud.AZURE, Cloud.GCP):  # both accept any case (`West Europe`, `EUROPE-WEST1`)
                 value = value.replace(" ", "").lower()
             if key == "zone" and value.count("-") >= 2:
                 value = value.rsplit("-", 1)[0]
@@ -197,11 +200,25 @@ def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -
             urn = by_urn[urn].parent
         return {}
 
+    # azure-native resources without a location take their resource group's (the provider defaults to it).
+    groups: dict[str, RawResource] = {}
+    for r in items:
+        if r.type == AZURE_RESOURCE_GROUP:
+            for name in (r.inputs.get("resourceGroupName"), r.inputs.get("name"), urn_name(r.urn)):
+                if isinstance(name, str) and name:
+                    groups.setdefault(name.lower(), r)
+
     resources = []
     for r in items:
         cloud = cloud_of(r.type)
         provider = by_urn.get(r.provider) if r.provider else None
-        region, region_source = resolve_region(cloud, r.type, r.inputs, provider, config)
+        group = groups.get(str(r.inputs.get("resourceGroupName")).lower()) if cloud is Cloud.AZURE else None
+        if group is not None and group is not r and not _own_region(Cloud.AZURE, r.inputs):
+            group_provider = by_urn.get(group.provider) if group.provider else None
+            region, source = resolve_region(cloud, group.type, group.inputs, group_provider, config)
+            region_source = f"resource group {urn_name(group.urn)} ({source})"
+        else:
+            region, region_source = resolve_region(cloud, r.type, r.inputs, provider, config)
         if r.type == facts.ENDPOINT_SITE:
             cloud, region, region_source = _declared(r.inputs)
         tags = own[r.urn]
@@ -234,7 +251,8 @@ def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -
 
 
 def from_offline_run(run: OfflineRun) -> Inventory:
+    """Inputs over outputs, as the export reader merges them, so both paths see the same properties."""
     return build(
-        (RawResource(r.urn, r.type, r.custom, r.parent, r.provider, r.inputs) for r in run.resources),
+        (RawResource(r.urn, r.type, r.custom, r.parent, r.provider, {**r.outputs, **r.inputs}) for r in run.resources),
         run.config,
     )

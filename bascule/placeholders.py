@@ -70,12 +70,14 @@ def invoke_result_class(token: str) -> type | None:
     for pattern in _SDK_PACKAGES:
         root = pattern.format(package.replace("-", "_"))
         try:
-            fn = getattr(importlib.import_module(f"{root}.{python_module}" if module != "index" else root), _snake(function))
+            fn = getattr(
+                importlib.import_module(f"{root}.{python_module}" if module != "index" else root), _snake(function)
+            )
         except (ImportError, AttributeError):
             continue
         try:
             returned = typing.get_type_hints(fn).get("return")
-        except Exception:  # noqa: BLE001 - a hint the SDK cannot resolve leaves the result unshaped, not the run broken
+        except Exception:
             return None
         for cls in getattr(returned, "__mro__", ()):
             if pulumi_types.is_output_type(cls):
@@ -93,17 +95,20 @@ def resource_output_types(cls: type) -> dict[str, Any]:
     invent configuration the program does not have.
     """
     try:
-        hints = pulumi_types._raw_return_hints(cls)  # noqa: SLF001 - `Output[Optional[T]]` before unwrapping
-        args = getattr(importlib.import_module(cls.__module__), f"{cls.__name__}Args", None)
+        hints = pulumi_types._raw_return_hints(cls)
+        module = importlib.import_module(cls.__module__)
+        # The resource's own args class lives beside it (`ServiceInitArgs` where a nested type took `ServiceArgs`).
+        candidates = (getattr(module, f"{cls.__name__}{suffix}", None) for suffix in ("InitArgs", "Args"))
+        args = next((a for a in candidates if a is not None and a.__module__ == cls.__module__), None)
         inputs = set(pulumi_types.input_type_types(args)) if args is not None else set()
-    except Exception:  # noqa: BLE001 - an SDK whose hints do not resolve gets no placeholders, not a crash
+    except Exception:
         return {}
     computed = {}
     for name, hint in hints.items():
         if name in ("id", "urn"):
             continue
         inner = typing.get_args(hint)[0] if typing.get_origin(hint) is pulumi.Output else hint
-        if name not in inputs or not pulumi_types._is_optional_type(inner):  # noqa: SLF001 - the SDK's own test
+        if name not in inputs or not pulumi_types._is_optional_type(inner):
             computed[name] = pulumi_types.unwrap_type(inner)
     return computed
 
@@ -112,22 +117,25 @@ def resource_output_types(cls: type) -> dict[str, Any]:
 def _output_type_fields(cls: type) -> dict[str, Any]:
     try:
         return {k: pulumi_types.unwrap_type(v) for k, v in pulumi_types.output_type_types(cls).items()}
-    except Exception:  # noqa: BLE001 - see resource_output_types
+    except Exception:
         return {}
 
 
 class Namer:
     """Context for shaped strings: the resource's name, its cloud's region and what ARNs look like."""
 
-    def __init__(self, name: str, type_token: str, region: str):
+    def __init__(self, name: str, type_token: str, region: str, zone: str = ""):
         self.name = name
         self.type_token = type_token
         self.region = region
+        self.zone = zone
 
     def string(self, prop: str) -> str | None:
         lowered = prop.lower()
         if lowered in ("region", "location"):
             return self.region or None
+        if lowered == "zone":  # the provider's zone setting, or nothing: never an invented one
+            return self.zone or None
         if lowered == "arn" or lowered.endswith("arn"):
             service = self.type_token.split(":")[1].split("/")[0] if ":" in self.type_token else "offline"
             return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{self.name}"
@@ -157,10 +165,10 @@ def fill(hint: Any, prop: str, namer: Namer, depth: int = 0) -> Any:
         return next(iter(hint)).value
     if depth >= _MAX_DEPTH:
         return None
-    if origin in (list, Sequence, typing.Sequence) or hint in (list, Sequence):  # noqa: UP006 - SDKs use both spellings
+    if origin in (list, Sequence, typing.Sequence) or hint in (list, Sequence):
         args = typing.get_args(hint)
         return [fill(args[0], prop, namer, depth + 1)] if args else []
-    if origin in (dict, Mapping, typing.Mapping) or hint in (dict, Mapping):  # noqa: UP006
+    if origin in (dict, Mapping, typing.Mapping) or hint in (dict, Mapping):
         return {}
     if isinstance(hint, type) and pulumi_types.is_output_type(hint):
         return output_type_value(hint, namer, depth + 1)
@@ -171,10 +179,51 @@ def output_type_value(cls: type, namer: Namer, depth: int = 0) -> dict[str, Any]
     return {name: fill(hint, name, namer, depth) for name, hint in _output_type_fields(cls).items()}
 
 
+def _container(hint: Any) -> type | None:
+    origin = typing.get_origin(hint) or hint
+    if origin in (list, Sequence, typing.Sequence):
+        return list
+    if origin in (dict, Mapping, typing.Mapping):
+        return dict
+    return None
+
+
 def resource_outputs(cls: type, namer: Namer, known: Mapping[str, Any]) -> dict[str, Any]:
-    """Every output of `cls` the program did not set itself, as a typed stand-in."""
-    return {
-        name: fill(hint, name, namer)
-        for name, hint in resource_output_types(cls).items()
-        if known.get(name) is None
-    }
+    """Every output of `cls` the program did not set itself, as a typed stand-in.
+
+    An input echoed back in a shape its output does not have (azure-native 3 takes user-assigned
+    identities as a list of ids and returns a map) is replaced too: the provider returns the output shape.
+    """
+    filled = {name: fill(hint, name, namer) for name, hint in resource_output_types(cls).items()
+              if known.get(name) is None}  # fmt: skip
+    try:
+        declared = pulumi_types.resource_types(cls)
+    except Exception:
+        return filled
+    for name, value in known.items():
+        if name in declared and value is not None:
+            conformed = _conform(value, declared[name], name, namer)
+            if conformed is not value:
+                filled[name] = conformed
+    return filled
+
+
+def _conform(value: Any, hint: Any, prop: str, namer: Namer, depth: int = 0) -> Any:
+    """`value` if it has the shape `hint` declares, else the stand-in (nested output types checked too)."""
+    hint = pulumi_types.unwrap_type(hint)
+    shape = _container(hint)
+    if shape is not None and not isinstance(value, shape):
+        return fill(hint, prop, namer)
+    if depth >= _MAX_DEPTH:
+        return value
+    if shape is list and typing.get_args(hint):
+        items = [_conform(v, typing.get_args(hint)[0], prop, namer, depth + 1) for v in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    if isinstance(value, dict) and isinstance(hint, type) and pulumi_types.is_output_type(hint):
+        fields = _output_type_fields(hint)
+        changed = {
+            k: _conform(v, fields[k], k, namer, depth + 1) for k, v in value.items() if k in fields and v is not None
+        }
+        changed = {k: v for k, v in changed.items() if v is not value[k]}
+        return {**value, **changed} if changed else value
+    return value
