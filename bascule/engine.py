@@ -22,8 +22,6 @@ import sysconfig
 import threading
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,9 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
 
 from bascule import placeholders
+from bascule.engine_types import FailureKind, OfflineRun, ProgramError, RegisteredResource, Semantics
+
+__all__ = ["FailureKind", "OfflineRun", "ProgramError", "RegisteredResource", "Semantics", "run_offline"]
 from bascule.facts import GLOBAL_TYPE_PREFIXES
 from bascule.placeholders import ACCOUNT_ID, ZERO_GUID, Namer
 
@@ -43,79 +44,6 @@ DEFAULT_TIMEOUT = 120.0
 STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 _SECURE_PLACEHOLDER = "offline-secret"
-
-
-class Semantics(StrEnum):
-    UP = "up"
-    """Every computed output is a typed stand-in: the whole program runs, as `pulumi up` would."""
-    PREVIEW = "preview"
-    """Computed outputs are unknown, as in `pulumi preview`: `apply` on them never runs."""
-
-
-@dataclass(frozen=True)
-class RegisteredResource:
-    urn: str
-    type: str
-    name: str
-    custom: bool
-    parent: str | None
-    provider: str | None
-    """URN of the provider resource this resource was created with, if any."""
-    inputs: dict[str, Any]
-    outputs: dict[str, Any] = field(default_factory=dict)
-    id: str = ""
-
-
-@dataclass
-class OfflineRun:
-    project: str
-    stack: str
-    config: dict[str, str]
-    resources: list[RegisteredResource]
-    stack_outputs: dict[str, Any] = field(default_factory=dict)
-    """What `pulumi stack output --json` would show (secrets in plain text: this run never leaves memory)."""
-    warnings: list[str] = field(default_factory=list)
-    """What the offline run could not do as the real engine would (stand-ins the program should know about)."""
-
-
-class FailureKind(StrEnum):
-    """Why a program did not run offline: the program's, its environment's or the engine's fault."""
-
-    PROGRAM = "program"
-    CONFIG = "config-missing"
-    SDK_MISSING = "sdk-not-installed"
-    SDK_INCOMPATIBLE = "sdk-incompatible-major"
-    DEPENDENCY_MISSING = "dependency-not-installed"
-    LIVE_CALL = "live-api-call"
-    STAND_IN = "offline-stand-in"
-    """The program indexed a computed list or map deeper than a stand-in reaches (`uris["GRAPHQL"]`, `ids[3]`)."""
-    TIMEOUT = "timeout"
-    ENGINE = "engine"
-
-
-class ProgramError(Exception):
-    """The program failed while running offline: one message, where in the program, and a hint when useful."""
-
-    def __init__(
-        self,
-        message: str,
-        kind: FailureKind = FailureKind.PROGRAM,
-        location: str | None = None,
-        hint: str | None = None,
-    ):
-        super().__init__(message)
-        self.message = message
-        self.kind = kind
-        self.location = location
-        self.hint = hint
-
-    def __str__(self) -> str:
-        where = f" (at {self.location})" if self.location else ""
-        hint = f"; hint: {self.hint}" if self.hint else ""
-        return f"{self.message}{where}{hint}"
-
-    def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "message": self.message, "location": self.location, "hint": self.hint}
 
 
 def _region_of(provider_inputs: Mapping[str, Any] | None, config: Mapping[str, str], key: str, default: str) -> str:
@@ -514,7 +442,7 @@ def run_offline(
             hint="an output that never resolves (a live call, or an `apply` waiting on itself) is the usual cause",
         )  # fmt: skip
     if failure:
-        raise _program_error(failure[0]) from None
+        raise _program_error(failure[0], mocks.warnings) from None
     return OfflineRun(project, stack, strings, list(monitor.recorded), _plain(exported), list(mocks.warnings))
 
 
@@ -532,7 +460,7 @@ _NONE_HINT = (
 )
 
 
-def _program_error(exc: BaseException) -> ProgramError:
+def _program_error(exc: BaseException, warnings: list[str]) -> ProgramError:
     """Classify a failure honestly: whose fault it is decides what the user should do about it."""
     frames = traceback.extract_tb(exc.__traceback__)
     chain: list[BaseException] = []
@@ -541,7 +469,7 @@ def _program_error(exc: BaseException) -> ProgramError:
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
     own = [f for e in reversed(chain) for f in traceback.extract_tb(e.__traceback__)
-           if not f.filename.startswith(_LIBRARY_PATHS)]  # fmt: skip
+           if not f.filename.startswith((*_LIBRARY_PATHS, "<frozen"))]  # fmt: skip
     location = f"{own[-1].filename}:{own[-1].lineno}" if own else None
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, pulumi.RunError) and not isinstance(exc, pulumi.ConfigMissingError):
@@ -568,14 +496,23 @@ def _program_error(exc: BaseException) -> ProgramError:
     if isinstance(exc, TypeError) and in_sdk and "unexpected keyword argument" in text:
         return ProgramError(message, FailureKind.SDK_INCOMPATIBLE, location,
                             hint="the program passes an argument the installed SDK major no longer takes")  # fmt: skip
+    owner = type(getattr(exc, "obj", None)).__module__ if isinstance(exc, AttributeError) else ""
+    if owner.startswith(("pulumi_", "pulumiverse_")):
+        return ProgramError(message, FailureKind.SDK_INCOMPATIBLE, location,
+                            hint="the program reads a property the installed SDK major renamed or removed")  # fmt: skip
     module = type(exc).__module__
     if module.startswith(_LIVE_CALL_MODULES) or isinstance(exc, ConnectionError):
         return ProgramError(message, FailureKind.LIVE_CALL, location,
                             hint="the program calls a cloud API itself; that cannot run offline")  # fmt: skip
-    if not own or frames[-1].filename == str(Path(__file__)):
-        return ProgramError(message, FailureKind.ENGINE, location)
+    if isinstance(exc, KeyError) and frames and frames[-1].filename == "<frozen os>":
+        return ProgramError(message, FailureKind.PROGRAM, location, hint=f"environment variable {text} is not set")
+    if isinstance(exc, KeyError) and any(w.startswith("StackReference") for w in warnings):
+        return ProgramError(message, FailureKind.STACK_REFERENCE, location,
+                            hint="give the referenced stack's outputs with --stack-reference NAME=FILE")  # fmt: skip
     if isinstance(exc, (KeyError, IndexError, binascii.Error, json.JSONDecodeError)):
         return ProgramError(message, FailureKind.STAND_IN, location, hint=_STAND_IN_HINT)
+    if not own or frames[-1].filename == str(Path(__file__)):
+        return ProgramError(message, FailureKind.ENGINE, location)
     hint = _NONE_HINT if "NoneType" in text or "None" in text.split() else None
     return ProgramError(message, FailureKind.PROGRAM, location, hint)
 
@@ -606,6 +543,12 @@ def load_program_dir(directory: Path) -> tuple[str, Callable[[], None]]:
 
     def program() -> None:
         previous_cwd, previous_path = os.getcwd(), list(sys.path)
+        # The program's own modules (`config.py`, `dns.py`) come first on its path, as under `pulumi up`; a
+        # module of that name this process already imported (dnspython's `dns`) would otherwise win.
+        own = {p.stem for p in entry.parent.glob("*.py")} | {p.parent.name for p in entry.parent.glob("*/__init__.py")}
+        shadowed = {n: m for n, m in sys.modules.items() if n.split(".")[0] in own}
+        for name in shadowed:
+            del sys.modules[name]
         os.chdir(entry.parent)
         sys.path.insert(0, str(entry.parent))
         try:
@@ -613,5 +556,8 @@ def load_program_dir(directory: Path) -> tuple[str, Callable[[], None]]:
         finally:
             os.chdir(previous_cwd)
             sys.path[:] = previous_path
+            for name in [n for n in sys.modules if n.split(".")[0] in own]:
+                del sys.modules[name]
+            sys.modules.update(shadowed)
 
     return str(project.get("name") or directory.name), program

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bascule import facts
-from bascule.engine import OfflineRun
 from bascule.facts import Cloud
 from bascule.spec import TAG_CRITICALITY, TAG_ROLE, TAG_SERVICE
+
+if TYPE_CHECKING:  # the engine loads Pulumi; reading an export must not
+    from bascule.engine import OfflineRun
 
 GLOBAL = "global"
 AZURE_RESOURCE_GROUP = "azure-native:resources:ResourceGroup"

@@ -44,11 +44,9 @@ def resource_class(type_token: str) -> type | None:
         return None
     package, module, name = parts
     if package == "pulumi" and module == "providers":
-        registered = rpc.get_resource_package(name, "")
-        info = getattr(registered, "pkg_info", None)
+        info = getattr(rpc.get_resource_package(name, ""), "pkg_info", None)
     else:
-        registered = rpc.get_resource_module(package, module, "")
-        info = getattr(registered, "mod_info", None)
+        info = getattr(rpc.get_resource_module(package, module, ""), "mod_info", None)
     if not isinstance(info, Mapping):
         return None
     class_name = info.get("class") or (info.get("classes") or {}).get(type_token)
@@ -108,7 +106,7 @@ def resource_output_types(cls: type) -> dict[str, Any]:
         if name in ("id", "urn"):
             continue
         inner = typing.get_args(hint)[0] if typing.get_origin(hint) is pulumi.Output else hint
-        if name not in inputs or not pulumi_types._is_optional_type(inner):
+        if name not in inputs or type(None) not in typing.get_args(inner):  # not Optional[T]
             computed[name] = pulumi_types.unwrap_type(inner)
     return computed
 

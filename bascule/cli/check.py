@@ -23,7 +23,7 @@ from bascule.check import (
 )
 from bascule.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, err, fail, out
 from bascule.cli.plan import plan_stack
-from bascule.engine import ProgramError, Semantics, load_program_dir, run_offline
+from bascule.engine_types import ProgramError, Semantics
 from bascule.inventory import Inventory, build, from_offline_run
 from bascule.policies.config import ConfigError, load_pack_config
 from bascule.policies.rules import RULES, RULES_BY_ID, workloads
@@ -61,6 +61,8 @@ def _inventory(
     if stack is not None:
         return plan_stack(stack, stacks_dir), stacks_dir / f"Pulumi.{stack}.yaml"
     assert program is not None
+    from bascule.engine import load_program_dir, run_offline  # loads Pulumi: only when a program runs
+
     project, main = load_program_dir(program)
     config = read_stack_config(stack_config) if stack_config else {}
     name = stack_config.name.removeprefix("Pulumi.").rsplit(".", 1)[0] if stack_config else "offline"
