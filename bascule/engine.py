@@ -27,7 +27,7 @@ from typing import Any
 
 import pulumi
 import yaml
-from google.protobuf import struct_pb2
+from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
@@ -513,8 +513,8 @@ def _program_error(exc: BaseException, warnings: list[str]) -> ProgramError:
         return ProgramError(message, FailureKind.STAND_IN, location, hint=_STAND_IN_HINT)
     if not own or frames[-1].filename == str(Path(__file__)):
         return ProgramError(message, FailureKind.ENGINE, location)
-    hint = _NONE_HINT if "NoneType" in text or "None" in text.split() else None
-    return ProgramError(message, FailureKind.PROGRAM, location, hint)
+    none_hint = _NONE_HINT if "NoneType" in text or "None" in text.split() else None
+    return ProgramError(message, FailureKind.PROGRAM, location, none_hint)
 
 
 def _importable(module: str) -> bool:
