@@ -151,7 +151,9 @@ class _CloudMocks(pulumi_mocks.Mocks):
         if token.startswith("azure-native:"):
             region = self.config.get("azure-native:location", "westeurope")
         filled = placeholders.output_type_value(result, Namer(str(args.args.get("name") or name), token, region))
-        return {**filled, **{k: v for k, v in args.args.items() if k in filled and v is not None}}, []
+        # Arguments the result repeats (`name`, `mostRecent`) come back as given, when of the result's type.
+        echoed = {k: v for k, v in args.args.items() if k in filled and isinstance(v, type(filled[k]))}
+        return {**filled, **echoed}, []
 
 
 def _policy_document(args: Mapping[str, Any]) -> str:
@@ -471,6 +473,8 @@ def _program_error(exc: BaseException, warnings: list[str]) -> ProgramError:
     own = [f for e in reversed(chain) for f in traceback.extract_tb(e.__traceback__)
            if not f.filename.startswith((*_LIBRARY_PATHS, "<frozen"))]  # fmt: skip
     location = f"{own[-1].filename}:{own[-1].lineno}" if own else None
+    if str(exc).startswith("While processing") and len(chain) > 1:  # the runtime's wrapper: report the cause
+        exc = chain[-1]
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, pulumi.RunError) and not isinstance(exc, pulumi.ConfigMissingError):
         return ProgramError(text, FailureKind.PROGRAM, location)
@@ -509,7 +513,9 @@ def _program_error(exc: BaseException, warnings: list[str]) -> ProgramError:
     if isinstance(exc, KeyError) and any(w.startswith("StackReference") for w in warnings):
         return ProgramError(message, FailureKind.STACK_REFERENCE, location,
                             hint="give the referenced stack's outputs with --stack-reference NAME=FILE")  # fmt: skip
-    if isinstance(exc, (KeyError, IndexError, binascii.Error, json.JSONDecodeError)):
+    if any(
+        isinstance(e, (KeyError, IndexError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError)) for e in chain
+    ):
         return ProgramError(message, FailureKind.STAND_IN, location, hint=_STAND_IN_HINT)
     if not own or frames[-1].filename == str(Path(__file__)):
         return ProgramError(message, FailureKind.ENGINE, location)

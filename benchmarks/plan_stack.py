@@ -88,7 +88,9 @@ def profile(count: int) -> None:
 
     engine.threading.Thread = ProfiledThread  # type: ignore[misc]
     run_offline(program, config, stack=f"bench{count}")
-    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(20)
+    stats.sort_stats("cumulative").print_stats(40)
 
 
 def main() -> None:
