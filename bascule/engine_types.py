@@ -16,6 +16,8 @@ class Semantics(StrEnum):
     """Every computed output is a typed stand-in: the whole program runs, as `pulumi up` would."""
     PREVIEW = "preview"
     """Computed outputs are unknown, as in `pulumi preview`: `apply` on them never runs."""
+    AUTO = "auto"
+    """`up`, and `preview` again when the program breaks on a stand-in (the CLI's default)."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
     # the corpus: github.com/pulumi/examples, extracted anywhere outside this repository
     git clone --depth 1 https://github.com/pulumi/examples /work/corpus/examples
     .venv/bin/python benchmarks/real_programs.py /work/corpus/examples
-    .venv/bin/python benchmarks/real_programs.py /work/corpus/examples --semantics preview --semantics up
+    .venv/bin/python benchmarks/real_programs.py DIR --semantics up --semantics preview --semantics auto
 
 Every folder with a Python `Pulumi.yaml` is one program. Each runs in its own process, exactly as a
 user runs it (`python -m bascule.cli check --program DIR --format json`), with the config its README
@@ -85,7 +85,7 @@ def run_one(program: Path, stack: Path, semantics: str, cache: str) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", type=Path, nargs="?", help="Folder holding the extracted pulumi/examples")
-    parser.add_argument("--semantics", action="append", choices=("up", "preview"))
+    parser.add_argument("--semantics", action="append", choices=("up", "preview", "auto"))
     parser.add_argument("--only", help="Run programs whose path contains this text")
     parser.add_argument("--json", type=Path, help="Also write every program's result here")
     args = parser.parse_args()
@@ -98,7 +98,7 @@ def main() -> None:
     found = [p for p in programs(corpus) if not args.only or args.only in str(p)]
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as cache:
-        for semantics in args.semantics or ["up"]:
+        for semantics in args.semantics or ["auto"]:
             started = time.perf_counter()
             rows = {}
             for program in found:

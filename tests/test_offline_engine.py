@@ -275,3 +275,16 @@ def test_same_stack_same_urns_fingerprints_and_verdicts_on_every_path(tmp_path: 
     assert any(rule == "bascule-single-region" for rule, *_ in as_set(program_results))
     pack = pack_verdicts(run, {})
     assert {(rule, urn, level) for rule, urn, level, _ in as_set(program_results)} == pack
+
+
+def test_auto_semantics_falls_back_to_preview_when_a_stand_in_breaks_the_program() -> None:
+    def program() -> None:
+        api = aws.appsync.GraphQLApi("api", authentication_type="API_KEY", schema="type Query { x: Int }")
+        pulumi.export("endpoint", api.uris["GRAPHQL"])  # a key only the cloud's answer has
+
+    with pytest.raises(ProgramError) as exc:
+        run_offline(program, {}, semantics=Semantics.UP)
+    assert exc.value.kind is FailureKind.STAND_IN
+    run = run_offline(program, {}, semantics=Semantics.AUTO)
+    assert [r.name for r in run.resources] == ["api"]
+    assert run.warnings[0].startswith("ran with preview semantics")

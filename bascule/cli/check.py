@@ -45,7 +45,7 @@ def _inventory(
     program: Path | None,
     stack_config: Path | None,
     stacks_dir: Path,
-    semantics: Semantics = Semantics.UP,
+    semantics: Semantics = Semantics.AUTO,
     references: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Inventory, Path]:
     """The inventory to check and the file findings point at."""
@@ -106,8 +106,9 @@ def check_command(
         "stacks"
     ),
     semantics: Annotated[
-        Semantics, typer.Option("--semantics", help="With --program: up (typed stand-ins) or preview (unknowns).")
-    ] = Semantics.UP,
+        Semantics,
+        typer.Option("--semantics", help="With --program: up (typed stand-ins), preview (unknowns) or auto."),
+    ] = Semantics.AUTO,
     require_workloads: Annotated[
         bool, typer.Option("--require-workloads", help="Exit 1 when no critical workload is found.")
     ] = False,
