@@ -416,9 +416,9 @@ def run_offline(
         except ProgramError as exc:
             if exc.kind not in (FailureKind.STAND_IN, FailureKind.ENGINE):
                 raise
-            run = run_offline(program, config, semantics=Semantics.PREVIEW, timeout=timeout, **kwargs)
-            run.warnings.insert(0, f"ran with preview semantics (computed outputs unknown): under up semantics {exc}")
-            return run
+            previewed = run_offline(program, config, semantics=Semantics.PREVIEW, timeout=timeout, **kwargs)
+            previewed.warnings.insert(0, f"ran with preview semantics (computed outputs unknown): under up {exc}")
+            return previewed
     warnings: list[str] = []
     strings = config_strings(config, warnings)
     preview = semantics is Semantics.PREVIEW
