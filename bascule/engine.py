@@ -34,10 +34,10 @@ from pulumi.runtime.proto import resource_pb2
 
 from bascule import placeholders
 from bascule.engine_types import FailureKind, OfflineRun, ProgramError, RegisteredResource, Semantics
-
-__all__ = ["FailureKind", "OfflineRun", "ProgramError", "RegisteredResource", "Semantics", "run_offline"]
 from bascule.facts import GLOBAL_TYPE_PREFIXES
 from bascule.placeholders import ACCOUNT_ID, ZERO_GUID, Namer
+
+__all__ = ["FailureKind", "OfflineRun", "ProgramError", "RegisteredResource", "Semantics", "run_offline"]
 
 DEFAULT_TIMEOUT = 120.0
 """Seconds a program may run offline before the watchdog calls it a hang (real programs take seconds)."""
