@@ -104,13 +104,16 @@ class _CloudMocks(pulumi_mocks.Mocks):
         rid = _provider_id(
             args.typ, args.name, inputs, region, str(project or self.config.get("gcp:project", "offline-project"))
         )
-        if self.semantics is Semantics.PREVIEW:
-            return ("" if args.resource_id is None else rid), inputs
         state = {} if remote else dict(inputs)
         cls = placeholders.resource_class(args.typ)
+        zone = str(inputs.get("zone") or self.config.get("gcp:zone", "")) if args.typ.startswith("gcp:") else ""
+        namer = Namer(args.name, args.typ, region, zone)
+        if self.semantics is Semantics.PREVIEW:
+            # Inputs come back; one the provider returns in another shape (a list as a map) is unknown instead.
+            filled = placeholders.resource_outputs(cls, namer, state) if cls is not None else {}
+            known = {k: v for k, v in state.items() if k not in filled}
+            return ("" if args.resource_id is None else rid), known
         if cls is not None:
-            zone = str(inputs.get("zone") or self.config.get("gcp:zone", "")) if args.typ.startswith("gcp:") else ""
-            namer = Namer(args.name, args.typ, region, zone)
             state.update(placeholders.resource_outputs(cls, namer, state))
         state.update(_computed(args.typ, args.name, inputs, region))
         return rid, state
