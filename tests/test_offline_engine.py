@@ -215,8 +215,17 @@ def test_zero_workloads_is_said_and_can_fail(tmp_path: Path) -> None:
     assert required.exit_code == 1
 
 
-@pytest.mark.parametrize("token", sorted(facts.SITE_TYPES - {facts.ENDPOINT_SITE} - facts.AZURE_NATIVE_2_TYPES))
-def test_every_site_type_exists_in_the_installed_sdk(token: str) -> None:
+FACT_TYPES = (
+    (facts.SITE_TYPES | facts.GCP_ZONAL_TYPES)
+    - {facts.ENDPOINT_SITE}
+    - facts.AZURE_NATIVE_2_TYPES
+    | {facts.ROUTE53_RECORD, facts.ROUTE53_HEALTH_CHECK, facts.TRAFFIC_MANAGER_PROFILE, facts.CLOUD_DNS_RECORD_SET,
+       facts.GCP_HEALTH_CHECK}
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("token", sorted(FACT_TYPES))
+def test_every_type_in_facts_exists_in_the_installed_sdk(token: str) -> None:
     package, module, _ = token.split(":")
     root = {"aws": "pulumi_aws", "azure-native": "pulumi_azure_native", "gcp": "pulumi_gcp",
             "scaleway": "pulumiverse_scaleway"}[package]  # fmt: skip
