@@ -178,6 +178,15 @@ def _policy_document(args: Mapping[str, Any]) -> str:
     return json.dumps({"Version": args.get("version") or "2012-10-17", "Statement": statements})
 
 
+def _lower_camel(kind: str) -> str:
+    """`URLMap` -> `urlMap`, `NetworkEndpointGroup` -> `networkEndpointGroup`: how resource paths spell types."""
+    return re.sub(r"^[A-Z]+?(?=[A-Z][a-z]|$)|^[A-Z]", lambda m: m.group(0).lower(), kind)
+
+
+def _plural(word: str) -> str:
+    return f"{word}es" if word.endswith("s") else f"{word}s"
+
+
 def _provider_id(typ: str, name: str, inputs: Mapping[str, Any], region: str, project: str) -> str:
     """An id shaped like the provider's: ARM ids on Azure, `projects/...` paths on GCP, names elsewhere."""
     package, module, kind = [*typ.split(":"), "", ""][:3]
@@ -186,12 +195,11 @@ def _provider_id(typ: str, name: str, inputs: Mapping[str, Any], region: str, pr
         if typ == "azure-native:resources:ResourceGroup":
             return f"{subscription}/resourceGroups/{inputs.get('resourceGroupName') or name}"
         group = inputs.get("resourceGroupName") or "offline-rg"
-        collection = f"{kind[:1].lower()}{kind[1:]}s"
+        collection = _plural(_lower_camel(kind))
         return f"{subscription}/resourceGroups/{group}/providers/Microsoft.{module.capitalize()}/{collection}/{name}"
     if package == "gcp":
         # Shapes from the provider's import formats: compute splits global/regional/zonal, others use locations.
-        collection = re.sub(r"^(region|global)(?=[A-Z])", "", module.split("/")[-1])
-        collection = collection[:1].lower() + collection[1:] + ("es" if collection.endswith("s") else "s")
+        collection = _plural(_lower_camel(re.sub(r"^(Region|Global)(?=[A-Z])", "", kind)))
         where = f"locations/{region}"
         if module.startswith("compute/"):
             zone = inputs.get("zone")

@@ -49,14 +49,20 @@ class _LazyGroup(TyperGroup):
 def _load(name: str) -> click.Command:
     module, attribute, _ = _COMMANDS[name]
     target: Any = getattr(importlib.import_module(module), attribute)
+    # Registered on a parent as `app.command`/`app.add_typer` would, so a one-command group stays a group.
+    parent = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     if isinstance(target, typer.Typer):
-        command = typer.main.get_command(target)
+        parent.add_typer(target, name=name)
     else:
-        single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-        single.command(name)(target)
-        command = typer.main.get_command(single)
-    command.name = name
-    return command
+        parent.command(name)(target)
+    parent.callback()(_no_options)
+    group = typer.main.get_command(parent)
+    assert isinstance(group, TyperGroup)
+    return group.commands[name]
+
+
+def _no_options() -> None:
+    """A callback keeps the parent a group, whose command `name` is then the one registered."""
 
 
 def _version(value: bool) -> None:
