@@ -76,7 +76,7 @@ class _CloudMocks(pulumi_mocks.Mocks):
         """Where the provider would put the resource; empty when nothing says (never a guessed default)."""
         package = typ.split(":")[0]
         provider_inputs = self.provider_inputs(provider)
-        if package == "azure-native":
+        if package == "azure-native":  # the group's location, as the provider fills it (pulumi-azure-native#66)
             group = self.resource_groups.get(str(inputs.get("resourceGroupName")))
             own = inputs.get("location")
             return str(own) if isinstance(own, str) else group or _region_of(

@@ -129,6 +129,8 @@ def resolve_region(
         from_provider = _own_region(cloud, provider.inputs)
         if from_provider:
             return from_provider, f"provider {urn_name(provider.urn)}"
+    # Zonal GCP resources without `zone` use the provider's (pulumi_gcp's own `zone` docs: "If it is not
+    # provided, the provider zone is used"; https://pub.dev/documentation/pulumi_gcp/latest/compute/InstanceFromTemplate/zone.html).
     if cloud is Cloud.GCP and type_token in facts.GCP_ZONAL_TYPES and config.get("gcp:zone"):
         return _own_region(cloud, {"zone": config["gcp:zone"]}) or UNKNOWN, "stack config gcp:zone"
     key = _CONFIG_REGION_KEYS[cloud]
@@ -202,7 +204,9 @@ def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -
             urn = by_urn[urn].parent
         return {}
 
-    # azure-native resources without a location take their resource group's (the provider defaults to it).
+    # azure-native resources without a location take their resource group's: the provider fills `location`
+    # from the group (https://github.com/pulumi/pulumi-azure-native/issues/66, and its `autoLocation` in
+    # https://github.com/pulumi/pulumi-azure-native/pull/654); stack config only names the group's own.
     groups: dict[str, RawResource] = {}
     for r in items:
         if r.type == AZURE_RESOURCE_GROUP:
