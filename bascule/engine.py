@@ -1,95 +1,213 @@
 """The offline engine: run a Pulumi program in-process, with no CLI and no cloud, and record its resources.
 
-It is the only module that knows about Pulumi mocks. The mocks answer like a provider would on
-create: inputs come back as state, plus the computed outputs the components read (load balancer DNS
-names, certificate validation options, zone ids), so `apply` chains run to the end and every child
-resource is registered. Values that only a real cloud knows are plausible stand-ins, never used as facts.
+It is the only module that knows about Pulumi mocks. Two semantics, measured on real programs (see
+benchmarks/real_programs.py and the README): `up` answers like a provider would on create, with every
+output a provider computes filled by a typed stand-in read from the SDK class's `Output[T]` annotations,
+so `apply` chains run to the end and every child resource is registered; `preview` leaves computed
+outputs unknown, as `pulumi preview` does, so resources created inside `apply` are not seen. Values that
+only a real cloud knows are plausible stand-ins, never used as facts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import binascii
+import contextvars
 import json
 import os
+import re
 import runpy
 import sys
+import sysconfig
+import threading
+import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import yaml
+from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
+
+from bascule import placeholders
+from bascule.engine_types import FailureKind, OfflineRun, ProgramError, RegisteredResource, Semantics
+from bascule.facts import GLOBAL_TYPE_PREFIXES
+from bascule.placeholders import ACCOUNT_ID, ZERO_GUID, Namer
+
+__all__ = ["FailureKind", "OfflineRun", "ProgramError", "RegisteredResource", "Semantics", "run_offline"]
+
+DEFAULT_TIMEOUT = 120.0
+"""Seconds a program may run offline before the watchdog calls it a hang (real programs take seconds)."""
+STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+_SECURE_PLACEHOLDER = "offline-secret"
 
 
-@dataclass(frozen=True)
-class RegisteredResource:
-    urn: str
-    type: str
-    name: str
-    custom: bool
-    parent: str | None
-    provider: str | None
-    """URN of the provider resource this resource was created with, if any."""
-    inputs: dict[str, Any]
-    outputs: dict[str, Any] = field(default_factory=dict)
-    dependencies: tuple[str, ...] = ()
-    """URNs this resource waits for: explicit `depends_on` and the resources its inputs come from."""
+def _region_of(provider_inputs: Mapping[str, Any] | None, config: Mapping[str, str], key: str, default: str) -> str:
+    if provider_inputs and isinstance(provider_inputs.get(key), str):
+        return str(provider_inputs[key])
+    return config.get(f"{_PACKAGE_CONFIG.get(key, 'aws')}:{key}", default)
 
 
-@dataclass
-class OfflineRun:
-    project: str
-    stack: str
-    config: dict[str, str]
-    resources: list[RegisteredResource]
-    stack_outputs: dict[str, Any] = field(default_factory=dict)
-    """What `pulumi stack output --json` would show (secrets in plain text: this run never leaves memory)."""
-
-
-class ProgramError(Exception):
-    """The program itself failed while running offline (not a Bascule bug): message only, no traceback."""
-
-
-def _region_of(provider_inputs: Mapping[str, Any] | None, config: Mapping[str, str]) -> str:
-    if provider_inputs and isinstance(provider_inputs.get("region"), str):
-        return str(provider_inputs["region"])
-    return config.get("aws:region", "us-east-1")
+_PACKAGE_CONFIG = {"region": "aws", "location": "azure-native"}
 
 
 class _CloudMocks(pulumi_mocks.Mocks):
-    def __init__(self, config: Mapping[str, str]):
+    """Answers for resources and invokes: the program's inputs, plus stand-ins for what a provider computes."""
+
+    def __init__(
+        self, config: Mapping[str, str], semantics: Semantics, stack_references: Mapping[str, Mapping[str, Any]]
+    ):
         self.config = config
+        self.semantics = semantics
+        self.stack_references = stack_references
         self.providers: dict[str, dict[str, Any]] = {}
+        self.resource_groups: dict[str, str] = {}
+        """Azure resource group name -> its location: azure-native resources without one inherit it."""
+        self.warnings: list[str] = []
 
     def provider_inputs(self, ref: str | None) -> dict[str, Any] | None:
         return self.providers.get(ref.rsplit("::", 1)[0]) if ref else None
 
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+    def region(self, typ: str, provider: str | None, inputs: Mapping[str, Any]) -> str:
+        """Where the provider would put the resource; empty when nothing says (never a guessed default)."""
+        package = typ.split(":")[0]
+        provider_inputs = self.provider_inputs(provider)
+        if package == "azure-native":  # the group's location, as the provider fills it (pulumi-azure-native#66)
+            group = self.resource_groups.get(str(inputs.get("resourceGroupName")))
+            own = inputs.get("location")
+            return str(own) if isinstance(own, str) else group or _region_of(
+                provider_inputs, self.config, "location", "")  # fmt: skip
+        if package == "gcp":
+            return str(inputs.get("region") or (provider_inputs or {}).get("region")
+                       or self.config.get("gcp:region", ""))  # fmt: skip
+        if package == "scaleway":
+            return str(inputs.get("region") or self.config.get("scaleway:region", "fr-par"))
+        return str(inputs.get("region") or _region_of(provider_inputs, self.config, "region", ""))
+
+    def new_resource(
+        self, args: pulumi_mocks.MockResourceArgs, remote: bool = False
+    ) -> tuple[str | None, dict[str, Any]]:
+        """A local component's state is its inputs; a remote component's (awsx) is what its provider returns."""
         inputs = dict(args.inputs)
-        rid = f"{args.name}-id"
         if args.typ.startswith("pulumi:providers:"):
-            return rid, inputs
-        region = _region_of(self.provider_inputs(args.provider), self.config)
-        state = dict(inputs)
+            return f"{args.name}-id", inputs
+        if args.typ == STACK_REFERENCE_TYPE:
+            return args.name, self._stack_reference(str(inputs.get("name") or args.name))
+        region = self.region(args.typ, args.provider, inputs)
+        if args.typ == "azure-native:resources:ResourceGroup":
+            self.resource_groups[str(inputs.get("resourceGroupName") or args.name)] = region
+        project = inputs.get("project") or (self.provider_inputs(args.provider) or {}).get("project")
+        rid = _provider_id(
+            args.typ, args.name, inputs, region, str(project or self.config.get("gcp:project", "offline-project"))
+        )
+        state = {} if remote else dict(inputs)
+        cls = placeholders.resource_class(args.typ)
+        zone = str(inputs.get("zone") or self.config.get("gcp:zone", "")) if args.typ.startswith("gcp:") else ""
+        namer = Namer(args.name, args.typ, region, zone)
+        if self.semantics is Semantics.PREVIEW:
+            # Inputs come back; one the provider returns in another shape (a list as a map) is unknown instead.
+            filled = placeholders.resource_outputs(cls, namer, state) if cls is not None else {}
+            known = {k: v for k, v in state.items() if k not in filled}
+            return ("" if args.resource_id is None else rid), known
+        if cls is not None:
+            state.update(placeholders.resource_outputs(cls, namer, state))
         state.update(_computed(args.typ, args.name, inputs, region))
         return rid, state
 
+    def _stack_reference(self, name: str) -> dict[str, Any]:
+        outputs = self.stack_references.get(name)
+        if outputs is None:
+            self.warnings.append(
+                f"StackReference '{name}': its outputs are not available offline, so every output reads as None; "
+                "give them with --stack-reference NAME=FILE (the output of `pulumi stack output --json`)"
+            )
+        return {"name": name, "outputs": dict(outputs or {}), "secretOutputNames": []}
+
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            region = _region_of(self.provider_inputs(args.provider), self.config)
+        region = _region_of(self.provider_inputs(args.provider), self.config, "region", "us-east-1")
+        token = args.token
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{region}{z}" for z in "abc"]
             return {"names": names, "zoneIds": [f"{region[:3]}-az{i}" for i in range(1, 4)], "id": region}, []
-        if args.token == "aws:index/getRegion:getRegion":
-            region = _region_of(self.provider_inputs(args.provider), self.config)
+        if token == "aws:index/getRegion:getRegion":
             return {"name": region, "region": region, "id": region}, []
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/offline",
-                    "userId": "AIDAOFFLINE", "id": "123456789012"}, []  # fmt: skip
-        if args.token == "aws:route53/getZone:getZone":
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
+                    "userId": "AIDAOFFLINE", "id": ACCOUNT_ID}, []  # fmt: skip
+        if token == "aws:route53/getZone:getZone":
             name = str(args.args.get("name", "example.com"))
             return {"name": name, "zoneId": "Z0000000000000000000", "id": "Z0000000000000000000"}, []
-        return {}, []
+        if token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            return {"json": _policy_document(args.args), "id": "policy-document"}, []
+        if token == "gcp:organizations/getClientConfig:getClientConfig":
+            return {"project": self.config.get("gcp:project", "offline-project"), "region": self.config.get(
+                "gcp:region", "us-central1"), "zone": self.config.get("gcp:zone", ""), "accessToken": "offline",
+                "id": "offline"}, []  # fmt: skip
+        result = placeholders.invoke_result_class(token)
+        if result is None:
+            return {}, []
+        name = token.rsplit(":", 1)[-1]
+        if token.startswith("azure-native:"):
+            region = self.config.get("azure-native:location", "westeurope")
+        filled = placeholders.output_type_value(result, Namer(str(args.args.get("name") or name), token, region))
+        # Arguments the result repeats (`name`, `mostRecent`) come back as given, when of the result's type.
+        echoed = {k: v for k, v in args.args.items() if k in filled and isinstance(v, type(filled[k]))}
+        return {**filled, **echoed}, []
+
+
+def _policy_document(args: Mapping[str, Any]) -> str:
+    """The IAM JSON a `get_policy_document` call renders: its statements, AWS's key names, nothing invented."""
+    keys = {"sid": "Sid", "effect": "Effect", "actions": "Action", "notActions": "NotAction", "resources": "Resource",
+            "notResources": "NotResource"}  # fmt: skip
+    statements = []
+    for st in args.get("statements") or []:
+        doc = {aws_key: st[key] for key, aws_key in keys.items() if st.get(key) is not None}
+        doc.setdefault("Effect", "Allow")
+        for kind, aws_key in (("principals", "Principal"), ("notPrincipals", "NotPrincipal")):
+            for principal in st.get(kind) or []:
+                doc.setdefault(aws_key, {})[principal.get("type", "AWS")] = principal.get("identifiers")
+        for condition in st.get("conditions") or []:
+            doc.setdefault("Condition", {}).setdefault(condition.get("test"), {})[condition.get("variable")] = (
+                condition.get("values")
+            )
+        statements.append(doc)
+    return json.dumps({"Version": args.get("version") or "2012-10-17", "Statement": statements})
+
+
+def _lower_camel(kind: str) -> str:
+    """`URLMap` -> `urlMap`, `NetworkEndpointGroup` -> `networkEndpointGroup`: how resource paths spell types."""
+    return re.sub(r"^[A-Z]+?(?=[A-Z][a-z]|$)|^[A-Z]", lambda m: m.group(0).lower(), kind)
+
+
+def _plural(word: str) -> str:
+    return f"{word}es" if word.endswith("s") else f"{word}s"
+
+
+def _provider_id(typ: str, name: str, inputs: Mapping[str, Any], region: str, project: str) -> str:
+    """An id shaped like the provider's: ARM ids on Azure, `projects/...` paths on GCP, names elsewhere."""
+    package, module, kind = [*typ.split(":"), "", ""][:3]
+    if package == "azure-native":
+        subscription = f"/subscriptions/{ZERO_GUID}"
+        if typ == "azure-native:resources:ResourceGroup":
+            return f"{subscription}/resourceGroups/{inputs.get('resourceGroupName') or name}"
+        group = inputs.get("resourceGroupName") or "offline-rg"
+        collection = _plural(_lower_camel(kind))
+        return f"{subscription}/resourceGroups/{group}/providers/Microsoft.{module.capitalize()}/{collection}/{name}"
+    if package == "gcp":
+        # Shapes from the provider's import formats: compute splits global/regional/zonal, others use locations.
+        collection = _plural(_lower_camel(re.sub(r"^(Region|Global)(?=[A-Z])", "", kind)))
+        where = f"locations/{region}"
+        if module.startswith("compute/"):
+            zone = inputs.get("zone")
+            where = (
+                "global" if typ.startswith(GLOBAL_TYPE_PREFIXES) else f"zones/{zone}" if zone else f"regions/{region}"
+            )
+        return f"projects/{project}/{where}/{collection}/{inputs.get('name') or name}"
+    return f"{name}-id"
 
 
 def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> dict[str, Any]:
@@ -133,7 +251,14 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
     elif typ in ("aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup", "aws:ecs/cluster:Cluster"):
         out["name"] = name
     elif typ.startswith("azure-native:"):
-        out["name"] = inputs.get("containerAppName", name)
+        kind = typ.rsplit(":", 1)[-1]
+        # An explicit name input (`resourceGroupName` on a group, `<kind>Name` elsewhere) is the resource's name.
+        own = (
+            "resourceGroupName"
+            if typ == "azure-native:resources:ResourceGroup"
+            else f"{kind[:1].lower()}{kind[1:]}Name"
+        )
+        out["name"] = inputs.get(own) or inputs.get("resourceName") or name
         if typ == "azure-native:app:ManagedEnvironment":
             out["defaultDomain"] = f"{name}.{inputs.get('location', 'westeurope')}.azurecontainerapps.io"
             out["customDomainConfiguration"] = {"customDomainVerificationId": "0F1E2D3C4B5A69788796A5B4C3D2E1F0"}
@@ -150,24 +275,69 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
     return out
 
 
+_REFERENCES_FEATURE = "resourceReferences"
+
+
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    """Keeps what `MockResourceArgs` drops: parent, provider and whether the resource is custom."""
+    """The mock monitor, with what `MockResourceArgs` drops kept (parent, provider, custom) and three fixes.
+
+    Inputs are deserialized once, here, on the monitor's thread: the SDK's monitor did it a second time
+    and rebuilt every referenced resource (`role=some_role`) on another event loop, which hung the run or
+    failed with "Future attached to a different loop". Resource references are declined, as an engine
+    does for a provider that does not take them, so a referenced resource arrives as its id (custom) or
+    URN (component). URNs carry the full parent type chain, as the real engine writes them.
+    """
 
     def __init__(self, mocks: _CloudMocks):
         super().__init__(mocks)
         self.cloud_mocks = mocks
         self.recorded: list[RegisteredResource] = []
+        self.types: dict[str, str] = {}
+        """URN -> qualified type (`Parent$Child`), so a child's URN is built from its parent's in O(1)."""
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        qualified = type_
+        parent_type = self.types.get(parent) if parent else None
+        if parent_type is not None and parent_type != STACK_TYPE:
+            qualified = f"{parent_type}${type_}"
+        urn = f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{qualified}::{name}"
+        self.types[urn] = qualified
+        return urn
+
+    def SupportsFeature(self, request: Any) -> Any:
+        response = super().SupportsFeature(request)  # type: ignore[no-untyped-call]
+        if request.id == _REFERENCES_FEATURE:
+            response.hasSupport = False
+        return response
+
+    def GetDeploymentInfo(self, request: Any) -> Any:
+        info = super().GetDeploymentInfo(request)  # type: ignore[no-untyped-call]
+        kept = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
+        return resource_pb2.DeploymentInfo(supportedFeatures=kept)
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-        if request.type == "pulumi:pulumi:Stack":
-            return response
-        urn = response.urn
-        registration = self.resources[urn]
-        inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == STACK_TYPE:
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        inputs = _plain(rpc.deserialize_properties(request.object))
         provider_urn = request.provider.rsplit("::", 1)[0] if request.provider else None
+        args = pulumi_mocks.MockResourceArgs(
+            typ=request.type,
+            name=request.name,
+            inputs=inputs,
+            provider=request.provider,
+            resource_id=request.importId or None,
+            custom=bool(request.custom),
+        )
+        rid, state = self.cloud_mocks.new_resource(args, remote=bool(getattr(request, "remote", False)))
         if request.type.startswith("pulumi:providers:"):
             self.cloud_mocks.providers[urn] = dict(inputs)
+        if getattr(request, "remote", False):
+            self.cloud_mocks.warnings.append(
+                f"{request.type} '{request.name}' is a remote component: its children are created by its provider "
+                "plugin and are not visible offline; only its outputs are stand-ins"
+            )
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, rid or "", state)
         self.recorded.append(
             RegisteredResource(
                 urn=urn,
@@ -176,12 +346,37 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 custom=bool(request.custom),
                 parent=request.parent or None,
                 provider=provider_urn,
-                inputs=_plain(inputs),
-                outputs=_plain(registration.state),
+                inputs=inputs,
+                outputs=state,
+                id=rid or "",
                 dependencies=tuple(request.dependencies),
             )
         )
-        return response
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=rid or "", object=_struct(state))
+
+    def ReadResource(self, request: Any) -> Any:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        state = _plain(rpc.deserialize_properties(request.properties))
+        args = pulumi_mocks.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=state, provider=request.provider, resource_id=request.id
+        )
+        rid, outputs = self.cloud_mocks.new_resource(args)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, rid or "", outputs)
+        return resource_pb2.ReadResourceResponse(urn=urn, properties=_struct(outputs))
+
+    def Invoke(self, request: Any) -> Any:
+        if request.tok == "pulumi:pulumi:getResource":
+            return super().Invoke(request)  # type: ignore[no-untyped-call]
+        args = _plain(rpc.deserialize_properties(request.args))
+        ret, _failures = self.cloud_mocks.call(pulumi_mocks.MockCallArgs(request.tok, args, request.provider))
+        return resource_pb2.ResourceInvokeResponse(**{"return": _struct(ret)})
+
+
+def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
+    """JSON-shaped values straight into protobuf: no Outputs or resources remain, so no async serializer."""
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message
 
 
 REDACTED = "[secret]"
@@ -202,25 +397,69 @@ def redact_secrets(value: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """Make values JSON-friendly (no resource references or enum objects) for reports and inventory."""
-    return json.loads(json.dumps(value, default=str))
+    """Make values JSON-shaped (no resource references, enum objects or unknowns) for mocks and reports."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if type(value).__name__ == "Unknown":
+        return None
+    return str(value)
 
 
-def config_strings(config: Mapping[str, Any]) -> dict[str, str]:
-    """Pulumi hands structured config to programs as JSON strings; plain strings stay as they are."""
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+def config_strings(config: Mapping[str, Any], warnings: list[str] | None = None) -> dict[str, str]:
+    """Pulumi hands structured config to programs as JSON strings; plain strings stay as they are.
+
+    An encrypted value (`secure: ...`) cannot be decrypted without the stack's secrets provider: the
+    program gets a recognisable stand-in, and a warning says which key.
+    """
+    strings = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and set(value) == {"secure"}:
+            if warnings is not None:
+                warnings.append(f"config {key} is encrypted (secure:); offline it reads as '{_SECURE_PLACEHOLDER}'")
+            strings[key] = _SECURE_PLACEHOLDER
+        else:
+            strings[key] = value if isinstance(value, str) else json.dumps(value)
+    return strings
 
 
 def run_offline(
-    program: Callable[[], None], config: Mapping[str, Any], *, project: str = "bascule", stack: str = "dev"
+    program: Callable[[], None],
+    config: Mapping[str, Any],
+    *,
+    project: str = "bascule",
+    stack: str = "dev",
+    semantics: Semantics = Semantics.UP,
+    stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> OfflineRun:
-    """Run `program` as `pulumi up` would, against mocks, and return every resource it registered."""
-    strings = config_strings(config)
-    pulumi.runtime.settings.reset_options(project=project, stack=stack, preview=False)
-    pulumi.runtime.set_all_config(strings)
-    mocks = _CloudMocks(strings)
+    """Run `program` against mocks and return every resource it registered; raise ProgramError when it fails.
+
+    `auto` runs with `up` semantics and, when the program breaks on a stand-in (it indexed a computed map,
+    decoded a computed token, read a remote component's resource output), once more with `preview`
+    semantics, saying so in the warnings: on the corpus this gives the most verdicts (README figures).
+    """
+    if semantics is Semantics.AUTO:
+        kwargs: dict[str, Any] = {"project": project, "stack": stack, "stack_references": stack_references}
+        try:
+            return run_offline(program, config, semantics=Semantics.UP, timeout=timeout, **kwargs)
+        except ProgramError as exc:
+            if exc.kind not in (FailureKind.STAND_IN, FailureKind.ENGINE):
+                raise
+            previewed = run_offline(program, config, semantics=Semantics.PREVIEW, timeout=timeout, **kwargs)
+            previewed.warnings.insert(0, f"ran with preview semantics (computed outputs unknown): under up {exc}")
+            return previewed
+    warnings: list[str] = []
+    strings = config_strings(config, warnings)
+    preview = semantics is Semantics.PREVIEW
+    mocks = _CloudMocks(strings, semantics, stack_references or {})
+    mocks.warnings = warnings
     monitor = _RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     exported: dict[str, Any] = {}
 
     def program_and_outputs() -> pulumi.Output[Any]:
@@ -230,13 +469,116 @@ def run_offline(
         outputs = dict(getattr(root, "outputs", None) or {})
         return pulumi.Output.from_input(outputs).apply(exported.update)
 
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            # Set up on the worker's thread: the mocks create the root stack's futures on its event loop.
+            asyncio.set_event_loop(asyncio.new_event_loop())
+            pulumi.runtime.settings.reset_options(project=project, stack=stack, preview=preview)
+            pulumi.runtime.set_all_config(strings)
+            pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+            pulumi.runtime.test(program_and_outputs)()  # type: ignore[no-untyped-call]
+        except BaseException as exc:
+            failure.append(exc)
+
+    # The watchdog: a program awaiting an output that never resolves would otherwise hang CI forever.
+    # Pulumi keeps its settings and config in context variables: the worker runs in a copy of this context.
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=context.run, args=(run,), name="bascule-offline-program", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise ProgramError(
+            f"no result after {timeout:g} s: the program hangs offline", FailureKind.TIMEOUT,
+            hint="an output that never resolves (a live call, or an `apply` waiting on itself) is the usual cause",
+        )  # fmt: skip
+    if failure:
+        raise _program_error(failure[0], mocks.warnings) from None
+    return OfflineRun(project, stack, strings, list(monitor.recorded), _plain(exported), list(mocks.warnings))
+
+
+_LIBRARY_PATHS = tuple(
+    {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")} | {str(Path(__file__))}
+)
+_LIVE_CALL_MODULES = ("botocore", "boto3", "azure", "google.auth", "google.api_core", "requests", "urllib3", "socket")
+_STAND_IN_HINT = (
+    "the program indexes or decodes a value only the cloud knows; offline stand-ins are lists of one element, "
+    "maps without keys and plain text"
+)
+_NONE_HINT = (
+    "a value was None: offline, a StackReference without outputs, an unset optional config or a live lookup "
+    "reads as None where the cloud would give a value"
+)
+
+
+def _program_error(exc: BaseException, warnings: list[str]) -> ProgramError:
+    """Classify a failure honestly: whose fault it is decides what the user should do about it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in chain:  # an error in an `apply` is re-raised by the runtime
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    own = [f for e in reversed(chain) for f in traceback.extract_tb(e.__traceback__)
+           if not f.filename.startswith((*_LIBRARY_PATHS, "<frozen"))]  # fmt: skip
+    location = f"{own[-1].filename}:{own[-1].lineno}" if own else None
+    if str(exc).startswith("While processing") and len(chain) > 1:  # the runtime's wrapper: report the cause
+        exc = chain[-1]
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, pulumi.RunError) and not isinstance(exc, pulumi.ConfigMissingError):
+        return ProgramError(text, FailureKind.PROGRAM, location)
+    message = f"{type(exc).__name__}: {text}"
+    if isinstance(exc, pulumi.ConfigMissingError):
+        return ProgramError(text, FailureKind.CONFIG, location, hint="pass the stack's config with --stack-config")
+    if isinstance(exc, ModuleNotFoundError):
+        missing = exc.name or ""
+        root = missing.split(".")[0]
+        if root.startswith(("pulumi_", "pulumiverse_")):
+            if missing != root and _importable(root):
+                hint = f"{root} is installed but has no {missing}: the program targets another major"
+                return ProgramError(message, FailureKind.SDK_INCOMPATIBLE, location, hint)
+            return ProgramError(message, FailureKind.SDK_MISSING, location, hint=f"install the {root} SDK")
+        return ProgramError(message, FailureKind.DEPENDENCY_MISSING, location, hint=f"install {root}")
+    sdk_frame = frames[-1].filename if frames else ""
+    in_sdk = "/pulumi_" in sdk_frame or "/pulumiverse_" in sdk_frame
+    if (isinstance(exc, (ImportError, AttributeError)) and "module 'pulumi" in text) or (
+        isinstance(exc, ImportError) and "pulumi" in text
+    ):
+        return ProgramError(message, FailureKind.SDK_INCOMPATIBLE, location,
+                            hint="the program uses an API the installed SDK major no longer has")  # fmt: skip
+    if isinstance(exc, TypeError) and in_sdk and "unexpected keyword argument" in text:
+        return ProgramError(message, FailureKind.SDK_INCOMPATIBLE, location,
+                            hint="the program passes an argument the installed SDK major no longer takes")  # fmt: skip
+    owner = type(getattr(exc, "obj", None)).__module__ if isinstance(exc, AttributeError) else ""
+    if owner.startswith(("pulumi_", "pulumiverse_")):
+        return ProgramError(message, FailureKind.SDK_INCOMPATIBLE, location,
+                            hint="the program reads a property the installed SDK major renamed or removed")  # fmt: skip
+    module = type(exc).__module__
+    if module.startswith(_LIVE_CALL_MODULES) or isinstance(exc, ConnectionError):
+        return ProgramError(message, FailureKind.LIVE_CALL, location,
+                            hint="the program calls a cloud API itself; that cannot run offline")  # fmt: skip
+    if isinstance(exc, KeyError) and frames and frames[-1].filename == "<frozen os>":
+        return ProgramError(message, FailureKind.PROGRAM, location, hint=f"environment variable {text} is not set")
+    if isinstance(exc, KeyError) and any(w.startswith("StackReference") for w in warnings):
+        return ProgramError(message, FailureKind.STACK_REFERENCE, location,
+                            hint="give the referenced stack's outputs with --stack-reference NAME=FILE")  # fmt: skip
+    if any(
+        isinstance(e, (KeyError, IndexError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError)) for e in chain
+    ):
+        return ProgramError(message, FailureKind.STAND_IN, location, hint=_STAND_IN_HINT)
+    if not own or frames[-1].filename == str(Path(__file__)):
+        return ProgramError(message, FailureKind.ENGINE, location)
+    none_hint = _NONE_HINT if "NoneType" in text or "None" in text.split() else None
+    return ProgramError(message, FailureKind.PROGRAM, location, none_hint)
+
+
+def _importable(module: str) -> bool:
     try:
-        pulumi.runtime.test(program_and_outputs)()  # type: ignore[no-untyped-call]
-    except pulumi.RunError as exc:
-        raise ProgramError(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
-    except Exception as exc:  # the program is the user's code: report it, one line, as theirs
-        raise ProgramError(f"{type(exc).__name__}: {exc}") from None
-    return OfflineRun(project, stack, strings, list(monitor.recorded), _plain(exported))
+        __import__(module)
+    except ImportError:
+        return False
+    return True
 
 
 def load_program_dir(directory: Path) -> tuple[str, Callable[[], None]]:
@@ -257,6 +599,12 @@ def load_program_dir(directory: Path) -> tuple[str, Callable[[], None]]:
 
     def program() -> None:
         previous_cwd, previous_path = os.getcwd(), list(sys.path)
+        # The program's own modules (`config.py`, `dns.py`) come first on its path, as under `pulumi up`; a
+        # module of that name this process already imported (dnspython's `dns`) would otherwise win.
+        own = {p.stem for p in entry.parent.glob("*.py")} | {p.parent.name for p in entry.parent.glob("*/__init__.py")}
+        shadowed = {n: m for n, m in sys.modules.items() if n.split(".")[0] in own}
+        for name in shadowed:
+            del sys.modules[name]
         os.chdir(entry.parent)
         sys.path.insert(0, str(entry.parent))
         try:
@@ -264,5 +612,8 @@ def load_program_dir(directory: Path) -> tuple[str, Callable[[], None]]:
         finally:
             os.chdir(previous_cwd)
             sys.path[:] = previous_path
+            for name in [n for n in sys.modules if n.split(".")[0] in own]:
+                del sys.modules[name]
+            sys.modules.update(shadowed)
 
     return str(project.get("name") or directory.name), program

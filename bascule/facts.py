@@ -31,6 +31,8 @@ class Region:
     name: str
     country: str
     jurisdiction: Jurisdiction
+    multi_region: bool = False
+    """A location spanning several regions (GCS `EU`, `NAM4`): one regional outage does not take it down."""
 
 
 def _regions(cloud: Cloud, eu: dict[str, str], other: dict[str, str]) -> dict[str, Region]:
@@ -165,6 +167,23 @@ GCP_REGIONS = _regions(
     },
 )
 
+# Cloud Storage multi-regions and predefined dual-regions (https://cloud.google.com/storage/docs/locations):
+# names are case-insensitive there; Bascule keeps them lower-case like every other region name.
+GCP_REGIONS.update(
+    {
+        name: Region(Cloud.GCP, name, country, jurisdiction, multi_region=True)
+        for name, country, jurisdiction in (
+            ("eu", "EU", Jurisdiction.EU),
+            ("eur4", "EU", Jurisdiction.EU),  # Finland + Netherlands
+            ("eur5", "EU", Jurisdiction.NON_EU),  # Belgium + London
+            ("us", "US", Jurisdiction.NON_EU),
+            ("nam4", "US", Jurisdiction.NON_EU),  # Iowa + South Carolina
+            ("asia", "ASIA", Jurisdiction.NON_EU),
+            ("asia1", "JP", Jurisdiction.NON_EU),  # Tokyo + Osaka
+        )
+    }
+)
+
 SCALEWAY_REGIONS = _regions(Cloud.SCALEWAY, eu={"fr-par": "FR", "nl-ams": "NL", "pl-waw": "PL"}, other={})
 
 REGIONS: dict[Cloud, dict[str, Region]] = {
@@ -177,6 +196,18 @@ REGIONS: dict[Cloud, dict[str, Region]] = {
 
 def region(cloud: Cloud, name: str) -> Region | None:
     return REGIONS[cloud].get(name)
+
+
+GCP_ZONAL_TYPES = frozenset(
+    {
+        "gcp:compute/instance:Instance",
+        "gcp:compute/disk:Disk",
+        "gcp:compute/instanceGroup:InstanceGroup",
+        "gcp:compute/instanceGroupManager:InstanceGroupManager",
+        "gcp:compute/networkEndpointGroup:NetworkEndpointGroup",
+    }
+)
+"""Zonal GCP resources: without a `zone` input the provider uses its `zone` setting (config `gcp:zone`)."""
 
 
 # --- Route 53 health checks and records -----------------------------------------------------------
@@ -259,6 +290,14 @@ Azure Front Door failed globally on 29 Oct 2025 and customer configuration chang
 # Networking, IAM, certificates and logs are left out: they follow the sites and do not serve users.
 ENDPOINT_SITE = "bascule:endpoint:EndpointSite"
 """A bring-your-own site: a component whose state declares its cloud and region (nothing is created)."""
+AZURE_NATIVE_2_TYPES = frozenset(
+    {
+        "azure-native:dbforpostgresql:FlexibleServer",
+        "azure-native:documentdb:DatabaseAccount",
+        "azure-native:cache:Redis",
+    }
+)
+"""Type tokens azure-native 3 renamed; still in the state of stacks last deployed with azure-native 2."""
 
 CONTAINER_APP = "azure-native:app:ContainerApp"
 """Named `<service>-<role>` explicitly: lowercase letters, digits and '-', starting with a letter, ending with a
@@ -274,10 +313,13 @@ DATA_STORE_TYPES = frozenset(
         "aws:s3/bucket:Bucket",
         "aws:s3/bucketV2:BucketV2",
         "azure-native:sql:Database",
-        "azure-native:dbforpostgresql:FlexibleServer",
-        "azure-native:documentdb:DatabaseAccount",
+        # azure-native 3 names (checked against the installed SDK by tests); stacks deployed with
+        # azure-native 2 keep the old tokens in their state, listed below.
+        "azure-native:dbforpostgresql:Server",
+        "azure-native:cosmosdb:DatabaseAccount",
         "azure-native:storage:StorageAccount",
-        "azure-native:cache:Redis",
+        "azure-native:redis:Redis",
+        *AZURE_NATIVE_2_TYPES,
         "gcp:sql/databaseInstance:DatabaseInstance",
         "gcp:storage/bucket:Bucket",
         "gcp:spanner/instance:Instance",

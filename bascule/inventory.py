@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bascule import facts
-from bascule.engine import OfflineRun, redact_secrets
 from bascule.facts import Cloud
 from bascule.spec import TAG_CRITICALITY, TAG_ROLE, TAG_SERVICE
 
+if TYPE_CHECKING:  # the engine loads Pulumi; reading an export must not
+    from bascule.engine import OfflineRun
+
 GLOBAL = "global"
+AZURE_RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
 UNKNOWN = "unknown"
 
 _CLOUD_PREFIXES = {"aws": Cloud.AWS, "azure-native": Cloud.AZURE, "gcp": Cloud.GCP, "scaleway": Cloud.SCALEWAY}
@@ -67,6 +70,8 @@ class Resource:
     """The resource's inputs (or state), camelCase as the engine and state files spell them."""
 
     def as_json(self) -> dict[str, Any]:
+        from bascule.engine import redact_secrets  # loads Pulumi: only when inputs are shown
+
         return {
             "urn": self.urn,
             "type": self.type,
@@ -127,9 +132,13 @@ def resolve_region(
         from_provider = _own_region(cloud, provider.inputs)
         if from_provider:
             return from_provider, f"provider {urn_name(provider.urn)}"
+    # Zonal GCP resources without `zone` use the provider's (pulumi_gcp's own `zone` docs: "If it is not
+    # provided, the provider zone is used"; https://pub.dev/documentation/pulumi_gcp/latest/compute/InstanceFromTemplate/zone.html).
+    if cloud is Cloud.GCP and type_token in facts.GCP_ZONAL_TYPES and config.get("gcp:zone"):
+        return _own_region(cloud, {"zone": config["gcp:zone"]}) or UNKNOWN, "stack config gcp:zone"
     key = _CONFIG_REGION_KEYS[cloud]
     if config.get(key):
-        return config[key], f"stack config {key}"
+        return _own_region(cloud, {_REGION_INPUTS[cloud][0]: config[key]}) or UNKNOWN, f"stack config {key}"
     return UNKNOWN, "no region input, provider region or stack config"
 
 
@@ -137,7 +146,7 @@ def _own_region(cloud: Cloud, inputs: Mapping[str, Any]) -> str | None:
     for key in _REGION_INPUTS[cloud]:
         value = inputs.get(key)
         if isinstance(value, str) and value:
-            if cloud is Cloud.AZURE:
+            if cloud in (Cloud.AZURE, Cloud.GCP):  # both accept any case (`West Europe`, `EUROPE-WEST1`)
                 value = value.replace(" ", "").lower()
             if key == "zone" and value.count("-") >= 2:
                 value = value.rsplit("-", 1)[0]
@@ -198,11 +207,27 @@ def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -
             urn = by_urn[urn].parent
         return {}
 
+    # azure-native resources without a location take their resource group's: the provider fills `location`
+    # from the group (https://github.com/pulumi/pulumi-azure-native/issues/66, and its `autoLocation` in
+    # https://github.com/pulumi/pulumi-azure-native/pull/654); stack config only names the group's own.
+    groups: dict[str, RawResource] = {}
+    for r in items:
+        if r.type == AZURE_RESOURCE_GROUP:
+            for name in (r.inputs.get("resourceGroupName"), r.inputs.get("name"), urn_name(r.urn)):
+                if isinstance(name, str) and name:
+                    groups.setdefault(name.lower(), r)
+
     resources = []
     for r in items:
         cloud = cloud_of(r.type)
         provider = by_urn.get(r.provider) if r.provider else None
-        region, region_source = resolve_region(cloud, r.type, r.inputs, provider, config)
+        group = groups.get(str(r.inputs.get("resourceGroupName")).lower()) if cloud is Cloud.AZURE else None
+        if group is not None and group is not r and not _own_region(Cloud.AZURE, r.inputs):
+            group_provider = by_urn.get(group.provider) if group.provider else None
+            region, source = resolve_region(cloud, group.type, group.inputs, group_provider, config)
+            region_source = f"resource group {urn_name(group.urn)} ({source})"
+        else:
+            region, region_source = resolve_region(cloud, r.type, r.inputs, provider, config)
         if r.type == facts.ENDPOINT_SITE:
             cloud, region, region_source = _declared(r.inputs)
         tags = own[r.urn]
@@ -235,7 +260,8 @@ def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -
 
 
 def from_offline_run(run: OfflineRun) -> Inventory:
+    """Inputs over outputs, as the export reader merges them, so both paths see the same properties."""
     return build(
-        (RawResource(r.urn, r.type, r.custom, r.parent, r.provider, r.inputs) for r in run.resources),
+        (RawResource(r.urn, r.type, r.custom, r.parent, r.provider, {**r.outputs, **r.inputs}) for r in run.resources),
         run.config,
     )

@@ -55,13 +55,18 @@ def _is_switch(r: Resource) -> bool:
 
 def workloads(inventory: Inventory, settings: Settings) -> dict[str, Workload]:
     found: dict[str, Workload] = {}
+    # Tag keys and values match whatever their case (`Workload`, `Criticality: Critical`): teams' conventions
+    # differ, and a missed tag would let a critical workload pass unchecked.
+    workload_tag, criticality_tag = settings.workload_tag.lower(), settings.criticality_tag.lower()
+    critical_values = {v.lower() for v in settings.critical_values}
     for r in inventory.resources:
-        name = r.service or r.tags.get(settings.workload_tag)
+        tags = {k.lower(): v for k, v in r.tags.items()}
+        name = r.service or tags.get(workload_tag)
         if not name or not (r.custom or r.type == facts.ENDPOINT_SITE):
             continue
-        criticality = r.criticality or r.tags.get(settings.criticality_tag)
+        criticality = r.criticality or tags.get(criticality_tag)
         w = found.setdefault(name, Workload(name, critical=False))
-        w.critical = w.critical or criticality in settings.critical_values
+        w.critical = w.critical or (criticality or "").lower() in critical_values
         if r.type in facts.SITE_TYPES:
             w.sites.append(r)
         elif _is_switch(r):
@@ -85,6 +90,12 @@ def workloads(inventory: Inventory, settings: Settings) -> dict[str, Workload]:
     return found
 
 
+def _multi_region(r: Resource) -> bool:
+    """A multi- or dual-region location (a GCS `EU` bucket) is not one region, whatever its name."""
+    known = facts.region(r.cloud, r.region) if r.cloud is not None else None
+    return known is not None and known.multi_region
+
+
 def _critical(ws: Mapping[str, Workload]) -> Iterable[Workload]:
     return (w for w in ws.values() if w.critical and w.sites)
 
@@ -96,7 +107,11 @@ def _describe(regions: set[tuple[str, str]]) -> str:
 def single_region(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
     for w in _critical(ws):
         regions = w.site_regions()
-        if len(regions) == 1 and not any(r.region == UNKNOWN for r in w.sites):
+        if (
+            len(regions) == 1
+            and not any(_multi_region(r) for r in w.sites)
+            and not any(r.region == UNKNOWN for r in w.sites)
+        ):
             ((cloud, region),) = regions
             yield Finding(
                 "bascule-single-region",

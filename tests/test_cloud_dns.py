@@ -30,7 +30,7 @@ def test_primary_backup_policy_with_a_three_region_check(plan_services: PlanFn, 
     record = plan.named("payments-dns-record", RECORD).inputs
     assert (record["name"], record["type"], record["ttl"]) == ("pay.bank.example.eu.", "A", 30)
     policy = record["routingPolicy"]
-    assert policy["healthCheck"] == "payments-dns-check-id"
+    assert policy["healthCheck"] == check.id == "projects/bank-dns-eu/global/healthChecks/payments-dns-check"
     backup = policy["primaryBackup"]
     assert backup["primary"] == {"externalEndpoints": ["192.0.2.44"]}
     assert backup["backupGeos"] == [

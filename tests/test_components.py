@@ -40,7 +40,7 @@ def test_failover_pair_is_wired_to_health_checks(dev: Plan) -> None:
     address = dev.named("checkout-secondary-ip", "gcp:compute/globalAddress:GlobalAddress")
     assert (secondary["type"], secondary["ttl"], secondary["setIdentifier"]) == ("A", 60, "checkout-secondary")
     assert secondary["records"] == [address.outputs["address"]]
-    assert secondary["healthCheckId"] == "checkout-dns-secondary-id"
+    assert secondary["healthCheckId"] == dev.named("checkout-dns-secondary", HC).id
     assert {r["zoneId"] for r in records.values()} == {"Z0000000000000000000"}
 
 

@@ -45,7 +45,8 @@ def test_load_balancer_chain_and_certificate(plan_services: PlanFn, gcp: dict[st
     member = plan.named("search-secondary-public", "gcp:cloudrunv2/serviceIamMember:ServiceIamMember")
     assert member.inputs["name"] == run.outputs["name"]
     backend = plan.named("search-secondary-backend", "gcp:compute/backendService:BackendService")
-    assert backend.inputs["backends"] == [{"group": "search-secondary-neg-id"}]
+    assert backend.inputs["backends"] == [{"group": neg.id}]
+    assert neg.id.startswith("projects/shop-dr-eu/regions/europe-west1/networkEndpointGroups/")
     rule = plan.named("search-secondary-https", "gcp:compute/globalForwardingRule:GlobalForwardingRule")
     assert (rule.inputs["portRange"], rule.inputs["loadBalancingScheme"]) == ("443", "EXTERNAL_MANAGED")
     assert rule.inputs["ipAddress"] == "203.0.113.10"
@@ -66,23 +67,23 @@ def test_certificate_is_dns_authorized_and_mapped(plan_services: PlanFn, gcp: di
     cert = plan.named("search-secondary-cert", "gcp:certificatemanager/certificate:Certificate")
     assert cert.inputs["managed"] == {
         "domains": ["search.shop.example.com"],
-        "dnsAuthorizations": ["search-secondary-dnsauth-id"],
+        "dnsAuthorizations": [auth.id],
     }
     assert proof.urn in cert.dependencies and auth.urn in cert.dependencies
     cert_map = plan.named("search-secondary-certmap", "gcp:certificatemanager/certificateMap:CertificateMap")
     entry = plan.named("search-secondary-certmap", "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry")
     assert entry.inputs["hostname"] == "search.shop.example.com"
-    assert entry.inputs["certificates"] == ["search-secondary-cert-id"]
+    assert entry.inputs["certificates"] == [cert.id]
     assert entry.inputs["map"] == cert_map.outputs["name"]
     assert "matcher" not in entry.inputs
     # Clients without SNI (or with a name no entry matches) get the same certificate instead of a failed handshake.
     primary = plan.named(
         "search-secondary-certmap-primary", "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry"
     )
-    assert (primary.inputs["matcher"], primary.inputs["certificates"]) == ("PRIMARY", ["search-secondary-cert-id"])
+    assert (primary.inputs["matcher"], primary.inputs["certificates"]) == ("PRIMARY", [cert.id])
     assert primary.inputs["map"] == cert_map.outputs["name"] and "hostname" not in primary.inputs
     proxy = plan.named("search-secondary-https", "gcp:compute/targetHttpsProxy:TargetHttpsProxy")
-    assert proxy.inputs["certificateMap"] == "//certificatemanager.googleapis.com/search-secondary-certmap-id"
+    assert proxy.inputs["certificateMap"] == f"//certificatemanager.googleapis.com/{cert_map.id}"
     assert "sslCertificates" not in proxy.inputs
     # Nothing in the site waits for the service's failover records (the hostname pointing here).
     records = plan.of_type("aws:route53/record:Record")
@@ -95,10 +96,10 @@ def test_port_80_redirects_to_https(plan_services: PlanFn, gcp: dict[str, Any]) 
     redirect = plan.named("search-secondary-redirect", "gcp:compute/uRLMap:URLMap")
     assert redirect.inputs["defaultUrlRedirect"]["httpsRedirect"] is True
     proxy = plan.named("search-secondary-http", "gcp:compute/targetHttpProxy:TargetHttpProxy")
-    assert proxy.inputs["urlMap"] == "search-secondary-redirect-id"
+    assert proxy.inputs["urlMap"] == redirect.id
     rule = plan.named("search-secondary-http", "gcp:compute/globalForwardingRule:GlobalForwardingRule")
     assert (rule.inputs["portRange"], rule.inputs["ipAddress"], rule.inputs["target"]) == (
-        "80", "203.0.113.10", "search-secondary-http-id")  # fmt: skip
+        "80", "203.0.113.10", proxy.id)  # fmt: skip
 
 
 def test_route53_checks_the_load_balancer_ip_for_the_hostname(plan_services: PlanFn, gcp: dict[str, Any]) -> None:

@@ -79,7 +79,7 @@ def test_azure_standby_is_served_by_front_door_validated_by_txt(plan_services: P
     assert proof.inputs["txtRecords"] == [{"value": [domain.outputs["validationProperties"]["validationToken"]]}]
     assert domain.urn in proof.dependencies
     route = plan.named("checkout-secondary-afd", "azure-native:cdn:Route")
-    assert route.inputs["customDomains"] == [{"id": "checkout-secondary-afd-id"}]
+    assert route.inputs["customDomains"] == [{"id": domain.id}]
     assert (route.inputs["forwardingProtocol"], route.inputs["httpsRedirect"]) == ("HttpsOnly", "Enabled")
     assert proof.urn in route.dependencies and origin.urn in route.dependencies
     cname = plan.named("checkout-dns-cname", RECORD)

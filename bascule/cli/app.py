@@ -1,14 +1,86 @@
-"""`bascule`: plan stacks offline, run failover drills, manage the local sandbox."""
+"""`bascule`: plan stacks offline, run failover drills, manage the local sandbox.
+
+Commands load their module when they run, not when `bascule` starts: `bascule --help` and `--version`
+import no command, and `bascule check --export` never loads the drill machinery or Pulumi.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import typer
+import typer._click as click  # typer vendors click: TyperGroup's methods take and return these classes
+from typer.core import TyperCommand, TyperGroup
 
 from bascule import __version__
-from bascule.cli import audit, check, drill, plan, policy_pack, sandbox, verify
+
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "plan": ("bascule.cli.plan", "plan", "Show every resource `pulumi up` would create, per service, offline."),
+    "check": ("bascule.cli.check", "check_command", "Check a stack for concentration risk, like the CrossGuard pack."),
+    "drill": ("bascule.cli.drill", "app", "Failover drills against the local sandbox or a deployed stack."),
+    "verify": (
+        "bascule.cli.verify",
+        "verify",
+        "Is the standby ready right now? TLS, certificate, health, DNS; no fault.",
+    ),
+    "audit": ("bascule.cli.audit", "audit_command", "Continuity audit: critical workloads, single points of failure."),
+    "sandbox": ("bascule.cli.sandbox", "app", "The local sandbox: PowerDNS with LUA failover and two loopback sites."),
+    "policy-pack": ("bascule.cli.policy_pack", "app", "The CrossGuard policy pack for any project (init)."),
+}
+"""Command -> (module, the function or Typer app in it, the one line `bascule --help` lists)."""
+
+
+class _LazyGroup(TyperGroup):
+    """Lists commands from `_COMMANDS` and imports a command's module only when that command runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        if cmd_name not in _COMMANDS:
+            return None
+        # Listing for --help: a stand-in carrying the one-line help, so nothing is imported.
+        return TyperCommand(cmd_name, help=_COMMANDS[cmd_name][2], short_help=_COMMANDS[cmd_name][2])
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] in _COMMANDS and args[0] not in self.commands:
+            self.commands[args[0]] = _load(args[0])
+        return super().resolve_command(ctx, args)
+
+
+def _load(name: str) -> click.Command:
+    module, attribute, _ = _COMMANDS[name]
+    target: Any = getattr(importlib.import_module(module), attribute)
+    # Registered on a parent as `app.command`/`app.add_typer` would, so a one-command group stays a group.
+    parent = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    if isinstance(target, typer.Typer):
+        parent.add_typer(target, name=name)
+    else:
+        parent.command(name)(target)
+    parent.callback()(_no_options)
+    group = typer.main.get_command(parent)
+    assert isinstance(group, TyperGroup)
+    return group.commands[name]
+
+
+def _no_options() -> None:
+    """A callback keeps the parent a group, whose command `name` is then the one registered."""
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bascule {__version__}")
+        raise typer.Exit()
+
 
 app = typer.Typer(
     name="bascule",
+    cls=_LazyGroup,
     help=(
         "Plan B as code. Describe each service once (primary on AWS, warm EU secondary, DNS failover) "
         "in stacks/Pulumi.<stack>.yaml; `pulumi up` builds it, `bascule plan` shows it offline, "
@@ -19,22 +91,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command("plan")(plan.plan)
-app.command("check")(check.check_command)
-app.command("verify")(verify.verify)
-app.command("audit")(audit.audit_command)
-app.add_typer(drill.app, name="drill")
-app.add_typer(sandbox.app, name="sandbox")
-app.add_typer(policy_pack.app, name="policy-pack")
 
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True, callback=_version
+    ),
 ) -> None:
-    if version:
-        typer.echo(f"bascule {__version__}")
-        raise typer.Exit()
+    """Options shared by every command (typer needs a callback to make `bascule` a group)."""
 
 
 def main() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from bascule.check import (
     WaiverError,
@@ -19,12 +21,12 @@ from bascule.check import (
     render_sarif,
     render_text,
 )
-from bascule.cli.common import err, fail, out
+from bascule.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, err, fail, out
 from bascule.cli.plan import plan_stack
-from bascule.engine import ProgramError, load_program_dir, run_offline
+from bascule.engine_types import ProgramError, Semantics
 from bascule.inventory import Inventory, build, from_offline_run
 from bascule.policies.config import ConfigError, load_pack_config
-from bascule.policies.rules import RULES_BY_ID
+from bascule.policies.rules import RULES, RULES_BY_ID, workloads
 from bascule.readers import InputError, read_export, read_preview
 from bascule.spec import SpecError, read_stack_config
 
@@ -43,6 +45,8 @@ def _inventory(
     program: Path | None,
     stack_config: Path | None,
     stacks_dir: Path,
+    semantics: Semantics = Semantics.AUTO,
+    references: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Inventory, Path]:
     """The inventory to check and the file findings point at."""
     chosen = [name for name, value in (("--export", export), ("--preview-json", preview_json), ("--stack", stack),
@@ -57,10 +61,14 @@ def _inventory(
     if stack is not None:
         return plan_stack(stack, stacks_dir), stacks_dir / f"Pulumi.{stack}.yaml"
     assert program is not None
+    from bascule.engine import load_program_dir, run_offline  # loads Pulumi: only when a program runs
+
     project, main = load_program_dir(program)
     config = read_stack_config(stack_config) if stack_config else {}
     name = stack_config.name.removeprefix("Pulumi.").rsplit(".", 1)[0] if stack_config else "offline"
-    run = run_offline(main, config, project=project, stack=name)
+    run = run_offline(main, config, project=project, stack=name, semantics=semantics, stack_references=references)
+    for warning in run.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     return from_offline_run(run), (stack_config or program / "__main__.py")
 
 
@@ -97,6 +105,17 @@ def check_command(
     stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")] = Path(
         "stacks"
     ),
+    semantics: Annotated[
+        Semantics,
+        typer.Option("--semantics", help="With --program: up (typed stand-ins), preview (unknowns) or auto."),
+    ] = Semantics.AUTO,
+    require_workloads: Annotated[
+        bool, typer.Option("--require-workloads", help="Exit 1 when no critical workload is found.")
+    ] = False,
+    stack_reference: Annotated[
+        list[str] | None,
+        typer.Option("--stack-reference", help="With --program: NAME=FILE, FILE from `pulumi stack output --json`."),
+    ] = None,
 ) -> None:
     """Check a stack for concentration risk: the same rules and verdicts as the CrossGuard pack in policies/.
 
@@ -110,14 +129,28 @@ def check_command(
     try:
         pack_config = load_pack_config(config, set(RULES_BY_ID))
         waiver_list = load_waivers(waivers)
-        inventory, source = _inventory(export, preview_json, stack, program, stack_config, stacks_dir)
+        references = _stack_references(stack_reference or [])
+        inventory, source = _inventory(
+            export, preview_json, stack, program, stack_config, stacks_dir, semantics, references
+        )
     except (InputError, ConfigError, WaiverError) as exc:
         fail([str(exc)])
     except SpecError as exc:
         fail(exc.lines)
     except ProgramError as exc:
+        if output_format is Format.JSON:  # CI reads the failure as data, not only as a log line
+            print(json.dumps({"error": exc.as_json(), "summary": {"exit_code": EXIT_BAD_INPUT}}, indent=2))
         fail([f"{program or stack}: the program failed offline: {exc}"])
     results = check(inventory, pack_config, waiver_list)
+    settings = pack_config.for_rule(RULES[0].id)
+    critical = [w for w in workloads(inventory, settings).values() if w.critical]
+    if not critical:
+        err.print(
+            f"[yellow]note:[/yellow] 0 critical workloads found: tag resources with "
+            f"{escape(settings.workload_tag)}=<name> and {escape(settings.criticality_tag)}="
+            f"{escape(settings.critical_values[0])} (or use Bascule's components) so the rules have something to check",
+            highlight=False,
+        )
     for r in results:
         if r.expired:
             err.print(
@@ -137,4 +170,21 @@ def check_command(
         out.print(render_text(results, count).splitlines()[-1], highlight=False)
     else:
         print(rendered)
-    raise typer.Exit(exit_code(results))
+    raise typer.Exit(EXIT_FAILED if require_workloads and not critical else exit_code(results))
+
+
+def _stack_references(items: list[str]) -> dict[str, dict[str, Any]]:
+    """`NAME=FILE` pairs: a referenced stack's outputs as `pulumi stack output --json` printed them."""
+    references: dict[str, dict[str, Any]] = {}
+    for item in items:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            fail([f"--stack-reference {item!r}: expected NAME=FILE"])
+        try:
+            outputs = json.loads(Path(file).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            fail([f"--stack-reference {name}: cannot read {file}: {exc}"])
+        if not isinstance(outputs, dict):
+            fail([f"--stack-reference {name}: {file} is not a JSON object of outputs"])
+        references[name] = outputs
+    return references

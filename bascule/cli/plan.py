@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from bascule.cli.common import err, fail, out
-from bascule.engine import ProgramError, run_offline
+from bascule.engine_types import ProgramError
 from bascule.inventory import Inventory, from_offline_run
 from bascule.spec import SpecError, load_stack_file
 
@@ -21,6 +21,7 @@ StacksDir = Annotated[
 
 def plan_stack(stack: str, stacks_dir: Path) -> Inventory:
     """Validate the stack file, then run the root program offline; raise SpecError or ProgramError."""
+    from bascule.engine import run_offline  # loads Pulumi and the SDKs: only when a stack is planned
     from bascule.program import main as program
 
     config, spec = load_stack_file(stacks_dir / f"Pulumi.{stack}.yaml")

@@ -1,0 +1,299 @@
+"""The offline engine on programs shaped like real ones: references, computed outputs, invokes, failures, URNs.
+
+Each inventory defect of issue 13 is covered by a program that runs through the engine, and the same
+stack must give identical URNs, fingerprints and verdicts through `--program`, `--export` and the pack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_azure_native as azure
+import pulumi_gcp as gcp
+import pytest
+from typer.testing import CliRunner
+
+from bascule import facts
+from bascule.check import check as run_check
+from bascule.cli.app import app
+from bascule.engine import FailureKind, ProgramError, Semantics, run_offline
+from bascule.inventory import from_offline_run
+from bascule.placeholders import resource_class
+from bascule.policies.config import PackConfig
+from bascule.policies.rules import evaluate
+from tests.test_policies import pack_verdicts
+
+TAGS = {"Workload": "ledger", "Criticality": "Critical"}
+
+
+def test_resource_reference_as_input_runs_and_records_the_id() -> None:
+    def program() -> None:
+        role = aws.iam.Role("fn-role", assume_role_policy="{}")
+        aws.lambda_.Function("fn", role=role, runtime="python3.12", handler="h.h", code=pulumi.FileArchive("."))  # type: ignore[arg-type]
+
+    run = run_offline(program, {"aws:region": "eu-west-3"}, timeout=30)
+    fn = next(r for r in run.resources if r.type == "aws:lambda/function:Function")
+    role = next(r for r in run.resources if r.type == "aws:iam/role:Role")
+    assert fn.inputs["role"] == role.id
+
+
+def test_computed_outputs_are_typed_stand_ins_and_apply_runs() -> None:
+    seen: list[str] = []
+
+    def program() -> None:
+        bucket = aws.s3.Bucket("data")
+        bucket.arn.apply(lambda arn: seen.append(arn.split(":")[2]))
+        aws.s3.BucketPolicy("data", bucket=bucket.bucket, policy=bucket.arn.apply(lambda a: json.dumps({"r": a})))
+
+    run = run_offline(program, {"aws:region": "eu-west-3"})
+    assert seen == ["s3"]
+    policy = next(r for r in run.resources if r.type == "aws:s3/bucketPolicy:BucketPolicy")
+    assert json.loads(policy.inputs["policy"]) == {"r": "arn:aws:s3:eu-west-3:123456789012:data"}
+    bucket = next(r for r in run.resources if r.type == "aws:s3/bucket:Bucket")
+    assert bucket.outputs["region"] == "eu-west-3"
+    assert "serverSideEncryptionConfiguration" not in bucket.inputs  # an unset optional input stays unset
+
+
+def test_preview_semantics_leave_computed_outputs_unknown() -> None:
+    def program() -> None:
+        bucket = aws.s3.Bucket("data")
+        bucket.arn.apply(lambda arn: aws.s3.BucketPolicy("inside-apply", bucket="b", policy=arn))
+
+    preview = run_offline(program, {}, semantics=Semantics.PREVIEW)
+    up = run_offline(program, {}, semantics=Semantics.UP)
+    assert [r.name for r in preview.resources] == ["data"]
+    assert [r.name for r in up.resources] == ["data", "inside-apply"]
+
+
+def test_invokes_are_filled_from_their_result_types() -> None:
+    documents: list[str] = []
+    configs: list[Any] = []
+
+    def program() -> None:
+        doc = aws.iam.get_policy_document(
+            statements=[{"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::b/*"],
+                         "principals": [{"type": "Service", "identifiers": ["lambda.amazonaws.com"]}]}]
+        )  # fmt: skip
+        documents.append(doc.json)
+        configs.append(azure.authorization.get_client_config())
+
+    run_offline(program, {})
+    assert json.loads(documents[0]) == {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/*"],
+                       "Principal": {"Service": ["lambda.amazonaws.com"]}}],
+    }  # fmt: skip
+    assert configs[0].subscription_id == "00000000-0000-0000-0000-000000000000"
+
+
+def test_stack_reference_outputs_secure_config_and_warnings() -> None:
+    values: list[Any] = []
+
+    def program() -> None:
+        ref = pulumi.StackReference("org/net/prod")
+        ref.get_output("vpcId").apply(values.append)
+        values.append(pulumi.Config().get("password"))
+        pulumi.StackReference("org/other/prod")
+
+    run = run_offline(program, {"bascule:password": {"secure": "AAABAKx"}},
+                      stack_references={"org/net/prod": {"vpcId": "vpc-123"}})  # fmt: skip
+    assert sorted(map(str, values)) == ["offline-secret", "vpc-123"]
+    assert any("config bascule:password is encrypted" in w for w in run.warnings)
+    assert any("StackReference 'org/other/prod'" in w for w in run.warnings)
+
+
+def test_provider_shaped_ids() -> None:
+    def program() -> None:
+        group = azure.resources.ResourceGroup("rg", resource_group_name="rg-prod", location="francecentral")
+        azure.storage.StorageAccount("store", resource_group_name=group.name, kind="StorageV2",
+                                     sku={"name": "Standard_LRS"})  # fmt: skip
+
+    run = run_offline(program, {})
+    ids = {r.name: r.id for r in run.resources}
+    assert ids["rg"] == "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-prod"
+    assert ids["store"].endswith("/resourceGroups/rg-prod/providers/Microsoft.Storage/storageAccounts/store")
+
+
+def test_program_failure_names_file_line_and_hint(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: broken\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text("import pulumi\n\nname = pulumi.Config().get('name')\nname.upper()\n")
+    result = CliRunner().invoke(app, ["check", "--program", str(tmp_path), "--format", "json"])
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == FailureKind.PROGRAM.value
+    assert error["location"] == f"{tmp_path / '__main__.py'}:4"
+    assert "None" in error["hint"]
+
+
+def test_missing_sdk_is_classified_not_blamed_on_the_engine() -> None:
+    def program() -> None:
+        __import__("pulumi_not_an_sdk")
+
+    with pytest.raises(ProgramError) as exc:
+        run_offline(program, {})
+    assert exc.value.kind is FailureKind.SDK_MISSING
+
+
+def test_watchdog_stops_a_hanging_program() -> None:
+    def program() -> None:
+        never: asyncio.Future[str] = asyncio.get_event_loop().create_future()
+        pulumi.export("never", pulumi.Output.from_input(never))
+
+    with pytest.raises(ProgramError) as exc:
+        run_offline(program, {}, timeout=2)
+    assert exc.value.kind is FailureKind.TIMEOUT
+
+
+# --- inventory defects, each through the engine ------------------------------------------------------
+
+
+def _regions(program: Any, config: dict[str, Any], semantics: Semantics = Semantics.UP) -> dict[str, tuple[str, str]]:
+    inventory = from_offline_run(run_offline(program, config, semantics=semantics))
+    return {r.name: (r.region, r.region_source) for r in inventory.resources if r.custom}
+
+
+def test_azure_resources_take_their_resource_groups_location() -> None:
+    def program() -> None:
+        azure.resources.ResourceGroup("rg", resource_group_name="rg-prod", location="francecentral")
+        azure.storage.StorageAccount("store", resource_group_name="rg-prod", kind="StorageV2",
+                                     sku={"name": "Standard_LRS"})  # fmt: skip
+
+    # Under `up` the engine answers as azure-native does (the group's location as the account's output);
+    # under `preview` (and in exports without outputs) the inventory inherits it from the group.
+    assert _regions(program, {"azure-native:location": "eastus"})["store"][0] == "francecentral"
+    previewed = _regions(program, {"azure-native:location": "eastus"}, Semantics.PREVIEW)
+    assert previewed["store"] == ("francecentral", "resource group rg (resource input)")
+
+
+def test_gcp_zone_config_case_and_multi_regions() -> None:
+    def program() -> None:
+        gcp.compute.Instance("vm", machine_type="e2-small", labels={"workload": "ledger", "criticality": "critical"},
+                             boot_disk={"initialize_params": {"image": "debian-12"}},
+                             network_interfaces=[{"network": "default"}])  # fmt: skip
+        gcp.storage.Bucket("upper", location="EUROPE-WEST1")
+        gcp.storage.Bucket("multi", location="EU", labels={"workload": "ledger", "criticality": "critical"})
+
+    config = {"gcp:zone": "europe-west4-b", "gcp:region": "us-central1", "gcp:project": "p"}
+    regions = _regions(program, config)
+    assert regions["vm"][0] == "europe-west4"  # the provider's zone, as its `zone` output
+    assert _regions(program, config, Semantics.PREVIEW)["vm"] == ("europe-west4", "stack config gcp:zone")
+    assert regions["upper"][0] == "europe-west1"
+    assert regions["multi"][0] == "eu"
+    inventory = from_offline_run(run_offline(program, config))
+    rules = {v.finding.rule for v in evaluate(inventory, PackConfig())}
+    assert "bascule-single-region" not in rules  # a multi-region bucket is not single-region
+
+
+def test_single_region_still_fires_without_the_multi_region_bucket() -> None:
+    def program() -> None:
+        gcp.storage.Bucket("one", location="EUROPE-WEST1", labels={"workload": "ledger", "criticality": "critical"})
+
+    inventory = from_offline_run(run_offline(program, {"gcp:project": "p"}))
+    assert "bascule-single-region" in {v.finding.rule for v in evaluate(inventory, PackConfig())}
+
+
+def test_tag_keys_and_values_match_whatever_their_case() -> None:
+    def program() -> None:
+        aws.ecs.Service("api", desired_count=2, tags=TAGS)
+
+    inventory = from_offline_run(run_offline(program, {"aws:region": "eu-west-3"}))
+    assert "bascule-single-region" in {v.finding.rule for v in evaluate(inventory, PackConfig())}
+
+
+def test_zero_workloads_is_said_and_can_fail(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: untagged\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text("import pulumi_aws as aws\naws.s3.Bucket('b')\n")
+    plain = CliRunner().invoke(app, ["check", "--program", str(tmp_path)])
+    assert plain.exit_code == 0 and "0 critical workloads found" in plain.stderr
+    required = CliRunner().invoke(app, ["check", "--program", str(tmp_path), "--require-workloads"])
+    assert required.exit_code == 1
+
+
+FACT_TYPES = (
+    (facts.SITE_TYPES | facts.GCP_ZONAL_TYPES)
+    - {facts.ENDPOINT_SITE}
+    - facts.AZURE_NATIVE_2_TYPES
+    | {facts.ROUTE53_RECORD, facts.ROUTE53_HEALTH_CHECK, facts.TRAFFIC_MANAGER_PROFILE, facts.CLOUD_DNS_RECORD_SET,
+       facts.GCP_HEALTH_CHECK}
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("token", sorted(FACT_TYPES))
+def test_every_type_in_facts_exists_in_the_installed_sdk(token: str) -> None:
+    package, module, _ = token.split(":")
+    root = {"aws": "pulumi_aws", "azure-native": "pulumi_azure_native", "gcp": "pulumi_gcp",
+            "scaleway": "pulumiverse_scaleway"}[package]  # fmt: skip
+    python_module = module.split("/")[0]
+    python_module = f"{python_module}_" if python_module in ("lambda",) else python_module  # a Python keyword
+    importlib.import_module(root if python_module == "index" else f"{root}.{python_module}")
+    assert resource_class(token) is not None, f"{token}: no such resource type in the installed SDK"
+
+
+# --- URN parity: --program, --export and the CrossGuard pack ------------------------------------------
+
+
+class Site(pulumi.ComponentResource):
+    def __init__(self, name: str, region: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("acme:site:Site", name, None, opts)
+        inner = Tier(f"{name}-tier", region, pulumi.ResourceOptions(parent=self))
+        self.register_outputs({"tier": inner.urn})
+
+
+class Tier(pulumi.ComponentResource):
+    def __init__(self, name: str, region: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("acme:site:Tier", name, None, opts)
+        provider = aws.Provider(f"{name}-aws", region=region, opts=pulumi.ResourceOptions(parent=self))
+        aws.ecs.Service(name, desired_count=2, tags=TAGS, opts=pulumi.ResourceOptions(parent=self, provider=provider))
+
+
+def nested_program() -> None:
+    Site("paris", "eu-west-3")
+
+
+def test_urns_carry_the_full_parent_type_chain() -> None:
+    run = run_offline(nested_program, {}, project="ledger", stack="prod")
+    service = next(r for r in run.resources if r.type == "aws:ecs/service:Service")
+    assert service.urn == "urn:pulumi:prod::ledger::acme:site:Site$acme:site:Tier$aws:ecs/service:Service::paris-tier"
+    site = next(r for r in run.resources if r.type == "acme:site:Site")
+    assert site.urn == "urn:pulumi:prod::ledger::acme:site:Site::paris"
+
+
+def test_same_stack_same_urns_fingerprints_and_verdicts_on_every_path(tmp_path: Path) -> None:
+    run = run_offline(nested_program, {}, project="ledger", stack="prod")
+    export = tmp_path / "state.json"
+    export.write_text(json.dumps({"version": 3, "deployment": {"resources": [
+        {"urn": r.urn, "type": r.type, "custom": r.custom, "id": r.id or None, "inputs": r.inputs,
+         "outputs": r.outputs, **({"parent": r.parent} if r.parent else {}),
+         **({"provider": f"{r.provider}::{next(p.id for p in run.resources if p.urn == r.provider)}"}
+            if r.provider else {})}
+        for r in run.resources]}}))  # fmt: skip
+    from bascule.inventory import build
+    from bascule.readers import read_export
+
+    program_results = run_check(from_offline_run(run), PackConfig(), [])
+    export_results = run_check(build(read_export(export)), PackConfig(), [])
+    as_set = lambda results: {(r.finding.rule, r.finding.urn, r.enforcement.value, r.fingerprint())  # noqa: E731
+                              for r in results}  # fmt: skip
+    assert as_set(program_results) == as_set(export_results)
+    assert any(rule == "bascule-single-region" for rule, *_ in as_set(program_results))
+    pack = pack_verdicts(run, {})
+    assert {(rule, urn, level) for rule, urn, level, _ in as_set(program_results)} == pack
+
+
+def test_auto_semantics_falls_back_to_preview_when_a_stand_in_breaks_the_program() -> None:
+    def program() -> None:
+        api = aws.appsync.GraphQLApi("api", authentication_type="API_KEY", schema="type Query { x: Int }")
+        pulumi.export("endpoint", api.uris["GRAPHQL"])  # a key only the cloud's answer has
+
+    with pytest.raises(ProgramError) as exc:
+        run_offline(program, {}, semantics=Semantics.UP)
+    assert exc.value.kind is FailureKind.STAND_IN
+    run = run_offline(program, {}, semantics=Semantics.AUTO)
+    assert [r.name for r in run.resources] == ["api"]
+    assert run.warnings[0].startswith("ran with preview semantics")
