@@ -49,6 +49,7 @@ from bascule.verify import assess
 from tests.conftest import ROOT, have_pdns
 
 SECRET = "hunter2-db-password-7f3a"
+CONFIG_SECRET = "pdns-api-key-0c41e9"
 DEPLOYED_AT = {"192.0.2.2": "127.0.0.2", "192.0.2.3": "127.0.0.3"}
 
 
@@ -59,7 +60,7 @@ class SandboxStack:
         self.ups = 0
         self.targets: list[list[str]] = []
         port = sandbox.state.https_port
-        self.config: dict[str, Any] = {
+        self.stack_config: dict[str, Any] = {
             SERVICES_KEY: [
                 {
                     "name": "checkout", "hostname": "checkout.sandbox.test", "criticality": "critical",
@@ -78,7 +79,7 @@ class SandboxStack:
     def _run(self) -> dict[str, Any]:
         """Deploy the program: its sites' addresses (which the spec requires to be reachable from elsewhere, so
         never loopback) land on the sandbox's loopback sites, as a real deployment puts them on machines."""
-        outputs = run_offline(program, self.config, stack="drill").stack_outputs
+        outputs = run_offline(program, self.stack_config, stack="drill").stack_outputs
         text = json.dumps(outputs)
         for public, local in DEPLOYED_AT.items():
             text = text.replace(public, local)
@@ -89,17 +90,24 @@ class SandboxStack:
         outputs["db_password"] = (SECRET, True)
         return outputs
 
+    def config(self) -> dict[str, tuple[str, bool]]:
+        plain = {
+            key: (value if isinstance(value, str) else json.dumps(value), False)
+            for key, value in self.stack_config.items()
+        }
+        return {**plain, "bascule:powerdnsApiKey": (CONFIG_SECRET, True)}
+
     def pending_operations(self) -> list[str]:
         return self.pending
 
     def drill_config(self) -> str | None:
-        return self.config.get(DRILL_KEY)
+        return self.stack_config.get(DRILL_KEY)
 
     def set_drill(self, value: str) -> None:
-        self.config[DRILL_KEY] = value
+        self.stack_config[DRILL_KEY] = value
 
     def clear_drill(self) -> None:
-        self.config.pop(DRILL_KEY, None)
+        self.stack_config.pop(DRILL_KEY, None)
 
     def up(self, on_output: Any, targets: list[str]) -> None:
         self.ups += 1
@@ -108,7 +116,7 @@ class SandboxStack:
             self.state = outputs = self._run()
         except ProgramError as exc:
             raise ControlError(f"pulumi up failed: {exc}") from None
-        on_output(f"Updating (drill): connection string postgres://app:{SECRET}@db")
+        on_output(f"Updating (drill): connection string postgres://app:{SECRET}@db, PowerDNS key {CONFIG_SECRET}")
         fault = outputs["services"]["checkout"]["drill"]
         if fault == "switch":
             self.sandbox.set_switched(True)
@@ -172,7 +180,8 @@ def test_full_stack_drill_with_real_probes(sandbox: Sandbox, tmp_path: Path) -> 
     assert sorted(p.name for p in reports.iterdir()) == ["journal.jsonl", "report.html", "report.json", "report.md"]
     for path in reports.iterdir():
         assert SECRET not in path.read_text(), path.name
-    assert all(SECRET not in line for line in lines)
+        assert CONFIG_SECRET not in path.read_text(), path.name
+    assert all(SECRET not in line and CONFIG_SECRET not in line for line in lines)
 
 
 @pytest.mark.sandbox

@@ -28,6 +28,7 @@ from bascule.cli.common import (
     err,
     fail,
     out,
+    styled,
 )
 from bascule.drills import history
 from bascule.drills.control import ControlError, DrillControl, SandboxControl, control_from_description
@@ -181,9 +182,7 @@ def drill(
             rto_seconds=rto if rto is not None else default_rto,
             timeout_seconds=timeout if timeout is not None else max(30.0, 3 * target.failover_bound_seconds),
         )
-        out.print(
-            redact(f"[bold]drill[/bold] {target.service} ({fault.value}) on {target.description}"), highlight=False
-        )
+        out.print(styled("drill", "bold", redact(f"{target.service} ({fault.value}) on {target.description}")))
         if dry_run:
             _dry_run(plan, control, redact)
             return
@@ -212,7 +211,7 @@ def drill(
             kinds = {e["kind"] for e in read_journal(journal.path)}
             if "inject" in kinds and "restored" not in kinds and not owned:
                 # Keep the lock: it is what `drill recover` finds, and the fault may still be in place.
-                err.print("[red]the fault may still be in place:[/red] run `bascule drill recover`", highlight=False)
+                err.print(styled("the fault may still be in place:", "red", "run `bascule drill recover`"))
             else:
                 lock.release()
     summary = write_reports(reports, read_journal(reports / "journal.jsonl"))
@@ -265,9 +264,11 @@ def _sandbox(directory: Path, settings: SandboxService, cleanup: ExitStack) -> t
         if existing is not None and existing.running():
             if existing.state.service != settings:
                 err.print(
-                    "[yellow]note:[/yellow] using the running sandbox's settings; "
-                    "`bascule sandbox down` first to drill other ones",
-                    highlight=False,
+                    styled(
+                        "note:",
+                        "yellow",
+                        "using the running sandbox's settings; `bascule sandbox down` first to drill other ones",
+                    )
                 )
             return existing, False
         out.print("starting a sandbox for this drill (PowerDNS + two loopback sites)…")
@@ -280,7 +281,7 @@ def _sandbox(directory: Path, settings: SandboxService, cleanup: ExitStack) -> t
 
 
 def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor) -> None:
-    out.print_json(redact(json.dumps(plan.as_json())))
+    out.print_json(json.dumps(redact.data(plan.as_json())))
     with tempfile.TemporaryDirectory() as scratch:
         journal = Journal(Path(scratch) / "preflight.jsonl", redact)
         with http_client(plan.trust) as client:
@@ -295,7 +296,7 @@ def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor) -> None:
 
 def _print_summary(summary: dict[str, Any], reports: Path) -> None:
     style = "green" if summary["status"] == "pass" else "red"
-    out.print(f"[bold {style}]{summary['status'].upper()}[/bold {style}] {summary['service']} ({summary['fault']})")
+    out.print(styled(summary["status"].upper(), f"bold {style}", f"{summary['service']} ({summary['fault']})"))
     for reason in summary.get("reasons", []):
         out.print(f"  - {reason}", highlight=False, markup=False, soft_wrap=True)
     if summary["status"] != "refused":
@@ -370,7 +371,7 @@ def recover(
                 control.sandbox.stop()
                 out.print(f"stopped the sandbox that drill had started ({control.sandbox.dir})")
         except (ControlError, SandboxError) as exc:
-            err.print(f"[red]error:[/red] {info.get('key')}: {exc}", highlight=False)
+            err.print(styled("error:", "red", f"{info.get('key')}: {exc}"))
             failed = True
             continue
         path.unlink(missing_ok=True)

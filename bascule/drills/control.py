@@ -36,8 +36,8 @@ class DrillControl(Protocol):
         """Reasons not to start (pending operations, a drill already running); checked in preflight."""
         ...
 
-    def secrets(self) -> list[str]:
-        """Values that must never reach a journal, report or log."""
+    def secrets(self) -> list[Any]:
+        """Values that must never reach a journal, report or log (strings, or numbers that must be hidden too)."""
         ...
 
 
@@ -100,7 +100,7 @@ class SandboxControl:
     def problems(self) -> list[str]:
         return [] if self.sandbox.running() else [f"the sandbox in {self.sandbox.dir} is not fully running"]
 
-    def secrets(self) -> list[str]:
+    def secrets(self) -> list[Any]:
         return []
 
 
