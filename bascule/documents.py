@@ -18,10 +18,12 @@ import yaml
 
 MAX_BYTES = 256 * 1024 * 1024
 """Larger than any stack export we have seen (100,000 resources is about 90 MiB), small enough to fit in memory."""
+MAX_YAML_BYTES = 16 * 1024 * 1024
+"""Stack files, waivers: written by people, a few KiB; PyYAML reads about 1 MiB/s, so more is an attack or a mistake."""
 MAX_DEPTH = 100
 """Pulumi state nests a few levels (resource -> inputs -> policy document -> statements); 100 is generous."""
-MAX_NODES = 20_000_000
-"""Values in a document once YAML aliases are expanded: the bound that stops an alias bomb from exploding later."""
+MAX_NODES = 1_000_000
+"""Values a YAML document may stand for once aliases are expanded: stops an alias bomb before anything expands it."""
 MAX_ALIASES = 1_000
 """YAML aliases per document: stack files use a handful of anchors for shared settings, a bomb uses many."""
 
@@ -44,17 +46,17 @@ def at(path: Path, parts: Iterable[str | int], message: str) -> InputError:
     return InputError(f"{path}: {where + ': ' if where else ''}{message}")
 
 
-def read_text(path: Path, what: str) -> str:
-    """The file as text: at most MAX_BYTES, UTF-8 (a BOM is allowed), not empty."""
+def read_text(path: Path, what: str, limit: int = MAX_BYTES) -> str:
+    """The file as text: at most `limit` bytes, UTF-8 (a BOM is allowed), not empty."""
     try:
         with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+            data = handle.read(limit + 1)
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder, not a {what}") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
-    if len(data) > MAX_BYTES:
-        raise InputError(f"{path}: larger than {MAX_BYTES // (1024 * 1024)} MiB; not a {what} Bascule reads")
+    if len(data) > limit:
+        raise InputError(f"{path}: larger than {limit // (1024 * 1024)} MiB; not a {what} Bascule reads")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -75,7 +77,7 @@ def read_json(path: Path, what: str) -> Any:
         raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); truncated?") from None
     except RecursionError:
         raise InputError(f"{path}: nested deeper than {MAX_DEPTH} levels; not a {what}") from None
-    check_shape(path, doc)
+    check_depth(path, doc)
     return doc
 
 
@@ -105,7 +107,7 @@ class _BoundedLoader(yaml.SafeLoader):
 
 
 def read_yaml(path: Path, what: str) -> Any:
-    text = read_text(path, what)
+    text = read_text(path, what, MAX_YAML_BYTES)
     try:
         doc = yaml.load(text, Loader=_BoundedLoader)
     except yaml.YAMLError as exc:
@@ -115,34 +117,75 @@ def read_yaml(path: Path, what: str) -> Any:
         raise InputError(f"{path}{where}: not valid YAML: {problem}") from None
     except RecursionError:
         raise InputError(f"{path}: nested deeper than {MAX_DEPTH} levels; not a {what}") from None
-    check_shape(path, doc)
+    check_graph(path, doc)
     return doc
 
 
-def check_shape(path: Path, doc: Any) -> None:
-    """Refuse documents nested deeper than MAX_DEPTH or holding more than MAX_NODES values.
+def _children(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return list(value.values())
+    return list(value) if isinstance(value, list) else []
 
-    YAML aliases make a document a graph: a few lines can stand for billions of values (every later
-    `json.dumps`, copy or validation expands them) or for a list that contains itself (which is nested
-    infinitely deep). The walk counts values as the rest of Bascule would see them and stops at the first
-    limit, so it costs at most MAX_NODES steps whatever the document claims.
-    """
-    nodes = 1
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(doc, ())]
+
+def _deepest_path(doc: Any) -> tuple[str | int, ...]:
+    """The path to a value nested MAX_DEPTH levels down, for the error message (only called on that error)."""
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    trail: list[tuple[str | int, ...]] = [()]
     while stack:
-        value, parts = stack.pop()
-        if isinstance(value, Mapping):
-            children: Iterable[tuple[str | int, Any]] = value.items()
-        elif isinstance(value, list):
-            children = enumerate(value)
-        else:
+        value, level = stack.pop()
+        here = trail.pop()
+        if level >= MAX_DEPTH:
+            return here
+        items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else []
+        for key, child in items:
+            if isinstance(child, Mapping | list):
+                stack.append((child, level + 1))
+                trail.append((*here, key if isinstance(key, int) else str(key)))
+    return ()
+
+
+def check_depth(path: Path, doc: Any) -> None:
+    """Refuse a tree nested deeper than MAX_DEPTH: later code (validation, copies, rules) recurses into it."""
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        value, level = stack.pop()
+        children = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, Mapping | list):
+                if level + 1 >= MAX_DEPTH:
+                    raise at(path, _deepest_path(doc), f"nested deeper than {MAX_DEPTH} levels")
+                stack.append((child, level + 1))
+
+
+def check_graph(path: Path, doc: Any) -> None:
+    """Refuse a YAML document that contains itself, or that stands for more than MAX_NODES values.
+
+    Aliases make a YAML document a graph: a few lines can stand for billions of values (every later
+    `json.dumps`, copy or validation expands them) or for a list that contains itself. Sizes are computed
+    once per distinct node (post-order, memoised by identity), so the check costs what the file holds,
+    not what it expands to.
+    """
+    size: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(doc, False)]
+    while stack:
+        value, finished = stack.pop()
+        key = id(value)
+        children = _children(value)
+        if finished:
+            size[key] = 1 + sum(size.get(id(child), 1) for child in children)
+            open_nodes.discard(key)
+            if size[key] > MAX_NODES:
+                raise at(path, (), f"stands for more than {MAX_NODES:,} values once its aliases are expanded")
             continue
-        if len(parts) >= MAX_DEPTH:
-            raise at(path, parts, f"nested deeper than {MAX_DEPTH} levels (or contains itself through an alias)")
-        nodes += len(value)
-        if nodes > MAX_NODES:
-            raise at(path, parts, f"more than {MAX_NODES:,} values (aliases expanded); refusing to read further")
-        stack.extend((child, (*parts, key)) for key, child in children if isinstance(child, (Mapping, list)))
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise at(path, (), "contains itself (a recursive YAML alias)")
+        open_nodes.add(key)
+        stack.append((value, True))
+        stack.extend((child, False) for child in children if isinstance(child, Mapping | list))
+    check_depth(path, doc)
 
 
 def mapping(path: Path, parts: tuple[str | int, ...], value: Any, what: str = "an object") -> Mapping[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import random
 import tempfile
 import time
@@ -33,7 +34,7 @@ from bascule.cli.common import (
 from bascule.drills import history
 from bascule.drills.control import ControlError, DrillControl, SandboxControl, control_from_description
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
-from bascule.drills.lock import DrillLock, LockHeld, StaleLock, default_lock_dir, list_locks
+from bascule.drills.lock import UNREADABLE, DrillLock, LockHeld, StaleLock, default_lock_dir, list_locks
 from bascule.drills.plan import DrillPlan, Fault, Resolver
 from bascule.drills.report import write_reports
 from bascule.drills.runner import DrillInterrupted, preflight, run_drill, signals_interrupt
@@ -142,6 +143,12 @@ def drill(
         return
     if not local and stack is None:
         fail(["choose a target: --local (the sandbox) or --stack NAME --service NAME (a deployed Pulumi stack)"])
+    # nan compares false with everything: without these checks `--rto nan` makes every failover "within" the RTO.
+    for name, value in (("--rto", rto), ("--timeout", timeout)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            fail([f"{name}: {value} is not a positive number of seconds"])
+    if not (math.isfinite(window) and window >= 0):
+        fail([f"--window: {window} is not a non-negative number of minutes"])
     try:
         blackout_days = parse_blackout(blackout or [])
         delay = window_delay(window, random.Random())
@@ -346,6 +353,12 @@ def recover(
         return
     failed = False
     for path, info in locks:
+        if info.get("key") == UNREADABLE:
+            # Locks are written whole before they appear, so an unreadable one was never a drill's record: no
+            # drill could have injected a fault under it. It names no target, so there is nothing to restore.
+            path.unlink(missing_ok=True)
+            out.print(f"{path}: removed an unreadable lock (empty or torn); it named no drill, nothing to restore")
+            continue
         pid = int(info.get("pid", 0))
         if alive(pid):
             out.print(f"drill pid {pid} on {info.get('key')} is still running; leaving it alone")
@@ -359,7 +372,9 @@ def recover(
         try:
             control = control_from_description(dict(info.get("control") or {}))
             if "inject" in kinds and not kinds & {"restored", "recovered"}:
-                control.restore(Fault(info.get("fault", "health")))
+                # Restore converges whatever the fault was, so an unknown one in the lock is no obstacle.
+                fault = info.get("fault")
+                control.restore(Fault(fault) if fault in [f.value for f in Fault] else Fault.SWITCH)
                 journal = Journal(journal_path)
                 journal.append("recovered", by="bascule drill recover", lock=str(path))
                 journal.close()

@@ -104,19 +104,27 @@ class SandboxControl:
         return []
 
 
+def _field(description: dict[str, Any], name: str) -> str:
+    value = description.get(name)
+    if not isinstance(value, str) or not value:
+        raise ControlError(f"the drill lock's control has no '{name}'; it cannot say what to restore")
+    return value
+
+
 def _sandbox_from(description: dict[str, Any]) -> DrillControl:
-    sandbox = Sandbox.load(Path(description["directory"]))
+    directory = _field(description, "directory")
+    sandbox = Sandbox.load(Path(directory))
     if sandbox is None:
-        raise ControlError(f"sandbox in {description['directory']} is gone; nothing left to restore there")
+        raise ControlError(f"sandbox in {directory} is gone; nothing left to restore there")
     return SandboxControl(sandbox)
 
 
 def _stack_from(description: dict[str, Any]) -> DrillControl:
     from bascule.drills.stack_control import PulumiStackControl, make_backend  # needs this module: import late
 
-    work_dir = Path(description["work_dir"])
-    backend = make_backend(description["stack"], work_dir)
-    return PulumiStackControl(backend, description["stack"], work_dir, description["service"], print)
+    stack, work_dir = _field(description, "stack"), Path(_field(description, "work_dir"))
+    backend = make_backend(stack, work_dir)
+    return PulumiStackControl(backend, stack, work_dir, _field(description, "service"), print)
 
 
 CONTROL_KINDS: dict[str, Callable[[dict[str, Any]], DrillControl]] = {
