@@ -41,6 +41,15 @@ class DrillControl(Protocol):
         ...
 
 
+def sandbox_lock_key(directory: Path) -> str:
+    return f"sandbox:{directory}"
+
+
+def sandbox_description(directory: Path) -> dict[str, Any]:
+    """What `drill recover` needs to find a sandbox again; written into the lock even before the sandbox starts."""
+    return {"kind": "sandbox", "directory": str(directory)}
+
+
 class SandboxControl:
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
@@ -92,10 +101,10 @@ class SandboxControl:
             raise ControlError(f"sandbox: restore after {fault.value}: {exc}") from exc
 
     def lock_key(self) -> str:
-        return f"sandbox:{self.sandbox.dir}"
+        return sandbox_lock_key(self.sandbox.dir)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "sandbox", "directory": str(self.sandbox.dir)}
+        return sandbox_description(self.sandbox.dir)
 
     def problems(self) -> list[str]:
         return [] if self.sandbox.running() else [f"the sandbox in {self.sandbox.dir} is not fully running"]
