@@ -92,8 +92,9 @@ class _BoundedLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
                 raise yaml.composer.ComposerError(
-                    None, None, f"more than {MAX_ALIASES} aliases (an alias bomb?)", self.peek_event().start_mark
+                    None, None, f"more than {MAX_ALIASES} aliases (an alias bomb?)", event.start_mark
                 )
         return super().compose_node(parent, index)
 

@@ -114,6 +114,12 @@ def test_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
     assert grown_mib < 200, f"peak memory grew by {grown_mib:.0f} MiB"
 
 
+def test_too_many_aliases(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.t.yaml"
+    path.write_text("config:\n  a: &a x\n  b: [" + ", ".join(["*a"] * 1001) + "]\n")
+    assert_one_line(plan(tmp_path), path, ":3:", "more than 1000 aliases")
+
+
 def test_recursive_alias_and_deep_nesting(tmp_path: Path) -> None:
     path = tmp_path / "Pulumi.t.yaml"
     path.write_text(f"config:\n  {SERVICES_KEY}: &me [*me]\n")
@@ -381,6 +387,13 @@ def test_an_internal_error_is_exit_70_and_one_line(tmp_path: Path, monkeypatch: 
     assert result.exit_code == EXIT_INTERNAL
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("internal error: KeyError: 'surprise' at ") and "(a bug in Bascule, exit 70)" in line
+
+
+def test_usage_errors_stay_usage_errors() -> None:
+    """Option parsing happens inside the guarded group: a bad option value is exit 2 from typer, not an internal error."""
+    result = invoke("check", "--format", "bogus")
+    assert result.exit_code == 2
+    assert "internal error" not in result.output and "'bogus' is not one of" in result.output
 
 
 def test_real_exit_path(tmp_path: Path) -> None:
