@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -132,20 +133,13 @@ EXPORT = {"version": 3, "deployment": {"resources": RESOURCES}}
 PREVIEW = {"config": {"aws:region": "eu-west-3"}, "steps": [{"op": "create", "newState": r} for r in RESOURCES]}
 
 
+@pytest.mark.parametrize(("option", "base"), [("--export", EXPORT), ("--preview-json", PREVIEW)])
 @PROFILE
-@given(content=st.one_of(mutated(EXPORT).map(as_json), garbage))
-def test_exports(tmp_path_factory: Any, content: bytes) -> None:
-    path = tmp_path_factory.mktemp("export") / "state.json"
-    path.write_bytes(content)
-    assert_answers(runner.invoke(app, ["check", "--export", str(path)]), path, {0, 1})
-
-
-@PROFILE
-@given(content=st.one_of(mutated(PREVIEW).map(as_json), garbage))
-def test_previews(tmp_path_factory: Any, content: bytes) -> None:
-    path = tmp_path_factory.mktemp("preview") / "preview.json"
-    path.write_bytes(content)
-    assert_answers(runner.invoke(app, ["check", "--preview-json", str(path)]), path, {0, 1})
+@given(data=st.data())
+def test_exports_and_previews(tmp_path_factory: Any, option: str, base: Any, data: st.DataObject) -> None:
+    path = tmp_path_factory.mktemp("pulumi") / "pulumi.json"
+    path.write_bytes(data.draw(st.one_of(mutated(base).map(as_json), garbage)))
+    assert_answers(runner.invoke(app, ["check", option, str(path)]), path, {0, 1})
 
 
 WAIVERS = {"waivers": [{"rule": "bascule-single-region", "workload": "pay", "reason": "contract signed",
@@ -154,30 +148,21 @@ POLICY = {"all": "advisory", "bascule-single-region": {"enforcementLevel": "mand
           "workloadTag": "workload"}, "bascule-rto-budget": {"defaultRtoSeconds": 300}}  # fmt: skip
 
 
-def _export(folder: Path) -> Path:
-    path = folder / "state.json"
-    path.write_text(json.dumps(EXPORT))
-    return path
+SETTINGS_FILES = {
+    "--waivers": st.one_of(mutated(WAIVERS).map(as_yaml), garbage, aliases),
+    "--config": st.one_of(mutated(POLICY).map(as_json), garbage),
+}
 
 
+@pytest.mark.parametrize("option", SETTINGS_FILES)
 @PROFILE
-@given(content=st.one_of(mutated(WAIVERS).map(as_yaml), garbage, aliases))
-def test_waivers(tmp_path_factory: Any, content: bytes) -> None:
-    folder = tmp_path_factory.mktemp("waivers")
-    path = folder / "waivers.yaml"
-    path.write_bytes(content)
-    result = runner.invoke(app, ["check", "--export", str(_export(folder)), "--waivers", str(path)])
-    assert_answers(result, path, {0, 1})
-
-
-@PROFILE
-@given(content=st.one_of(mutated(POLICY).map(as_json), garbage))
-def test_policy_configs(tmp_path_factory: Any, content: bytes) -> None:
-    folder = tmp_path_factory.mktemp("policy")
-    path = folder / "policy.json"
-    path.write_bytes(content)
-    result = runner.invoke(app, ["check", "--export", str(_export(folder)), "--config", str(path)])
-    assert_answers(result, path, {0, 1})
+@given(data=st.data())
+def test_waivers_and_policy_configs(tmp_path_factory: Any, option: str, data: st.DataObject) -> None:
+    folder = tmp_path_factory.mktemp("settings")
+    export, path = folder / "state.json", folder / "settings"
+    export.write_text(json.dumps(EXPORT))
+    path.write_bytes(data.draw(SETTINGS_FILES[option]))
+    assert_answers(runner.invoke(app, ["check", "--export", str(export), option, str(path)]), path, {0, 1})
 
 
 def _limited() -> None:
