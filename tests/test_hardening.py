@@ -248,6 +248,7 @@ def test_non_utf8_waivers(tmp_path: Path) -> None:
         ({"bascule-single-region": {"criticalValues": [" "]}}, "criticalValues[0]: String should have at least"),
         ({"bascule-rto-budget": {"defaultRtoSeconds": True}}, "defaultRtoSeconds: Input should be a valid integer"),
         ({"bascule-rto-budget": {"enforcementLevel": ["x"]}}, 'enforcementLevel: ["x"] is not one of'),
+        ({"bascule-rto-budget": {"a\nb\x1e": 1}}, "bascule-rto-budget: a\\nb\\x1e: Extra inputs are not permitted"),
     ],
 )
 def test_bad_policy_config(tmp_path: Path, config: Any, expected: str) -> None:

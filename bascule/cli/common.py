@@ -28,9 +28,18 @@ out = Console(width=None if sys.stdout.isatty() else 160, markup=False, highligh
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160, markup=False, highlight=False)
 
 
+def one_line(text: str) -> str:
+    """Untrusted text kept on one terminal line: control characters (newlines, escapes, separators) escaped.
+
+    A key or value from a hostile file may hold `\n`, `\x1e` or terminal escape sequences; printed raw they
+    would split a one-line error in two or rewrite the terminal.
+    """
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def styled(label: str, style: str, text: str = "") -> Text:
-    """`label` in `style`, then `text` verbatim (never parsed as markup)."""
-    return Text.assemble((label, style), (" " + text) if text else "")
+    """`label` in `style`, then `text` verbatim (never parsed as markup) on one line."""
+    return Text.assemble((label, style), (" " + one_line(text)) if text else "")
 
 
 def fail(lines: Iterable[str], code: int = EXIT_BAD_INPUT) -> NoReturn:
