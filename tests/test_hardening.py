@@ -413,3 +413,9 @@ def test_progress_and_pulumi_output_print_literally(capsys: pytest.CaptureFixtur
 
     out.print("  pulumi up: [/bold] unbalanced, [secret] kept, [red]not red[/red]")
     assert capsys.readouterr().out == "  pulumi up: [/bold] unbalanced, [secret] kept, [red]not red[/red]\n"
+
+
+def test_non_utf8_pulumi_project_file(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_bytes(b"name: caf\xe9\nruntime: python\n")
+    result = invoke("check", "--program", str(tmp_path))
+    assert_one_line(result, tmp_path, "Pulumi.yaml:1: not UTF-8 text")
