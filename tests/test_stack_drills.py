@@ -140,7 +140,7 @@ def control_for(stack: SandboxStack, lines: list[str]) -> PulumiStackControl:
     resolver = Resolver("sandbox-authoritative", "127.0.0.1", stack.sandbox.state.dns_port, "authoritative")
     return PulumiStackControl(
         stack, "drill", Path("."), "checkout", lines.append, resolvers=(resolver,), with_authoritative=False,
-        targets_for=lambda service, fault: fault_targets(program, stack.config, "bascule", "drill", service, fault),
+        targets_for=lambda service, fault: fault_targets(program, stack.stack_config, "bascule", "drill", service, fault),
         ca_bundle=str(stack.sandbox.state.pki.ca),
     )  # fmt: skip
 
@@ -426,6 +426,9 @@ def test_recover_from_a_fresh_checkout_finds_the_drill_in_the_outputs() -> None:
 
         def outputs(self) -> dict[str, tuple[Any, bool]]:
             return self.state
+
+        def config(self) -> dict[str, tuple[str, bool]]:
+            return {}
 
         def pending_operations(self) -> list[str]:
             return []
