@@ -22,6 +22,7 @@ from bascule.check import (
 )
 from bascule.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, err, fail, out, styled
 from bascule.cli.plan import plan_stack
+from bascule.documents import read_json
 from bascule.engine_types import ProgramError, Semantics
 from bascule.inventory import Inventory, build, from_offline_run
 from bascule.policies.config import ConfigError, load_pack_config
@@ -186,9 +187,9 @@ def _stack_references(items: list[str]) -> dict[str, dict[str, Any]]:
         if not sep or not name or not file:
             fail([f"--stack-reference {item!r}: expected NAME=FILE"])
         try:
-            outputs = json.loads(Path(file).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            fail([f"--stack-reference {name}: cannot read {file}: {exc}"])
+            outputs = read_json(Path(file), "stack outputs file (`pulumi stack output --json`)")
+        except InputError as exc:
+            fail([f"--stack-reference {name}: {exc}"])
         if not isinstance(outputs, dict):
             fail([f"--stack-reference {name}: {file} is not a JSON object of outputs"])
         references[name] = outputs

@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 import dns.exception
 import dns.resolver
-import yaml
 
+from bascule.documents import InputError, read_yaml
 from bascule.drills.control import ControlError
 from bascule.drills.journal import Redactor
 from bascule.drills.plan import DrillTarget, Fault, Resolver
@@ -117,7 +117,12 @@ def local_fault_targets(work_dir: Path, stack: str) -> Callable[[str, Fault], li
 
 
 def _stack_config_dir(work_dir: Path) -> Path:
-    project = yaml.safe_load((work_dir / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
+    try:
+        project = read_yaml(work_dir / "Pulumi.yaml", "Pulumi project file")
+    except InputError as exc:
+        raise ControlError(str(exc)) from None
+    if not isinstance(project, dict):
+        raise ControlError(f"{work_dir / 'Pulumi.yaml'}: expected a mapping, as Pulumi project files have")
     return work_dir / str(project.get("stackConfigDir") or ".")
 
 
