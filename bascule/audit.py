@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 
 from bascule import facts
+from bascule.documents import InputError, read_json
 from bascule.drills import history
 from bascule.inventory import GLOBAL, UNKNOWN, Inventory, Resource
 from bascule.policies.config import Settings
@@ -232,9 +233,9 @@ def read_readiness(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AuditError(f"{path}: cannot read readiness (`bascule verify --format json`): {exc}") from None
+        doc = read_json(path, "readiness file (`bascule verify --format json`)")
+    except InputError as exc:
+        raise AuditError(str(exc)) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("services"), list):
         raise AuditError(f"{path}: not `bascule verify --format json` output (no 'services' list)")
     return doc

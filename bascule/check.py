@@ -15,17 +15,19 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bascule import __version__
+from bascule.documents import InputError, at, read_yaml
 from bascule.inventory import Inventory
 from bascule.policies.config import Enforcement, PackConfig
 from bascule.policies.rules import RULES, RULES_BY_ID, Finding, evaluate
 
 
 class Waiver(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """An accepted finding. Reason and owner are stripped first: a blank one would accept a risk in nobody's name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     rule: str
     urn: str | None = None
@@ -48,17 +50,14 @@ class Waiver(BaseModel):
         return finding.urn == self.urn if self.urn is not None else finding.workload == self.workload
 
 
-class WaiverError(Exception):
+class WaiverError(InputError):
     pass
 
 
 def load_waivers(path: Path | None) -> list[Waiver]:
     if path is None:
         return []
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise WaiverError(f"{path}: cannot read waivers: {exc}") from None
+    doc = read_yaml(path, "waivers file")
     items = doc.get("waivers") if isinstance(doc, dict) else None
     if not isinstance(items, list):
         raise WaiverError(f"{path}: expected a mapping with a 'waivers' list")
@@ -68,8 +67,8 @@ def load_waivers(path: Path | None) -> list[Waiver]:
             waivers.append(Waiver.model_validate(item))
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "waiver"
-            raise WaiverError(f"{path}: waivers[{i}]: {field}: {err['msg'].removeprefix('Value error, ')}") from None
+            parts = ("waivers", i, *(p for p in err["loc"] if isinstance(p, str | int)))
+            raise WaiverError(str(at(path, parts, err["msg"].removeprefix("Value error, ")))) from None
     return waivers
 
 
@@ -92,7 +91,7 @@ def anchor_for(path: Path, root: Path | None = None) -> Anchor:
         shown = str(path)
     lines: dict[str, int] = {}
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
             match = re.match(r"^\s*-?\s*name:\s*['\"]?([a-z0-9-]+)", line)
             if match and match.group(1) not in lines:
                 lines[match.group(1)] = number

@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
 
 from bascule import placeholders
+from bascule.documents import InputError, read_yaml
 from bascule.engine_types import FailureKind, OfflineRun, ProgramError, RegisteredResource, Semantics
 from bascule.facts import GLOBAL_TYPE_PREFIXES
 from bascule.placeholders import ACCOUNT_ID, ZERO_GUID, Namer
@@ -587,7 +587,12 @@ def load_program_dir(directory: Path) -> tuple[str, Callable[[], None]]:
     project_file = next((directory / n for n in ("Pulumi.yaml", "Pulumi.yml") if (directory / n).is_file()), None)
     if project_file is None:
         raise ProgramError(f"{directory}: no Pulumi.yaml: not a Pulumi project")
-    project = yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}
+    try:
+        project = read_yaml(project_file, "Pulumi project file")
+    except InputError as exc:
+        raise ProgramError(str(exc)) from None
+    if not isinstance(project, dict):
+        raise ProgramError(f"{project_file}: expected a mapping (name, runtime, main), as Pulumi project files have")
     runtime = project.get("runtime")
     runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
     if runtime_name != "python":

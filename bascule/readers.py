@@ -1,8 +1,10 @@
 """Read Pulumi's own files into raw resources: `pulumi stack export` and `pulumi preview --json`.
 
-Bad input is reported as one line naming the file and the position (JSON line and column, or the
-resource's index), never a traceback: these files arrive from CI artifacts, truncated or from another
-Pulumi version, and the user must know which one and where.
+Bad input is reported as one line naming the file and the place in it (JSON line and column, or the path
+to the value: `deployment.resources[3].inputs`), never a traceback: these files arrive from CI artifacts,
+truncated or from another Pulumi version, and the user must know which one and where. The generic limits
+(size, encoding, depth) are those of `bascule.documents`; what is checked here is the shape the inventory
+relies on, so nothing later meets a value of the wrong kind.
 """
 
 from __future__ import annotations
@@ -12,26 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bascule.inventory import RawResource
+from bascule.documents import InputError, at, mapping, read_json, sequence
+from bascule.facts import Cloud
+from bascule.inventory import RawResource, cloud_of
 
 SUPPORTED_EXPORT_VERSION = 3
 
-
-class InputError(Exception):
-    pass
-
-
-def _load(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if not text.strip():
-        raise InputError(f"{path}: empty file")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); truncated?") from None
+__all__ = ["SUPPORTED_EXPORT_VERSION", "InputError", "read_export", "read_preview"]
 
 
 def _provider_urn(ref: Any) -> str | None:
@@ -39,55 +28,117 @@ def _provider_urn(ref: Any) -> str | None:
     return str(ref).rsplit("::", 1)[0] if ref else None
 
 
-def _resource(path: Path, where: str, item: Any, state_key: str) -> RawResource:
-    if not isinstance(item, Mapping):
-        raise InputError(f"{path}: {where}: expected an object")
-    if not item.get("type"):
-        raise InputError(f"{path}: {where}: resource has no type (urn {item.get('urn', 'missing')})")
-    if not item.get("urn"):
-        raise InputError(f"{path}: {where}: resource of type {item['type']} has no urn")
-    state = item.get(state_key) or {}
-    inputs = {**(item.get("outputs") or {}), **state} if state_key == "inputs" else dict(state)
+def _text(path: Path, parts: tuple[str | int, ...], value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise at(path, parts, "expected a non-empty string")
+    return value
+
+
+def _check_tags(path: Path, parts: tuple[str | int, ...], type_token: str, state: Mapping[str, Any]) -> None:
+    """Tags are what workloads are found by: a wrong shape would silently hide a workload from every rule.
+
+    Scaleway writes tags as a list of strings (Bascule's are `key=value`); AWS and Azure tags and GCP labels
+    are objects of strings.
+    """
+    cloud = cloud_of(type_token)
+    key = "labels" if cloud is Cloud.GCP else "tags"
+    raw = state.get(key)
+    if raw is None:
+        return
+    if cloud is Cloud.SCALEWAY:
+        items = sequence(path, (*parts, key), raw, "a list of strings (Scaleway tags)")
+        bad = next((i for i, item in enumerate(items) if not isinstance(item, str)), None)
+        if bad is not None:
+            raise at(path, (*parts, key, bad), "expected a string tag")
+        return
+    tags = mapping(path, (*parts, key), raw, "an object of tags")
+    bad_key = next((k for k, v in tags.items() if not isinstance(v, str | int | float | bool)), None)
+    if bad_key is not None:
+        raise at(path, (*parts, key, str(bad_key)), "expected a tag value (a string)")
+
+
+def _resource(path: Path, parts: tuple[str | int, ...], item: Any) -> RawResource:
+    item = mapping(path, parts, item, "a resource object")
+    type_token = _text(path, (*parts, "type"), item.get("type"))
+    urn = _text(path, (*parts, "urn"), item.get("urn"))
+    inputs: dict[str, Any] = {}
+    for key in ("outputs", "inputs"):  # inputs win: they are what the program declared
+        if item.get(key) is not None:
+            state = mapping(path, (*parts, key), item[key])
+            _check_tags(path, (*parts, key), type_token, state)
+            inputs.update(state)
+    parent = item.get("parent") or None
+    if parent is not None:
+        parent = _text(path, (*parts, "parent"), parent)
+    custom = item.get("custom", True)
+    if not isinstance(custom, bool):
+        raise at(path, (*parts, "custom"), "expected true or false")
+    provider = item.get("provider")
+    if provider is not None and not isinstance(provider, str):
+        raise at(path, (*parts, "provider"), "expected a provider reference (urn::id)")
     return RawResource(
-        urn=str(item["urn"]),
-        type=str(item["type"]),
-        custom=bool(item.get("custom", True)),
-        parent=item.get("parent") or None,
-        provider=_provider_urn(item.get("provider")),
-        inputs=inputs,
+        urn=urn, type=type_token, custom=custom, parent=parent, provider=_provider_urn(provider), inputs=inputs
     )
 
 
+def _check_parents(path: Path, resources: list[RawResource], where: list[tuple[str | int, ...]]) -> None:
+    """A parent chain must end: a cycle (hand-edited or corrupted state) would make inheritance loop forever."""
+    index = {r.urn: i for i, r in enumerate(resources)}
+    done: set[str] = set()
+    for start in resources:
+        chain: set[str] = set()
+        urn: str | None = start.urn
+        while urn is not None and urn in index and urn not in done:
+            if urn in chain:
+                raise at(path, (*where[index[urn]], "parent"), f"parent chain loops back to {urn}")
+            chain.add(urn)
+            urn = resources[index[urn]].parent
+        done.update(chain)
+
+
+def _nothing_to_check(path: Path, parts: tuple[str | int, ...], what: str) -> InputError:
+    return at(path, parts, f"no resources: an empty {what} passes every rule, so it proves nothing; wrong file?")
+
+
 def read_export(path: Path) -> list[RawResource]:
-    doc = _load(path)
-    if not isinstance(doc, Mapping) or "deployment" not in doc:
+    doc = mapping(path, (), read_json(path, "stack export"), "a `pulumi stack export` object")
+    if "deployment" not in doc:
         raise InputError(f"{path}: not a `pulumi stack export` file (no 'deployment' object)")
     version = doc.get("version")
-    if version != SUPPORTED_EXPORT_VERSION:
+    if version != SUPPORTED_EXPORT_VERSION or isinstance(version, bool):
         raise InputError(
-            f"{path}: deployment version {version!r} is not supported (expected {SUPPORTED_EXPORT_VERSION}, "
-            "as written by Pulumi 3)"
+            f"{path}: version: deployment version {version!r} is not supported (expected "
+            f"{SUPPORTED_EXPORT_VERSION}, as written by Pulumi 3)"
         )
-    resources = (doc.get("deployment") or {}).get("resources") or []
-    if not isinstance(resources, list):
-        raise InputError(f"{path}: deployment.resources: expected a list")
-    return [_resource(path, f"deployment.resources[{i}]", r, "inputs") for i, r in enumerate(resources)]
+    deployment = mapping(path, ("deployment",), doc["deployment"])
+    items = sequence(path, ("deployment", "resources"), deployment.get("resources") or [])
+    if not items:
+        raise _nothing_to_check(path, ("deployment", "resources"), "stack export")
+    where: list[tuple[str | int, ...]] = [("deployment", "resources", i) for i in range(len(items))]
+    resources = [_resource(path, parts, item) for parts, item in zip(where, items, strict=True)]
+    _check_parents(path, resources, where)
+    return resources
 
 
 def read_preview(path: Path) -> tuple[list[RawResource], dict[str, str]]:
     """Resources the preview would leave in place or create (deletes are dropped), and the stack config."""
-    doc = _load(path)
+    doc = read_json(path, "preview")
     if not isinstance(doc, Mapping) or not isinstance(doc.get("steps"), list):
         raise InputError(f"{path}: not `pulumi preview --json` output (no 'steps' list)")
-    resources = []
+    resources: list[RawResource] = []
+    where: list[tuple[str | int, ...]] = []
     for i, step in enumerate(doc["steps"]):
-        if not isinstance(step, Mapping):
-            raise InputError(f"{path}: steps[{i}]: expected an object")
+        step = mapping(path, ("steps", i), step, "a step object")
         state = step.get("newState")
         if state is None:
             if step.get("op") in ("delete", "discard", "remove-pending-replace"):
                 continue
-            raise InputError(f"{path}: steps[{i}]: step '{step.get('op')}' has no newState")
-        resources.append(_resource(path, f"steps[{i}].newState", state, "inputs"))
-    config = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (doc.get("config") or {}).items()}
+            raise at(path, ("steps", i), f"step '{step.get('op')}' has no newState")
+        where.append(("steps", i, "newState"))
+        resources.append(_resource(path, where[-1], state))
+    if not resources:
+        raise _nothing_to_check(path, ("steps",), "preview")
+    _check_parents(path, resources, where)
+    raw_config = mapping(path, ("config",), doc.get("config") or {}, "an object of stack config")
+    config = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in raw_config.items()}
     return resources, config

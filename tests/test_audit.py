@@ -211,7 +211,7 @@ def test_text_and_markdown_name_everything() -> None:
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [("{", "cannot read readiness"), ('{"ready": true}', "not `bascule verify --format json` output")],
+    [("{", ":1:2: not valid JSON"), ('{"ready": true}', "not `bascule verify --format json` output")],
 )
 def test_bad_readiness_file_is_one_line_exit_2(tmp_path: Path, content: str, expected: str) -> None:
     path = tmp_path / "verify.json"

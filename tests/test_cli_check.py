@@ -102,7 +102,7 @@ def test_bad_waiver_names_the_entry(tmp_path: Path) -> None:
     )
     result = check("--stack", "dev", "--waivers", str(path))
     assert result.exit_code == 2
-    assert f"{path}: waivers[0]: waiver: give exactly one of urn or workload" in result.stderr
+    assert f"{path}: waivers[0]: give exactly one of urn or workload" in result.stderr
 
 
 def _export(tmp_path: Path, stack: str) -> Path:
@@ -150,7 +150,7 @@ def test_preview_json(tmp_path: Path) -> None:
         ("hello", "1:1: not valid JSON (Expecting value); truncated?"),
         ('{"version": 2, "deployment": {}}', "deployment version 2 is not supported (expected 3"),
         ('{"version": 3, "deployment": {"resources": [{"urn": "urn:pulumi:a::b::x::y"}]}}',
-         "deployment.resources[0]: resource has no type (urn urn:pulumi:a::b::x::y)"),
+         "deployment.resources[0].type: expected a non-empty string"),
         ("", "empty file"),
     ],
 )  # fmt: skip

@@ -215,7 +215,7 @@ def test_sigterm_restores_before_exit(slow_sandbox: Sandbox, tmp_path: Path) -> 
     assert "interrupted" in events and "restored" in events
     assert slow_sandbox.control_file(PRIMARY).read_text() == HEALTHY
     assert list(locks.glob("*.lock")) == []
-    assert json.loads((out / "report.json").read_text())["reasons"][0] == "interrupted by SIGTERM"
+    assert json.loads((out / "report.json").read_text())["reasons"][0] == "interrupted by SIGTERM during failover"
 
 
 def test_locked_target_is_refused(sandbox: Sandbox, tmp_path: Path) -> None:

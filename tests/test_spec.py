@@ -199,4 +199,4 @@ def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as exc:
         load_stack_file(path)
     (line,) = exc.value.lines
-    assert line.startswith(f"{path}: not valid YAML at line 3")
+    assert line.startswith(f"{path}:3:1: not valid YAML")

@@ -49,6 +49,8 @@ from bascule.verify import assess
 from tests.conftest import ROOT, have_pdns
 
 SECRET = "hunter2-db-password-7f3a"
+CONFIG_SECRET = "pdns-api-key-0c41e9"
+DEPLOYED_AT = {"192.0.2.2": "127.0.0.2", "192.0.2.3": "127.0.0.3"}
 
 
 class SandboxStack:
@@ -58,14 +60,14 @@ class SandboxStack:
         self.ups = 0
         self.targets: list[list[str]] = []
         port = sandbox.state.https_port
-        self.config: dict[str, Any] = {
+        self.stack_config: dict[str, Any] = {
             SERVICES_KEY: [
                 {
                     "name": "checkout", "hostname": "checkout.sandbox.test", "criticality": "critical",
                     "rto_seconds": 60,
-                    "primary": {"kind": "endpoint", "provider": "aws", "region": "eu-west-3", "address": "127.0.0.2"},
+                    "primary": {"kind": "endpoint", "provider": "aws", "region": "eu-west-3", "address": "192.0.2.2"},
                     "secondary": {"kind": "endpoint", "provider": "azure", "region": "francecentral",
-                                  "address": "127.0.0.3"},
+                                  "address": "192.0.2.3"},
                     "health_check": {"protocol": "HTTPS", "port": port, "path": "/healthz", "interval_seconds": 10,
                                      "failure_threshold": 3},
                     "dns": {"kind": "route53", "zone": "sandbox.test", "zone_id": "Z1", "ttl": 1},
@@ -75,24 +77,37 @@ class SandboxStack:
         self.state = self._run()  # what `pulumi up` last deployed; outputs come from state, not from config
 
     def _run(self) -> dict[str, Any]:
-        return run_offline(program, self.config, stack="drill").stack_outputs
+        """Deploy the program: its sites' addresses (which the spec requires to be reachable from elsewhere, so
+        never loopback) land on the sandbox's loopback sites, as a real deployment puts them on machines."""
+        outputs = run_offline(program, self.stack_config, stack="drill").stack_outputs
+        text = json.dumps(outputs)
+        for public, local in DEPLOYED_AT.items():
+            text = text.replace(public, local)
+        return dict(json.loads(text))
 
     def outputs(self) -> dict[str, tuple[Any, bool]]:
         outputs = {key: (value, False) for key, value in self.state.items()}
         outputs["db_password"] = (SECRET, True)
         return outputs
 
+    def config(self) -> dict[str, tuple[str, bool]]:
+        plain = {
+            key: (value if isinstance(value, str) else json.dumps(value), False)
+            for key, value in self.stack_config.items()
+        }
+        return {**plain, "bascule:powerdnsApiKey": (CONFIG_SECRET, True)}
+
     def pending_operations(self) -> list[str]:
         return self.pending
 
     def drill_config(self) -> str | None:
-        return self.config.get(DRILL_KEY)
+        return self.stack_config.get(DRILL_KEY)
 
     def set_drill(self, value: str) -> None:
-        self.config[DRILL_KEY] = value
+        self.stack_config[DRILL_KEY] = value
 
     def clear_drill(self) -> None:
-        self.config.pop(DRILL_KEY, None)
+        self.stack_config.pop(DRILL_KEY, None)
 
     def up(self, on_output: Any, targets: list[str]) -> None:
         self.ups += 1
@@ -101,7 +116,7 @@ class SandboxStack:
             self.state = outputs = self._run()
         except ProgramError as exc:
             raise ControlError(f"pulumi up failed: {exc}") from None
-        on_output(f"Updating (drill): connection string postgres://app:{SECRET}@db")
+        on_output(f"Updating (drill): connection string postgres://app:{SECRET}@db, PowerDNS key {CONFIG_SECRET}")
         fault = outputs["services"]["checkout"]["drill"]
         if fault == "switch":
             self.sandbox.set_switched(True)
@@ -125,7 +140,7 @@ def control_for(stack: SandboxStack, lines: list[str]) -> PulumiStackControl:
     resolver = Resolver("sandbox-authoritative", "127.0.0.1", stack.sandbox.state.dns_port, "authoritative")
     return PulumiStackControl(
         stack, "drill", Path("."), "checkout", lines.append, resolvers=(resolver,), with_authoritative=False,
-        targets_for=lambda service, fault: fault_targets(program, stack.config, "bascule", "drill", service, fault),
+        targets_for=lambda service, fault: fault_targets(program, stack.stack_config, "bascule", "drill", service, fault),
         ca_bundle=str(stack.sandbox.state.pki.ca),
     )  # fmt: skip
 
@@ -165,7 +180,8 @@ def test_full_stack_drill_with_real_probes(sandbox: Sandbox, tmp_path: Path) -> 
     assert sorted(p.name for p in reports.iterdir()) == ["journal.jsonl", "report.html", "report.json", "report.md"]
     for path in reports.iterdir():
         assert SECRET not in path.read_text(), path.name
-    assert all(SECRET not in line for line in lines)
+        assert CONFIG_SECRET not in path.read_text(), path.name
+    assert all(SECRET not in line and CONFIG_SECRET not in line for line in lines)
 
 
 @pytest.mark.sandbox
@@ -410,6 +426,9 @@ def test_recover_from_a_fresh_checkout_finds_the_drill_in_the_outputs() -> None:
 
         def outputs(self) -> dict[str, tuple[Any, bool]]:
             return self.state
+
+        def config(self) -> dict[str, tuple[str, bool]]:
+            return {}
 
         def pending_operations(self) -> list[str]:
             return []

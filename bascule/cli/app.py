@@ -7,6 +7,7 @@ import no command, and `bascule check --export` never loads the drill machinery 
 from __future__ import annotations
 
 import importlib
+import traceback
 from typing import Any
 
 import typer
@@ -52,6 +53,32 @@ class _LazyGroup(TyperGroup):
             self.commands[args[0]] = _load(args[0])
         return super().resolve_command(ctx, args)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Every command runs inside this: an unexpected exception becomes exit 70 and one line, never exit 1.
+
+        CI reads 1 as "policy violation" or "drill failed" and 2 as bad input; a crash must be neither. Whatever a
+        drill had journalled stays, and the journal of the drill that crashed gets an `internal-error` event (with
+        the traceback, redacted like every other event) so its report says what happened.
+        """
+        try:
+            return super().invoke(ctx)
+        except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors, exits, Ctrl-C: the CLI's own
+            raise
+        except Exception as exc:  # the last line of defence, by design
+            from bascule.cli.common import EXIT_INTERNAL, err, styled
+            from bascule.drills.journal import record_internal_error
+
+            frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            where = f" at {frame.filename}:{frame.lineno}" if frame else ""
+            journals = record_internal_error(exc)
+            detail = f"; recorded in {', '.join(map(str, journals))}" if journals else ""
+            message = " ".join(f"{type(exc).__name__}: {exc}".split())
+            err.print(
+                styled("internal error:", "red", f"{message}{where} (a bug in Bascule, exit {EXIT_INTERNAL}){detail}"),
+                soft_wrap=True,
+            )
+            raise typer.Exit(EXIT_INTERNAL) from None
+
 
 def _load(name: str) -> click.Command:
     module, attribute, _ = _COMMANDS[name]
@@ -85,7 +112,8 @@ app = typer.Typer(
         "Plan B as code. Describe each service once (primary on AWS, warm EU secondary, DNS failover) "
         "in stacks/Pulumi.<stack>.yaml; `pulumi up` builds it, `bascule plan` shows it offline, "
         "`bascule verify` checks the standby could serve right now, "
-        "`bascule drill` proves the failover works and measures how long it takes."
+        "`bascule drill` proves the failover works and measures how long it takes. Exit codes: 0 ok, "
+        "1 failed (violation, drill failed), 2 bad input, 3 refused, 70 internal error (a bug)."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

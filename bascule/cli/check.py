@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from bascule.check import (
     WaiverError,
@@ -21,8 +20,9 @@ from bascule.check import (
     render_sarif,
     render_text,
 )
-from bascule.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, err, fail, out
+from bascule.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, err, fail, out, styled
 from bascule.cli.plan import plan_stack
+from bascule.documents import read_json
 from bascule.engine_types import ProgramError, Semantics
 from bascule.inventory import Inventory, build, from_offline_run
 from bascule.policies.config import ConfigError, load_pack_config
@@ -68,7 +68,7 @@ def _inventory(
     name = stack_config.name.removeprefix("Pulumi.").rsplit(".", 1)[0] if stack_config else "offline"
     run = run_offline(main, config, project=project, stack=name, semantics=semantics, stack_references=references)
     for warning in run.warnings:
-        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+        err.print(styled("warning:", "yellow", warning))
     return from_offline_run(run), (stack_config or program / "__main__.py")
 
 
@@ -146,17 +146,23 @@ def check_command(
     critical = [w for w in workloads(inventory, settings).values() if w.critical]
     if not critical:
         err.print(
-            f"[yellow]note:[/yellow] 0 critical workloads found: tag resources with "
-            f"{escape(settings.workload_tag)}=<name> and {escape(settings.criticality_tag)}="
-            f"{escape(settings.critical_values[0])} (or use Bascule's components) so the rules have something to check",
-            highlight=False,
+            styled(
+                "note:",
+                "yellow",
+                f"0 critical workloads found: tag resources with {settings.workload_tag}=<name> and "
+                f"{settings.criticality_tag}={settings.critical_values[0]} (or use Bascule's components) so the rules "
+                "have something to check",
+            )
         )
     for r in results:
         if r.expired:
             err.print(
-                f"[yellow]note:[/yellow] waiver of {r.finding.rule} for {r.expired.workload or r.expired.urn} by "
-                f"{r.expired.owner} expired on {r.expired.expires}",
-                highlight=False,
+                styled(
+                    "note:",
+                    "yellow",
+                    f"waiver of {r.finding.rule} for {r.expired.workload or r.expired.urn} by {r.expired.owner} "
+                    f"expired on {r.expired.expires}",
+                )
             )
     count = sum(1 for r in inventory.resources if r.custom)
     rendered = {
@@ -181,9 +187,9 @@ def _stack_references(items: list[str]) -> dict[str, dict[str, Any]]:
         if not sep or not name or not file:
             fail([f"--stack-reference {item!r}: expected NAME=FILE"])
         try:
-            outputs = json.loads(Path(file).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            fail([f"--stack-reference {name}: cannot read {file}: {exc}"])
+            outputs = read_json(Path(file), "stack outputs file (`pulumi stack output --json`)")
+        except InputError as exc:
+            fail([f"--stack-reference {name}: {exc}"])
         if not isinstance(outputs, dict):
             fail([f"--stack-reference {name}: {file} is not a JSON object of outputs"])
         references[name] = outputs

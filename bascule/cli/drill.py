@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import random
 import tempfile
 import time
@@ -28,11 +29,19 @@ from bascule.cli.common import (
     err,
     fail,
     out,
+    styled,
 )
 from bascule.drills import history
-from bascule.drills.control import ControlError, DrillControl, SandboxControl, control_from_description
+from bascule.drills.control import (
+    ControlError,
+    DrillControl,
+    SandboxControl,
+    control_from_description,
+    sandbox_description,
+    sandbox_lock_key,
+)
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
-from bascule.drills.lock import DrillLock, LockHeld, StaleLock, default_lock_dir, list_locks
+from bascule.drills.lock import UNREADABLE, DrillLock, LockHeld, StaleLock, default_lock_dir, list_locks
 from bascule.drills.plan import DrillPlan, Fault, Resolver
 from bascule.drills.report import write_reports
 from bascule.drills.runner import DrillInterrupted, preflight, run_drill, signals_interrupt
@@ -141,6 +150,12 @@ def drill(
         return
     if not local and stack is None:
         fail(["choose a target: --local (the sandbox) or --stack NAME --service NAME (a deployed Pulumi stack)"])
+    # nan compares false with everything: without these checks `--rto nan` makes every failover "within" the RTO.
+    for name, value in (("--rto", rto), ("--timeout", timeout)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            fail([f"{name}: {value} is not a positive number of seconds"])
+    if not (math.isfinite(window) and window >= 0):
+        fail([f"--window: {window} is not a non-negative number of minutes"])
     try:
         blackout_days = parse_blackout(blackout or [])
         delay = window_delay(window, random.Random())
@@ -152,10 +167,15 @@ def drill(
     if delay:
         out.print(f"window: starting in {delay / 60:.1f} min, at {datetime.now(UTC).timestamp() + delay:.0f} (epoch)")
         time.sleep(delay)
+    reports = out_dir or Path("drill-reports") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    locks = lock_dir or default_lock_dir()
+    lock_info = {"journal": str((reports / "journal.jsonl").resolve()), "fault": fault.value}
     with ExitStack() as cleanup:
+        lock: DrillLock | None = None
         if local:
             settings = service_settings(stack, service, stacks_dir)
-            sandbox, owned = _sandbox(sandbox_dir or default_state_dir(), settings, cleanup)
+            sandbox, lock = _sandbox(sandbox_dir, settings, cleanup, locks, lock_info)
+            owned = lock is not None
             control: DrillControl = SandboxControl(sandbox)
             default_rto = float(settings.rto_seconds)
         else:
@@ -181,26 +201,17 @@ def drill(
             rto_seconds=rto if rto is not None else default_rto,
             timeout_seconds=timeout if timeout is not None else max(30.0, 3 * target.failover_bound_seconds),
         )
-        out.print(
-            redact(f"[bold]drill[/bold] {target.service} ({fault.value}) on {target.description}"), highlight=False
-        )
+        out.print(styled("drill", "bold", redact(f"{target.service} ({fault.value}) on {target.description}")))
         if dry_run:
             _dry_run(plan, control, redact)
             return
-        reports = out_dir or Path("drill-reports") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        if lock is None:
+            lock = DrillLock(locks, control.lock_key())
+            try:
+                lock.acquire({**lock_info, "control": control.describe(), "owned_sandbox": False})
+            except (LockHeld, StaleLock) as exc:
+                fail([str(exc)], EXIT_REFUSED)
         journal = Journal(reports / "journal.jsonl", redact)
-        lock = DrillLock(lock_dir or default_lock_dir(), control.lock_key())
-        try:
-            lock.acquire(
-                {
-                    "journal": str(journal.path.resolve()),
-                    "control": control.describe(),
-                    "fault": fault.value,
-                    "owned_sandbox": owned,
-                }
-            )
-        except (LockHeld, StaleLock) as exc:
-            fail([str(exc)], EXIT_REFUSED)
         interrupted = False
         try:
             with signals_interrupt():
@@ -210,9 +221,11 @@ def drill(
         finally:
             journal.close()
             kinds = {e["kind"] for e in read_journal(journal.path)}
-            if "inject" in kinds and "restored" not in kinds and not owned:
+            if owned:
+                pass  # `cleanup` stops the sandbox this drill started, then releases its lock
+            elif "inject" in kinds and "restored" not in kinds:
                 # Keep the lock: it is what `drill recover` finds, and the fault may still be in place.
-                err.print("[red]the fault may still be in place:[/red] run `bascule drill recover`", highlight=False)
+                err.print(styled("the fault may still be in place:", "red", "run `bascule drill recover`"))
             else:
                 lock.release()
     summary = write_reports(reports, read_journal(reports / "journal.jsonl"))
@@ -258,29 +271,54 @@ def parse_resolver(value: str) -> Resolver:
     return Resolver(name=value, address=host, port=number, kind="recursive")
 
 
-def _sandbox(directory: Path, settings: SandboxService, cleanup: ExitStack) -> tuple[Sandbox, bool]:
-    """The running sandbox, or a new one this drill owns (stopped when it ends, or by `drill recover`)."""
+def _sandbox(
+    directory: Path | None, settings: SandboxService, cleanup: ExitStack, locks: Path, lock_info: dict[str, Any]
+) -> tuple[Sandbox, DrillLock | None]:
+    """The running sandbox, or a new one this drill owns, with the lock that records it (else None).
+
+    A sandbox that exists but is partly down is refused: drilling a temporary one instead would report on a
+    target nobody asked about. A sandbox of its own is locked *before* it starts, and its processes are in its
+    state file as they start, so a drill killed at any moment leaves a record `drill recover` uses to stop them.
+    """
+    named = directory is not None
+    directory = directory or default_state_dir()
     try:
         existing = Sandbox.load(directory)
-        if existing is not None and existing.running():
+        if existing is not None:
+            if not existing.running():
+                down = sorted(name for name, pid in existing.state.pids.items() if not alive(pid))
+                fail(
+                    [f"the sandbox in {directory} is not fully running ({', '.join(down) or 'processes missing'} "
+                     "down); if a drill was killed, `bascule drill recover` restores it, else restart it with "
+                     "`bascule sandbox down` and `bascule sandbox up`"],
+                    EXIT_REFUSED,
+                )  # fmt: skip
             if existing.state.service != settings:
                 err.print(
-                    "[yellow]note:[/yellow] using the running sandbox's settings; "
-                    "`bascule sandbox down` first to drill other ones",
-                    highlight=False,
+                    styled(
+                        "note:",
+                        "yellow",
+                        "using the running sandbox's settings; `bascule sandbox down` first to drill other ones",
+                    )
                 )
-            return existing, False
-        out.print("starting a sandbox for this drill (PowerDNS + two loopback sites)…")
+            return existing, None
+        if named:
+            fail([f"no sandbox in {directory}; start one with `bascule sandbox up --dir {directory}`, "
+                  "or leave out --sandbox-dir and the drill starts its own"], EXIT_BAD_INPUT)  # fmt: skip
         temp = Path(tempfile.mkdtemp(prefix="bascule-sandbox-"))
+        lock = DrillLock(locks, sandbox_lock_key(temp))
+        lock.acquire({**lock_info, "control": sandbox_description(temp), "owned_sandbox": True})
+        cleanup.callback(lock.release)  # registered first, so it runs after the sandbox is stopped
+        out.print("starting a sandbox for this drill (PowerDNS + two loopback sites)…")
         sandbox = Sandbox.start(temp, settings)
         cleanup.callback(sandbox.stop)
-        return sandbox, True
+        return sandbox, lock
     except SandboxError as exc:
         fail([str(exc)], EXIT_BAD_INPUT)
 
 
 def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor) -> None:
-    out.print_json(redact(json.dumps(plan.as_json())))
+    out.print_json(json.dumps(redact.data(plan.as_json())))
     with tempfile.TemporaryDirectory() as scratch:
         journal = Journal(Path(scratch) / "preflight.jsonl", redact)
         with http_client(plan.trust) as client:
@@ -295,7 +333,7 @@ def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor) -> None:
 
 def _print_summary(summary: dict[str, Any], reports: Path) -> None:
     style = "green" if summary["status"] == "pass" else "red"
-    out.print(f"[bold {style}]{summary['status'].upper()}[/bold {style}] {summary['service']} ({summary['fault']})")
+    out.print(styled(summary["status"].upper(), f"bold {style}", f"{summary['service']} ({summary['fault']})"))
     for reason in summary.get("reasons", []):
         out.print(f"  - {reason}", highlight=False, markup=False, soft_wrap=True)
     if summary["status"] != "refused":
@@ -345,6 +383,12 @@ def recover(
         return
     failed = False
     for path, info in locks:
+        if info.get("key") == UNREADABLE:
+            # Locks are written whole before they appear, so an unreadable one was never a drill's record: no
+            # drill could have injected a fault under it. It names no target, so there is nothing to restore.
+            path.unlink(missing_ok=True)
+            out.print(f"{path}: removed an unreadable lock (empty or torn); it named no drill, nothing to restore")
+            continue
         pid = int(info.get("pid", 0))
         if alive(pid):
             out.print(f"drill pid {pid} on {info.get('key')} is still running; leaving it alone")
@@ -356,26 +400,47 @@ def recover(
             fail([str(exc)])
         kinds = {e["kind"] for e in events}
         try:
-            control = control_from_description(dict(info.get("control") or {}))
-            if "inject" in kinds and not kinds & {"restored", "recovered"}:
-                control.restore(Fault(info.get("fault", "health")))
-                journal = Journal(journal_path)
-                journal.append("recovered", by="bascule drill recover", lock=str(path))
-                journal.close()
-                write_reports(journal_path.parent, read_journal(journal_path))
-                out.print(f"restored {info.get('key')} after a killed drill; report updated in {journal_path.parent}")
+            try:
+                control = control_from_description(dict(info.get("control") or {}))
+            except ControlError:
+                if not info.get("owned_sandbox"):
+                    raise
+                # Killed before the sandbox it was starting wrote its state: no process of it was recorded
+                # because none had started (each is recorded as it starts).
+                out.print(f"{info.get('key')}: the sandbox that drill was starting never ran; nothing to stop")
+                _note_recovered(journal_path, events, path, restored=False)
+                path.unlink(missing_ok=True)
+                continue
+            needs_restore = "inject" in kinds and not kinds & {"restored", "recovered"}
+            if needs_restore:
+                # Restore converges whatever the fault was, so an unknown one in the lock is no obstacle.
+                fault = info.get("fault")
+                control.restore(Fault(fault) if fault in [f.value for f in Fault] else Fault.SWITCH)
+                out.print(f"restored {info.get('key')} after a killed drill")
             else:
                 out.print(f"{info.get('key')}: the killed drill had nothing left to restore")
             if info.get("owned_sandbox") and isinstance(control, SandboxControl):
                 control.sandbox.stop()
                 out.print(f"stopped the sandbox that drill had started ({control.sandbox.dir})")
+            _note_recovered(journal_path, events, path, restored=needs_restore)
         except (ControlError, SandboxError) as exc:
-            err.print(f"[red]error:[/red] {info.get('key')}: {exc}", highlight=False)
+            err.print(styled("error:", "red", f"{info.get('key')}: {exc}"))
             failed = True
             continue
         path.unlink(missing_ok=True)
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _note_recovered(journal_path: Path, events: list[dict[str, Any]], lock: Path, restored: bool) -> None:
+    """Finish the killed drill's record: a `recovered` event and reports rebuilt, so its report says what happened."""
+    if not events or any(e["kind"] in ("end", "recovered") for e in events):
+        return
+    journal = Journal(journal_path)
+    journal.append("recovered", by="bascule drill recover", lock=str(lock), restored=restored)
+    journal.close()
+    write_reports(journal_path.parent, read_journal(journal_path))
+    out.print(f"report updated in {journal_path.parent}")
 
 
 def _recover_stack(stack: str, service: str | None, cwd: Path) -> None:
@@ -401,13 +466,19 @@ def report(
     journal: Annotated[Path, typer.Argument(help="A drill's journal.jsonl.")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the reports (default: beside it).")] = None,
 ) -> None:
-    """Rebuild report.json, report.md and report.html from a journal (the journal is the record)."""
+    """Rebuild report.json, report.md and report.html from a journal (the journal is the record).
+
+    Exits with the drill's code: 0 pass, 1 fail, 3 refused.
+    """
     try:
         events = read_journal(journal)
         summary = write_reports(out_dir or journal.parent, events)
-    except (OSError, JournalError, ValueError, KeyError) as exc:
+    except JournalError as exc:
+        fail([str(exc)])
+    except (OSError, ValueError, KeyError) as exc:
         fail([f"{journal}: {exc}"])
     _print_summary(summary, out_dir or journal.parent)
+    raise typer.Exit(summary["exit_code"])  # the drill's own verdict, so scripts can rely on the rebuilt report
 
 
 @app.command("history")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bascule.cli.common import err, fail, out
+from bascule.cli.common import err, fail, out, styled
 from bascule.engine_types import ProgramError
 from bascule.inventory import Inventory, from_offline_run
 from bascule.spec import SpecError, load_stack_file
@@ -26,7 +26,7 @@ def plan_stack(stack: str, stacks_dir: Path) -> Inventory:
 
     config, spec = load_stack_file(stacks_dir / f"Pulumi.{stack}.yaml")
     for warning in spec.warnings():
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        err.print(styled("warning:", "yellow", warning))
     return from_offline_run(run_offline(program, config, stack=stack))
 
 

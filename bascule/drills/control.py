@@ -36,9 +36,18 @@ class DrillControl(Protocol):
         """Reasons not to start (pending operations, a drill already running); checked in preflight."""
         ...
 
-    def secrets(self) -> list[str]:
-        """Values that must never reach a journal, report or log."""
+    def secrets(self) -> list[Any]:
+        """Values that must never reach a journal, report or log (strings, or numbers that must be hidden too)."""
         ...
+
+
+def sandbox_lock_key(directory: Path) -> str:
+    return f"sandbox:{directory}"
+
+
+def sandbox_description(directory: Path) -> dict[str, Any]:
+    """What `drill recover` needs to find a sandbox again; written into the lock even before the sandbox starts."""
+    return {"kind": "sandbox", "directory": str(directory)}
 
 
 class SandboxControl:
@@ -92,31 +101,39 @@ class SandboxControl:
             raise ControlError(f"sandbox: restore after {fault.value}: {exc}") from exc
 
     def lock_key(self) -> str:
-        return f"sandbox:{self.sandbox.dir}"
+        return sandbox_lock_key(self.sandbox.dir)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "sandbox", "directory": str(self.sandbox.dir)}
+        return sandbox_description(self.sandbox.dir)
 
     def problems(self) -> list[str]:
         return [] if self.sandbox.running() else [f"the sandbox in {self.sandbox.dir} is not fully running"]
 
-    def secrets(self) -> list[str]:
+    def secrets(self) -> list[Any]:
         return []
 
 
+def _field(description: dict[str, Any], name: str) -> str:
+    value = description.get(name)
+    if not isinstance(value, str) or not value:
+        raise ControlError(f"the drill lock's control has no '{name}'; it cannot say what to restore")
+    return value
+
+
 def _sandbox_from(description: dict[str, Any]) -> DrillControl:
-    sandbox = Sandbox.load(Path(description["directory"]))
+    directory = _field(description, "directory")
+    sandbox = Sandbox.load(Path(directory))
     if sandbox is None:
-        raise ControlError(f"sandbox in {description['directory']} is gone; nothing left to restore there")
+        raise ControlError(f"sandbox in {directory} is gone; nothing left to restore there")
     return SandboxControl(sandbox)
 
 
 def _stack_from(description: dict[str, Any]) -> DrillControl:
     from bascule.drills.stack_control import PulumiStackControl, make_backend  # needs this module: import late
 
-    work_dir = Path(description["work_dir"])
-    backend = make_backend(description["stack"], work_dir)
-    return PulumiStackControl(backend, description["stack"], work_dir, description["service"], print)
+    stack, work_dir = _field(description, "stack"), Path(_field(description, "work_dir"))
+    backend = make_backend(stack, work_dir)
+    return PulumiStackControl(backend, stack, work_dir, _field(description, "service"), print)
 
 
 CONTROL_KINDS: dict[str, Callable[[dict[str, Any]], DrillControl]] = {

@@ -1,34 +1,71 @@
 """The append-only journal: every fact a drill observes, written as it happens, one JSON object a line.
 
 Reports are derived from it alone, so a report can be regenerated, audited, or written after the
-drill process died; each line is flushed and synced before the drill acts on it.
+drill process died; each line is flushed and synced before the drill acts on it. Secrets are redacted
+on the data before it is serialized, so the journal stays valid JSON whatever the secret looks like.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
+import traceback
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
+
+from bascule.documents import InputError, read_text
 
 REDACTED = "[secret]"
+_SHORT = 6
+"""Secrets shorter than this are replaced only where they stand alone (not inside a longer word or number)."""
+
+
+def _forms(secret: str) -> set[str]:
+    """Every way a secret can appear in text: whole, each line of it (PEM keys are printed line by line),
+    and each of those JSON-escaped and URL-encoded (connection strings, query strings)."""
+    pieces = {secret} | {line.strip() for line in secret.splitlines() if line.strip()}
+    return {form for piece in pieces for form in (piece, json.dumps(piece)[1:-1], quote(piece, safe=""),
+                                                   quote(piece), quote_plus(piece))}  # fmt: skip
 
 
 class Redactor:
     """Replaces every secret value (stack outputs or config marked secret) wherever it would be written."""
 
-    def __init__(self, secrets: list[str] | None = None):
-        # Longest first, so a secret containing another is replaced whole; very short values would
-        # shred ordinary text and are too weak to be secrets worth hiding by substitution.
-        forms = {form for s in secrets or [] if len(s) >= 4 for form in (s, json.dumps(s)[1:-1])}
-        self.secrets = sorted(forms, key=len, reverse=True)
+    def __init__(self, secrets: Iterable[Any] = ()):
+        values = [s for s in secrets if s is not None and not isinstance(s, bool) and str(s) != ""]
+        self.exact = {str(s) for s in values}
+        forms = sorted({form for s in self.exact for form in _forms(s)}, key=len, reverse=True)
+        # Longest first, so a secret containing another is replaced whole.
+        patterns = [re.escape(f) if len(f) >= _SHORT else rf"(?<![\w.]){re.escape(f)}(?![\w])" for f in forms]
+        self._pattern = re.compile("|".join(patterns)) if patterns else None
 
     def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return self._pattern.sub(REDACTED, text) if self._pattern is not None else text
+
+    def data(self, value: Any) -> Any:
+        """A copy of `value` with every secret replaced: inside strings, and whole numbers that equal one."""
+        if self._pattern is None:
+            return value
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int | float):
+            return REDACTED if str(value) in self.exact else value
+        if isinstance(value, dict):
+            return {self(str(k)): self.data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.data(v) for v in value]
+        return self(str(value))
+
+
+_opened: dict[Path, Redactor] = {}
+"""Journals this process opened, so the top-level error handler can record a crash in them."""
 
 
 class Journal:
@@ -36,8 +73,12 @@ class Journal:
         self.path = path
         self.redact = redact or Redactor()
         path.parent.mkdir(parents=True, exist_ok=True)
+        torn = _repair_tail(path)
         self._seq = len(read_journal(path)) if path.exists() else 0
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the journal
+        _opened[path] = self.redact
+        if torn:
+            self.append("torn-line-dropped", bytes=torn)
 
     def append(self, kind: str, **data: Any) -> dict[str, Any]:
         event = {
@@ -45,9 +86,9 @@ class Journal:
             "t": time.monotonic(),
             "wall": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "kind": kind,
-            **data,
+            **self.redact.data(data),
         }
-        self._file.write(self.redact(json.dumps(event, sort_keys=True)) + "\n")
+        self._file.write(json.dumps(event, sort_keys=True, default=str) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
         self._seq += 1
@@ -57,21 +98,69 @@ class Journal:
         self._file.close()
 
 
-class JournalError(Exception):
+def _repair_tail(path: Path) -> int:
+    """Cut a torn last line (a writer killed mid-write) so the next record starts on a line of its own.
+
+    Appending after a torn line would glue the new record onto it, and both would be lost. Returns how
+    many bytes were dropped, which the journal then records.
+    """
+    if not path.exists():
+        return 0
+    with path.open("rb+") as handle:
+        data = handle.read()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        handle.truncate(keep)
+        return len(data) - keep
+
+
+def record_internal_error(exc: BaseException) -> list[Path]:
+    """Append an `internal-error` event to every journal this process opened; return where it was written."""
+    written = []
+    for path, redact in list(_opened.items()):
+        if not path.exists():
+            continue
+        try:
+            journal = Journal(path, redact)
+            journal.append(
+                "internal-error",
+                error=f"{type(exc).__name__}: {exc}",
+                traceback="".join(traceback.format_exception(exc)),
+            )
+            journal.close()
+        except OSError:
+            continue
+        written.append(path)
+    return written
+
+
+class JournalError(InputError):
     pass
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
     """Read every complete line; a torn last line (the writer was killed mid-write) is skipped."""
+    if path.exists() and path.stat().st_size == 0:
+        return []
+    try:
+        text = read_text(path, "drill journal")
+    except InputError as exc:
+        raise JournalError(str(exc)) from None
     events = []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = text.splitlines()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            if number == len(lines):
+            event = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            if number == len(lines) and not text.endswith("\n"):
                 break
-            raise JournalError(f"{path}:{number}: not a journal line ({exc.msg})") from None
+            raise JournalError(
+                f"{path}:{number}: not a journal line ({getattr(exc, 'msg', 'nested too deeply')})"
+            ) from None
+        if not isinstance(event, dict) or not isinstance(event.get("kind"), str):
+            raise JournalError(f"{path}:{number}: not a journal event (an object with a 'kind')")
+        events.append(event)
     return events

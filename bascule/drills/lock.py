@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bascule.files import create_atomic
 from bascule.processes import alive
 
 
@@ -36,13 +37,18 @@ class DrillLock:
         self.path = directory / (hashlib.sha256(key.encode()).hexdigest()[:16] + ".lock")
 
     def acquire(self, info: dict[str, Any]) -> None:
+        """Take the lock, or raise LockHeld (a live drill) or StaleLock (a dead one, or an unreadable lock).
+
+        The record is complete before the name exists (`create_atomic`), so no reader ever sees an empty lock
+        from this version; one left by a crash elsewhere (disk full, an older Bascule) is stale, not busy.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         record = {"key": self.key, "pid": os.getpid(), **info}
         try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            create_atomic(self.path, json.dumps(record))
         except FileExistsError:
             held = read_lock(self.path)
-            pid = int(held.get("pid", 0))
+            pid = held["pid"]
             if alive(pid):
                 raise LockHeld(
                     f"another drill (pid {pid}, journal {held.get('journal')}) is running on {self.key}"
@@ -52,19 +58,23 @@ class DrillLock:
                 "run `bascule drill recover` to restore what it left and clear the lock",
                 held,
             ) from None
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record, handle)
 
     def release(self) -> None:
         self.path.unlink(missing_ok=True)
 
 
+UNREADABLE = "unreadable lock"
+
+
 def read_lock(path: Path) -> dict[str, Any]:
+    """The lock's record; an empty, torn or foreign file reads as an unreadable lock held by no process."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {"key": "unreadable lock", "pid": 0, "path": str(path)}
-    return dict(data) if isinstance(data, dict) else {"pid": 0}
+    except (OSError, ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("pid"), int) or isinstance(data.get("pid"), bool):
+        return {"key": UNREADABLE, "pid": 0, "path": str(path)}
+    return data
 
 
 def list_locks(directory: Path) -> list[tuple[Path, dict[str, Any]]]:

@@ -124,7 +124,7 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
     recovered = _first(events, "recovered")
     if restored:
         summary["restore"] = "ok"
-    elif recovered:
+    elif recovered and inject:
         summary["restore"] = "recovered"
     elif _first(events, "restore-failed"):
         summary["restore"] = "failed"
@@ -133,13 +133,22 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
 
     reasons = []
     failover, failback = summary["failover"], summary["failback"]
-    if _first(events, "interrupted"):
-        reasons.append(f"interrupted by {_first(events, 'interrupted')['signal']}")  # type: ignore[index]
+    interrupted = _first(events, "interrupted")
+    if interrupted:
+        during = f" during {interrupted['phase']}" if interrupted.get("phase") else ""
+        reasons.append(f"interrupted by {interrupted['signal']}{during}")
+    elif recovered and not _first(events, "end"):
+        reasons.append("the drill process was killed before it ended; `bascule drill recover` finished it")
+    crash = _first(events, "internal-error")
+    if crash:
+        reasons.append(f"internal error in Bascule: {crash.get('error')}")
     for event in events:
         if event["kind"] == "abort":
             reasons.append(f"aborted during {event['phase']}: {event['reason']}")
-    if summary["restore"] not in ("ok",):
+    if summary["restore"] in ("failed", "missing"):
         reasons.append(f"restore {summary['restore']}")
+    elif summary["restore"] == "recovered":
+        reasons.append("restore recovered: the fault stayed in place until `bascule drill recover` undid it")
     if failover.get("no_healthy_site_probes"):
         reasons.append(
             "no healthy site: DNS answered every address at once (fail open) during failover, "

@@ -135,7 +135,12 @@ def observe(plan: DrillPlan, client: httpx.Client, journal: Journal, phase: str,
 def run_drill(plan: DrillPlan, control: DrillControl, journal: Journal, progress: Progress) -> None:
     journal.append("plan", plan=plan.as_json())
     with client_for(plan.trust) as client:
-        problems = preflight(plan, client, journal, progress, control)
+        try:
+            problems = preflight(plan, client, journal, progress, control)
+            checkpoint()  # a stop asked for during preflight: nothing is injected, and the journal says why
+        except (KeyboardInterrupt, DrillInterrupted) as exc:
+            journal.append("interrupted", signal=str(exc) or "SIGINT", phase="preflight")
+            raise
         if problems:
             journal.append("refused", reasons=problems)
             return
@@ -152,7 +157,7 @@ def run_drill(plan: DrillPlan, control: DrillControl, journal: Journal, progress
         except ControlError as exc:
             journal.append("abort", phase="inject", reason=str(exc))
         except (KeyboardInterrupt, DrillInterrupted) as exc:
-            journal.append("interrupted", signal=str(exc) or "SIGINT")
+            journal.append("interrupted", signal=str(exc) or "SIGINT", phase="failover")
             raise
         finally:
             if injected:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -26,8 +27,8 @@ from urllib.parse import urlsplit
 
 import dns.exception
 import dns.resolver
-import yaml
 
+from bascule.documents import InputError, read_yaml
 from bascule.drills.control import ControlError
 from bascule.drills.journal import Redactor
 from bascule.drills.plan import DrillTarget, Fault, Resolver
@@ -51,6 +52,10 @@ class CliMissing(ControlError):
 class StackBackend(Protocol):
     def outputs(self) -> dict[str, tuple[Any, bool]]:
         """Stack outputs as (value, secret)."""
+        ...
+
+    def config(self) -> dict[str, tuple[str, bool]]:
+        """Stack config as (value, secret); secret values in plain text, so they can be redacted."""
         ...
 
     def pending_operations(self) -> list[str]: ...
@@ -112,7 +117,12 @@ def local_fault_targets(work_dir: Path, stack: str) -> Callable[[str, Fault], li
 
 
 def _stack_config_dir(work_dir: Path) -> Path:
-    project = yaml.safe_load((work_dir / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
+    try:
+        project = read_yaml(work_dir / "Pulumi.yaml", "Pulumi project file")
+    except InputError as exc:
+        raise ControlError(str(exc)) from None
+    if not isinstance(project, dict):
+        raise ControlError(f"{work_dir / 'Pulumi.yaml'}: expected a mapping, as Pulumi project files have")
     return work_dir / str(project.get("stackConfigDir") or ".")
 
 
@@ -132,10 +142,13 @@ class AutomationBackend:
                 f"stack '{stack}' does not exist for the project in {work_dir} (pulumi stack ls)"
             ) from None
         except auto.CommandError as exc:
-            raise ControlError(f"cannot select stack '{stack}' in {work_dir}: {_first_line(exc)}") from None
+            raise ControlError(f"cannot select stack '{stack}' in {work_dir}: {command_cause(exc)}") from None
 
     def outputs(self) -> dict[str, tuple[Any, bool]]:
         return {key: (out.value, out.secret) for key, out in self._stack.outputs().items()}
+
+    def config(self) -> dict[str, tuple[str, bool]]:
+        return {key: (str(value.value), value.secret) for key, value in self._stack.get_all_config().items()}
 
     def pending_operations(self) -> list[str]:
         deployment = self._stack.export_stack().deployment or {}
@@ -175,12 +188,25 @@ class AutomationBackend:
         except self._auto.ConcurrentUpdateError:
             raise ControlError("another update is running on this stack; try again when it has finished") from None
         except self._auto.CommandError as exc:
-            raise ControlError(f"pulumi up failed: {_first_line(exc)}") from None
+            raise ControlError(f"pulumi up failed: {command_cause(exc)}") from None
 
 
-def _first_line(exc: Exception) -> str:
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+def command_cause(exc: Exception) -> str:
+    """What went wrong in a failed Pulumi command, from its stderr (where Pulumi writes the cause).
+
+    The Automation API's CommandError reads "code: N / stdout: ... / stderr: ..."; its first line is only the
+    exit code, which tells an operator nothing. The last error lines of stderr (else of stdout) are kept.
+    """
+    text = str(exc)
+    head, _, stderr = text.partition("\n stderr: ")
+    code = re.search(r"code: (-?\d+)", head)
+    _, _, stdout = head.partition("\n stdout: ")
+    for stream in (stderr, stdout):
+        lines = [" ".join(line.split()) for line in stream.splitlines() if line.strip()]
+        errors = [line for line in lines if line.lower().startswith(("error", "fatal", "panic"))] or lines
+        if errors:
+            return f"exit {code.group(1) if code else '?'}: {' | '.join(errors[-3:])}"
+    return " ".join(text.split()) or type(exc).__name__
 
 
 def make_backend(stack: str, work_dir: Path) -> StackBackend:
@@ -189,12 +215,18 @@ def make_backend(stack: str, work_dir: Path) -> StackBackend:
     return AutomationBackend(stack, work_dir)
 
 
-def _secret_strings(value: Any) -> list[str]:
+def _secret_values(value: Any) -> list[Any]:
+    """Every leaf of a secret value; a structured config secret (JSON text) is itself and its leaves."""
     if isinstance(value, dict):
-        return [s for v in value.values() for s in _secret_strings(v)]
+        return [s for v in value.values() for s in _secret_values(v)]
     if isinstance(value, list):
-        return [s for v in value for s in _secret_strings(v)]
-    return [str(value)] if value not in (None, "") else []
+        return [s for v in value for s in _secret_values(v)]
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return [value, *_secret_values(json.loads(value))]
+        except ValueError:
+            return [value]
+    return [] if value is None or value == "" else [value]
 
 
 def authoritative_resolvers(zone: str) -> tuple[Resolver, ...]:
@@ -252,8 +284,11 @@ class PulumiStackControl:
             self.progress("note: the stack's services output is secret; it is redacted from every report")
         return dict(services[self.service])
 
-    def secrets(self) -> list[str]:
-        return [s for value, secret in self.backend.outputs().values() if secret for s in _secret_strings(value)]
+    def secrets(self) -> list[Any]:
+        """Secret outputs and secret config: both are printed by `pulumi up` in some form and both must go."""
+        marked = [value for value, secret in self.backend.outputs().values() if secret]
+        marked += [value for value, secret in self.backend.config().values() if secret]
+        return [s for value in marked for s in _secret_values(value)]
 
     def target(self) -> DrillTarget:
         svc = self._service_outputs()

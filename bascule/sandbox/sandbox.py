@@ -28,6 +28,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
+from bascule.files import write_atomic
 from bascule.powerdns import lua_failover_content
 from bascule.processes import alive
 from bascule.sandbox.modes import DOWN, HEALTHY, MODES
@@ -200,9 +201,7 @@ class Sandbox:
         return cls(SandboxState(**raw))
 
     def save(self) -> None:
-        tmp = self.dir / "state.json.tmp"
-        tmp.write_text(json.dumps(asdict(self.state), indent=2), encoding="utf-8")
-        tmp.replace(self.dir / "state.json")
+        write_atomic(self.dir / "state.json", json.dumps(asdict(self.state), indent=2))
 
     def refresh(self) -> None:
         """Take pids and the switch from disk: another process (`bascule sandbox site`, a drill) may have restarted a

@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from bascule.documents import InputError, read_yaml
 from bascule.spec.models import DrillHook, StackSpec
 
 CONFIG_NAMESPACE = "bascule"
@@ -39,17 +39,19 @@ def load_stack_file(path: Path) -> tuple[dict[str, Any], StackSpec]:
 
 
 def read_stack_config(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not path.exists():
         raise SpecError([f"{path}: no such stack file"])
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError([f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("config", {}), dict):
+        doc = read_yaml(path, "stack file")
+    except InputError as exc:
+        raise SpecError([str(exc)]) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config") or {}, dict):
         raise SpecError([f"{path}: expected a mapping with a 'config' mapping, as Pulumi stack files have"])
-    return dict(doc.get("config") or {})
+    config = dict(doc.get("config") or {})
+    bad = next((key for key in config if not isinstance(key, str)), None)
+    if bad is not None:
+        raise SpecError([f"{path}: config: key {bad!r} is not a string (Pulumi config keys are namespace:name)"])
+    return config
 
 
 def parse_services(raw: Any, source: str) -> StackSpec:

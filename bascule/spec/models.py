@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bascule import facts
 from bascule.facts import Cloud
@@ -42,8 +43,35 @@ class Role(StrEnum):
     DNS = "dns"
 
 
+MAX_RTO_SECONDS = 7 * 24 * 3600
+"""A week: an RTO or RPO beyond it is a typo, not a recovery objective."""
+
+
+def _numeric(annotation: Any) -> bool:
+    return annotation in (int, float) or any(arg in (int, float) for arg in get_args(annotation))
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        """YAML's `true` is a number to pydantic (1): `rto_seconds: true` must be an error, not one second."""
+        if isinstance(data, Mapping):
+            for name, info in cls.model_fields.items():
+                if isinstance(data.get(name), bool) and _numeric(info.annotation):
+                    raise ValueError(f"{name}: expected a number, not {str(data[name]).lower()}")
+        return data
+
+
+def _image(value: str) -> str:
+    if not value.strip() or any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} is not a container image reference (e.g. ghcr.io/org/app:1.2.3)")
+    return value
+
+
+Image = Annotated[str, AfterValidator(_image)]
 
 
 def _check_region(cloud: Cloud, value: str) -> str:
@@ -65,7 +93,7 @@ class AwsSiteSpec(_Model):
 
     kind: Literal["aws"]
     region: str
-    image: str
+    image: Image
     container_port: int = Field(8080, ge=1, le=65535)
     cpu: Literal[256, 512, 1024, 2048, 4096] = 256
     memory: int = 512
@@ -105,7 +133,7 @@ class AzureSiteSpec(_Model):
 
     kind: Literal["azure"]
     location: str
-    image: str
+    image: Image
     container_port: int = Field(8080, ge=1, le=65535)
     cpu: float = 0.5
     min_replicas: int = Field(1, ge=1, le=300)
@@ -153,7 +181,7 @@ class GcpSiteSpec(_Model):
     kind: Literal["gcp"]
     project: str
     region: str
-    image: str
+    image: Image
     container_port: int = Field(8080, ge=1, le=65535)
     cpu: Literal["1", "2", "4", "8"] = "1"
     memory: str = "512Mi"
@@ -218,7 +246,7 @@ class ScalewaySiteSpec(_Model):
 
     kind: Literal["scaleway"]
     region: str
-    image: str
+    image: Image
     project_id: str | None = None
     container_port: int = Field(8080, ge=1, le=65535)
     cpu_limit: int = Field(1000, ge=70, le=6000)
@@ -269,7 +297,21 @@ class EndpointSiteSpec(_Model):
         _check_region(self.provider, self.region)
         if not self.is_ip and not _HOSTNAME.match(self.address):
             raise ValueError(f"address '{self.address}' is neither an IP address nor a DNS hostname")
+        if self.is_ip and _unreachable(ipaddress.ip_address(self.address)):
+            # A health checker elsewhere can never reach these; Route 53 "can't check the health of endpoints for
+            # which the IP address is in local, private, non-routable, or multicast ranges" (HealthCheckConfig
+            # IPAddress, mirrored at
+            # https://docs.rs/aws-sdk-route53/1.103.0/aws_sdk_route53/types/builders/struct.HealthCheckConfigBuilder.html).
+            # Private ranges stay allowed: a self-hosted PowerDNS can check a site on its own network.
+            raise ValueError(
+                f"address '{self.address}' is unspecified, loopback, link-local, multicast or reserved "
+                "(e.g. broadcast): no health checker can reach a site there"
+            )
         return self
+
+
+def _unreachable(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return ip.is_unspecified or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
 
 
 AnySite = AwsSiteSpec | AzureSiteSpec | GcpSiteSpec | ScalewaySiteSpec | EndpointSiteSpec
@@ -434,8 +476,8 @@ class ServiceSpec(_Model):
     name: str
     hostname: str
     criticality: Criticality = Criticality.CRITICAL
-    rto_seconds: int = Field(300, gt=0)
-    rpo_seconds: int = Field(60, ge=0)
+    rto_seconds: int = Field(300, gt=0, le=MAX_RTO_SECONDS)
+    rpo_seconds: int = Field(60, ge=0, le=MAX_RTO_SECONDS)
     allow_rto_overrun: bool = False
     """Opt out of the RTO budget error for this service: the overrun is then reported as a warning."""
     allow_same_region: bool = False

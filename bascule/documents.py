@@ -1,0 +1,208 @@
+"""The one way Bascule reads a file a user hands it: bounded, strictly decoded, and failing in one line.
+
+Stack files, exports, previews, waivers and policy configs come from pull requests, CI artifacts and other
+tools: truncated, in another encoding, hostile. Every reader goes through here, so each of them gets the same
+limits (size, nesting depth, YAML aliases, total size once aliases are expanded) and the same kind of error:
+`FILE: PATH: what is wrong`, where PATH is the place inside the document (`deployment.resources[3].inputs`)
+or its line and column when the text itself does not parse. Nothing here imports the rest of Bascule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_BYTES = 256 * 1024 * 1024
+"""Larger than any stack export we have seen (100,000 resources is about 90 MiB), small enough to fit in memory."""
+MAX_YAML_BYTES = 16 * 1024 * 1024
+"""Stack files, waivers: written by people, a few KiB; PyYAML reads about 1 MiB/s, so more is an attack or a mistake."""
+MAX_DEPTH = 100
+"""Pulumi state nests a few levels (resource -> inputs -> policy document -> statements); 100 is generous."""
+MAX_NODES = 1_000_000
+"""Values a YAML document may stand for once aliases are expanded: stops an alias bomb before anything expands it."""
+MAX_ALIASES = 1_000
+"""YAML aliases per document: stack files use a handful of anchors for shared settings, a bomb uses many."""
+
+
+class InputError(Exception):
+    """A file the user gave cannot be used; the message is one line naming the file and the place in it."""
+
+
+def location(parts: Iterable[str | int]) -> str:
+    """`["deployment", "resources", 3, "urn"]` -> `deployment.resources[3].urn`, as the user would write it."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def at(path: Path, parts: Iterable[str | int], message: str) -> InputError:
+    """An error about the value at `parts` inside `path`."""
+    where = location(parts)
+    return InputError(f"{path}: {where + ': ' if where else ''}{message}")
+
+
+def read_text(path: Path, what: str, limit: int = MAX_BYTES) -> str:
+    """The file as text: at most `limit` bytes, UTF-8 (a BOM is allowed), not empty."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a {what}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise InputError(f"{path}: larger than {limit // (1024 * 1024)} MiB; not a {what} Bascule reads")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"{path}:{line}: not UTF-8 text (byte {exc.start}: 0x{data[exc.start]:02x}); save the {what} as UTF-8"
+        ) from None
+    if not text.strip():
+        raise InputError(f"{path}: empty file; expected a {what}")
+    return text
+
+
+def read_json(path: Path, what: str) -> Any:
+    text = read_text(path, what)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); truncated?") from None
+    except RecursionError:
+        raise InputError(f"{path}: nested deeper than {MAX_DEPTH} levels; not a {what}") from None
+    check_depth(path, doc)
+    return doc
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, with a cap on aliases and a line number on values its constructors reject."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"more than {MAX_ALIASES} aliases (an alias bomb?)", event.start_mark
+                )
+        return super().compose_node(parent, index)
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError) as exc:  # `2027-02-30`, a huge exponent, ...
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {node.value!r}: {exc}", node.start_mark
+            ) from None
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    text = read_text(path, what, MAX_YAML_BYTES)
+    try:
+        doc = yaml.load(text, Loader=_BoundedLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{path}{where}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise InputError(f"{path}: nested deeper than {MAX_DEPTH} levels; not a {what}") from None
+    check_graph(path, doc)
+    return doc
+
+
+def _children(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return list(value.values())
+    return list(value) if isinstance(value, list) else []
+
+
+def _deepest_path(doc: Any) -> tuple[str | int, ...]:
+    """The path to a value nested MAX_DEPTH levels down, for the error message (only called on that error)."""
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    trail: list[tuple[str | int, ...]] = [()]
+    while stack:
+        value, level = stack.pop()
+        here = trail.pop()
+        if level >= MAX_DEPTH:
+            return here
+        items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else []
+        for key, child in items:
+            if isinstance(child, Mapping | list):
+                stack.append((child, level + 1))
+                trail.append((*here, key if isinstance(key, int) else str(key)))
+    return ()
+
+
+def check_depth(path: Path, doc: Any) -> None:
+    """Refuse a tree nested deeper than MAX_DEPTH: later code (validation, copies, rules) recurses into it."""
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        value, level = stack.pop()
+        children = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, Mapping | list):
+                if level + 1 >= MAX_DEPTH:
+                    raise at(path, _deepest_path(doc), f"nested deeper than {MAX_DEPTH} levels")
+                stack.append((child, level + 1))
+
+
+def check_graph(path: Path, doc: Any) -> None:
+    """Refuse a YAML document that contains itself, or that stands for more than MAX_NODES values.
+
+    Aliases make a YAML document a graph: a few lines can stand for billions of values (every later
+    `json.dumps`, copy or validation expands them) or for a list that contains itself. Sizes are computed
+    once per distinct node (post-order, memoised by identity), so the check costs what the file holds,
+    not what it expands to.
+    """
+    size: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(doc, False)]
+    while stack:
+        value, finished = stack.pop()
+        key = id(value)
+        children = _children(value)
+        if finished:
+            size[key] = 1 + sum(size.get(id(child), 1) for child in children)
+            open_nodes.discard(key)
+            if size[key] > MAX_NODES:
+                raise at(path, (), f"stands for more than {MAX_NODES:,} values once its aliases are expanded")
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise at(path, (), "contains itself (a recursive YAML alias)")
+        open_nodes.add(key)
+        stack.append((value, True))
+        stack.extend((child, False) for child in children if isinstance(child, Mapping | list))
+    check_depth(path, doc)
+
+
+def mapping(path: Path, parts: tuple[str | int, ...], value: Any, what: str = "an object") -> Mapping[str, Any]:
+    """`value` as a mapping, or the one-line error saying where something else was found."""
+    if not isinstance(value, Mapping):
+        raise at(path, parts, f"expected {what}, got {_kind(value)}")
+    return value
+
+
+def sequence(path: Path, parts: tuple[str | int, ...], value: Any, what: str = "a list") -> list[Any]:
+    if not isinstance(value, list):
+        raise at(path, parts, f"expected {what}, got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "nothing (null)"}  # fmt: skip
+    return next((name for kind, name in names.items() if isinstance(value, kind)), type(value).__name__)
