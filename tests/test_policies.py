@@ -238,7 +238,7 @@ def test_eu_provider_is_off_by_default_then_names_the_us_only_workload(plan_serv
     enabled = {"bascule-eu-provider": {"requireEuProvider": True}}
     fired = {(rule, urn) for rule, urn, _ in both(dev, enabled) if rule == "bascule-eu-provider"}
     assert fired == {("bascule-eu-provider",
-                      "urn:pulumi:test::bascule::bascule:aws:AwsSite$aws:ecs/service:Service::checkout-primary-service")}  # fmt: skip
+                      "urn:pulumi:test::bascule::bascule:service:FailoverService$bascule:aws:AwsSite$aws:ecs/service:Service::checkout-primary-service")}  # fmt: skip
     assert rules_of(both(dev, enabled))["bascule-eu-provider"] == "advisory"
     mandatory = {"bascule-eu-provider": {"requireEuProvider": True, "enforcementLevel": "mandatory"}}
     assert rules_of(both(dev, mandatory))["bascule-eu-provider"] == "mandatory"
