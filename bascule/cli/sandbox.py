@@ -16,7 +16,8 @@ app = typer.Typer(
     help=(
         "A real PowerDNS authoritative server with a LUA ifurlup() failover record, a caching resolver, and two "
         "HTTPS sites on 127.0.0.2 (primary) and 127.0.0.3 (secondary) that route on SNI and Host like cloud "
-        "platforms, with certificates from a sandbox CA. Needs Debian's pdns-server and pdns-backend-bind."
+        "platforms, with certificates from a sandbox CA. Needs Debian's pdns-server and pdns-backend-bind. With "
+        "--data, a PostgreSQL 15 cluster beside each site joined by logical replication (Debian's postgresql-15)."
     ),
     no_args_is_help=True,
 )
@@ -43,7 +44,10 @@ def up(
         fail([str(exc)])
     status = sandbox.status()
     out.print(f"sandbox up: {status['hostname']} answered by {status['dns']} -> {status['answer']}")
-    out.print(f"try: dig @127.0.0.1 -p {sandbox.state.dns_port} {status['hostname']}   then: bascule drill --local")
+    if status["databases"]:
+        out.print(f"databases: {status['databases']}", highlight=False)
+    then = "bascule drill --local --data" if data else "bascule drill --local"
+    out.print(f"try: dig @127.0.0.1 -p {sandbox.state.dns_port} {status['hostname']}   then: {then}")
 
 
 @app.command("status")
