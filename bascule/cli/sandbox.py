@@ -35,11 +35,19 @@ def up(
     stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")] = Path(
         "stacks"
     ),
+    data: Annotated[
+        bool,
+        typer.Option(
+            "--data",
+            help="Add the data standby: a publisher beside the primary site, a subscriber beside the secondary; "
+            "the sites read and write their database.",
+        ),
+    ] = False,
 ) -> None:
     """Start the sandbox and wait until DNS answers the primary (steady state)."""
     settings = service_settings(stack, service, stacks_dir)
     try:
-        sandbox = Sandbox.start(directory or default_state_dir(), settings)
+        sandbox = Sandbox.start(directory or default_state_dir(), settings, data=data)
     except SandboxError as exc:
         fail([str(exc)])
     status = sandbox.status()
