@@ -64,6 +64,8 @@ class SandboxService:
     ttl: int = 1
     check_timeout_seconds: int = 1
     rto_seconds: int = 15
+    rpo_seconds: int = 5
+    """Data drills (`--data`): the acknowledged writes a failover may lose, in seconds of writes."""
 
     @property
     def hostname(self) -> str:
@@ -79,6 +81,7 @@ class SandboxService:
             failure_threshold=hc.failure_threshold,
             ttl=svc.dns.ttl,
             rto_seconds=svc.rto_seconds,
+            rpo_seconds=svc.rpo_seconds,
         )
 
 
