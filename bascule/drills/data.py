@@ -124,14 +124,17 @@ class SandboxDataDrill:
         """Start the writer, let it run for the baseline, then journal lag and retained WAL (`replication`)."""
         data = self.sandbox.state.data
         assert data is not None  # preflight refused a sandbox without databases
-        self.journal.append("canary-start", interval_s=WRITE_INTERVAL, max_writes=MAX_WRITES)
+        with data.clusters[PRIMARY].connect() as conn:
+            row = conn.execute("SELECT coalesce(max(id), 0) FROM canary").fetchone()
+        since = int(row[0]) if row else 0
+        self.journal.append("canary-start", interval_s=WRITE_INTERVAL, max_writes=MAX_WRITES, after_id=since)
         self.writer.start()
         time.sleep(BASELINE_SECONDS)
         with self.writer.gate:  # the lag of every write acknowledged so far, once replication caught up
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and not self._caught_up():
                 time.sleep(0.05)
-            lags = db.lag_seconds(data.clusters[SECONDARY])
+            lags = db.lag_seconds(data.clusters[SECONDARY], since)  # this drill's rows, not a re-seed's copies
             retained = db.slot_retained_bytes(data.clusters[PRIMARY])
         self.journal.append("replication", lags_s=[round(v, 6) for v in lags], wal_retained_bytes=retained)
 

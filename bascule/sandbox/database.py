@@ -25,6 +25,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from bascule.processes import alive
+
 PG_BINDIR_CANDIDATES = ("/usr/lib/postgresql/15/bin",)
 INSTALL_HINT = "install it with: sudo apt-get install postgresql-15"
 DATABASE = "bascule"
@@ -163,6 +165,18 @@ def init_cluster(cluster: Cluster, bindir: Path) -> None:
         "host replication all 127.0.0.0/8 scram-sha-256\n",
         encoding="utf-8",
     )
+
+
+def clear_stale_lock(cluster: Cluster) -> None:
+    """Remove postmaster.pid left by a killed server whose pid is gone or a zombie: a zombie still answers
+    kill(0), so a new server would refuse to start while the process that spawned the old one has not reaped it."""
+    lock = cluster.data_dir / "postmaster.pid"
+    try:
+        pid = int(lock.read_text(encoding="utf-8").splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if not alive(pid):
+        lock.unlink(missing_ok=True)
 
 
 def new_password() -> str:

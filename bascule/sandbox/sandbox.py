@@ -374,6 +374,7 @@ class Sandbox:
 
     def start_database(self, role: str, bindir: Path | None = None) -> None:
         cluster = self._data().clusters[role]
+        db.clear_stale_lock(cluster)
         argv = cluster.server_argv(bindir or db.find_bindir())
         self._spawn(_db(role), argv, user=db.run_as(), cwd=cluster.directory)
         self._wait(lambda: self.database_alive(role), f"database {role} did not start", self._db_log(role), 30)
