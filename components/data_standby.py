@@ -141,7 +141,7 @@ class PostgresStandby(pulumi.ComponentResource):
                 tables=tables,
                 opts=pulumi.ResourceOptions(parent=self, provider=publisher, depends_on=[created[0], replication]),
             )  # fmt: skip
-            conninfo = pulumi.Output.secret(
+            conninfo: pulumi.Output[str] = pulumi.Output.secret(
                 pulumi.Output.format(
                     "host={0} port={1} dbname={2} user={3} password={4} sslmode=require",
                     self.primary.address, self.primary.port, database, USER, password.result,
