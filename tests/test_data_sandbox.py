@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,3 +219,35 @@ def test_kill_9_during_a_data_drill_then_recover_restores_the_pair(box: Sandbox,
     pair_restored(box)
     acknowledged = {e["id"] for e in read_journal(out / "journal.jsonl") if e["kind"] == "write"}
     assert acknowledged and acknowledged <= ids(clusters(box)[0])
+
+
+def test_data_drill_from_scratch_passes_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The README's data command in a fresh environment: it starts its own sandbox, passes, and cleans up."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    out = tmp_path / "report"
+    before = (_pg_folders(), _pg_processes())
+    proc = subprocess.run([*BASCULE, "drill", "--local", "--data", "--fault", "outage", "--out", str(out)],
+                          capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads((out / "report.json").read_text())["data"]
+    for key in ("acknowledged_writes", "lost_writes", "rpo_observed_s", "promotion_s", "first_write_s", "lag_p50_s",
+                "lag_p99_s", "wal_retained_bytes"):  # fmt: skip
+        assert data[key] is not None, key
+    assert "Data standby" in (out / "report.md").read_text()
+    assert (_pg_folders(), _pg_processes()) == before  # the drill's own clusters are stopped and removed
+
+
+def _pg_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("bascule-pg-*"))
+
+
+def _pg_processes() -> set[int]:
+    """Servers running from a sandbox cluster folder (their command line names it with -D)."""
+    found = set()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"bascule-pg-" in (proc / "cmdline").read_bytes():
+                found.add(int(proc.name))
+        except OSError:
+            continue
+    return found

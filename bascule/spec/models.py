@@ -523,9 +523,8 @@ class DataSpec(_Model):
     standby: AzurePostgresStandbySpec
     databases: tuple[str, ...] = Field(min_length=1)
     tables: tuple[str, ...] = ()
-    """Tables to publish (schema.table); empty publishes every table of each database."""
-    rpo_seconds: int | None = Field(None, ge=0)
-    """Data loss the drill may observe; defaults to the service's rpo_seconds."""
+    """Tables to publish (schema.table); empty publishes every table of each database. The service's `rpo_seconds`
+    is the data loss a data drill may observe."""
 
 
 class ServiceSpec(_Model):
