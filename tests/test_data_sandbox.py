@@ -234,7 +234,8 @@ def test_data_drill_from_scratch_passes_and_leaves_nothing_behind(tmp_path: Path
                 "lag_p99_s", "wal_retained_bytes"):  # fmt: skip
         assert data[key] is not None, key
     assert "Data standby" in (out / "report.md").read_text()
-    assert (_pg_folders(), _pg_processes()) == before  # the drill's own clusters are stopped and removed
+    # The drill's own clusters are stopped and removed: nothing new is left (others' may come and go meanwhile).
+    assert _pg_folders() <= before[0] and _pg_processes() <= before[1]
 
 
 def _pg_folders() -> set[Path]:
