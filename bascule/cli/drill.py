@@ -286,7 +286,11 @@ def parse_resolver(value: str) -> Resolver:
 
 
 def _sandbox(
-    directory: Path | None, settings: SandboxService, cleanup: ExitStack, locks: Path, lock_info: dict[str, Any],
+    directory: Path | None,
+    settings: SandboxService,
+    cleanup: ExitStack,
+    locks: Path,
+    lock_info: dict[str, Any],
     data: bool = False,
 ) -> tuple[Sandbox, DrillLock | None]:
     """The running sandbox, or a new one this drill owns, with the lock that records it (else None).
