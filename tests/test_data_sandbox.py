@@ -12,10 +12,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -30,6 +28,7 @@ from bascule.processes import alive
 from bascule.sandbox import PRIMARY, SECONDARY, Sandbox, SandboxService
 from bascule.sandbox import database as db
 from tests.conftest import have_pdns
+from tests.test_fault_matrix import until
 
 pytestmark = pytest.mark.sandbox
 BASCULE = [sys.executable, "-m", "bascule.cli"]
@@ -68,15 +67,6 @@ def ids(cluster: db.Cluster) -> set[int]:
         return {int(r[0]) for r in conn.execute("SELECT id FROM canary").fetchall()}
 
 
-def wait_for(check: Any, what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} within {timeout} s")
-
-
 def pair_restored(box: Sandbox) -> None:
     """Primary-with-replica: both servers up, not promoted, replicating, the standby holding every primary row."""
     box.refresh()
@@ -84,7 +74,7 @@ def pair_restored(box: Sandbox) -> None:
     assert box.database_alive(PRIMARY) and box.database_alive(SECONDARY)
     primary, standby = clusters(box)
     assert db.replicating(standby)
-    wait_for(lambda: ids(standby) == ids(primary), "the standby caught up with the primary")
+    until(lambda: ids(standby) == ids(primary), "the standby caught up with the primary")
     assert json.loads(box.data_file(SECONDARY).read_text())["write_role"] == PRIMARY
 
 
@@ -95,7 +85,7 @@ def test_rows_written_on_the_primary_reach_the_standby_with_wal_capped(box: Sand
                for _ in range(5)]  # fmt: skip
         cap = conn.execute("SHOW max_slot_wal_keep_size").fetchone()
     assert cap is not None and cap[0] == db.WAL_KEEP
-    wait_for(lambda: set(new) <= ids(standby), "replicated rows")
+    until(lambda: set(new) <= ids(standby), "replicated rows")
     assert db.slot_retained_bytes(primary) is not None
     lags = db.lag_seconds(standby)
     assert len(lags) >= 5 and all(lag >= 0 for lag in lags)
@@ -106,7 +96,7 @@ def test_promotion_needs_the_sequence_fix(box: Sandbox) -> None:
     primary, standby = clusters(box)
     with primary.connect() as conn:
         conn.execute("INSERT INTO canary (site) VALUES ('before')")
-    wait_for(lambda: ids(primary) <= ids(standby), "replicated rows")
+    until(lambda: ids(primary) <= ids(standby), "replicated rows")
     db.unsubscribe(standby, publisher_alive=True)
     try:
         with standby.connect() as conn, pytest.raises(psycopg.errors.UniqueViolation):
@@ -134,9 +124,9 @@ def test_lost_writes_are_counted_exactly(box: Sandbox, tmp_path: Path) -> None:
     drill.start()
     with standby.connect() as conn:
         conn.execute(f"ALTER SUBSCRIPTION {db.SUBSCRIPTION} DISABLE")
-    wait_for(lambda: not _apply_worker_running(standby), "the apply worker stopped")
+    until(lambda: not _apply_worker_running(standby), "the apply worker stopped")
     replicated = ids(standby)
-    wait_for(lambda: drill.writer.acknowledged >= len(replicated) + 10, "writes after replication stopped")
+    until(lambda: drill.writer.acknowledged >= len(replicated) + 10, "writes after replication stopped")
     journal.append("injected", fault="outage")
     drill.promote()
     drill.stop()
@@ -190,7 +180,7 @@ def _cli_drill(box: Sandbox, tmp_path: Path) -> tuple[subprocess.Popen[str], Pat
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     journal = out / "journal.jsonl"
-    wait_for(lambda: journal.exists() and "promoted" in [e["kind"] for e in read_journal(journal)], "promotion", 60)
+    until(lambda: journal.exists() and "promoted" in [e["kind"] for e in read_journal(journal)], "promotion", 60)
     return proc, locks, out
 
 
