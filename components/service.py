@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from bascule.components.base import SiteArgs
+from bascule.components.data_standby import PostgresStandby
 from bascule.components.registry import DNS_BACKENDS, SITE_KINDS
 from bascule.spec import DrillFault, Role, ServiceSpec
 
@@ -31,6 +32,8 @@ class FailoverService(pulumi.ComponentResource):
             f"{name}-secondary", SiteArgs(svc, Role.SECONDARY, svc.secondary, dns), child
         )
         dns.route(primary.endpoint, secondary.endpoint, args.drill)
+        if svc.data is not None:
+            PostgresStandby(f"{name}-data", svc, child)
 
         self.hostname = pulumi.Output.from_input(svc.hostname)
         self.endpoints = pulumi.Output.all(primary.endpoint.target, secondary.endpoint.target).apply(

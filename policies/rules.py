@@ -260,6 +260,26 @@ def dns_on_primary_provider(ws: Mapping[str, Workload], inv: Inventory, s: Setti
             )
 
 
+def data_single_provider(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
+    """All data with one provider: compute can fail over, but a standby that still reads that provider's database
+    is down with it (the October 2025 outage began in DynamoDB)."""
+    for w in _critical(ws):
+        stores = [r for r in w.sites if r.type in facts.DATA_STORE_TYPES]
+        clouds = {r.cloud.value for r in stores if r.cloud}
+        if stores and len(clouds) == 1 and all(r.cloud for r in stores):
+            provider = clouds.pop()
+            yield Finding(
+                "bascule-data-single-provider",
+                f"workload '{w.name}' is critical but all {len(stores)} of its data stores "
+                f"({', '.join(sorted({r.type for r in stores}))}) sit with one provider, {provider}: when it fails, "
+                "a secondary elsewhere has no data to serve. Fix: replicate the data to another provider (a Bascule "
+                "service `data` block: RDS PostgreSQL published by logical replication to a standby on Azure "
+                "Database for PostgreSQL Flexible Server).",
+                stores[0].urn,
+                w.name,
+            )
+
+
 def hot_region(ws: Mapping[str, Workload], _inv: Inventory, s: Settings) -> Iterable[Finding]:
     hot = set(s.hot_regions)
     for w in _critical(ws):
@@ -375,6 +395,9 @@ RULES: tuple[Rule, ...] = (
          "Art. 29 (ICT concentration risk)",
          "Host the DNS switch outside the primary's provider, or keep its control plane recoverable.",
          dns_on_primary_provider),
+    Rule("bascule-data-single-provider", "Critical workload's data with a single provider", Enforcement.MANDATORY,
+         "Art. 12 (backup, restoration and recovery: restore on systems segregated from the source)",
+         "Replicate the workload's data stores to a standby on another provider.", data_single_provider),
     Rule("bascule-hot-region", "Critical workload only in hot regions", Enforcement.ADVISORY,
          "Art. 29 (ICT concentration risk)", "Add a site outside the configured hot regions.", hot_region),
     Rule("bascule-eu-jurisdiction", "Critical workload without an EU site", Enforcement.MANDATORY,

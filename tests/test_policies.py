@@ -267,3 +267,39 @@ def test_a_standby_behind_front_door_is_counted_as_a_global_dependency(plan_serv
     assert both(run, {EDGE: {"enforcementLevel": "mandatory"}}) == {(EDGE, endpoint.urn, "mandatory")}
     # Without a Front Door (a GCP standby) the rule stays quiet.
     assert EDGE not in rules_of(both(plan_services(services("gcp")).run))
+
+
+def _ledger_with_data(standby_on_azure: bool) -> Callable[[], None]:
+    """A critical workload not built with Bascule: compute on AWS and in GCP, its database on RDS, and (optionally)
+    a PostgreSQL standby on Azure Database for PostgreSQL Flexible Server."""
+
+    def program() -> None:
+        import pulumi_azure_native as azure_native
+        import pulumi_gcp as gcp
+
+        tags = {"workload": "ledger", "criticality": "critical"}
+        paris = pulumi.ResourceOptions(provider=aws.Provider("paris", region="eu-west-3"))
+        cluster = aws.ecs.Cluster("ledger", tags=tags, opts=paris)
+        aws.ecs.Service("ledger", cluster=cluster.arn, desired_count=2, tags=tags, opts=paris)
+        aws.rds.Instance("ledger-db", engine="postgres", instance_class="db.t4g.medium", allocated_storage=20,
+                         tags=tags, opts=paris)  # fmt: skip
+        gcp.cloudrunv2.Service("ledger", location="europe-west1", project="p", labels=tags,
+                               template=gcp.cloudrunv2.ServiceTemplateArgs(containers=[
+                                   gcp.cloudrunv2.ServiceTemplateContainerArgs(image="nginx")]))  # fmt: skip
+        if standby_on_azure:
+            azure_native.dbforpostgresql.Server("ledger-standby", resource_group_name="rg", location="westeurope",
+                                                version="16", tags=tags)  # fmt: skip
+
+    return program
+
+
+def test_data_single_provider_fires_until_the_data_has_a_standby_elsewhere() -> None:
+    run = run_offline(_ledger_with_data(standby_on_azure=False), {}, project="ledger", stack="prod")
+    verdicts = both(run)
+    assert rules_of(verdicts)["bascule-data-single-provider"] == "mandatory"
+    (urn,) = [u for rule, u, _ in verdicts if rule == "bascule-data-single-provider"]
+    assert urn is not None and urn.endswith("aws:rds/instance:Instance::ledger-db")
+    relaxed = both(run, {"bascule-data-single-provider": {"enforcementLevel": "advisory"}})
+    assert rules_of(relaxed)["bascule-data-single-provider"] == "advisory"
+    replicated = run_offline(_ledger_with_data(standby_on_azure=True), {}, project="ledger", stack="prod")
+    assert "bascule-data-single-provider" not in rules_of(both(replicated))

@@ -40,10 +40,11 @@ from bascule.drills.control import (
     sandbox_description,
     sandbox_lock_key,
 )
+from bascule.drills.data import SandboxDataDrill
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
 from bascule.drills.lock import UNREADABLE, DrillLock, LockHeld, StaleLock, default_lock_dir, list_locks
 from bascule.drills.plan import DrillPlan, Fault, Resolver
-from bascule.drills.report import write_reports
+from bascule.drills.report import data_rows, write_reports
 from bascule.drills.runner import DrillInterrupted, preflight, run_drill, signals_interrupt
 from bascule.drills.schedule import parse_blackout, window_delay
 from bascule.drills.stack_control import CliMissing, PulumiStackControl, make_backend
@@ -139,6 +140,15 @@ def drill(
     ),
     min_cert_days: MinCertDays = DEFAULT_MIN_CERT_DAYS,
     ca_bundle: CaBundle = None,
+    data: Annotated[
+        bool,
+        typer.Option(
+            "--data",
+            help="With --local: also drill the data standby (canary writes, promotion, lost writes, observed RPO); "
+            "the sandbox is started with --data if none runs. The outage fault SIGKILLs the primary's database.",
+        ),
+    ] = False,
+    rpo: Annotated[float | None, typer.Option("--rpo", help="RPO target in seconds (default: the spec's).")] = None,
 ) -> None:
     """Run a failover drill and write journal.jsonl, report.json, report.md and report.html.
 
@@ -156,6 +166,8 @@ def drill(
             fail([f"{name}: {value} is not a positive number of seconds"])
     if not (math.isfinite(window) and window >= 0):
         fail([f"--window: {window} is not a non-negative number of minutes"])
+    if data and not local:
+        fail(["--data: data drills run on the sandbox only (--local); stacks have no data control yet"])
     try:
         blackout_days = parse_blackout(blackout or [])
         delay = window_delay(window, random.Random())
@@ -174,7 +186,7 @@ def drill(
         lock: DrillLock | None = None
         if local:
             settings = service_settings(stack, service, stacks_dir)
-            sandbox, lock = _sandbox(sandbox_dir, settings, cleanup, locks, lock_info)
+            sandbox, lock = _sandbox(sandbox_dir, settings, cleanup, locks, lock_info, data)
             owned = lock is not None
             control: DrillControl = SandboxControl(sandbox)
             default_rto = float(settings.rto_seconds)
@@ -200,6 +212,7 @@ def drill(
             fault=fault,
             rto_seconds=rto if rto is not None else default_rto,
             timeout_seconds=timeout if timeout is not None else max(30.0, 3 * target.failover_bound_seconds),
+            rpo_seconds=(rpo if rpo is not None else float(settings.rpo_seconds)) if data else None,
         )
         out.print(styled("drill", "bold", redact(f"{target.service} ({fault.value}) on {target.description}")))
         if dry_run:
@@ -215,7 +228,8 @@ def drill(
         interrupted = False
         try:
             with signals_interrupt():
-                run_drill(plan, control, journal, progress)
+                data_drill = SandboxDataDrill(sandbox, target, plan.trust, journal) if data else None
+                run_drill(plan, control, journal, progress, data_drill)
         except (KeyboardInterrupt, DrillInterrupted):
             interrupted = True
         finally:
@@ -272,7 +286,12 @@ def parse_resolver(value: str) -> Resolver:
 
 
 def _sandbox(
-    directory: Path | None, settings: SandboxService, cleanup: ExitStack, locks: Path, lock_info: dict[str, Any]
+    directory: Path | None,
+    settings: SandboxService,
+    cleanup: ExitStack,
+    locks: Path,
+    lock_info: dict[str, Any],
+    data: bool = False,
 ) -> tuple[Sandbox, DrillLock | None]:
     """The running sandbox, or a new one this drill owns, with the lock that records it (else None).
 
@@ -293,6 +312,9 @@ def _sandbox(
                      "`bascule sandbox down` and `bascule sandbox up`"],
                     EXIT_REFUSED,
                 )  # fmt: skip
+            if data and existing.state.data is None:
+                fail([f"--data: the running sandbox in {directory} has no databases; `bascule sandbox down`, "
+                      "then `bascule sandbox up --data`"], EXIT_BAD_INPUT)  # fmt: skip
             if existing.state.service != settings:
                 err.print(
                     styled(
@@ -309,8 +331,9 @@ def _sandbox(
         lock = DrillLock(locks, sandbox_lock_key(temp))
         lock.acquire({**lock_info, "control": sandbox_description(temp), "owned_sandbox": True})
         cleanup.callback(lock.release)  # registered first, so it runs after the sandbox is stopped
-        out.print("starting a sandbox for this drill (PowerDNS + two loopback sites)…")
-        sandbox = Sandbox.start(temp, settings)
+        extra = " + two PostgreSQL clusters" if data else ""
+        out.print(f"starting a sandbox for this drill (PowerDNS + two loopback sites{extra})…")
+        sandbox = Sandbox.start(temp, settings, data=data)
         cleanup.callback(sandbox.stop)
         return sandbox, lock
     except SandboxError as exc:
@@ -355,6 +378,9 @@ def _print_summary(summary: dict[str, Any], reports: Path) -> None:
             f"RTO target {summary['rto_seconds']:g} s, bound of the settings {summary['bound_seconds']:g} s, "
             f"restore: {summary['restore']}"
         )
+        if summary.get("data"):
+            for label, value in data_rows(summary["data"]):
+                out.print(f"  {label}: {value}", highlight=False)
     out.print(f"reports: {reports}/report.html (also report.md, report.json, journal.jsonl)")
 
 

@@ -16,7 +16,8 @@ app = typer.Typer(
     help=(
         "A real PowerDNS authoritative server with a LUA ifurlup() failover record, a caching resolver, and two "
         "HTTPS sites on 127.0.0.2 (primary) and 127.0.0.3 (secondary) that route on SNI and Host like cloud "
-        "platforms, with certificates from a sandbox CA. Needs Debian's pdns-server and pdns-backend-bind."
+        "platforms, with certificates from a sandbox CA. Needs Debian's pdns-server and pdns-backend-bind. With "
+        "--data, a PostgreSQL 15 cluster beside each site joined by logical replication (Debian's postgresql-15)."
     ),
     no_args_is_help=True,
 )
@@ -34,16 +35,27 @@ def up(
     stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")] = Path(
         "stacks"
     ),
+    data: Annotated[
+        bool,
+        typer.Option(
+            "--data",
+            help="Add the data standby: a publisher beside the primary site, a subscriber beside the secondary; "
+            "the sites read and write their database.",
+        ),
+    ] = False,
 ) -> None:
     """Start the sandbox and wait until DNS answers the primary (steady state)."""
     settings = service_settings(stack, service, stacks_dir)
     try:
-        sandbox = Sandbox.start(directory or default_state_dir(), settings)
+        sandbox = Sandbox.start(directory or default_state_dir(), settings, data=data)
     except SandboxError as exc:
         fail([str(exc)])
     status = sandbox.status()
     out.print(f"sandbox up: {status['hostname']} answered by {status['dns']} -> {status['answer']}")
-    out.print(f"try: dig @127.0.0.1 -p {sandbox.state.dns_port} {status['hostname']}   then: bascule drill --local")
+    if status["databases"]:
+        out.print(f"databases: {status['databases']}", highlight=False)
+    then = "bascule drill --local --data" if data else "bascule drill --local"
+    out.print(f"try: dig @127.0.0.1 -p {sandbox.state.dns_port} {status['hostname']}   then: {then}")
 
 
 @app.command("status")

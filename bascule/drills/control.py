@@ -86,6 +86,8 @@ class SandboxControl:
                 self.sandbox.set_site_mode(PRIMARY, UNHEALTHY)
             elif fault is Fault.OUTAGE:
                 self.sandbox.set_site_mode(PRIMARY, DOWN)
+                if self.sandbox.state.data is not None:  # the whole primary side is gone, its database too
+                    self.sandbox.kill_database(PRIMARY)
             else:
                 self.sandbox.set_switched(True)
         except (SandboxError, OSError) as exc:
@@ -94,6 +96,8 @@ class SandboxControl:
     def restore(self, fault: Fault) -> None:
         """Undo every fault kind, not just `fault`: restoring must converge whatever state a crash left."""
         try:
+            if self.sandbox.state.data is not None:  # primary-with-replica again, before the primary site returns
+                self.sandbox.restore_data()
             self.sandbox.set_site_mode(PRIMARY, HEALTHY)  # restarts the site if it was stopped
             if self.sandbox.state.switched:
                 self.sandbox.set_switched(False)

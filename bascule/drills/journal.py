@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 import traceback
 from collections.abc import Iterable
@@ -76,23 +77,26 @@ class Journal:
         torn = _repair_tail(path)
         self._seq = len(read_journal(path)) if path.exists() else 0
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the journal
+        self._lock = threading.Lock()
+        """A data drill's canary writer journals from its own thread: lines and sequence numbers never interleave."""
         _opened[path] = self.redact
         if torn:
             self.append("torn-line-dropped", bytes=torn)
 
     def append(self, kind: str, **data: Any) -> dict[str, Any]:
-        event = {
-            "seq": self._seq,
-            "t": time.monotonic(),
-            "wall": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "kind": kind,
-            **self.redact.data(data),
-        }
-        self._file.write(json.dumps(event, sort_keys=True, default=str) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._seq += 1
-        return event
+        with self._lock:
+            event = {
+                "seq": self._seq,
+                "t": time.monotonic(),
+                "wall": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "kind": kind,
+                **self.redact.data(data),
+            }
+            self._file.write(json.dumps(event, sort_keys=True, default=str) + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._seq += 1
+            return event
 
     def close(self) -> None:
         self._file.close()

@@ -63,6 +63,8 @@ class DrillPlan:
     probe_timeout: float = 1.0
     min_cert_days: float = DEFAULT_MIN_CERT_DAYS
     """Preflight refuses a site whose certificate for the hostname expires sooner than this."""
+    rpo_seconds: float | None = None
+    """Set for a data drill: the observed RPO (last acknowledged minus last surviving write) must not exceed it."""
 
     @property
     def trust(self) -> Trust:

@@ -164,9 +164,105 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
         reasons.append(f"RTO missed: HTTP moved after {http_s:.1f} s, target {plan['rto_seconds']:g} s")
     if failover.get("observed") and failover["outcome"] == "reached" and failback.get("outcome") != "reached":
         reasons.append("failback to the primary was not verified")
+    if _first(events, "canary-start") is not None:
+        summary["data"] = data = summarize_data(events, plan.get("rpo_seconds"))
+        reasons += data_reasons(data)
     passed = not reasons and failover.get("outcome") == "reached"
     summary.update(status="pass" if passed else "fail", reasons=reasons, exit_code=EXIT_PASS if passed else EXIT_FAIL)
     return summary
+
+
+def summarize_data(events: list[dict[str, Any]], rpo_seconds: float | None) -> dict[str, Any]:
+    """The data block: acknowledged and lost writes, observed RPO, promotion and first-write times, lag, WAL.
+
+    Observed RPO is the time between the last write the old primary acknowledged and the last acknowledged write
+    that survived on the new primary (0 when none was lost), both by the writer's acknowledgement times. First
+    write counts from the fault in effect, as the failover times do."""
+    writes = [e for e in events if e["kind"] == "write"]
+    on_primary = [e for e in writes if e["database"] == PRIMARY]
+    injected, promote, promoted = _first(events, "injected"), _first(events, "promote"), _first(events, "promoted")
+    lost_event = _first(events, "lost-writes")
+    replication = _first(events, "replication")
+    lags = [float(v) for v in replication["lags_s"]] if replication else []
+    missing = set(lost_event["missing_ids"]) if lost_event else None
+    rpo = None
+    if missing is not None:
+        last_acked = max((e["t"] for e in on_primary), default=None)
+        survived = [e["t"] for e in on_primary if e["id"] not in missing]
+        since = max(survived, default=_first(events, "canary-start")["t"])  # type: ignore[index]
+        rpo = 0.0 if not missing or last_acked is None else round(last_acked - since, 3)
+    first = next((e for e in writes if e["database"] == SECONDARY and promoted and e["seq"] > promoted["seq"]), None)
+    return {
+        "rpo_seconds": rpo_seconds,
+        "acknowledged_writes": len(writes),
+        "acknowledged_by_old_primary": len(on_primary),
+        "acknowledged_by_new_primary": len(writes) - len(on_primary),
+        "lost_writes": None if missing is None else len(missing),
+        "lost_ids": None if missing is None else sorted(missing),
+        "rpo_observed_s": rpo,
+        "promotion_s": _rel(promoted["t"], promote["t"]) if promote and promoted else None,
+        "promotion_error": (_first(events, "promote-failed") or {}).get("error"),
+        "sequences_advanced": promoted["sequences"] if promoted else None,
+        "first_write_s": _rel(first["t"], injected["t"]) if first and injected else None,
+        "lag_p50_s": percentile(lags, 50),
+        "lag_p99_s": percentile(lags, 99),
+        "lag_samples": len(lags),
+        "wal_retained_bytes": replication["wal_retained_bytes"] if replication else None,
+        "write_errors": sum(1 for e in events if e["kind"] == "write-error"),
+    }
+
+
+def data_reasons(data: dict[str, Any]) -> list[str]:
+    """Why the data half failed: RPO beyond target, no promotion, or no write ever succeeding on the standby."""
+    reasons = []
+    if data["promotion_error"]:
+        reasons.append(f"promotion failed: {data['promotion_error']}")
+    if data["lost_writes"] is None:
+        reasons.append("lost writes were not counted (no promotion, or the new primary could not be asked)")
+    rpo, target = data["rpo_observed_s"], data["rpo_seconds"]
+    if rpo is not None and target is not None and rpo > target:
+        reasons.append(f"RPO missed: {data['lost_writes']} acknowledged writes lost, {rpo:.2f} s of data, "
+                       f"target {target:g} s")  # fmt: skip
+    if data["first_write_s"] is None:
+        reasons.append("no write succeeded on the promoted standby")
+    return reasons
+
+
+def _data_markdown(data: dict[str, Any] | None) -> list[str]:
+    if not data:
+        return []
+    return [
+        "## Data standby",
+        "",
+        "| | |",
+        "|---|---|",
+        *[f"| {label} | {value} |" for label, value in data_rows(data)],
+        "",
+    ]
+
+
+def _ms(value: float | None) -> str:
+    """Replication lag on loopback is milliseconds: seconds with two decimals would show 0.00."""
+    return "—" if value is None else f"{value * 1000:.1f} ms"
+
+
+def data_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The data table, shared by Markdown and HTML."""
+    wal = data["wal_retained_bytes"]
+    target = data["rpo_seconds"]
+    return [
+        ("acknowledged writes (old primary / new primary)",
+         f"{data['acknowledged_writes']} ({data['acknowledged_by_old_primary']} / "
+         f"{data['acknowledged_by_new_primary']})"),
+        ("acknowledged writes lost", "—" if data["lost_writes"] is None else str(data["lost_writes"])),
+        ("observed RPO (last acknowledged - last surviving)",
+         _fmt(data["rpo_observed_s"]) + ("" if target is None else f" (target {target:g} s)")),
+        ("promotion (subscription dropped, sequences advanced, sites repointed)", _fmt(data["promotion_s"])),
+        ("first write on the new primary, since the fault", _fmt(data["first_write_s"])),
+        (f"replication lag p50 / p99 before the fault ({data['lag_samples']} rows)",
+         f"{_ms(data['lag_p50_s'])} / {_ms(data['lag_p99_s'])}"),
+        ("WAL retained by the slot before the fault", "—" if wal is None else f"{wal} bytes"),
+    ]  # fmt: skip
 
 
 def _readiness_row(site: dict[str, Any]) -> dict[str, Any]:
@@ -257,6 +353,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines += _readiness_markdown(summary.get("readiness", []))
     if summary["status"] == "refused":
         return "\n".join(lines)
+    lines += _data_markdown(summary.get("data"))
     lines += ["## Measured", "", "| | failover | failback |", "|---|---|---|"]
     lines += [f"| {label} | {cells[0]} | {cells[1]} |" for label, cells in measured_rows(summary)]
     lines += [
@@ -301,6 +398,7 @@ def render_html(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
         s=summary,
         verdict=verdict(summary),
         rows=measured_rows(summary) if summary["status"] != "refused" else [],
+        data_rows=data_rows(summary["data"]) if summary.get("data") else [],
         chart=timeline_svg(summary, events) if summary["status"] != "refused" else "",
         phases=phase_rows(events),
         num=lambda value, unit: "—" if value is None else f"{value:g}{unit}",
@@ -315,7 +413,8 @@ def _templates() -> jinja2.Environment:
 
 
 PHASE_EVENTS = ("plan", "readiness", "preflight", "refused", "inject", "injected", "reached", "timeout", "abort",
-                "interrupted", "restore", "restored", "restore-failed", "recovered", "end")  # fmt: skip
+                "interrupted", "restore", "restored", "restore-failed", "recovered", "end", "data-preflight",
+                "canary-start", "promote", "promoted", "promote-failed", "lost-writes", "canary-stop")  # fmt: skip
 
 
 def _origin(events: list[dict[str, Any]]) -> float:
@@ -339,6 +438,8 @@ def phase_rows(events: list[dict[str, Any]]) -> list[dict[str, str]]:
             "abort": f"{e.get('phase')}: {e.get('reason')}",
             "interrupted": f"{e.get('signal')}" + (f" during {e['phase']}" if e.get("phase") else ""),
             "restore-failed": str(e.get("error", "")),
+            "lost-writes": f"{len(e.get('missing_ids', []))} of {e.get('checked')} acknowledged writes missing",
+            "canary-stop": f"{e.get('acknowledged')} writes acknowledged",
             "readiness": ", ".join(f"{x['role']} {'ready' if x['ready'] else 'NOT ready'}" for x in e.get("sites", [])),
         }.get(e["kind"], "")
         rows.append({"event": e["kind"], "wall": str(e["wall"]), "offset": f"{e['t'] - origin:+.2f} s",

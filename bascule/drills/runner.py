@@ -15,6 +15,7 @@ from types import FrameType
 import httpx
 
 from bascule.drills.control import ControlError, DrillControl
+from bascule.drills.data import SandboxDataDrill
 from bascule.drills.journal import Journal
 from bascule.drills.plan import DrillPlan
 from bascule.drills.probes import probe_clients, query_dns
@@ -132,11 +133,17 @@ def observe(plan: DrillPlan, client: httpx.Client, journal: Journal, phase: str,
         time.sleep(max(0.0, tick - time.monotonic()))
 
 
-def run_drill(plan: DrillPlan, control: DrillControl, journal: Journal, progress: Progress) -> None:
+def run_drill(
+    plan: DrillPlan, control: DrillControl, journal: Journal, progress: Progress, data: SandboxDataDrill | None = None
+) -> None:
+    """With `data`, a canary writer runs from before the fault until the restore, and the standby database is
+    promoted once the fault is in effect; the failover phase then also waits for the first write on it."""
     journal.append("plan", plan=plan.as_json())
     with client_for(plan.trust) as client:
         try:
             problems = preflight(plan, client, journal, progress, control)
+            if not problems and data is not None:
+                problems = data.preflight()
             checkpoint()  # a stop asked for during preflight: nothing is injected, and the journal says why
         except (KeyboardInterrupt, DrillInterrupted) as exc:
             journal.append("interrupted", signal=str(exc) or "SIGINT", phase="preflight")
@@ -147,19 +154,30 @@ def run_drill(plan: DrillPlan, control: DrillControl, journal: Journal, progress
         injected = False
         restored = False
         try:
+            if data is not None:
+                progress("data: canary writer started; measuring replication lag")
+                data.start()
+                checkpoint()
             progress(f"inject: {plan.fault.value}")
             journal.append("inject", fault=plan.fault.value)
             injected = True  # before the call: a half-applied fault must be restored too
             control.inject(plan.fault)
             journal.append("injected", fault=plan.fault.value)
             checkpoint()
+            if data is not None:
+                progress("data: promoting the standby database")
+                data.promote()
             observe(plan, client, journal, "failover", SECONDARY, progress)
+            if data is not None and not data.await_first_write(plan.timeout_seconds):
+                journal.append("timeout", phase="first-write", after_seconds=plan.timeout_seconds)
         except ControlError as exc:
             journal.append("abort", phase="inject", reason=str(exc))
         except (KeyboardInterrupt, DrillInterrupted) as exc:
             journal.append("interrupted", signal=str(exc) or "SIGINT", phase="failover")
             raise
         finally:
+            if data is not None:
+                data.stop()  # before the restore: the merge back and the re-seed need a quiet standby
             if injected:
                 restored = _restore(plan, control, journal, progress)
         if restored:

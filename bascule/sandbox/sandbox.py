@@ -31,6 +31,7 @@ import dns.rdatatype
 from bascule.files import write_atomic
 from bascule.powerdns import lua_failover_content
 from bascule.processes import alive
+from bascule.sandbox import database as db
 from bascule.sandbox.modes import DOWN, HEALTHY, MODES
 from bascule.sandbox.pki import SandboxPki
 from bascule.spec import ServiceSpec
@@ -63,6 +64,8 @@ class SandboxService:
     ttl: int = 1
     check_timeout_seconds: int = 1
     rto_seconds: int = 15
+    rpo_seconds: int = 5
+    """Data drills (`--data`): the acknowledged writes a failover may lose, in seconds of writes."""
 
     @property
     def hostname(self) -> str:
@@ -78,7 +81,25 @@ class SandboxService:
             failure_threshold=hc.failure_threshold,
             ttl=svc.dns.ttl,
             rto_seconds=svc.rto_seconds,
+            rpo_seconds=svc.rpo_seconds,
         )
+
+
+@dataclass
+class DataState:
+    """The data standby (`sandbox up --data`): one cluster beside each site, and whether the standby is promoted."""
+
+    clusters: dict[str, db.Cluster]
+    promoted: bool = False
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> DataState:
+        return cls({role: db.Cluster(**c) for role, c in raw["clusters"].items()}, bool(raw.get("promoted")))
+
+
+def _db(role: str) -> str:
+    """The pid name of the database beside site `role`."""
+    return f"db-{role}"
 
 
 @dataclass
@@ -95,6 +116,7 @@ class SandboxState:
     resolver_port: int | None = None
     """A caching recursive resolver in front of the authoritative server, when `pdns_recursor` is installed:
     what it answers lags by up to the TTL, as real clients' resolvers do."""
+    data: DataState | None = None
 
     @property
     def effective_failures(self) -> int:
@@ -159,8 +181,9 @@ class Sandbox:
 
     # --- lifecycle -------------------------------------------------------------------------------
     @classmethod
-    def start(cls, directory: Path, service: SandboxService | None = None) -> Sandbox:
+    def start(cls, directory: Path, service: SandboxService | None = None, data: bool = False) -> Sandbox:
         binary = find_pdns()
+        bindir = db.find_bindir() if data else None
         directory.mkdir(parents=True, exist_ok=True)
         existing = cls.load(directory)
         if existing is not None and existing.running():
@@ -176,6 +199,8 @@ class Sandbox:
         sandbox = cls(state)
         try:
             SandboxPki.create(state.pki.directory, state.service.hostname)
+            if bindir is not None:
+                sandbox._start_data(bindir)
             for role in ADDRESSES:
                 sandbox.set_site_mode(role, HEALTHY)
             sandbox._write_zone()
@@ -198,6 +223,7 @@ class Sandbox:
             return None
         raw = json.loads(path.read_text(encoding="utf-8"))
         raw["service"] = SandboxService(**raw["service"])
+        raw["data"] = DataState.from_json(raw["data"]) if raw.get("data") else None
         return cls(SandboxState(**raw))
 
     def save(self) -> None:
@@ -210,18 +236,25 @@ class Sandbox:
         if path.is_file():
             raw = json.loads(path.read_text(encoding="utf-8"))
             self.state.pids, self.state.switched = dict(raw.get("pids", {})), bool(raw.get("switched", False))
+            if raw.get("data") and self.state.data is not None:
+                self.state.data.promoted = bool(raw["data"].get("promoted"))
 
     def running(self) -> bool:
         """Every process is up, except a site put `down` on purpose (that is a site's state, not a broken sandbox)."""
         self.refresh()
         sites = [role for role in ADDRESSES if self.site_mode(role) != DOWN]
         needed = ["pdns", *sites] + (["recursor"] if self.state.resolver_port else [])
+        if self.state.data is not None:
+            needed += [_db(role) for role in ADDRESSES]
         return all(alive(self.state.pids.get(name)) for name in needed)
 
     def stop(self) -> None:
         self.refresh()
         for name in list(self.state.pids):
             self._kill(name)
+        if self.state.data is not None:  # the clusters live outside the sandbox folder (see database.make_folder)
+            for cluster in self.state.data.clusters.values():
+                shutil.rmtree(cluster.directory, ignore_errors=True)
         state = self.dir / "state.json"
         if state.exists():
             state.unlink()
@@ -229,8 +262,10 @@ class Sandbox:
     def _kill(self, name: str) -> None:
         pid = self.state.pids.pop(name, None)
         if pid and alive(pid):
+            # PostgreSQL's SIGTERM waits for every client to leave; SIGINT is its fast shutdown.
+            stop = signal.SIGINT if name.startswith("db-") else signal.SIGTERM
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
+                os.killpg(pid, stop)
             deadline = time.monotonic() + 5
             while alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -238,12 +273,13 @@ class Sandbox:
                 os.killpg(pid, signal.SIGKILL)
         self.save()
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], user: str | None = None, cwd: str | None = None) -> None:
         log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child, closed below
         try:
             proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                user=user, cwd=cwd,
+            )  # fmt: skip
         finally:
             log.close()
         self.state.pids[name] = proc.pid
@@ -287,6 +323,7 @@ class Sandbox:
                 "--pki", str(self.state.pki.directory),
                 "--health-path", self.state.service.health_path,
                 "--control", str(self.control_file(role)),
+                *(["--data", str(self.data_file(role))] if self.state.data is not None else []),
             ],
         )  # fmt: skip
         self._wait(lambda: self._site_answers(role), f"site {role} did not start", self.dir / f"{role}.log")
@@ -306,6 +343,121 @@ class Sandbox:
         except OSError:
             return False
         return True
+
+    # --- data standby ----------------------------------------------------------------------------
+    def data_file(self, role: str) -> Path:
+        return self.dir / f"{role}.data.json"
+
+    def _data(self) -> DataState:
+        if self.state.data is None:
+            raise SandboxError(f"the sandbox in {self.dir} has no databases; start it with: bascule sandbox up --data")
+        return self.state.data
+
+    def _start_data(self, bindir: Path) -> None:
+        """Two clusters, schema on both, publication on the primary's, subscription on the secondary's."""
+        clusters = {}
+        for role, address in ADDRESSES.items():
+            folder = db.make_folder(role)
+            clusters[role] = db.Cluster(role, address, _free_port([address]), str(folder), db.new_password())
+        self.state.data = DataState(clusters)
+        self.save()
+        for cluster in clusters.values():
+            db.init_cluster(cluster, bindir)
+            self.start_database(cluster.role, bindir)
+        db.create_schema(clusters[PRIMARY], clusters[SECONDARY])
+        db.subscribe(clusters[PRIMARY], clusters[SECONDARY])
+        self._wait(lambda: db.replicating(clusters[SECONDARY]), "replication did not start", self._db_log(SECONDARY))
+        self.point_sites(promoted=False)
+
+    def _db_log(self, role: str) -> Path:
+        return self.dir / f"{_db(role)}.log"
+
+    def start_database(self, role: str, bindir: Path | None = None) -> None:
+        cluster = self._data().clusters[role]
+        db.clear_stale_lock(cluster)
+        argv = cluster.server_argv(bindir or db.find_bindir())
+        self._spawn(_db(role), argv, user=db.run_as(), cwd=cluster.directory)
+        self._wait(lambda: self.database_alive(role), f"database {role} did not start", self._db_log(role), 30)
+
+    def database_alive(self, role: str) -> bool:
+        """The server's process runs and accepts a session."""
+        self.refresh()
+        if not alive(self.state.pids.get(_db(role))):
+            return False
+        try:
+            self._data().clusters[role].connect("postgres").close()
+        except db.DatabaseError:
+            return False
+        return True
+
+    def kill_database(self, role: str) -> None:
+        """SIGKILL to the server and every backend at once, as a host dying would: no shutdown checkpoint."""
+        self.refresh()
+        pid = self.state.pids.pop(_db(role), None)
+        if pid and alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        self.save()
+
+    def point_sites(self, promoted: bool) -> None:
+        """Where each site reads and writes: every site writes to the primary's database until the standby is
+        promoted, then to the standby's (the old primary is fenced off from the app); each reads its own."""
+        data = self._data()
+        writer = data.clusters[SECONDARY if promoted else PRIMARY]
+        for role, cluster in data.clusters.items():
+            tmp = self.data_file(role).with_suffix(".tmp")
+            tmp.touch(mode=0o600)
+            tmp.write_text(
+                json.dumps({"read": cluster.conninfo(), "write": writer.conninfo(), "write_role": writer.role}),
+                encoding="utf-8",
+            )
+            tmp.replace(self.data_file(role))
+        data.promoted = promoted
+        self.save()
+
+    def promote(self) -> dict[str, int]:
+        """Make the standby the primary: stop applying changes (drop the subscription: its publisher may be gone),
+        advance every sequence past its max, and point the sites at it. Returns sequence -> next value."""
+        data = self._data()
+        standby = data.clusters[SECONDARY]
+        try:
+            db.unsubscribe(standby, publisher_alive=self.database_alive(PRIMARY))
+            advanced = db.advance_sequences(standby, db.SEQUENCE_GAP)
+        except db.ERRORS as exc:
+            raise SandboxError(f"promote: {exc}") from exc
+        self.point_sites(promoted=True)
+        return advanced
+
+    def restore_data(self, timeout: float = 30.0) -> int:
+        """Back to primary-with-replica, from whatever state a drill (or its crash) left: the primary's database
+        running; after a promotion, the standby's new rows copied back and the primary's sequences advanced past
+        them; then the standby re-seeded from scratch (emptied, subscribed again with a full copy), since rows
+        it lost or wrote on its own make it no replica any more. Returns the rows copied back."""
+        data = self._data()
+        primary, standby = data.clusters[PRIMARY], data.clusters[SECONDARY]
+        if not self.database_alive(PRIMARY):
+            self.start_database(PRIMARY)
+        if not self.database_alive(SECONDARY):
+            self.start_database(SECONDARY)
+        copied = 0
+        try:
+            if data.promoted or not db.replicating(standby):
+                if data.promoted:
+                    copied = db.merge_back(standby, primary)
+                    db.advance_sequences(primary, db.SEQUENCE_GAP)
+                db.unsubscribe(standby, publisher_alive=True)
+                db.drop_stale_slots(primary)
+                with standby.connect() as conn:
+                    conn.execute("TRUNCATE canary")
+                db.subscribe(primary, standby)
+            self._wait(lambda: db.replicating(standby), "replication did not resume", self._db_log(SECONDARY), timeout)
+        except db.ERRORS as exc:
+            raise SandboxError(f"restore data: {exc}") from exc
+        self.point_sites(promoted=False)
+        return copied
 
     # --- DNS -------------------------------------------------------------------------------------
     def set_switched(self, switched: bool) -> None:
@@ -453,4 +605,13 @@ class Sandbox:
             "ca": str(self.state.pki.ca),
             "pdns_version": self.state.pdns_version,
             "failover_bound_seconds": self.state.failover_bound_seconds,
+            "databases": (
+                {
+                    role: {"address": f"{c.address}:{c.port}", "alive": self.database_alive(role)}
+                    for role, c in self.state.data.clusters.items()
+                }
+                | {"promoted": self.state.data.promoted}
+                if self.state.data is not None
+                else None
+            ),
         }

@@ -8,6 +8,11 @@ redirects to HTTPS. Every answer of the app names the site in `X-Bascule-Site`.
 
 The mode is read from a control file on every request, so PowerDNS's checker, the drill's probes and
 `bascule sandbox site` all see the same state, and it is visible on disk after a crash.
+With `--data FILE` the site is an app with a database, as on a real platform: the health path also asks its database
+(a primary whose database died is unhealthy, so DNS moves with the data), and `POST /canary` commits one row through
+the database the file names for writes, answering its id. The file (rewritten atomically by promotion and restore)
+names a read and a write connection: a warm secondary reads its replica and writes to the primary's database until
+it is promoted.
 Run as `python -m bascule.sandbox.site --name primary --address 127.0.0.2 --https-port N --http-port M ...`.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import socket
 import ssl
 import sys
@@ -22,6 +28,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from bascule.sandbox.modes import EXPIRED_CERT, HEALTHY, SITE_HEADER, SLOW, SLOW_SECONDS, UNBOUND, UNHEALTHY, WRONG_CERT
 
@@ -53,27 +60,77 @@ def tls_contexts(pki: Path, hostname: str, control: Path) -> ssl.SSLContext:
     return default
 
 
-def make_handler(name: str, hostname: str, health_path: str, control: Path) -> type[BaseHTTPRequestHandler]:
+def read_data(path: Path) -> dict[str, Any]:
+    """The site's connections: {"read": conninfo, "write": conninfo, "write_role": primary|secondary}."""
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def _database_error(data: Path | None, key: str) -> str | None:
+    """None when the site's `key` database answers, else why not (one line)."""
+    if data is None:
+        return None
+    import psycopg  # only sites with a database need the driver
+
+    try:
+        with psycopg.connect(read_data(data)[key], autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except (psycopg.Error, OSError, KeyError, ValueError) as exc:
+        return " ".join(str(exc).split())[:200] or type(exc).__name__
+    return None
+
+
+def make_handler(
+    name: str, hostname: str, health_path: str, control: Path, data: Path | None = None
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "bascule-sandbox-site"
         timeout = 10
 
-        def do_GET(self) -> None:
+        def _bound(self) -> bool:
             host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
-            mode = read_mode(control)
-            if host != hostname or mode == UNBOUND:
+            if host != hostname or read_mode(control) == UNBOUND:
                 self._answer(404, "no app is bound to this hostname on this platform\n", app=False)
+                return False
+            return True
+
+        def do_GET(self) -> None:
+            if not self._bound():
                 return
+            mode = read_mode(control)
             status, body = 200, f"served by {name}\n"
             if self.path.split("?")[0] == health_path:
+                problem = _database_error(data, "read")
                 if mode == UNHEALTHY:
                     status, body = 503, "unhealthy (fault injected)\n"
+                elif problem is not None:
+                    status, body = 503, f"unhealthy: database: {problem}\n"
                 elif mode == SLOW:
                     time.sleep(SLOW_SECONDS)
                     body = "ok, slowly\n"
                 else:
                     body = "ok\n"
             self._answer(status, body)
+
+        def do_POST(self) -> None:
+            """`POST /canary`: commit one row through the write database; 200 and its id only once committed."""
+            if not self._bound():
+                return
+            if data is None or self.path.split("?")[0] != "/canary":
+                self._answer(404, "not found\n")
+                return
+            import psycopg
+
+            try:
+                settings = read_data(data)
+                with psycopg.connect(settings["write"], autocommit=True) as conn:
+                    row = conn.execute("INSERT INTO canary (site) VALUES (%s) RETURNING id", (name,)).fetchone()
+            except (psycopg.Error, OSError, KeyError, ValueError) as exc:
+                self._answer(503, f"write failed: {' '.join(str(exc).split())[:200]}\n")
+                return
+            assert row is not None  # INSERT ... RETURNING always returns the row it inserted
+            body = json.dumps({"id": int(row[0]), "site": name, "database": settings["write_role"]})
+            self._answer(200, body + "\n")
 
         def _answer(self, status: int, body: str, app: bool = True) -> None:
             data = body.encode()
@@ -148,12 +205,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pki", type=Path, required=True, help="Folder with default.pem, service.pem, expired.pem.")
     parser.add_argument("--health-path", default="/healthz")
     parser.add_argument("--control", type=Path, required=True)
+    parser.add_argument("--data", type=Path, help="JSON file naming the site's read and write databases.")
     args = parser.parse_args(argv)
     if not ipaddress.ip_address(args.address).is_loopback:
         parser.error(f"--address {args.address} is not a loopback address; the sandbox never listens elsewhere")
     hostname = args.hostname.lower()
     context = tls_contexts(args.pki, hostname, args.control)
-    handler = make_handler(args.name, hostname, args.health_path, args.control)
+    handler = make_handler(args.name, hostname, args.health_path, args.control, args.data)
     secure = TlsServer((args.address, args.https_port), handler, context)
     plain = ThreadingHTTPServer((args.address, args.http_port), make_redirect_handler(args.https_port))
     plain.daemon_threads = True

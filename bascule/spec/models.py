@@ -472,6 +472,61 @@ class CloudDnsSpec(_DnsBase):
 DnsSpec = Annotated[Route53DnsSpec | PowerDnsSpec | TrafficManagerDnsSpec | CloudDnsSpec, Field(discriminator="kind")]
 
 
+class RdsPostgresSpec(_Model):
+    """The publisher: RDS for PostgreSQL in the primary (AWS) site's region, logical replication turned on."""
+
+    kind: Literal["rds"]
+    engine_version: str = "16"
+    instance_class: str = "db.t4g.medium"
+    allocated_storage_gb: int = Field(50, ge=20, le=65536)
+    wal_keep_mb: int = Field(10240, ge=1024)
+    """`max_slot_wal_keep_size`: WAL a silent subscriber may pin before its slot is invalidated, not the disk full."""
+    replication_source_cidrs: tuple[str, ...] = Field(min_length=1)
+    """Addresses the standby connects from (its outbound IPs): the only ones allowed to reach port 5432."""
+
+    @property
+    def major(self) -> int:
+        return int(self.engine_version.split(".")[0])
+
+    @field_validator("engine_version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not re.fullmatch(r"\d+(\.\d+)?", v) or int(v.split(".")[0]) < 13:
+            raise ValueError(f"'{v}': max_slot_wal_keep_size needs PostgreSQL 13 or later (give e.g. '16')")
+        return v
+
+    @field_validator("replication_source_cidrs")
+    @classmethod
+    def _cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in v:
+            network = ipaddress.ip_network(cidr, strict=False)
+            if network.prefixlen == 0:
+                raise ValueError(f"'{cidr}' opens the database to the whole internet; list the standby's addresses")
+        return v
+
+
+class AzurePostgresStandbySpec(_Model):
+    """The subscriber: Azure Database for PostgreSQL Flexible Server in the secondary (Azure) site's location."""
+
+    kind: Literal["azure-flexible"]
+    sku: str = "Standard_D2ds_v5"
+    tier: Literal["Burstable", "GeneralPurpose", "MemoryOptimized"] = "GeneralPurpose"
+    storage_gb: int = Field(64, ge=32, le=32768)
+    administrator_login: str = "bascule"
+
+
+class DataSpec(_Model):
+    """A data standby: the primary's PostgreSQL published table by table to a standby at the EU provider."""
+
+    kind: Literal["postgres"]
+    primary: RdsPostgresSpec
+    standby: AzurePostgresStandbySpec
+    databases: tuple[str, ...] = Field(min_length=1)
+    tables: tuple[str, ...] = ()
+    """Tables to publish (schema.table); empty publishes every table of each database. The service's `rpo_seconds`
+    is the data loss a data drill may observe."""
+
+
 class ServiceSpec(_Model):
     name: str
     hostname: str
@@ -487,6 +542,7 @@ class ServiceSpec(_Model):
     secondary: SiteSpec
     health_check: HealthCheckSpec = HealthCheckSpec()
     dns: DnsSpec
+    data: DataSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -505,6 +561,19 @@ class ServiceSpec(_Model):
         if not _HOSTNAME.match(v):
             raise ValueError(f"'{v}' is not a DNS hostname")
         return v
+
+    def _check_data(self, data: DataSpec) -> None:
+        """Each database sits beside its site: RDS beside an AWS primary, Flexible Server beside an Azure secondary."""
+        if self.primary.cloud is not Cloud.AWS:
+            raise ValueError(
+                f"data.primary.kind: 'rds' runs on AWS, but the primary site is on {self.primary.cloud.value}; the "
+                "primary database sits in the primary site's region"
+            )
+        if self.secondary.cloud is not Cloud.AZURE:
+            raise ValueError(
+                f"data.standby.kind: 'azure-flexible' runs on Azure, but the secondary site is on "
+                f"{self.secondary.cloud.value}; the standby sits beside the secondary so both move together"
+            )
 
     @property
     def rto_budget_seconds(self) -> int:
@@ -535,6 +604,8 @@ class ServiceSpec(_Model):
                         "App names are lowercase letters, digits and single '-' (no '--'); rename the service"
                     )
         self._check_generated_dns_names()
+        if self.data is not None:
+            self._check_data(self.data)
         hc = self.health_check
         if self.dns.kind == "route53":
             if hc.interval_seconds not in facts.ROUTE53_INTERVALS:

@@ -1,0 +1,297 @@
+"""The sandbox's data standby: two PostgreSQL 15 clusters on loopback joined by logical replication.
+
+The publisher sits beside the primary site (127.0.0.2), the subscriber beside the secondary (127.0.0.3), as an RDS
+publication and an EU subscriber would. Logical replication is the only cross-provider path out of RDS, and it
+carries neither DDL nor sequence values: `promote` must advance every sequence past its max, or the first insert on
+the new primary fails on a duplicate key. The slot's retained WAL is capped with `max_slot_wal_keep_size`.
+
+Clusters are made with initdb in the sandbox's own folder, listen only on their loopback address and a port chosen
+by the OS, and never touch the system cluster. initdb and postgres refuse to run as root, so under root (CI) both run
+as the `postgres` user that Debian's postgresql-15 package creates, in a folder handed to that user.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bascule.processes import alive
+
+PG_BINDIR_CANDIDATES = ("/usr/lib/postgresql/15/bin",)
+INSTALL_HINT = "install it with: sudo apt-get install postgresql-15"
+DATABASE = "bascule"
+USER = "bascule"
+PUBLICATION = "bascule_pub"
+SUBSCRIPTION = "bascule_sub"
+SERVICE_USER = "postgres"
+"""Who runs the servers when we are root: the account Debian's postgresql-15 package creates."""
+WAL_KEEP = "64MB"
+"""`max_slot_wal_keep_size`: a subscriber gone for good costs the publisher at most this much disk."""
+SEQUENCE_GAP = 1000
+"""How far past its max a promoted sequence starts: ids the old primary acknowledged but never shipped stay unique,
+so both sides' rows can be merged back at failback without a key clash."""
+CONNECT_TIMEOUT = 2
+SCHEMA = """
+CREATE TABLE canary (
+    id bigserial PRIMARY KEY,
+    site text NOT NULL,
+    written_at timestamptz NOT NULL DEFAULT clock_timestamp()
+)"""
+"""The replicated table: ids from a sequence, as an application's would be (the sequence is what promotion fixes)."""
+SUBSCRIBER_EXTRA = "ALTER TABLE canary ADD COLUMN applied_at timestamptz DEFAULT clock_timestamp()"
+"""Only on the subscriber: a column the publisher does not send is filled by its default when the row is applied,
+so applied_at - written_at is each row's replication lag (both clusters share this machine's clock)."""
+
+
+class DatabaseError(Exception):
+    """A sandbox database could not be made, reached or changed; the message names which and why."""
+
+
+ERRORS = (DatabaseError, psycopg.Error, OSError)
+"""What a database step can raise: our one-line error, the driver's, or a refused socket."""
+
+
+def find_bindir() -> Path:
+    candidates = [*PG_BINDIR_CANDIDATES]
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        proc = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=False)
+        candidates.append(proc.stdout.strip())
+    for folder in candidates:
+        if folder and os.access(Path(folder) / "initdb", os.X_OK) and os.access(Path(folder) / "postgres", os.X_OK):
+            return Path(folder)
+    raise DatabaseError(f"PostgreSQL 15 server (initdb, postgres) is not installed; {INSTALL_HINT}")
+
+
+def run_as() -> str | None:
+    """The user to run initdb and postgres as: None (ourselves) unless we are root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        raise DatabaseError(f"running as root needs the '{SERVICE_USER}' user; {INSTALL_HINT}") from None
+    return SERVICE_USER
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One PostgreSQL cluster of the sandbox: where it lives and how to reach it."""
+
+    role: str
+    address: str
+    port: int
+    directory: str
+    password: str
+
+    def conninfo(self, dbname: str = DATABASE) -> str:
+        return psycopg.conninfo.make_conninfo(
+            host=self.address,
+            port=self.port,
+            user=USER,
+            password=self.password,
+            dbname=dbname,
+            connect_timeout=CONNECT_TIMEOUT,
+        )
+
+    def connect(self, dbname: str = DATABASE, autocommit: bool = True) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self.conninfo(dbname), autocommit=autocommit)
+        except psycopg.Error as exc:
+            raise DatabaseError(f"database {self.role} {self.address}:{self.port}: {_one_line(exc)}") from exc
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.directory) / "data"
+
+    def server_argv(self, bindir: Path) -> list[str]:
+        return [
+            str(bindir / "postgres"),
+            "-D", str(self.data_dir),
+            "-c", f"listen_addresses={self.address}",
+            "-c", f"port={self.port}",
+            "-c", "unix_socket_directories=",
+            "-c", "wal_level=logical",
+            "-c", "max_replication_slots=8",
+            "-c", "max_wal_senders=8",
+            "-c", f"max_slot_wal_keep_size={WAL_KEEP}",
+            "-c", "fsync=on",
+            "-c", "synchronous_commit=on",
+            "-c", "shared_buffers=16MB",
+        ]  # fmt: skip
+
+
+def make_folder(role: str) -> Path:
+    """A folder the server's user owns. Under root it lives in the system temp folder, because a test's or a user's
+    temp folder is often private to root and the `postgres` user could not even reach it."""
+    folder = Path(tempfile.mkdtemp(prefix=f"bascule-pg-{role}-"))
+    user = run_as()
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+    return folder
+
+
+def init_cluster(cluster: Cluster, bindir: Path) -> None:
+    """initdb with a scram password for the `bascule` superuser; only loopback may connect, with that password."""
+    folder = Path(cluster.directory)
+    pwfile = folder / "pwfile"
+    pwfile.write_text(cluster.password + "\n", encoding="utf-8")
+    user = run_as()
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+    pwfile.chmod(0o600)
+    argv = [str(bindir / "initdb"), "-D", str(cluster.data_dir), "-U", USER, "--auth=scram-sha-256",
+            f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C", "--no-sync"]  # fmt: skip
+    proc = subprocess.run(argv, user=user, cwd=folder, capture_output=True, text=True, timeout=120, check=False)
+    pwfile.unlink()
+    if proc.returncode != 0:
+        raise DatabaseError(f"initdb for {cluster.role} failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    hba = cluster.data_dir / "pg_hba.conf"
+    hba.write_text(
+        "# bascule sandbox: loopback only, password (scram) only\n"
+        "host all all 127.0.0.0/8 scram-sha-256\n"
+        "host replication all 127.0.0.0/8 scram-sha-256\n",
+        encoding="utf-8",
+    )
+
+
+def clear_stale_lock(cluster: Cluster) -> None:
+    """Remove postmaster.pid left by a killed server whose pid is gone or a zombie: a zombie still answers
+    kill(0), so a new server would refuse to start while the process that spawned the old one has not reaped it."""
+    lock = cluster.data_dir / "postmaster.pid"
+    try:
+        pid = int(lock.read_text(encoding="utf-8").splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if not alive(pid):
+        lock.unlink(missing_ok=True)
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def create_schema(publisher: Cluster, subscriber: Cluster) -> None:
+    for cluster in (publisher, subscriber):
+        with cluster.connect("postgres") as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+        with cluster.connect() as conn:
+            conn.execute(SCHEMA)
+            if cluster is subscriber:
+                conn.execute(SUBSCRIBER_EXTRA)
+    with publisher.connect() as conn:
+        conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE canary").format(sql.Identifier(PUBLICATION)))
+
+
+def subscribe(publisher: Cluster, subscriber: Cluster) -> None:
+    """(Re)create the subscription, copying the publisher's current rows first: the honest way to re-seed."""
+    with subscriber.connect() as conn:
+        conn.execute(
+            sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (copy_data = true)").format(
+                sql.Identifier(SUBSCRIPTION), sql.Literal(publisher.conninfo()), sql.Identifier(PUBLICATION)
+            )
+        )
+
+
+def unsubscribe(subscriber: Cluster, publisher_alive: bool) -> None:
+    """Drop the subscription; when the publisher is gone, detach the slot first so DROP does not wait for it."""
+    with subscriber.connect() as conn:
+        if conn.execute("SELECT 1 FROM pg_subscription WHERE subname = %s", (SUBSCRIPTION,)).fetchone() is None:
+            return
+        conn.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(SUBSCRIPTION)))
+        if not publisher_alive:
+            conn.execute(sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(sql.Identifier(SUBSCRIPTION)))
+        conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(SUBSCRIPTION)))
+
+
+def drop_stale_slots(publisher: Cluster) -> None:
+    """A slot left by a subscription dropped while the publisher was down retains WAL until it is dropped."""
+    with publisher.connect() as conn:
+        conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active")
+
+
+def replicating(subscriber: Cluster) -> bool:
+    """The subscription is enabled, every table has finished its initial copy, and its apply worker runs."""
+    with subscriber.connect() as conn:
+        row = conn.execute(
+            "SELECT s.subenabled, (SELECT count(*) FROM pg_subscription_rel r WHERE r.srsubid = s.oid "
+            "AND r.srsubstate <> 'r'), (SELECT count(*) FROM pg_stat_subscription w WHERE w.subid = s.oid "
+            "AND w.pid IS NOT NULL AND w.relid IS NULL) FROM pg_subscription s WHERE s.subname = %s",
+            (SUBSCRIPTION,),
+        ).fetchone()
+    return row is not None and bool(row[0]) and row[1] == 0 and row[2] > 0
+
+
+def advance_sequences(cluster: Cluster, gap: int) -> dict[str, int]:
+    """Set every sequence owned by a column to (max of that column) + gap; returns sequence -> its next value."""
+    advanced = {}
+    with cluster.connect() as conn:
+        owned = conn.execute(
+            "SELECT s.oid::regclass::text, t.oid::regclass::text, a.attname FROM pg_class s "
+            "JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i') "
+            "JOIN pg_class t ON t.oid = d.refobjid JOIN pg_attribute a ON a.attrelid = t.oid "
+            "AND a.attnum = d.refobjsubid WHERE s.relkind = 'S'"
+        ).fetchall()
+        for sequence, table, column in owned:
+            query = sql.SQL("SELECT coalesce(max({}), 0) FROM {}").format(
+                sql.Identifier(column), sql.SQL(table)
+            )  # `table` is a regclass rendering: already quoted by the server
+            row = conn.execute(query).fetchone()
+            top = int(row[0]) if row else 0
+            conn.execute("SELECT setval(%s, %s, false)", (sequence, top + gap))
+            advanced[sequence] = top + gap
+    return advanced
+
+
+def slot_retained_bytes(publisher: Cluster) -> int | None:
+    """WAL the publisher keeps for its slots (current LSN - oldest restart LSN); None when there is no slot."""
+    with publisher.connect() as conn:
+        row = conn.execute(
+            "SELECT max(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn))::bigint FROM pg_replication_slots"
+        ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def lag_seconds(subscriber: Cluster, since_id: int = 0) -> list[float]:
+    """Per-row replication lag of the rows replicated so far (applied_at - written_at)."""
+    with subscriber.connect() as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM applied_at - written_at)::float8 FROM canary "
+            "WHERE id > %s AND applied_at IS NOT NULL ORDER BY id",
+            (since_id,),
+        ).fetchall()
+    return [max(0.0, float(r[0])) for r in rows]
+
+
+def present_ids(cluster: Cluster, ids: list[int]) -> set[int]:
+    with cluster.connect() as conn:
+        rows = conn.execute("SELECT id FROM canary WHERE id = ANY(%s)", (ids,)).fetchall()
+    return {int(r[0]) for r in rows}
+
+
+def merge_back(source: Cluster, target: Cluster) -> int:
+    """Copy rows the target lacks from the source (the writes made on the promoted standby); returns how many."""
+    with source.connect() as src:
+        rows = src.execute("SELECT id, site, written_at FROM canary ORDER BY id").fetchall()
+    with target.connect(autocommit=False) as dst, dst.cursor() as cur:
+        have = {int(r[0]) for r in cur.execute("SELECT id FROM canary").fetchall()}
+        missing = [r for r in rows if int(r[0]) not in have]
+        cur.executemany("INSERT INTO canary (id, site, written_at) VALUES (%s, %s, %s)", missing)
+        dst.commit()
+    return len(missing)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
