@@ -40,8 +40,10 @@ BASCULE = [sys.executable, "-m", "bascule.cli"]
 HOLDER = """
 import signal, sys
 from pathlib import Path
-from bascule.sandbox import Sandbox
-Sandbox.start(Path(sys.argv[1]))
+from bascule.sandbox import Sandbox, SandboxService
+# TTL 3 s: a caching resolver needs seconds, not a moment, to see a switch, so a signal sent once the fault is in
+# effect lands while the drill is still observing the failover, even on a loaded machine.
+Sandbox.start(Path(sys.argv[1]), SandboxService(ttl=3))
 print("ready", flush=True)
 signal.pause()
 """
