@@ -16,6 +16,7 @@ columns hold readable values (not the EBA taxonomy's member codes), and every co
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -157,7 +158,11 @@ def arrangements(result: Audit) -> list[Keyed]:
 
 
 def _hours(seconds: int | None) -> str:
-    return "" if seconds is None else f"{seconds / 3600:.4g}"
+    """B_06.01.0080/0090 are natural numbers of hours. Annex I's instruction: "In number of hours. If the
+    recovery time objective is less than 1 hour, '1' shall be reported. In case the recovery time objective of
+    the function is not defined '0' shall be reported" (the same for the RPO). So a target rounds up to whole
+    hours (never below 1), and a workload without a `bascule:rto-seconds`/`rpo-seconds` target gets '0'."""
+    return "0" if seconds is None else str(max(1, math.ceil(seconds / 3600)))
 
 
 def functions(result: Audit) -> list[Keyed]:

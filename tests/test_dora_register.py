@@ -59,9 +59,9 @@ def test_prod_register_column_by_column(tmp_path: Path) -> None:
     functions = files["b_06.01"]
     empty_except(functions, {"c0010", "c0030", "c0050", "c0080", "c0090"})
     assert [(r["c0010"], r["c0030"], r["c0050"], r["c0080"], r["c0090"]) for r in functions] == [
-        ("F1", "prod/catalog", "No", "0.1667", "0.01667"),
-        ("F2", "prod/checkout", "Yes", "0.05", "0.008333"),  # RTO 180 s, RPO 30 s in hours
-        ("F3", "prod/newsletter", "No", "1", "0.01667"),
+        ("F1", "prod/catalog", "No", "1", "1"),
+        ("F2", "prod/checkout", "Yes", "1", "1"),  # RTO 180 s, RPO 30 s: under an hour is reported as 1
+        ("F3", "prod/newsletter", "No", "1", "1"),
     ]
 
     arrangements = files["b_02.02"]
@@ -136,4 +136,22 @@ def test_data_store_fills_storage_and_location_at_rest(tmp_path: Path) -> None:
     assert (row["c0050"], row["c0130"], row["c0140"], row["c0150"], row["c0160"]) == ("F1", "FR", "true", "FR", "FR")
     with (out / "b_06.01.csv").open(newline="") as handle:
         (function,) = list(csv.DictReader(handle))
-    assert (function["c0080"], function["c0090"]) == ("0.1667", "2")
+    assert (function["c0080"], function["c0090"]) == ("1", "2")  # 600 s -> 1 h; 7200 s -> 2 h
+
+
+def test_rto_rpo_are_whole_hours_rounded_up_and_zero_when_not_defined(tmp_path: Path) -> None:
+    """Annex I, B_06.01.0080/0090: natural numbers of hours, '1' below an hour, '0' when not defined."""
+    site = {
+        "urn": "urn:pulumi:prod::app::aws:ecs/service:Service::ledger-app", "custom": True,
+        "type": "aws:ecs/service:Service", "id": "svc-1",
+        "inputs": {"region": "eu-west-3", "tags": {"bascule:service": "ledger", "bascule:criticality": "critical",
+                                                  "bascule:rto-seconds": "3601"}},
+    }  # fmt: skip
+    export = tmp_path / "state.json"
+    export.write_text(json.dumps({"version": 3, "deployment": {"resources": [site]}}))
+    out = tmp_path / "register"
+    result = runner.invoke(app, ["audit", "--export", str(export), "--dora-register", str(out)])
+    assert result.exit_code == 0, result.output
+    with (out / "b_06.01.csv").open(newline="") as handle:
+        (function,) = list(csv.DictReader(handle))
+    assert (function["c0080"], function["c0090"]) == ("2", "0")  # 3601 s is 2 started hours; no RPO tag
