@@ -109,6 +109,10 @@ UNFILLED: tuple[tuple[str, str, str], ...] = tuple(
 """(template, column code, label) of every column Bascule always leaves empty: contracts, LEIs, costs, dates,
 judgments only the entity can make, and the Annex III service-type codes, which could not be verified here."""
 
+YES = "Yes"
+"""Annex I's Yes/No columns (B_02.02.0140, B_07.01.0110): the readable value, as every closed set here. Bascule
+never writes "No" where a stack cannot show the negative: the column stays empty."""
+
 # B_07.01.0050 values: the regulation's four options, chosen from what the stack and the drills show.
 EASILY_SUBSTITUTABLE = "easily substitutable"
 MEDIUM_SUBSTITUTABILITY = "medium complexity in terms of substitutability"
@@ -152,7 +156,7 @@ def arrangements(result: Audit) -> list[Keyed]:
             stores = any(s.data_store for s in sites)
             row = _blank("B_02.02")
             row.update(c0050=ids[(w.stack, w.name)], c0130=country, c0160=country,
-                       c0140="true" if stores else "", c0150=country if stores else "")  # fmt: skip
+                       c0140=YES if stores else "", c0150=country if stores else "")  # fmt: skip
             rows.append((row, f"{w.stack}/{w.name} at {provider} in {country}"))
     return rows
 
@@ -199,8 +203,8 @@ def assessments(result: Audit) -> list[Keyed]:
             else:
                 substitutability = HIGHLY_COMPLEX_SUBSTITUTABILITY
             row = _blank("B_07.01")
-            row.update(c0050=substitutability, c0080="true" if others and _tested(w) else "",
-                       c0110="true" if others else "", c0120="; ".join(others))  # fmt: skip
+            row.update(c0050=substitutability, c0080=YES if others and _tested(w) else "",
+                       c0110=YES if others else "", c0120="; ".join(others))  # fmt: skip
             rows.append((row, f"{w.stack}/{w.name} at {cloud}"))
     return rows
 

@@ -77,8 +77,8 @@ def test_prod_register_column_by_column(tmp_path: Path) -> None:
     assessments = files["b_07.01"]
     empty_except(assessments, {"c0050", "c0080", "c0110", "c0120"})
     assert [(r["c0050"], r["c0080"], r["c0110"], r["c0120"]) for r in assessments] == [
-        ("medium complexity in terms of substitutability", "", "true", "Google LLC"),
-        ("medium complexity in terms of substitutability", "", "true", "Amazon Web Services, Inc."),
+        ("medium complexity in terms of substitutability", "", "Yes", "Google LLC"),
+        ("medium complexity in terms of substitutability", "", "Yes", "Amazon Web Services, Inc."),
     ]
 
     rows = (tmp_path / "register" / "rows.csv").read_text().splitlines()
@@ -97,8 +97,8 @@ def test_tested_secondary_makes_the_provider_easily_substitutable(tmp_path: Path
     history.append(tmp_path / "history", summary, report)
     files, _ = register(tmp_path, "sovereign", extra=("--history", str(tmp_path / "history")))
     assert [(r["c0050"], r["c0080"], r["c0110"], r["c0120"]) for r in files["b_07.01"]] == [
-        ("easily substitutable", "true", "true", "Scaleway SAS"),
-        ("easily substitutable", "true", "true", "Amazon Web Services, Inc."),
+        ("easily substitutable", "Yes", "Yes", "Scaleway SAS"),
+        ("easily substitutable", "Yes", "Yes", "Amazon Web Services, Inc."),
     ]
     assert [(r["c0050"], r["c0080"]) for r in files["b_05.01"]] == [
         ("Amazon Web Services, Inc.", "US"),
@@ -133,7 +133,7 @@ def test_data_store_fills_storage_and_location_at_rest(tmp_path: Path) -> None:
     assert w["data_locations"] == ["aws eu-west-3 (FR)"]
     with (out / "b_02.02.csv").open(newline="") as handle:
         (row,) = list(csv.DictReader(handle))
-    assert (row["c0050"], row["c0130"], row["c0140"], row["c0150"], row["c0160"]) == ("F1", "FR", "true", "FR", "FR")
+    assert (row["c0050"], row["c0130"], row["c0140"], row["c0150"], row["c0160"]) == ("F1", "FR", "Yes", "FR", "FR")
     with (out / "b_06.01.csv").open(newline="") as handle:
         (function,) = list(csv.DictReader(handle))
     assert (function["c0080"], function["c0090"]) == ("1", "2")  # 600 s -> 1 h; 7200 s -> 2 h
