@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bascule import facts
 from bascule.audit import Audit, SiteView, WorkloadAudit
+from bascule.spec.models import Criticality
 
 Row = dict[str, str]
 Keyed = tuple[Row, str]
@@ -174,10 +175,21 @@ def functions(result: Audit) -> list[Keyed]:
     rows = []
     for w in sorted(result.entries, key=lambda w: (w.stack, w.name)):
         row = _blank("B_06.01")
-        row.update(c0010=ids[(w.stack, w.name)], c0030=f"{w.stack}/{w.name}", c0050="Yes" if w.critical else "No",
+        row.update(c0010=ids[(w.stack, w.name)], c0030=f"{w.stack}/{w.name}", c0050=critical_or_important(w),
                    c0080=_hours(w.rto["target_s"]), c0090=_hours(w.rpo["target_s"]))  # fmt: skip
         rows.append((row, f"{w.stack}/{w.name}"))
     return rows
+
+
+def critical_or_important(w: WorkloadAudit) -> str:
+    """B_06.01.0050, DORA's test of a "critical or important function": "Yes" for a workload the audit treats as
+    critical (the config's `criticalValues`) or tagged `important`; "No" only for Bascule's explicit non-critical
+    value `standard`; otherwise empty (untagged, or a team value Bascule cannot map), for the entity to assess.
+    The closed set is Yes / No / Assessment not performed; Bascule never claims the last, it cannot know it."""
+    level = w.criticality.lower()
+    if w.critical or level == Criticality.IMPORTANT:
+        return YES
+    return "No" if level == Criticality.STANDARD else ""
 
 
 def _tested(w: WorkloadAudit) -> bool:
@@ -185,14 +197,15 @@ def _tested(w: WorkloadAudit) -> bool:
 
 
 def assessments(result: Audit) -> list[Keyed]:
-    """Per critical workload and provider: can the service leave that provider, as shown by the stack?
+    """Per critical or important workload and provider: can the service leave that provider, as shown by the stack?
 
     Another provider among the workload's sites is an identified alternative; with a passing drill it is a
     tested exit path (easily substitutable, exit plan exercised); without one, medium complexity; with no
     alternative in the stack, highly complex. "Not substitutable" is never claimed: a stack cannot show it.
     """
     rows = []
-    for w in sorted(result.workloads, key=lambda w: (w.stack, w.name)):
+    chosen = [w for w in result.entries if critical_or_important(w) == YES]
+    for w in sorted(chosen, key=lambda w: (w.stack, w.name)):
         used = sorted({s.provider for s in _known(w.sites)})
         for cloud in used:
             others = [facts.LEGAL_HOMES[facts.Cloud(c)].company for c in used if c != cloud]

@@ -59,9 +59,9 @@ def test_prod_register_column_by_column(tmp_path: Path) -> None:
     functions = files["b_06.01"]
     empty_except(functions, {"c0010", "c0030", "c0050", "c0080", "c0090"})
     assert [(r["c0010"], r["c0030"], r["c0050"], r["c0080"], r["c0090"]) for r in functions] == [
-        ("F1", "prod/catalog", "No", "1", "1"),
+        ("F1", "prod/catalog", "Yes", "1", "1"),  # tagged important: DORA's "critical or important function"
         ("F2", "prod/checkout", "Yes", "1", "1"),  # RTO 180 s, RPO 30 s: under an hour is reported as 1
-        ("F3", "prod/newsletter", "No", "1", "1"),
+        ("F3", "prod/newsletter", "No", "1", "1"),  # tagged standard: explicitly not critical
     ]
 
     arrangements = files["b_02.02"]
@@ -77,7 +77,9 @@ def test_prod_register_column_by_column(tmp_path: Path) -> None:
     assessments = files["b_07.01"]
     empty_except(assessments, {"c0050", "c0080", "c0110", "c0120"})
     assert [(r["c0050"], r["c0080"], r["c0110"], r["c0120"]) for r in assessments] == [
-        ("medium complexity in terms of substitutability", "", "Yes", "Google LLC"),
+        ("medium complexity in terms of substitutability", "", "Yes", "Google LLC"),  # catalog (important)
+        ("medium complexity in terms of substitutability", "", "Yes", "Amazon Web Services, Inc."),
+        ("medium complexity in terms of substitutability", "", "Yes", "Google LLC"),  # checkout (critical)
         ("medium complexity in terms of substitutability", "", "Yes", "Amazon Web Services, Inc."),
     ]
 
@@ -147,11 +149,21 @@ def test_rto_rpo_are_whole_hours_rounded_up_and_zero_when_not_defined(tmp_path: 
         "inputs": {"region": "eu-west-3", "tags": {"bascule:service": "ledger", "bascule:criticality": "critical",
                                                   "bascule:rto-seconds": "3601"}},
     }  # fmt: skip
+    # Two more workloads: one with no criticality tag, one with a value Bascule cannot map to DORA's test.
+    untagged = {**site, "urn": site["urn"] + "-b", "inputs": {"region": "eu-west-3", "tags": {"bascule:service": "batch"}}}
+    custom = {**site, "urn": site["urn"] + "-r",
+              "inputs": {"region": "eu-west-3", "tags": {"bascule:service": "report", "bascule:criticality": "high"}}}  # fmt: skip
     export = tmp_path / "state.json"
-    export.write_text(json.dumps({"version": 3, "deployment": {"resources": [site]}}))
+    export.write_text(json.dumps({"version": 3, "deployment": {"resources": [site, untagged, custom]}}))
     out = tmp_path / "register"
     result = runner.invoke(app, ["audit", "--export", str(export), "--dora-register", str(out)])
     assert result.exit_code == 0, result.output
     with (out / "b_06.01.csv").open(newline="") as handle:
-        (function,) = list(csv.DictReader(handle))
-    assert (function["c0080"], function["c0090"]) == ("2", "0")  # 3601 s is 2 started hours; no RPO tag
+        functions = list(csv.DictReader(handle))
+    assert [(f["c0030"], f["c0050"], f["c0080"], f["c0090"]) for f in functions] == [
+        ("state/batch", "", "0", "0"),  # no criticality tag: not assessed by Bascule, neither Yes nor No
+        ("state/ledger", "Yes", "2", "0"),  # 3601 s is 2 started hours; no RPO tag
+        ("state/report", "", "0", "0"),  # `high` is no value Bascule knows: left to the entity
+    ]
+    with (out / "b_07.01.csv").open(newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 1  # only the critical workload is assessed
