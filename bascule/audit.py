@@ -203,10 +203,10 @@ def read_history(directory: Path | None) -> list[dict[str, Any]]:
 
 
 def _drills_of(rows: list[dict[str, Any]], service: str, stack: str) -> list[dict[str, Any]]:
-    """This service's drills, oldest first; rows whose target names another Pulumi stack are someone else's."""
-    mine = [r for r in rows if r.get("service") == service]
-    stack_rows = [r for r in mine if f"Pulumi stack {stack} " in str(r.get("target", ""))]
-    return sorted(stack_rows or mine, key=lambda r: str(r.get("started", "")))
+    """This service's drills of this very stack, oldest first. A drill of another stack (or of the sandbox)
+    with the same service name shows nothing about this one, so it is never borrowed."""
+    mine = [r for r in rows if r.get("service") == service and f"Pulumi stack {stack} " in str(r.get("target", ""))]
+    return sorted(mine, key=lambda r: str(r.get("started", "")))
 
 
 def _last_drill(rows: list[dict[str, Any]]) -> dict[str, Any] | None:

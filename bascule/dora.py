@@ -97,9 +97,9 @@ FILLED: dict[str, frozenset[str]] = {
     "B_05.01": frozenset({"c0050", "c0060", "c0070", "c0080"}),
     "B_02.02": frozenset({"c0050", "c0130", "c0140", "c0150", "c0160"}),
     "B_06.01": frozenset({"c0010", "c0030", "c0050", "c0080", "c0090"}),
-    "B_07.01": frozenset({"c0050", "c0080", "c0110", "c0120"}),
+    "B_07.01": frozenset({"c0050", "c0110", "c0120"}),
 }
-"""Columns Bascule can fill; c0140/c0150 (B_02.02) and c0080/c0110/c0120 (B_07.01) only where evidenced."""
+"""Columns Bascule can fill; c0140/c0150 (B_02.02) and c0110/c0120 (B_07.01) only where evidenced."""
 
 UNFILLED: tuple[tuple[str, str, str], ...] = tuple(
     (template, code, label)
@@ -192,33 +192,51 @@ def critical_or_important(w: WorkloadAudit) -> str:
     return "No" if level == Criticality.STANDARD else ""
 
 
-def _tested(w: WorkloadAudit) -> bool:
-    return w.last_drill is not None and w.last_drill.get("status") == "pass"
+def _substitutability(w: WorkloadAudit, cloud: str, used: list[str]) -> str:
+    """What the stack and its own drills show about leaving `cloud` for this workload.
+
+    A passing last drill of this very stack moved traffic off the primary, so only the primary's provider is
+    shown to be easily substitutable; the secondary's provider was never drilled away from (medium). With
+    no other provider among the sites, highly complex. "Not substitutable" is never claimed: a stack cannot
+    show it."""
+    if len(used) == 1:
+        return HIGHLY_COMPLEX_SUBSTITUTABILITY
+    drilled = w.last_drill is not None and w.last_drill.get("status") == "pass"
+    if drilled and cloud in {s.provider for s in w.sites if s.role == "primary"}:
+        return EASILY_SUBSTITUTABLE
+    return MEDIUM_SUBSTITUTABILITY
+
+
+_CONSERVATIVE = (HIGHLY_COMPLEX_SUBSTITUTABILITY, MEDIUM_SUBSTITUTABILITY, EASILY_SUBSTITUTABLE)
+"""Most to least conservative: a provider's row takes the first value any of its workloads has."""
 
 
 def assessments(result: Audit) -> list[Keyed]:
-    """Per critical or important workload and provider: can the service leave that provider, as shown by the stack?
+    """One row per provider (B_07.01 is keyed by contract, provider and service type, not by function), over
+    the critical or important workloads that use it, each column taking the most conservative value.
 
-    Another provider among the workload's sites is an identified alternative; with a passing drill it is a
-    tested exit path (easily substitutable, exit plan exercised); without one, medium complexity; with no
-    alternative in the stack, highly complex. "Not substitutable" is never claimed: a stack cannot show it.
+    c0110 (alternatives identified) is "Yes" only when every such workload has another provider among its
+    sites, and c0120 then names them. c0080 (existence of an exit plan) is never filled: an exit plan under
+    DORA Art. 28(8) is a documented strategy, which neither a stack nor a drill evidences.
     """
-    rows = []
     chosen = [w for w in result.entries if critical_or_important(w) == YES]
+    per_provider: dict[str, list[tuple[WorkloadAudit, str, list[str]]]] = {}
     for w in sorted(chosen, key=lambda w: (w.stack, w.name)):
         used = sorted({s.provider for s in _known(w.sites)})
         for cloud in used:
             others = [facts.LEGAL_HOMES[facts.Cloud(c)].company for c in used if c != cloud]
-            if others and _tested(w):
-                substitutability = EASILY_SUBSTITUTABLE
-            elif others:
-                substitutability = MEDIUM_SUBSTITUTABILITY
-            else:
-                substitutability = HIGHLY_COMPLEX_SUBSTITUTABILITY
-            row = _blank("B_07.01")
-            row.update(c0050=substitutability, c0080=YES if others and _tested(w) else "",
-                       c0110=YES if others else "", c0120="; ".join(others))  # fmt: skip
-            rows.append((row, f"{w.stack}/{w.name} at {cloud}"))
+            per_provider.setdefault(cloud, []).append((w, _substitutability(w, cloud, used), others))
+    rows = []
+    for cloud, seen in sorted(per_provider.items()):
+        substitutability = next(v for v in _CONSERVATIVE if any(value == v for _, value, _ in seen))
+        everyone = all(others for _, _, others in seen)
+        alternatives = sorted({name for _, _, others in seen for name in others}) if everyone else []
+        row = _blank("B_07.01")
+        row.update(c0050=substitutability, c0110=YES if everyone else "", c0120="; ".join(alternatives))
+        detail = "; ".join(
+            f"{w.stack}/{w.name} {value}, alternatives: {', '.join(others) or 'none'}" for w, value, others in seen
+        )
+        rows.append((row, f"provider {cloud}: {detail}"))
     return rows
 
 

@@ -180,6 +180,10 @@ def test_history_and_readiness_give_last_drill_measured_rpo_and_standby_spof(tmp
             "2026-11-20T10:00:00+00:00 PASS (health): failover 58 s\n") in text  # fmt: skip
     assert "  RPO target 30 s; last data drill 2026-11-10T10:00:00+00:00: observed 4.5 s\n" in text
     assert "certificate days left: primary 38.5 d, secondary no certificate" in text
+    # tm/checkout has the same service name, but these drills were of the prod stack: none is its drill.
+    tm_checkout = by_name(audit_json("--stack", "tm", "--history", str(hist)))["tm/checkout"]
+    assert (tm_checkout["last_drill"], tm_checkout["rto"]["measured_s"], tm_checkout["rpo"]["measured"]) == (
+        None, None, None)  # fmt: skip
     ready = _readiness(tmp_path / "ready.json", standby_ready=True)
     assert codes(by_name(audit_json("--stack", "prod", "--readiness", str(ready)))["prod/checkout"]) == [
         "dns-on-primary-provider"

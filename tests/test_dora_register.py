@@ -75,12 +75,11 @@ def test_prod_register_column_by_column(tmp_path: Path) -> None:
     assert {r["c0050"] for r in arrangements} <= {r["c0010"] for r in functions}
 
     assessments = files["b_07.01"]
-    empty_except(assessments, {"c0050", "c0080", "c0110", "c0120"})
-    assert [(r["c0050"], r["c0080"], r["c0110"], r["c0120"]) for r in assessments] == [
-        ("medium complexity in terms of substitutability", "", "Yes", "Google LLC"),  # catalog (important)
-        ("medium complexity in terms of substitutability", "", "Yes", "Amazon Web Services, Inc."),
-        ("medium complexity in terms of substitutability", "", "Yes", "Google LLC"),  # checkout (critical)
-        ("medium complexity in terms of substitutability", "", "Yes", "Amazon Web Services, Inc."),
+    empty_except(assessments, {"c0050", "c0110", "c0120"})  # never c0080: a drill is no documented exit plan
+    # One row per provider (aws: catalog and checkout; gcp: the same two), no drill: medium for both.
+    assert [(r["c0050"], r["c0110"], r["c0120"]) for r in assessments] == [
+        ("medium complexity in terms of substitutability", "Yes", "Google LLC"),
+        ("medium complexity in terms of substitutability", "Yes", "Amazon Web Services, Inc."),
     ]
 
     rows = (tmp_path / "register" / "rows.csv").read_text().splitlines()
@@ -91,21 +90,44 @@ def test_prod_register_column_by_column(tmp_path: Path) -> None:
         assert unfilled in output.replace("\n", " ")
 
 
-def test_tested_secondary_makes_the_provider_easily_substitutable(tmp_path: Path) -> None:
+def _portal_drill(tmp_path: Path, stack: str) -> Path:
     report = tmp_path / "report"
-    report.mkdir()
+    report.mkdir(exist_ok=True)
     summary = {"started": "2026-11-20T10:00:00+00:00", "service": "portal", "fault": "health", "status": "pass",
-               "rto_seconds": 180, "target": "Pulumi stack sovereign (/repo), service portal", "failover": {"http_s": 40.0}}  # fmt: skip
+               "rto_seconds": 180, "target": f"Pulumi stack {stack} (/repo), service portal", "failover": {"http_s": 40.0}}  # fmt: skip
     history.append(tmp_path / "history", summary, report)
-    files, _ = register(tmp_path, "sovereign", extra=("--history", str(tmp_path / "history")))
+    return tmp_path / "history"
+
+
+def test_a_drill_of_the_stack_shows_only_its_primary_provider_easily_substitutable(tmp_path: Path) -> None:
+    files, _ = register(tmp_path, "sovereign", extra=("--history", str(_portal_drill(tmp_path, "sovereign"))))
+    # Traffic left the AWS primary in the drill; nobody drilled leaving the Scaleway secondary.
     assert [(r["c0050"], r["c0080"], r["c0110"], r["c0120"]) for r in files["b_07.01"]] == [
-        ("easily substitutable", "Yes", "Yes", "Scaleway SAS"),
-        ("easily substitutable", "Yes", "Yes", "Amazon Web Services, Inc."),
+        ("easily substitutable", "", "Yes", "Scaleway SAS"),
+        ("medium complexity in terms of substitutability", "", "Yes", "Amazon Web Services, Inc."),
     ]
     assert [(r["c0050"], r["c0080"]) for r in files["b_05.01"]] == [
         ("Amazon Web Services, Inc.", "US"),
         ("Scaleway SAS", "FR"),
     ]
+
+
+def test_a_drill_of_another_stack_with_the_same_service_name_proves_nothing(tmp_path: Path) -> None:
+    files, _ = register(tmp_path, "sovereign", extra=("--history", str(_portal_drill(tmp_path, "staging"))))
+    assert {r["c0050"] for r in files["b_07.01"]} == {"medium complexity in terms of substitutability"}
+
+
+def test_a_provider_row_takes_its_most_conservative_workload(tmp_path: Path) -> None:
+    """AWS carries prod/catalog, prod/checkout (not drilled: medium) and sovereign/portal (drilled: easily)."""
+    history_dir = _portal_drill(tmp_path, "sovereign")
+    files, _ = register(tmp_path, "prod", "sovereign", extra=("--history", str(history_dir)))
+    assert [(r["c0050"], r["c0110"], r["c0120"]) for r in files["b_07.01"]] == [
+        ("medium complexity in terms of substitutability", "Yes", "Google LLC; Scaleway SAS"),  # aws
+        ("medium complexity in terms of substitutability", "Yes", "Amazon Web Services, Inc."),  # gcp
+        ("medium complexity in terms of substitutability", "Yes", "Amazon Web Services, Inc."),  # scaleway
+    ]
+    rows = (tmp_path / "register" / "rows.csv").read_text()
+    assert "sovereign/portal easily substitutable, alternatives: Scaleway SAS" in rows
 
 
 def test_single_provider_workload_has_no_alternative(tmp_path: Path) -> None:
