@@ -94,7 +94,7 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
 }  # fmt: skip
 
 FILLED: dict[str, frozenset[str]] = {
-    "B_05.01": frozenset({"c0050", "c0060", "c0070", "c0080"}),
+    "B_05.01": frozenset({"c0070", "c0110", "c0120"}),
     "B_02.02": frozenset({"c0050", "c0130", "c0140", "c0150", "c0160"}),
     "B_06.01": frozenset({"c0010", "c0030", "c0050", "c0080", "c0090"}),
     "B_07.01": frozenset({"c0050", "c0110", "c0120"}),
@@ -136,12 +136,23 @@ def _known(sites: list[SiteView]) -> list[SiteView]:
 
 
 def providers(result: Audit) -> list[Keyed]:
+    """One row per provider brand. The template wants the entity the financial entity contracts with
+    (c0050/c0060 name, c0080 its headquarters), which depends on the contract: an EEA customer of AWS usually
+    contracts with Amazon Web Services EMEA SARL, not the US company. Bascule cannot see the contract, so those
+    columns stay empty and `rows.csv` names the likely EEA entity with its source. The ultimate parent is
+    known: c0110 holds its LEI (c0120 `LEI`) where one was sourced."""
     rows = []
     for cloud in sorted({s.provider for w in result.entries for s in _known(w.sites)}):
         home = facts.LEGAL_HOMES[facts.Cloud(cloud)]
         row = _blank("B_05.01")
-        row.update(c0050=home.company, c0060=home.company, c0070="legal person", c0080=home.headquarters)
-        rows.append((row, f"provider {cloud}: {home.company}, ultimate parent {home.ultimate_parent}"))
+        row.update(c0070="legal person")
+        if home.parent_lei:
+            row.update(c0110=home.parent_lei, c0120="LEI")
+        rows.append((row, f"provider {cloud}: contracting entity for an EEA customer likely "
+                          f"{home.eea_contracting_entity} (check the contract; {home.contracting_source}); "
+                          f"brand company {home.company} ({home.headquarters}); ultimate parent "
+                          f"{home.ultimate_parent} ({home.parent_country})"
+                          f"{'' if home.parent_lei else ', its LEI not sourced here'}"))  # fmt: skip
     return rows
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from bascule import facts
 from bascule.cli.app import app
 from bascule.drills import history
 from tests.conftest import STACKS
@@ -40,6 +41,11 @@ def register(tmp_path: Path, *stacks: str, extra: tuple[str, ...] = ()) -> tuple
     return files, result.stderr
 
 
+def _lei_check_digits_hold(lei: str) -> bool:
+    """ISO 17442 LEIs carry ISO 7064 MOD 97-10 check digits: letters as 10..35, the number mod 97 is 1."""
+    return len(lei) == 20 and int("".join(str(int(c, 36)) for c in lei)) % 97 == 1
+
+
 def empty_except(rows: list[dict[str, str]], filled: set[str]) -> None:
     for row in rows:
         assert {code for code, value in row.items() if value} <= filled, row
@@ -49,12 +55,13 @@ def test_prod_register_column_by_column(tmp_path: Path) -> None:
     files, output = register(tmp_path, "prod")
 
     providers = files["b_05.01"]
-    empty_except(providers, {"c0050", "c0060", "c0070", "c0080"})
-    assert [(r["c0050"], r["c0070"], r["c0080"]) for r in providers] == [
-        ("Amazon Web Services, Inc.", "legal person", "US"),
-        ("Google LLC", "legal person", "US"),
+    # The contracting entity (name, headquarters) depends on the contract: never the US parent, left empty.
+    empty_except(providers, {"c0070", "c0110", "c0120"})
+    assert [(r["c0070"], r["c0110"], r["c0120"]) for r in providers] == [
+        ("legal person", "ZXTILKJKG63JELOEG630", "LEI"),  # aws: ultimate parent Amazon.com, Inc.
+        ("legal person", "5493006MHB84DD0ZWV18", "LEI"),  # gcp: ultimate parent Alphabet Inc.
     ]
-    assert all(r["c0060"] == r["c0050"] for r in providers)  # names are already in the Latin alphabet
+    assert all(_lei_check_digits_hold(r["c0110"]) for r in providers)
 
     functions = files["b_06.01"]
     empty_except(functions, {"c0010", "c0030", "c0050", "c0080", "c0090"})
@@ -84,7 +91,9 @@ def test_prod_register_column_by_column(tmp_path: Path) -> None:
 
     rows = (tmp_path / "register" / "rows.csv").read_text().splitlines()
     assert "b_02.02.csv,4,prod/checkout at gcp in DE" in rows
-    assert 'b_05.01.csv,2,"provider gcp: Google LLC, ultimate parent Alphabet Inc."' in rows
+    assert ('b_05.01.csv,1,"provider aws: contracting entity for an EEA customer likely Amazon Web Services EMEA '
+            "SARL (LU), by the account's country (check the contract; https://aws.amazon.com/legal/aws-contracting-"
+            'party/); brand company Amazon Web Services, Inc. (US); ultimate parent Amazon.com, Inc. (US)"') in rows
     # The command names every column it leaves empty.
     for unfilled in ("B_05.01 c0010", "B_02.02 c0010", "B_02.02 c0060", "B_06.01 c0040", "B_07.01 c0090"):
         assert unfilled in output.replace("\n", " ")
@@ -106,10 +115,12 @@ def test_a_drill_of_the_stack_shows_only_its_primary_provider_easily_substitutab
         ("easily substitutable", "", "Yes", "Scaleway SAS"),
         ("medium complexity in terms of substitutability", "", "Yes", "Amazon Web Services, Inc."),
     ]
-    assert [(r["c0050"], r["c0080"]) for r in files["b_05.01"]] == [
-        ("Amazon Web Services, Inc.", "US"),
-        ("Scaleway SAS", "FR"),
+    assert [(r["c0050"], r["c0080"], r["c0110"]) for r in files["b_05.01"]] == [
+        ("", "", "ZXTILKJKG63JELOEG630"),
+        ("", "", ""),  # Scaleway: the iliad group's LEI was not sourced, so none is written
     ]
+    rows = (tmp_path / "register" / "rows.csv").read_text()
+    assert "likely Scaleway SAS (FR)" in rows and "ultimate parent iliad group (FR), its LEI not sourced here" in rows
 
 
 def test_a_drill_of_another_stack_with_the_same_service_name_proves_nothing(tmp_path: Path) -> None:
@@ -189,3 +200,8 @@ def test_rto_rpo_are_whole_hours_rounded_up_and_zero_when_not_defined(tmp_path: 
     ]
     with (out / "b_07.01.csv").open(newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 1  # only the critical workload is assessed
+
+
+def test_every_sourced_parent_lei_has_valid_check_digits() -> None:
+    leis = [home.parent_lei for home in facts.LEGAL_HOMES.values() if home.parent_lei]
+    assert len(leis) == 3 and all(_lei_check_digits_hold(lei) for lei in leis)
