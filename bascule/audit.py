@@ -72,6 +72,9 @@ class SiteView:
     provider: str
     region: str
     country: str
+    """A label: a region's ISO country, or a multi-region's name for its area (`EU`)."""
+    countries: list[str]
+    """ISO 3166-1 alpha-2 countries of the location; empty where unknown (e.g. the GCS `EU` multi-region)."""
     jurisdiction: str
     legal_home: str
     eu_headquartered: bool
@@ -140,6 +143,7 @@ def _site(r: Resource) -> SiteView:
         provider=cloud.value if cloud else UNKNOWN,
         region=r.region,
         country=known.country if known else (GLOBAL if r.region == GLOBAL else UNKNOWN),
+        countries=list(known.countries) if known else [],
         jurisdiction=known.jurisdiction.value if known else UNKNOWN,
         legal_home=f"{home.company} ({home.headquarters}), parent {home.ultimate_parent} ({home.parent_country})"
         if home

@@ -95,7 +95,7 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
 
 FILLED: dict[str, frozenset[str]] = {
     "B_05.01": frozenset({"c0070", "c0110", "c0120"}),
-    "B_02.02": frozenset({"c0050", "c0130", "c0140", "c0150", "c0160"}),
+    "B_02.02": frozenset({"c0050", "c0130", "c0140", "c0150"}),
     "B_06.01": frozenset({"c0010", "c0030", "c0050", "c0080", "c0090"}),
     "B_07.01": frozenset({"c0050", "c0110", "c0120"}),
 }
@@ -157,19 +157,27 @@ def providers(result: Audit) -> list[Keyed]:
 
 
 def arrangements(result: Audit) -> list[Keyed]:
-    """One row per workload, provider and country: where the service is provided and its data is kept."""
+    """One row per workload, provider and country (ISO 3166-1 alpha-2): where the service is deployed and,
+    for data stores, its data kept. A multi-region gives a row per member country the provider names; one whose
+    countries are not named (GCS `EU`) gives a row with the country columns empty, and `rows.csv` says why.
+    c0160 (location of management of the data) is left empty: it is not necessarily the region's country."""
     ids = function_ids(result)
     rows = []
     for w in sorted(result.entries, key=lambda w: (w.stack, w.name)):
         places: dict[tuple[str, str], list[SiteView]] = {}
         for s in _known(w.sites):
-            places.setdefault((s.provider, s.country), []).append(s)
+            for country in s.countries or [""]:
+                places.setdefault((s.provider, country), []).append(s)
         for (provider, country), sites in sorted(places.items()):
             stores = any(s.data_store for s in sites)
             row = _blank("B_02.02")
-            row.update(c0050=ids[(w.stack, w.name)], c0130=country, c0160=country,
+            row.update(c0050=ids[(w.stack, w.name)], c0130=country,
                        c0140=YES if stores else "", c0150=country if stores else "")  # fmt: skip
-            rows.append((row, f"{w.stack}/{w.name} at {provider} in {country}"))
+            where = f"in {country}" if country else (
+                f"in {', '.join(sorted({s.region for s in sites}))}, a multi-region whose countries the provider "
+                "does not name: country columns left empty"
+            )  # fmt: skip
+            rows.append((row, f"{w.stack}/{w.name} at {provider} {where}"))
     return rows
 
 

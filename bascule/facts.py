@@ -33,6 +33,14 @@ class Region:
     jurisdiction: Jurisdiction
     multi_region: bool = False
     """A location spanning several regions (GCS `EU`, `NAM4`): one regional outage does not take it down."""
+    members: tuple[str, ...] = ()
+    """A multi-region's ISO 3166-1 alpha-2 countries where the provider names them; () where it does not."""
+
+    @property
+    def countries(self) -> tuple[str, ...]:
+        """ISO 3166-1 alpha-2 countries the location is in: a region's one country (`country` of a multi-region
+        is only a label such as `EU`), a multi-region's named members, or () when they are not known."""
+        return self.members if self.multi_region else (self.country,)
 
 
 def _regions(cloud: Cloud, eu: dict[str, str], other: dict[str, str]) -> dict[str, Region]:
@@ -168,18 +176,20 @@ GCP_REGIONS = _regions(
 )
 
 # Cloud Storage multi-regions and predefined dual-regions (https://cloud.google.com/storage/docs/locations):
-# names are case-insensitive there; Bascule keeps them lower-case like every other region name.
+# names are case-insensitive there; Bascule keeps them lower-case like every other region name. The country is
+# a label; `members` are the ISO countries where that page names them: `EU` is "data centers in the European
+# Union" and `ASIA` "data centers in Asia", without naming which countries, so their members stay unknown.
 GCP_REGIONS.update(
     {
-        name: Region(Cloud.GCP, name, country, jurisdiction, multi_region=True)
-        for name, country, jurisdiction in (
-            ("eu", "EU", Jurisdiction.EU),
-            ("eur4", "EU", Jurisdiction.EU),  # Finland + Netherlands
-            ("eur5", "EU", Jurisdiction.NON_EU),  # Belgium + London
-            ("us", "US", Jurisdiction.NON_EU),
-            ("nam4", "US", Jurisdiction.NON_EU),  # Iowa + South Carolina
-            ("asia", "ASIA", Jurisdiction.NON_EU),
-            ("asia1", "JP", Jurisdiction.NON_EU),  # Tokyo + Osaka
+        name: Region(Cloud.GCP, name, country, jurisdiction, multi_region=True, members=members)
+        for name, country, jurisdiction, members in (
+            ("eu", "EU", Jurisdiction.EU, ()),
+            ("eur4", "EU", Jurisdiction.EU, ("FI", "NL")),  # Finland + Netherlands
+            ("eur5", "EU", Jurisdiction.NON_EU, ("BE", "GB")),  # Belgium + London
+            ("us", "US", Jurisdiction.NON_EU, ("US",)),  # data centers in the United States
+            ("nam4", "US", Jurisdiction.NON_EU, ("US",)),  # Iowa + South Carolina
+            ("asia", "ASIA", Jurisdiction.NON_EU, ()),
+            ("asia1", "JP", Jurisdiction.NON_EU, ("JP",)),  # Tokyo + Osaka
         )
     }
 )
