@@ -19,7 +19,8 @@ class Cloud(StrEnum):
 
 
 class Jurisdiction(StrEnum):
-    """Whose law a region's data sits under; `non-eu` includes European non-EU states (UK, CH, NO)."""
+    """Whether a region is located in an EU member state; `non-eu` includes European non-EU states (UK, CH, NO).
+    It places the provider's stated region, not every copy of data or metadata, nor says whose law applies."""
 
     EU = "eu"
     NON_EU = "non-eu"
