@@ -1,11 +1,10 @@
 """DORA register of information: the templates Bascule can fill from an audit, as CSV with column codes.
 
 Templates and column codes are those of Commission Implementing Regulation (EU) 2024/2956, Annex I
-(https://nomox.eu/nomox_en/2022r2554-dora/2024r2956-dora2956/2024r2956_en.i and
-https://www.digitalacts.eu/regulation/dora-its-register/annex/0), with the column lists as published per
-template at https://roi.fromciso.com/docs/templates/b-05-01 and .../b-02-02, and, for B_02.02's location
-columns, https://ariadnah.com/when-granularity-becomes-noise-in-the-dora-register-of-information/ (0130
-provision, 0150 storage, 0160 processing). Public mappings disagree on B_06.01 and B_07.01 numbering; the
+(http://data.europa.eu/eli/reg_impl/2024/2956/oj; read here in a reproduction of the Official Journal text,
+https://www.digitalacts.eu/regulation/dora-its-register/annex/0), as tables `b_XX.XX` with `c0010`... columns
+in the EBA data point model / taxonomy 4.0 (https://www.eba.europa.eu/risk-and-data-analysis/reporting-frameworks/dpm-data-dictionary),
+whose package could not be opened here. Public mappings disagree on B_06.01 and B_07.01 numbering; the
 README's "DORA register" section says which Bascule uses and why, and that it could not be settled here.
 
 These files are a working export for the person who keeps the register, not an xBRL-CSV filing: closed-set

@@ -525,5 +525,4 @@ LEGAL_HOMES: dict[Cloud, LegalHome] = {
         contracting_source="https://www.scaleway.com/de/terms/ (the services SCALEWAY SAS provides)",
     ),
 }  # fmt: skip
-"""Other EU-headquartered clouds (OVHcloud, Hetzner, Outscale, IONOS) are not `Cloud`s a stack can name yet
-(not even as an endpoint's provider), so they are not in this table."""
+"""Only the `Cloud`s a stack can name (also as an endpoint's provider); other providers are not in this table."""
