@@ -437,7 +437,9 @@ def render_text(result: Audit) -> str:
         lines.append(f"  {_rto_line(w)}")
         lines.append(f"  {_rpo_line(w)}")
         lines.append(f"  {_readiness_line(w)}")
-        lines += [f"  SPOF {s.code}: {s.detail}" for s in w.spofs] or [f"  none of the checked points of failure ({', '.join(SPOF_CODES)}) found"]
+        lines += [f"  SPOF {s.code}: {s.detail}" for s in w.spofs] or [
+            f"  none of the checked points of failure ({', '.join(SPOF_CODES)}) found"
+        ]
     if result.other_workloads:
         lines.append(f"not critical (not audited): {', '.join(result.other_workloads)}")
     lines.append(f"concentration over {len(result.workloads)} critical workloads ({CONCENTRATION_MEANS}):")

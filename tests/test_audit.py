@@ -206,10 +206,14 @@ def test_text_and_markdown_name_everything() -> None:
     assert "  SPOF dns-on-primary-provider: the failover switch runs on aws, the primary's provider\n" in text
     assert "not critical (not audited): prod/catalog, prod/newsletter\n" in text
     # Concentration is input to an assessment, not the assessment DORA asks for; no SPOF found means none checked.
-    assert "(input to the concentration assessment of DORA Art. 28(4)(c)/29: critical workloads per provider brand" in text
+    assert (
+        "(input to the concentration assessment of DORA Art. 28(4)(c)/29: critical workloads per provider brand" in text
+    )
     sovereign = audit("--stack", "sovereign").stdout
-    assert ("  none of the checked points of failure (one-region, one-provider, dns-on-primary-provider, "
-            "data-one-provider, no-health-check, standby-not-ready, global-edge-ingress) found\n") in sovereign
+    assert (
+        "  none of the checked points of failure (one-region, one-provider, dns-on-primary-provider, "
+        "data-one-provider, no-health-check, standby-not-ready, global-edge-ingress) found\n"
+    ) in sovereign
     assert text.rstrip().endswith("1 critical workload(s), 1 single point(s) of failure.")
     markdown = audit("--stack", "prod", "--stack", "sovereign", "--format", "markdown").stdout
     assert markdown.startswith("# Continuity audit: 2 critical workload(s), 1 single point(s) of failure\n")

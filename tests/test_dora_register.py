@@ -23,11 +23,9 @@ B_05_01 = [f"c{n:04d}" for n in range(10, 130, 10)]  # c0010 .. c0120
 B_02_02 = [f"c{n:04d}" for n in range(10, 190, 10)]  # c0010 .. c0180
 B_06_01 = [f"c{n:04d}" for n in range(10, 110, 10)]  # c0010 .. c0100
 B_07_01 = [f"c{n:04d}" for n in range(10, 130, 10)]  # c0010 .. c0120
-ISO_3166_ALPHA_2 = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"  # EU member states
-    " IS LI NO"  # the rest of the EEA
-    " GB CH US CA JP".split()  # other countries these tests' regions are in
-)
+EU_MEMBER_STATES = {"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
+                    "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"}  # fmt: skip
+ISO_3166_ALPHA_2 = frozenset(EU_MEMBER_STATES | {"IS", "LI", "NO"} | {"GB", "CH", "US", "CA", "JP"})
 """ISO 3166-1 alpha-2 codes, written out here: a country column must hold one of these, never `EU` or `ASIA`."""
 
 
@@ -96,9 +94,11 @@ def test_prod_register_column_by_column(tmp_path: Path) -> None:
 
     rows = (tmp_path / "register" / "rows.csv").read_text().splitlines()
     assert "b_02.02.csv,4,prod/checkout at gcp in DE" in rows
-    assert ('b_05.01.csv,1,"provider aws: contracting entity for an EEA customer likely Amazon Web Services EMEA '
-            "SARL (LU), by the account's country (check the contract; https://aws.amazon.com/legal/aws-contracting-"
-            'party/); brand company Amazon Web Services, Inc. (US); ultimate parent Amazon.com, Inc. (US)"') in rows
+    assert (
+        'b_05.01.csv,1,"provider aws: contracting entity for an EEA customer likely Amazon Web Services EMEA '
+        "SARL (LU), by the account's country (check the contract; https://aws.amazon.com/legal/aws-contracting-"
+        'party/); brand company Amazon Web Services, Inc. (US); ultimate parent Amazon.com, Inc. (US)"'
+    ) in rows
     # The command names every column it leaves empty.
     for unfilled in ("B_05.01 c0010", "B_02.02 c0010", "B_02.02 c0060", "B_06.01 c0040", "B_07.01 c0090"):
         assert unfilled in " ".join(output.split())  # the console wraps lines anywhere
@@ -188,7 +188,11 @@ def test_rto_rpo_are_whole_hours_rounded_up_and_zero_when_not_defined(tmp_path: 
                                                   "bascule:rto-seconds": "3601"}},
     }  # fmt: skip
     # Two more workloads: one with no criticality tag, one with a value Bascule cannot map to DORA's test.
-    untagged = {**site, "urn": site["urn"] + "-b", "inputs": {"region": "eu-west-3", "tags": {"bascule:service": "batch"}}}
+    untagged = {
+        **site,
+        "urn": site["urn"] + "-b",
+        "inputs": {"region": "eu-west-3", "tags": {"bascule:service": "batch"}},
+    }
     custom = {**site, "urn": site["urn"] + "-r",
               "inputs": {"region": "eu-west-3", "tags": {"bascule:service": "report", "bascule:criticality": "high"}}}  # fmt: skip
     export = tmp_path / "state.json"
