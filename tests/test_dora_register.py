@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
+from click.testing import Result
 from typer.testing import CliRunner
 
 from bascule import facts
@@ -46,6 +48,21 @@ def register(tmp_path: Path, *stacks: str, extra: tuple[str, ...] = ()) -> tuple
 def _lei_check_digits_hold(lei: str) -> bool:
     """ISO 17442 LEIs carry ISO 7064 MOD 97-10 check digits: letters as 10..35, the number mod 97 is 1."""
     return len(lei) == 20 and int("".join(str(int(c, 36)) for c in lei)) % 97 == 1
+
+
+def export_register(tmp_path: Path, resources: list[dict[str, Any]], *extra: str) -> tuple[Path, Result]:
+    """`bascule audit --export` of a stack export holding `resources`, writing the register to `register/`."""
+    export = tmp_path / "state.json"
+    export.write_text(json.dumps({"version": 3, "deployment": {"resources": resources}}))
+    out = tmp_path / "register"
+    result = runner.invoke(app, ["audit", "--export", str(export), "--dora-register", str(out), *extra])
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
+def table(out: Path, name: str) -> list[dict[str, str]]:
+    with (out / f"{name}.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def empty_except(rows: list[dict[str, str]], filled: set[str]) -> None:
@@ -163,19 +180,13 @@ def test_data_store_fills_storage_and_location_at_rest(tmp_path: Path) -> None:
     }  # fmt: skip
     app_site = {**bucket, "urn": "urn:pulumi:prod::app::aws:ecs/service:Service::ledger-app",
                 "type": "aws:ecs/service:Service", "id": "svc-1"}  # fmt: skip
-    export = tmp_path / "state.json"
-    export.write_text(json.dumps({"version": 3, "deployment": {"resources": [bucket, app_site]}}))
-    out = tmp_path / "register"
-    result = runner.invoke(app, ["audit", "--export", str(export), "--dora-register", str(out), "--format", "json"])
-    assert result.exit_code == 0, result.output
+    out, result = export_register(tmp_path, [bucket, app_site], "--format", "json")
     (w,) = json.loads(result.stdout)["workloads"]
     assert [s["code"] for s in w["spofs"]] == ["one-region", "one-provider", "data-one-provider", "no-health-check"]
     assert w["data_locations"] == ["aws eu-west-3 (FR)"]
-    with (out / "b_02.02.csv").open(newline="") as handle:
-        (row,) = list(csv.DictReader(handle))
+    (row,) = table(out, "b_02.02")
     assert (row["c0050"], row["c0130"], row["c0140"], row["c0150"], row["c0160"]) == ("F1", "FR", "Yes", "FR", "")
-    with (out / "b_06.01.csv").open(newline="") as handle:
-        (function,) = list(csv.DictReader(handle))
+    (function,) = table(out, "b_06.01")
     assert (function["c0080"], function["c0090"]) == ("1", "2")  # 600 s -> 1 h; 7200 s -> 2 h
 
 
@@ -195,20 +206,13 @@ def test_rto_rpo_are_whole_hours_rounded_up_and_zero_when_not_defined(tmp_path: 
     }
     custom = {**site, "urn": site["urn"] + "-r",
               "inputs": {"region": "eu-west-3", "tags": {"bascule:service": "report", "bascule:criticality": "high"}}}  # fmt: skip
-    export = tmp_path / "state.json"
-    export.write_text(json.dumps({"version": 3, "deployment": {"resources": [site, untagged, custom]}}))
-    out = tmp_path / "register"
-    result = runner.invoke(app, ["audit", "--export", str(export), "--dora-register", str(out)])
-    assert result.exit_code == 0, result.output
-    with (out / "b_06.01.csv").open(newline="") as handle:
-        functions = list(csv.DictReader(handle))
-    assert [(f["c0030"], f["c0050"], f["c0080"], f["c0090"]) for f in functions] == [
+    out, _ = export_register(tmp_path, [site, untagged, custom])
+    assert [(f["c0030"], f["c0050"], f["c0080"], f["c0090"]) for f in table(out, "b_06.01")] == [
         ("state/batch", "", "0", "0"),  # no criticality tag: not assessed by Bascule, neither Yes nor No
         ("state/ledger", "Yes", "2", "0"),  # 3601 s is 2 started hours; no RPO tag
         ("state/report", "", "0", "0"),  # `high` is no value Bascule knows: left to the entity
     ]
-    with (out / "b_07.01.csv").open(newline="") as handle:
-        assert len(list(csv.DictReader(handle))) == 1  # only the critical workload is assessed
+    assert len(table(out, "b_07.01")) == 1  # only the critical workload is assessed
 
 
 def test_every_sourced_parent_lei_has_valid_check_digits() -> None:
@@ -224,13 +228,8 @@ def test_multi_region_buckets_give_a_row_per_named_member_country_or_none(tmp_pa
          "type": "gcp:storage/bucket:Bucket", "id": name, "inputs": {"location": location, "labels": labels}}
         for name, location in (("archive", "EUR4"), ("media", "EU"))
     ]  # fmt: skip
-    export = tmp_path / "state.json"
-    export.write_text(json.dumps({"version": 3, "deployment": {"resources": buckets}}))
-    out = tmp_path / "register"
-    result = runner.invoke(app, ["audit", "--export", str(export), "--dora-register", str(out)])
-    assert result.exit_code == 0, result.output
-    with (out / "b_02.02.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    out, _ = export_register(tmp_path, buckets)
+    rows = table(out, "b_02.02")
     assert [(r["c0130"], r["c0140"], r["c0150"], r["c0160"]) for r in rows] == [
         ("", "Yes", "", ""), ("FI", "Yes", "FI", ""), ("NL", "Yes", "NL", ""),
     ]  # fmt: skip
