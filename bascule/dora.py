@@ -98,7 +98,8 @@ FILLED: dict[str, frozenset[str]] = {
     "B_06.01": frozenset({"c0010", "c0030", "c0050", "c0080", "c0090"}),
     "B_07.01": frozenset({"c0050", "c0110", "c0120"}),
 }
-"""Columns Bascule can fill; c0140/c0150 (B_02.02) and c0110/c0120 (B_07.01) only where evidenced."""
+"""Columns Bascule can fill; B_05.01 c0110/c0120 only where the parent's LEI is sourced, B_02.02 c0140/c0150 and
+B_07.01 c0110/c0120 only where the stack evidences them."""
 
 UNFILLED: tuple[tuple[str, str, str], ...] = tuple(
     (template, code, label)
@@ -110,8 +111,9 @@ UNFILLED: tuple[tuple[str, str, str], ...] = tuple(
 judgments only the entity can make, and the Annex III service-type codes, which could not be verified here."""
 
 YES = "Yes"
-"""Annex I's Yes/No columns (B_02.02.0140, B_07.01.0110): the readable value, as every closed set here. Bascule
-never writes "No" where a stack cannot show the negative: the column stays empty."""
+"""Annex I's Yes/No columns (B_02.02.0140, B_06.01.0050, B_07.01.0110): the readable value, as every closed set
+here. "No" is written only where the stack states the negative (a `standard` tag, B_06.01); else the column
+stays empty."""
 
 # B_07.01.0050 values: the regulation's four options, chosen from what the stack and the drills show.
 EASILY_SUBSTITUTABLE = "easily substitutable"
