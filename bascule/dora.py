@@ -237,7 +237,8 @@ def assessments(result: Audit) -> list[Keyed]:
 
     c0110 (alternatives identified) is "Yes" only when every such workload has another provider among its
     sites, and c0120 then names them. c0080 (existence of an exit plan) is never filled: an exit plan under
-    DORA Art. 28(8) is a documented strategy, which neither a stack nor a drill evidences.
+    DORA Art. 28(8) is a documented strategy (Delegated Regulation (EU) 2024/1773 asks for a documented, reviewed
+    and tested exit plan per arrangement), which neither a stack nor a drill evidences.
     """
     chosen = [w for w in result.entries if critical_or_important(w) == YES]
     per_provider: dict[str, list[tuple[WorkloadAudit, str, list[str]]]] = {}
