@@ -4,8 +4,8 @@ An audit answers the questions management and auditors ask after a large outage,
 knows: the inventory (sites, switches, RTO/RPO tags), the policy rules (switch on the primary's provider,
 failover without health checks), the drill history (last measured failover) and a saved `bascule verify
 --format json` (last readiness, certificate days left). It never probes the network itself. The
-concentration section counts critical workloads per provider, region, country and jurisdiction across every
-audited stack: DORA Art. 29 asks for exactly that view of ICT concentration risk.
+concentration section is input to the concentration assessment of DORA Art. 28(4)(c)/29: critical workloads
+per provider brand; its region, country and jurisdiction counts go beyond what Art. 29 names.
 """
 
 from __future__ import annotations
@@ -40,10 +40,20 @@ DNS_ON_PRIMARY = "dns-on-primary-provider"
 DATA_ONE_PROVIDER = "data-one-provider"
 NO_HEALTH_CHECK = "no-health-check"
 STANDBY_NOT_READY = "standby-not-ready"
+GLOBAL_EDGE = "global-edge-ingress"
+"""A site reached through a global edge service (Azure Front Door), as the `bascule-global-edge-ingress` rule."""
+SPOF_CODES = (ONE_REGION, ONE_PROVIDER, DNS_ON_PRIMARY, DATA_ONE_PROVIDER, NO_HEALTH_CHECK, STANDBY_NOT_READY,
+              GLOBAL_EDGE)  # fmt: skip
+"""Every point of failure the audit checks: "none found" means none of these, not that there is none."""
 
 EU_REGION_MEANS = (
     "EU region (bascule-eu-jurisdiction): at least one site runs in a region located in an EU member state. "
-    "It says where the data sits, not whose law the provider answers to."
+    "It says where the resource is deployed (the provider's stated region), not where every copy of its data or "
+    "metadata is, nor whose law applies."
+)
+CONCENTRATION_MEANS = (
+    "input to the concentration assessment of DORA Art. 28(4)(c)/29: critical workloads per provider brand; the "
+    "region, country and jurisdiction counts go beyond what Art. 29 names"
 )
 EU_PROVIDER_MEANS = (
     "EU-headquartered provider (bascule-eu-provider): at least one site runs at a provider whose company and "
@@ -72,6 +82,9 @@ class SiteView:
     provider: str
     region: str
     country: str
+    """A label: a region's ISO country, or a multi-region's name for its area (`EU`)."""
+    countries: list[str]
+    """ISO 3166-1 alpha-2 countries of the location; empty where unknown (e.g. the GCS `EU` multi-region)."""
     jurisdiction: str
     legal_home: str
     eu_headquartered: bool
@@ -140,6 +153,7 @@ def _site(r: Resource) -> SiteView:
         provider=cloud.value if cloud else UNKNOWN,
         region=r.region,
         country=known.country if known else (GLOBAL if r.region == GLOBAL else UNKNOWN),
+        countries=list(known.countries) if known else [],
         jurisdiction=known.jurisdiction.value if known else UNKNOWN,
         legal_home=f"{home.company} ({home.headquarters}), parent {home.ultimate_parent} ({home.parent_country})"
         if home
@@ -173,6 +187,11 @@ def _spofs(w: Workload, dns_findings: set[str], unhealthy: set[str], readiness: 
         found.append(Spof(NO_HEALTH_CHECK, "no health-checked failover switch in this stack"))
     elif w.name in unhealthy:
         found.append(Spof(NO_HEALTH_CHECK, "the failover switch has no health check: traffic never moves"))
+    for edge in w.edges:
+        role = f"{edge.role} " if edge.role else ""
+        found.append(Spof(GLOBAL_EDGE, f"the {role}site is reached through {facts.GLOBAL_EDGE_TYPES[edge.type]} "
+                                       f"'{edge.name}', a global service: one outage there takes it down in every "
+                                       "region at once"))  # fmt: skip
     if readiness is not None and not readiness["standby_ready"]:
         found.append(Spof(STANDBY_NOT_READY, "; ".join(readiness["standby_problems"]) or "the standby was not ready"))
     return found
@@ -203,10 +222,10 @@ def read_history(directory: Path | None) -> list[dict[str, Any]]:
 
 
 def _drills_of(rows: list[dict[str, Any]], service: str, stack: str) -> list[dict[str, Any]]:
-    """This service's drills, oldest first; rows whose target names another Pulumi stack are someone else's."""
-    mine = [r for r in rows if r.get("service") == service]
-    stack_rows = [r for r in mine if f"Pulumi stack {stack} " in str(r.get("target", ""))]
-    return sorted(stack_rows or mine, key=lambda r: str(r.get("started", "")))
+    """This service's drills of this very stack, oldest first. A drill of another stack (or of the sandbox)
+    with the same service name shows nothing about this one, so it is never borrowed."""
+    mine = [r for r in rows if r.get("service") == service and f"Pulumi stack {stack} " in str(r.get("target", ""))]
+    return sorted(mine, key=lambda r: str(r.get("started", "")))
 
 
 def _last_drill(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -418,10 +437,12 @@ def render_text(result: Audit) -> str:
         lines.append(f"  {_rto_line(w)}")
         lines.append(f"  {_rpo_line(w)}")
         lines.append(f"  {_readiness_line(w)}")
-        lines += [f"  SPOF {s.code}: {s.detail}" for s in w.spofs] or ["  no single point of failure found"]
+        lines += [f"  SPOF {s.code}: {s.detail}" for s in w.spofs] or [
+            f"  none of the checked points of failure ({', '.join(SPOF_CODES)}) found"
+        ]
     if result.other_workloads:
         lines.append(f"not critical (not audited): {', '.join(result.other_workloads)}")
-    lines.append(f"concentration over {len(result.workloads)} critical workloads (DORA Art. 29):")
+    lines.append(f"concentration over {len(result.workloads)} critical workloads ({CONCENTRATION_MEANS}):")
     lines += _concentration_lines(result)
     lines += ["", EU_REGION_MEANS, EU_PROVIDER_MEANS]
     lines.append(_summary(result) + ".")
@@ -448,11 +469,11 @@ def render_markdown(result: Audit) -> str:
     for w in result.workloads:
         sites = "<br>".join(dict.fromkeys(_md(f"{s.role}: {s.provider} {s.region} ({s.country})") for s in w.sites))
         drill = f"{w.last_drill['started']} {w.last_drill['status']}" if w.last_drill else "none"
-        spofs = "<br>".join(_md(s.code) for s in w.spofs) or "none"
+        spofs = "<br>".join(_md(s.code) for s in w.spofs) or "none of the checked"
         rto = " / ".join(_seconds(w.rto[k]) for k in ("target_s", "budget_s", "measured_s"))
         lines.append(f"| {_md(w.stack)}/{_md(w.name)} | {sites} | {'yes' if w.eu_region else 'no'} | "
                      f"{'yes' if w.eu_provider else 'no'} | {rto} | {_md(drill)} | {spofs} |")  # fmt: skip
-    lines.append("")
+    lines += ["", f"Points of failure checked: {', '.join(SPOF_CODES)}.", ""]
     for w in result.workloads:
         lines += [f"## {_md(w.stack)}/{_md(w.name)}", ""]
         lines += [f"- {_md(line)}" for line in _site_lines(w)]
@@ -460,7 +481,7 @@ def render_markdown(result: Audit) -> str:
                   f"- {_md(_rto_line(w))}", f"- {_md(_rpo_line(w))}", f"- {_md(_readiness_line(w))}"]  # fmt: skip
         lines += [f"- **SPOF {s.code}**: {_md(s.detail)}" for s in w.spofs]
         lines.append("")
-    lines += ["## Concentration (DORA Art. 29)", "", "```", *_concentration_lines(result), "```", ""]
+    lines += ["## Concentration", "", CONCENTRATION_MEANS, "", "```", *_concentration_lines(result), "```", ""]
     lines += [f"- {EU_REGION_MEANS}", f"- {EU_PROVIDER_MEANS}", ""]
     return "\n".join(lines)
 
@@ -473,7 +494,7 @@ def concentration_svg(result: Audit) -> str:
     """Horizontal bars: how many critical workloads depend on each provider, provider home, country, region.
 
     Bar length is the workload count over the number of critical workloads, so a full-width bar is a
-    dependency every critical workload shares (the concentration DORA Art. 29 asks about).
+    dependency every critical workload shares (input to a concentration assessment, see `CONCENTRATION_MEANS`).
     """
     total = len(result.workloads)
     rows = [(dimension, e) for dimension in _CHART_COLOURS for e in result.concentration.get(dimension, [])]
@@ -531,5 +552,7 @@ def render_html(result: Audit) -> str:
             others=result.other_workloads,
             eu_region_means=EU_REGION_MEANS,
             eu_provider_means=EU_PROVIDER_MEANS,
+            concentration_means=CONCENTRATION_MEANS,
+            checked=", ".join(SPOF_CODES),
         )
     )

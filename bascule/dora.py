@@ -1,11 +1,10 @@
 """DORA register of information: the templates Bascule can fill from an audit, as CSV with column codes.
 
 Templates and column codes are those of Commission Implementing Regulation (EU) 2024/2956, Annex I
-(https://nomox.eu/nomox_en/2022r2554-dora/2024r2956-dora2956/2024r2956_en.i and
-https://www.digitalacts.eu/regulation/dora-its-register/annex/0), with the column lists as published per
-template at https://roi.fromciso.com/docs/templates/b-05-01 and .../b-02-02, and, for B_02.02's location
-columns, https://ariadnah.com/when-granularity-becomes-noise-in-the-dora-register-of-information/ (0130
-provision, 0150 storage, 0160 processing). Public mappings disagree on B_06.01 and B_07.01 numbering; the
+(http://data.europa.eu/eli/reg_impl/2024/2956/oj; read here in a reproduction of the Official Journal text,
+https://www.digitalacts.eu/regulation/dora-its-register/annex/0), as tables `b_XX.XX` with `c0010`... columns
+in the EBA data point model / taxonomy 4.0 (https://www.eba.europa.eu/risk-and-data-analysis/reporting-frameworks/dpm-data-dictionary),
+whose package could not be opened here. Public mappings disagree on B_06.01 and B_07.01 numbering; the
 README's "DORA register" section says which Bascule uses and why, and that it could not be settled here.
 
 These files are a working export for the person who keeps the register, not an xBRL-CSV filing: closed-set
@@ -16,11 +15,13 @@ columns hold readable values (not the EBA taxonomy's member codes), and every co
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 from bascule import facts
 from bascule.audit import Audit, SiteView, WorkloadAudit
+from bascule.spec.models import Criticality
 
 Row = dict[str, str]
 Keyed = tuple[Row, str]
@@ -92,12 +93,13 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
 }  # fmt: skip
 
 FILLED: dict[str, frozenset[str]] = {
-    "B_05.01": frozenset({"c0050", "c0060", "c0070", "c0080"}),
-    "B_02.02": frozenset({"c0050", "c0130", "c0140", "c0150", "c0160"}),
+    "B_05.01": frozenset({"c0070", "c0110", "c0120"}),
+    "B_02.02": frozenset({"c0050", "c0130", "c0140", "c0150"}),
     "B_06.01": frozenset({"c0010", "c0030", "c0050", "c0080", "c0090"}),
-    "B_07.01": frozenset({"c0050", "c0080", "c0110", "c0120"}),
+    "B_07.01": frozenset({"c0050", "c0110", "c0120"}),
 }
-"""Columns Bascule can fill; c0140/c0150 (B_02.02) and c0080/c0110/c0120 (B_07.01) only where evidenced."""
+"""Columns Bascule can fill; B_05.01 c0110/c0120 only where the parent's LEI is sourced, B_02.02 c0140/c0150 and
+B_07.01 c0110/c0120 only where the stack evidences them."""
 
 UNFILLED: tuple[tuple[str, str, str], ...] = tuple(
     (template, code, label)
@@ -107,6 +109,11 @@ UNFILLED: tuple[tuple[str, str, str], ...] = tuple(
 )
 """(template, column code, label) of every column Bascule always leaves empty: contracts, LEIs, costs, dates,
 judgments only the entity can make, and the Annex III service-type codes, which could not be verified here."""
+
+YES = "Yes"
+"""Annex I's Yes/No columns (B_02.02.0140, B_06.01.0050, B_07.01.0110): the readable value, as every closed set
+here. "No" is written only where the stack states the negative (a `standard` tag, B_06.01); else the column
+stays empty."""
 
 # B_07.01.0050 values: the regulation's four options, chosen from what the stack and the drills show.
 EASILY_SUBSTITUTABLE = "easily substitutable"
@@ -130,34 +137,57 @@ def _known(sites: list[SiteView]) -> list[SiteView]:
 
 
 def providers(result: Audit) -> list[Keyed]:
+    """One row per provider brand. The template wants the entity the financial entity contracts with
+    (c0050/c0060 name, c0080 its headquarters), which depends on the contract: an EEA customer of AWS usually
+    contracts with Amazon Web Services EMEA SARL, not the US company. Bascule cannot see the contract, so those
+    columns stay empty and `rows.csv` names the likely EEA entity with its source. The ultimate parent is
+    known: c0110 holds its LEI (c0120 `LEI`) where one was sourced."""
     rows = []
     for cloud in sorted({s.provider for w in result.entries for s in _known(w.sites)}):
         home = facts.LEGAL_HOMES[facts.Cloud(cloud)]
         row = _blank("B_05.01")
-        row.update(c0050=home.company, c0060=home.company, c0070="legal person", c0080=home.headquarters)
-        rows.append((row, f"provider {cloud}: {home.company}, ultimate parent {home.ultimate_parent}"))
+        row.update(c0070="legal person")
+        if home.parent_lei:
+            row.update(c0110=home.parent_lei, c0120="LEI")
+        rows.append((row, f"provider {cloud}: contracting entity for an EEA customer likely "
+                          f"{home.eea_contracting_entity} (check the contract; {home.contracting_source}); "
+                          f"brand company {home.company} ({home.headquarters}); ultimate parent "
+                          f"{home.ultimate_parent} ({home.parent_country})"
+                          f"{'' if home.parent_lei else ', its LEI not sourced here'}"))  # fmt: skip
     return rows
 
 
 def arrangements(result: Audit) -> list[Keyed]:
-    """One row per workload, provider and country: where the service is provided and its data is kept."""
+    """One row per workload, provider and country (ISO 3166-1 alpha-2): where the service is deployed and,
+    for data stores, its data kept. A multi-region gives a row per member country the provider names; one whose
+    countries are not named (GCS `EU`) gives a row with the country columns empty, and `rows.csv` says why.
+    c0160 (location of management of the data) is left empty: it is not necessarily the region's country."""
     ids = function_ids(result)
     rows = []
     for w in sorted(result.entries, key=lambda w: (w.stack, w.name)):
         places: dict[tuple[str, str], list[SiteView]] = {}
         for s in _known(w.sites):
-            places.setdefault((s.provider, s.country), []).append(s)
+            for country in s.countries or [""]:
+                places.setdefault((s.provider, country), []).append(s)
         for (provider, country), sites in sorted(places.items()):
             stores = any(s.data_store for s in sites)
             row = _blank("B_02.02")
-            row.update(c0050=ids[(w.stack, w.name)], c0130=country, c0160=country,
-                       c0140="true" if stores else "", c0150=country if stores else "")  # fmt: skip
-            rows.append((row, f"{w.stack}/{w.name} at {provider} in {country}"))
+            row.update(c0050=ids[(w.stack, w.name)], c0130=country,
+                       c0140=YES if stores else "", c0150=country if stores else "")  # fmt: skip
+            where = f"in {country}" if country else (
+                f"in {', '.join(sorted({s.region for s in sites}))}, a multi-region whose countries the provider "
+                "does not name: country columns left empty"
+            )  # fmt: skip
+            rows.append((row, f"{w.stack}/{w.name} at {provider} {where}"))
     return rows
 
 
 def _hours(seconds: int | None) -> str:
-    return "" if seconds is None else f"{seconds / 3600:.4g}"
+    """B_06.01.0080/0090 are natural numbers of hours. Annex I's instruction: "In number of hours. If the
+    recovery time objective is less than 1 hour, '1' shall be reported. In case the recovery time objective of
+    the function is not defined '0' shall be reported" (the same for the RPO). So a target rounds up to whole
+    hours (never below 1), and a workload without a `bascule:rto-seconds`/`rpo-seconds` target gets '0'."""
+    return "0" if seconds is None else str(max(1, math.ceil(seconds / 3600)))
 
 
 def functions(result: Audit) -> list[Keyed]:
@@ -165,38 +195,69 @@ def functions(result: Audit) -> list[Keyed]:
     rows = []
     for w in sorted(result.entries, key=lambda w: (w.stack, w.name)):
         row = _blank("B_06.01")
-        row.update(c0010=ids[(w.stack, w.name)], c0030=f"{w.stack}/{w.name}", c0050="Yes" if w.critical else "No",
+        row.update(c0010=ids[(w.stack, w.name)], c0030=f"{w.stack}/{w.name}", c0050=critical_or_important(w),
                    c0080=_hours(w.rto["target_s"]), c0090=_hours(w.rpo["target_s"]))  # fmt: skip
         rows.append((row, f"{w.stack}/{w.name}"))
     return rows
 
 
-def _tested(w: WorkloadAudit) -> bool:
-    return w.last_drill is not None and w.last_drill.get("status") == "pass"
+def critical_or_important(w: WorkloadAudit) -> str:
+    """B_06.01.0050, DORA's test of a "critical or important function": "Yes" for a workload the audit treats as
+    critical (the config's `criticalValues`) or tagged `important`; "No" only for Bascule's explicit non-critical
+    value `standard`; otherwise empty (untagged, or a team value Bascule cannot map), for the entity to assess.
+    The closed set is Yes / No / Assessment not performed; Bascule never claims the last, it cannot know it."""
+    level = w.criticality.lower()
+    if w.critical or level == Criticality.IMPORTANT:
+        return YES
+    return "No" if level == Criticality.STANDARD else ""
+
+
+def _substitutability(w: WorkloadAudit, cloud: str, used: list[str]) -> str:
+    """What the stack and its own drills show about leaving `cloud` for this workload.
+
+    A passing last drill of this very stack moved traffic off the primary, so only the primary's provider is
+    shown to be easily substitutable; the secondary's provider was never drilled away from (medium). With
+    no other provider among the sites, highly complex. "Not substitutable" is never claimed: a stack cannot
+    show it."""
+    if len(used) == 1:
+        return HIGHLY_COMPLEX_SUBSTITUTABILITY
+    drilled = w.last_drill is not None and w.last_drill.get("status") == "pass"
+    if drilled and cloud in {s.provider for s in w.sites if s.role == "primary"}:
+        return EASILY_SUBSTITUTABLE
+    return MEDIUM_SUBSTITUTABILITY
+
+
+_CONSERVATIVE = (HIGHLY_COMPLEX_SUBSTITUTABILITY, MEDIUM_SUBSTITUTABILITY, EASILY_SUBSTITUTABLE)
+"""Most to least conservative: a provider's row takes the first value any of its workloads has."""
 
 
 def assessments(result: Audit) -> list[Keyed]:
-    """Per critical workload and provider: can the service leave that provider, as shown by the stack?
+    """One row per provider (B_07.01 is keyed by contract, provider and service type, not by function), over
+    the critical or important workloads that use it, each column taking the most conservative value.
 
-    Another provider among the workload's sites is an identified alternative; with a passing drill it is a
-    tested exit path (easily substitutable, exit plan exercised); without one, medium complexity; with no
-    alternative in the stack, highly complex. "Not substitutable" is never claimed: a stack cannot show it.
+    c0110 (alternatives identified) is "Yes" only when every such workload has another provider among its
+    sites, and c0120 then names them. c0080 (existence of an exit plan) is never filled: an exit plan under
+    DORA Art. 28(8) is a documented strategy (Delegated Regulation (EU) 2024/1773 asks for a documented, reviewed
+    and tested exit plan per arrangement), which neither a stack nor a drill evidences.
     """
-    rows = []
-    for w in sorted(result.workloads, key=lambda w: (w.stack, w.name)):
+    chosen = [w for w in result.entries if critical_or_important(w) == YES]
+    per_provider: dict[str, list[tuple[WorkloadAudit, str, list[str]]]] = {}
+    for w in sorted(chosen, key=lambda w: (w.stack, w.name)):
         used = sorted({s.provider for s in _known(w.sites)})
         for cloud in used:
             others = [facts.LEGAL_HOMES[facts.Cloud(c)].company for c in used if c != cloud]
-            if others and _tested(w):
-                substitutability = EASILY_SUBSTITUTABLE
-            elif others:
-                substitutability = MEDIUM_SUBSTITUTABILITY
-            else:
-                substitutability = HIGHLY_COMPLEX_SUBSTITUTABILITY
-            row = _blank("B_07.01")
-            row.update(c0050=substitutability, c0080="true" if others and _tested(w) else "",
-                       c0110="true" if others else "", c0120="; ".join(others))  # fmt: skip
-            rows.append((row, f"{w.stack}/{w.name} at {cloud}"))
+            per_provider.setdefault(cloud, []).append((w, _substitutability(w, cloud, used), others))
+    rows = []
+    for cloud, seen in sorted(per_provider.items()):
+        substitutability = next(v for v in _CONSERVATIVE if any(value == v for _, value, _ in seen))
+        everyone = all(others for _, _, others in seen)
+        alternatives = sorted({name for _, _, others in seen for name in others}) if everyone else []
+        row = _blank("B_07.01")
+        row.update(c0050=substitutability, c0110=YES if everyone else "", c0120="; ".join(alternatives))
+        detail = "; ".join(
+            f"{w.stack}/{w.name} {value}, alternatives: {', '.join(others) or 'none'}" for w, value, others in seen
+        )
+        rows.append((row, f"provider {cloud}: {detail}"))
     return rows
 
 

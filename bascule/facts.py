@@ -19,7 +19,8 @@ class Cloud(StrEnum):
 
 
 class Jurisdiction(StrEnum):
-    """Whose law a region's data sits under; `non-eu` includes European non-EU states (UK, CH, NO)."""
+    """Whether a region is located in an EU member state; `non-eu` includes European non-EU states (UK, CH, NO).
+    It places the provider's stated region, not every copy of data or metadata, nor says whose law applies."""
 
     EU = "eu"
     NON_EU = "non-eu"
@@ -33,6 +34,14 @@ class Region:
     jurisdiction: Jurisdiction
     multi_region: bool = False
     """A location spanning several regions (GCS `EU`, `NAM4`): one regional outage does not take it down."""
+    members: tuple[str, ...] = ()
+    """A multi-region's ISO 3166-1 alpha-2 countries where the provider names them; () where it does not."""
+
+    @property
+    def countries(self) -> tuple[str, ...]:
+        """ISO 3166-1 alpha-2 countries the location is in: a region's one country (`country` of a multi-region
+        is only a label such as `EU`), a multi-region's named members, or () when they are not known."""
+        return self.members if self.multi_region else (self.country,)
 
 
 def _regions(cloud: Cloud, eu: dict[str, str], other: dict[str, str]) -> dict[str, Region]:
@@ -168,18 +177,20 @@ GCP_REGIONS = _regions(
 )
 
 # Cloud Storage multi-regions and predefined dual-regions (https://cloud.google.com/storage/docs/locations):
-# names are case-insensitive there; Bascule keeps them lower-case like every other region name.
+# names are case-insensitive there; Bascule keeps them lower-case like every other region name. The country is
+# a label; `members` are the ISO countries where that page names them: `EU` is "data centers in the European
+# Union" and `ASIA` "data centers in Asia", without naming which countries, so their members stay unknown.
 GCP_REGIONS.update(
     {
-        name: Region(Cloud.GCP, name, country, jurisdiction, multi_region=True)
-        for name, country, jurisdiction in (
-            ("eu", "EU", Jurisdiction.EU),
-            ("eur4", "EU", Jurisdiction.EU),  # Finland + Netherlands
-            ("eur5", "EU", Jurisdiction.NON_EU),  # Belgium + London
-            ("us", "US", Jurisdiction.NON_EU),
-            ("nam4", "US", Jurisdiction.NON_EU),  # Iowa + South Carolina
-            ("asia", "ASIA", Jurisdiction.NON_EU),
-            ("asia1", "JP", Jurisdiction.NON_EU),  # Tokyo + Osaka
+        name: Region(Cloud.GCP, name, country, jurisdiction, multi_region=True, members=members)
+        for name, country, jurisdiction, members in (
+            ("eu", "EU", Jurisdiction.EU, ()),
+            ("eur4", "EU", Jurisdiction.EU, ("FI", "NL")),  # Finland + Netherlands
+            ("eur5", "EU", Jurisdiction.NON_EU, ("BE", "GB")),  # Belgium + London
+            ("us", "US", Jurisdiction.NON_EU, ("US",)),  # data centers in the United States
+            ("nam4", "US", Jurisdiction.NON_EU, ("US",)),  # Iowa + South Carolina
+            ("asia", "ASIA", Jurisdiction.NON_EU, ()),
+            ("asia1", "JP", Jurisdiction.NON_EU, ("JP",)),  # Tokyo + Osaka
         )
     }
 )
@@ -446,37 +457,72 @@ class LegalHome:
 
     provider: str
     company: str
+    """The company behind the brand (not necessarily the one an EU customer contracts with: see below)."""
     headquarters: str
-    """ISO 3166-1 alpha-2 country of the provider's headquarters."""
+    """ISO 3166-1 alpha-2 country of that company's headquarters."""
     ultimate_parent: str
     parent_country: str
+    parent_lei: str | None
+    """The ultimate parent's LEI (ISO 17442), for B_05.01.0110; None where none could be sourced here."""
     eu_headquartered: bool
     law: str
     source: str
+    """Where the company, headquarters and parent are stated."""
+    eea_contracting_entity: str
+    """The entity an EEA customer most likely contracts with: a hint for the register, never written as fact."""
+    contracting_source: str
 
+
+_GLEIF = "LEI as recorded by GLEIF (https://search.gleif.org/#/record/{}); cross-checked here against public datasets"
 
 LEGAL_HOMES: dict[Cloud, LegalHome] = {
     Cloud.AWS: LegalHome(
-        "Amazon Web Services", "Amazon Web Services, Inc.", "US", "Amazon.com, Inc.", "US", False,
-        "US company: subject to US law (CLOUD Act) for data it controls, in EU regions too",
-        "https://blogs.dlapiper.com/privacymatters/us-cloud-act-bolsters-us-government-powers-to-obtain-data-stored-abroad/",
+        provider="Amazon Web Services", company="Amazon Web Services, Inc.", headquarters="US",
+        ultimate_parent="Amazon.com, Inc.", parent_country="US", parent_lei="ZXTILKJKG63JELOEG630",
+        eu_headquartered=False,
+        law="US company: subject to US law (CLOUD Act) for data it controls, in EU regions too",
+        source="Amazon.com, Inc. Form 10-K (SEC Commission File No. 000-22513: Delaware, Seattle; AWS is its "
+               "segment), https://www.sec.gov/cgi-bin/browse-edgar?action=getcompany&CIK=0001018724&type=10-K; "
+               + _GLEIF.format("ZXTILKJKG63JELOEG630"),
+        eea_contracting_entity="Amazon Web Services EMEA SARL (LU), by the account's country",
+        contracting_source="https://aws.amazon.com/legal/aws-contracting-party/",
     ),
     Cloud.AZURE: LegalHome(
-        "Microsoft Azure", "Microsoft Corporation", "US", "Microsoft Corporation", "US", False,
-        "US company: subject to US law (CLOUD Act) for data it controls, in EU regions too; the Act settled "
-        "United States v. Microsoft over e-mails stored in Ireland",
-        "https://kramerlevin.com/en/perspectives-search/supreme-court-rules-microsoft-case-moot-as-cloud-act-becomes-law.html",
+        provider="Microsoft Azure", company="Microsoft Corporation", headquarters="US",
+        ultimate_parent="Microsoft Corporation", parent_country="US", parent_lei="INR2EJN1ERAN0W5ZP974",
+        eu_headquartered=False,
+        law="US company: subject to US law (CLOUD Act) for data it controls, in EU regions too; the Act settled "
+            "United States v. Microsoft over e-mails stored in Ireland",
+        source="Microsoft Corporation Form 10-K (Washington; One Microsoft Way, Redmond), "
+               "https://www.sec.gov/Archives/edgar/data/789019/000119312512316848/d347676d10k.htm; "
+               + _GLEIF.format("INR2EJN1ERAN0W5ZP974"),
+        eea_contracting_entity="Microsoft Ireland Operations Limited (IE), for many EEA online-services customers",
+        contracting_source="the Microsoft Customer Agreement / Cloud Agreement of the subscription (a copy naming "
+                           "this entity: http://go2azure.eu/legal/microsoft-customer-cloud-agreement/; "
+                           "Microsoft's own page could not be read here)",
     ),
     Cloud.GCP: LegalHome(
-        "Google Cloud", "Google LLC", "US", "Alphabet Inc.", "US", False,
-        "US company: subject to US law (CLOUD Act) for data it controls, in EU regions too",
-        "https://blogs.dlapiper.com/privacymatters/us-cloud-act-bolsters-us-government-powers-to-obtain-data-stored-abroad/",
+        provider="Google Cloud", company="Google LLC", headquarters="US",
+        ultimate_parent="Alphabet Inc.", parent_country="US", parent_lei="5493006MHB84DD0ZWV18",
+        eu_headquartered=False,
+        law="US company: subject to US law (CLOUD Act) for data it controls, in EU regions too",
+        source="Alphabet Inc. Form 10-K 2019 (Delaware, Mountain View; Google its subsidiary), "
+               "https://www.sec.gov/Archives/edgar/data/1652044/000165204420000008/goog10-k2019.htm; "
+               + _GLEIF.format("5493006MHB84DD0ZWV18"),
+        eea_contracting_entity="Google Cloud EMEA Limited (IE), by the billing address (not confirmed here)",
+        contracting_source="https://cloud.google.com/terms/google-entity (Google's terms define \"Google\" there)",
     ),
     Cloud.SCALEWAY: LegalHome(
-        "Scaleway", "Scaleway SAS", "FR", "iliad group", "FR", True,
-        "French company, wholly owned by the French iliad group: EU-headquartered (EU and French law)",
-        "https://effisyn-sds.com/2021/11/30/exceptional-interview-with-yann-lechelle-ceo-of-scaleway/?lang=en",
+        provider="Scaleway", company="Scaleway SAS", headquarters="FR",
+        ultimate_parent="iliad group", parent_country="FR", parent_lei=None,
+        eu_headquartered=True,
+        law="French company (RCS Paris 433 115 904), a subsidiary of the French iliad group: EU-headquartered "
+            "(EU and French law)",
+        source="https://www.scaleway.com/en/legal-notice/ (Scaleway SAS, 8 rue de la Ville l'Evêque, Paris, RCS "
+               "Paris 433 115 904; read here only as quoted by sites it hosts, one of which calls it a subsidiary "
+               "of the iliad group)",
+        eea_contracting_entity="Scaleway SAS (FR)",
+        contracting_source="https://www.scaleway.com/de/terms/ (the services SCALEWAY SAS provides)",
     ),
 }  # fmt: skip
-"""Other EU-headquartered clouds (OVHcloud, Hetzner, Outscale, IONOS) are not `Cloud`s a stack can name yet
-(not even as an endpoint's provider), so they are not in this table."""
+"""Only the `Cloud`s a stack can name (also as an endpoint's provider); other providers are not in this table."""

@@ -88,7 +88,8 @@ def test_prod_and_sovereign_workloads_sites_spofs_and_rto() -> None:
             90.0,
         ),  # Route 53 with accelerated recovery: the switch survives an AWS control-plane loss
         ("gcp", "search", ["dns-on-primary-provider"], 90.0),
-        ("tm", "checkout", [], 60.0),
+        # The Azure secondary is reached through Front Door, as `bascule-global-edge-ingress` reports.
+        ("tm", "checkout", ["global-edge-ingress"], 60.0),
         ("clouddns", "payments", [], 120.0),  # 30 s x 3 failures of the Cloud DNS check + TTL 30 s
         ("selfhosted-dns", "ledger", [], 45.0),
         # Aliases that evaluate the load balancers' health declare no detection or TTL: budget unknown, not 0.
@@ -180,6 +181,10 @@ def test_history_and_readiness_give_last_drill_measured_rpo_and_standby_spof(tmp
             "2026-11-20T10:00:00+00:00 PASS (health): failover 58 s\n") in text  # fmt: skip
     assert "  RPO target 30 s; last data drill 2026-11-10T10:00:00+00:00: observed 4.5 s\n" in text
     assert "certificate days left: primary 38.5 d, secondary no certificate" in text
+    # tm/checkout has the same service name, but these drills were of the prod stack: none is its drill.
+    tm_checkout = by_name(audit_json("--stack", "tm", "--history", str(hist)))["tm/checkout"]
+    assert (tm_checkout["last_drill"], tm_checkout["rto"]["measured_s"], tm_checkout["rpo"]["measured"]) == (
+        None, None, None)  # fmt: skip
     ready = _readiness(tmp_path / "ready.json", standby_ready=True)
     assert codes(by_name(audit_json("--stack", "prod", "--readiness", str(ready)))["prod/checkout"]) == [
         "dns-on-primary-provider"
@@ -190,7 +195,8 @@ def test_fail_on_spof_exit_codes() -> None:
     assert audit("--stack", "prod").exit_code == 0
     assert audit("--stack", "prod", "--fail-on", "spof").exit_code == 1
     assert audit("--stack", "sovereign", "--fail-on", "spof").exit_code == 0
-    assert audit("--stack", "tm", "--stack", "sovereign", "--fail-on", "spof").exit_code == 0
+    assert audit("--stack", "clouddns", "--stack", "sovereign", "--fail-on", "spof").exit_code == 0
+    assert audit("--stack", "tm", "--stack", "sovereign", "--fail-on", "spof").exit_code == 1  # Front Door
 
 
 def test_text_and_markdown_name_everything() -> None:
@@ -199,6 +205,15 @@ def test_text_and_markdown_name_everything() -> None:
             "checkout-secondary-run\n") in text  # fmt: skip
     assert "  SPOF dns-on-primary-provider: the failover switch runs on aws, the primary's provider\n" in text
     assert "not critical (not audited): prod/catalog, prod/newsletter\n" in text
+    # Concentration is input to an assessment, not the assessment DORA asks for; no SPOF found means none checked.
+    assert (
+        "(input to the concentration assessment of DORA Art. 28(4)(c)/29: critical workloads per provider brand" in text
+    )
+    sovereign = audit("--stack", "sovereign").stdout
+    assert (
+        "  none of the checked points of failure (one-region, one-provider, dns-on-primary-provider, "
+        "data-one-provider, no-health-check, standby-not-ready, global-edge-ingress) found\n"
+    ) in sovereign
     assert text.rstrip().endswith("1 critical workload(s), 1 single point(s) of failure.")
     markdown = audit("--stack", "prod", "--stack", "sovereign", "--format", "markdown").stdout
     assert markdown.startswith("# Continuity audit: 2 critical workload(s), 1 single point(s) of failure\n")

@@ -45,7 +45,8 @@ def test_audit_page_shows_the_workloads_table_and_the_concentration_chart(browse
     assert (portal.nth(2).inner_text(), portal.nth(3).inner_text(), portal.nth(6).inner_text()) == (
         "yes",
         "yes",
-        "none",
+        "none of the checked points of failure (one-region, one-provider, dns-on-primary-provider, "
+        "data-one-provider, no-health-check, standby-not-ready, global-edge-ingress)",
     )
     assert rows.nth(2).locator("td").nth(6).inner_text().startswith("one-region: every site runs in aws eu-west-3")
     assert page.locator("#others").inner_text() == "Not critical (not audited): prod/catalog, prod/newsletter"
