@@ -80,8 +80,9 @@ class PostgresStandby(pulumi.ComponentResource):
                 # instead (reloadable, so applied at once): https://www.postgresql.org/docs/15/runtime-config-replication.html
                 aws.rds.ParameterGroupParameterArgs(name="max_slot_wal_keep_size", value=str(data.primary.wal_keep_mb),
                                                     apply_method="immediate"),
-                # TLS only (the default from PostgreSQL 15 on RDS, set here for older majors too); a dynamic
-                # parameter, so applied at once rather than at the next reboot:
+                # TLS only (the default from PostgreSQL 15 on RDS, set here for older majors too), applied at once
+                # rather than at the next reboot: a dynamic parameter (not re-read from here; if RDS had it static,
+                # the API refuses `immediate` and `pulumi up` fails loudly rather than leaving TLS off):
                 # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html
                 aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1", apply_method="immediate"),
             ],
@@ -186,7 +187,8 @@ class PostgresStandby(pulumi.ComponentResource):
             opts=on_azure,
         )
         # max_worker_processes is static: the value is stored at once but used only after a server restart
-        # (concepts-logical, "set max_worker_processes ... then restart the server"). The Azure API has no restart
+        # (concepts-logical step 5; "Static: these parameters require a server restart",
+        # https://learn.microsoft.com/en-us/azure/postgresql/flexible-server/concepts-server-parameters). The Azure API has no restart
         # resource, so the deployer's Azure CLI restarts it, again whenever the value changes.
         # https://learn.microsoft.com/en-us/cli/azure/postgres/flexible-server#az-postgres-flexible-server-restart
         restart = command.local.Command(
