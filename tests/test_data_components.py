@@ -169,4 +169,4 @@ def test_data_rule_is_quiet_with_the_standby_and_fires_without_it(plan_services:
     run = plan_services(data_services()).run
     assert "bascule-data-single-provider" not in rules_of(both(run))
     run.resources[:] = [r for r in run.resources if r.type != "azure-native:dbforpostgresql:Server"]
-    assert rules_of(both(run))["bascule-data-single-provider"] == "mandatory"
+    assert rules_of(both(run))["bascule-data-single-provider"] == "advisory"
