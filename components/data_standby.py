@@ -8,7 +8,8 @@ promotion is an API call taking minutes. Source:
 https://learn.microsoft.com/en-us/azure/postgresql/flexible-server/concepts-logical
 
 Logical replication carries neither DDL nor sequence values: the application's migrations must run on both sides,
-and promotion must advance every sequence past its max (the sandbox drill proves the failure without it).
+and promotion must advance each sequence past the max of the columns using it (the sandbox drill proves the
+failure without it).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import ipaddress
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_command as command
 import pulumi_azure_native as azure
+import pulumi_command as command
 import pulumi_postgresql as postgresql
 import pulumi_random as random
 
@@ -188,12 +189,13 @@ class PostgresStandby(pulumi.ComponentResource):
         )
         # max_worker_processes is static: the value is stored at once but used only after a server restart
         # (concepts-logical step 5; "Static: these parameters require a server restart",
-        # https://learn.microsoft.com/en-us/azure/postgresql/flexible-server/concepts-server-parameters). The Azure API has no restart
-        # resource, so the deployer's Azure CLI restarts it, again whenever the value changes.
+        # https://learn.microsoft.com/en-us/azure/postgresql/flexible-server/concepts-server-parameters).
+        # The Azure API has no restart resource, so the deployer's Azure CLI restarts the server, again whenever
+        # the value changes.
         # https://learn.microsoft.com/en-us/cli/azure/postgres/flexible-server#az-postgres-flexible-server-restart
         restart = command.local.Command(
             f"{name}-restart",
-            create="az postgres flexible-server restart --resource-group \"$GROUP\" --name \"$SERVER\"",
+            create='az postgres flexible-server restart --resource-group "$GROUP" --name "$SERVER"',
             environment={"GROUP": group.name, "SERVER": self.standby.name},
             triggers=[workers.value],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[workers]),

@@ -58,7 +58,10 @@ def test_public_standby_admits_the_deployer_and_the_app_by_firewall_rules(plan_s
     assert "network" not in server.inputs
     rules = {r.inputs["firewallRuleName"]: (r.inputs["startIpAddress"], r.inputs["endIpAddress"])
              for r in plan.of_type("azure-native:dbforpostgresql:FirewallRule")}  # fmt: skip
-    assert rules == {"bascule-deployer-0": ("203.0.113.10", "203.0.113.10"), "bascule-app-0": ("192.0.2.0", "192.0.2.15")}
+    assert rules == {
+        "bascule-deployer-0": ("203.0.113.10", "203.0.113.10"),
+        "bascule-app-0": ("192.0.2.0", "192.0.2.15"),
+    }
     subscriber = plan.named("checkout-data-subscriber", "pulumi:providers:postgresql")
     rule_urns = {r.urn for r in plan.of_type("azure-native:dbforpostgresql:FirewallRule")}
     assert rule_urns <= set(subscriber.dependencies)
@@ -67,7 +70,11 @@ def test_public_standby_admits_the_deployer_and_the_app_by_firewall_rules(plan_s
 def private_services() -> list[dict[str, Any]]:
     services = data_services()
     data = services[0]["data"]
-    data["primary"] |= {"vpc_id": "vpc-0abc", "db_subnet_group": "checkout-db", "replication_source_cidrs": ["10.90.4.0/24"]}
+    data["primary"] |= {
+        "vpc_id": "vpc-0abc",
+        "db_subnet_group": "checkout-db",
+        "replication_source_cidrs": ["10.90.4.0/24"],
+    }
     data["standby"] |= {
         "delegated_subnet_id": "/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/pg",
         "private_dns_zone_id": "/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/privateDnsZones/"
@@ -108,7 +115,9 @@ def test_standby_restarts_for_its_workers_then_subscribes_as_the_replicator(plan
     (replicator,) = plan.of_type("postgresql:index/role:Role")
     assert replicator.inputs["name"] == "bascule_replicator" and replicator.inputs["roles"] == ["rds_replication"]
     assert replicator.inputs["login"] is True and is_secret(replicator.inputs["password"])
-    grants = {(g.inputs["objectType"], tuple(g.inputs["privileges"])) for g in plan.of_type("postgresql:index/grant:Grant")}
+    grants = {
+        (g.inputs["objectType"], tuple(g.inputs["privileges"])) for g in plan.of_type("postgresql:index/grant:Grant")
+    }
     assert grants == {("database", ("CONNECT",)), ("table", ("SELECT",))}
     (default,) = plan.of_type("postgresql:index/defaultPrivileges:DefaultPrivileges")
     assert (default.inputs["role"], default.inputs["owner"]) == ("bascule_replicator", "bascule")

@@ -599,7 +599,7 @@ class DataSpec(_Model):
     def _tables(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for table in v:
             if not _TABLE.match(table):
-                raise ValueError(f"tables: '{table}' is not schema.table (unquoted lowercase names, e.g. public.orders)")
+                raise ValueError(f"tables: '{table}' is not schema.table (unquoted lowercase, e.g. public.orders)")
         return v
 
     @model_validator(mode="after")
