@@ -161,6 +161,11 @@ def test_published_tables_are_sorted(plan_services: PlanFn) -> None:
         (("data", "tables"), ["orders"], "tables: 'orders' is not schema.table"),
         (("data", "standby", "delegated_subnet_id"), "/subscriptions/s/x", "needs both delegated_subnet_id and"),
         (("data", "primary", "db_subnet_group"), "db", "private access needs both vpc_id and db_subnet_group"),
+        (
+            ("data", "standby"),
+            {"kind": "azure-flexible", "delegated_subnet_id": "/s/subnets/pg", "private_dns_zone_id": "/s/zones/pg"},
+            "private access is both ends or neither",
+        ),
     ],
 )
 def test_impossible_data_combinations_are_one_line_errors(path: tuple[str, ...], value: Any, message: str) -> None:
