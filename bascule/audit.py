@@ -179,10 +179,10 @@ def _spofs(w: Workload, dns_findings: set[str], unhealthy: set[str], readiness: 
         found.append(
             Spof(DNS_ON_PRIMARY, f"the failover switch runs on {', '.join(switch_clouds)}, the primary's provider")
         )
-    stores = [r for r in w.sites if r.type in facts.DATA_STORE_TYPES]
+    stores = [r for r in w.sites if r.type in facts.DATABASE_TYPES]
     store_clouds = {r.cloud.value for r in stores if r.cloud}
     if len(store_clouds) == 1:
-        found.append(Spof(DATA_ONE_PROVIDER, f"all {len(stores)} data stores are on {next(iter(store_clouds))}"))
+        found.append(Spof(DATA_ONE_PROVIDER, f"all {len(stores)} databases are on {next(iter(store_clouds))}"))
     if not w.switches:
         found.append(Spof(NO_HEALTH_CHECK, "no health-checked failover switch in this stack"))
     elif w.name in unhealthy:

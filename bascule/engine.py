@@ -350,6 +350,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 outputs=state,
                 id=rid or "",
                 dependencies=tuple(request.dependencies),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                ignore_changes=tuple(request.ignoreChanges),
             )
         )
         return resource_pb2.RegisterResourceResponse(urn=urn, id=rid or "", object=_struct(state))

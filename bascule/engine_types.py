@@ -34,6 +34,9 @@ class RegisteredResource:
     id: str = ""
     dependencies: tuple[str, ...] = ()
     """URNs this resource waits for: explicit `depends_on` and the resources its inputs come from."""
+    delete_before_replace: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    """Lifecycle options as the engine receives them (property names in the SDK's wire case)."""
 
 
 @dataclass

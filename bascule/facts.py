@@ -301,13 +301,10 @@ Azure Front Door failed globally on 29 Oct 2025 and customer configuration chang
 # Networking, IAM, certificates and logs are left out: they follow the sites and do not serve users.
 ENDPOINT_SITE = "bascule:endpoint:EndpointSite"
 """A bring-your-own site: a component whose state declares its cloud and region (nothing is created)."""
-AZURE_NATIVE_2_TYPES = frozenset(
-    {
-        "azure-native:dbforpostgresql:FlexibleServer",
-        "azure-native:documentdb:DatabaseAccount",
-        "azure-native:cache:Redis",
-    }
+AZURE_NATIVE_2_DATABASE_TYPES = frozenset(
+    {"azure-native:dbforpostgresql:FlexibleServer", "azure-native:documentdb:DatabaseAccount"}
 )
+AZURE_NATIVE_2_TYPES = AZURE_NATIVE_2_DATABASE_TYPES | {"azure-native:cache:Redis"}
 """Type tokens azure-native 3 renamed; still in the state of stacks last deployed with azure-native 2."""
 
 CONTAINER_APP = "azure-native:app:ContainerApp"
@@ -315,27 +312,37 @@ CONTAINER_APP = "azure-native:app:ContainerApp"
 letter or digit, and no '--' (Azure's resource naming rules for Microsoft.App/containerApps)."""
 
 # --- Data stores: the SITE_TYPES that keep a workload's data at rest (where its data lives) -----------
-DATA_STORE_TYPES = frozenset(
+DATABASE_TYPES = frozenset(
     {
         "aws:rds/instance:Instance",
         "aws:rds/cluster:Cluster",
         "aws:dynamodb/table:Table",
-        "aws:elasticache/replicationGroup:ReplicationGroup",
-        "aws:s3/bucket:Bucket",
-        "aws:s3/bucketV2:BucketV2",
         "azure-native:sql:Database",
         # azure-native 3 names (checked against the installed SDK by tests); stacks deployed with
-        # azure-native 2 keep the old tokens in their state, listed below.
+        # azure-native 2 keep the old tokens in their state (below).
         "azure-native:dbforpostgresql:Server",
         "azure-native:cosmosdb:DatabaseAccount",
-        "azure-native:storage:StorageAccount",
-        "azure-native:redis:Redis",
-        *AZURE_NATIVE_2_TYPES,
+        *AZURE_NATIVE_2_DATABASE_TYPES,
         "gcp:sql/databaseInstance:DatabaseInstance",
-        "gcp:storage/bucket:Bucket",
         "gcp:spanner/instance:Instance",
     }
 )
+"""Databases: the stores a workload's records of truth live in, which a standby must have to serve writes. Buckets,
+storage accounts and caches hold data too, but hold files or copies: counting them would let a bucket elsewhere
+pass for a replicated database."""
+
+DATA_STORE_TYPES = DATABASE_TYPES | frozenset(
+    {
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        "aws:s3/bucket:Bucket",
+        "aws:s3/bucketV2:BucketV2",
+        "azure-native:storage:StorageAccount",
+        "azure-native:redis:Redis",
+        *AZURE_NATIVE_2_TYPES,
+        "gcp:storage/bucket:Bucket",
+    }
+)
+"""Everything that keeps data at rest: the databases plus object storage and caches (an inventory's `data_store`)."""
 
 SITE_TYPES = (
     frozenset(

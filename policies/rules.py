@@ -261,20 +261,21 @@ def dns_on_primary_provider(ws: Mapping[str, Workload], inv: Inventory, s: Setti
 
 
 def data_single_provider(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
-    """All data with one provider: compute can fail over, but a standby that still reads that provider's database
-    is down with it (the October 2025 outage began in DynamoDB)."""
+    """All databases with one provider: compute can fail over, but a standby that still reads that provider's
+    database is down with it (the October 2025 outage began in DynamoDB). Databases only (facts.DATABASE_TYPES): a
+    bucket at another provider is no standby for the records a site writes."""
     for w in _critical(ws):
-        stores = [r for r in w.sites if r.type in facts.DATA_STORE_TYPES]
+        stores = [r for r in w.sites if r.type in facts.DATABASE_TYPES]
         clouds = {r.cloud.value for r in stores if r.cloud}
         if stores and len(clouds) == 1 and all(r.cloud for r in stores):
             provider = clouds.pop()
             yield Finding(
                 "bascule-data-single-provider",
-                f"workload '{w.name}' is critical but all {len(stores)} of its data stores "
+                f"workload '{w.name}' is critical but all {len(stores)} of its databases "
                 f"({', '.join(sorted({r.type for r in stores}))}) sit with one provider, {provider}: when it fails, "
-                "a secondary elsewhere has no data to serve. Fix: replicate the data to another provider (a Bascule "
-                "service `data` block: RDS PostgreSQL published by logical replication to a standby on Azure "
-                "Database for PostgreSQL Flexible Server).",
+                "a secondary elsewhere has no data to serve. Fix: keep a standby of the data at another provider (a "
+                "Bascule service `data` block: RDS PostgreSQL published by logical replication to a standby on Azure "
+                "Database for PostgreSQL Flexible Server). A replica is not a backup: keep backups as well.",
                 stores[0].urn,
                 w.name,
             )
@@ -395,9 +396,16 @@ RULES: tuple[Rule, ...] = (
          "Art. 29 (ICT concentration risk)",
          "Host the DNS switch outside the primary's provider, or keep its control plane recoverable.",
          dns_on_primary_provider),
-    Rule("bascule-data-single-provider", "Critical workload's data with a single provider", Enforcement.MANDATORY,
-         "Art. 12 (backup, restoration and recovery: restore on systems segregated from the source)",
-         "Replicate the workload's data stores to a standby on another provider.", data_single_provider),
+    # Advisory: DORA does not require a second provider for data. Art. 12(3) asks that backups be restored on
+    # systems segregated from the source, which another account or region satisfies, and a logical replica (which
+    # copies a DELETE) is no backup at all. What the rule does test is Art. 11 (response and recovery plans that
+    # keep critical functions going) and Art. 29 (concentration risk on one ICT provider): both ask entities to
+    # weigh the risk, not to avoid it, so a stack is not rejected for it unless its config makes it mandatory.
+    # Regulation (EU) 2022/2554: https://eur-lex.europa.eu/eli/reg/2022/2554/oj
+    Rule("bascule-data-single-provider", "Critical workload's databases with a single provider", Enforcement.ADVISORY,
+         "Art. 11 (response and recovery) and Art. 29 (ICT concentration risk)",
+         "Keep a standby of the workload's databases at another provider, and backups besides.",
+         data_single_provider),
     Rule("bascule-hot-region", "Critical workload only in hot regions", Enforcement.ADVISORY,
          "Art. 29 (ICT concentration risk)", "Add a site outside the configured hot regions.", hot_region),
     Rule("bascule-eu-jurisdiction", "Critical workload without an EU site", Enforcement.MANDATORY,

@@ -114,6 +114,31 @@ def test_promotion_needs_the_sequence_fix(box: Sandbox) -> None:
     assert ids(primary) == ids(standby)
 
 
+def test_sequences_named_by_defaults_are_advanced_past_every_column(box: Sandbox) -> None:
+    """A sequence no column owns but two tables' defaults share (nextval without OWNED BY) is advanced too, past the
+    larger of both columns' maxima."""
+    # On the standby: tables created on the publisher would join its FOR ALL TABLES publication, and the
+    # subscriber, lacking them, would stop applying changes.
+    _, standby = clusters(box)
+    with standby.connect() as conn:
+        conn.execute("CREATE SEQUENCE shared_ids")
+        conn.execute("CREATE TABLE orders_a (id bigint DEFAULT nextval('shared_ids'))")
+        conn.execute("CREATE TABLE orders_b (id bigint DEFAULT nextval('shared_ids'))")
+        conn.execute("INSERT INTO orders_a VALUES (50)")
+        conn.execute("INSERT INTO orders_b VALUES (70)")
+    try:
+        advanced = db.advance_sequences(standby, db.SEQUENCE_GAP)
+        assert advanced["shared_ids"] == 70 + db.SEQUENCE_GAP
+        assert "canary_id_seq" in advanced  # the owned sequence is still advanced alongside
+        with standby.connect() as conn:
+            row = conn.execute("INSERT INTO orders_a DEFAULT VALUES RETURNING id").fetchone()
+        assert row is not None and row[0] == 70 + db.SEQUENCE_GAP
+    finally:
+        with standby.connect() as conn:
+            conn.execute("DROP TABLE orders_a, orders_b")
+            conn.execute("DROP SEQUENCE shared_ids")
+
+
 def test_lost_writes_are_counted_exactly(box: Sandbox, tmp_path: Path) -> None:
     """Replication is stopped mid-run: exactly the ids acknowledged after it stopped must be reported lost."""
     primary, standby = clusters(box)

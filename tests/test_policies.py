@@ -269,9 +269,9 @@ def test_a_standby_behind_front_door_is_counted_as_a_global_dependency(plan_serv
     assert EDGE not in rules_of(both(plan_services(services("gcp")).run))
 
 
-def _ledger_with_data(standby_on_azure: bool) -> Callable[[], None]:
+def _ledger_with_data(standby_on_azure: bool, bucket_on_gcp: bool = False) -> Callable[[], None]:
     """A critical workload not built with Bascule: compute on AWS and in GCP, its database on RDS, and (optionally)
-    a PostgreSQL standby on Azure Database for PostgreSQL Flexible Server."""
+    a PostgreSQL standby on Azure Database for PostgreSQL Flexible Server or a bucket on GCP."""
 
     def program() -> None:
         import pulumi_azure_native as azure_native
@@ -289,6 +289,8 @@ def _ledger_with_data(standby_on_azure: bool) -> Callable[[], None]:
         if standby_on_azure:
             azure_native.dbforpostgresql.Server("ledger-standby", resource_group_name="rg", location="westeurope",
                                                 version="16", tags=tags)  # fmt: skip
+        if bucket_on_gcp:
+            gcp.storage.Bucket("ledger-exports", location="EUROPE-WEST1", project="p", labels=tags)
 
     return program
 
@@ -296,10 +298,17 @@ def _ledger_with_data(standby_on_azure: bool) -> Callable[[], None]:
 def test_data_single_provider_fires_until_the_data_has_a_standby_elsewhere() -> None:
     run = run_offline(_ledger_with_data(standby_on_azure=False), {}, project="ledger", stack="prod")
     verdicts = both(run)
-    assert rules_of(verdicts)["bascule-data-single-provider"] == "mandatory"
+    assert rules_of(verdicts)["bascule-data-single-provider"] == "advisory"
     (urn,) = [u for rule, u, _ in verdicts if rule == "bascule-data-single-provider"]
     assert urn is not None and urn.endswith("aws:rds/instance:Instance::ledger-db")
-    relaxed = both(run, {"bascule-data-single-provider": {"enforcementLevel": "advisory"}})
-    assert rules_of(relaxed)["bascule-data-single-provider"] == "advisory"
+    strict = both(run, {"bascule-data-single-provider": {"enforcementLevel": "mandatory"}})
+    assert rules_of(strict)["bascule-data-single-provider"] == "mandatory"
     replicated = run_offline(_ledger_with_data(standby_on_azure=True), {}, project="ledger", stack="prod")
     assert "bascule-data-single-provider" not in rules_of(both(replicated))
+
+
+def test_data_single_provider_counts_databases_not_buckets() -> None:
+    """A bucket at another provider holds files, not the records a standby site needs: the rule still fires."""
+    run = run_offline(_ledger_with_data(False, bucket_on_gcp=True), {}, project="ledger", stack="prod")
+    assert any(r.type == "gcp:storage/bucket:Bucket" for r in run.resources)
+    assert rules_of(both(run))["bascule-data-single-provider"] == "advisory"

@@ -234,25 +234,40 @@ def replicating(subscriber: Cluster) -> bool:
     return row is not None and bool(row[0]) and row[1] == 0 and row[2] > 0
 
 
+SEQUENCE_COLUMNS = (
+    # Owned by a column (serial, identity: an auto or internal dependency of the sequence on the column) ...
+    "SELECT s.oid::regclass::text, t.oid::regclass::text, a.attname FROM pg_class s "
+    "JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
+    "JOIN pg_class t ON t.oid = d.refobjid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid "
+    "WHERE s.relkind = 'S' "
+    "UNION "
+    # ... or named by a column's default (nextval('seq') with no OWNED BY, possibly shared by several tables): the
+    # default expression depends on the sequence.
+    "SELECT s.oid::regclass::text, ad.adrelid::regclass::text, a.attname FROM pg_class s "
+    "JOIN pg_depend d ON d.refobjid = s.oid AND d.refclassid = 'pg_class'::regclass "
+    "AND d.classid = 'pg_attrdef'::regclass "
+    "JOIN pg_attrdef ad ON ad.oid = d.objid "
+    "JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum "
+    "WHERE s.relkind = 'S'"
+)
+"""Every (sequence, table, column) a sequence fills. A sequence only application code calls nextval() on has no
+column here: the standby cannot know how far the primary took it (the README says to set it by hand)."""
+
+
 def advance_sequences(cluster: Cluster, gap: int) -> dict[str, int]:
-    """Set every sequence owned by a column to (max of that column) + gap; returns sequence -> its next value."""
-    advanced = {}
+    """Set every sequence a column uses (owned by it, or named in its default) to (max over those columns) + gap;
+    returns sequence -> its next value."""
+    tops: dict[str, int] = {}
     with cluster.connect() as conn:
-        owned = conn.execute(
-            "SELECT s.oid::regclass::text, t.oid::regclass::text, a.attname FROM pg_class s "
-            "JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i') "
-            "JOIN pg_class t ON t.oid = d.refobjid JOIN pg_attribute a ON a.attrelid = t.oid "
-            "AND a.attnum = d.refobjsubid WHERE s.relkind = 'S'"
-        ).fetchall()
-        for sequence, table, column in owned:
+        for sequence, table, column in conn.execute(SEQUENCE_COLUMNS).fetchall():
             query = sql.SQL("SELECT coalesce(max({}), 0) FROM {}").format(
                 sql.Identifier(column), sql.SQL(table)
             )  # `table` is a regclass rendering: already quoted by the server
             row = conn.execute(query).fetchone()
-            top = int(row[0]) if row else 0
+            tops[sequence] = max(tops.get(sequence, 0), int(row[0]) if row else 0)
+        for sequence, top in tops.items():
             conn.execute("SELECT setval(%s, %s, false)", (sequence, top + gap))
-            advanced[sequence] = top + gap
-    return advanced
+    return {sequence: top + gap for sequence, top in tops.items()}
 
 
 def slot_retained_bytes(publisher: Cluster) -> int | None:
