@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from bascule.components.base import SiteArgs
-from bascule.components.data_standby import PostgresStandby
-from bascule.components.registry import DNS_BACKENDS, SITE_KINDS
+from bascule.components.registry import data_standby_class, dns_backend_class, site_class
 from bascule.spec import DrillFault, Role, ServiceSpec
 
 
@@ -24,16 +23,16 @@ class FailoverService(pulumi.ComponentResource):
         super().__init__("bascule:service:FailoverService", name, None, opts)
         svc = args.service
         child = pulumi.ResourceOptions(parent=self)
-        dns = DNS_BACKENDS[svc.dns.kind](f"{name}-dns", svc, child)
-        primary = SITE_KINDS[svc.primary.kind](
+        dns = dns_backend_class(svc.dns.kind)(f"{name}-dns", svc, child)
+        primary = site_class(svc.primary.kind)(
             f"{name}-primary", SiteArgs(svc, Role.PRIMARY, svc.primary, dns, args.drill), child
         )
-        secondary = SITE_KINDS[svc.secondary.kind](
+        secondary = site_class(svc.secondary.kind)(
             f"{name}-secondary", SiteArgs(svc, Role.SECONDARY, svc.secondary, dns), child
         )
         dns.route(primary.endpoint, secondary.endpoint, args.drill)
         if svc.data is not None:
-            PostgresStandby(f"{name}-data", svc, child)
+            data_standby_class(svc.data.kind)(f"{name}-data", svc, child)
 
         self.hostname = pulumi.Output.from_input(svc.hostname)
         self.endpoints = pulumi.Output.all(primary.endpoint.target, secondary.endpoint.target).apply(
