@@ -6,7 +6,7 @@ which imports it (and its cloud SDK, an extra of the package) only when a stack 
 
 from bascule.components.base import DnsFailover, DnsRecords, Site, SiteArgs, SiteEndpoint
 from bascule.components.registry import DNS_BACKENDS, SITE_KINDS, MissingExtraError, dns_backend_class, site_class
-from bascule.components.service import FailoverService, FailoverServiceArgs
+from bascule.components.service import FailoverService, FailoverServiceArgs, SiteInputs
 
 __all__ = [
     "DNS_BACKENDS",
@@ -19,6 +19,7 @@ __all__ = [
     "Site",
     "SiteArgs",
     "SiteEndpoint",
+    "SiteInputs",
     "dns_backend_class",
     "site_class",
 ]

@@ -107,6 +107,23 @@ class SiteArgs:
     dns: DnsRecords
     fault: DrillFault | None = None
     """A drill's fault for this site (primaries only): the site changes exactly what the fault needs."""
+    image: pulumi.Input[str] | None = None
+    """The image to run, when the program computes it (an ECR or Artifact Registry repository's URL and a
+    tag): it replaces the spec's `image`, which plans and policy checks still read."""
+
+
+def caller_provider(
+    opts: pulumi.ResourceOptions | None, package: str, component: str
+) -> pulumi.ProviderResource | None:
+    """The provider a caller passed as `opts.provider` (another account, an assumed role, default tags), or None
+    when the component should create its own for its region. A provider of another cloud is a one-line error."""
+    provider = opts.provider if opts is not None else None
+    if provider is None:
+        return None
+    if not isinstance(provider, pulumi.ProviderResource) or provider.package != package:
+        found = getattr(provider, "package", type(provider).__name__)
+        raise pulumi.RunError(f"{component}: opts.provider must be a '{package}' provider, got '{found}'")
+    return provider
 
 
 class Site(pulumi.ComponentResource, ABC):

@@ -12,23 +12,51 @@ from bascule.spec import DrillFault, Role, ServiceSpec
 
 
 @dataclass(frozen=True)
+class SiteInputs:
+    """What a program computes for one site, beyond its spec: both optional."""
+
+    image: pulumi.Input[str] | None = None
+    """The image to deploy when the program computes it (an ECR or Artifact Registry repository URL and a tag);
+    it replaces the spec's `image`, which `bascule plan` and the policy check still read."""
+    provider: pulumi.ProviderResource | None = None
+    """The provider the site's resources use (another account, an assumed role, default tags), of the site's
+    cloud and in the spec's region; without it the site creates its own for the spec's region."""
+
+
+@dataclass(frozen=True)
 class FailoverServiceArgs:
+    """A service from a validated spec (`ServiceSpec`, built in Python or read from stack config)."""
+
     service: ServiceSpec
+    """Sites, health check and DNS switch: validated when built, so a wrong field fails before any resource."""
     drill: DrillFault | None = None
     """The fault a running drill injects into this service; None in normal operation."""
+    primary: SiteInputs = SiteInputs()
+    """Computed inputs of the primary site."""
+    secondary: SiteInputs = SiteInputs()
+    """Computed inputs of the secondary site."""
+    dns_provider: pulumi.ProviderResource | None = None
+    """The provider of the DNS switch (e.g. the account holding the zone); its own by default."""
 
 
 class FailoverService(pulumi.ComponentResource):
+    """A primary site, a warm secondary and a health-checked DNS switch; outputs what drills and verify read."""
+
     def __init__(self, name: str, args: FailoverServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("bascule:service:FailoverService", name, None, opts)
         svc = args.service
-        child = pulumi.ResourceOptions(parent=self)
-        dns = dns_backend_class(svc.dns.kind)(f"{name}-dns", svc, child)
+        dns = dns_backend_class(svc.dns.kind)(
+            f"{name}-dns", svc, pulumi.ResourceOptions(parent=self, provider=args.dns_provider)
+        )
         primary = site_class(svc.primary.kind)(
-            f"{name}-primary", SiteArgs(svc, Role.PRIMARY, svc.primary, dns, args.drill), child
+            f"{name}-primary",
+            SiteArgs(svc, Role.PRIMARY, svc.primary, dns, args.drill, image=args.primary.image),
+            pulumi.ResourceOptions(parent=self, provider=args.primary.provider),
         )
         secondary = site_class(svc.secondary.kind)(
-            f"{name}-secondary", SiteArgs(svc, Role.SECONDARY, svc.secondary, dns), child
+            f"{name}-secondary",
+            SiteArgs(svc, Role.SECONDARY, svc.secondary, dns, image=args.secondary.image),
+            pulumi.ResourceOptions(parent=self, provider=args.secondary.provider),
         )
         dns.route(primary.endpoint, secondary.endpoint, args.drill)
         if svc.data is not None:

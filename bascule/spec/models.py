@@ -99,7 +99,7 @@ def _check_gcp_project(value: str) -> str:
 class AwsSiteSpec(_Model):
     """ECS Fargate behind an ALB with an ACM certificate, in its own VPC unless one is given."""
 
-    kind: Literal["aws"]
+    kind: Literal["aws"] = "aws"
     region: str
     image: Image
     container_port: int = Field(8080, ge=1, le=65535)
@@ -139,7 +139,7 @@ class AwsSiteSpec(_Model):
 class AzureSiteSpec(_Model):
     """Azure Container Apps in an environment of its own; warm means at least one replica always on."""
 
-    kind: Literal["azure"]
+    kind: Literal["azure"] = "azure"
     location: str
     image: Image
     container_port: int = Field(8080, ge=1, le=65535)
@@ -186,7 +186,7 @@ class GcpSiteSpec(_Model):
     serves the service's own hostname with TLS, and that health checkers and IP-only switches can use.
     """
 
-    kind: Literal["gcp"]
+    kind: Literal["gcp"] = "gcp"
     project: str
     region: str
     image: Image
@@ -252,7 +252,7 @@ class ScalewaySiteSpec(_Model):
     hostname pointing at the other site never does.
     """
 
-    kind: Literal["scaleway"]
+    kind: Literal["scaleway"] = "scaleway"
     region: str
     image: Image
     project_id: str | None = None
@@ -283,7 +283,7 @@ class ScalewaySiteSpec(_Model):
 class EndpointSiteSpec(_Model):
     """Bring your own: a site Bascule does not create, only health-checks and routes to."""
 
-    kind: Literal["endpoint"]
+    kind: Literal["endpoint"] = "endpoint"
     provider: Cloud
     region: str
     address: str
@@ -377,7 +377,7 @@ class _DnsBase(_Model):
 class Route53DnsSpec(_DnsBase):
     """Route 53 failover records; the zone is looked up by id, or created with accelerated recovery."""
 
-    kind: Literal["route53"]
+    kind: Literal["route53"] = "route53"
     zone_id: str | None = None
     ttl: int = Field(facts.ROUTE53_RECOMMENDED_TTL, ge=0, le=facts.DNS_TTL_MAX)
     checker_regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "ap-southeast-1")
@@ -403,7 +403,7 @@ class PowerDnsSpec(_DnsBase):
     key comes from the secret stack config `bascule:powerdnsApiKey`, never from this file.
     """
 
-    kind: Literal["powerdns"]
+    kind: Literal["powerdns"] = "powerdns"
     api_url: str
     server_id: str = "localhost"
     ttl: int = Field(30, ge=0, le=facts.DNS_TTL_MAX)
@@ -424,7 +424,7 @@ class TrafficManagerDnsSpec(_DnsBase):
     registrar) or, with `zone_resource_group`, one that already exists there.
     """
 
-    kind: Literal["trafficmanager"]
+    kind: Literal["trafficmanager"] = "trafficmanager"
     zone_resource_group: str | None = None
     location: str = "westeurope"
     """Where the resource group of the profile (and of a new zone) lives; the profile itself is global."""
@@ -445,7 +445,7 @@ class CloudDnsSpec(_DnsBase):
     `compute.disableInternetNetworkEndpointGroup` must be off for public-IP health checks.
     """
 
-    kind: Literal["clouddns"]
+    kind: Literal["clouddns"] = "clouddns"
     project: str
     managed_zone: str | None = None
     """Name of an existing managed zone for `zone`; without it one is created (delegate it)."""
