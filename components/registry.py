@@ -14,9 +14,11 @@ from typing import cast
 
 import pulumi
 
-from bascule.components.base import DnsFailover, Site
+from bascule.components.base import DnsFailover, Site, SiteArgs
 from bascule.spec import ServiceSpec
 
+SiteFactory = Callable[[str, SiteArgs, pulumi.ResourceOptions], Site]
+DnsFactory = Callable[[str, ServiceSpec, pulumi.ResourceOptions], DnsFailover]
 DataFactory = Callable[[str, ServiceSpec, pulumi.ResourceOptions], pulumi.ComponentResource]
 
 EXTRA_SDKS = {
@@ -75,18 +77,18 @@ def _load(what: str, kind: str, plugin: Plugin) -> type:
     return cls
 
 
-def site_class(kind: str) -> type[Site]:
+def site_class(kind: str) -> SiteFactory:
     """The Site class of a site kind, importing its module (and cloud SDK) now."""
     cls = _load("site kind", kind, SITE_KINDS[kind])
     assert issubclass(cls, Site)
-    return cls
+    return cast(SiteFactory, cls)  # every site's __init__ is (name, SiteArgs, opts); mypy sees ComponentResource's
 
 
-def dns_backend_class(kind: str) -> type[DnsFailover]:
+def dns_backend_class(kind: str) -> DnsFactory:
     """The DnsFailover class of a DNS backend kind, importing its module (and cloud SDK) now."""
     cls = _load("DNS backend", kind, DNS_BACKENDS[kind])
     assert issubclass(cls, DnsFailover)
-    return cls
+    return cast(DnsFactory, cls)  # every backend's __init__ is (name, ServiceSpec, opts)
 
 
 def data_standby_class(kind: str) -> DataFactory:

@@ -60,7 +60,7 @@ class FailoverService(pulumi.ComponentResource):
         )
         dns.route(primary.endpoint, secondary.endpoint, args.drill)
         if svc.data is not None:
-            data_standby_class(svc.data.kind)(f"{name}-data", svc, child)
+            data_standby_class(svc.data.kind)(f"{name}-data", svc, pulumi.ResourceOptions(parent=self))
 
         self.hostname = pulumi.Output.from_input(svc.hostname)
         self.endpoints = pulumi.Output.all(primary.endpoint.target, secondary.endpoint.target).apply(
