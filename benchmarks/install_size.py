@@ -6,6 +6,7 @@ prints each venv's site-packages size in MB. Run: `python benchmarks/install_siz
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -13,6 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTRAS = ("", "aws", "aws,gcp", "all")
+# No PYTHONPATH: a checkout on it (and its egg-info) would count as installed.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
 def site_packages_mb(venv: Path) -> float:
@@ -29,9 +32,11 @@ def main() -> None:
         (wheel,) = work.glob("bascule-*.whl")
         for extras in EXTRAS:
             venv = work / f"venv-{extras or 'core'}"
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=CLEAN_ENV)
             spec = f"{wheel}[{extras}]" if extras else str(wheel)
-            subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", spec], check=True)
+            subprocess.run(
+                [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", spec], check=True, env=CLEAN_ENV
+            )
             print(f"bascule{f'[{extras}]' if extras else ' (core)'}: {site_packages_mb(venv):.0f} MB", flush=True)
 
 

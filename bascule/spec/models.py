@@ -102,10 +102,10 @@ class AwsSiteSpec(_Model):
     kind: Literal["aws"] = "aws"
     region: str
     image: Image
-    container_port: int = Field(8080, ge=1, le=65535)
+    container_port: int = Field(default=8080, ge=1, le=65535)
     cpu: Literal[256, 512, 1024, 2048, 4096] = 256
     memory: int = 512
-    desired_count: int = Field(2, ge=1, le=100)
+    desired_count: int = Field(default=2, ge=1, le=100)
     vpc_cidr: str = "10.80.0.0/16"
 
     @property
@@ -142,10 +142,10 @@ class AzureSiteSpec(_Model):
     kind: Literal["azure"] = "azure"
     location: str
     image: Image
-    container_port: int = Field(8080, ge=1, le=65535)
+    container_port: int = Field(default=8080, ge=1, le=65535)
     cpu: float = 0.5
-    min_replicas: int = Field(1, ge=1, le=300)
-    max_replicas: int = Field(3, ge=1, le=300)
+    min_replicas: int = Field(default=1, ge=1, le=300)
+    max_replicas: int = Field(default=3, ge=1, le=300)
 
     @property
     def cloud(self) -> Cloud:
@@ -190,11 +190,11 @@ class GcpSiteSpec(_Model):
     project: str
     region: str
     image: Image
-    container_port: int = Field(8080, ge=1, le=65535)
+    container_port: int = Field(default=8080, ge=1, le=65535)
     cpu: Literal["1", "2", "4", "8"] = "1"
     memory: str = "512Mi"
-    min_instances: int = Field(1, ge=1, le=1000)
-    max_instances: int = Field(3, ge=1, le=1000)
+    min_instances: int = Field(default=1, ge=1, le=1000)
+    max_instances: int = Field(default=3, ge=1, le=1000)
 
     @property
     def cloud(self) -> Cloud:
@@ -256,13 +256,13 @@ class ScalewaySiteSpec(_Model):
     region: str
     image: Image
     project_id: str | None = None
-    container_port: int = Field(8080, ge=1, le=65535)
-    cpu_limit: int = Field(1000, ge=70, le=6000)
+    container_port: int = Field(default=8080, ge=1, le=65535)
+    cpu_limit: int = Field(default=1000, ge=70, le=6000)
     """mVCPU."""
-    memory_limit: int = Field(2048, ge=128, le=12288)
+    memory_limit: int = Field(default=2048, ge=128, le=12288)
     """MB."""
-    min_scale: int = Field(1, ge=1, le=100)
-    max_scale: int = Field(3, ge=1, le=100)
+    min_scale: int = Field(default=1, ge=1, le=100)
+    max_scale: int = Field(default=3, ge=1, le=100)
 
     @property
     def cloud(self) -> Cloud:
@@ -329,8 +329,8 @@ SiteSpec = Annotated[AnySite, Field(discriminator="kind")]
 class HealthCheckSpec(_Model):
     protocol: Literal["HTTPS", "HTTP"] = "HTTPS"
     path: str = "/healthz"
-    port: int | None = Field(None, ge=1, le=65535)
-    interval_seconds: int = Field(10, ge=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    interval_seconds: int = Field(default=10, ge=1)
     failure_threshold: int = 3
     search_string: str | None = None
 
@@ -379,7 +379,7 @@ class Route53DnsSpec(_DnsBase):
 
     kind: Literal["route53"] = "route53"
     zone_id: str | None = None
-    ttl: int = Field(facts.ROUTE53_RECOMMENDED_TTL, ge=0, le=facts.DNS_TTL_MAX)
+    ttl: int = Field(default=facts.ROUTE53_RECOMMENDED_TTL, ge=0, le=facts.DNS_TTL_MAX)
     checker_regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "ap-southeast-1")
 
     @field_validator("checker_regions")
@@ -406,8 +406,8 @@ class PowerDnsSpec(_DnsBase):
     kind: Literal["powerdns"] = "powerdns"
     api_url: str
     server_id: str = "localhost"
-    ttl: int = Field(30, ge=0, le=facts.DNS_TTL_MAX)
-    check_timeout_seconds: int = Field(2, ge=1, le=30)
+    ttl: int = Field(default=30, ge=0, le=facts.DNS_TTL_MAX)
+    check_timeout_seconds: int = Field(default=2, ge=1, le=30)
 
     @field_validator("api_url")
     @classmethod
@@ -428,7 +428,7 @@ class TrafficManagerDnsSpec(_DnsBase):
     zone_resource_group: str | None = None
     location: str = "westeurope"
     """Where the resource group of the profile (and of a new zone) lives; the profile itself is global."""
-    ttl: int = Field(30, ge=0, le=facts.DNS_TTL_MAX)
+    ttl: int = Field(default=30, ge=0, le=facts.DNS_TTL_MAX)
     monitor_timeout_seconds: int = 5
 
     @field_validator("location")
@@ -449,10 +449,10 @@ class CloudDnsSpec(_DnsBase):
     project: str
     managed_zone: str | None = None
     """Name of an existing managed zone for `zone`; without it one is created (delegate it)."""
-    ttl: int = Field(30, ge=0, le=facts.DNS_TTL_MAX)
+    ttl: int = Field(default=30, ge=0, le=facts.DNS_TTL_MAX)
     source_regions: tuple[str, ...] = ("europe-west1", "europe-west4", "europe-north1")
     backup_region: str = "europe-west1"
-    check_timeout_seconds: int = Field(5, ge=1, le=300)
+    check_timeout_seconds: int = Field(default=5, ge=1, le=300)
 
     @field_validator("source_regions")
     @classmethod
@@ -622,8 +622,8 @@ class ServiceSpec(_Model):
     name: str
     hostname: str
     criticality: Criticality = Criticality.CRITICAL
-    rto_seconds: int = Field(300, gt=0, le=MAX_RTO_SECONDS)
-    rpo_seconds: int = Field(60, ge=0, le=MAX_RTO_SECONDS)
+    rto_seconds: int = Field(default=300, gt=0, le=MAX_RTO_SECONDS)
+    rpo_seconds: int = Field(default=60, ge=0, le=MAX_RTO_SECONDS)
     allow_rto_overrun: bool = False
     """Opt out of the RTO budget error for this service: the overrun is then reported as a warning."""
     allow_same_region: bool = False
