@@ -15,13 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 from google.protobuf import empty_pb2
-from pulumi.runtime.proto import analyzer_pb2_grpc
 
 from bascule import __version__
 from bascule.policies.pack import PACK_NAME
+from tests.conftest import serve_pack
 
 pytestmark = pytest.mark.wheel
 
@@ -115,17 +114,8 @@ def served_pack(venv: Venv, tmp_path: Path) -> Iterator[Any]:
     """`bascule policy-pack init` from the installed wheel, its `__main__.py` started by the venv's Python."""
     init = venv.bascule("policy-pack", "init", str(tmp_path / "pack"), cwd=tmp_path)
     assert init.returncode == 0, init.stderr
-    proc = subprocess.Popen([str(venv.python), "__main__.py"], cwd=tmp_path / "pack", env=CLEAN_ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline().decode().strip())
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        yield analyzer_pb2_grpc.AnalyzerStub(channel)
-        channel.close()
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+    with serve_pack(str(venv.python), tmp_path / "pack", CLEAN_ENV) as analyzer:
+        yield analyzer
 
 
 def test_the_pack_initialised_from_the_wheel_is_served(served_pack: Any) -> None:

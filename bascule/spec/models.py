@@ -97,7 +97,7 @@ def _check_gcp_project(value: str) -> str:
 
 
 class AwsSiteSpec(_Model):
-    """ECS Fargate behind an ALB with an ACM certificate, in its own VPC unless one is given."""
+    """ECS Fargate behind an ALB with an ACM certificate, in a VPC of its own (cut from `vpc_cidr`)."""
 
     kind: Literal["aws"] = "aws"
     region: str
