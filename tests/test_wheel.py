@@ -21,6 +21,7 @@ from google.protobuf import empty_pb2
 from bascule import __version__
 from bascule.policies.pack import PACK_NAME
 from tests.conftest import serve_pack
+from tests.test_cli_check import _export
 
 pytestmark = pytest.mark.wheel
 
@@ -91,6 +92,13 @@ def test_an_aws_only_stack_plans_with_the_aws_extra_alone(venv: Venv, tmp_path: 
     proc = venv.bascule("plan", "--stack", "single-region", "--stacks-dir", str(ROOT / "stacks"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "resources in stack 'single-region'" in proc.stdout
+
+
+def test_an_aws_only_export_checks_with_the_aws_extra_alone(venv: Venv, tmp_path: Path) -> None:
+    proc = venv.bascule("check", "--export", str(_export(tmp_path, "single-region")), cwd=tmp_path)
+    # The stack is single-region on purpose: the check ran and found it.
+    assert proc.returncode == 1, proc.stderr
+    assert re.search(r"\d+ resources checked against \d+ rules: 1 mandatory", proc.stdout), proc.stdout
 
 
 def test_a_missing_extra_is_one_line_naming_it_then_the_example_checks_once_installed(
