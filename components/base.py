@@ -101,10 +101,15 @@ class DnsRecords(Protocol):
 
 @dataclass(frozen=True)
 class SiteArgs:
+    """What every site kind is built from; FailoverService fills it, a program building one site may too."""
+
     service: ServiceSpec
+    """The whole service: hostname, health check and RTO/RPO, which the site's tags and probes carry."""
     role: Role
     site: SiteSpec
+    """This site's spec; its class decides the site kind (an AwsSiteSpec for an AwsSite)."""
     dns: DnsRecords
+    """Where the site writes its ownership-validation records (the service's DNS backend)."""
     fault: DrillFault | None = None
     """A drill's fault for this site (primaries only): the site changes exactly what the fault needs."""
     image: pulumi.Input[str] | None = None
