@@ -115,6 +115,9 @@ class SiteArgs:
     image: pulumi.Input[str] | None = None
     """The image to run, when the program computes it (an ECR or Artifact Registry repository's URL and a
     tag): it replaces the spec's `image`, which plans and policy checks still read."""
+    address: pulumi.Input[str] | None = None
+    """An 'endpoint' site's address, when the program computes it (an Elastic IP, a load balancer's name): it
+    replaces the spec's `address`, whose form (IP or hostname) the spec's validation checked and it must keep."""
 
 
 def caller_provider(

@@ -13,11 +13,13 @@ from bascule.spec import DrillFault, Role, ServiceSpec
 
 @dataclass(frozen=True)
 class SiteInputs:
-    """What a program computes for one site, beyond its spec: both optional."""
+    """What a program computes for one site, beyond its spec: all optional."""
 
     image: pulumi.Input[str] | None = None
     """The image to deploy when the program computes it (an ECR or Artifact Registry repository URL and a tag);
     it replaces the spec's `image`, which `bascule plan` and the policy check still read."""
+    address: pulumi.Input[str] | None = None
+    """An 'endpoint' site's address when the program computes it; of the spec's form (IP or hostname)."""
     provider: pulumi.ProviderResource | None = None
     """The provider the site's resources use (another account, an assumed role, default tags), of the site's
     cloud and in the spec's region; without it the site creates its own for the spec's region."""
@@ -45,17 +47,25 @@ class FailoverService(pulumi.ComponentResource):
     def __init__(self, name: str, args: FailoverServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("bascule:service:FailoverService", name, None, opts)
         svc = args.service
+        for role, site, inputs in (
+            ("primary", svc.primary, args.primary),
+            ("secondary", svc.secondary, args.secondary),
+        ):
+            is_endpoint = site.kind == "endpoint"
+            if (inputs.address is not None and not is_endpoint) or (inputs.image is not None and is_endpoint):
+                field = "image" if is_endpoint else "address"
+                raise pulumi.RunError(f"{name}: {role}.{field}: a '{site.kind}' site takes no computed {field}")
         dns = dns_backend_class(svc.dns.kind)(
             f"{name}-dns", svc, pulumi.ResourceOptions(parent=self, provider=args.dns_provider)
         )
         primary = site_class(svc.primary.kind)(
             f"{name}-primary",
-            SiteArgs(svc, Role.PRIMARY, svc.primary, dns, args.drill, image=args.primary.image),
+            SiteArgs(svc, Role.PRIMARY, svc.primary, dns, args.drill, args.primary.image, args.primary.address),
             pulumi.ResourceOptions(parent=self, provider=args.primary.provider),
         )
         secondary = site_class(svc.secondary.kind)(
             f"{name}-secondary",
-            SiteArgs(svc, Role.SECONDARY, svc.secondary, dns, image=args.secondary.image),
+            SiteArgs(svc, Role.SECONDARY, svc.secondary, dns, None, args.secondary.image, args.secondary.address),
             pulumi.ResourceOptions(parent=self, provider=args.secondary.provider),
         )
         dns.route(primary.endpoint, secondary.endpoint, args.drill)

@@ -91,3 +91,24 @@ def test_a_site_kind_whose_sdk_is_missing_names_the_extra(monkeypatch: pytest.Mo
     with pytest.raises(ProgramError) as failed:
         run_offline(stack_program, stack_config("dev"), stack="dev")
     assert failed.value.message == "site kind 'gcp' needs the gcp extra: pip install 'bascule[gcp]'"
+
+
+def test_an_endpoint_address_the_program_computes_is_health_checked() -> None:
+    def program() -> None:
+        standby_ip = aws.ec2.Eip("standby-ip", domain="vpc")
+        FailoverService("svc", FailoverServiceArgs(service=SPEC, secondary=SiteInputs(address=standby_ip.public_ip)))
+
+    plan = Plan(run_offline(program, {}))
+    eip = plan.named("standby-ip", "aws:ec2/eip:Eip")
+    checked = {c.inputs.get("ipAddress") for c in plan.of_type("aws:route53/healthCheck:HealthCheck")}
+    assert eip.outputs["publicIp"] in checked
+    assert "203.0.113.10" not in checked
+
+
+def test_a_computed_input_a_site_kind_cannot_take_is_a_one_line_error() -> None:
+    def program() -> None:
+        FailoverService("svc", FailoverServiceArgs(service=SPEC, primary=SiteInputs(address="198.51.100.7")))
+
+    with pytest.raises(ProgramError) as failed:
+        run_offline(program, {})
+    assert failed.value.message == "svc: primary.address: a 'aws' site takes no computed address"
