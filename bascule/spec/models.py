@@ -507,11 +507,11 @@ def _check_cidrs(field: str, cidrs: tuple[str, ...]) -> tuple[str, ...]:
 class RdsPostgresSpec(_Model):
     """The publisher: RDS for PostgreSQL in the primary (AWS) site's region, logical replication turned on."""
 
-    kind: Literal["rds"]
+    kind: Literal["rds"] = "rds"
     engine_version: str = "16"
     instance_class: str = "db.t4g.medium"
-    allocated_storage_gb: int = Field(50, ge=20, le=65536)
-    wal_keep_mb: int = Field(10240, ge=1024)
+    allocated_storage_gb: int = Field(default=50, ge=20, le=65536)
+    wal_keep_mb: int = Field(default=10240, ge=1024)
     """`max_slot_wal_keep_size`: WAL a silent subscriber may pin before its slot is invalidated, not the disk full."""
     replication_source_cidrs: tuple[str, ...] = Field(min_length=1)
     """Addresses the standby connects from: its public outbound address with public access, the delegated subnet's
@@ -563,10 +563,10 @@ class RdsPostgresSpec(_Model):
 class AzurePostgresStandbySpec(_Model):
     """The subscriber: Azure Database for PostgreSQL Flexible Server in the secondary (Azure) site's location."""
 
-    kind: Literal["azure-flexible"]
+    kind: Literal["azure-flexible"] = "azure-flexible"
     sku: str = "Standard_D2ds_v5"
     tier: Literal["Burstable", "GeneralPurpose", "MemoryOptimized"] = "GeneralPurpose"
-    storage_gb: int = Field(64, ge=32, le=32768)
+    storage_gb: int = Field(default=64, ge=32, le=32768)
     administrator_login: str = "bascule"
     delegated_subnet_id: str | None = None
     """Private access: the resource id of a subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers. Set only at
@@ -585,7 +585,7 @@ _TABLE = re.compile(r"^[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*$")
 class DataSpec(_Model):
     """A data standby: the primary's PostgreSQL published table by table to a standby at the EU provider."""
 
-    kind: Literal["postgres"]
+    kind: Literal["postgres"] = "postgres"
     primary: RdsPostgresSpec
     standby: AzurePostgresStandbySpec
     databases: tuple[str, ...] = Field(min_length=1)
