@@ -84,13 +84,23 @@ def test_the_dns_switch_takes_the_programs_provider() -> None:
     assert _provider_name(zone.provider) == "dns-account"
 
 
-def test_a_site_kind_whose_sdk_is_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As on an install without `bascule[gcp]`: the GCP SDK cannot be imported (None in sys.modules)."""
-    monkeypatch.setitem(sys.modules, "pulumi_gcp", None)
-    monkeypatch.delitem(sys.modules, "bascule.components.gcp_site", raising=False)
+@pytest.mark.parametrize(
+    ("stack", "sdk", "module", "message"),
+    [
+        ("dev", "pulumi_gcp", "gcp_site", "site kind 'gcp' needs the gcp extra: pip install 'bascule[gcp]'"),
+        ("data", "pulumi_postgresql", "data_standby",
+         "data standby 'postgres' needs the data extra: pip install 'bascule[data]'"),
+    ],
+)  # fmt: skip
+def test_a_kind_whose_sdk_is_missing_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, stack: str, sdk: str, module: str, message: str
+) -> None:
+    """As on an install without the extra: its SDK cannot be imported (None in sys.modules)."""
+    monkeypatch.setitem(sys.modules, sdk, None)
+    monkeypatch.delitem(sys.modules, f"bascule.components.{module}", raising=False)
     with pytest.raises(ProgramError) as failed:
-        run_offline(stack_program, stack_config("dev"), stack="dev")
-    assert failed.value.message == "site kind 'gcp' needs the gcp extra: pip install 'bascule[gcp]'"
+        run_offline(stack_program, stack_config(stack), stack=stack)
+    assert failed.value.message == message
 
 
 def test_an_endpoint_address_the_program_computes_is_health_checked() -> None:
