@@ -16,3 +16,4 @@ lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy -p bascule
+	.venv/bin/mypy --strict examples/aws-gcp-failover

@@ -12,7 +12,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, fit_name
+from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, caller_provider, fit_name
 from bascule.spec import AwsSiteSpec, DrillFault
 
 _TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -29,7 +29,11 @@ class AwsSite(Site):
         if not isinstance(site, AwsSiteSpec):
             raise TypeError(f"AwsSite needs an 'aws' site spec, got '{site.kind}'")
         tags = bascule_tags(args.service, args.role)
-        provider = aws.Provider(f"{name}-provider", region=site.region, opts=pulumi.ResourceOptions(parent=self))
+        # The caller's provider when given (its region must be the spec's: plans and policies read that one).
+        provider = caller_provider(opts, "aws", name) or aws.Provider(
+            f"{name}-provider", region=site.region, opts=pulumi.ResourceOptions(parent=self)
+        )
+        image = site.image if args.image is None else args.image
         child = pulumi.ResourceOptions(parent=self, provider=provider)
 
         vpc = aws.ec2.Vpc(
@@ -205,18 +209,18 @@ class AwsSite(Site):
             network_mode="awsvpc",
             requires_compatibilities=["FARGATE"],
             execution_role_arn=role.arn,
-            container_definitions=logs.name.apply(
-                lambda log_group: json.dumps(
+            container_definitions=pulumi.Output.all(logs.name, image).apply(
+                lambda values: json.dumps(
                     [
                         {
                             "name": container,
-                            "image": site.image,
+                            "image": values[1],
                             "essential": True,
                             "portMappings": [{"containerPort": site.container_port, "protocol": "tcp"}],
                             "logConfiguration": {
                                 "logDriver": "awslogs",
                                 "options": {
-                                    "awslogs-group": log_group,
+                                    "awslogs-group": values[0],
                                     "awslogs-region": site.region,
                                     "awslogs-stream-prefix": container,
                                 },

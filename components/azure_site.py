@@ -31,7 +31,7 @@ import pulumi
 import pulumi_azure_native as azure
 
 from bascule import facts
-from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, fit_name
+from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, caller_provider, fit_name
 from bascule.spec import AzureSiteSpec
 
 
@@ -42,7 +42,10 @@ class AzureSite(Site):
         if not isinstance(site, AzureSiteSpec):
             raise TypeError(f"AzureSite needs an 'azure' site spec, got '{site.kind}'")
         tags = bascule_tags(args.service, args.role)
-        provider = azure.Provider(f"{name}-provider", location=site.location, opts=pulumi.ResourceOptions(parent=self))
+        # The caller's provider when given (its location must be the spec's, which plans and policies read).
+        provider = caller_provider(opts, "azure-native", name) or azure.Provider(
+            f"{name}-provider", location=site.location, opts=pulumi.ResourceOptions(parent=self)
+        )
         child = pulumi.ResourceOptions(parent=self, provider=provider)
 
         group = azure.resources.ResourceGroup(f"{name}-rg", location=site.location, tags=tags, opts=child)
@@ -74,7 +77,7 @@ class AzureSite(Site):
                 containers=[
                     azure.app.ContainerArgs(
                         name=args.service.name,
-                        image=site.image,
+                        image=site.image if args.image is None else args.image,
                         resources=azure.app.ContainerResourcesArgs(cpu=site.cpu, memory=site.memory),
                         probes=[
                             azure.app.ContainerAppProbeArgs(

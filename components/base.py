@@ -101,12 +101,37 @@ class DnsRecords(Protocol):
 
 @dataclass(frozen=True)
 class SiteArgs:
+    """What every site kind is built from; FailoverService fills it, a program building one site may too."""
+
     service: ServiceSpec
+    """The whole service: hostname, health check and RTO/RPO, which the site's tags and probes carry."""
     role: Role
     site: SiteSpec
+    """This site's spec; its class decides the site kind (an AwsSiteSpec for an AwsSite)."""
     dns: DnsRecords
+    """Where the site writes its ownership-validation records (the service's DNS backend)."""
     fault: DrillFault | None = None
     """A drill's fault for this site (primaries only): the site changes exactly what the fault needs."""
+    image: pulumi.Input[str] | None = None
+    """The image to run, when the program computes it (an ECR or Artifact Registry repository's URL and a
+    tag): it replaces the spec's `image`, which plans and policy checks still read."""
+    address: pulumi.Input[str] | None = None
+    """An 'endpoint' site's address, when the program computes it (an Elastic IP, a load balancer's name): it
+    replaces the spec's `address`, whose form (IP or hostname) the spec's validation checked and it must keep."""
+
+
+def caller_provider(
+    opts: pulumi.ResourceOptions | None, package: str, component: str
+) -> pulumi.ProviderResource | None:
+    """The provider a caller passed as `opts.provider` (another account, an assumed role, default tags), or None
+    when the component should create its own for its region. A provider of another cloud is a one-line error."""
+    provider = opts.provider if opts is not None else None
+    if provider is None:
+        return None
+    if not isinstance(provider, pulumi.ProviderResource) or provider.package != package:
+        found = getattr(provider, "package", type(provider).__name__)
+        raise pulumi.RunError(f"{component}: opts.provider must be a '{package}' provider, got '{found}'")
+    return provider
 
 
 class Site(pulumi.ComponentResource, ABC):

@@ -15,14 +15,14 @@ class EndpointSite(Site):
             raise TypeError(f"EndpointSite needs an 'endpoint' site spec, got '{site.kind}'")
         # The declared location, in the component's own state: inventories and policies see this site
         # (where it is, whose it is) although Bascule creates nothing there.
+        target = pulumi.Output.from_input(site.address if args.address is None else args.address)
         declared = {
             "cloud": site.cloud.value,
             "region": site.region,
-            "address": site.address,
+            "address": target,
             "tags": bascule_tags(args.service, args.role),
         }
         super().__init__("bascule:endpoint:EndpointSite", name, declared, opts)
-        target = pulumi.Output.from_input(site.address)
         self.endpoint = SiteEndpoint(
             role=args.role, cloud=site.cloud, region=site.region, target=target, target_is_ip=site.is_ip
         )

@@ -16,7 +16,15 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, fit_name, gcp_labels
+from bascule.components.base import (
+    Site,
+    SiteArgs,
+    SiteEndpoint,
+    bascule_tags,
+    caller_provider,
+    fit_name,
+    gcp_labels,
+)
 from bascule.spec import GcpSiteSpec
 
 
@@ -27,7 +35,8 @@ class GcpSite(Site):
         if not isinstance(site, GcpSiteSpec):
             raise TypeError(f"GcpSite needs a 'gcp' site spec, got '{site.kind}'")
         labels = gcp_labels(bascule_tags(args.service, args.role))
-        provider = gcp.Provider(
+        # The caller's provider when given (its project and region must be the spec's, which plans read).
+        provider = caller_provider(opts, "gcp", name) or gcp.Provider(
             f"{name}-provider", project=site.project, region=site.region, opts=pulumi.ResourceOptions(parent=self)
         )
         child = pulumi.ResourceOptions(parent=self, provider=provider)
@@ -43,7 +52,7 @@ class GcpSite(Site):
             template=gcp.cloudrunv2.ServiceTemplateArgs(
                 containers=[
                     gcp.cloudrunv2.ServiceTemplateContainerArgs(
-                        image=site.image,
+                        image=site.image if args.image is None else args.image,
                         ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=site.container_port),
                         resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
                             limits={"cpu": site.cpu, "memory": site.memory}

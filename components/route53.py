@@ -24,7 +24,7 @@ import pulumi
 import pulumi_aws as aws
 
 from bascule import facts
-from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags
+from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags, caller_provider
 from bascule.spec import DrillFault, Role, Route53DnsSpec, ServiceSpec
 
 _VALIDATION_TTL = 300
@@ -42,7 +42,8 @@ class Route53Failover(DnsFailover):
         self._service = service
         self._dns = dns
         self._tags = bascule_tags(service, Role.DNS)
-        provider = aws.Provider(
+        # Route 53 is global: a caller's provider (the DNS account's role) serves whatever its region.
+        provider = caller_provider(opts, "aws", name) or aws.Provider(
             f"{name}-provider", region=facts.ROUTE53_CONTROL_REGION, opts=pulumi.ResourceOptions(parent=self)
         )
         self._child = pulumi.ResourceOptions(parent=self, provider=provider)

@@ -7,33 +7,70 @@ from dataclasses import dataclass
 import pulumi
 
 from bascule.components.base import SiteArgs
-from bascule.components.data_standby import PostgresStandby
-from bascule.components.registry import DNS_BACKENDS, SITE_KINDS
+from bascule.components.registry import data_standby_class, dns_backend_class, site_class
 from bascule.spec import DrillFault, Role, ServiceSpec
 
 
 @dataclass(frozen=True)
+class SiteInputs:
+    """What a program computes for one site, beyond its spec: all optional."""
+
+    image: pulumi.Input[str] | None = None
+    """The image to deploy when the program computes it (an ECR or Artifact Registry repository URL and a tag);
+    it replaces the spec's `image`, which `bascule plan` and the policy check still read."""
+    address: pulumi.Input[str] | None = None
+    """An 'endpoint' site's address when the program computes it; of the spec's form (IP or hostname)."""
+    provider: pulumi.ProviderResource | None = None
+    """The provider the site's resources use (another account, an assumed role, default tags), of the site's
+    cloud and in the spec's region; without it the site creates its own for the spec's region."""
+
+
+@dataclass(frozen=True)
 class FailoverServiceArgs:
+    """A service from a validated spec (`ServiceSpec`, built in Python or read from stack config)."""
+
     service: ServiceSpec
+    """Sites, health check and DNS switch: validated when built, so a wrong field fails before any resource."""
     drill: DrillFault | None = None
     """The fault a running drill injects into this service; None in normal operation."""
+    primary: SiteInputs = SiteInputs()
+    """Computed inputs of the primary site."""
+    secondary: SiteInputs = SiteInputs()
+    """Computed inputs of the secondary site."""
+    dns_provider: pulumi.ProviderResource | None = None
+    """The provider of the DNS switch (e.g. the account holding the zone); its own by default."""
 
 
 class FailoverService(pulumi.ComponentResource):
+    """A primary site, a warm secondary and a health-checked DNS switch; outputs what drills and verify read."""
+
     def __init__(self, name: str, args: FailoverServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("bascule:service:FailoverService", name, None, opts)
         svc = args.service
-        child = pulumi.ResourceOptions(parent=self)
-        dns = DNS_BACKENDS[svc.dns.kind](f"{name}-dns", svc, child)
-        primary = SITE_KINDS[svc.primary.kind](
-            f"{name}-primary", SiteArgs(svc, Role.PRIMARY, svc.primary, dns, args.drill), child
+        for role, site, inputs in (
+            ("primary", svc.primary, args.primary),
+            ("secondary", svc.secondary, args.secondary),
+        ):
+            is_endpoint = site.kind == "endpoint"
+            if (inputs.address is not None and not is_endpoint) or (inputs.image is not None and is_endpoint):
+                field = "image" if is_endpoint else "address"
+                raise pulumi.RunError(f"{name}: {role}.{field}: a '{site.kind}' site takes no computed {field}")
+        dns = dns_backend_class(svc.dns.kind)(
+            f"{name}-dns", svc, pulumi.ResourceOptions(parent=self, provider=args.dns_provider)
         )
-        secondary = SITE_KINDS[svc.secondary.kind](
-            f"{name}-secondary", SiteArgs(svc, Role.SECONDARY, svc.secondary, dns), child
+        primary = site_class(svc.primary.kind)(
+            f"{name}-primary",
+            SiteArgs(svc, Role.PRIMARY, svc.primary, dns, args.drill, args.primary.image, args.primary.address),
+            pulumi.ResourceOptions(parent=self, provider=args.primary.provider),
+        )
+        secondary = site_class(svc.secondary.kind)(
+            f"{name}-secondary",
+            SiteArgs(svc, Role.SECONDARY, svc.secondary, dns, None, args.secondary.image, args.secondary.address),
+            pulumi.ResourceOptions(parent=self, provider=args.secondary.provider),
         )
         dns.route(primary.endpoint, secondary.endpoint, args.drill)
         if svc.data is not None:
-            PostgresStandby(f"{name}-data", svc, child)
+            data_standby_class(svc.data.kind)(f"{name}-data", svc, pulumi.ResourceOptions(parent=self))
 
         self.hostname = pulumi.Output.from_input(svc.hostname)
         self.endpoints = pulumi.Output.all(primary.endpoint.target, secondary.endpoint.target).apply(

@@ -15,15 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 import yaml
 from google.protobuf import empty_pb2
-from pulumi.runtime.proto import analyzer_pb2_grpc
 
 from bascule import __version__
 from bascule.policies.pack import PACK_NAME
 from bascule.policies.rules import RULES
+from tests.conftest import serve_pack
 
 ROOT = Path(__file__).resolve().parent.parent
 BASCULE = [sys.executable, "-m", "bascule.cli"]
@@ -55,17 +54,8 @@ def test_init_writes_a_pinned_pack_and_never_overwrites_silently(pack: Path) -> 
 
 @pytest.fixture
 def served(pack: Path) -> Iterator[Any]:
-    """The pack started the way the engine starts it: its program run in its folder, the port read from stdout."""
-    proc = subprocess.Popen([sys.executable, "__main__.py"], cwd=pack, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline().decode().strip())
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        yield analyzer_pb2_grpc.AnalyzerStub(channel)
-        channel.close()
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+    with serve_pack(sys.executable, pack) as analyzer:
+        yield analyzer
 
 
 def test_the_initialised_pack_is_served_to_the_engine(served: Any) -> None:

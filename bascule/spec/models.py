@@ -97,15 +97,15 @@ def _check_gcp_project(value: str) -> str:
 
 
 class AwsSiteSpec(_Model):
-    """ECS Fargate behind an ALB with an ACM certificate, in its own VPC unless one is given."""
+    """ECS Fargate behind an ALB with an ACM certificate, in a VPC of its own (cut from `vpc_cidr`)."""
 
-    kind: Literal["aws"]
+    kind: Literal["aws"] = "aws"
     region: str
     image: Image
-    container_port: int = Field(8080, ge=1, le=65535)
+    container_port: int = Field(default=8080, ge=1, le=65535)
     cpu: Literal[256, 512, 1024, 2048, 4096] = 256
     memory: int = 512
-    desired_count: int = Field(2, ge=1, le=100)
+    desired_count: int = Field(default=2, ge=1, le=100)
     vpc_cidr: str = "10.80.0.0/16"
 
     @property
@@ -139,13 +139,13 @@ class AwsSiteSpec(_Model):
 class AzureSiteSpec(_Model):
     """Azure Container Apps in an environment of its own; warm means at least one replica always on."""
 
-    kind: Literal["azure"]
+    kind: Literal["azure"] = "azure"
     location: str
     image: Image
-    container_port: int = Field(8080, ge=1, le=65535)
+    container_port: int = Field(default=8080, ge=1, le=65535)
     cpu: float = 0.5
-    min_replicas: int = Field(1, ge=1, le=300)
-    max_replicas: int = Field(3, ge=1, le=300)
+    min_replicas: int = Field(default=1, ge=1, le=300)
+    max_replicas: int = Field(default=3, ge=1, le=300)
 
     @property
     def cloud(self) -> Cloud:
@@ -186,15 +186,15 @@ class GcpSiteSpec(_Model):
     serves the service's own hostname with TLS, and that health checkers and IP-only switches can use.
     """
 
-    kind: Literal["gcp"]
+    kind: Literal["gcp"] = "gcp"
     project: str
     region: str
     image: Image
-    container_port: int = Field(8080, ge=1, le=65535)
+    container_port: int = Field(default=8080, ge=1, le=65535)
     cpu: Literal["1", "2", "4", "8"] = "1"
     memory: str = "512Mi"
-    min_instances: int = Field(1, ge=1, le=1000)
-    max_instances: int = Field(3, ge=1, le=1000)
+    min_instances: int = Field(default=1, ge=1, le=1000)
+    max_instances: int = Field(default=3, ge=1, le=1000)
 
     @property
     def cloud(self) -> Cloud:
@@ -252,17 +252,17 @@ class ScalewaySiteSpec(_Model):
     hostname pointing at the other site never does.
     """
 
-    kind: Literal["scaleway"]
+    kind: Literal["scaleway"] = "scaleway"
     region: str
     image: Image
     project_id: str | None = None
-    container_port: int = Field(8080, ge=1, le=65535)
-    cpu_limit: int = Field(1000, ge=70, le=6000)
+    container_port: int = Field(default=8080, ge=1, le=65535)
+    cpu_limit: int = Field(default=1000, ge=70, le=6000)
     """mVCPU."""
-    memory_limit: int = Field(2048, ge=128, le=12288)
+    memory_limit: int = Field(default=2048, ge=128, le=12288)
     """MB."""
-    min_scale: int = Field(1, ge=1, le=100)
-    max_scale: int = Field(3, ge=1, le=100)
+    min_scale: int = Field(default=1, ge=1, le=100)
+    max_scale: int = Field(default=3, ge=1, le=100)
 
     @property
     def cloud(self) -> Cloud:
@@ -283,7 +283,7 @@ class ScalewaySiteSpec(_Model):
 class EndpointSiteSpec(_Model):
     """Bring your own: a site Bascule does not create, only health-checks and routes to."""
 
-    kind: Literal["endpoint"]
+    kind: Literal["endpoint"] = "endpoint"
     provider: Cloud
     region: str
     address: str
@@ -329,8 +329,8 @@ SiteSpec = Annotated[AnySite, Field(discriminator="kind")]
 class HealthCheckSpec(_Model):
     protocol: Literal["HTTPS", "HTTP"] = "HTTPS"
     path: str = "/healthz"
-    port: int | None = Field(None, ge=1, le=65535)
-    interval_seconds: int = Field(10, ge=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    interval_seconds: int = Field(default=10, ge=1)
     failure_threshold: int = 3
     search_string: str | None = None
 
@@ -377,9 +377,9 @@ class _DnsBase(_Model):
 class Route53DnsSpec(_DnsBase):
     """Route 53 failover records; the zone is looked up by id, or created with accelerated recovery."""
 
-    kind: Literal["route53"]
+    kind: Literal["route53"] = "route53"
     zone_id: str | None = None
-    ttl: int = Field(facts.ROUTE53_RECOMMENDED_TTL, ge=0, le=facts.DNS_TTL_MAX)
+    ttl: int = Field(default=facts.ROUTE53_RECOMMENDED_TTL, ge=0, le=facts.DNS_TTL_MAX)
     checker_regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "ap-southeast-1")
 
     @field_validator("checker_regions")
@@ -403,11 +403,11 @@ class PowerDnsSpec(_DnsBase):
     key comes from the secret stack config `bascule:powerdnsApiKey`, never from this file.
     """
 
-    kind: Literal["powerdns"]
+    kind: Literal["powerdns"] = "powerdns"
     api_url: str
     server_id: str = "localhost"
-    ttl: int = Field(30, ge=0, le=facts.DNS_TTL_MAX)
-    check_timeout_seconds: int = Field(2, ge=1, le=30)
+    ttl: int = Field(default=30, ge=0, le=facts.DNS_TTL_MAX)
+    check_timeout_seconds: int = Field(default=2, ge=1, le=30)
 
     @field_validator("api_url")
     @classmethod
@@ -424,11 +424,11 @@ class TrafficManagerDnsSpec(_DnsBase):
     registrar) or, with `zone_resource_group`, one that already exists there.
     """
 
-    kind: Literal["trafficmanager"]
+    kind: Literal["trafficmanager"] = "trafficmanager"
     zone_resource_group: str | None = None
     location: str = "westeurope"
     """Where the resource group of the profile (and of a new zone) lives; the profile itself is global."""
-    ttl: int = Field(30, ge=0, le=facts.DNS_TTL_MAX)
+    ttl: int = Field(default=30, ge=0, le=facts.DNS_TTL_MAX)
     monitor_timeout_seconds: int = 5
 
     @field_validator("location")
@@ -445,14 +445,14 @@ class CloudDnsSpec(_DnsBase):
     `compute.disableInternetNetworkEndpointGroup` must be off for public-IP health checks.
     """
 
-    kind: Literal["clouddns"]
+    kind: Literal["clouddns"] = "clouddns"
     project: str
     managed_zone: str | None = None
     """Name of an existing managed zone for `zone`; without it one is created (delegate it)."""
-    ttl: int = Field(30, ge=0, le=facts.DNS_TTL_MAX)
+    ttl: int = Field(default=30, ge=0, le=facts.DNS_TTL_MAX)
     source_regions: tuple[str, ...] = ("europe-west1", "europe-west4", "europe-north1")
     backup_region: str = "europe-west1"
-    check_timeout_seconds: int = Field(5, ge=1, le=300)
+    check_timeout_seconds: int = Field(default=5, ge=1, le=300)
 
     @field_validator("source_regions")
     @classmethod
@@ -507,11 +507,11 @@ def _check_cidrs(field: str, cidrs: tuple[str, ...]) -> tuple[str, ...]:
 class RdsPostgresSpec(_Model):
     """The publisher: RDS for PostgreSQL in the primary (AWS) site's region, logical replication turned on."""
 
-    kind: Literal["rds"]
+    kind: Literal["rds"] = "rds"
     engine_version: str = "16"
     instance_class: str = "db.t4g.medium"
-    allocated_storage_gb: int = Field(50, ge=20, le=65536)
-    wal_keep_mb: int = Field(10240, ge=1024)
+    allocated_storage_gb: int = Field(default=50, ge=20, le=65536)
+    wal_keep_mb: int = Field(default=10240, ge=1024)
     """`max_slot_wal_keep_size`: WAL a silent subscriber may pin before its slot is invalidated, not the disk full."""
     replication_source_cidrs: tuple[str, ...] = Field(min_length=1)
     """Addresses the standby connects from: its public outbound address with public access, the delegated subnet's
@@ -563,10 +563,10 @@ class RdsPostgresSpec(_Model):
 class AzurePostgresStandbySpec(_Model):
     """The subscriber: Azure Database for PostgreSQL Flexible Server in the secondary (Azure) site's location."""
 
-    kind: Literal["azure-flexible"]
+    kind: Literal["azure-flexible"] = "azure-flexible"
     sku: str = "Standard_D2ds_v5"
     tier: Literal["Burstable", "GeneralPurpose", "MemoryOptimized"] = "GeneralPurpose"
-    storage_gb: int = Field(64, ge=32, le=32768)
+    storage_gb: int = Field(default=64, ge=32, le=32768)
     administrator_login: str = "bascule"
     delegated_subnet_id: str | None = None
     """Private access: the resource id of a subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers. Set only at
@@ -585,7 +585,7 @@ _TABLE = re.compile(r"^[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*$")
 class DataSpec(_Model):
     """A data standby: the primary's PostgreSQL published table by table to a standby at the EU provider."""
 
-    kind: Literal["postgres"]
+    kind: Literal["postgres"] = "postgres"
     primary: RdsPostgresSpec
     standby: AzurePostgresStandbySpec
     databases: tuple[str, ...] = Field(min_length=1)
@@ -622,8 +622,8 @@ class ServiceSpec(_Model):
     name: str
     hostname: str
     criticality: Criticality = Criticality.CRITICAL
-    rto_seconds: int = Field(300, gt=0, le=MAX_RTO_SECONDS)
-    rpo_seconds: int = Field(60, ge=0, le=MAX_RTO_SECONDS)
+    rto_seconds: int = Field(default=300, gt=0, le=MAX_RTO_SECONDS)
+    rpo_seconds: int = Field(default=60, ge=0, le=MAX_RTO_SECONDS)
     allow_rto_overrun: bool = False
     """Opt out of the RTO budget error for this service: the overrun is then reported as a warning."""
     allow_same_region: bool = False
