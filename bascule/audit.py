@@ -217,8 +217,8 @@ def read_history(directory: Path | None) -> list[dict[str, Any]]:
         return []
     try:
         return history.read(directory)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AuditError(f"{directory / history.HISTORY_FILE}: cannot read drill history: {exc}") from None
+    except InputError as exc:
+        raise AuditError(str(exc)) from None
 
 
 def _drills_of(rows: list[dict[str, Any]], service: str, stack: str) -> list[dict[str, Any]]:

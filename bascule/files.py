@@ -42,3 +42,20 @@ def create_atomic(path: Path, text: str) -> None:
         os.link(temp, path)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def repair_tail(path: Path) -> int:
+    """Cut a torn last line (a writer killed mid-write) so the next record starts on a line of its own.
+
+    Appending after a torn line would glue the new record onto it, and both would be lost. Returns how
+    many bytes were dropped, so the caller can record it (the journal does). For append-only line files only.
+    """
+    if not path.exists():
+        return 0
+    with path.open("rb+") as handle:
+        data = handle.read()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        handle.truncate(keep)
+        return len(data) - keep

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from bascule.cli.app import app
 from bascule.cli.common import EXIT_INTERNAL
+from bascule.drills import history
 from bascule.drills.journal import REDACTED, Journal, Redactor, read_journal
 from bascule.drills.lock import DrillLock, StaleLock, read_lock
 from bascule.drills.stack_control import command_cause
@@ -337,6 +338,51 @@ def test_journal_repairs_a_torn_tail(tmp_path: Path) -> None:
     journal.append("recovered")
     journal.close()
     assert [e["kind"] for e in read_journal(path)] == ["plan", "torn-line-dropped", "recovered"]
+
+
+def test_history_skips_a_torn_tail_and_appends_on_a_line_of_its_own(tmp_path: Path) -> None:
+    row = {"service": "checkout", "target": "t", "fault": "health", "rto_seconds": 300, "status": "pass",
+           "failover": {"http_s": 4.0}, "failback": {}}  # fmt: skip
+    history.append(tmp_path, {**row, "started": "2026-11-01"}, tmp_path)
+    with (tmp_path / history.HISTORY_FILE).open("a") as handle:
+        handle.write('{"started": "2026-11-02", "serv')  # the runner died here
+    assert [r["started"] for r in history.read(tmp_path)] == ["2026-11-01"]
+    history.append(tmp_path, {**row, "started": "2026-11-03"}, tmp_path)
+    assert [r["started"] for r in history.read(tmp_path)] == ["2026-11-01", "2026-11-03"]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [("[1]", ":2: not a history row (no text started, service, fault, status)"),
+     ('{"started": "x", "service": "a", "fault": "health"}', ":2: not a history row (no text status)"),
+     ("{not json", ":2: not a history row (Expecting property name")],
+)  # fmt: skip
+def test_a_bad_history_row_is_exit_2_naming_file_and_line(tmp_path: Path, line: str, expected: str) -> None:
+    good = '{"started": "x", "service": "a", "fault": "health", "status": "pass"}'
+    (tmp_path / history.HISTORY_FILE).write_text(f"{good}\n{line}\n{good}\n")
+    for args in (("drill", "history", "--history", str(tmp_path)),
+                 ("audit", "--stack", "dev", "--stacks-dir", str(stack_dir()), "--history", str(tmp_path))):  # fmt: skip
+        result = invoke(*args)
+        assert result.exit_code == 2, result.output
+        assert f"{tmp_path / history.HISTORY_FILE}{expected}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [('{"directory": 1\n', "(2:1: not valid JSON (Expecting ',' delimiter); truncated?)"),
+     ('{"pids": {}}', "(KeyError: 'service')"),
+     ("[]", "(expected an object, got a list)")],
+)  # fmt: skip
+def test_a_corrupt_sandbox_state_is_exit_2_with_what_to_do(tmp_path: Path, text: str, expected: str) -> None:
+    (tmp_path / "state.json").write_text(text)
+    for args in (("sandbox", "status", "--dir", str(tmp_path)), ("sandbox", "down", "--dir", str(tmp_path)),
+                 ("verify", "--local", "--sandbox-dir", str(tmp_path)),
+                 ("drill", "--local", "--sandbox-dir", str(tmp_path), "--lock-dir", str(tmp_path / "locks"))):  # fmt: skip
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"error: {tmp_path / 'state.json'}: not a sandbox state Bascule can read {expected}")
+        assert line.endswith(f"then remove {tmp_path}")
 
 
 def test_lock_is_never_visible_empty_and_an_empty_one_does_not_block_forever(tmp_path: Path) -> None:

@@ -56,14 +56,21 @@ class _LazyGroup(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         """Every command runs inside this: an unexpected exception becomes exit 70 and one line, never exit 1.
 
-        CI reads 1 as "policy violation" or "drill failed" and 2 as bad input; a crash must be neither. Whatever a
+        CI reads 1 as "policy violation" or "drill failed" and 2 as bad input; a crash must be neither, and an
+        unusable file (`InputError`, raised by the one input layer) is always 2, however deep it was read. Whatever a
         drill had journalled stays, and the journal of the drill that crashed gets an `internal-error` event (with
         the traceback, redacted like every other event) so its report says what happened.
         """
+        from bascule.documents import InputError  # here, not at start: `--help` and `--version` never get here
+
         try:
             return super().invoke(ctx)
         except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors, exits, Ctrl-C: the CLI's own
             raise
+        except InputError as exc:  # a file the user handed (or left) is unusable, wherever it was read: exit 2
+            from bascule.cli.common import fail
+
+            fail([str(exc)])
         except Exception as exc:  # the last line of defence, by design
             from bascule.cli.common import EXIT_INTERNAL, err, styled
             from bascule.drills.journal import record_internal_error

@@ -11,6 +11,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from bascule.documents import InputError, read_text
+from bascule.files import repair_tail
+
 HISTORY_FILE = "history.jsonl"
 
 
@@ -30,16 +33,42 @@ def append(directory: Path, summary: dict[str, Any], report_dir: Path) -> Path:
         "report": str(report_dir.resolve()),
     }
     path = directory / HISTORY_FILE
+    repair_tail(path)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(row, sort_keys=True) + "\n")
     return path
 
 
+_REQUIRED = ("started", "service", "fault", "status")
+"""What `trend` and the audit read from every row; `append` always writes them."""
+
+
 def read(directory: Path) -> list[dict[str, Any]]:
+    """Every row, or an `InputError` naming the file and line of the first one that is not a drill's row.
+
+    The file outlives the tool (a synced folder, a branch): a torn last line from a runner killed mid-append is
+    skipped, since the append that tore it never finished; anything else wrong is refused, not guessed at.
+    """
     path = directory / HISTORY_FILE
-    if not path.is_file():
+    if not path.is_file() or path.stat().st_size == 0:
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    text = read_text(path, "drill history")
+    lines = text.splitlines()
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            if number == len(lines) and not text.endswith("\n"):
+                break  # torn tail: the row was never complete
+            raise InputError(f"{path}:{number}: not a history row ({exc}); fix or remove that line") from None
+        missing = [key for key in _REQUIRED if not isinstance(row, dict) or not isinstance(row.get(key), str)]
+        if missing:
+            raise InputError(f"{path}:{number}: not a history row (no text {', '.join(missing)}); fix or remove it")
+        rows.append(row)
+    return rows
 
 
 def trend(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

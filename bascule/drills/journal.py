@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from bascule.documents import InputError, read_text
+from bascule.files import repair_tail
 
 REDACTED = "[secret]"
 _SHORT = 6
@@ -74,7 +75,7 @@ class Journal:
         self.path = path
         self.redact = redact or Redactor()
         path.parent.mkdir(parents=True, exist_ok=True)
-        torn = _repair_tail(path)
+        torn = repair_tail(path)
         self._seq = len(read_journal(path)) if path.exists() else 0
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the journal
         self._lock = threading.Lock()
@@ -100,23 +101,6 @@ class Journal:
 
     def close(self) -> None:
         self._file.close()
-
-
-def _repair_tail(path: Path) -> int:
-    """Cut a torn last line (a writer killed mid-write) so the next record starts on a line of its own.
-
-    Appending after a torn line would glue the new record onto it, and both would be lost. Returns how
-    many bytes were dropped, which the journal then records.
-    """
-    if not path.exists():
-        return 0
-    with path.open("rb+") as handle:
-        data = handle.read()
-        if not data or data.endswith(b"\n"):
-            return 0
-        keep = data.rfind(b"\n") + 1
-        handle.truncate(keep)
-        return len(data) - keep
 
 
 def record_internal_error(exc: BaseException) -> list[Path]:

@@ -28,6 +28,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
+from bascule.documents import InputError, mapping, read_json
 from bascule.files import write_atomic
 from bascule.powerdns import lua_failover_content
 from bascule.processes import alive
@@ -46,6 +47,10 @@ _LUA_DAMPING_VERSION = (5, 0)
 
 class SandboxError(Exception):
     """The sandbox cannot start or be reached; the message says what to do."""
+
+
+class SandboxStateError(SandboxError, InputError):
+    """`state.json` is not what a sandbox wrote (truncated, edited, from another version): bad input, exit 2."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,21 @@ class DataState:
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> DataState:
         return cls({role: db.Cluster(**c) for role, c in raw["clusters"].items()}, bool(raw.get("promoted")))
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        return dict(mapping(path, (), read_json(path, "sandbox state file")))
+    except InputError as exc:
+        raise _unusable(path, str(exc).removeprefix(f"{path}").lstrip(": ")) from None
+
+
+def _unusable(path: Path, reason: str) -> SandboxStateError:
+    """One line that says what is wrong and what to do: the processes it recorded cannot be found from it."""
+    return SandboxStateError(
+        f"{path}: not a sandbox state Bascule can read ({reason}); stop any pdns_server, pdns_recursor, "
+        f"postgres or `bascule.sandbox.site` processes it started by hand, then remove {path.parent}"
+    )
 
 
 def _db(role: str) -> str:
@@ -221,10 +241,13 @@ class Sandbox:
         path = directory / "state.json"
         if not path.is_file():
             return None
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        raw["service"] = SandboxService(**raw["service"])
-        raw["data"] = DataState.from_json(raw["data"]) if raw.get("data") else None
-        return cls(SandboxState(**raw))
+        raw = _read_state(path)
+        try:
+            raw["service"] = SandboxService(**raw["service"])
+            raw["data"] = DataState.from_json(raw["data"]) if raw.get("data") else None
+            return cls(SandboxState(**raw))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _unusable(path, f"{type(exc).__name__}: {exc}") from None
 
     def save(self) -> None:
         write_atomic(self.dir / "state.json", json.dumps(asdict(self.state), indent=2))
@@ -234,7 +257,7 @@ class Sandbox:
         site since this object was loaded, and acting on a stale pid would leak or duplicate a process."""
         path = self.dir / "state.json"
         if path.is_file():
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = _read_state(path)
             self.state.pids, self.state.switched = dict(raw.get("pids", {})), bool(raw.get("switched", False))
             if raw.get("data") and self.state.data is not None:
                 self.state.data.promoted = bool(raw["data"].get("promoted"))
