@@ -195,18 +195,27 @@ def working(message: str) -> Iterator[Callable[[str], None]]:
 # --- hints repeat the folders the user chose -----------------------------------------------------------------
 
 DIR_FLAGS: dict[str, dict[str, str]] = {
-    "bascule drill recover": {"lock_dir": "--lock-dir"},
-    "bascule drill report": {},
-    "bascule drill history": {},
-    "bascule drill": {"sandbox_dir": "--sandbox-dir", "lock_dir": "--lock-dir", "stacks_dir": "--stacks-dir"},
-    "bascule sandbox": {"sandbox_dir": "--dir", "stacks_dir": "--stacks-dir"},
-    "bascule verify": {"sandbox_dir": "--sandbox-dir"},
     "bascule plan": {"stacks_dir": "--stacks-dir"},
     "bascule check": {"stacks_dir": "--stacks-dir"},
     "bascule audit": {"stacks_dir": "--stacks-dir"},
+    "bascule verify": {"sandbox_dir": "--sandbox-dir"},
+    "bascule drill": {"sandbox_dir": "--sandbox-dir", "lock_dir": "--lock-dir", "stacks_dir": "--stacks-dir"},
+    "bascule drill recover": {"lock_dir": "--lock-dir"},
+    "bascule drill report": {},
+    "bascule drill history": {},
+    "bascule sandbox up": {"sandbox_dir": "--dir", "stacks_dir": "--stacks-dir"},
+    "bascule sandbox": {"sandbox_dir": "--dir"},
+    "bascule policy-pack": {},
 }
-"""Hinted command -> the folder parameters it takes (the same parameter name in every command) -> its flag there.
-`tests/test_cli_conventions.py` checks this against the real commands' options."""
+"""Hinted command (the longest that prefixes it) -> the folder parameters it takes (one parameter name for a folder
+in every command) -> its flag there. `tests/test_cli_conventions.py` checks this against the real commands."""
+
+
+def dir_flags(command: str) -> dict[str, str]:
+    """The folder flags of `command` (`bascule sandbox down --dir X` -> those of `bascule sandbox`)."""
+    prefix = max((p for p in DIR_FLAGS if command == p or command.startswith(p + " ")), key=len, default=None)
+    return DIR_FLAGS[prefix] if prefix else {}
+
 
 _HINT = re.compile(r"`(bascule [^`]*)`")
 
@@ -238,10 +247,9 @@ def with_dirs(text: str) -> str:
     def extend(match: re.Match[str]) -> str:
         command = match.group(1)
         words = command.split()
-        prefix = max((p for p in DIR_FLAGS if command == p or command.startswith(p + " ")), key=len, default=None)
         extra = [
             f"{flag} {shlex.quote(chosen[name])}"
-            for name, flag in (DIR_FLAGS[prefix] if prefix else {}).items()
+            for name, flag in dir_flags(command).items()
             if name in chosen and flag not in words and (name != "stacks_dir" or "--stack" in words)
         ]
         return f"`{' '.join([command, *extra])}`"

@@ -278,7 +278,7 @@ def status_line(observation: Observation) -> str:
         named = "" if resolver.name in (resolver.address, where) or label in resolver.name else f" ({resolver.name})"
         parts.append(f"{label} {where}{named} -> {result.site or result.error}")
     http = observation.http
-    parts.append(f"HTTP -> {http['site']}" if http.get("site") else f"HTTP: {http.get('error')}")
+    parts.append(f"HTTP -> {http['site']}" if http.get("site") else f"HTTP failed: {http.get('error')}")
     return " | ".join(parts)
 
 
