@@ -29,8 +29,6 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.live import Live
-from rich.spinner import Spinner
 from rich.text import Text
 from typer._click.core import ParameterSource  # typer vendors click: its Context carries the per-run output mode
 from typer._click.globals import get_current_context
@@ -187,6 +185,9 @@ def working(message: str) -> Iterator[Callable[[str], None]]:
     if mode().quiet or not err.is_terminal:
         yield lambda _text: None
         return
+    from rich.live import Live  # only when drawn: `check --export` in CI starts without it
+    from rich.spinner import Spinner
+
     spinner = Spinner("dots", text=Text(one_line(message)))
     with Live(spinner, console=err, transient=True, redirect_stdout=out.is_terminal, redirect_stderr=True):
         yield lambda text: spinner.update(text=Text(one_line(text)))
