@@ -20,10 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bascule.drills.control import SandboxControl
-from bascule.drills.lock import DrillLock
-from bascule.sandbox import Sandbox
-from tests.conftest import have_pdns
+from tests.conftest import empty_lock, have_pdns
 
 pytestmark = pytest.mark.sandbox
 BASCULE = [sys.executable, "-m", "bascule.cli"]
@@ -148,11 +145,7 @@ def test_on_a_terminal_a_live_line_names_each_resolver_while_stdout_stays_json(b
 
 def test_a_stale_lock_hint_names_the_chosen_lock_dir(box: Path, tmp_path: Path) -> None:
     locks = tmp_path / "my locks"
-    sandbox = Sandbox.load(box)
-    assert sandbox is not None
-    lock = DrillLock(locks, SandboxControl(sandbox).lock_key())
-    locks.mkdir()
-    lock.path.write_text("")  # as a drill killed mid-write by an older version would leave it: stale
+    empty_lock(box, locks)
     proc = cli("drill", "--local", "--sandbox-dir", str(box), "--lock-dir", str(locks))
     assert proc.returncode == 3
     assert f"run `bascule drill recover --lock-dir '{locks}'` to restore" in proc.stderr

@@ -188,7 +188,10 @@ def drill(
         fail([str(exc)])
     if datetime.now(UTC).date() in blackout_days:
         skipped = f"{datetime.now(UTC).date()} is a blackout date: no drill today"
-        emit_json({"status": "skipped", "reason": skipped}) if output_format is TextOrJson.JSON else out.print(skipped)
+        if output_format is TextOrJson.JSON:
+            emit_json({"status": "skipped", "reason": skipped})
+        else:
+            out.print(skipped)
         return
     if delay:
         say(f"window: starting in {delay / 60:.1f} min, at {datetime.now(UTC).timestamp() + delay:.0f} (epoch)")
