@@ -20,7 +20,7 @@ from bascule.audit import (
     render_text,
 )
 from bascule.cli.check import _inventory
-from bascule.cli.common import EXIT_FAILED, Quiet, StacksDir, emit, fail, format_option, say
+from bascule.cli.common import EXIT_FAILED, Quiet, StacksDir, emit, fail, format_option, note, say
 from bascule.dora import UNFILLED, write_register
 from bascule.engine import ProgramError
 from bascule.policies.config import ConfigError, load_pack_config
@@ -122,6 +122,6 @@ def audit_command(
         written = write_register(dora_register, result)
         say(f"DORA register: {', '.join(str(p) for p in written)}")
         unfilled = "; ".join(f"{template} {code} {label}" for template, code, label in UNFILLED)
-        say(f"left empty (Bascule cannot know them): {unfilled}")
+        note(f"left empty in the register (Bascule cannot know them): {unfilled}")
     if fail_on is FailOn.SPOF and result.has_spof:
         raise typer.Exit(EXIT_FAILED)
