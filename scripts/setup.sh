@@ -7,14 +7,16 @@ cd "$(dirname "$0")/.."
 # postgresql-15 gives the data sandbox its servers (initdb, postgres); its package also creates the `postgres` user
 # the servers run as when this script and CI run as root (initdb refuses root).
 # chromium renders the HTML reports in the browser tests (driven by Playwright, which brings no browser of its own).
+# jq reads `bascule ... --format json` in the tests as scripts and workflows do.
 if ! command -v pdns_server >/dev/null 2>&1 || ! ls /usr/lib/*/pdns/libbindbackend.so >/dev/null 2>&1 \
    || ! ls /usr/lib/*/pdns/libgsqlite3backend.so >/dev/null 2>&1 || ! command -v pdns_recursor >/dev/null 2>&1 \
-   || ! command -v chromium >/dev/null 2>&1 || [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
-  echo "setup: installing pdns-server, pdns-backend-bind, pdns-backend-sqlite3, pdns-recursor, chromium, postgresql-15 (Debian packages)"
+   || ! command -v chromium >/dev/null 2>&1 || [ ! -x /usr/lib/postgresql/15/bin/initdb ] \
+   || ! command -v jq >/dev/null 2>&1; then
+  echo "setup: installing pdns-server, pdns-backend-bind, pdns-backend-sqlite3, pdns-recursor, chromium, postgresql-15, jq (Debian packages)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq pdns-server pdns-backend-bind pdns-backend-sqlite3 pdns-recursor \
-    chromium postgresql-15 >/dev/null
+    chromium postgresql-15 jq >/dev/null
   # The packages may start system-wide servers; the sandbox runs its own, so stop those.
   if command -v systemctl >/dev/null 2>&1; then
     $SUDO systemctl disable --now pdns pdns-recursor postgresql >/dev/null 2>&1 || true

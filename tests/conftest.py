@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from bascule.drills.control import SandboxControl
+from bascule.drills.lock import DrillLock
 from bascule.engine import OfflineRun, RegisteredResource, run_offline
 from bascule.program import main as program
-from bascule.sandbox import SandboxError
+from bascule.sandbox import Sandbox, SandboxError
 from bascule.sandbox.sandbox import find_pdns
 from bascule.spec import SERVICES_KEY
 
@@ -68,6 +70,17 @@ def have_pdns() -> bool:
     except SandboxError:
         return False
     return True
+
+
+def empty_lock(sandbox_dir: Path, locks: Path) -> Path:
+    """An empty lock on the sandbox in `sandbox_dir`: what a crash between create and write left with non-atomic
+    locks. A drill reads it as stale and refuses; `drill recover` removes it."""
+    sandbox = Sandbox.load(sandbox_dir)
+    assert sandbox is not None
+    path = DrillLock(locks, SandboxControl(sandbox).lock_key()).path
+    locks.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    return path
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 15) -> bool:

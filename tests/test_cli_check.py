@@ -242,7 +242,7 @@ def test_exactly_one_input() -> None:
 
 @pytest.mark.parametrize("stack", sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in STACKS.glob("Pulumi.*.yaml")))
 def test_every_example_stack_plans_and_only_single_region_fails(stack: str) -> None:
-    planned = runner.invoke(app, ["plan", "--stack", stack, "--json", "--stacks-dir", str(STACKS)])
+    planned = runner.invoke(app, ["plan", "--stack", stack, "--format", "json", "--stacks-dir", str(STACKS)])
     assert planned.exit_code == 0, planned.output
     rows = json.loads(planned.stdout)
     # Every cloud resource's region resolves; resources of no cloud (PowerDNS records, random passwords, PostgreSQL

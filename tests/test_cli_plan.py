@@ -19,7 +19,7 @@ runner = CliRunner()
 
 
 def test_plan_dev_json_lists_clouds_regions_and_failover() -> None:
-    result = runner.invoke(app, ["plan", "--stack", "dev", "--json", "--stacks-dir", str(STACKS)])
+    result = runner.invoke(app, ["plan", "--stack", "dev", "--format", "json", "--stacks-dir", str(STACKS)])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert all({"urn", "type", "cloud", "region", "role", "service"} <= set(r) for r in rows)
@@ -78,7 +78,7 @@ def test_missing_stack_file() -> None:
 
 
 def test_plan_json_carries_inputs_with_secrets_redacted() -> None:
-    result = runner.invoke(app, ["plan", "--stack", "selfhosted-dns", "--json", "--stacks-dir", str(STACKS)])
+    result = runner.invoke(app, ["plan", "--stack", "selfhosted-dns", "--format", "json", "--stacks-dir", str(STACKS)])
     assert result.exit_code == 0, result.output
     (record,) = json.loads(result.stdout)
     inputs = record["inputs"]
@@ -88,7 +88,7 @@ def test_plan_json_carries_inputs_with_secrets_redacted() -> None:
 
 
 def test_plan_json_shows_what_each_health_check_sends() -> None:
-    result = runner.invoke(app, ["plan", "--stack", "tm", "--json", "--stacks-dir", str(STACKS)])
+    result = runner.invoke(app, ["plan", "--stack", "tm", "--format", "json", "--stacks-dir", str(STACKS)])
     assert result.exit_code == 0, result.output
     (profile,) = [r for r in json.loads(result.stdout) if r["type"] == "azure-native:trafficmanager:Profile"]
     assert profile["inputs"]["monitorConfig"]["customHeaders"] == [

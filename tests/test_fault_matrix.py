@@ -28,12 +28,12 @@ from typer.testing import CliRunner
 from bascule.cli.app import app
 from bascule.drills.control import SandboxControl
 from bascule.drills.journal import read_journal
-from bascule.drills.lock import DrillLock, read_lock
+from bascule.drills.lock import read_lock
 from bascule.processes import alive
 from bascule.readiness import Trust, check_site
 from bascule.sandbox import ADDRESSES, PRIMARY, SECONDARY, Sandbox
 from bascule.sandbox.modes import HEALTHY, SLOW
-from tests.conftest import have_pdns
+from tests.conftest import empty_lock, have_pdns
 
 pytestmark = pytest.mark.sandbox
 BASCULE = [sys.executable, "-m", "bascule.cli"]
@@ -222,17 +222,13 @@ def test_concurrent_drills_one_runs_one_is_refused(box_dir: Path, tmp_path: Path
 
 def test_an_empty_lock_is_refused_then_recovered(box_dir: Path, tmp_path: Path) -> None:
     locks = tmp_path / "locks"
-    sandbox = Sandbox.load(box_dir)
-    assert sandbox is not None
-    lock = DrillLock(locks, SandboxControl(sandbox).lock_key())
-    locks.mkdir()
-    lock.path.write_text("")  # what a crash between create and write left with non-atomic locks
+    lock = empty_lock(box_dir, locks)
     drill = start_drill(box_dir, tmp_path / "r", locks, "health")
     _, stderr = drill.communicate(timeout=120)
     assert drill.returncode == 3 and "bascule drill recover" in stderr
     fixed = recover(locks)
     assert fixed.returncode == 0 and "removed an unreadable lock" in fixed.stdout
-    assert not lock.path.exists()
+    assert not lock.exists()
 
 
 def test_powerdns_killed_mid_drill_then_the_partly_down_sandbox_is_refused(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from bascule.audit import (
     render_text,
 )
 from bascule.cli.check import _inventory
-from bascule.cli.common import EXIT_FAILED, err, fail, out
+from bascule.cli.common import EXIT_FAILED, Quiet, StacksDir, emit, fail, format_option, note, say
 from bascule.dora import UNFILLED, write_register
 from bascule.engine import ProgramError
 from bascule.policies.config import ConfigError, load_pack_config
@@ -60,9 +60,8 @@ def audit_command(
     readiness: Annotated[
         Path | None, typer.Option("--readiness", help="Saved `bascule verify --format json` output.")
     ] = None,
-    output_format: Annotated[Format, typer.Option("--format", "-f", help="text, json, markdown or html.")] = (
-        Format.TEXT
-    ),
+    output_format: Annotated[Format, format_option("text, json, markdown or html")] = Format.TEXT,
+    quiet: Quiet = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here, not to stdout.")] = (
         None
     ),
@@ -75,9 +74,7 @@ def audit_command(
     config: Annotated[
         Path | None, typer.Option("--config", help="Policy config JSON: which tags and values mean critical.")
     ] = None,
-    stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")] = Path(
-        "stacks"
-    ),
+    stacks_dir: StacksDir = Path("stacks"),
 ) -> None:
     """Audit continuity: per critical workload its sites, legal homes, single points of failure, RTO/RPO
     target vs budget vs last drill, readiness; then concentration per provider, region, country, jurisdiction.
@@ -118,14 +115,13 @@ def audit_command(
     }[output_format](result)
     if output is not None:
         output.write_text(rendered + "\n", encoding="utf-8")
-        out.print(f"audit written to {output}", highlight=False, markup=False)
+        say(f"audit written to {output}")
     else:
-        print(rendered)
+        emit(rendered)
     if dora_register is not None:
         written = write_register(dora_register, result)
-        # Status on stderr: stdout carries the report (JSON, HTML) and must stay parseable.
-        err.print(f"DORA register: {', '.join(str(p) for p in written)}", highlight=False, markup=False)
+        say(f"DORA register: {', '.join(str(p) for p in written)}")
         unfilled = "; ".join(f"{template} {code} {label}" for template, code, label in UNFILLED)
-        err.print(f"left empty (Bascule cannot know them): {unfilled}", highlight=False, markup=False)
+        note(f"left empty in the register (Bascule cannot know them): {unfilled}")
     if fail_on is FailOn.SPOF and result.has_spof:
         raise typer.Exit(EXIT_FAILED)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,7 +19,22 @@ from bascule.check import (
     render_sarif,
     render_text,
 )
-from bascule.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, err, fail, out, styled
+from bascule.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    Quiet,
+    StacksDir,
+    emit,
+    emit_json,
+    err,
+    fail,
+    format_option,
+    mode,
+    note,
+    out,
+    warn,
+    working,
+)
 from bascule.cli.plan import plan_stack
 from bascule.documents import read_json
 from bascule.engine_types import ProgramError, Semantics
@@ -66,9 +80,10 @@ def _inventory(
     project, main = load_program_dir(program)
     config = read_stack_config(stack_config) if stack_config else {}
     name = stack_config.name.removeprefix("Pulumi.").rsplit(".", 1)[0] if stack_config else "offline"
-    run = run_offline(main, config, project=project, stack=name, semantics=semantics, stack_references=references)
+    with working(f"running {program} offline (Pulumi mocks)"):
+        run = run_offline(main, config, project=project, stack=name, semantics=semantics, stack_references=references)
     for warning in run.warnings:
-        err.print(styled("warning:", "yellow", warning))
+        warn(warning)
     return from_offline_run(run), (stack_config or program / "__main__.py")
 
 
@@ -86,9 +101,8 @@ def check_command(
     stack_config: Annotated[
         Path | None, typer.Option("--stack-config", help="With --program: its Pulumi.<stack>.yaml.")
     ] = None,
-    output_format: Annotated[Format, typer.Option("--format", "-f", help="text, json, sarif or junit.")] = (
-        Format.TEXT
-    ),
+    output_format: Annotated[Format, format_option("text, json, sarif or junit")] = Format.TEXT,
+    quiet: Quiet = False,
     config: Annotated[
         Path | None,
         typer.Option("--config", help="Policy config JSON, the same file as `pulumi preview --policy-pack-config`."),
@@ -102,9 +116,7 @@ def check_command(
     anchor: Annotated[
         Path | None, typer.Option("--anchor", help="File SARIF results point at (default: the input's file).")
     ] = None,
-    stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")] = Path(
-        "stacks"
-    ),
+    stacks_dir: StacksDir = Path("stacks"),
     semantics: Annotated[
         Semantics,
         typer.Option("--semantics", help="With --program: up (typed stand-ins), preview (unknowns) or auto."),
@@ -139,30 +151,22 @@ def check_command(
         fail(exc.lines)
     except ProgramError as exc:
         if output_format is Format.JSON:  # CI reads the failure as data, not only as a log line
-            print(json.dumps({"error": exc.as_json(), "summary": {"exit_code": EXIT_BAD_INPUT}}, indent=2))
+            emit_json({"error": exc.as_json(), "summary": {"exit_code": EXIT_BAD_INPUT}})
         fail([f"{program or stack}: the program failed offline: {exc}"])
     results = check(inventory, pack_config, waiver_list)
     settings = pack_config.for_rule(RULES[0].id)
     critical = [w for w in workloads(inventory, settings).values() if w.critical]
     if not critical:
-        err.print(
-            styled(
-                "note:",
-                "yellow",
-                f"0 critical workloads found: tag resources with {settings.workload_tag}=<name> and "
-                f"{settings.criticality_tag}={settings.critical_values[0]} (or use Bascule's components) so the rules "
-                "have something to check",
-            )
+        note(
+            f"0 critical workloads found: tag resources with {settings.workload_tag}=<name> and "
+            f"{settings.criticality_tag}={settings.critical_values[0]} (or use Bascule's components) so the rules "
+            "have something to check"
         )
     for r in results:
         if r.expired:
-            err.print(
-                styled(
-                    "note:",
-                    "yellow",
-                    f"waiver of {r.finding.rule} for {r.expired.workload or r.expired.urn} by {r.expired.owner} "
-                    f"expired on {r.expired.expires}",
-                )
+            warn(
+                f"waiver of {r.finding.rule} for {r.expired.workload or r.expired.urn} by {r.expired.owner} "
+                f"expired on {r.expired.expires}"
             )
     count = sum(1 for r in inventory.resources if r.custom)
     rendered = {
@@ -173,9 +177,10 @@ def check_command(
     }[output_format]()
     if output is not None:
         output.write_text(rendered + "\n", encoding="utf-8")
-        out.print(render_text(results, count).splitlines()[-1], highlight=False)
+        # The verdict line, kept with --quiet; on stderr when the format is for programs, like all but the result.
+        (err if mode().machine else out).print(render_text(results, count).splitlines()[-1], highlight=False)
     else:
-        print(rendered)
+        emit(rendered)
     raise typer.Exit(EXIT_FAILED if require_workloads and not critical else exit_code(results))
 
 

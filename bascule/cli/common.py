@@ -1,5 +1,14 @@
 """What every command shares: the output channels, the error channel and the exit codes users script against.
 
+Output conventions, defined here once and used by every command:
+- `--format/-f` (text, json, ... per command) picks the result's form; the result goes to stdout alone.
+- Prose (progress, notes, hints, "reports: ...") goes to stdout beside a text result, to stderr when the format is
+  machine-readable (anything but text), and nowhere with `--quiet/-q`. Errors and warnings always go to stderr.
+- Spinners and live status lines are drawn on stderr only when it is a terminal and the command is not quiet, so a
+  CI log gets plain lines and nothing else.
+- Hints naming a follow-up `bascule ...` command repeat the folders the user chose (`--sandbox-dir`, `--lock-dir`,
+  `--stacks-dir`), so the command they copy acts on the same sandbox, locks and stacks.
+
 Both consoles have rich markup and highlighting switched off: what they print is mostly untrusted (spec
 values, `pulumi up` output, error messages, file names), and a `[/x]` in it would crash the command (rich's
 MarkupError) or eat text such as `[secret]`. Colour is added only through `styled`, on text Bascule wrote.
@@ -7,14 +16,22 @@ MarkupError) or eat text such as `[secret]`. Colour is added only through `style
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer._click.core import ParameterSource  # typer vendors click: its Context carries the per-run output mode
+from typer._click.globals import get_current_context
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -44,8 +61,201 @@ def styled(label: str, style: str, text: str = "") -> Text:
 
 def fail(lines: Iterable[str], code: int = EXIT_BAD_INPUT) -> NoReturn:
     for line in lines:
-        err.print(styled("error:", "red", line), soft_wrap=True)
+        err.print(styled("error:", "red", with_dirs(line)), soft_wrap=True)
     raise typer.Exit(code)
+
+
+# --- output mode: --format and --quiet ----------------------------------------------------------------------
+
+
+class TextOrJson(StrEnum):
+    """The formats of a command whose result is either for people or for scripts."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+@dataclass
+class OutputMode:
+    machine: bool = False
+    """The result is for a program (json, sarif, junit, markdown, html): stdout carries it and nothing else."""
+    quiet: bool = False
+
+
+_MODE_KEY = "bascule.output"
+
+
+def mode() -> OutputMode:
+    """This invocation's mode, kept in click's context (shared by a command and its group): fresh for every run,
+    also when tests invoke the CLI many times in one process. Outside a command (library use) the default."""
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return OutputMode()
+    found = ctx.meta.setdefault(_MODE_KEY, OutputMode())
+    assert isinstance(found, OutputMode)
+    return found
+
+
+def _set_format(value: Any) -> Any:
+    if str(getattr(value, "value", value)) != TextOrJson.TEXT:
+        mode().machine = True  # only ever set: a group's option and its command's both count
+    return value
+
+
+def _set_quiet(value: bool) -> bool:
+    if value:
+        mode().quiet = True
+    return value
+
+
+def _deprecated_json(value: bool) -> bool:
+    if value:
+        err.print(styled("deprecated:", "yellow", "--json will be removed; use --format json (same output)"))
+        mode().machine = True
+    return value
+
+
+def format_option(formats: str) -> Any:
+    """`--format/-f`, the one output flag of every command; `formats` lists its choices for --help."""
+    return typer.Option("--format", "-f", callback=_set_format, help=f"{formats}; the result alone goes to stdout.")
+
+
+FormatTextJson = Annotated[TextOrJson, format_option("text or json")]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", callback=_set_quiet,
+        help="No progress, notes or hints: only errors, warnings and the result. Exit codes unchanged.",
+    ),
+]  # fmt: skip
+JsonAlias = Annotated[bool, typer.Option("--json", hidden=True, callback=_deprecated_json)]
+"""The old `--json` of plan, drill history and sandbox status: still works (scripts exist), says it is deprecated."""
+
+
+F = TypeVar("F", bound=StrEnum)
+
+
+def chosen_format(output_format: F, as_json: bool) -> F:
+    """The format asked for, with the deprecated `--json` meaning `--format json`."""
+    if not as_json:
+        return output_format
+    if output_format.value not in (TextOrJson.TEXT, TextOrJson.JSON):
+        fail([f"--json and --format {output_format.value} disagree; give --format alone"])
+    return type(output_format)(TextOrJson.JSON)
+
+
+def emit(text: str) -> None:
+    """The machine-readable result, verbatim on stdout (no wrapping, no styling)."""
+    print(text)
+
+
+def emit_json(document: Any) -> None:
+    emit(json.dumps(document, indent=2))
+
+
+def say(*objects: Any, **options: Any) -> None:
+    """Prose: progress, notes for the reader, hints. Beside a text result on stdout; on stderr when the result is for
+    a program; dropped with --quiet. `bascule ...` hints in it repeat the user's folders."""
+    current = mode()
+    if current.quiet:
+        return
+    texts = [with_dirs(o) if isinstance(o, str) else o for o in objects]
+    (err if current.machine else out).print(*texts, highlight=False, **options)
+
+
+def note(text: str) -> None:
+    """A yellow `note:` on stderr, dropped with --quiet; `bascule ...` hints in it repeat the user's folders."""
+    if not mode().quiet:
+        err.print(styled("note:", "yellow", with_dirs(text)), soft_wrap=True)
+
+
+def warn(text: str) -> None:
+    """A yellow `warning:` on stderr, kept with --quiet: it says something may be wrong."""
+    err.print(styled("warning:", "yellow", with_dirs(text)), soft_wrap=True)
+
+
+@contextmanager
+def working(message: str) -> Iterator[Callable[[str], None]]:
+    """A spinner with `message` on stderr while something slow runs; yields a function that changes the message.
+
+    Drawn only when stderr is a terminal and the command is not quiet: a CI log or a pipe gets nothing from it.
+    Lines printed meanwhile appear above the spinner; stdout is redirected through it only when stdout is that
+    terminal too, so a result piped to a file never lands on the screen. The text is never parsed as markup.
+    """
+    if mode().quiet or not err.is_terminal:
+        yield lambda _text: None
+        return
+    from rich.live import Live  # only when drawn: `check --export` in CI starts without it
+    from rich.spinner import Spinner
+
+    spinner = Spinner("dots", text=Text(one_line(message)))
+    with Live(spinner, console=err, transient=True, redirect_stdout=out.is_terminal, redirect_stderr=True):
+        yield lambda text: spinner.update(text=Text(one_line(text)))
+
+
+# --- hints repeat the folders the user chose -----------------------------------------------------------------
+
+DIR_FLAGS: dict[str, dict[str, str]] = {
+    "bascule plan": {"stacks_dir": "--stacks-dir"},
+    "bascule check": {"stacks_dir": "--stacks-dir"},
+    "bascule audit": {"stacks_dir": "--stacks-dir"},
+    "bascule verify": {"sandbox_dir": "--sandbox-dir"},
+    "bascule drill": {"sandbox_dir": "--sandbox-dir", "lock_dir": "--lock-dir", "stacks_dir": "--stacks-dir"},
+    "bascule drill recover": {"lock_dir": "--lock-dir"},
+    "bascule drill report": {},
+    "bascule drill history": {},
+    "bascule sandbox up": {"sandbox_dir": "--dir", "stacks_dir": "--stacks-dir"},
+    "bascule sandbox": {"sandbox_dir": "--dir"},
+    "bascule policy-pack": {},
+}
+"""Hinted command (the longest that prefixes it) -> the folder parameters it takes (one parameter name for a folder
+in every command) -> its flag there. `tests/test_cli_conventions.py` checks this against the real commands."""
+
+
+def dir_flags(command: str) -> dict[str, str]:
+    """The folder flags of `command` (`bascule sandbox down --dir X` -> those of `bascule sandbox`)."""
+    prefix = max((p for p in DIR_FLAGS if command == p or command.startswith(p + " ")), key=len, default=None)
+    return DIR_FLAGS[prefix] if prefix else {}
+
+
+_HINT = re.compile(r"`(bascule [^`]*)`")
+
+
+def _chosen_dirs() -> dict[str, str]:
+    """The folders given on this command line (not left at their default), by parameter name."""
+    chosen: dict[str, str] = {}
+    ctx = get_current_context(silent=True)
+    names = {name for flags in DIR_FLAGS.values() for name in flags}
+    while ctx is not None:
+        for name in names - set(chosen):
+            value = ctx.params.get(name)
+            source = ctx.get_parameter_source(name)
+            if value is not None and source not in (None, ParameterSource.DEFAULT):
+                chosen[name] = str(value)
+        ctx = ctx.parent
+    return chosen
+
+
+def with_dirs(text: str) -> str:
+    """Every `bascule ...` command quoted in `text`, with the folders the user chose that this command takes.
+
+    `--stacks-dir` only joins a command that names a `--stack`; a flag the hint already has is left alone.
+    """
+    chosen = _chosen_dirs()
+    if not chosen:
+        return text
+
+    def extend(match: re.Match[str]) -> str:
+        command = match.group(1)
+        words = command.split()
+        extra = [
+            f"{flag} {shlex.quote(chosen[name])}"
+            for name, flag in dir_flags(command).items()
+            if name in chosen and flag not in words and (name != "stacks_dir" or "--stack" in words)
+        ]
+        return f"`{' '.join([command, *extra])}`"
+
+    return _HINT.sub(extend, text)
 
 
 # Options that several commands share, so they read and behave the same everywhere.
@@ -58,6 +268,14 @@ NoAuthoritative = Annotated[bool, typer.Option("--no-authoritative", help="Do no
 MinCertDays = Annotated[
     float,
     typer.Option("--min-cert-days", min=0, help="A site whose certificate expires sooner than this is not ready."),
+]
+StacksDir = Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")]
+SandboxDir = Annotated[
+    Path | None,
+    typer.Option("--sandbox-dir", help="A running sandbox's state folder (default: ~/.cache/bascule/sandbox)."),
+]
+LockDir = Annotated[
+    Path | None, typer.Option("--lock-dir", help="Where drill locks live (default: ~/.cache/bascule/locks).")
 ]
 CaBundle = Annotated[
     Path | None,

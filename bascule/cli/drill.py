@@ -11,6 +11,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,13 +24,28 @@ from bascule.cli.common import (
     EXIT_REFUSED,
     CaBundle,
     Cwd,
+    FormatTextJson,
+    JsonAlias,
+    LockDir,
     MinCertDays,
     NoAuthoritative,
+    Quiet,
     Resolvers,
+    SandboxDir,
+    StacksDir,
+    TextOrJson,
+    chosen_format,
+    emit,
+    emit_json,
     err,
     fail,
+    format_option,
+    note,
     out,
+    say,
     styled,
+    with_dirs,
+    working,
 )
 from bascule.drills import history
 from bascule.drills.control import (
@@ -45,7 +61,7 @@ from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
 from bascule.drills.lock import UNREADABLE, DrillLock, LockHeld, StaleLock, default_lock_dir, list_locks
 from bascule.drills.plan import DrillPlan, Fault, Resolver
 from bascule.drills.report import data_rows, write_reports
-from bascule.drills.runner import DrillInterrupted, preflight, run_drill, signals_interrupt
+from bascule.drills.runner import DrillInterrupted, Observation, preflight, run_drill, signals_interrupt
 from bascule.drills.schedule import parse_blackout, window_delay
 from bascule.drills.stack_control import CliMissing, PulumiStackControl, make_backend
 from bascule.processes import alive
@@ -63,10 +79,6 @@ app = typer.Typer(
     ),
     no_args_is_help=False,
 )
-
-LockDir = Annotated[
-    Path | None, typer.Option("--lock-dir", help="Where drill locks live (default: ~/.cache/bascule/locks).")
-]
 
 
 def service_settings(stack: str | None, service: str | None, stacks_dir: Path) -> SandboxService:
@@ -127,17 +139,12 @@ def drill(
         list[str] | None,
         typer.Option("--blackout", help="Dates (YYYY-MM-DD or A..B, comma-separated) with no drill; exits 0."),
     ] = None,
-    sandbox_dir: Annotated[
-        Path | None,
-        typer.Option("--sandbox-dir", help="A running sandbox's state folder (default: ~/.cache/bascule/sandbox)."),
-    ] = None,
+    sandbox_dir: SandboxDir = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and check the preconditions; change nothing.")
     ] = False,
     lock_dir: LockDir = None,
-    stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")] = Path(
-        "stacks"
-    ),
+    stacks_dir: StacksDir = Path("stacks"),
     min_cert_days: MinCertDays = DEFAULT_MIN_CERT_DAYS,
     ca_bundle: CaBundle = None,
     data: Annotated[
@@ -149,11 +156,17 @@ def drill(
         ),
     ] = False,
     rpo: Annotated[float | None, typer.Option("--rpo", help="RPO target in seconds (default: the spec's).")] = None,
+    output_format: FormatTextJson = TextOrJson.TEXT,
+    quiet: Quiet = False,
 ) -> None:
     """Run a failover drill and write journal.jsonl, report.json, report.md and report.html.
 
+    With --format json, stdout carries report.json's summary (or, with --dry-run, the plan and the preflight
+    result) and nothing else; progress goes to stderr.
+
     Examples:
       bascule drill --local                                   # the sandbox, health fault
+      bascule drill --local --dry-run --format json | jq .preflight
       bascule drill --stack prod --service checkout --fault switch --resolver 1.1.1.1 --history drill-history
     """
     if ctx.invoked_subcommand is not None:
@@ -174,10 +187,14 @@ def drill(
     except ValueError as exc:
         fail([str(exc)])
     if datetime.now(UTC).date() in blackout_days:
-        out.print(f"{datetime.now(UTC).date()} is a blackout date: no drill today")
+        skipped = f"{datetime.now(UTC).date()} is a blackout date: no drill today"
+        if output_format is TextOrJson.JSON:
+            emit_json({"status": "skipped", "reason": skipped})
+        else:
+            out.print(skipped)
         return
     if delay:
-        out.print(f"window: starting in {delay / 60:.1f} min, at {datetime.now(UTC).timestamp() + delay:.0f} (epoch)")
+        say(f"window: starting in {delay / 60:.1f} min, at {datetime.now(UTC).timestamp() + delay:.0f} (epoch)")
         time.sleep(delay)
     reports = out_dir or Path("drill-reports") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     locks = lock_dir or default_lock_dir()
@@ -197,9 +214,6 @@ def drill(
             owned = False
         redact = Redactor(control.secrets())
 
-        def progress(line: str) -> None:
-            out.print(f"  {redact(line)}", highlight=False)
-
         try:
             target = control.target()
         except ControlError as exc:
@@ -214,9 +228,9 @@ def drill(
             timeout_seconds=timeout if timeout is not None else max(30.0, 3 * target.failover_bound_seconds),
             rpo_seconds=(rpo if rpo is not None else float(settings.rpo_seconds)) if data else None,
         )
-        out.print(styled("drill", "bold", redact(f"{target.service} ({fault.value}) on {target.description}")))
+        say(styled("drill", "bold", redact(f"{target.service} ({fault.value}) on {target.description}")))
         if dry_run:
-            _dry_run(plan, control, redact)
+            _dry_run(plan, control, redact, output_format)
             return
         if lock is None:
             lock = DrillLock(locks, control.lock_key())
@@ -227,9 +241,17 @@ def drill(
         journal = Journal(reports / "journal.jsonl", redact)
         interrupted = False
         try:
-            with signals_interrupt():
+            with signals_interrupt(), working("preflight: checking both sites and DNS") as status:
+
+                def progress(line: str) -> None:
+                    say(f"  {redact(line)}")
+                    status(redact(line))
+
+                def watch(observation: Observation) -> None:
+                    status(redact(status_line(observation)))
+
                 data_drill = SandboxDataDrill(sandbox, target, plan.trust, journal) if data else None
-                run_drill(plan, control, journal, progress, data_drill)
+                run_drill(plan, control, journal, progress, data_drill, watch)
         except (KeyboardInterrupt, DrillInterrupted):
             interrupted = True
         finally:
@@ -239,14 +261,28 @@ def drill(
                 pass  # `cleanup` stops the sandbox this drill started, then releases its lock
             elif "inject" in kinds and "restored" not in kinds:
                 # Keep the lock: it is what `drill recover` finds, and the fault may still be in place.
-                err.print(styled("the fault may still be in place:", "red", "run `bascule drill recover`"))
+                err.print(styled("the fault may still be in place:", "red", with_dirs("run `bascule drill recover`")))
             else:
                 lock.release()
     summary = write_reports(reports, read_journal(reports / "journal.jsonl"))
-    _print_summary(summary, reports)
+    _print_summary(summary, reports, output_format)
     if history_dir is not None:
-        out.print(f"history: {history.append(history_dir, summary, reports)}")
+        say(f"history: {history.append(history_dir, summary, reports)}")
     raise typer.Exit(EXIT_FAILED if interrupted else summary["exit_code"])
+
+
+def status_line(observation: Observation) -> str:
+    """The live line while a drill observes: phase, elapsed time, what each resolver answers (named by its kind and
+    address, so the authoritative server and a caching resolver are told apart) and where HTTP clients land."""
+    parts = [f"{observation.phase} +{observation.elapsed:.1f} s"]
+    for resolver, result in observation.dns:
+        label = "recursor" if resolver.kind == "recursive" else "authoritative"
+        where = f"{resolver.address}:{resolver.port}"
+        named = "" if resolver.name in (resolver.address, where) or label in resolver.name else f" ({resolver.name})"
+        parts.append(f"{label} {where}{named} -> {result.site or result.error}")
+    http = observation.http
+    parts.append(f"HTTP -> {http['site']}" if http.get("site") else f"HTTP failed: {http.get('error')}")
+    return " | ".join(parts)
 
 
 def _stack_control(
@@ -265,7 +301,7 @@ def _stack_control(
         fail([str(exc)])
     try:
         control = PulumiStackControl(
-            make_backend(stack, cwd), stack, cwd, service, lambda line: out.print(f"  {line}", highlight=False),
+            make_backend(stack, cwd), stack, cwd, service, lambda line: say(f"  {line}"),
             resolvers=extra, with_authoritative=not no_authoritative, ca_bundle=ca_bundle,
         )  # fmt: skip
         return control, control.rto_seconds()
@@ -316,45 +352,56 @@ def _sandbox(
                 fail([f"--data: the running sandbox in {directory} has no databases; `bascule sandbox down`, "
                       "then `bascule sandbox up --data`"], EXIT_BAD_INPUT)  # fmt: skip
             if existing.state.service != settings:
-                err.print(
-                    styled(
-                        "note:",
-                        "yellow",
-                        "using the running sandbox's settings; `bascule sandbox down` first to drill other ones",
-                    )
-                )
+                note("using the running sandbox's settings; `bascule sandbox down` first to drill other ones")
             return existing, None
         if named:
-            fail([f"no sandbox in {directory}; start one with `bascule sandbox up --dir {directory}`, "
+            fail([f"no sandbox in {directory}; start one with `bascule sandbox up`, "
                   "or leave out --sandbox-dir and the drill starts its own"], EXIT_BAD_INPUT)  # fmt: skip
         temp = Path(tempfile.mkdtemp(prefix="bascule-sandbox-"))
         lock = DrillLock(locks, sandbox_lock_key(temp))
         lock.acquire({**lock_info, "control": sandbox_description(temp), "owned_sandbox": True})
         cleanup.callback(lock.release)  # registered first, so it runs after the sandbox is stopped
         extra = " + two PostgreSQL clusters" if data else ""
-        out.print(f"starting a sandbox for this drill (PowerDNS + two loopback sites{extra})…")
-        sandbox = Sandbox.start(temp, settings, data=data)
+        starting = f"starting a sandbox for this drill (PowerDNS + two loopback sites{extra})…"
+        say(starting)
+        with working(starting):
+            sandbox = Sandbox.start(temp, settings, data=data)
         cleanup.callback(sandbox.stop)
         return sandbox, lock
     except SandboxError as exc:
         fail([str(exc)], EXIT_BAD_INPUT)
 
 
-def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor) -> None:
-    out.print_json(json.dumps(redact.data(plan.as_json())))
-    with tempfile.TemporaryDirectory() as scratch:
+def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, output_format: TextOrJson) -> None:
+    """The plan and the preflight, nothing changed. As JSON: one document, `{"plan": ..., "preflight": {"ok",
+    "problems"}}`, on stdout even when the preflight refuses (exit 3), so a script reads why."""
+    shown = redact.data(plan.as_json())
+    if output_format is TextOrJson.TEXT:
+        out.print_json(json.dumps(shown))
+    with tempfile.TemporaryDirectory() as scratch, working("preflight: checking both sites and DNS") as status:
         journal = Journal(Path(scratch) / "preflight.jsonl", redact)
+
+        def progress(line: str) -> None:
+            say(f"  {redact(line)}")
+            status(redact(line))
+
         with http_client(plan.trust) as client:
-            problems = preflight(
-                plan, client, journal, lambda line: out.print(f"  {redact(line)}", highlight=False), control
-            )
+            problems = [redact(p) for p in preflight(plan, client, journal, progress, control)]
         journal.close()
+    if output_format is TextOrJson.JSON:
+        emit_json({"plan": shown, "preflight": {"ok": not problems, "problems": problems}})
     if problems:
-        fail([redact(f"preflight: {p}") for p in problems], EXIT_REFUSED)
-    out.print("preflight ok: both sites ready for the hostname, DNS answers the primary. Nothing was changed.")
+        fail([f"preflight: {p}" for p in problems], EXIT_REFUSED)
+    if output_format is TextOrJson.TEXT:
+        out.print("preflight ok: both sites ready for the hostname, DNS answers the primary. Nothing was changed.")
 
 
-def _print_summary(summary: dict[str, Any], reports: Path) -> None:
+def _print_summary(summary: dict[str, Any], reports: Path, output_format: TextOrJson) -> None:
+    """The verdict: report.json's summary as JSON, or the status, reasons and measured table as text."""
+    if output_format is TextOrJson.JSON:
+        emit_json(summary)
+        say(f"reports: {reports}/report.html (also report.md, report.json, journal.jsonl)")
+        return
     style = "green" if summary["status"] == "pass" else "red"
     out.print(styled(summary["status"].upper(), f"bold {style}", f"{summary['service']} ({summary['fault']})"))
     for reason in summary.get("reasons", []):
@@ -381,7 +428,20 @@ def _print_summary(summary: dict[str, Any], reports: Path) -> None:
         if summary.get("data"):
             for label, value in data_rows(summary["data"]):
                 out.print(f"  {label}: {value}", highlight=False)
-    out.print(f"reports: {reports}/report.html (also report.md, report.json, journal.jsonl)")
+    say(f"reports: {reports}/report.html (also report.md, report.json, journal.jsonl)")
+
+
+class _Recovery:
+    """What `drill recover` did, one outcome per lock (and per --stack): printed as lines, or as JSON at the end."""
+
+    def __init__(self, output_format: TextOrJson) -> None:
+        self.output_format = output_format
+        self.outcomes: list[dict[str, Any]] = []
+
+    def done(self, key: Any, outcome: str, message: str, lock: Path | None = None) -> None:
+        self.outcomes.append({"key": key, "lock": str(lock) if lock else None, "outcome": outcome, "message": message})
+        if self.output_format is TextOrJson.TEXT:
+            out.print(message, highlight=False)
 
 
 @app.command("recover")
@@ -395,67 +455,82 @@ def recover(
     ] = None,
     service: Annotated[str | None, typer.Option("--service", help="With --stack: the drilled service.")] = None,
     cwd: Annotated[Path, typer.Option("--cwd", help="With --stack: the Pulumi project folder.")] = Path("."),
+    output_format: FormatTextJson = TextOrJson.TEXT,
+    quiet: Quiet = False,
 ) -> None:
     """Finish what a killed drill left: restore its fault, note it in its journal, clear its lock.
 
     With --stack, also works without a lock (the drill ran on a CI runner that is gone): if the stack still
-    has `bascule:drill` set, it is removed and the stack updated.
+    has `bascule:drill` set, it is removed and the stack updated. Exit 1 when something could not be restored.
+
+    Examples:
+      bascule drill recover --lock-dir /var/lib/bascule/locks
+      bascule drill recover --stack prod --service checkout --format json | jq -r '.recovered[].outcome'
     """
+    done = _Recovery(output_format)
     if stack is not None:
-        _recover_stack(stack, service, cwd)
-    locks = list_locks(lock_dir or default_lock_dir())
-    if not locks:
-        out.print("no drill locks: nothing to recover")
-        return
-    failed = False
-    for path, info in locks:
-        if info.get("key") == UNREADABLE:
-            # Locks are written whole before they appear, so an unreadable one was never a drill's record: no
-            # drill could have injected a fault under it. It names no target, so there is nothing to restore.
-            path.unlink(missing_ok=True)
-            out.print(f"{path}: removed an unreadable lock (empty or torn); it named no drill, nothing to restore")
-            continue
-        pid = int(info.get("pid", 0))
-        if alive(pid):
-            out.print(f"drill pid {pid} on {info.get('key')} is still running; leaving it alone")
-            continue
-        journal_path = Path(str(info.get("journal", "")))
-        try:
-            events = read_journal(journal_path) if journal_path.is_file() else []
-        except JournalError as exc:
-            fail([str(exc)])
-        kinds = {e["kind"] for e in events}
-        try:
-            try:
-                control = control_from_description(dict(info.get("control") or {}))
-            except ControlError:
-                if not info.get("owned_sandbox"):
-                    raise
-                # Killed before the sandbox it was starting wrote its state: no process of it was recorded
-                # because none had started (each is recorded as it starts).
-                out.print(f"{info.get('key')}: the sandbox that drill was starting never ran; nothing to stop")
-                _note_recovered(journal_path, events, path, restored=False)
-                path.unlink(missing_ok=True)
-                continue
-            needs_restore = "inject" in kinds and not kinds & {"restored", "recovered"}
-            if needs_restore:
-                # Restore converges whatever the fault was, so an unknown one in the lock is no obstacle.
-                fault = info.get("fault")
-                control.restore(Fault(fault) if fault in [f.value for f in Fault] else Fault.SWITCH)
-                out.print(f"restored {info.get('key')} after a killed drill")
-            else:
-                out.print(f"{info.get('key')}: the killed drill had nothing left to restore")
-            if info.get("owned_sandbox") and isinstance(control, SandboxControl):
-                control.sandbox.stop()
-                out.print(f"stopped the sandbox that drill had started ({control.sandbox.dir})")
-            _note_recovered(journal_path, events, path, restored=needs_restore)
-        except (ControlError, SandboxError) as exc:
-            err.print(styled("error:", "red", f"{info.get('key')}: {exc}"))
-            failed = True
-            continue
-        path.unlink(missing_ok=True)
+        _recover_stack(stack, service, cwd, done)
+    failed = any(_recover_lock(path, info, done) is False for path, info in list_locks(lock_dir or default_lock_dir()))
+    if not done.outcomes:
+        done.done(None, "nothing", "no drill locks: nothing to recover")
+    if output_format is TextOrJson.JSON:
+        emit_json({"recovered": done.outcomes, "exit_code": EXIT_FAILED if failed else 0})
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _recover_lock(path: Path, info: dict[str, Any], done: _Recovery) -> bool:
+    """Restore and clear one lock; False when its target could not be restored (the lock is kept)."""
+    key = info.get("key")
+    if key == UNREADABLE:
+        # Locks are written whole before they appear, so an unreadable one was never a drill's record: no
+        # drill could have injected a fault under it. It names no target, so there is nothing to restore.
+        path.unlink(missing_ok=True)
+        done.done(key, "removed-unreadable", f"{path}: removed an unreadable lock (empty or torn); it named no drill, "
+                  "nothing to restore", path)  # fmt: skip
+        return True
+    pid = int(info.get("pid", 0))
+    if alive(pid):
+        done.done(key, "running", f"drill pid {pid} on {key} is still running; leaving it alone", path)
+        return True
+    journal_path = Path(str(info.get("journal", "")))
+    try:
+        events = read_journal(journal_path) if journal_path.is_file() else []
+    except JournalError as exc:
+        fail([str(exc)])
+    kinds = {e["kind"] for e in events}
+    try:
+        try:
+            control = control_from_description(dict(info.get("control") or {}))
+        except ControlError:
+            if not info.get("owned_sandbox"):
+                raise
+            # Killed before the sandbox it was starting wrote its state: no process of it was recorded
+            # because none had started (each is recorded as it starts).
+            done.done(key, "never-ran", f"{key}: the sandbox that drill was starting never ran; nothing to stop", path)
+            _note_recovered(journal_path, events, path, restored=False)
+            path.unlink(missing_ok=True)
+            return True
+        needs_restore = "inject" in kinds and not kinds & {"restored", "recovered"}
+        if needs_restore:
+            # Restore converges whatever the fault was, so an unknown one in the lock is no obstacle.
+            fault = info.get("fault")
+            control.restore(Fault(fault) if fault in [f.value for f in Fault] else Fault.SWITCH)
+            done.done(key, "restored", f"restored {key} after a killed drill", path)
+        else:
+            done.done(key, "nothing-to-restore", f"{key}: the killed drill had nothing left to restore", path)
+        if info.get("owned_sandbox") and isinstance(control, SandboxControl):
+            control.sandbox.stop()
+            done.done(
+                key, "sandbox-stopped", f"stopped the sandbox that drill had started ({control.sandbox.dir})", path
+            )
+        _note_recovered(journal_path, events, path, restored=needs_restore)
+    except (ControlError, SandboxError) as exc:
+        err.print(styled("error:", "red", f"{key}: {exc}"))
+        done.outcomes.append({"key": key, "lock": str(path), "outcome": "error", "message": str(exc)})
+        return False
+    path.unlink(missing_ok=True)
+    return True
 
 
 def _note_recovered(journal_path: Path, events: list[dict[str, Any]], lock: Path, restored: bool) -> None:
@@ -466,35 +541,42 @@ def _note_recovered(journal_path: Path, events: list[dict[str, Any]], lock: Path
     journal.append("recovered", by="bascule drill recover", lock=str(lock), restored=restored)
     journal.close()
     write_reports(journal_path.parent, read_journal(journal_path))
-    out.print(f"report updated in {journal_path.parent}")
+    say(f"report updated in {journal_path.parent}")
 
 
-def _recover_stack(stack: str, service: str | None, cwd: Path) -> None:
+def _recover_stack(stack: str, service: str | None, cwd: Path, done: _Recovery) -> None:
     control, _ = _stack_control(stack, service, cwd, [], no_authoritative=True)
     assert isinstance(control, PulumiStackControl)
     leftover = control.backend.drill_config()
     if leftover is None:
-        out.print(f"stack '{stack}': no bascule:drill set, nothing to clear")
+        done.done(f"stack {stack}", "stack-clean", f"stack '{stack}': no bascule:drill set, nothing to clear")
         return
     try:
         fault = Fault(json.loads(leftover).get("fault"))
     except (ValueError, AttributeError):
         fault = Fault.SWITCH  # unreadable: restore clears the config whatever fault it held
     try:
-        control.restore(fault)
+        with working(f"stack '{stack}': removing bascule:drill and updating the stack"):
+            control.restore(fault)
     except ControlError as exc:
         fail([str(exc)], EXIT_FAILED)
-    out.print(f"stack '{stack}': bascule:drill removed and the stack updated")
+    done.done(f"stack {stack}", "stack-cleared", f"stack '{stack}': bascule:drill removed and the stack updated")
 
 
 @app.command("report")
 def report(
     journal: Annotated[Path, typer.Argument(help="A drill's journal.jsonl.")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the reports (default: beside it).")] = None,
+    output_format: FormatTextJson = TextOrJson.TEXT,
+    quiet: Quiet = False,
 ) -> None:
     """Rebuild report.json, report.md and report.html from a journal (the journal is the record).
 
     Exits with the drill's code: 0 pass, 1 fail, 3 refused.
+
+    Examples:
+      bascule drill report drill-reports/20250101T091700Z/journal.jsonl
+      bascule drill report journal.jsonl --out /tmp/r --format json | jq -r .status
     """
     try:
         events = read_journal(journal)
@@ -503,32 +585,67 @@ def report(
         fail([str(exc)])
     except (OSError, ValueError, KeyError) as exc:
         fail([f"{journal}: {exc}"])
-    _print_summary(summary, out_dir or journal.parent)
+    _print_summary(summary, out_dir or journal.parent, output_format)
     raise typer.Exit(summary["exit_code"])  # the drill's own verdict, so scripts can rely on the rebuilt report
+
+
+class HistoryFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+_HISTORY_COLUMNS = ("service (fault)", "runs", "passed", "last HTTP failover", "median", "trend", "recent")
+
+
+def _history_rows(trends: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
+    """One row per service and fault, the same cells in the terminal table and in Markdown."""
+
+    def seconds(value: float | None) -> str:
+        return f"{value:.2f} s" if value is not None else "—"
+
+    return [
+        (key, str(t["runs"]), str(t["passed"]), seconds(t["last_s"]), seconds(t["median_s"]), t["trend"],
+         " ".join(f"{v:.1f}" for v in t["series"][-8:]))
+        for key, t in sorted(trends.items())
+    ]  # fmt: skip
+
+
+def history_markdown(trends: dict[str, dict[str, Any]], runs: int) -> str:
+    """GitHub-flavoured Markdown (a job summary, a wiki page): a heading and a table; `|` in a cell escaped."""
+    lines = [f"### Drill history ({runs} drills)", "", "| " + " | ".join(_HISTORY_COLUMNS) + " |",
+             "|" + "---|" * len(_HISTORY_COLUMNS)]  # fmt: skip
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in _history_rows(trends)]
+    return "\n".join(lines)
 
 
 @app.command("history")
 def history_command(
     directory: Annotated[Path, typer.Option("--history", help="Folder holding history.jsonl.")] = Path("drill-history"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the trend as JSON.")] = False,
+    output_format: Annotated[HistoryFormat, format_option("text, json or markdown")] = HistoryFormat.TEXT,
+    quiet: Quiet = False,
+    as_json: JsonAlias = False,
 ) -> None:
-    """Trend of failover time per service and fault, from the history that `--history` appends to."""
+    """Trend of failover time per service and fault, from the history that `--history` appends to.
+
+    Examples:
+      bascule drill history --history drill-history
+      bascule drill history --history drill-history --format markdown >> "$GITHUB_STEP_SUMMARY"
+    """
     rows = history.read(directory)
     if not rows:
         fail([f"no drill history in {directory} (run drills with --history {directory})"], EXIT_FAILED)
     trends = history.trend(rows)
-    if as_json:
-        print(json.dumps(trends, indent=2))
+    chosen = chosen_format(output_format, as_json)
+    if chosen is HistoryFormat.JSON:
+        emit_json(trends)
+        return
+    if chosen is HistoryFormat.MARKDOWN:
+        emit(history_markdown(trends, len(rows)))
         return
     table = Table(title=f"drill history ({len(rows)} drills)", title_justify="left")
-    for column in ("service (fault)", "runs", "passed", "last HTTP failover", "median", "trend", "recent"):
+    for column in _HISTORY_COLUMNS:
         table.add_column(column)
-    for key, t in sorted(trends.items()):
-        recent = " ".join(f"{v:.1f}" for v in t["series"][-8:])
-        table.add_row(
-            key, str(t["runs"]), str(t["passed"]),
-            f"{t['last_s']:.2f} s" if t["last_s"] is not None else "—",
-            f"{t['median_s']:.2f} s" if t["median_s"] is not None else "—",
-            t["trend"], recent,
-        )  # fmt: skip
+    for row in _history_rows(trends):
+        table.add_row(*row)
     out.print(table)

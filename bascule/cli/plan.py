@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from bascule.cli.common import err, fail, out, styled
+from bascule.cli.common import (
+    FormatTextJson,
+    JsonAlias,
+    Quiet,
+    StacksDir,
+    TextOrJson,
+    chosen_format,
+    emit_json,
+    fail,
+    out,
+    warn,
+    working,
+)
 from bascule.engine_types import ProgramError
 from bascule.inventory import Inventory, from_offline_run
 from bascule.spec import SpecError, load_stack_file
-
-StacksDir = Annotated[
-    Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.", show_default=True)
-]
 
 
 def plan_stack(stack: str, stacks_dir: Path) -> Inventory:
@@ -26,14 +33,17 @@ def plan_stack(stack: str, stacks_dir: Path) -> Inventory:
 
     config, spec = load_stack_file(stacks_dir / f"Pulumi.{stack}.yaml")
     for warning in spec.warnings():
-        err.print(styled("warning:", "yellow", warning))
-    return from_offline_run(run_offline(program, config, stack=stack))
+        warn(warning)
+    with working(f"running stack '{stack}' offline (Pulumi mocks)"):
+        return from_offline_run(run_offline(program, config, stack=stack))
 
 
 def plan(
     stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name: reads <stacks-dir>/Pulumi.<stack>.yaml.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print every resource as a JSON list instead.")] = False,
+    output_format: FormatTextJson = TextOrJson.TEXT,
+    quiet: Quiet = False,
     stacks_dir: StacksDir = Path("stacks"),
+    as_json: JsonAlias = False,
 ) -> None:
     """Show, per service, every resource `pulumi up` would create, with its cloud, region and role.
 
@@ -41,7 +51,9 @@ def plan(
     Cloud-computed values (load balancer names, zone ids) are placeholders; types, arguments,
     providers and regions are the real ones.
 
-    Example: bascule plan --stack dev --json | jq '.[] | select(.role=="secondary")'
+    Examples:
+      bascule plan --stack dev
+      bascule plan --stack dev --format json | jq '.[] | select(.role=="secondary")'
     """
     try:
         inventory = plan_stack(stack, stacks_dir)
@@ -50,8 +62,8 @@ def plan(
     except ProgramError as exc:
         fail([f"stack '{stack}': the program failed: {exc}"])
     custom = [r for r in inventory.resources if r.custom]
-    if as_json:
-        print(json.dumps([r.as_json() for r in custom], indent=2))
+    if chosen_format(output_format, as_json) is TextOrJson.JSON:
+        emit_json([r.as_json() for r in custom])
         return
     for service, resources in sorted(inventory.by_service().items()):
         table = Table(title=f"service {service}", title_justify="left", show_lines=False)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from bascule import __version__
-from bascule.cli.common import fail, out
+from bascule.cli.common import FormatTextJson, Quiet, TextOrJson, emit_json, fail, out, say
 
 app = typer.Typer(
     help=(
@@ -27,11 +27,17 @@ PACK_FILES = ("PulumiPolicy.yaml", "__main__.py", "policy-config.example.json")
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to write the pack into (created if missing).")],
     force: Annotated[bool, typer.Option("--force", help="Overwrite pack files already in the folder.")] = False,
+    output_format: FormatTextJson = TextOrJson.TEXT,
+    quiet: Quiet = False,
 ) -> None:
     """Write a policy pack folder: PulumiPolicy.yaml, __main__.py, requirements.txt pinned to this Bascule.
 
     Then: pulumi preview --policy-pack DIR --policy-pack-config DIR/policy-config.example.json
     or publish it to a Pulumi Cloud organisation: pulumi policy publish DIR
+
+    Examples:
+      bascule policy-pack init policy-pack
+      bascule policy-pack init policy-pack --force --format json | jq -r '.files[]'
     """
     names = [*PACK_FILES, "requirements.txt"]
     existing = [name for name in names if (directory / name).exists()]
@@ -46,9 +52,9 @@ def init(
         f"bascule=={__version__}\n",
         encoding="utf-8",
     )
-    out.print(f"policy pack written to {directory} (bascule {__version__})", highlight=False, markup=False)
-    out.print(
-        f"try: pulumi preview --policy-pack {directory} --policy-pack-config {directory}/policy-config.example.json",
-        highlight=False,
-        markup=False,
-    )
+    if output_format is TextOrJson.JSON:
+        emit_json({"directory": str(directory), "files": [str(directory / name) for name in names],
+                   "bascule": __version__})  # fmt: skip
+    else:
+        out.print(f"policy pack written to {directory} (bascule {__version__})", highlight=False)
+    say(f"try: pulumi preview --policy-pack {directory} --policy-pack-config {directory}/policy-config.example.json")

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from bascule.cli.common import EXIT_FAILED, fail, out
+from bascule.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    FormatTextJson,
+    JsonAlias,
+    Quiet,
+    StacksDir,
+    TextOrJson,
+    chosen_format,
+    emit_json,
+    fail,
+    out,
+    say,
+    working,
+)
 from bascule.cli.drill import service_settings
 from bascule.sandbox import Sandbox, SandboxError, default_state_dir
 
@@ -25,16 +38,23 @@ Dir = Annotated[
     Path | None,
     typer.Option("--dir", help="State folder: pids, ports, zone, logs (default: ~/.cache/bascule/sandbox)."),
 ]
+"""The parameter is `sandbox_dir` as in drill and verify (`--sandbox-dir`), so hints repeat it under either flag."""
+
+
+def _load(sandbox_dir: Path | None, code: int = EXIT_FAILED) -> Sandbox:
+    directory = sandbox_dir or default_state_dir()
+    sandbox = Sandbox.load(directory)
+    if sandbox is None:
+        fail([f"no sandbox in {directory}; start one with `bascule sandbox up`"], code)
+    return sandbox
 
 
 @app.command("up")
 def up(
-    directory: Dir = None,
+    sandbox_dir: Dir = None,
     stack: Annotated[str | None, typer.Option("--stack", help="Use a stack service's failover settings.")] = None,
     service: Annotated[str | None, typer.Option("--service", help="Service of --stack.")] = None,
-    stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")] = Path(
-        "stacks"
-    ),
+    stacks_dir: StacksDir = Path("stacks"),
     data: Annotated[
         bool,
         typer.Option(
@@ -43,34 +63,48 @@ def up(
             "the sites read and write their database.",
         ),
     ] = False,
+    output_format: FormatTextJson = TextOrJson.TEXT,
+    quiet: Quiet = False,
 ) -> None:
-    """Start the sandbox and wait until DNS answers the primary (steady state)."""
+    """Start the sandbox and wait until DNS answers the primary (steady state).
+
+    Examples:
+      bascule sandbox up
+      bascule sandbox up --dir /tmp/box --data --format json | jq -r .answer
+    """
     settings = service_settings(stack, service, stacks_dir)
+    extra = " + two PostgreSQL clusters" if data else ""
     try:
-        sandbox = Sandbox.start(directory or default_state_dir(), settings, data=data)
+        with working(f"starting the sandbox (PowerDNS + two loopback sites{extra})…"):
+            sandbox = Sandbox.start(sandbox_dir or default_state_dir(), settings, data=data)
     except SandboxError as exc:
         fail([str(exc)])
     status = sandbox.status()
-    out.print(f"sandbox up: {status['hostname']} answered by {status['dns']} -> {status['answer']}")
-    if status["databases"]:
-        out.print(f"databases: {status['databases']}", highlight=False)
+    if output_format is TextOrJson.JSON:
+        emit_json(status)
+    else:
+        out.print(f"sandbox up: {status['hostname']} answered by {status['dns']} -> {status['answer']}")
+        if status["databases"]:
+            out.print(f"databases: {status['databases']}", highlight=False)
     then = "bascule drill --local --data" if data else "bascule drill --local"
-    out.print(f"try: dig @127.0.0.1 -p {sandbox.state.dns_port} {status['hostname']}   then: {then}")
+    say(f"try: dig @127.0.0.1 -p {sandbox.state.dns_port} {status['hostname']}   then: `{then}`")
 
 
 @app.command("status")
 def status(
-    directory: Dir = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    sandbox_dir: Dir = None,
+    output_format: FormatTextJson = TextOrJson.TEXT,
+    quiet: Quiet = False,
+    as_json: JsonAlias = False,
 ) -> None:
-    """Show processes, ports and what DNS answers now; exit 1 when the sandbox is not (fully) running."""
-    directory = directory or default_state_dir()
-    sandbox = Sandbox.load(directory)
-    if sandbox is None:
-        fail([f"no sandbox in {directory}; start one with: bascule sandbox up"], EXIT_FAILED)
+    """Show processes, ports and what DNS answers now; exit 1 when the sandbox is not (fully) running.
+
+    Example: bascule sandbox status --format json | jq .answer
+    """
+    sandbox = _load(sandbox_dir)
     info = sandbox.status()
-    if as_json:
-        print(json.dumps(info, indent=2))
+    if chosen_format(output_format, as_json) is TextOrJson.JSON:
+        emit_json(info)
     else:
         for key, value in info.items():
             out.print(f"{key:>24}: {value}", highlight=False)
@@ -79,15 +113,16 @@ def status(
 
 
 @app.command("down")
-def down(directory: Dir = None) -> None:
+def down(sandbox_dir: Dir = None, output_format: FormatTextJson = TextOrJson.TEXT, quiet: Quiet = False) -> None:
     """Stop every sandbox process; safe to run twice."""
-    directory = directory or default_state_dir()
+    directory = sandbox_dir or default_state_dir()
     sandbox = Sandbox.load(directory)
-    if sandbox is None:
-        out.print(f"no sandbox in {directory}: nothing to stop")
-        return
-    sandbox.stop()
-    out.print("sandbox stopped")
+    if sandbox is not None:
+        sandbox.stop()
+    if output_format is TextOrJson.JSON:
+        emit_json({"directory": str(directory), "stopped": sandbox is not None})
+    else:
+        out.print("sandbox stopped" if sandbox is not None else f"no sandbox in {directory}: nothing to stop")
 
 
 @app.command("site")
@@ -101,18 +136,20 @@ def site(
             show_default=False,
         ),
     ],
-    directory: Dir = None,
+    sandbox_dir: Dir = None,
+    output_format: FormatTextJson = TextOrJson.TEXT,
+    quiet: Quiet = False,
 ) -> None:
     """Set a site's readiness while the sandbox runs, to see what verify and drills make of a broken standby.
 
     Example: bascule sandbox site secondary unbound && bascule verify --local
     """
-    directory = directory or default_state_dir()
-    sandbox = Sandbox.load(directory)
-    if sandbox is None:
-        fail([f"no sandbox in {directory}; start one with: bascule sandbox up"])
+    sandbox = _load(sandbox_dir, EXIT_BAD_INPUT)
     try:
         sandbox.set_site_mode(role, mode)
     except SandboxError as exc:
         fail([str(exc)])
-    out.print(f"{role} is now {mode}", highlight=False, markup=False)
+    if output_format is TextOrJson.JSON:
+        emit_json({"role": role, "mode": mode})
+    else:
+        out.print(f"{role} is now {mode}", highlight=False)

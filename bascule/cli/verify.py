@@ -15,9 +15,13 @@ from bascule.cli.common import (
     Cwd,
     MinCertDays,
     NoAuthoritative,
+    Quiet,
     Resolvers,
+    SandboxDir,
+    emit,
     fail,
-    out,
+    format_option,
+    working,
 )
 from bascule.drills.control import ControlError, SandboxControl
 from bascule.drills.plan import DrillTarget
@@ -42,16 +46,12 @@ def verify(
     cwd: Cwd = Path("."),
     resolver: Resolvers = None,
     no_authoritative: NoAuthoritative = False,
-    output: Annotated[Format, typer.Option("--format", help="text, json or junit (on stdout).")] = Format.TEXT,
+    output: Annotated[Format, format_option("text, json or junit")] = Format.TEXT,
+    quiet: Quiet = False,
     min_cert_days: MinCertDays = DEFAULT_MIN_CERT_DAYS,
     ca_bundle: CaBundle = None,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds for each connection step.")] = 5.0,
-    sandbox_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--sandbox-dir", help="With --local: the sandbox's state folder (default ~/.cache/bascule/sandbox)."
-        ),
-    ] = None,
+    sandbox_dir: SandboxDir = None,
 ) -> None:
     """Check that every site serves the service hostname right now, and that DNS answers the primary.
 
@@ -73,13 +73,13 @@ def verify(
     )
     # The sandbox's own CA unless --ca-bundle says otherwise; a stack's clients use the system store by default.
     trust = Trust(bundle or targets[0].ca_bundle, min_cert_days)
-    results = [assess(target, trust, timeout) for target in targets]
-    if output is Format.JSON:
-        print(render_json(results, trust))
-    elif output is Format.JUNIT:
-        print(render_junit(results))
-    else:
-        out.print(render_text(results), highlight=False, markup=False)
+    with working("checking each site's TLS, certificate and health, and what DNS answers") as status:
+        results = []
+        for target in targets:
+            status(f"checking {target.service}: TLS, certificate, health at each site; DNS answers")
+            results.append(assess(target, trust, timeout))
+    emit({Format.JSON: lambda: render_json(results, trust), Format.JUNIT: lambda: render_junit(results),
+          Format.TEXT: lambda: render_text(results)}[output]())  # fmt: skip
     if not all(r.ready for r in results):
         raise typer.Exit(EXIT_FAILED)
 
@@ -87,7 +87,7 @@ def verify(
 def _local_targets(directory: Path) -> list[DrillTarget]:
     sandbox = Sandbox.load(directory)
     if sandbox is None:
-        fail([f"no sandbox in {directory}; start one with: bascule sandbox up"], EXIT_BAD_INPUT)
+        fail([f"no sandbox in {directory}; start one with `bascule sandbox up`"], EXIT_BAD_INPUT)
     return [SandboxControl(sandbox).target()]
 
 

@@ -10,20 +10,39 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 import httpx
 
 from bascule.drills.control import ControlError, DrillControl
 from bascule.drills.data import SandboxDataDrill
 from bascule.drills.journal import Journal
-from bascule.drills.plan import DrillPlan
-from bascule.drills.probes import probe_clients, query_dns
+from bascule.drills.plan import DrillPlan, Resolver
+from bascule.drills.probes import DnsResult, probe_clients, query_dns
 from bascule.readiness import client as client_for
 from bascule.verify import check_sites
 
 PRIMARY, SECONDARY = "primary", "secondary"
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One probe round while a phase is observed, for whoever shows it live (the CLI's status line): the runner
+    only reports, it draws nothing."""
+
+    phase: str
+    elapsed: float
+    """Seconds since the phase began."""
+    dns: tuple[tuple[Resolver, DnsResult], ...]
+    """Each resolver asked, with what it answered."""
+    http: dict[str, Any]
+    """What clients got, as `probe_clients` returns it (`site`, `error`, ...)."""
+
+
+Watch = Callable[[Observation], None]
 READINESS_TIMEOUT = 5.0
 """Seconds each readiness step (connect, handshake, health) may take: a site slower than a health checker's
 timeout is reported as such, but a standby is not refused for a slow first connection."""
@@ -98,8 +117,18 @@ def preflight(
         time.sleep(plan.poll_interval)
 
 
-def observe(plan: DrillPlan, client: httpx.Client, journal: Journal, phase: str, want: str, progress: Progress) -> str:
-    """Poll at a fixed rate until every resolver and HTTP reach `want`; return why observation ended."""
+def observe(
+    plan: DrillPlan,
+    client: httpx.Client,
+    journal: Journal,
+    phase: str,
+    want: str,
+    progress: Progress,
+    watch: Watch | None = None,
+) -> str:
+    """Poll at a fixed rate until every resolver and HTTP reach `want`; return why observation ended.
+
+    `progress` gets a line when the state changes; `watch`, if given, every probe round."""
     target = plan.target
     start = time.monotonic()
     deadline = start + plan.timeout_seconds
@@ -114,6 +143,10 @@ def observe(plan: DrillPlan, client: httpx.Client, journal: Journal, phase: str,
         answer = next((r.answers for r in recursive + results if r.answers), [])
         http = probe_clients(client, answer, target, plan.probe_timeout)
         journal.append("probe", phase=phase, dns=[r.as_json() for r in results], http=http)
+        if watch is not None:
+            watch(
+                Observation(phase, time.monotonic() - start, tuple(zip(target.resolvers, results, strict=True)), http)
+            )
         state = ",".join(str(r.site) for r in results) + f" http={http['site'] or http['error']}"
         if state not in seen:
             seen.add(state)
@@ -134,10 +167,16 @@ def observe(plan: DrillPlan, client: httpx.Client, journal: Journal, phase: str,
 
 
 def run_drill(
-    plan: DrillPlan, control: DrillControl, journal: Journal, progress: Progress, data: SandboxDataDrill | None = None
+    plan: DrillPlan,
+    control: DrillControl,
+    journal: Journal,
+    progress: Progress,
+    data: SandboxDataDrill | None = None,
+    watch: Watch | None = None,
 ) -> None:
     """With `data`, a canary writer runs from before the fault until the restore, and the standby database is
-    promoted once the fault is in effect; the failover phase then also waits for the first write on it."""
+    promoted once the fault is in effect; the failover phase then also waits for the first write on it. `watch`
+    sees every probe round of failover and failback (see `observe`)."""
     journal.append("plan", plan=plan.as_json())
     with client_for(plan.trust) as client:
         try:
@@ -167,7 +206,7 @@ def run_drill(
             if data is not None:
                 progress("data: promoting the standby database")
                 data.promote()
-            observe(plan, client, journal, "failover", SECONDARY, progress)
+            observe(plan, client, journal, "failover", SECONDARY, progress, watch)
             if data is not None and not data.await_first_write(plan.timeout_seconds):
                 journal.append("timeout", phase="first-write", after_seconds=plan.timeout_seconds)
         except ControlError as exc:
@@ -183,7 +222,7 @@ def run_drill(
         if restored:
             try:
                 checkpoint()
-                observe(plan, client, journal, "failback", PRIMARY, progress)
+                observe(plan, client, journal, "failback", PRIMARY, progress, watch)
             except (KeyboardInterrupt, DrillInterrupted) as exc:
                 journal.append("interrupted", signal=str(exc) or "SIGINT", phase="failback")
                 raise
