@@ -16,6 +16,7 @@ from bascule.spec.models import (
     TAG_RPO,
     TAG_RTO,
     TAG_SERVICE,
+    AwsNetworkSpec,
     AwsSiteSpec,
     AzurePostgresStandbySpec,
     AzureSiteSpec,
@@ -27,6 +28,7 @@ from bascule.spec.models import (
     EndpointSiteSpec,
     GcpSiteSpec,
     HealthCheckSpec,
+    ImageSite,
     PowerDnsSpec,
     RdsPostgresSpec,
     Role,
@@ -36,6 +38,7 @@ from bascule.spec.models import (
     SiteSpec,
     StackSpec,
     TrafficManagerDnsSpec,
+    check_aws_network,
 )
 
 __all__ = [
@@ -47,6 +50,7 @@ __all__ = [
     "TAG_RPO",
     "TAG_RTO",
     "TAG_SERVICE",
+    "AwsNetworkSpec",
     "AwsSiteSpec",
     "AzurePostgresStandbySpec",
     "AzureSiteSpec",
@@ -58,6 +62,7 @@ __all__ = [
     "EndpointSiteSpec",
     "GcpSiteSpec",
     "HealthCheckSpec",
+    "ImageSite",
     "PowerDnsSpec",
     "RdsPostgresSpec",
     "Role",
@@ -68,6 +73,7 @@ __all__ = [
     "SpecError",
     "StackSpec",
     "TrafficManagerDnsSpec",
+    "check_aws_network",
     "load_stack_file",
     "parse_drill",
     "parse_services",
