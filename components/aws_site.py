@@ -46,7 +46,8 @@ class AwsSite(Site):
         )
         image = args.image_to_run
         child = pulumi.ResourceOptions(parent=self, provider=provider)
-        network = args.given_network or self._own_network(name, site, tags, child)
+        given = args.given_network
+        network = given.checked_when_known(name) if given else self._own_network(name, site, tags, child)
 
         alb_sg = aws.ec2.SecurityGroup(
             f"{name}-alb",

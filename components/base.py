@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import pulumi
@@ -32,6 +32,7 @@ from bascule.spec import (
     ServiceSpec,
     SiteSpec,
     check_aws_network,
+    check_subnet_ids,
 )
 
 
@@ -107,16 +108,17 @@ class DnsRecords(Protocol):
 @dataclass(frozen=True)
 class AwsNetwork:
     """An existing VPC an AWS site runs in, as a program knows it: any id may be computed (`pulumi.Input`), e.g.
-    another stack's outputs or a VPC built in the same program. The number of subnets must be known when the
-    program runs (a list of inputs, not an input of a list): it is checked before any resource is declared.
+    another stack's outputs (`StackReference.get_output`) or a VPC built in the same program. A list of subnets is
+    checked before any resource is declared; a list that is itself one computed value, once its value is known
+    (before the load balancer or service that uses it).
 
     Only AWS sites take a network of the caller's; Azure and GCP sites always create their own.
     """
 
     vpc_id: pulumi.Input[str]
-    alb_subnet_ids: Sequence[pulumi.Input[str]]
+    alb_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Public subnets for the internet-facing load balancer, in at least two Availability Zones."""
-    task_subnet_ids: Sequence[pulumi.Input[str]]
+    task_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Where the Fargate tasks run: private subnets with egress (NAT, or VPC endpoints for ECR, S3 and CloudWatch
     Logs) with `assign_public_ip=False`, or public subnets with `assign_public_ip=True`."""
     assign_public_ip: bool = False
@@ -125,6 +127,33 @@ class AwsNetwork:
     @staticmethod
     def from_spec(spec: AwsNetworkSpec) -> AwsNetwork:
         return AwsNetwork(spec.vpc_id, list(spec.alb_subnet_ids), list(spec.task_subnet_ids), spec.assign_public_ip)
+
+    def checked_when_known(self, component: str) -> AwsNetwork:
+        """This network with each subnet list that is one computed value checked once its value is known, so the
+        load balancer and service that read it fail with the same one-line error as a list given as such."""
+
+        def checked(
+            field: str, ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+        ) -> pulumi.Input[Sequence[pulumi.Input[str]]]:
+            if isinstance(ids, Sequence):  # counted before any resource, by check_site_inputs
+                return ids
+
+            def known(value: Sequence[str] | None) -> Sequence[str]:
+                if value is None:  # e.g. a stack output that does not exist
+                    raise pulumi.RunError(f"{component}: network.{field}: the computed list has no value")
+                try:
+                    check_subnet_ids(field, value)
+                except ValueError as exc:
+                    raise pulumi.RunError(f"{component}: network.{exc}") from None
+                return value
+
+            return pulumi.Output.from_input(ids).apply(known)
+
+        return replace(
+            self,
+            alb_subnet_ids=checked("alb_subnet_ids", self.alb_subnet_ids),
+            task_subnet_ids=checked("task_subnet_ids", self.task_subnet_ids),
+        )
 
 
 @dataclass(frozen=True)

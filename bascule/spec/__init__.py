@@ -39,6 +39,7 @@ from bascule.spec.models import (
     StackSpec,
     TrafficManagerDnsSpec,
     check_aws_network,
+    check_subnet_ids,
 )
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "StackSpec",
     "TrafficManagerDnsSpec",
     "check_aws_network",
+    "check_subnet_ids",
     "load_stack_file",
     "parse_drill",
     "parse_services",

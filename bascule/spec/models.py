@@ -113,30 +113,38 @@ def _aws_id(prefix: str, value: str) -> bool:
     return re.fullmatch(rf"{prefix}-([0-9a-z]{{8}}|[0-9a-z]{{17}})", value) is not None
 
 
-def check_aws_network(vpc_id: object, alb_subnet_ids: Sequence[object], task_subnet_ids: Sequence[object]) -> None:
+SUBNET_FIELDS = {"alb_subnet_ids": (ALB_MIN_SUBNETS, None), "task_subnet_ids": (1, ECS_MAX_SUBNETS)}
+"""How many subnets each list of an existing network takes: (at least, at most)."""
+
+
+def check_aws_network(vpc_id: object, alb_subnet_ids: object, task_subnet_ids: object) -> None:
     """The rules an existing network must meet, for ids written in a stack file and for ids a program computes
-    (`SiteInputs.network`): counts always, the id forms only of values already known (plain strings).
+    (`SiteInputs.network`): a list's length when it is a list (of ids, computed or not), an id's form when it is
+    a plain string. A list given as one computed value is checked by `check_subnet_ids` once it is known.
 
     Raises ValueError("<field>: <what is wrong>"), so either caller can name where the field came from.
     """
     if isinstance(vpc_id, str) and not _aws_id("vpc", vpc_id):
         raise ValueError(f"vpc_id: '{vpc_id}' is not a VPC id (vpc- and 8 or 17 letters and digits)")
-    for field, ids, least, most in (
-        ("alb_subnet_ids", alb_subnet_ids, ALB_MIN_SUBNETS, None),
-        ("task_subnet_ids", task_subnet_ids, 1, ECS_MAX_SUBNETS),
-    ):
-        if len(ids) < least:
-            needs = "subnets in at least two Availability Zones" if least > 1 else "at least one subnet"
-            raise ValueError(f"{field}: {needs}, got {len(ids)}")
-        if most is not None and len(ids) > most:
-            raise ValueError(f"{field}: an ECS service takes at most {most} subnets, got {len(ids)}")
-        known = [i for i in ids if isinstance(i, str)]
-        bad = next((i for i in known if not _aws_id("subnet", i)), None)
-        if bad is not None:
-            raise ValueError(f"{field}: '{bad}' is not a subnet id (subnet- and 8 or 17 letters and digits)")
-        twice = next((i for i in known if known.count(i) > 1), None)
-        if twice is not None:
-            raise ValueError(f"{field}: '{twice}' is listed twice")
+    for field, ids in (("alb_subnet_ids", alb_subnet_ids), ("task_subnet_ids", task_subnet_ids)):
+        if isinstance(ids, Sequence) and not isinstance(ids, str):
+            check_subnet_ids(field, ids)
+
+
+def check_subnet_ids(field: str, ids: Sequence[object]) -> None:
+    least, most = SUBNET_FIELDS[field]
+    if len(ids) < least:
+        needs = "subnets in at least two Availability Zones" if least > 1 else "at least one subnet"
+        raise ValueError(f"{field}: {needs}, got {len(ids)}")
+    if most is not None and len(ids) > most:
+        raise ValueError(f"{field}: an ECS service takes at most {most} subnets, got {len(ids)}")
+    known = [i for i in ids if isinstance(i, str)]
+    bad = next((i for i in known if not _aws_id("subnet", i)), None)
+    if bad is not None:
+        raise ValueError(f"{field}: '{bad}' is not a subnet id (subnet- and 8 or 17 letters and digits)")
+    twice = next((i for i in known if known.count(i) > 1), None)
+    if twice is not None:
+        raise ValueError(f"{field}: '{twice}' is listed twice")
 
 
 class AwsNetworkSpec(_Model):
