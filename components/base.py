@@ -33,6 +33,7 @@ from bascule.spec import (
     SiteSpec,
     check_aws_network,
     check_subnet_ids,
+    is_id_list,
 )
 
 
@@ -135,10 +136,10 @@ class AwsNetwork:
         def checked(
             field: str, ids: pulumi.Input[Sequence[pulumi.Input[str]]]
         ) -> pulumi.Input[Sequence[pulumi.Input[str]]]:
-            if isinstance(ids, Sequence):  # counted before any resource, by check_site_inputs
+            if is_id_list(ids):  # counted before any resource, by check_site_inputs
                 return ids
 
-            def known(value: Sequence[str] | None) -> Sequence[str]:
+            def known(value: Sequence[pulumi.Input[str]] | None) -> Sequence[pulumi.Input[str]]:
                 if value is None:  # e.g. a stack output that does not exist
                     raise pulumi.RunError(f"{component}: network.{field}: the computed list has no value")
                 try:
@@ -239,8 +240,9 @@ def caller_provider(
     provider = opts.provider if opts is not None else None
     if provider is None:
         return None
-    if not isinstance(provider, pulumi.ProviderResource) or provider.package != package:
-        found = getattr(provider, "package", type(provider).__name__)
+    # Typed as a provider, but a program without a type checker may pass anything: read `package` defensively.
+    found: object = getattr(provider, "package", type(provider).__name__)
+    if found != package:
         raise pulumi.RunError(f"{component}: opts.provider must be a '{package}' provider, got '{found}'")
     return provider
 

@@ -40,6 +40,7 @@ from bascule.spec.models import (
     TrafficManagerDnsSpec,
     check_aws_network,
     check_subnet_ids,
+    is_id_list,
 )
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "TrafficManagerDnsSpec",
     "check_aws_network",
     "check_subnet_ids",
+    "is_id_list",
     "load_stack_file",
     "parse_drill",
     "parse_services",

@@ -127,8 +127,14 @@ def check_aws_network(vpc_id: object, alb_subnet_ids: object, task_subnet_ids: o
     if isinstance(vpc_id, str) and not _aws_id("vpc", vpc_id):
         raise ValueError(f"vpc_id: '{vpc_id}' is not a VPC id (vpc- and 8 or 17 letters and digits)")
     for field, ids in (("alb_subnet_ids", alb_subnet_ids), ("task_subnet_ids", task_subnet_ids)):
-        if isinstance(ids, Sequence) and not isinstance(ids, str):
+        if is_id_list(ids):
+            assert isinstance(ids, Sequence)
             check_subnet_ids(field, ids)
+
+
+def is_id_list(ids: object) -> bool:
+    """Whether subnet ids are a list now (each id maybe computed), not one computed value that becomes a list."""
+    return isinstance(ids, Sequence) and not isinstance(ids, str)
 
 
 def check_subnet_ids(field: str, ids: Sequence[object]) -> None:
