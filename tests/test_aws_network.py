@@ -13,10 +13,9 @@ import pytest
 
 from bascule.components import AwsNetwork, FailoverService, FailoverServiceArgs, SiteInputs
 from bascule.engine import ProgramError, run_offline
-from bascule.facts import Cloud
-from bascule.spec import AwsSiteSpec, EndpointSiteSpec, GcpSiteSpec, Route53DnsSpec, ServiceSpec, SpecError
+from bascule.spec import AwsSiteSpec, GcpSiteSpec, ServiceSpec, SpecError
 from bascule.spec import parse_services as parse
-from tests.conftest import Plan
+from tests.conftest import PROGRAM_SPEC, Plan
 
 PlanFn = Callable[..., Plan]
 OWN_NETWORK = (
@@ -29,14 +28,6 @@ OWN_NETWORK = (
 VPC = "vpc-0a1b2c3d4e5f67890"
 PUBLIC = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"]
 PRIVATE = ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2", "subnet-0bbbbbbbbbbbbbbb3"]
-
-SPEC = ServiceSpec(
-    name="svc",
-    hostname="svc.example.com",
-    primary=AwsSiteSpec(region="eu-west-3", image="ghcr.io/example/svc:1"),
-    secondary=EndpointSiteSpec(provider=Cloud.SCALEWAY, region="fr-par", address="203.0.113.10"),
-    dns=Route53DnsSpec(zone="example.com"),
-)
 
 
 def _under(plan: Plan, component: str) -> list[str]:
@@ -79,7 +70,7 @@ def test_a_computed_network_replaces_the_sites_own() -> None:
         public = [aws.ec2.Subnet(f"platform-public-{i}", vpc_id=vpc.id, cidr_block=f"10.0.{i}.0/24") for i in (1, 2)]
         private = [aws.ec2.Subnet(f"platform-app-{i}", vpc_id=vpc.id, cidr_block=f"10.0.1{i}.0/24") for i in (1, 2)]
         network = AwsNetwork(vpc.id, [s.id for s in public], [s.id for s in private])
-        FailoverService("svc", FailoverServiceArgs(service=SPEC, primary=SiteInputs(network=network)))
+        FailoverService("svc", FailoverServiceArgs(service=PROGRAM_SPEC, primary=SiteInputs(network=network)))
 
     plan = Plan(run_offline(program, {}))
     assert not set(_under(plan, "svc-primary")) & set(OWN_NETWORK)
@@ -150,18 +141,18 @@ def _declares_nothing(service: ServiceSpec, **inputs: SiteInputs) -> str:
     ],
 )  # fmt: skip
 def test_a_network_that_cannot_work_is_a_one_line_error(network: AwsNetwork, message: str) -> None:
-    assert _declares_nothing(SPEC, primary=SiteInputs(network=network)) == f"svc: primary.network.{message}"
+    assert _declares_nothing(PROGRAM_SPEC, primary=SiteInputs(network=network)) == f"svc: primary.network.{message}"
 
 
 def test_computed_subnet_ids_are_counted_not_read() -> None:
     """A computed id's value is unknown when the program runs: the count is checked, the form is AWS's to judge."""
     one = pulumi.Output.from_input(PUBLIC[0])
-    message = _declares_nothing(SPEC, primary=SiteInputs(network=AwsNetwork(VPC, [one], PRIVATE)))
+    message = _declares_nothing(PROGRAM_SPEC, primary=SiteInputs(network=AwsNetwork(VPC, [one], PRIVATE)))
     assert message == "svc: primary.network.alb_subnet_ids: subnets in at least two Availability Zones, got 1"
 
 
 def test_only_aws_sites_take_a_network() -> None:
-    spec = SPEC.model_copy(
+    spec = PROGRAM_SPEC.model_copy(
         update={"secondary": GcpSiteSpec(project="shop-dr-eu", region="europe-west9", image="ghcr.io/example/svc:1")}
     )
     network = AwsNetwork(VPC, PUBLIC, PRIVATE)
@@ -172,7 +163,7 @@ def test_only_aws_sites_take_a_network() -> None:
 def test_a_network_is_given_once() -> None:
     spec_network = {"vpc_id": VPC, "alb_subnet_ids": PUBLIC, "task_subnet_ids": PRIVATE}
     primary = AwsSiteSpec.model_validate({"region": "eu-west-3", "image": "x/y:1", "network": spec_network})
-    spec = SPEC.model_copy(update={"primary": primary})
+    spec = PROGRAM_SPEC.model_copy(update={"primary": primary})
     message = _declares_nothing(spec, primary=SiteInputs(network=AwsNetwork(VPC, PUBLIC, PRIVATE)))
     assert message == "svc: primary.network: given by both the spec and the program; give it in one place"
 
@@ -209,7 +200,7 @@ def test_vpc_cidr_means_nothing_with_a_network(dev_service: dict[str, Any]) -> N
 
 
 def test_the_image_may_come_from_the_program_alone() -> None:
-    spec = SPEC.model_copy(update={"primary": AwsSiteSpec(region="eu-west-3")})
+    spec = PROGRAM_SPEC.model_copy(update={"primary": AwsSiteSpec(region="eu-west-3")})
 
     def program() -> None:
         repository = aws.ecr.Repository("svc")
@@ -225,7 +216,7 @@ def test_the_image_may_come_from_the_program_alone() -> None:
 
 
 def test_no_image_at_all_is_a_one_line_error_before_any_resource() -> None:
-    spec = SPEC.model_copy(update={"primary": AwsSiteSpec(region="eu-west-3")})
+    spec = PROGRAM_SPEC.model_copy(update={"primary": AwsSiteSpec(region="eu-west-3")})
     assert _declares_nothing(spec) == (
         "svc: primary.image: none given: set the site spec's image, or pass SiteInputs.image from the program"
     )
@@ -264,7 +255,7 @@ def _platform_program() -> None:
         platform.get_output("public_subnet_ids"),
         platform.get_output("private_subnet_ids"),
     )
-    FailoverService("svc", FailoverServiceArgs(service=SPEC, primary=SiteInputs(network=network)))
+    FailoverService("svc", FailoverServiceArgs(service=PROGRAM_SPEC, primary=SiteInputs(network=network)))
 
 
 def test_a_network_from_another_stacks_outputs() -> None:
