@@ -23,7 +23,7 @@ from bascule.components.base import (
     caller_provider,
     fit_name,
 )
-from bascule.spec import AwsSiteSpec, DrillFault
+from bascule.spec import ALB_MIN_SUBNETS, AwsSiteSpec, DrillFault
 
 _TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 _EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
@@ -275,9 +275,9 @@ class AwsSite(Site):
     def _own_network(
         self, name: str, site: AwsSiteSpec, tags: dict[str, str], child: pulumi.ResourceOptions
     ) -> AwsNetwork:
-        """A VPC cut from `vpc_cidr` with two public subnets in two Availability Zones (an ALB needs subnets in
-        at least two: see `ALB_MIN_SUBNETS` in the spec); load balancer and tasks share them, tasks with public
-        IPs so they pull their image without a NAT gateway."""
+        """A VPC cut from `vpc_cidr` with public subnets in as many Availability Zones as an ALB needs
+        (`ALB_MIN_SUBNETS`); load balancer and tasks share them, tasks with public IPs so they pull their image
+        without a NAT gateway."""
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=site.vpc_cidr,
@@ -300,7 +300,7 @@ class AwsSite(Site):
         cidr = ipaddress.ip_network(site.vpc_cidr)
         cidrs = list(cidr.subnets(new_prefix=cidr.prefixlen + 2))
         subnet_ids: list[pulumi.Input[str]] = []
-        for i in range(2):
+        for i in range(ALB_MIN_SUBNETS):
             subnet = aws.ec2.Subnet(
                 f"{name}-public-{i}",
                 vpc_id=vpc.id,

@@ -11,6 +11,7 @@ from bascule.spec.loader import (
     read_stack_config,
 )
 from bascule.spec.models import (
+    ALB_MIN_SUBNETS,
     TAG_CRITICALITY,
     TAG_ROLE,
     TAG_RPO,
@@ -44,6 +45,7 @@ from bascule.spec.models import (
 )
 
 __all__ = [
+    "ALB_MIN_SUBNETS",
     "CONFIG_NAMESPACE",
     "DRILL_KEY",
     "SERVICES_KEY",
