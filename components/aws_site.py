@@ -1,7 +1,9 @@
 """AWS site: ECS Fargate behind an internet-facing ALB with a DNS-validated ACM certificate.
 
-Tasks run in two public subnets with public IPs, which avoids a NAT gateway per site (the biggest
-fixed cost of a warm standby); only the ALB may reach them.
+Without a network of the caller's, the site creates a VPC whose tasks run in two public subnets with public
+IPs, which avoids a NAT gateway per site (the biggest fixed cost of a warm standby); only the ALB may reach
+them. With one (`SiteInputs.network` or the spec's `network`), it creates no VPC, subnets, gateway or routes:
+the ALB, the tasks and their security groups go into the given VPC and subnets.
 """
 
 from __future__ import annotations
@@ -12,8 +14,16 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, caller_provider, fit_name
-from bascule.spec import AwsSiteSpec, DrillFault
+from bascule.components.base import (
+    AwsNetwork,
+    Site,
+    SiteArgs,
+    SiteEndpoint,
+    bascule_tags,
+    caller_provider,
+    fit_name,
+)
+from bascule.spec import ALB_MIN_SUBNETS, AwsSiteSpec, DrillFault
 
 _TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 _EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
@@ -24,59 +34,24 @@ ALB_OPEN_PORTS = (443, 80)
 
 class AwsSite(Site):
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("bascule:aws:AwsSite", name, None, opts)
         site = args.site
         if not isinstance(site, AwsSiteSpec):
             raise TypeError(f"AwsSite needs an 'aws' site spec, got '{site.kind}'")
+        args.check(name)
+        super().__init__("bascule:aws:AwsSite", name, None, opts)
         tags = bascule_tags(args.service, args.role)
         # The caller's provider when given (its region must be the spec's: plans and policies read that one).
         provider = caller_provider(opts, "aws", name) or aws.Provider(
             f"{name}-provider", region=site.region, opts=pulumi.ResourceOptions(parent=self)
         )
-        image = site.image if args.image is None else args.image
+        image = args.image_to_run
         child = pulumi.ResourceOptions(parent=self, provider=provider)
-
-        vpc = aws.ec2.Vpc(
-            f"{name}-vpc",
-            cidr_block=site.vpc_cidr,
-            enable_dns_hostnames=True,
-            enable_dns_support=True,
-            tags=tags,
-            opts=child,
-        )
-        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, opts=child)
-        routes = aws.ec2.RouteTable(
-            f"{name}-public",
-            vpc_id=vpc.id,
-            routes=[aws.ec2.RouteTableRouteArgs(cidr_block=_ANYWHERE[0], gateway_id=igw.id)],
-            tags=tags,
-            opts=child,
-        )
-        zones = aws.get_availability_zones_output(
-            state="available", opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
-        )
-        network = ipaddress.ip_network(site.vpc_cidr)
-        cidrs = list(network.subnets(new_prefix=network.prefixlen + 2))
-        subnets = []
-        for i in range(2):
-            subnet = aws.ec2.Subnet(
-                f"{name}-public-{i}",
-                vpc_id=vpc.id,
-                cidr_block=str(cidrs[i]),
-                availability_zone=zones.names[i],
-                map_public_ip_on_launch=True,
-                tags=tags,
-                opts=child,
-            )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=routes.id, opts=child
-            )
-            subnets.append(subnet)
-        subnet_ids = [s.id for s in subnets]
+        given = args.given_network
+        network = given.checked_when_known(name) if given else self._own_network(name, site, tags, child)
 
         alb_sg = aws.ec2.SecurityGroup(
             f"{name}-alb",
-            vpc_id=vpc.id,
+            vpc_id=network.vpc_id,
             description=f"{args.service.name} {args.role.value} load balancer: HTTPS from anywhere",
             ingress=[
                 aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=p, to_port=p, cidr_blocks=_ANYWHERE)
@@ -88,7 +63,7 @@ class AwsSite(Site):
         )
         task_sg = aws.ec2.SecurityGroup(
             f"{name}-tasks",
-            vpc_id=vpc.id,
+            vpc_id=network.vpc_id,
             description=f"{args.service.name} {args.role.value} tasks: only from the load balancer",
             ingress=[
                 aws.ec2.SecurityGroupIngressArgs(
@@ -103,11 +78,12 @@ class AwsSite(Site):
             opts=child,
         )
 
+        # Public subnets in at least two Availability Zones: counted (ALB_MIN_SUBNETS) before any resource.
         alb = aws.lb.LoadBalancer(
             fit_name(f"{name}-alb", "aws:lb/loadBalancer:LoadBalancer"),
             load_balancer_type="application",
             internal=False,
-            subnets=subnet_ids,
+            subnets=network.alb_subnet_ids,
             security_groups=[alb_sg.id],
             drop_invalid_header_fields=True,
             tags=tags,
@@ -121,7 +97,7 @@ class AwsSite(Site):
             port=site.container_port,
             protocol="HTTP",
             target_type="ip",
-            vpc_id=vpc.id,
+            vpc_id=network.vpc_id,
             deregistration_delay=30,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 path=hc.path,
@@ -239,8 +215,19 @@ class AwsSite(Site):
             desired_count=0 if args.fault is DrillFault.OUTAGE else site.desired_count,
             launch_type="FARGATE",
             health_check_grace_period_seconds=60,
+            # Whether the task's network interface gets a public IP (awsvpc; the API's default is DISABLED:
+            # https://docs.aws.amazon.com/sdk-for-python/v4/reference/clients/ecs/dictionaries/AwsVpcConfigurationDict/).
+            # To pull its image a Fargate task needs a route out: in a public subnet its public IP, in a private one
+            # a NAT gateway or, for ECR images, VPC endpoints (ecr.api, ecr.dkr and the S3 gateway endpoint; and
+            # CloudWatch Logs for the awslogs driver), which the network's owner provides:
+            # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-networking.html
+            # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/platform-version-migration.html
+            # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/vpc-endpoints.html
+            # https://github.com/aws/containers-roadmap/issues/48 (awslogs unable to reach CloudWatch Logs)
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
-                subnets=subnet_ids, security_groups=[task_sg.id], assign_public_ip=True
+                subnets=network.task_subnet_ids,
+                security_groups=[task_sg.id],
+                assign_public_ip=network.assign_public_ip,
             ),
             load_balancers=[
                 aws.ecs.ServiceLoadBalancerArgs(
@@ -284,6 +271,50 @@ class AwsSite(Site):
             alias_zone_id=alb.zone_id,
         )
         self.register_outputs({"target": alb.dns_name, "region": site.region, "load_balancer_arn": alb.arn})
+
+    def _own_network(
+        self, name: str, site: AwsSiteSpec, tags: dict[str, str], child: pulumi.ResourceOptions
+    ) -> AwsNetwork:
+        """A VPC cut from `vpc_cidr` with public subnets in as many Availability Zones as an ALB needs
+        (`ALB_MIN_SUBNETS`); load balancer and tasks share them, tasks with public IPs so they pull their image
+        without a NAT gateway."""
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=site.vpc_cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags=tags,
+            opts=child,
+        )
+        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, opts=child)
+        routes = aws.ec2.RouteTable(
+            f"{name}-public",
+            vpc_id=vpc.id,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block=_ANYWHERE[0], gateway_id=igw.id)],
+            tags=tags,
+            opts=child,
+        )
+        zones = aws.get_availability_zones_output(
+            state="available", opts=pulumi.InvokeOutputOptions(parent=self, provider=child.provider)
+        )
+        cidr = ipaddress.ip_network(site.vpc_cidr)
+        cidrs = list(cidr.subnets(new_prefix=cidr.prefixlen + 2))
+        subnet_ids: list[pulumi.Input[str]] = []
+        for i in range(ALB_MIN_SUBNETS):
+            subnet = aws.ec2.Subnet(
+                f"{name}-public-{i}",
+                vpc_id=vpc.id,
+                cidr_block=str(cidrs[i]),
+                availability_zone=zones.names[i],
+                map_public_ip_on_launch=True,
+                tags=tags,
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=routes.id, opts=child
+            )
+            subnet_ids.append(subnet.id)
+        return AwsNetwork(vpc.id, subnet_ids, subnet_ids, assign_public_ip=True)
 
 
 def _fails_target_group(args: SiteArgs) -> bool:

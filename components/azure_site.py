@@ -37,10 +37,11 @@ from bascule.spec import AzureSiteSpec
 
 class AzureSite(Site):
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("bascule:azure:AzureSite", name, None, opts)
         site = args.site
         if not isinstance(site, AzureSiteSpec):
             raise TypeError(f"AzureSite needs an 'azure' site spec, got '{site.kind}'")
+        args.check(name)
+        super().__init__("bascule:azure:AzureSite", name, None, opts)
         tags = bascule_tags(args.service, args.role)
         # The caller's provider when given (its location must be the spec's, which plans and policies read).
         provider = caller_provider(opts, "azure-native", name) or azure.Provider(
@@ -77,7 +78,7 @@ class AzureSite(Site):
                 containers=[
                     azure.app.ContainerArgs(
                         name=args.service.name,
-                        image=site.image if args.image is None else args.image,
+                        image=args.image_to_run,
                         resources=azure.app.ContainerResourcesArgs(cpu=site.cpu, memory=site.memory),
                         probes=[
                             azure.app.ContainerAppProbeArgs(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import pulumi
@@ -22,11 +23,17 @@ from bascule.spec import (
     TAG_RPO,
     TAG_RTO,
     TAG_SERVICE,
+    AwsNetworkSpec,
+    AwsSiteSpec,
     Criticality,
     DrillFault,
+    ImageSite,
     Role,
     ServiceSpec,
     SiteSpec,
+    check_aws_network,
+    check_subnet_ids,
+    is_id_list,
 )
 
 
@@ -100,6 +107,57 @@ class DnsRecords(Protocol):
 
 
 @dataclass(frozen=True)
+class AwsNetwork:
+    """An existing VPC an AWS site runs in, as a program knows it: any id may be computed (`pulumi.Input`), e.g.
+    another stack's outputs (`StackReference.get_output`) or a VPC built in the same program. A list of subnets is
+    checked before any resource is declared; a list that is itself one computed value, once its value is known
+    (before the load balancer or service that uses it).
+
+    Only AWS sites take a network of the caller's; Azure and GCP sites always create their own.
+    """
+
+    vpc_id: pulumi.Input[str]
+    alb_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Public subnets for the internet-facing load balancer, in at least two Availability Zones."""
+    task_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Where the Fargate tasks run: private subnets with egress (NAT, or VPC endpoints for ECR, S3 and CloudWatch
+    Logs) with `assign_public_ip=False`, or public subnets with `assign_public_ip=True`."""
+    assign_public_ip: bool = False
+    """Give each task a public IP: how a task in a public subnet without NAT reaches ECR. False in private subnets."""
+
+    @staticmethod
+    def from_spec(spec: AwsNetworkSpec) -> AwsNetwork:
+        return AwsNetwork(spec.vpc_id, list(spec.alb_subnet_ids), list(spec.task_subnet_ids), spec.assign_public_ip)
+
+    def checked_when_known(self, component: str) -> AwsNetwork:
+        """This network with each subnet list that is one computed value checked once its value is known, so the
+        load balancer and service that read it fail with the same one-line error as a list given as such."""
+
+        def checked(
+            field: str, ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+        ) -> pulumi.Input[Sequence[pulumi.Input[str]]]:
+            if is_id_list(ids):  # counted before any resource, by check_site_inputs
+                return ids
+
+            def known(value: Sequence[pulumi.Input[str]] | None) -> Sequence[pulumi.Input[str]]:
+                if value is None:  # e.g. a stack output that does not exist
+                    raise pulumi.RunError(f"{component}: network.{field}: the computed list has no value")
+                try:
+                    check_subnet_ids(field, value)
+                except ValueError as exc:
+                    raise pulumi.RunError(f"{component}: network.{exc}") from None
+                return value
+
+            return pulumi.Output.from_input(ids).apply(known)
+
+        return replace(
+            self,
+            alb_subnet_ids=checked("alb_subnet_ids", self.alb_subnet_ids),
+            task_subnet_ids=checked("task_subnet_ids", self.task_subnet_ids),
+        )
+
+
+@dataclass(frozen=True)
 class SiteArgs:
     """What every site kind is built from; FailoverService fills it, a program building one site may too."""
 
@@ -118,6 +176,60 @@ class SiteArgs:
     address: pulumi.Input[str] | None = None
     """An 'endpoint' site's address, when the program computes it (an Elastic IP, a load balancer's name): it
     replaces the spec's `address`, whose form (IP or hostname) the spec's validation checked and it must keep."""
+    network: AwsNetwork | None = None
+    """An 'aws' site's existing VPC, when the program computes it; else the spec's `network`, else a VPC of its own."""
+
+    def check(self, component: str) -> None:
+        """`check_site_inputs` for a site built from these args: a one-line error naming the component and field."""
+        try:
+            check_site_inputs(self.site, self.image, self.address, self.network)
+        except ValueError as exc:
+            raise pulumi.RunError(f"{component}: {exc}") from None
+
+    @property
+    def image_to_run(self) -> pulumi.Input[str]:
+        """The image the program computed, else the spec's (`check` has made sure there is one)."""
+        spec_image = self.site.image if isinstance(self.site, ImageSite) else None
+        image = self.image if self.image is not None else spec_image
+        assert image is not None, "call SiteArgs.check() first"
+        return image
+
+    @property
+    def given_network(self) -> AwsNetwork | None:
+        """The existing network an 'aws' site runs in (the program's, else the spec's), or None: a VPC of its own."""
+        if self.network is not None:
+            return self.network
+        spec = self.site.network if isinstance(self.site, AwsSiteSpec) else None
+        return AwsNetwork.from_spec(spec) if spec is not None else None
+
+
+COMPUTED_INPUT_KINDS = {"image": ("aws", "azure", "gcp"), "address": ("endpoint",), "network": ("aws",)}
+"""Which site kinds take each computed input of `SiteInputs`: a container site's image, a bring-your-own endpoint's
+address, and the existing network only an AWS site can run in (Azure and GCP sites always create their own)."""
+
+
+def check_site_inputs(
+    site: SiteSpec,
+    image: pulumi.Input[str] | None,
+    address: pulumi.Input[str] | None,
+    network: AwsNetwork | None,
+) -> None:
+    """What a program passes for a site, against its spec, before any resource is declared.
+
+    Raises ValueError("<field>: <what is wrong>"): FailoverService prefixes the role, a site its own name.
+    """
+    for field, value in (("image", image), ("address", address), ("network", network)):
+        if value is not None and site.kind not in COMPUTED_INPUT_KINDS[field]:
+            raise ValueError(f"{field}: a '{site.kind}' site takes no computed {field}")
+    if isinstance(site, ImageSite) and image is None and site.image is None:
+        raise ValueError("image: none given: set the site spec's image, or pass SiteInputs.image from the program")
+    if network is not None:
+        if isinstance(site, AwsSiteSpec) and site.network is not None:
+            raise ValueError("network: given by both the spec and the program; give it in one place")
+        try:
+            check_aws_network(network.vpc_id, network.alb_subnet_ids, network.task_subnet_ids)
+        except ValueError as exc:
+            raise ValueError(f"network.{exc}") from None
 
 
 def caller_provider(
@@ -128,8 +240,9 @@ def caller_provider(
     provider = opts.provider if opts is not None else None
     if provider is None:
         return None
-    if not isinstance(provider, pulumi.ProviderResource) or provider.package != package:
-        found = getattr(provider, "package", type(provider).__name__)
+    # Typed as a provider, but a program without a type checker may pass anything: read `package` defensively.
+    found: object = getattr(provider, "package", type(provider).__name__)
+    if found != package:
         raise pulumi.RunError(f"{component}: opts.provider must be a '{package}' provider, got '{found}'")
     return provider
 

@@ -13,6 +13,7 @@ class EndpointSite(Site):
         site = args.site
         if not isinstance(site, EndpointSiteSpec):
             raise TypeError(f"EndpointSite needs an 'endpoint' site spec, got '{site.kind}'")
+        args.check(name)
         # The declared location, in the component's own state: inventories and policies see this site
         # (where it is, whose it is) although Bascule creates nothing there.
         target = pulumi.Output.from_input(site.address if args.address is None else args.address)

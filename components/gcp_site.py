@@ -30,10 +30,11 @@ from bascule.spec import GcpSiteSpec
 
 class GcpSite(Site):
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("bascule:gcp:GcpSite", name, None, opts)
         site = args.site
         if not isinstance(site, GcpSiteSpec):
             raise TypeError(f"GcpSite needs a 'gcp' site spec, got '{site.kind}'")
+        args.check(name)
+        super().__init__("bascule:gcp:GcpSite", name, None, opts)
         labels = gcp_labels(bascule_tags(args.service, args.role))
         # The caller's provider when given (its project and region must be the spec's, which plans read).
         provider = caller_provider(opts, "gcp", name) or gcp.Provider(
@@ -52,7 +53,7 @@ class GcpSite(Site):
             template=gcp.cloudrunv2.ServiceTemplateArgs(
                 containers=[
                     gcp.cloudrunv2.ServiceTemplateContainerArgs(
-                        image=site.image if args.image is None else args.image,
+                        image=args.image_to_run,
                         ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=site.container_port),
                         resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
                             limits={"cpu": site.cpu, "memory": site.memory}

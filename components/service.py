@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from bascule.components.base import SiteArgs
+from bascule.components.base import AwsNetwork, SiteArgs, check_site_inputs
 from bascule.components.registry import data_standby_class, dns_backend_class, site_class
 from bascule.spec import DrillFault, Role, ServiceSpec
 
@@ -16,10 +16,12 @@ class SiteInputs:
     """What a program computes for one site, beyond its spec: all optional."""
 
     image: pulumi.Input[str] | None = None
-    """The image to deploy when the program computes it (an ECR or Artifact Registry repository URL and a tag);
-    it replaces the spec's `image`, which `bascule plan` and the policy check still read."""
+    """The image an 'aws', 'azure' or 'gcp' site runs, when the program computes it (an ECR or Artifact Registry
+    repository URL and a tag); it replaces the spec's `image`, which may then be left out."""
     address: pulumi.Input[str] | None = None
     """An 'endpoint' site's address when the program computes it; of the spec's form (IP or hostname)."""
+    network: AwsNetwork | None = None
+    """An existing VPC an 'aws' site runs in (ids may be computed), instead of a VPC of its own."""
     provider: pulumi.ProviderResource | None = None
     """The provider the site's resources use (another account, an assumed role, default tags), of the site's
     cloud and in the spec's region; without it the site creates its own for the spec's region."""
@@ -45,27 +47,45 @@ class FailoverService(pulumi.ComponentResource):
     """A primary site, a warm secondary and a health-checked DNS switch; outputs what drills and verify read."""
 
     def __init__(self, name: str, args: FailoverServiceArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("bascule:service:FailoverService", name, None, opts)
         svc = args.service
         for role, site, inputs in (
             ("primary", svc.primary, args.primary),
             ("secondary", svc.secondary, args.secondary),
         ):
-            is_endpoint = site.kind == "endpoint"
-            if (inputs.address is not None and not is_endpoint) or (inputs.image is not None and is_endpoint):
-                field = "image" if is_endpoint else "address"
-                raise pulumi.RunError(f"{name}: {role}.{field}: a '{site.kind}' site takes no computed {field}")
+            try:  # before any resource: a wrong input must not leave a half-declared service
+                check_site_inputs(site, inputs.image, inputs.address, inputs.network)
+            except ValueError as exc:
+                raise pulumi.RunError(f"{name}: {role}.{exc}") from None
+        super().__init__("bascule:service:FailoverService", name, None, opts)
         dns = dns_backend_class(svc.dns.kind)(
             f"{name}-dns", svc, pulumi.ResourceOptions(parent=self, provider=args.dns_provider)
         )
         primary = site_class(svc.primary.kind)(
             f"{name}-primary",
-            SiteArgs(svc, Role.PRIMARY, svc.primary, dns, args.drill, args.primary.image, args.primary.address),
+            SiteArgs(
+                svc,
+                Role.PRIMARY,
+                svc.primary,
+                dns,
+                args.drill,
+                args.primary.image,
+                args.primary.address,
+                args.primary.network,
+            ),
             pulumi.ResourceOptions(parent=self, provider=args.primary.provider),
         )
         secondary = site_class(svc.secondary.kind)(
             f"{name}-secondary",
-            SiteArgs(svc, Role.SECONDARY, svc.secondary, dns, None, args.secondary.image, args.secondary.address),
+            SiteArgs(
+                svc,
+                Role.SECONDARY,
+                svc.secondary,
+                dns,
+                None,
+                args.secondary.image,
+                args.secondary.address,
+                args.secondary.network,
+            ),
             pulumi.ResourceOptions(parent=self, provider=args.secondary.provider),
         )
         dns.route(primary.endpoint, secondary.endpoint, args.drill)

@@ -111,7 +111,7 @@ class TrafficManagerFailover(DnsFailover):
             tags=self._tags,
             opts=self._child,
         )
-        endpoint_ids = {}
+        endpoint_ids: dict[str, pulumi.Output[str]] = {}
         for priority, endpoint in enumerate((primary, secondary), start=1):
             # `switch`: the primary endpoint is disabled, Traffic Manager answers the secondary at once.
             disabled = fault is DrillFault.SWITCH and endpoint is primary

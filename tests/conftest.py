@@ -18,10 +18,11 @@ import yaml
 from bascule.drills.control import SandboxControl
 from bascule.drills.lock import DrillLock
 from bascule.engine import OfflineRun, RegisteredResource, run_offline
+from bascule.facts import Cloud
 from bascule.program import main as program
 from bascule.sandbox import Sandbox, SandboxError
 from bascule.sandbox.sandbox import find_pdns
-from bascule.spec import SERVICES_KEY
+from bascule.spec import SERVICES_KEY, AwsSiteSpec, EndpointSiteSpec, Route53DnsSpec, ServiceSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
@@ -29,6 +30,16 @@ STACKS = ROOT / "stacks"
 
 def stack_config(name: str) -> dict[str, Any]:
     return dict(yaml.safe_load((STACKS / f"Pulumi.{name}.yaml").read_text())["config"])
+
+
+PROGRAM_SPEC = ServiceSpec(
+    name="svc",
+    hostname="svc.example.com",
+    primary=AwsSiteSpec(region="eu-west-3", image="ghcr.io/example/svc:1"),
+    secondary=EndpointSiteSpec(provider=Cloud.SCALEWAY, region="fr-par", address="203.0.113.10"),
+    dns=Route53DnsSpec(zone="example.com"),
+)
+"""A service as a program builds it in Python (an AWS primary, a bring-your-own secondary): the component API tests'."""
 
 
 @pytest.fixture

@@ -11,10 +11,8 @@ import pytest
 
 from bascule.components import FailoverService, FailoverServiceArgs, SiteInputs
 from bascule.engine import ProgramError, load_program_dir, run_offline
-from bascule.facts import Cloud
 from bascule.program import main as stack_program
-from bascule.spec import AwsSiteSpec, EndpointSiteSpec, Route53DnsSpec, ServiceSpec
-from tests.conftest import ROOT, Plan, stack_config
+from tests.conftest import PROGRAM_SPEC, ROOT, Plan, stack_config
 
 EXAMPLE = ROOT / "examples" / "aws-gcp-failover"
 
@@ -55,19 +53,10 @@ def test_the_example_exports_the_service(example: Plan) -> None:
     assert set(example.run.stack_outputs["endpoints"]) == {"primary", "secondary"}
 
 
-SPEC = ServiceSpec(
-    name="svc",
-    hostname="svc.example.com",
-    primary=AwsSiteSpec(region="eu-west-3", image="ghcr.io/example/svc:1"),
-    secondary=EndpointSiteSpec(provider=Cloud.SCALEWAY, region="fr-par", address="203.0.113.10"),
-    dns=Route53DnsSpec(zone="example.com"),
-)
-
-
 def test_a_provider_of_another_cloud_is_a_one_line_error() -> None:
     def program() -> None:
         wrong = gcp.Provider("wrong", project="shop-dr-eu", region="europe-west9")
-        FailoverService("svc", FailoverServiceArgs(service=SPEC, primary=SiteInputs(provider=wrong)))
+        FailoverService("svc", FailoverServiceArgs(service=PROGRAM_SPEC, primary=SiteInputs(provider=wrong)))
 
     with pytest.raises(ProgramError) as failed:
         run_offline(program, {})
@@ -77,7 +66,7 @@ def test_a_provider_of_another_cloud_is_a_one_line_error() -> None:
 def test_the_dns_switch_takes_the_programs_provider() -> None:
     def program() -> None:
         dns_account = aws.Provider("dns-account", region="us-east-1")
-        FailoverService("svc", FailoverServiceArgs(service=SPEC, dns_provider=dns_account))
+        FailoverService("svc", FailoverServiceArgs(service=PROGRAM_SPEC, dns_provider=dns_account))
 
     plan = Plan(run_offline(program, {}))
     (zone,) = plan.of_type("aws:route53/zone:Zone")
@@ -106,7 +95,9 @@ def test_a_kind_whose_sdk_is_missing_names_the_extra(
 def test_an_endpoint_address_the_program_computes_is_health_checked() -> None:
     def program() -> None:
         standby_ip = aws.ec2.Eip("standby-ip", domain="vpc")
-        FailoverService("svc", FailoverServiceArgs(service=SPEC, secondary=SiteInputs(address=standby_ip.public_ip)))
+        FailoverService(
+            "svc", FailoverServiceArgs(service=PROGRAM_SPEC, secondary=SiteInputs(address=standby_ip.public_ip))
+        )
 
     plan = Plan(run_offline(program, {}))
     eip = plan.named("standby-ip", "aws:ec2/eip:Eip")
@@ -117,7 +108,7 @@ def test_an_endpoint_address_the_program_computes_is_health_checked() -> None:
 
 def test_a_computed_input_a_site_kind_cannot_take_is_a_one_line_error() -> None:
     def program() -> None:
-        FailoverService("svc", FailoverServiceArgs(service=SPEC, primary=SiteInputs(address="198.51.100.7")))
+        FailoverService("svc", FailoverServiceArgs(service=PROGRAM_SPEC, primary=SiteInputs(address="198.51.100.7")))
 
     with pytest.raises(ProgramError) as failed:
         run_offline(program, {})

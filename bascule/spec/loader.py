@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bascule.documents import InputError, read_yaml
-from bascule.spec.models import DrillHook, StackSpec
+from bascule.spec.models import DrillHook, ImageSite, StackSpec
 
 CONFIG_NAMESPACE = "bascule"
 SERVICES_KEY = f"{CONFIG_NAMESPACE}:services"
@@ -62,9 +62,19 @@ def parse_services(raw: Any, source: str) -> StackSpec:
     if not isinstance(raw, list):
         raise SpecError([f"{source}: {SERVICES_KEY}: must be a list of services, got {type(raw).__name__}"])
     try:
-        return StackSpec.model_validate({"services": raw})
+        spec = StackSpec.model_validate({"services": raw})
     except ValidationError as exc:
         raise SpecError(_format(exc, raw, source)) from None
+    # A program may compute a site's image (SiteInputs.image); a stack file has nothing else to supply it.
+    missing = [
+        f"{source}: service '{svc.name}': {role}.image: required field is missing"
+        for svc in spec.services
+        for role, site in (("primary", svc.primary), ("secondary", svc.secondary))
+        if isinstance(site, ImageSite) and site.image is None
+    ]
+    if missing:
+        raise SpecError(missing)
+    return spec
 
 
 def _format(exc: ValidationError, raw: list[Any], source: str) -> list[str]:

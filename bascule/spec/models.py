@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal, get_args
 
@@ -96,17 +96,99 @@ def _check_gcp_project(value: str) -> str:
     return value
 
 
+ALB_MIN_SUBNETS = 2
+"""An Application Load Balancer takes subnets from at least two Availability Zones, one subnet per zone
+(CreateLoadBalancer `Subnets`/`SubnetMappings`, mirrored at
+https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/elasticloadbalancingv2/aws.sdk.kotlin.services.elasticloadbalancingv2.model/-create-load-balancer-request/subnet-mappings.html
+and https://boto3.amazonaws.com/v1/documentation/api/1.26.81/reference/services/elbv2/client/set_subnets.html)."""
+ECS_MAX_SUBNETS = 16
+"""An ECS service's awsvpc configuration takes up to 16 subnets, all of one VPC (AwsVpcConfiguration `subnets`:
+https://docs.aws.amazon.com/sdk-for-python/v4/reference/clients/ecs/dictionaries/AwsVpcConfigurationDict/)."""
+
+
+def _aws_id(prefix: str, value: str) -> bool:
+    """An EC2 resource id: the type's prefix, a hyphen, then 8 (before 2016) or 17 lowercase letters and digits
+    (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html, as quoted by
+    https://docs.rs/aws-resource-id/1.0.0/i686-unknown-linux-gnu/aws_resource_id/general/index.html)."""
+    return re.fullmatch(rf"{prefix}-([0-9a-z]{{8}}|[0-9a-z]{{17}})", value) is not None
+
+
+SUBNET_FIELDS = {"alb_subnet_ids": (ALB_MIN_SUBNETS, None), "task_subnet_ids": (1, ECS_MAX_SUBNETS)}
+"""How many subnets each list of an existing network takes: (at least, at most)."""
+
+
+def check_aws_network(vpc_id: object, alb_subnet_ids: object, task_subnet_ids: object) -> None:
+    """The rules an existing network must meet, for ids written in a stack file and for ids a program computes
+    (`SiteInputs.network`): a list's length when it is a list (of ids, computed or not), an id's form when it is
+    a plain string. A list given as one computed value is checked by `check_subnet_ids` once it is known.
+
+    Raises ValueError("<field>: <what is wrong>"), so either caller can name where the field came from.
+    """
+    if isinstance(vpc_id, str) and not _aws_id("vpc", vpc_id):
+        raise ValueError(f"vpc_id: '{vpc_id}' is not a VPC id (vpc- and 8 or 17 letters and digits)")
+    for field, ids in (("alb_subnet_ids", alb_subnet_ids), ("task_subnet_ids", task_subnet_ids)):
+        if is_id_list(ids):
+            assert isinstance(ids, Sequence)
+            check_subnet_ids(field, ids)
+
+
+def is_id_list(ids: object) -> bool:
+    """Whether subnet ids are a list now (each id maybe computed), not one computed value that becomes a list."""
+    return isinstance(ids, Sequence) and not isinstance(ids, str)
+
+
+def check_subnet_ids(field: str, ids: Sequence[object]) -> None:
+    least, most = SUBNET_FIELDS[field]
+    if len(ids) < least:
+        needs = "subnets in at least two Availability Zones" if least > 1 else "at least one subnet"
+        raise ValueError(f"{field}: {needs}, got {len(ids)}")
+    if most is not None and len(ids) > most:
+        raise ValueError(f"{field}: an ECS service takes at most {most} subnets, got {len(ids)}")
+    known = [i for i in ids if isinstance(i, str)]
+    bad = next((i for i in known if not _aws_id("subnet", i)), None)
+    if bad is not None:
+        raise ValueError(f"{field}: '{bad}' is not a subnet id (subnet- and 8 or 17 letters and digits)")
+    twice = next((i for i in known if known.count(i) > 1), None)
+    if twice is not None:
+        raise ValueError(f"{field}: '{twice}' is listed twice")
+
+
+class AwsNetworkSpec(_Model):
+    """An existing VPC the site runs in instead of one of its own: Bascule then creates no VPC, subnets, internet
+    gateway or route table, only the load balancer, tasks and their security groups in the given subnets."""
+
+    vpc_id: str
+    alb_subnet_ids: tuple[str, ...]
+    """Public subnets (a route to an internet gateway) for the internet-facing load balancer, each in another
+    Availability Zone; two at least."""
+    task_subnet_ids: tuple[str, ...]
+    """Where the tasks run: private subnets with egress (a NAT gateway, or VPC endpoints for ECR, S3 and CloudWatch
+    Logs) and `assign_public_ip: false`, or public subnets with `assign_public_ip: true`."""
+    assign_public_ip: bool = False
+    """Whether each task gets a public IP: how a task in a public subnet reaches ECR to pull its image. Leave false
+    for private subnets."""
+
+    @model_validator(mode="after")
+    def _ids(self) -> AwsNetworkSpec:
+        check_aws_network(self.vpc_id, self.alb_subnet_ids, self.task_subnet_ids)
+        return self
+
+
 class AwsSiteSpec(_Model):
-    """ECS Fargate behind an ALB with an ACM certificate, in a VPC of its own (cut from `vpc_cidr`)."""
+    """ECS Fargate behind an ALB with an ACM certificate, in a VPC of its own (cut from `vpc_cidr`) or in an existing
+    one (`network`)."""
 
     kind: Literal["aws"] = "aws"
     region: str
-    image: Image
+    image: Image | None = None
+    """Required in a stack file; a program may pass `SiteInputs.image` instead."""
     container_port: int = Field(default=8080, ge=1, le=65535)
     cpu: Literal[256, 512, 1024, 2048, 4096] = 256
     memory: int = 512
     desired_count: int = Field(default=2, ge=1, le=100)
     vpc_cidr: str = "10.80.0.0/16"
+    network: AwsNetworkSpec | None = None
+    """An existing VPC and its subnets; without it the site creates its own VPC from `vpc_cidr`."""
 
     @property
     def cloud(self) -> Cloud:
@@ -135,13 +217,20 @@ class AwsSiteSpec(_Model):
             raise ValueError("must be an IPv4 network from /16 to /22 (two public subnets are cut from it)")
         return v
 
+    @model_validator(mode="after")
+    def _own_or_given_vpc(self) -> AwsSiteSpec:
+        if self.network is not None and "vpc_cidr" in self.model_fields_set:
+            raise ValueError("vpc_cidr: the site creates no VPC when it is given a network; drop one of the two")
+        return self
+
 
 class AzureSiteSpec(_Model):
     """Azure Container Apps in an environment of its own; warm means at least one replica always on."""
 
     kind: Literal["azure"] = "azure"
     location: str
-    image: Image
+    image: Image | None = None
+    """Required in a stack file; a program may pass `SiteInputs.image` instead."""
     container_port: int = Field(default=8080, ge=1, le=65535)
     cpu: float = 0.5
     min_replicas: int = Field(default=1, ge=1, le=300)
@@ -189,7 +278,8 @@ class GcpSiteSpec(_Model):
     kind: Literal["gcp"] = "gcp"
     project: str
     region: str
-    image: Image
+    image: Image | None = None
+    """Required in a stack file; a program may pass `SiteInputs.image` instead."""
     container_port: int = Field(default=8080, ge=1, le=65535)
     cpu: Literal["1", "2", "4", "8"] = "1"
     memory: str = "512Mi"
@@ -323,6 +413,8 @@ def _unreachable(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 
 AnySite = AwsSiteSpec | AzureSiteSpec | GcpSiteSpec | ScalewaySiteSpec | EndpointSiteSpec
+ImageSite = AwsSiteSpec | AzureSiteSpec | GcpSiteSpec
+"""Sites whose image a program may compute (`SiteInputs.image`) instead of the spec's `image`."""
 SiteSpec = Annotated[AnySite, Field(discriminator="kind")]
 
 

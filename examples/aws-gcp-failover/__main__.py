@@ -39,8 +39,8 @@ spec = ServiceSpec(
     name="checkout",
     hostname="checkout.shop.example.com",
     rto_seconds=300,
-    # The spec's image is what `bascule plan` and the policy check read; SiteInputs.image is what is deployed.
-    primary=AwsSiteSpec(region="eu-west-3", image=f"ghcr.io/example/checkout:{version}"),
+    # No image here: the primary runs the one the program computes (SiteInputs.image below).
+    primary=AwsSiteSpec(region="eu-west-3"),
     secondary=GcpSiteSpec(
         project="shop-dr-eu",
         region="europe-west9",
