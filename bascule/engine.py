@@ -35,6 +35,7 @@ from bascule import placeholders
 from bascule.documents import InputError, read_yaml
 from bascule.engine_types import FailureKind, OfflineRun, ProgramError, RegisteredResource, Semantics
 from bascule.facts import GLOBAL_TYPE_PREFIXES
+from bascule.heap import collector_paused
 from bascule.placeholders import ACCOUNT_ID, ZERO_GUID, Namer
 
 __all__ = ["FailureKind", "OfflineRun", "ProgramError", "RegisteredResource", "Semantics", "run_offline"]
@@ -488,8 +489,11 @@ def run_offline(
     # Pulumi keeps its settings and config in context variables: the worker runs in a copy of this context.
     context = contextvars.copy_context()
     worker = threading.Thread(target=context.run, args=(run,), name="bascule-offline-program", daemon=True)
-    worker.start()
-    worker.join(timeout)
+    # Every resource leaves Outputs, futures and tasks alive until the run ends: with the collector on, its
+    # full passes walk that growing heap again and again (a third to half of the run; README figures).
+    with collector_paused(age=False):
+        worker.start()
+        worker.join(timeout)
     if worker.is_alive():
         raise ProgramError(
             f"no result after {timeout:g} s: the program hangs offline", FailureKind.TIMEOUT,

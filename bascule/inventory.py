@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from bascule import facts
 from bascule.facts import Cloud
+from bascule.heap import collector_paused
 from bascule.spec import TAG_CRITICALITY, TAG_ROLE, TAG_SERVICE
 
 if TYPE_CHECKING:  # the engine loads Pulumi; reading an export must not
@@ -178,6 +179,7 @@ def _tags(cloud: Cloud | None, inputs: Mapping[str, Any]) -> dict[str, str]:
     return tags
 
 
+@collector_paused(age=True)
 def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -> Inventory:
     """Normalise resources in two linear passes: own values, then inheritance from parent components."""
     config = dict(config or {})

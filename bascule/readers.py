@@ -16,6 +16,7 @@ from typing import Any
 
 from bascule.documents import InputError, at, mapping, read_json, sequence
 from bascule.facts import Cloud
+from bascule.heap import collector_paused
 from bascule.inventory import RawResource, cloud_of
 
 SUPPORTED_EXPORT_VERSION = 3
@@ -100,6 +101,7 @@ def _nothing_to_check(path: Path, parts: tuple[str | int, ...], what: str) -> In
     return at(path, parts, f"no resources: an empty {what} passes every rule, so it proves nothing; wrong file?")
 
 
+@collector_paused(age=True)
 def read_export(path: Path) -> list[RawResource]:
     doc = mapping(path, (), read_json(path, "stack export"), "a `pulumi stack export` object")
     if "deployment" not in doc:
@@ -120,6 +122,7 @@ def read_export(path: Path) -> list[RawResource]:
     return resources
 
 
+@collector_paused(age=True)
 def read_preview(path: Path) -> tuple[list[RawResource], dict[str, str]]:
     """Resources the preview would leave in place or create (deletes are dropped), and the stack config."""
     doc = read_json(path, "preview")
