@@ -39,4 +39,3 @@ def collector_paused(*, age: bool) -> Iterator[None]:
             gc.freeze()
             gc.unfreeze()
         gc.enable()
-
