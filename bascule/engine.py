@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import concurrent.futures
 import contextvars
 import json
 import os
@@ -21,20 +22,23 @@ import sys
 import sysconfig
 import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import pulumi
 from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import rpc
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import resource_pb2, source_pb2
 
 from bascule import placeholders
 from bascule.documents import InputError, read_yaml
 from bascule.engine_types import FailureKind, OfflineRun, ProgramError, RegisteredResource, Semantics
 from bascule.facts import GLOBAL_TYPE_PREFIXES
+from bascule.heap import collector_paused
 from bascule.placeholders import ACCOUNT_ID, ZERO_GUID, Namer
 
 __all__ = ["FailureKind", "OfflineRun", "ProgramError", "RegisteredResource", "Semantics", "run_offline"]
@@ -430,6 +434,53 @@ def config_strings(config: Mapping[str, Any], warnings: list[str] | None = None)
     return strings
 
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs each call the SDK hands the event loop's executor at once, on the loop's own thread.
+
+    The SDK sends every monitor call (RegisterResource, Invoke, ...) through `loop.run_in_executor` because a
+    real monitor is a gRPC server in another process. Offline the monitor is `_RecordingMonitor`: in-process,
+    synchronous, never waiting on the loop, so a hop to a pool thread and back per call adds only thread
+    switches (about 8 % of a run, more under load) and leaves the pool's idle threads behind every run.
+    asyncio takes only a ThreadPoolExecutor as the default executor; this one never starts a thread.
+    """
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> concurrent.futures.Future[_T]:
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # as a pool's worker does: the awaiting coroutine gets it
+            future.set_exception(exc)
+        return future
+
+
+def _no_stack_trace() -> source_pb2.StackTrace:
+    return source_pb2.StackTrace()
+
+
+@contextmanager
+def _no_source_positions() -> Iterator[None]:
+    """Skip the source position the SDK computes for every resource: no engine reads it offline.
+
+    Each registration walks the whole Python stack (`traceback.extract_stack`, a file URI per frame) to
+    fill `sourcePosition` and `stackTrace` of the request, which `_RecordingMonitor` never reads: 12-15 %
+    of a stack run (benchmarks/plan_stack.py). Restored after the run; if an SDK release renames the
+    function, runs are only slower (tests/test_offline_engine.py says so).
+    """
+    original = getattr(runtime_resource, "_get_stack_trace", None)
+    if original is None:
+        yield
+        return
+    runtime_resource._get_stack_trace = _no_stack_trace
+    try:
+        yield
+    finally:
+        runtime_resource._get_stack_trace = original
+
+
 def run_offline(
     program: Callable[[], None],
     config: Mapping[str, Any],
@@ -476,7 +527,9 @@ def run_offline(
     def run() -> None:
         try:
             # Set up on the worker's thread: the mocks create the root stack's futures on its event loop.
-            asyncio.set_event_loop(asyncio.new_event_loop())
+            loop = asyncio.new_event_loop()
+            loop.set_default_executor(_InlineExecutor())
+            asyncio.set_event_loop(loop)
             pulumi.runtime.settings.reset_options(project=project, stack=stack, preview=preview)
             pulumi.runtime.set_all_config(strings)
             pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
@@ -488,8 +541,11 @@ def run_offline(
     # Pulumi keeps its settings and config in context variables: the worker runs in a copy of this context.
     context = contextvars.copy_context()
     worker = threading.Thread(target=context.run, args=(run,), name="bascule-offline-program", daemon=True)
-    worker.start()
-    worker.join(timeout)
+    # Every resource leaves Outputs, futures and tasks alive until the run ends: with the collector on, its
+    # full passes walk that growing heap again and again (a third to half of the run; README figures).
+    with collector_paused(age=False), _no_source_positions():
+        worker.start()
+        worker.join(timeout)
     if worker.is_alive():
         raise ProgramError(
             f"no result after {timeout:g} s: the program hangs offline", FailureKind.TIMEOUT,

@@ -7,12 +7,14 @@ single-region workload pass a concentration check.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bascule import facts
 from bascule.facts import Cloud
+from bascule.heap import collector_paused
 from bascule.spec import TAG_CRITICALITY, TAG_ROLE, TAG_SERVICE
 
 if TYPE_CHECKING:  # the engine loads Pulumi; reading an export must not
@@ -37,7 +39,7 @@ _REGION_INPUTS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: an export holds up to 100,000 of them
 class RawResource:
     """What every reader hands over: the resource as the engine or a state file describes it."""
 
@@ -49,7 +51,7 @@ class RawResource:
     inputs: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: an export holds up to 100,000 of them
 class Resource:
     urn: str
     type: str
@@ -102,6 +104,7 @@ class Inventory:
         return grouped
 
 
+@functools.cache  # a stack has a few dozen types and up to 100,000 resources
 def cloud_of(type_token: str) -> Cloud | None:
     package = type_token.split(":")[2] if type_token.startswith("pulumi:providers:") else type_token.split(":")[0]
     return _CLOUD_PREFIXES.get(package)
@@ -170,7 +173,7 @@ def _tags(cloud: Cloud | None, inputs: Mapping[str, Any]) -> dict[str, str]:
     raw = inputs.get("labels" if cloud is Cloud.GCP else "tags")
     if isinstance(raw, list):  # Scaleway: tags are strings, Bascule writes them as key=value
         raw = dict(str(t).split("=", 1) for t in raw if "=" in str(t))
-    if not isinstance(raw, Mapping):
+    if type(raw) is not dict and not isinstance(raw, Mapping):  # the exact type first: ABC checks are slow
         return {}
     tags = {str(k): str(v) for k, v in raw.items()}
     if cloud is Cloud.GCP:  # labels cannot hold ':' so Bascule writes `bascule-service`; read them back
@@ -178,12 +181,14 @@ def _tags(cloud: Cloud | None, inputs: Mapping[str, Any]) -> dict[str, str]:
     return tags
 
 
+@collector_paused(age=True)
 def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -> Inventory:
     """Normalise resources in two linear passes: own values, then inheritance from parent components."""
     config = dict(config or {})
     items = list(raw)
     by_urn = {r.urn: r for r in items}
-    own: dict[str, dict[str, str]] = {r.urn: _tags(cloud_of(r.type), r.inputs) for r in items}
+    clouds = [cloud_of(r.type) for r in items]
+    own: dict[str, dict[str, str]] = {r.urn: _tags(cloud, r.inputs) for r, cloud in zip(items, clouds, strict=True)}
 
     # A component's workload is what all of its tagged descendants agree on.
     seen: dict[str, dict[str, set[str]]] = {}
@@ -218,8 +223,7 @@ def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -
                     groups.setdefault(name.lower(), r)
 
     resources = []
-    for r in items:
-        cloud = cloud_of(r.type)
+    for r, cloud in zip(items, clouds, strict=True):
         provider = by_urn.get(r.provider) if r.provider else None
         group = groups.get(str(r.inputs.get("resourceGroupName")).lower()) if cloud is Cloud.AZURE else None
         if group is not None and group is not r and not _own_region(Cloud.AZURE, r.inputs):

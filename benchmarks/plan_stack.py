@@ -1,12 +1,14 @@
 """`bascule plan` / `check --stack` time for stacks of many services, under the offline engine.
 
-    .venv/bin/python benchmarks/plan_stack.py                 # 10 and 30 services
-    .venv/bin/python benchmarks/plan_stack.py --services 300
+    .venv/bin/python benchmarks/plan_stack.py                 # 1, 10 and 30 services, 5 runs each
+    .venv/bin/python benchmarks/plan_stack.py --services 300 --repeats 1
     .venv/bin/python benchmarks/plan_stack.py --profile 30    # cProfile's top functions for 30 services
 
 The stack cycles through the services of every stack file in stacks/ (AWS, Azure, GCP, Scaleway sites;
-Route 53, Traffic Manager, Cloud DNS, PowerDNS switches), renamed so each is its own service. Each size
-runs in its own process (`bascule check --stack`, process start included) so its peak memory is its own.
+Route 53, Traffic Manager, Cloud DNS, PowerDNS switches), renamed so each is its own service. Every run is
+its own process (`bascule check --stack`, process start included), so its peak memory (max RSS) is its own.
+Printed per size: the median wall time of the runs with their range, the median CPU time, the peak memory,
+the number of resources and the time per resource beyond the previous size. Target: 30 services < 10 s.
 """
 
 from __future__ import annotations
@@ -14,16 +16,16 @@ from __future__ import annotations
 import argparse
 import copy
 import cProfile
+import json
 import pstats
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
+from measure import Summary, load_average, repeat
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,20 +56,32 @@ def stack_dir(count: int, folder: Path) -> Path:
     return folder
 
 
-def run(count: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = stack_dir(count, Path(tmp))
-        command = [sys.executable, "-m", "bascule.cli", "check", "--stack", f"bench{count}", "--stacks-dir",
-                   str(folder), "--format", "json"]  # fmt: skip
-        started = time.perf_counter()
-        proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
-        seconds = time.perf_counter() - started
-    if proc.returncode not in (0, 1):
-        print(f"{count} services: failed: {proc.stderr.strip()[-400:]}")
-        return
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"{count:4} services: check --stack {seconds:6.2f} s end to end ({seconds / count:.3f} s/service), "
-          f"peak RSS so far {peak:.0f} MiB")  # fmt: skip
+def resource_count(folder: Path, stack: str) -> int:
+    """Resources the stack registers (custom ones, as `bascule plan` lists them): what the time is spent on."""
+    command = [sys.executable, "-m", "bascule.cli", "plan", "--stack", stack, "--stacks-dir", str(folder), "--json"]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True)
+    return len(json.loads(proc.stdout))
+
+
+def run(counts: list[int], repeats: int) -> None:
+    print(f"bascule check --stack, end to end, median of {repeats} runs ({load_average()} before)")
+    print(f"{'services':>8} {'resources':>9} {'median s':>9} {'range s':>11} {'CPU s':>6} {'max RSS MiB':>12} "
+          f"{'ms per extra resource':>22}")  # fmt: skip
+    previous: tuple[int, Summary] | None = None
+    for count in counts:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = stack_dir(count, Path(tmp))
+            command = [sys.executable, "-m", "bascule.cli", "check", "--stack", f"bench{count}", "--stacks-dir",
+                       str(folder), "--format", "json"]  # fmt: skip
+            summary = repeat(command, ROOT, repeats)
+            resources = resource_count(folder, f"bench{count}")
+        marginal = ""  # beyond the previous size: its SDK imports and start-up cancel out
+        if previous is not None and resources > previous[0]:
+            marginal = f"{(summary.median_s - previous[1].median_s) / (resources - previous[0]) * 1000:.2f}"
+        previous = (resources, summary)
+        print(f"{count:>8} {resources:>9} {summary.median_s:>9.2f} {summary.spread:>11} {summary.cpu_median_s:>6.2f} "
+              f"{summary.max_rss_mib:>12,.0f} {marginal:>22}")  # fmt: skip
+    print(f"({load_average()} after)")
 
 
 def profile(count: int) -> None:
@@ -96,13 +110,13 @@ def profile(count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--services", type=int, action="append")
+    parser.add_argument("--repeats", type=int, default=5, help="Runs per size (the median is printed).")
     parser.add_argument("--profile", type=int)
     args = parser.parse_args()
     if args.profile:
         profile(args.profile)
         return
-    for count in args.services or [10, 30]:
-        run(count)
+    run(args.services or [1, 10, 30], args.repeats)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,18 @@
-"""Policy-check throughput on synthetic stack exports of 1k, 10k and 100k resources.
+"""Policy-check speed on synthetic stack exports of 1k, 10k and 100k resources.
 
-    .venv/bin/python benchmarks/policy_check.py              # all sizes
-    .venv/bin/python benchmarks/policy_check.py --sizes 10000
+    .venv/bin/python benchmarks/policy_check.py              # all sizes, 5 runs each
+    .venv/bin/python benchmarks/policy_check.py --sizes 10000 --repeats 9
 
-Two paths over the same export: `bascule check` (read the export, build the inventory, run every rule)
-and the pulumi_policy analyzer (the servicer's AnalyzeStack over protobuf resources, as the Pulumi
-engine calls a policy pack; building the request is the engine's work and is not timed). Each size runs
-in its own process so peak memory (max RSS) is that size's own. Target: 10k resources in under 1 s.
+First `bascule check --export` end to end, as CI runs it (a fresh process per run, process start
+included): per size the median wall time with its range, CPU time and peak memory (max RSS of that
+process), then per resource the marginal time between one size and the previous one, and the growth of that
+marginal time (1.0 is linear: each extra resource costs what the previous ones did). Targets: 10k resources
+under 0.5 s, growth linear from 1k to 100k.
+
+Then two paths over the same export inside one process: `bascule check` (read the export, build the
+inventory, run every rule) and the pulumi_policy analyzer (the servicer's AnalyzeStack over protobuf
+resources, as the Pulumi engine calls a policy pack; building the request is the engine's work and is not
+timed). Each size runs in its own process so peak memory (max RSS) is that size's own.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from measure import Summary, load_average, repeat
+
+ROOT = Path(__file__).resolve().parent.parent
 
 REGIONS = [("aws", "eu-west-3"), ("aws", "eu-central-1"), ("azure", "francecentral"), ("azure", "westeurope")]
 PER_WORKLOAD = 20
@@ -112,14 +122,44 @@ def measure(size: int) -> dict[str, Any]:
     }
 
 
+def end_to_end(sizes: list[int], repeats: int) -> None:
+    """`bascule check --export FILE` per size: the figure a CI job waits for."""
+    print(f"bascule check --export, end to end, median of {repeats} runs ({load_average()} before)")
+    print(f"{'resources':>10} {'median s':>9} {'range s':>11} {'CPU s':>7} {'max RSS MiB':>12} "
+          f"{'marginal us/resource':>21} {'growth':>7}")  # fmt: skip
+    previous: tuple[int, Summary] | None = None
+    marginal_before: float | None = None
+    with tempfile.TemporaryDirectory() as scratch:
+        for size in sizes:
+            path = Path(scratch) / f"export-{size}.json"
+            path.write_text(json.dumps(synthetic_export(size)))
+            command = [sys.executable, "-m", "bascule.cli", "check", "--export", str(path)]
+            summary = repeat(command, ROOT, repeats)
+            marginal, growth = "", ""
+            if previous is not None:
+                size_before, before = previous
+                per_resource = (summary.median_s - before.median_s) / (size - size_before) * 1e6
+                marginal = f"{per_resource:.1f}"
+                if marginal_before is not None and marginal_before > 0:
+                    growth = f"{per_resource / marginal_before:.2f}"
+                marginal_before = per_resource
+            print(f"{size:>10} {summary.median_s:>9.3f} {summary.spread:>11} {summary.cpu_median_s:>7.2f} "
+                  f"{summary.max_rss_mib:>12,.0f} {marginal:>21} {growth:>7}")  # fmt: skip
+            previous = (size, summary)
+    print(f"({load_average()} after)\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--repeats", type=int, default=5, help="End-to-end runs per size (the median is printed).")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure(args.one)))
         return
+    end_to_end(args.sizes, args.repeats)
+    print("In one process: bascule check (read, inventory, rules) and the CrossGuard pack's analyzer")
     print(f"{'resources':>10} {'check s':>8} {'check res/s':>12} {'pack s':>8} {'pack res/s':>11} "
           f"{'findings':>9} {'max RSS MiB':>12}")  # fmt: skip
     for size in args.sizes:

@@ -65,7 +65,9 @@ def workloads(inventory: Inventory, settings: Settings) -> dict[str, Workload]:
         if not name or not (r.custom or r.type == facts.ENDPOINT_SITE):
             continue
         criticality = r.criticality or tags.get(criticality_tag)
-        w = found.setdefault(name, Workload(name, critical=False))
+        w = found.get(name)
+        if w is None:  # not setdefault: that would build a Workload per resource
+            w = found[name] = Workload(name, critical=False)
         w.critical = w.critical or (criticality or "").lower() in critical_values
         if r.type in facts.SITE_TYPES:
             w.sites.append(r)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -297,3 +298,26 @@ def test_auto_semantics_falls_back_to_preview_when_a_stand_in_breaks_the_program
     run = run_offline(program, {}, semantics=Semantics.AUTO)
     assert [r.name for r in run.resources] == ["api"]
     assert run.warnings[0].startswith("ran with preview semantics")
+
+
+def test_runs_register_in_one_order_and_leave_no_threads_or_sdk_patch_behind() -> None:
+    """Monitor calls run on the loop's own thread, and the SDK's per-resource stack walk is off only while a
+    program runs (the function must exist: if an SDK release renames it, runs are slower, and this says so)."""
+    from pulumi.runtime import resource as runtime_resource
+
+    original = runtime_resource._get_stack_trace
+    walked: list[bool] = []
+
+    def program() -> None:
+        walked.append(runtime_resource._get_stack_trace is original)
+        nested_program()
+        for i in range(5):
+            aws.s3.Bucket(f"b{i}", tags=TAGS)
+
+    before = set(threading.enumerate())
+    first, second = run_offline(program, {}), run_offline(program, {})
+    assert [r.urn for r in first.resources] == [r.urn for r in second.resources]
+    assert len(first.resources) == 9  # the site, its tier, its provider and service, five buckets
+    assert set(threading.enumerate()) <= before  # no executor threads left behind by either run
+    assert walked == [False, False]
+    assert runtime_resource._get_stack_trace is original
