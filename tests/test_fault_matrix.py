@@ -280,4 +280,16 @@ def test_kill9_while_the_drill_starts_its_own_sandbox_leaves_nothing_running(tmp
     assert "stopped the sandbox that drill had started" in fixed.stdout
     assert not alive(pdns)
     assert processes_mentioning(info["control"]["directory"]) == []
+    assert not Path(info["control"]["directory"]).exists(), "the drill's own sandbox folder is left"
     assert list(locks.glob("*.lock")) == []
+
+
+def test_a_drill_removes_the_sandbox_folder_it_made(tmp_path: Path) -> None:
+    """Its own sandbox's folder (logs, sockets, the CA's private keys) goes with it, even on a dry run."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "TMPDIR": str(temp)}
+    proc = subprocess.run([*BASCULE, "drill", "--local", "--dry-run", "-q", "--out", str(tmp_path / "r")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in temp.iterdir()) == []

@@ -6,6 +6,7 @@ import ipaddress
 import json
 import math
 import random
+import shutil
 import tempfile
 import time
 from contextlib import ExitStack
@@ -357,10 +358,11 @@ def _sandbox(
         if named:
             fail([f"no sandbox in {directory}; start one with `bascule sandbox up`, "
                   "or leave out --sandbox-dir and the drill starts its own"], EXIT_BAD_INPUT)  # fmt: skip
-        temp = Path(tempfile.mkdtemp(prefix="bascule-sandbox-"))
+        temp = Path(tempfile.mkdtemp(prefix=OWN_SANDBOX_PREFIX))
         lock = DrillLock(locks, sandbox_lock_key(temp))
         lock.acquire({**lock_info, "control": sandbox_description(temp), "owned_sandbox": True})
         cleanup.callback(lock.release)  # registered first, so it runs after the sandbox is stopped
+        cleanup.callback(_discard_own_sandbox, temp)  # after the sandbox stopped: logs, sockets, its CA's keys
         extra = " + two PostgreSQL clusters" if data else ""
         starting = f"starting a sandbox for this drill (PowerDNS + two loopback sites{extra})…"
         say(starting)
@@ -370,6 +372,19 @@ def _sandbox(
         return sandbox, lock
     except SandboxError as exc:
         fail([str(exc)], EXIT_BAD_INPUT)
+
+
+OWN_SANDBOX_PREFIX = "bascule-sandbox-"
+"""The folder name a drill gives the sandbox it starts for itself: the only kind of folder a drill deletes."""
+
+
+def _discard_own_sandbox(directory: Path) -> None:
+    """Remove the temporary folder of a sandbox a drill started and stopped, so none piles up in the temp dir.
+
+    The path may come from a lock file, which is input: anything not named like a drill's own sandbox is kept.
+    """
+    if directory.name.startswith(OWN_SANDBOX_PREFIX) and directory.is_dir():
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, output_format: TextOrJson) -> None:
@@ -508,6 +523,7 @@ def _recover_lock(path: Path, info: dict[str, Any], done: _Recovery) -> bool:
             # Killed before the sandbox it was starting wrote its state: no process of it was recorded
             # because none had started (each is recorded as it starts).
             done.done(key, "never-ran", f"{key}: the sandbox that drill was starting never ran; nothing to stop", path)
+            _discard_own_sandbox(Path(str((info.get("control") or {}).get("directory", ""))))
             _note_recovered(journal_path, events, path, restored=False)
             path.unlink(missing_ok=True)
             return True
@@ -521,6 +537,7 @@ def _recover_lock(path: Path, info: dict[str, Any], done: _Recovery) -> bool:
             done.done(key, "nothing-to-restore", f"{key}: the killed drill had nothing left to restore", path)
         if info.get("owned_sandbox") and isinstance(control, SandboxControl):
             control.sandbox.stop()
+            _discard_own_sandbox(control.sandbox.dir)
             done.done(
                 key, "sandbox-stopped", f"stopped the sandbox that drill had started ({control.sandbox.dir})", path
             )

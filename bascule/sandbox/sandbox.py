@@ -494,8 +494,9 @@ class Sandbox:
     def pdns_control(self, *command: str) -> str:
         control = shutil.which("pdns_control") or "/usr/bin/pdns_control"
         proc = subprocess.run(
-            [control, f"--config-dir={self.dir}", *command], capture_output=True, text=True, timeout=10, check=False
-        )
+            [control, f"--config-dir={self.dir}", *command],
+            capture_output=True, text=True, timeout=10, check=False, cwd=self.dir,  # the relative socket-dir
+        )  # fmt: skip
         if proc.returncode != 0:
             raise SandboxError(f"pdns_control {' '.join(command)} failed: {(proc.stdout + proc.stderr).strip()}")
         return proc.stdout.strip()
@@ -541,7 +542,9 @@ class Sandbox:
             "local-address": f"{DNS_ADDRESS}:{self.state.dns_port}",
             "enable-lua-records": "yes",
             "lua-health-checks-interval": str(svc.interval_seconds),
-            "socket-dir": str(self.dir),
+            # Relative to the server's working folder: a UNIX socket path holds at most 107 bytes, and a long
+            # TMPDIR (macOS's /var/folders/..., a CI workspace) would make `<dir>/pdns.controlsocket` too long.
+            "socket-dir": ".",
             "guardian": "no",
             "daemon": "no",
             "disable-syslog": "yes",
@@ -554,7 +557,7 @@ class Sandbox:
             "loglevel": "4",
         }
         (self.dir / "pdns.conf").write_text("".join(f"{k}={v}\n" for k, v in settings.items()), encoding="utf-8")
-        self._spawn("pdns", [binary, f"--config-dir={self.dir}"])
+        self._spawn("pdns", [binary, f"--config-dir={self.dir}"], cwd=str(self.dir))
         self._wait(self._dns_answers, "pdns_server did not answer", self.dir / "pdns.log")
 
     def _start_recursor(self, binary: str) -> None:
@@ -574,13 +577,13 @@ class Sandbox:
             "dont-query": outside_loopback,
             "hint-file": "no",
             "security-poll-suffix": "",
-            "socket-dir": str(folder),
+            "socket-dir": ".",  # relative to its working folder, like the server's
             "daemon": "no",
             "write-pid": "no",
             "quiet": "yes",
         }
         (folder / "recursor.conf").write_text("".join(f"{k}={v}\n" for k, v in settings.items()), encoding="utf-8")
-        self._spawn("recursor", [binary, f"--config-dir={folder}"])
+        self._spawn("recursor", [binary, f"--config-dir={folder}"], cwd=str(folder))
         self._wait(
             lambda: self.resolve(self.state.service.hostname, port=self.state.resolver_port) == [ADDRESSES[PRIMARY]],
             "pdns_recursor did not answer",
