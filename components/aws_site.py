@@ -78,7 +78,11 @@ class AwsSite(Site):
             opts=child,
         )
 
-        # Public subnets in at least two Availability Zones: counted (ALB_MIN_SUBNETS) before any resource.
+        # Public subnets (a route to an internet gateway: an internet-facing load balancer's nodes have public
+        # addresses) in at least two Availability Zones, counted (ALB_MIN_SUBNETS) before any resource, and in every
+        # zone a task runs in: targets in a zone the load balancer does not enable receive no traffic
+        # (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html,
+        # "Subnets for your load balancer"). Which zone and route table a given subnet has only AWS knows.
         alb = aws.lb.LoadBalancer(
             fit_name(f"{name}-alb", "aws:lb/loadBalancer:LoadBalancer"),
             load_balancer_type="application",
@@ -216,14 +220,16 @@ class AwsSite(Site):
             launch_type="FARGATE",
             health_check_grace_period_seconds=60,
             # Whether the task's network interface gets a public IP (awsvpc; the API's default is DISABLED:
-            # https://docs.aws.amazon.com/sdk-for-python/v4/reference/clients/ecs/dictionaries/AwsVpcConfigurationDict/).
-            # To pull its image a Fargate task needs a route out: in a public subnet its public IP, in a private one
-            # a NAT gateway or, for ECR images, VPC endpoints (ecr.api, ecr.dkr and the S3 gateway endpoint; and
-            # CloudWatch Logs for the awslogs driver), which the network's owner provides:
+            # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_AwsVpcConfiguration.html).
+            # To pull its image a Fargate task needs a route out: in a public subnet its public IP (which does
+            # nothing in a private one), in a private one a NAT gateway or, for ECR images, VPC endpoints (ecr.api,
+            # ecr.dkr and the S3 gateway endpoint; CloudWatch Logs for the awslogs driver; the endpoints' security
+            # group admitting 443 from the tasks), which the network's owner provides. The tasks' own group lets
+            # everything out, so it never blocks those endpoints:
             # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-networking.html
             # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/platform-version-migration.html
             # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/vpc-endpoints.html
-            # https://github.com/aws/containers-roadmap/issues/48 (awslogs unable to reach CloudWatch Logs)
+            # https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
                 subnets=network.task_subnet_ids,
                 security_groups=[task_sg.id],

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, TypeVar, cast
 
 import pulumi
 
@@ -35,6 +35,8 @@ from bascule.spec import (
     check_subnet_ids,
     is_id_list,
 )
+
+T = TypeVar("T")
 
 
 def fit_name(name: str, resource_type: str, *, auto_named: bool = True) -> str:
@@ -118,43 +120,64 @@ class AwsNetwork:
 
     vpc_id: pulumi.Input[str]
     alb_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    """Public subnets for the internet-facing load balancer, in at least two Availability Zones."""
+    """Public subnets (a route to an internet gateway) for the internet-facing load balancer, one in each of at
+    least two Availability Zones, and one in every zone of `task_subnet_ids` (tasks in another zone get no traffic)."""
     task_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Where the Fargate tasks run: private subnets with egress (NAT, or VPC endpoints for ECR, S3 and CloudWatch
     Logs) with `assign_public_ip=False`, or public subnets with `assign_public_ip=True`."""
     assign_public_ip: bool = False
-    """Give each task a public IP: how a task in a public subnet without NAT reaches ECR. False in private subnets."""
+    """Give each task a public IP: how a task in a public subnet without NAT reaches ECR. False in private subnets,
+    where a public IP gives no route out."""
 
     @staticmethod
     def from_spec(spec: AwsNetworkSpec) -> AwsNetwork:
         return AwsNetwork(spec.vpc_id, list(spec.alb_subnet_ids), list(spec.task_subnet_ids), spec.assign_public_ip)
 
     def checked_when_known(self, component: str) -> AwsNetwork:
-        """This network with each subnet list that is one computed value checked once its value is known, so the
-        load balancer and service that read it fail with the same one-line error as a list given as such."""
+        """This network with each id or subnet list that is computed checked once its value is known, so the
+        resources that read it fail with the same one-line error as a value given as such. A stack output that does
+        not exist reads as no value from `get_output` (`require_output` is the variant that fails:
+        https://github.com/pulumi/pulumi/pull/3007), and a security group without a VPC id goes into the region's
+        default VPC (`vpc_id` of `aws.ec2.SecurityGroup`), far from the load balancer's subnets."""
 
-        def checked(
-            field: str, ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-        ) -> pulumi.Input[Sequence[pulumi.Input[str]]]:
-            if is_id_list(ids):  # counted before any resource, by check_site_inputs
-                return ids
-
-            def known(value: Sequence[pulumi.Input[str]] | None) -> Sequence[pulumi.Input[str]]:
-                if value is None:  # e.g. a stack output that does not exist
-                    raise pulumi.RunError(f"{component}: network.{field}: the computed list has no value")
+        def once_known(field: str, value: pulumi.Input[T], check: Callable[[object], None]) -> pulumi.Output[T]:
+            def checked(known: T | None) -> T:
+                what = "id" if field == "vpc_id" else "list"
+                if known is None:
+                    raise pulumi.RunError(f"{component}: network.{field}: the computed {what} has no value")
                 try:
-                    check_subnet_ids(field, value)
+                    check(known)
                 except ValueError as exc:
                     raise pulumi.RunError(f"{component}: network.{exc}") from None
-                return value
+                return known
 
-            return pulumi.Output.from_input(ids).apply(known)
+            return pulumi.Output.from_input(value).apply(checked)
 
-        return replace(
-            self,
-            alb_subnet_ids=checked("alb_subnet_ids", self.alb_subnet_ids),
-            task_subnet_ids=checked("task_subnet_ids", self.task_subnet_ids),
+        def vpc_id(value: object) -> None:
+            # Its kind only: like a computed subnet id, its form is AWS's to judge (offline, Pulumi's mocks give a
+            # VPC declared in the same program an id of their own making).
+            if not isinstance(value, str):
+                raise ValueError(f"vpc_id: the computed value is not a VPC id, got {type(value).__name__}")
+
+        def subnet_ids(field: str) -> Callable[[object], None]:
+            def check(value: object) -> None:
+                if not is_id_list(value):  # e.g. a stack output that joins the ids with commas
+                    raise ValueError(
+                        f"{field}: the computed value is not a list of subnet ids, got {type(value).__name__}"
+                    )
+                check_subnet_ids(field, cast("Sequence[object]", value))
+
+            return check
+
+        # Plain ids and lists of ids were checked before any resource, by check_site_inputs.
+        vpc: pulumi.Input[str] = self.vpc_id
+        if not isinstance(vpc, str):
+            vpc = once_known("vpc_id", vpc, vpc_id)
+        alb, tasks = (
+            ids if is_id_list(ids) else once_known(field, ids, subnet_ids(field))
+            for field, ids in (("alb_subnet_ids", self.alb_subnet_ids), ("task_subnet_ids", self.task_subnet_ids))
         )
+        return replace(self, vpc_id=vpc, alb_subnet_ids=alb, task_subnet_ids=tasks)
 
 
 @dataclass(frozen=True)
@@ -226,6 +249,10 @@ def check_site_inputs(
     if network is not None:
         if isinstance(site, AwsSiteSpec) and site.network is not None:
             raise ValueError("network: given by both the spec and the program; give it in one place")
+        if isinstance(site, AwsSiteSpec) and "vpc_cidr" in site.model_fields_set:
+            raise ValueError(
+                "network: the spec's vpc_cidr is for a VPC of the site's own; drop it when the program gives a network"
+            )
         try:
             check_aws_network(network.vpc_id, network.alb_subnet_ids, network.task_subnet_ids)
         except ValueError as exc:

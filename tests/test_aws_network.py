@@ -273,3 +273,50 @@ def test_a_computed_list_is_checked_once_known() -> None:
     assert failed.value.message == (
         "svc-primary: network.alb_subnet_ids: subnets in at least two Availability Zones, got 1"
     )
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        # A misspelt or missing stack output reads as no value: the security groups would land in the default VPC.
+        ({"public_subnet_ids": PUBLIC, "private_subnet_ids": PRIVATE},
+         "svc-primary: network.vpc_id: the computed id has no value"),
+        ({"vpc_id": ["vpc-0a1b2c3d4e5f67890"], "public_subnet_ids": PUBLIC, "private_subnet_ids": PRIVATE},
+         "svc-primary: network.vpc_id: the computed value is not a VPC id, got list"),
+        ({"vpc_id": VPC, "public_subnet_ids": ",".join(PUBLIC), "private_subnet_ids": PRIVATE},
+         "svc-primary: network.alb_subnet_ids: the computed value is not a list of subnet ids, got str"),
+        ({"vpc_id": VPC, "public_subnet_ids": {"a": PUBLIC[0], "b": PUBLIC[1]}, "private_subnet_ids": PRIVATE},
+         "svc-primary: network.alb_subnet_ids: the computed value is not a list of subnet ids, got dict"),
+        ({"vpc_id": VPC, "public_subnet_ids": 2, "private_subnet_ids": PRIVATE},
+         "svc-primary: network.alb_subnet_ids: the computed value is not a list of subnet ids, got float"),
+        ({"vpc_id": VPC, "public_subnet_ids": [PUBLIC[0], None], "private_subnet_ids": PRIVATE},
+         "svc-primary: network.alb_subnet_ids: None is not a subnet id (subnet- and 8 or 17 letters and digits)"),
+    ],
+)  # fmt: skip
+def test_computed_values_of_the_wrong_kind_are_one_line_errors(outputs: dict[str, Any], message: str) -> None:
+    """Stack outputs are JSON: each computed id and list is checked for its kind and form once known."""
+    with pytest.raises(ProgramError) as failed:
+        run_offline(_platform_program, {}, stack_references={"platform/network/prod": outputs})
+    assert failed.value.message == message
+
+
+def test_a_plain_id_of_the_wrong_kind_is_a_one_line_error() -> None:
+    network = AwsNetwork(42, PUBLIC, [PRIVATE[0], None])  # type: ignore[arg-type, list-item]
+    assert _declares_nothing(PROGRAM_SPEC, primary=SiteInputs(network=network)) == (
+        "svc: primary.network.vpc_id: 42 is not a VPC id (vpc- and 8 or 17 letters and digits)"
+    )
+    network = AwsNetwork(VPC, PUBLIC, [PRIVATE[0], None])  # type: ignore[list-item]
+    assert _declares_nothing(PROGRAM_SPEC, primary=SiteInputs(network=network)) == (
+        "svc: primary.network.task_subnet_ids: None is not a subnet id (subnet- and 8 or 17 letters and digits)"
+    )
+
+
+def test_a_spec_vpc_cidr_and_a_program_network_are_one_line_error() -> None:
+    """The spec's `vpc_cidr` would be silently ignored: the same conflict the stack file's parser refuses."""
+    primary = AwsSiteSpec(region="eu-west-3", image="x/y:1", vpc_cidr="10.90.0.0/16")
+    spec = PROGRAM_SPEC.model_copy(update={"primary": primary})
+    message = _declares_nothing(spec, primary=SiteInputs(network=AwsNetwork(VPC, PUBLIC, PRIVATE)))
+    assert message == (
+        "svc: primary.network: the spec's vpc_cidr is for a VPC of the site's own; drop it when the program gives "
+        "a network"
+    )

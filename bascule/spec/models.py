@@ -98,19 +98,31 @@ def _check_gcp_project(value: str) -> str:
 
 ALB_MIN_SUBNETS = 2
 """An Application Load Balancer takes subnets from at least two Availability Zones, one subnet per zone
-(CreateLoadBalancer `Subnets`/`SubnetMappings`, mirrored at
-https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/elasticloadbalancingv2/aws.sdk.kotlin.services.elasticloadbalancingv2.model/-create-load-balancer-request/subnet-mappings.html
-and https://boto3.amazonaws.com/v1/documentation/api/1.26.81/reference/services/elbv2/client/set_subnets.html)."""
+(`Subnets` in https://docs.amazonaws.cn/elasticloadbalancing/latest/APIReference/API_SetSubnets.html, the same
+text as CreateLoadBalancer's; https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html
+"Subnets for your load balancer")."""
 ECS_MAX_SUBNETS = 16
-"""An ECS service's awsvpc configuration takes up to 16 subnets, all of one VPC (AwsVpcConfiguration `subnets`:
-https://docs.aws.amazon.com/sdk-for-python/v4/reference/clients/ecs/dictionaries/AwsVpcConfigurationDict/)."""
+"""An ECS service's awsvpc configuration takes up to 16 subnets, all of one VPC (`subnets` in
+https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_AwsVpcConfiguration.html)."""
 
 
 def _aws_id(prefix: str, value: str) -> bool:
-    """An EC2 resource id: the type's prefix, a hyphen, then 8 (before 2016) or 17 lowercase letters and digits
-    (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html, as quoted by
-    https://docs.rs/aws-resource-id/1.0.0/i686-unknown-linux-gnu/aws_resource_id/general/index.html)."""
+    """An EC2 resource id: the type's prefix, a hyphen, then 8 (before 2016) or 17 letters and digits
+    (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html), lowercase as AWS's own API patterns
+    write them (`subnet-[0-9a-z]*` in
+    https://docs.aws.amazon.com/eventbridge/latest/pipes-reference/API_AwsVpcConfiguration.html)."""
     return re.fullmatch(rf"{prefix}-([0-9a-z]{{8}}|[0-9a-z]{{17}})", value) is not None
+
+
+def _wrong_id(prefix: str, value: object) -> bool:
+    """Whether a value is known (a plain value, as YAML or a stack output gives it) and not an id of this type.
+    Anything else is a computed id (an Output), whose value is AWS's to judge."""
+    plain = value is None or isinstance(value, (str, bool, int, float, Mapping, Sequence))
+    return plain and not (isinstance(value, str) and _aws_id(prefix, value))
+
+
+def _shown(value: object) -> str:
+    return f"'{value}'" if isinstance(value, str) else repr(value)
 
 
 SUBNET_FIELDS = {"alb_subnet_ids": (ALB_MIN_SUBNETS, None), "task_subnet_ids": (1, ECS_MAX_SUBNETS)}
@@ -119,13 +131,13 @@ SUBNET_FIELDS = {"alb_subnet_ids": (ALB_MIN_SUBNETS, None), "task_subnet_ids": (
 
 def check_aws_network(vpc_id: object, alb_subnet_ids: object, task_subnet_ids: object) -> None:
     """The rules an existing network must meet, for ids written in a stack file and for ids a program computes
-    (`SiteInputs.network`): a list's length when it is a list (of ids, computed or not), an id's form when it is
-    a plain string. A list given as one computed value is checked by `check_subnet_ids` once it is known.
+    (`SiteInputs.network`): a list's length when it is a list (of ids, computed or not), an id's kind and form when
+    it is a plain value. A list given as one computed value is checked by `check_subnet_ids` once it is known.
 
     Raises ValueError("<field>: <what is wrong>"), so either caller can name where the field came from.
     """
-    if isinstance(vpc_id, str) and not _aws_id("vpc", vpc_id):
-        raise ValueError(f"vpc_id: '{vpc_id}' is not a VPC id (vpc- and 8 or 17 letters and digits)")
+    if _wrong_id("vpc", vpc_id):
+        raise ValueError(f"vpc_id: {_shown(vpc_id)} is not a VPC id (vpc- and 8 or 17 letters and digits)")
     for field, ids in (("alb_subnet_ids", alb_subnet_ids), ("task_subnet_ids", task_subnet_ids)):
         if is_id_list(ids):
             assert isinstance(ids, Sequence)
@@ -144,10 +156,10 @@ def check_subnet_ids(field: str, ids: Sequence[object]) -> None:
         raise ValueError(f"{field}: {needs}, got {len(ids)}")
     if most is not None and len(ids) > most:
         raise ValueError(f"{field}: an ECS service takes at most {most} subnets, got {len(ids)}")
+    bad = [i for i in ids if _wrong_id("subnet", i)]
+    if bad:
+        raise ValueError(f"{field}: {_shown(bad[0])} is not a subnet id (subnet- and 8 or 17 letters and digits)")
     known = [i for i in ids if isinstance(i, str)]
-    bad = next((i for i in known if not _aws_id("subnet", i)), None)
-    if bad is not None:
-        raise ValueError(f"{field}: '{bad}' is not a subnet id (subnet- and 8 or 17 letters and digits)")
     twice = next((i for i in known if known.count(i) > 1), None)
     if twice is not None:
         raise ValueError(f"{field}: '{twice}' is listed twice")
@@ -160,13 +172,13 @@ class AwsNetworkSpec(_Model):
     vpc_id: str
     alb_subnet_ids: tuple[str, ...]
     """Public subnets (a route to an internet gateway) for the internet-facing load balancer, each in another
-    Availability Zone; two at least."""
+    Availability Zone; two at least, and one in every zone of `task_subnet_ids` (tasks in another get no traffic)."""
     task_subnet_ids: tuple[str, ...]
     """Where the tasks run: private subnets with egress (a NAT gateway, or VPC endpoints for ECR, S3 and CloudWatch
     Logs) and `assign_public_ip: false`, or public subnets with `assign_public_ip: true`."""
     assign_public_ip: bool = False
     """Whether each task gets a public IP: how a task in a public subnet reaches ECR to pull its image. Leave false
-    for private subnets."""
+    for private subnets, where a public IP gives no route out."""
 
     @model_validator(mode="after")
     def _ids(self) -> AwsNetworkSpec:
