@@ -72,6 +72,8 @@ class _CloudMocks(pulumi_mocks.Mocks):
         self.resource_groups: dict[str, str] = {}
         """Azure resource group name -> its location: azure-native resources without one inherit it."""
         self.warnings: list[str] = []
+        self.unanswered: list[str] = []
+        """StackReferences the program read whose outputs were not given: a failure then is likely theirs."""
 
     def provider_inputs(self, ref: str | None) -> dict[str, Any] | None:
         return self.providers.get(ref.rsplit("::", 1)[0]) if ref else None
@@ -123,12 +125,18 @@ class _CloudMocks(pulumi_mocks.Mocks):
         return rid, state
 
     def _stack_reference(self, name: str) -> dict[str, Any]:
+        """The outputs given for `name`; without them each output reads as None under `up` (as a missing output
+        does under `pulumi up`) and as unknown under `preview`, so checks waiting on its value are skipped there."""
         outputs = self.stack_references.get(name)
         if outputs is None:
+            self.unanswered.append(name)
             self.warnings.append(
-                f"StackReference '{name}': its outputs are not available offline, so every output reads as None; "
-                "give them with --stack-reference NAME=FILE (the output of `pulumi stack output --json`)"
+                f"StackReference '{name}': its outputs are not available offline, so every output reads as "
+                f"{'unknown' if self.semantics is Semantics.PREVIEW else 'None'}; give them with "
+                f"{stack_reference_flag(name)} (the output of `pulumi stack output --json`)"
             )
+            if self.semantics is Semantics.PREVIEW:
+                return {"name": name, "secretOutputNames": []}
         return {"name": name, "outputs": dict(outputs or {}), "secretOutputNames": []}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -494,15 +502,15 @@ def run_offline(
     """Run `program` against mocks and return every resource it registered; raise ProgramError when it fails.
 
     `auto` runs with `up` semantics and, when the program breaks on a stand-in (it indexed a computed map,
-    decoded a computed token, read a remote component's resource output), once more with `preview`
-    semantics, saying so in the warnings: on the corpus this gives the most verdicts (README figures).
+    decoded a computed token, read a remote component's resource output) or on a StackReference without outputs,
+    once more with `preview` semantics, saying so in the warnings: on the corpus this gives the most verdicts (README figures).
     """
     if semantics is Semantics.AUTO:
         kwargs: dict[str, Any] = {"project": project, "stack": stack, "stack_references": stack_references}
         try:
             return run_offline(program, config, semantics=Semantics.UP, timeout=timeout, **kwargs)
         except ProgramError as exc:
-            if exc.kind not in (FailureKind.STAND_IN, FailureKind.ENGINE):
+            if exc.kind not in (FailureKind.STAND_IN, FailureKind.STACK_REFERENCE, FailureKind.ENGINE):
                 raise
             previewed = run_offline(program, config, semantics=Semantics.PREVIEW, timeout=timeout, **kwargs)
             previewed.warnings.insert(0, f"ran with preview semantics (computed outputs unknown): under up {exc}")
@@ -552,7 +560,7 @@ def run_offline(
             hint="an output that never resolves (a live call, or an `apply` waiting on itself) is the usual cause",
         )  # fmt: skip
     if failure:
-        raise _program_error(failure[0], mocks.warnings) from None
+        raise _program_error(failure[0], mocks.unanswered) from None
     return OfflineRun(project, stack, strings, list(monitor.recorded), _plain(exported), list(mocks.warnings))
 
 
@@ -570,8 +578,16 @@ _NONE_HINT = (
 )
 
 
-def _program_error(exc: BaseException, warnings: list[str]) -> ProgramError:
-    """Classify a failure honestly: whose fault it is decides what the user should do about it."""
+def stack_reference_flag(name: str) -> str:
+    """The command-line flag that gives StackReference `name` its outputs offline."""
+    return f"--stack-reference {name}=FILE"
+
+
+def _program_error(exc: BaseException, unanswered: list[str]) -> ProgramError:
+    """Classify a failure honestly: whose fault it is decides what the user should do about it. After a
+    StackReference without outputs, a failure of the program's own logic (not a missing SDK or a live call) is
+    most likely that stack's None outputs, so it is classed as such, naming the flag that gives them."""
+    reference_hint = "give the referenced stack's outputs with " + ", ".join(map(stack_reference_flag, unanswered))
     frames = traceback.extract_tb(exc.__traceback__)
     chain: list[BaseException] = []
     cause: BaseException | None = exc
@@ -585,6 +601,8 @@ def _program_error(exc: BaseException, warnings: list[str]) -> ProgramError:
         exc = chain[-1]
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, pulumi.RunError) and not isinstance(exc, pulumi.ConfigMissingError):
+        if unanswered:
+            return ProgramError(text, FailureKind.STACK_REFERENCE, location, reference_hint)
         return ProgramError(text, FailureKind.PROGRAM, location)
     message = f"{type(exc).__name__}: {text}"
     if isinstance(exc, pulumi.ConfigMissingError):
@@ -618,9 +636,8 @@ def _program_error(exc: BaseException, warnings: list[str]) -> ProgramError:
                             hint="the program calls a cloud API itself; that cannot run offline")  # fmt: skip
     if isinstance(exc, KeyError) and frames and frames[-1].filename == "<frozen os>":
         return ProgramError(message, FailureKind.PROGRAM, location, hint=f"environment variable {text} is not set")
-    if isinstance(exc, KeyError) and any(w.startswith("StackReference") for w in warnings):
-        return ProgramError(message, FailureKind.STACK_REFERENCE, location,
-                            hint="give the referenced stack's outputs with --stack-reference NAME=FILE")  # fmt: skip
+    if unanswered:
+        return ProgramError(message, FailureKind.STACK_REFERENCE, location, reference_hint)
     if any(
         isinstance(e, (KeyError, IndexError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError)) for e in chain
     ):

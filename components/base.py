@@ -131,7 +131,12 @@ class AwsNetwork:
 
     def checked_when_known(self, component: str) -> AwsNetwork:
         """This network with each subnet list that is one computed value checked once its value is known, so the
-        load balancer and service that read it fail with the same one-line error as a list given as such."""
+        load balancer and service that read it fail with the same one-line error as a list given as such.
+
+        An unknown list (a preview, or `bascule check --semantics preview` without the referenced stack's outputs)
+        is not checked: the `apply` runs only on a known value. A known None is an error, as under `pulumi up` it
+        means the stack has no such output; offline, `up` semantics read a StackReference without given outputs
+        as None, and the engine classes that failure `stack-reference-outputs` naming `--stack-reference`."""
 
         def checked(
             field: str, ids: pulumi.Input[Sequence[pulumi.Input[str]]]

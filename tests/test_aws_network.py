@@ -12,7 +12,7 @@ import pulumi_aws as aws
 import pytest
 
 from bascule.components import AwsNetwork, FailoverService, FailoverServiceArgs, SiteInputs
-from bascule.engine import ProgramError, run_offline
+from bascule.engine import FailureKind, ProgramError, Semantics, run_offline
 from bascule.spec import AwsSiteSpec, GcpSiteSpec, ServiceSpec, SpecError
 from bascule.spec import parse_services as parse
 from tests.conftest import PROGRAM_SPEC, Plan
@@ -273,3 +273,21 @@ def test_a_computed_list_is_checked_once_known() -> None:
     assert failed.value.message == (
         "svc-primary: network.alb_subnet_ids: subnets in at least two Availability Zones, got 1"
     )
+
+
+def test_a_stack_reference_not_given_is_named_with_its_flag() -> None:
+    """Under `up` its outputs read as None, as a missing output does: the failure is classed as the reference's."""
+    with pytest.raises(ProgramError) as failed:
+        run_offline(_platform_program, {}, semantics=Semantics.UP)
+    assert (failed.value.kind, failed.value.hint) == (
+        FailureKind.STACK_REFERENCE,
+        "give the referenced stack's outputs with --stack-reference platform/network/prod=FILE",
+    )
+
+
+def test_a_stack_reference_not_given_leaves_the_network_unknown_under_auto() -> None:
+    """`auto` runs again with preview semantics: the subnet lists are unknown, their check waits for a value."""
+    plan = Plan(run_offline(_platform_program, {}, semantics=Semantics.AUTO))
+    assert plan.named("svc-primary-alb", "aws:lb/loadBalancer:LoadBalancer").inputs.get("subnets") is None
+    assert not set(_under(plan, "svc-primary")) & set(OWN_NETWORK)
+    assert any("--stack-reference platform/network/prod=FILE" in w for w in plan.run.warnings)
