@@ -567,6 +567,7 @@ def run_offline(
 _LIBRARY_PATHS = tuple(
     {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")} | {str(Path(__file__))}
 )
+_BASCULE_PATH = str(Path(__file__).parent) + os.sep
 _LIVE_CALL_MODULES = ("botocore", "boto3", "azure", "google.auth", "google.api_core", "requests", "urllib3", "socket")
 _STAND_IN_HINT = (
     "the program indexes or decodes a value only the cloud knows; offline stand-ins are lists of one element, "
@@ -596,12 +597,16 @@ def _program_error(exc: BaseException, unanswered: list[str]) -> ProgramError:
         cause = cause.__cause__ or cause.__context__
     own = [f for e in reversed(chain) for f in traceback.extract_tb(e.__traceback__)
            if not f.filename.startswith((*_LIBRARY_PATHS, "<frozen"))]  # fmt: skip
-    location = f"{own[-1].filename}:{own[-1].lineno}" if own else None
+    # The program's innermost line, not Bascule's: where the program declared a component whose computed input
+    # failed in an `apply` (`declared_at`), or the frames of the error; else the innermost frame outside libraries.
+    declared = [f for e in chain for f in getattr(e, "declared_at", ())]
+    program = [f for f in (*declared, *own) if not f.filename.startswith(_BASCULE_PATH)] or own
+    location = f"{program[-1].filename}:{program[-1].lineno}" if program else None
     if str(exc).startswith("While processing") and len(chain) > 1:  # the runtime's wrapper: report the cause
         exc = chain[-1]
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, pulumi.RunError) and not isinstance(exc, pulumi.ConfigMissingError):
-        if unanswered:
+        if unanswered and declared:  # a computed input found wrong, not a value the program wrote
             return ProgramError(text, FailureKind.STACK_REFERENCE, location, reference_hint)
         return ProgramError(text, FailureKind.PROGRAM, location)
     message = f"{type(exc).__name__}: {text}"

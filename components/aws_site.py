@@ -47,7 +47,7 @@ class AwsSite(Site):
         image = args.image_to_run
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         given = args.given_network
-        network = given.checked_when_known(name) if given else self._own_network(name, site, tags, child)
+        network = given.checked_when_known(f"{args.service.name}: {args.role.value}") if given else self._own_network(name, site, tags, child)
 
         alb_sg = aws.ec2.SecurityGroup(
             f"{name}-alb",

@@ -8,6 +8,7 @@ backend for records through `DnsRecords`, so no site knows which DNS provider is
 from __future__ import annotations
 
 import hashlib
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -106,6 +107,15 @@ class DnsRecords(Protocol):
     ) -> ValidationRecord: ...
 
 
+class ComputedInputError(pulumi.RunError):
+    """A computed input found wrong once its value is known, inside an `apply`: `declared_at` is the stack where
+    the program declared the component, so the offline engine can point at the program's line."""
+
+    def __init__(self, message: str, declared_at: traceback.StackSummary):
+        super().__init__(message)
+        self.declared_at = declared_at
+
+
 @dataclass(frozen=True)
 class AwsNetwork:
     """An existing VPC an AWS site runs in, as a program knows it: any id may be computed (`pulumi.Input`), e.g.
@@ -129,14 +139,18 @@ class AwsNetwork:
     def from_spec(spec: AwsNetworkSpec) -> AwsNetwork:
         return AwsNetwork(spec.vpc_id, list(spec.alb_subnet_ids), list(spec.task_subnet_ids), spec.assign_public_ip)
 
-    def checked_when_known(self, component: str) -> AwsNetwork:
+    def checked_when_known(self, where: str) -> AwsNetwork:
         """This network with each subnet list that is one computed value checked once its value is known, so the
-        load balancer and service that read it fail with the same one-line error as a list given as such.
+        load balancer and service that read it fail with the same one-line error as a list given as such
+        (`where` is "<service>: <role>", as FailoverService names a list given as such). The error carries where
+        the program declared the site, which the `apply` raising it is far from.
 
         An unknown list (a preview, or `bascule check --semantics preview` without the referenced stack's outputs)
         is not checked: the `apply` runs only on a known value. A known None is an error, as under `pulumi up` it
         means the stack has no such output; offline, `up` semantics read a StackReference without given outputs
         as None, and the engine classes that failure `stack-reference-outputs` naming `--stack-reference`."""
+
+        declared_at = traceback.extract_stack()
 
         def checked(
             field: str, ids: pulumi.Input[Sequence[pulumi.Input[str]]]
@@ -146,11 +160,11 @@ class AwsNetwork:
 
             def known(value: Sequence[pulumi.Input[str]] | None) -> Sequence[pulumi.Input[str]]:
                 if value is None:  # e.g. a stack output that does not exist
-                    raise pulumi.RunError(f"{component}: network.{field}: the computed list has no value")
+                    raise ComputedInputError(f"{where}.network.{field}: the computed list has no value", declared_at)
                 try:
                     check_subnet_ids(field, value)
                 except ValueError as exc:
-                    raise pulumi.RunError(f"{component}: network.{exc}") from None
+                    raise ComputedInputError(f"{where}.network.{exc}", declared_at) from None
                 return value
 
             return pulumi.Output.from_input(ids).apply(known)

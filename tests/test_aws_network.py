@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -12,7 +13,7 @@ import pulumi_aws as aws
 import pytest
 
 from bascule.components import AwsNetwork, FailoverService, FailoverServiceArgs, SiteInputs
-from bascule.engine import FailureKind, ProgramError, Semantics, run_offline
+from bascule.engine import FailureKind, ProgramError, Semantics, load_program_dir, run_offline
 from bascule.spec import AwsSiteSpec, GcpSiteSpec, ServiceSpec, SpecError
 from bascule.spec import parse_services as parse
 from tests.conftest import PROGRAM_SPEC, Plan
@@ -270,8 +271,8 @@ def test_a_computed_list_is_checked_once_known() -> None:
     outputs = {"vpc_id": VPC, "public_subnet_ids": PUBLIC[:1], "private_subnet_ids": PRIVATE}
     with pytest.raises(ProgramError) as failed:
         run_offline(_platform_program, {}, stack_references={"platform/network/prod": outputs})
-    assert failed.value.message == (
-        "svc-primary: network.alb_subnet_ids: subnets in at least two Availability Zones, got 1"
+    assert (
+        failed.value.message == "svc: primary.network.alb_subnet_ids: subnets in at least two Availability Zones, got 1"
     )
 
 
@@ -291,3 +292,33 @@ def test_a_stack_reference_not_given_leaves_the_network_unknown_under_auto() -> 
     assert plan.named("svc-primary-alb", "aws:lb/loadBalancer:LoadBalancer").inputs.get("subnets") is None
     assert not set(_under(plan, "svc-primary")) & set(OWN_NETWORK)
     assert any("--stack-reference platform/network/prod=FILE" in w for w in plan.run.warnings)
+
+
+_USER_PROGRAM = """\
+import pulumi
+from bascule.components import AwsNetwork, FailoverService, FailoverServiceArgs, SiteInputs
+from tests.conftest import PROGRAM_SPEC
+
+platform = pulumi.StackReference("platform/network/prod")
+subnets = {subnets}
+network = AwsNetwork("{vpc}", subnets, {private})
+FailoverService("svc", FailoverServiceArgs(service=PROGRAM_SPEC, primary=SiteInputs(network=network)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("subnets", "kind"),
+    [
+        (repr(PUBLIC[:1]), FailureKind.PROGRAM),
+        ('platform.get_output("public_subnet_ids")', FailureKind.STACK_REFERENCE),
+    ],
+)
+def test_a_program_error_points_at_the_programs_line(tmp_path: Path, subnets: str, kind: FailureKind) -> None:
+    """A list written in the program or computed: one form of message, the program's line (not Bascule's)."""
+    (tmp_path / "Pulumi.yaml").write_text("name: shop\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text(_USER_PROGRAM.format(subnets=subnets, vpc=VPC, private=PRIVATE))
+    _, program = load_program_dir(tmp_path)
+    with pytest.raises(ProgramError) as failed:
+        run_offline(program, {}, semantics=Semantics.UP)
+    assert failed.value.message.startswith("svc: primary.network.alb_subnet_ids: ")
+    assert (failed.value.kind, failed.value.location) == (kind, f"{tmp_path / '__main__.py'}:8")
