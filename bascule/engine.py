@@ -503,7 +503,8 @@ def run_offline(
 
     `auto` runs with `up` semantics and, when the program breaks on a stand-in (it indexed a computed map,
     decoded a computed token, read a remote component's resource output) or on a StackReference without outputs,
-    once more with `preview` semantics, saying so in the warnings: on the corpus this gives the most verdicts (README figures).
+    once more with `preview` semantics, saying so in the warnings: on the corpus this gives the most verdicts
+    (README figures).
     """
     if semantics is Semantics.AUTO:
         kwargs: dict[str, Any] = {"project": project, "stack": stack, "stack_references": stack_references}
