@@ -35,6 +35,7 @@ from bascule.spec import (
     check_aws_network,
     check_subnet_ids,
     is_id_list,
+    no_network_here,
 )
 
 
@@ -239,6 +240,8 @@ def check_site_inputs(
     """
     for field, value in (("image", image), ("address", address), ("network", network)):
         if value is not None and site.kind not in COMPUTED_INPUT_KINDS[field]:
+            if field == "network":
+                raise ValueError(f"network: {no_network_here(site.kind)}")
             raise ValueError(f"{field}: a '{site.kind}' site takes no computed {field}")
     if isinstance(site, ImageSite) and image is None and site.image is None:
         raise ValueError("image: none given: set the site spec's image, or pass SiteInputs.image from the program")

@@ -135,9 +135,9 @@ def _declares_nothing(service: ServiceSpec, **inputs: SiteInputs) -> str:
         (AwsNetwork(VPC, PUBLIC, []), "task_subnet_ids: at least one subnet, got 0"),
         (AwsNetwork(VPC, PUBLIC, PRIVATE * 6), "task_subnet_ids: an ECS service takes at most 16 subnets, got 18"),
         (AwsNetwork(PUBLIC[0], PUBLIC, PRIVATE),
-         f"vpc_id: '{PUBLIC[0]}' is not a VPC id (vpc- and 8 or 17 letters and digits)"),
+         f"vpc_id: '{PUBLIC[0]}' is not a VPC id (vpc- and 8 or 17 lowercase letters and digits)"),
         (AwsNetwork(VPC, [PUBLIC[0], VPC], PRIVATE),
-         f"alb_subnet_ids: '{VPC}' is not a subnet id (subnet- and 8 or 17 letters and digits)"),
+         f"alb_subnet_ids: '{VPC}' is not a subnet id (subnet- and 8 or 17 lowercase letters and digits)"),
         (AwsNetwork(VPC, [PUBLIC[0], PUBLIC[0]], PRIVATE), f"alb_subnet_ids: '{PUBLIC[0]}' is listed twice"),
     ],
 )  # fmt: skip
@@ -158,7 +158,7 @@ def test_only_aws_sites_take_a_network() -> None:
     )
     network = AwsNetwork(VPC, PUBLIC, PRIVATE)
     message = _declares_nothing(spec, secondary=SiteInputs(network=network))
-    assert message == "svc: secondary.network: a 'gcp' site takes no computed network"
+    assert message == "svc: secondary.network: only aws sites run in a given network (this site is gcp)"
 
 
 def test_a_network_is_given_once() -> None:
@@ -174,7 +174,11 @@ def test_a_network_is_given_once() -> None:
     [
         ({"alb_subnet_ids": PUBLIC[:1]},
          "primary.network: alb_subnet_ids: subnets in at least two Availability Zones, got 1"),
-        ({"vpc_id": "vpc-123"}, "primary.network: vpc_id: 'vpc-123' is not a VPC id (vpc- and 8 or 17 letters and digits)"),
+        ({"vpc_id": "vpc-123"}, "primary.network: vpc_id: 'vpc-123' is not a VPC id (vpc- and 8 or 17 lowercase letters and digits)"),
+        ({"vpc_id": "vpc-0A1B2C3D"},
+         "primary.network: vpc_id: 'vpc-0A1B2C3D' is not a VPC id (vpc- and 8 or 17 lowercase letters and digits)"),
+        ({"alb_subnet_ids": ",".join(PUBLIC)},
+         "primary.network.alb_subnet_ids: expected a list of subnet ids, got a string"),
         ({"subnets": PUBLIC}, "primary.network.subnets: unknown field (check the spelling against the README's spec "
                               "reference)"),
     ],
@@ -322,3 +326,17 @@ def test_a_program_error_points_at_the_programs_line(tmp_path: Path, subnets: st
         run_offline(program, {}, semantics=Semantics.UP)
     assert failed.value.message.startswith("svc: primary.network.alb_subnet_ids: ")
     assert (failed.value.kind, failed.value.location) == (kind, f"{tmp_path / '__main__.py'}:8")
+
+
+@pytest.mark.parametrize("kind", ["gcp", "azure"])
+def test_a_stack_files_network_on_another_site_says_only_aws(dev_service: dict[str, Any], kind: str) -> None:
+    """The same line as a program's SiteInputs.network on such a site, not "unknown field"."""
+    if kind == "azure":
+        dev_service["secondary"] = {"kind": "azure", "location": "francecentral", "image": "x/y:1"}
+    dev_service["secondary"]["network"] = {"vpc_id": VPC, "alb_subnet_ids": PUBLIC, "task_subnet_ids": PRIVATE}
+    with pytest.raises(SpecError) as failed:
+        parse([dev_service], "stacks/Pulumi.t.yaml")
+    assert failed.value.lines == [
+        f"stacks/Pulumi.t.yaml: service 'checkout': secondary.network: only aws sites run in a given network "
+        f"(this site is {kind})"
+    ]
