@@ -72,6 +72,8 @@ class _CloudMocks(pulumi_mocks.Mocks):
         self.resource_groups: dict[str, str] = {}
         """Azure resource group name -> its location: azure-native resources without one inherit it."""
         self.warnings: list[str] = []
+        self.unanswered: list[str] = []
+        """StackReferences the program read whose outputs were not given: a failure then is likely theirs."""
 
     def provider_inputs(self, ref: str | None) -> dict[str, Any] | None:
         return self.providers.get(ref.rsplit("::", 1)[0]) if ref else None
@@ -123,12 +125,18 @@ class _CloudMocks(pulumi_mocks.Mocks):
         return rid, state
 
     def _stack_reference(self, name: str) -> dict[str, Any]:
+        """The outputs given for `name`; without them each output reads as None under `up` (as a missing output
+        does under `pulumi up`) and as unknown under `preview`, so checks waiting on its value are skipped there."""
         outputs = self.stack_references.get(name)
         if outputs is None:
+            self.unanswered.append(name)
             self.warnings.append(
-                f"StackReference '{name}': its outputs are not available offline, so every output reads as None; "
-                "give them with --stack-reference NAME=FILE (the output of `pulumi stack output --json`)"
+                f"StackReference '{name}': its outputs are not available offline, so every output reads as "
+                f"{'unknown' if self.semantics is Semantics.PREVIEW else 'None'}; give them with "
+                f"{stack_reference_flag(name)} (the output of `pulumi stack output --json`)"
             )
+            if self.semantics is Semantics.PREVIEW:
+                return {"name": name, "secretOutputNames": []}
         return {"name": name, "outputs": dict(outputs or {}), "secretOutputNames": []}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -494,15 +502,16 @@ def run_offline(
     """Run `program` against mocks and return every resource it registered; raise ProgramError when it fails.
 
     `auto` runs with `up` semantics and, when the program breaks on a stand-in (it indexed a computed map,
-    decoded a computed token, read a remote component's resource output), once more with `preview`
-    semantics, saying so in the warnings: on the corpus this gives the most verdicts (README figures).
+    decoded a computed token, read a remote component's resource output) or on a StackReference without outputs,
+    once more with `preview` semantics, saying so in the warnings: on the corpus this gives the most verdicts
+    (README figures).
     """
     if semantics is Semantics.AUTO:
         kwargs: dict[str, Any] = {"project": project, "stack": stack, "stack_references": stack_references}
         try:
             return run_offline(program, config, semantics=Semantics.UP, timeout=timeout, **kwargs)
         except ProgramError as exc:
-            if exc.kind not in (FailureKind.STAND_IN, FailureKind.ENGINE):
+            if exc.kind not in (FailureKind.STAND_IN, FailureKind.STACK_REFERENCE, FailureKind.ENGINE):
                 raise
             previewed = run_offline(program, config, semantics=Semantics.PREVIEW, timeout=timeout, **kwargs)
             previewed.warnings.insert(0, f"ran with preview semantics (computed outputs unknown): under up {exc}")
@@ -552,13 +561,14 @@ def run_offline(
             hint="an output that never resolves (a live call, or an `apply` waiting on itself) is the usual cause",
         )  # fmt: skip
     if failure:
-        raise _program_error(failure[0], mocks.warnings) from None
+        raise _program_error(failure[0], mocks.unanswered) from None
     return OfflineRun(project, stack, strings, list(monitor.recorded), _plain(exported), list(mocks.warnings))
 
 
 _LIBRARY_PATHS = tuple(
     {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")} | {str(Path(__file__))}
 )
+_BASCULE_PATH = str(Path(__file__).parent) + os.sep
 _LIVE_CALL_MODULES = ("botocore", "boto3", "azure", "google.auth", "google.api_core", "requests", "urllib3", "socket")
 _STAND_IN_HINT = (
     "the program indexes or decodes a value only the cloud knows; offline stand-ins are lists of one element, "
@@ -570,8 +580,16 @@ _NONE_HINT = (
 )
 
 
-def _program_error(exc: BaseException, warnings: list[str]) -> ProgramError:
-    """Classify a failure honestly: whose fault it is decides what the user should do about it."""
+def stack_reference_flag(name: str) -> str:
+    """The command-line flag that gives StackReference `name` its outputs offline."""
+    return f"--stack-reference {name}=FILE"
+
+
+def _program_error(exc: BaseException, unanswered: list[str]) -> ProgramError:
+    """Classify a failure honestly: whose fault it is decides what the user should do about it. After a
+    StackReference without outputs, a failure of the program's own logic (not a missing SDK or a live call) is
+    most likely that stack's None outputs, so it is classed as such, naming the flag that gives them."""
+    reference_hint = "give the referenced stack's outputs with " + ", ".join(map(stack_reference_flag, unanswered))
     frames = traceback.extract_tb(exc.__traceback__)
     chain: list[BaseException] = []
     cause: BaseException | None = exc
@@ -580,11 +598,17 @@ def _program_error(exc: BaseException, warnings: list[str]) -> ProgramError:
         cause = cause.__cause__ or cause.__context__
     own = [f for e in reversed(chain) for f in traceback.extract_tb(e.__traceback__)
            if not f.filename.startswith((*_LIBRARY_PATHS, "<frozen"))]  # fmt: skip
-    location = f"{own[-1].filename}:{own[-1].lineno}" if own else None
+    # The program's innermost line, not Bascule's: where the program declared a component whose computed input
+    # failed in an `apply` (`declared_at`), or the frames of the error; else the innermost frame outside libraries.
+    declared = [f for e in chain for f in getattr(e, "declared_at", ())]
+    program = [f for f in (*declared, *own) if not f.filename.startswith(_BASCULE_PATH)] or own
+    location = f"{program[-1].filename}:{program[-1].lineno}" if program else None
     if str(exc).startswith("While processing") and len(chain) > 1:  # the runtime's wrapper: report the cause
         exc = chain[-1]
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, pulumi.RunError) and not isinstance(exc, pulumi.ConfigMissingError):
+        if unanswered and declared:  # a computed input found wrong, not a value the program wrote
+            return ProgramError(text, FailureKind.STACK_REFERENCE, location, reference_hint)
         return ProgramError(text, FailureKind.PROGRAM, location)
     message = f"{type(exc).__name__}: {text}"
     if isinstance(exc, pulumi.ConfigMissingError):
@@ -618,9 +642,8 @@ def _program_error(exc: BaseException, warnings: list[str]) -> ProgramError:
                             hint="the program calls a cloud API itself; that cannot run offline")  # fmt: skip
     if isinstance(exc, KeyError) and frames and frames[-1].filename == "<frozen os>":
         return ProgramError(message, FailureKind.PROGRAM, location, hint=f"environment variable {text} is not set")
-    if isinstance(exc, KeyError) and any(w.startswith("StackReference") for w in warnings):
-        return ProgramError(message, FailureKind.STACK_REFERENCE, location,
-                            hint="give the referenced stack's outputs with --stack-reference NAME=FILE")  # fmt: skip
+    if unanswered:
+        return ProgramError(message, FailureKind.STACK_REFERENCE, location, reference_hint)
     if any(
         isinstance(e, (KeyError, IndexError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError)) for e in chain
     ):

@@ -47,7 +47,8 @@ class AwsSite(Site):
         image = args.image_to_run
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         given = args.given_network
-        network = given.checked_when_known(name) if given else self._own_network(name, site, tags, child)
+        where = f"{args.service.name}: {args.role.value}"
+        network = given.checked_when_known(where) if given else self._own_network(name, site, tags, child)
 
         alb_sg = aws.ec2.SecurityGroup(
             f"{name}-alb",

@@ -8,6 +8,7 @@ backend for records through `DnsRecords`, so no site knows which DNS provider is
 from __future__ import annotations
 
 import hashlib
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -34,6 +35,7 @@ from bascule.spec import (
     check_aws_network,
     check_subnet_ids,
     is_id_list,
+    no_network_here,
 )
 
 T = TypeVar("T")
@@ -108,6 +110,15 @@ class DnsRecords(Protocol):
     ) -> ValidationRecord: ...
 
 
+class ComputedInputError(pulumi.RunError):
+    """A computed input found wrong once its value is known, inside an `apply`: `declared_at` is the stack where
+    the program declared the component, so the offline engine can point at the program's line."""
+
+    def __init__(self, message: str, declared_at: traceback.StackSummary):
+        super().__init__(message)
+        self.declared_at = declared_at
+
+
 @dataclass(frozen=True)
 class AwsNetwork:
     """An existing VPC an AWS site runs in, as a program knows it: any id may be computed (`pulumi.Input`), e.g.
@@ -133,22 +144,31 @@ class AwsNetwork:
     def from_spec(spec: AwsNetworkSpec) -> AwsNetwork:
         return AwsNetwork(spec.vpc_id, list(spec.alb_subnet_ids), list(spec.task_subnet_ids), spec.assign_public_ip)
 
-    def checked_when_known(self, component: str) -> AwsNetwork:
+    def checked_when_known(self, where: str) -> AwsNetwork:
         """This network with each id or subnet list that is computed checked once its value is known, so the
-        resources that read it fail with the same one-line error as a value given as such. A stack output that does
-        not exist reads as no value from `get_output` (`require_output` is the variant that fails:
-        https://github.com/pulumi/pulumi/pull/3007), and a security group without a VPC id goes into the region's
-        default VPC (`vpc_id` of `aws.ec2.SecurityGroup`), far from the load balancer's subnets."""
+        resources that read it fail with the same one-line error as a value given as such (`where` is
+        "<service>: <role>", as FailoverService names a value given as such). The error carries where the program
+        declared the site, which the `apply` raising it is far from.
+
+        A stack output that does not exist reads as no value from `get_output` (`require_output` is the variant
+        that fails: https://github.com/pulumi/pulumi/pull/3007), and a security group without a VPC id goes into
+        the region's default VPC (`vpc_id` of `aws.ec2.SecurityGroup`), far from the load balancer's subnets: a
+        known None is an error. An unknown value (a preview, or `bascule check --semantics preview` without the
+        referenced stack's outputs) is not checked: the `apply` runs only on a known value. Offline, `up`
+        semantics read a StackReference without given outputs as None, and the engine classes that failure
+        `stack-reference-outputs` naming `--stack-reference`."""
+
+        declared_at = traceback.extract_stack()
 
         def once_known(field: str, value: pulumi.Input[T], check: Callable[[object], None]) -> pulumi.Output[T]:
             def checked(known: T | None) -> T:
                 what = "id" if field == "vpc_id" else "list"
                 if known is None:
-                    raise pulumi.RunError(f"{component}: network.{field}: the computed {what} has no value")
+                    raise ComputedInputError(f"{where}.network.{field}: the computed {what} has no value", declared_at)
                 try:
                     check(known)
                 except ValueError as exc:
-                    raise pulumi.RunError(f"{component}: network.{exc}") from None
+                    raise ComputedInputError(f"{where}.network.{exc}", declared_at) from None
                 return known
 
             return pulumi.Output.from_input(value).apply(checked)
@@ -243,6 +263,8 @@ def check_site_inputs(
     """
     for field, value in (("image", image), ("address", address), ("network", network)):
         if value is not None and site.kind not in COMPUTED_INPUT_KINDS[field]:
+            if field == "network":
+                raise ValueError(f"network: {no_network_here(site.kind)}")
             raise ValueError(f"{field}: a '{site.kind}' site takes no computed {field}")
     if isinstance(site, ImageSite) and image is None and site.image is None:
         raise ValueError("image: none given: set the site spec's image, or pass SiteInputs.image from the program")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -12,7 +13,7 @@ import pulumi_aws as aws
 import pytest
 
 from bascule.components import AwsNetwork, FailoverService, FailoverServiceArgs, SiteInputs
-from bascule.engine import ProgramError, run_offline
+from bascule.engine import FailureKind, ProgramError, Semantics, load_program_dir, run_offline
 from bascule.spec import AwsSiteSpec, GcpSiteSpec, ServiceSpec, SpecError
 from bascule.spec import parse_services as parse
 from tests.conftest import PROGRAM_SPEC, Plan
@@ -134,9 +135,9 @@ def _declares_nothing(service: ServiceSpec, **inputs: SiteInputs) -> str:
         (AwsNetwork(VPC, PUBLIC, []), "task_subnet_ids: at least one subnet, got 0"),
         (AwsNetwork(VPC, PUBLIC, PRIVATE * 6), "task_subnet_ids: an ECS service takes at most 16 subnets, got 18"),
         (AwsNetwork(PUBLIC[0], PUBLIC, PRIVATE),
-         f"vpc_id: '{PUBLIC[0]}' is not a VPC id (vpc- and 8 or 17 letters and digits)"),
+         f"vpc_id: '{PUBLIC[0]}' is not a VPC id (vpc- and 8 or 17 lowercase letters and digits)"),
         (AwsNetwork(VPC, [PUBLIC[0], VPC], PRIVATE),
-         f"alb_subnet_ids: '{VPC}' is not a subnet id (subnet- and 8 or 17 letters and digits)"),
+         f"alb_subnet_ids: '{VPC}' is not a subnet id (subnet- and 8 or 17 lowercase letters and digits)"),
         (AwsNetwork(VPC, [PUBLIC[0], PUBLIC[0]], PRIVATE), f"alb_subnet_ids: '{PUBLIC[0]}' is listed twice"),
     ],
 )  # fmt: skip
@@ -157,7 +158,7 @@ def test_only_aws_sites_take_a_network() -> None:
     )
     network = AwsNetwork(VPC, PUBLIC, PRIVATE)
     message = _declares_nothing(spec, secondary=SiteInputs(network=network))
-    assert message == "svc: secondary.network: a 'gcp' site takes no computed network"
+    assert message == "svc: secondary.network: only aws sites run in a given network (this site is gcp)"
 
 
 def test_a_network_is_given_once() -> None:
@@ -173,7 +174,11 @@ def test_a_network_is_given_once() -> None:
     [
         ({"alb_subnet_ids": PUBLIC[:1]},
          "primary.network: alb_subnet_ids: subnets in at least two Availability Zones, got 1"),
-        ({"vpc_id": "vpc-123"}, "primary.network: vpc_id: 'vpc-123' is not a VPC id (vpc- and 8 or 17 letters and digits)"),
+        ({"vpc_id": "vpc-123"}, "primary.network: vpc_id: 'vpc-123' is not a VPC id (vpc- and 8 or 17 lowercase letters and digits)"),
+        ({"vpc_id": "vpc-0A1B2C3D"},
+         "primary.network: vpc_id: 'vpc-0A1B2C3D' is not a VPC id (vpc- and 8 or 17 lowercase letters and digits)"),
+        ({"alb_subnet_ids": ",".join(PUBLIC)},
+         "primary.network.alb_subnet_ids: expected a list of subnet ids, got a string"),
         ({"subnets": PUBLIC}, "primary.network.subnets: unknown field (check the spelling against the README's spec "
                               "reference)"),
     ],
@@ -270,8 +275,8 @@ def test_a_computed_list_is_checked_once_known() -> None:
     outputs = {"vpc_id": VPC, "public_subnet_ids": PUBLIC[:1], "private_subnet_ids": PRIVATE}
     with pytest.raises(ProgramError) as failed:
         run_offline(_platform_program, {}, stack_references={"platform/network/prod": outputs})
-    assert failed.value.message == (
-        "svc-primary: network.alb_subnet_ids: subnets in at least two Availability Zones, got 1"
+    assert (
+        failed.value.message == "svc: primary.network.alb_subnet_ids: subnets in at least two Availability Zones, got 1"
     )
 
 
@@ -280,17 +285,17 @@ def test_a_computed_list_is_checked_once_known() -> None:
     [
         # A misspelt or missing stack output reads as no value: the security groups would land in the default VPC.
         ({"public_subnet_ids": PUBLIC, "private_subnet_ids": PRIVATE},
-         "svc-primary: network.vpc_id: the computed id has no value"),
+         "svc: primary.network.vpc_id: the computed id has no value"),
         ({"vpc_id": ["vpc-0a1b2c3d4e5f67890"], "public_subnet_ids": PUBLIC, "private_subnet_ids": PRIVATE},
-         "svc-primary: network.vpc_id: the computed value is not a VPC id, got list"),
+         "svc: primary.network.vpc_id: the computed value is not a VPC id, got list"),
         ({"vpc_id": VPC, "public_subnet_ids": ",".join(PUBLIC), "private_subnet_ids": PRIVATE},
-         "svc-primary: network.alb_subnet_ids: the computed value is not a list of subnet ids, got str"),
+         "svc: primary.network.alb_subnet_ids: the computed value is not a list of subnet ids, got str"),
         ({"vpc_id": VPC, "public_subnet_ids": {"a": PUBLIC[0], "b": PUBLIC[1]}, "private_subnet_ids": PRIVATE},
-         "svc-primary: network.alb_subnet_ids: the computed value is not a list of subnet ids, got dict"),
+         "svc: primary.network.alb_subnet_ids: the computed value is not a list of subnet ids, got dict"),
         ({"vpc_id": VPC, "public_subnet_ids": 2, "private_subnet_ids": PRIVATE},
-         "svc-primary: network.alb_subnet_ids: the computed value is not a list of subnet ids, got float"),
+         "svc: primary.network.alb_subnet_ids: the computed value is not a list of subnet ids, got float"),
         ({"vpc_id": VPC, "public_subnet_ids": [PUBLIC[0], None], "private_subnet_ids": PRIVATE},
-         "svc-primary: network.alb_subnet_ids: None is not a subnet id (subnet- and 8 or 17 letters and digits)"),
+         "svc: primary.network.alb_subnet_ids: None is not a subnet id (subnet- and 8 or 17 lowercase letters and digits)"),
     ],
 )  # fmt: skip
 def test_computed_values_of_the_wrong_kind_are_one_line_errors(outputs: dict[str, Any], message: str) -> None:
@@ -303,11 +308,11 @@ def test_computed_values_of_the_wrong_kind_are_one_line_errors(outputs: dict[str
 def test_a_plain_id_of_the_wrong_kind_is_a_one_line_error() -> None:
     network = AwsNetwork(42, PUBLIC, [PRIVATE[0], None])  # type: ignore[arg-type, list-item]
     assert _declares_nothing(PROGRAM_SPEC, primary=SiteInputs(network=network)) == (
-        "svc: primary.network.vpc_id: 42 is not a VPC id (vpc- and 8 or 17 letters and digits)"
+        "svc: primary.network.vpc_id: 42 is not a VPC id (vpc- and 8 or 17 lowercase letters and digits)"
     )
     network = AwsNetwork(VPC, PUBLIC, [PRIVATE[0], None])  # type: ignore[list-item]
     assert _declares_nothing(PROGRAM_SPEC, primary=SiteInputs(network=network)) == (
-        "svc: primary.network.task_subnet_ids: None is not a subnet id (subnet- and 8 or 17 letters and digits)"
+        "svc: primary.network.task_subnet_ids: None is not a subnet id (subnet- and 8 or 17 lowercase letters and digits)"
     )
 
 
@@ -320,3 +325,65 @@ def test_a_spec_vpc_cidr_and_a_program_network_are_one_line_error() -> None:
         "svc: primary.network: the spec's vpc_cidr is for a VPC of the site's own; drop it when the program gives "
         "a network"
     )
+
+
+def test_a_stack_reference_not_given_is_named_with_its_flag() -> None:
+    """Under `up` its outputs read as None, as a missing output does: the failure is classed as the reference's."""
+    with pytest.raises(ProgramError) as failed:
+        run_offline(_platform_program, {}, semantics=Semantics.UP)
+    assert (failed.value.kind, failed.value.hint) == (
+        FailureKind.STACK_REFERENCE,
+        "give the referenced stack's outputs with --stack-reference platform/network/prod=FILE",
+    )
+
+
+def test_a_stack_reference_not_given_leaves_the_network_unknown_under_auto() -> None:
+    """`auto` runs again with preview semantics: the subnet lists are unknown, their check waits for a value."""
+    plan = Plan(run_offline(_platform_program, {}, semantics=Semantics.AUTO))
+    assert plan.named("svc-primary-alb", "aws:lb/loadBalancer:LoadBalancer").inputs.get("subnets") is None
+    assert not set(_under(plan, "svc-primary")) & set(OWN_NETWORK)
+    assert any("--stack-reference platform/network/prod=FILE" in w for w in plan.run.warnings)
+
+
+_USER_PROGRAM = """\
+import pulumi
+from bascule.components import AwsNetwork, FailoverService, FailoverServiceArgs, SiteInputs
+from tests.conftest import PROGRAM_SPEC
+
+platform = pulumi.StackReference("platform/network/prod")
+subnets = {subnets}
+network = AwsNetwork("{vpc}", subnets, {private})
+FailoverService("svc", FailoverServiceArgs(service=PROGRAM_SPEC, primary=SiteInputs(network=network)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("subnets", "kind"),
+    [
+        (repr(PUBLIC[:1]), FailureKind.PROGRAM),
+        ('platform.get_output("public_subnet_ids")', FailureKind.STACK_REFERENCE),
+    ],
+)
+def test_a_program_error_points_at_the_programs_line(tmp_path: Path, subnets: str, kind: FailureKind) -> None:
+    """A list written in the program or computed: one form of message, the program's line (not Bascule's)."""
+    (tmp_path / "Pulumi.yaml").write_text("name: shop\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text(_USER_PROGRAM.format(subnets=subnets, vpc=VPC, private=PRIVATE))
+    _, program = load_program_dir(tmp_path)
+    with pytest.raises(ProgramError) as failed:
+        run_offline(program, {}, semantics=Semantics.UP)
+    assert failed.value.message.startswith("svc: primary.network.alb_subnet_ids: ")
+    assert (failed.value.kind, failed.value.location) == (kind, f"{tmp_path / '__main__.py'}:8")
+
+
+@pytest.mark.parametrize("kind", ["gcp", "azure"])
+def test_a_stack_files_network_on_another_site_says_only_aws(dev_service: dict[str, Any], kind: str) -> None:
+    """The same line as a program's SiteInputs.network on such a site, not "unknown field"."""
+    if kind == "azure":
+        dev_service["secondary"] = {"kind": "azure", "location": "francecentral", "image": "x/y:1"}
+    dev_service["secondary"]["network"] = {"vpc_id": VPC, "alb_subnet_ids": PUBLIC, "task_subnet_ids": PRIVATE}
+    with pytest.raises(SpecError) as failed:
+        parse([dev_service], "stacks/Pulumi.t.yaml")
+    assert failed.value.lines == [
+        f"stacks/Pulumi.t.yaml: service 'checkout': secondary.network: only aws sites run in a given network "
+        f"(this site is {kind})"
+    ]

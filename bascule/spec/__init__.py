@@ -42,6 +42,7 @@ from bascule.spec.models import (
     check_aws_network,
     check_subnet_ids,
     is_id_list,
+    no_network_here,
 )
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "check_subnet_ids",
     "is_id_list",
     "load_stack_file",
+    "no_network_here",
     "parse_drill",
     "parse_services",
     "read_stack_config",

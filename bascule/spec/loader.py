@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bascule.documents import InputError, read_yaml
-from bascule.spec.models import DrillHook, ImageSite, StackSpec
+from bascule.spec.models import DrillHook, ImageSite, StackSpec, no_network_here
 
 CONFIG_NAMESPACE = "bascule"
 SERVICES_KEY = f"{CONFIG_NAMESPACE}:services"
@@ -93,6 +93,8 @@ def _format(exc: ValidationError, raw: list[Any], source: str) -> list[str]:
         field = ".".join(fields)
         if err["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling against the README's spec reference)"
+            if loc[-2:-1] != ["aws"] and loc[-1:] == ["network"] and str(loc[-2]) in _TAGS:
+                msg = no_network_here(str(loc[-2]))
         if err["type"] == "missing":
             msg = "required field is missing"
         lines.append(f"{source}: {where}: {field + ': ' if field else ''}{msg}")

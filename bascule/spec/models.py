@@ -129,6 +129,11 @@ SUBNET_FIELDS = {"alb_subnet_ids": (ALB_MIN_SUBNETS, None), "task_subnet_ids": (
 """How many subnets each list of an existing network takes: (at least, at most)."""
 
 
+def no_network_here(kind: str) -> str:
+    """Why a site of `kind` (not aws) takes no `network`, said alike for a stack file and a program."""
+    return f"only aws sites run in a given network (this site is {kind})"
+
+
 def check_aws_network(vpc_id: object, alb_subnet_ids: object, task_subnet_ids: object) -> None:
     """The rules an existing network must meet, for ids written in a stack file and for ids a program computes
     (`SiteInputs.network`): a list's length when it is a list (of ids, computed or not), an id's kind and form when
@@ -137,7 +142,7 @@ def check_aws_network(vpc_id: object, alb_subnet_ids: object, task_subnet_ids: o
     Raises ValueError("<field>: <what is wrong>"), so either caller can name where the field came from.
     """
     if _wrong_id("vpc", vpc_id):
-        raise ValueError(f"vpc_id: {_shown(vpc_id)} is not a VPC id (vpc- and 8 or 17 letters and digits)")
+        raise ValueError(f"vpc_id: {_shown(vpc_id)} is not a VPC id (vpc- and 8 or 17 lowercase letters and digits)")
     for field, ids in (("alb_subnet_ids", alb_subnet_ids), ("task_subnet_ids", task_subnet_ids)):
         if is_id_list(ids):
             assert isinstance(ids, Sequence)
@@ -158,7 +163,9 @@ def check_subnet_ids(field: str, ids: Sequence[object]) -> None:
         raise ValueError(f"{field}: an ECS service takes at most {most} subnets, got {len(ids)}")
     bad = [i for i in ids if _wrong_id("subnet", i)]
     if bad:
-        raise ValueError(f"{field}: {_shown(bad[0])} is not a subnet id (subnet- and 8 or 17 letters and digits)")
+        raise ValueError(
+            f"{field}: {_shown(bad[0])} is not a subnet id (subnet- and 8 or 17 lowercase letters and digits)"
+        )
     known = [i for i in ids if isinstance(i, str)]
     twice = next((i for i in known if known.count(i) > 1), None)
     if twice is not None:
@@ -179,6 +186,13 @@ class AwsNetworkSpec(_Model):
     assign_public_ip: bool = False
     """Whether each task gets a public IP: how a task in a public subnet reaches ECR to pull its image. Leave false
     for private subnets, where a public IP gives no route out."""
+
+    @field_validator("alb_subnet_ids", "task_subnet_ids", mode="before")
+    @classmethod
+    def _a_list(cls, v: object) -> object:
+        if isinstance(v, (list, tuple)):
+            return v
+        raise ValueError(f"expected a list of subnet ids, got {'a string' if isinstance(v, str) else type(v).__name__}")
 
     @model_validator(mode="after")
     def _ids(self) -> AwsNetworkSpec:
