@@ -152,3 +152,18 @@ def test_a_stale_lock_hint_names_the_chosen_lock_dir(box: Path, tmp_path: Path) 
     recover = cli("drill", "recover", "--lock-dir", str(locks), "-f", "json")
     assert recover.returncode == 0
     assert [o["outcome"] for o in parsed(recover)["recovered"]] == ["removed-unreadable"]  # type: ignore[index]
+
+
+def test_a_drill_asking_for_other_settings_than_the_running_sandbox_warns_even_when_quiet(
+    box: Path, tmp_path: Path
+) -> None:
+    """The sandbox runs the fast defaults; stack dev's checkout has 10 s checks, 3 failures and a 60 s TTL."""
+    stacks = Path(__file__).resolve().parents[1] / "stacks"
+    proc = cli("drill", "--local", "--dry-run", "-q", "--sandbox-dir", str(box), "--lock-dir", str(tmp_path / "l"),
+               "--stack", "dev", "--service", "checkout", "--stacks-dir", str(stacks))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[0] == (
+        f"warning: the sandbox in {box} already runs with interval 1 s, 2 failures, TTL 1 s, RTO 15 s, RPO 5 s, not "
+        "interval 10 s, 3 failures, TTL 60 s, RTO 300 s, RPO 60 s: this drill uses the running sandbox's; "
+        f"`bascule sandbox down --dir {box}` first to drill with the other ones"
+    )

@@ -9,7 +9,7 @@ import random
 import tempfile
 import time
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -40,10 +40,10 @@ from bascule.cli.common import (
     err,
     fail,
     format_option,
-    note,
     out,
     say,
     styled,
+    warn,
     with_dirs,
     working,
 )
@@ -352,7 +352,9 @@ def _sandbox(
                 fail([f"--data: the running sandbox in {directory} has no databases; `bascule sandbox down`, "
                       "then `bascule sandbox up --data`"], EXIT_BAD_INPUT)  # fmt: skip
             if existing.state.service != settings:
-                note("using the running sandbox's settings; `bascule sandbox down` first to drill other ones")
+                running, asked = _differences(existing.state.service, settings)
+                warn(f"the sandbox in {directory} already runs with {running}, not {asked}: this drill uses the "
+                     "running sandbox's; `bascule sandbox down` first to drill with the other ones")  # fmt: skip
             return existing, None
         if named:
             fail([f"no sandbox in {directory}; start one with `bascule sandbox up`, "
@@ -370,6 +372,31 @@ def _sandbox(
         return sandbox, lock
     except SandboxError as exc:
         fail([str(exc)], EXIT_BAD_INPUT)
+
+
+_SETTING_LABELS = {
+    "name": "service {}",
+    "zone": "zone {}",
+    "health_path": "health path {}",
+    "interval_seconds": "interval {} s",
+    "failure_threshold": "{} failures",
+    "ttl": "TTL {} s",
+    "check_timeout_seconds": "check timeout {} s",
+    "rto_seconds": "RTO {} s",
+    "rpo_seconds": "RPO {} s",
+}
+"""A sandbox setting as the warning about a running sandbox's other settings names it."""
+
+
+def _differences(running: SandboxService, asked: SandboxService) -> tuple[str, str]:
+    """The settings that differ, as the running sandbox has them and as the drill asked: a drill that silently used
+    the running sandbox's 1 s TTL would time failover against settings the service does not have."""
+    changed = [f.name for f in fields(SandboxService) if getattr(running, f.name) != getattr(asked, f.name)]
+
+    def described(service: SandboxService) -> str:
+        return ", ".join(_SETTING_LABELS.get(name, name + " {}").format(getattr(service, name)) for name in changed)
+
+    return described(running), described(asked)
 
 
 def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, output_format: TextOrJson) -> None:
