@@ -132,7 +132,8 @@ def check_command(
 ) -> None:
     """Check a stack for concentration risk: the same rules and verdicts as the CrossGuard pack in policies/.
 
-    Exit codes: 0 no mandatory violation, 1 at least one mandatory violation not waived, 2 bad input.
+    Exit codes: 0 no mandatory violation, 1 at least one mandatory violation not waived, 2 bad input,
+    70 internal error (a bug in Bascule).
 
     Examples:
       bascule check --stack prod --format sarif -o bascule.sarif

@@ -75,7 +75,8 @@ app = typer.Typer(
         "Failover drills. `bascule drill --local` runs one end to end against the local sandbox (a real "
         "PowerDNS failing over between two loopback sites), starting it if needed; `bascule drill --stack S "
         "--service X` drills a deployed Pulumi stack through `pulumi up`. Exit codes: 0 pass, "
-        "1 RTO missed / restore failed / aborted, 2 bad input, 3 refused (preflight failed or target locked)."
+        "1 RTO missed / restore failed / aborted / interrupted (Ctrl-C or SIGTERM: the fault is restored first), "
+        "2 bad input, 3 refused (preflight failed or target locked), 70 internal error (a bug in Bascule)."
     ),
     no_args_is_help=False,
 )
