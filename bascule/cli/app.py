@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 import typer._click as click  # typer vendors click: TyperGroup's methods take and return these classes
+from typer._click.exceptions import UsageError
 from typer.core import TyperCommand, TyperGroup
 
 from bascule import __version__
@@ -66,6 +67,11 @@ class _LazyGroup(TyperGroup):
 
         try:
             return super().invoke(ctx)
+        except UsageError as exc:
+            # typer checks option values with pydantic and shows its message, which starts with pydantic's error
+            # kind: "Invalid value for '--fault': Value error, 'bogus' is not one of ...". The kind is noise.
+            exc.message = exc.message.removeprefix("Value error, ")
+            raise
         except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors, exits, Ctrl-C: the CLI's own
             raise
         except InputError as exc:  # a file the user handed (or left) is unusable, wherever it was read: exit 2
