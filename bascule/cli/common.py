@@ -161,6 +161,8 @@ def say(*objects: Any, **options: Any) -> None:
     if current.quiet:
         return
     texts = [with_dirs(o) if isinstance(o, str) else o for o in objects]
+    # Prose is never broken at the console's width (160 columns in a pipe): a log line stays one line.
+    options.setdefault("soft_wrap", True)
     (err if current.machine else out).print(*texts, highlight=False, **options)
 
 

@@ -61,7 +61,14 @@ from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
 from bascule.drills.lock import UNREADABLE, DrillLock, LockHeld, StaleLock, default_lock_dir, list_locks
 from bascule.drills.plan import DrillPlan, Fault, Resolver
 from bascule.drills.report import data_rows, write_reports
-from bascule.drills.runner import DrillInterrupted, Observation, preflight, run_drill, signals_interrupt
+from bascule.drills.runner import (
+    DrillInterrupted,
+    Observation,
+    preflight,
+    run_drill,
+    signals_interrupt,
+    status_line,
+)
 from bascule.drills.schedule import parse_blackout, window_delay
 from bascule.drills.stack_control import CliMissing, PulumiStackControl, make_backend
 from bascule.processes import alive
@@ -272,20 +279,6 @@ def drill(
     raise typer.Exit(EXIT_FAILED if interrupted else summary["exit_code"])
 
 
-def status_line(observation: Observation) -> str:
-    """The live line while a drill observes: phase, elapsed time, what each resolver answers (named by its kind and
-    address, so the authoritative server and a caching resolver are told apart) and where HTTP clients land."""
-    parts = [f"{observation.phase} +{observation.elapsed:.1f} s"]
-    for resolver, result in observation.dns:
-        label = "recursor" if resolver.kind == "recursive" else "authoritative"
-        where = f"{resolver.address}:{resolver.port}"
-        named = "" if resolver.name in (resolver.address, where) or label in resolver.name else f" ({resolver.name})"
-        parts.append(f"{label} {where}{named} -> {result.site or result.error}")
-    http = observation.http
-    parts.append(f"HTTP -> {http['site']}" if http.get("site") else f"HTTP failed: {http.get('error')}")
-    return " | ".join(parts)
-
-
 def _stack_control(
     stack: str,
     service: str | None,
@@ -405,7 +398,8 @@ def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, output_fo
     "problems"}}`, on stdout even when the preflight refuses (exit 3), so a script reads why."""
     shown = redact.data(plan.as_json())
     if output_format is TextOrJson.TEXT:
-        out.print_json(json.dumps(shown))
+        for label, value in plan_lines(shown):
+            out.print(f"{label:>14}: {value}", highlight=False, soft_wrap=True)
     with tempfile.TemporaryDirectory() as scratch, working("preflight: checking both sites and DNS") as status:
         journal = Journal(Path(scratch) / "preflight.jsonl", redact)
 
@@ -422,6 +416,32 @@ def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, output_fo
         fail([f"preflight: {p}" for p in problems], EXIT_REFUSED)
     if output_format is TextOrJson.TEXT:
         out.print("preflight ok: both sites ready for the hostname, DNS answers the primary. Nothing was changed.")
+
+
+def plan_lines(shown: dict[str, Any]) -> list[tuple[str, str]]:
+    """A drill plan for people, one labelled line per fact, from its (redacted) JSON form."""
+    target = shown["target"]
+    resolvers = "; ".join(
+        f"{'recursor' if r['kind'] == 'recursive' else 'authoritative'} {r['address']}:{r['port']}" for r in
+        target["resolvers"]
+    )  # fmt: skip
+    sites = "; ".join(
+        f"{role} at {target['addresses'].get(role, '?')} (DNS answer {', '.join(answers)})"
+        for role, answers in target["sites"].items()
+    )
+    rpo = f", RPO {shown['rpo_seconds']:g} s" if shown.get("rpo_seconds") is not None else ""
+    return [
+        ("service", f"{target['service']}: https://{target['hostname']}:{target['port']}{target['health_path']}"),
+        ("target", target["description"]),
+        ("fault", shown["fault"]),
+        ("sites", sites),
+        ("resolvers", resolvers or "none"),
+        ("targets", f"RTO {shown['rto_seconds']:g} s{rpo}; settings bound {target['failover_bound_seconds']:g} s"),
+        ("timeouts", f"{shown['timeout_seconds']:g} s each for failover and failback, preflight "
+                     f"{shown['preflight_timeout']:g} s"),
+        ("certificates", f"valid {shown['min_cert_days']:g} more days at least; trust "
+                         f"{target['ca_bundle'] or 'the system store'}"),
+    ]  # fmt: skip
 
 
 def _print_summary(summary: dict[str, Any], reports: Path, output_format: TextOrJson) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,7 +23,7 @@ from bascule.cli.common import (
     working,
 )
 from bascule.cli.drill import service_settings
-from bascule.sandbox import Sandbox, SandboxError, default_state_dir
+from bascule.sandbox import ADDRESSES, Sandbox, SandboxError, default_state_dir
 
 app = typer.Typer(
     help=(
@@ -83,9 +83,9 @@ def up(
     if output_format is TextOrJson.JSON:
         emit_json(status)
     else:
-        out.print(f"sandbox up: {status['hostname']} answered by {status['dns']} -> {status['answer']}")
+        out.print(f"sandbox up: {status['hostname']} answered by {status['dns']} -> {_answer(status['answer'])}")
         if status["databases"]:
-            out.print(f"databases: {status['databases']}", highlight=False)
+            out.print(f"databases: {_databases(status['databases'])}", highlight=False)
     then = "bascule drill --local --data" if data else "bascule drill --local"
     say(f"try: dig @127.0.0.1 -p {sandbox.state.dns_port} {status['hostname']}   then: `{then}`")
 
@@ -106,10 +106,43 @@ def status(
     if chosen_format(output_format, as_json) is TextOrJson.JSON:
         emit_json(info)
     else:
-        for key, value in info.items():
-            out.print(f"{key:>24}: {value}", highlight=False)
+        for label, value in status_lines(info):
+            out.print(f"{label:>16}: {value}", highlight=False, soft_wrap=True)
     if not sandbox.running():
         raise typer.Exit(EXIT_FAILED)
+
+
+def _answer(addresses: list[str]) -> str:
+    """`127.0.0.2 (primary)`: the addresses DNS answers, named by the site that holds them."""
+    roles = {address: role for role, address in ADDRESSES.items()}
+    named = [f"{a} ({roles[a]})" if a in roles else a for a in addresses]
+    return ", ".join(named) or "nothing (no answer)"
+
+
+def _databases(databases: dict[str, Any]) -> str:
+    clusters = [f"{role} {c['address']} {'up' if c['alive'] else 'DOWN'}" for role, c in databases.items()
+                if isinstance(c, dict)]  # fmt: skip
+    promoted = "the standby is promoted" if databases.get("promoted") else "the standby is a replica"
+    return f"{', '.join(clusters)}; {promoted}"
+
+
+def status_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
+    """`sandbox status` for people: one labelled line per fact, in words (its JSON keeps the structure)."""
+    processes = ", ".join(f"{name} {'up' if up else 'DOWN'}" for name, up in info["processes"].items())
+    sites = "; ".join(f"{role} {site['url']} ({site['mode']})" for role, site in info["sites"].items())
+    return [
+        ("directory", info["directory"]),
+        ("hostname", info["hostname"]),
+        ("DNS answers", _answer(info["answer"])),
+        ("authoritative", info["dns"]),
+        ("recursor", info["resolver"] or "none"),
+        ("processes", processes or "none recorded"),
+        ("sites", sites),
+        ("databases", _databases(info["databases"]) if info["databases"] else "none (`bascule sandbox up --data`)"),
+        ("failover bound", f"{info['failover_bound_seconds']:g} s (detection + TTL)"),
+        ("CA", info["ca"]),
+        ("PowerDNS", str(info["pdns_version"])),
+    ]
 
 
 @app.command("down")
