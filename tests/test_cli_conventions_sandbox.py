@@ -194,3 +194,16 @@ def test_a_piped_drill_names_each_resolver_in_its_progress(box: Path, tmp_path: 
     assert "dns=" not in proc.stdout
     moved = r"^  failover \+[\d.]+ s \| authoritative 127\.0\.0\.1:\d+ -> secondary \| recursor 127\.0\.0\.1:\d+ -> "
     assert re.search(moved, proc.stdout, re.M), proc.stdout
+
+
+def test_sandbox_up_again_is_fine_as_asked_and_refused_with_other_settings(box: Path) -> None:
+    again = cli("sandbox", "up", "--dir", str(box), "-q")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("sandbox already running: checkout.sandbox.test answered by 127.0.0.1:")
+    other = cli("sandbox", "up", "--dir", str(box), "--data")
+    assert other.returncode == 3
+    assert other.stderr == (
+        f"error: a sandbox already runs in {box} with no databases, not with databases; stop it first with "
+        f"`bascule sandbox down --dir {box}`\n"
+    )
+    assert cli("sandbox", "status", "--dir", str(box)).returncode == 0  # still the same one, still running

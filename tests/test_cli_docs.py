@@ -67,3 +67,11 @@ def test_policy_pack_init_into_a_pack_folder_fails_without_a_hint(tmp_path: Path
     again = runner.invoke(app, ["policy-pack", "init", str(tmp_path)])
     assert again.exit_code == 2
     assert again.stdout == "" and "try:" not in again.stderr
+
+
+def test_bare_bascule_prints_help_and_exits_with_the_usage_code() -> None:
+    """Click's convention (NoArgsIsHelpError is a usage error): 2, never 1, which scripts read as a verdict."""
+    result = runner.invoke(app, [])
+    assert result.exit_code == 2
+    assert "Exit codes:" in result.stdout + result.stderr
+    assert "2 bad input or usage" in (app.info.help or "")

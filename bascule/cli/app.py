@@ -127,7 +127,8 @@ app = typer.Typer(
         "in stacks/Pulumi.<stack>.yaml; `pulumi up` builds it, `bascule plan` shows it offline, "
         "`bascule verify` checks the standby could serve right now, "
         "`bascule drill` proves the failover works and measures how long it takes. Exit codes: 0 ok, "
-        "1 failed (violation, drill failed), 2 bad input, 3 refused, 70 internal error (a bug)."
+        "1 failed (violation, drill failed), 2 bad input or usage (as `bascule` alone, which prints this help), "
+        "3 refused, 70 internal error (a bug)."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

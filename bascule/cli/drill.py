@@ -346,7 +346,7 @@ def _sandbox(
                 fail([f"--data: the running sandbox in {directory} has no databases; `bascule sandbox down`, "
                       "then `bascule sandbox up --data`"], EXIT_BAD_INPUT)  # fmt: skip
             if existing.state.service != settings:
-                running, asked = _differences(existing.state.service, settings)
+                running, asked = setting_differences(existing.state.service, settings)
                 warn(f"the sandbox in {directory} already runs with {running}, not {asked}: this drill uses the "
                      "running sandbox's; `bascule sandbox down` first to drill with the other ones")  # fmt: skip
             return existing, None
@@ -382,7 +382,7 @@ _SETTING_LABELS = {
 """A sandbox setting as the warning about a running sandbox's other settings names it."""
 
 
-def _differences(running: SandboxService, asked: SandboxService) -> tuple[str, str]:
+def setting_differences(running: SandboxService, asked: SandboxService) -> tuple[str, str]:
     """The settings that differ, as the running sandbox has them and as the drill asked: a drill that silently used
     the running sandbox's 1 s TTL would time failover against settings the service does not have."""
     changed = [f.name for f in fields(SandboxService) if getattr(running, f.name) != getattr(asked, f.name)]

@@ -10,6 +10,7 @@ import typer
 from bascule.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
+    EXIT_REFUSED,
     FormatTextJson,
     JsonAlias,
     Quiet,
@@ -22,8 +23,8 @@ from bascule.cli.common import (
     say,
     working,
 )
-from bascule.cli.drill import service_settings
-from bascule.sandbox import ADDRESSES, Sandbox, SandboxError, default_state_dir
+from bascule.cli.drill import service_settings, setting_differences
+from bascule.sandbox import ADDRESSES, Sandbox, SandboxError, SandboxService, default_state_dir
 
 app = typer.Typer(
     help=(
@@ -68,26 +69,53 @@ def up(
 ) -> None:
     """Start the sandbox and wait until DNS answers the primary (steady state).
 
+    Already running with these settings: exit 0 and its status, nothing restarted. Running with other settings
+    (another --stack/--service, or --data): exit 3, refused; `bascule sandbox down` first.
+
     Examples:
       bascule sandbox up
       bascule sandbox up --dir /tmp/box --data --format json | jq -r .answer
     """
     settings = service_settings(stack, service, stacks_dir)
-    extra = " + two PostgreSQL clusters" if data else ""
-    try:
-        with working(f"starting the sandbox (PowerDNS + two loopback sites{extra})…"):
-            sandbox = Sandbox.start(sandbox_dir or default_state_dir(), settings, data=data)
-    except SandboxError as exc:
-        fail([str(exc)])
+    directory = sandbox_dir or default_state_dir()
+    sandbox = _running(directory, settings, data)
+    started = sandbox is None
+    if sandbox is None:
+        extra = " + two PostgreSQL clusters" if data else ""
+        try:
+            with working(f"starting the sandbox (PowerDNS + two loopback sites{extra})…"):
+                sandbox = Sandbox.start(directory, settings, data=data)
+        except SandboxError as exc:
+            fail([str(exc)])
     status = sandbox.status()
     if output_format is TextOrJson.JSON:
         emit_json(status)
     else:
-        out.print(f"sandbox up: {status['hostname']} answered by {status['dns']} -> {_answer(status['answer'])}")
+        state = "up" if started else "already running"
+        out.print(f"sandbox {state}: {status['hostname']} answered by {status['dns']} -> {_answer(status['answer'])}")
         if status["databases"]:
             out.print(f"databases: {_databases(status['databases'])}", highlight=False)
     then = "bascule drill --local --data" if data else "bascule drill --local"
     say(f"try: dig @127.0.0.1 -p {sandbox.state.dns_port} {status['hostname']}   then: `{then}`")
+
+
+def _running(directory: Path, settings: SandboxService, data: bool) -> Sandbox | None:
+    """The sandbox already running in `directory` with these settings, else None (nothing runs: start one).
+
+    `up` twice is not an error, the sandbox is up as asked. One running with other settings is refused (exit 3):
+    restarting it under a drill or a colleague would be worse, and using it would not be what was asked.
+    """
+    existing = Sandbox.load(directory)
+    if existing is None or not existing.running():
+        return None
+    running, asked = setting_differences(existing.state.service, settings)
+    if (existing.state.data is not None) != data:
+        running, asked = (", ".join(filter(None, (running, f"{'with' if not data else 'no'} databases"))),
+                          ", ".join(filter(None, (asked, f"{'with' if data else 'no'} databases"))))  # fmt: skip
+    if running:
+        fail([f"a sandbox already runs in {directory} with {running}, not {asked}; stop it first with "
+              "`bascule sandbox down`"], EXIT_REFUSED)  # fmt: skip
+    return existing
 
 
 @app.command("status")
