@@ -250,3 +250,13 @@ def test_every_example_stack_plans_and_only_single_region_fails(stack: str) -> N
     assert rows and all(r["region"] != "unknown" or r["cloud"] is None for r in rows)
     checked = check("--stack", stack)
     assert checked.exit_code == (1 if stack == "single-region" else 0), checked.output
+
+
+def test_what_a_program_logs_offline_is_a_prefixed_line(tmp_path: Path) -> None:
+    """`pulumi.log.warn` under mocks reaches the root logger, which alone would print it bare."""
+    project = _project(tmp_path, PROGRAM + '    pulumi.log.warn("ledger: no backups configured")\n')
+    stack = project / "Pulumi.prod.yaml"
+    stack.write_text("config:\n  ledger:region: eu-west-1\n")
+    result = check("--program", str(project), "--stack-config", str(stack), "-q")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == ["warning: ledger: no backups configured"]

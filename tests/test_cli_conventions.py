@@ -319,6 +319,14 @@ def test_spinner_only_on_a_terminal_and_not_quiet(
         assert buffer.getvalue() == ""
 
 
+def test_prose_in_a_pipe_is_never_broken_at_the_console_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    buffer = io.StringIO()
+    monkeypatch.setattr(common, "out", Console(file=buffer, width=160, markup=False, highlight=False))
+    sentence = "a progress line naming resolvers " * 8
+    common.say(sentence)
+    assert buffer.getvalue() == sentence + "\n"
+
+
 def test_plan_in_a_pipe_draws_no_spinner() -> None:
     result = runner.invoke(app, ["plan", "--stack", "dev", "--stacks-dir", str(STACKS)])
     assert result.exit_code == 0 and result.stderr == ""

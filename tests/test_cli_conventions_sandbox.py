@@ -152,3 +152,58 @@ def test_a_stale_lock_hint_names_the_chosen_lock_dir(box: Path, tmp_path: Path) 
     recover = cli("drill", "recover", "--lock-dir", str(locks), "-f", "json")
     assert recover.returncode == 0
     assert [o["outcome"] for o in parsed(recover)["recovered"]] == ["removed-unreadable"]  # type: ignore[index]
+
+
+def test_a_drill_asking_for_other_settings_than_the_running_sandbox_warns_even_when_quiet(
+    box: Path, tmp_path: Path
+) -> None:
+    """The sandbox runs the fast defaults; stack dev's checkout has 10 s checks, 3 failures and a 60 s TTL."""
+    stacks = Path(__file__).resolve().parents[1] / "stacks"
+    proc = cli("drill", "--local", "--dry-run", "-q", "--sandbox-dir", str(box), "--lock-dir", str(tmp_path / "l"),
+               "--stack", "dev", "--service", "checkout", "--stacks-dir", str(stacks))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[0] == (
+        f"warning: the sandbox in {box} already runs with interval 1 s, 2 failures, TTL 1 s, RTO 15 s, RPO 5 s, not "
+        "interval 10 s, 3 failures, TTL 60 s, RTO 300 s, RPO 60 s: this drill uses the running sandbox's; "
+        f"`bascule sandbox down --dir {box}` first to drill with the other ones"
+    )
+
+
+def test_sandbox_status_text_is_words_not_python_reprs(box: Path) -> None:
+    proc = cli("sandbox", "status", "--dir", str(box))
+    assert proc.returncode == 0, proc.stderr
+    lines = {label.strip(): value for label, _, value in (line.partition(": ") for line in proc.stdout.splitlines())}
+    assert lines["DNS answers"] == "127.0.0.2 (primary)"
+    assert lines["processes"] == "primary up, secondary up, pdns up, recursor up"
+    assert lines["databases"] == "none (`bascule sandbox up --data`)"
+    assert not re.search(r"[\[\]{}]|\bNone\b|\bTrue\b", proc.stdout)
+
+
+def test_text_dry_run_prints_the_plan_as_lines_not_json(box: Path, tmp_path: Path) -> None:
+    proc = cli("drill", "--local", "--dry-run", "-q", "--sandbox-dir", str(box), "--lock-dir", str(tmp_path / "l"))
+    assert proc.returncode == 0, proc.stderr
+    assert "{" not in proc.stdout
+    assert "         fault: health" in proc.stdout.splitlines()
+    assert re.search(r"^     resolvers: authoritative 127\.0\.0\.1:\d+; recursor 127\.0\.0\.1:\d+$", proc.stdout, re.M)
+
+
+def test_a_piped_drill_names_each_resolver_in_its_progress(box: Path, tmp_path: Path) -> None:
+    proc = cli("drill", "--local", "--sandbox-dir", str(box), "--lock-dir", str(tmp_path / "l"),
+               "--out", str(tmp_path / "r"))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "dns=" not in proc.stdout
+    moved = r"^  failover \+[\d.]+ s \| authoritative 127\.0\.0\.1:\d+ -> secondary \| recursor 127\.0\.0\.1:\d+ -> "
+    assert re.search(moved, proc.stdout, re.M), proc.stdout
+
+
+def test_sandbox_up_again_is_fine_as_asked_and_refused_with_other_settings(box: Path) -> None:
+    again = cli("sandbox", "up", "--dir", str(box), "-q")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("sandbox already running: checkout.sandbox.test answered by 127.0.0.1:")
+    other = cli("sandbox", "up", "--dir", str(box), "--data")
+    assert other.returncode == 3
+    assert other.stderr == (
+        f"error: a sandbox already runs in {box} with no databases, not with databases; stop it first with "
+        f"`bascule sandbox down --dir {box}`\n"
+    )
+    assert cli("sandbox", "status", "--dir", str(box)).returncode == 0  # still the same one, still running

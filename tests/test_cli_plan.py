@@ -94,3 +94,19 @@ def test_plan_json_shows_what_each_health_check_sends() -> None:
     assert profile["inputs"]["monitorConfig"]["customHeaders"] == [
         {"name": "Host", "value": "checkout.shop.example.eu"}
     ]
+
+
+def test_a_stack_warning_is_printed_once_with_its_prefix_also_when_quiet() -> None:
+    """The command warns from the spec and the program logs the same through Pulumi's mock engine: one line.
+
+    A real process: pytest's own log capture would hide the program's bare copy from an in-process run."""
+    for command in ("plan", "check"):
+        result = subprocess.run(
+            [sys.executable, "-m", "bascule.cli", command, "--stack", "single-region", "-q", "--stacks-dir", str(STACKS)],
+            capture_output=True, text=True, check=False, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == (0 if command == "plan" else 1), result.stderr
+        assert result.stderr.splitlines() == [
+            "warning: service 'payments': secondary: in the primary's provider and region, aws eu-west-3 "
+            "(allowed by allow_same_region): one regional outage takes both"
+        ]

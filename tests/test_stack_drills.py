@@ -206,7 +206,7 @@ def test_interrupt_mid_observation_restores_before_exit(sandbox: Sandbox, tmp_pa
     plan = DrillPlan(control.target(), Fault.SWITCH, rto_seconds=60, timeout_seconds=20)
 
     def progress(line: str) -> None:
-        if line.startswith("failover:"):
+        if line.startswith("failover +"):  # an observation line
             raise DrillInterrupted("SIGTERM")  # what signals_interrupt raises when SIGTERM arrives
 
     with pytest.raises(DrillInterrupted):

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 import typer._click as click  # typer vendors click: TyperGroup's methods take and return these classes
+from typer._click.exceptions import UsageError
 from typer.core import TyperCommand, TyperGroup
 
 from bascule import __version__
@@ -66,6 +67,11 @@ class _LazyGroup(TyperGroup):
 
         try:
             return super().invoke(ctx)
+        except UsageError as exc:
+            # typer checks option values with pydantic and shows its message, which starts with pydantic's error
+            # kind: "Invalid value for '--fault': Value error, 'bogus' is not one of ...". The kind is noise.
+            exc.message = exc.message.removeprefix("Value error, ")
+            raise
         except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors, exits, Ctrl-C: the CLI's own
             raise
         except InputError as exc:  # a file the user handed (or left) is unusable, wherever it was read: exit 2
@@ -121,7 +127,8 @@ app = typer.Typer(
         "in stacks/Pulumi.<stack>.yaml; `pulumi up` builds it, `bascule plan` shows it offline, "
         "`bascule verify` checks the standby could serve right now, "
         "`bascule drill` proves the failover works and measures how long it takes. Exit codes: 0 ok, "
-        "1 failed (violation, drill failed), 2 bad input, 3 refused, 70 internal error (a bug)."
+        "1 failed (violation, drill failed), 2 bad input or usage (as `bascule` alone, which prints this help), "
+        "3 refused, 70 internal error (a bug)."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

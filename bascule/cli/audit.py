@@ -80,7 +80,8 @@ def audit_command(
     target vs budget vs last drill, readiness; then concentration per provider, region, country, jurisdiction.
 
     Reads inventories, drill history and a saved readiness file; never probes the network.
-    Exit codes: 0 done, 1 with --fail-on spof when a critical workload has a single point of failure, 2 bad input.
+    Exit codes: 0 done, 1 with --fail-on spof when a critical workload has a single point of failure, 2 bad input,
+    70 internal error (a bug in Bascule).
 
     Examples:
       bascule audit --stack prod --stack sovereign --format json

@@ -32,6 +32,7 @@ from bascule.cli.common import (
     mode,
     note,
     out,
+    program_log,
     warn,
     working,
 )
@@ -80,7 +81,7 @@ def _inventory(
     project, main = load_program_dir(program)
     config = read_stack_config(stack_config) if stack_config else {}
     name = stack_config.name.removeprefix("Pulumi.").rsplit(".", 1)[0] if stack_config else "offline"
-    with working(f"running {program} offline (Pulumi mocks)"):
+    with working(f"running {program} offline (Pulumi mocks)"), program_log():
         run = run_offline(main, config, project=project, stack=name, semantics=semantics, stack_references=references)
     for warning in run.warnings:
         warn(warning)
@@ -131,7 +132,8 @@ def check_command(
 ) -> None:
     """Check a stack for concentration risk: the same rules and verdicts as the CrossGuard pack in policies/.
 
-    Exit codes: 0 no mandatory violation, 1 at least one mandatory violation not waived, 2 bad input.
+    Exit codes: 0 no mandatory violation, 1 at least one mandatory violation not waived, 2 bad input,
+    70 internal error (a bug in Bascule).
 
     Examples:
       bascule check --stack prod --format sarif -o bascule.sarif

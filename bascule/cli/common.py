@@ -17,6 +17,7 @@ MarkupError) or eat text such as `[secret]`. Colour is added only through `style
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shlex
 import sys
@@ -160,6 +161,8 @@ def say(*objects: Any, **options: Any) -> None:
     if current.quiet:
         return
     texts = [with_dirs(o) if isinstance(o, str) else o for o in objects]
+    # Prose is never broken at the console's width (160 columns in a pipe): a log line stays one line.
+    options.setdefault("soft_wrap", True)
     (err if current.machine else out).print(*texts, highlight=False, **options)
 
 
@@ -191,6 +194,41 @@ def working(message: str) -> Iterator[Callable[[str], None]]:
     spinner = Spinner("dots", text=Text(one_line(message)))
     with Live(spinner, console=err, transient=True, redirect_stdout=out.is_terminal, redirect_stderr=True):
         yield lambda text: spinner.update(text=Text(one_line(text)))
+
+
+@contextmanager
+def program_log(already_warned: Iterable[str] = ()) -> Iterator[None]:
+    """What a Pulumi program logs while it runs offline, as this CLI's `warning:` and `error:` lines, each once.
+
+    Under mocks Pulumi's engine hands `pulumi.log.warn` and `pulumi.log.error` to Python's root logger, which has
+    no handler: `logging` then writes the bare message to stderr, so a stack's warning appeared twice, once from
+    the command and once unprefixed from the program. Messages in `already_warned` were printed by the command.
+    Records of other loggers go where they went before (logging's last-resort handler).
+    """
+    shown = set(already_warned)
+
+    class _Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.name != logging.getLogger().name:
+                if logging.lastResort is not None and record.levelno >= logging.lastResort.level:
+                    logging.lastResort.handle(record)
+                return
+            message = record.getMessage()
+            if record.levelno < logging.WARNING or message in shown:
+                return
+            shown.add(message)
+            if record.levelno >= logging.ERROR:
+                err.print(styled("error:", "red", message), soft_wrap=True)
+            else:
+                warn(message)
+
+    handler = _Handler()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
 
 
 # --- hints repeat the folders the user chose -----------------------------------------------------------------

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import time
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -41,10 +41,10 @@ from bascule.cli.common import (
     err,
     fail,
     format_option,
-    note,
     out,
     say,
     styled,
+    warn,
     with_dirs,
     working,
 )
@@ -62,7 +62,14 @@ from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
 from bascule.drills.lock import UNREADABLE, DrillLock, LockHeld, StaleLock, default_lock_dir, list_locks
 from bascule.drills.plan import DrillPlan, Fault, Resolver
 from bascule.drills.report import data_rows, write_reports
-from bascule.drills.runner import DrillInterrupted, Observation, preflight, run_drill, signals_interrupt
+from bascule.drills.runner import (
+    DrillInterrupted,
+    Observation,
+    preflight,
+    run_drill,
+    signals_interrupt,
+    status_line,
+)
 from bascule.drills.schedule import parse_blackout, window_delay
 from bascule.drills.stack_control import CliMissing, PulumiStackControl, make_backend
 from bascule.processes import alive
@@ -76,7 +83,8 @@ app = typer.Typer(
         "Failover drills. `bascule drill --local` runs one end to end against the local sandbox (a real "
         "PowerDNS failing over between two loopback sites), starting it if needed; `bascule drill --stack S "
         "--service X` drills a deployed Pulumi stack through `pulumi up`. Exit codes: 0 pass, "
-        "1 RTO missed / restore failed / aborted, 2 bad input, 3 refused (preflight failed or target locked)."
+        "1 RTO missed / restore failed / aborted / interrupted (Ctrl-C or SIGTERM: the fault is restored first), "
+        "2 bad input, 3 refused (preflight failed or target locked), 70 internal error (a bug in Bascule)."
     ),
     no_args_is_help=False,
 )
@@ -272,20 +280,6 @@ def drill(
     raise typer.Exit(EXIT_FAILED if interrupted else summary["exit_code"])
 
 
-def status_line(observation: Observation) -> str:
-    """The live line while a drill observes: phase, elapsed time, what each resolver answers (named by its kind and
-    address, so the authoritative server and a caching resolver are told apart) and where HTTP clients land."""
-    parts = [f"{observation.phase} +{observation.elapsed:.1f} s"]
-    for resolver, result in observation.dns:
-        label = "recursor" if resolver.kind == "recursive" else "authoritative"
-        where = f"{resolver.address}:{resolver.port}"
-        named = "" if resolver.name in (resolver.address, where) or label in resolver.name else f" ({resolver.name})"
-        parts.append(f"{label} {where}{named} -> {result.site or result.error}")
-    http = observation.http
-    parts.append(f"HTTP -> {http['site']}" if http.get("site") else f"HTTP failed: {http.get('error')}")
-    return " | ".join(parts)
-
-
 def _stack_control(
     stack: str,
     service: str | None,
@@ -353,7 +347,9 @@ def _sandbox(
                 fail([f"--data: the running sandbox in {directory} has no databases; `bascule sandbox down`, "
                       "then `bascule sandbox up --data`"], EXIT_BAD_INPUT)  # fmt: skip
             if existing.state.service != settings:
-                note("using the running sandbox's settings; `bascule sandbox down` first to drill other ones")
+                running, asked = setting_differences(existing.state.service, settings)
+                warn(f"the sandbox in {directory} already runs with {running}, not {asked}: this drill uses the "
+                     "running sandbox's; `bascule sandbox down` first to drill with the other ones")  # fmt: skip
             return existing, None
         if named:
             fail([f"no sandbox in {directory}; start one with `bascule sandbox up`, "
@@ -387,12 +383,38 @@ def _discard_own_sandbox(directory: Path) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+_SETTING_LABELS = {
+    "name": "service {}",
+    "zone": "zone {}",
+    "health_path": "health path {}",
+    "interval_seconds": "interval {} s",
+    "failure_threshold": "{} failures",
+    "ttl": "TTL {} s",
+    "check_timeout_seconds": "check timeout {} s",
+    "rto_seconds": "RTO {} s",
+    "rpo_seconds": "RPO {} s",
+}
+"""A sandbox setting as the warning about a running sandbox's other settings names it."""
+
+
+def setting_differences(running: SandboxService, asked: SandboxService) -> tuple[str, str]:
+    """The settings that differ, as the running sandbox has them and as the drill asked: a drill that silently used
+    the running sandbox's 1 s TTL would time failover against settings the service does not have."""
+    changed = [f.name for f in fields(SandboxService) if getattr(running, f.name) != getattr(asked, f.name)]
+
+    def described(service: SandboxService) -> str:
+        return ", ".join(_SETTING_LABELS.get(name, name + " {}").format(getattr(service, name)) for name in changed)
+
+    return described(running), described(asked)
+
+
 def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, output_format: TextOrJson) -> None:
     """The plan and the preflight, nothing changed. As JSON: one document, `{"plan": ..., "preflight": {"ok",
     "problems"}}`, on stdout even when the preflight refuses (exit 3), so a script reads why."""
     shown = redact.data(plan.as_json())
     if output_format is TextOrJson.TEXT:
-        out.print_json(json.dumps(shown))
+        for label, value in plan_lines(shown):
+            out.print(f"{label:>14}: {value}", highlight=False, soft_wrap=True)
     with tempfile.TemporaryDirectory() as scratch, working("preflight: checking both sites and DNS") as status:
         journal = Journal(Path(scratch) / "preflight.jsonl", redact)
 
@@ -409,6 +431,32 @@ def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, output_fo
         fail([f"preflight: {p}" for p in problems], EXIT_REFUSED)
     if output_format is TextOrJson.TEXT:
         out.print("preflight ok: both sites ready for the hostname, DNS answers the primary. Nothing was changed.")
+
+
+def plan_lines(shown: dict[str, Any]) -> list[tuple[str, str]]:
+    """A drill plan for people, one labelled line per fact, from its (redacted) JSON form."""
+    target = shown["target"]
+    resolvers = "; ".join(
+        f"{'recursor' if r['kind'] == 'recursive' else 'authoritative'} {r['address']}:{r['port']}" for r in
+        target["resolvers"]
+    )  # fmt: skip
+    sites = "; ".join(
+        f"{role} at {target['addresses'].get(role, '?')} (DNS answer {', '.join(answers)})"
+        for role, answers in target["sites"].items()
+    )
+    rpo = f", RPO {shown['rpo_seconds']:g} s" if shown.get("rpo_seconds") is not None else ""
+    return [
+        ("service", f"{target['service']}: https://{target['hostname']}:{target['port']}{target['health_path']}"),
+        ("target", target["description"]),
+        ("fault", shown["fault"]),
+        ("sites", sites),
+        ("resolvers", resolvers or "none"),
+        ("targets", f"RTO {shown['rto_seconds']:g} s{rpo}; settings bound {target['failover_bound_seconds']:g} s"),
+        ("timeouts", f"{shown['timeout_seconds']:g} s each for failover and failback, preflight "
+                     f"{shown['preflight_timeout']:g} s"),
+        ("certificates", f"valid {shown['min_cert_days']:g} more days at least; trust "
+                         f"{target['ca_bundle'] or 'the system store'}"),
+    ]  # fmt: skip
 
 
 def _print_summary(summary: dict[str, Any], reports: Path, output_format: TextOrJson) -> None:

@@ -18,6 +18,7 @@ from bascule.cli.common import (
     emit_json,
     fail,
     out,
+    program_log,
     warn,
     working,
 )
@@ -34,7 +35,7 @@ def plan_stack(stack: str, stacks_dir: Path) -> Inventory:
     config, spec = load_stack_file(stacks_dir / f"Pulumi.{stack}.yaml")
     for warning in spec.warnings():
         warn(warning)
-    with working(f"running stack '{stack}' offline (Pulumi mocks)"):
+    with working(f"running stack '{stack}' offline (Pulumi mocks)"), program_log(spec.warnings()):
         return from_offline_run(run_offline(program, config, stack=stack))
 
 

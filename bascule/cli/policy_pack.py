@@ -30,7 +30,8 @@ def init(
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
 ) -> None:
-    """Write a policy pack folder: PulumiPolicy.yaml, __main__.py, requirements.txt pinned to this Bascule.
+    """Write a policy pack folder: PulumiPolicy.yaml, __main__.py, policy-config.example.json, and
+    requirements.txt pinned to this Bascule.
 
     Then: pulumi preview --policy-pack DIR --policy-pack-config DIR/policy-config.example.json
     or publish it to a Pulumi Cloud organisation: pulumi policy publish DIR

@@ -57,7 +57,8 @@ def verify(
 
     Each site is asked at its own address, as a client of the hostname would ask it (SNI and Host = the
     hostname): the certificate chain must verify, name the hostname and stay valid for --min-cert-days; the
-    health path must answer 2xx. Each resolver must answer the primary. Exit 0 ready, 1 not ready, 2 bad input.
+    health path must answer 2xx. Each resolver must answer the primary. Exit 0 ready, 1 not ready, 2 bad input,
+    70 internal error.
 
     Examples:
       bascule verify --local

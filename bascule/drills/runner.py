@@ -42,6 +42,21 @@ class Observation:
     """What clients got, as `probe_clients` returns it (`site`, `error`, ...)."""
 
 
+def status_line(observation: Observation) -> str:
+    """One probe round as a line: phase, elapsed time, what each resolver answers (named by its kind and address,
+    so the authoritative server and a caching resolver are told apart) and where HTTP clients land. The CLI's live
+    line on a terminal, and the drill's progress line in a log each time the answers change."""
+    parts = [f"{observation.phase} +{observation.elapsed:.1f} s"]
+    for resolver, result in observation.dns:
+        label = "recursor" if resolver.kind == "recursive" else "authoritative"
+        where = f"{resolver.address}:{resolver.port}"
+        named = "" if resolver.name in (resolver.address, where) or label in resolver.name else f" ({resolver.name})"
+        parts.append(f"{label} {where}{named} -> {result.site or result.error}")
+    http = observation.http
+    parts.append(f"HTTP -> {http['site']}" if http.get("site") else f"HTTP failed: {http.get('error')}")
+    return " | ".join(parts)
+
+
 Watch = Callable[[Observation], None]
 READINESS_TIMEOUT = 5.0
 """Seconds each readiness step (connect, handshake, health) may take: a site slower than a health checker's
@@ -143,14 +158,15 @@ def observe(
         answer = next((r.answers for r in recursive + results if r.answers), [])
         http = probe_clients(client, answer, target, plan.probe_timeout)
         journal.append("probe", phase=phase, dns=[r.as_json() for r in results], http=http)
+        observation = Observation(
+            phase, time.monotonic() - start, tuple(zip(target.resolvers, results, strict=True)), http
+        )
         if watch is not None:
-            watch(
-                Observation(phase, time.monotonic() - start, tuple(zip(target.resolvers, results, strict=True)), http)
-            )
+            watch(observation)
         state = ",".join(str(r.site) for r in results) + f" http={http['site'] or http['error']}"
-        if state not in seen:
+        if state not in seen:  # a line per change, naming each resolver as the live line does
             seen.add(state)
-            progress(f"{phase}: +{time.monotonic() - start:5.1f} s  dns={state}")
+            progress(status_line(observation))
         dark = dark + 1 if all(r.error for r in results) else 0
         if dark >= plan.dns_abort_after:
             reason = f"no resolver answered for {dark} probes in a row: the DNS switch itself is unreachable"

@@ -1,0 +1,77 @@
+"""What the README and `--help` say about the commands agrees with what the commands do."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from bascule.cli.app import app
+from bascule.policies.rules import RULES
+from tests.conftest import ROOT
+from tests.test_cli_conventions import ALL
+
+runner = CliRunner()
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+NUMBERS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+]
+
+
+def test_the_readme_counts_and_lists_the_real_rules() -> None:
+    section = README.split("## Policies: concentration risk in every pull request", 1)[1]
+    counted = re.match(r"\s*(\w+) rules,", section)
+    assert counted is not None and counted.group(1).lower() == NUMBERS[len(RULES)]
+    table = section.split("\n\n", 3)[2]
+    assert sorted(re.findall(r"^\| `(bascule-[a-z-]+)` \|", table, re.MULTILINE)) == sorted(rule.id for rule in RULES)
+
+
+def test_every_help_that_lists_exit_codes_includes_the_internal_error() -> None:
+    helps = {"bascule": app.info.help or "", **{name: command.help or "" for name, command in ALL.items()}}
+    listing = {name: text for name, text in helps.items() if re.search(r"\bExit (codes|0)\b", text)}
+    assert {"bascule", "check", "drill", "verify", "audit"} <= set(listing)
+    assert [name for name, text in listing.items() if "70 internal error" not in text] == []
+    assert "interrupted" in helps["drill"]
+
+
+def test_policy_pack_init_docs_name_every_file_it_writes(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["policy-pack", "init", str(tmp_path / "pack"), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    written = [Path(f).name for f in json.loads(result.stdout)["files"]]
+    (line,) = [line for line in README.splitlines() if line.startswith("bascule policy-pack init ")]
+    help_text = ALL["policy-pack init"].help or ""
+    assert [name for name in written if name not in line or name not in help_text] == []
+    entry = (tmp_path / "pack" / "__main__.py").read_text(encoding="utf-8")
+    assert "--policy-pack policies/" not in entry  # the pack lives wherever init wrote it
+
+
+def test_policy_pack_init_into_a_pack_folder_fails_without_a_hint(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["policy-pack", "init", str(tmp_path)]).exit_code == 0
+    again = runner.invoke(app, ["policy-pack", "init", str(tmp_path)])
+    assert again.exit_code == 2
+    assert again.stdout == "" and "try:" not in again.stderr
+
+
+def test_bare_bascule_prints_help_and_exits_with_the_usage_code() -> None:
+    """Click's convention (NoArgsIsHelpError is a usage error): 2, never 1, which scripts read as a verdict."""
+    result = runner.invoke(app, [])
+    assert result.exit_code == 2
+    assert "Exit codes:" in result.stdout + result.stderr
+    assert "2 bad input or usage" in (app.info.help or "")
