@@ -122,7 +122,8 @@ def main() -> None:
             rows = {}
             for program in found:
                 name = str(program.relative_to(corpus))
-                rows[name] = run_one(program, stack_file(program, corpus, extra, Path(scratch)), semantics, cache, args.python)
+                stack = stack_file(program, corpus, extra, Path(scratch))
+                rows[name] = run_one(program, stack, semantics, cache, args.python)
             wall = time.perf_counter() - started
             results[semantics] = rows
             report(semantics, rows, wall)
