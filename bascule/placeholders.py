@@ -69,7 +69,7 @@ def invoke_result_class(token: str) -> type | None:
         root = pattern.format(package.replace("-", "_"))
         try:
             fn = getattr(
-                importlib.import_module(f"{root}.{python_module}" if module != "index" else root), _snake(function)
+                importlib.import_module(f"{root}.{python_module}" if python_module != "index" else root), _snake(function)
             )
         except (ImportError, AttributeError):
             continue

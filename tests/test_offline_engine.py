@@ -83,6 +83,7 @@ def test_invokes_are_filled_from_their_result_types() -> None:
         )  # fmt: skip
         documents.append(doc.json)
         configs.append(azure.authorization.get_client_config())
+        configs.append(aws.get_partition())  # a package-level invoke: its token's module is `index/getPartition`
 
     run_offline(program, {})
     assert json.loads(documents[0]) == {
@@ -91,6 +92,7 @@ def test_invokes_are_filled_from_their_result_types() -> None:
                        "Principal": {"Service": ["lambda.amazonaws.com"]}}],
     }  # fmt: skip
     assert configs[0].subscription_id == "00000000-0000-0000-0000-000000000000"
+    assert isinstance(configs[1].dns_suffix, str)
 
 
 def test_stack_reference_outputs_secure_config_and_warnings() -> None:
