@@ -38,6 +38,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = Path(__file__).with_name("corpus_config.yaml")
+STACK_OUTPUTS = Path(__file__).with_name("corpus_stack_outputs.yaml")
 TIMEOUT = 180
 
 
@@ -75,9 +76,21 @@ def stack_file(program: Path, corpus: Path, extra: dict[str, Any], scratch: Path
     return path
 
 
-def run_one(program: Path, stack: Path, semantics: str, cache: str, python: Path) -> dict[str, Any]:
+def stack_references(program: Path, corpus: Path, outputs: dict[str, Any], scratch: Path) -> list[str]:
+    """`--stack-reference NAME=FILE` for each stack the program references (benchmarks/corpus_stack_outputs.yaml)."""
+    arguments = []
+    for i, (name, values) in enumerate((outputs.get(str(program.relative_to(corpus))) or {}).items()):
+        path = scratch / f"outputs-{program.name}-{i}.json"
+        path.write_text(json.dumps(values), encoding="utf-8")
+        arguments += ["--stack-reference", f"{name}={path}"]
+    return arguments
+
+
+def run_one(
+    program: Path, stack: Path, references: list[str], semantics: str, cache: str, python: Path
+) -> dict[str, Any]:
     command = [str(python), "-m", "bascule.cli", "check", "--program", str(program), "--stack-config", str(stack),
-               "--format", "json", "--semantics", semantics]  # fmt: skip
+               *references, "--format", "json", "--semantics", semantics]  # fmt: skip
     # A login shell sets USER (gcp-py-network-component reads it); this sandbox's environment may not.
     env = {"USER": pwd.getpwuid(os.getuid()).pw_name, **os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": cache}
     started = time.perf_counter()
@@ -114,6 +127,7 @@ def main() -> None:
         return
     corpus = args.corpus.resolve()
     extra = yaml.safe_load(CONFIG.read_text(encoding="utf-8")) or {}
+    outputs = yaml.safe_load(STACK_OUTPUTS.read_text(encoding="utf-8")) or {}
     found = [p for p in programs(corpus) if not args.only or args.only in str(p)]
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as cache:
@@ -123,7 +137,8 @@ def main() -> None:
             for program in found:
                 name = str(program.relative_to(corpus))
                 stack = stack_file(program, corpus, extra, Path(scratch))
-                rows[name] = run_one(program, stack, semantics, cache, args.python)
+                references = stack_references(program, corpus, outputs, Path(scratch))
+                rows[name] = run_one(program, stack, references, semantics, cache, args.python)
             wall = time.perf_counter() - started
             results[semantics] = rows
             report(semantics, rows, wall)
