@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -101,7 +102,10 @@ def install(python: Path, wanted: dict[str, dict[str, SpecifierSet]], pins: dict
     while True:
         lines = install_lines(wanted, pins, relaxed)
         print(f"installing bascule[{EXTRAS}] (editable, {ROOT}) and: {' '.join(lines)}", flush=True)
-        command = [str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[{EXTRAS}]", *lines]
+        # One requirement asks `pulumi>=3.0.0a1`, which lets pip take a pre-release of Pulumi itself: hold
+        # Pulumi at the release this (the project's) venv runs, so both venvs run the same engine SDK.
+        pulumi = f"pulumi=={metadata.version('pulumi')}"
+        command = [str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[{EXTRAS}]", pulumi, *lines]
         proc = subprocess.run(command, capture_output=True, text=True, check=False)
         if proc.returncode == 0:
             return
