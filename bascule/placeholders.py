@@ -29,7 +29,9 @@ _SDK_PACKAGES = ("pulumi_{}", "pulumiverse_{}")
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+    """Python's name for a camel-case one, acronyms as the SDKs spell them (`getPublicIPAddress` ->
+    `get_public_ip_address`)."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)).lower()
 
 
 def _kebab(name: str) -> str:
