@@ -70,9 +70,8 @@ def invoke_result_class(token: str) -> type | None:
     for pattern in _SDK_PACKAGES:
         root = pattern.format(package.replace("-", "_"))
         try:
-            fn = getattr(
-                importlib.import_module(f"{root}.{python_module}" if python_module != "index" else root), _snake(function)
-            )
+            sdk_module = importlib.import_module(f"{root}.{python_module}" if python_module != "index" else root)
+            fn = getattr(sdk_module, _snake(function))
         except (ImportError, AttributeError):
             continue
         try:
