@@ -95,7 +95,8 @@ def run_one(
     env = {"USER": pwd.getpwuid(os.getuid()).pw_name, **os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": cache}
     started = time.perf_counter()
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=ROOT, check=False)
+        # In a scratch folder: a program's `apply` may write files relative to where it runs (libvirt-py-vm's key).
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=cache, check=False)
     except subprocess.TimeoutExpired:
         return {"kind": "timeout", "seconds": TIMEOUT, "message": f"killed after {TIMEOUT} s"}
     seconds = time.perf_counter() - started
