@@ -29,7 +29,9 @@ _SDK_PACKAGES = ("pulumi_{}", "pulumiverse_{}")
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+    """Python's name for a camel-case one, acronyms as the SDKs spell them (`getPublicIPAddress` ->
+    `get_public_ip_address`)."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)).lower()
 
 
 def _kebab(name: str) -> str:
@@ -68,9 +70,8 @@ def invoke_result_class(token: str) -> type | None:
     for pattern in _SDK_PACKAGES:
         root = pattern.format(package.replace("-", "_"))
         try:
-            fn = getattr(
-                importlib.import_module(f"{root}.{python_module}" if module != "index" else root), _snake(function)
-            )
+            sdk_module = importlib.import_module(f"{root}.{python_module}" if python_module != "index" else root)
+            fn = getattr(sdk_module, _snake(function))
         except (ImportError, AttributeError):
             continue
         try:

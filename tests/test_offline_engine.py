@@ -83,6 +83,9 @@ def test_invokes_are_filled_from_their_result_types() -> None:
         )  # fmt: skip
         documents.append(doc.json)
         configs.append(azure.authorization.get_client_config())
+        configs.append(aws.get_partition())  # a package-level invoke: its token's module is `index/getPartition`
+        # An acronym in the token (`getPublicIPAddress`): the SDK's function is `get_public_ip_address`.
+        configs.append(azure.network.get_public_ip_address(public_ip_address_name="ip", resource_group_name="rg"))
 
     run_offline(program, {})
     assert json.loads(documents[0]) == {
@@ -91,6 +94,8 @@ def test_invokes_are_filled_from_their_result_types() -> None:
                        "Principal": {"Service": ["lambda.amazonaws.com"]}}],
     }  # fmt: skip
     assert configs[0].subscription_id == "00000000-0000-0000-0000-000000000000"
+    assert isinstance(configs[1].dns_suffix, str)
+    assert isinstance(configs[2].ip_address, str)
 
 
 def test_stack_reference_outputs_secure_config_and_warnings() -> None:
