@@ -81,6 +81,30 @@ def read_json(path: Path, what: str) -> Any:
     return doc
 
 
+def read_json_lines(path: Path, what: str) -> list[tuple[int, Any]]:
+    """Each complete line of an append-only JSON-lines file with its line number; an empty file is no lines.
+
+    A torn last line (the writer killed mid-append, so the file does not end in a newline) is skipped: that
+    record was never finished. Any other line that is not JSON is an `InputError` naming `FILE:LINE`.
+    """
+    if path.is_file() and path.stat().st_size == 0:
+        return []
+    text = read_text(path, what)  # a missing file or a folder is its one-line error
+    lines = text.splitlines()
+    values = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            values.append((number, json.loads(line)))
+        except (json.JSONDecodeError, RecursionError) as exc:
+            if number == len(lines) and not text.endswith("\n"):
+                break
+            reason = getattr(exc, "msg", "nested too deeply")
+            raise InputError(f"{path}:{number}: not JSON ({reason}); fix or remove that line") from None
+    return values
+
+
 class _BoundedLoader(yaml.SafeLoader):
     """PyYAML's safe loader, with a cap on aliases and a line number on values its constructors reject."""
 

@@ -362,7 +362,7 @@ def test_history_skips_a_torn_tail_and_appends_on_a_line_of_its_own(tmp_path: Pa
     ("line", "expected"),
     [("[1]", ":2: not a history row (no text started, service, fault, status)"),
      ('{"started": "x", "service": "a", "fault": "health"}', ":2: not a history row (no text status)"),
-     ("{not json", ":2: not a history row (Expecting property name")],
+     ("{not json", ":2: not JSON (Expecting property name enclosed in double quotes); fix or remove that line")],
 )  # fmt: skip
 def test_a_bad_history_row_is_exit_2_naming_file_and_line(tmp_path: Path, line: str, expected: str) -> None:
     good = '{"started": "x", "service": "a", "fault": "health", "status": "pass"}'

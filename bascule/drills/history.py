@@ -11,7 +11,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from bascule.documents import InputError, read_text
+from bascule.documents import InputError, read_json_lines
 from bascule.files import repair_tail
 
 HISTORY_FILE = "history.jsonl"
@@ -50,20 +50,10 @@ def read(directory: Path) -> list[dict[str, Any]]:
     skipped, since the append that tore it never finished; anything else wrong is refused, not guessed at.
     """
     path = directory / HISTORY_FILE
-    if not path.is_file() or path.stat().st_size == 0:
+    if not path.is_file():
         return []
-    text = read_text(path, "drill history")
-    lines = text.splitlines()
     rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            if number == len(lines) and not text.endswith("\n"):
-                break  # torn tail: the row was never complete
-            raise InputError(f"{path}:{number}: not a history row ({exc}); fix or remove that line") from None
+    for number, row in read_json_lines(path, "history row"):
         missing = [key for key in _REQUIRED if not isinstance(row, dict) or not isinstance(row.get(key), str)]
         if missing:
             raise InputError(f"{path}:{number}: not a history row (no text {', '.join(missing)}); fix or remove it")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from bascule.documents import InputError, read_text
+from bascule.documents import InputError, read_json_lines
 from bascule.files import repair_tail
 
 REDACTED = "[secret]"
@@ -129,26 +129,11 @@ class JournalError(InputError):
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
     """Read every complete line; a torn last line (the writer was killed mid-write) is skipped."""
-    if path.exists() and path.stat().st_size == 0:
-        return []
     try:
-        text = read_text(path, "drill journal")
+        lines = read_json_lines(path, "drill journal")
     except InputError as exc:
         raise JournalError(str(exc)) from None
-    events = []
-    lines = text.splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            if number == len(lines) and not text.endswith("\n"):
-                break
-            raise JournalError(
-                f"{path}:{number}: not a journal line ({getattr(exc, 'msg', 'nested too deeply')})"
-            ) from None
+    for number, event in lines:
         if not isinstance(event, dict) or not isinstance(event.get("kind"), str):
             raise JournalError(f"{path}:{number}: not a journal event (an object with a 'kind')")
-        events.append(event)
-    return events
+    return [event for _, event in lines]
