@@ -1,5 +1,5 @@
 """Entry point `pulumi up` runs: the stack's services, from `stacks/Pulumi.<stack>.yaml`."""
 
-from bascule.program import main
+from bascule.components.program import main
 
 main()

@@ -87,9 +87,9 @@ def run(counts: list[int], repeats: int) -> None:
 def profile(count: int) -> None:
     import threading
 
-    from bascule import engine
-    from bascule.engine import run_offline
-    from bascule.program import main as program
+    from bascule.components.program import main as program
+    from bascule.offline import engine
+    from bascule.offline.engine import run_offline
 
     config = stack_config(count)
     profiler = cProfile.Profile()

@@ -83,11 +83,11 @@ def measure(size: int) -> dict[str, Any]:
     from pulumi_policy import EnforcementLevel
     from pulumi_policy.policy import _PolicyAnalyzerServicer
 
-    from bascule.check import check
-    from bascule.inventory import build
+    from bascule.check.verdicts import check
+    from bascule.inventory.readers import read_export
+    from bascule.inventory.records import build
     from bascule.policies.config import PackConfig
     from bascule.policies.pack import PACK_NAME, policies
-    from bascule.readers import read_export
 
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "export.json"

@@ -15,7 +15,7 @@ import pulumi
 import pulumi.dynamic as dynamic
 
 from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags
-from bascule.powerdns import PowerDnsApi, lua_failover_content
+from bascule.components.powerdns_api import PowerDnsApi, lua_failover_content
 from bascule.spec import CONFIG_NAMESPACE, DrillFault, PowerDnsSpec, Role, ServiceSpec
 
 API_KEY_CONFIG = "powerdnsApiKey"

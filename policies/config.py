@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from bascule.documents import InputError, location, read_json
+from bascule.io.documents import InputError, location, read_json
 from bascule.spec.models import MAX_RTO_SECONDS
 
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]

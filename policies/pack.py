@@ -20,7 +20,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from bascule.inventory import Inventory, RawResource, build
+from bascule.inventory.records import Inventory, RawResource, build
 from bascule.policies.config import SCHEMA_PROPERTIES, settings_from
 from bascule.policies.rules import RULES, Rule, run_rule
 

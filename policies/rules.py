@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bascule import facts
-from bascule.inventory import GLOBAL, UNKNOWN, Inventory, Resource
+from bascule.inventory.records import GLOBAL, UNKNOWN, Inventory, Resource
 from bascule.policies.config import Enforcement, PackConfig, Settings
 from bascule.spec import TAG_RPO, TAG_RTO
 

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from bascule.components.program import main as program
 from bascule.drills.control import SandboxControl
 from bascule.drills.lock import DrillLock
-from bascule.engine import OfflineRun, RegisteredResource, run_offline
 from bascule.facts import Cloud
-from bascule.program import main as program
+from bascule.offline.engine import OfflineRun, RegisteredResource, run_offline
 from bascule.sandbox import Sandbox, SandboxError
 from bascule.sandbox.sandbox import find_pdns
 from bascule.spec import SERVICES_KEY, AwsSiteSpec, EndpointSiteSpec, Route53DnsSpec, ServiceSpec

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from bascule.cli.app import app
 from bascule.drills import history
-from bascule.readiness import CertInfo, SiteReadiness, Trust
-from bascule.verify import ServiceReadiness, render_json
+from bascule.readiness.site import CertInfo, SiteReadiness, Trust
+from bascule.readiness.verify import ServiceReadiness, render_json
 from tests.conftest import STACKS
 from tests.test_cli_check import PROGRAM, _export, _project
 

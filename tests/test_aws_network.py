@@ -13,7 +13,7 @@ import pulumi_aws as aws
 import pytest
 
 from bascule.components import AwsNetwork, FailoverService, FailoverServiceArgs, SiteInputs
-from bascule.engine import FailureKind, ProgramError, Semantics, load_program_dir, run_offline
+from bascule.offline.engine import FailureKind, ProgramError, Semantics, load_program_dir, run_offline
 from bascule.spec import AwsSiteSpec, GcpSiteSpec, ServiceSpec, SpecError
 from bascule.spec import parse_services as parse
 from tests.conftest import PROGRAM_SPEC, Plan
@@ -240,8 +240,8 @@ def test_a_stack_file_still_needs_every_image(dev_service: dict[str, Any]) -> No
 
 
 def test_a_stack_program_without_image_fails_with_the_same_line(dev_service: dict[str, Any]) -> None:
-    """`pulumi up` on a stack file runs bascule.program, which parses the stack file the same way."""
-    from bascule.program import main as stack_program
+    """`pulumi up` on a stack file runs bascule.components.program, which parses the stack file the same way."""
+    from bascule.components.program import main as stack_program
     from bascule.spec import SERVICES_KEY
 
     del dev_service["secondary"]["image"]

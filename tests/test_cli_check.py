@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bascule.cli.app import app
-from bascule.engine import run_offline
-from bascule.program import main as program
+from bascule.components.program import main as program
+from bascule.offline.engine import run_offline
 from tests.conftest import STACKS, stack_config
 
 runner = CliRunner()

@@ -25,9 +25,9 @@ from bascule.cli.app import _COMMANDS, _load, app
 from bascule.cli.drill import history_markdown, status_line
 from bascule.drills import history
 from bascule.drills.journal import Journal
-from bascule.drills.plan import Resolver
-from bascule.drills.probes import DnsResult
 from bascule.drills.runner import Observation
+from bascule.readiness.probes import DnsResult
+from bascule.readiness.target import Resolver
 from tests.conftest import STACKS
 from tests.test_drill_report import Recorder, good_drill
 from tests.test_drill_report import plan as drill_plan

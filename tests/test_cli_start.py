@@ -36,8 +36,10 @@ def test_check_export_imports_no_pulumi_and_no_drill_machinery(tmp_path: Path) -
     export = tmp_path / "state.json"
     export.write_text(json.dumps({"version": 3, "deployment": {"resources": []}}))
     modules = loaded("check", "--export", str(export))
-    assert "bascule.check" in modules
+    assert "bascule.check.verdicts" in modules
     heavy = [
-        m for m in modules if m == "bascule.engine" or m.startswith(("pulumi", "bascule.drills", "bascule.sandbox"))
+        m
+        for m in modules
+        if m == "bascule.offline.engine" or m.startswith(("pulumi", "bascule.drills", "bascule.sandbox"))
     ]
     assert heavy == []

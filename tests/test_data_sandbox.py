@@ -24,7 +24,7 @@ from bascule.drills.journal import Journal, read_journal
 from bascule.drills.plan import DrillPlan, Fault
 from bascule.drills.report import render_html, render_markdown, summarize
 from bascule.drills.runner import run_drill
-from bascule.processes import alive
+from bascule.io.processes import alive
 from bascule.sandbox import PRIMARY, SECONDARY, Sandbox, SandboxService
 from bascule.sandbox import database as db
 from tests.conftest import have_pdns

@@ -1,7 +1,7 @@
 """The DORA register CSVs, column by column, against the column lists of Implementing Regulation (EU) 2024/2956.
 
 The expected lists are written out here from the cited sources (README, "DORA register"), not imported from
-`bascule.dora`, so a renumbered or dropped column in the code fails these tests.
+`bascule.audit.dora`, so a renumbered or dropped column in the code fails these tests.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bascule.engine import ProgramError
+from bascule.offline.engine import ProgramError
 from bascule.spec import DRILL_KEY
 from tests.conftest import Plan, stack_config
 

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from bascule.drills.journal import Journal, JournalError, read_journal
-from bascule.drills.plan import DrillPlan, DrillTarget, Fault, Resolver
-from bascule.drills.probes import classify
+from bascule.drills.plan import DrillPlan, Fault
 from bascule.drills.report import percentile, render_html, render_markdown, summarize, write_reports
+from bascule.readiness.probes import classify
+from bascule.readiness.target import DrillTarget, Resolver
 
 SITES = {"primary": ("192.0.2.1",), "secondary": ("198.51.100.1",)}
 ANSWER = {"primary": ["192.0.2.1"], "secondary": ["198.51.100.1"], "both": ["192.0.2.1", "198.51.100.1"]}

@@ -26,7 +26,7 @@ from bascule.drills.lock import DrillLock
 from bascule.drills.plan import DrillPlan, Fault
 from bascule.drills.report import summarize
 from bascule.drills.runner import run_drill
-from bascule.processes import alive
+from bascule.io.processes import alive
 from bascule.sandbox import PRIMARY, SECONDARY, Sandbox, SandboxError, SandboxService
 from bascule.sandbox import sandbox as sandbox_module
 from bascule.sandbox.modes import HEALTHY, SLOW, UNHEALTHY

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bascule.engine import run_offline
-from bascule.program import main as program
+from bascule.components.program import main as program
+from bascule.offline.engine import run_offline
 from bascule.spec import load_stack_file
 
 STACKS = sorted((Path(__file__).parent.parent / "stacks").glob("Pulumi.*.yaml"))

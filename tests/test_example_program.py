@@ -10,8 +10,8 @@ import pulumi_gcp as gcp
 import pytest
 
 from bascule.components import FailoverService, FailoverServiceArgs, SiteInputs
-from bascule.engine import ProgramError, load_program_dir, run_offline
-from bascule.program import main as stack_program
+from bascule.components.program import main as stack_program
+from bascule.offline.engine import ProgramError, load_program_dir, run_offline
 from tests.conftest import PROGRAM_SPEC, ROOT, Plan, stack_config
 
 EXAMPLE = ROOT / "examples" / "aws-gcp-failover"

@@ -29,8 +29,8 @@ from bascule.cli.app import app
 from bascule.drills.control import SandboxControl
 from bascule.drills.journal import read_journal
 from bascule.drills.lock import read_lock
-from bascule.processes import alive
-from bascule.readiness import Trust, check_site
+from bascule.io.processes import alive
+from bascule.readiness.site import Trust, check_site
 from bascule.sandbox import ADDRESSES, PRIMARY, SECONDARY, Sandbox
 from bascule.sandbox.modes import HEALTHY, SLOW
 from tests.conftest import empty_lock, have_pdns

@@ -25,7 +25,7 @@ from bascule.drills import history
 from bascule.drills.journal import REDACTED, Journal, Redactor, read_journal
 from bascule.drills.lock import DrillLock, StaleLock, read_lock
 from bascule.drills.stack_control import command_cause
-from bascule.processes import alive
+from bascule.io.processes import alive
 from bascule.spec import SERVICES_KEY
 from tests.conftest import stack_config
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bascule.engine import ProgramError, run_offline
-from bascule.heap import collector_paused
-from bascule.inventory import build
-from bascule.readers import read_export
+from bascule.inventory.readers import read_export
+from bascule.inventory.records import build
+from bascule.io.heap import collector_paused
+from bascule.offline.engine import ProgramError, run_offline
 
 
 class Node:

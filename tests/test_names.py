@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bascule import facts
-from bascule.engine import RegisteredResource, run_offline
-from bascule.program import main as program
+from bascule.components.program import main as program
+from bascule.offline.engine import RegisteredResource, run_offline
 from bascule.spec import SERVICES_KEY, SpecError, parse_services
 
 LONGEST_NAME = st.from_regex(r"[a-z][a-z0-9-]{30}[a-z0-9]", fullmatch=True)

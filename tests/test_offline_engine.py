@@ -21,11 +21,11 @@ import pytest
 from typer.testing import CliRunner
 
 from bascule import facts
-from bascule.check import check as run_check
+from bascule.check.verdicts import check as run_check
 from bascule.cli.app import app
-from bascule.engine import FailureKind, ProgramError, Semantics, run_offline
-from bascule.inventory import from_offline_run
-from bascule.placeholders import resource_class
+from bascule.inventory.records import from_offline_run
+from bascule.offline.engine import FailureKind, ProgramError, Semantics, run_offline
+from bascule.offline.placeholders import resource_class
 from bascule.policies.config import PackConfig
 from bascule.policies.rules import evaluate
 from tests.test_policies import pack_verdicts
@@ -279,8 +279,8 @@ def test_same_stack_same_urns_fingerprints_and_verdicts_on_every_path(tmp_path: 
          **({"provider": f"{r.provider}::{next(p.id for p in run.resources if p.urn == r.provider)}"}
             if r.provider else {})}
         for r in run.resources]}}))  # fmt: skip
-    from bascule.inventory import build
-    from bascule.readers import read_export
+    from bascule.inventory.readers import read_export
+    from bascule.inventory.records import build
 
     program_results = run_check(from_offline_run(run), PackConfig(), [])
     export_results = run_check(build(read_export(export)), PackConfig(), [])

@@ -19,8 +19,8 @@ from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
-from bascule.engine import OfflineRun, RegisteredResource, run_offline
-from bascule.inventory import from_offline_run
+from bascule.inventory.records import from_offline_run
+from bascule.offline.engine import OfflineRun, RegisteredResource, run_offline
 from bascule.policies.config import Enforcement, PackConfig, Settings
 from bascule.policies.pack import PACK_NAME, policies
 from bascule.policies.rules import RULES, evaluate

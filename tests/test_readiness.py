@@ -24,7 +24,7 @@ from bascule.drills.journal import Journal, read_journal
 from bascule.drills.plan import DrillPlan, Fault
 from bascule.drills.report import summarize, write_reports
 from bascule.drills.runner import run_drill
-from bascule.readiness import Trust, check_site, client, get_as_client
+from bascule.readiness.site import Trust, check_site, client, get_as_client
 from bascule.sandbox import PRIMARY, SECONDARY, Sandbox
 from bascule.sandbox.modes import DOWN, EXPIRED_CERT, HEALTHY, MODES, SLOW, UNBOUND, UNHEALTHY, WRONG_CERT
 from bascule.sandbox.pki import DEFAULT_HOSTNAME

@@ -22,11 +22,12 @@ from typing import Any
 import pytest
 import yaml
 
+from bascule.components.program import main as program
 from bascule.drills import history
 from bascule.drills.control import ControlError
 from bascule.drills.journal import REDACTED, Journal, Redactor, read_journal
 from bascule.drills.lock import DrillLock, LockHeld
-from bascule.drills.plan import DrillPlan, Fault, Resolver
+from bascule.drills.plan import DrillPlan, Fault
 from bascule.drills.report import summarize, write_reports
 from bascule.drills.runner import DrillInterrupted, run_drill
 from bascule.drills.schedule import parse_blackout, window_delay
@@ -38,14 +39,14 @@ from bascule.drills.stack_control import (
     fault_targets,
     make_backend,
 )
-from bascule.engine import ProgramError, run_offline
-from bascule.program import main as program
-from bascule.readiness import Trust
+from bascule.offline.engine import ProgramError, run_offline
+from bascule.readiness.site import Trust
+from bascule.readiness.target import Resolver
+from bascule.readiness.verify import assess
 from bascule.sandbox import PRIMARY, Sandbox
 from bascule.sandbox.modes import HEALTHY, UNBOUND, WRONG_CERT
 from bascule.sandbox.pki import DEFAULT_HOSTNAME
 from bascule.spec import DRILL_KEY, SERVICES_KEY
-from bascule.verify import assess
 from tests.conftest import ROOT, have_pdns
 
 SECRET = "hunter2-db-password-7f3a"

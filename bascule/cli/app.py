@@ -63,7 +63,7 @@ class _LazyGroup(TyperGroup):
         drill had journalled stays, and the journal of the drill that crashed gets an `internal-error` event (with
         the traceback, redacted like every other event) so its report says what happened.
         """
-        from bascule.documents import InputError  # here, not at start: `--help` and `--version` never get here
+        from bascule.io.documents import InputError  # here, not at start: `--help` and `--version` never get here
 
         try:
             return super().invoke(ctx)

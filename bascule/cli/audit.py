@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from bascule.audit import (
+from bascule.audit.dora import UNFILLED, write_register
+from bascule.audit.workloads import (
     AuditError,
     AuditInput,
     audit,
@@ -21,11 +22,10 @@ from bascule.audit import (
 )
 from bascule.cli.check import _inventory
 from bascule.cli.common import EXIT_FAILED, Quiet, StacksDir, emit, fail, format_option, note, say
-from bascule.dora import UNFILLED, write_register
-from bascule.engine import ProgramError
+from bascule.inventory.readers import InputError
+from bascule.offline.engine import ProgramError
 from bascule.policies.config import ConfigError, load_pack_config
 from bascule.policies.rules import RULES_BY_ID
-from bascule.readers import InputError
 from bascule.spec import SpecError
 
 

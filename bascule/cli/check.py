@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bascule.check import (
+from bascule.check.verdicts import (
     WaiverError,
     anchor_for,
     check,
@@ -37,12 +37,12 @@ from bascule.cli.common import (
     working,
 )
 from bascule.cli.plan import plan_stack
-from bascule.documents import read_json
-from bascule.engine_types import ProgramError, Semantics
-from bascule.inventory import Inventory, build, from_offline_run
+from bascule.inventory.readers import InputError, read_export, read_preview
+from bascule.inventory.records import Inventory, build, from_offline_run
+from bascule.io.documents import read_json
+from bascule.offline.types import ProgramError, Semantics
 from bascule.policies.config import ConfigError, load_pack_config
 from bascule.policies.rules import RULES, RULES_BY_ID, workloads
-from bascule.readers import InputError, read_export, read_preview
 from bascule.spec import SpecError, read_stack_config
 
 
@@ -76,7 +76,7 @@ def _inventory(
     if stack is not None:
         return plan_stack(stack, stacks_dir), stacks_dir / f"Pulumi.{stack}.yaml"
     assert program is not None
-    from bascule.engine import load_program_dir, run_offline  # loads Pulumi: only when a program runs
+    from bascule.offline.engine import load_program_dir, run_offline  # loads Pulumi: only when a program runs
 
     project, main = load_program_dir(program)
     config = read_stack_config(stack_config) if stack_config else {}

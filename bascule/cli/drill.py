@@ -60,7 +60,7 @@ from bascule.drills.control import (
 from bascule.drills.data import SandboxDataDrill
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
 from bascule.drills.lock import UNREADABLE, DrillLock, LockHeld, StaleLock, default_lock_dir, list_locks
-from bascule.drills.plan import DrillPlan, Fault, Resolver
+from bascule.drills.plan import DrillPlan, Fault
 from bascule.drills.report import data_rows, write_reports
 from bascule.drills.runner import (
     DrillInterrupted,
@@ -72,9 +72,10 @@ from bascule.drills.runner import (
 )
 from bascule.drills.schedule import parse_blackout, window_delay
 from bascule.drills.stack_control import CliMissing, PulumiStackControl, make_backend
-from bascule.processes import alive
-from bascule.readiness import DEFAULT_MIN_CERT_DAYS
-from bascule.readiness import client as http_client
+from bascule.io.processes import alive
+from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS
+from bascule.readiness.site import client as http_client
+from bascule.readiness.target import Resolver
 from bascule.sandbox import Sandbox, SandboxError, SandboxService, default_state_dir
 from bascule.spec import SpecError, load_stack_file
 

@@ -22,15 +22,15 @@ from bascule.cli.common import (
     warn,
     working,
 )
-from bascule.engine_types import ProgramError
-from bascule.inventory import Inventory, from_offline_run
+from bascule.inventory.records import Inventory, from_offline_run
+from bascule.offline.types import ProgramError
 from bascule.spec import SpecError, load_stack_file
 
 
 def plan_stack(stack: str, stacks_dir: Path) -> Inventory:
     """Validate the stack file, then run the root program offline; raise SpecError or ProgramError."""
-    from bascule.engine import run_offline  # loads Pulumi and the SDKs: only when a stack is planned
-    from bascule.program import main as program
+    from bascule.components.program import main as program
+    from bascule.offline.engine import run_offline  # loads Pulumi and the SDKs: only when a stack is planned
 
     config, spec = load_stack_file(stacks_dir / f"Pulumi.{stack}.yaml")
     for warning in spec.warnings():

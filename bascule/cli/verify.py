@@ -24,11 +24,11 @@ from bascule.cli.common import (
     working,
 )
 from bascule.drills.control import ControlError, SandboxControl
-from bascule.drills.plan import DrillTarget
 from bascule.drills.stack_control import CliMissing, PulumiStackControl, make_backend
-from bascule.readiness import DEFAULT_MIN_CERT_DAYS, Trust
+from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS, Trust
+from bascule.readiness.target import DrillTarget
+from bascule.readiness.verify import assess, render_json, render_junit, render_text
 from bascule.sandbox import Sandbox, default_state_dir
-from bascule.verify import assess, render_json, render_junit, render_text
 
 
 class Format(StrEnum):

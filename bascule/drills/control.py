@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from bascule.drills.plan import DrillTarget, Fault, Resolver
+from bascule.drills.plan import Fault
+from bascule.readiness.target import DrillTarget, Resolver
 from bascule.sandbox import ADDRESSES, PRIMARY, SECONDARY, Sandbox, SandboxError
 from bascule.sandbox.modes import DOWN, HEALTHY, UNHEALTHY
 

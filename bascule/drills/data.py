@@ -17,10 +17,10 @@ import time
 import httpx
 
 from bascule.drills.journal import Journal, read_journal
-from bascule.drills.plan import DrillTarget, Resolver
-from bascule.drills.probes import query_dns
-from bascule.readiness import Trust, url_for
-from bascule.readiness import client as client_for
+from bascule.readiness.probes import query_dns
+from bascule.readiness.site import Trust, url_for
+from bascule.readiness.site import client as client_for
+from bascule.readiness.target import DrillTarget, Resolver
 from bascule.sandbox import PRIMARY, SECONDARY, Sandbox, SandboxError
 from bascule.sandbox import database as db
 

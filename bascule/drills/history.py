@@ -11,8 +11,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from bascule.documents import InputError, read_json_lines
-from bascule.files import repair_tail
+from bascule.io.documents import InputError, read_json_lines
+from bascule.io.files import repair_tail
 
 HISTORY_FILE = "history.jsonl"
 

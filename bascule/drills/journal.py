@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from bascule.documents import InputError, read_json_lines
-from bascule.files import repair_tail
+from bascule.io.documents import InputError, read_json_lines
+from bascule.io.files import repair_tail
 
 REDACTED = "[secret]"
 _SHORT = 6

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bascule.files import create_atomic
-from bascule.processes import alive
+from bascule.io.files import create_atomic
+from bascule.io.processes import alive
 
 
 class LockHeld(Exception):

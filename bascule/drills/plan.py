@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from bascule.readiness import DEFAULT_MIN_CERT_DAYS, Trust
+from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS, Trust
+from bascule.readiness.target import DrillTarget
 
 
 class Fault(StrEnum):
@@ -16,38 +17,6 @@ class Fault(StrEnum):
     """The primary stops serving altogether (process stopped, capacity at zero)."""
     SWITCH = "switch"
     """DNS is told to skip the primary: tests the switch and the clients' caches, not detection."""
-
-
-@dataclass(frozen=True)
-class Resolver:
-    name: str
-    address: str
-    port: int = 53
-    kind: str = "authoritative"
-    """`authoritative` sees the switch itself; `recursive` adds resolver caching (the TTL) on top."""
-
-
-@dataclass(frozen=True)
-class DrillTarget:
-    """What a control tells the drill about the service under test."""
-
-    service: str
-    hostname: str
-    resolvers: tuple[Resolver, ...]
-    sites: dict[str, tuple[str, ...]]
-    """Role -> the DNS answers that identify it (addresses, or CNAME targets)."""
-    addresses: dict[str, str]
-    """Role -> where to reach the site itself, bypassing DNS (an address or the platform's own hostname)."""
-    port: int
-    """The HTTPS port clients use."""
-    health_path: str
-    failover_bound_seconds: float
-    """interval x failures + TTL of the settings in force: what the drill is measured against."""
-    description: str
-    check_timeout_seconds: float | None = None
-    """How long the DNS switch's health checker waits for the health path, where known."""
-    ca_bundle: str | None = None
-    """CAs a client trusts for this service (private PKI, the sandbox CA); None: the system trust store."""
 
 
 @dataclass(frozen=True)

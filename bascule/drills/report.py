@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from bascule.drills.probes import BOTH
+from bascule.readiness.probes import BOTH
 
 PRIMARY, SECONDARY = "primary", "secondary"
 EXIT_PASS, EXIT_FAIL, EXIT_REFUSED = 0, 1, 3

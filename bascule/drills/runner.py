@@ -19,10 +19,11 @@ import httpx
 from bascule.drills.control import ControlError, DrillControl
 from bascule.drills.data import SandboxDataDrill
 from bascule.drills.journal import Journal
-from bascule.drills.plan import DrillPlan, Resolver
-from bascule.drills.probes import DnsResult, probe_clients, query_dns
-from bascule.readiness import client as client_for
-from bascule.verify import check_sites
+from bascule.drills.plan import DrillPlan
+from bascule.readiness.probes import DnsResult, probe_clients, query_dns
+from bascule.readiness.site import client as client_for
+from bascule.readiness.target import Resolver
+from bascule.readiness.verify import check_sites
 
 PRIMARY, SECONDARY = "primary", "secondary"
 Progress = Callable[[str], None]

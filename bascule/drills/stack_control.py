@@ -28,11 +28,12 @@ from urllib.parse import urlsplit
 import dns.exception
 import dns.resolver
 
-from bascule.documents import InputError, read_yaml
 from bascule.drills.control import ControlError
 from bascule.drills.journal import Redactor
-from bascule.drills.plan import DrillTarget, Fault, Resolver
-from bascule.engine import ProgramError, load_program_dir, run_offline
+from bascule.drills.plan import Fault
+from bascule.io.documents import InputError, read_yaml
+from bascule.offline.engine import ProgramError, load_program_dir, run_offline
+from bascule.readiness.target import DrillTarget, Resolver
 from bascule.spec import DRILL_KEY, SpecError, load_stack_file
 
 DRILL_TAG = DRILL_KEY

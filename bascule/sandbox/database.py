@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from bascule.processes import alive
+from bascule.io.processes import alive
 
 PG_BINDIR_CANDIDATES = ("/usr/lib/postgresql/15/bin",)
 INSTALL_HINT = "install it with: sudo apt-get install postgresql-15"

@@ -1,9 +1,5 @@
 """The contract between sandbox sites and whoever steers or probes them (no imports: cheap for the site)."""
 
-SITE_HEADER = "X-Bascule-Site"
-"""Response header naming the site that served a request; drills read it to see where traffic went. A platform's
-own 404 for a name it does not route carries no such header: only the app names itself."""
-
 HEALTHY = "healthy"
 """Bound to the hostname, valid certificate, health path answers 200."""
 UNHEALTHY = "unhealthy"

@@ -28,10 +28,10 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
-from bascule.documents import InputError, mapping, read_json
-from bascule.files import write_atomic
-from bascule.powerdns import lua_failover_content
-from bascule.processes import alive
+from bascule.components.powerdns_api import lua_failover_content
+from bascule.io.documents import InputError, mapping, read_json
+from bascule.io.files import write_atomic
+from bascule.io.processes import alive
 from bascule.sandbox import database as db
 from bascule.sandbox.modes import DOWN, HEALTHY, MODES
 from bascule.sandbox.pki import SandboxPki

@@ -30,7 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bascule.sandbox.modes import EXPIRED_CERT, HEALTHY, SITE_HEADER, SLOW, SLOW_SECONDS, UNBOUND, UNHEALTHY, WRONG_CERT
+from bascule.readiness.target import SITE_HEADER
+from bascule.sandbox.modes import EXPIRED_CERT, HEALTHY, SLOW, SLOW_SECONDS, UNBOUND, UNHEALTHY, WRONG_CERT
 
 
 def read_mode(control: Path) -> str:

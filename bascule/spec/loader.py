@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bascule.documents import InputError, read_yaml
+from bascule.io.documents import InputError, read_yaml
 from bascule.spec.models import DrillHook, ImageSite, StackSpec, no_network_here
 
 CONFIG_NAMESPACE = "bascule"

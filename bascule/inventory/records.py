@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from bascule import facts
 from bascule.facts import Cloud
-from bascule.heap import collector_paused
+from bascule.io.heap import collector_paused
 from bascule.spec import TAG_CRITICALITY, TAG_ROLE, TAG_SERVICE
 
 if TYPE_CHECKING:  # the engine loads Pulumi; reading an export must not
-    from bascule.engine import OfflineRun
+    from bascule.offline.engine import OfflineRun
 
 GLOBAL = "global"
 AZURE_RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
@@ -72,7 +72,7 @@ class Resource:
     """The resource's inputs (or state), camelCase as the engine and state files spell them."""
 
     def as_json(self) -> dict[str, Any]:
-        from bascule.engine import redact_secrets  # loads Pulumi: only when inputs are shown
+        from bascule.offline.engine import redact_secrets  # loads Pulumi: only when inputs are shown
 
         return {
             "urn": self.urn,

@@ -20,9 +20,9 @@ from typing import Any
 import jinja2
 
 from bascule import facts
-from bascule.documents import InputError, read_json
 from bascule.drills import history
-from bascule.inventory import GLOBAL, UNKNOWN, Inventory, Resource
+from bascule.inventory.records import GLOBAL, UNKNOWN, Inventory, Resource
+from bascule.io.documents import InputError, read_json
 from bascule.policies.config import Settings
 from bascule.policies.rules import (
     Workload,
@@ -523,7 +523,7 @@ def concentration_svg(result: Audit) -> str:
 
 def _templates() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("bascule", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+        loader=jinja2.PackageLoader("bascule.audit", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from bascule.components import FailoverService, FailoverServiceArgs
+from bascule.components.service import FailoverService, FailoverServiceArgs
 from bascule.spec import CONFIG_NAMESPACE, SpecError, parse_drill, parse_services
 
 

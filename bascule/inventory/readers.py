@@ -3,7 +3,7 @@
 Bad input is reported as one line naming the file and the place in it (JSON line and column, or the path
 to the value: `deployment.resources[3].inputs`), never a traceback: these files arrive from CI artifacts,
 truncated or from another Pulumi version, and the user must know which one and where. The generic limits
-(size, encoding, depth) are those of `bascule.documents`; what is checked here is the shape the inventory
+(size, encoding, depth) are those of `bascule.io.documents`; what is checked here is the shape the inventory
 relies on, so nothing later meets a value of the wrong kind.
 """
 
@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bascule.documents import InputError, at, mapping, read_json, sequence
 from bascule.facts import Cloud
-from bascule.heap import collector_paused
-from bascule.inventory import RawResource, cloud_of
+from bascule.inventory.records import RawResource, cloud_of
+from bascule.io.documents import InputError, at, mapping, read_json, sequence
+from bascule.io.heap import collector_paused
 
 SUPPORTED_EXPORT_VERSION = 3
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bascule import facts
-from bascule.audit import Audit, SiteView, WorkloadAudit
+from bascule.audit.workloads import Audit, SiteView, WorkloadAudit
 from bascule.spec.models import Criticality
 
 Row = dict[str, str]

@@ -18,8 +18,8 @@ from xml.etree import ElementTree as ET
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bascule import __version__
-from bascule.documents import InputError, at, read_yaml
-from bascule.inventory import Inventory
+from bascule.inventory.records import Inventory
+from bascule.io.documents import InputError, at, read_yaml
 from bascule.policies.config import Enforcement, PackConfig
 from bascule.policies.rules import RULES, RULES_BY_ID, Finding, evaluate
 

@@ -14,9 +14,8 @@ import dns.rcode
 import dns.rdatatype
 import httpx
 
-from bascule.drills.plan import DrillTarget, Resolver
-from bascule.readiness import describe_error, get_as_client
-from bascule.sandbox.modes import SITE_HEADER
+from bascule.readiness.site import describe_error, get_as_client
+from bascule.readiness.target import SITE_HEADER, DrillTarget, Resolver
 
 BOTH = "both"
 """Answers naming every site at once: what PowerDNS and Route 53 do when no site is healthy (fail open)."""

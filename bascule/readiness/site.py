@@ -22,7 +22,7 @@ import httpx
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from bascule.sandbox.modes import SITE_HEADER
+from bascule.readiness.target import SITE_HEADER
 
 DEFAULT_MIN_CERT_DAYS = 14
 """Days a certificate must still be valid: time to notice and fix a renewal that failed on a quiet standby."""

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from bascule.drills.plan import DrillTarget
-from bascule.drills.probes import DnsResult, query_dns
-from bascule.readiness import SiteReadiness, Trust, check_site
+from bascule.readiness.probes import DnsResult, query_dns
+from bascule.readiness.site import SiteReadiness, Trust, check_site
+from bascule.readiness.target import DrillTarget
 
 PRIMARY = "primary"
 

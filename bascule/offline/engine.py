@@ -34,12 +34,12 @@ from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2, source_pb2
 
-from bascule import placeholders
-from bascule.documents import InputError, read_yaml
-from bascule.engine_types import FailureKind, OfflineRun, ProgramError, RegisteredResource, Semantics
 from bascule.facts import GLOBAL_TYPE_PREFIXES
-from bascule.heap import collector_paused
-from bascule.placeholders import ACCOUNT_ID, ZERO_GUID, Namer
+from bascule.io.documents import InputError, read_yaml
+from bascule.io.heap import collector_paused
+from bascule.offline import placeholders
+from bascule.offline.placeholders import ACCOUNT_ID, ZERO_GUID, Namer
+from bascule.offline.types import FailureKind, OfflineRun, ProgramError, RegisteredResource, Semantics
 
 __all__ = ["FailureKind", "OfflineRun", "ProgramError", "RegisteredResource", "Semantics", "run_offline"]
 
@@ -568,7 +568,7 @@ def run_offline(
 _LIBRARY_PATHS = tuple(
     {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")} | {str(Path(__file__))}
 )
-_BASCULE_PATH = str(Path(__file__).parent) + os.sep
+_BASCULE_PATH = str(Path(__file__).parent.parent) + os.sep
 _LIVE_CALL_MODULES = ("botocore", "boto3", "azure", "google.auth", "google.api_core", "requests", "urllib3", "socket")
 _STAND_IN_HINT = (
     "the program indexes or decodes a value only the cloud knows; offline stand-ins are lists of one element, "

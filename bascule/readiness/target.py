@@ -1,0 +1,41 @@
+"""What a client of a service sees: its hostname, the resolvers to ask, and how to recognise each site."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SITE_HEADER = "X-Bascule-Site"
+"""Response header naming the site that served a request; drills read it to see where traffic went. A platform's
+own 404 for a name it does not route carries no such header: only the app names itself."""
+
+
+@dataclass(frozen=True)
+class Resolver:
+    name: str
+    address: str
+    port: int = 53
+    kind: str = "authoritative"
+    """`authoritative` sees the switch itself; `recursive` adds resolver caching (the TTL) on top."""
+
+
+@dataclass(frozen=True)
+class DrillTarget:
+    """What a control tells the drill about the service under test."""
+
+    service: str
+    hostname: str
+    resolvers: tuple[Resolver, ...]
+    sites: dict[str, tuple[str, ...]]
+    """Role -> the DNS answers that identify it (addresses, or CNAME targets)."""
+    addresses: dict[str, str]
+    """Role -> where to reach the site itself, bypassing DNS (an address or the platform's own hostname)."""
+    port: int
+    """The HTTPS port clients use."""
+    health_path: str
+    failover_bound_seconds: float
+    """interval x failures + TTL of the settings in force: what the drill is measured against."""
+    description: str
+    check_timeout_seconds: float | None = None
+    """How long the DNS switch's health checker waits for the health path, where known."""
+    ca_bundle: str | None = None
+    """CAs a client trusts for this service (private PKI, the sandbox CA); None: the system trust store."""
