@@ -70,7 +70,7 @@ def test_wheel_ships_the_linked_packages_and_their_data(venv: Venv) -> None:
     names = set(zipfile.ZipFile(venv.wheel).namelist())
     for name in ("bascule/py.typed", "bascule/components/service.py", "bascule/components/py.typed",
                  "bascule/policies/PulumiPolicy.yaml", "bascule/policies/policy-config.example.json",
-                 "bascule/policies/__main__.py", "bascule/templates/audit.html.j2",
+                 "bascule/policies/__main__.py", "bascule/audit/templates/audit.html.j2",
                  "bascule/drills/templates/report.html.j2"):  # fmt: skip
         assert name in names
     metadata = zipfile.ZipFile(venv.wheel).read(f"bascule-{__version__}.dist-info/METADATA").decode()
