@@ -65,3 +65,26 @@ def test_the_readme_links_every_docs_page_and_the_map_near_its_top() -> None:
     assert [name for name in pages if f"](docs/{name}" not in readme] == []
     top = readme.split("\n## ", 2)[:2]  # the introduction and the first section
     assert "](docs/architecture.md)" in "\n## ".join(top)
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped (hyphens kept), spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_relative_link_reaches_its_page_and_heading(page: Path) -> None:
+    """The README and the docs pages link each other; a moved section must not leave a dead link behind."""
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+        if re.match(r"[a-z]+:", target):
+            continue  # a web address
+        file, _, anchor = target.partition("#")
+        linked = (page.parent / file).resolve() if file else page
+        if not linked.exists():
+            broken.append(target)
+        elif anchor and linked.suffix == ".md":
+            headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), re.MULTILINE)
+            if anchor not in {_slug(h) for h in headings}:
+                broken.append(target)
+    assert broken == []
