@@ -18,25 +18,12 @@ from bascule.cli.common import (
     emit_json,
     fail,
     out,
-    program_log,
+    running_offline,
     warn,
-    working,
 )
-from bascule.inventory.records import Inventory, from_offline_run
+from bascule.inventory.sources import plan_stack
 from bascule.offline.types import ProgramError
-from bascule.spec import SpecError, load_stack_file
-
-
-def plan_stack(stack: str, stacks_dir: Path) -> Inventory:
-    """Validate the stack file, then run the root program offline; raise SpecError or ProgramError."""
-    from bascule.components.program import main as program
-    from bascule.offline.engine import run_offline  # loads Pulumi and the SDKs: only when a stack is planned
-
-    config, spec = load_stack_file(stacks_dir / f"Pulumi.{stack}.yaml")
-    for warning in spec.warnings():
-        warn(warning)
-    with working(f"running stack '{stack}' offline (Pulumi mocks)"), program_log(spec.warnings()):
-        return from_offline_run(run_offline(program, config, stack=stack))
+from bascule.spec import SpecError
 
 
 def plan(
@@ -57,7 +44,7 @@ def plan(
       bascule plan --stack dev --format json | jq '.[] | select(.role=="secondary")'
     """
     try:
-        inventory = plan_stack(stack, stacks_dir)
+        inventory = plan_stack(stack, stacks_dir, warn, running_offline)
     except SpecError as exc:
         fail(exc.lines)
     except ProgramError as exc:
