@@ -21,7 +21,7 @@ from bascule.cli.common import (
     running_offline,
     warn,
 )
-from bascule.inventory.sources import plan_stack
+from bascule.inventory.sources import PLAN_COLUMNS, plan_rows, plan_stack
 from bascule.offline.types import ProgramError
 from bascule.spec import SpecError
 
@@ -53,21 +53,14 @@ def plan(
     if chosen_format(output_format, as_json) is TextOrJson.JSON:
         emit_json([r.as_json() for r in custom])
         return
-    for service, resources in sorted(inventory.by_service().items()):
+    for service, rows in plan_rows(inventory).items():
         table = Table(title=f"service {service}", title_justify="left", show_lines=False)
-        for column in ("role", "cloud", "region", "type", "name"):
+        for column in PLAN_COLUMNS:
             table.add_column(column, overflow="fold")
-        rows = sorted((r for r in resources if r.custom), key=lambda r: (r.role or "", r.type, r.name))
-        for r in rows:
-            table.add_row(r.role or "-", r.cloud.value if r.cloud else "-", r.region, _short_type(r.type), r.name)
+        for row in rows:
+            table.add_row(*row)
         out.print(table)
     unassigned = [r for r in custom if r.service is None]
     if unassigned:
         out.print(f"{len(unassigned)} resources belong to no service: " + ", ".join(r.name for r in unassigned))
     out.print(f"{len(custom)} resources in stack '{stack}'.")
-
-
-def _short_type(token: str) -> str:
-    """`aws:route53/healthCheck:HealthCheck` -> `route53:HealthCheck`: the module and the class are what differ."""
-    package, module, cls = [*token.split(":"), "", ""][:3]
-    return f"{module.split('/')[0]}:{cls}" if package != "pulumi" else f"provider:{cls}"

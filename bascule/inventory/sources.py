@@ -48,6 +48,27 @@ def plan_stack(stack: str, stacks_dir: Path, warn: Warn = _silent, running: Runn
         return from_offline_run(run_offline(program, config, stack=stack))
 
 
+PLAN_COLUMNS = ("role", "cloud", "region", "type", "name")
+"""What `bascule plan` shows of each resource."""
+
+
+def plan_rows(inventory: Inventory) -> dict[str, list[tuple[str, ...]]]:
+    """Per service, one row per resource `pulumi up` would create (`PLAN_COLUMNS`), by role, type and name."""
+    return {
+        service: [
+            (r.role or "-", r.cloud.value if r.cloud else "-", r.region, short_type(r.type), r.name)
+            for r in sorted((r for r in resources if r.custom), key=lambda r: (r.role or "", r.type, r.name))
+        ]
+        for service, resources in sorted(inventory.by_service().items())
+    }
+
+
+def short_type(token: str) -> str:
+    """`aws:route53/healthCheck:HealthCheck` -> `route53:HealthCheck`: the module and the class are what differ."""
+    package, module, cls = [*token.split(":"), "", ""][:3]
+    return f"{module.split('/')[0]}:{cls}" if package != "pulumi" else f"provider:{cls}"
+
+
 def load_inventory(
     *,
     export: Path | None = None,
