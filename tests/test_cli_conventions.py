@@ -22,10 +22,10 @@ from typer.testing import CliRunner
 
 from bascule.cli import common
 from bascule.cli.app import _COMMANDS, _load, app
-from bascule.cli.drill import history_markdown, status_line
 from bascule.drills import history
+from bascule.drills.history import history_markdown
 from bascule.drills.journal import Journal
-from bascule.drills.runner import Observation
+from bascule.drills.runner import Observation, status_line
 from bascule.readiness.probes import DnsResult
 from bascule.readiness.target import Resolver
 from tests.conftest import STACKS

@@ -24,6 +24,7 @@ from bascule.drills.control import SandboxControl
 from bascule.drills.journal import Journal, read_journal
 from bascule.drills.lock import DrillLock
 from bascule.drills.plan import DrillPlan, Fault
+from bascule.drills.recovery import Outcome, recover_locks
 from bascule.drills.report import summarize
 from bascule.drills.runner import run_drill
 from bascule.io.processes import alive
@@ -201,6 +202,53 @@ def test_sigkill_mid_drill_then_recover_restores(slow_sandbox: Sandbox, tmp_path
     assert kinds(out / "journal.jsonl")[-1] == "recovered"
     report = json.loads((out / "report.json").read_text())
     assert report["restore"] == "recovered"
+
+
+_LIBRARY_DRILL = """
+import sys
+from pathlib import Path
+
+from bascule.drills.control import SandboxControl
+from bascule.drills.journal import Journal
+from bascule.drills.lock import DrillLock
+from bascule.drills.plan import DrillPlan, Fault
+from bascule.drills.runner import run_drill
+from bascule.sandbox import Sandbox
+
+box = Sandbox.load(Path(sys.argv[1]))
+assert box is not None
+control, journal = SandboxControl(box), Path(sys.argv[3])
+DrillLock(Path(sys.argv[2]), control.lock_key()).acquire(
+    {"journal": str(journal), "fault": "health", "control": control.describe(), "owned_sandbox": False}
+)
+plan = DrillPlan(target=control.target(), fault=Fault.HEALTH, rto_seconds=30, timeout_seconds=60)
+run_drill(plan, control, Journal(journal), lambda _line: None)
+"""
+"""A drill through the library alone, as a program embedding Bascule would run one: lock, run, no CLI."""
+
+
+def test_a_killed_drill_is_recovered_through_the_library_alone(slow_sandbox: Sandbox, tmp_path: Path) -> None:
+    """No `bascule` command anywhere: a library drill is SIGKILLed mid-fault, `recover_locks` restores it."""
+    locks, journal = tmp_path / "locks", tmp_path / "report" / "journal.jsonl"
+    proc = subprocess.Popen([sys.executable, "-c", _LIBRARY_DRILL, slow_sandbox.state.directory, str(locks),
+                             str(journal)])  # fmt: skip
+    _wait_for_event(journal, "injected")
+    proc.kill()
+    proc.wait(timeout=10)
+    assert slow_sandbox.control_file(PRIMARY).read_text() == UNHEALTHY  # the fault is left behind
+    assert len(list(locks.glob("*.lock"))) == 1
+
+    outcomes: list[Outcome] = []
+    progress: list[str] = []
+    assert recover_locks(locks, outcomes.append, progress.append) is True
+    assert [o.outcome for o in outcomes] == ["restored"]
+    assert slow_sandbox.control_file(PRIMARY).read_text() == HEALTHY  # the primary is back
+    assert slow_sandbox.running()  # not the drill's own sandbox: left running
+    assert list(locks.glob("*.lock")) == []  # the lock is gone
+    assert kinds(journal)[-1] == "recovered"
+    assert json.loads((journal.parent / "report.json").read_text())["restore"] == "recovered"
+    assert progress == [f"report updated in {journal.parent}"]
+    assert recover_locks(locks, outcomes.append) is True and len(outcomes) == 1  # nothing left to do
 
 
 def test_sigterm_restores_before_exit(slow_sandbox: Sandbox, tmp_path: Path) -> None:

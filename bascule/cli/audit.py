@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -20,9 +21,20 @@ from bascule.audit.workloads import (
     render_markdown,
     render_text,
 )
-from bascule.cli.check import _inventory
-from bascule.cli.common import EXIT_FAILED, Quiet, StacksDir, emit, fail, format_option, note, say
+from bascule.cli.common import (
+    EXIT_FAILED,
+    Quiet,
+    StacksDir,
+    emit,
+    fail,
+    format_option,
+    note,
+    running_offline,
+    say,
+    warn,
+)
 from bascule.inventory.readers import InputError
+from bascule.inventory.sources import load_inventory
 from bascule.offline.engine import ProgramError
 from bascule.policies.config import ConfigError, load_pack_config
 from bascule.policies.rules import RULES_BY_ID
@@ -93,12 +105,11 @@ def audit_command(
         # `bascule-single-region` entry: the rule whose question ("is a critical workload concentrated?") the
         # audit widens, so one config gives the check and the audit the same critical set.
         settings = load_pack_config(config, set(RULES_BY_ID)).for_rule("bascule-single-region")
-        inputs = [AuditInput(name, _inventory(None, None, name, None, None, stacks_dir)[0]) for name in stack or []]
-        inputs += [
-            AuditInput(path.stem, _inventory(path, None, None, None, None, stacks_dir)[0]) for path in export or []
-        ]
+        load = functools.partial(load_inventory, stacks_dir=stacks_dir, warn=warn, running=running_offline)
+        inputs = [AuditInput(name, load(stack=name)[0]) for name in stack or []]
+        inputs += [AuditInput(path.stem, load(export=path)[0]) for path in export or []]
         if program is not None:
-            inputs.append(AuditInput(program.name, _inventory(None, None, None, program, stack_config, stacks_dir)[0]))
+            inputs.append(AuditInput(program.name, load(program=program, stack_config=stack_config)[0]))
         if not inputs:
             fail(["give at least one input: --stack NAME, --export FILE or --program DIR"])
         result = audit(inputs, settings, read_history(history_dir), read_readiness(readiness))

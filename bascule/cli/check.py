@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -32,18 +32,15 @@ from bascule.cli.common import (
     mode,
     note,
     out,
-    program_log,
+    running_offline,
     warn,
-    working,
 )
-from bascule.cli.plan import plan_stack
-from bascule.inventory.readers import InputError, read_export, read_preview
-from bascule.inventory.records import Inventory, build, from_offline_run
-from bascule.io.documents import read_json
+from bascule.inventory.readers import InputError
+from bascule.inventory.sources import load_inventory, read_stack_references
 from bascule.offline.types import ProgramError, Semantics
 from bascule.policies.config import ConfigError, load_pack_config
 from bascule.policies.rules import RULES, RULES_BY_ID, workloads
-from bascule.spec import SpecError, read_stack_config
+from bascule.spec import SpecError
 
 
 class Format(StrEnum):
@@ -51,41 +48,6 @@ class Format(StrEnum):
     JSON = "json"
     SARIF = "sarif"
     JUNIT = "junit"
-
-
-def _inventory(
-    export: Path | None,
-    preview_json: Path | None,
-    stack: str | None,
-    program: Path | None,
-    stack_config: Path | None,
-    stacks_dir: Path,
-    semantics: Semantics = Semantics.AUTO,
-    references: dict[str, dict[str, Any]] | None = None,
-) -> tuple[Inventory, Path]:
-    """The inventory to check and the file findings point at."""
-    chosen = [name for name, value in (("--export", export), ("--preview-json", preview_json), ("--stack", stack),
-                                        ("--program", program)) if value is not None]  # fmt: skip
-    if len(chosen) != 1:
-        fail(["give exactly one input: --export FILE, --preview-json FILE, --stack NAME or --program DIR"])
-    if export is not None:
-        return build(read_export(export)), export
-    if preview_json is not None:
-        resources, config = read_preview(preview_json)
-        return build(resources, config), preview_json
-    if stack is not None:
-        return plan_stack(stack, stacks_dir), stacks_dir / f"Pulumi.{stack}.yaml"
-    assert program is not None
-    from bascule.offline.engine import load_program_dir, run_offline  # loads Pulumi: only when a program runs
-
-    project, main = load_program_dir(program)
-    config = read_stack_config(stack_config) if stack_config else {}
-    name = stack_config.name.removeprefix("Pulumi.").rsplit(".", 1)[0] if stack_config else "offline"
-    with working(f"running {program} offline (Pulumi mocks)"), program_log():
-        run = run_offline(main, config, project=project, stack=name, semantics=semantics, stack_references=references)
-    for warning in run.warnings:
-        warn(warning)
-    return from_offline_run(run), (stack_config or program / "__main__.py")
 
 
 def check_command(
@@ -140,13 +102,16 @@ def check_command(
       bascule check --export state.json --config policies/policy-config.example.json --waivers waivers.yaml
       bascule check --program ../team-repo --stack-config ../team-repo/Pulumi.prod.yaml
     """
+    if sum(value is not None for value in (export, preview_json, stack, program)) != 1:
+        fail(["give exactly one input: --export FILE, --preview-json FILE, --stack NAME or --program DIR"])
     try:
         pack_config = load_pack_config(config, set(RULES_BY_ID))
         waiver_list = load_waivers(waivers)
-        references = _stack_references(stack_reference or [])
-        inventory, source = _inventory(
-            export, preview_json, stack, program, stack_config, stacks_dir, semantics, references
-        )
+        references = read_stack_references(stack_reference or [])
+        inventory, source = load_inventory(
+            export=export, preview_json=preview_json, stack=stack, program=program, stack_config=stack_config,
+            stacks_dir=stacks_dir, semantics=semantics, references=references, warn=warn, running=running_offline,
+        )  # fmt: skip
     except (InputError, ConfigError, WaiverError) as exc:
         fail([str(exc)])
     except SpecError as exc:
@@ -184,20 +149,3 @@ def check_command(
     else:
         emit(rendered)
     raise typer.Exit(EXIT_FAILED if require_workloads and not critical else exit_code(results))
-
-
-def _stack_references(items: list[str]) -> dict[str, dict[str, Any]]:
-    """`NAME=FILE` pairs: a referenced stack's outputs as `pulumi stack output --json` printed them."""
-    references: dict[str, dict[str, Any]] = {}
-    for item in items:
-        name, sep, file = item.partition("=")
-        if not sep or not name or not file:
-            fail([f"--stack-reference {item!r}: expected NAME=FILE"])
-        try:
-            outputs = read_json(Path(file), "stack outputs file (`pulumi stack output --json`)")
-        except InputError as exc:
-            fail([f"--stack-reference {name}: {exc}"])
-        if not isinstance(outputs, dict):
-            fail([f"--stack-reference {name}: {file} is not a JSON object of outputs"])
-        references[name] = outputs
-    return references

@@ -231,6 +231,13 @@ def program_log(already_warned: Iterable[str] = ()) -> Iterator[None]:
         root.removeHandler(handler)
 
 
+@contextmanager
+def running_offline(message: str, already_warned: Iterable[str] = ()) -> Iterator[None]:
+    """A program run offline, as the library's `running` hook wants it: a spinner, and its log as this CLI's lines."""
+    with working(message), program_log(already_warned):
+        yield
+
+
 # --- hints repeat the folders the user chose -----------------------------------------------------------------
 
 DIR_FLAGS: dict[str, dict[str, str]] = {

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import math
 import random
-import shutil
-import tempfile
 import time
-from contextlib import ExitStack
-from dataclasses import fields, replace
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -49,35 +46,29 @@ from bascule.cli.common import (
     working,
 )
 from bascule.drills import history
-from bascule.drills.control import (
-    ControlError,
-    DrillControl,
-    SandboxControl,
-    control_from_description,
-    sandbox_description,
-    sandbox_lock_key,
-)
+from bascule.drills.control import ControlError, DrillControl, SandboxControl
 from bascule.drills.data import SandboxDataDrill
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
-from bascule.drills.lock import UNREADABLE, DrillLock, LockHeld, StaleLock, default_lock_dir, list_locks
-from bascule.drills.plan import DrillPlan, Fault
-from bascule.drills.report import data_rows, write_reports
+from bascule.drills.local import drill_sandbox
+from bascule.drills.lock import DrillLock, LockHeld, StaleLock, default_lock_dir
+from bascule.drills.plan import DrillPlan, Fault, plan_lines
+from bascule.drills.recovery import Outcome, recover_locks, recover_stack
+from bascule.drills.report import SUMMARY_COLUMNS, data_rows, summary_rows, summary_targets, write_reports
 from bascule.drills.runner import (
     DrillInterrupted,
     Observation,
-    preflight,
+    dry_run,
     run_drill,
     signals_interrupt,
     status_line,
 )
 from bascule.drills.schedule import parse_blackout, window_delay
-from bascule.drills.stack_control import CliMissing, PulumiStackControl, make_backend
-from bascule.io.processes import alive
+from bascule.drills.stack_control import CliMissing, PulumiStackControl, open_stack_control
 from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS
-from bascule.readiness.site import client as http_client
-from bascule.readiness.target import Resolver
-from bascule.sandbox import Sandbox, SandboxError, SandboxService, default_state_dir
-from bascule.spec import SpecError, load_stack_file
+from bascule.readiness.target import parse_resolver
+from bascule.sandbox import Sandbox, SandboxError, SandboxRefused, SandboxService
+from bascule.sandbox.settings import service_settings
+from bascule.spec import SpecError
 
 app = typer.Typer(
     help=(
@@ -91,23 +82,15 @@ app = typer.Typer(
 )
 
 
-def service_settings(stack: str | None, service: str | None, stacks_dir: Path) -> SandboxService:
-    """The sandbox's failover settings: the embedded fast default, or a stack service's real ones."""
-    if stack is None:
-        if service is not None:
-            fail(["--service needs --stack: it names a service of that stack's bascule:services"])
-        return SandboxService()
+def _service_settings(stack: str | None, service: str | None, stacks_dir: Path) -> SandboxService:
+    if stack is None and service is not None:
+        fail(["--service needs --stack: it names a service of that stack's bascule:services"])
     try:
-        _, spec = load_stack_file(stacks_dir / f"Pulumi.{stack}.yaml")
+        return service_settings(stack, service, stacks_dir)
     except SpecError as exc:
         fail(exc.lines)
-    names = [s.name for s in spec.services]
-    if service is None and len(names) > 1:
-        fail([f"stack '{stack}' has several services ({', '.join(names)}); choose one with --service"])
-    chosen = next((s for s in spec.services if s.name in (service, None) or service is None), None)
-    if chosen is None or (service is not None and chosen.name != service):
-        fail([f"stack '{stack}' has no service '{service}' (it has: {', '.join(names)})"])
-    return SandboxService.from_spec(chosen)
+    except SandboxError as exc:
+        fail([str(exc)])
 
 
 @app.callback(invoke_without_command=True)
@@ -212,7 +195,7 @@ def drill(
     with ExitStack() as cleanup:
         lock: DrillLock | None = None
         if local:
-            settings = service_settings(stack, service, stacks_dir)
+            settings = _service_settings(stack, service, stacks_dir)
             sandbox, lock = _sandbox(sandbox_dir, settings, cleanup, locks, lock_info, data)
             owned = lock is not None
             control: DrillControl = SandboxControl(sandbox)
@@ -296,25 +279,15 @@ def _stack_control(
     except ValueError as exc:
         fail([str(exc)])
     try:
-        control = PulumiStackControl(
-            make_backend(stack, cwd), stack, cwd, service, lambda line: say(f"  {line}"),
-            resolvers=extra, with_authoritative=not no_authoritative, ca_bundle=ca_bundle,
+        control = open_stack_control(
+            stack, service, cwd, lambda line: say(f"  {line}"), resolvers=extra,
+            with_authoritative=not no_authoritative, ca_bundle=ca_bundle,
         )  # fmt: skip
         return control, control.rto_seconds()
     except CliMissing as exc:
         fail([str(exc)], EXIT_BAD_INPUT)
     except ControlError as exc:
         fail([str(exc)])
-
-
-def parse_resolver(value: str) -> Resolver:
-    host, _, port = value.partition(":")
-    try:
-        ipaddress.ip_address(host)
-        number = int(port) if port else 53
-    except ValueError:
-        raise ValueError(f"--resolver: '{value}' is not IP[:port]") from None
-    return Resolver(name=value, address=host, port=number, kind="recursive")
 
 
 def _sandbox(
@@ -325,88 +298,20 @@ def _sandbox(
     lock_info: dict[str, Any],
     data: bool = False,
 ) -> tuple[Sandbox, DrillLock | None]:
-    """The running sandbox, or a new one this drill owns, with the lock that records it (else None).
+    """`drill_sandbox`, its refusals and errors as exit codes, its start shown as progress."""
 
-    A sandbox that exists but is partly down is refused: drilling a temporary one instead would report on a
-    target nobody asked about. A sandbox of its own is locked *before* it starts, and its processes are in its
-    state file as they start, so a drill killed at any moment leaves a record `drill recover` uses to stop them.
-    """
-    named = directory is not None
-    directory = directory or default_state_dir()
+    @contextmanager
+    def starting(message: str) -> Iterator[None]:
+        say(message)
+        with working(message):
+            yield
+
     try:
-        existing = Sandbox.load(directory)
-        if existing is not None:
-            if not existing.running():
-                down = sorted(name for name, pid in existing.state.pids.items() if not alive(pid))
-                fail(
-                    [f"the sandbox in {directory} is not fully running ({', '.join(down) or 'processes missing'} "
-                     "down); if a drill was killed, `bascule drill recover` restores it, else restart it with "
-                     "`bascule sandbox down` and `bascule sandbox up`"],
-                    EXIT_REFUSED,
-                )  # fmt: skip
-            if data and existing.state.data is None:
-                fail([f"--data: the running sandbox in {directory} has no databases; `bascule sandbox down`, "
-                      "then `bascule sandbox up --data`"], EXIT_BAD_INPUT)  # fmt: skip
-            if existing.state.service != settings:
-                running, asked = setting_differences(existing.state.service, settings)
-                warn(f"the sandbox in {directory} already runs with {running}, not {asked}: this drill uses the "
-                     "running sandbox's; `bascule sandbox down` first to drill with the other ones")  # fmt: skip
-            return existing, None
-        if named:
-            fail([f"no sandbox in {directory}; start one with `bascule sandbox up`, "
-                  "or leave out --sandbox-dir and the drill starts its own"], EXIT_BAD_INPUT)  # fmt: skip
-        temp = Path(tempfile.mkdtemp(prefix=OWN_SANDBOX_PREFIX))
-        lock = DrillLock(locks, sandbox_lock_key(temp))
-        lock.acquire({**lock_info, "control": sandbox_description(temp), "owned_sandbox": True})
-        cleanup.callback(lock.release)  # registered first, so it runs after the sandbox is stopped
-        cleanup.callback(_discard_own_sandbox, temp)  # after the sandbox stopped: logs, sockets, its CA's keys
-        extra = " + two PostgreSQL clusters" if data else ""
-        starting = f"starting a sandbox for this drill (PowerDNS + two loopback sites{extra})…"
-        say(starting)
-        with working(starting):
-            sandbox = Sandbox.start(temp, settings, data=data)
-        cleanup.callback(sandbox.stop)
-        return sandbox, lock
+        return drill_sandbox(directory, settings, cleanup, locks, lock_info, data, warn, starting)
+    except SandboxRefused as exc:
+        fail([str(exc)], EXIT_REFUSED)
     except SandboxError as exc:
         fail([str(exc)], EXIT_BAD_INPUT)
-
-
-OWN_SANDBOX_PREFIX = "bascule-sandbox-"
-"""The folder name a drill gives the sandbox it starts for itself: the only kind of folder a drill deletes."""
-
-
-def _discard_own_sandbox(directory: Path) -> None:
-    """Remove the temporary folder of a sandbox a drill started and stopped, so none piles up in the temp dir.
-
-    The path may come from a lock file, which is input: anything not named like a drill's own sandbox is kept.
-    """
-    if directory.name.startswith(OWN_SANDBOX_PREFIX) and directory.is_dir():
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-_SETTING_LABELS = {
-    "name": "service {}",
-    "zone": "zone {}",
-    "health_path": "health path {}",
-    "interval_seconds": "interval {} s",
-    "failure_threshold": "{} failures",
-    "ttl": "TTL {} s",
-    "check_timeout_seconds": "check timeout {} s",
-    "rto_seconds": "RTO {} s",
-    "rpo_seconds": "RPO {} s",
-}
-"""A sandbox setting as the warning about a running sandbox's other settings names it."""
-
-
-def setting_differences(running: SandboxService, asked: SandboxService) -> tuple[str, str]:
-    """The settings that differ, as the running sandbox has them and as the drill asked: a drill that silently used
-    the running sandbox's 1 s TTL would time failover against settings the service does not have."""
-    changed = [f.name for f in fields(SandboxService) if getattr(running, f.name) != getattr(asked, f.name)]
-
-    def described(service: SandboxService) -> str:
-        return ", ".join(_SETTING_LABELS.get(name, name + " {}").format(getattr(service, name)) for name in changed)
-
-    return described(running), described(asked)
 
 
 def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, output_format: TextOrJson) -> None:
@@ -416,48 +321,19 @@ def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, output_fo
     if output_format is TextOrJson.TEXT:
         for label, value in plan_lines(shown):
             out.print(f"{label:>14}: {value}", highlight=False, soft_wrap=True)
-    with tempfile.TemporaryDirectory() as scratch, working("preflight: checking both sites and DNS") as status:
-        journal = Journal(Path(scratch) / "preflight.jsonl", redact)
+    with working("preflight: checking both sites and DNS") as status:
 
         def progress(line: str) -> None:
             say(f"  {redact(line)}")
             status(redact(line))
 
-        with http_client(plan.trust) as client:
-            problems = [redact(p) for p in preflight(plan, client, journal, progress, control)]
-        journal.close()
+        problems = dry_run(plan, control, redact, progress)
     if output_format is TextOrJson.JSON:
         emit_json({"plan": shown, "preflight": {"ok": not problems, "problems": problems}})
     if problems:
         fail([f"preflight: {p}" for p in problems], EXIT_REFUSED)
     if output_format is TextOrJson.TEXT:
         out.print("preflight ok: both sites ready for the hostname, DNS answers the primary. Nothing was changed.")
-
-
-def plan_lines(shown: dict[str, Any]) -> list[tuple[str, str]]:
-    """A drill plan for people, one labelled line per fact, from its (redacted) JSON form."""
-    target = shown["target"]
-    resolvers = "; ".join(
-        f"{'recursor' if r['kind'] == 'recursive' else 'authoritative'} {r['address']}:{r['port']}" for r in
-        target["resolvers"]
-    )  # fmt: skip
-    sites = "; ".join(
-        f"{role} at {target['addresses'].get(role, '?')} (DNS answer {', '.join(answers)})"
-        for role, answers in target["sites"].items()
-    )
-    rpo = f", RPO {shown['rpo_seconds']:g} s" if shown.get("rpo_seconds") is not None else ""
-    return [
-        ("service", f"{target['service']}: https://{target['hostname']}:{target['port']}{target['health_path']}"),
-        ("target", target["description"]),
-        ("fault", shown["fault"]),
-        ("sites", sites),
-        ("resolvers", resolvers or "none"),
-        ("targets", f"RTO {shown['rto_seconds']:g} s{rpo}; settings bound {target['failover_bound_seconds']:g} s"),
-        ("timeouts", f"{shown['timeout_seconds']:g} s each for failover and failback, preflight "
-                     f"{shown['preflight_timeout']:g} s"),
-        ("certificates", f"valid {shown['min_cert_days']:g} more days at least; trust "
-                         f"{target['ca_bundle'] or 'the system store'}"),
-    ]  # fmt: skip
 
 
 def _print_summary(summary: dict[str, Any], reports: Path, output_format: TextOrJson) -> None:
@@ -472,40 +348,16 @@ def _print_summary(summary: dict[str, Any], reports: Path, output_format: TextOr
         out.print(f"  - {reason}", highlight=False, markup=False, soft_wrap=True)
     if summary["status"] != "refused":
         table = Table(show_header=True)
-        for column in ("", "detection", "all resolvers", "HTTP moved", "client errors"):
+        for column in SUMMARY_COLUMNS:
             table.add_column(column)
-        for name in ("failover", "failback"):
-            phase = summary[name]
-            table.add_row(
-                name,
-                *(
-                    f"{phase[k]:.2f} s" if phase.get(k) is not None else "—"
-                    for k in ("detection_s", "dns_all_s", "http_s")
-                ),
-                str(phase.get("http_errors", "—")),
-            )
+        for row in summary_rows(summary):
+            table.add_row(*row)
         out.print(table)
-        out.print(
-            f"RTO target {summary['rto_seconds']:g} s, bound of the settings {summary['bound_seconds']:g} s, "
-            f"restore: {summary['restore']}"
-        )
+        out.print(summary_targets(summary))
         if summary.get("data"):
             for label, value in data_rows(summary["data"]):
                 out.print(f"  {label}: {value}", highlight=False)
     say(f"reports: {reports}/report.html (also report.md, report.json, journal.jsonl)")
-
-
-class _Recovery:
-    """What `drill recover` did, one outcome per lock (and per --stack): printed as lines, or as JSON at the end."""
-
-    def __init__(self, output_format: TextOrJson) -> None:
-        self.output_format = output_format
-        self.outcomes: list[dict[str, Any]] = []
-
-    def done(self, key: Any, outcome: str, message: str, lock: Path | None = None) -> None:
-        self.outcomes.append({"key": key, "lock": str(lock) if lock else None, "outcome": outcome, "message": message})
-        if self.output_format is TextOrJson.TEXT:
-            out.print(message, highlight=False)
 
 
 @app.command("recover")
@@ -531,102 +383,33 @@ def recover(
       bascule drill recover --lock-dir /var/lib/bascule/locks
       bascule drill recover --stack prod --service checkout --format json | jq -r '.recovered[].outcome'
     """
-    done = _Recovery(output_format)
+    outcomes: list[Outcome] = []
+
+    def done(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if outcome.outcome == "error":
+            err.print(styled("error:", "red", f"{outcome.key}: {outcome.message}"))
+        elif output_format is TextOrJson.TEXT:
+            out.print(outcome.message, highlight=False)
+
     if stack is not None:
         _recover_stack(stack, service, cwd, done)
-    failed = any(_recover_lock(path, info, done) is False for path, info in list_locks(lock_dir or default_lock_dir()))
-    if not done.outcomes:
-        done.done(None, "nothing", "no drill locks: nothing to recover")
+    failed = not recover_locks(lock_dir or default_lock_dir(), done, say)
+    if not outcomes:
+        done(Outcome(None, "nothing", "no drill locks: nothing to recover"))
     if output_format is TextOrJson.JSON:
-        emit_json({"recovered": done.outcomes, "exit_code": EXIT_FAILED if failed else 0})
+        emit_json({"recovered": [o.as_json() for o in outcomes], "exit_code": EXIT_FAILED if failed else 0})
     if failed:
         raise typer.Exit(EXIT_FAILED)
 
 
-def _recover_lock(path: Path, info: dict[str, Any], done: _Recovery) -> bool:
-    """Restore and clear one lock; False when its target could not be restored (the lock is kept)."""
-    key = info.get("key")
-    if key == UNREADABLE:
-        # Locks are written whole before they appear, so an unreadable one was never a drill's record: no
-        # drill could have injected a fault under it. It names no target, so there is nothing to restore.
-        path.unlink(missing_ok=True)
-        done.done(key, "removed-unreadable", f"{path}: removed an unreadable lock (empty or torn); it named no drill, "
-                  "nothing to restore", path)  # fmt: skip
-        return True
-    pid = int(info.get("pid", 0))
-    if alive(pid):
-        done.done(key, "running", f"drill pid {pid} on {key} is still running; leaving it alone", path)
-        return True
-    journal_path = Path(str(info.get("journal", "")))
-    try:
-        events = read_journal(journal_path) if journal_path.is_file() else []
-    except JournalError as exc:
-        fail([str(exc)])
-    kinds = {e["kind"] for e in events}
-    try:
-        try:
-            control = control_from_description(dict(info.get("control") or {}))
-        except ControlError:
-            if not info.get("owned_sandbox"):
-                raise
-            # Killed before the sandbox it was starting wrote its state: no process of it was recorded
-            # because none had started (each is recorded as it starts).
-            done.done(key, "never-ran", f"{key}: the sandbox that drill was starting never ran; nothing to stop", path)
-            _discard_own_sandbox(Path(str((info.get("control") or {}).get("directory", ""))))
-            _note_recovered(journal_path, events, path, restored=False)
-            path.unlink(missing_ok=True)
-            return True
-        needs_restore = "inject" in kinds and not kinds & {"restored", "recovered"}
-        if needs_restore:
-            # Restore converges whatever the fault was, so an unknown one in the lock is no obstacle.
-            fault = info.get("fault")
-            control.restore(Fault(fault) if fault in [f.value for f in Fault] else Fault.SWITCH)
-            done.done(key, "restored", f"restored {key} after a killed drill", path)
-        else:
-            done.done(key, "nothing-to-restore", f"{key}: the killed drill had nothing left to restore", path)
-        if info.get("owned_sandbox") and isinstance(control, SandboxControl):
-            control.sandbox.stop()
-            _discard_own_sandbox(control.sandbox.dir)
-            done.done(
-                key, "sandbox-stopped", f"stopped the sandbox that drill had started ({control.sandbox.dir})", path
-            )
-        _note_recovered(journal_path, events, path, restored=needs_restore)
-    except (ControlError, SandboxError) as exc:
-        err.print(styled("error:", "red", f"{key}: {exc}"))
-        done.outcomes.append({"key": key, "lock": str(path), "outcome": "error", "message": str(exc)})
-        return False
-    path.unlink(missing_ok=True)
-    return True
-
-
-def _note_recovered(journal_path: Path, events: list[dict[str, Any]], lock: Path, restored: bool) -> None:
-    """Finish the killed drill's record: a `recovered` event and reports rebuilt, so its report says what happened."""
-    if not events or any(e["kind"] in ("end", "recovered") for e in events):
-        return
-    journal = Journal(journal_path)
-    journal.append("recovered", by="bascule drill recover", lock=str(lock), restored=restored)
-    journal.close()
-    write_reports(journal_path.parent, read_journal(journal_path))
-    say(f"report updated in {journal_path.parent}")
-
-
-def _recover_stack(stack: str, service: str | None, cwd: Path, done: _Recovery) -> None:
+def _recover_stack(stack: str, service: str | None, cwd: Path, done: Callable[[Outcome], None]) -> None:
     control, _ = _stack_control(stack, service, cwd, [], no_authoritative=True)
     assert isinstance(control, PulumiStackControl)
-    leftover = control.backend.drill_config()
-    if leftover is None:
-        done.done(f"stack {stack}", "stack-clean", f"stack '{stack}': no bascule:drill set, nothing to clear")
-        return
     try:
-        fault = Fault(json.loads(leftover).get("fault"))
-    except (ValueError, AttributeError):
-        fault = Fault.SWITCH  # unreadable: restore clears the config whatever fault it held
-    try:
-        with working(f"stack '{stack}': removing bascule:drill and updating the stack"):
-            control.restore(fault)
+        recover_stack(control, done, working)
     except ControlError as exc:
         fail([str(exc)], EXIT_FAILED)
-    done.done(f"stack {stack}", "stack-cleared", f"stack '{stack}': bascule:drill removed and the stack updated")
 
 
 @app.command("report")
@@ -661,30 +444,6 @@ class HistoryFormat(StrEnum):
     MARKDOWN = "markdown"
 
 
-_HISTORY_COLUMNS = ("service (fault)", "runs", "passed", "last HTTP failover", "median", "trend", "recent")
-
-
-def _history_rows(trends: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
-    """One row per service and fault, the same cells in the terminal table and in Markdown."""
-
-    def seconds(value: float | None) -> str:
-        return f"{value:.2f} s" if value is not None else "—"
-
-    return [
-        (key, str(t["runs"]), str(t["passed"]), seconds(t["last_s"]), seconds(t["median_s"]), t["trend"],
-         " ".join(f"{v:.1f}" for v in t["series"][-8:]))
-        for key, t in sorted(trends.items())
-    ]  # fmt: skip
-
-
-def history_markdown(trends: dict[str, dict[str, Any]], runs: int) -> str:
-    """GitHub-flavoured Markdown (a job summary, a wiki page): a heading and a table; `|` in a cell escaped."""
-    lines = [f"### Drill history ({runs} drills)", "", "| " + " | ".join(_HISTORY_COLUMNS) + " |",
-             "|" + "---|" * len(_HISTORY_COLUMNS)]  # fmt: skip
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in _history_rows(trends)]
-    return "\n".join(lines)
-
-
 @app.command("history")
 def history_command(
     directory: Annotated[Path, typer.Option("--history", help="Folder holding history.jsonl.")] = Path("drill-history"),
@@ -707,11 +466,11 @@ def history_command(
         emit_json(trends)
         return
     if chosen is HistoryFormat.MARKDOWN:
-        emit(history_markdown(trends, len(rows)))
+        emit(history.history_markdown(trends, len(rows)))
         return
     table = Table(title=f"drill history ({len(rows)} drills)", title_justify="left")
-    for column in _HISTORY_COLUMNS:
+    for column in history.HISTORY_COLUMNS:
         table.add_column(column)
-    for row in _history_rows(trends):
+    for row in history.history_rows(trends):
         table.add_row(*row)
     out.print(table)

@@ -18,25 +18,12 @@ from bascule.cli.common import (
     emit_json,
     fail,
     out,
-    program_log,
+    running_offline,
     warn,
-    working,
 )
-from bascule.inventory.records import Inventory, from_offline_run
+from bascule.inventory.sources import PLAN_COLUMNS, plan_rows, plan_stack
 from bascule.offline.types import ProgramError
-from bascule.spec import SpecError, load_stack_file
-
-
-def plan_stack(stack: str, stacks_dir: Path) -> Inventory:
-    """Validate the stack file, then run the root program offline; raise SpecError or ProgramError."""
-    from bascule.components.program import main as program
-    from bascule.offline.engine import run_offline  # loads Pulumi and the SDKs: only when a stack is planned
-
-    config, spec = load_stack_file(stacks_dir / f"Pulumi.{stack}.yaml")
-    for warning in spec.warnings():
-        warn(warning)
-    with working(f"running stack '{stack}' offline (Pulumi mocks)"), program_log(spec.warnings()):
-        return from_offline_run(run_offline(program, config, stack=stack))
+from bascule.spec import SpecError
 
 
 def plan(
@@ -57,7 +44,7 @@ def plan(
       bascule plan --stack dev --format json | jq '.[] | select(.role=="secondary")'
     """
     try:
-        inventory = plan_stack(stack, stacks_dir)
+        inventory = plan_stack(stack, stacks_dir, warn, running_offline)
     except SpecError as exc:
         fail(exc.lines)
     except ProgramError as exc:
@@ -66,21 +53,14 @@ def plan(
     if chosen_format(output_format, as_json) is TextOrJson.JSON:
         emit_json([r.as_json() for r in custom])
         return
-    for service, resources in sorted(inventory.by_service().items()):
+    for service, rows in plan_rows(inventory).items():
         table = Table(title=f"service {service}", title_justify="left", show_lines=False)
-        for column in ("role", "cloud", "region", "type", "name"):
+        for column in PLAN_COLUMNS:
             table.add_column(column, overflow="fold")
-        rows = sorted((r for r in resources if r.custom), key=lambda r: (r.role or "", r.type, r.name))
-        for r in rows:
-            table.add_row(r.role or "-", r.cloud.value if r.cloud else "-", r.region, _short_type(r.type), r.name)
+        for row in rows:
+            table.add_row(*row)
         out.print(table)
     unassigned = [r for r in custom if r.service is None]
     if unassigned:
         out.print(f"{len(unassigned)} resources belong to no service: " + ", ".join(r.name for r in unassigned))
     out.print(f"{len(custom)} resources in stack '{stack}'.")
-
-
-def _short_type(token: str) -> str:
-    """`aws:route53/healthCheck:HealthCheck` -> `route53:HealthCheck`: the module and the class are what differ."""
-    package, module, cls = [*token.split(":"), "", ""][:3]
-    return f"{module.split('/')[0]}:{cls}" if package != "pulumi" else f"provider:{cls}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -23,8 +23,10 @@ from bascule.cli.common import (
     say,
     working,
 )
-from bascule.cli.drill import service_settings, setting_differences
-from bascule.sandbox import ADDRESSES, Sandbox, SandboxError, SandboxService, default_state_dir
+from bascule.sandbox import Sandbox, SandboxError, SandboxRefused, default_state_dir
+from bascule.sandbox.settings import running_as, service_settings
+from bascule.sandbox.status import answer_text, databases_text, status_lines
+from bascule.spec import SpecError
 
 app = typer.Typer(
     help=(
@@ -76,9 +78,18 @@ def up(
       bascule sandbox up
       bascule sandbox up --dir /tmp/box --data --format json | jq -r .answer
     """
-    settings = service_settings(stack, service, stacks_dir)
+    if stack is None and service is not None:
+        fail(["--service needs --stack: it names a service of that stack's bascule:services"])
     directory = sandbox_dir or default_state_dir()
-    sandbox = _running(directory, settings, data)
+    try:
+        settings = service_settings(stack, service, stacks_dir)
+        sandbox = running_as(directory, settings, data)
+    except SpecError as exc:
+        fail(exc.lines)
+    except SandboxRefused as exc:
+        fail([str(exc)], EXIT_REFUSED)
+    except SandboxError as exc:
+        fail([str(exc)])
     started = sandbox is None
     if sandbox is None:
         extra = " + two PostgreSQL clusters" if data else ""
@@ -92,30 +103,12 @@ def up(
         emit_json(status)
     else:
         state = "up" if started else "already running"
-        out.print(f"sandbox {state}: {status['hostname']} answered by {status['dns']} -> {_answer(status['answer'])}")
+        answer = answer_text(status["answer"])
+        out.print(f"sandbox {state}: {status['hostname']} answered by {status['dns']} -> {answer}")
         if status["databases"]:
-            out.print(f"databases: {_databases(status['databases'])}", highlight=False)
+            out.print(f"databases: {databases_text(status['databases'])}", highlight=False)
     then = "bascule drill --local --data" if data else "bascule drill --local"
     say(f"try: dig @127.0.0.1 -p {sandbox.state.dns_port} {status['hostname']}   then: `{then}`")
-
-
-def _running(directory: Path, settings: SandboxService, data: bool) -> Sandbox | None:
-    """The sandbox already running in `directory` with these settings, else None (nothing runs: start one).
-
-    `up` twice is not an error, the sandbox is up as asked. One running with other settings is refused (exit 3):
-    restarting it under a drill or a colleague would be worse, and using it would not be what was asked.
-    """
-    existing = Sandbox.load(directory)
-    if existing is None or not existing.running():
-        return None
-    running, asked = setting_differences(existing.state.service, settings)
-    if (existing.state.data is not None) != data:
-        running, asked = (", ".join(filter(None, (running, f"{'with' if not data else 'no'} databases"))),
-                          ", ".join(filter(None, (asked, f"{'with' if data else 'no'} databases"))))  # fmt: skip
-    if running:
-        fail([f"a sandbox already runs in {directory} with {running}, not {asked}; stop it first with "
-              "`bascule sandbox down`"], EXIT_REFUSED)  # fmt: skip
-    return existing
 
 
 @app.command("status")
@@ -138,39 +131,6 @@ def status(
             out.print(f"{label:>16}: {value}", highlight=False, soft_wrap=True)
     if not sandbox.running():
         raise typer.Exit(EXIT_FAILED)
-
-
-def _answer(addresses: list[str]) -> str:
-    """`127.0.0.2 (primary)`: the addresses DNS answers, named by the site that holds them."""
-    roles = {address: role for role, address in ADDRESSES.items()}
-    named = [f"{a} ({roles[a]})" if a in roles else a for a in addresses]
-    return ", ".join(named) or "nothing (no answer)"
-
-
-def _databases(databases: dict[str, Any]) -> str:
-    clusters = [f"{role} {c['address']} {'up' if c['alive'] else 'DOWN'}" for role, c in databases.items()
-                if isinstance(c, dict)]  # fmt: skip
-    promoted = "the standby is promoted" if databases.get("promoted") else "the standby is a replica"
-    return f"{', '.join(clusters)}; {promoted}"
-
-
-def status_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
-    """`sandbox status` for people: one labelled line per fact, in words (its JSON keeps the structure)."""
-    processes = ", ".join(f"{name} {'up' if up else 'DOWN'}" for name, up in info["processes"].items())
-    sites = "; ".join(f"{role} {site['url']} ({site['mode']})" for role, site in info["sites"].items())
-    return [
-        ("directory", info["directory"]),
-        ("hostname", info["hostname"]),
-        ("DNS answers", _answer(info["answer"])),
-        ("authoritative", info["dns"]),
-        ("recursor", info["resolver"] or "none"),
-        ("processes", processes or "none recorded"),
-        ("sites", sites),
-        ("databases", _databases(info["databases"]) if info["databases"] else "none (`bascule sandbox up --data`)"),
-        ("failover bound", f"{info['failover_bound_seconds']:g} s (detection + TTL)"),
-        ("CA", info["ca"]),
-        ("PowerDNS", str(info["pdns_version"])),
-    ]
 
 
 @app.command("down")

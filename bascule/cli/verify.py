@@ -23,12 +23,12 @@ from bascule.cli.common import (
     format_option,
     working,
 )
-from bascule.drills.control import ControlError, SandboxControl
-from bascule.drills.stack_control import CliMissing, PulumiStackControl, make_backend
+from bascule.drills.control import ControlError, sandbox_target
+from bascule.drills.stack_control import stack_targets
 from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS, Trust
-from bascule.readiness.target import DrillTarget
+from bascule.readiness.target import parse_resolver
 from bascule.readiness.verify import assess, render_json, render_junit, render_text
-from bascule.sandbox import Sandbox, default_state_dir
+from bascule.sandbox import SandboxError, default_state_dir
 
 
 class Format(StrEnum):
@@ -67,11 +67,16 @@ def verify(
     if local == (stack is not None):
         fail(["choose one target: --local (the sandbox) or --stack NAME [--service NAME]"])
     bundle = str(ca_bundle) if ca_bundle else None
-    targets = (
-        _local_targets(sandbox_dir or default_state_dir())
-        if local
-        else _stack_targets(stack or "", service, cwd, resolver or [], no_authoritative, bundle)
-    )
+    try:
+        if local:
+            targets = [sandbox_target(sandbox_dir or default_state_dir())]
+        else:
+            extra = tuple(parse_resolver(value) for value in resolver or [])
+            targets = stack_targets(stack or "", service, cwd, extra, not no_authoritative, bundle)
+    except ValueError as exc:
+        fail([str(exc)])
+    except (ControlError, SandboxError) as exc:  # CliMissing included: no Pulumi CLI is bad input here too
+        fail([str(exc)], EXIT_BAD_INPUT)
     # The sandbox's own CA unless --ca-bundle says otherwise; a stack's clients use the system store by default.
     trust = Trust(bundle or targets[0].ca_bundle, min_cert_days)
     with working("checking each site's TLS, certificate and health, and what DNS answers") as status:
@@ -83,37 +88,3 @@ def verify(
           Format.TEXT: lambda: render_text(results)}[output]())  # fmt: skip
     if not all(r.ready for r in results):
         raise typer.Exit(EXIT_FAILED)
-
-
-def _local_targets(directory: Path) -> list[DrillTarget]:
-    sandbox = Sandbox.load(directory)
-    if sandbox is None:
-        fail([f"no sandbox in {directory}; start one with `bascule sandbox up`"], EXIT_BAD_INPUT)
-    return [SandboxControl(sandbox).target()]
-
-
-def _stack_targets(
-    stack: str, service: str | None, cwd: Path, resolvers: list[str], no_authoritative: bool, ca_bundle: str | None
-) -> list[DrillTarget]:
-    from bascule.cli.drill import parse_resolver  # one parser for --resolver everywhere
-
-    try:
-        extra = tuple(parse_resolver(value) for value in resolvers)
-        backend = make_backend(stack, cwd)
-        services, _ = backend.outputs().get("services", (None, False))
-        names = [service] if service else sorted(services) if isinstance(services, dict) else []
-        if not names:
-            fail([f"stack '{stack}' has no `services` output: is it a Bascule stack, deployed?"])
-        return [
-            PulumiStackControl(
-                backend, stack, cwd, name, lambda _line: None, resolvers=extra,
-                with_authoritative=not no_authoritative, ca_bundle=ca_bundle,
-            ).target()
-            for name in names
-        ]  # fmt: skip
-    except ValueError as exc:
-        fail([str(exc)])
-    except CliMissing as exc:
-        fail([str(exc)], EXIT_BAD_INPUT)
-    except ControlError as exc:
-        fail([str(exc)])

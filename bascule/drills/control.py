@@ -1,12 +1,11 @@
 """What a drill acts on. The sandbox and a Pulumi stack implement the same small interface.
 
-`describe()` is written into the drill's lock, so `bascule drill recover` can rebuild the control and
-undo a fault left behind by a drill that was killed, without knowing what kind of target it was.
+`describe()` is written into the drill's lock, so recovery (`recovery.control_from_description`) can rebuild the
+control and undo a fault left behind by a drill that was killed, without knowing what kind of target it was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -118,37 +117,9 @@ class SandboxControl:
         return []
 
 
-def _field(description: dict[str, Any], name: str) -> str:
-    value = description.get(name)
-    if not isinstance(value, str) or not value:
-        raise ControlError(f"the drill lock's control has no '{name}'; it cannot say what to restore")
-    return value
-
-
-def _sandbox_from(description: dict[str, Any]) -> DrillControl:
-    directory = _field(description, "directory")
-    sandbox = Sandbox.load(Path(directory))
+def sandbox_target(directory: Path) -> DrillTarget:
+    """What a client of the sandbox running in `directory` sees; `SandboxError` when there is none."""
+    sandbox = Sandbox.load(directory)
     if sandbox is None:
-        raise ControlError(f"sandbox in {directory} is gone; nothing left to restore there")
-    return SandboxControl(sandbox)
-
-
-def _stack_from(description: dict[str, Any]) -> DrillControl:
-    from bascule.drills.stack_control import PulumiStackControl, make_backend  # needs this module: import late
-
-    stack, work_dir = _field(description, "stack"), Path(_field(description, "work_dir"))
-    backend = make_backend(stack, work_dir)
-    return PulumiStackControl(backend, stack, work_dir, _field(description, "service"), print)
-
-
-CONTROL_KINDS: dict[str, Callable[[dict[str, Any]], DrillControl]] = {
-    "sandbox": _sandbox_from,
-    "pulumi-stack": _stack_from,
-}
-
-
-def control_from_description(description: dict[str, Any]) -> DrillControl:
-    kind = description.get("kind")
-    if kind not in CONTROL_KINDS:
-        raise ControlError(f"unknown control kind {kind!r} in the drill lock")
-    return CONTROL_KINDS[kind](description)
+        raise SandboxError(f"no sandbox in {directory}; start one with `bascule sandbox up`")
+    return SandboxControl(sandbox).target()

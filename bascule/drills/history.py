@@ -83,3 +83,28 @@ def trend(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "series": times,
         }
     return result
+
+
+HISTORY_COLUMNS = ("service (fault)", "runs", "passed", "last HTTP failover", "median", "trend", "recent")
+"""The columns of the history table, in the terminal and in Markdown."""
+
+
+def history_rows(trends: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
+    """One row per service and fault (from `trend`), the same cells in the terminal table and in Markdown."""
+
+    def seconds(value: float | None) -> str:
+        return f"{value:.2f} s" if value is not None else "—"
+
+    return [
+        (key, str(t["runs"]), str(t["passed"]), seconds(t["last_s"]), seconds(t["median_s"]), t["trend"],
+         " ".join(f"{v:.1f}" for v in t["series"][-8:]))
+        for key, t in sorted(trends.items())
+    ]  # fmt: skip
+
+
+def history_markdown(trends: dict[str, dict[str, Any]], runs: int) -> str:
+    """GitHub-flavoured Markdown (a job summary, a wiki page): a heading and a table; `|` in a cell escaped."""
+    lines = [f"### Drill history ({runs} drills)", "", "| " + " | ".join(HISTORY_COLUMNS) + " |",
+             "|" + "---|" * len(HISTORY_COLUMNS)]  # fmt: skip
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in history_rows(trends)]
+    return "\n".join(lines)

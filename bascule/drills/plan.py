@@ -43,3 +43,29 @@ class DrillPlan:
         data = asdict(self)
         data["fault"] = self.fault.value
         return data
+
+
+def plan_lines(shown: dict[str, Any]) -> list[tuple[str, str]]:
+    """A drill plan for people, one labelled line per fact, from its (redacted) JSON form (`DrillPlan.as_json`)."""
+    target = shown["target"]
+    resolvers = "; ".join(
+        f"{'recursor' if r['kind'] == 'recursive' else 'authoritative'} {r['address']}:{r['port']}" for r in
+        target["resolvers"]
+    )  # fmt: skip
+    sites = "; ".join(
+        f"{role} at {target['addresses'].get(role, '?')} (DNS answer {', '.join(answers)})"
+        for role, answers in target["sites"].items()
+    )
+    rpo = f", RPO {shown['rpo_seconds']:g} s" if shown.get("rpo_seconds") is not None else ""
+    return [
+        ("service", f"{target['service']}: https://{target['hostname']}:{target['port']}{target['health_path']}"),
+        ("target", target["description"]),
+        ("fault", shown["fault"]),
+        ("sites", sites),
+        ("resolvers", resolvers or "none"),
+        ("targets", f"RTO {shown['rto_seconds']:g} s{rpo}; settings bound {target['failover_bound_seconds']:g} s"),
+        ("timeouts", f"{shown['timeout_seconds']:g} s each for failover and failback, preflight "
+                     f"{shown['preflight_timeout']:g} s"),
+        ("certificates", f"valid {shown['min_cert_days']:g} more days at least; trust "
+                         f"{target['ca_bundle'] or 'the system store'}"),
+    ]  # fmt: skip

@@ -338,6 +338,29 @@ def measured_rows(summary: dict[str, Any]) -> list[tuple[str, list[str]]]:
     return table
 
 
+SUMMARY_COLUMNS = ("", "detection", "all resolvers", "HTTP moved", "client errors")
+"""The columns of the short table a terminal shows after a drill (the reports hold the full one)."""
+
+
+def summary_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The short table's rows, failover then failback: times in seconds, and the HTTP errors clients saw."""
+    rows = []
+    for name in ("failover", "failback"):
+        phase = summary[name]
+        keys = ("detection_s", "dns_all_s", "http_s")
+        times = (f"{phase[k]:.2f} s" if phase.get(k) is not None else "—" for k in keys)
+        rows.append((name, *times, str(phase.get("http_errors", "—"))))
+    return rows
+
+
+def summary_targets(summary: dict[str, Any]) -> str:
+    """The line under the short table: what the times are measured against, and how the restore went."""
+    return (
+        f"RTO target {summary['rto_seconds']:g} s, bound of the settings {summary['bound_seconds']:g} s, "
+        f"restore: {summary['restore']}"
+    )
+
+
 def render_markdown(summary: dict[str, Any]) -> str:
     lines = [
         f"# Failover drill: {summary['service']} ({summary['fault']})",

@@ -7,10 +7,12 @@ fault may have been applied: normal end, exception, Ctrl-C, SIGTERM, timeout, th
 from __future__ import annotations
 
 import signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -18,7 +20,7 @@ import httpx
 
 from bascule.drills.control import ControlError, DrillControl
 from bascule.drills.data import SandboxDataDrill
-from bascule.drills.journal import Journal
+from bascule.drills.journal import Journal, Redactor
 from bascule.drills.plan import DrillPlan
 from bascule.readiness.probes import DnsResult, probe_clients, query_dns
 from bascule.readiness.site import client as client_for
@@ -131,6 +133,17 @@ def preflight(
             return problems
         checkpoint()
         time.sleep(plan.poll_interval)
+
+
+def dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, progress: Progress) -> list[str]:
+    """The preflight alone, nothing changed and nothing kept (its journal is a scratch file): the problems, redacted,
+    that would refuse the drill."""
+    with tempfile.TemporaryDirectory() as scratch:
+        journal = Journal(Path(scratch) / "preflight.jsonl", redact)
+        with client_for(plan.trust) as client:
+            problems = [redact(p) for p in preflight(plan, client, journal, progress, control)]
+        journal.close()
+    return problems
 
 
 def observe(

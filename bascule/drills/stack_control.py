@@ -216,6 +216,51 @@ def make_backend(stack: str, work_dir: Path) -> StackBackend:
     return AutomationBackend(stack, work_dir)
 
 
+def open_stack_control(
+    stack: str,
+    service: str,
+    cwd: Path,
+    progress: Progress,
+    resolvers: tuple[Resolver, ...] = (),
+    with_authoritative: bool = True,
+    ca_bundle: str | None = None,
+) -> PulumiStackControl:
+    """The control of `service` in the deployed `stack` of the Pulumi project in `cwd`, through the Automation API.
+
+    Raises `CliMissing` (no Pulumi CLI) or `ControlError` (the stack cannot be selected).
+    """
+    return PulumiStackControl(
+        make_backend(stack, cwd), stack, cwd, service, progress,
+        resolvers=resolvers, with_authoritative=with_authoritative, ca_bundle=ca_bundle,
+    )  # fmt: skip
+
+
+def stack_targets(
+    stack: str,
+    service: str | None,
+    cwd: Path,
+    resolvers: tuple[Resolver, ...] = (),
+    with_authoritative: bool = True,
+    ca_bundle: str | None = None,
+) -> list[DrillTarget]:
+    """What a client of each service of a deployed stack (or only `service`) sees, as the stack's outputs say.
+
+    Raises `CliMissing`, or `ControlError` when the stack has no services output or cannot be reached.
+    """
+    backend = make_backend(stack, cwd)
+    services, _ = backend.outputs().get("services", (None, False))
+    names = [service] if service else sorted(services) if isinstance(services, dict) else []
+    if not names:
+        raise ControlError(f"stack '{stack}' has no `services` output: is it a Bascule stack, deployed?")
+    return [
+        PulumiStackControl(
+            backend, stack, cwd, name, lambda _line: None, resolvers=resolvers,
+            with_authoritative=with_authoritative, ca_bundle=ca_bundle,
+        ).target()
+        for name in names
+    ]  # fmt: skip
+
+
 def _secret_values(value: Any) -> list[Any]:
     """Every leaf of a secret value; a structured config secret (JSON text) is itself and its leaves."""
     if isinstance(value, dict):

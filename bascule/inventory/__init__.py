@@ -2,5 +2,9 @@
 `pulumi preview --json`, or the resources CrossGuard hands a policy pack. Region, cloud, jurisdiction, service
 and role are resolved here once; unknown values stay unknown.
 
-May import: `bascule.offline` (its records), `bascule.spec` (tag keys), `bascule.facts`, `bascule.io`.
+`sources.py` reads an inventory from whichever source the user has (check and audit share it), including this
+repository's program planned for a stack file (`plan_stack`).
+
+May import: `bascule.offline` (its records, and runs), `bascule.spec` (tag keys, stack files), `bascule.facts`,
+`bascule.io`, and `bascule.components` (only the root program, loaded when a stack is planned).
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 SITE_HEADER = "X-Bascule-Site"
@@ -16,6 +17,17 @@ class Resolver:
     port: int = 53
     kind: str = "authoritative"
     """`authoritative` sees the switch itself; `recursive` adds resolver caching (the TTL) on top."""
+
+
+def parse_resolver(value: str) -> Resolver:
+    """`IP[:port]` (port 53 by default) as a recursive resolver to ask; `ValueError` naming `--resolver` otherwise."""
+    host, _, port = value.partition(":")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port) if port else 53
+    except ValueError:
+        raise ValueError(f"--resolver: '{value}' is not IP[:port]") from None
+    return Resolver(name=value, address=host, port=number, kind="recursive")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,12 @@
-"""The local sandbox: real PowerDNS failover between two loopback sites, the drills' embedded default target."""
+"""The local sandbox: real PowerDNS failover between two loopback sites, the drills' embedded default target.
+
+Owns the sandbox's processes and state (`sandbox.py`, `site.py`, `database.py`, `pki.py`), which settings it runs
+with and how a running one differs from those asked for (`settings.py`), which sandbox a drill started and may
+delete (`ownership.py`), and its status in words (`status.py`).
+
+May import: `bascule.components` (the PowerDNS API client and LUA record only), `bascule.readiness` (the site
+header), `bascule.spec`, `bascule.io`.
+"""
 
 from bascule.sandbox.sandbox import (
     ADDRESSES,
@@ -6,6 +14,7 @@ from bascule.sandbox.sandbox import (
     SECONDARY,
     Sandbox,
     SandboxError,
+    SandboxRefused,
     SandboxService,
     SandboxState,
     default_state_dir,
@@ -17,6 +26,7 @@ __all__ = [
     "SECONDARY",
     "Sandbox",
     "SandboxError",
+    "SandboxRefused",
     "SandboxService",
     "SandboxState",
     "default_state_dir",

@@ -49,6 +49,10 @@ class SandboxError(Exception):
     """The sandbox cannot start or be reached; the message says what to do."""
 
 
+class SandboxRefused(SandboxError):
+    """The sandbox is there but in no state to use as asked (partly down, other settings): refused, exit 3."""
+
+
 class SandboxStateError(SandboxError, InputError):
     """`state.json` is not what a sandbox wrote (truncated, edited, from another version): bad input, exit 2."""
 

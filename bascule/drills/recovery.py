@@ -1,0 +1,193 @@
+"""Recovery of drills that were killed: restore the fault a lock's drill left, note it in its journal, clear the lock.
+
+A lock records the drill's control as a description (`DrillControl.describe()`); `control_from_description`
+turns it back into a control of the right kind, so recovery needs no knowledge of what the target was. This module
+is the one place that knows every kind of control, which keeps `control` (the interface and the sandbox's control)
+free of `stack_control` and the Pulumi machinery.
+
+Nothing here prints: each lock's outcome goes to an `on_outcome` callback, other progress to `progress`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bascule.drills.control import ControlError, DrillControl, SandboxControl
+from bascule.drills.journal import Journal, read_journal
+from bascule.drills.lock import UNREADABLE, list_locks
+from bascule.drills.plan import Fault
+from bascule.drills.report import write_reports
+from bascule.drills.stack_control import Progress, PulumiStackControl, make_backend
+from bascule.io.processes import alive
+from bascule.sandbox import Sandbox, SandboxError
+from bascule.sandbox.ownership import discard_own_sandbox
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What recovery did for one lock (or one stack): `outcome` is a stable word scripts read, `message` a sentence.
+
+    Words: removed-unreadable, running, never-ran, restored, nothing-to-restore, sandbox-stopped, error (the target
+    could not be restored; the lock is kept), stack-clean, stack-cleared, nothing.
+    """
+
+    key: Any
+    outcome: str
+    message: str
+    lock: Path | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"key": self.key, "lock": str(self.lock) if self.lock else None, "outcome": self.outcome,
+                "message": self.message}  # fmt: skip
+
+
+OnOutcome = Callable[[Outcome], None]
+
+
+def _quiet(_line: str) -> None:
+    """The default progress: none."""
+
+
+def _field(description: dict[str, Any], name: str) -> str:
+    value = description.get(name)
+    if not isinstance(value, str) or not value:
+        raise ControlError(f"the drill lock's control has no '{name}'; it cannot say what to restore")
+    return value
+
+
+def _sandbox_from(description: dict[str, Any], _progress: Progress) -> DrillControl:
+    directory = _field(description, "directory")
+    sandbox = Sandbox.load(Path(directory))
+    if sandbox is None:
+        raise ControlError(f"sandbox in {directory} is gone; nothing left to restore there")
+    return SandboxControl(sandbox)
+
+
+def _stack_from(description: dict[str, Any], progress: Progress) -> DrillControl:
+    stack, work_dir = _field(description, "stack"), Path(_field(description, "work_dir"))
+    backend = make_backend(stack, work_dir)
+    return PulumiStackControl(backend, stack, work_dir, _field(description, "service"), progress)
+
+
+CONTROL_KINDS: dict[str, Callable[[dict[str, Any], Progress], DrillControl]] = {
+    "sandbox": _sandbox_from,
+    "pulumi-stack": _stack_from,
+}
+"""A lock's control `kind` -> how to rebuild that control from its description."""
+
+
+def control_from_description(description: dict[str, Any], progress: Progress = _quiet) -> DrillControl:
+    """The control a lock describes; `ControlError` for an unknown kind or a target that is gone."""
+    kind = description.get("kind")
+    if kind not in CONTROL_KINDS:
+        raise ControlError(f"unknown control kind {kind!r} in the drill lock")
+    return CONTROL_KINDS[kind](description, progress)
+
+
+def recover_locks(lock_dir: Path, on_outcome: OnOutcome, progress: Progress = _quiet) -> bool:
+    """Recover every killed drill whose lock is in `lock_dir`; False when a target could not be restored.
+
+    Stops at the first target that cannot be restored: its lock, and those after it, are kept for the next run.
+    """
+    return all(recover_lock(path, info, on_outcome, progress) for path, info in list_locks(lock_dir))
+
+
+def recover_lock(path: Path, info: dict[str, Any], on_outcome: OnOutcome, progress: Progress = _quiet) -> bool:
+    """Restore and clear one lock; False when its target could not be restored (the lock is kept).
+
+    A lock of a live drill is left alone. Raises `JournalError` when the drill's journal is unreadable.
+    """
+    key = info.get("key")
+
+    def done(outcome: str, message: str) -> None:
+        on_outcome(Outcome(key, outcome, message, path))
+
+    if key == UNREADABLE:
+        # Locks are written whole before they appear, so an unreadable one was never a drill's record: no
+        # drill could have injected a fault under it. It names no target, so there is nothing to restore.
+        path.unlink(missing_ok=True)
+        done("removed-unreadable", f"{path}: removed an unreadable lock (empty or torn); it named no drill, "
+             "nothing to restore")  # fmt: skip
+        return True
+    pid = int(info.get("pid", 0))
+    if alive(pid):
+        done("running", f"drill pid {pid} on {key} is still running; leaving it alone")
+        return True
+    journal_path = Path(str(info.get("journal", "")))
+    events = read_journal(journal_path) if journal_path.is_file() else []
+    kinds = {e["kind"] for e in events}
+    try:
+        try:
+            control = control_from_description(dict(info.get("control") or {}), progress)
+        except ControlError:
+            if not info.get("owned_sandbox"):
+                raise
+            # Killed before the sandbox it was starting wrote its state: no process of it was recorded
+            # because none had started (each is recorded as it starts).
+            done("never-ran", f"{key}: the sandbox that drill was starting never ran; nothing to stop")
+            discard_own_sandbox(Path(str((info.get("control") or {}).get("directory", ""))))
+            _note_recovered(journal_path, events, path, False, progress)
+            path.unlink(missing_ok=True)
+            return True
+        needs_restore = "inject" in kinds and not kinds & {"restored", "recovered"}
+        if needs_restore:
+            # Restore converges whatever the fault was, so an unknown one in the lock is no obstacle.
+            fault = info.get("fault")
+            control.restore(Fault(fault) if fault in [f.value for f in Fault] else Fault.SWITCH)
+            done("restored", f"restored {key} after a killed drill")
+        else:
+            done("nothing-to-restore", f"{key}: the killed drill had nothing left to restore")
+        if info.get("owned_sandbox") and isinstance(control, SandboxControl):
+            control.sandbox.stop()
+            discard_own_sandbox(control.sandbox.dir)
+            done("sandbox-stopped", f"stopped the sandbox that drill had started ({control.sandbox.dir})")
+        _note_recovered(journal_path, events, path, needs_restore, progress)
+    except (ControlError, SandboxError) as exc:
+        done("error", str(exc))
+        return False
+    path.unlink(missing_ok=True)
+    return True
+
+
+def _note_recovered(
+    journal_path: Path, events: list[dict[str, Any]], lock: Path, restored: bool, progress: Progress
+) -> None:
+    """Finish the killed drill's record: a `recovered` event and reports rebuilt, so its report says what happened."""
+    if not events or any(e["kind"] in ("end", "recovered") for e in events):
+        return
+    journal = Journal(journal_path)
+    journal.append("recovered", by="bascule drill recover", lock=str(lock), restored=restored)
+    journal.close()
+    write_reports(journal_path.parent, read_journal(journal_path))
+    progress(f"report updated in {journal_path.parent}")
+
+
+def recover_stack(
+    control: PulumiStackControl,
+    on_outcome: OnOutcome,
+    busy: Callable[[str], AbstractContextManager[object]] = lambda _message: nullcontext(),
+) -> None:
+    """Clear a leftover `bascule:drill` on the control's stack (a drill on a machine that is gone) and update it.
+
+    Works without a lock: the marker is read from the stack itself. `busy(message)` wraps the update (a spinner);
+    raises `ControlError` when the update fails.
+    """
+    stack = control.stack
+    leftover = control.backend.drill_config()
+    if leftover is None:
+        on_outcome(Outcome(f"stack {stack}", "stack-clean", f"stack '{stack}': no bascule:drill set, nothing to clear"))
+        return
+    try:
+        fault = Fault(json.loads(leftover).get("fault"))
+    except (ValueError, AttributeError):
+        fault = Fault.SWITCH  # unreadable: restore clears the config whatever fault it held
+    with busy(f"stack '{stack}': removing bascule:drill and updating the stack"):
+        control.restore(fault)
+    on_outcome(
+        Outcome(f"stack {stack}", "stack-cleared", f"stack '{stack}': bascule:drill removed and the stack updated")
+    )

@@ -1,0 +1,41 @@
+"""The sandbox's status for people: `Sandbox.status()` (the JSON form) as labelled lines in words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bascule.sandbox.sandbox import ADDRESSES
+
+
+def answer_text(addresses: list[str]) -> str:
+    """`127.0.0.2 (primary)`: the addresses DNS answers, named by the site that holds them."""
+    roles = {address: role for role, address in ADDRESSES.items()}
+    named = [f"{a} ({roles[a]})" if a in roles else a for a in addresses]
+    return ", ".join(named) or "nothing (no answer)"
+
+
+def databases_text(databases: dict[str, Any]) -> str:
+    """Each database cluster up or down, and whether the standby is promoted."""
+    clusters = [f"{role} {c['address']} {'up' if c['alive'] else 'DOWN'}" for role, c in databases.items()
+                if isinstance(c, dict)]  # fmt: skip
+    promoted = "the standby is promoted" if databases.get("promoted") else "the standby is a replica"
+    return f"{', '.join(clusters)}; {promoted}"
+
+
+def status_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
+    """`sandbox status` for people: one labelled line per fact, in words (its JSON keeps the structure)."""
+    processes = ", ".join(f"{name} {'up' if up else 'DOWN'}" for name, up in info["processes"].items())
+    sites = "; ".join(f"{role} {site['url']} ({site['mode']})" for role, site in info["sites"].items())
+    return [
+        ("directory", info["directory"]),
+        ("hostname", info["hostname"]),
+        ("DNS answers", answer_text(info["answer"])),
+        ("authoritative", info["dns"]),
+        ("recursor", info["resolver"] or "none"),
+        ("processes", processes or "none recorded"),
+        ("sites", sites),
+        ("databases", databases_text(info["databases"]) if info["databases"] else "none (`bascule sandbox up --data`)"),
+        ("failover bound", f"{info['failover_bound_seconds']:g} s (detection + TTL)"),
+        ("CA", info["ca"]),
+        ("PowerDNS", str(info["pdns_version"])),
+    ]
