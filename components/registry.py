@@ -58,7 +58,7 @@ class _Components(Mapping[str, Plugin]):
         self._registry = registry
 
     def _all(self) -> dict[str, Plugin]:
-        found = {}
+        found: dict[str, Plugin] = {}
         for kind, declared in self._registry.all().items():
             if declared.component is not None:
                 module, _, name = declared.component.partition(":")

@@ -92,6 +92,12 @@ class ImageSite(SiteSpecBase):
     """Required in a stack file; a program may pass `SiteInputs.image` instead."""
 
 
+class DataSpecBase(Model):
+    """A data standby of any kind: a database beside each site, replicated from the primary's to the secondary's."""
+
+    kind: str
+
+
 class DnsSpecBase(Model):
     """What every DNS backend has: the zone that holds the service's name, and the TTL of its answers."""
 

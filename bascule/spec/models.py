@@ -20,7 +20,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bascule import facts
 from bascule.spec import plugins
-from bascule.spec.base import HOSTNAME, DnsSpecBase, DrillFault, Model, Role, SiteSpecBase
+from bascule.spec.base import HOSTNAME, DataSpecBase, DnsSpecBase, DrillFault, Model, Role, SiteSpecBase
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 
@@ -123,7 +123,7 @@ class ServiceSpec(Model):
     secondary: SerializeAsAny[SiteSpec]
     health_check: HealthCheckSpec = HealthCheckSpec()
     dns: SerializeAsAny[DnsSpec]
-    data: SerializeAsAny[Model] | None = None
+    data: SerializeAsAny[DataSpecBase] | None = None
     """A data standby of a registered kind (`kind: postgres`)."""
 
     @field_validator("primary", "secondary", mode="before")
@@ -141,7 +141,7 @@ class ServiceSpec(Model):
     def _data(cls, v: Any) -> Any:
         if isinstance(v, Mapping) and "kind" not in v:
             v = {**v, "kind": "postgres"}  # the one data standby there was before kinds were declared
-        return _by_kind(v, plugins.data_standby, Model)
+        return _by_kind(v, plugins.data_standby, DataSpecBase)
 
     @field_validator("name")
     @classmethod
@@ -181,7 +181,7 @@ class ServiceSpec(Model):
             declared.check(self, role)
         self._check_generated_dns_names()
         if self.data is not None:
-            plugins.data_standby(str(getattr(self.data, "kind", ""))).check(self)
+            plugins.data_standby(self.data.kind).check(self)
         plugins.dns_backend(self.dns.kind).check(self)
         if self.rto_budget_seconds > self.rto_seconds and not self.allow_rto_overrun:
             raise ValueError(f"rto_seconds: {self.rto_overrun_message} (or set allow_rto_overrun: true)")

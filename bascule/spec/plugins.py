@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bascule.facts import Cloud
-from bascule.spec.base import DnsSpecBase, DrillFault, Model, Role, SiteSpecBase
+from bascule.spec.base import DataSpecBase, DnsSpecBase, DrillFault, Role, SiteSpecBase
 
 if TYPE_CHECKING:
     from bascule.spec.models import ServiceSpec
@@ -117,7 +117,7 @@ class DataStandby:
     """A data standby: its spec model, where its component lives, and its cross-field rules over a service."""
 
     kind: str
-    spec: type[Model]
+    spec: type[DataSpecBase]
     component: str
     extra: str | None
     check: Callable[[ServiceSpec], None]
@@ -134,7 +134,8 @@ class Registry(Generic[P]):
     """Declarations of one sort by kind: built-in ones loaded on first lookup, registered ones as given."""
 
     def __init__(self, what: str, cls: type[P], builtin: Mapping[str, str]):
-        self.what, self.cls = what, cls
+        self.what = what
+        self.cls: type[P] = cls
         self._builtin = dict(builtin)
         self._loaded: dict[str, P] = {}
 

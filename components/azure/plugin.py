@@ -3,6 +3,9 @@
 No Pulumi and no Azure SDK here: the spec and `bascule check` read this module without the `azure` extra.
 """
 
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
+# (a spec model narrows its base's `kind` to a Literal and gives `region` as a field: safe, the models are frozen)
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,8 @@
 """The 'postgres' data standby: its spec models and its rules over a service. No Pulumi here."""
 
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
+# (a spec model narrows its base's `kind` to a Literal and gives `region` as a field: safe, the models are frozen)
+
 from __future__ import annotations
 
 import ipaddress
@@ -8,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from bascule.spec.base import Model, Role
+from bascule.spec.base import DataSpecBase, Model, Role
 from bascule.spec.models import ServiceSpec
 from bascule.spec.plugins import DataStandby, site_kind
 
@@ -114,7 +117,7 @@ class AzurePostgresStandbySpec(Model):
 _TABLE = re.compile(r"^[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*$")
 
 
-class DataSpec(Model):
+class DataSpec(DataSpecBase):
     """A data standby: the primary's PostgreSQL published table by table to a standby at the EU provider."""
 
     kind: Literal["postgres"] = "postgres"

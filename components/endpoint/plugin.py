@@ -1,5 +1,8 @@
 """The 'endpoint' site kind: its spec model and capabilities. No Pulumi here: `bascule check` reads it."""
 
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
+# (a spec model narrows its base's `kind` to a Literal and gives `region` as a field: safe, the models are frozen)
+
 from __future__ import annotations
 
 import ipaddress

@@ -69,7 +69,8 @@ class PowerDnsApi:
 
     def require_lua(self) -> None:
         """LUA records are served only with `enable-lua-records=yes`; without it they answer nothing at all."""
-        settings = {item["name"]: item.get("value") for item in self._request("GET", "/config") or []}
+        config: list[dict[str, Any]] = self._request("GET", "/config") or []
+        settings = {item["name"]: item.get("value") for item in config}
         if settings.get("enable-lua-records") not in ("yes", "shared"):
             raise PowerDnsApiError(
                 f"PowerDNS at {self.url} runs with enable-lua-records={settings.get('enable-lua-records', 'no')}: "

@@ -1,5 +1,8 @@
 """The 'powerdns' DNS backend: its spec model and its rules. No Pulumi here: `bascule check` reads it."""
 
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
+# (a spec model narrows its base's `kind` to a Literal and gives `region` as a field: safe, the models are frozen)
+
 from __future__ import annotations
 
 import re

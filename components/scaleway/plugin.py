@@ -1,5 +1,8 @@
 """The 'scaleway' site kind: parsed so that a stack naming it gets the reason it is refused."""
 
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
+# (a spec model narrows its base's `kind` to a Literal and gives `region` as a field: safe, the models are frozen)
+
 from __future__ import annotations
 
 from typing import Literal
