@@ -29,7 +29,7 @@ from bascule.spec import DrillFault, Role, ServiceSpec
 
 _VALIDATION_TTL = 300
 _CLOSED_PORT = 444
-"""A port an AWS site's load balancer never admits (its security group opens `aws_site.ALB_OPEN_PORTS` only)."""
+"""A port an AWS site's load balancer never admits (its security group opens `aws.site.ALB_OPEN_PORTS` only)."""
 
 
 class Route53Failover(DnsFailover):
