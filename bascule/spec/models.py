@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import Field, SerializeAsAny, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bascule import facts
@@ -47,30 +47,25 @@ SiteSpec = SiteSpecBase
 DnsSpec = DnsSpecBase
 """A DNS backend of any registered kind."""
 
-M = TypeVar("M", bound=BaseModel)
 
-
-def _by_kind(value: Any, declared: Callable[[str], Any], base: type[M]) -> Any:
-    """A mapping validated by the model its `kind` names; errors keep their place below the field."""
-    if not isinstance(value, Mapping) or isinstance(value, base):
+def _by_kind(value: Any, declared: Callable[[str], plugins.SiteKind | plugins.DnsBackend | plugins.DataStandby]) -> Any:
+    """A mapping validated by the model its `kind`'s declaration names; errors keep their place below the field.
+    A model instance (a spec built in Python) passes as it is."""
+    if not isinstance(value, Mapping):
         return value
     kind = value.get("kind")
     if kind is None:
-        raise _error("missing", "Field required", value)
+        raise _kind_error("missing", "Field required", value)
     try:
-        model: type[M] = declared(str(kind)).spec
+        model = declared(str(kind)).spec
     except plugins.UnknownKindError as exc:
-        raise _error("unknown_kind", f"kind: {exc}", kind) from None
+        raise _kind_error("unknown_kind", str(exc), kind) from None
     return model.model_validate(value)
 
 
-def _error(kind: str, message: str, value: object) -> ValidationError:
-    """One error at `kind` (the field), raised from a field validator so it lands at `<field>.kind`."""
-    detail: InitErrorDetails = {
-        "type": PydanticCustomError(kind, message.removeprefix("kind: ")),
-        "loc": ("kind",),
-        "input": value,
-    }
+def _kind_error(error_type: str, message: str, value: object) -> ValidationError:
+    """One error at `kind`: raised from a field validator, pydantic places it at `<field>.kind`."""
+    detail: InitErrorDetails = {"type": PydanticCustomError(error_type, message), "loc": ("kind",), "input": value}
     return ValidationError.from_exception_data("kind", [detail])
 
 
@@ -129,19 +124,19 @@ class ServiceSpec(Model):
     @field_validator("primary", "secondary", mode="before")
     @classmethod
     def _site(cls, v: Any) -> Any:
-        return _by_kind(v, plugins.site_kind, SiteSpecBase)
+        return _by_kind(v, plugins.site_kind)
 
     @field_validator("dns", mode="before")
     @classmethod
     def _dns(cls, v: Any) -> Any:
-        return _by_kind(v, plugins.dns_backend, DnsSpecBase)
+        return _by_kind(v, plugins.dns_backend)
 
     @field_validator("data", mode="before")
     @classmethod
     def _data(cls, v: Any) -> Any:
         if isinstance(v, Mapping) and "kind" not in v:
             v = {**v, "kind": "postgres"}  # the one data standby there was before kinds were declared
-        return _by_kind(v, plugins.data_standby, DataSpecBase)
+        return _by_kind(v, plugins.data_standby)
 
     @field_validator("name")
     @classmethod
