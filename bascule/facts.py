@@ -1,8 +1,10 @@
-"""Provider facts: regions with their jurisdiction, and the limits the providers enforce.
+"""Facts shared across providers: regions with their jurisdiction and legal homes, DNS limits, and the type tables
+inventories and policies read (which resources are sites, data stores, DNS switches, global).
 
-Everything else in Bascule (spec validation, components, inventory, policies, drills) reads these
-tables instead of repeating a literal, so a provider change is one edit here. Sources: the providers'
-documentation as summarised in the project's DNS facts; re-check when upgrading the SDKs.
+A fact of one provider's service (Fargate task sizes, Cloud Run memory rules, Route 53 or Traffic Manager limits,
+the prefix of a site's ownership record) lives in that provider's plug-in, `bascule.components.<provider>.plugin`.
+Everything else in Bascule reads these tables instead of repeating a literal, so a change is one edit here. Sources:
+the providers' documentation as summarised in the project's DNS facts; re-check when upgrading the SDKs.
 """
 
 from __future__ import annotations
@@ -221,53 +223,10 @@ GCP_ZONAL_TYPES = frozenset(
 """Zonal GCP resources: without a `zone` input the provider uses its `zone` setting (config `gcp:zone`)."""
 
 
-# --- Route 53 health checks and records -----------------------------------------------------------
-ROUTE53_INTERVALS = (10, 30)
-"""`request_interval` is immutable after creation: changing it replaces the health check."""
-ROUTE53_FAILURE_THRESHOLD = (1, 10)
-ROUTE53_CHECKER_REGIONS = (
-    "us-east-1",
-    "us-west-1",
-    "us-west-2",
-    "eu-west-1",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-northeast-1",
-    "sa-east-1",
-)
-ROUTE53_MIN_CHECKER_REGIONS = 3
-ROUTE53_SEARCH_STRING_MAX = 255
-ROUTE53_RECOMMENDED_TTL = 60
-
-# --- Azure Traffic Manager monitoring --------------------------------------------------------------
-TRAFFIC_MANAGER_INTERVALS = (10, 30)
-TRAFFIC_MANAGER_TIMEOUTS = {30: (5, 10), 10: (5, 9)}
-"""Probe timeout range (seconds) allowed for each probing interval."""
-TRAFFIC_MANAGER_TOLERATED_FAILURES = (0, 9)
-
-# --- GCP Cloud DNS routing policies with health checks ---------------------------------------------
-CLOUD_DNS_SOURCE_REGIONS = 3
-"""A health check for Cloud DNS routing policies lists exactly three source regions..."""
-CLOUD_DNS_MIN_INTERVAL = 30
-"""...and then probes every 30 s or more."""
-
-# --- Record TTLs shared by every DNS backend ------------------------------------------------------
+# --- Health checks and record TTLs shared by every DNS backend -------------------------------------
 DNS_TTL_MAX = 2_147_483_647
-
-# --- ECS Fargate task sizes: CPU units -> allowed memory (MiB), from AWS's task-size table ----------
-FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: tuple(range(1024, 4096 + 1, 1024)),
-    1024: tuple(range(2048, 8192 + 1, 1024)),
-    2048: tuple(range(4096, 16384 + 1, 1024)),
-    4096: tuple(range(8192, 30720 + 1, 1024)),
-}
-
-# --- Azure Container Apps consumption plan: vCPU -> memory, always 2 GiB per vCPU -------------------
-CONTAINER_APPS_CPU = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 4.0)
-
-ROUTE53_CONTROL_REGION = "us-east-1"
-"""Route 53 is global, but its control plane (record edits, health-check changes) lives here."""
+ROUTE53_SEARCH_STRING_MAX = 255
+"""The longest `health_check.search_string`: Route 53's limit, the narrowest of the backends that match a body."""
 
 # Resource types that have no region: they are served from every region at once.
 GLOBAL_TYPE_PREFIXES = (
@@ -428,25 +387,6 @@ NAME_LIMITS: dict[str, NameLimit] = {
 DNS_NAME_MAX = 253
 """Longest DNS name in presentation form, without the trailing dot (RFC 1035 section 2.3.4)."""
 DNS_LABEL_MAX = 63
-
-VALIDATION_PREFIX_MAX = {
-    "aws": len("_") + 32 + len("."),
-    "gcp": len("_acme-challenge."),
-    "azure": len("_dnsauth."),
-}
-"""Longest prefix each site kind puts before the hostname in its ownership record: ACM's `_<32 hex>.` CNAME
-(https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html), Certificate Manager's
-`_acme-challenge.` CNAME (https://cloud.google.com/certificate-manager/docs/dns-authorizations), Front Door's
-`_dnsauth.` TXT (https://learn.microsoft.com/en-us/azure/frontdoor/domain). Hostname + prefix must fit 253."""
-
-# --- Cloud Run (v2) CPU and memory: https://cloud.google.com/run/docs/configuring/services/memory-limits and
-# https://cloud.google.com/run/docs/configuring/cpu -------------------------------------------------------
-CLOUD_RUN_MEMORY_MIB = (128, 32 * 1024)
-"""Smallest (first-generation environment) and largest memory limit."""
-CLOUD_RUN_MIN_CPU_FOR_MEMORY = ((24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (4 * 1024, 2))
-"""(memory above this many MiB, CPUs it needs), largest first."""
-CLOUD_RUN_MIN_MEMORY_FOR_CPU = {4: 2 * 1024, 6: 4 * 1024, 8: 4 * 1024}
-"""CPUs -> the least memory (MiB) they may be given."""
 
 
 # --- Legal home: whose law the provider itself answers to, wherever its regions are ------------------

@@ -1,10 +1,23 @@
 """Pulumi components: a service as a primary site, a warm secondary site and a health-checked DNS switch.
 
-Sites and DNS backends are plug-ins: a new provider is one module plus one line in `registry.py`,
-which imports it (and its cloud SDK, an extra of the package) only when a stack uses it.
+Sites, DNS backends and data standbys are plug-ins, one package per provider:
 
-The names below load on first use (PEP 562), so a module of this package that needs no Pulumi (the PowerDNS API
-client the sandbox shares, `powerdns_api`) can be imported without loading Pulumi.
+    aws/       'aws' site (ECS Fargate + ALB) and 'route53' backend     azure/     'azure' site and 'trafficmanager'
+    gcp/       'gcp' site (Cloud Run + HTTPS LB) and 'clouddns'         powerdns/  'powerdns' backend and its API client
+    endpoint/  'endpoint' site (bring your own)                         scaleway/  'scaleway' site, refused with why
+    data/      'postgres' data standby (RDS -> Azure Flexible Server)
+
+Each package's `plugin.py` declares its kinds (`bascule.spec.plugins.SiteKind` / `DnsBackend`: spec model, the
+provider's limits, cloud, component, pip extra, capabilities, its own cross-field rules) and imports neither Pulumi
+nor a cloud SDK; the component modules beside it (`site.py`, `route53.py`, ...) do. `base.py` holds the interfaces
+(`Site`, `DnsFailover`), `service.py` the FailoverService that wires them, `registry.py` the kind -> class lookup.
+
+To add a provider: a package here with `plugin.py` and its component module, and one line naming the declaration
+in `BUILTIN_SITE_KINDS` or `BUILTIN_DNS_BACKENDS` (`bascule/spec/plugins.py`); a package outside Bascule calls
+`bascule.spec.register_site_kind` / `register_dns_backend` instead. Its SDK is imported only when a stack uses it.
+
+The names below load on first use (PEP 562), so a module of this package that needs no Pulumi (a plug-in's
+declaration, the PowerDNS API client the sandbox shares) can be imported without loading Pulumi.
 """
 
 from __future__ import annotations

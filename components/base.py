@@ -17,6 +17,7 @@ from typing import Protocol, TypeVar, cast
 import pulumi
 
 from bascule import facts
+from bascule.components.aws.plugin import AwsNetworkSpec, AwsSiteSpec, check_aws_network, check_subnet_ids, is_id_list
 from bascule.facts import Cloud
 from bascule.spec import (
     TAG_CRITICALITY,
@@ -24,18 +25,14 @@ from bascule.spec import (
     TAG_RPO,
     TAG_RTO,
     TAG_SERVICE,
-    AwsNetworkSpec,
-    AwsSiteSpec,
     Criticality,
     DrillFault,
     ImageSite,
     Role,
     ServiceSpec,
     SiteSpec,
-    check_aws_network,
-    check_subnet_ids,
-    is_id_list,
     no_network_here,
+    site_kind,
 )
 
 T = TypeVar("T")
@@ -246,11 +243,6 @@ class SiteArgs:
         return AwsNetwork.from_spec(spec) if spec is not None else None
 
 
-COMPUTED_INPUT_KINDS = {"image": ("aws", "azure", "gcp"), "address": ("endpoint",), "network": ("aws",)}
-"""Which site kinds take each computed input of `SiteInputs`: a container site's image, a bring-your-own endpoint's
-address, and the existing network only an AWS site can run in (Azure and GCP sites always create their own)."""
-
-
 def check_site_inputs(
     site: SiteSpec,
     image: pulumi.Input[str] | None,
@@ -262,7 +254,8 @@ def check_site_inputs(
     Raises ValueError("<field>: <what is wrong>"): FailoverService prefixes the role, a site its own name.
     """
     for field, value in (("image", image), ("address", address), ("network", network)):
-        if value is not None and site.kind not in COMPUTED_INPUT_KINDS[field]:
+        # Which computed inputs a kind takes is its plug-in's to say (`SiteKind.computed_inputs`).
+        if value is not None and field not in site_kind(site.kind).computed_inputs:
             if field == "network":
                 raise ValueError(f"network: {no_network_here(site.kind)}")
             raise ValueError(f"{field}: a '{site.kind}' site takes no computed {field}")

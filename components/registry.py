@@ -1,4 +1,11 @@
-"""Which class builds each `kind` of the spec: adding a provider is one module and one line here.
+"""Which class builds each `kind` of the spec, read from the plug-ins' declarations (`bascule.spec.plugins`).
+
+Adding a provider is one plug-in and one registry line:
+1. a package `components/<provider>/` with `plugin.py` (its spec model, the provider's limits, and a `SiteKind` or
+   `DnsBackend` declaration: cloud, component "module:Class", pip extra, capabilities, its own cross-field rules;
+   no Pulumi or SDK import) beside the component module that imports the SDK;
+2. a line in `BUILTIN_SITE_KINDS` or `BUILTIN_DNS_BACKENDS` of `bascule/spec/plugins.py` naming that declaration.
+A package outside Bascule calls `register_site_kind` / `register_dns_backend` instead of step 2.
 
 Modules are imported on use, not here: a site kind or DNS backend needs its cloud's SDK (270-360 MB each),
 and a team installs only the extras of the clouds it uses (`pip install 'bascule[aws]'`). A kind whose SDK
@@ -8,14 +15,14 @@ is missing fails with one line naming the extra to install, never a traceback.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import cast
 
 import pulumi
 
 from bascule.components.base import DnsFailover, Site, SiteArgs
-from bascule.spec import ServiceSpec
+from bascule.spec import ServiceSpec, plugins
 
 SiteFactory = Callable[[str, SiteArgs, pulumi.ResourceOptions], Site]
 DnsFactory = Callable[[str, ServiceSpec, pulumi.ResourceOptions], DnsFailover]
@@ -43,23 +50,34 @@ class Plugin:
     extra: str | None
 
 
-SITE_KINDS: dict[str, Plugin] = {
-    "aws": Plugin("bascule.components.aws_site", "AwsSite", "aws"),
-    "azure": Plugin("bascule.components.azure_site", "AzureSite", "azure"),
-    "gcp": Plugin("bascule.components.gcp_site", "GcpSite", "gcp"),
-    "endpoint": Plugin("bascule.components.endpoint_site", "EndpointSite", None),
-}
+class _Components(Mapping[str, Plugin]):
+    """A read-only view of one plug-in registry: kind -> where its component lives (refused kinds have none)."""
 
-DNS_BACKENDS: dict[str, Plugin] = {
-    "route53": Plugin("bascule.components.route53", "Route53Failover", "aws"),
-    "powerdns": Plugin("bascule.components.powerdns", "PowerDnsFailover", None),
-    "trafficmanager": Plugin("bascule.components.traffic_manager", "TrafficManagerFailover", "azure"),
-    "clouddns": Plugin("bascule.components.cloud_dns", "CloudDnsFailover", "gcp"),
-}
+    def __init__(self, registry: plugins.Registry[plugins.SiteKind] | plugins.Registry[plugins.DnsBackend]
+                 | plugins.Registry[plugins.DataStandby]):  # fmt: skip
+        self._registry = registry
 
-DATA_STANDBYS: dict[str, Plugin] = {
-    "postgres": Plugin("bascule.components.data_standby", "PostgresStandby", "data"),
-}
+    def _all(self) -> dict[str, Plugin]:
+        found: dict[str, Plugin] = {}
+        for kind, declared in self._registry.all().items():
+            if declared.component is not None:
+                module, _, name = declared.component.partition(":")
+                found[kind] = Plugin(module, name, declared.extra)
+        return found
+
+    def __getitem__(self, kind: str) -> Plugin:
+        return self._all()[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+SITE_KINDS: Mapping[str, Plugin] = _Components(plugins.SITE_KINDS)
+DNS_BACKENDS: Mapping[str, Plugin] = _Components(plugins.DNS_BACKENDS)
+DATA_STANDBYS: Mapping[str, Plugin] = _Components(plugins.DATA_STANDBYS)
 
 
 def _load(what: str, kind: str, plugin: Plugin) -> type:
@@ -67,7 +85,7 @@ def _load(what: str, kind: str, plugin: Plugin) -> type:
         module = importlib.import_module(plugin.module)
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").split(".")[0]
-        if plugin.extra is None or missing not in EXTRA_SDKS[plugin.extra]:
+        if plugin.extra is None or missing not in EXTRA_SDKS.get(plugin.extra, ()):
             raise
         raise MissingExtraError(
             f"{what} '{kind}' needs the {plugin.extra} extra: pip install 'bascule[{plugin.extra}]'"

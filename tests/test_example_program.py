@@ -76,8 +76,8 @@ def test_the_dns_switch_takes_the_programs_provider() -> None:
 @pytest.mark.parametrize(
     ("stack", "sdk", "module", "message"),
     [
-        ("dev", "pulumi_gcp", "gcp_site", "site kind 'gcp' needs the gcp extra: pip install 'bascule[gcp]'"),
-        ("data", "pulumi_postgresql", "data_standby",
+        ("dev", "pulumi_gcp", "gcp.site", "site kind 'gcp' needs the gcp extra: pip install 'bascule[gcp]'"),
+        ("data", "pulumi_postgresql", "data.standby",
          "data standby 'postgres' needs the data extra: pip install 'bascule[data]'"),
     ],
 )  # fmt: skip

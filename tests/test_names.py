@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from bascule import facts
 from bascule.components.program import main as program
 from bascule.offline.engine import RegisteredResource, run_offline
-from bascule.spec import SERVICES_KEY, SpecError, parse_services
+from bascule.spec import SERVICES_KEY, SpecError, parse_services, site_kind
 
 LONGEST_NAME = st.from_regex(r"[a-z][a-z0-9-]{30}[a-z0-9]", fullmatch=True)
 """Service names of the maximum length the spec accepts (32)."""
@@ -154,7 +154,7 @@ def test_long_hostnames_are_planned_within_dns_limits_or_refused(extra: int, com
 
 def test_a_hostname_too_long_for_acm_validation_is_refused() -> None:
     hostname = ".".join(["h" * 60, "h" * 60, "h" * 60, "h" * 50, "shop.example.com"])
-    assert len(hostname) > facts.DNS_NAME_MAX - facts.VALIDATION_PREFIX_MAX["aws"]
+    assert len(hostname) > facts.DNS_NAME_MAX - site_kind("aws").validation_prefix
     with pytest.raises(SpecError) as exc:
         parse_services([service("checkout", "aws", "gcp", "route53", hostname=hostname)], "s.yaml")
     assert exc.value.lines == [

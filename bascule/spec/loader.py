@@ -14,14 +14,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from bascule.io.documents import InputError, read_yaml
-from bascule.spec.models import DrillHook, ImageSite, StackSpec, no_network_here
+from bascule.spec.base import ImageSite
+from bascule.spec.models import DrillHook, StackSpec
+from bascule.spec.plugins import no_network_here
 
 CONFIG_NAMESPACE = "bascule"
 SERVICES_KEY = f"{CONFIG_NAMESPACE}:services"
 DRILL_KEY = f"{CONFIG_NAMESPACE}:drill"
-
-# Discriminator tags pydantic puts into error locations; they name no field the user wrote.
-_TAGS = {"aws", "azure", "gcp", "scaleway", "endpoint", "route53", "powerdns", "trafficmanager", "clouddns"}
 
 
 class SpecError(Exception):
@@ -86,15 +85,17 @@ def _format(exc: ValidationError, raw: list[Any], source: str) -> list[str]:
             lines.append(f"{source}: {SERVICES_KEY}: {msg}")
             continue
         loc = loc[1:]
-        where = SERVICES_KEY
+        where, item = SERVICES_KEY, None
         if loc and isinstance(loc[0], int):
-            where = f"service {_service_label(raw, int(loc.pop(0)))}"
-        fields = [str(part) for part in loc if part not in _TAGS]
-        field = ".".join(fields)
+            index = int(loc.pop(0))
+            item = raw[index] if index < len(raw) else None
+            where = f"service {_service_label(raw, index)}"
+        field = ".".join(str(part) for part in loc)
         if err["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling against the README's spec reference)"
-            if loc[-2:-1] != ["aws"] and loc[-1:] == ["network"] and str(loc[-2]) in _TAGS:
-                msg = no_network_here(str(loc[-2]))
+            site = item.get(str(loc[0])) if isinstance(item, Mapping) and len(loc) == 2 else None
+            if loc[-1:] == ["network"] and isinstance(site, Mapping) and isinstance(site.get("kind"), str):
+                msg = no_network_here(site["kind"])  # a site kind whose spec has no network
         if err["type"] == "missing":
             msg = "required field is missing"
         lines.append(f"{source}: {where}: {field + ': ' if field else ''}{msg}")

@@ -11,8 +11,9 @@ import hashlib
 import pulumi
 import pulumi_azure_native as azure
 
+from bascule.components.azure.plugin import TrafficManagerDnsSpec
 from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags
-from bascule.spec import DrillFault, Role, ServiceSpec, TrafficManagerDnsSpec
+from bascule.spec import DrillFault, Role, ServiceSpec
 
 _VALIDATION_TTL = 300
 

@@ -31,8 +31,8 @@ import pulumi
 import pulumi_azure_native as azure
 
 from bascule import facts
+from bascule.components.azure.plugin import AzureSiteSpec
 from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, caller_provider, fit_name
-from bascule.spec import AzureSiteSpec
 
 
 class AzureSite(Site):

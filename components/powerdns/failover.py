@@ -15,8 +15,9 @@ import pulumi
 import pulumi.dynamic as dynamic
 
 from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags
-from bascule.components.powerdns_api import PowerDnsApi, lua_failover_content
-from bascule.spec import CONFIG_NAMESPACE, DrillFault, PowerDnsSpec, Role, ServiceSpec
+from bascule.components.powerdns.api import PowerDnsApi, lua_failover_content
+from bascule.components.powerdns.plugin import PowerDnsSpec
+from bascule.spec import CONFIG_NAMESPACE, DrillFault, Role, ServiceSpec
 
 API_KEY_CONFIG = "powerdnsApiKey"
 _VALIDATION_TTL = 300
@@ -31,6 +32,10 @@ class PowerDnsRecordProvider(dynamic.ResourceProvider):
 
     Runs inside Pulumi's dynamic-provider host, which pickles this class: it holds no state of its own.
     """
+
+    # Pickled by reference into every record's state (`__provider`): the path it had before the plug-in packages,
+    # which the package still resolves, keeps that string unchanged, so existing stacks see no diff on `pulumi up`.
+    __module__ = "bascule.components.powerdns"
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         api = _api(props)

@@ -23,8 +23,11 @@ import pulumi_command as command
 import pulumi_postgresql as postgresql
 import pulumi_random as random
 
+from bascule.components.aws.plugin import AwsSiteSpec
+from bascule.components.azure.plugin import AzureSiteSpec
 from bascule.components.base import bascule_tags
-from bascule.spec import AwsSiteSpec, AzureSiteSpec, Role, ServiceSpec
+from bascule.components.data.plugin import DataSpec
+from bascule.spec import Role, ServiceSpec
 
 PORT = 5432
 USER = "bascule"
@@ -57,7 +60,11 @@ class PostgresStandby(pulumi.ComponentResource):
     def __init__(self, name: str, service: ServiceSpec, opts: pulumi.ResourceOptions | None = None):
         super().__init__("bascule:data:PostgresStandby", name, None, opts)
         data, primary, secondary = service.data, service.primary, service.secondary
-        if data is None or not isinstance(primary, AwsSiteSpec) or not isinstance(secondary, AzureSiteSpec):
+        if (
+            not isinstance(data, DataSpec)
+            or not isinstance(primary, AwsSiteSpec)
+            or not isinstance(secondary, AzureSiteSpec)
+        ):
             raise TypeError("PostgresStandby needs a service with `data`, an 'aws' primary and an 'azure' secondary")
         parent = pulumi.ResourceOptions(parent=self)
         # Three secrets, one per login: RDS master, the replication login, the Flexible Server administrator.

@@ -23,13 +23,13 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from bascule import facts
+from bascule.components.aws.plugin import ROUTE53_CONTROL_REGION, Route53DnsSpec
 from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags, caller_provider
-from bascule.spec import DrillFault, Role, Route53DnsSpec, ServiceSpec
+from bascule.spec import DrillFault, Role, ServiceSpec
 
 _VALIDATION_TTL = 300
 _CLOSED_PORT = 444
-"""A port an AWS site's load balancer never admits (its security group opens `aws_site.ALB_OPEN_PORTS` only)."""
+"""A port an AWS site's load balancer never admits (its security group opens `aws.site.ALB_OPEN_PORTS` only)."""
 
 
 class Route53Failover(DnsFailover):
@@ -44,7 +44,7 @@ class Route53Failover(DnsFailover):
         self._tags = bascule_tags(service, Role.DNS)
         # Route 53 is global: a caller's provider (the DNS account's role) serves whatever its region.
         provider = caller_provider(opts, "aws", name) or aws.Provider(
-            f"{name}-provider", region=facts.ROUTE53_CONTROL_REGION, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-provider", region=ROUTE53_CONTROL_REGION, opts=pulumi.ResourceOptions(parent=self)
         )
         self._child = pulumi.ResourceOptions(parent=self, provider=provider)
         self.name_servers: pulumi.Output[Sequence[str]]

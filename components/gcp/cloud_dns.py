@@ -10,7 +10,8 @@ import pulumi
 import pulumi_gcp as gcp
 
 from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags, gcp_labels
-from bascule.spec import CloudDnsSpec, DrillFault, Role, ServiceSpec
+from bascule.components.gcp.plugin import CloudDnsSpec
+from bascule.spec import DrillFault, Role, ServiceSpec
 
 _VALIDATION_TTL = 300
 

@@ -25,7 +25,7 @@ from bascule.components.base import (
     fit_name,
     gcp_labels,
 )
-from bascule.spec import GcpSiteSpec
+from bascule.components.gcp.plugin import GcpSiteSpec
 
 
 class GcpSite(Site):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
-from bascule.spec import EndpointSiteSpec
+from bascule.components.endpoint.plugin import EndpointSiteSpec
 
 
 class EndpointSite(Site):

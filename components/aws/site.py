@@ -14,6 +14,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from bascule.components.aws.plugin import ALB_MIN_SUBNETS, AwsSiteSpec, Route53DnsSpec
 from bascule.components.base import (
     AwsNetwork,
     Site,
@@ -23,7 +24,7 @@ from bascule.components.base import (
     caller_provider,
     fit_name,
 )
-from bascule.spec import ALB_MIN_SUBNETS, AwsSiteSpec, DrillFault
+from bascule.spec import DrillFault
 
 _TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 _EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
@@ -334,7 +335,7 @@ def _fails_target_group(args: SiteArgs) -> bool:
     (ECS stops and replaces tasks that fail their load balancer's health check:
     https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html, healthCheckGracePeriodSeconds).
     """
-    return args.fault is DrillFault.HEALTH and args.service.dns.kind == "route53"
+    return args.fault is DrillFault.HEALTH and isinstance(args.service.dns, Route53DnsSpec)
 
 
 def _drill_health_port(container_port: int) -> str:

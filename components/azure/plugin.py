@@ -1,0 +1,155 @@
+"""The 'azure' site kind and the 'trafficmanager' DNS backend: their spec models, Azure's limits, capabilities.
+
+No Pulumi and no Azure SDK here: the spec and `bascule check` read this module without the `azure` extra.
+"""
+
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
+# (a spec model narrows its base's `kind` to a Literal and gives `region` as a field: safe, the models are frozen)
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from bascule import facts
+from bascule.facts import Cloud
+from bascule.spec.base import DnsSpecBase, ImageSite, Role, check_region
+from bascule.spec.models import ServiceSpec
+from bascule.spec.plugins import DnsBackend, SiteKind, answered_by_ip
+
+# --- Azure Container Apps consumption plan: vCPU -> memory, always 2 GiB per vCPU -------------------
+CONTAINER_APPS_CPU = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 4.0)
+
+FRONT_DOOR_VALIDATION_PREFIX = len("_dnsauth.")
+"""Front Door proves a custom domain by a `_dnsauth.` TXT record before the hostname
+(https://learn.microsoft.com/en-us/azure/frontdoor/domain)."""
+
+# --- Azure Traffic Manager monitoring --------------------------------------------------------------
+TRAFFIC_MANAGER_INTERVALS = (10, 30)
+TRAFFIC_MANAGER_TIMEOUTS = {30: (5, 10), 10: (5, 9)}
+"""Probe timeout range (seconds) allowed for each probing interval."""
+TRAFFIC_MANAGER_TOLERATED_FAILURES = (0, 9)
+
+
+class AzureSiteSpec(ImageSite):
+    """Azure Container Apps in an environment of its own; warm means at least one replica always on."""
+
+    kind: Literal["azure"] = "azure"
+    location: str
+    container_port: int = Field(default=8080, ge=1, le=65535)
+    cpu: float = 0.5
+    min_replicas: int = Field(default=1, ge=1, le=300)
+    max_replicas: int = Field(default=3, ge=1, le=300)
+
+    @property
+    def cloud(self) -> Cloud:
+        return Cloud.AZURE
+
+    @property
+    def region(self) -> str:
+        return self.location
+
+    @property
+    def memory(self) -> str:
+        """Consumption-plan apps get exactly 2 GiB per vCPU; any other pairing is rejected by Azure."""
+        return f"{self.cpu * 2:g}Gi"
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, v: float) -> float:
+        if v not in CONTAINER_APPS_CPU:
+            raise ValueError(f"Container Apps takes 0.25 to 4 vCPU in steps of 0.25, not {v}")
+        return v
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, v: str) -> str:
+        return check_region(Cloud.AZURE, v)
+
+    @model_validator(mode="after")
+    def _replicas(self) -> AzureSiteSpec:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})")
+        return self
+
+
+class TrafficManagerDnsSpec(DnsSpecBase):
+    """Azure Traffic Manager, priority routing: the switch lives outside AWS, the usual primary.
+
+    The service hostname is a CNAME to the profile, in an Azure DNS zone: created (delegate it at your
+    registrar) or, with `zone_resource_group`, one that already exists there.
+    """
+
+    kind: Literal["trafficmanager"] = "trafficmanager"
+    zone_resource_group: str | None = None
+    location: str = "westeurope"
+    """Where the resource group of the profile (and of a new zone) lives; the profile itself is global."""
+    ttl: int = Field(default=30, ge=0, le=facts.DNS_TTL_MAX)
+    monitor_timeout_seconds: int = 5
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, v: str) -> str:
+        return check_region(Cloud.AZURE, v)
+
+
+def _container_app_name(service: ServiceSpec, role: Role) -> None:
+    """The Container App is named `<service>-<role>` explicitly, so the service's name must make a valid one."""
+    app = facts.NAME_LIMITS[facts.CONTAINER_APP]
+    if not re.match(app.pattern, f"{service.name}-{role.value}"):
+        raise ValueError(
+            f"name: '{service.name}' would name the {role.value} Container App '{service.name}-{role.value}', and "
+            "Container App names are lowercase letters, digits and single '-' (no '--'); rename the service"
+        )
+
+
+def _traffic_manager_rules(service: ServiceSpec) -> None:
+    """Traffic Manager's probing intervals, timeouts and tolerated failures; one kind of endpoint per profile."""
+    dns, hc = service.dns, service.health_check
+    assert isinstance(dns, TrafficManagerDnsSpec)
+    if hc.interval_seconds not in TRAFFIC_MANAGER_INTERVALS:
+        raise ValueError(
+            f"health_check.interval_seconds: Traffic Manager probes every 10 or 30 seconds, not {hc.interval_seconds}"
+        )
+    low, high = TRAFFIC_MANAGER_TIMEOUTS[hc.interval_seconds]
+    if not low <= dns.monitor_timeout_seconds <= high:
+        raise ValueError(
+            f"dns.monitor_timeout_seconds: with {hc.interval_seconds} s probes Traffic Manager accepts {low} to "
+            f"{high} s, not {dns.monitor_timeout_seconds}"
+        )
+    lo, hi = TRAFFIC_MANAGER_TOLERATED_FAILURES
+    if not lo + 1 <= hc.failure_threshold <= hi + 1:
+        raise ValueError(
+            f"health_check.failure_threshold: Traffic Manager tolerates {lo} to {hi} failures before the next "
+            f"one fails over, so the threshold is {lo + 1} to {hi + 1}, not {hc.failure_threshold}"
+        )
+    if answered_by_ip(service.primary) != answered_by_ip(service.secondary):
+        raise ValueError(
+            "secondary: Traffic Manager external endpoints of one profile cannot mix hostnames and IP addresses"
+        )
+    service.check_in_zone("it becomes a CNAME to the Traffic Manager profile")
+
+
+SITE = SiteKind(
+    kind="azure",
+    spec=AzureSiteSpec,
+    component="bascule.components.azure.site:AzureSite",
+    extra="azure",
+    cloud=Cloud.AZURE,
+    certificate="Front Door managed certificate, the domain proved by a `_dnsauth.` TXT record the site writes",
+    validation_prefix=FRONT_DOOR_VALIDATION_PREFIX,
+    data_end=Role.SECONDARY,
+    computed_inputs=frozenset({"image"}),
+    check=_container_app_name,
+)
+
+TRAFFIC_MANAGER = DnsBackend(
+    kind="trafficmanager",
+    spec=TrafficManagerDnsSpec,
+    component="bascule.components.azure.traffic_manager:TrafficManagerFailover",
+    extra="azure",
+    cloud=Cloud.AZURE,
+    check=_traffic_manager_rules,
+)
