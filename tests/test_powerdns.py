@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from bascule.components.powerdns import PowerDnsRecordProvider
-from bascule.components.powerdns_api import PowerDnsApi, PowerDnsApiError, lua_failover_content
+from bascule.components.powerdns.api import PowerDnsApi, PowerDnsApiError, lua_failover_content
 from bascule.sandbox import PRIMARY, Sandbox, SandboxError, SandboxService
 from bascule.sandbox import sandbox as sandbox_module
 from bascule.spec import SpecError, parse_services

@@ -28,7 +28,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
-from bascule.components.powerdns_api import lua_failover_content
+from bascule.components.powerdns.api import lua_failover_content
 from bascule.io.documents import InputError, mapping, read_json
 from bascule.io.files import write_atomic
 from bascule.io.processes import alive
