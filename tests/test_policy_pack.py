@@ -25,6 +25,7 @@ from bascule import __version__
 from bascule.policies.pack import PACK_NAME
 from bascule.policies.rules import RULES
 from tests.conftest import serve_pack
+from tests.test_wheel import CLEAN_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 BASCULE = [sys.executable, "-m", "bascule.cli"]
@@ -42,11 +43,13 @@ def pack(tmp_path: Path) -> Path:
     return tmp_path / "pack"
 
 
-def test_init_writes_a_pinned_pack_and_never_overwrites_silently(pack: Path) -> None:
+def test_init_writes_a_pack_that_names_its_vendored_wheel_and_never_overwrites_silently(pack: Path) -> None:
     assert sorted(p.name for p in pack.iterdir()) == [
-        "PulumiPolicy.yaml", "__main__.py", "policy-config.example.json", "requirements.txt"
+        "PulumiPolicy.yaml", "__main__.py", "policy-config.example.json", "requirements.txt", "wheels"
     ]  # fmt: skip
-    assert f"bascule=={__version__}" in (pack / "requirements.txt").read_text().splitlines()
+    wheel = f"bascule-{__version__}-py3-none-any.whl"
+    assert (pack / "wheels" / wheel).is_file()
+    assert f"./wheels/{wheel}" in (pack / "requirements.txt").read_text().splitlines()
     manifest = yaml.safe_load((pack / "PulumiPolicy.yaml").read_text())
     assert manifest["runtime"]["name"] == "python"
     again = cli("policy-pack", "init", str(pack))
@@ -170,3 +173,14 @@ def test_the_pack_honours_the_waivers_and_levels_of_its_config_as_check_does(pac
     assert from_check == from_pack
     (waived,) = [r for r in results if r["status"] == "waived"]
     assert waived["workload"] == "ledger" and waived["waiver"]["owner"] == "platform-team"
+
+
+@pytest.mark.wheel
+def test_the_pack_from_a_source_checkout_installs_from_its_folder_alone(pack: Path, tmp_path: Path) -> None:
+    """Bascule run from this checkout (editable or PYTHONPATH): the vendored wheel is built from the source tree; a
+    fresh venv installs the pack's requirements from inside the pack folder and serves the pack."""
+    from tests.test_wheel import fresh_pack_python
+
+    with serve_pack(str(fresh_pack_python(pack, tmp_path / "venv")), pack, CLEAN_ENV) as analyzer:
+        info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+    assert info.name == PACK_NAME and len(info.policies) == len(RULES)
