@@ -43,6 +43,8 @@ def _installed_wheel_files() -> tuple[importlib.metadata.Distribution, list[Path
         dist = importlib.metadata.distribution(DIST)
     except importlib.metadata.PackageNotFoundError:
         return None
+    if dist.read_text("WHEEL") is None or dist.read_text("RECORD") is None:
+        return None  # not installed from a wheel: e.g. the egg-info a source build leaves in a checkout
     files = [f for f in dist.files or [] if not str(f).startswith("..")]
     here = Path(bascule.__file__).resolve()
     if not any(Path(str(dist.locate_file(f))).resolve() == here for f in files):

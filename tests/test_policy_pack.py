@@ -105,6 +105,14 @@ def test_action_fails_on_a_mandatory_violation(tmp_path: Path) -> None:
     code, outputs = run_action(tmp_path, str(ROOT / "stacks" / "Pulumi.single-region.yaml"), "mandatory")
     assert code == 1 and outputs["mandatory"] == "1"
     assert Path(outputs["sarif"]).is_file()
+    reports = Path(outputs["reports"])
+    assert sorted(p.name for p in reports.iterdir()) == [
+        "bascule.json", "bascule.junit.xml", "bascule.sarif", "bascule.txt"]  # fmt: skip
+    assert json.loads((reports / "bascule.json").read_text())["summary"]["mandatory"] == 1
+
+
+def test_action_runs_the_program_once() -> None:
+    assert _check_step().count('"$bascule"') == 1
 
 
 def test_action_fail_on_decides_for_advisories(tmp_path: Path) -> None:
