@@ -63,8 +63,10 @@ def _rebuild(dist: importlib.metadata.Distribution, files: list[Path], folder: P
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(str(f) for f in files):
             path = Path(name)
-            if "__pycache__" in path.parts or path.suffix == ".pyc" or (
-                path.parent.name.endswith(".dist-info") and path.name in SKIPPED
+            if (
+                "__pycache__" in path.parts
+                or path.suffix == ".pyc"
+                or (path.parent.name.endswith(".dist-info") and path.name in SKIPPED)
             ):
                 continue
             data = Path(str(dist.locate_file(name))).read_bytes()

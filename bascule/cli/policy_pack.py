@@ -19,6 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+
 @app.command("init")
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to write the pack into (created if missing).")],
