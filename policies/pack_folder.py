@@ -110,10 +110,10 @@ def existing(directory: Path) -> list[str]:
     return [name for name in (*PACK_FILES, "requirements.txt", WHEELS) if (directory / name).exists()]
 
 
-def write_pack(directory: Path) -> list[Path]:
+def write_pack(directory: Path) -> tuple[list[Path], Path]:
     """The pack files, a wheel of this Bascule in `wheels/`, and requirements.txt naming it by relative path (pip
-    reads it from the folder it runs in: Pulumi installs a pack's requirements in the pack folder). Returns the paths
-    written."""
+    reads it from the folder it runs in: Pulumi installs a pack's requirements in the pack folder). Returns what the
+    folder holds (the pack files, `wheels/`, requirements.txt) and the wheel."""
     directory.mkdir(parents=True, exist_ok=True)
     source = resources.files("bascule.policies")
     written = []
@@ -129,4 +129,4 @@ def write_pack(directory: Path) -> list[Path]:
         f"./{WHEELS}/{wheel.name}\n",
         encoding="utf-8",
     )
-    return [*written, wheel, directory / "requirements.txt"]
+    return [*written, directory / WHEELS, directory / "requirements.txt"], wheel

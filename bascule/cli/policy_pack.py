@@ -41,11 +41,12 @@ def init(
     if found and not force:
         fail([f"{directory}: {', '.join(found)} already there; nothing written (use --force to overwrite)"])
     try:
-        written = write_pack(directory)
+        written, wheel = write_pack(directory)
     except VendorError as exc:
         fail([f"{directory}: could not vendor a wheel of Bascule: {exc}"])
     if output_format is TextOrJson.JSON:
-        emit_json({"directory": str(directory), "files": [str(path) for path in written], "bascule": __version__})
+        emit_json({"directory": str(directory), "files": [str(path) for path in written], "wheel": str(wheel),
+                   "bascule": __version__})  # fmt: skip
     else:
         out.print(f"policy pack written to {directory} (bascule {__version__})", highlight=False)
     say(f"try: pulumi preview --policy-pack {directory} --policy-pack-config {directory}/policy-config.example.json")
