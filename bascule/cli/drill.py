@@ -50,19 +50,13 @@ from bascule.drills.control import ControlError, DrillControl, SandboxControl
 from bascule.drills.data import SandboxDataDrill
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
 from bascule.drills.local import drill_sandbox
-from bascule.drills.lock import DrillLock, LockHeld, StaleLock, default_lock_dir
+from bascule.drills.lock import DrillLock, default_lock_dir
 from bascule.drills.plan import DrillPlan, Fault, plan_lines
 from bascule.drills.recovery import Outcome, recover_locks, recover_stack
 from bascule.drills.report import SUMMARY_COLUMNS, data_rows, summary_rows, summary_targets, write_reports
-from bascule.drills.runner import (
-    DrillInterrupted,
-    Observation,
-    dry_run,
-    run_drill,
-    signals_interrupt,
-    status_line,
-)
+from bascule.drills.runner import Observation, dry_run, status_line
 from bascule.drills.schedule import parse_blackout, window_delay
+from bascule.drills.session import SessionError, drill_session
 from bascule.drills.stack_control import CliMissing, PulumiStackControl, open_stack_control
 from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS
 from bascule.readiness.target import parse_resolver
@@ -197,14 +191,12 @@ def drill(
         if local:
             settings = _service_settings(stack, service, stacks_dir)
             sandbox, lock = _sandbox(sandbox_dir, settings, cleanup, locks, lock_info, data)
-            owned = lock is not None
             control: DrillControl = SandboxControl(sandbox)
             default_rto = float(settings.rto_seconds)
         else:
             control, default_rto = _stack_control(
                 stack or "", service, cwd, resolver or [], no_authoritative, str(ca_bundle) if ca_bundle else None
             )
-            owned = False
         redact = Redactor(control.secrets())
 
         try:
@@ -225,43 +217,34 @@ def drill(
         if dry_run:
             _dry_run(plan, control, redact, output_format)
             return
-        if lock is None:
-            lock = DrillLock(locks, control.lock_key())
+        with working("preflight: checking both sites and DNS") as status:
+
+            def progress(line: str) -> None:
+                say(f"  {redact(line)}")
+                status(redact(line))
+
+            def watch(observation: Observation) -> None:
+                status(redact(status_line(observation)))
+
+            def data_drill(journal: Journal) -> SandboxDataDrill:
+                return SandboxDataDrill(sandbox, target, plan.trust, journal)
+
             try:
-                lock.acquire({**lock_info, "control": control.describe(), "owned_sandbox": False})
-            except (LockHeld, StaleLock) as exc:
-                fail([str(exc)], EXIT_REFUSED)
-        journal = Journal(reports / "journal.jsonl", redact)
-        interrupted = False
-        try:
-            with signals_interrupt(), working("preflight: checking both sites and DNS") as status:
-
-                def progress(line: str) -> None:
-                    say(f"  {redact(line)}")
-                    status(redact(line))
-
-                def watch(observation: Observation) -> None:
-                    status(redact(status_line(observation)))
-
-                data_drill = SandboxDataDrill(sandbox, target, plan.trust, journal) if data else None
-                run_drill(plan, control, journal, progress, data_drill, watch)
-        except (KeyboardInterrupt, DrillInterrupted):
-            interrupted = True
-        finally:
-            journal.close()
-            kinds = {e["kind"] for e in read_journal(journal.path)}
-            if owned:
-                pass  # `cleanup` stops the sandbox this drill started, then releases its lock
-            elif "inject" in kinds and "restored" not in kinds:
-                # Keep the lock: it is what `drill recover` finds, and the fault may still be in place.
-                err.print(styled("the fault may still be in place:", "red", with_dirs("run `bascule drill recover`")))
-            else:
-                lock.release()
-    summary = write_reports(reports, read_journal(reports / "journal.jsonl"))
-    _print_summary(summary, reports, output_format)
-    if history_dir is not None:
-        say(f"history: {history.append(history_dir, summary, reports)}")
-    raise typer.Exit(EXIT_FAILED if interrupted else summary["exit_code"])
+                result = drill_session(
+                    plan, control, reports, locks, lock_info, redact, progress, watch, lock,
+                    data_drill if data else None, history_dir,
+                )  # fmt: skip
+            except SessionError as exc:
+                fail(exc.lines, exc.exit_code)
+    if result.lock_kept:
+        err.print(styled("the fault may still be in place:", "red", with_dirs("run `bascule drill recover`")))
+    if result.summary is not None:
+        _print_summary(result.summary, reports, output_format)
+    for problem in result.problems:
+        warn(problem)
+    if result.history_file is not None:
+        say(f"history: {result.history_file}")
+    raise typer.Exit(result.exit_code)
 
 
 def _stack_control(

@@ -6,6 +6,7 @@ control and undo a fault left behind by a drill that was killed, without knowing
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +23,9 @@ class ControlError(Exception):
 class DrillControl(Protocol):
     def target(self) -> DrillTarget: ...
 
-    def inject(self, fault: Fault) -> None: ...
+    def inject(self, fault: Fault, deadline: datetime) -> None:
+        """Apply the fault. `deadline`: when anyone may restore it without asking (a stack's marker carries it)."""
+        ...
 
     def restore(self, fault: Fault) -> None: ...
 
@@ -80,7 +83,8 @@ class SandboxControl:
             ),
         )
 
-    def inject(self, fault: Fault) -> None:
+    def inject(self, fault: Fault, deadline: datetime) -> None:
+        """The sandbox keeps no marker: its deadline is the drill's lock, which `drill recover` reads."""
         try:
             if fault is Fault.HEALTH:
                 self.sandbox.set_site_mode(PRIMARY, UNHEALTHY)

@@ -19,6 +19,10 @@ class Fault(StrEnum):
     """DNS is told to skip the primary: tests the switch and the clients' caches, not detection."""
 
 
+UPDATE_ALLOWANCE_SECONDS = 15 * 60.0
+"""Time one targeted `pulumi up` of a fault may take (a Route 53 change waits until INSYNC, ECS drains tasks)."""
+
+
 @dataclass(frozen=True)
 class DrillPlan:
     target: DrillTarget
@@ -34,6 +38,13 @@ class DrillPlan:
     """Preflight refuses a site whose certificate for the hostname expires sooner than this."""
     rpo_seconds: float | None = None
     """Set for a data drill: the observed RPO (last acknowledged minus last surviving write) must not exceed it."""
+
+    @property
+    def max_fault_seconds(self) -> float:
+        """How long a fault may stay in place before anyone may assume its drill is dead: failover and failback
+        observed in full, plus an update to apply the fault and one to restore it. The drill marker of a stack
+        carries inject time + this as its deadline, after which scheduled jobs restore it (the dead-man switch)."""
+        return 2 * self.timeout_seconds + 2 * UPDATE_ALLOWANCE_SECONDS
 
     @property
     def trust(self) -> Trust:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -92,6 +93,11 @@ def signals_interrupt() -> Iterator[None]:
         for sig, old in previous.items():
             signal.signal(sig, old)
         _requested.clear()
+
+
+def stop_requested() -> str | None:
+    """The first stop asked for since `signals_interrupt` began (a signal name), if any."""
+    return _requested[0] if _requested else None
 
 
 def checkpoint() -> None:
@@ -228,9 +234,16 @@ def run_drill(
                 data.start()
                 checkpoint()
             progress(f"inject: {plan.fault.value}")
-            journal.append("inject", fault=plan.fault.value)
+            deadline = datetime.now(UTC) + timedelta(seconds=plan.max_fault_seconds)
+            journal.append("inject", fault=plan.fault.value, deadline=deadline.isoformat(timespec="seconds"))
+            if journal.write_error is not None:
+                # `drill recover` learns from this line that a fault may be in place: without it, no fault.
+                journal.append("abort", phase="inject", reason=f"the journal cannot be written ({journal.write_error})"
+                               ": nothing injected")  # fmt: skip
+                journal.append("end")
+                return
             injected = True  # before the call: a half-applied fault must be restored too
-            control.inject(plan.fault)
+            control.inject(plan.fault, deadline)
             journal.append("injected", fault=plan.fault.value)
             checkpoint()
             if data is not None:
@@ -245,14 +258,17 @@ def run_drill(
             journal.append("interrupted", signal=str(exc) or "SIGINT", phase="failover")
             raise
         finally:
-            if data is not None:
-                data.stop()  # before the restore: the merge back and the re-seed need a quiet standby
-            if injected:
-                restored = _restore(plan, control, journal, progress)
+            try:
+                if data is not None:
+                    data.stop()  # before the restore: the merge back and the re-seed need a quiet standby
+            finally:
+                if injected:
+                    restored = _restore(plan, control, journal, progress)
         if restored:
             try:
                 checkpoint()
                 observe(plan, client, journal, "failback", PRIMARY, progress, watch)
+                checkpoint()  # a stop asked for during the last probe round is still a stop
             except (KeyboardInterrupt, DrillInterrupted) as exc:
                 journal.append("interrupted", signal=str(exc) or "SIGINT", phase="failback")
                 raise
@@ -260,6 +276,7 @@ def run_drill(
 
 
 def _restore(plan: DrillPlan, control: DrillControl, journal: Journal, progress: Progress) -> bool:
+    """Undo the fault. The journal never stands in the way: its appends do not raise (see `Journal`)."""
     progress("restore")
     journal.append("restore", fault=plan.fault.value)
     try:

@@ -11,6 +11,7 @@ import difflib
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, get_args
 
@@ -1001,6 +1002,9 @@ class DrillHook(_Model):
 
     service: str
     fault: DrillFault
+    deadline: datetime | None = None
+    """When the drill may be assumed dead and the stack restored by any scheduled job (the dead-man switch in
+    `bascule.drills`); absent in markers an older Bascule set. The components ignore it."""
 
     def check_against(self, stack: StackSpec) -> None:
         svc = next((s for s in stack.services if s.name == self.service), None)
