@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -51,8 +52,8 @@ from bascule.drills.data import SandboxDataDrill
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
 from bascule.drills.local import drill_sandbox
 from bascule.drills.lock import DrillLock, default_lock_dir
-from bascule.drills.plan import DrillPlan, Fault, plan_lines
-from bascule.drills.recovery import Outcome, recover_locks, recover_stack
+from bascule.drills.plan import APPROVAL_ENV, DrillPlan, Fault, plan_lines
+from bascule.drills.recovery import Outcome, dead_man, recover_locks, recover_stack
 from bascule.drills.report import SUMMARY_COLUMNS, data_rows, summary_rows, summary_targets, write_reports
 from bascule.drills.runner import Observation, dry_run, status_line
 from bascule.drills.schedule import parse_blackout, window_delay
@@ -143,6 +144,23 @@ def drill(
         ),
     ] = False,
     rpo: Annotated[float | None, typer.Option("--rpo", help="RPO target in seconds (default: the spec's).")] = None,
+    force: Annotated[
+        str | None,
+        typer.Option(
+            "--force",
+            metavar="REASON",
+            help="Drill although the standby is not ready or another service of the stack is failed over; the "
+            "reason and what it overrode go into the journal and the report.",
+        ),
+    ] = None,
+    require_approval: Annotated[
+        bool,
+        typer.Option(
+            "--require-approval",
+            help=f"Refuse (exit 3) unless {APPROVAL_ENV} names who approved this drill (set by a CI environment "
+            "with required reviewers); recorded with the plan.",
+        ),
+    ] = False,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
 ) -> None:
@@ -168,6 +186,11 @@ def drill(
         fail([f"--window: {window} is not a non-negative number of minutes"])
     if data and not local:
         fail(["--data: data drills run on the sandbox only (--local); stacks have no data control yet"])
+    if force is not None and not force.strip():
+        fail(["--force: give the reason (it is recorded in the journal and the report)"])
+    approval = os.environ.get(APPROVAL_ENV, "").strip() or None
+    if require_approval and approval is None:
+        fail([f"--require-approval: {APPROVAL_ENV} is not set: nobody approved this drill"], EXIT_REFUSED)
     try:
         blackout_days = parse_blackout(blackout or [])
         delay = window_delay(window, random.Random())
@@ -197,6 +220,8 @@ def drill(
             control, default_rto = _stack_control(
                 stack or "", service, cwd, resolver or [], no_authoritative, str(ca_bundle) if ca_bundle else None
             )
+            if not dry_run:
+                _dead_man(control, locks)
         redact = Redactor(control.secrets())
 
         try:
@@ -212,6 +237,8 @@ def drill(
             rto_seconds=rto if rto is not None else default_rto,
             timeout_seconds=timeout if timeout is not None else max(30.0, 3 * target.failover_bound_seconds),
             rpo_seconds=(rpo if rpo is not None else float(settings.rpo_seconds)) if data else None,
+            force_reason=force.strip() if force else None,
+            approval=approval if require_approval else None,
         )
         say(styled("drill", "bold", redact(f"{target.service} ({fault.value}) on {target.description}")))
         if dry_run:
@@ -271,6 +298,22 @@ def _stack_control(
         fail([str(exc)], EXIT_BAD_INPUT)
     except ControlError as exc:
         fail([str(exc)])
+
+
+def _dead_man(control: DrillControl, locks: Path) -> None:
+    """Restore the stack first if a drill left it switched past its deadline (see `recovery.dead_man`)."""
+    assert isinstance(control, PulumiStackControl)
+
+    def said(outcome: Outcome) -> None:
+        if outcome.outcome == "expired-restored":
+            warn(outcome.message)
+        else:
+            say(outcome.message)
+
+    try:
+        dead_man(control, locks, said, working)
+    except ControlError as exc:
+        fail([f"a drill past its deadline could not be restored: {exc}"], EXIT_FAILED)
 
 
 def _sandbox(

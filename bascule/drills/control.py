@@ -36,7 +36,12 @@ class DrillControl(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
     def problems(self) -> list[str]:
-        """Reasons not to start (pending operations, a drill already running); checked in preflight."""
+        """Reasons not to start that nothing overrides (pending operations, a drill already running)."""
+        ...
+
+    def risks(self) -> list[str]:
+        """Reasons a switch is unsafe that an operator may override with `--force REASON` (another service of the
+        target already failed over); the standby's readiness is checked by the runner on top of these."""
         ...
 
     def secrets(self) -> list[Any]:
@@ -116,6 +121,9 @@ class SandboxControl:
 
     def problems(self) -> list[str]:
         return [] if self.sandbox.running() else [f"the sandbox in {self.sandbox.dir} is not fully running"]
+
+    def risks(self) -> list[str]:
+        return []  # one service per sandbox
 
     def secrets(self) -> list[Any]:
         return []

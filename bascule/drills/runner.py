@@ -120,8 +120,12 @@ def preflight(
     progress(f"readiness: checking {', '.join(f'{r} {a}' for r, a in target.addresses.items())} for {target.hostname}")
     sites = check_sites(target, plan.trust, READINESS_TIMEOUT)
     journal.append("readiness", sites=[s.as_json() for s in sites])
-    problems = [line for site in sites for line in site.problems]
-    if problems:
+    problems = [line for site in sites for line in site.problems] + control.risks()
+    if problems and plan.force_reason:
+        # The operator's call, on record: the report shows the reason and every problem it overrode.
+        progress(f"forced ({plan.force_reason}): going on despite {'; '.join(problems)}")
+        journal.append("forced", reason=plan.force_reason, overridden=problems)
+    elif problems:
         journal.append("preflight", ok=False, problems=problems)
         return problems
     deadline = time.monotonic() + plan.preflight_timeout

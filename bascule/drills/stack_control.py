@@ -35,6 +35,7 @@ from bascule.drills.journal import Redactor
 from bascule.drills.plan import Fault
 from bascule.io.documents import InputError, read_yaml
 from bascule.offline.engine import ProgramError, load_program_dir, run_offline
+from bascule.readiness.probes import query_dns
 from bascule.readiness.target import DrillTarget, Resolver
 from bascule.spec import DRILL_KEY, SpecError, load_stack_file
 
@@ -46,6 +47,8 @@ INSTALL_HINT = (
     "`bascule drill --local` needs neither"
 )
 Progress = Callable[[str], None]
+PROBE_TIMEOUT = 2.0
+"""Seconds each resolver may take to answer when the other services' DNS is checked before a switch."""
 
 
 class CliMissing(ControlError):
@@ -497,10 +500,30 @@ class PulumiStackControl:
     def problems(self) -> list[str]:
         found = [f"pending operation: {op} (resolve it with `pulumi refresh` first)"
                  for op in self.backend.pending_operations()]  # fmt: skip
-        current = self.backend.drill_config()
-        if current:
-            found.append(f"{DRILL_KEY} is already set ({current}): a drill is running or was killed; "
-                         "`bascule drill recover` clears it")  # fmt: skip
+        marker = self.marker()
+        if marker is not None:
+            # Never overridable: the stack holds one marker, and a second drill would lose track of the first.
+            found.append(f"{DRILL_KEY} is already set ({marker.describe(datetime.now(UTC))}): a drill is running "
+                         "or was killed; `bascule drill recover` clears it")  # fmt: skip
+        return found
+
+    def risks(self) -> list[str]:
+        """Every other service of the stack whose DNS already answers its secondary (resolvers as for this one)."""
+        services, _ = self.backend.outputs().get("services", (None, False))
+        found = []
+        for name in sorted(services) if isinstance(services, dict) else []:
+            if name == self.service:
+                continue
+            other = PulumiStackControl(
+                self.backend, self.stack, self.work_dir, name, self._progress, resolvers=self.extra_resolvers,
+                with_authoritative=self.with_authoritative, targets_for=self._targets_for, ca_bundle=self.ca_bundle,
+            ).target()  # fmt: skip
+            answers = [query_dns(resolver, other, PROBE_TIMEOUT) for resolver in other.resolvers]
+            away = [f"{r.name} -> {a.answers}" for r, a in zip(other.resolvers, answers, strict=True)
+                    if a.site not in (None, "primary")]  # fmt: skip
+            if away:
+                found.append(f"service '{name}' of this stack is already failed over ({'; '.join(away)}): "
+                             "two services on their standby at once is not a drill")  # fmt: skip
         return found
 
     def _targets(self, service: str, fault: Fault) -> list[str]:
