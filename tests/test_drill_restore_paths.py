@@ -114,7 +114,9 @@ class FakePulumi:
         wanted = self._program_inputs()
         for urn in targets:
             if urn not in self.state and urn not in wanted:
-                raise ControlError(f"pulumi up failed: exit 255: error: Target '{urn}' could not be found in the stack.")
+                raise ControlError(
+                    f"pulumi up failed: exit 255: error: Target '{urn}' could not be found in the stack."
+                )
         self.ups.append(targets)
         for urn in targets:
             if any(name in urn for name in self.kill_on):

@@ -443,8 +443,8 @@ def _templates() -> jinja2.Environment:
     )
 
 
-PHASE_EVENTS = ("plan", "readiness", "forced", "preflight", "refused", "inject", "injected", "reached", "timeout", "abort",
-                "interrupted", "restore", "restored", "restore-failed", "recovered", "end", "data-preflight",
+PHASE_EVENTS = ("plan", "readiness", "forced", "preflight", "refused", "inject", "injected", "reached", "timeout",
+                "abort", "interrupted", "restore", "restored", "restore-failed", "recovered", "end", "data-preflight",
                 "canary-start", "promote", "promoted", "promote-failed", "lost-writes", "canary-stop")  # fmt: skip
 
 
