@@ -368,6 +368,8 @@ def test_verify_stack_cli_through_the_automation_api(sandbox: Sandbox, tmp_path:
         'case "$*" in\n'
         "  *version*) echo v3.272.0;;\n"
         f'  *"stack output"*) cat {tmp_path / "outputs.json"};;\n'
+        # No drill marker: `config get` and `stack tag get` of a missing key fail, as the real CLI does.
+        '  *"config get"*|*"tag get"*) echo "error: not found" >&2; exit 255;;\n'
         "esac\nexit 0\n"
     )
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
