@@ -211,11 +211,13 @@ def drill(
     lock_info = {"journal": str((reports / "journal.jsonl").resolve()), "fault": fault.value}
     with ExitStack() as cleanup:
         lock: DrillLock | None = None
+        sandbox: Sandbox | None = None
+        default_rpo: float | None = None
         if local:
             settings = _service_settings(stack, service, stacks_dir)
             sandbox, lock = _sandbox(sandbox_dir, settings, cleanup, locks, lock_info, data)
             control: DrillControl = SandboxControl(sandbox)
-            default_rto = float(settings.rto_seconds)
+            default_rto, default_rpo = float(settings.rto_seconds), float(settings.rpo_seconds)
         else:
             control, default_rto = _stack_control(
                 stack or "", service, cwd, resolver or [], no_authoritative, str(ca_bundle) if ca_bundle else None
@@ -236,7 +238,7 @@ def drill(
             fault=fault,
             rto_seconds=rto if rto is not None else default_rto,
             timeout_seconds=timeout if timeout is not None else max(30.0, 3 * target.failover_bound_seconds),
-            rpo_seconds=(rpo if rpo is not None else float(settings.rpo_seconds)) if data else None,
+            rpo_seconds=(rpo if rpo is not None else default_rpo) if data else None,
             force_reason=force.strip() if force else None,
             approval=approval if require_approval else None,
         )
@@ -254,6 +256,7 @@ def drill(
                 status(redact(status_line(observation)))
 
             def data_drill(journal: Journal) -> SandboxDataDrill:
+                assert sandbox is not None  # --data is refused without --local
                 return SandboxDataDrill(sandbox, target, plan.trust, journal)
 
             try:
