@@ -76,6 +76,7 @@ class SandboxStack:
             ]
         }  # fmt: skip
         self.state = self._run()  # what `pulumi up` last deployed; outputs come from state, not from config
+        self.deployed_config = dict(self.stack_config)
 
     def _run(self) -> dict[str, Any]:
         """Deploy the program: its sites' addresses (which the spec requires to be reachable from elsewhere, so
@@ -101,13 +102,26 @@ class SandboxStack:
     def pending_operations(self) -> list[str]:
         return self.pending
 
+    def state_urns(self) -> set[str]:
+        return {r.urn for r in run_offline(program, self.deployed_config, stack="drill").resources}
+
+    def clear_pending(self) -> list[str]:
+        cleared, self.pending = self.pending, []
+        return cleared
+
+    def refresh(self, on_output: Any, targets: list[str]) -> None:
+        raise AssertionError("nothing was pending")
+
+    def cancel(self) -> None:
+        raise AssertionError("no update was running")
+
     def drill_config(self) -> str | None:
         return self.stack_config.get(DRILL_KEY)
 
     def set_drill(self, value: str) -> None:
         self.stack_config[DRILL_KEY] = value
 
-    def clear_drill(self) -> None:
+    def clear_drill(self, keep_tag: bool = False) -> None:
         self.stack_config.pop(DRILL_KEY, None)
 
     def up(self, on_output: Any, targets: list[str]) -> None:
@@ -115,6 +129,7 @@ class SandboxStack:
         self.targets.append(targets)
         try:
             self.state = outputs = self._run()
+            self.deployed_config = dict(self.stack_config)
         except ProgramError as exc:
             raise ControlError(f"pulumi up failed: {exc}") from None
         on_output(f"Updating (drill): connection string postgres://app:{SECRET}@db, PowerDNS key {CONFIG_SECRET}")
@@ -353,6 +368,8 @@ def test_verify_stack_cli_through_the_automation_api(sandbox: Sandbox, tmp_path:
         'case "$*" in\n'
         "  *version*) echo v3.272.0;;\n"
         f'  *"stack output"*) cat {tmp_path / "outputs.json"};;\n'
+        # No drill marker: `config get` and `stack tag get` of a missing key fail, as the real CLI does.
+        '  *"config get"*|*"tag get"*) echo "error: not found" >&2; exit 255;;\n'
         "esac\nexit 0\n"
     )
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
@@ -434,13 +451,25 @@ def test_recover_from_a_fresh_checkout_finds_the_drill_in_the_outputs() -> None:
         def pending_operations(self) -> list[str]:
             return []
 
+        def state_urns(self) -> set[str]:
+            return {r.urn for r in run_offline(program, drilled, stack="prod").resources}
+
+        def clear_pending(self) -> list[str]:
+            raise AssertionError("nothing was pending")
+
+        def refresh(self, on_output: Any, targets: list[str]) -> None:
+            raise AssertionError("nothing was pending")
+
+        def cancel(self) -> None:
+            raise AssertionError("no update was running")
+
         def drill_config(self) -> str | None:
             return drill_from_outputs(self.state)
 
         def set_drill(self, value: str) -> None:
             raise AssertionError("recovery never sets a drill")
 
-        def clear_drill(self) -> None:
+        def clear_drill(self, keep_tag: bool = False) -> None:
             pass
 
         def up(self, on_output: Any, targets: list[str]) -> None:

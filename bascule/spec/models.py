@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -271,6 +272,9 @@ class DrillHook(Model):
 
     service: str
     fault: DrillFault
+    deadline: datetime | None = None
+    """When the drill may be assumed dead and the stack restored by any scheduled job (the dead-man switch in
+    `bascule.drills`); absent in markers an older Bascule set. The components ignore it."""
 
     def check_against(self, stack: StackSpec) -> None:
         svc = next((s for s in stack.services if s.name == self.service), None)
