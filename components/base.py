@@ -355,7 +355,7 @@ def default_provider_allowed(package: str, component: str, where: str) -> None:
     configuration settings" (the stack's `aws:assumeRoles`, `aws:profile`, `aws:allowedAccountIds`,
     `aws:defaultTags`, ...), and a stack may turn default providers off with `pulumi:disable-default-providers`
     (a list of packages, `*` for all): https://www.pulumi.com/docs/iac/concepts/resources/providers/"""
-    disabled = pulumi.Config("pulumi").get_object("disable-default-providers") or []
+    disabled: object = pulumi.Config("pulumi").get_object("disable-default-providers")
     if isinstance(disabled, list) and (package in disabled or "*" in disabled):
         raise pulumi.RunError(
             f"{component}: the stack disables the default '{package}' provider (pulumi:disable-default-providers); "
