@@ -21,7 +21,7 @@ from tests import fake_plugin
 
 
 def test_the_registry_lists_exactly_the_built_in_kinds() -> None:
-    assert SITE_DECLARATIONS.known() == ["aws", "azure", "endpoint", "gcp", "scaleway"]
+    assert SITE_DECLARATIONS.known() == ["aws", "aws-alb", "azure", "endpoint", "gcp", "scaleway"]
     assert DNS_DECLARATIONS.known() == ["clouddns", "powerdns", "route53", "trafficmanager"]
     # The components' view: every kind with a component (scaleway is parsed only to be refused).
     assert sorted(SITE_KINDS) == ["aws", "aws-alb", "azure", "endpoint", "gcp"]
