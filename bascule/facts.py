@@ -260,6 +260,10 @@ Azure Front Door failed globally on 29 Oct 2025 and customer configuration chang
 # Networking, IAM, certificates and logs are left out: they follow the sites and do not serve users.
 ENDPOINT_SITE = "bascule:endpoint:EndpointSite"
 """A bring-your-own site: a component whose state declares its cloud and region (nothing is created)."""
+AWS_ALB_SITE = "bascule:aws:AwsAlbSite"
+"""An existing load balancer as a site: a component whose state declares its cloud and region, like ENDPOINT_SITE."""
+DECLARED_SITES = frozenset({ENDPOINT_SITE, AWS_ALB_SITE})
+"""Site components that create nothing where they run and declare it in their state instead."""
 AZURE_NATIVE_2_DATABASE_TYPES = frozenset(
     {"azure-native:dbforpostgresql:FlexibleServer", "azure-native:documentdb:DatabaseAccount"}
 )
@@ -306,7 +310,7 @@ DATA_STORE_TYPES = DATABASE_TYPES | frozenset(
 SITE_TYPES = (
     frozenset(
         {
-            ENDPOINT_SITE,
+            *DECLARED_SITES,
             "aws:ec2/instance:Instance",
             "aws:autoscaling/group:Group",
             "aws:ecs/service:Service",

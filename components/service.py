@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pulumi
 
-from bascule.components.base import AwsNetwork, SiteArgs, check_site_inputs
+from bascule.components.base import AwsNetwork, ExistingLoadBalancer, SiteArgs, check_site_inputs
 from bascule.components.registry import data_standby_class, dns_backend_class, site_class
-from bascule.spec import DrillFault, Role, ServiceSpec
+from bascule.spec import DrillFault, Role, ServiceSpec, dns_backend, fault_refused
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,11 @@ class SiteInputs:
     """An 'endpoint' site's address when the program computes it; of the spec's form (IP or hostname)."""
     network: AwsNetwork | None = None
     """An existing VPC an 'aws' site runs in (ids may be computed), instead of a VPC of its own."""
+    load_balancer: ExistingLoadBalancer | None = None
+    """The existing load balancer an 'aws-alb' site is (ARN, or DNS name and zone id; any may be computed)."""
     provider: pulumi.ProviderResource | None = None
-    """The provider the site's resources use (another account, an assumed role, default tags), of the site's
-    cloud and in the spec's region; without it the site creates its own for the spec's region."""
+    """The provider the site's resources use (another account, an assumed role), of the site's cloud and in the
+    spec's region; without it they use the stack's default provider, with its settings, in the spec's region."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,10 @@ class FailoverServiceArgs:
     secondary: SiteInputs = SiteInputs()
     """Computed inputs of the secondary site."""
     dns_provider: pulumi.ProviderResource | None = None
-    """The provider of the DNS switch (e.g. the account holding the zone); its own by default."""
+    """The provider of the DNS switch (e.g. the account holding the zone); the stack's default provider if None."""
+    zone_id: pulumi.Input[str] | None = None
+    """The DNS backend's existing zone when the program computes it (the team's own `aws.route53.Zone`'s
+    `zone_id`, another stack's output), instead of the spec's `dns.zone_id`; checked for form once known."""
 
 
 class FailoverService(pulumi.ComponentResource):
@@ -53,12 +58,16 @@ class FailoverService(pulumi.ComponentResource):
             ("secondary", svc.secondary, args.secondary),
         ):
             try:  # before any resource: a wrong input must not leave a half-declared service
-                check_site_inputs(site, inputs.image, inputs.address, inputs.network)
+                check_site_inputs(site, inputs.image, inputs.address, inputs.network, inputs.load_balancer)
             except ValueError as exc:
                 raise pulumi.RunError(f"{name}: {role}.{exc}") from None
+        refused = fault_refused(args.drill, svc) if args.drill is not None else None
+        if refused is not None:  # the primary's declaration says which faults it can take, and why not the others
+            raise pulumi.RunError(f"{name}: drill: {refused}")
+        dns_inputs = _dns_inputs(name, svc, args)
         super().__init__("bascule:service:FailoverService", name, None, opts)
         dns = dns_backend_class(svc.dns.kind)(
-            f"{name}-dns", svc, pulumi.ResourceOptions(parent=self, provider=args.dns_provider)
+            f"{name}-dns", svc, pulumi.ResourceOptions(parent=self, provider=args.dns_provider), **dns_inputs
         )
         primary = site_class(svc.primary.kind)(
             f"{name}-primary",
@@ -71,6 +80,7 @@ class FailoverService(pulumi.ComponentResource):
                 args.primary.image,
                 args.primary.address,
                 args.primary.network,
+                args.primary.load_balancer,
             ),
             pulumi.ResourceOptions(parent=self, provider=args.primary.provider),
         )
@@ -85,6 +95,7 @@ class FailoverService(pulumi.ComponentResource):
                 args.secondary.image,
                 args.secondary.address,
                 args.secondary.network,
+                args.secondary.load_balancer,
             ),
             pulumi.ResourceOptions(parent=self, provider=args.secondary.provider),
         )
@@ -116,3 +127,15 @@ class FailoverService(pulumi.ComponentResource):
                 "drill": args.drill.value if args.drill else None,
             }
         )
+
+
+def _dns_inputs(name: str, svc: ServiceSpec, args: FailoverServiceArgs) -> dict[str, pulumi.Input[str]]:
+    """What the program computes for the DNS backend, checked before any resource: only the inputs its declaration
+    takes (`DnsBackend.computed_inputs`), never one the spec gives too."""
+    if args.zone_id is None:
+        return {}
+    if "zone_id" not in dns_backend(svc.dns.kind).computed_inputs:
+        raise pulumi.RunError(f"{name}: zone_id: a '{svc.dns.kind}' DNS backend takes no computed zone_id")
+    if getattr(svc.dns, "zone_id", None) is not None:
+        raise pulumi.RunError(f"{name}: dns.zone_id: given by both the spec and the program; give it in one place")
+    return {"zone_id": args.zone_id}

@@ -62,7 +62,7 @@ def workloads(inventory: Inventory, settings: Settings) -> dict[str, Workload]:
     for r in inventory.resources:
         tags = {k.lower(): v for k, v in r.tags.items()}
         name = r.service or tags.get(workload_tag)
-        if not name or not (r.custom or r.type == facts.ENDPOINT_SITE):
+        if not name or not (r.custom or r.type in facts.DECLARED_SITES):
             continue
         criticality = r.criticality or tags.get(criticality_tag)
         w = found.get(name)

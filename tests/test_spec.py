@@ -157,7 +157,7 @@ def test_route53_refuses_sites_without_an_ip_it_can_ask_for_the_hostname(
     assert errors([dev_service]) == [
         f"{SRC}: service 'checkout': secondary: Route 53 sends the service hostname (Host header, SNI) only when a "
         f"health check targets an IP address, and a '{secondary['kind']}' site has none; use dns.kind "
-        "'trafficmanager' (its probes send a Host header), or an 'aws' or 'gcp' site, or an 'endpoint' with an IP"
+        "'trafficmanager' (its probes send a Host header), or an 'aws', 'aws-alb' or 'gcp' site, or an 'endpoint' with an IP"
     ]
 
 

@@ -140,7 +140,10 @@ class _CloudMocks(pulumi_mocks.Mocks):
         return {"name": name, "outputs": dict(outputs or {}), "secretOutputNames": []}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        region = _region_of(self.provider_inputs(args.provider), self.config, "region", "us-east-1")
+        # pulumi-aws 7's invokes take their own `region`, before the provider's.
+        own = args.args.get("region")
+        region = own if isinstance(own, str) and own else _region_of(
+            self.provider_inputs(args.provider), self.config, "region", "us-east-1")  # fmt: skip
         token = args.token
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{region}{z}" for z in "abc"]
@@ -153,6 +156,16 @@ class _CloudMocks(pulumi_mocks.Mocks):
         if token == "aws:route53/getZone:getZone":
             name = str(args.args.get("name", "example.com"))
             return {"name": name, "zoneId": "Z0000000000000000000", "id": "Z0000000000000000000"}, []
+        if token == "aws:lb/getLoadBalancer:getLoadBalancer":
+            # An existing load balancer looked up by ARN (an 'aws-alb' site): its name and region from the ARN
+            # (`...:<region>:<account>:loadbalancer/app/<name>/<id>`), DNS name and canonical zone id made up in
+            # their real shapes.
+            arn = str(args.args.get("arn") or "")
+            parts, path = arn.split(":"), arn.split("/")
+            lb_region = parts[3] if len(parts) > 5 else region
+            lb_name = path[-2] if len(path) > 3 else "offline"
+            return {"arn": arn, "name": lb_name, "loadBalancerType": "application", "zoneId": "Z0ALB00000000000000",
+                    "dnsName": f"{lb_name}-1234567890.{lb_region}.elb.amazonaws.com", "id": arn}, []  # fmt: skip
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": _policy_document(args.args), "id": "policy-document"}, []
         if token == "gcp:organizations/getClientConfig:getClientConfig":

@@ -35,6 +35,7 @@ from bascule.spec.models import (
     ServiceSpec,
     SiteSpec,
     StackSpec,
+    fault_refused,
 )
 from bascule.spec.plugins import (
     DataStandby,
@@ -53,6 +54,7 @@ from bascule.spec.plugins import (
 _PLUGIN_NAMES = {
     "bascule.components.aws.plugin": (
         "ALB_MIN_SUBNETS",
+        "AwsAlbSiteSpec",
         "AwsNetworkSpec",
         "AwsSiteSpec",
         "Route53DnsSpec",
@@ -88,6 +90,7 @@ __all__ = [
     "TAG_RPO",
     "TAG_RTO",
     "TAG_SERVICE",
+    "AwsAlbSiteSpec",
     "AwsNetworkSpec",
     "AwsSiteSpec",
     "AzurePostgresStandbySpec",
@@ -120,6 +123,7 @@ __all__ = [
     "check_subnet_ids",
     "data_standby",
     "dns_backend",
+    "fault_refused",
     "is_id_list",
     "load_stack_file",
     "no_network_here",

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 BUILTIN_SITE_KINDS = {
     "aws": "bascule.components.aws.plugin:SITE",
+    "aws-alb": "bascule.components.aws.plugin:ALB_SITE",
     "azure": "bascule.components.azure.plugin:SITE",
     "gcp": "bascule.components.gcp.plugin:SITE",
     "endpoint": "bascule.components.endpoint.plugin:SITE",
@@ -80,10 +81,13 @@ class SiteKind:
     """Longest prefix its ownership record puts before the hostname (hostname + prefix must fit a DNS name)."""
     levers: Mapping[DrillFault, str] = field(default_factory=dict)
     """Drill faults a primary of this kind injects itself, each with how (the `switch` fault is the DNS backend's)."""
+    no_lever: Mapping[DrillFault, str] = field(default_factory=dict)
+    """Faults a primary of this kind refuses for a reason of its own (e.g. an existing site whose capacity Bascule
+    does not own), each with the reason a drill says when it refuses."""
     data_end: Role | None = None
     """Which end of a data standby a site of this kind holds beside it (the primary's database, the standby)."""
     computed_inputs: frozenset[str] = frozenset()
-    """`SiteInputs` fields a program may compute for this kind: "image", "address", "network"."""
+    """`SiteInputs` fields a program may compute for this kind: "image", "address", "network", "load_balancer"."""
     refused: str | None = None
     """Why a stack may not use this kind although it is parsed (then the only thing said about it)."""
     own_record: bool = False
@@ -110,6 +114,8 @@ class DnsBackend:
     creates_zone: Callable[[Any], str | None] = lambda dns: None
     """When the backend creates its zone (two services must not both create one of a name): the field that would
     name an existing zone instead, else None."""
+    computed_inputs: frozenset[str] = frozenset()
+    """`FailoverServiceArgs` fields a program may compute for this backend (e.g. "zone_id": a zone of its own)."""
 
 
 @dataclass(frozen=True)
