@@ -78,6 +78,9 @@ class SiteKind:
     """Whether DNS answers the site with an IP address (A/AAAA) rather than a name; implies `fixed_ip`."""
     validation_prefix: int = 0
     """Longest prefix its ownership record puts before the hostname (hostname + prefix must fit a DNS name)."""
+    certificate_authorities: tuple[str, ...] = ()
+    """CAA `issue` domains of the CAs its certificate for the hostname may come from (empty: not Bascule's to say,
+    e.g. an endpoint's); a CAA record set that names none of them stops issuance."""
     levers: Mapping[DrillFault, str] = field(default_factory=dict)
     """Drill faults a primary of this kind injects itself, each with how (the `switch` fault is the DNS backend's)."""
     data_end: Role | None = None

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_azure_native as azure
 
 from bascule.components.azure.plugin import TrafficManagerDnsSpec
-from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags
+from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags, warn_delegation
 from bascule.spec import DrillFault, Role, ServiceSpec
 
 _VALIDATION_TTL = 300
@@ -40,6 +40,7 @@ class TrafficManagerFailover(DnsFailover):
             )  # fmt: skip
             self._zone_group = group.name
             self.name_servers = zone.name_servers.apply(list)
+            warn_delegation(service, dns.zone, zone.name_servers, zone)
 
     def _relative(self, fqdn: str) -> str:
         name = fqdn.rstrip(".").lower()
