@@ -78,12 +78,14 @@ def warn_delegation(
     (https://github.com/hashicorp/terraform-provider-aws/issues/13031), ACM itself gives up after 72 hours, and Front
     Door's TXT token expires after seven days (https://learn.microsoft.com/en-us/azure/frontdoor/domain). The
     name servers are known only once the zone is created, so a preview says nothing and `up` says it while the
-    certificates are still waiting.
+    certificates are still waiting. At info level, which the CLI displays with the resource's output
+    (https://www.pulumi.com/docs/iac/concepts/logging/): nothing is wrong, and Bascule's offline runs (plan, check),
+    which show warnings only, do not repeat the mocks' stand-in name servers.
     """
 
     def say(servers: Sequence[str]) -> None:
         if servers:
-            pulumi.log.warn(
+            pulumi.log.info(
                 f"service '{service.name}': new zone {zone}: delegate it at its parent (registrar or parent zone) "
                 f"to {', '.join(servers)} now; certificates validated in it wait until then (ACM: this `up` waits "
                 "75 minutes, ACM gives up after 72 hours)",

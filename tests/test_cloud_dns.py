@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -83,6 +84,7 @@ def test_apis_in_the_dns_project_and_the_new_zone_is_announced(
     plan_services: PlanFn, svc: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Cloud DNS's zone and health check wait for the dns and compute APIs of the DNS project (not the site's)."""
+    caplog.set_level(logging.INFO)
     plan = plan_services([svc])
     apis = {r.name: r for r in plan.of_type("gcp:projects/service:Service") if r.inputs["project"] == "bank-dns-eu"}
     assert {a.inputs["service"] for a in apis.values()} == {"dns.googleapis.com", "compute.googleapis.com"}

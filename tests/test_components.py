@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -67,6 +68,7 @@ def test_new_zone_has_accelerated_recovery(dev: Plan) -> None:
 def test_existing_zone_is_not_created(
     plan_services: PlanFn, dev_service: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     plan_services([dev_service])
     (said,) = [r.getMessage() for r in caplog.records if "new zone" in r.getMessage()]
     assert "new zone shop.example.com: delegate it at its parent" in said

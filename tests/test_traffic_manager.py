@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -142,6 +143,7 @@ def test_a_new_zone_names_its_servers_when_created(
 ) -> None:
     """A zone Bascule creates is announced on the Pulumi warning channel with its name servers as soon as it exists
     (under mocks the engine's log is Python's logging); a given zone is not."""
+    caplog.set_level(logging.INFO)
     plan_services([tm])
     (said,) = [r.getMessage() for r in caplog.records if "new zone" in r.getMessage()]
     assert said.startswith("service 'checkout': new zone shop.example.eu: delegate it at its parent")

@@ -251,6 +251,7 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
             out["address"] = "203.0.113.10"
         elif typ == "gcp:dns/managedZone:ManagedZone":
             out["nameServers"] = [f"ns-cloud-a{i}.googledomains.com." for i in range(1, 5)]
+
         elif typ == "gcp:certificatemanager/dnsAuthorization:DnsAuthorization":
             domain = str(inputs.get("domain", "example.com"))
             # FIXED_RECORD writes `_acme-challenge.<host>`, PER_PROJECT_RECORD a name with a per-project id.

@@ -229,3 +229,13 @@ def has_fixed_ip(site: SiteSpecBase) -> bool:
 def answered_by_ip(site: SiteSpecBase) -> bool:
     """Whether DNS answers the site with an IP address, not a name."""
     return site_kind(site.kind).answered_by_ip(site)
+
+
+def site_authorities(service: ServiceSpec) -> dict[str, tuple[str, ...]]:
+    """Role -> the CAA domains of the CA the site's certificate comes from, as its kind declares them; a kind that
+    declares none (an endpoint's certificate is yours) is left out."""
+    found = {
+        role.value: site_kind(site.kind).certificate_authorities
+        for role, site in ((Role.PRIMARY, service.primary), (Role.SECONDARY, service.secondary))
+    }
+    return {role: cas for role, cas in found.items() if cas}

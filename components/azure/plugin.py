@@ -209,4 +209,5 @@ TRAFFIC_MANAGER = DnsBackend(
     extra="azure",
     cloud=Cloud.AZURE,
     check=_traffic_manager_rules,
+    creates_zone=lambda dns: "zone_resource_group" if dns.zone_resource_group is None else None,
 )

@@ -208,4 +208,5 @@ CLOUD_DNS = DnsBackend(
     extra="gcp",
     cloud=Cloud.GCP,
     check=_cloud_dns_rules,
+    creates_zone=lambda dns: "managed_zone" if dns.managed_zone is None else None,
 )
