@@ -366,6 +366,11 @@ class NameLimit:
 
 _ELB_NAME = r"^(?!internal-)[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$"
 _GCP_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+_CERTIFICATE_MANAGER_IDS = (
+    "https://cloud.google.com/python/docs/reference/certificatemanager/latest/"
+    "google.cloud.certificate_manager_v1.services.certificate_manager"
+)
+_COMPUTE_NAMES = "https://cloud.google.com/compute/docs/reference/rest/v1/urlMaps"
 
 NAME_LIMITS: dict[str, NameLimit] = {
     "aws:lb/loadBalancer:LoadBalancer": NameLimit(
@@ -386,6 +391,25 @@ NAME_LIMITS: dict[str, NameLimit] = {
     "gcp:cloudrunv2/service:Service": NameLimit(
         49, _GCP_NAME, "name", "https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services"
     ),
+    # Certificate Manager: "Certificate, CertificateMap and CertificateMapEntry IDs have to fully match the regexp
+    # [a-z0-9-]{1,63}" (the API client's reference); the SDK says 1-64 for certificates and DNS authorizations, so
+    # the smaller of the two holds for all four.
+    **{
+        f"gcp:certificatemanager/{kind}": NameLimit(63, _GCP_NAME, "name", _CERTIFICATE_MANAGER_IDS)
+        for kind in (
+            "certificate:Certificate", "certificateMap:CertificateMap",
+            "certificateMapEntry:CertificateMapEntry", "dnsAuthorization:DnsAuthorization",
+        )
+    },
+    # Compute: "The name must be 1-63 characters long, and comply with RFC1035" (every type's API reference).
+    **{
+        f"gcp:compute/{kind}": NameLimit(63, _GCP_NAME, "name", _COMPUTE_NAMES)
+        for kind in (
+            "regionNetworkEndpointGroup:RegionNetworkEndpointGroup", "backendService:BackendService",
+            "uRLMap:URLMap", "targetHttpsProxy:TargetHttpsProxy", "targetHttpProxy:TargetHttpProxy",
+            "globalAddress:GlobalAddress", "globalForwardingRule:GlobalForwardingRule", "healthCheck:HealthCheck",
+        )
+    },
 }  # fmt: skip
 
 DNS_NAME_MAX = 253

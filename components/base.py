@@ -76,6 +76,33 @@ def bascule_tags(service: ServiceSpec, role: Role) -> dict[str, str]:
     }
 
 
+def warn_delegation(
+    service: ServiceSpec, zone: str, name_servers: pulumi.Input[Sequence[str]], resource: pulumi.Resource
+) -> None:
+    """Tell the user, on the zone's row and as soon as the zone exists, where to delegate a zone Bascule created.
+
+    Until the parent delegates to these servers no certificate validation record in the zone is seen: the AWS site's
+    `CertificateValidation` waits for ACM up to the provider's 75-minute create timeout and fails
+    (https://github.com/hashicorp/terraform-provider-aws/issues/13031), ACM itself gives up after 72 hours, and Front
+    Door's TXT token expires after seven days (https://learn.microsoft.com/en-us/azure/frontdoor/domain). The
+    name servers are known only once the zone is created, so a preview says nothing and `up` says it while the
+    certificates are still waiting. At info level, which the CLI displays with the resource's output
+    (https://www.pulumi.com/docs/iac/concepts/logging/): nothing is wrong, and Bascule's offline runs (plan, check),
+    which show warnings only, do not repeat the mocks' stand-in name servers.
+    """
+
+    def say(servers: Sequence[str]) -> None:
+        if servers:
+            pulumi.log.info(
+                f"service '{service.name}': new zone {zone}: delegate it at its parent (registrar or parent zone) "
+                f"to {', '.join(servers)} now; certificates validated in it wait until then (ACM: this `up` waits "
+                "75 minutes, ACM gives up after 72 hours)",
+                resource=resource,
+            )
+
+    pulumi.Output.from_input(name_servers).apply(say)
+
+
 @dataclass(frozen=True)
 class SiteEndpoint:
     """Where a site receives traffic: the DNS answer for the service and the health checkers' target."""

@@ -6,6 +6,7 @@ import pulumi
 
 from bascule.components.service import FailoverService, FailoverServiceArgs
 from bascule.spec import CONFIG_NAMESPACE, SpecError, parse_drill, parse_services
+from bascule.spec.plugins import site_authorities
 
 
 def main() -> None:
@@ -35,6 +36,8 @@ def main() -> None:
             "rto_budget_seconds": service.rto_budget_seconds,
             "rto_target_seconds": svc.rto_seconds,
             "zone": svc.dns.zone,
+            # The CAA domains of each site's CA, for `bascule verify`'s CAA check.
+            "certificate_authorities": {role: list(cas) for role, cas in site_authorities(svc).items()},
             "drill": fault.value if fault else None,
         }
     pulumi.export("services", exported)

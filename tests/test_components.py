@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -64,11 +65,20 @@ def test_new_zone_has_accelerated_recovery(dev: Plan) -> None:
     assert zone.inputs["enableAcceleratedRecovery"] is True
 
 
-def test_existing_zone_is_not_created(plan_services: PlanFn, dev_service: dict[str, Any]) -> None:
+def test_existing_zone_is_not_created(
+    plan_services: PlanFn, dev_service: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    plan_services([dev_service])
+    (said,) = [r.getMessage() for r in caplog.records if "new zone" in r.getMessage()]
+    assert "new zone shop.example.com: delegate it at its parent" in said
+    assert "ns-1.awsdns-01.org, ns-2.awsdns-02.org" in said and "75 minutes" in said
+    caplog.clear()
     dev_service["dns"]["zone_id"] = "Z0123456789ABCDEFGHIJ"
     plan = plan_services([dev_service])
     assert plan.of_type("aws:route53/zone:Zone") == []
     assert {r.inputs["zoneId"] for r in plan.of_type(RECORD)} == {"Z0123456789ABCDEFGHIJ"}
+    assert not [r for r in caplog.records if "new zone" in r.getMessage()]
 
 
 AWS_GLOBAL = ("aws:iam/", "aws:route53/")

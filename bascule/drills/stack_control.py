@@ -490,6 +490,10 @@ class PulumiStackControl:
             port=url.port if url.scheme == "https" and url.port else 443,
             health_path=url.path or "/",
             ca_bundle=self.ca_bundle,
+            certificate_authorities={
+                str(role): tuple(str(ca) for ca in cas)
+                for role, cas in dict(svc.get("certificate_authorities") or {}).items()
+            },
             failover_bound_seconds=float(svc["rto_budget_seconds"]),
             description=f"Pulumi stack {self.stack} ({self.work_dir}), service {self.service}",
         )

@@ -262,10 +262,17 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
         out["name"] = inputs.get("name", name)  # auto-naming when none is given
         if typ == "gcp:compute/globalAddress:GlobalAddress":
             out["address"] = "203.0.113.10"
+        elif typ == "gcp:dns/managedZone:ManagedZone":
+            out["nameServers"] = [f"ns-cloud-a{i}.googledomains.com." for i in range(1, 5)]
+
         elif typ == "gcp:certificatemanager/dnsAuthorization:DnsAuthorization":
             domain = str(inputs.get("domain", "example.com"))
+            # FIXED_RECORD writes `_acme-challenge.<host>`, PER_PROJECT_RECORD a name with a per-project id.
+            label = (
+                "_acme-challenge_6wvc2ga4536h76mg" if inputs.get("type") == "PER_PROJECT_RECORD" else "_acme-challenge"
+            )
             out["dnsResourceRecords"] = [
-                {"name": f"_acme-challenge.{domain}.", "type": "CNAME",
+                {"name": f"{label}.{domain}.", "type": "CNAME",
                  "data": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.4.authorize.certificatemanager.goog."}
             ]  # fmt: skip
     elif typ == "aws:route53/record:Record":

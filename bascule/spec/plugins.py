@@ -79,6 +79,9 @@ class SiteKind:
     """Whether DNS answers the site with an IP address (A/AAAA) rather than a name; implies `fixed_ip`."""
     validation_prefix: int = 0
     """Longest prefix its ownership record puts before the hostname (hostname + prefix must fit a DNS name)."""
+    certificate_authorities: tuple[str, ...] = ()
+    """CAA `issue` domains of the CAs its certificate for the hostname may come from (empty: not Bascule's to say,
+    e.g. an endpoint's); a CAA record set that names none of them stops issuance."""
     levers: Mapping[DrillFault, str] = field(default_factory=dict)
     """Drill faults a primary of this kind injects itself, each with how (the `switch` fault is the DNS backend's)."""
     no_lever: Mapping[DrillFault, str] = field(default_factory=dict)
@@ -232,3 +235,13 @@ def has_fixed_ip(site: SiteSpecBase) -> bool:
 def answered_by_ip(site: SiteSpecBase) -> bool:
     """Whether DNS answers the site with an IP address, not a name."""
     return site_kind(site.kind).answered_by_ip(site)
+
+
+def site_authorities(service: ServiceSpec) -> dict[str, tuple[str, ...]]:
+    """Role -> the CAA domains of the CA the site's certificate comes from, as its kind declares them; a kind that
+    declares none (an endpoint's certificate is yours) is left out."""
+    found = {
+        role.value: site_kind(site.kind).certificate_authorities
+        for role, site in ((Role.PRIMARY, service.primary), (Role.SECONDARY, service.secondary))
+    }
+    return {role: cas for role, cas in found.items() if cas}

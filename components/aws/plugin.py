@@ -42,6 +42,9 @@ https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_AwsVpcConfiguratio
 ACM_VALIDATION_PREFIX = len("_") + 32 + len(".")
 """ACM's ownership record is a `_<32 hex>.` CNAME before the hostname
 (https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html)."""
+ACM_CERTIFICATE_AUTHORITIES = ("amazon.com", "amazontrust.com", "awstrust.com", "amazonaws.com")
+"""CAA `issue` domains ACM issues under: a CAA record must name one of them or ACM cannot issue
+(https://docs.aws.amazon.com/acm/latest/userguide/setup-caa.html)."""
 
 # --- Route 53 health checks and records -----------------------------------------------------------
 ROUTE53_INTERVALS = (10, 30)
@@ -390,6 +393,7 @@ SITE = SiteKind(
     cloud=Cloud.AWS,
     certificate="ACM certificate validated by a DNS record the site writes through the service's DNS backend",
     validation_prefix=ACM_VALIDATION_PREFIX,
+    certificate_authorities=ACM_CERTIFICATE_AUTHORITIES,
     levers={
         DrillFault.HEALTH: "a 503 health rule on its load balancer",
         DrillFault.OUTAGE: "its tasks scaled to zero",

@@ -33,6 +33,7 @@ from bascule.components.base import (
     caller_provider,
     checked_when_known,
     default_provider_allowed,
+    warn_delegation,
 )
 from bascule.spec import DrillFault, Role, ServiceSpec
 
@@ -89,6 +90,7 @@ class Route53Failover(DnsFailover):
             )
             self.zone_id = zone.zone_id
             self.name_servers = zone.name_servers
+            warn_delegation(service, dns.zone, zone.name_servers, zone)
 
     def validation_record(
         self, name: str, record_name: pulumi.Input[str], rtype: str, value: pulumi.Input[str]
@@ -100,7 +102,10 @@ class Route53Failover(DnsFailover):
             type=rtype,
             ttl=_VALIDATION_TTL,
             records=[value],
-            allow_overwrite=True,
+            # No `allow_overwrite` (default false; "not recommended for most environments", the provider's
+            # `aws.route53.Record` docs): an existing `_acme-challenge`/`_dnsauth`/ACM record set of another stack or
+            # a manual ACME client would be silently taken over and deleted on destroy. Route 53 refuses the create
+            # instead and the user imports the set or removes it (docs/deploy.md).
             opts=self._child,
         )
         return ValidationRecord(resource=record, fqdn=record.fqdn)
