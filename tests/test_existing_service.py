@@ -225,6 +225,17 @@ def test_health_without_a_listener_names_the_field(plan_services: Any, dev_servi
         plan_services(services, {"bascule:drill": {"service": "checkout", "fault": "health"}})
 
 
+def test_the_health_rule_matches_the_path_without_its_query(plan_services: Any, dev_service: dict[str, Any]) -> None:
+    """An ALB compares a path pattern with the URL's path only, and `?` in a pattern is a wildcard."""
+    dev_service["health_check"] = {"path": "/healthz?deep=1"}
+    services = [_alb_primary(dev_service, load_balancer_arn=LB, listener_arn=LISTENER)]
+    plan = plan_services(services, {"bascule:drill": {"service": "checkout", "fault": "health"}})
+    (rule,) = plan.of_type(RULE)
+    assert rule.inputs["conditions"][0]["pathPattern"]["values"] == ["/healthz"]
+    (check,) = [r for r in plan.of_type(HC) if r.name.endswith("-primary-drill")]
+    assert check.inputs["resourcePath"] == "/healthz?deep=1"  # Route 53 asks with the query; the rule still matches
+
+
 def test_the_stack_file_refuses_outage_on_an_existing_alb(plan_services: Any, dev_service: dict[str, Any]) -> None:
     services = [_alb_primary(dev_service, load_balancer_arn=LB)]
     with pytest.raises(Exception, match=r"fault: 'outage' cannot be injected .*Bascule does not own"):
