@@ -138,8 +138,11 @@ class AwsAlbSite(Site):
             listener_arn=listener_arn,
             priority=site.drill_rule_priority,
             conditions=[
+                # "The path pattern is compared only to the path of the URL, not to its query string"
+                # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-elasticloadbalancingv2-listenerrule-pathpatternconfig.html),
+                # and `?` in a pattern is a one-character wildcard: the health path without its query.
                 aws.lb.ListenerRuleConditionArgs(
-                    path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[hc.path])
+                    path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[hc.path.split("?", 1)[0]])
                 ),
                 aws.lb.ListenerRuleConditionArgs(host_header=host),
             ],
