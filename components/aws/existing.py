@@ -19,7 +19,7 @@ import traceback
 import pulumi
 import pulumi_aws as aws
 
-from bascule.components.aws.plugin import AwsAlbSiteSpec, check_zone_id
+from bascule.components.aws.plugin import AwsAlbSiteSpec, alb_path_pattern, check_zone_id
 from bascule.components.base import (
     Site,
     SiteArgs,
@@ -138,11 +138,8 @@ class AwsAlbSite(Site):
             listener_arn=listener_arn,
             priority=site.drill_rule_priority,
             conditions=[
-                # "The path pattern is compared only to the path of the URL, not to its query string"
-                # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-elasticloadbalancingv2-listenerrule-pathpatternconfig.html),
-                # and `?` in a pattern is a one-character wildcard: the health path without its query.
                 aws.lb.ListenerRuleConditionArgs(
-                    path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[hc.path.split("?", 1)[0]])
+                    path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[alb_path_pattern(hc.path)])
                 ),
                 aws.lb.ListenerRuleConditionArgs(host_header=host),
             ],
