@@ -455,7 +455,7 @@ def _summary(result: Audit) -> str:
 
 
 def render_json(result: Audit) -> str:
-    return json.dumps(result.as_json(), indent=2)
+    return json.dumps(result.as_json(), indent=2, allow_nan=False)
 
 
 def _md(text: str) -> str:

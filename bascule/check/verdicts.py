@@ -182,6 +182,7 @@ def render_json(results: list[Result], resources: int) -> str:
             ],
         },
         indent=2,
+        allow_nan=False,
     )
 
 
@@ -239,7 +240,7 @@ def render_sarif(results: list[Result], anchor: Anchor) -> str:
             }
         ],
     }
-    return json.dumps(log, indent=2)
+    return json.dumps(log, indent=2, allow_nan=False)
 
 
 def render_junit(results: list[Result], resources: int) -> str:

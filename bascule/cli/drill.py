@@ -40,6 +40,7 @@ from bascule.cli.common import (
     format_option,
     out,
     say,
+    seconds_target,
     styled,
     warn,
     with_dirs,
@@ -115,7 +116,10 @@ def drill(
     cwd: Cwd = Path("."),
     resolver: Resolvers = None,
     no_authoritative: NoAuthoritative = False,
-    rto: Annotated[float | None, typer.Option("--rto", help="RTO target in seconds (default: the spec's).")] = None,
+    rto: Annotated[
+        float | None,
+        typer.Option("--rto", callback=seconds_target, help="RTO target in seconds (default: the spec's)."),
+    ] = None,
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Seconds to wait for each of failover and failback.")
     ] = None,
@@ -148,7 +152,10 @@ def drill(
             "the sandbox is started with --data if none runs. The outage fault SIGKILLs the primary's database.",
         ),
     ] = False,
-    rpo: Annotated[float | None, typer.Option("--rpo", help="RPO target in seconds (default: the spec's).")] = None,
+    rpo: Annotated[
+        float | None,
+        typer.Option("--rpo", callback=seconds_target, help="RPO target in seconds (default: the spec's)."),
+    ] = None,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
 ) -> None:

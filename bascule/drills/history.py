@@ -35,7 +35,7 @@ def append(directory: Path, summary: dict[str, Any], report_dir: Path) -> Path:
     path = directory / HISTORY_FILE
     repair_tail(path)
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(row, sort_keys=True) + "\n")
+        handle.write(json.dumps(row, sort_keys=True, allow_nan=False) + "\n")
     return path
 
 

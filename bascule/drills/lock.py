@@ -45,7 +45,7 @@ class DrillLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         record = {"key": self.key, "pid": os.getpid(), **info}
         try:
-            create_atomic(self.path, json.dumps(record))
+            create_atomic(self.path, json.dumps(record, allow_nan=False))
         except FileExistsError:
             held = read_lock(self.path)
             pid = held["pid"]

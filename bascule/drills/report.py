@@ -577,7 +577,7 @@ def timeline_svg(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
 def write_reports(out_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
     summary = summarize(events)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "report.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     (out_dir / "report.md").write_text(render_markdown(summary), encoding="utf-8")
     (out_dir / "report.html").write_text(render_html(summary, events), encoding="utf-8")
     return summary

@@ -88,7 +88,7 @@ def report_json(results: list[ServiceReadiness], trust: Trust) -> dict[str, Any]
 
 
 def render_json(results: list[ServiceReadiness], trust: Trust) -> str:
-    return json.dumps(report_json(results, trust), indent=2)
+    return json.dumps(report_json(results, trust), indent=2, allow_nan=False)
 
 
 def _site_line(site: SiteReadiness) -> str:

@@ -254,7 +254,7 @@ class Sandbox:
             raise _unusable(path, f"{type(exc).__name__}: {exc}") from None
 
     def save(self) -> None:
-        write_atomic(self.dir / "state.json", json.dumps(asdict(self.state), indent=2))
+        write_atomic(self.dir / "state.json", json.dumps(asdict(self.state), indent=2, allow_nan=False))
 
     def refresh(self) -> None:
         """Take pids and the switch from disk: another process (`bascule sandbox site`, a drill) may have restarted a
