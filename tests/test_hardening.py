@@ -382,7 +382,7 @@ def test_a_bad_history_row_is_exit_2_naming_file_and_line(tmp_path: Path, line: 
 )  # fmt: skip
 def test_a_corrupt_sandbox_state_is_exit_2_with_what_to_do(tmp_path: Path, text: str, expected: str) -> None:
     (tmp_path / "state.json").write_text(text)
-    for args in (("sandbox", "status", "--dir", str(tmp_path)), ("sandbox", "down", "--dir", str(tmp_path)),
+    for args in (("sandbox", "status", "--sandbox-dir", str(tmp_path)), ("sandbox", "down", "--sandbox-dir", str(tmp_path)),
                  ("verify", "--local", "--sandbox-dir", str(tmp_path)),
                  ("drill", "--local", "--sandbox-dir", str(tmp_path), "--lock-dir", str(tmp_path / "locks"))):  # fmt: skip
         result = invoke(*args)

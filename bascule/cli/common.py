@@ -261,8 +261,8 @@ DIR_FLAGS: dict[str, dict[str, str]] = {
     "bascule drill recover": {"lock_dir": "--lock-dir"},
     "bascule drill report": {},
     "bascule drill history": {},
-    "bascule sandbox up": {"sandbox_dir": "--dir", "stacks_dir": "--stacks-dir"},
-    "bascule sandbox": {"sandbox_dir": "--dir"},
+    "bascule sandbox up": {"sandbox_dir": "--sandbox-dir", "stacks_dir": "--stacks-dir"},
+    "bascule sandbox": {"sandbox_dir": "--sandbox-dir"},
     "bascule policy-pack": {},
 }
 """Hinted command (the longest that prefixes it) -> the folder parameters it takes (one parameter name for a folder
@@ -270,7 +270,7 @@ in every command) -> its flag there. `tests/test_cli_conventions.py` checks this
 
 
 def dir_flags(command: str) -> dict[str, str]:
-    """The folder flags of `command` (`bascule sandbox down --dir X` -> those of `bascule sandbox`)."""
+    """The folder flags of `command` (`bascule sandbox down --sandbox-dir X` -> those of `bascule sandbox`)."""
     prefix = max((p for p in DIR_FLAGS if command == p or command.startswith(p + " ")), key=len, default=None)
     return DIR_FLAGS[prefix] if prefix else {}
 
@@ -278,16 +278,20 @@ def dir_flags(command: str) -> dict[str, str]:
 _HINT = re.compile(r"`(bascule [^`]*)`")
 
 
+_DEPRECATED_NAMES = {"dir_alias": "sandbox_dir"}
+"""A folder parameter under its old flag (`sandbox`'s hidden `--dir`) -> the parameter it stands for."""
+
+
 def _chosen_dirs() -> dict[str, str]:
     """The folders given on this command line (not left at their default), by parameter name."""
     chosen: dict[str, str] = {}
     ctx = get_current_context(silent=True)
-    names = {name for flags in DIR_FLAGS.values() for name in flags}
+    names = {name: name for flags in DIR_FLAGS.values() for name in flags} | _DEPRECATED_NAMES
     while ctx is not None:
-        for name in names - set(chosen):
-            value = ctx.params.get(name)
-            source = ctx.get_parameter_source(name)
-            if value is not None and source not in (None, ParameterSource.DEFAULT):
+        for given, name in names.items():
+            value = ctx.params.get(given)
+            source = ctx.get_parameter_source(given)
+            if name not in chosen and value is not None and source not in (None, ParameterSource.DEFAULT):
                 chosen[name] = str(value)
         ctx = ctx.parent
     return chosen
@@ -329,7 +333,11 @@ MinCertDays = Annotated[
 StacksDir = Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")]
 SandboxDir = Annotated[
     Path | None,
-    typer.Option("--sandbox-dir", help="A running sandbox's state folder (default: ~/.cache/bascule/sandbox)."),
+    typer.Option(
+        "--sandbox-dir",
+        help="The sandbox's state folder: pids, ports, zone, logs (default: one per checkout, under "
+        "~/.cache/bascule/, named after the project folder).",
+    ),
 ]
 LockDir = Annotated[
     Path | None, typer.Option("--lock-dir", help="Where drill locks live (default: ~/.cache/bascule/locks).")

@@ -11,6 +11,7 @@ outside 127.0.0.0/8.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -161,9 +162,25 @@ class SandboxState:
         return SandboxPki(Path(self.directory) / "pki")
 
 
-def default_state_dir() -> Path:
+def checkout_root(start: Path | None = None) -> Path:
+    """The project folder the command runs in: the nearest folder up from `start` (the working folder) holding
+    `.git` or `Pulumi.yaml`, else `start` itself."""
+    here = (start or Path.cwd()).resolve()
+    return next((p for p in (here, *here.parents) if (p / ".git").exists() or (p / "Pulumi.yaml").is_file()), here)
+
+
+def default_state_dir(start: Path | None = None) -> Path:
+    """The sandbox folder when none is named: one per checkout, so two clones never drill each other's sandbox.
+
+    One folder per user (`~/.cache/bascule/sandbox`) let a clone silently drill a sandbox another clone had
+    started, with that clone's settings. The folder is named after the checkout (`sandbox-<folder>-<hash>`), so
+    `bascule sandbox up` in a repository's root and `bascule drill --local` in a subfolder find the same one.
+    """
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "bascule" / "sandbox"
+    root = checkout_root(start)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", root.name)[:40] or "root"
+    digest = hashlib.sha256(os.fsencode(root)).hexdigest()[:10]
+    return Path(base) / "bascule" / f"sandbox-{name}-{digest}"
 
 
 def find_pdns() -> str:
