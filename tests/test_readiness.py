@@ -236,6 +236,8 @@ def test_verify_junit_names_the_failing_site(sandbox: Sandbox) -> None:
 
 def test_verify_without_a_sandbox_is_bad_input(tmp_path: Path) -> None:
     proc = cli("verify", "--local", "--sandbox-dir", str(tmp_path / "none"))
-    assert proc.returncode == 2 and f"start one with `bascule sandbox up --sandbox-dir {tmp_path / 'none'}`" in proc.stderr
+    assert (
+        proc.returncode == 2 and f"start one with `bascule sandbox up --sandbox-dir {tmp_path / 'none'}`" in proc.stderr
+    )
     proc = cli("verify")
     assert proc.returncode == 2 and "choose one target" in proc.stderr
