@@ -9,6 +9,7 @@ Markdown, terminal and XML output.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -136,3 +137,102 @@ def test_seconds_targets_are_finite_and_not_negative(value: float) -> None:
 def test_bad_seconds_target_exits_2_naming_the_flag(flag: str, value: str) -> None:
     result = runner.invoke(app, ["drill", "--local", "--data", f"{flag}={value}"])
     assert result.exit_code == 2 and f"'{flag}'" in result.stderr, result.output
+
+
+# --- 24.2: never signal or delete what Bascule did not start or create ---------------------------------------------
+
+
+@pytest.fixture
+def bystander() -> Any:
+    """A process Bascule did not start, whose pid a stale file will name."""
+    proc = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def _stale_state(folder: Path, pid: int, token: Any) -> None:
+    from dataclasses import asdict
+
+    from bascule.sandbox.sandbox import SandboxService, SandboxState
+
+    state = asdict(SandboxState(directory=str(folder), dns_port=1, http_port=2, https_port=3, pdns_version="4.9",
+                                service=SandboxService(), pids={"pdns": pid, "primary": pid}))  # fmt: skip
+    if token is not None:
+        state["tokens"] = {"pdns": token, "primary": token}
+    (folder / "state.json").write_text(json.dumps(state))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(token=st.none() | st.text(max_size=60) | st.integers() | st.just("00000000-0000:1"))
+def test_sandbox_down_never_signals_a_process_it_did_not_start(
+    tmp_path_factory: Any, bystander: subprocess.Popen[bytes], token: Any
+) -> None:
+    from bascule.io.processes import identity
+
+    if token == identity(bystander.pid):  # hypothesis cannot guess it; this keeps the property honest
+        return
+    folder = tmp_path_factory.mktemp("stale")
+    _stale_state(folder, bystander.pid, token)
+    result = runner.invoke(app, ["sandbox", "down", "--sandbox-dir", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert bystander.poll() is None, "sandbox down signalled a process it did not start"
+    assert not (folder / "state.json").exists()
+
+
+def test_sandbox_down_still_stops_its_own_process(tmp_path: Path, bystander: subprocess.Popen[bytes]) -> None:
+    """The positive control: with the identity taken when the process started, it is stopped."""
+    from bascule.io.processes import identity
+
+    _stale_state(tmp_path, bystander.pid, identity(bystander.pid))
+    assert runner.invoke(app, ["sandbox", "down", "--sandbox-dir", str(tmp_path)]).exit_code == 0
+    assert bystander.wait(timeout=10) is not None
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(token=st.text(min_size=1, max_size=60))
+def test_a_lock_whose_pid_is_another_process_is_stale_not_busy(
+    tmp_path_factory: Any, bystander: subprocess.Popen[bytes], token: str
+) -> None:
+    from bascule.drills.lock import DrillLock, StaleLock
+    from bascule.io.processes import identity
+
+    if token == identity(bystander.pid):
+        return
+    folder = tmp_path_factory.mktemp("locks")
+    lock = DrillLock(folder, "sandbox:x")
+    lock.path.write_text(json.dumps({"key": "sandbox:x", "pid": bystander.pid, "pid_identity": token}))
+    with pytest.raises(StaleLock):
+        lock.acquire({})
+
+
+def test_a_lock_of_a_running_drill_is_busy(tmp_path: Path) -> None:
+    from bascule.drills.lock import DrillLock, LockHeld
+
+    DrillLock(tmp_path, "sandbox:x").acquire({})
+    with pytest.raises(LockHeld):
+        DrillLock(tmp_path, "sandbox:x").acquire({})
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    suffix=st.text(st.characters(codec="ascii", categories=["L", "N"]), min_size=1, max_size=12),
+    marker=st.none() | st.text(max_size=80) | st.just("link"),
+)
+def test_recover_deletes_only_folders_a_drill_created(tmp_path_factory: Any, suffix: str, marker: str | None) -> None:
+    from bascule.sandbox.ownership import OWN_SANDBOX_MARKER, discard_own_sandbox, is_own_sandbox, new_own_sandbox_dir
+
+    user = tmp_path_factory.mktemp("user") / f"bascule-sandbox-{suffix}"
+    user.mkdir()
+    (user / "thesis.tex").write_text("years of work")
+    real = new_own_sandbox_dir()
+    assert is_own_sandbox(real)
+    if marker == "link":  # a link to a real marker elsewhere proves nothing
+        (user / OWN_SANDBOX_MARKER).symlink_to(real / OWN_SANDBOX_MARKER)
+    elif marker is not None:
+        (user / OWN_SANDBOX_MARKER).write_text(marker)
+    assert not is_own_sandbox(user)
+    discard_own_sandbox(user)
+    assert (user / "thesis.tex").read_text() == "years of work"
+    discard_own_sandbox(real)
+    assert not real.exists()

@@ -19,11 +19,10 @@ from typing import Any
 
 from bascule.drills.control import ControlError, DrillControl, SandboxControl
 from bascule.drills.journal import Journal, read_journal
-from bascule.drills.lock import UNREADABLE, list_locks
+from bascule.drills.lock import UNREADABLE, holder_running, list_locks
 from bascule.drills.plan import Fault
 from bascule.drills.report import write_reports
 from bascule.drills.stack_control import Progress, PulumiStackControl, make_backend
-from bascule.io.processes import alive
 from bascule.sandbox import Sandbox, SandboxError
 from bascule.sandbox.ownership import discard_own_sandbox
 
@@ -114,8 +113,8 @@ def recover_lock(path: Path, info: dict[str, Any], on_outcome: OnOutcome, progre
         done("removed-unreadable", f"{path}: removed an unreadable lock (empty or torn); it named no drill, "
              "nothing to restore")  # fmt: skip
         return True
-    pid = int(info.get("pid", 0))
-    if alive(pid):
+    pid = info.get("pid", 0)
+    if holder_running(info):
         done("running", f"drill pid {pid} on {key} is still running; leaving it alone")
         return True
     journal_path = Path(str(info.get("journal", "")))

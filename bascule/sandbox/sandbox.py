@@ -32,7 +32,7 @@ import dns.rdatatype
 from bascule.components.powerdns.api import lua_failover_content
 from bascule.io.documents import InputError, mapping, read_json
 from bascule.io.files import write_atomic
-from bascule.io.processes import alive
+from bascule.io.processes import identity, is_same
 from bascule.sandbox import database as db
 from bascule.sandbox.modes import DOWN, HEALTHY, MODES
 from bascule.sandbox.pki import SandboxPki
@@ -137,6 +137,9 @@ class SandboxState:
     pdns_version: str
     service: SandboxService
     pids: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    """Each pid's `identity` taken as it started: a pid whose process no longer has it is not the sandbox's (it
+    exited, and the number went to another process, or the machine rebooted), so it is never signalled."""
     switched: bool = False
     resolver_port: int | None = None
     """A caching recursive resolver in front of the authoritative server, when `pdns_recursor` is installed:
@@ -280,6 +283,7 @@ class Sandbox:
         if path.is_file():
             raw = _read_state(path)
             self.state.pids, self.state.switched = dict(raw.get("pids", {})), bool(raw.get("switched", False))
+            self.state.tokens = dict(raw.get("tokens", {}))
             if raw.get("data") and self.state.data is not None:
                 self.state.data.promoted = bool(raw["data"].get("promoted"))
 
@@ -290,7 +294,11 @@ class Sandbox:
         needed = ["pdns", *sites] + (["recursor"] if self.state.resolver_port else [])
         if self.state.data is not None:
             needed += [_db(role) for role in ADDRESSES]
-        return all(alive(self.state.pids.get(name)) for name in needed)
+        return all(self.process_alive(name) for name in needed)
+
+    def process_alive(self, name: str) -> bool:
+        """Process `name` runs and is the one this sandbox started (see `SandboxState.tokens`)."""
+        return is_same(self.state.pids.get(name), self.state.tokens.get(name))
 
     def stop(self) -> None:
         self.refresh()
@@ -304,16 +312,18 @@ class Sandbox:
             state.unlink()
 
     def _kill(self, name: str) -> None:
-        pid = self.state.pids.pop(name, None)
-        if pid and alive(pid):
+        """Stop process `name` if it is still the one this sandbox started; a pid now naming another process (a
+        stale state.json after a reboot, a pid reused) is forgotten, never signalled."""
+        pid, token = self.state.pids.pop(name, None), self.state.tokens.pop(name, None)
+        if pid and is_same(pid, token):
             # PostgreSQL's SIGTERM waits for every client to leave; SIGINT is its fast shutdown.
             stop = signal.SIGINT if name.startswith("db-") else signal.SIGTERM
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, stop)
             deadline = time.monotonic() + 5
-            while alive(pid) and time.monotonic() < deadline:
+            while is_same(pid, token) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if alive(pid):
+            if is_same(pid, token):
                 os.killpg(pid, signal.SIGKILL)
         self.save()
 
@@ -327,6 +337,9 @@ class Sandbox:
         finally:
             log.close()
         self.state.pids[name] = proc.pid
+        token = identity(proc.pid)  # taken now: the child has not been reaped, so the pid is still this process
+        if token is not None:
+            self.state.tokens[name] = token
         self.save()
 
     # --- sites -----------------------------------------------------------------------------------
@@ -377,7 +390,7 @@ class Sandbox:
 
     def site_alive(self, role: str) -> bool:
         self.refresh()
-        return alive(self.state.pids.get(role))
+        return self.process_alive(role)
 
     def _site_answers(self, role: str) -> bool:
         """Listening on both ports (any answer will do: the site's mode may be a broken one on purpose)."""
@@ -426,7 +439,7 @@ class Sandbox:
     def database_alive(self, role: str) -> bool:
         """The server's process runs and accepts a session."""
         self.refresh()
-        if not alive(self.state.pids.get(_db(role))):
+        if not self.process_alive(_db(role)):
             return False
         try:
             self._data().clusters[role].connect("postgres").close()
@@ -437,12 +450,12 @@ class Sandbox:
     def kill_database(self, role: str) -> None:
         """SIGKILL to the server and every backend at once, as a host dying would: no shutdown checkpoint."""
         self.refresh()
-        pid = self.state.pids.pop(_db(role), None)
-        if pid and alive(pid):
+        pid, token = self.state.pids.pop(_db(role), None), self.state.tokens.pop(_db(role), None)
+        if pid and is_same(pid, token):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
             deadline = time.monotonic() + 5
-            while alive(pid) and time.monotonic() < deadline:
+            while is_same(pid, token) and time.monotonic() < deadline:
                 time.sleep(0.02)
         self.save()
 
@@ -647,7 +660,7 @@ class Sandbox:
             "resolver": f"{DNS_ADDRESS}:{self.state.resolver_port}" if self.state.resolver_port else None,
             "hostname": self.state.service.hostname,
             "answer": self.resolve(self.state.service.hostname),
-            "processes": {name: alive(pid) for name, pid in self.state.pids.items()},
+            "processes": {name: self.process_alive(name) for name in self.state.pids},
             "sites": {role: {"url": self.state.site_url(role), "mode": self.site_mode(role)} for role in ADDRESSES},
             "ca": str(self.state.pki.ca),
             "pdns_version": self.state.pdns_version,
