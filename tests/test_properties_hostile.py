@@ -19,13 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from bascule.cli.app import _COMMANDS, _load, app
-from bascule.cli.common import seconds_target
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -122,21 +120,31 @@ def test_default_sandbox_folder_is_per_checkout(tmp_path: Path) -> None:
 # --- 24.6: a seconds target is finite and not negative -------------------------------------------------------------
 
 
+not_a_target = st.floats(allow_nan=True, allow_infinity=True).filter(lambda v: not (math.isfinite(v) and v >= 0))
+
+
 @PROFILE
-@given(value=st.floats(allow_nan=True, allow_infinity=True))
-def test_seconds_targets_are_finite_and_not_negative(value: float) -> None:
-    if math.isfinite(value) and value >= 0:
-        assert seconds_target(value) == value
-    else:
-        with pytest.raises(typer.BadParameter):
-            seconds_target(value)
+@given(value=not_a_target)
+def test_rpo_that_is_not_seconds_exits_2_naming_the_flag(tmp_path_factory: Any, value: float) -> None:
+    folder = tmp_path_factory.mktemp("rpo")
+    result = runner.invoke(app, ["drill", "--local", "--data", f"--rpo={value}", "--sandbox-dir", str(folder),
+                                 "--lock-dir", str(folder)])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"error: --rpo: {value} is not a non-negative number of seconds"
 
 
-@pytest.mark.parametrize("flag", ["--rpo", "--rto"])
-@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "NaN"])
-def test_bad_seconds_target_exits_2_naming_the_flag(flag: str, value: str) -> None:
-    result = runner.invoke(app, ["drill", "--local", "--data", f"{flag}={value}"])
-    assert result.exit_code == 2 and f"'{flag}'" in result.stderr, result.output
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "NaN", "-0.001"])
+def test_bad_rpo_from_the_command_line(tmp_path: Path, value: str) -> None:
+    result = runner.invoke(app, ["drill", "--local", "--data", "--rpo", value, "--sandbox-dir", str(tmp_path)])
+    assert result.exit_code == 2 and result.stderr.startswith("error: --rpo: "), result.output
+
+
+def test_no_bare_nan_in_json_bascule_writes() -> None:
+    """The guarantee behind the validation: every JSON writer refuses a non-finite number instead of writing NaN."""
+    from bascule.cli.common import emit_json
+
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        emit_json({"rpo": math.nan})
 
 
 # --- 24.2: never signal or delete what Bascule did not start or create ---------------------------------------------
@@ -236,3 +244,94 @@ def test_recover_deletes_only_folders_a_drill_created(tmp_path_factory: Any, suf
     assert (user / "thesis.tex").read_text() == "years of work"
     discard_own_sandbox(real)
     assert not real.exists()
+
+
+# --- 24.3: stack config read as Pulumi reads it --------------------------------------------------------------------
+
+DEV_TEXT = (ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
+yaml_dates = (
+    st.dates().map(str)
+    | st.datetimes().map(lambda d: d.isoformat(sep=" "))
+    | st.datetimes().map(lambda d: d.isoformat())
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(when=yaml_dates, payload=st.binary(max_size=30), where=st.sampled_from(["top", "tags", "nested"]))
+def test_dates_and_binaries_in_stack_config_are_text(
+    tmp_path_factory: Any, when: str, payload: bytes, where: str
+) -> None:
+    import base64
+
+    from bascule.spec import read_stack_config
+
+    blob = base64.b64encode(payload.decode("utf-8", "replace").encode()).decode()
+    extra = {
+        "top": f"  myapp:launchDate: {when}\n  myapp:blob: !!binary {blob}\n",
+        "tags": f"  aws:defaultTags:\n    tags:\n      since: {when}\n      blob: !!binary {blob}\n",
+        "nested": f"  myapp:settings:\n    - {when}\n    - {{at: {when}, blob: !!binary {blob}}}\n",
+    }[where]
+    folder = tmp_path_factory.mktemp("dates")
+    path = folder / "Pulumi.t.yaml"
+    path.write_text(DEV_TEXT.replace("config:\n", "config:\n" + extra, 1))
+    config = read_stack_config(path)
+    texts = json.dumps(config)  # every value is JSON-able text, numbers or mappings: no date, no bytes
+    assert when in texts
+    result = runner.invoke(app, ["plan", "--stack", "t", "--stacks-dir", str(folder), "-f", "json"])
+    assert result.exit_code == 0, result.output
+
+
+json_keys = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=8)
+
+
+@st.composite
+def with_duplicate(draw: st.DrawFn) -> tuple[str, str, int]:
+    """A JSON document (one object per line) where one object has a key twice; the key and its second line."""
+    keys = draw(st.lists(json_keys, min_size=1, max_size=5, unique=True))
+    twice = draw(st.sampled_from(keys))
+    nested = draw(st.booleans())
+    lines = [f"  {json.dumps(k)}: {json.dumps(i)}," for i, k in enumerate(keys)]
+    position = draw(st.integers(min_value=0, max_value=len(lines)))
+    if nested:  # the duplicate inside an inner object, the outer one clean
+        inner = ['  "inner": {', *("  " + line for line in lines)]
+        inner.insert(1 + position + 1, f"    {json.dumps(twice)}: null,")
+        inner[-1] = inner[-1].rstrip(",")
+        body = ["{", *inner, "  }", "}"]
+    else:
+        lines.insert(position + 1, f"  {json.dumps(twice)}: null,")
+        lines[-1] = lines[-1].rstrip(",")
+        body = ["{", *lines, "}"]
+    text = "\n".join(body) + "\n"
+    second = [i for i, line in enumerate(body, start=1) if line.strip().startswith(json.dumps(twice) + ":")][1]
+    return text, twice, second
+
+
+@PROFILE
+@given(case=with_duplicate(), as_yaml=st.booleans())
+def test_duplicate_keys_are_refused_with_file_and_line(tmp_path_factory: Any, case: tuple[str, str, int],
+                                                       as_yaml: bool) -> None:  # fmt: skip
+    from bascule.io.documents import InputError, read_json, read_yaml
+
+    text, _key, line = case
+    path = tmp_path_factory.mktemp("dup") / ("doc.yaml" if as_yaml else "doc.json")
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        (read_yaml if as_yaml else read_json)(path, "document")
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}:") and "twice" in message, (message, text)
+
+
+def test_a_duplicate_key_in_a_stack_file_exits_2_naming_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.t.yaml"
+    path.write_text(DEV_TEXT.replace("config:\n", "config:\n  aws:region: eu-west-3\n  aws:region: us-east-1\n", 1))
+    result = runner.invoke(app, ["plan", "--stack", "t", "--stacks-dir", str(tmp_path)])
+    line = DEV_TEXT[: DEV_TEXT.index("config:\n")].count("\n") + 3
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {path}:{line}:"), result.stderr
+
+
+def test_a_yaml_merge_key_may_still_be_overridden(tmp_path: Path) -> None:
+    from bascule.io.documents import read_yaml
+
+    path = tmp_path / "m.yaml"
+    path.write_text("base: &b {a: 1, b: 2}\nuse:\n  <<: *b\n  a: 3\n")
+    assert read_yaml(path, "document")["use"] == {"a": 3, "b": 2}

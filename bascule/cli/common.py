@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import shlex
 import sys
@@ -153,17 +152,6 @@ def emit(text: str) -> None:
 
 def emit_json(document: Any) -> None:
     emit(json.dumps(document, indent=2, allow_nan=False))
-
-
-def seconds_target(value: float | None) -> float | None:
-    """An option in seconds that a measurement is judged against (`--rto`, `--rpo`): finite and not negative.
-
-    `nan` compares false with everything, so `--rpo nan` made the check impossible to fail and put a bare `NaN` in
-    report.json; `inf` passes every drill; a negative target fails every one. Each is a usage error, exit 2.
-    """
-    if value is not None and not (math.isfinite(value) and value >= 0):
-        raise typer.BadParameter(f"{value} is not a number of seconds (finite, 0 or more)")
-    return value
 
 
 def say(*objects: Any, **options: Any) -> None:

@@ -40,7 +40,6 @@ from bascule.cli.common import (
     format_option,
     out,
     say,
-    seconds_target,
     styled,
     warn,
     with_dirs,
@@ -116,10 +115,7 @@ def drill(
     cwd: Cwd = Path("."),
     resolver: Resolvers = None,
     no_authoritative: NoAuthoritative = False,
-    rto: Annotated[
-        float | None,
-        typer.Option("--rto", callback=seconds_target, help="RTO target in seconds (default: the spec's)."),
-    ] = None,
+    rto: Annotated[float | None, typer.Option("--rto", help="RTO target in seconds (default: the spec's).")] = None,
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Seconds to wait for each of failover and failback.")
     ] = None,
@@ -152,10 +148,7 @@ def drill(
             "the sandbox is started with --data if none runs. The outage fault SIGKILLs the primary's database.",
         ),
     ] = False,
-    rpo: Annotated[
-        float | None,
-        typer.Option("--rpo", callback=seconds_target, help="RPO target in seconds (default: the spec's)."),
-    ] = None,
+    rpo: Annotated[float | None, typer.Option("--rpo", help="RPO target in seconds (default: the spec's).")] = None,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
 ) -> None:
@@ -179,6 +172,8 @@ def drill(
             fail([f"{name}: {value} is not a positive number of seconds"])
     if not (math.isfinite(window) and window >= 0):
         fail([f"--window: {window} is not a non-negative number of minutes"])
+    if rpo is not None and not (math.isfinite(rpo) and rpo >= 0):  # `nan` also put a bare NaN into report.json
+        fail([f"--rpo: {rpo} is not a non-negative number of seconds"])
     if data and not local:
         fail(["--data: data drills run on the sandbox only (--local); stacks have no data control yet"])
     try:
