@@ -111,7 +111,7 @@ def _duplicate_line(text: str, key: str) -> int:
             raise
 
     decoder.parse_object = parse_object
-    decoder.scan_once = json.scanner.py_make_scanner(decoder)
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]  # untyped, pure Python
     with contextlib.suppress(ValueError, RecursionError):
         decoder.decode(text)
     return text.count("\n", 0, found[0]) + 1 if found else 1
