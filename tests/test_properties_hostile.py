@@ -335,3 +335,88 @@ def test_a_yaml_merge_key_may_still_be_overridden(tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
     path.write_text("base: &b {a: 1, b: 2}\nuse:\n  <<: *b\n  a: 3\n")
     assert read_yaml(path, "document")["use"] == {"a": 3, "b": 2}
+
+
+# --- 24.7: every user-facing spec string is anchored and visible text ----------------------------------------------
+
+from bascule.spec import SERVICES_KEY  # noqa: E402
+from tests.conftest import stack_config  # noqa: E402
+
+HOSTILE_TEXT = ["\n", "\r\n", "\t", "\x00", "\x1b[31m", "\x1b]8;;https://evil.example\x07", "\u202e", "\u2066",
+                "\u2028", "\ud800", "\udfff", "\x85"]  # fmt: skip
+
+
+def _string_places(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(doc, str):
+        return [prefix]
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else []
+    return [place for key, value in items for place in _string_places(value, (*prefix, key))]
+
+
+SERVICE_STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (ROOT / "stacks").glob("*.yaml"))
+STRING_FIELDS = [
+    (stack, place) for stack in SERVICE_STACKS for place in _string_places(stack_config(stack).get(SERVICES_KEY, []))
+]
+"""Every string a stack file of this repository gives a service, in every site kind and DNS backend it uses."""
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    field=st.sampled_from(STRING_FIELDS),
+    bad=st.sampled_from(HOSTILE_TEXT),
+    where=st.sampled_from(["end", "start", "middle"]),
+)
+def test_every_spec_string_refuses_newlines_controls_bidi_and_surrogates(
+    tmp_path_factory: Any, field: tuple[str, tuple[Any, ...]], bad: str, where: str
+) -> None:
+    stack, place = field
+    config = stack_config(stack)
+    services = config[SERVICES_KEY]
+    parent = services
+    for part in place[:-1]:
+        parent = parent[part]
+    value = parent[place[-1]]
+    middle = len(value) // 2
+    parent[place[-1]] = {"end": value + bad, "start": bad + value, "middle": value[:middle] + bad + value[middle:]}[
+        where
+    ]
+    folder = tmp_path_factory.mktemp("spec")
+    path = folder / "Pulumi.t.yaml"
+    path.write_text(json.dumps({"config": config}))  # JSON is YAML; json escapes a surrogate as \\udXXX
+    result = runner.invoke(app, ["plan", "--stack", "t", "--stacks-dir", str(folder)])
+    assert result.exit_code == 2, (place, bad, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}"), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"health_check": {"path": "/" + "a" * 255}}, "at most 255 characters (Route 53's limit)"),
+        ({"health_check": {"path": "/ok\tx"}}, "health_check.path"),
+        ({"dns": {"zone_id": ""}}, "is not a Route 53 hosted zone id"),
+        ({"dns": {"zone_id": "/hostedzone/Z1"}}, "is not a Route 53 hosted zone id"),
+        ({"primary": {"image": "ghcr.io/a/b:1\u202e"}}, "primary"),
+        ({"name": "checkout\n"}, "name"),
+    ],
+)
+def test_field_limits(tmp_path: Path, change: dict[str, Any], expected: str) -> None:
+    config = stack_config("dev")
+    service = config[SERVICES_KEY][0]
+    for key, value in change.items():
+        service[key] = {**service[key], **value} if isinstance(value, dict) else value
+    path = tmp_path / "Pulumi.t.yaml"
+    path.write_text(json.dumps({"config": config}))
+    result = runner.invoke(app, ["plan", "--stack", "t", "--stacks-dir", str(tmp_path)])
+    assert result.exit_code == 2 and expected in result.stderr, result.stderr
+
+
+def test_a_255_character_health_path_is_accepted(tmp_path: Path) -> None:
+    config = stack_config("dev")
+    config[SERVICES_KEY][0]["health_check"] = {
+        **config[SERVICES_KEY][0].get("health_check", {}),
+        "path": "/" + "a" * 254,
+    }
+    path = tmp_path / "Pulumi.t.yaml"
+    path.write_text(json.dumps({"config": config}))
+    assert runner.invoke(app, ["plan", "--stack", "t", "--stacks-dir", str(tmp_path), "-f", "json"]).exit_code == 0

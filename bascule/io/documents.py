@@ -14,6 +14,7 @@ import binascii
 import contextlib
 import json
 import json.scanner
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,40 @@ def _second_key_at(text: str, start: int, key: str) -> int:
     return start
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F][0-9a-fA-F]{2}")
+"""A `\\udXXX` escape in JSON or YAML text: the only way a document's text can hold a surrogate (UTF-8 cannot)."""
+
+
+def check_text(path: Path, doc: Any, text: str) -> None:
+    """Refuse a string holding an unpaired surrogate (`"\\ud800"`): it is no character, so it cannot be printed,
+    written as UTF-8 or sent to a provider, and it crashed `check` and `plan` when they printed it.
+
+    A paired escape (`\\ud83d\\ude00`, one emoji in JSON) decodes to one character and is fine. The document is
+    walked only when its text holds such an escape at all, so a 90 MiB export costs one regular-expression scan.
+    """
+    if not _SURROGATE_ESCAPE.search(text):
+        return
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(doc, ())]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            texts = [value]
+        elif isinstance(value, Mapping):
+            texts = [key for key in value if isinstance(key, str)]
+            stack.extend((child, (*where, str(key))) for key, child in value.items())
+        elif isinstance(value, list):
+            texts = []
+            stack.extend((child, (*where, index)) for index, child in enumerate(value))
+        else:
+            texts = []
+        for item in texts:
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise at(path, where, f"holds an unpaired surrogate (\\u{ord(item[exc.start]):04x}), which is not "
+                         "text; fix the escape") from None  # fmt: skip
+
+
 def read_json(path: Path, what: str) -> Any:
     text = read_text(path, what)
     try:
@@ -153,6 +188,7 @@ def read_json(path: Path, what: str) -> Any:
     except RecursionError:
         raise InputError(f"{path}: nested deeper than {MAX_DEPTH} levels; not a {what}") from None
     check_depth(path, doc)
+    check_text(path, doc, text)
     return doc
 
 
@@ -259,6 +295,7 @@ def read_yaml(path: Path, what: str) -> Any:
     except RecursionError:
         raise InputError(f"{path}: nested deeper than {MAX_DEPTH} levels; not a {what}") from None
     check_graph(path, doc)
+    check_text(path, doc, text)
     return doc
 
 

@@ -205,6 +205,17 @@ class Route53DnsSpec(DnsSpecBase):
     kind: Literal["route53"] = "route53"
     zone_id: str | None = None
     ttl: int = Field(default=ROUTE53_RECOMMENDED_TTL, ge=0, le=facts.DNS_TTL_MAX)
+
+    @field_validator("zone_id")
+    @classmethod
+    def _zone_id(cls, v: str | None) -> str | None:
+        """A hosted zone id is 1 to 32 uppercase letters and digits (`Z0123456789ABC`); `""` would look the zone up
+        by nothing, and Route 53 also prints ids as `/hostedzone/ID`, which the API does not take here."""
+        if v is not None and not re.fullmatch(rf"[A-Z0-9]{{1,{facts.ROUTE53_ZONE_ID_MAX}}}", v):
+            raise ValueError(f"'{v}' is not a Route 53 hosted zone id (1-{facts.ROUTE53_ZONE_ID_MAX} uppercase "
+                             "letters and digits, e.g. Z0123456789ABCDEFGHIJ)")  # fmt: skip
+        return v
+
     checker_regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "ap-southeast-1")
 
     @field_validator("checker_regions")
