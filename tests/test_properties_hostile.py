@@ -420,3 +420,115 @@ def test_a_255_character_health_path_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "Pulumi.t.yaml"
     path.write_text(json.dumps({"config": config}))
     assert runner.invoke(app, ["plan", "--stack", "t", "--stacks-dir", str(tmp_path), "-f", "json"]).exit_code == 0
+
+
+# --- 24.8: damaged files Bascule wrote itself: exit 2 naming the file, never 70 -------------------------------------
+
+
+def _written_files(folder: Path) -> dict[str, tuple[Path, list[str]]]:
+    """One real file of each kind Bascule writes and reads back, by its real writer, and the command reading it."""
+    from bascule.drills import history
+    from bascule.drills.journal import Journal
+    from tests.test_audit import _readiness
+    from tests.test_drill_report import good_drill
+
+    journal = folder / "drill" / "journal.jsonl"
+    record = Journal(journal)
+    for event in good_drill().events:
+        record.append(event.pop("kind"), **{k: v for k, v in event.items() if k not in ("seq", "t", "wall")})
+    record.close()
+    summary = {"started": "2025-01-01T09:17:00Z", "service": "checkout", "target": "sandbox", "fault": "health",
+               "status": "pass", "rto_seconds": 10, "failover": {"dns_all_s": 1.0, "http_s": 1.5},
+               "failback": {"http_s": 1.2}}  # fmt: skip
+    history.append(folder / "h", summary, folder)
+    history.append(folder / "h", {**summary, "started": "2025-01-08T09:17:00Z", "status": "fail"}, folder)
+    readiness = _readiness(folder / "verify.json", standby_ready=True)
+    _stale_state(folder / "box", os.getpid(), None) if (folder / "box").mkdir() is None else None
+    return {
+        "journal": (journal, ["drill", "report", str(journal), "--out", str(folder / "out")]),
+        "history": (next((folder / "h").glob("*.jsonl")), ["drill", "history", "--history", str(folder / "h")]),
+        "audit-history": (next((folder / "h").glob("*.jsonl")),
+                          ["audit", "--stack", "prod", "--history", str(folder / "h")]),
+        "readiness": (readiness, ["audit", "--stack", "prod", "--readiness", str(readiness)]),
+        "state": (folder / "box" / "state.json", ["sandbox", "status", "--sandbox-dir", str(folder / "box")]),
+        "state-down": (folder / "box" / "state.json", ["sandbox", "down", "--sandbox-dir", str(folder / "box")]),
+        "lock": (_dead_lock(folder, journal), ["drill", "recover", "--lock-dir", str(folder / "locks")]),
+        "lock-journal": (journal, ["drill", "recover", "--lock-dir", str(folder / "locks")]),
+    }  # fmt: skip
+
+
+def _dead_lock(folder: Path, journal: Path) -> Path:
+    """The lock a killed drill on the sandbox in `folder/box` left (its pid is this test's, with another identity)."""
+    from bascule.drills.control import sandbox_description, sandbox_lock_key
+    from bascule.drills.lock import DrillLock
+
+    lock = DrillLock(folder / "locks", sandbox_lock_key(folder / "box"))
+    lock.acquire({"journal": str(journal), "control": sandbox_description(folder / "box"), "fault": "health"})
+    record = json.loads(lock.path.read_text())
+    lock.path.write_text(json.dumps({**record, "pid_identity": "another process"}, indent=2))
+    return lock.path
+
+
+@st.composite
+def damaged(draw: st.DrawFn, text: str) -> bytes:
+    """`text` truncated, with a line replaced by other JSON, a value swapped for any JSON value, or bytes flipped.
+
+    Positions are drawn as numbers and taken modulo the text's size: the files carry timestamps, so their length
+    differs from run to run, and hypothesis must draw the same choices when it replays a case.
+    """
+    how = draw(st.sampled_from(["truncate", "line", "value", "bytes"]))
+    data = text.encode()
+    spot = draw(st.integers(min_value=0, max_value=10**9))
+    if how == "truncate":
+        return data[: spot % (len(data) + 1)]
+    if how == "bytes":
+        at_ = spot % max(len(data), 1)
+        return data[:at_] + draw(st.binary(min_size=1, max_size=4)) + data[at_ + 1 :]
+    lines = text.splitlines(keepends=True) or [""]
+    index = spot % len(lines)
+    if how == "line":
+        lines[index] = json.dumps(draw(values)) + "\n"
+        return "".join(lines).encode()
+    try:
+        doc = json.loads(lines[index]) if len(lines) > 1 else json.loads(text)
+    except ValueError:
+        return data
+    places = paths(doc)
+    where = places[draw(st.integers(min_value=0, max_value=10**9)) % len(places)]
+    replacement = draw(values)
+    if not where:
+        doc = replacement
+    else:
+        parent = doc
+        for part in where[:-1]:
+            parent = parent[part]
+        parent[where[-1]] = replacement
+    if len(lines) > 1:
+        lines[index] = json.dumps(doc) + "\n"
+        return "".join(lines).encode()
+    return json.dumps(doc, indent=2).encode()
+
+
+from tests.test_properties import paths, values  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "kind", ["journal", "history", "audit-history", "readiness", "state", "state-down", "lock", "lock-journal"]
+)
+@settings(
+    max_examples=int(os.environ.get("DAMAGE_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_damaged_files_bascule_wrote_give_exit_2_naming_the_file(
+    tmp_path_factory: Any, kind: str, data: st.DataObject
+) -> None:
+    folder = tmp_path_factory.mktemp("written")
+    path, args = _written_files(folder)[kind]
+    path.write_bytes(data.draw(damaged(path.read_text())))
+    result = runner.invoke(app, args)
+    assert "Traceback" not in result.output
+    assert result.exit_code != 70, result.output
+    if result.exit_code == 2:
+        assert str(path) in result.stderr, result.stderr

@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import dns.query
 import dns.rdatatype
 
 from bascule.components.powerdns.api import lua_failover_content
-from bascule.io.documents import InputError, mapping, read_json
+from bascule.io.documents import InputError, at, mapping, read_json
 from bascule.io.files import write_atomic
 from bascule.io.processes import identity, is_same
 from bascule.sandbox import database as db
@@ -108,10 +108,38 @@ class DataState:
 
 
 def _read_state(path: Path) -> dict[str, Any]:
+    """state.json as written, every value of the type its writer gave it, or `SandboxStateError` naming the place.
+
+    The one reader of the file (`load` and `refresh` both use it): a hand-edited or damaged state whose `pids` is
+    `null` or whose port is text was an internal error wherever it was first used."""
     try:
-        return dict(mapping(path, (), read_json(path, "sandbox state file")))
+        raw = dict(mapping(path, (), read_json(path, "sandbox state file")))
+        _check_fields(path, (), SandboxState, raw)
+        _check_fields(path, ("service",), SandboxService, dict(mapping(path, ("service",), raw.get("service", {}))))
+        for name, kind in (("pids", int), ("tokens", str)):
+            for key, value in mapping(path, (name,), raw.get(name, {})).items():
+                if not isinstance(value, kind) or isinstance(value, bool):
+                    raise at(path, (name, key), f"expected {'a pid' if kind is int else 'a text'}, got {value!r:.40}")
+        if raw.get("data") is not None:
+            clusters = mapping(path, ("data", "clusters"), mapping(path, ("data",), raw["data"]).get("clusters"))
+            for role, cluster in clusters.items():
+                _check_fields(path, ("data", "clusters", role), db.Cluster, dict(mapping(path, (role,), cluster)))
     except InputError as exc:
         raise _unusable(path, str(exc).removeprefix(f"{path}").lstrip(": ")) from None
+    return raw
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "bool": (bool,), "int | None": (int, type(None))}
+"""A dataclass field's annotation (text, under `from __future__ import annotations`) -> the JSON values it takes."""
+
+
+def _check_fields(path: Path, parts: tuple[str, ...], cls: Any, raw: dict[str, Any]) -> None:
+    """Each field of dataclass `cls` present in `raw` has the type its annotation says (a bool is no number)."""
+    for item in fields(cls):
+        if item.name in raw and item.type in _TYPES:
+            value = raw[item.name]
+            if not isinstance(value, _TYPES[item.type]) or (isinstance(value, bool) and item.type != "bool"):
+                raise at(path, (*parts, item.name), f"expected {item.type}, got {value!r:.40}")
 
 
 def _unusable(path: Path, reason: str) -> SandboxStateError:
