@@ -9,6 +9,7 @@ Markdown, terminal and XML output.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -532,3 +533,130 @@ def test_damaged_files_bascule_wrote_give_exit_2_naming_the_file(
     assert result.exit_code != 70, result.output
     if result.exit_code == 2:
         assert str(path) in result.stderr, result.stderr
+
+
+# --- 24.9: one escaping rule per output medium ---------------------------------------------------------------------
+
+import unicodedata  # noqa: E402
+from xml.etree import ElementTree as ET  # noqa: E402
+
+from markdown_it import MarkdownIt  # noqa: E402
+
+from bascule.io.escaping import markdown, terminal, xml_text  # noqa: E402
+
+ATTACKS = st.sampled_from([
+    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "[click](javascript:alert(1))",
+    "![x](https://evil.example/p.png)", "<javascript:alert(1)>", "a\n| x | y |\n| z | w |", "a\r\n# heading",
+    "`code", "\\|", "&lt;script&gt;", "\x1b[2J\x1b]8;;https://evil.example\x07link\x1b]8;;\x07", "\u202egnp.exe",
+    "\ud800", "\x00\x01\x0b\x0c\x7f\x85", "***", "<!-- x -->", "<br>",
+])  # fmt: skip
+hostile_text = st.lists(ATTACKS | st.text(max_size=12), min_size=1, max_size=4).map("".join)
+GFM = MarkdownIt("gfm-like").disable("linkify")
+
+
+@PROFILE
+@given(text=hostile_text)
+def test_markdown_cell_is_literal_text(text: str) -> None:
+    """In a GFM table, an escaped value stays one cell of one row: no HTML, no link, no image, no extra row."""
+    html_out = GFM.render(f"| name | n |\n|---|---|\n| {markdown(text)} | 1 |\n")
+    assert html_out.count("<tr>") == 2 and html_out.count("<td>") == 2, (text, html_out)
+    for tag in ("<script", "<img", "<a ", "<br", "<!--", "<h1", "<code"):
+        assert tag not in html_out, (text, html_out)
+
+
+@PROFILE
+@given(text=hostile_text)
+def test_terminal_text_has_nothing_that_acts(text: str) -> None:
+    shown = terminal(text)
+    assert all(c in "\n\t" or (unicodedata.category(c) not in {"Cc", "Cf", "Cs", "Zl", "Zp"}) for c in shown)
+    shown.encode("utf-8")  # writable: no unpaired surrogate
+
+
+@PROFILE
+@given(text=hostile_text)
+def test_xml_text_keeps_junit_well_formed(text: str) -> None:
+    root = ET.Element("testcase", name=xml_text(text))
+    ET.SubElement(root, "failure", message=xml_text(text)).text = xml_text(text)
+    ET.fromstring(ET.tostring(root, encoding="unicode"))
+
+
+@functools.cache
+def _single_region_export() -> str:
+    """The single-region stack as `pulumi stack export` writes it: its `payments` workload is a mandatory finding."""
+    import tempfile
+
+    from tests.test_cli_check import _export
+
+    return _export(Path(tempfile.mkdtemp()), "single-region").read_text()
+
+
+def _export_with(folder: Path, workload: str, reason: str) -> tuple[Path, Path]:
+    """That export with the workload tag `payments` renamed `workload`, and a waivers file waiving the finding
+    with `reason`."""
+    path = folder / "state.json"
+    path.write_text(_single_region_export().replace('"payments"', json.dumps(workload)))
+    waivers = folder / "waivers.yaml"
+    waivers.write_text(json.dumps({"waivers": [{"rule": "bascule-single-region", "workload": workload,
+                                                "reason": reason, "owner": "ops@example.com",
+                                                "expires": "2099-01-01"}]}))  # fmt: skip
+    return path, waivers
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(workload=hostile_text, reason=hostile_text)
+def test_check_output_in_every_medium(tmp_path_factory: Any, workload: str, reason: str) -> None:
+    """Untrusted tags and waiver reasons: the terminal sees no escape sequence, JUnit stays XML, no crash."""
+    folder = tmp_path_factory.mktemp("media")
+    export, waivers = _export_with(folder, workload, reason)
+    for fmt in ("text", "junit", "json", "sarif"):
+        for waived in ([], ["--waivers", str(waivers)]):
+            result = runner.invoke(app, ["check", "--export", str(export), "-f", fmt, *waived])
+            assert result.exit_code in (0, 1, 2), result.output
+            if result.exit_code == 2:  # refused input (an unpaired surrogate): one line naming a file
+                assert result.stderr.startswith("error: "), result.stderr
+                continue
+            if fmt == "text":
+                assert "\x1b" not in result.stdout and "\u202e" not in result.stdout, result.stdout
+            elif fmt == "junit":
+                ET.fromstring(result.stdout)
+            else:
+                json.loads(result.stdout)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(service=hostile_text)
+def test_history_markdown_keeps_one_row_per_service(tmp_path_factory: Any, service: str) -> None:
+    from bascule.drills import history
+
+    folder = tmp_path_factory.mktemp("history")
+    summary = {"started": "2025-01-01T09:17:00Z", "service": service, "target": "sandbox", "fault": "health",
+               "status": "pass", "rto_seconds": 10, "failover": {"dns_all_s": 1.0, "http_s": 1.5},
+               "failback": {"http_s": 1.2}}  # fmt: skip
+    history.append(folder / "h", summary, folder)
+    result = runner.invoke(app, ["drill", "history", "--history", str(folder / "h"), "-f", "markdown"])
+    assert result.exit_code == 0, result.output
+    html_out = GFM.render(result.stdout)
+    assert html_out.count("<tr>") == 2, (service, result.stdout)
+    for tag in ("<script", "<img", "<a "):
+        assert tag not in html_out
+    text = runner.invoke(app, ["drill", "history", "--history", str(folder / "h")])
+    assert text.exit_code == 0 and "\x1b" not in text.stdout
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=hostile_text)
+def test_report_md_keeps_untrusted_text_literal(tmp_path_factory: Any, text: str) -> None:
+    from bascule.drills.report import render_markdown, summarize
+    from tests.test_drill_report import good_drill
+
+    events = good_drill().events
+    for event in events:
+        if event["kind"] == "plan":
+            event["plan"]["target"]["service"] = text
+            event["plan"]["target"]["description"] = text
+    summary = summarize(events)
+    summary["reasons"] = [text]
+    html_out = GFM.render(render_markdown(summary))
+    for tag in ("<script", "<img", "<a ", "<h1>" + "x"):
+        assert tag not in html_out, html_out
+    assert html_out.count("<h1>") == 1

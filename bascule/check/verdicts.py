@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from bascule import __version__
 from bascule.inventory.records import Inventory
 from bascule.io.documents import InputError, at, read_yaml
+from bascule.io.escaping import xml_tree
 from bascule.policies.config import Enforcement, PackConfig
 from bascule.policies.rules import RULES, RULES_BY_ID, Finding, evaluate
 
@@ -265,4 +266,4 @@ def render_junit(results: list[Result], resources: int) -> str:
     suite.set("skipped", str(skipped))
     suite.set("errors", "0")
     ET.SubElement(suite, "properties").append(ET.Element("property", name="resources", value=str(resources)))
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
+    return ET.tostring(xml_tree(suite), encoding="unicode", xml_declaration=True)

@@ -67,6 +67,9 @@ class _LazyGroup(TyperGroup):
         exits 1: that becomes the quiet 0 too. Each marks a broken pipe its way: click wraps `sys.stdout` in a
         `PacifyFlushWrapper`, rich points file descriptor 1 at /dev/null; a verdict's exit 1 does neither."""
         before = _stdout_identity()
+        for stream in (sys.stdout, sys.stderr):  # an unpaired surrogate from a program or a file is written as `\udXXX`
+            if isinstance(stream, io.TextIOWrapper):
+                stream.reconfigure(errors="backslashreplace")
         try:
             return super().main(*args, **kwargs)
         except SystemExit as exc:

@@ -34,6 +34,8 @@ from rich.text import Text
 from typer._click.core import ParameterSource  # typer vendors click: its Context carries the per-run output mode
 from typer._click.globals import get_current_context
 
+from bascule.io.escaping import one_line, terminal
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -41,18 +43,19 @@ EXIT_REFUSED = 3
 EXIT_INTERNAL = 70
 """An unexpected error inside Bascule (a bug), never a verdict: sysexits.h's EX_SOFTWARE, outside 0-3."""
 
+
+class _TerminalConsole(Console):
+    """A console that prints every string as terminal-safe text (`bascule.io.escaping.terminal`): an ANSI or OSC
+    escape in a tag, a waiver reason or an error message is shown as `\x1b[...`, never acted on. Strings become
+    text here whether printed alone or as a table cell; colour comes only from `styled`, on text Bascule wrote."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(terminal(text), **options)
+
+
 # Piped output (CI logs, files) gets wide tables instead of rich's 80-column default.
-out = Console(width=None if sys.stdout.isatty() else 160, markup=False, highlight=False)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160, markup=False, highlight=False)
-
-
-def one_line(text: str) -> str:
-    """Untrusted text kept on one terminal line: control characters (newlines, escapes, separators) escaped.
-
-    A key or value from a hostile file may hold `\n`, `\x1e` or terminal escape sequences; printed raw they
-    would split a one-line error in two or rewrite the terminal.
-    """
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+out = _TerminalConsole(width=None if sys.stdout.isatty() else 160, markup=False, highlight=False)
+err = _TerminalConsole(stderr=True, width=None if sys.stderr.isatty() else 160, markup=False, highlight=False)
 
 
 def styled(label: str, style: str, text: str = "") -> Text:
@@ -146,8 +149,12 @@ def chosen_format(output_format: F, as_json: bool) -> F:
 
 
 def emit(text: str) -> None:
-    """The machine-readable result, verbatim on stdout (no wrapping, no styling)."""
-    print(text)
+    """The result, verbatim on stdout (no wrapping, no styling); a text result is for a terminal, so terminal-safe.
+
+    A machine format carries its own escaping (JSON's, Markdown's, XML's); a text result is printed for people,
+    and untrusted text in it (tags, waiver reasons) must not reach the terminal as escape sequences.
+    """
+    print(text if mode().machine else terminal(text))
 
 
 def emit_json(document: Any) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bascule.io.documents import InputError, read_json_lines
+from bascule.io.escaping import markdown
 from bascule.io.files import repair_tail
 
 HISTORY_FILE = "history.jsonl"
@@ -103,8 +104,9 @@ def history_rows(trends: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
 
 
 def history_markdown(trends: dict[str, dict[str, Any]], runs: int) -> str:
-    """GitHub-flavoured Markdown (a job summary, a wiki page): a heading and a table; `|` in a cell escaped."""
+    """GitHub-flavoured Markdown (a job summary, a wiki page): a heading and a table, every cell literal text
+    (`bascule.io.escaping.markdown`: no HTML, no link, no new cell or row from a service name)."""
     lines = [f"### Drill history ({runs} drills)", "", "| " + " | ".join(HISTORY_COLUMNS) + " |",
              "|" + "---|" * len(HISTORY_COLUMNS)]  # fmt: skip
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in history_rows(trends)]
+    lines += ["| " + " | ".join(markdown(cell) for cell in row) + " |" for row in history_rows(trends)]
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from bascule.io.escaping import xml_tree
 from bascule.readiness.probes import DnsResult, query_dns
 from bascule.readiness.site import SiteReadiness, Trust, check_site
 from bascule.readiness.target import DrillTarget
@@ -134,4 +135,4 @@ def render_junit(results: list[ServiceReadiness]) -> str:
             case = ET.SubElement(suite, "testcase", classname=r.service, name=name)
             if problems:
                 ET.SubElement(case, "failure", message=problems[0]).text = "\n".join(problems)
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True)
+    return ET.tostring(xml_tree(suites), encoding="unicode", xml_declaration=True)
