@@ -227,7 +227,9 @@ GCP_ZONAL_TYPES = frozenset(
 DNS_TTL_MAX = 2_147_483_647
 ROUTE53_SEARCH_STRING_MAX = 255
 """The longest `health_check.search_string`: Route 53's limit, the narrowest of the backends that match a body."""
-
+ROUTE53_RESOURCE_PATH_MAX = 255
+"""The longest `health_check.path`: Route 53's `ResourcePath`, "Length Constraints: Maximum length of 255"
+(https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html), the narrowest backend."""
 # Resource types that have no region: they are served from every region at once.
 GLOBAL_TYPE_PREFIXES = (
     "aws:route53/",

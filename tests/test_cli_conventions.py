@@ -128,7 +128,7 @@ def machine_commands(tmp_path: Path, export: Path, history_dir: Path, journal: P
         "drill history": ["drill", "history", "--history", str(history_dir)],
         "drill report": ["drill", "report", str(journal)],
         "drill recover": ["drill", "recover", "--lock-dir", str(tmp_path / "locks")],
-        "sandbox down": ["sandbox", "down", "--dir", str(tmp_path / "no-sandbox")],
+        "sandbox down": ["sandbox", "down", "--sandbox-dir", str(tmp_path / "no-sandbox")],
         "policy-pack init": ["policy-pack", "init", str(tmp_path / "pack"), "--force"],
     }
 
@@ -245,9 +245,9 @@ def test_hint_repeats_a_chosen_sandbox_dir_quoted(tmp_path: Path) -> None:
     folder = tmp_path / "my box"
     result = runner.invoke(app, ["verify", "--local", "--sandbox-dir", str(folder)])
     assert result.exit_code == 2
-    assert f"start one with `bascule sandbox up --dir '{folder}'`" in result.stderr
-    status = runner.invoke(app, ["sandbox", "status", "--dir", str(folder)])
-    assert status.exit_code == 1 and f"`bascule sandbox up --dir '{folder}'`" in status.stderr
+    assert f"start one with `bascule sandbox up --sandbox-dir '{folder}'`" in result.stderr
+    status = runner.invoke(app, ["sandbox", "status", "--sandbox-dir", str(folder)])
+    assert status.exit_code == 1 and f"`bascule sandbox up --sandbox-dir '{folder}'`" in status.stderr
 
 
 def test_hint_adds_nothing_for_folders_left_at_their_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -261,7 +261,7 @@ def test_drill_hint_names_the_chosen_lock_dir_and_sandbox_dir(tmp_path: Path) ->
     box, locks = tmp_path / "box", tmp_path / "locks"
     result = runner.invoke(app, ["drill", "--local", "--sandbox-dir", str(box), "--lock-dir", str(locks)])
     assert result.exit_code == 2
-    assert f"start one with `bascule sandbox up --dir {box}`" in result.stderr
+    assert f"start one with `bascule sandbox up --sandbox-dir {box}`" in result.stderr
 
 
 def test_with_dirs_picks_each_commands_own_flags() -> None:
@@ -271,7 +271,7 @@ def test_with_dirs_picks_each_commands_own_flags() -> None:
     def probe() -> None:
         for hint in ("`bascule drill recover`", "`bascule sandbox down` and `bascule sandbox up --data`",
                      "`bascule drill --local`", "`bascule drill --stack dev --service x`", "`bascule drill report J`",
-                     "`bascule sandbox up --dir /given`"):  # fmt: skip
+                     "`bascule sandbox up --sandbox-dir /given`"):  # fmt: skip
             seen[hint] = common.with_dirs(hint)
 
     probe_app = typer.Typer()
@@ -286,12 +286,12 @@ def test_with_dirs_picks_each_commands_own_flags() -> None:
     assert seen == {
         "`bascule drill recover`": "`bascule drill recover --lock-dir /l`",
         "`bascule sandbox down` and `bascule sandbox up --data`":
-            "`bascule sandbox down --dir /b` and `bascule sandbox up --data --dir /b`",
+            "`bascule sandbox down --sandbox-dir /b` and `bascule sandbox up --data --sandbox-dir /b`",
         "`bascule drill --local`": "`bascule drill --local --sandbox-dir /b --lock-dir /l`",
         "`bascule drill --stack dev --service x`":
             "`bascule drill --stack dev --service x --sandbox-dir /b --lock-dir /l --stacks-dir /s`",
         "`bascule drill report J`": "`bascule drill report J`",
-        "`bascule sandbox up --dir /given`": "`bascule sandbox up --dir /given`",
+        "`bascule sandbox up --sandbox-dir /given`": "`bascule sandbox up --sandbox-dir /given`",
     }  # fmt: skip
 
 

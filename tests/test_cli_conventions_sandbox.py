@@ -51,21 +51,21 @@ def parsed(proc: subprocess.CompletedProcess[str]) -> object:
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A sandbox started by `bascule sandbox up --format json`, stopped by `bascule sandbox down --format json`."""
     directory = tmp_path_factory.mktemp("conventions") / "box"
-    up = cli("sandbox", "up", "--dir", str(directory), "--format", "json")
+    up = cli("sandbox", "up", "--sandbox-dir", str(directory), "--format", "json")
     assert up.returncode == 0, up.stderr
     status = parsed(up)
     assert isinstance(status, dict) and status["answer"] == ["127.0.0.2"] and status["directory"] == str(directory)
     assert f"`bascule drill --local --sandbox-dir {directory}`" in up.stderr  # the hint, on stderr, with the folder
     yield directory
-    down = cli("sandbox", "down", "--dir", str(directory), "--format", "json")
+    down = cli("sandbox", "down", "--sandbox-dir", str(directory), "--format", "json")
     assert down.returncode == 0 and parsed(down) == {"directory": str(directory), "stopped": True}
 
 
 def test_sandbox_status_site_and_verify_print_json_alone(box: Path) -> None:
-    status = cli("sandbox", "status", "--dir", str(box), "-f", "json")
+    status = cli("sandbox", "status", "--sandbox-dir", str(box), "-f", "json")
     assert status.returncode == 0 and parsed(status)["processes"] == {  # type: ignore[index]
         "primary": True, "secondary": True, "pdns": True, "recursor": True}  # fmt: skip
-    site = cli("sandbox", "site", "secondary", "healthy", "--dir", str(box), "-f", "json")
+    site = cli("sandbox", "site", "secondary", "healthy", "--sandbox-dir", str(box), "-f", "json")
     assert site.returncode == 0 and parsed(site) == {"role": "secondary", "mode": "healthy"}
     verify = cli("verify", "--local", "--sandbox-dir", str(box), "-f", "json", "-q")
     assert verify.returncode == 0 and verify.stderr == ""
@@ -85,12 +85,12 @@ def test_dry_run_json_is_one_document_with_the_plan_and_the_preflight(box: Path,
 
 
 def test_refused_dry_run_still_prints_its_json_and_exits_3(box: Path, tmp_path: Path) -> None:
-    assert cli("sandbox", "site", "secondary", "unhealthy", "--dir", str(box)).returncode == 0
+    assert cli("sandbox", "site", "secondary", "unhealthy", "--sandbox-dir", str(box)).returncode == 0
     try:
         proc = cli("drill", "--local", "--dry-run", "-f", "json", "-q", "--sandbox-dir", str(box),
                    "--lock-dir", str(tmp_path / "locks"))  # fmt: skip
     finally:
-        assert cli("sandbox", "site", "secondary", "healthy", "--dir", str(box)).returncode == 0
+        assert cli("sandbox", "site", "secondary", "healthy", "--sandbox-dir", str(box)).returncode == 0
     assert proc.returncode == 3
     document = parsed(proc)
     assert document["preflight"]["ok"] is False  # type: ignore[index]
@@ -165,12 +165,12 @@ def test_a_drill_asking_for_other_settings_than_the_running_sandbox_warns_even_w
     assert proc.stderr.splitlines()[0] == (
         f"warning: the sandbox in {box} already runs with interval 1 s, 2 failures, TTL 1 s, RTO 15 s, RPO 5 s, not "
         "interval 10 s, 3 failures, TTL 60 s, RTO 300 s, RPO 60 s: this drill uses the running sandbox's; "
-        f"`bascule sandbox down --dir {box}` first to drill with the other ones"
+        f"`bascule sandbox down --sandbox-dir {box}` first to drill with the other ones"
     )
 
 
 def test_sandbox_status_text_is_words_not_python_reprs(box: Path) -> None:
-    proc = cli("sandbox", "status", "--dir", str(box))
+    proc = cli("sandbox", "status", "--sandbox-dir", str(box))
     assert proc.returncode == 0, proc.stderr
     lines = {label.strip(): value for label, _, value in (line.partition(": ") for line in proc.stdout.splitlines())}
     assert lines["DNS answers"] == "127.0.0.2 (primary)"
@@ -197,13 +197,13 @@ def test_a_piped_drill_names_each_resolver_in_its_progress(box: Path, tmp_path: 
 
 
 def test_sandbox_up_again_is_fine_as_asked_and_refused_with_other_settings(box: Path) -> None:
-    again = cli("sandbox", "up", "--dir", str(box), "-q")
+    again = cli("sandbox", "up", "--sandbox-dir", str(box), "-q")
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("sandbox already running: checkout.sandbox.test answered by 127.0.0.1:")
-    other = cli("sandbox", "up", "--dir", str(box), "--data")
+    other = cli("sandbox", "up", "--sandbox-dir", str(box), "--data")
     assert other.returncode == 3
     assert other.stderr == (
         f"error: a sandbox already runs in {box} with no databases, not with databases; stop it first with "
-        f"`bascule sandbox down --dir {box}`\n"
+        f"`bascule sandbox down --sandbox-dir {box}`\n"
     )
-    assert cli("sandbox", "status", "--dir", str(box)).returncode == 0  # still the same one, still running
+    assert cli("sandbox", "status", "--sandbox-dir", str(box)).returncode == 0  # still the same one, still running

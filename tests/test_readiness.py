@@ -214,14 +214,14 @@ def test_client_errors_name_tls_failures_on_the_standby(sandbox: Sandbox, tmp_pa
 
 def test_sandbox_site_command_sets_modes_and_refuses_unknown_ones(sandbox: Sandbox) -> None:
     directory = sandbox.state.directory
-    proc = cli("sandbox", "site", "secondary", "down", "--dir", directory)
+    proc = cli("sandbox", "site", "secondary", "down", "--sandbox-dir", directory)
     assert proc.returncode == 0 and not sandbox.site_alive(SECONDARY)
     assert sandbox.running()  # a site down on purpose is a state of the sandbox, not a broken sandbox
-    proc = cli("sandbox", "site", "secondary", "healthy", "--dir", directory)
+    proc = cli("sandbox", "site", "secondary", "healthy", "--sandbox-dir", directory)
     assert proc.returncode == 0 and sandbox.site_alive(SECONDARY)
-    bad = cli("sandbox", "site", "secondary", "sideways", "--dir", directory)
+    bad = cli("sandbox", "site", "secondary", "sideways", "--sandbox-dir", directory)
     assert bad.returncode == 2 and "no site mode 'sideways'" in bad.stderr
-    bad = cli("sandbox", "site", "tertiary", "healthy", "--dir", directory)
+    bad = cli("sandbox", "site", "tertiary", "healthy", "--sandbox-dir", directory)
     assert bad.returncode == 2 and "no site 'tertiary'" in bad.stderr
 
 
@@ -237,6 +237,8 @@ def test_verify_junit_names_the_failing_site(sandbox: Sandbox) -> None:
 
 def test_verify_without_a_sandbox_is_bad_input(tmp_path: Path) -> None:
     proc = cli("verify", "--local", "--sandbox-dir", str(tmp_path / "none"))
-    assert proc.returncode == 2 and f"start one with `bascule sandbox up --dir {tmp_path / 'none'}`" in proc.stderr
+    assert (
+        proc.returncode == 2 and f"start one with `bascule sandbox up --sandbox-dir {tmp_path / 'none'}`" in proc.stderr
+    )
     proc = cli("verify")
     assert proc.returncode == 2 and "choose one target" in proc.stderr

@@ -23,6 +23,7 @@ from bascule import facts
 from bascule.drills import history
 from bascule.inventory.records import GLOBAL, UNKNOWN, Inventory, Resource
 from bascule.io.documents import InputError, read_json
+from bascule.io.escaping import markdown, one_line
 from bascule.policies.config import Settings
 from bascule.policies.rules import (
     Workload,
@@ -455,11 +456,11 @@ def _summary(result: Audit) -> str:
 
 
 def render_json(result: Audit) -> str:
-    return json.dumps(result.as_json(), indent=2)
+    return json.dumps(result.as_json(), indent=2, allow_nan=False)
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+_md = markdown
+"""Every untrusted value entering the Markdown page (names, tags, details): `bascule.io.escaping.markdown`."""
 
 
 def render_markdown(result: Audit) -> str:
@@ -481,7 +482,9 @@ def render_markdown(result: Audit) -> str:
                   f"- {_md(_rto_line(w))}", f"- {_md(_rpo_line(w))}", f"- {_md(_readiness_line(w))}"]  # fmt: skip
         lines += [f"- **SPOF {s.code}**: {_md(s.detail)}" for s in w.spofs]
         lines.append("")
-    lines += ["## Concentration", "", CONCENTRATION_MEANS, "", "```", *_concentration_lines(result), "```", ""]
+    # In a code block nothing is markup, but a line break or a fence in a name could end the block early.
+    fenced = [one_line(line).replace("`", "'") for line in _concentration_lines(result)]
+    lines += ["## Concentration", "", CONCENTRATION_MEANS, "", "```", *fenced, "```", ""]
     lines += [f"- {EU_REGION_MEANS}", f"- {EU_PROVIDER_MEANS}", ""]
     return "\n".join(lines)
 

@@ -19,6 +19,7 @@ from xml.etree import ElementTree as ET
 
 from bascule import __version__
 from bascule.inventory.records import Inventory
+from bascule.io.escaping import xml_tree
 from bascule.policies.config import Enforcement, PackConfig
 from bascule.policies.rules import RULES, Finding, evaluate
 from bascule.policies.waivers import Waiver, match
@@ -140,6 +141,7 @@ def render_json(results: list[Result], resources: int) -> str:
             ],
         },
         indent=2,
+        allow_nan=False,
     )
 
 
@@ -200,7 +202,7 @@ def render_sarif(results: list[Result], anchor: Anchor) -> str:
             }
         ],
     }
-    return json.dumps(log, indent=2)
+    return json.dumps(log, indent=2, allow_nan=False)
 
 
 def render_junit(results: list[Result], resources: int) -> str:
@@ -225,7 +227,7 @@ def render_junit(results: list[Result], resources: int) -> str:
     suite.set("skipped", str(skipped))
     suite.set("errors", "0")
     ET.SubElement(suite, "properties").append(ET.Element("property", name="resources", value=str(resources)))
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
+    return ET.tostring(xml_tree(suite), encoding="unicode", xml_declaration=True)
 
 
 class Format(StrEnum):

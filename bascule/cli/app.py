@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import gc
 import importlib
+import io
+import os
+import sys
 import traceback
 from typing import Any
 
 import typer
 import typer._click as click  # typer vendors click: TyperGroup's methods take and return these classes
 from typer._click.exceptions import UsageError
-from typer.core import TyperCommand, TyperGroup
+from typer._click.utils import PacifyFlushWrapper
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from bascule import __version__
 
@@ -48,12 +52,32 @@ class _LazyGroup(TyperGroup):
         # Listing for --help: a stand-in carrying the one-line help, so nothing is imported.
         return TyperCommand(cmd_name, help=_COMMANDS[cmd_name][2], short_help=_COMMANDS[cmd_name][2])
 
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        return plain_metavars(super().get_params(ctx))  # `bascule`'s own: its --help and --version
+
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
         if args and args[0] in _COMMANDS and args[0] not in self.commands:
             self.commands[args[0]] = _load(args[0])
         return super().resolve_command(ctx, args)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Click's and rich's own EPIPE handling (`--help`, `--version`, help of a subcommand into a closed pipe)
+        exits 1: that becomes the quiet 0 too. Each marks a broken pipe its way: click wraps `sys.stdout` in a
+        `PacifyFlushWrapper`, rich points file descriptor 1 at /dev/null; a verdict's exit 1 does neither."""
+        before = _stdout_identity()
+        for stream in (sys.stdout, sys.stderr):  # an unpaired surrogate from a program or a file is written as `\udXXX`
+            if isinstance(stream, io.TextIOWrapper):
+                stream.reconfigure(errors="backslashreplace")
+        try:
+            return super().main(*args, **kwargs)
+        except SystemExit as exc:
+            broken = isinstance(sys.stdout, PacifyFlushWrapper) or _stdout_identity() != before
+            if exc.code not in (0, None) and broken:
+                _reader_gone()
+                raise SystemExit(0) from None
+            raise
 
     def invoke(self, ctx: click.Context) -> Any:
         """Every command runs inside this: an unexpected exception becomes exit 70 and one line, never exit 1.
@@ -74,6 +98,9 @@ class _LazyGroup(TyperGroup):
             raise
         except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors, exits, Ctrl-C: the CLI's own
             raise
+        except BrokenPipeError:  # `bascule plan -f json | head -c 1`: the reader has what it wanted
+            _reader_gone()
+            raise typer.Exit(0) from None
         except InputError as exc:  # a file the user handed (or left) is unusable, wherever it was read: exit 2
             from bascule.cli.common import fail
 
@@ -94,6 +121,31 @@ class _LazyGroup(TyperGroup):
             raise typer.Exit(EXIT_INTERNAL) from None
 
 
+def _stdout_identity() -> tuple[int, int] | None:
+    """Which file stdout's descriptor is (device, inode), or None where it has none (a test runner's buffer)."""
+    try:
+        found = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _reader_gone() -> None:
+    """Stdout's reader closed the pipe (`| head`): end quietly with exit 0, as `cat` and `grep` do.
+
+    Python ignores SIGPIPE, so the next write raises BrokenPipeError, which would otherwise be an internal error
+    (exit 70); and what is still buffered would fail again when the interpreter flushes stdout at exit, so stdout
+    is pointed at /dev/null first. Handled once here and in `main`, for every command.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # no descriptor (a test runner's buffer)
+        pass
+    finally:
+        os.close(devnull)
+
+
 def _load(name: str) -> click.Command:
     module, attribute, _ = _COMMANDS[name]
     target: Any = getattr(importlib.import_module(module), attribute)
@@ -106,7 +158,42 @@ def _load(name: str) -> click.Command:
     parent.callback()(_no_options)
     group = typer.main.get_command(parent)
     assert isinstance(group, TyperGroup)
-    return group.commands[name]
+    command = group.commands[name]
+    _plain_metavars_everywhere(command)
+    return command
+
+
+_PLAIN_TYPES = {"str": "text", "float": "number", "float range": "number", "int": "integer",
+                "int range": "integer", "Path": "path"}  # fmt: skip
+"""The Python type typer would show for an option's value -> the word `--help` shows instead."""
+
+
+def plain_metavars(params: list[click.Parameter]) -> list[click.Parameter]:
+    """Options described for people in `--help`: a flag shows no value, a value shows a plain word (`<text>`).
+
+    typer describes a value by its Python annotation (`--resolver <list[str]>`, `--local <bool>`, `<str>`), which
+    says nothing to someone running a command. An option that names its own metavar, and every choice (`<text|json>`),
+    is left as it is; a repeatable option shows its element (its help says "repeatable"). Applied once per command
+    tree, here, so a new option cannot bring the Python types back.
+    """
+    for param in params:
+        if not isinstance(param, TyperOption) or param.metavar is not None or param.type_descriptor.is_choice:
+            continue
+        if param.is_flag:
+            param.metavar = ""
+            continue
+        label = param.display_type(None)[1:-1]  # type: ignore[arg-type]  # no choice: typer reads no context
+        while label.startswith("list[") and label.endswith("]"):
+            label = label[len("list[") : -1]
+        param.metavar = f"<{_PLAIN_TYPES.get(label, label)}>"
+    return params
+
+
+def _plain_metavars_everywhere(command: click.Command) -> None:
+    help_option = command.get_help_option(click.Context(command))  # made once per command, on first use
+    plain_metavars([*command.params, *([help_option] if help_option else [])])
+    for child in getattr(command, "commands", {}).values():
+        _plain_metavars_everywhere(child)
 
 
 def _no_options() -> None:
@@ -147,7 +234,13 @@ def _root(
 
 def main() -> None:
     try:
-        app()
+        try:
+            app()
+        finally:
+            sys.stdout.flush()  # here, so a reader that left (`| head`) is seen while the handler below still runs
+    except BrokenPipeError:
+        _reader_gone()
+        raise SystemExit(0) from None
     finally:
         # Interpreter teardown runs full collector passes while it empties the modules: after a stack run the
         # heap holds the cloud SDKs' hundreds of thousands of classes, and those passes took 2-3 s of a 10 s

@@ -34,6 +34,8 @@ from rich.text import Text
 from typer._click.core import ParameterSource  # typer vendors click: its Context carries the per-run output mode
 from typer._click.globals import get_current_context
 
+from bascule.io.escaping import one_line, terminal
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -41,18 +43,19 @@ EXIT_REFUSED = 3
 EXIT_INTERNAL = 70
 """An unexpected error inside Bascule (a bug), never a verdict: sysexits.h's EX_SOFTWARE, outside 0-3."""
 
+
+class _TerminalConsole(Console):
+    """A console that prints every string as terminal-safe text (`bascule.io.escaping.terminal`): an ANSI or OSC
+    escape in a tag, a waiver reason or an error message is shown as `\x1b[...`, never acted on. Strings become
+    text here whether printed alone or as a table cell; colour comes only from `styled`, on text Bascule wrote."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(terminal(text), **options)
+
+
 # Piped output (CI logs, files) gets wide tables instead of rich's 80-column default.
-out = Console(width=None if sys.stdout.isatty() else 160, markup=False, highlight=False)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160, markup=False, highlight=False)
-
-
-def one_line(text: str) -> str:
-    """Untrusted text kept on one terminal line: control characters (newlines, escapes, separators) escaped.
-
-    A key or value from a hostile file may hold `\n`, `\x1e` or terminal escape sequences; printed raw they
-    would split a one-line error in two or rewrite the terminal.
-    """
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+out = _TerminalConsole(width=None if sys.stdout.isatty() else 160, markup=False, highlight=False)
+err = _TerminalConsole(stderr=True, width=None if sys.stderr.isatty() else 160, markup=False, highlight=False)
 
 
 def styled(label: str, style: str, text: str = "") -> Text:
@@ -146,12 +149,16 @@ def chosen_format(output_format: F, as_json: bool) -> F:
 
 
 def emit(text: str) -> None:
-    """The machine-readable result, verbatim on stdout (no wrapping, no styling)."""
-    print(text)
+    """The result, verbatim on stdout (no wrapping, no styling); a text result is for a terminal, so terminal-safe.
+
+    A machine format carries its own escaping (JSON's, Markdown's, XML's); a text result is printed for people,
+    and untrusted text in it (tags, waiver reasons) must not reach the terminal as escape sequences.
+    """
+    print(text if mode().machine else terminal(text))
 
 
 def emit_json(document: Any) -> None:
-    emit(json.dumps(document, indent=2))
+    emit(json.dumps(document, indent=2, allow_nan=False))
 
 
 def say(*objects: Any, **options: Any) -> None:
@@ -249,8 +256,8 @@ DIR_FLAGS: dict[str, dict[str, str]] = {
     "bascule drill recover": {"lock_dir": "--lock-dir"},
     "bascule drill report": {},
     "bascule drill history": {},
-    "bascule sandbox up": {"sandbox_dir": "--dir", "stacks_dir": "--stacks-dir"},
-    "bascule sandbox": {"sandbox_dir": "--dir"},
+    "bascule sandbox up": {"sandbox_dir": "--sandbox-dir", "stacks_dir": "--stacks-dir"},
+    "bascule sandbox": {"sandbox_dir": "--sandbox-dir"},
     "bascule policy-pack": {},
 }
 """Hinted command (the longest that prefixes it) -> the folder parameters it takes (one parameter name for a folder
@@ -258,7 +265,7 @@ in every command) -> its flag there. `tests/test_cli_conventions.py` checks this
 
 
 def dir_flags(command: str) -> dict[str, str]:
-    """The folder flags of `command` (`bascule sandbox down --dir X` -> those of `bascule sandbox`)."""
+    """The folder flags of `command` (`bascule sandbox down --sandbox-dir X` -> those of `bascule sandbox`)."""
     prefix = max((p for p in DIR_FLAGS if command == p or command.startswith(p + " ")), key=len, default=None)
     return DIR_FLAGS[prefix] if prefix else {}
 
@@ -266,16 +273,20 @@ def dir_flags(command: str) -> dict[str, str]:
 _HINT = re.compile(r"`(bascule [^`]*)`")
 
 
+_DEPRECATED_NAMES = {"dir_alias": "sandbox_dir"}
+"""A folder parameter under its old flag (`sandbox`'s hidden `--dir`) -> the parameter it stands for."""
+
+
 def _chosen_dirs() -> dict[str, str]:
     """The folders given on this command line (not left at their default), by parameter name."""
     chosen: dict[str, str] = {}
     ctx = get_current_context(silent=True)
-    names = {name for flags in DIR_FLAGS.values() for name in flags}
+    names = {name: name for flags in DIR_FLAGS.values() for name in flags} | _DEPRECATED_NAMES
     while ctx is not None:
-        for name in names - set(chosen):
-            value = ctx.params.get(name)
-            source = ctx.get_parameter_source(name)
-            if value is not None and source not in (None, ParameterSource.DEFAULT):
+        for given, name in names.items():
+            value = ctx.params.get(given)
+            source = ctx.get_parameter_source(given)
+            if name not in chosen and value is not None and source not in (None, ParameterSource.DEFAULT):
                 chosen[name] = str(value)
         ctx = ctx.parent
     return chosen
@@ -317,7 +328,11 @@ MinCertDays = Annotated[
 StacksDir = Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")]
 SandboxDir = Annotated[
     Path | None,
-    typer.Option("--sandbox-dir", help="A running sandbox's state folder (default: ~/.cache/bascule/sandbox)."),
+    typer.Option(
+        "--sandbox-dir",
+        help="The sandbox's state folder: pids, ports, zone, logs (default: one per checkout, under "
+        "~/.cache/bascule/, named after the project folder).",
+    ),
 ]
 LockDir = Annotated[
     Path | None, typer.Option("--lock-dir", help="Where drill locks live (default: ~/.cache/bascule/locks).")

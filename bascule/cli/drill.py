@@ -184,6 +184,8 @@ def drill(
             fail([f"{name}: {value} is not a positive number of seconds"])
     if not (math.isfinite(window) and window >= 0):
         fail([f"--window: {window} is not a non-negative number of minutes"])
+    if rpo is not None and not (math.isfinite(rpo) and rpo >= 0):  # `nan` also put a bare NaN into report.json
+        fail([f"--rpo: {rpo} is not a non-negative number of seconds"])
     if data and not local:
         fail(["--data: data drills run on the sandbox only (--local); stacks have no data control yet"])
     if force is not None and not force.strip():

@@ -14,13 +14,16 @@ from bascule.cli.common import (
     FormatTextJson,
     JsonAlias,
     Quiet,
+    SandboxDir,
     StacksDir,
     TextOrJson,
     chosen_format,
     emit_json,
+    err,
     fail,
     out,
     say,
+    styled,
     working,
 )
 from bascule.sandbox import Sandbox, SandboxError, SandboxRefused, default_state_dir
@@ -37,15 +40,26 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-Dir = Annotated[
-    Path | None,
-    typer.Option("--dir", help="State folder: pids, ports, zone, logs (default: ~/.cache/bascule/sandbox)."),
-]
-"""The parameter is `sandbox_dir` as in drill and verify (`--sandbox-dir`), so hints repeat it under either flag."""
 
 
-def _load(sandbox_dir: Path | None, code: int = EXIT_FAILED) -> Sandbox:
-    directory = sandbox_dir or default_state_dir()
+def _deprecated_dir(value: Path | None) -> Path | None:
+    if value is not None:
+        err.print(styled("deprecated:", "yellow", "--dir will be removed; use --sandbox-dir (the same folder)"))
+    return value
+
+
+DirAlias = Annotated[Path | None, typer.Option("--dir", hidden=True, callback=_deprecated_dir)]
+"""The old name of `sandbox`'s `--sandbox-dir`: still works (scripts exist), says it is deprecated."""
+
+
+def _folder(sandbox_dir: Path | None, dir_alias: Path | None) -> Path:
+    """The sandbox folder asked for under either name, else this checkout's default."""
+    if sandbox_dir is not None and dir_alias is not None and sandbox_dir != dir_alias:
+        fail([f"--sandbox-dir {sandbox_dir} and --dir {dir_alias} disagree; give --sandbox-dir alone"])
+    return sandbox_dir or dir_alias or default_state_dir()
+
+
+def _load(directory: Path, code: int = EXIT_FAILED) -> Sandbox:
     sandbox = Sandbox.load(directory)
     if sandbox is None:
         fail([f"no sandbox in {directory}; start one with `bascule sandbox up`"], code)
@@ -54,7 +68,7 @@ def _load(sandbox_dir: Path | None, code: int = EXIT_FAILED) -> Sandbox:
 
 @app.command("up")
 def up(
-    sandbox_dir: Dir = None,
+    sandbox_dir: SandboxDir = None,
     stack: Annotated[str | None, typer.Option("--stack", help="Use a stack service's failover settings.")] = None,
     service: Annotated[str | None, typer.Option("--service", help="Service of --stack.")] = None,
     stacks_dir: StacksDir = Path("stacks"),
@@ -68,6 +82,7 @@ def up(
     ] = False,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
+    dir_alias: DirAlias = None,
 ) -> None:
     """Start the sandbox and wait until DNS answers the primary (steady state).
 
@@ -76,11 +91,11 @@ def up(
 
     Examples:
       bascule sandbox up
-      bascule sandbox up --dir /tmp/box --data --format json | jq -r .answer
+      bascule sandbox up --sandbox-dir /tmp/box --data --format json | jq -r .answer
     """
     if stack is None and service is not None:
         fail(["--service needs --stack: it names a service of that stack's bascule:services"])
-    directory = sandbox_dir or default_state_dir()
+    directory = _folder(sandbox_dir, dir_alias)
     try:
         settings = service_settings(stack, service, stacks_dir)
         sandbox = running_as(directory, settings, data)
@@ -113,16 +128,17 @@ def up(
 
 @app.command("status")
 def status(
-    sandbox_dir: Dir = None,
+    sandbox_dir: SandboxDir = None,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
     as_json: JsonAlias = False,
+    dir_alias: DirAlias = None,
 ) -> None:
     """Show processes, ports and what DNS answers now; exit 1 when the sandbox is not (fully) running.
 
     Example: bascule sandbox status --format json | jq .answer
     """
-    sandbox = _load(sandbox_dir)
+    sandbox = _load(_folder(sandbox_dir, dir_alias))
     info = sandbox.status()
     if chosen_format(output_format, as_json) is TextOrJson.JSON:
         emit_json(info)
@@ -134,9 +150,14 @@ def status(
 
 
 @app.command("down")
-def down(sandbox_dir: Dir = None, output_format: FormatTextJson = TextOrJson.TEXT, quiet: Quiet = False) -> None:
+def down(
+    sandbox_dir: SandboxDir = None,
+    output_format: FormatTextJson = TextOrJson.TEXT,
+    quiet: Quiet = False,
+    dir_alias: DirAlias = None,
+) -> None:
     """Stop every sandbox process; safe to run twice."""
-    directory = sandbox_dir or default_state_dir()
+    directory = _folder(sandbox_dir, dir_alias)
     sandbox = Sandbox.load(directory)
     if sandbox is not None:
         sandbox.stop()
@@ -157,15 +178,16 @@ def site(
             show_default=False,
         ),
     ],
-    sandbox_dir: Dir = None,
+    sandbox_dir: SandboxDir = None,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
+    dir_alias: DirAlias = None,
 ) -> None:
     """Set a site's readiness while the sandbox runs, to see what verify and drills make of a broken standby.
 
     Example: bascule sandbox site secondary unbound && bascule verify --local
     """
-    sandbox = _load(sandbox_dir, EXIT_BAD_INPUT)
+    sandbox = _load(_folder(sandbox_dir, dir_alias), EXIT_BAD_INPUT)
     try:
         sandbox.set_site_mode(role, mode)
     except SandboxError as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bascule.io.documents import InputError, read_json_lines
+from bascule.io.escaping import markdown
 from bascule.io.files import repair_tail
 
 HISTORY_FILE = "history.jsonl"
@@ -35,7 +36,7 @@ def append(directory: Path, summary: dict[str, Any], report_dir: Path) -> Path:
     path = directory / HISTORY_FILE
     repair_tail(path)
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(row, sort_keys=True) + "\n")
+        handle.write(json.dumps(row, sort_keys=True, allow_nan=False) + "\n")
     return path
 
 
@@ -57,6 +58,13 @@ def read(directory: Path) -> list[dict[str, Any]]:
         missing = [key for key in _REQUIRED if not isinstance(row, dict) or not isinstance(row.get(key), str)]
         if missing:
             raise InputError(f"{path}:{number}: not a history row (no text {', '.join(missing)}); fix or remove it")
+        seconds = row.get("failover_http_s")
+        if seconds is not None and (
+            not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds != seconds
+        ):
+            raise InputError(
+                f"{path}:{number}: failover_http_s: expected a number of seconds or null; fix or remove it"
+            )
         rows.append(row)
     return rows
 
@@ -103,8 +111,9 @@ def history_rows(trends: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
 
 
 def history_markdown(trends: dict[str, dict[str, Any]], runs: int) -> str:
-    """GitHub-flavoured Markdown (a job summary, a wiki page): a heading and a table; `|` in a cell escaped."""
+    """GitHub-flavoured Markdown (a job summary, a wiki page): a heading and a table, every cell literal text
+    (`bascule.io.escaping.markdown`: no HTML, no link, no new cell or row from a service name)."""
     lines = [f"### Drill history ({runs} drills)", "", "| " + " | ".join(HISTORY_COLUMNS) + " |",
              "|" + "---|" * len(HISTORY_COLUMNS)]  # fmt: skip
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in history_rows(trends)]
+    lines += ["| " + " | ".join(markdown(cell) for cell in row) + " |" for row in history_rows(trends)]
     return "\n".join(lines)

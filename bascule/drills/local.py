@@ -14,7 +14,6 @@ from typing import Any
 
 from bascule.drills.control import sandbox_description, sandbox_lock_key
 from bascule.drills.lock import DrillLock
-from bascule.io.processes import alive
 from bascule.sandbox import Sandbox, SandboxError, SandboxRefused, SandboxService, default_state_dir
 from bascule.sandbox.ownership import discard_own_sandbox, new_own_sandbox_dir
 from bascule.sandbox.settings import setting_differences
@@ -43,7 +42,7 @@ def drill_sandbox(
     existing = Sandbox.load(directory)
     if existing is not None:
         if not existing.running():
-            down = sorted(name for name, pid in existing.state.pids.items() if not alive(pid))
+            down = sorted(name for name in existing.state.pids if not existing.process_alive(name))
             raise SandboxRefused(
                 f"the sandbox in {directory} is not fully running ({', '.join(down) or 'processes missing'} down); "
                 "if a drill was killed, `bascule drill recover` restores it, else restart it with "

@@ -1,7 +1,8 @@
 """One drill per target at a time, and a record of what a killed drill left behind.
 
-The lock file holds the drill's pid, journal and control description: a live pid means "busy", a
-dead one means "killed mid-drill", which only `bascule drill recover` clears, after restoring.
+The lock file holds the drill's pid (with its `identity`, so a pid the kernel has since given to another process is
+not taken for the drill), journal and control description: a live drill means "busy", a dead one means "killed
+mid-drill", which only `bascule drill recover` clears, after restoring.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bascule.io.files import create_atomic
-from bascule.io.processes import alive
+from bascule.io.processes import alive, identity, is_same
 
 
 class LockHeld(Exception):
@@ -43,13 +44,13 @@ class DrillLock:
         from this version; one left by a crash elsewhere (disk full, an older Bascule) is stale, not busy.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"key": self.key, "pid": os.getpid(), **info}
+        record = {"key": self.key, "pid": os.getpid(), "pid_identity": identity(os.getpid()), **info}
         try:
-            create_atomic(self.path, json.dumps(record))
+            create_atomic(self.path, json.dumps(record, allow_nan=False))
         except FileExistsError:
             held = read_lock(self.path)
             pid = held["pid"]
-            if alive(pid):
+            if holder_running(held):
                 raise LockHeld(
                     f"another drill (pid {pid}, journal {held.get('journal')}) is running on {self.key}"
                 ) from None
@@ -61,6 +62,19 @@ class DrillLock:
 
     def release(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def holder_running(info: dict[str, Any]) -> bool:
+    """The drill that wrote this lock record still runs: its pid is alive and still names that drill's process.
+
+    A lock whose pid now belongs to another process (the drill was killed, the number reused; or a reboot) is stale,
+    not busy, or it would block drills on its target forever. A record without `pid_identity` (an older Bascule)
+    can only be judged by its pid.
+    """
+    pid, token = info.get("pid"), info.get("pid_identity")
+    if not isinstance(pid, int) or isinstance(pid, bool):
+        return False
+    return is_same(pid, token) if token is not None else alive(pid)
 
 
 UNREADABLE = "unreadable lock"

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from bascule.drills.control import ControlError, DrillControl, SandboxControl
-from bascule.drills.journal import Journal, read_journal
-from bascule.drills.lock import UNREADABLE, DrillLock, list_locks, read_lock
+from bascule.drills.journal import Journal, JournalError, read_journal
+from bascule.drills.lock import UNREADABLE, DrillLock, holder_running, list_locks, read_lock
 from bascule.drills.plan import Fault
 from bascule.drills.report import write_reports
 from bascule.drills.stack_control import Progress, PulumiStackControl, make_backend
-from bascule.io.processes import alive
 from bascule.sandbox import Sandbox, SandboxError
 from bascule.sandbox.ownership import discard_own_sandbox
 
@@ -115,8 +114,8 @@ def recover_lock(path: Path, info: dict[str, Any], on_outcome: OnOutcome, progre
         done("removed-unreadable", f"{path}: removed an unreadable lock (empty or torn); it named no drill, "
              "nothing to restore")  # fmt: skip
         return True
-    pid = int(info.get("pid", 0))
-    if alive(pid):
+    pid = info.get("pid", 0)
+    if holder_running(info):
         done("running", f"drill pid {pid} on {key} is still running; leaving it alone")
         return True
     journal_path = Path(str(info.get("journal", "")))
@@ -171,7 +170,7 @@ def _note_recovered(
         if journal.write_error is not None:
             raise OSError(journal.write_error)
         write_reports(journal_path.parent, read_journal(journal_path))
-    except OSError as exc:
+    except (OSError, ValueError, JournalError) as exc:  # a damaged journal: `JournalError`, `DamagedJournal`
         progress(f"the drill's journal and report in {journal_path.parent} were not updated: {exc}")
         return
     progress(f"report updated in {journal_path.parent}")
@@ -225,7 +224,7 @@ def dead_man(
         return marker.deadline is not None
     lock = DrillLock(lock_dir, control.lock_key())
     holder = read_lock(lock.path) if lock.path.exists() else None
-    if holder is not None and alive(int(holder.get("pid", 0))):
+    if holder is not None and holder_running(holder):
         on_outcome(Outcome(key, "running", f"stack '{control.stack}': drill {marker.describe(now)}, but its drill "
                            f"(pid {holder['pid']}) is still running here; leaving it alone"))  # fmt: skip
         return False

@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 
+from bascule.io.escaping import markdown as md
 from bascule.readiness.probes import BOTH
 
 PRIMARY, SECONDARY = "primary", "secondary"
@@ -239,7 +240,7 @@ def _data_markdown(data: dict[str, Any] | None) -> list[str]:
         "",
         "| | |",
         "|---|---|",
-        *[f"| {label} | {value} |" for label, value in data_rows(data)],
+        *[f"| {label} | {md(value)} |" for label, value in data_rows(data)],
         "",
     ]
 
@@ -298,11 +299,12 @@ def _readiness_markdown(rows: list[dict[str, Any]]) -> list[str]:
     ]
     for r in rows:
         days, latency = r["certificate_days_left"], r["latency_ms"]
+        names = ", ".join(map(str, r["certificate_names"] or [])) or "—"
         lines.append(
-            f"| {r['role']} | {r['address']} | {', '.join(r['certificate_names'] or []) or '—'} | "
-            f"{r['certificate_issuer'] or '—'} | {'—' if days is None else f'{days:g}'} | "
-            f"{'yes' if r['certificate_trusted'] else 'no'} | {r['health_status'] or '—'} | "
-            f"{'—' if latency is None else f'{latency:g} ms'} | {'yes' if r['ready'] else 'NO'} |"
+            f"| {md(r['role'])} | {md(r['address'])} | {md(names)} | {md(r['certificate_issuer'] or '—')} | "
+            f"{'—' if days is None else md(f'{days:g}')} | {'yes' if r['certificate_trusted'] else 'no'} | "
+            f"{md(r['health_status'] or '—')} | {'—' if latency is None else md(f'{latency:g} ms')} | "
+            f"{'yes' if r['ready'] else 'NO'} |"
         )
     return [*lines, ""]
 
@@ -366,12 +368,12 @@ def summary_targets(summary: dict[str, Any]) -> str:
 
 def render_markdown(summary: dict[str, Any]) -> str:
     lines = [
-        f"# Failover drill: {summary['service']} ({summary['fault']})",
+        f"# Failover drill: {md(summary['service'])} ({md(summary['fault'])})",
         "",
-        f"**Result: {summary['status'].upper()}**  ",
-        f"{verdict(summary)}  ",
-        f"Target: {summary['target']}  ",
-        f"Started {summary['started']}, ended {summary['ended']}.",
+        f"**Result: {md(summary['status'].upper())}**  ",
+        f"{md(verdict(summary))}  ",
+        f"Target: {md(summary['target'])}  ",
+        f"Started {md(summary['started'])}, ended {md(summary['ended'])}.",
         "",
     ]
     if summary.get("forced"):
@@ -380,13 +382,13 @@ def render_markdown(summary: dict[str, Any]) -> str:
     if summary.get("approval"):
         lines += [f"Approved: {summary['approval']}", ""]
     if summary.get("reasons"):
-        lines += ["## Why", "", *[f"- {r}" for r in summary["reasons"]], ""]
+        lines += ["## Why", "", *[f"- {md(r)}" for r in summary["reasons"]], ""]
     lines += _readiness_markdown(summary.get("readiness", []))
     if summary["status"] == "refused":
         return "\n".join(lines)
     lines += _data_markdown(summary.get("data"))
     lines += ["## Measured", "", "| | failover | failback |", "|---|---|---|"]
-    lines += [f"| {label} | {cells[0]} | {cells[1]} |" for label, cells in measured_rows(summary)]
+    lines += [f"| {label} | {md(cells[0])} | {md(cells[1])} |" for label, cells in measured_rows(summary)]
     lines += [
         "",
         f"RTO target {summary['rto_seconds']:g} s; theoretical bound of the settings (interval x failures + TTL) "
@@ -400,7 +402,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
             lines += [
                 f"Client errors during {name}:",
                 "",
-                *[f"- {text}: {n} probe{'' if n == 1 else 's'}" for text, n in errors.items()],
+                *[f"- {md(text)}: {md(n)} probe{'' if n == 1 else 's'}" for text, n in errors.items()],
                 "",
             ]
     return "\n".join(lines)
@@ -583,10 +585,26 @@ def timeline_svg(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
+class DamagedJournal(ValueError):
+    """The journal's events parse but are not as Bascule writes them (edited, or damaged on disk)."""
+
+
 def write_reports(out_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
-    summary = summarize(events)
+    """report.json, report.md and report.html, derived from the journal's events alone.
+
+    `read_journal` checks each line and the fields every event carries; the fields of each kind of event are checked
+    by using them. A value of the wrong type there (a journal edited or damaged in place) is a `DamagedJournal`, which
+    callers report as bad input naming the file, never an internal error."""
+    try:
+        summary = summarize(events)
+        markdown, html = render_markdown(summary), render_html(summary, events)
+        document = json.dumps(summary, indent=2, allow_nan=False) + "\n"
+    except (TypeError, KeyError, AttributeError, IndexError, ValueError) as exc:
+        raise DamagedJournal(
+            f"an event is not as Bascule writes it ({type(exc).__name__}: {exc}); was it edited?"
+        ) from None
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "report.md").write_text(render_markdown(summary), encoding="utf-8")
-    (out_dir / "report.html").write_text(render_html(summary, events), encoding="utf-8")
+    (out_dir / "report.json").write_text(document, encoding="utf-8")
+    (out_dir / "report.md").write_text(markdown, encoding="utf-8")
+    (out_dir / "report.html").write_text(html, encoding="utf-8")
     return summary

@@ -9,7 +9,12 @@ or its line and column when the text itself does not parse. Nothing here imports
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import json
+import json.scanner
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -69,15 +74,121 @@ def read_text(path: Path, what: str, limit: int = MAX_BYTES) -> str:
     return text
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing a key given twice (json.loads would keep the last one silently)."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return found
+
+
+def _duplicate_line(text: str, key: str) -> int:
+    """The line of the second `key` in the first JSON object that has it twice (the error path only: slow).
+
+    Python's C scanner says neither where an object starts nor where a key is, so the text is scanned again with
+    the pure-Python one, whose `parse_object` can be wrapped to learn each object's span.
+    """
+    decoder: Any = json.JSONDecoder(object_pairs_hook=_unique_pairs)  # its scanner's hooks are untyped attributes
+    original = decoder.parse_object
+    found: list[int] = []
+
+    def parse_object(s_and_end: tuple[str, int], *args: Any) -> Any:
+        start = s_and_end[1]
+        try:
+            return original(s_and_end, *args)
+        except _DuplicateKey as exc:
+            if not found and exc.key == key:
+                found.append(_second_key_at(text, start, key))
+            raise
+
+    decoder.parse_object = parse_object
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]  # untyped, pure Python
+    with contextlib.suppress(ValueError, RecursionError):
+        decoder.decode(text)
+    return text.count("\n", 0, found[0]) + 1 if found else 1
+
+
+def _second_key_at(text: str, start: int, key: str) -> int:
+    """Where `key` appears the second time among the keys of the object whose `{` is just before `start`."""
+    depth, seen, index = 0, 0, start
+    while index < len(text):
+        char = text[index]
+        if char == '"':
+            end = json.decoder.scanstring(text, index + 1)[1]  # type: ignore[attr-defined]
+            rest = text[end:].lstrip()
+            if depth == 0 and rest.startswith(":") and json.loads(text[index:end]) == key:
+                seen += 1
+                if seen == 2:
+                    return index
+            index = end
+            continue
+        if char in "{[":
+            depth += 1
+        elif char in "}]":
+            if depth == 0:
+                break
+            depth -= 1
+        index += 1
+    return start
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F][0-9a-fA-F]{2}")
+"""A `\\udXXX` escape in JSON or YAML text: the only way a document's text can hold a surrogate (UTF-8 cannot)."""
+
+
+def check_text(path: Path, doc: Any, text: str) -> None:
+    """Refuse a string holding an unpaired surrogate (`"\\ud800"`): it is no character, so it cannot be printed,
+    written as UTF-8 or sent to a provider, and it crashed `check` and `plan` when they printed it.
+
+    A paired escape (`\\ud83d\\ude00`, one emoji in JSON) decodes to one character and is fine. The document is
+    walked only when its text holds such an escape at all, so a 90 MiB export costs one regular-expression scan.
+    """
+    if not _SURROGATE_ESCAPE.search(text):
+        return
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(doc, ())]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            texts = [value]
+        elif isinstance(value, Mapping):
+            texts = [key for key in value if isinstance(key, str)]
+            stack.extend((child, (*where, str(key))) for key, child in value.items())
+        elif isinstance(value, list):
+            texts = []
+            stack.extend((child, (*where, index)) for index, child in enumerate(value))
+        else:
+            texts = []
+        for item in texts:
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise at(path, where, f"holds an unpaired surrogate (\\u{ord(item[exc.start]):04x}), which is not "
+                         "text; fix the escape") from None  # fmt: skip
+
+
 def read_json(path: Path, what: str) -> Any:
     text = read_text(path, what)
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=_unique_pairs)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); truncated?") from None
+    except _DuplicateKey as exc:
+        line = _duplicate_line(text, exc.key)
+        raise InputError(f"{path}:{line}: key {json.dumps(exc.key)[:80]} given twice in one object; keep one") from None
     except RecursionError:
         raise InputError(f"{path}: nested deeper than {MAX_DEPTH} levels; not a {what}") from None
     check_depth(path, doc)
+    check_text(path, doc, text)
     return doc
 
 
@@ -106,7 +217,14 @@ def read_json_lines(path: Path, what: str) -> list[tuple[int, Any]]:
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, with a cap on aliases and a line number on values its constructors reject."""
+    """PyYAML's safe loader, reading as Pulumi reads stack config, with a cap on aliases and a line number on values
+    its constructors reject.
+
+    Pulumi reads config values as strings (go-yaml into Go strings): an unquoted `2024-01-01` is the text
+    `2024-01-01`, not a date, and `!!binary` is the text its base64 stands for; a key given twice in one mapping is
+    an error ("mapping key ... already defined"), not last-wins. PyYAML's defaults (a `date`, `bytes`, last-wins)
+    crashed `plan` and `check` or silently dropped a setting.
+    """
 
     def __init__(self, stream: str):
         super().__init__(stream)
@@ -122,6 +240,36 @@ class _BoundedLoader(yaml.SafeLoader):
                 )
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue  # `<<: *base` may be overridden key by key: that is what a merge is for
+                key = self.construct_object(key_node)
+                if key in seen:
+                    first = seen[key]
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key_node.value!r} given twice in one mapping (first on line "
+                        f"{first.line + 1}); keep one", key_node.start_mark,
+                    )  # fmt: skip
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_timestamp(self, node: Any) -> str:  # type: ignore[override]
+        return str(self.construct_scalar(node))
+
+    def construct_yaml_binary(self, node: Any) -> str:  # type: ignore[override]
+        try:
+            return base64.b64decode(str(self.construct_scalar(node)).encode("ascii"), validate=False).decode("utf-8")
+        except (binascii.Error, UnicodeError):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "!!binary value is not base64 of UTF-8 text (Pulumi reads config values as text)",
+                node.start_mark,
+            ) from None
+
     def construct_object(self, node: Any, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)
@@ -129,6 +277,10 @@ class _BoundedLoader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(
                 None, None, f"cannot read {node.value!r}: {exc}", node.start_mark
             ) from None
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:timestamp", _BoundedLoader.construct_yaml_timestamp)
+_BoundedLoader.add_constructor("tag:yaml.org,2002:binary", _BoundedLoader.construct_yaml_binary)
 
 
 def read_yaml(path: Path, what: str) -> Any:
@@ -143,6 +295,7 @@ def read_yaml(path: Path, what: str) -> Any:
     except RecursionError:
         raise InputError(f"{path}: nested deeper than {MAX_DEPTH} levels; not a {what}") from None
     check_graph(path, doc)
+    check_text(path, doc, text)
     return doc
 
 

@@ -1,4 +1,11 @@
-"""Whether a process still runs: the sandbox's children and the pids held in drill locks."""
+"""Whether a process still runs, and whether it is still the one Bascule started: the sandbox's children and the
+pids held in drill locks.
+
+A pid alone names a process only while it runs: after it exits (or after a reboot) the kernel hands the number to
+another process. A pid written to a file (sandbox `state.json`, a drill lock) is therefore stored with an
+`identity` token taken when the process started, and nothing is signalled, nor a lock counted as held, unless
+`is_same` proves the pid still names that process.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +16,54 @@ _GONE_STATES = {"Z", "X", "x"}
 """/proc/PID/stat states of a process that has exited: zombie (not yet reaped) and dead."""
 
 
-def _state(pid: int) -> str | None:
-    """The one-letter scheduler state from /proc/PID/stat, or None where /proc cannot tell.
+def _stat_fields(pid: int) -> list[bytes]:
+    """/proc/PID/stat from field 3 on (state, ppid, ...), or [] where /proc cannot tell.
 
-    The command name (field 2) is in parentheses and may itself hold spaces or parentheses, so the state
-    is read after the last ')'. See proc_pid_stat(5).
+    The command name (field 2) is in parentheses and may itself hold spaces or parentheses, so the fields are
+    read after the last ')'. See proc_pid_stat(5).
     """
     try:
         raw = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
-        return None
+        return []
     _, _, rest = raw.rpartition(b")")
-    fields = rest.split()
+    return rest.split()
+
+
+def _state(pid: int) -> str | None:
+    """The one-letter scheduler state from /proc/PID/stat, or None where /proc cannot tell."""
+    fields = _stat_fields(pid)
     return fields[0].decode(errors="replace") if fields else None
+
+
+_STARTTIME = 22 - 3
+"""proc_pid_stat(5) field 22, `starttime` (clock ticks after boot), in the fields that `_stat_fields` returns."""
+
+
+def identity(pid: int) -> str | None:
+    """A token naming process `pid` and no other, ever: this boot's id and the process's start time.
+
+    Two processes of one boot never share a pid and a start time; `boot_id` changes at every reboot, so a pid
+    written before a reboot never matches a process of the next one. None where /proc cannot tell (not Linux, the
+    process is gone): then nothing can prove a pid is the one recorded, and `is_same` says no.
+    """
+    fields = _stat_fields(pid)
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    if len(fields) <= _STARTTIME or not fields[_STARTTIME].isdigit():
+        return None
+    return f"{boot}:{fields[_STARTTIME].decode()}"
+
+
+def is_same(pid: int | None, token: object) -> bool:
+    """True while `pid` runs and is the process `token` (its `identity` when it started) was taken from.
+
+    False for a dead pid, a pid now held by another process, and a pid recorded without a token (a file from an
+    older Bascule, or a hand-edited one): a process that cannot be proven to be ours is never signalled.
+    """
+    return isinstance(token, str) and bool(token) and alive(pid) and pid is not None and identity(pid) == token
 
 
 def alive(pid: int | None) -> bool:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from bascule.io.escaping import xml_tree
 from bascule.readiness.caa import caa_problems, new_resolver
 from bascule.readiness.probes import DnsResult, query_dns
 from bascule.readiness.site import SiteReadiness, Trust, check_site
@@ -95,7 +96,7 @@ def report_json(results: list[ServiceReadiness], trust: Trust) -> dict[str, Any]
 
 
 def render_json(results: list[ServiceReadiness], trust: Trust) -> str:
-    return json.dumps(report_json(results, trust), indent=2)
+    return json.dumps(report_json(results, trust), indent=2, allow_nan=False)
 
 
 def _site_line(site: SiteReadiness) -> str:
@@ -141,4 +142,4 @@ def render_junit(results: list[ServiceReadiness]) -> str:
             case = ET.SubElement(suite, "testcase", classname=r.service, name=name)
             if problems:
                 ET.SubElement(case, "failure", message=problems[0]).text = "\n".join(problems)
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True)
+    return ET.tostring(xml_tree(suites), encoding="unicode", xml_declaration=True)

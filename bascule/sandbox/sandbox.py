@@ -11,6 +11,7 @@ outside 127.0.0.0/8.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,9 @@ import dns.query
 import dns.rdatatype
 
 from bascule.components.powerdns.api import lua_failover_content
-from bascule.io.documents import InputError, mapping, read_json
+from bascule.io.documents import InputError, at, mapping, read_json
 from bascule.io.files import write_atomic
-from bascule.io.processes import alive
+from bascule.io.processes import identity, is_same
 from bascule.sandbox import database as db
 from bascule.sandbox.modes import DOWN, HEALTHY, MODES
 from bascule.sandbox.pki import SandboxPki
@@ -107,10 +108,42 @@ class DataState:
 
 
 def _read_state(path: Path) -> dict[str, Any]:
+    """state.json as written, every value of the type its writer gave it, or `SandboxStateError` naming the place.
+
+    The one reader of the file (`load` and `refresh` both use it): a hand-edited or damaged state whose `pids` is
+    `null` or whose port is text was an internal error wherever it was first used."""
     try:
-        return dict(mapping(path, (), read_json(path, "sandbox state file")))
+        raw = dict(mapping(path, (), read_json(path, "sandbox state file")))
+        _check_fields(path, (), SandboxState, raw)
+        _check_fields(path, ("service",), SandboxService, dict(mapping(path, ("service",), raw.get("service", {}))))
+        for name, kind in (("pids", int), ("tokens", str)):
+            for key, value in mapping(path, (name,), raw.get(name, {})).items():
+                if not isinstance(value, kind) or isinstance(value, bool):
+                    raise at(path, (name, key), f"expected {'a pid' if kind is int else 'a text'}, got {value!r:.40}")
+        if raw.get("directory") != str(path.parent):  # every path the sandbox writes is under its own folder
+            raise at(path, ("directory",), f"names {str(raw.get('directory'))!r:.60}, not the folder it is in")
+        if raw.get("data") is not None:
+            clusters = mapping(path, ("data", "clusters"), mapping(path, ("data",), raw["data"]).get("clusters"))
+            for role, cluster in clusters.items():
+                _check_fields(path, ("data", "clusters", role), db.Cluster, dict(mapping(path, (role,), cluster)))
     except InputError as exc:
         raise _unusable(path, str(exc).removeprefix(f"{path}").lstrip(": ")) from None
+    return raw
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "bool": (bool,), "int | None": (int, type(None))}
+"""A dataclass field's annotation (text, under `from __future__ import annotations`) -> the JSON values it takes."""
+
+
+def _check_fields(path: Path, parts: tuple[str, ...], cls: Any, raw: dict[str, Any]) -> None:
+    """Each field of dataclass `cls` present in `raw` has the type its annotation says (a bool is no number)."""
+    for item in fields(cls):
+        if item.name in raw and item.type in _TYPES:
+            value = raw[item.name]
+            if not isinstance(value, _TYPES[item.type]) or (isinstance(value, bool) and item.type != "bool"):
+                raise at(path, (*parts, item.name), f"expected {item.type}, got {value!r:.40}")
+            if item.name.endswith("port") and isinstance(value, int) and not 0 < value < 65536:
+                raise at(path, (*parts, item.name), f"expected a port (1-65535), got {value!r:.40}")
 
 
 def _unusable(path: Path, reason: str) -> SandboxStateError:
@@ -136,6 +169,9 @@ class SandboxState:
     pdns_version: str
     service: SandboxService
     pids: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    """Each pid's `identity` taken as it started: a pid whose process no longer has it is not the sandbox's (it
+    exited, and the number went to another process, or the machine rebooted), so it is never signalled."""
     switched: bool = False
     resolver_port: int | None = None
     """A caching recursive resolver in front of the authoritative server, when `pdns_recursor` is installed:
@@ -161,9 +197,25 @@ class SandboxState:
         return SandboxPki(Path(self.directory) / "pki")
 
 
-def default_state_dir() -> Path:
+def checkout_root(start: Path | None = None) -> Path:
+    """The project folder the command runs in: the nearest folder up from `start` (the working folder) holding
+    `.git` or `Pulumi.yaml`, else `start` itself."""
+    here = (start or Path.cwd()).resolve()
+    return next((p for p in (here, *here.parents) if (p / ".git").exists() or (p / "Pulumi.yaml").is_file()), here)
+
+
+def default_state_dir(start: Path | None = None) -> Path:
+    """The sandbox folder when none is named: one per checkout, so two clones never drill each other's sandbox.
+
+    One folder per user (`~/.cache/bascule/sandbox`) let a clone silently drill a sandbox another clone had
+    started, with that clone's settings. The folder is named after the checkout (`sandbox-<folder>-<hash>`), so
+    `bascule sandbox up` in a repository's root and `bascule drill --local` in a subfolder find the same one.
+    """
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "bascule" / "sandbox"
+    root = checkout_root(start)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", root.name)[:40] or "root"
+    digest = hashlib.sha256(os.fsencode(root)).hexdigest()[:10]
+    return Path(base) / "bascule" / f"sandbox-{name}-{digest}"
 
 
 def find_pdns() -> str:
@@ -254,7 +306,7 @@ class Sandbox:
             raise _unusable(path, f"{type(exc).__name__}: {exc}") from None
 
     def save(self) -> None:
-        write_atomic(self.dir / "state.json", json.dumps(asdict(self.state), indent=2))
+        write_atomic(self.dir / "state.json", json.dumps(asdict(self.state), indent=2, allow_nan=False))
 
     def refresh(self) -> None:
         """Take pids and the switch from disk: another process (`bascule sandbox site`, a drill) may have restarted a
@@ -263,6 +315,7 @@ class Sandbox:
         if path.is_file():
             raw = _read_state(path)
             self.state.pids, self.state.switched = dict(raw.get("pids", {})), bool(raw.get("switched", False))
+            self.state.tokens = dict(raw.get("tokens", {}))
             if raw.get("data") and self.state.data is not None:
                 self.state.data.promoted = bool(raw["data"].get("promoted"))
 
@@ -273,7 +326,11 @@ class Sandbox:
         needed = ["pdns", *sites] + (["recursor"] if self.state.resolver_port else [])
         if self.state.data is not None:
             needed += [_db(role) for role in ADDRESSES]
-        return all(alive(self.state.pids.get(name)) for name in needed)
+        return all(self.process_alive(name) for name in needed)
+
+    def process_alive(self, name: str) -> bool:
+        """Process `name` runs and is the one this sandbox started (see `SandboxState.tokens`)."""
+        return is_same(self.state.pids.get(name), self.state.tokens.get(name))
 
     def stop(self) -> None:
         self.refresh()
@@ -287,16 +344,18 @@ class Sandbox:
             state.unlink()
 
     def _kill(self, name: str) -> None:
-        pid = self.state.pids.pop(name, None)
-        if pid and alive(pid):
+        """Stop process `name` if it is still the one this sandbox started; a pid now naming another process (a
+        stale state.json after a reboot, a pid reused) is forgotten, never signalled."""
+        pid, token = self.state.pids.pop(name, None), self.state.tokens.pop(name, None)
+        if pid and is_same(pid, token):
             # PostgreSQL's SIGTERM waits for every client to leave; SIGINT is its fast shutdown.
             stop = signal.SIGINT if name.startswith("db-") else signal.SIGTERM
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, stop)
             deadline = time.monotonic() + 5
-            while alive(pid) and time.monotonic() < deadline:
+            while is_same(pid, token) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if alive(pid):
+            if is_same(pid, token):
                 os.killpg(pid, signal.SIGKILL)
         self.save()
 
@@ -310,6 +369,9 @@ class Sandbox:
         finally:
             log.close()
         self.state.pids[name] = proc.pid
+        token = identity(proc.pid)  # taken now: the child has not been reaped, so the pid is still this process
+        if token is not None:
+            self.state.tokens[name] = token
         self.save()
 
     # --- sites -----------------------------------------------------------------------------------
@@ -360,7 +422,7 @@ class Sandbox:
 
     def site_alive(self, role: str) -> bool:
         self.refresh()
-        return alive(self.state.pids.get(role))
+        return self.process_alive(role)
 
     def _site_answers(self, role: str) -> bool:
         """Listening on both ports (any answer will do: the site's mode may be a broken one on purpose)."""
@@ -409,7 +471,7 @@ class Sandbox:
     def database_alive(self, role: str) -> bool:
         """The server's process runs and accepts a session."""
         self.refresh()
-        if not alive(self.state.pids.get(_db(role))):
+        if not self.process_alive(_db(role)):
             return False
         try:
             self._data().clusters[role].connect("postgres").close()
@@ -420,12 +482,12 @@ class Sandbox:
     def kill_database(self, role: str) -> None:
         """SIGKILL to the server and every backend at once, as a host dying would: no shutdown checkpoint."""
         self.refresh()
-        pid = self.state.pids.pop(_db(role), None)
-        if pid and alive(pid):
+        pid, token = self.state.pids.pop(_db(role), None), self.state.tokens.pop(_db(role), None)
+        if pid and is_same(pid, token):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
             deadline = time.monotonic() + 5
-            while alive(pid) and time.monotonic() < deadline:
+            while is_same(pid, token) and time.monotonic() < deadline:
                 time.sleep(0.02)
         self.save()
 
@@ -630,7 +692,7 @@ class Sandbox:
             "resolver": f"{DNS_ADDRESS}:{self.state.resolver_port}" if self.state.resolver_port else None,
             "hostname": self.state.service.hostname,
             "answer": self.resolve(self.state.service.hostname),
-            "processes": {name: alive(pid) for name, pid in self.state.pids.items()},
+            "processes": {name: self.process_alive(name) for name in self.state.pids},
             "sites": {role: {"url": self.state.site_url(role), "mode": self.site_mode(role)} for role in ADDRESSES},
             "ca": str(self.state.pki.ca),
             "pdns_version": self.state.pdns_version,

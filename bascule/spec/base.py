@@ -9,16 +9,40 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bascule import facts
 from bascule.facts import Cloud
 
-HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+HOSTNAME = re.compile(r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+r"""A DNS hostname in presentation form, lowercase, without the trailing dot: use with `fullmatch` only.
+
+Every pattern of the spec is used with `fullmatch` (or anchored with `\Z`): `re.match` with `$` accepted a
+trailing newline, which then reached resource names and the sandbox's zone file."""
+
+
+def is_hostname(value: str) -> bool:
+    return HOSTNAME.fullmatch(value) is not None
+
+
+_NOT_TEXT = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+"""Unicode categories no spec value may hold: control (newline, tab, NUL, ANSI escapes), format (the bidi
+overrides that make text read otherwise than it is), unpaired surrogates, private use, unassigned, and line or
+paragraph separators. Each becomes part of a resource name, a URL, a zone file or a terminal line."""
+
+
+def hidden_character(value: str) -> str | None:
+    """The first character of `value` that is not visible text (see `_NOT_TEXT`), as `U+XXXX at position N`."""
+    for index, char in enumerate(value):
+        if unicodedata.category(char) in _NOT_TEXT:
+            return f"U+{ord(char):04X} at position {index + 1}"
+    return None
 
 
 class Role(StrEnum):
@@ -38,7 +62,8 @@ def _numeric(annotation: Any) -> bool:
 
 
 class Model(BaseModel):
-    """A spec model: unknown fields are errors, values are frozen, and YAML's booleans are not numbers."""
+    """A spec model: unknown fields are errors, values are frozen, YAML's booleans are not numbers, and no text
+    holds a control, format (bidi) or surrogate character (`hidden_character`), in any field of any plug-in."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
@@ -52,9 +77,32 @@ class Model(BaseModel):
                     raise ValueError(f"{name}: expected a number, not {str(data[name]).lower()}")
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _visible_text(cls, data: Any) -> Any:
+        """Every string given to a spec model, and every string in a list of them, is visible text: one rule for
+        every field, so a new field cannot let a newline or a bidi override through."""
+        if isinstance(data, Mapping):
+            for name, value in data.items():
+                for text in [value] if isinstance(value, str) else value if isinstance(value, list | tuple) else []:
+                    found = hidden_character(text) if isinstance(text, str) else None
+                    if found:  # placed at the field, so the one-line error names `health_check.path`
+                        message = (
+                            f"holds a control, format or surrogate character ({found}); spec values are visible text"
+                        )
+                        detail: InitErrorDetails = {"type": PydanticCustomError("hidden_character", message),
+                                                    "loc": (str(name),), "input": text}  # fmt: skip
+                        raise ValidationError.from_exception_data(cls.__name__, [detail])
+        return data
+
+
+_IMAGE = re.compile(r"[A-Za-z0-9][\x21-\x7e]{0,4095}")
+"""A container image reference is ASCII without spaces (the distribution spec's grammar: `[registry/]path[:tag]
+[@digest]`, https://github.com/distribution/reference/blob/main/reference.go); the provider checks the rest."""
+
 
 def _image(value: str) -> str:
-    if not value.strip() or any(c.isspace() for c in value):
+    if not _IMAGE.fullmatch(value):
         raise ValueError(f"{value!r} is not a container image reference (e.g. ghcr.io/org/app:1.2.3)")
     return value
 
@@ -110,6 +158,6 @@ class DnsSpecBase(Model):
     @classmethod
     def _zone(cls, v: str) -> str:
         v = v.rstrip(".").lower()
-        if not HOSTNAME.match(v):
+        if not is_hostname(v):
             raise ValueError(f"'{v}' is not a DNS zone name")
         return v

@@ -21,9 +21,13 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bascule import facts
 from bascule.spec import plugins
-from bascule.spec.base import HOSTNAME, DataSpecBase, DnsSpecBase, DrillFault, Model, Role, SiteSpecBase
+from bascule.spec.base import DataSpecBase, DnsSpecBase, DrillFault, Model, Role, SiteSpecBase, is_hostname
 
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]")
+"""A service name, with `fullmatch`: it becomes part of cloud resource names."""
+_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*")
+"""An absolute URL path and query of RFC 3986's characters (section 3.3 `pchar`, '/', '?'): nothing a client would
+have to escape, so the checker sends exactly what the spec says."""
 
 
 TAG_SERVICE = "bascule:service"
@@ -92,8 +96,12 @@ class HealthCheckSpec(Model):
     @field_validator("path")
     @classmethod
     def _path(cls, v: str) -> str:
-        if not v.startswith("/") or " " in v:
-            raise ValueError(f"'{v}' must be an absolute URL path starting with '/' and without spaces")
+        if not _PATH.fullmatch(v):
+            raise ValueError(f"'{v}' must be an absolute URL path starting with '/', of URL characters only "
+                             "(no spaces or control characters; percent-encode the rest)")  # fmt: skip
+        if len(v) > facts.ROUTE53_RESOURCE_PATH_MAX:
+            raise ValueError(f"must be at most {facts.ROUTE53_RESOURCE_PATH_MAX} characters (Route 53's limit), "
+                             f"not {len(v)}")  # fmt: skip
         return v
 
     @field_validator("search_string")
@@ -142,7 +150,7 @@ class ServiceSpec(Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not _NAME.fullmatch(v):
             raise ValueError(
                 f"'{v}' must be 2-32 lowercase letters, digits or '-', starting with a letter "
                 "(it becomes part of cloud resource names)"
@@ -153,7 +161,7 @@ class ServiceSpec(Model):
     @classmethod
     def _hostname(cls, v: str) -> str:
         v = v.rstrip(".").lower()
-        if not HOSTNAME.match(v):
+        if not is_hostname(v):
             raise ValueError(f"'{v}' is not a DNS hostname")
         return v
 

@@ -334,6 +334,7 @@ class Route53DnsSpec(DnsSpecBase):
     zone_id: str | None = None
     """An existing hosted zone (a program may compute it: `FailoverServiceArgs.zone_id`); else one is created."""
     ttl: int = Field(default=ROUTE53_RECOMMENDED_TTL, ge=0, le=facts.DNS_TTL_MAX)
+
     checker_regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "ap-southeast-1")
 
     @field_validator("checker_regions")

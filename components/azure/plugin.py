@@ -154,7 +154,7 @@ class TrafficManagerDnsSpec(DnsSpecBase):
 def _container_app_name(service: ServiceSpec, role: Role) -> None:
     """The Container App is named `<service>-<role>` explicitly, so the service's name must make a valid one."""
     app = facts.NAME_LIMITS[facts.CONTAINER_APP]
-    if not re.match(app.pattern, f"{service.name}-{role.value}"):
+    if not re.fullmatch(app.pattern, f"{service.name}-{role.value}"):
         raise ValueError(
             f"name: '{service.name}' would name the {role.value} Container App '{service.name}-{role.value}', and "
             "Container App names are lowercase letters, digits and single '-' (no '--'); rename the service"

@@ -114,7 +114,7 @@ class AzurePostgresStandbySpec(Model):
         return self.delegated_subnet_id is not None
 
 
-_TABLE = re.compile(r"^[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*$")
+_TABLE = re.compile(r"[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*")
 
 
 class DataSpec(DataSpecBase):
@@ -133,7 +133,7 @@ class DataSpec(DataSpecBase):
     @classmethod
     def _tables(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for table in v:
-            if not _TABLE.match(table):
+            if not _TABLE.fullmatch(table):
                 raise ValueError(f"tables: '{table}' is not schema.table (unquoted lowercase, e.g. public.orders)")
         return v
 

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from bascule.facts import Cloud
-from bascule.spec.base import HOSTNAME, SiteSpecBase, check_region
+from bascule.spec.base import SiteSpecBase, check_region, is_hostname
 from bascule.spec.plugins import SiteKind
 
 
@@ -29,6 +29,8 @@ class EndpointSiteSpec(SiteSpecBase):
 
     @property
     def is_ip(self) -> bool:
+        if "%" in self.address:  # a scope (`fe80::1%eth0`) names an interface of this host, and takes any text
+            return False
         try:
             ipaddress.ip_address(self.address)
         except ValueError:
@@ -38,7 +40,7 @@ class EndpointSiteSpec(SiteSpecBase):
     @model_validator(mode="after")
     def _check(self) -> EndpointSiteSpec:
         check_region(self.provider, self.region)
-        if not self.is_ip and not HOSTNAME.match(self.address):
+        if not self.is_ip and not is_hostname(self.address):
             raise ValueError(f"address '{self.address}' is neither an IP address nor a DNS hostname")
         if self.is_ip and _unreachable(ipaddress.ip_address(self.address)):
             # A health checker elsewhere can never reach these; Route 53 "can't check the health of endpoints for

@@ -54,7 +54,7 @@ CLOUD_DNS_MIN_INTERVAL = 30
 
 
 def _check_gcp_project(value: str) -> str:
-    if not re.match(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", value):
+    if not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", value):
         raise ValueError(f"'{value}' is not a GCP project id (6-30 lowercase letters, digits, hyphens)")
     return value
 

@@ -15,6 +15,10 @@ from bascule.spec.base import DnsSpecBase
 from bascule.spec.models import ServiceSpec
 from bascule.spec.plugins import DnsBackend, has_fixed_ip
 
+_API_URL = re.compile(r"https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*)?")
+"""The PowerDNS API's base URL: scheme, host name or address, port, path; no query, no user info, nothing a newline
+or a space could end (https://doc.powerdns.com/authoritative/http-api/index.html)."""
+
 
 class PowerDnsSpec(DnsSpecBase):
     """A LUA `ifurlup()` record in a self-hosted PowerDNS zone, managed through its HTTP API.
@@ -32,7 +36,7 @@ class PowerDnsSpec(DnsSpecBase):
     @field_validator("api_url")
     @classmethod
     def _api(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+(/.*)?$", v):
+        if not _API_URL.fullmatch(v):
             raise ValueError(f"'{v}' is not an http(s) URL of the PowerDNS API (e.g. https://ns1.example.eu:8081)")
         return v.rstrip("/")
 
