@@ -8,7 +8,17 @@ import pulumi
 
 from bascule.components.base import AwsNetwork, SiteArgs, check_site_inputs
 from bascule.components.registry import data_standby_class, dns_backend_class, site_class
-from bascule.spec import DrillFault, Role, ServiceSpec
+from bascule.spec import (
+    CONFIG_NAMESPACE,
+    SERVICE_TYPE,
+    DrillFault,
+    Role,
+    ServiceSpec,
+    SpecError,
+    StackSpec,
+    check_drill,
+    read_drill,
+)
 
 
 @dataclass(frozen=True)
@@ -33,8 +43,6 @@ class FailoverServiceArgs:
 
     service: ServiceSpec
     """Sites, health check and DNS switch: validated when built, so a wrong field fails before any resource."""
-    drill: DrillFault | None = None
-    """The fault a running drill injects into this service; None in normal operation."""
     primary: SiteInputs = SiteInputs()
     """Computed inputs of the primary site."""
     secondary: SiteInputs = SiteInputs()
@@ -43,11 +51,34 @@ class FailoverServiceArgs:
     """The provider of the DNS switch (e.g. the account holding the zone); its own by default."""
 
 
+def drill_fault(svc: ServiceSpec) -> DrillFault | None:
+    """The fault a running drill injects into `svc`: the stack config `bascule:drill` when it names this service
+    (`bascule drill --stack` sets it around a targeted `pulumi up`), else None. A marker for a fault the service's
+    primary cannot take stops the program with one line."""
+    source = f"Pulumi.{pulumi.get_stack()}.yaml"
+    try:
+        hook = read_drill(pulumi.Config(CONFIG_NAMESPACE).get("drill"), source)
+        if hook is None or hook.service != svc.name:
+            return None
+        check_drill(hook, StackSpec(services=[svc]), source)
+    except SpecError as exc:
+        raise pulumi.RunError("; ".join(exc.lines)) from None
+    pulumi.log.warn(f"drill in progress: fault '{hook.fault.value}' injected into service '{svc.name}'")
+    return hook.fault
+
+
 class FailoverService(pulumi.ComponentResource):
-    """A primary site, a warm secondary and a health-checked DNS switch; outputs what drills and verify read."""
+    """A primary site, a warm secondary and a health-checked DNS switch.
+
+    It reads the drill marker itself (`drill_fault`) and registers, as its outputs, everything `bascule drill` and
+    `bascule verify` read (the hostname, each site's endpoint and health URL, the RTO, the zone, the drill in force):
+    Pulumi keeps a component's registered outputs in the stack's state, where the drill finds them by
+    `SERVICE_TYPE`, so a program needs no stack output or config block of its own for drills.
+    """
 
     def __init__(self, name: str, args: FailoverServiceArgs, opts: pulumi.ResourceOptions | None = None):
         svc = args.service
+        drill = drill_fault(svc)
         for role, site, inputs in (
             ("primary", svc.primary, args.primary),
             ("secondary", svc.secondary, args.secondary),
@@ -56,7 +87,7 @@ class FailoverService(pulumi.ComponentResource):
                 check_site_inputs(site, inputs.image, inputs.address, inputs.network)
             except ValueError as exc:
                 raise pulumi.RunError(f"{name}: {role}.{exc}") from None
-        super().__init__("bascule:service:FailoverService", name, None, opts)
+        super().__init__(SERVICE_TYPE, name, None, opts)
         dns = dns_backend_class(svc.dns.kind)(
             f"{name}-dns", svc, pulumi.ResourceOptions(parent=self, provider=args.dns_provider)
         )
@@ -67,7 +98,7 @@ class FailoverService(pulumi.ComponentResource):
                 Role.PRIMARY,
                 svc.primary,
                 dns,
-                args.drill,
+                drill,
                 args.primary.image,
                 args.primary.address,
                 args.primary.network,
@@ -88,7 +119,7 @@ class FailoverService(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self, provider=args.secondary.provider),
         )
-        dns.route(primary.endpoint, secondary.endpoint, args.drill)
+        dns.route(primary.endpoint, secondary.endpoint, drill)
         if svc.data is not None:
             data_standby_class(svc.data.kind)(f"{name}-data", svc, pulumi.ResourceOptions(parent=self))
 
@@ -102,8 +133,14 @@ class FailoverService(pulumi.ComponentResource):
         )
         self.health_check_ids = dns.health_check_ids
         self.rto_budget_seconds = pulumi.Output.from_input(svc.rto_budget_seconds)
+        # Kept in the state as this component's outputs: registering them "saves outputs to state"
+        # (https://github.com/pulumi/docs/pull/15190, on https://www.pulumi.com/docs/iac/concepts/resources/components/),
+        # by the same RegisterResourceOutputs call that makes a program's exports the stack's outputs
+        # (https://github.com/pulumi/pulumi/pull/581). `pulumi stack export` lists them under the component's URN,
+        # which is where `bascule drill` and `bascule verify` read them (bascule/drills/stack_control.py).
         self.register_outputs(
             {
+                "service": svc.name,
                 "hostname": self.hostname,
                 "endpoints": self.endpoints,
                 "health_check_ids": self.health_check_ids,
@@ -113,6 +150,6 @@ class FailoverService(pulumi.ComponentResource):
                 "rto_budget_seconds": self.rto_budget_seconds,
                 "rto_target_seconds": svc.rto_seconds,
                 "zone": svc.dns.zone,
-                "drill": args.drill.value if args.drill else None,
+                "drill": drill.value if drill else None,
             }
         )

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import pulumi
-from google.protobuf import struct_pb2  # type: ignore[import-untyped]
+from google.protobuf import empty_pb2, struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import rpc
@@ -306,6 +306,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recorded: list[RegisteredResource] = []
         self.types: dict[str, str] = {}
         """URN -> qualified type (`Parent$Child`), so a child's URN is built from its parent's in O(1)."""
+        self.by_urn: dict[str, RegisteredResource] = {}
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         qualified = type_
@@ -350,23 +351,31 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 "plugin and are not visible offline; only its outputs are stand-ins"
             )
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, rid or "", state)
-        self.recorded.append(
-            RegisteredResource(
-                urn=urn,
-                type=request.type,
-                name=request.name,
-                custom=bool(request.custom),
-                parent=request.parent or None,
-                provider=provider_urn,
-                inputs=inputs,
-                outputs=state,
-                id=rid or "",
-                dependencies=tuple(request.dependencies),
-                delete_before_replace=bool(request.deleteBeforeReplace),
-                ignore_changes=tuple(request.ignoreChanges),
-            )
+        self.by_urn[urn] = record = RegisteredResource(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent or None,
+            provider=provider_urn,
+            inputs=inputs,
+            outputs=dict(state),  # a component's is replaced by what it registers
+            id=rid or "",
+            dependencies=tuple(request.dependencies),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            ignore_changes=tuple(request.ignoreChanges),
         )
+        self.recorded.append(record)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=rid or "", object=_struct(state))
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        """A component's `register_outputs` becomes its recorded outputs, as the engine stores them in the state
+        (secrets keep Pulumi's wrapper, as recorded inputs do)."""
+        record = self.by_urn.get(request.urn)
+        if record is not None and not record.custom:
+            record.outputs.clear()
+            record.outputs.update(_plain(rpc.deserialize_properties(request.outputs)))
+        return empty_pb2.Empty()
 
     def ReadResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)

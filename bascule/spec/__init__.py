@@ -15,11 +15,14 @@ from bascule.spec.base import DrillFault, ImageSite, Role
 from bascule.spec.loader import (
     CONFIG_NAMESPACE,
     DRILL_KEY,
+    SERVICE_TYPE,
     SERVICES_KEY,
     SpecError,
+    check_drill,
     load_stack_file,
     parse_drill,
     parse_services,
+    read_drill,
     read_stack_config,
 )
 from bascule.spec.models import (
@@ -83,6 +86,7 @@ __all__ = [
     "CONFIG_NAMESPACE",
     "DRILL_KEY",
     "SERVICES_KEY",
+    "SERVICE_TYPE",
     "TAG_CRITICALITY",
     "TAG_ROLE",
     "TAG_RPO",
@@ -117,6 +121,7 @@ __all__ = [
     "TrafficManagerDnsSpec",
     "UnknownKindError",
     "check_aws_network",
+    "check_drill",
     "check_subnet_ids",
     "data_standby",
     "dns_backend",
@@ -125,6 +130,7 @@ __all__ = [
     "no_network_here",
     "parse_drill",
     "parse_services",
+    "read_drill",
     "read_stack_config",
     "register_data_standby",
     "register_dns_backend",
