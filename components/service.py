@@ -63,7 +63,7 @@ def drill_fault(svc: ServiceSpec) -> DrillFault | None:
         check_drill(hook, StackSpec(services=[svc]), source)
     except SpecError as exc:
         raise pulumi.RunError("; ".join(exc.lines)) from None
-    pulumi.log.warn(f"drill in progress: fault '{hook.fault.value}' injected into service '{svc.name}'")
+    pulumi.log.warn(hook.in_progress())
     return hook.fault
 
 

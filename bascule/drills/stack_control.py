@@ -24,7 +24,8 @@ import contextlib
 import json
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -40,7 +41,7 @@ from bascule.io.documents import InputError, read_yaml
 from bascule.offline.engine import ProgramError, load_program_dir, run_offline
 from bascule.offline.types import RegisteredResource
 from bascule.readiness.target import DrillTarget, Resolver
-from bascule.spec import DRILL_KEY, SERVICE_TYPE, SpecError, read_drill, read_stack_config
+from bascule.spec import DRILL_KEY, SERVICE_TYPE, DrillFault, DrillHook, SpecError, read_drill, read_stack_config
 
 _SECRET_SIG = (rpc._special_sig_key, rpc._special_secret_sig)
 """How Pulumi marks a secret value in a state and on the wire: `{sig key: secret sig, "plaintext" | "value": ...}`."""
@@ -53,6 +54,13 @@ INSTALL_HINT = (
     "`bascule drill --local` needs neither"
 )
 Progress = Callable[[str], None]
+Running = Callable[[str, Iterable[str]], AbstractContextManager[object]]
+"""Wraps each offline run of the program (a spinner, its log as the CLI's lines): `running(message, already_warned)`."""
+
+
+def _plainly(_message: str, _already_warned: Iterable[str]) -> AbstractContextManager[object]:
+    """The default `running`: nothing around the run."""
+    return contextlib.nullcontext()
 
 
 class CliMissing(ControlError):
@@ -127,32 +135,48 @@ def _service_urns(run: list[RegisteredResource], service: str) -> list[str]:
     return [r.urn for r in run if r.type == SERVICE_TYPE and (r.outputs.get("service") or r.name) == service]
 
 
-def fault_changes(
-    program: Callable[[], None], config: dict[str, Any], project: str, stack: str, service: str, fault: Fault
+def _service_names(run: list[RegisteredResource]) -> list[str]:
+    return sorted({str(r.outputs.get("service") or r.name) for r in run if r.type == SERVICE_TYPE})
+
+
+def _no_such_service(run: list[RegisteredResource], service: str) -> ControlError:
+    names = ", ".join(_service_names(run)) or "none"
+    return ControlError(f"the program declares no FailoverService for service '{service}' (it has: {names})")
+
+
+def _marker(service: str, fault: Fault) -> str:
+    return json.dumps({"service": service, "fault": fault.value})
+
+
+def _changed(
+    before: list[RegisteredResource], after: list[RegisteredResource], service: str
 ) -> list[RegisteredResource]:
-    """The resources a fault changes: created, deleted or with other inputs when the program runs with the drill
-    than without it, and the service's component, whose registered outputs record the drill in the state. Both
-    runs use the same config otherwise, so pending edits elsewhere are not included. Raises `ControlError` when the
-    program fails, or rejects the drill (the fault does not suit the service's primary), with its one-line reason."""
-    base = {k: v for k, v in config.items() if k != DRILL_KEY}
-    drilled = {**base, DRILL_KEY: json.dumps({"service": service, "fault": fault.value})}
-    try:
-        before = run_offline(program, base, project=project, stack=stack).resources
-        after = run_offline(program, drilled, project=project, stack=stack).resources
-    except ProgramError as exc:
-        raise ControlError(f"cannot work out what the fault changes: {exc}") from None
-    if not _service_urns(before, service):
-        names = sorted({str(r.outputs.get("service") or r.name) for r in before if r.type == SERVICE_TYPE})
-        raise ControlError(f"the program declares no FailoverService for service '{service}' "
-                           f"(it has: {', '.join(names) or 'none'})")  # fmt: skip
+    """Created, deleted or with other inputs in `after`; with the service's component, whose registered outputs
+    record the drill in the state (so recovery from a fresh checkout finds it), when anything changed."""
     old = {r.urn: r for r in before}
     new = {r.urn: r for r in after}
     changed = {urn: r for urn, r in {**old, **new}.items() if urn not in old or urn not in new
                or old[urn].inputs != new[urn].inputs}  # fmt: skip
-    if not changed:
-        return []
-    changed.update({urn: new[urn] for urn in _service_urns(after, service)})
+    if changed:
+        changed.update({urn: new[urn] for urn in _service_urns(after, service)})
     return [changed[urn] for urn in sorted(changed)]
+
+
+def fault_changes(
+    program: Callable[[], None], config: dict[str, Any], project: str, stack: str, service: str, fault: Fault
+) -> list[RegisteredResource]:
+    """The resources a fault changes: those that differ when the program runs with the drill than without it (see
+    `_changed`). Both runs use the same config otherwise, so pending edits elsewhere are not included. Raises
+    `ControlError` when the program fails or rejects the drill (a fault the primary cannot take), with its reason."""
+    base = {k: v for k, v in config.items() if k != DRILL_KEY}
+    try:
+        before = run_offline(program, base, project=project, stack=stack).resources
+        if not _service_urns(before, service):
+            raise _no_such_service(before, service)
+        after = run_offline(program, {**base, DRILL_KEY: _marker(service, fault)}, project=project, stack=stack)
+    except ProgramError as exc:
+        raise ControlError(f"cannot work out what the fault changes: {exc}") from None
+    return _changed(before, after.resources, service)
 
 
 def fault_targets(
@@ -187,35 +211,38 @@ def local_fault_targets(work_dir: Path, stack: str) -> Callable[[str, Fault], li
     return targets
 
 
-def fault_levers(work_dir: Path, stack: str, service: str | None = None) -> list[dict[str, Any]]:
+def fault_levers(
+    work_dir: Path, stack: str, service: str | None = None, running: Running = _plainly
+) -> list[dict[str, Any]]:
     """What each fault would change in each service (or only `service`) of the program in `work_dir`, run offline:
     per service and fault, the resources (URN, type, name) a drill's update targets, or why the fault is refused.
-    Needs no Pulumi CLI and changes nothing: what `bascule drill --stack S --dry-run` prints."""
+    Needs no Pulumi CLI and changes nothing: what `bascule drill --stack S --dry-run` prints. The program runs
+    inside `running(message, already_warned)`; the drill warning of each drilled run is passed as already warned."""
     project, program, config = local_program(work_dir, stack)
     base = {k: v for k, v in config.items() if k != DRILL_KEY}
     try:
-        run = run_offline(program, base, project=project, stack=stack).resources
+        with running(f"running the program in {work_dir} offline", ()):
+            before = run_offline(program, base, project=project, stack=stack).resources
     except ProgramError as exc:
         raise ControlError(f"the program failed offline: {exc}") from None
-    names = sorted({str(r.outputs.get("service") or r.name) for r in run if r.type == SERVICE_TYPE})
-    if service is not None and service not in names:
-        raise ControlError(f"the program declares no FailoverService for service '{service}' "
-                           f"(it has: {', '.join(names) or 'none'})")  # fmt: skip
+    if service is not None and not _service_urns(before, service):
+        raise _no_such_service(before, service)
+    names = [service] if service else _service_names(before)
+    drilled = [DrillHook(service=n, fault=DrillFault(f.value)).in_progress() for n in names for f in Fault]
     levers: list[dict[str, Any]] = []
-    for name in [service] if service else names:
-        faults: list[dict[str, Any]] = []
-        for fault in Fault:
-            try:
-                changed = fault_changes(program, config, project, stack, name, fault)
-            except ControlError as exc:
-                faults.append({"fault": fault.value, "refused": str(exc).removeprefix(
-                    "cannot work out what the fault changes: ")})  # fmt: skip
-                continue
-            faults.append({
-                "fault": fault.value,
-                "resources": [{"urn": r.urn, "type": r.type, "name": r.name} for r in changed],
-            })  # fmt: skip
-        levers.append({"service": name, "faults": faults})
+    with running("running it again with each fault", drilled):
+        for name in names:
+            faults: list[dict[str, Any]] = []
+            for fault in Fault:
+                marked = {**base, DRILL_KEY: _marker(name, fault)}
+                try:
+                    after = run_offline(program, marked, project=project, stack=stack).resources
+                except ProgramError as exc:  # the program refuses the fault, with its reason
+                    faults.append({"fault": fault.value, "refused": str(exc)})
+                    continue
+                changed = [{"urn": r.urn, "type": r.type, "name": r.name} for r in _changed(before, after, name)]
+                faults.append({"fault": fault.value, "resources": changed})
+            levers.append({"service": name, "faults": faults})
     return levers
 
 

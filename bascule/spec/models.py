@@ -272,6 +272,10 @@ class DrillHook(Model):
     service: str
     fault: DrillFault
 
+    def in_progress(self) -> str:
+        """What a program run with this marker warns, so a forgotten marker shows in every `pulumi up`."""
+        return f"drill in progress: fault '{self.fault.value}' injected into service '{self.service}'"
+
     def check_against(self, stack: StackSpec) -> None:
         svc = next((s for s in stack.services if s.name == self.service), None)
         if svc is None:
