@@ -472,7 +472,8 @@ class PulumiStackControl:
 
     def target(self) -> DrillTarget:
         svc = self._service_outputs()
-        endpoints = dict(svc["endpoints"])
+        # The primary first: a state's maps come back in any order (protobuf Structs are unordered).
+        endpoints = dict(sorted(dict(svc["endpoints"]).items(), key=lambda item: item[0] != "primary"))
         health = dict(svc.get("health_urls") or {})
         url = urlsplit(health.get("primary") or f"https://{svc['hostname']}/")
         resolvers = (
