@@ -139,7 +139,9 @@ def check_command(
     rendered = {
         Format.TEXT: lambda: render_text(results, count),
         Format.JSON: lambda: render_json(results, count),
-        Format.SARIF: lambda: render_sarif(results, anchor_for(anchor or source)),
+        Format.SARIF: lambda: render_sarif(
+            results, anchor_for(anchor or source, inventory=None if anchor else inventory)
+        ),
         Format.JUNIT: lambda: render_junit(results, count),
     }[output_format]()
     if output is not None:
