@@ -42,6 +42,7 @@ from bascule.io.heap import collector_paused
 from bascule.offline import placeholders
 from bascule.offline.placeholders import ACCOUNT_ID, ZERO_GUID, Namer
 from bascule.offline.types import FailureKind, OfflineRun, ProgramError, RegisteredResource, Semantics
+from bascule.spec.base import SpecValueError
 
 __all__ = ["FailureKind", "OfflineRun", "ProgramError", "RegisteredResource", "Semantics", "run_offline"]
 
@@ -655,6 +656,8 @@ def _program_error(exc: BaseException, unanswered: list[str]) -> ProgramError:
     if str(exc).startswith("While processing") and len(chain) > 1:  # the runtime's wrapper: report the cause
         exc = chain[-1]
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, SpecValueError):  # a spec built in the program: its one line says service, field, reason
+        return ProgramError(str(exc), FailureKind.PROGRAM, location)
     if isinstance(exc, pulumi.RunError) and not isinstance(exc, pulumi.ConfigMissingError):
         if unanswered and declared:  # a computed input found wrong, not a value the program wrote
             return ProgramError(text, FailureKind.STACK_REFERENCE, location, reference_hint)

@@ -121,6 +121,12 @@ class ServiceSpec(Model):
     data: SerializeAsAny[DataSpecBase] | None = None
     """A data standby of a registered kind (`kind: postgres`)."""
 
+    @classmethod
+    def _spec_label(cls, data: Mapping[str, Any]) -> str:
+        """A service's problems name the service, as the stack-file loader's do."""
+        name = data.get("name")
+        return f"service '{name}'" if isinstance(name, str) and name else cls.__name__
+
     @field_validator("primary", "secondary", mode="before")
     @classmethod
     def _site(cls, v: Any) -> Any:
