@@ -60,7 +60,7 @@ def drill_fault(svc: ServiceSpec) -> DrillFault | None:
         hook = read_drill(pulumi.Config(CONFIG_NAMESPACE).get("drill"), source)
         if hook is None or hook.service != svc.name:
             return None
-        check_drill(hook, StackSpec(services=[svc]), source)
+        check_drill(hook, StackSpec(services=(svc,)), source)
     except SpecError as exc:
         raise pulumi.RunError("; ".join(exc.lines)) from None
     pulumi.log.warn(hook.in_progress())
