@@ -260,6 +260,10 @@ Azure Front Door failed globally on 29 Oct 2025 and customer configuration chang
 # Networking, IAM, certificates and logs are left out: they follow the sites and do not serve users.
 ENDPOINT_SITE = "bascule:endpoint:EndpointSite"
 """A bring-your-own site: a component whose state declares its cloud and region (nothing is created)."""
+AWS_ALB_SITE = "bascule:aws:AwsAlbSite"
+"""An existing load balancer as a site: a component whose state declares its cloud and region, like ENDPOINT_SITE."""
+DECLARED_SITES = frozenset({ENDPOINT_SITE, AWS_ALB_SITE})
+"""Site components that create nothing where they run and declare it in their state instead."""
 AZURE_NATIVE_2_DATABASE_TYPES = frozenset(
     {"azure-native:dbforpostgresql:FlexibleServer", "azure-native:documentdb:DatabaseAccount"}
 )
@@ -306,7 +310,7 @@ DATA_STORE_TYPES = DATABASE_TYPES | frozenset(
 SITE_TYPES = (
     frozenset(
         {
-            ENDPOINT_SITE,
+            *DECLARED_SITES,
             "aws:ec2/instance:Instance",
             "aws:autoscaling/group:Group",
             "aws:ecs/service:Service",
@@ -362,6 +366,11 @@ class NameLimit:
 
 _ELB_NAME = r"^(?!internal-)[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$"
 _GCP_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+_CERTIFICATE_MANAGER_IDS = (
+    "https://cloud.google.com/python/docs/reference/certificatemanager/latest/"
+    "google.cloud.certificate_manager_v1.services.certificate_manager"
+)
+_COMPUTE_NAMES = "https://cloud.google.com/compute/docs/reference/rest/v1/urlMaps"
 
 NAME_LIMITS: dict[str, NameLimit] = {
     "aws:lb/loadBalancer:LoadBalancer": NameLimit(
@@ -382,6 +391,25 @@ NAME_LIMITS: dict[str, NameLimit] = {
     "gcp:cloudrunv2/service:Service": NameLimit(
         49, _GCP_NAME, "name", "https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services"
     ),
+    # Certificate Manager: "Certificate, CertificateMap and CertificateMapEntry IDs have to fully match the regexp
+    # [a-z0-9-]{1,63}" (the API client's reference); the SDK says 1-64 for certificates and DNS authorizations, so
+    # the smaller of the two holds for all four.
+    **{
+        f"gcp:certificatemanager/{kind}": NameLimit(63, _GCP_NAME, "name", _CERTIFICATE_MANAGER_IDS)
+        for kind in (
+            "certificate:Certificate", "certificateMap:CertificateMap",
+            "certificateMapEntry:CertificateMapEntry", "dnsAuthorization:DnsAuthorization",
+        )
+    },
+    # Compute: "The name must be 1-63 characters long, and comply with RFC1035" (every type's API reference).
+    **{
+        f"gcp:compute/{kind}": NameLimit(63, _GCP_NAME, "name", _COMPUTE_NAMES)
+        for kind in (
+            "regionNetworkEndpointGroup:RegionNetworkEndpointGroup", "backendService:BackendService",
+            "uRLMap:URLMap", "targetHttpsProxy:TargetHttpsProxy", "targetHttpProxy:TargetHttpProxy",
+            "globalAddress:GlobalAddress", "globalForwardingRule:GlobalForwardingRule", "healthCheck:HealthCheck",
+        )
+    },
 }  # fmt: skip
 
 DNS_NAME_MAX = 253

@@ -26,7 +26,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bascule.components.base import AwsNetwork, DnsFailover, DnsRecords, Site, SiteArgs, SiteEndpoint
+    from bascule.components.base import (
+        AwsNetwork,
+        DnsFailover,
+        DnsRecords,
+        ExistingLoadBalancer,
+        Site,
+        SiteArgs,
+        SiteEndpoint,
+    )
     from bascule.components.registry import (
         DNS_BACKENDS,
         SITE_KINDS,
@@ -40,6 +48,7 @@ _HOMES = {
     "AwsNetwork": "base",
     "DnsFailover": "base",
     "DnsRecords": "base",
+    "ExistingLoadBalancer": "base",
     "Site": "base",
     "SiteArgs": "base",
     "SiteEndpoint": "base",
@@ -59,6 +68,7 @@ __all__ = [
     "AwsNetwork",
     "DnsFailover",
     "DnsRecords",
+    "ExistingLoadBalancer",
     "FailoverService",
     "FailoverServiceArgs",
     "MissingExtraError",

@@ -17,7 +17,15 @@ from typing import Protocol, TypeVar, cast
 import pulumi
 
 from bascule import facts
-from bascule.components.aws.plugin import AwsNetworkSpec, AwsSiteSpec, check_aws_network, check_subnet_ids, is_id_list
+from bascule.components.aws.plugin import (
+    AwsAlbSiteSpec,
+    AwsNetworkSpec,
+    AwsSiteSpec,
+    check_aws_network,
+    check_load_balancer,
+    check_subnet_ids,
+    is_id_list,
+)
 from bascule.facts import Cloud
 from bascule.spec import (
     TAG_CRITICALITY,
@@ -68,6 +76,33 @@ def bascule_tags(service: ServiceSpec, role: Role) -> dict[str, str]:
     }
 
 
+def warn_delegation(
+    service: ServiceSpec, zone: str, name_servers: pulumi.Input[Sequence[str]], resource: pulumi.Resource
+) -> None:
+    """Tell the user, on the zone's row and as soon as the zone exists, where to delegate a zone Bascule created.
+
+    Until the parent delegates to these servers no certificate validation record in the zone is seen: the AWS site's
+    `CertificateValidation` waits for ACM up to the provider's 75-minute create timeout and fails
+    (https://github.com/hashicorp/terraform-provider-aws/issues/13031), ACM itself gives up after 72 hours, and Front
+    Door's TXT token expires after seven days (https://learn.microsoft.com/en-us/azure/frontdoor/domain). The
+    name servers are known only once the zone is created, so a preview says nothing and `up` says it while the
+    certificates are still waiting. At info level, which the CLI displays with the resource's output
+    (https://www.pulumi.com/docs/iac/concepts/logging/): nothing is wrong, and Bascule's offline runs (plan, check),
+    which show warnings only, do not repeat the mocks' stand-in name servers.
+    """
+
+    def say(servers: Sequence[str]) -> None:
+        if servers:
+            pulumi.log.info(
+                f"service '{service.name}': new zone {zone}: delegate it at its parent (registrar or parent zone) "
+                f"to {', '.join(servers)} now; certificates validated in it wait until then (ACM: this `up` waits "
+                "75 minutes, ACM gives up after 72 hours)",
+                resource=resource,
+            )
+
+    pulumi.Output.from_input(name_servers).apply(say)
+
+
 @dataclass(frozen=True)
 class SiteEndpoint:
     """Where a site receives traffic: the DNS answer for the service and the health checkers' target."""
@@ -83,6 +118,9 @@ class SiteEndpoint:
     alias_zone_id: pulumi.Output[str] | None = None
     """For an AWS load balancer: its hosted zone id, so Route 53 can answer with an alias that evaluates its
     target health (the documented way to health-check an ALB, which has no fixed IP)."""
+    existing: bool = False
+    """Whether what serves the site is the team's own (an existing load balancer): its ports, listeners and rules
+    are not Bascule's, so a drill's check of it assumes nothing about them."""
 
     @property
     def ip(self) -> pulumi.Output[str]:
@@ -197,6 +235,47 @@ class AwsNetwork:
         return replace(self, vpc_id=vpc, alb_subnet_ids=alb, task_subnet_ids=tasks)
 
 
+def checked_when_known(
+    value: pulumi.Input[T], where: str, check: Callable[[object], None], declared_at: traceback.StackSummary
+) -> pulumi.Output[T]:
+    """A computed input checked once its value is known: `check` raises ValueError("<field>: <what is wrong>"),
+    which becomes a ComputedInputError "<where>.<field>: ..." pointing at where the program declared it. An unknown
+    value (a preview) is not checked: the `apply` runs only on a known one."""
+
+    def checked(known: T) -> T:
+        try:
+            check(known)
+        except ValueError as exc:
+            raise ComputedInputError(f"{where}.{exc}", declared_at) from None
+        return known
+
+    return pulumi.Output.from_input(value).apply(checked)
+
+
+@dataclass(frozen=True)
+class ExistingLoadBalancer:
+    """An Application Load Balancer that already serves the hostname, as a program knows it ('aws-alb' sites):
+    by `arn`, or by `dns_name` and `zone_id` (e.g. `alb.dns_name` and `alb.zone_id` of the team's own
+    `aws.lb.LoadBalancer`, which needs no lookup). Any value may be computed (`pulumi.Input`)."""
+
+    arn: pulumi.Input[str] | None = None
+    dns_name: pulumi.Input[str] | None = None
+    zone_id: pulumi.Input[str] | None = None
+    """The load balancer's canonical hosted zone id (`zone_id` of `aws.lb.LoadBalancer`), not the service's zone."""
+    listener_arn: pulumi.Input[str] | None = None
+    """The listener that serves the hostname: where a `health` drill adds its 503 rule (none: no `health` drill)."""
+
+    @staticmethod
+    def from_spec(spec: AwsAlbSiteSpec) -> ExistingLoadBalancer:
+        return ExistingLoadBalancer(
+            spec.load_balancer_arn, spec.load_balancer_dns_name, spec.load_balancer_zone_id, spec.listener_arn
+        )
+
+    def check(self, region: str) -> None:
+        """Its plain values against the site's region (`check_load_balancer`): ValueError("<field>: ...")."""
+        check_load_balancer(region, self.arn, self.dns_name, self.zone_id, self.listener_arn)
+
+
 @dataclass(frozen=True)
 class SiteArgs:
     """What every site kind is built from; FailoverService fills it, a program building one site may too."""
@@ -218,11 +297,13 @@ class SiteArgs:
     replaces the spec's `address`, whose form (IP or hostname) the spec's validation checked and it must keep."""
     network: AwsNetwork | None = None
     """An 'aws' site's existing VPC, when the program computes it; else the spec's `network`, else a VPC of its own."""
+    load_balancer: ExistingLoadBalancer | None = None
+    """An 'aws-alb' site's load balancer, when the program computes it; else the spec's."""
 
     def check(self, component: str) -> None:
         """`check_site_inputs` for a site built from these args: a one-line error naming the component and field."""
         try:
-            check_site_inputs(self.site, self.image, self.address, self.network)
+            check_site_inputs(self.site, self.image, self.address, self.network, self.load_balancer)
         except ValueError as exc:
             raise pulumi.RunError(f"{component}: {exc}") from None
 
@@ -242,18 +323,28 @@ class SiteArgs:
         spec = self.site.network if isinstance(self.site, AwsSiteSpec) else None
         return AwsNetwork.from_spec(spec) if spec is not None else None
 
+    @property
+    def given_load_balancer(self) -> ExistingLoadBalancer:
+        """An 'aws-alb' site's load balancer: the program's, else the spec's (`check` has made sure there is one)."""
+        if self.load_balancer is not None:
+            return self.load_balancer
+        assert isinstance(self.site, AwsAlbSiteSpec), "only an 'aws-alb' site has a load balancer given"
+        return ExistingLoadBalancer.from_spec(self.site)
+
 
 def check_site_inputs(
     site: SiteSpec,
     image: pulumi.Input[str] | None,
     address: pulumi.Input[str] | None,
     network: AwsNetwork | None,
+    load_balancer: ExistingLoadBalancer | None = None,
 ) -> None:
     """What a program passes for a site, against its spec, before any resource is declared.
 
     Raises ValueError("<field>: <what is wrong>"): FailoverService prefixes the role, a site its own name.
     """
-    for field, value in (("image", image), ("address", address), ("network", network)):
+    given = (("image", image), ("address", address), ("network", network), ("load_balancer", load_balancer))
+    for field, value in given:
         # Which computed inputs a kind takes is its plug-in's to say (`SiteKind.computed_inputs`).
         if value is not None and field not in site_kind(site.kind).computed_inputs:
             if field == "network":
@@ -272,13 +363,38 @@ def check_site_inputs(
             check_aws_network(network.vpc_id, network.alb_subnet_ids, network.task_subnet_ids)
         except ValueError as exc:
             raise ValueError(f"network.{exc}") from None
+    if isinstance(site, AwsAlbSiteSpec):
+        if load_balancer is None:
+            ExistingLoadBalancer.from_spec(site).check(site.region)  # "none given" names both places
+        elif site.given_load_balancer or site.listener_arn is not None:
+            raise ValueError("load_balancer: given by both the spec and the program; give it in one place")
+        else:
+            try:
+                load_balancer.check(site.region)
+            except ValueError as exc:
+                raise ValueError(f"load_balancer.{exc}") from None
+
+
+def default_provider_allowed(package: str, component: str, where: str) -> None:
+    """Raise a one-line error when the stack disables the default provider of `package` and the caller passed none.
+
+    Without a caller's provider, Bascule's resources use the stack's default provider, which "use[s] global
+    configuration settings" (the stack's `aws:assumeRoles`, `aws:profile`, `aws:allowedAccountIds`,
+    `aws:defaultTags`, ...), and a stack may turn default providers off with `pulumi:disable-default-providers`
+    (a list of packages, `*` for all): https://www.pulumi.com/docs/iac/concepts/resources/providers/"""
+    disabled: object = pulumi.Config("pulumi").get_object("disable-default-providers")
+    if isinstance(disabled, list) and (package in disabled or "*" in disabled):
+        raise pulumi.RunError(
+            f"{component}: the stack disables the default '{package}' provider (pulumi:disable-default-providers); "
+            f"pass one as {where}"
+        )
 
 
 def caller_provider(
     opts: pulumi.ResourceOptions | None, package: str, component: str
 ) -> pulumi.ProviderResource | None:
     """The provider a caller passed as `opts.provider` (another account, an assumed role, default tags), or None
-    when the component should create its own for its region. A provider of another cloud is a one-line error."""
+    when the component uses the stack's default provider. A provider of another cloud is a one-line error."""
     provider = opts.provider if opts is not None else None
     if provider is None:
         return None

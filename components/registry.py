@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
 import pulumi
 
@@ -25,7 +25,16 @@ from bascule.components.base import DnsFailover, Site, SiteArgs
 from bascule.spec import ServiceSpec, plugins
 
 SiteFactory = Callable[[str, SiteArgs, pulumi.ResourceOptions], Site]
-DnsFactory = Callable[[str, ServiceSpec, pulumi.ResourceOptions], DnsFailover]
+
+
+class DnsFactory(Protocol):
+    """A DNS backend's class: (name, service, opts), plus the computed inputs its declaration lists as keywords."""
+
+    def __call__(
+        self, name: str, service: ServiceSpec, opts: pulumi.ResourceOptions, **inputs: pulumi.Input[str]
+    ) -> DnsFailover: ...
+
+
 DataFactory = Callable[[str, ServiceSpec, pulumi.ResourceOptions], pulumi.ComponentResource]
 
 EXTRA_SDKS = {
@@ -106,7 +115,7 @@ def dns_backend_class(kind: str) -> DnsFactory:
     """The DnsFailover class of a DNS backend kind, importing its module (and cloud SDK) now."""
     cls = _load("DNS backend", kind, DNS_BACKENDS[kind])
     assert issubclass(cls, DnsFailover)
-    return cast(DnsFactory, cls)  # every backend's __init__ is (name, ServiceSpec, opts)
+    return cast(DnsFactory, cls)  # every backend's __init__ is (name, ServiceSpec, opts, **its computed inputs)
 
 
 def data_standby_class(kind: str) -> DataFactory:

@@ -6,19 +6,21 @@ from dataclasses import dataclass
 
 import pulumi
 
-from bascule.components.base import AwsNetwork, SiteArgs, check_site_inputs
+from bascule.components.base import AwsNetwork, ExistingLoadBalancer, SiteArgs, check_site_inputs
 from bascule.components.registry import data_standby_class, dns_backend_class, site_class
 from bascule.spec import (
     CONFIG_NAMESPACE,
+    DRILL_KEY,
     SERVICE_TYPE,
     DrillFault,
     Role,
     ServiceSpec,
     SpecError,
-    StackSpec,
-    check_drill,
+    dns_backend,
+    fault_refused,
     read_drill,
 )
+from bascule.spec.plugins import site_authorities
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,11 @@ class SiteInputs:
     """An 'endpoint' site's address when the program computes it; of the spec's form (IP or hostname)."""
     network: AwsNetwork | None = None
     """An existing VPC an 'aws' site runs in (ids may be computed), instead of a VPC of its own."""
+    load_balancer: ExistingLoadBalancer | None = None
+    """The existing load balancer an 'aws-alb' site is (ARN, or DNS name and zone id; any may be computed)."""
     provider: pulumi.ProviderResource | None = None
-    """The provider the site's resources use (another account, an assumed role, default tags), of the site's
-    cloud and in the spec's region; without it the site creates its own for the spec's region."""
+    """The provider the site's resources use (another account, an assumed role), of the site's cloud and in the
+    spec's region; without it they use the stack's default provider, with its settings, in the spec's region."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,10 @@ class FailoverServiceArgs:
     secondary: SiteInputs = SiteInputs()
     """Computed inputs of the secondary site."""
     dns_provider: pulumi.ProviderResource | None = None
-    """The provider of the DNS switch (e.g. the account holding the zone); its own by default."""
+    """The provider of the DNS switch (e.g. the account holding the zone); the stack's default provider if None."""
+    zone_id: pulumi.Input[str] | None = None
+    """The DNS backend's existing zone when the program computes it (the team's own `aws.route53.Zone`'s
+    `zone_id`, another stack's output), instead of the spec's `dns.zone_id`; checked for form once known."""
 
 
 def drill_fault(svc: ServiceSpec) -> DrillFault | None:
@@ -58,11 +65,13 @@ def drill_fault(svc: ServiceSpec) -> DrillFault | None:
     source = f"Pulumi.{pulumi.get_stack()}.yaml"
     try:
         hook = read_drill(pulumi.Config(CONFIG_NAMESPACE).get("drill"), source)
-        if hook is None or hook.service != svc.name:
-            return None
-        check_drill(hook, StackSpec(services=(svc,)), source)
     except SpecError as exc:
         raise pulumi.RunError("; ".join(exc.lines)) from None
+    if hook is None or hook.service != svc.name:
+        return None
+    refused = fault_refused(hook.fault, svc)
+    if refused is not None:  # the primary's declaration says which faults it can take, and why not the others
+        raise pulumi.RunError(f"{source}: {DRILL_KEY}.fault: {refused}")
     pulumi.log.warn(hook.in_progress())
     return hook.fault
 
@@ -84,12 +93,13 @@ class FailoverService(pulumi.ComponentResource):
             ("secondary", svc.secondary, args.secondary),
         ):
             try:  # before any resource: a wrong input must not leave a half-declared service
-                check_site_inputs(site, inputs.image, inputs.address, inputs.network)
+                check_site_inputs(site, inputs.image, inputs.address, inputs.network, inputs.load_balancer)
             except ValueError as exc:
                 raise pulumi.RunError(f"{name}: {role}.{exc}") from None
+        dns_inputs = _dns_inputs(name, svc, args)
         super().__init__(SERVICE_TYPE, name, None, opts)
         dns = dns_backend_class(svc.dns.kind)(
-            f"{name}-dns", svc, pulumi.ResourceOptions(parent=self, provider=args.dns_provider)
+            f"{name}-dns", svc, pulumi.ResourceOptions(parent=self, provider=args.dns_provider), **dns_inputs
         )
         primary = site_class(svc.primary.kind)(
             f"{name}-primary",
@@ -102,6 +112,7 @@ class FailoverService(pulumi.ComponentResource):
                 args.primary.image,
                 args.primary.address,
                 args.primary.network,
+                args.primary.load_balancer,
             ),
             pulumi.ResourceOptions(parent=self, provider=args.primary.provider),
         )
@@ -116,6 +127,7 @@ class FailoverService(pulumi.ComponentResource):
                 args.secondary.image,
                 args.secondary.address,
                 args.secondary.network,
+                args.secondary.load_balancer,
             ),
             pulumi.ResourceOptions(parent=self, provider=args.secondary.provider),
         )
@@ -150,6 +162,20 @@ class FailoverService(pulumi.ComponentResource):
                 "rto_budget_seconds": self.rto_budget_seconds,
                 "rto_target_seconds": svc.rto_seconds,
                 "zone": svc.dns.zone,
+                # The CAA domains of each site's CA, for `bascule verify`'s CAA check.
+                "certificate_authorities": {role: list(cas) for role, cas in site_authorities(svc).items()},
                 "drill": drill.value if drill else None,
             }
         )
+
+
+def _dns_inputs(name: str, svc: ServiceSpec, args: FailoverServiceArgs) -> dict[str, pulumi.Input[str]]:
+    """What the program computes for the DNS backend, checked before any resource: only the inputs its declaration
+    takes (`DnsBackend.computed_inputs`), never one the spec gives too."""
+    if args.zone_id is None:
+        return {}
+    if "zone_id" not in dns_backend(svc.dns.kind).computed_inputs:
+        raise pulumi.RunError(f"{name}: zone_id: a '{svc.dns.kind}' DNS backend takes no computed zone_id")
+    if getattr(svc.dns, "zone_id", None) is not None:
+        raise pulumi.RunError(f"{name}: dns.zone_id: given by both the spec and the program; give it in one place")
+    return {"zone_id": args.zone_id}

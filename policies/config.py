@@ -3,6 +3,10 @@
 The file format is Pulumi's `--policy-pack-config` JSON: one object per policy name, each with an
 optional `enforcementLevel` and that policy's properties. `bascule check --config FILE` reads the same
 file, so a team keeps one config for pull requests with and without cloud credentials.
+
+Enforcement is resolved as Pulumi's engine resolves it (pkg/resource/analyzer/config.go, `applyConfig`): the
+policy's own level, else the level given to `all`, else the rule's default. A rule that is off by default has the
+default level `disabled`, so setting its `enforcementLevel` (or `all`) turns it on, as in any CrossGuard pack.
 """
 
 from __future__ import annotations
@@ -39,12 +43,12 @@ class Settings(BaseModel):
     """At least one: an empty list would make no workload critical and silently switch the mandatory rules off."""
     hot_regions: tuple[NonBlank, ...] = Field(("us-east-1",), alias="hotRegions")
     """Regions whose incidents have the widest blast radius; a critical workload only there is flagged."""
-    require_eu_site: bool = Field(False, alias="requireEuSite")
-    """Critical workloads must have at least one site in an EU jurisdiction (for the jurisdiction rule)."""
-    require_eu_provider: bool = Field(False, alias="requireEuProvider")
-    """Critical workloads must have a site at an EU-headquartered provider (for the EU-provider rule)."""
     default_rto_seconds: int | None = Field(None, alias="defaultRtoSeconds", gt=0, le=MAX_RTO_SECONDS, strict=True)
     """RTO for workloads without a `bascule:rto-seconds` tag; without it the RTO rule skips them."""
+    waivers: NonBlank | None = None
+    """Waivers file (the format of `bascule check --waivers`) for this policy's findings. A relative path is read
+    from the folder of the policy config file for `bascule check`, and from the pack's folder for the pack (Pulumi
+    starts a pack in its own folder): keep the config and the waivers in the pack folder and both agree."""
 
 
 SCHEMA_PROPERTIES: dict[str, Any] = {
@@ -52,10 +56,12 @@ SCHEMA_PROPERTIES: dict[str, Any] = {
     "criticalityTag": {"type": "string", "default": "criticality"},
     "criticalValues": {"type": "array", "items": {"type": "string"}, "default": ["critical"], "minItems": 1},
     "hotRegions": {"type": "array", "items": {"type": "string"}, "default": ["us-east-1"]},
-    "requireEuSite": {"type": "boolean", "default": False},
-    "requireEuProvider": {"type": "boolean", "default": False},
     "defaultRtoSeconds": {"type": "integer", "minimum": 1, "maximum": MAX_RTO_SECONDS},
+    "waivers": {"type": "string", "minLength": 1},
 }
+
+RETIRED = {"requireEuSite": "bascule-eu-jurisdiction", "requireEuProvider": "bascule-eu-provider"}
+"""Switches of 0.1.0 betas that an `enforcementLevel` replaced: named in the error so a config can be fixed."""
 
 
 class ConfigError(InputError):
@@ -63,6 +69,12 @@ class ConfigError(InputError):
 
 
 def settings_from(properties: Mapping[str, Any], where: str) -> Settings:
+    for key, rule in RETIRED.items():
+        if key in properties:
+            raise ConfigError(
+                f"{where}: {key}: no longer a setting; turn {rule} on with its enforcementLevel "
+                f'({{"{rule}": {{"enforcementLevel": "mandatory"}}}}, or "advisory")'
+            )
     known = {k: v for k, v in properties.items() if k != "enforcementLevel"}
     try:
         return Settings.model_validate(known)
@@ -78,6 +90,8 @@ class PackConfig(BaseModel):
 
     settings: dict[str, Settings] = {}
     enforcement: dict[str, Enforcement] = {}
+    base: Path | None = None
+    """The folder relative paths in the settings (waivers) are read from: the config file's."""
 
     def for_rule(self, rule_id: str) -> Settings:
         return self.settings.get(rule_id) or Settings()
@@ -89,27 +103,31 @@ class PackConfig(BaseModel):
 def load_pack_config(path: Path | None, rule_ids: set[str]) -> PackConfig:
     if path is None:
         return PackConfig()
-    raw = read_json(path, "policy config")
+    return parse_pack_config(read_json(path, "policy config"), str(path), rule_ids, base=path.parent)
+
+
+def parse_pack_config(raw: object, where: str, rule_ids: set[str], base: Path | None = None) -> PackConfig:
+    """A `--policy-pack-config` document; `where` names it in errors, `base` is the folder of its relative paths."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected an object of policy names, as for --policy-pack-config")
+        raise ConfigError(f"{where}: expected an object of policy names, as for --policy-pack-config")
     settings: dict[str, Settings] = {}
     enforcement: dict[str, Enforcement] = {}
     for name, value in raw.items():
         if name not in rule_ids and name != "all":
-            raise ConfigError(f"{path}: unknown policy '{name}' (known: {', '.join(sorted(rule_ids))}, all)")
+            raise ConfigError(f"{where}: unknown policy '{name}' (known: {', '.join(sorted(rule_ids))}, all)")
         if isinstance(value, str):
             value = {"enforcementLevel": value}
         if not isinstance(value, dict):
-            raise ConfigError(f"{path}: {name}: expected an object or an enforcement level")
+            raise ConfigError(f"{where}: {name}: expected an object or an enforcement level")
         if name == "all" and set(value) - {"enforcementLevel"}:
-            raise ConfigError(f"{path}: all: only an enforcement level applies to every policy")
+            raise ConfigError(f"{where}: all: only an enforcement level applies to every policy")
         level = value.get("enforcementLevel")
         if level is not None:
             if not isinstance(level, str) or level not in {e.value for e in Enforcement}:
                 raise ConfigError(
-                    f"{path}: {name}.enforcementLevel: {json.dumps(level)[:80]} is not one of advisory, mandatory, "
+                    f"{where}: {name}.enforcementLevel: {json.dumps(level)[:80]} is not one of advisory, mandatory, "
                     "disabled"
                 )
             enforcement[name] = Enforcement(level)
-        settings[name] = settings_from(value, f"{path}: {name}")
-    return PackConfig(settings=settings, enforcement=enforcement)
+        settings[name] = settings_from(value, f"{where}: {name}")
+    return PackConfig(settings=settings, enforcement=enforcement, base=base)

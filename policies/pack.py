@@ -7,6 +7,8 @@ tests and `bascule check` import the policies from here without starting anythin
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -23,6 +25,7 @@ from pulumi_policy import (
 from bascule.inventory.records import Inventory, RawResource, build
 from bascule.policies.config import SCHEMA_PROPERTIES, settings_from
 from bascule.policies.rules import RULES, Rule, run_rule
+from bascule.policies.waivers import load_waivers, match
 
 PACK_NAME = "bascule-concentration"
 
@@ -34,6 +37,12 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
+
+
+def config_numbers(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Policy config crosses gRPC as a protobuf Struct, whose numbers are doubles: `defaultRtoSeconds: 300` arrives
+    as 300.0. Whole numbers become ints again, so the settings validate as they do from the JSON file."""
+    return {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in plain(config).items()}
 
 
 def inventory_from_policy_resources(resources: list[PolicyResource]) -> Inventory:
@@ -58,10 +67,19 @@ def inventory_from_policy_resources(resources: list[PolicyResource]) -> Inventor
 
 def _policy(rule: Rule) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        settings = settings_from(args.get_config(), rule.id)
+        settings = settings_from(config_numbers(args.get_config()), rule.id)
+        # Pulumi starts a policy pack in its own folder (NewPolicyAnalyzer: `pwd := policyPackPath`, in
+        # sdk/go/common/resource/plugin/analyzer_plugin.go), so a relative waivers path is read from the pack folder.
+        waivers = load_waivers(Path(settings.waivers)) if settings.waivers else []
         inventory = inventory_from_policy_resources(args.resources)
+        today = date.today()
         for finding in run_rule(rule, inventory, settings):
-            report_violation(finding.message, finding.urn)
+            found = match(finding, waivers, today)
+            if found.active is not None:
+                continue  # accepted by its owner until it expires: not a violation, as in `bascule check`
+            lapsed = found.expired
+            note = f" (a waiver by {lapsed.owner} expired on {lapsed.expires}; it no longer applies)" if lapsed else ""
+            report_violation(finding.message + note, finding.urn)
 
     return StackValidationPolicy(
         name=rule.id,

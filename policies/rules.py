@@ -62,7 +62,7 @@ def workloads(inventory: Inventory, settings: Settings) -> dict[str, Workload]:
     for r in inventory.resources:
         tags = {k.lower(): v for k, v in r.tags.items()}
         name = r.service or tags.get(workload_tag)
-        if not name or not (r.custom or r.type == facts.ENDPOINT_SITE):
+        if not name or not (r.custom or r.type in facts.DECLARED_SITES):
             continue
         criticality = r.criticality or tags.get(criticality_tag)
         w = found.get(name)
@@ -297,9 +297,7 @@ def hot_region(ws: Mapping[str, Workload], _inv: Inventory, s: Settings) -> Iter
             )
 
 
-def jurisdiction(ws: Mapping[str, Workload], _inv: Inventory, s: Settings) -> Iterable[Finding]:
-    if not s.require_eu_site:
-        return
+def jurisdiction(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
     for w in _critical(ws):
         if not any(r.jurisdiction is facts.Jurisdiction.EU for r in w.sites):
             yield Finding(
@@ -316,9 +314,7 @@ def eu_provider_sites(w: Workload) -> list[Resource]:
     return [r for r in w.sites if r.cloud is not None and facts.LEGAL_HOMES[r.cloud].eu_headquartered]
 
 
-def eu_provider(ws: Mapping[str, Workload], _inv: Inventory, s: Settings) -> Iterable[Finding]:
-    if not s.require_eu_provider:
-        return
+def eu_provider(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> Iterable[Finding]:
     for w in _critical(ws):
         if not eu_provider_sites(w):
             homes = sorted({f"{r.cloud.value} ({facts.LEGAL_HOMES[r.cloud].headquarters})" for r in w.sites if r.cloud})
@@ -410,12 +406,15 @@ RULES: tuple[Rule, ...] = (
          data_single_provider),
     Rule("bascule-hot-region", "Critical workload only in hot regions", Enforcement.ADVISORY,
          "Art. 29 (ICT concentration risk)", "Add a site outside the configured hot regions.", hot_region),
-    Rule("bascule-eu-jurisdiction", "Critical workload without an EU site", Enforcement.MANDATORY,
+    # Off by default (`disabled`): not every team must be in the EU. Turned on as any CrossGuard policy is, by its
+    # enforcementLevel in the policy config (or by `all`).
+    Rule("bascule-eu-jurisdiction", "Critical workload without an EU site", Enforcement.DISABLED,
          "Art. 28 (ICT third-party risk: location of data and processing)",
-         "Place at least one site in an EU region (enable with requireEuSite).", jurisdiction),
-    Rule("bascule-eu-provider", "Critical workload without an EU-headquartered provider", Enforcement.ADVISORY,
+         "Place at least one site in an EU region (off by default: turn on with its enforcementLevel).", jurisdiction),
+    Rule("bascule-eu-provider", "Critical workload without an EU-headquartered provider", Enforcement.DISABLED,
          "Art. 28 (ICT third-party risk) and Art. 29 (concentration risk: law of the provider's home country)",
-         "Run at least one site at an EU-headquartered provider (enable with requireEuProvider).", eu_provider),
+         "Run at least one site at an EU-headquartered provider (off by default: turn on with its enforcementLevel).",
+         eu_provider),
     Rule("bascule-global-edge-ingress", "Critical site reached through a global edge service",
          Enforcement.ADVISORY, "Art. 29 (ICT concentration risk)",
          "Give the site a regional ingress the switch can reach, or choose a secondary that serves the hostname "

@@ -379,7 +379,12 @@ def test_a_program_error_points_at_the_programs_line(tmp_path: Path, subnets: st
 def test_a_stack_files_network_on_another_site_says_only_aws(dev_service: dict[str, Any], kind: str) -> None:
     """The same line as a program's SiteInputs.network on such a site, not "unknown field"."""
     if kind == "azure":
-        dev_service["secondary"] = {"kind": "azure", "location": "francecentral", "image": "x/y:1"}
+        dev_service["secondary"] = {
+            "kind": "azure",
+            "location": "francecentral",
+            "image": "x/y:1",
+            "front_door_backend_cidrs": ["192.0.2.0/26"],
+        }
     dev_service["secondary"]["network"] = {"vpc_id": VPC, "alb_subnet_ids": PUBLIC, "task_subnet_ids": PRIVATE}
     with pytest.raises(SpecError) as failed:
         parse([dev_service], "stacks/Pulumi.t.yaml")

@@ -272,3 +272,25 @@ def test_what_a_program_logs_offline_is_a_prefixed_line(tmp_path: Path) -> None:
     result = check("--program", str(project), "--stack-config", str(stack), "-q")
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines() == ["warning: ledger: no backups configured"]
+
+
+def test_output_dir_writes_every_format_from_one_run(tmp_path: Path) -> None:
+    result = check("--stack", "single-region", "--output-dir", str(tmp_path / "reports"), "--format", "json")
+    assert result.exit_code == 1
+    reports = tmp_path / "reports"
+    assert json.loads((reports / "bascule.json").read_text()) == json.loads(result.stdout)
+    assert json.loads((reports / "bascule.sarif").read_text())["runs"][0]["results"][0]["ruleId"] == (
+        "bascule-single-region"
+    )
+    assert 'failures="1"' in (reports / "bascule.junit.xml").read_text()
+    assert (reports / "bascule.txt").read_text().rstrip().endswith("FAIL")
+
+
+def test_a_policys_waivers_setting_is_read_beside_the_config(tmp_path: Path) -> None:
+    waivers = _waivers(tmp_path, date.today() + timedelta(days=30))
+    config = tmp_path / "policy-config.json"
+    config.write_text(json.dumps({"bascule-single-region": {"waivers": waivers.name}}))
+    assert check("--stack", "single-region", "--config", str(config)).exit_code == 0
+    config.write_text(json.dumps({"bascule-single-region": {"waivers": "missing.yaml"}}))
+    missing = check("--stack", "single-region", "--config", str(config))
+    assert missing.exit_code == 2 and "missing.yaml" in missing.stderr

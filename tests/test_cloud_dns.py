@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -77,3 +78,18 @@ def test_same_region_secondary_needs_the_opt_in_and_warns() -> None:
     del services[0]["allow_same_region"]
     with pytest.raises(SpecError, match="allow_same_region: true accepts it"):
         parse_services(services, "s.yaml")
+
+
+def test_apis_in_the_dns_project_and_the_new_zone_is_announced(
+    plan_services: PlanFn, svc: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Cloud DNS's zone and health check wait for the dns and compute APIs of the DNS project (not the site's)."""
+    caplog.set_level(logging.INFO)
+    plan = plan_services([svc])
+    apis = {r.name: r for r in plan.of_type("gcp:projects/service:Service") if r.inputs["project"] == "bank-dns-eu"}
+    assert {a.inputs["service"] for a in apis.values()} == {"dns.googleapis.com", "compute.googleapis.com"}
+    assert all(a.inputs["disableOnDestroy"] is False for a in apis.values())
+    for name in ("payments-dns-check", "payments-dns-record", "payments-dns-zone"):
+        assert {a.urn for a in apis.values()} <= set(plan.named(name).dependencies), name
+    (said,) = [r.getMessage() for r in caplog.records if "new zone" in r.getMessage()]
+    assert "ns-cloud-a1.googledomains.com." in said

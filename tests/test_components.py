@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -64,24 +65,48 @@ def test_new_zone_has_accelerated_recovery(dev: Plan) -> None:
     assert zone.inputs["enableAcceleratedRecovery"] is True
 
 
-def test_existing_zone_is_not_created(plan_services: PlanFn, dev_service: dict[str, Any]) -> None:
+def test_existing_zone_is_not_created(
+    plan_services: PlanFn, dev_service: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    plan_services([dev_service])
+    (said,) = [r.getMessage() for r in caplog.records if "new zone" in r.getMessage()]
+    assert "new zone shop.example.com: delegate it at its parent" in said
+    assert "ns-1.awsdns-01.org, ns-2.awsdns-02.org" in said and "75 minutes" in said
+    caplog.clear()
     dev_service["dns"]["zone_id"] = "Z0123456789ABCDEFGHIJ"
     plan = plan_services([dev_service])
     assert plan.of_type("aws:route53/zone:Zone") == []
     assert {r.inputs["zoneId"] for r in plan.of_type(RECORD)} == {"Z0123456789ABCDEFGHIJ"}
+    assert not [r for r in caplog.records if "new zone" in r.getMessage()]
 
 
-def test_providers_carry_the_regions(dev: Plan) -> None:
+AWS_GLOBAL = ("aws:iam/", "aws:route53/")
+"""AWS types without a region (IAM, Route 53): pulumi-aws 7 gives them no `region` input."""
+
+
+def test_aws_resources_use_the_stack_default_provider_in_the_site_region(dev: Plan) -> None:
+    """Without a caller's provider every AWS resource goes through the stack's default provider (its settings:
+    assumed roles, default tags), each regional one naming the site's region; GCP keeps its own provider."""
+    assert dev.of_type("pulumi:providers:aws") == []
     providers = {r.name: r.inputs for r in dev.resources if r.type.startswith("pulumi:providers:")}
-    assert providers["checkout-primary-provider"]["region"] == "eu-west-3"
     assert providers["checkout-secondary-provider"]["region"] == "europe-west9"
-    assert providers["checkout-dns-provider"]["region"] == "us-east-1"
+    aws_resources = [r for r in dev.resources if r.custom and r.type.startswith("aws:")]
+    assert len(aws_resources) >= 20
+    for r in aws_resources:
+        assert not r.provider, f"{r.name} uses an explicit provider"
+        if r.type.startswith(AWS_GLOBAL):
+            assert "region" not in r.inputs, r.name
+        else:
+            assert r.inputs["region"] == "eu-west-3", r.name
     for r in dev.resources:
-        if r.custom and not r.type.startswith("pulumi:providers:"):
-            assert r.provider is not None, f"{r.name} uses a default provider"
-            owner = r.provider.rsplit("::", 1)[1]
-            site = r.name.split("-")[1]
-            assert owner == f"checkout-{site}-provider" or owner == "checkout-dns-provider", r.name
+        if r.custom and r.type.startswith("gcp:"):
+            assert r.provider is not None and r.provider.rsplit("::", 1)[1] == "checkout-secondary-provider", r.name
+
+
+def test_a_disabled_default_provider_is_one_line(plan_services: PlanFn, dev_service: dict[str, Any]) -> None:
+    with pytest.raises(Exception, match=r"the stack disables the default 'aws' provider .*pass one as"):
+        plan_services([dev_service], {"pulumi:disable-default-providers": ["aws"]})
 
 
 def test_every_resource_is_parented_to_a_component(dev: Plan) -> None:
@@ -163,7 +188,6 @@ def test_ip_endpoints_give_a_records_and_ip_checks(plan_services: PlanFn, dev_se
     assert checks["checkout-dns-primary"]["fqdn"] == "checkout.shop.example.com"
     assert checks["checkout-dns-primary"]["enableSni"] is True
     assert {r.type for r in plan.resources if r.custom} == {
-        "pulumi:providers:aws",
         HC,
         RECORD,
         "aws:route53/zone:Zone",

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,7 @@ def test_each_fault_fails_over_and_back(sandbox: Sandbox, tmp_path: Path, fault:
 
 def test_slow_primary_counts_as_down(sandbox: Sandbox, tmp_path: Path) -> None:
     class Slow(SandboxControl):
-        def inject(self, fault: Fault) -> None:
+        def inject(self, fault: Fault, deadline: datetime) -> None:
             self.sandbox.set_site_mode(PRIMARY, SLOW)
 
     summary = drill(Slow(sandbox), Fault.HEALTH, tmp_path)
@@ -98,7 +99,7 @@ def test_slow_primary_counts_as_down(sandbox: Sandbox, tmp_path: Path) -> None:
 
 def test_both_sites_down_is_no_healthy_site_not_a_pass(sandbox: Sandbox, tmp_path: Path) -> None:
     class BothDown(SandboxControl):
-        def inject(self, fault: Fault) -> None:
+        def inject(self, fault: Fault, deadline: datetime) -> None:
             self.sandbox.stop_site(SECONDARY)
             self.sandbox.stop_site(PRIMARY)
 
@@ -115,8 +116,8 @@ def test_both_sites_down_is_no_healthy_site_not_a_pass(sandbox: Sandbox, tmp_pat
 
 def test_dns_server_killed_mid_drill_fails_clearly_and_restores(sandbox: Sandbox, tmp_path: Path) -> None:
     class KillDns(SandboxControl):
-        def inject(self, fault: Fault) -> None:
-            super().inject(fault)
+        def inject(self, fault: Fault, deadline: datetime) -> None:
+            super().inject(fault, deadline)
             os.killpg(self.sandbox.state.pids["pdns"], signal.SIGKILL)
 
     summary = drill(KillDns(sandbox), Fault.HEALTH, tmp_path)

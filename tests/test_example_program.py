@@ -37,8 +37,8 @@ def test_each_site_deploys_through_the_programs_own_provider(example: Plan) -> N
     providers = {r.name for r in example.of_type("pulumi:providers:aws")} | {
         r.name for r in example.of_type("pulumi:providers:gcp")
     }
-    # The sites made none of their own; the DNS switch, given no provider, still makes its own.
-    assert providers == {"workload", "standby", "checkout-dns-provider"}
+    # The sites made none of their own, nor did the DNS switch, given none: it uses the stack's default provider.
+    assert providers == {"workload", "standby"}
 
 
 def test_the_primary_runs_the_image_the_program_computed(example: Plan) -> None:

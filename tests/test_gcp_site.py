@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -30,8 +31,9 @@ def test_cloud_run_is_warm_public_and_labelled(plan_services: PlanFn, gcp: dict[
     assert run.inputs["labels"] == {"bascule-service": "search", "bascule-role": "secondary",
                                     "bascule-criticality": "critical", "bascule-rto-seconds": "300",
                                     "bascule-rpo-seconds": "60"}  # fmt: skip
-    member = plan.named("search-secondary-public", "gcp:cloudrunv2/serviceIamMember:ServiceIamMember")
-    assert (member.inputs["role"], member.inputs["member"]) == ("roles/run.invoker", "allUsers")
+    # Public through the load balancer by turning the invoker check off, not by an `allUsers` binding.
+    assert run.inputs["invokerIamDisabled"] is True
+    assert not [r.type for r in plan.resources if r.type.startswith("gcp:cloudrunv2/serviceIam")]
     provider = plan.named("search-secondary-provider", "pulumi:providers:gcp")
     assert (provider.inputs["project"], provider.inputs["region"]) == ("shop-dr-eu", "europe-west1")
 
@@ -42,8 +44,6 @@ def test_load_balancer_chain_and_certificate(plan_services: PlanFn, gcp: dict[st
     assert neg.inputs["networkEndpointType"] == "SERVERLESS"
     run = plan.named("search-secondary-run", "gcp:cloudrunv2/service:Service")
     assert neg.inputs["cloudRun"] == {"service": run.outputs["name"]}
-    member = plan.named("search-secondary-public", "gcp:cloudrunv2/serviceIamMember:ServiceIamMember")
-    assert member.inputs["name"] == run.outputs["name"]
     backend = plan.named("search-secondary-backend", "gcp:compute/backendService:BackendService")
     assert backend.inputs["backends"] == [{"group": neg.id}]
     assert neg.id.startswith("projects/shop-dr-eu/regions/europe-west1/networkEndpointGroups/")
@@ -59,9 +59,12 @@ def test_certificate_is_dns_authorized_and_mapped(plan_services: PlanFn, gcp: di
     assert not [r for r in plan.resources if r.type.startswith("gcp:compute/managedSslCertificate")]
     auth = plan.named("search-secondary-dnsauth", "gcp:certificatemanager/dnsAuthorization:DnsAuthorization")
     assert (auth.inputs["domain"], auth.inputs["location"]) == ("search.shop.example.com", "global")
+    assert auth.inputs["type"] == "PER_PROJECT_RECORD"
     challenge = auth.outputs["dnsResourceRecords"][0]
+    assert challenge["name"].startswith("_acme-challenge_")
     proof = plan.named("search-secondary-dnsauth", "aws:route53/record:Record")
     assert (proof.inputs["name"], proof.inputs["type"]) == (challenge["name"], "CNAME")
+    assert "allowOverwrite" not in proof.inputs
     assert proof.inputs["records"] == [challenge["data"]]
     assert proof.inputs["zoneId"] == "Z0123456789ABCDEFGHIJ"
     cert = plan.named("search-secondary-cert", "gcp:certificatemanager/certificate:Certificate")
@@ -149,3 +152,39 @@ def test_cloud_run_accepts_documented_pairs(gcp: dict[str, Any]) -> None:
     for cpu, memory in (("1", "4Gi"), ("2", "8Gi"), ("4", "2Gi"), ("8", "32Gi"), ("1", "128Mi")):
         gcp["secondary"].update(cpu=cpu, memory=memory)
         assert parse_services([gcp], "s.yaml").services[0].secondary.cpu == cpu
+
+
+def test_the_site_enables_its_apis_first_and_leaves_them_on(plan_services: PlanFn, gcp: dict[str, Any]) -> None:
+    """One `gcp.projects.Service` per API the site calls, in its project, never disabled on destroy; every other
+    resource of the site depends on them."""
+    plan = plan_services([gcp])
+    apis = {r.inputs["service"]: r for r in plan.of_type("gcp:projects/service:Service")}
+    assert set(apis) == {"run.googleapis.com", "compute.googleapis.com", "certificatemanager.googleapis.com"}
+    for api in apis.values():
+        assert (api.inputs["project"], api.inputs["disableOnDestroy"]) == ("shop-dr-eu", False)
+        assert "disableDependentServices" not in api.inputs
+    urns = {api.urn for api in apis.values()}
+    site = [r for r in plan.resources if r.type.startswith("gcp:") and r.type != "gcp:projects/service:Service"
+            and not r.type.startswith("pulumi:")]  # fmt: skip
+    assert len(site) >= 14
+    for resource in site:
+        assert urns <= set(resource.dependencies), resource.name
+
+
+def test_long_service_names_keep_every_gcp_name_within_its_limit(plan_services: PlanFn, gcp: dict[str, Any]) -> None:
+    """`<service>-secondary-certmap-primary` plus Pulumi's suffix passes 63 for a long service name: every GCP name
+    is cut to fit; a short one keeps its exact old logical name (existing stacks keep their URNs)."""
+    from bascule import facts
+
+    gcp["name"] = "a" * 32
+    gcp["hostname"] = "long.shop.example.com"
+    plan = plan_services([gcp])
+    limited = [r for r in plan.resources if r.type.startswith("gcp:") and r.type in facts.NAME_LIMITS]
+    assert len(limited) >= 14
+    for r in limited:
+        limit = facts.NAME_LIMITS[r.type]
+        assert len(r.name) + facts.AUTONAME_SUFFIX <= limit.max_length, r.name
+        assert re.match(limit.pattern, f"{r.name}-abc1234"), r.name
+    assert not [r for r in limited if r.name.endswith("-certmap-primary")]
+    short = plan_services([copy.deepcopy(stack_config("gcp")["bascule:services"][0])])
+    short.named("search-secondary-certmap-primary", "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry")

@@ -433,7 +433,7 @@ def test_a_zombie_that_is_not_our_child_is_not_alive() -> None:
 def test_an_internal_error_is_exit_70_and_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import bascule.cli.check as check_cli
 
-    def boom(*_args: Any) -> Any:
+    def boom(*_args: Any, **_kwargs: Any) -> Any:
         raise KeyError("surprise")
 
     monkeypatch.setattr(check_cli, "check", boom)

@@ -26,7 +26,7 @@ WITH_DOUBLE_HYPHEN = st.builds(lambda name, at: f"{name[:at]}--{name[at + 2 :]}"
 SITES: dict[str, dict[str, Any]] = {
     "aws": {"kind": "aws", "region": "eu-west-3", "image": "x"},
     "gcp": {"kind": "gcp", "project": "shop-dr-eu", "region": "europe-west9", "image": "x"},
-    "azure": {"kind": "azure", "location": "francecentral", "image": "x"},
+    "azure": {"kind": "azure", "location": "francecentral", "image": "x", "front_door_backend_cidrs": ["192.0.2.0/26"]},
     "ip": {"kind": "endpoint", "provider": "aws", "region": "eu-west-1", "address": "192.0.2.1"},
 }
 DNS: dict[str, dict[str, Any]] = {

@@ -223,7 +223,7 @@ def test_zero_workloads_is_said_and_can_fail(tmp_path: Path) -> None:
 
 FACT_TYPES = (
     (facts.SITE_TYPES | facts.GCP_ZONAL_TYPES)
-    - {facts.ENDPOINT_SITE}
+    - facts.DECLARED_SITES
     - facts.AZURE_NATIVE_2_TYPES
     | {facts.ROUTE53_RECORD, facts.ROUTE53_HEALTH_CHECK, facts.TRAFFIC_MANAGER_PROFILE, facts.CLOUD_DNS_RECORD_SET,
        facts.GCP_HEALTH_CHECK}

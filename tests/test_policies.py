@@ -21,21 +21,17 @@ from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from bascule.inventory.records import from_offline_run
 from bascule.offline.engine import OfflineRun, RegisteredResource, run_offline
-from bascule.policies.config import Enforcement, PackConfig, Settings
+from bascule.policies.config import ConfigError, PackConfig, parse_pack_config
 from bascule.policies.pack import PACK_NAME, policies
-from bascule.policies.rules import RULES, evaluate
+from bascule.policies.rules import RULES, RULES_BY_ID, evaluate
 from tests.conftest import Plan, stack_config
 
 Verdicts = set[tuple[str, str | None, str]]
 PlanFn = Callable[..., Plan]
 
 
-def offline_verdicts(run: OfflineRun, config: dict[str, dict[str, Any]]) -> Verdicts:
-    pack = PackConfig(
-        settings={k: Settings.model_validate({p: v for p, v in c.items() if p != "enforcementLevel"})
-                  for k, c in config.items()},
-        enforcement={k: Enforcement(c["enforcementLevel"]) for k, c in config.items() if "enforcementLevel" in c},
-    )  # fmt: skip
+def offline_verdicts(run: OfflineRun, config: dict[str, Any]) -> Verdicts:
+    pack = parse_pack_config(config, "test config", set(RULES_BY_ID))
     return {(v.finding.rule, v.finding.urn, v.enforcement.value) for v in evaluate(from_offline_run(run), pack)}
 
 
@@ -65,24 +61,38 @@ def analyze_stack_request(resources: list[RegisteredResource]) -> analyzer_pb2.A
     return request
 
 
-def pack_verdicts(run: OfflineRun, config: dict[str, dict[str, Any]]) -> Verdicts:
-    servicer = _PolicyAnalyzerServicer(PACK_NAME, "0.1.0", policies(), EnforcementLevel.ADVISORY)
-    levels = {"advisory": 0, "mandatory": 1, "disabled": 2}
+LEVELS = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY, "disabled": analyzer_pb2.DISABLED}
+
+
+def engine_configure(config: dict[str, Any]) -> analyzer_pb2.ConfigureAnalyzerRequest:
+    """The `Configure` request Pulumi's engine sends after reconciling a `--policy-pack-config` file
+    (pkg/resource/analyzer/config.go, `ReconcilePolicyPackConfig`): every policy, its level from its own entry, else
+    from `all`, else its default (from GetAnalyzerInfo); its properties the schema defaults overlaid with its own."""
     configure = analyzer_pb2.ConfigureAnalyzerRequest()
-    for rule in RULES:
-        settings = config.get(rule.id, {})
-        level = settings.get("enforcementLevel", rule.default.value)
-        props = {k: v for k, v in settings.items() if k != "enforcementLevel"}
-        configure.policyConfig[rule.id].CopyFrom(
-            analyzer_pb2.PolicyConfig(enforcementLevel=levels[level], properties=_struct(props))
+    for policy in policies():
+        given = config.get(policy.name, {})
+        given = {"enforcementLevel": given} if isinstance(given, str) else given
+        everyone = config.get("all")
+        default = policy.enforcement_level.value if policy.enforcement_level is not None else "advisory"
+        level = given.get("enforcementLevel") or everyone or default
+        schema = policy.config_schema.properties if policy.config_schema is not None else {}
+        props = {k: v["default"] for k, v in schema.items() if "default" in v}
+        props |= {k: v for k, v in given.items() if k != "enforcementLevel"}
+        configure.policyConfig[policy.name].CopyFrom(
+            analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=_struct(props))
         )
-    servicer.Configure(configure, None)
+    return configure
+
+
+def pack_verdicts(run: OfflineRun, config: dict[str, Any]) -> Verdicts:
+    servicer = _PolicyAnalyzerServicer(PACK_NAME, "0.1.0", policies(), EnforcementLevel.ADVISORY)
+    servicer.Configure(engine_configure(config), None)
     response = servicer.AnalyzeStack(analyze_stack_request(run.resources), None)
     names = {0: "advisory", 1: "mandatory"}
     return {(d.policyName, d.urn or None, names[d.enforcementLevel]) for d in response.diagnostics}
 
 
-def both(run: OfflineRun, config: dict[str, dict[str, Any]] | None = None) -> Verdicts:
+def both(run: OfflineRun, config: dict[str, Any] | None = None) -> Verdicts:
     config = config or {}
     offline, pack = offline_verdicts(run, config), pack_verdicts(run, config)
     assert offline == pack, f"front-ends disagree:\noffline only {offline - pack}\npack only {pack - offline}"
@@ -152,7 +162,7 @@ def test_hot_region_and_jurisdiction(plan_services: PlanFn) -> None:
     run = plan_services(svc).run
     assert "bascule-hot-region" not in rules_of(both(run))
     config = {"bascule-hot-region": {"hotRegions": ["us-east-1", "us-west-2"]},
-              "bascule-eu-jurisdiction": {"requireEuSite": True}}  # fmt: skip
+              "bascule-eu-jurisdiction": {"enforcementLevel": "mandatory"}}  # fmt: skip
     fired = rules_of(both(run, config))
     assert fired["bascule-hot-region"] == "advisory"
     assert fired["bascule-eu-jurisdiction"] == "mandatory"
@@ -232,23 +242,31 @@ def test_traffic_manager_switch_off_the_primary_provider(plan_services: PlanFn) 
     assert rules_of(both(plan_services(svc).run)) == {"bascule-rto-budget": "mandatory", EDGE: "advisory"}
 
 
-def test_eu_provider_is_off_by_default_then_names_the_us_only_workload(plan_services: PlanFn) -> None:
+def test_eu_provider_is_off_by_default_and_its_enforcement_level_turns_it_on(plan_services: PlanFn) -> None:
+    """As CrossGuard users expect: the rule is `disabled` by default, and its enforcementLevel (or `all`) turns it on,
+    with the same verdicts from the pack as Pulumi's engine configures it and from `bascule check`."""
     dev = plan_services(services("dev")).run
     assert "bascule-eu-provider" not in rules_of(both(dev))
-    enabled = {"bascule-eu-provider": {"requireEuProvider": True}}
-    fired = {(rule, urn) for rule, urn, _ in both(dev, enabled) if rule == "bascule-eu-provider"}
+    mandatory = {"bascule-eu-provider": {"enforcementLevel": "mandatory"}}
+    fired = {(rule, urn) for rule, urn, _ in both(dev, mandatory) if rule == "bascule-eu-provider"}
     assert fired == {("bascule-eu-provider",
                       "urn:pulumi:test::bascule::bascule:service:FailoverService$bascule:aws:AwsSite$aws:ecs/service:Service::checkout-primary-service")}  # fmt: skip
-    assert rules_of(both(dev, enabled))["bascule-eu-provider"] == "advisory"
-    mandatory = {"bascule-eu-provider": {"requireEuProvider": True, "enforcementLevel": "mandatory"}}
     assert rules_of(both(dev, mandatory))["bascule-eu-provider"] == "mandatory"
+    assert rules_of(both(dev, {"bascule-eu-provider": "advisory"}))["bascule-eu-provider"] == "advisory"
+    assert rules_of(both(dev, {"all": "mandatory"}))["bascule-eu-provider"] == "mandatory"
+    assert "bascule-eu-provider" not in rules_of(both(dev, {"all": "mandatory", "bascule-eu-provider": "disabled"}))
     # The Azure secondary is in an EU region: the jurisdiction rule is satisfied where the provider rule is not.
-    assert "bascule-eu-jurisdiction" not in rules_of(both(dev, {"bascule-eu-jurisdiction": {"requireEuSite": True}}))
+    assert "bascule-eu-jurisdiction" not in rules_of(both(dev, {"bascule-eu-jurisdiction": "mandatory"}))
+
+
+def test_the_retired_eu_switch_names_the_enforcement_level_that_replaced_it() -> None:
+    with pytest.raises(ConfigError, match=r"requireEuProvider: no longer a setting; turn bascule-eu-provider on"):
+        parse_pack_config({"bascule-eu-provider": {"requireEuProvider": True}}, "cfg.json", set(RULES_BY_ID))
 
 
 def test_eu_provider_passes_with_a_scaleway_secondary(plan_services: PlanFn) -> None:
     sovereign = plan_services(services("sovereign"), stack="sovereign").run
-    enabled = {"bascule-eu-provider": {"requireEuProvider": True, "enforcementLevel": "mandatory"}}
+    enabled = {"bascule-eu-provider": {"enforcementLevel": "mandatory"}}
     assert "bascule-eu-provider" not in rules_of(both(sovereign, enabled))
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -176,9 +177,9 @@ def test_powerdns_check_asks_for_the_hostname_but_does_not_verify_certificates(s
 
 def test_standby_unbound_after_inject_fails_the_drill_with_404_from_secondary(sandbox: Sandbox, tmp_path: Path) -> None:
     class UnbindSecondary(SandboxControl):
-        def inject(self, fault: Fault) -> None:
+        def inject(self, fault: Fault, deadline: datetime) -> None:
             self.sandbox.set_site_mode(SECONDARY, UNBOUND)
-            super().inject(fault)
+            super().inject(fault, deadline)
 
     control = UnbindSecondary(sandbox)
     journal = Journal(tmp_path / "journal.jsonl")
@@ -195,9 +196,9 @@ def test_standby_unbound_after_inject_fails_the_drill_with_404_from_secondary(sa
 
 def test_client_errors_name_tls_failures_on_the_standby(sandbox: Sandbox, tmp_path: Path) -> None:
     class WrongCertOnSecondary(SandboxControl):
-        def inject(self, fault: Fault) -> None:
+        def inject(self, fault: Fault, deadline: datetime) -> None:
             self.sandbox.set_site_mode(SECONDARY, WRONG_CERT)
-            super().inject(fault)
+            super().inject(fault, deadline)
 
     control = WrongCertOnSecondary(sandbox)
     journal = Journal(tmp_path / "journal.jsonl")

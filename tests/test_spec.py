@@ -60,7 +60,12 @@ def test_unknown_region_suggests_close_names(dev_service: dict[str, Any]) -> Non
 
 
 def test_azure_location_is_checked_against_azure_regions(dev_service: dict[str, Any]) -> None:
-    dev_service["secondary"] = {"kind": "azure", "location": "eu-west-3", "image": "x"}
+    dev_service["secondary"] = {
+        "kind": "azure",
+        "location": "eu-west-3",
+        "image": "x",
+        "front_door_backend_cidrs": ["192.0.2.0/26"],
+    }
     (line,) = errors([dev_service])
     assert line.startswith(f"{SRC}: service 'checkout': secondary.location: 'eu-west-3' is not a known azure region")
 
@@ -127,7 +132,13 @@ def test_fargate_task_size_must_be_a_valid_pair(dev_service: dict[str, Any]) -> 
 
 
 def test_container_apps_cpu_steps(dev_service: dict[str, Any]) -> None:
-    dev_service["secondary"] = {"kind": "azure", "location": "francecentral", "image": "x", "cpu": 0.3}
+    dev_service["secondary"] = {
+        "kind": "azure",
+        "location": "francecentral",
+        "image": "x",
+        "cpu": 0.3,
+        "front_door_backend_cidrs": ["192.0.2.0/26"],
+    }
     assert errors([dev_service]) == [
         f"{SRC}: service 'checkout': secondary.cpu: Container Apps takes 0.25 to 4 vCPU in steps of 0.25, not 0.3"
     ]
@@ -147,7 +158,7 @@ def test_checker_regions_need_three_real_ones(dev_service: dict[str, Any]) -> No
     "secondary",
     [
         {"kind": "endpoint", "provider": "gcp", "region": "europe-west1", "address": "standby.example.net"},
-        {"kind": "azure", "location": "francecentral", "image": "x"},
+        {"kind": "azure", "location": "francecentral", "image": "x", "front_door_backend_cidrs": ["192.0.2.0/26"]},
     ],
 )
 def test_route53_refuses_sites_without_an_ip_it_can_ask_for_the_hostname(
@@ -157,7 +168,7 @@ def test_route53_refuses_sites_without_an_ip_it_can_ask_for_the_hostname(
     assert errors([dev_service]) == [
         f"{SRC}: service 'checkout': secondary: Route 53 sends the service hostname (Host header, SNI) only when a "
         f"health check targets an IP address, and a '{secondary['kind']}' site has none; use dns.kind "
-        "'trafficmanager' (its probes send a Host header), or an 'aws' or 'gcp' site, or an 'endpoint' with an IP"
+        "'trafficmanager' (its probes send a Host header), or an 'aws', 'aws-alb' or 'gcp' site, or an 'endpoint' with an IP"
     ]
 
 
@@ -200,3 +211,22 @@ def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
         load_stack_file(path)
     (line,) = exc.value.lines
     assert line.startswith(f"{path}:3:1: not valid YAML")
+
+
+@pytest.mark.parametrize(
+    ("cidrs", "message"),
+    [
+        ([], "secondary.front_door_backend_cidrs: Tuple should have at least 1 item after validation, not 0"),
+        (["2a01:111::/32"], "secondary.front_door_backend_cidrs: '2a01:111::/32' is not an IPv4 prefix"),
+        (["192.0.2.0/26", "192.0.2.0/26"], "secondary.front_door_backend_cidrs: a prefix is listed twice"),
+    ],
+)
+def test_front_door_prefixes_are_ipv4_and_given(dev_service: dict[str, Any], cidrs: list[str], message: str) -> None:
+    """The Azure app admits only Front Door's back-end prefixes: the spec needs them, IPv4 (Container Apps takes no
+    IPv6 ranges), each once."""
+    dev_service["secondary"] = {"kind": "azure", "location": "francecentral", "image": "x",
+                                "front_door_backend_cidrs": cidrs}  # fmt: skip
+    dev_service["dns"] = {"kind": "trafficmanager", "zone": "shop.example.com"}
+    with pytest.raises(SpecError) as exc:
+        parse_services([dev_service], "s.yaml")
+    assert any(message in line for line in exc.value.lines), exc.value.lines

@@ -88,6 +88,7 @@ class SandboxStack:
             ]
         }  # fmt: skip
         self.state, self.stack_outputs = self._run()  # what `pulumi up` last deployed: read from state, not config
+        self.deployed_config = dict(self.stack_config)
 
     def _run(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Deploy the program: its sites' addresses (which the spec requires to be reachable from elsewhere, so
@@ -119,13 +120,26 @@ class SandboxStack:
     def pending_operations(self) -> list[str]:
         return self.pending
 
+    def state_urns(self) -> set[str]:
+        return {str(r["urn"]) for r in self.state}
+
+    def clear_pending(self) -> list[str]:
+        cleared, self.pending = self.pending, []
+        return cleared
+
+    def refresh(self, on_output: Any, targets: list[str]) -> None:
+        raise AssertionError("nothing was pending")
+
+    def cancel(self) -> None:
+        raise AssertionError("no update was running")
+
     def drill_config(self) -> str | None:
         return self.stack_config.get(DRILL_KEY)
 
     def set_drill(self, value: str) -> None:
         self.stack_config[DRILL_KEY] = value
 
-    def clear_drill(self) -> None:
+    def clear_drill(self, keep_tag: bool = False) -> None:
         self.stack_config.pop(DRILL_KEY, None)
 
     def up(self, on_output: Any, targets: list[str]) -> None:
@@ -133,6 +147,7 @@ class SandboxStack:
         self.targets.append(targets)
         try:
             self.state, self.stack_outputs = self._run()
+            self.deployed_config = dict(self.stack_config)
         except ProgramError as exc:
             raise ControlError(f"pulumi up failed: {exc}") from None
         on_output(f"Updating (drill): connection string postgres://app:{SECRET}@db, PowerDNS key {CONFIG_SECRET}")
@@ -211,12 +226,12 @@ def test_full_stack_drill_with_real_probes(sandbox: Sandbox, tmp_path: Path) -> 
 @pytest.mark.sandbox
 @needs_pdns
 def test_a_drill_the_program_rejects_never_touches_the_stack(sandbox: Sandbox, tmp_path: Path) -> None:
-    """`health` needs an aws primary: working out the fault's targets runs the program, which rejects the drill
+    """`health` needs an aws or aws-alb primary: working out the fault's targets runs the program, which rejects the drill
     config, so no update runs and restore only clears the marker."""
     stack, lines = SandboxStack(sandbox), []
     summary = summarize(read_journal(run(control_for(stack, lines), tmp_path, lines, Fault.HEALTH)))
     assert summary["status"] == "fail"
-    assert any("'health' needs an aws primary" in r for r in summary["reasons"])
+    assert any("'health' needs an aws or aws-alb primary" in r for r in summary["reasons"])
     assert summary["restore"] == "ok"
     assert stack.drill_config() is None and stack.ups == 0
 
@@ -377,6 +392,8 @@ def test_verify_stack_cli_through_the_automation_api(sandbox: Sandbox, tmp_path:
         "  *version*) echo v3.272.0;;\n"
         f'  *"stack export"*) cat {tmp_path / "export.json"};;\n'
         '  *"stack output"*) echo "{}";;\n'
+        # No drill marker: `config get` and `stack tag get` of a missing key fail, as the real CLI does.
+        '  *"config get"*|*"tag get"*) echo "error: not found" >&2; exit 255;;\n'
         "esac\nexit 0\n"
     )
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
@@ -467,13 +484,25 @@ def test_recover_from_a_fresh_checkout_finds_the_drill_in_the_state() -> None:
         def pending_operations(self) -> list[str]:
             return []
 
+        def state_urns(self) -> set[str]:
+            return {str(r["urn"]) for r in self.state}
+
+        def clear_pending(self) -> list[str]:
+            raise AssertionError("nothing was pending")
+
+        def refresh(self, on_output: Any, targets: list[str]) -> None:
+            raise AssertionError("nothing was pending")
+
+        def cancel(self) -> None:
+            raise AssertionError("no update was running")
+
         def drill_config(self) -> str | None:
             return drill_from_state(self.state)
 
         def set_drill(self, value: str) -> None:
             raise AssertionError("recovery never sets a drill")
 
-        def clear_drill(self) -> None:
+        def clear_drill(self, keep_tag: bool = False) -> None:
             pass
 
         def up(self, on_output: Any, targets: list[str]) -> None:
@@ -589,7 +618,7 @@ def test_dry_run_of_any_program_needs_no_pulumi_cli(tmp_path: Path) -> None:
         {"urn": f"{prefix}::checkout", "type": SERVICE_TYPE, "name": "checkout"},
     ]  # fmt: skip
     for fault in ("health", "outage"):  # an endpoint primary has no load balancer or tasks Bascule controls
-        assert f"'{fault}' needs an aws primary" in faults[fault]["refused"], faults[fault]
+        assert f"'{fault}' needs an aws" in faults[fault]["refused"], faults[fault]
         assert "readme_team/__main__.py:" in faults[fault]["refused"]
     assert "drill in progress" not in proc.stderr  # the drilled runs' own warning is not noise here
 

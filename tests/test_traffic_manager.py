@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -120,3 +121,34 @@ def test_cannot_mix_hostname_and_ip_endpoints(tm: dict[str, Any]) -> None:
     tm["secondary"] = {"kind": "endpoint", "provider": "gcp", "region": "europe-west1", "address": "192.0.2.7"}
     with pytest.raises(SpecError, match="cannot mix hostnames and IP addresses"):
         parse_services([tm], "s.yaml")
+
+
+def test_app_admits_only_front_door_and_knows_its_id(plan_services: PlanFn, tm: dict[str, Any]) -> None:
+    """Ingress: Allow rules for the spec's Front Door prefixes only (an Allow list denies everything else); the
+    profile's Front Door id reaches the container, for the app's own `X-Azure-FDID` check."""
+    plan = plan_services([tm])
+    app = plan.named("checkout-secondary-app", "azure-native:app:ContainerApp")
+    rules = app.inputs["configuration"]["ingress"]["ipSecurityRestrictions"]
+    assert rules == [
+        {"name": "front-door-1", "action": "Allow", "ipAddressRange": "192.0.2.64/26"},
+        {"name": "front-door-2", "action": "Allow", "ipAddressRange": "198.51.100.0/25"},
+    ]
+    profile = plan.named("checkout-secondary-afd", "azure-native:cdn:Profile")
+    (env,) = app.inputs["template"]["containers"][0]["env"]
+    assert env == {"name": "FRONT_DOOR_ID", "value": profile.outputs["frontDoorId"]}
+
+
+def test_a_new_zone_names_its_servers_when_created(
+    plan_services: PlanFn, tm: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A zone Bascule creates is announced on the Pulumi warning channel with its name servers as soon as it exists
+    (under mocks the engine's log is Python's logging); a given zone is not."""
+    caplog.set_level(logging.INFO)
+    plan_services([tm])
+    (said,) = [r.getMessage() for r in caplog.records if "new zone" in r.getMessage()]
+    assert said.startswith("service 'checkout': new zone shop.example.eu: delegate it at its parent")
+    assert all(f"ns{i}-01.azure-dns.com" in said for i in range(1, 5))
+    caplog.clear()
+    tm["dns"]["zone_resource_group"] = "dns-rg"
+    plan_services([tm])
+    assert not [r for r in caplog.records if "new zone" in r.getMessage()]

@@ -117,16 +117,32 @@ def test_a_missing_extra_is_one_line_naming_it_then_the_example_checks_once_inst
     assert re.search(r"\d+ resources checked .* PASS", proc.stdout), proc.stdout
 
 
+def fresh_pack_python(pack: Path, where: Path) -> Path:
+    """A new venv with only the pack's requirements, installed as Pulumi does: `pip install -r requirements.txt` run
+    in the pack folder (dependencies from PyPI, Bascule from the wheel in the folder). Its Python."""
+    subprocess.run([sys.executable, "-m", "venv", str(where)], check=True, timeout=120, env=CLEAN_ENV)
+    python = where / "bin" / "python"
+    proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", "requirements.txt"], cwd=pack,
+                          capture_output=True, text=True, timeout=PIP_TIMEOUT, env=CLEAN_ENV, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return python
+
+
 @pytest.fixture
 def served_pack(venv: Venv, tmp_path: Path) -> Iterator[Any]:
-    """`bascule policy-pack init` from the installed wheel, its `__main__.py` started by the venv's Python."""
+    """`bascule policy-pack init` from the installed wheel (the vendored wheel rebuilt from its RECORD), installed
+    from the pack folder alone into a fresh venv whose Python starts the pack's `__main__.py`."""
     init = venv.bascule("policy-pack", "init", str(tmp_path / "pack"), cwd=tmp_path)
     assert init.returncode == 0, init.stderr
-    with serve_pack(str(venv.python), tmp_path / "pack", CLEAN_ENV) as analyzer:
+    (vendored,) = (tmp_path / "pack" / "wheels").glob("bascule-*.whl")
+    shipped = {n for n in zipfile.ZipFile(venv.wheel).namelist() if not n.endswith(("/RECORD", "/direct_url.json"))}
+    assert shipped <= set(zipfile.ZipFile(vendored).namelist())  # every file of the original wheel, nothing lost
+    python = fresh_pack_python(tmp_path / "pack", tmp_path / "pack-venv")
+    with serve_pack(str(python), tmp_path / "pack", CLEAN_ENV) as analyzer:
         yield analyzer
 
 
-def test_the_pack_initialised_from_the_wheel_is_served(served_pack: Any) -> None:
+def test_the_pack_initialised_from_the_wheel_installs_from_its_folder_and_is_served(served_pack: Any) -> None:
     info = served_pack.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
     assert info.name == PACK_NAME
     assert len(info.policies) > 0

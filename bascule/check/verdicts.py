@@ -9,67 +9,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
 from bascule import __version__
 from bascule.inventory.records import Inventory
-from bascule.io.documents import InputError, at, read_yaml
 from bascule.policies.config import Enforcement, PackConfig
-from bascule.policies.rules import RULES, RULES_BY_ID, Finding, evaluate
-
-
-class Waiver(BaseModel):
-    """An accepted finding. Reason and owner are stripped first: a blank one would accept a risk in nobody's name."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-    rule: str
-    urn: str | None = None
-    workload: str | None = None
-    reason: str = Field(min_length=3)
-    owner: str = Field(min_length=1)
-    expires: date
-
-    @model_validator(mode="after")
-    def _target(self) -> Waiver:
-        if (self.urn is None) == (self.workload is None):
-            raise ValueError("give exactly one of urn or workload")
-        if self.rule not in RULES_BY_ID:
-            raise ValueError(f"unknown rule '{self.rule}'")
-        return self
-
-    def matches(self, finding: Finding) -> bool:
-        if finding.rule != self.rule:
-            return False
-        return finding.urn == self.urn if self.urn is not None else finding.workload == self.workload
-
-
-class WaiverError(InputError):
-    pass
-
-
-def load_waivers(path: Path | None) -> list[Waiver]:
-    if path is None:
-        return []
-    doc = read_yaml(path, "waivers file")
-    items = doc.get("waivers") if isinstance(doc, dict) else None
-    if not isinstance(items, list):
-        raise WaiverError(f"{path}: expected a mapping with a 'waivers' list")
-    waivers = []
-    for i, item in enumerate(items):
-        try:
-            waivers.append(Waiver.model_validate(item))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            parts = ("waivers", i, *(p for p in err["loc"] if isinstance(p, str | int)))
-            raise WaiverError(str(at(path, parts, err["msg"].removeprefix("Value error, ")))) from None
-    return waivers
+from bascule.policies.rules import RULES, Finding, evaluate
+from bascule.policies.waivers import Waiver, match
 
 
 @dataclass(frozen=True)
@@ -143,14 +95,20 @@ class Result:
         return hashlib.sha256(f"{self.finding.rule}\0{subject}".encode()).hexdigest()[:32]
 
 
-def check(inventory: Inventory, config: PackConfig, waivers: list[Waiver], today: date | None = None) -> list[Result]:
+def check(
+    inventory: Inventory,
+    config: PackConfig,
+    waivers: list[Waiver],
+    today: date | None = None,
+    by_rule: Mapping[str, list[Waiver]] | None = None,
+) -> list[Result]:
+    """Verdicts with waivers applied: `waivers` (from `--waivers`) for every rule, `by_rule` (the files the policy
+    config names, `configured_waivers`) for their rule, as the pack applies them."""
     today = today or date.today()
     results = []
     for verdict in evaluate(inventory, config):
-        matching = [w for w in waivers if w.matches(verdict.finding)]
-        active = next((w for w in matching if w.expires >= today), None)
-        expired = next((w for w in matching if w.expires < today), None) if active is None else None
-        results.append(Result(verdict.finding, verdict.enforcement, active, expired))
+        found = match(verdict.finding, [*waivers, *(by_rule or {}).get(verdict.finding.rule, [])], today)
+        results.append(Result(verdict.finding, verdict.enforcement, found.active, found.expired))
     return results
 
 
@@ -225,7 +183,10 @@ def render_sarif(results: list[Result], anchor: Anchor) -> str:
                 "text": f"{rule.remediation} (DORA {rule.dora})",
                 "markdown": f"**Fix:** {rule.remediation}\n\n*Serves DORA {rule.dora}.*",
             },
-            "defaultConfiguration": {"level": "error" if rule.default is Enforcement.MANDATORY else "warning"},
+            "defaultConfiguration": {
+                "level": "error" if rule.default is Enforcement.MANDATORY else "warning",
+                "enabled": rule.default is not Enforcement.DISABLED,
+            },
             "properties": {"tags": ["resilience", "concentration-risk"], "dora": rule.dora},
         }
         for rule in RULES
@@ -293,3 +254,37 @@ def render_junit(results: list[Result], resources: int) -> str:
     suite.set("errors", "0")
     ET.SubElement(suite, "properties").append(ET.Element("property", name="resources", value=str(resources)))
     return ET.tostring(suite, encoding="unicode", xml_declaration=True)
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
+    JUNIT = "junit"
+
+
+REPORT_FILES = {Format.TEXT: "bascule.txt", Format.JSON: "bascule.json", Format.SARIF: "bascule.sarif",
+                Format.JUNIT: "bascule.junit.xml"}  # fmt: skip
+"""The file of each format in an output folder (`bascule check --output-dir`)."""
+
+
+def render(output_format: Format, results: list[Result], resources: int, anchor: Anchor) -> str:
+    if output_format is Format.TEXT:
+        return render_text(results, resources)
+    if output_format is Format.JSON:
+        return render_json(results, resources)
+    if output_format is Format.SARIF:
+        return render_sarif(results, anchor)
+    return render_junit(results, resources)
+
+
+def write_reports(folder: Path, results: list[Result], resources: int, anchor: Anchor) -> list[Path]:
+    """Every format from one run into `folder` (created): CI reads the verdict (JSON), uploads SARIF and JUnit, and
+    shows the text, without running the program once per format."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for output_format, name in REPORT_FILES.items():
+        path = folder / name
+        path.write_text(render(output_format, results, resources, anchor) + "\n", encoding="utf-8")
+        written.append(path)
+    return written

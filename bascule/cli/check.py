@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from bascule.check.verdicts import (
-    WaiverError,
-    anchor_for,
-    check,
-    exit_code,
-    load_waivers,
-    render_json,
-    render_junit,
-    render_sarif,
-    render_text,
-)
+from bascule.check.verdicts import Format, anchor_for, check, exit_code, render, render_text, write_reports
 from bascule.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -40,14 +29,8 @@ from bascule.inventory.sources import load_inventory, read_stack_references
 from bascule.offline.types import ProgramError, Semantics
 from bascule.policies.config import ConfigError, load_pack_config
 from bascule.policies.rules import RULES, RULES_BY_ID, workloads
+from bascule.policies.waivers import WaiverError, configured_waivers, load_waivers
 from bascule.spec import SpecError
-
-
-class Format(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-    SARIF = "sarif"
-    JUNIT = "junit"
 
 
 def check_command(
@@ -76,6 +59,13 @@ def check_command(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here, not to stdout.")] = (
         None
     ),
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir",
+            help="Also write every format from this one run: bascule.txt, .json, .sarif, .junit.xml in this folder.",
+        ),
+    ] = None,
     anchor: Annotated[
         Path | None, typer.Option("--anchor", help="File SARIF results point at (default: the input's file).")
     ] = None,
@@ -101,12 +91,14 @@ def check_command(
       bascule check --stack prod --format sarif -o bascule.sarif
       bascule check --export state.json --config policies/policy-config.example.json --waivers waivers.yaml
       bascule check --program ../team-repo --stack-config ../team-repo/Pulumi.prod.yaml
+      bascule check --program . --output-dir reports   # text on stdout; every format in reports/, one run
     """
     if sum(value is not None for value in (export, preview_json, stack, program)) != 1:
         fail(["give exactly one input: --export FILE, --preview-json FILE, --stack NAME or --program DIR"])
     try:
         pack_config = load_pack_config(config, set(RULES_BY_ID))
         waiver_list = load_waivers(waivers)
+        rule_waivers = configured_waivers(pack_config)
         references = read_stack_references(stack_reference or [])
         inventory, source = load_inventory(
             export=export, preview_json=preview_json, stack=stack, program=program, stack_config=stack_config,
@@ -120,7 +112,7 @@ def check_command(
         if output_format is Format.JSON:  # CI reads the failure as data, not only as a log line
             emit_json({"error": exc.as_json(), "summary": {"exit_code": EXIT_BAD_INPUT}})
         fail([f"{program or stack}: the program failed offline: {exc}"])
-    results = check(inventory, pack_config, waiver_list)
+    results = check(inventory, pack_config, waiver_list, by_rule=rule_waivers)
     settings = pack_config.for_rule(RULES[0].id)
     critical = [w for w in workloads(inventory, settings).values() if w.critical]
     if not critical:
@@ -136,14 +128,10 @@ def check_command(
                 f"expired on {r.expired.expires}"
             )
     count = sum(1 for r in inventory.resources if r.custom)
-    rendered = {
-        Format.TEXT: lambda: render_text(results, count),
-        Format.JSON: lambda: render_json(results, count),
-        Format.SARIF: lambda: render_sarif(
-            results, anchor_for(anchor or source, inventory=None if anchor else inventory)
-        ),
-        Format.JUNIT: lambda: render_junit(results, count),
-    }[output_format]()
+    points_at = anchor_for(anchor or source, inventory=None if anchor else inventory)
+    if output_dir is not None:
+        write_reports(output_dir, results, count, points_at)
+    rendered = render(output_format, results, count, points_at)
     if output is not None:
         output.write_text(rendered + "\n", encoding="utf-8")
         # The verdict line, kept with --quiet; on stderr when the format is for programs, like all but the result.

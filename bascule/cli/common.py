@@ -244,7 +244,7 @@ DIR_FLAGS: dict[str, dict[str, str]] = {
     "bascule plan": {"stacks_dir": "--stacks-dir"},
     "bascule check": {"stacks_dir": "--stacks-dir"},
     "bascule audit": {"stacks_dir": "--stacks-dir"},
-    "bascule verify": {"sandbox_dir": "--sandbox-dir"},
+    "bascule verify": {"sandbox_dir": "--sandbox-dir", "lock_dir": "--lock-dir"},
     "bascule drill": {"sandbox_dir": "--sandbox-dir", "lock_dir": "--lock-dir", "stacks_dir": "--stacks-dir"},
     "bascule drill recover": {"lock_dir": "--lock-dir"},
     "bascule drill report": {},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -51,19 +52,13 @@ from bascule.drills.control import ControlError, DrillControl, SandboxControl
 from bascule.drills.data import SandboxDataDrill
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
 from bascule.drills.local import drill_sandbox
-from bascule.drills.lock import DrillLock, LockHeld, StaleLock, default_lock_dir
-from bascule.drills.plan import DrillPlan, Fault, plan_lines
-from bascule.drills.recovery import Outcome, recover_locks, recover_stack
+from bascule.drills.lock import DrillLock, default_lock_dir
+from bascule.drills.plan import APPROVAL_ENV, DrillPlan, Fault, plan_lines
+from bascule.drills.recovery import Outcome, dead_man, recover_locks, recover_stack
 from bascule.drills.report import SUMMARY_COLUMNS, data_rows, summary_rows, summary_targets, write_reports
-from bascule.drills.runner import (
-    DrillInterrupted,
-    Observation,
-    dry_run,
-    run_drill,
-    signals_interrupt,
-    status_line,
-)
+from bascule.drills.runner import Observation, dry_run, status_line
 from bascule.drills.schedule import parse_blackout, window_delay
+from bascule.drills.session import SessionError, drill_session
 from bascule.drills.stack_control import CliMissing, PulumiStackControl, fault_levers, open_stack_control
 from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS
 from bascule.readiness.target import parse_resolver
@@ -155,6 +150,23 @@ def drill(
         ),
     ] = False,
     rpo: Annotated[float | None, typer.Option("--rpo", help="RPO target in seconds (default: the spec's).")] = None,
+    force: Annotated[
+        str | None,
+        typer.Option(
+            "--force",
+            metavar="REASON",
+            help="Drill although the standby is not ready or another service of the stack is failed over; the "
+            "reason and what it overrode go into the journal and the report.",
+        ),
+    ] = None,
+    require_approval: Annotated[
+        bool,
+        typer.Option(
+            "--require-approval",
+            help=f"Refuse (exit 3) unless {APPROVAL_ENV} names who approved this drill (set by a CI environment "
+            "with required reviewers); recorded with the plan.",
+        ),
+    ] = False,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
 ) -> None:
@@ -180,6 +192,11 @@ def drill(
         fail([f"--window: {window} is not a non-negative number of minutes"])
     if data and not local:
         fail(["--data: data drills run on the sandbox only (--local); stacks have no data control yet"])
+    if force is not None and not force.strip():
+        fail(["--force: give the reason (it is recorded in the journal and the report)"])
+    approval = os.environ.get(APPROVAL_ENV, "").strip() or None
+    if require_approval and approval is None:
+        fail([f"--require-approval: {APPROVAL_ENV} is not set: nobody approved this drill"], EXIT_REFUSED)
     try:
         blackout_days = parse_blackout(blackout or [])
         delay = window_delay(window, random.Random())
@@ -200,12 +217,13 @@ def drill(
     lock_info = {"journal": str((reports / "journal.jsonl").resolve()), "fault": fault.value}
     with ExitStack() as cleanup:
         lock: DrillLock | None = None
+        sandbox: Sandbox | None = None
+        default_rpo: float | None = None
         if local:
             settings = _service_settings(stack, service, stacks_dir)
             sandbox, lock = _sandbox(sandbox_dir, settings, cleanup, locks, lock_info, data)
-            owned = lock is not None
             control: DrillControl = SandboxControl(sandbox)
-            default_rto = float(settings.rto_seconds)
+            default_rto, default_rpo = float(settings.rto_seconds), float(settings.rpo_seconds)
         elif dry_run:
             _stack_dry_run(stack or "", service, cwd, output_format)
             return
@@ -213,7 +231,7 @@ def drill(
             control, default_rto = _stack_control(
                 stack or "", service, cwd, resolver or [], no_authoritative, str(ca_bundle) if ca_bundle else None
             )
-            owned = False
+            _dead_man(control, locks)
         redact = Redactor(control.secrets())
 
         try:
@@ -228,49 +246,43 @@ def drill(
             fault=fault,
             rto_seconds=rto if rto is not None else default_rto,
             timeout_seconds=timeout if timeout is not None else max(30.0, 3 * target.failover_bound_seconds),
-            rpo_seconds=(rpo if rpo is not None else float(settings.rpo_seconds)) if data else None,
+            rpo_seconds=(rpo if rpo is not None else default_rpo) if data else None,
+            force_reason=force.strip() if force else None,
+            approval=approval if require_approval else None,
         )
         say(styled("drill", "bold", redact(f"{target.service} ({fault.value}) on {target.description}")))
         if dry_run:
             _dry_run(plan, control, redact, output_format)
             return
-        if lock is None:
-            lock = DrillLock(locks, control.lock_key())
+        with working("preflight: checking both sites and DNS") as status:
+
+            def progress(line: str) -> None:
+                say(f"  {redact(line)}")
+                status(redact(line))
+
+            def watch(observation: Observation) -> None:
+                status(redact(status_line(observation)))
+
+            def data_drill(journal: Journal) -> SandboxDataDrill:
+                assert sandbox is not None  # --data is refused without --local
+                return SandboxDataDrill(sandbox, target, plan.trust, journal)
+
             try:
-                lock.acquire({**lock_info, "control": control.describe(), "owned_sandbox": False})
-            except (LockHeld, StaleLock) as exc:
-                fail([str(exc)], EXIT_REFUSED)
-        journal = Journal(reports / "journal.jsonl", redact)
-        interrupted = False
-        try:
-            with signals_interrupt(), working("preflight: checking both sites and DNS") as status:
-
-                def progress(line: str) -> None:
-                    say(f"  {redact(line)}")
-                    status(redact(line))
-
-                def watch(observation: Observation) -> None:
-                    status(redact(status_line(observation)))
-
-                data_drill = SandboxDataDrill(sandbox, target, plan.trust, journal) if data else None
-                run_drill(plan, control, journal, progress, data_drill, watch)
-        except (KeyboardInterrupt, DrillInterrupted):
-            interrupted = True
-        finally:
-            journal.close()
-            kinds = {e["kind"] for e in read_journal(journal.path)}
-            if owned:
-                pass  # `cleanup` stops the sandbox this drill started, then releases its lock
-            elif "inject" in kinds and "restored" not in kinds:
-                # Keep the lock: it is what `drill recover` finds, and the fault may still be in place.
-                err.print(styled("the fault may still be in place:", "red", with_dirs("run `bascule drill recover`")))
-            else:
-                lock.release()
-    summary = write_reports(reports, read_journal(reports / "journal.jsonl"))
-    _print_summary(summary, reports, output_format)
-    if history_dir is not None:
-        say(f"history: {history.append(history_dir, summary, reports)}")
-    raise typer.Exit(EXIT_FAILED if interrupted else summary["exit_code"])
+                result = drill_session(
+                    plan, control, reports, locks, lock_info, redact, progress, watch, lock,
+                    data_drill if data else None, history_dir,
+                )  # fmt: skip
+            except SessionError as exc:
+                fail(exc.lines, exc.exit_code)
+    if result.lock_kept:
+        err.print(styled("the fault may still be in place:", "red", with_dirs("run `bascule drill recover`")))
+    if result.summary is not None:
+        _print_summary(result.summary, reports, output_format)
+    for problem in result.problems:
+        warn(problem)
+    if result.history_file is not None:
+        say(f"history: {result.history_file}")
+    raise typer.Exit(result.exit_code)
 
 
 def _stack_control(
@@ -297,6 +309,22 @@ def _stack_control(
         fail([str(exc)], EXIT_BAD_INPUT)
     except ControlError as exc:
         fail([str(exc)])
+
+
+def _dead_man(control: DrillControl, locks: Path) -> None:
+    """Restore the stack first if a drill left it switched past its deadline (see `recovery.dead_man`)."""
+    assert isinstance(control, PulumiStackControl)
+
+    def said(outcome: Outcome) -> None:
+        if outcome.outcome == "expired-restored":
+            warn(outcome.message)
+        else:
+            say(outcome.message)
+
+    try:
+        dead_man(control, locks, said, working)
+    except ControlError as exc:
+        fail([f"a drill past its deadline could not be restored: {exc}"], EXIT_FAILED)
 
 
 def _sandbox(

@@ -21,9 +21,31 @@ from bascule.cli.common import (
     running_offline,
     warn,
 )
+from bascule.components.azure.plugin import register_commands, resource_providers
 from bascule.inventory.sources import PLAN_COLUMNS, plan_program, plan_rows, plan_stack
 from bascule.offline.types import ProgramError
-from bascule.spec import SpecError
+from bascule.readiness.caa import caa_problems, new_resolver
+from bascule.spec import SpecError, dns_backend, load_stack_file
+from bascule.spec.plugins import site_authorities
+
+CAA_TIMEOUT = 3.0
+"""Seconds for the CAA lookups of one service (the only network `plan` uses)."""
+
+
+def first_up_needs(stack: str | None, stacks_dir: Path, resource_types: list[str]) -> list[str]:
+    """What the first `pulumi up` of the stack needs that it cannot do itself, one line each: the Azure resource
+    providers its resources use (azure-native registers none), and, for a service of a stack file (`stack`; a
+    program's specs are not read) whose zone already exists, CAA records that would stop a site's CA (looked up now;
+    a zone Bascule creates holds none)."""
+    lines = [f"register once per subscription: {c}" for c in register_commands(resource_providers(resource_types))]
+    if stack is None:
+        return lines
+    _, spec = load_stack_file(stacks_dir / f"Pulumi.{stack}.yaml")
+    for svc in spec.services:
+        authorities = site_authorities(svc)
+        if authorities and dns_backend(svc.dns.kind).creates_zone(svc.dns) is None:
+            lines += caa_problems(svc.hostname, authorities, new_resolver(CAA_TIMEOUT))
+    return lines
 
 
 def plan(
@@ -44,8 +66,11 @@ def plan(
     """Show, per service, every resource `pulumi up` would create, with its cloud, region and role.
 
     Runs the stack's program (this repository's, or any Python program with --program) in-process against Pulumi
-    mocks: no Pulumi CLI, credentials or network. Cloud-computed values (load balancer names, zone ids) are
-    placeholders; types, arguments, providers and regions are the real ones.
+    mocks: no Pulumi CLI, credentials or cloud. Cloud-computed values (load balancer names, zone ids) are
+    placeholders; types, arguments, providers and regions are the real ones. Then says what the first `pulumi up`
+    needs that it cannot do itself: the Azure resource providers to register, and, where a service's zone of a
+    stack file already exists, CAA records that would stop a site's CA (a DNS lookup, the command's only network
+    use).
 
     Examples:
       bascule plan --stack dev
@@ -66,8 +91,11 @@ def plan(
     except ProgramError as exc:
         fail([f"{program or f'stack {stack!r}'}: the program failed offline: {exc}"])
     custom = [r for r in inventory.resources if r.custom]
+    needs = first_up_needs(stack, stacks_dir, [r.type for r in custom])
     if chosen_format(output_format, as_json) is TextOrJson.JSON:
         emit_json([r.as_json() for r in custom])
+        for line in needs:
+            warn(f"before the first `pulumi up`: {line}")
         return
     for service, rows in plan_rows(inventory).items():
         table = Table(title=f"service {service}", title_justify="left", show_lines=False)
@@ -80,3 +108,7 @@ def plan(
     if unassigned:
         out.print(f"{len(unassigned)} resources belong to no service: " + ", ".join(r.name for r in unassigned))
     out.print(f"{len(custom)} resources in {f'stack {stack!r}' if stack else str(program)}.")
+    if needs:
+        out.print("Before the first `pulumi up`:")
+        for line in needs:
+            out.print(f"  {line}", soft_wrap=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 
 from bascule import __version__
 from bascule.cli.common import FormatTextJson, Quiet, TextOrJson, emit_json, fail, out, say
+from bascule.policies.pack_folder import VendorError, existing, write_pack
 
 app = typer.Typer(
     help=(
@@ -19,9 +19,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-PACK_FILES = ("PulumiPolicy.yaml", "__main__.py", "policy-config.example.json")
-"""Copied as the installed package ships them: one source for the pack in this repository and elsewhere."""
-
 
 @app.command("init")
 def init(
@@ -30,8 +27,8 @@ def init(
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
 ) -> None:
-    """Write a policy pack folder: PulumiPolicy.yaml, __main__.py, policy-config.example.json, and
-    requirements.txt pinned to this Bascule.
+    """Write a policy pack folder: PulumiPolicy.yaml, __main__.py, policy-config.example.json, a wheel of this
+    Bascule in wheels/, and requirements.txt naming it, so the pack installs from its folder alone.
 
     Then: pulumi preview --policy-pack DIR --policy-pack-config DIR/policy-config.example.json
     or publish it to a Pulumi Cloud organisation: pulumi policy publish DIR
@@ -40,21 +37,15 @@ def init(
       bascule policy-pack init policy-pack
       bascule policy-pack init policy-pack --force --format json | jq -r '.files[]'
     """
-    names = [*PACK_FILES, "requirements.txt"]
-    existing = [name for name in names if (directory / name).exists()]
-    if existing and not force:
-        fail([f"{directory}: {', '.join(existing)} already there; nothing written (use --force to overwrite)"])
-    directory.mkdir(parents=True, exist_ok=True)
-    source = resources.files("bascule.policies")
-    for name in PACK_FILES:
-        (directory / name).write_bytes(source.joinpath(name).read_bytes())
-    (directory / "requirements.txt").write_text(
-        "# The pack runs Bascule's rules; Pulumi installs this into the pack's own virtualenv.\n"
-        f"bascule=={__version__}\n",
-        encoding="utf-8",
-    )
+    found = existing(directory)
+    if found and not force:
+        fail([f"{directory}: {', '.join(found)} already there; nothing written (use --force to overwrite)"])
+    try:
+        written, wheel = write_pack(directory)
+    except VendorError as exc:
+        fail([f"{directory}: could not vendor a wheel of Bascule: {exc}"])
     if output_format is TextOrJson.JSON:
-        emit_json({"directory": str(directory), "files": [str(directory / name) for name in names],
+        emit_json({"directory": str(directory), "files": [str(path) for path in written], "wheel": str(wheel),
                    "bascule": __version__})  # fmt: skip
     else:
         out.print(f"policy pack written to {directory} (bascule {__version__})", highlight=False)

@@ -13,18 +13,25 @@ from bascule.cli.common import (
     EXIT_FAILED,
     CaBundle,
     Cwd,
+    LockDir,
     MinCertDays,
     NoAuthoritative,
     Quiet,
     Resolvers,
     SandboxDir,
     emit,
+    err,
     fail,
     format_option,
+    say,
+    styled,
+    warn,
     working,
 )
 from bascule.drills.control import ControlError, sandbox_target
-from bascule.drills.stack_control import stack_targets
+from bascule.drills.lock import default_lock_dir
+from bascule.drills.recovery import Outcome, dead_man
+from bascule.drills.stack_control import open_stack_control, stack_targets
 from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS, Trust
 from bascule.readiness.target import parse_resolver
 from bascule.readiness.verify import assess, render_json, render_junit, render_text
@@ -52,13 +59,15 @@ def verify(
     ca_bundle: CaBundle = None,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds for each connection step.")] = 5.0,
     sandbox_dir: SandboxDir = None,
+    lock_dir: LockDir = None,
 ) -> None:
     """Check that every site serves the service hostname right now, and that DNS answers the primary.
 
     Each site is asked at its own address, as a client of the hostname would ask it (SNI and Host = the
     hostname): the certificate chain must verify, name the hostname and stay valid for --min-cert-days; the
     health path must answer 2xx. Each resolver must answer the primary. Exit 0 ready, 1 not ready, 2 bad input,
-    70 internal error.
+    70 internal error. With --stack, a drill marker past its deadline is restored first (the dead-man switch;
+    exit 1 if that fails).
 
     Examples:
       bascule verify --local
@@ -67,7 +76,10 @@ def verify(
     if local == (stack is not None):
         fail(["choose one target: --local (the sandbox) or --stack NAME [--service NAME]"])
     bundle = str(ca_bundle) if ca_bundle else None
+    dead_man_failed = False
     try:
+        if stack is not None:
+            dead_man_failed = not _dead_man(stack, cwd, lock_dir or default_lock_dir())
         if local:
             targets = [sandbox_target(sandbox_dir or default_state_dir())]
         else:
@@ -86,5 +98,23 @@ def verify(
             results.append(assess(target, trust, timeout))
     emit({Format.JSON: lambda: render_json(results, trust), Format.JUNIT: lambda: render_junit(results),
           Format.TEXT: lambda: render_text(results)}[output]())  # fmt: skip
-    if not all(r.ready for r in results):
+    if dead_man_failed or not all(r.ready for r in results):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _dead_man(stack: str, cwd: Path, locks: Path) -> bool:
+    """The dead-man switch before readiness: a drill marker past its deadline is restored (and said on stderr).
+    False when it could not be: the stack may be left switched, which is a readiness failure too."""
+
+    def said(outcome: Outcome) -> None:
+        if outcome.outcome == "expired-restored":
+            warn(outcome.message)
+        else:
+            say(outcome.message)
+
+    control = open_stack_control(stack, "", cwd, lambda line: say(f"  {line}"), with_authoritative=False)
+    try:
+        return dead_man(control, locks, said, working)
+    except ControlError as exc:
+        err.print(styled("error:", "red", f"stack '{stack}': a drill past its deadline could not be restored: {exc}"))
+        return False

@@ -6,6 +6,7 @@ control and undo a fault left behind by a drill that was killed, without knowing
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +23,9 @@ class ControlError(Exception):
 class DrillControl(Protocol):
     def target(self) -> DrillTarget: ...
 
-    def inject(self, fault: Fault) -> None: ...
+    def inject(self, fault: Fault, deadline: datetime) -> None:
+        """Apply the fault. `deadline`: when anyone may restore it without asking (a stack's marker carries it)."""
+        ...
 
     def restore(self, fault: Fault) -> None: ...
 
@@ -33,7 +36,12 @@ class DrillControl(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
     def problems(self) -> list[str]:
-        """Reasons not to start (pending operations, a drill already running); checked in preflight."""
+        """Reasons not to start that nothing overrides (pending operations, a drill already running)."""
+        ...
+
+    def risks(self) -> list[str]:
+        """Reasons a switch is unsafe that an operator may override with `--force REASON` (another service of the
+        target already failed over); the standby's readiness is checked by the runner on top of these."""
         ...
 
     def secrets(self) -> list[Any]:
@@ -80,7 +88,8 @@ class SandboxControl:
             ),
         )
 
-    def inject(self, fault: Fault) -> None:
+    def inject(self, fault: Fault, deadline: datetime) -> None:
+        """The sandbox keeps no marker: its deadline is the drill's lock, which `drill recover` reads."""
         try:
             if fault is Fault.HEALTH:
                 self.sandbox.set_site_mode(PRIMARY, UNHEALTHY)
@@ -112,6 +121,9 @@ class SandboxControl:
 
     def problems(self) -> list[str]:
         return [] if self.sandbox.running() else [f"the sandbox in {self.sandbox.dir} is not fully running"]
+
+    def risks(self) -> list[str]:
+        return []  # one service per sandbox
 
     def secrets(self) -> list[Any]:
         return []

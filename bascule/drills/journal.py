@@ -3,6 +3,11 @@
 Reports are derived from it alone, so a report can be regenerated, audited, or written after the
 drill process died; each line is flushed and synced before the drill acts on it. Secrets are redacted
 on the data before it is serialized, so the journal stays valid JSON whatever the secret looks like.
+
+Writing is best effort once it fails (a full disk, a read-only mount): `append` never raises, it stops writing,
+keeps the kinds of what it could not write in memory and says why in `write_error`. A drill must never keep a
+fault in place because it could not note the restore; the runner refuses to inject when the journal already failed,
+since `drill recover` reads the `inject` line to know that a fault may be in place.
 """
 
 from __future__ import annotations
@@ -80,11 +85,18 @@ class Journal:
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the journal
         self._lock = threading.Lock()
         """A data drill's canary writer journals from its own thread: lines and sequence numbers never interleave."""
+        self.kinds: set[str] = set()
+        """Every kind appended, written or not: what the drill did, even when the disk refused the record."""
+        self.write_error: str | None = None
+        """Why the journal stopped being written (None while every line reached the disk)."""
+        self.unwritten = 0
+        """Events appended after the first write failure (kept out of the file: one torn line at most)."""
         _opened[path] = self.redact
         if torn:
             self.append("torn-line-dropped", bytes=torn)
 
     def append(self, kind: str, **data: Any) -> dict[str, Any]:
+        """Record one event; never raises for the disk (see `write_error`)."""
         with self._lock:
             event = {
                 "seq": self._seq,
@@ -93,14 +105,25 @@ class Journal:
                 "kind": kind,
                 **self.redact.data(data),
             }
-            self._file.write(json.dumps(event, sort_keys=True, default=str) + "\n")
-            self._file.flush()
-            os.fsync(self._file.fileno())
             self._seq += 1
+            self.kinds.add(kind)
+            if self.write_error is None:
+                try:
+                    self._file.write(json.dumps(event, sort_keys=True, default=str) + "\n")
+                    self._file.flush()
+                    os.fsync(self._file.fileno())
+                except OSError as exc:
+                    self.write_error = f"{self.path}: {exc.strerror or exc}"
+            else:
+                self.unwritten += 1
             return event
 
     def close(self) -> None:
-        self._file.close()
+        """Close the file; a buffer the disk still refuses is dropped (the failure is already in `write_error`)."""
+        try:
+            self._file.close()
+        except OSError as exc:
+            self.write_error = self.write_error or f"{self.path}: {exc.strerror or exc}"
 
 
 def record_internal_error(exc: BaseException) -> list[Path]:
@@ -119,7 +142,8 @@ def record_internal_error(exc: BaseException) -> list[Path]:
             journal.close()
         except OSError:
             continue
-        written.append(path)
+        if journal.write_error is None:
+            written.append(path)
     return written
 
 

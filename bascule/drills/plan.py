@@ -19,6 +19,13 @@ class Fault(StrEnum):
     """DNS is told to skip the primary: tests the switch and the clients' caches, not detection."""
 
 
+APPROVAL_ENV = "BASCULE_DRILL_APPROVAL"
+"""Set by whoever approved a drill (e.g. a CI job behind an environment with required reviewers); read with
+`--require-approval`."""
+UPDATE_ALLOWANCE_SECONDS = 15 * 60.0
+"""Time one targeted `pulumi up` of a fault may take (a Route 53 change waits until INSYNC, ECS drains tasks)."""
+
+
 @dataclass(frozen=True)
 class DrillPlan:
     target: DrillTarget
@@ -34,6 +41,18 @@ class DrillPlan:
     """Preflight refuses a site whose certificate for the hostname expires sooner than this."""
     rpo_seconds: float | None = None
     """Set for a data drill: the observed RPO (last acknowledged minus last surviving write) must not exceed it."""
+    force_reason: str | None = None
+    """`--force REASON`: go on although the standby is not ready or another service is failed over; the reason and
+    what it overrode are journalled and reported."""
+    approval: str | None = None
+    """`--require-approval`: who approved the drill (the value of `APPROVAL_ENV`), journalled with the plan."""
+
+    @property
+    def max_fault_seconds(self) -> float:
+        """How long a fault may stay in place before anyone may assume its drill is dead: failover and failback
+        observed in full, plus an update to apply the fault and one to restore it. The drill marker of a stack
+        carries inject time + this as its deadline, after which scheduled jobs restore it (the dead-man switch)."""
+        return 2 * self.timeout_seconds + 2 * UPDATE_ALLOWANCE_SECONDS
 
     @property
     def trust(self) -> Trust:
@@ -57,7 +76,9 @@ def plan_lines(shown: dict[str, Any]) -> list[tuple[str, str]]:
         for role, answers in target["sites"].items()
     )
     rpo = f", RPO {shown['rpo_seconds']:g} s" if shown.get("rpo_seconds") is not None else ""
-    return [
+    safety = [("forced", str(shown["force_reason"]))] if shown.get("force_reason") else []
+    safety += [("approval", str(shown["approval"]))] if shown.get("approval") else []
+    return [*safety,
         ("service", f"{target['service']}: https://{target['hostname']}:{target['port']}{target['health_path']}"),
         ("target", target["description"]),
         ("fault", shown["fault"]),

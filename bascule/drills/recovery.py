@@ -10,16 +10,16 @@ Nothing here prints: each lock's outcome goes to an `on_outcome` callback, other
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bascule.drills.control import ControlError, DrillControl, SandboxControl
 from bascule.drills.journal import Journal, read_journal
-from bascule.drills.lock import UNREADABLE, list_locks
+from bascule.drills.lock import UNREADABLE, DrillLock, list_locks, read_lock
 from bascule.drills.plan import Fault
 from bascule.drills.report import write_reports
 from bascule.drills.stack_control import Progress, PulumiStackControl, make_backend
@@ -33,7 +33,8 @@ class Outcome:
     """What recovery did for one lock (or one stack): `outcome` is a stable word scripts read, `message` a sentence.
 
     Words: removed-unreadable, running, never-ran, restored, nothing-to-restore, sandbox-stopped, error (the target
-    could not be restored; the lock is kept), stack-clean, stack-cleared, nothing.
+    could not be restored; the lock is kept), stack-clean, stack-cleared, nothing; from the dead-man switch
+    (`dead_man`): drill-in-progress, expired-restored.
     """
 
     key: Any
@@ -157,13 +158,22 @@ def recover_lock(path: Path, info: dict[str, Any], on_outcome: OnOutcome, progre
 def _note_recovered(
     journal_path: Path, events: list[dict[str, Any]], lock: Path, restored: bool, progress: Progress
 ) -> None:
-    """Finish the killed drill's record: a `recovered` event and reports rebuilt, so its report says what happened."""
+    """Finish the killed drill's record: a `recovered` event and reports rebuilt, so its report says what happened.
+
+    Best effort, after the restore: a full disk or a read-only folder costs the record, never the recovery (the
+    lock is cleared all the same, and `progress` says what could not be written)."""
     if not events or any(e["kind"] in ("end", "recovered") for e in events):
         return
-    journal = Journal(journal_path)
-    journal.append("recovered", by="bascule drill recover", lock=str(lock), restored=restored)
-    journal.close()
-    write_reports(journal_path.parent, read_journal(journal_path))
+    try:
+        journal = Journal(journal_path)
+        journal.append("recovered", by="bascule drill recover", lock=str(lock), restored=restored)
+        journal.close()
+        if journal.write_error is not None:
+            raise OSError(journal.write_error)
+        write_reports(journal_path.parent, read_journal(journal_path))
+    except OSError as exc:
+        progress(f"the drill's journal and report in {journal_path.parent} were not updated: {exc}")
+        return
     progress(f"report updated in {journal_path.parent}")
 
 
@@ -178,16 +188,49 @@ def recover_stack(
     raises `ControlError` when the update fails.
     """
     stack = control.stack
-    leftover = control.backend.drill_config()
-    if leftover is None:
+    marker = control.marker()
+    if marker is None:
         on_outcome(Outcome(f"stack {stack}", "stack-clean", f"stack '{stack}': no bascule:drill set, nothing to clear"))
         return
-    try:
-        fault = Fault(json.loads(leftover).get("fault"))
-    except (ValueError, AttributeError):
-        fault = Fault.SWITCH  # unreadable: restore clears the config whatever fault it held
+    now = datetime.now(UTC)
     with busy(f"stack '{stack}': removing bascule:drill and updating the stack"):
-        control.restore(fault)
-    on_outcome(
-        Outcome(f"stack {stack}", "stack-cleared", f"stack '{stack}': bascule:drill removed and the stack updated")
-    )
+        # An unreadable fault: restore clears the config whatever fault it held. An update still holding the stack
+        # is cancelled only past the marker's deadline (the drill that started it is dead or overdue).
+        control.restore(marker.fault or Fault.SWITCH, cancel_running=marker.expired(now))
+    cleared = f"stack '{stack}': bascule:drill ({marker.describe(now)}) removed and the stack updated"
+    on_outcome(Outcome(f"stack {stack}", "stack-cleared", cleared))
+
+
+def dead_man(
+    control: PulumiStackControl,
+    lock_dir: Path,
+    on_outcome: OnOutcome,
+    busy: Callable[[str], AbstractContextManager[object]] = lambda _message: nullcontext(),
+    now: datetime | None = None,
+) -> bool:
+    """The dead-man switch, run by every scheduled job on a stack: restore it when its drill marker is past its
+    deadline and no drill of this machine holds the stack's lock. True when the stack is (or was made) clean of
+    expired drills; False when a marker without a deadline (an older Bascule's) or a live drill was left alone.
+
+    Raises `ControlError` when the restore fails (the marker stays for the next job).
+    """
+    now = now or datetime.now(UTC)
+    marker = control.marker()
+    key = f"stack {control.stack}"
+    if marker is None:
+        return True
+    if not marker.expired(now):
+        on_outcome(Outcome(key, "drill-in-progress", f"stack '{control.stack}': drill {marker.describe(now)}; "
+                           "left alone until its deadline"))  # fmt: skip
+        return marker.deadline is not None
+    lock = DrillLock(lock_dir, control.lock_key())
+    holder = read_lock(lock.path) if lock.path.exists() else None
+    if holder is not None and alive(int(holder.get("pid", 0))):
+        on_outcome(Outcome(key, "running", f"stack '{control.stack}': drill {marker.describe(now)}, but its drill "
+                           f"(pid {holder['pid']}) is still running here; leaving it alone"))  # fmt: skip
+        return False
+    with busy(f"stack '{control.stack}': drill past its deadline; restoring"):
+        control.restore(marker.fault or Fault.SWITCH, cancel_running=True)
+    on_outcome(Outcome(key, "expired-restored", f"stack '{control.stack}': drill {marker.describe(now)}: "
+                       "restored by the dead-man switch (bascule:drill removed and the stack updated)"))  # fmt: skip
+    return True

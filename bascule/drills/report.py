@@ -110,6 +110,9 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
     }
     readiness = _first(events, "readiness")
     summary["readiness"] = [_readiness_row(site) for site in readiness["sites"]] if readiness else []
+    forced = _first(events, "forced")
+    summary["forced"] = {"reason": forced["reason"], "overridden": forced["overridden"]} if forced else None
+    summary["approval"] = plan.get("approval")
     refused = _first(events, "refused")
     if refused:
         summary.update(status="refused", reasons=refused["reasons"], exit_code=EXIT_REFUSED)
@@ -371,6 +374,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"Started {summary['started']}, ended {summary['ended']}.",
         "",
     ]
+    if summary.get("forced"):
+        forced = summary["forced"]
+        lines += [f"**Forced** ({forced['reason']}), overriding: {'; '.join(forced['overridden'])}", ""]
+    if summary.get("approval"):
+        lines += [f"Approved: {summary['approval']}", ""]
     if summary.get("reasons"):
         lines += ["## Why", "", *[f"- {r}" for r in summary["reasons"]], ""]
     lines += _readiness_markdown(summary.get("readiness", []))
@@ -435,8 +443,8 @@ def _templates() -> jinja2.Environment:
     )
 
 
-PHASE_EVENTS = ("plan", "readiness", "preflight", "refused", "inject", "injected", "reached", "timeout", "abort",
-                "interrupted", "restore", "restored", "restore-failed", "recovered", "end", "data-preflight",
+PHASE_EVENTS = ("plan", "readiness", "forced", "preflight", "refused", "inject", "injected", "reached", "timeout",
+                "abort", "interrupted", "restore", "restored", "restore-failed", "recovered", "end", "data-preflight",
                 "canary-start", "promote", "promoted", "promote-failed", "lost-writes", "canary-stop")  # fmt: skip
 
 
@@ -455,6 +463,7 @@ def phase_rows(events: list[dict[str, Any]]) -> list[dict[str, str]]:
         detail = {
             "preflight": "ok" if e.get("ok") else "; ".join(e.get("problems", [])),
             "refused": "; ".join(e.get("reasons", [])),
+            "forced": f"{e.get('reason')}: overriding {'; '.join(e.get('overridden', []))}",
             "inject": e.get("fault", ""),
             "reached": f"{e.get('phase')}: every resolver and HTTP on the {e.get('site')}",
             "timeout": f"{e.get('phase')}: not reached after {e.get('after_seconds')} s",

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -94,6 +95,11 @@ def signals_interrupt() -> Iterator[None]:
         _requested.clear()
 
 
+def stop_requested() -> str | None:
+    """The first stop asked for since `signals_interrupt` began (a signal name), if any."""
+    return _requested[0] if _requested else None
+
+
 def checkpoint() -> None:
     if _requested:
         raise DrillInterrupted(_requested[0])
@@ -114,8 +120,12 @@ def preflight(
     progress(f"readiness: checking {', '.join(f'{r} {a}' for r, a in target.addresses.items())} for {target.hostname}")
     sites = check_sites(target, plan.trust, READINESS_TIMEOUT)
     journal.append("readiness", sites=[s.as_json() for s in sites])
-    problems = [line for site in sites for line in site.problems]
-    if problems:
+    problems = [line for site in sites for line in site.problems] + control.risks()
+    if problems and plan.force_reason:
+        # The operator's call, on record: the report shows the reason and every problem it overrode.
+        progress(f"forced ({plan.force_reason}): going on despite {'; '.join(problems)}")
+        journal.append("forced", reason=plan.force_reason, overridden=problems)
+    elif problems:
         journal.append("preflight", ok=False, problems=problems)
         return problems
     deadline = time.monotonic() + plan.preflight_timeout
@@ -228,9 +238,16 @@ def run_drill(
                 data.start()
                 checkpoint()
             progress(f"inject: {plan.fault.value}")
-            journal.append("inject", fault=plan.fault.value)
+            deadline = datetime.now(UTC) + timedelta(seconds=plan.max_fault_seconds)
+            journal.append("inject", fault=plan.fault.value, deadline=deadline.isoformat(timespec="seconds"))
+            if journal.write_error is not None:
+                # `drill recover` learns from this line that a fault may be in place: without it, no fault.
+                journal.append("abort", phase="inject", reason=f"the journal cannot be written ({journal.write_error})"
+                               ": nothing injected")  # fmt: skip
+                journal.append("end")
+                return
             injected = True  # before the call: a half-applied fault must be restored too
-            control.inject(plan.fault)
+            control.inject(plan.fault, deadline)
             journal.append("injected", fault=plan.fault.value)
             checkpoint()
             if data is not None:
@@ -245,14 +262,17 @@ def run_drill(
             journal.append("interrupted", signal=str(exc) or "SIGINT", phase="failover")
             raise
         finally:
-            if data is not None:
-                data.stop()  # before the restore: the merge back and the re-seed need a quiet standby
-            if injected:
-                restored = _restore(plan, control, journal, progress)
+            try:
+                if data is not None:
+                    data.stop()  # before the restore: the merge back and the re-seed need a quiet standby
+            finally:
+                if injected:
+                    restored = _restore(plan, control, journal, progress)
         if restored:
             try:
                 checkpoint()
                 observe(plan, client, journal, "failback", PRIMARY, progress, watch)
+                checkpoint()  # a stop asked for during the last probe round is still a stop
             except (KeyboardInterrupt, DrillInterrupted) as exc:
                 journal.append("interrupted", signal=str(exc) or "SIGINT", phase="failback")
                 raise
@@ -260,6 +280,7 @@ def run_drill(
 
 
 def _restore(plan: DrillPlan, control: DrillControl, journal: Journal, progress: Progress) -> bool:
+    """Undo the fault. The journal never stands in the way: its appends do not raise (see `Journal`)."""
     progress("restore")
     journal.append("restore", fault=plan.fault.value)
     try:

@@ -26,6 +26,8 @@ import re
 import shutil
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -40,8 +42,9 @@ from bascule.drills.plan import Fault
 from bascule.io.documents import InputError, read_yaml
 from bascule.offline.engine import ProgramError, load_program_dir, run_offline
 from bascule.offline.types import RegisteredResource
+from bascule.readiness.probes import query_dns
 from bascule.readiness.target import DrillTarget, Resolver
-from bascule.spec import DRILL_KEY, SERVICE_TYPE, DrillFault, DrillHook, SpecError, read_drill, read_stack_config
+from bascule.spec import DRILL_KEY, SERVICE_TYPE, DrillFault, DrillHook, SpecError, read_stack_config
 
 _SECRET_SIG = (rpc._special_sig_key, rpc._special_secret_sig)
 """How Pulumi marks a secret value in a state and on the wire: `{sig key: secret sig, "plaintext" | "value": ...}`."""
@@ -63,6 +66,10 @@ def _plainly(_message: str, _already_warned: Iterable[str]) -> AbstractContextMa
     return contextlib.nullcontext()
 
 
+PROBE_TIMEOUT = 2.0
+"""Seconds each resolver may take to answer when the other services' DNS is checked before a switch."""
+
+
 class CliMissing(ControlError):
     """No `pulumi` executable: stack drills cannot run here (exit 2, not a drill failure)."""
 
@@ -82,15 +89,108 @@ class StackBackend(Protocol):
 
     def pending_operations(self) -> list[str]: ...
 
+    def state_urns(self) -> set[str]:
+        """URNs of the resources in the stack's state (its export): the only ones an update may target."""
+        ...
+
+    def clear_pending(self) -> list[str]:
+        """Drop every pending operation from the state; return them (`<type> <urn>`)."""
+        ...
+
+    def refresh(self, on_output: Progress, targets: list[str]) -> None:
+        """Read `targets` (all in the state) back from the cloud into the state."""
+        ...
+
+    def cancel(self) -> None:
+        """Cancel the update running on the stack (one a dead drill started)."""
+        ...
+
     def drill_config(self) -> str | None: ...
 
     def set_drill(self, value: str) -> None: ...
 
-    def clear_drill(self) -> None: ...
+    def clear_drill(self, keep_tag: bool = False) -> None:
+        """Remove the marker; `keep_tag`: only from the config the program reads (the tag stays until the restoring
+        update succeeded, so a failed restore is still found by the next scheduled job)."""
+        ...
 
     def up(self, on_output: Progress, targets: list[str]) -> None:
         """Update only `targets` (URNs); never called with an empty list."""
         ...
+
+
+class UpdateRunning(ControlError):
+    """Another update holds the stack (`pulumi up` refused with a concurrent update)."""
+
+
+@dataclass(frozen=True)
+class DrillMarker:
+    """`bascule:drill` as read from a stack, leniently: the old form (service and fault, no deadline) and an
+    unreadable value are markers too, since a marker of any form means the stack may be switched."""
+
+    raw: str
+    service: str | None
+    fault: Fault | None
+    deadline: datetime | None
+
+    @classmethod
+    def parse(cls, raw: str) -> DrillMarker:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            return cls(raw, None, None, None)
+        service = data.get("service") if isinstance(data.get("service"), str) else None
+        fault = Fault(data["fault"]) if data.get("fault") in [f.value for f in Fault] else None
+        try:
+            deadline = datetime.fromisoformat(str(data["deadline"])) if data.get("deadline") else None
+        except ValueError:
+            deadline = None
+        if deadline is not None and deadline.tzinfo is None:
+            deadline = deadline.replace(tzinfo=UTC)
+        return cls(raw, service, fault, deadline)
+
+    def expired(self, now: datetime) -> bool:
+        """Past its deadline: the drill that set it is dead or overdue, and anyone may restore the stack."""
+        return self.deadline is not None and now > self.deadline
+
+    def describe(self, now: datetime) -> str:
+        what = f"'{self.fault.value if self.fault else '?'}' on {self.service or '?'}"
+        if self.deadline is None:
+            return f"{what} (no deadline: set by an older Bascule)"
+        minutes = abs(now - self.deadline).total_seconds() / 60
+        return f"{what}, deadline {self.deadline.isoformat(timespec='seconds')} " + (
+            f"(expired {minutes:.0f} min ago)" if self.expired(now) else f"(in {minutes:.0f} min)"
+        )
+
+
+def marker_value(service: str, fault: Fault, deadline: datetime) -> str:
+    """The `bascule:drill` value a drill sets: the components read service and fault (`bascule.spec.parse_drill`);
+    the deadline is the dead-man switch's (see `DrillMarker.expired`)."""
+    return json.dumps({"service": service, "fault": fault.value,
+                       "deadline": deadline.astimezone(UTC).isoformat(timespec="seconds")})  # fmt: skip
+
+
+HARMFUL_ALONE = ("aws:lb/targetGroup:TargetGroup",)
+"""Resource types whose fault change alone hurts production without moving traffic: a `health` fault behind
+Route 53 moves the target group's health check to a closed port (components/aws_site.py, `_drill_health_port`), so
+the tasks fail their load balancer check and ECS replaces them; only with the 503 listener rule in place has
+traffic moved away first. These are applied after everything else of the fault, in an update of their own, and
+restored before anything else: a half-applied fault is then at worst the listener rule, i.e. traffic on the
+secondary, which restore and the dead-man switch undo. (Within one update Pulumi runs independent resources in
+parallel, so only separate updates give an order.)"""
+
+
+def _resource_type(urn: str) -> str:
+    return urn.split("::")[-2].rsplit("$", 1)[-1] if urn.count("::") >= 3 else ""
+
+
+def inject_phases(targets: list[str]) -> list[list[str]]:
+    """The fault's URNs as the updates that apply it, in order (see `HARMFUL_ALONE`); restore runs them reversed."""
+    first = [t for t in targets if _resource_type(t) not in HARMFUL_ALONE]
+    last = [t for t in targets if _resource_type(t) in HARMFUL_ALONE]
+    return [phase for phase in (first, last) if phase]
 
 
 def _unwrap(value: Any, secrets: list[Any]) -> Any:
@@ -292,6 +392,41 @@ class AutomationBackend:
             for op in deployment.get("pending_operations") or []
         ]
 
+    def state_urns(self) -> set[str]:
+        deployment = self._stack.export_stack().deployment or {}
+        return {str(r.get("urn")) for r in deployment.get("resources") or [] if r.get("urn")}
+
+    def clear_pending(self) -> list[str]:
+        # Export, drop `pending_operations`, import: the documented manual repair of an interrupted update
+        # (https://www.pulumi.com/docs/iac/operations/troubleshooting/interrupted-updates/). `refresh` alone clears
+        # pending updates and deletes but keeps pending creates unless run interactively or with
+        # `--clear-pending-creates` (automation `_stack.py`, `refresh(clear_pending_creates=...)`); the import needs
+        # no cloud call, and the refresh of the fault's resources that follows reads back what really happened.
+        state = self._stack.export_stack()
+        deployment = dict(state.deployment or {})
+        pending = [f"{op.get('type', '?')} {op.get('resource', {}).get('urn', '?')}"
+                   for op in deployment.pop("pending_operations", None) or []]  # fmt: skip
+        if pending:
+            self._stack.import_stack(self._auto.Deployment(version=state.version, deployment=deployment))
+        return pending
+
+    def refresh(self, on_output: Progress, targets: list[str]) -> None:
+        try:
+            self._stack.refresh(on_output=on_output, message="bascule drill restore", target=targets)
+        except self._auto.ConcurrentUpdateError:
+            raise UpdateRunning("another update is running on this stack") from None
+        except self._auto.CommandError as exc:
+            raise ControlError(f"pulumi refresh failed: {command_cause(exc)}") from None
+
+    def cancel(self) -> None:
+        # "Cancel stops a stack's currently running update ... may leave the stack in an inconsistent state if a
+        # resource operation was pending" (automation `_stack.py`, `Stack.cancel`): the pending operations it leaves
+        # are cleared next (`clear_pending`). Only called for a drill past its deadline.
+        try:
+            self._stack.cancel()
+        except self._auto.CommandError as exc:
+            raise ControlError(f"pulumi cancel failed: {command_cause(exc)}") from None
+
     def drill_config(self) -> str | None:
         """The drill marker: the stack config file, else the backend's tag, else the services' state."""
         try:
@@ -310,18 +445,19 @@ class AutomationBackend:
         with contextlib.suppress(self._auto.CommandError):
             self._stack.set_tag(DRILL_TAG, value)
 
-    def clear_drill(self) -> None:
+    def clear_drill(self, keep_tag: bool = False) -> None:
         # Either may be absent: a fresh checkout has no config entry, a DIY backend no tags.
         with contextlib.suppress(self._auto.CommandError):
             self._stack.remove_config(DRILL_KEY)
-        with contextlib.suppress(self._auto.CommandError):
-            self._stack.remove_tag(DRILL_TAG)
+        if not keep_tag:
+            with contextlib.suppress(self._auto.CommandError):
+                self._stack.remove_tag(DRILL_TAG)
 
     def up(self, on_output: Progress, targets: list[str]) -> None:
         try:
             self._stack.up(on_output=on_output, message="bascule drill", target=targets, target_dependents=False)
         except self._auto.ConcurrentUpdateError:
-            raise ControlError("another update is running on this stack; try again when it has finished") from None
+            raise UpdateRunning("another update is running on this stack; try again when it has finished") from None
         except self._auto.CommandError as exc:
             raise ControlError(f"pulumi up failed: {command_cause(exc)}") from None
 
@@ -491,6 +627,10 @@ class PulumiStackControl:
             port=url.port if url.scheme == "https" and url.port else 443,
             health_path=url.path or "/",
             ca_bundle=self.ca_bundle,
+            certificate_authorities={
+                str(role): tuple(str(ca) for ca in cas)
+                for role, cas in dict(svc.get("certificate_authorities") or {}).items()
+            },
             failover_bound_seconds=float(svc["rto_budget_seconds"]),
             description=f"Pulumi stack {self.stack} ({self.work_dir}), service {self.service}",
         )
@@ -501,10 +641,29 @@ class PulumiStackControl:
     def problems(self) -> list[str]:
         found = [f"pending operation: {op} (resolve it with `pulumi refresh` first)"
                  for op in self.backend.pending_operations()]  # fmt: skip
-        current = self.backend.drill_config()
-        if current:
-            found.append(f"{DRILL_KEY} is already set ({current}): a drill is running or was killed; "
-                         "`bascule drill recover` clears it")  # fmt: skip
+        marker = self.marker()
+        if marker is not None:
+            # Never overridable: the stack holds one marker, and a second drill would lose track of the first.
+            found.append(f"{DRILL_KEY} is already set ({marker.describe(datetime.now(UTC))}): a drill is running "
+                         "or was killed; `bascule drill recover` clears it")  # fmt: skip
+        return found
+
+    def risks(self) -> list[str]:
+        """Every other service of the stack whose DNS already answers its secondary (resolvers as for this one)."""
+        found = []
+        for name in sorted(deployed_services(self.backend.resources())):
+            if name == self.service:
+                continue
+            other = PulumiStackControl(
+                self.backend, self.stack, self.work_dir, name, self._progress, resolvers=self.extra_resolvers,
+                with_authoritative=self.with_authoritative, targets_for=self._targets_for, ca_bundle=self.ca_bundle,
+            ).target()  # fmt: skip
+            answers = [query_dns(resolver, other, PROBE_TIMEOUT) for resolver in other.resolvers]
+            away = [f"{r.name} -> {a.answers}" for r, a in zip(other.resolvers, answers, strict=True)
+                    if a.site not in (None, "primary")]  # fmt: skip
+            if away:
+                found.append(f"service '{name}' of this stack is already failed over ({'; '.join(away)}): "
+                             "two services on their standby at once is not a drill")  # fmt: skip
         return found
 
     def _targets(self, service: str, fault: Fault) -> list[str]:
@@ -513,18 +672,30 @@ class PulumiStackControl:
             raise ControlError(f"fault '{fault.value}' changes no resource of service '{service}'")
         return targets
 
-    def inject(self, fault: Fault) -> None:
-        targets = self._targets(self.service, fault)
-        self.backend.set_drill(json.dumps({"service": self.service, "fault": fault.value}))
-        self.progress(f"pulumi up: injecting '{fault.value}' into {self.service} ({len(targets)} resources targeted)")
-        self.backend.up(self.progress, targets)
+    def marker(self) -> DrillMarker | None:
+        """The drill the stack says it is in (config, tag or outputs), if any."""
+        raw = self.backend.drill_config()
+        return DrillMarker.parse(raw) if raw else None
 
-    def restore(self, fault: Fault) -> None:
-        """Undo the drill the stack says it is in (its marker names the service), else this control's service."""
-        service = self.service
-        with contextlib.suppress(SpecError):  # unreadable: this control's service, and the config is cleared
-            hook = read_drill(self.backend.drill_config(), DRILL_KEY)
-            service = hook.service if hook is not None else service
+    def inject(self, fault: Fault, deadline: datetime) -> None:
+        """Set the marker (with its deadline), then apply the fault in the order of `inject_phases`."""
+        targets = self._targets(self.service, fault)
+        self.backend.set_drill(marker_value(self.service, fault, deadline))
+        for phase in inject_phases(targets):
+            self.progress(f"pulumi up: injecting '{fault.value}' into {self.service} ({len(phase)} resources targeted)")
+            self.backend.up(self.progress, phase)
+
+    def restore(self, fault: Fault, cancel_running: bool = False) -> None:
+        """Undo the drill the stack says it is in (its marker names the service), else this control's service.
+
+        Converges from any half-done inject: pending operations a killed update left are cleared and the fault's
+        resources refreshed, so the state says what the cloud has; only URNs in the state are targeted (Pulumi
+        refuses a target it cannot find in the stack, pulumi/pulumi#11375 "could not be found in the stack"); the
+        harmful-alone changes are undone first. `cancel_running`: cancel an update still holding the stack (only
+        for a drill known dead: past its deadline).
+        """
+        marker = self.marker()
+        service = marker.service if marker is not None and marker.service else self.service
         try:
             targets = self._targets(service, fault)
         except ControlError as exc:
@@ -532,9 +703,37 @@ class PulumiStackControl:
             self.backend.clear_drill()
             self.progress(f"restore: {exc}; {DRILL_KEY} cleared, nothing to update")
             return
+        try:
+            self._restore_targets(service, fault, targets)
+        except UpdateRunning:
+            if not cancel_running:
+                raise
+            self.progress("restore: an update of the dead drill still holds the stack; cancelling it")
+            self.backend.cancel()
+            self._restore_targets(service, fault, targets)
+
+    def _restore_targets(self, service: str, fault: Fault, targets: list[str]) -> None:
+        pending = self.backend.pending_operations()
+        if pending:
+            for op in self.backend.clear_pending():
+                urn = op.split(" ", 1)[-1]
+                note = (" (a resource of this fault: it may exist in the cloud outside the state; if so, delete it "
+                        "by hand)" if op.startswith("creat") and urn in targets else "")  # fmt: skip
+                self.progress(f"restore: cleared pending operation {op}{note}")
+        in_state = self.backend.state_urns()
+        present = [t for t in targets if t in in_state]
+        skipped = len(targets) - len(present)
+        if pending and present:
+            self.progress(f"pulumi refresh: reading {len(present)} resources of the fault back from the cloud")
+            self.backend.refresh(self.progress, present)
+        self.backend.clear_drill(keep_tag=True)  # the program reads the config: it must go before the update
+        if not present:
+            self.progress(f"restore: no resource of '{fault.value}' reached the state; {DRILL_KEY} cleared")
+        for phase in reversed(inject_phases(present)):
+            self.progress(f"pulumi up: restoring {service} after '{fault.value}' ({len(phase)} resources targeted"
+                          + (f"; {skipped} never reached the state)" if skipped else ")"))  # fmt: skip
+            self.backend.up(self.progress, phase)
         self.backend.clear_drill()
-        self.progress(f"pulumi up: restoring {service} after '{fault.value}' ({len(targets)} resources targeted)")
-        self.backend.up(self.progress, targets)
 
     def lock_key(self) -> str:
         return f"pulumi:{self.work_dir.resolve()}:{self.stack}"

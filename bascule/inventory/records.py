@@ -234,7 +234,7 @@ def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -
             region_source = f"resource group {urn_name(group.urn)} ({source})"
         else:
             region, region_source = resolve_region(cloud, r.type, r.inputs, provider, config)
-        if r.type == facts.ENDPOINT_SITE:
+        if r.type in facts.DECLARED_SITES:
             cloud, region, region_source = _declared(r.inputs)
         tags = own[r.urn]
         if TAG_SERVICE in tags:

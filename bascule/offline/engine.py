@@ -143,7 +143,10 @@ class _CloudMocks(pulumi_mocks.Mocks):
         return {"name": name, "outputs": dict(outputs or {}), "secretOutputNames": []}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        region = _region_of(self.provider_inputs(args.provider), self.config, "region", "us-east-1")
+        # pulumi-aws 7's invokes take their own `region`, before the provider's.
+        own = args.args.get("region")
+        region = own if isinstance(own, str) and own else _region_of(
+            self.provider_inputs(args.provider), self.config, "region", "us-east-1")  # fmt: skip
         token = args.token
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{region}{z}" for z in "abc"]
@@ -156,6 +159,16 @@ class _CloudMocks(pulumi_mocks.Mocks):
         if token == "aws:route53/getZone:getZone":
             name = str(args.args.get("name", "example.com"))
             return {"name": name, "zoneId": "Z0000000000000000000", "id": "Z0000000000000000000"}, []
+        if token == "aws:lb/getLoadBalancer:getLoadBalancer":
+            # An existing load balancer looked up by ARN (an 'aws-alb' site): its name and region from the ARN
+            # (`...:<region>:<account>:loadbalancer/app/<name>/<id>`), DNS name and canonical zone id made up in
+            # their real shapes.
+            arn = str(args.args.get("arn") or "")
+            parts, path = arn.split(":"), arn.split("/")
+            lb_region = parts[3] if len(parts) > 5 else region
+            lb_name = path[-2] if len(path) > 3 else "offline"
+            return {"arn": arn, "name": lb_name, "loadBalancerType": "application", "zoneId": "Z0ALB00000000000000",
+                    "dnsName": f"{lb_name}-1234567890.{lb_region}.elb.amazonaws.com", "id": arn}, []  # fmt: skip
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": _policy_document(args.args), "id": "policy-document"}, []
         if token == "gcp:organizations/getClientConfig:getClientConfig":
@@ -252,10 +265,17 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
         out["name"] = inputs.get("name", name)  # auto-naming when none is given
         if typ == "gcp:compute/globalAddress:GlobalAddress":
             out["address"] = "203.0.113.10"
+        elif typ == "gcp:dns/managedZone:ManagedZone":
+            out["nameServers"] = [f"ns-cloud-a{i}.googledomains.com." for i in range(1, 5)]
+
         elif typ == "gcp:certificatemanager/dnsAuthorization:DnsAuthorization":
             domain = str(inputs.get("domain", "example.com"))
+            # FIXED_RECORD writes `_acme-challenge.<host>`, PER_PROJECT_RECORD a name with a per-project id.
+            label = (
+                "_acme-challenge_6wvc2ga4536h76mg" if inputs.get("type") == "PER_PROJECT_RECORD" else "_acme-challenge"
+            )
             out["dnsResourceRecords"] = [
-                {"name": f"_acme-challenge.{domain}.", "type": "CNAME",
+                {"name": f"{label}.{domain}.", "type": "CNAME",
                  "data": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.4.authorize.certificatemanager.goog."}
             ]  # fmt: skip
     elif typ == "aws:route53/record:Record":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 SITE_HEADER = "X-Bascule-Site"
 """Response header naming the site that served a request; drills read it to see where traffic went. A platform's
@@ -51,3 +51,6 @@ class DrillTarget:
     """How long the DNS switch's health checker waits for the health path, where known."""
     ca_bundle: str | None = None
     """CAs a client trusts for this service (private PKI, the sandbox CA); None: the system trust store."""
+    certificate_authorities: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Role -> the CAA domains of the public CA its certificate comes from, for the CAA check (empty: not checked,
+    e.g. the sandbox's own CA)."""

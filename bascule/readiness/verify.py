@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from bascule.readiness.caa import caa_problems, new_resolver
 from bascule.readiness.probes import DnsResult, query_dns
 from bascule.readiness.site import SiteReadiness, Trust, check_site
 from bascule.readiness.target import DrillTarget
@@ -74,6 +75,12 @@ def assess(target: DrillTarget, trust: Trust, timeout: float = 5.0) -> ServiceRe
             problems.append(
                 f"dns {result.resolver}: {target.hostname} answers {shown} ({result.site}), not the primary"
             )
+    if target.certificate_authorities:
+        # What a CA sees: a recursive resolver's view (the first one given, else the system's), since the relevant
+        # CAA set may sit above the service's zone.
+        recursive = next((r for r in target.resolvers if r.kind == "recursive"), None)
+        resolver = new_resolver(timeout, recursive.address, recursive.port) if recursive else new_resolver(timeout)
+        problems += caa_problems(target.hostname, target.certificate_authorities, resolver)
     return ServiceReadiness(target.service, target.hostname, target.description, sites, answers, problems)
 
 

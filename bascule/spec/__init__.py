@@ -18,7 +18,6 @@ from bascule.spec.loader import (
     SERVICE_TYPE,
     SERVICES_KEY,
     SpecError,
-    check_drill,
     load_stack_file,
     parse_drill,
     parse_services,
@@ -38,6 +37,7 @@ from bascule.spec.models import (
     ServiceSpec,
     SiteSpec,
     StackSpec,
+    fault_refused,
 )
 from bascule.spec.plugins import (
     DataStandby,
@@ -56,6 +56,7 @@ from bascule.spec.plugins import (
 _PLUGIN_NAMES = {
     "bascule.components.aws.plugin": (
         "ALB_MIN_SUBNETS",
+        "AwsAlbSiteSpec",
         "AwsNetworkSpec",
         "AwsSiteSpec",
         "Route53DnsSpec",
@@ -92,6 +93,7 @@ __all__ = [
     "TAG_RPO",
     "TAG_RTO",
     "TAG_SERVICE",
+    "AwsAlbSiteSpec",
     "AwsNetworkSpec",
     "AwsSiteSpec",
     "AzurePostgresStandbySpec",
@@ -121,10 +123,10 @@ __all__ = [
     "TrafficManagerDnsSpec",
     "UnknownKindError",
     "check_aws_network",
-    "check_drill",
     "check_subnet_ids",
     "data_standby",
     "dns_backend",
+    "fault_refused",
     "is_id_list",
     "load_stack_file",
     "no_network_here",

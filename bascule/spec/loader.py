@@ -117,7 +117,10 @@ def parse_drill(raw: Any, stack: StackSpec, source: str) -> DrillHook | None:
     suits its primary); raw JSON strings are accepted as `pulumi config set` stores them."""
     hook = read_drill(raw, source)
     if hook is not None:
-        check_drill(hook, stack, source)
+        try:
+            hook.check_against(stack)
+        except ValueError as exc:
+            raise SpecError([f"{source}: {DRILL_KEY}.{exc}"]) from None
     return hook
 
 
@@ -137,11 +140,3 @@ def read_drill(raw: Any, source: str) -> DrillHook | None:
         raise SpecError(
             [f"{source}: {DRILL_KEY}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         ) from None
-
-
-def check_drill(hook: DrillHook, stack: StackSpec, source: str) -> None:
-    """Raise `SpecError` unless the marker's service is in `stack` and its fault suits that service's primary."""
-    try:
-        hook.check_against(stack)
-    except ValueError as exc:
-        raise SpecError([f"{source}: {DRILL_KEY}.{exc}"]) from None

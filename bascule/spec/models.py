@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -277,6 +278,9 @@ class DrillHook(Model):
 
     service: str
     fault: DrillFault
+    deadline: datetime | None = None
+    """When the drill may be assumed dead and the stack restored by any scheduled job (the dead-man switch in
+    `bascule.drills`); absent in markers an older Bascule set. The components ignore it."""
 
     def in_progress(self) -> str:
         """What a program run with this marker warns, so a forgotten marker shows in every `pulumi up`."""
@@ -287,15 +291,26 @@ class DrillHook(Model):
         if svc is None:
             names = ", ".join(s.name for s in stack.services)
             raise ValueError(f"service: no service '{self.service}' in this stack (it has: {names})")
-        if self.fault is DrillFault.SWITCH:
-            return  # the DNS backend's own lever, whatever the sites
-        if self.fault not in plugins.site_kind(svc.primary.kind).levers:
-            able = {
-                kind: d.levers[self.fault] for kind, d in plugins.SITE_KINDS.all().items() if self.fault in d.levers
-            }
-            kinds = " or ".join(able) or "no"
-            article = "an" if kinds[0] in "aeiou" else "a"
-            raise ValueError(
-                f"fault: '{self.fault.value}' needs {article} {kinds} primary ({'; '.join(able.values())}); "
-                f"'{svc.name}' has a '{svc.primary.kind}' primary: use fault 'switch'"
-            )
+        refused = fault_refused(self.fault, svc)
+        if refused is not None:
+            raise ValueError(f"fault: {refused}")
+
+
+def fault_refused(fault: DrillFault, svc: ServiceSpec) -> str | None:
+    """Why `fault` cannot be injected into `svc`, from its primary's declared levers (None: it can). The stack
+    file's drill marker and a program's `FailoverServiceArgs.drill` are refused alike."""
+    if fault is DrillFault.SWITCH:
+        return None  # the DNS backend's own lever, whatever the sites
+    declared = plugins.site_kind(svc.primary.kind)
+    reason = declared.no_lever.get(fault)
+    if reason is not None:
+        return f"'{fault.value}' cannot be injected into '{svc.name}' (a '{svc.primary.kind}' primary): {reason}"
+    if fault in declared.levers:
+        return None
+    able = {kind: d.levers[fault] for kind, d in plugins.SITE_KINDS.all().items() if fault in d.levers}
+    kinds = " or ".join(able) or "no"
+    article = "an" if kinds[0] in "aeiou" else "a"
+    return (
+        f"'{fault.value}' needs {article} {kinds} primary ({'; '.join(able.values())}); "
+        f"'{svc.name}' has a '{svc.primary.kind}' primary: use fault 'switch'"
+    )

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 BUILTIN_SITE_KINDS = {
     "aws": "bascule.components.aws.plugin:SITE",
+    "aws-alb": "bascule.components.aws.plugin:ALB_SITE",
     "azure": "bascule.components.azure.plugin:SITE",
     "gcp": "bascule.components.gcp.plugin:SITE",
     "endpoint": "bascule.components.endpoint.plugin:SITE",
@@ -78,12 +79,18 @@ class SiteKind:
     """Whether DNS answers the site with an IP address (A/AAAA) rather than a name; implies `fixed_ip`."""
     validation_prefix: int = 0
     """Longest prefix its ownership record puts before the hostname (hostname + prefix must fit a DNS name)."""
+    certificate_authorities: tuple[str, ...] = ()
+    """CAA `issue` domains of the CAs its certificate for the hostname may come from (empty: not Bascule's to say,
+    e.g. an endpoint's); a CAA record set that names none of them stops issuance."""
     levers: Mapping[DrillFault, str] = field(default_factory=dict)
     """Drill faults a primary of this kind injects itself, each with how (the `switch` fault is the DNS backend's)."""
+    no_lever: Mapping[DrillFault, str] = field(default_factory=dict)
+    """Faults a primary of this kind refuses for a reason of its own (e.g. an existing site whose capacity Bascule
+    does not own), each with the reason a drill says when it refuses."""
     data_end: Role | None = None
     """Which end of a data standby a site of this kind holds beside it (the primary's database, the standby)."""
     computed_inputs: frozenset[str] = frozenset()
-    """`SiteInputs` fields a program may compute for this kind: "image", "address", "network"."""
+    """`SiteInputs` fields a program may compute for this kind: "image", "address", "network", "load_balancer"."""
     refused: str | None = None
     """Why a stack may not use this kind although it is parsed (then the only thing said about it)."""
     own_record: bool = False
@@ -110,6 +117,8 @@ class DnsBackend:
     creates_zone: Callable[[Any], str | None] = lambda dns: None
     """When the backend creates its zone (two services must not both create one of a name): the field that would
     name an existing zone instead, else None."""
+    computed_inputs: frozenset[str] = frozenset()
+    """`FailoverServiceArgs` fields a program may compute for this backend (e.g. "zone_id": a zone of its own)."""
 
 
 @dataclass(frozen=True)
@@ -226,3 +235,13 @@ def has_fixed_ip(site: SiteSpecBase) -> bool:
 def answered_by_ip(site: SiteSpecBase) -> bool:
     """Whether DNS answers the site with an IP address, not a name."""
     return site_kind(site.kind).answered_by_ip(site)
+
+
+def site_authorities(service: ServiceSpec) -> dict[str, tuple[str, ...]]:
+    """Role -> the CAA domains of the CA the site's certificate comes from, as its kind declares them; a kind that
+    declares none (an endpoint's certificate is yours) is left out."""
+    found = {
+        role.value: site_kind(site.kind).certificate_authorities
+        for role, site in ((Role.PRIMARY, service.primary), (Role.SECONDARY, service.secondary))
+    }
+    return {role: cas for role, cas in found.items() if cas}

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from bascule import facts
 from bascule.facts import Cloud
-from bascule.spec.base import DnsSpecBase, DrillFault, ImageSite, Model, Role, check_region
+from bascule.spec.base import HOSTNAME, DnsSpecBase, DrillFault, ImageSite, Model, Role, SiteSpecBase, check_region
 from bascule.spec.models import ServiceSpec
 from bascule.spec.plugins import DnsBackend, SiteKind, has_fixed_ip
 
@@ -42,6 +42,9 @@ https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_AwsVpcConfiguratio
 ACM_VALIDATION_PREFIX = len("_") + 32 + len(".")
 """ACM's ownership record is a `_<32 hex>.` CNAME before the hostname
 (https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html)."""
+ACM_CERTIFICATE_AUTHORITIES = ("amazon.com", "amazontrust.com", "awstrust.com", "amazonaws.com")
+"""CAA `issue` domains ACM issues under: a CAA record must name one of them or ACM cannot issue
+(https://docs.aws.amazon.com/acm/latest/userguide/setup-caa.html)."""
 
 # --- Route 53 health checks and records -----------------------------------------------------------
 ROUTE53_INTERVALS = (10, 30)
@@ -199,11 +202,137 @@ class AwsSiteSpec(ImageSite):
         return self
 
 
+# --- An existing Application Load Balancer (the 'aws-alb' site kind) -----------------------------------
+_ELB_ARN = r"arn:(?P<partition>aws[a-z-]*):elasticloadbalancing:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):"
+LOAD_BALANCER_ARN = re.compile(_ELB_ARN + r"loadbalancer/(?P<type>app|net|gwy)/(?P<name>[^/]+)/(?P<id>[0-9a-f]+)")
+"""`arn:${Partition}:elasticloadbalancing:${Region}:${Account}:loadbalancer/app/${LoadBalancerName}/${LoadBalancerId}`
+(`net` for a Network, `gwy` for a Gateway Load Balancer): the resource types of Elastic Load Balancing V2 in
+https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html."""
+LISTENER_ARN = re.compile(
+    _ELB_ARN + r"listener/(?P<type>app|net|gwy)/(?P<name>[^/]+)/(?P<id>[0-9a-f]+)/(?P<listener>[0-9a-f]+)"
+)
+"""`...:listener/app/${LoadBalancerName}/${LoadBalancerId}/${ListenerId}`, same page."""
+HOSTED_ZONE_ID_MAX = 32
+"""A hosted zone id has at most 32 characters (`Id` in https://docs.aws.amazon.com/Route53/latest/APIReference/API_HostedZone.html);
+it is the bare id (`Z...`), not the `/hostedzone/Z...` path some APIs return nor the zone's name."""
+LISTENER_RULE_PRIORITY = (1, 50000)
+"""A listener rule's priority: 1 to 50000, unique per listener (`priority` of `aws.lb.ListenerRule`; CreateRule
+fails with PriorityInUse on a taken one, https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateRule.html)."""
+
+
+def check_zone_id(field: str, value: object) -> None:
+    """A hosted zone id written as such (a plain value): letters and digits, at most 32. A computed one (an Output)
+    is checked by the caller once it is known. Raises ValueError("<field>: <what is wrong>")."""
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: expected a hosted zone id, got {type(value).__name__}")
+    if not re.fullmatch(rf"[A-Za-z0-9]{{1,{HOSTED_ZONE_ID_MAX}}}", value):
+        raise ValueError(
+            f"{field}: '{value}' is not a hosted zone id (letters and digits, at most {HOSTED_ZONE_ID_MAX}, e.g. "
+            "Z0123456789ABCDEFGHIJ; not a '/hostedzone/' path or a zone name)"
+        )
+
+
+def _elb_arn(field: str, value: str, pattern: re.Pattern[str], what: str, region: str) -> re.Match[str]:
+    found = pattern.fullmatch(value)
+    if found is None:
+        raise ValueError(f"{field}: '{value}' is not {what}")
+    if found["type"] != "app":
+        kind = {"net": "a Network", "gwy": "a Gateway"}[found["type"]]
+        raise ValueError(f"{field}: '{value}' belongs to {kind} Load Balancer; an 'aws-alb' site is an Application one")
+    if found["region"] != region:
+        raise ValueError(f"{field}: '{value}' is in {found['region']}, the site's region is {region}")
+    return found
+
+
+def check_load_balancer(region: str, arn: object, dns_name: object, zone_id: object, listener_arn: object) -> None:
+    """An existing load balancer as a stack file or a program gives it: by ARN, or by DNS name and canonical hosted
+    zone id; the listener the `health` drill adds its rule to, if any. Plain values are checked here (an ARN's form,
+    type and region, a listener of the same load balancer); computed ones (Outputs) are AWS's to judge.
+
+    Raises ValueError("<field>: <what is wrong>")."""
+    by_arn = arn is not None
+    by_name = dns_name is not None or zone_id is not None
+    if by_arn and by_name:
+        raise ValueError("load_balancer_arn: give the load balancer by ARN or by DNS name and zone id, not both")
+    if not by_arn and not by_name:
+        raise ValueError(
+            "load_balancer_arn: none given: set load_balancer_arn, or load_balancer_dns_name with "
+            "load_balancer_zone_id (in the spec, or SiteInputs.load_balancer from the program)"
+        )
+    if by_name and (dns_name is None or zone_id is None):
+        missing = "load_balancer_zone_id" if zone_id is None else "load_balancer_dns_name"
+        raise ValueError(f"{missing}: a load balancer given by name needs both its DNS name and its zone id")
+    lb = _elb_arn("load_balancer_arn", arn, LOAD_BALANCER_ARN, "a load balancer ARN", region) if isinstance(
+        arn, str) else None  # fmt: skip
+    if isinstance(dns_name, str) and not HOSTNAME.match(dns_name.rstrip(".").lower()):
+        raise ValueError(f"load_balancer_dns_name: '{dns_name}' is not a DNS name")
+    if isinstance(zone_id, str):
+        check_zone_id("load_balancer_zone_id", zone_id)
+    if isinstance(listener_arn, str):
+        listener = _elb_arn("listener_arn", listener_arn, LISTENER_ARN, "a listener ARN", region)
+        if lb is not None and (listener["name"], listener["id"]) != (lb["name"], lb["id"]):
+            raise ValueError(f"listener_arn: '{listener_arn}' is a listener of another load balancer")
+
+
+class AwsAlbSiteSpec(SiteSpecBase):
+    """An Application Load Balancer that already serves the hostname (the team's own, e.g. in front of an ECS
+    service): Bascule creates nothing for it but what failover and drills need (a Route 53 alias to it, and while a
+    drill runs a listener rule and a health check)."""
+
+    kind: Literal["aws-alb"] = "aws-alb"
+    region: str
+    load_balancer_arn: str | None = None
+    """`arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>`; or give the next two."""
+    load_balancer_dns_name: str | None = None
+    """The load balancer's DNS name (`dns_name` of `aws.lb.LoadBalancer`)."""
+    load_balancer_zone_id: str | None = None
+    """The load balancer's canonical hosted zone id (`zone_id` of `aws.lb.LoadBalancer`), not the service's zone."""
+    listener_arn: str | None = None
+    """The listener that serves the hostname (HTTPS 443, say): where the `health` drill adds its 503 rule."""
+    drill_rule_priority: int = Field(default=LISTENER_RULE_PRIORITY[0], ge=1, le=LISTENER_RULE_PRIORITY[1])
+    """A free priority on that listener, lower than the rule that forwards the hostname, for the drill's rule."""
+
+    @property
+    def cloud(self) -> Cloud:
+        return Cloud.AWS
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        return check_region(Cloud.AWS, v)
+
+    @model_validator(mode="after")
+    def _literals(self) -> AwsAlbSiteSpec:
+        # Only what is written here: a program may give the load balancer instead (`SiteInputs.load_balancer`).
+        if self.given_load_balancer:
+            check_load_balancer(
+                self.region,
+                self.load_balancer_arn,
+                self.load_balancer_dns_name,
+                self.load_balancer_zone_id,
+                self.listener_arn,
+            )
+        elif self.listener_arn is not None:
+            _elb_arn("listener_arn", self.listener_arn, LISTENER_ARN, "a listener ARN", self.region)
+        return self
+
+    @property
+    def given_load_balancer(self) -> bool:
+        return any(
+            v is not None for v in (self.load_balancer_arn, self.load_balancer_dns_name, self.load_balancer_zone_id)
+        )
+
+
+ALIAS_SITES = (AwsSiteSpec, AwsAlbSiteSpec)
+"""Sites behind an AWS load balancer, which Route 53 answers with an alias that evaluates its target health."""
+
+
 class Route53DnsSpec(DnsSpecBase):
     """Route 53 failover records; the zone is looked up by id, or created with accelerated recovery."""
 
     kind: Literal["route53"] = "route53"
     zone_id: str | None = None
+    """An existing hosted zone (a program may compute it: `FailoverServiceArgs.zone_id`); else one is created."""
     ttl: int = Field(default=ROUTE53_RECOMMENDED_TTL, ge=0, le=facts.DNS_TTL_MAX)
     checker_regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "ap-southeast-1")
 
@@ -219,6 +348,16 @@ class Route53DnsSpec(DnsSpecBase):
             raise ValueError(f"Route 53 needs at least {ROUTE53_MIN_CHECKER_REGIONS} distinct checker regions")
         return v
 
+    @field_validator("zone_id")
+    @classmethod
+    def _zone_id(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                check_zone_id("zone_id", v)
+            except ValueError as exc:
+                raise ValueError(str(exc).removeprefix("zone_id: ")) from None
+        return v
+
 
 def _route53_rules(service: ServiceSpec) -> None:
     """Route 53's health-check limits, and which sites its checks can reach with the service's hostname."""
@@ -232,12 +371,12 @@ def _route53_rules(service: ServiceSpec) -> None:
     if not lo <= hc.failure_threshold <= hi:
         raise ValueError(f"health_check.failure_threshold: Route 53 accepts {lo} to {hi}, not {hc.failure_threshold}")
     for role, site in (("primary", service.primary), ("secondary", service.secondary)):
-        # An 'aws' site is routed by an alias to its load balancer, which inherits the targets' health.
-        if not (isinstance(site, AwsSiteSpec) or has_fixed_ip(site)):
+        # An AWS load balancer is routed by an alias to it, which inherits the targets' health.
+        if not (isinstance(site, ALIAS_SITES) or has_fixed_ip(site)):
             raise ValueError(
                 f"{role}: Route 53 sends the service hostname (Host header, SNI) only when a health check "
                 f"targets an IP address, and a '{site.kind}' site has none; use dns.kind 'trafficmanager' "
-                "(its probes send a Host header), or an 'aws' or 'gcp' site, or an 'endpoint' with an IP"
+                "(its probes send a Host header), or an 'aws', 'aws-alb' or 'gcp' site, or an 'endpoint' with an IP"
             )
     service.check_in_zone(None)
 
@@ -254,6 +393,7 @@ SITE = SiteKind(
     cloud=Cloud.AWS,
     certificate="ACM certificate validated by a DNS record the site writes through the service's DNS backend",
     validation_prefix=ACM_VALIDATION_PREFIX,
+    certificate_authorities=ACM_CERTIFICATE_AUTHORITIES,
     levers={
         DrillFault.HEALTH: "a 503 health rule on its load balancer",
         DrillFault.OUTAGE: "its tasks scaled to zero",
@@ -261,6 +401,29 @@ SITE = SiteKind(
     data_end=Role.PRIMARY,
     computed_inputs=frozenset({"image", "network"}),
 )
+
+EXISTING_OUTAGE_REFUSED = (
+    "Bascule does not own an existing site's capacity (its tasks belong to your program and its autoscaling, "
+    "which may scale them back), and Route 53 counts a load balancer whose target groups are empty as healthy; "
+    "drill 'health' (a 503 rule on the listener you name) or 'switch' instead"
+)
+
+ALB_SITE = SiteKind(
+    kind="aws-alb",
+    spec=AwsAlbSiteSpec,
+    component="bascule.components.aws.existing:AwsAlbSite",
+    extra="aws",
+    cloud=Cloud.AWS,
+    certificate="your own, on the existing load balancer's listener (Bascule creates none)",
+    # No fixed IP: an ALB's addresses change, so IP-only switches (PowerDNS, Cloud DNS) refuse it.
+    levers={
+        DrillFault.HEALTH: "a 503 rule for the health path on the listener you name (listener_arn), seen by a "
+        "Route 53 check of the load balancer while the drill runs",
+    },
+    no_lever={DrillFault.OUTAGE: EXISTING_OUTAGE_REFUSED},
+    computed_inputs=frozenset({"load_balancer"}),
+)
+"""An existing Application Load Balancer as a site: nothing created for it but what failover and drills need."""
 
 ROUTE53 = DnsBackend(
     kind="route53",
@@ -270,4 +433,5 @@ ROUTE53 = DnsBackend(
     cloud=Cloud.AWS,
     check=_route53_rules,
     creates_zone=_route53_creates_zone,
+    computed_inputs=frozenset({"zone_id"}),
 )

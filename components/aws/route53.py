@@ -18,13 +18,23 @@ What each site's check really tests (the spec refuses sites that fit neither way
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws
 
-from bascule.components.aws.plugin import ROUTE53_CONTROL_REGION, Route53DnsSpec
-from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags, caller_provider
+from bascule.components.aws.plugin import Route53DnsSpec, check_zone_id
+from bascule.components.base import (
+    DnsFailover,
+    SiteEndpoint,
+    ValidationRecord,
+    bascule_tags,
+    caller_provider,
+    checked_when_known,
+    default_provider_allowed,
+    warn_delegation,
+)
 from bascule.spec import DrillFault, Role, ServiceSpec
 
 _VALIDATION_TTL = 300
@@ -33,23 +43,41 @@ _CLOSED_PORT = 444
 
 
 class Route53Failover(DnsFailover):
-    def __init__(self, name: str, service: ServiceSpec, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("bascule:dns:Route53Failover", name, None, opts)
+    """`zone_id` is a zone the program computes (the team's own `aws.route53.Zone`, another stack's output) instead
+    of the spec's `zone_id`; FailoverService refuses both at once."""
+
+    def __init__(
+        self,
+        name: str,
+        service: ServiceSpec,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        zone_id: pulumi.Input[str] | None = None,
+    ):
         dns = service.dns
         if not isinstance(dns, Route53DnsSpec):
             raise TypeError(f"Route53Failover needs a 'route53' DNS spec, got '{dns.kind}'")
+        # Route 53 is global: a caller's provider (the DNS account's role) serves whatever its region, and so does the
+        # stack's default provider, which carries the stack's own settings (see `default_provider_allowed`).
+        provider = caller_provider(opts, "aws", name)
+        if provider is None:
+            default_provider_allowed("aws", name, "FailoverServiceArgs.dns_provider")
+        declared_at = traceback.extract_stack()
+        super().__init__("bascule:dns:Route53Failover", name, None, opts)
         self._name = name
         self._service = service
         self._dns = dns
         self._tags = bascule_tags(service, Role.DNS)
-        # Route 53 is global: a caller's provider (the DNS account's role) serves whatever its region.
-        provider = caller_provider(opts, "aws", name) or aws.Provider(
-            f"{name}-provider", region=ROUTE53_CONTROL_REGION, opts=pulumi.ResourceOptions(parent=self)
-        )
         self._child = pulumi.ResourceOptions(parent=self, provider=provider)
         self.name_servers: pulumi.Output[Sequence[str]]
-        if dns.zone_id is not None:
-            self.zone_id: pulumi.Output[str] = pulumi.Output.from_input(dns.zone_id)
+        if zone_id is not None:
+            # Its form once known, as the spec's is checked when parsed (`Route53DnsSpec.zone_id`).
+            self.zone_id: pulumi.Output[str] = checked_when_known(
+                zone_id, service.name, lambda v: check_zone_id("zone_id", v), declared_at
+            )
+            self.name_servers = pulumi.Output.from_input(())
+        elif dns.zone_id is not None:
+            self.zone_id = pulumi.Output.from_input(dns.zone_id)
             self.name_servers = pulumi.Output.from_input(())
         else:
             zone = aws.route53.Zone(
@@ -62,6 +90,7 @@ class Route53Failover(DnsFailover):
             )
             self.zone_id = zone.zone_id
             self.name_servers = zone.name_servers
+            warn_delegation(service, dns.zone, zone.name_servers, zone)
 
     def validation_record(
         self, name: str, record_name: pulumi.Input[str], rtype: str, value: pulumi.Input[str]
@@ -73,7 +102,10 @@ class Route53Failover(DnsFailover):
             type=rtype,
             ttl=_VALIDATION_TTL,
             records=[value],
-            allow_overwrite=True,
+            # No `allow_overwrite` (default false; "not recommended for most environments", the provider's
+            # `aws.route53.Record` docs): an existing `_acme-challenge`/`_dnsauth`/ACM record set of another stack or
+            # a manual ACME client would be silently taken over and deleted on destroy. Route 53 refuses the create
+            # instead and the user imports the set or removes it (docs/deploy.md).
             opts=self._child,
         )
         return ValidationRecord(resource=record, fqdn=record.fqdn)
@@ -84,8 +116,14 @@ class Route53Failover(DnsFailover):
             role = endpoint.role.value
             switched = fault is DrillFault.SWITCH and endpoint is primary
             if endpoint.alias_zone_id is not None:
-                # `switch` on an alias: attach a check that is always unhealthy (see `_always_unhealthy`).
-                check = self._always_unhealthy(endpoint) if switched else None
+                # `switch` on an alias: attach a check that is always unhealthy (`_always_unhealthy`, or for a load
+                # balancer that is the team's own, `_inverted`); `health` on the team's own load balancer: a check
+                # that goes through its listener, where the drill's 503 rule is (`_through_listener`).
+                check = None
+                if switched:
+                    check = self._inverted(endpoint) if endpoint.existing else self._always_unhealthy(endpoint)
+                elif fault is DrillFault.HEALTH and endpoint is primary and endpoint.existing:
+                    check = self._through_listener(endpoint)
                 if check is not None:
                     checks[role] = check.id
                 alias = aws.route53.RecordAliasArgs(
@@ -176,6 +214,55 @@ class Route53Failover(DnsFailover):
             request_interval=hc.interval_seconds,
             failure_threshold=hc.failure_threshold,
             regions=list(self._dns.checker_regions),
+            tags={**self._tags, "Name": f"{self._service.name}-{endpoint.role.value}-drill"},
+            opts=self._child,
+        )
+
+    def _inverted(self, endpoint: SiteEndpoint) -> aws.route53.HealthCheck:
+        """The `switch` drill's lever for a load balancer that is the team's own, whose open ports Bascule does not
+        know (so not `_always_unhealthy`'s closed port): a TCP check of its name on the port that serves the
+        hostname, inverted. TCP sends no Host header (HealthCheckConfig `FullyQualifiedDomainName`: "If the value of
+        Type is TCP, Route 53 doesn't pass a Host header"), so the team's host rules do not matter: healthy whenever
+        the load balancer accepts connections, and with `Inverted` "Route 53 considers [it] unhealthy"
+        (https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html). `invert_healthcheck`,
+        not `disabled`: Route 53 counts a disabled check as healthy."""
+        hc = self._service.health_check
+        return aws.route53.HealthCheck(
+            f"{self._name}-{endpoint.role.value}-drill",
+            type="TCP",
+            fqdn=endpoint.target,
+            port=hc.effective_port,
+            invert_healthcheck=True,
+            request_interval=hc.interval_seconds,
+            failure_threshold=hc.failure_threshold,
+            regions=list(self._dns.checker_regions),
+            tags={**self._tags, "Name": f"{self._service.name}-{endpoint.role.value}-drill"},
+            opts=self._child,
+        )
+
+    def _through_listener(self, endpoint: SiteEndpoint) -> aws.route53.HealthCheck:
+        """The check that makes a `health` drill on the team's own load balancer fail over: the health path on the
+        load balancer's own name, which the site's drill rule answers 503 (`AwsAlbSite`). Not the hostname: a check
+        whose name matches the records it is associated with gives "unpredictable" results
+        (https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/resource-record-sets-values-failover-alias.html),
+        and an ALB has no fixed IP to send the hostname to. With a check and `evaluate_target_health` on an alias,
+        "both of the following must be true" for the record to be healthy
+        (https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-complex-configs.html): the 503 alone
+        fails it over. HTTPS checks do not validate the certificate, and with SNI a mismatched name is retried without
+        it (HealthCheckConfig `EnableSNI`), so the team's certificate for the hostname does not fail the check.
+        Only while the drill runs: outside a drill, Host = the load balancer's name may meet a host-routing listener's
+        default action, and a check of it would fail over for ever."""
+        hc = self._service.health_check
+        return aws.route53.HealthCheck(
+            f"{self._name}-{endpoint.role.value}-drill",
+            type=hc.protocol,
+            fqdn=endpoint.target,
+            port=hc.effective_port,
+            resource_path=hc.path,
+            request_interval=hc.interval_seconds,
+            failure_threshold=hc.failure_threshold,
+            regions=list(self._dns.checker_regions),
+            enable_sni=hc.protocol == "HTTPS",
             tags={**self._tags, "Name": f"{self._service.name}-{endpoint.role.value}-drill"},
             opts=self._child,
         )

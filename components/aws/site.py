@@ -22,6 +22,7 @@ from bascule.components.base import (
     SiteEndpoint,
     bascule_tags,
     caller_provider,
+    default_provider_allowed,
     fit_name,
 )
 from bascule.spec import DrillFault
@@ -41,10 +42,19 @@ class AwsSite(Site):
         args.check(name)
         super().__init__("bascule:aws:AwsSite", name, None, opts)
         tags = bascule_tags(args.service, args.role)
-        # The caller's provider when given (its region must be the spec's: plans and policies read that one).
-        provider = caller_provider(opts, "aws", name) or aws.Provider(
-            f"{name}-provider", region=site.region, opts=pulumi.ResourceOptions(parent=self)
-        )
+        # The caller's provider when given (its region must be the spec's: plans and policies read that one), and its
+        # resources exactly as before. Else the stack's default provider, which "use[s] global configuration
+        # settings" (https://www.pulumi.com/docs/iac/concepts/resources/providers/): the stack's aws:assumeRoles,
+        # aws:profile, aws:allowedAccountIds, aws:defaultTags reach every resource here. Its region is the stack's,
+        # so each regional resource and lookup names the site's own (pulumi-aws 7's top-level `region`: "manage a
+        # resource in a Region different from the one specified in the provider configuration without requiring
+        # multiple provider definitions",
+        # https://www.pulumi.com/registry/packages/aws/how-to-guides/aws-enhanced-region-support/). IAM is global.
+        provider = caller_provider(opts, "aws", name)
+        if provider is None:
+            default_provider_allowed("aws", name, "SiteInputs.provider")
+        self._region = None if provider is not None else site.region
+        region = self._region
         image = args.image_to_run
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         given = args.given_network
@@ -61,6 +71,7 @@ class AwsSite(Site):
             ],
             egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=_ANYWHERE)],
             tags=tags,
+            region=region,
             opts=child,
         )
         task_sg = aws.ec2.SecurityGroup(
@@ -77,6 +88,7 @@ class AwsSite(Site):
             ],
             egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=_ANYWHERE)],
             tags=tags,
+            region=region,
             opts=child,
         )
 
@@ -93,6 +105,7 @@ class AwsSite(Site):
             security_groups=[alb_sg.id],
             drop_invalid_header_fields=True,
             tags=tags,
+            region=region,
             opts=child,
         )
         hc = args.service.health_check
@@ -114,6 +127,7 @@ class AwsSite(Site):
                 port=drill_port,
             ),
             tags=tags,
+            region=region,
             opts=child,
         )
 
@@ -122,7 +136,12 @@ class AwsSite(Site):
         # https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html
         # https://docs.aws.amazon.com/acm/latest/userguide/managed-renewal.html
         cert = aws.acm.Certificate(
-            f"{name}-cert", domain_name=args.service.hostname, validation_method="DNS", tags=tags, opts=child
+            f"{name}-cert",
+            domain_name=args.service.hostname,
+            validation_method="DNS",
+            tags=tags,
+            region=region,
+            opts=child,
         )
         option = cert.domain_validation_options[0]
         record = args.dns.validation_record(
@@ -132,7 +151,7 @@ class AwsSite(Site):
             option.resource_record_value,
         )
         validation = aws.acm.CertificateValidation(
-            f"{name}-cert", certificate_arn=cert.arn, validation_record_fqdns=[record.fqdn], opts=child
+            f"{name}-cert", certificate_arn=cert.arn, validation_record_fqdns=[record.fqdn], region=region, opts=child
         )
         https = aws.lb.Listener(
             f"{name}-https",
@@ -143,6 +162,7 @@ class AwsSite(Site):
             certificate_arn=validation.certificate_arn,
             default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)],
             tags=tags,
+            region=region,
             opts=child,
         )
         aws.lb.Listener(
@@ -159,11 +179,12 @@ class AwsSite(Site):
                 )
             ],
             tags=tags,
+            region=region,
             opts=child,
         )
 
-        cluster = aws.ecs.Cluster(f"{name}-cluster", tags=tags, opts=child)
-        logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=30, tags=tags, opts=child)
+        cluster = aws.ecs.Cluster(f"{name}-cluster", tags=tags, region=region, opts=child)
+        logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=30, tags=tags, region=region, opts=child)
         role = aws.iam.Role(
             fit_name(f"{name}-execution", "aws:iam/role:Role"),
             assume_role_policy=json.dumps(
@@ -212,6 +233,7 @@ class AwsSite(Site):
                 )
             ),
             tags=tags,
+            region=region,
             opts=child,
         )
         self.service = aws.ecs.Service(
@@ -245,6 +267,7 @@ class AwsSite(Site):
                 )
             ],
             tags=tags,
+            region=region,
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[https]),
         )
         if args.fault is DrillFault.HEALTH:
@@ -268,6 +291,7 @@ class AwsSite(Site):
                     )
                 ],
                 tags=tags,
+                region=region,
                 opts=child,
             )
         self.endpoint = SiteEndpoint(
@@ -292,18 +316,22 @@ class AwsSite(Site):
             enable_dns_hostnames=True,
             enable_dns_support=True,
             tags=tags,
+            region=self._region,
             opts=child,
         )
-        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, opts=child)
+        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, region=self._region, opts=child)
         routes = aws.ec2.RouteTable(
             f"{name}-public",
             vpc_id=vpc.id,
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block=_ANYWHERE[0], gateway_id=igw.id)],
             tags=tags,
+            region=self._region,
             opts=child,
         )
         zones = aws.get_availability_zones_output(
-            state="available", opts=pulumi.InvokeOutputOptions(parent=self, provider=child.provider)
+            state="available",
+            region=self._region,
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=child.provider),
         )
         cidr = ipaddress.ip_network(site.vpc_cidr)
         cidrs = list(cidr.subnets(new_prefix=cidr.prefixlen + 2))
@@ -316,10 +344,11 @@ class AwsSite(Site):
                 availability_zone=zones.names[i],
                 map_public_ip_on_launch=True,
                 tags=tags,
+                region=self._region,
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(
-                f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=routes.id, opts=child
+                f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=routes.id, region=self._region, opts=child
             )
             subnet_ids.append(subnet.id)
         return AwsNetwork(vpc.id, subnet_ids, subnet_ids, assign_public_ip=True)

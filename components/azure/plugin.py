@@ -8,7 +8,9 @@ No Pulumi and no Azure SDK here: the spec and `bascule check` read this module w
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -26,6 +28,38 @@ FRONT_DOOR_VALIDATION_PREFIX = len("_dnsauth.")
 """Front Door proves a custom domain by a `_dnsauth.` TXT record before the hostname
 (https://learn.microsoft.com/en-us/azure/frontdoor/domain)."""
 
+FRONT_DOOR_CERTIFICATE_AUTHORITIES = ("digicert.com",)
+"""CAA `issue` domain of Front Door's managed certificates: "Azure Front Door's certificates are issued by our partner
+certification authority, DigiCert. For some domains, you must explicitly allow DigiCert as a certificate issuer by
+creating a CAA domain record with the value: `0 issue digicert.com`" (https://learn.microsoft.com/azure/frontdoor/domain)."""
+
+# --- Resource providers a subscription must have registered -------------------------------------------
+RESOURCE_PROVIDERS = {
+    "app": "Microsoft.App",
+    "cdn": "Microsoft.Cdn",
+    "trafficmanager": "Microsoft.Network",
+    "dns": "Microsoft.Network",
+    "dbforpostgresql": "Microsoft.DBforPostgreSQL",
+}
+"""azure-native module -> the resource provider namespace its resources need registered on the subscription.
+azure-native registers none itself (https://github.com/pulumi/pulumi-azure-native/issues/3479: "The subscription
+... is not registered to use microsoft.insights") and has no resource that registers one (its `resources` module
+holds groups and deployments; `providerhub.ProviderRegistration` is for authoring a new provider). Resource groups
+(Microsoft.Resources) are always registered."""
+
+
+def resource_providers(resource_types: Iterable[str]) -> list[str]:
+    """The namespaces the given azure-native resource types need (sorted, each once)."""
+    modules = {t.split(":")[1] for t in resource_types if t.startswith("azure-native:") and t.count(":") == 2}
+    return sorted({RESOURCE_PROVIDERS[m] for m in modules if m in RESOURCE_PROVIDERS})
+
+
+def register_commands(namespaces: Iterable[str]) -> list[str]:
+    """The Azure CLI commands that register each namespace and wait until it is registered (needs
+    `*/register/action` on the subscription, which Contributor and Owner have)."""
+    return [f"az provider register --namespace {namespace} --wait" for namespace in namespaces]
+
+
 # --- Azure Traffic Manager monitoring --------------------------------------------------------------
 TRAFFIC_MANAGER_INTERVALS = (10, 30)
 TRAFFIC_MANAGER_TIMEOUTS = {30: (5, 10), 10: (5, 9)}
@@ -42,6 +76,14 @@ class AzureSiteSpec(ImageSite):
     cpu: float = 0.5
     min_replicas: int = Field(default=1, ge=1, le=300)
     max_replicas: int = Field(default=3, ge=1, le=300)
+    front_door_backend_cidrs: tuple[str, ...] = Field(min_length=1)
+    """The IPv4 prefixes of the service tag AzureFrontDoor.Backend, the only sources the app admits. From
+    `az network list-service-tags --location <location> --query
+    "values[?name=='AzureFrontDoor.Backend'].properties.addressPrefixes[]"` (IPv4 ones only): the list changes, so
+    Bascule never carries a copy ("Ensure that you use the AzureFrontDoor.Backend service tag instead of hard-coding
+    IP addresses", https://learn.microsoft.com/azure/frontdoor/origin-security), and Container Apps takes neither
+    service tags (https://github.com/microsoft/azure-container-apps/issues/975) nor IPv6 ranges
+    (https://learn.microsoft.com/azure/container-apps/ip-restrictions: "accepts IPv4 addresses")."""
 
     @property
     def cloud(self) -> Cloud:
@@ -67,6 +109,20 @@ class AzureSiteSpec(ImageSite):
     @classmethod
     def _location(cls, v: str) -> str:
         return check_region(Cloud.AZURE, v)
+
+    @field_validator("front_door_backend_cidrs")
+    @classmethod
+    def _cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in v:
+            try:
+                ipaddress.IPv4Network(cidr)
+            except ValueError as exc:
+                raise ValueError(
+                    f"'{cidr}' is not an IPv4 prefix (Container Apps IP restrictions take IPv4 CIDRs only): {exc}"
+                ) from None
+        if len(set(v)) != len(v):
+            raise ValueError("a prefix is listed twice")
+        return v
 
     @model_validator(mode="after")
     def _replicas(self) -> AzureSiteSpec:
@@ -140,6 +196,7 @@ SITE = SiteKind(
     cloud=Cloud.AZURE,
     certificate="Front Door managed certificate, the domain proved by a `_dnsauth.` TXT record the site writes",
     validation_prefix=FRONT_DOOR_VALIDATION_PREFIX,
+    certificate_authorities=FRONT_DOOR_CERTIFICATE_AUTHORITIES,
     data_end=Role.SECONDARY,
     computed_inputs=frozenset({"image"}),
     check=_container_app_name,
@@ -152,4 +209,5 @@ TRAFFIC_MANAGER = DnsBackend(
     extra="azure",
     cloud=Cloud.AZURE,
     check=_traffic_manager_rules,
+    creates_zone=lambda dns: "zone_resource_group" if dns.zone_resource_group is None else None,
 )

@@ -58,6 +58,15 @@ class AzureSite(Site):
             opts=child,
         )
         hc = args.service.health_check
+        # The profile comes first: the app is told its Front Door id (below).
+        profile = azure.cdn.Profile(
+            f"{name}-afd",
+            resource_group_name=group.name,
+            location="global",
+            sku=azure.cdn.SkuArgs(name="Standard_AzureFrontDoor"),
+            tags=tags,
+            opts=child,
+        )
         app = azure.app.ContainerApp(
             f"{name}-app",
             # Named explicitly (unique within the site's own resource group) so the name's limit is checked here.
@@ -70,8 +79,25 @@ class AzureSite(Site):
             configuration=azure.app.ConfigurationArgs(
                 active_revisions_mode="Single",
                 # No custom domain here (see the module docstring): Front Door reaches the app by its own name.
+                # Only Front Door's back-end addresses may connect (Allow rules; "when no IP restriction rules are
+                # defined, all inbound traffic is allowed", https://learn.microsoft.com/azure/container-apps/ip-restrictions),
+                # so `*.azurecontainerapps.io` no longer bypasses Front Door for clients outside Azure's edge. The
+                # prefixes come from the spec (the AzureFrontDoor.Backend service tag, which changes). Not enforced:
+                # other Front Door profiles share these addresses ("IP address filtering alone isn't sufficient",
+                # https://learn.microsoft.com/azure/frontdoor/origin-security); the app must check `X-Azure-FDID`
+                # against FRONT_DOOR_ID itself, as Container Apps filters no headers
+                # (https://github.com/microsoft/azure-container-apps/issues/120).
                 ingress=azure.app.IngressArgs(
-                    external=True, target_port=site.container_port, transport="auto", allow_insecure=False
+                    external=True,
+                    target_port=site.container_port,
+                    transport="auto",
+                    allow_insecure=False,
+                    ip_security_restrictions=[
+                        azure.app.IpSecurityRestrictionRuleArgs(
+                            name=f"front-door-{index}", action="Allow", ip_address_range=cidr
+                        )
+                        for index, cidr in enumerate(site.front_door_backend_cidrs, start=1)
+                    ],
                 ),
             ),
             template=azure.app.TemplateArgs(
@@ -80,6 +106,8 @@ class AzureSite(Site):
                         name=args.service.name,
                         image=args.image_to_run,
                         resources=azure.app.ContainerResourcesArgs(cpu=site.cpu, memory=site.memory),
+                        # The value of the `X-Azure-FDID` header on requests from this site's Front Door profile.
+                        env=[azure.app.EnvironmentVarArgs(name="FRONT_DOOR_ID", value=profile.front_door_id)],
                         probes=[
                             azure.app.ContainerAppProbeArgs(
                                 type="Readiness",
@@ -96,7 +124,7 @@ class AzureSite(Site):
             opts=child,
         )
         app_fqdn = pulumi.Output.concat(app.name, ".", env.default_domain)
-        front = self._front_door(name, args, group.name, app_fqdn, tags, child)
+        front = self._front_door(name, args, group.name, profile, app_fqdn, tags, child)
         self.app = app
         self.endpoint = SiteEndpoint(
             role=args.role, cloud=site.cloud, region=site.location, target=front, target_is_ip=False
@@ -110,11 +138,12 @@ class AzureSite(Site):
         name: str,
         args: SiteArgs,
         group: pulumi.Input[str],
+        profile: azure.cdn.Profile,
         origin: pulumi.Output[str],
         tags: dict[str, str],
         child: pulumi.ResourceOptions,
     ) -> pulumi.Output[str]:
-        """Front Door profile, endpoint, origin and custom domain; returns the endpoint's host name.
+        """Front Door endpoint, origin and custom domain on the profile; returns the endpoint's host name.
 
         Order: the custom domain is created first and hands out its TXT token; the `_dnsauth` record goes into the
         service's zone; the route that serves the hostname is created after that record. Nothing waits for the
@@ -124,14 +153,6 @@ class AzureSite(Site):
         """
         hc = args.service.health_check
         host = args.service.hostname
-        profile = azure.cdn.Profile(
-            f"{name}-afd",
-            resource_group_name=group,
-            location="global",
-            sku=azure.cdn.SkuArgs(name="Standard_AzureFrontDoor"),
-            tags=tags,
-            opts=child,
-        )
         endpoint = azure.cdn.AFDEndpoint(
             f"{name}-afd",
             resource_group_name=group,

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_azure_native as azure
 
 from bascule.components.azure.plugin import TrafficManagerDnsSpec
-from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags
+from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags, warn_delegation
 from bascule.spec import DrillFault, Role, ServiceSpec
 
 _VALIDATION_TTL = 300
@@ -40,6 +40,7 @@ class TrafficManagerFailover(DnsFailover):
             )  # fmt: skip
             self._zone_group = group.name
             self.name_servers = zone.name_servers.apply(list)
+            warn_delegation(service, dns.zone, zone.name_servers, zone)
 
     def _relative(self, fqdn: str) -> str:
         name = fqdn.rstrip(".").lower()
@@ -101,10 +102,17 @@ class TrafficManagerFailover(DnsFailover):
                     azure.trafficmanager.MonitorConfigExpectedStatusCodeRangesItemArgs(min=200, max=399)
                 ],
                 # Probes go to each endpoint's own target name; without this header a site that routes on Host
-                # (Front Door, Container Apps, Cloud Run's load balancer map) answers for the wrong name. Traffic
-                # Manager's monitor config takes custom headers, Host among them:
-                # https://learn.microsoft.com/en-us/azure/traffic-manager/traffic-manager-monitoring
-                # https://learn.microsoft.com/en-us/powershell/module/az.trafficmanager/add-aztrafficmanagercustomheadertoendpoint
+                # (Front Door, Container Apps, Cloud Run's load balancer map) answers for the wrong name. For Front
+                # Door this is Microsoft's own design for Traffic Manager in front of it: the endpoint is the
+                # `*.azurefd.net` name with "Custom Header settings: Host=$CUSTOM_DOMAIN (required for Azure Front
+                # Door to route to the correct custom domain)" (https://learn.microsoft.com/azure/frontdoor/high-availability).
+                # Front Door refuses a TLS name that differs from Host (domain fronting, 421); a Microsoft engineer's
+                # capture shows the probe's SNI follows this Host header
+                # (https://github.com/MicrosoftDocs/azure-docs/issues/28209), not documented elsewhere: unverified.
+                # What the probe does not test: "HTTPS monitoring does not verify whether your SSL certificate is
+                # valid--it only checks that the certificate is present", and probes "originate only from US-based
+                # Azure regions" (https://learn.microsoft.com/azure/traffic-manager/traffic-manager-monitoring):
+                # `bascule verify --min-cert-days` guards the certificate.
                 custom_headers=[
                     azure.trafficmanager.MonitorConfigCustomHeadersItemArgs(name="Host", value=svc.hostname)
                 ],

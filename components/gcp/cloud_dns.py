@@ -9,8 +9,18 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags, gcp_labels
-from bascule.components.gcp.plugin import CloudDnsSpec
+from bascule import facts
+from bascule.components.base import (
+    DnsFailover,
+    SiteEndpoint,
+    ValidationRecord,
+    bascule_tags,
+    fit_name,
+    gcp_labels,
+    warn_delegation,
+)
+from bascule.components.gcp.plugin import CLOUD_DNS_APIS, CloudDnsSpec
+from bascule.components.gcp.site import enable_apis
 from bascule.spec import DrillFault, Role, ServiceSpec
 
 _VALIDATION_TTL = 300
@@ -31,7 +41,9 @@ class CloudDnsFailover(DnsFailover):
         provider = gcp.Provider(
             f"{name}-provider", project=dns.project, region=dns.backup_region, opts=pulumi.ResourceOptions(parent=self)
         )
-        self._child = pulumi.ResourceOptions(parent=self, provider=provider)
+        # The APIs are enabled in the DNS project (which may differ from a GCP site's) before the zone and checks.
+        apis = enable_apis(name, dns.project, CLOUD_DNS_APIS, pulumi.ResourceOptions(parent=self, provider=provider))
+        self._child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(apis))
         if dns.managed_zone is not None:
             self._zone: pulumi.Input[str] = dns.managed_zone
         else:
@@ -40,6 +52,7 @@ class CloudDnsFailover(DnsFailover):
                 labels=labels, opts=self._child,
             )  # fmt: skip
             self._zone = zone.name
+            warn_delegation(service, dns.zone, zone.name_servers, zone)
 
     def validation_record(
         self, name: str, record_name: pulumi.Input[str], rtype: str, value: pulumi.Input[str]
@@ -61,7 +74,7 @@ class CloudDnsFailover(DnsFailover):
     def route(self, primary: SiteEndpoint, secondary: SiteEndpoint, fault: DrillFault | None = None) -> None:
         hc, dns, svc = self._service.health_check, self._dns, self._service
         check = gcp.compute.HealthCheck(
-            f"{self._name}-check",
+            fit_name(f"{self._name}-check", facts.GCP_HEALTH_CHECK),
             check_interval_sec=hc.interval_seconds,
             timeout_sec=dns.check_timeout_seconds,
             healthy_threshold=2,

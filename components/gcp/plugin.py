@@ -28,9 +28,23 @@ CLOUD_RUN_MIN_CPU_FOR_MEMORY = ((24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (
 CLOUD_RUN_MIN_MEMORY_FOR_CPU = {4: 2 * 1024, 6: 4 * 1024, 8: 4 * 1024}
 """CPUs -> the least memory (MiB) they may be given."""
 
-CERTIFICATE_MANAGER_VALIDATION_PREFIX = len("_acme-challenge.")
-"""Certificate Manager's DNS authorization is an `_acme-challenge.` CNAME before the hostname
-(https://cloud.google.com/certificate-manager/docs/dns-authorizations)."""
+CERTIFICATE_MANAGER_VALIDATION_PREFIX = len("_acme-challenge_") + 16 + len(".")
+"""A per-project DNS authorization is a CNAME `_acme-challenge_<id>.<host>` before the hostname. The id's length
+(16) is observed in public configurations, not stated by Google (unverified); the fixed-record form is the shorter
+`_acme-challenge.` (https://cloud.google.com/certificate-manager/docs/dns-authorizations)."""
+
+CERTIFICATE_AUTHORITIES = ("pki.goog", "letsencrypt.org")
+"""CAA `issue` domains Certificate Manager issues from: Google's Public CA ("CAA records must permit pki.goog",
+https://developers.google.com/public-key-infrastructure/dns-debugging), falling back to Let's Encrypt when the
+Public CA cannot issue, e.g. when CAA "explicitly prohibits the Public CA"
+(https://cloud.google.com/certificate-manager/docs/how-it-works)."""
+
+# --- The APIs a project must have enabled, per component (the Service Usage API itself must already be on) --
+SITE_APIS = ("run.googleapis.com", "compute.googleapis.com", "certificatemanager.googleapis.com")
+"""Cloud Run; the load balancer (NEG, backend service, URL maps, proxies, address, forwarding rules); Certificate
+Manager (DNS authorization, certificate, map and entries)."""
+CLOUD_DNS_APIS = ("dns.googleapis.com", "compute.googleapis.com")
+"""The zone and record sets; the health check the routing policy uses."""
 
 # --- GCP Cloud DNS routing policies with health checks ---------------------------------------------
 CLOUD_DNS_SOURCE_REGIONS = 3
@@ -182,6 +196,7 @@ SITE = SiteKind(
     "writes), served by the load balancer",
     fixed_ip=ALWAYS,  # the load balancer's global address; DNS still answers the site by its own A record's name
     validation_prefix=CERTIFICATE_MANAGER_VALIDATION_PREFIX,
+    certificate_authorities=CERTIFICATE_AUTHORITIES,
     computed_inputs=frozenset({"image"}),
     own_record=True,
 )
@@ -193,4 +208,5 @@ CLOUD_DNS = DnsBackend(
     extra="gcp",
     cloud=Cloud.GCP,
     check=_cloud_dns_rules,
+    creates_zone=lambda dns: "managed_zone" if dns.managed_zone is None else None,
 )

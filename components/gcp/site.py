@@ -5,9 +5,9 @@ balancer (serverless NEG, backend service, URL map, global address) gives the si
 record `<service>-<role>.<zone>` in the service's zone names it, so hostname-based switches (Route 53,
 Traffic Manager) can point at it and IP-only ones (PowerDNS, Cloud DNS) can use the address itself.
 
-The certificate for the service hostname comes from Certificate Manager with a DNS authorization: Google
-proves control through a CNAME `_acme-challenge.<host>` in the service's zone, never through the hostname
-resolving to this load balancer. A Compute `ManagedSslCertificate` would be authorized by the load
+The certificate for the service hostname comes from Certificate Manager with a per-project DNS authorization:
+Google proves control through a CNAME `_acme-challenge_<id>.<host>` in the service's zone, never through the
+hostname resolving to this load balancer. A Compute `ManagedSslCertificate` would be authorized by the load
 balancer itself and stay PROVISIONING while the hostname points at the other site.
 """
 
@@ -25,7 +25,32 @@ from bascule.components.base import (
     fit_name,
     gcp_labels,
 )
-from bascule.components.gcp.plugin import GcpSiteSpec
+from bascule.components.gcp.plugin import SITE_APIS, GcpSiteSpec
+
+
+def enable_apis(
+    name: str, project: str, apis: tuple[str, ...], opts: pulumi.ResourceOptions
+) -> list[gcp.projects.Service]:
+    """Enable the APIs a component's resources call, in its project, before any of them is created.
+
+    An API already on is adopted ("`pulumi up` can be successfully used to verify already enabled services", the
+    provider's `gcp.projects.Service` docs). `disable_on_destroy=False`: the project is the team's, other workloads
+    use these APIs, and the provider's docs say it "should generally only be `true` in configurations that manage
+    the `organizations.Project` resource itself". Enabling returns before every front end accepts calls; a first
+    `up` can then fail with "accessNotConfigured ... wait a few minutes" and a re-run succeeds
+    (https://github.com/hashicorp/terraform-provider-google/issues/1789). The Service Usage API
+    (serviceusage.googleapis.com) must already be on: it is what this resource calls.
+    """
+    return [
+        gcp.projects.Service(
+            f"{name}-api-{api.split('.')[0]}", project=project, service=api, disable_on_destroy=False, opts=opts
+        )
+        for api in apis
+    ]
+
+
+def _fit(name: str, token: str) -> str:
+    return fit_name(name, f"gcp:{token}")
 
 
 class GcpSite(Site):
@@ -40,15 +65,23 @@ class GcpSite(Site):
         provider = caller_provider(opts, "gcp", name) or gcp.Provider(
             f"{name}-provider", project=site.project, region=site.region, opts=pulumi.ResourceOptions(parent=self)
         )
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        apis = enable_apis(name, site.project, SITE_APIS, pulumi.ResourceOptions(parent=self, provider=provider))
+        # Every resource of the site waits for the APIs it calls.
+        child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(apis))
         hc = args.service.health_check
 
         service = gcp.cloudrunv2.Service(
-            fit_name(f"{name}-run", "gcp:cloudrunv2/service:Service"),
+            _fit(f"{name}-run", "cloudrunv2/service:Service"),
             location=site.region,
             # Only the load balancer reaches the service (its default run.app URL is closed to the internet):
             # https://cloud.google.com/run/docs/securing/ingress
             ingress="INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
+            # The load balancer's requests to a serverless NEG carry no identity, so the invoker check must be off for
+            # the service to be public. "The recommended way to make a public service is to disable the Cloud Run
+            # Invoker IAM check", which also works "when the project is subject to the domain restricted sharing
+            # constraint" that refuses an `allUsers` binding (https://cloud.google.com/run/docs/authenticating/public).
+            # Setting it needs run.services.setIamPolicy (roles/run.admin), same page.
+            invoker_iam_disabled=True,
             deletion_protection=False,
             template=gcp.cloudrunv2.ServiceTemplateArgs(
                 containers=[
@@ -72,37 +105,37 @@ class GcpSite(Site):
             labels=labels,
             opts=child,
         )
-        gcp.cloudrunv2.ServiceIamMember(
-            f"{name}-public", name=service.name, location=site.region, role="roles/run.invoker", member="allUsers",
-            opts=child,
-        )  # fmt: skip
         neg = gcp.compute.RegionNetworkEndpointGroup(
-            f"{name}-neg",
+            _fit(f"{name}-neg", "compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup"),
             region=site.region,
             network_endpoint_type="SERVERLESS",
             cloud_run=gcp.compute.RegionNetworkEndpointGroupCloudRunArgs(service=service.name),
             opts=child,
         )
         backend = gcp.compute.BackendService(
-            f"{name}-backend",
+            _fit(f"{name}-backend", "compute/backendService:BackendService"),
             load_balancing_scheme="EXTERNAL_MANAGED",
             protocol="HTTPS",
             backends=[gcp.compute.BackendServiceBackendArgs(group=neg.id)],
             opts=child,
         )
-        url_map = gcp.compute.URLMap(f"{name}-urlmap", default_service=backend.id, opts=child)
+        url_map = gcp.compute.URLMap(
+            _fit(f"{name}-urlmap", "compute/uRLMap:URLMap"), default_service=backend.id, opts=child
+        )
         certificate_map = self._certificate_map(name, args, labels, child)
         # A certificate map on the proxy (not `ssl_certificates`) is how Certificate Manager certificates attach:
         # https://cloud.google.com/certificate-manager/docs/maps
         proxy = gcp.compute.TargetHttpsProxy(
-            f"{name}-https",
+            _fit(f"{name}-https", "compute/targetHttpsProxy:TargetHttpsProxy"),
             url_map=url_map.id,
             certificate_map=pulumi.Output.concat("//certificatemanager.googleapis.com/", certificate_map.id),
             opts=child,
         )
-        address = gcp.compute.GlobalAddress(f"{name}-ip", labels=labels, opts=child)
+        address = gcp.compute.GlobalAddress(
+            _fit(f"{name}-ip", "compute/globalAddress:GlobalAddress"), labels=labels, opts=child
+        )
         gcp.compute.GlobalForwardingRule(
-            f"{name}-https",
+            _fit(f"{name}-https", "compute/globalForwardingRule:GlobalForwardingRule"),
             target=proxy.id,
             ip_address=address.address,
             port_range="443",
@@ -113,15 +146,17 @@ class GcpSite(Site):
         # Port 80 answers only with a redirect to HTTPS, on the same address:
         # https://cloud.google.com/load-balancing/docs/https/setting-up-global-http-https-redirect
         redirect = gcp.compute.URLMap(
-            f"{name}-redirect",
+            _fit(f"{name}-redirect", "compute/uRLMap:URLMap"),
             default_url_redirect=gcp.compute.URLMapDefaultUrlRedirectArgs(
                 https_redirect=True, strip_query=False, redirect_response_code="MOVED_PERMANENTLY_DEFAULT"
             ),
             opts=child,
         )
-        http_proxy = gcp.compute.TargetHttpProxy(f"{name}-http", url_map=redirect.id, opts=child)
+        http_proxy = gcp.compute.TargetHttpProxy(
+            _fit(f"{name}-http", "compute/targetHttpProxy:TargetHttpProxy"), url_map=redirect.id, opts=child
+        )
         gcp.compute.GlobalForwardingRule(
-            f"{name}-http",
+            _fit(f"{name}-http", "compute/globalForwardingRule:GlobalForwardingRule"),
             target=http_proxy.id,
             ip_address=address.address,
             port_range="80",
@@ -155,8 +190,18 @@ class GcpSite(Site):
         needs the hostname to point at this load balancer, DNS authorization does not).
         """
         host = args.service.hostname
+        # Per-project: "DNS authorizations and certificates that you use within a project are self-contained and don't
+        # interact with those in other projects" (https://cloud.google.com/certificate-manager/docs/dns-authorizations).
+        # The default for a global authorization, FIXED_RECORD, writes `_acme-challenge.<host>` (SDK `type`), the name
+        # another project's authorization or any ACME DNS-01 client also needs. `type` is immutable: a stack created
+        # with the fixed form sees this authorization and its certificate replaced (docs/deploy.md).
         authorization = gcp.certificatemanager.DnsAuthorization(
-            f"{name}-dnsauth", domain=host, location="global", labels=labels, opts=child
+            _fit(f"{name}-dnsauth", "certificatemanager/dnsAuthorization:DnsAuthorization"),
+            domain=host,
+            location="global",
+            type="PER_PROJECT_RECORD",
+            labels=labels,
+            opts=child,
         )
         challenge = authorization.dns_resource_records[0]
         proof = args.dns.validation_record(
@@ -166,7 +211,7 @@ class GcpSite(Site):
             challenge.apply(lambda r: r.data or ""),
         )
         certificate = gcp.certificatemanager.Certificate(
-            f"{name}-cert",
+            _fit(f"{name}-cert", "certificatemanager/certificate:Certificate"),
             location="global",
             scope="DEFAULT",
             managed=gcp.certificatemanager.CertificateManagedArgs(
@@ -175,9 +220,11 @@ class GcpSite(Site):
             labels=labels,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[proof.resource])),
         )
-        certificate_map = gcp.certificatemanager.CertificateMap(f"{name}-certmap", labels=labels, opts=child)
+        certificate_map = gcp.certificatemanager.CertificateMap(
+            _fit(f"{name}-certmap", "certificatemanager/certificateMap:CertificateMap"), labels=labels, opts=child
+        )
         gcp.certificatemanager.CertificateMapEntry(
-            f"{name}-certmap",
+            _fit(f"{name}-certmap", "certificatemanager/certificateMapEntry:CertificateMapEntry"),
             map=certificate_map.name,
             hostname=host,
             certificates=[certificate.id],
@@ -189,7 +236,7 @@ class GcpSite(Site):
         # wasn't specified in the request or SNI couldn't be found in the map",
         # https://cloud.google.com/certificate-manager/docs/reference/rest/v1/projects.locations.certificateMaps.certificateMapEntries).
         gcp.certificatemanager.CertificateMapEntry(
-            f"{name}-certmap-primary",
+            _fit(f"{name}-certmap-primary", "certificatemanager/certificateMapEntry:CertificateMapEntry"),
             map=certificate_map.name,
             matcher="PRIMARY",
             certificates=[certificate.id],
