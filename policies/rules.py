@@ -181,6 +181,9 @@ def _detection_seconds(check: Resource) -> float:
     if check.type == facts.GCP_HEALTH_CHECK:
         # pulumi-gcp's documented defaults when unset (compute.HealthCheck docstring): every 5 s, 2 failures.
         return float(check.props.get("checkIntervalSec") or 5) * float(check.props.get("unhealthyThreshold") or 2)
+    if check.props.get("type") == "CALCULATED":
+        # Its status is its children's (each a check of its own here), or fixed by its threshold: no interval.
+        return 0.0
     # Route 53's documented defaults when unset: every 30 s, 3 failures.
     return float(check.props.get("requestInterval") or 30) * float(check.props.get("failureThreshold") or 3)
 

@@ -85,6 +85,13 @@ def test_health_adds_one_503_rule_for_the_health_path(plan_services: PlanFn, pro
     assert rule["listenerArn"] == https.outputs["arn"]
 
 
+def test_health_rule_matches_a_health_path_with_a_query(plan_services: PlanFn, prod: list[dict[str, Any]]) -> None:
+    """An ALB compares a path pattern with the URL's path only, and `?` in a pattern is a one-character wildcard."""
+    services = [dict(prod[0], health_check={**prod[0].get("health_check", {}), "path": "/healthz?deep=1"})]
+    rule = diff(plan_services(services), drilled(plan_services, services, "health"))[RULE][1]
+    assert rule["conditions"] == [{"pathPattern": {"values": ["/healthz"]}}]
+
+
 def test_health_behind_a_route53_alias_also_fails_the_target_group(
     plan_services: PlanFn, prod: list[dict[str, Any]]
 ) -> None:

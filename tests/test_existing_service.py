@@ -4,6 +4,7 @@ primary, its zone (an Output) holds the failover pair, its stack's provider sett
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,8 +13,11 @@ from typer.testing import CliRunner
 from bascule import facts
 from bascule.cli.app import app
 from bascule.facts import Cloud
+from bascule.inventory.records import from_offline_run
 from bascule.inventory.sources import load_inventory
 from bascule.offline.engine import ProgramError, RegisteredResource, load_program_dir, run_offline
+from bascule.policies.config import Settings
+from bascule.policies.rules import failover_budget, workloads
 from bascule.spec import read_stack_config
 from tests.conftest import ROOT, Plan
 
@@ -139,14 +143,25 @@ def test_health_drill_adds_a_rule_on_the_team_s_listener_and_a_check_through_it(
                        (RECORD, "checkout-dns-primary")}  # fmt: skip
 
 
-def test_switch_drill_is_an_inverted_tcp_check_of_the_alb(prod: Plan) -> None:
+def test_switch_drill_is_a_calculated_check_above_its_one_child(prod: Plan) -> None:
+    """Always unhealthy whether or not Route 53's checkers reach the team's load balancer (an inverted TCP check of
+    an unreachable one would be healthy and never fail over)."""
     drilled = _plan("switch")
     alb = prod.named("web", "aws:lb/loadBalancer:LoadBalancer")
     (check,) = [r for r in _bascule(drilled) if r.type == HC and r.name == "checkout-dns-primary-drill"]
-    assert check.inputs["type"] == "TCP" and check.inputs["invertHealthcheck"] is True
-    assert check.inputs["fqdn"] == alb.outputs["dnsName"] and check.inputs["port"] == 443
+    (child,) = [r for r in _bascule(drilled) if r.type == HC and r.name == "checkout-dns-primary-drill-child"]
+    assert check.inputs["type"] == "CALCULATED" and check.inputs["childHealthchecks"] == [child.id]
+    assert check.inputs["childHealthThreshold"] > len(check.inputs["childHealthchecks"])
+    assert "invertHealthcheck" not in check.inputs and "invertHealthcheck" not in child.inputs
+    assert child.inputs["type"] == "TCP" and child.inputs["fqdn"] == alb.outputs["dnsName"]
     assert _records(drilled)["PRIMARY"]["healthCheckId"] == check.id
     assert not [r for r in _bascule(drilled) if r.type == RULE]
+    # The calculated check declares no interval (the mocks make up a failure threshold of 1): the RTO budget counts
+    # its child's (10 s x 3), not Route 53's defaults for an unset interval and threshold (30 s x 3).
+    (workload,) = workloads(from_offline_run(drilled.run), Settings()).values()
+    workload.checks = [replace(c, props={"type": c.props["type"]}) if c.props["type"] == "CALCULATED" else c
+                       for c in workload.checks]  # fmt: skip
+    assert failover_budget(workload) == (30.0, 60.0)
 
 
 def test_outage_is_refused_with_the_reason() -> None:
@@ -208,6 +223,17 @@ def test_health_without_a_listener_names_the_field(plan_services: Any, dev_servi
     services = [_alb_primary(dev_service, load_balancer_arn=LB)]
     with pytest.raises(ProgramError, match=r"listener_arn: the 'health' drill adds its 503 rule"):
         plan_services(services, {"bascule:drill": {"service": "checkout", "fault": "health"}})
+
+
+def test_the_health_rule_matches_the_path_without_its_query(plan_services: Any, dev_service: dict[str, Any]) -> None:
+    """An ALB compares a path pattern with the URL's path only, and `?` in a pattern is a wildcard."""
+    dev_service["health_check"] = {"path": "/healthz?deep=1"}
+    services = [_alb_primary(dev_service, load_balancer_arn=LB, listener_arn=LISTENER)]
+    plan = plan_services(services, {"bascule:drill": {"service": "checkout", "fault": "health"}})
+    (rule,) = plan.of_type(RULE)
+    assert rule.inputs["conditions"][0]["pathPattern"]["values"] == ["/healthz"]
+    (check,) = [r for r in plan.of_type(HC) if r.name.endswith("-primary-drill")]
+    assert check.inputs["resourcePath"] == "/healthz?deep=1"  # Route 53 asks with the query; the rule still matches
 
 
 def test_the_stack_file_refuses_outage_on_an_existing_alb(plan_services: Any, dev_service: dict[str, Any]) -> None:

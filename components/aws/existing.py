@@ -19,7 +19,7 @@ import traceback
 import pulumi
 import pulumi_aws as aws
 
-from bascule.components.aws.plugin import AwsAlbSiteSpec, check_zone_id
+from bascule.components.aws.plugin import AwsAlbSiteSpec, alb_path_pattern, check_zone_id
 from bascule.components.base import (
     Site,
     SiteArgs,
@@ -139,7 +139,7 @@ class AwsAlbSite(Site):
             priority=site.drill_rule_priority,
             conditions=[
                 aws.lb.ListenerRuleConditionArgs(
-                    path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[hc.path])
+                    path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[alb_path_pattern(hc.path)])
                 ),
                 aws.lb.ListenerRuleConditionArgs(host_header=host),
             ],

@@ -435,3 +435,11 @@ ROUTE53 = DnsBackend(
     creates_zone=_route53_creates_zone,
     computed_inputs=frozenset({"zone_id"}),
 )
+
+
+def alb_path_pattern(path: str) -> str:
+    """The health path as an ALB listener rule's path pattern: "The path pattern is compared only to the path of the
+    URL, not to its query string"
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-elasticloadbalancingv2-listenerrule-pathpatternconfig.html),
+    and `?` in a pattern is a one-character wildcard: the path without its query."""
+    return path.split("?", 1)[0]

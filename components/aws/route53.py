@@ -40,6 +40,8 @@ from bascule.spec import DrillFault, Role, ServiceSpec
 _VALIDATION_TTL = 300
 _CLOSED_PORT = 444
 """A port an AWS site's load balancer never admits (its security group opens `aws.site.ALB_OPEN_PORTS` only)."""
+_ALWAYS_UNHEALTHY_THRESHOLD = 2
+"""A CALCULATED check's threshold above its one child: always unhealthy (`Route53Failover._unhealthy_by_threshold`)."""
 
 
 class Route53Failover(DnsFailover):
@@ -117,11 +119,12 @@ class Route53Failover(DnsFailover):
             switched = fault is DrillFault.SWITCH and endpoint is primary
             if endpoint.alias_zone_id is not None:
                 # `switch` on an alias: attach a check that is always unhealthy (`_always_unhealthy`, or for a load
-                # balancer that is the team's own, `_inverted`); `health` on the team's own load balancer: a check
-                # that goes through its listener, where the drill's 503 rule is (`_through_listener`).
+                # balancer that is the team's own, `_unhealthy_by_threshold`); `health` on the team's own load
+                # balancer: a check that goes through its listener, where the drill's 503 rule is (`_through_listener`).
                 check = None
                 if switched:
-                    check = self._inverted(endpoint) if endpoint.existing else self._always_unhealthy(endpoint)
+                    lever = self._unhealthy_by_threshold if endpoint.existing else self._always_unhealthy
+                    check = lever(endpoint)
                 elif fault is DrillFault.HEALTH and endpoint is primary and endpoint.existing:
                     check = self._through_listener(endpoint)
                 if check is not None:
@@ -218,25 +221,38 @@ class Route53Failover(DnsFailover):
             opts=self._child,
         )
 
-    def _inverted(self, endpoint: SiteEndpoint) -> aws.route53.HealthCheck:
-        """The `switch` drill's lever for a load balancer that is the team's own, whose open ports Bascule does not
-        know (so not `_always_unhealthy`'s closed port): a TCP check of its name on the port that serves the
-        hostname, inverted. TCP sends no Host header (HealthCheckConfig `FullyQualifiedDomainName`: "If the value of
-        Type is TCP, Route 53 doesn't pass a Host header"), so the team's host rules do not matter: healthy whenever
-        the load balancer accepts connections, and with `Inverted` "Route 53 considers [it] unhealthy"
-        (https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html). `invert_healthcheck`,
-        not `disabled`: Route 53 counts a disabled check as healthy."""
+    def _unhealthy_by_threshold(self, endpoint: SiteEndpoint) -> aws.route53.HealthCheck:
+        """The `switch` drill's lever for a load balancer that is the team's own, whose open ports and security
+        groups Bascule does not know (so not `_always_unhealthy`'s closed port): a CALCULATED check with one child
+        and a threshold of two. "If you specify a number greater than the number of child health checks, Route 53
+        always considers this health check to be unhealthy" (HealthCheckConfig `HealthThreshold`,
+        https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html), whatever the child says.
+
+        Not an inverted TCP check of the load balancer: when Route 53's checkers cannot reach it (an internal load
+        balancer, a security group that admits only CloudFront's prefix list or an office range: checkers must be
+        allowed in, https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/route-53-ip-addresses.html), the TCP
+        check fails, inverted it is healthy, and the drill never fails over. The child is such a TCP check (no Host
+        header, so host rules do not matter); its result is never read, it exists because a threshold needs a child.
+        """
         hc = self._service.health_check
-        return aws.route53.HealthCheck(
-            f"{self._name}-{endpoint.role.value}-drill",
+        name = f"{self._service.name}-{endpoint.role.value}-drill"
+        child = aws.route53.HealthCheck(
+            f"{self._name}-{endpoint.role.value}-drill-child",
             type="TCP",
             fqdn=endpoint.target,
             port=hc.effective_port,
-            invert_healthcheck=True,
             request_interval=hc.interval_seconds,
             failure_threshold=hc.failure_threshold,
             regions=list(self._dns.checker_regions),
-            tags={**self._tags, "Name": f"{self._service.name}-{endpoint.role.value}-drill"},
+            tags={**self._tags, "Name": f"{name}-child"},
+            opts=self._child,
+        )
+        return aws.route53.HealthCheck(
+            f"{self._name}-{endpoint.role.value}-drill",
+            type="CALCULATED",
+            child_healthchecks=[child.id],
+            child_health_threshold=_ALWAYS_UNHEALTHY_THRESHOLD,
+            tags={**self._tags, "Name": name},
             opts=self._child,
         )
 

@@ -14,7 +14,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from bascule.components.aws.plugin import ALB_MIN_SUBNETS, AwsSiteSpec, Route53DnsSpec
+from bascule.components.aws.plugin import ALB_MIN_SUBNETS, AwsSiteSpec, Route53DnsSpec, alb_path_pattern
 from bascule.components.base import (
     AwsNetwork,
     Site,
@@ -279,7 +279,7 @@ class AwsSite(Site):
                 priority=1,
                 conditions=[
                     aws.lb.ListenerRuleConditionArgs(
-                        path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[hc.path])
+                        path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[alb_path_pattern(hc.path)])
                     )
                 ],
                 actions=[
