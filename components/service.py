@@ -8,7 +8,19 @@ import pulumi
 
 from bascule.components.base import AwsNetwork, ExistingLoadBalancer, SiteArgs, check_site_inputs
 from bascule.components.registry import data_standby_class, dns_backend_class, site_class
-from bascule.spec import DrillFault, Role, ServiceSpec, dns_backend, fault_refused
+from bascule.spec import (
+    CONFIG_NAMESPACE,
+    DRILL_KEY,
+    SERVICE_TYPE,
+    DrillFault,
+    Role,
+    ServiceSpec,
+    SpecError,
+    dns_backend,
+    fault_refused,
+    read_drill,
+)
+from bascule.spec.plugins import site_authorities
 
 
 @dataclass(frozen=True)
@@ -35,8 +47,6 @@ class FailoverServiceArgs:
 
     service: ServiceSpec
     """Sites, health check and DNS switch: validated when built, so a wrong field fails before any resource."""
-    drill: DrillFault | None = None
-    """The fault a running drill injects into this service; None in normal operation."""
     primary: SiteInputs = SiteInputs()
     """Computed inputs of the primary site."""
     secondary: SiteInputs = SiteInputs()
@@ -48,11 +58,36 @@ class FailoverServiceArgs:
     `zone_id`, another stack's output), instead of the spec's `dns.zone_id`; checked for form once known."""
 
 
+def drill_fault(svc: ServiceSpec) -> DrillFault | None:
+    """The fault a running drill injects into `svc`: the stack config `bascule:drill` when it names this service
+    (`bascule drill --stack` sets it around a targeted `pulumi up`), else None. A marker for a fault the service's
+    primary cannot take stops the program with one line."""
+    source = f"Pulumi.{pulumi.get_stack()}.yaml"
+    try:
+        hook = read_drill(pulumi.Config(CONFIG_NAMESPACE).get("drill"), source)
+    except SpecError as exc:
+        raise pulumi.RunError("; ".join(exc.lines)) from None
+    if hook is None or hook.service != svc.name:
+        return None
+    refused = fault_refused(hook.fault, svc)
+    if refused is not None:  # the primary's declaration says which faults it can take, and why not the others
+        raise pulumi.RunError(f"{source}: {DRILL_KEY}.fault: {refused}")
+    pulumi.log.warn(hook.in_progress())
+    return hook.fault
+
+
 class FailoverService(pulumi.ComponentResource):
-    """A primary site, a warm secondary and a health-checked DNS switch; outputs what drills and verify read."""
+    """A primary site, a warm secondary and a health-checked DNS switch.
+
+    It reads the drill marker itself (`drill_fault`) and registers, as its outputs, everything `bascule drill` and
+    `bascule verify` read (the hostname, each site's endpoint and health URL, the RTO, the zone, the drill in force):
+    Pulumi keeps a component's registered outputs in the stack's state, where the drill finds them by
+    `SERVICE_TYPE`, so a program needs no stack output or config block of its own for drills.
+    """
 
     def __init__(self, name: str, args: FailoverServiceArgs, opts: pulumi.ResourceOptions | None = None):
         svc = args.service
+        drill = drill_fault(svc)
         for role, site, inputs in (
             ("primary", svc.primary, args.primary),
             ("secondary", svc.secondary, args.secondary),
@@ -61,11 +96,8 @@ class FailoverService(pulumi.ComponentResource):
                 check_site_inputs(site, inputs.image, inputs.address, inputs.network, inputs.load_balancer)
             except ValueError as exc:
                 raise pulumi.RunError(f"{name}: {role}.{exc}") from None
-        refused = fault_refused(args.drill, svc) if args.drill is not None else None
-        if refused is not None:  # the primary's declaration says which faults it can take, and why not the others
-            raise pulumi.RunError(f"{name}: drill: {refused}")
         dns_inputs = _dns_inputs(name, svc, args)
-        super().__init__("bascule:service:FailoverService", name, None, opts)
+        super().__init__(SERVICE_TYPE, name, None, opts)
         dns = dns_backend_class(svc.dns.kind)(
             f"{name}-dns", svc, pulumi.ResourceOptions(parent=self, provider=args.dns_provider), **dns_inputs
         )
@@ -76,7 +108,7 @@ class FailoverService(pulumi.ComponentResource):
                 Role.PRIMARY,
                 svc.primary,
                 dns,
-                args.drill,
+                drill,
                 args.primary.image,
                 args.primary.address,
                 args.primary.network,
@@ -99,7 +131,7 @@ class FailoverService(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self, provider=args.secondary.provider),
         )
-        dns.route(primary.endpoint, secondary.endpoint, args.drill)
+        dns.route(primary.endpoint, secondary.endpoint, drill)
         if svc.data is not None:
             data_standby_class(svc.data.kind)(f"{name}-data", svc, pulumi.ResourceOptions(parent=self))
 
@@ -113,8 +145,14 @@ class FailoverService(pulumi.ComponentResource):
         )
         self.health_check_ids = dns.health_check_ids
         self.rto_budget_seconds = pulumi.Output.from_input(svc.rto_budget_seconds)
+        # Kept in the state as this component's outputs: registering them "saves outputs to state"
+        # (https://github.com/pulumi/docs/pull/15190, on https://www.pulumi.com/docs/iac/concepts/resources/components/),
+        # by the same RegisterResourceOutputs call that makes a program's exports the stack's outputs
+        # (https://github.com/pulumi/pulumi/pull/581). `pulumi stack export` lists them under the component's URN,
+        # which is where `bascule drill` and `bascule verify` read them (bascule/drills/stack_control.py).
         self.register_outputs(
             {
+                "service": svc.name,
                 "hostname": self.hostname,
                 "endpoints": self.endpoints,
                 "health_check_ids": self.health_check_ids,
@@ -124,7 +162,9 @@ class FailoverService(pulumi.ComponentResource):
                 "rto_budget_seconds": self.rto_budget_seconds,
                 "rto_target_seconds": svc.rto_seconds,
                 "zone": svc.dns.zone,
-                "drill": args.drill.value if args.drill else None,
+                # The CAA domains of each site's CA, for `bascule verify`'s CAA check.
+                "certificate_authorities": {role: list(cas) for role, cas in site_authorities(svc).items()},
+                "drill": drill.value if drill else None,
             }
         )
 

@@ -221,7 +221,19 @@ def test_program_dir_with_its_stack_config(tmp_path: Path) -> None:
     log = json.loads(result.stdout)
     (single,) = [r for r in log["runs"][0]["results"] if r["ruleId"] == "bascule-single-region"]
     assert "aws eu-west-1" in single["message"]["text"]
-    assert single["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("Pulumi.prod.yaml")
+    # Code scanning shows the finding on the program line that declared the workload's first resource.
+    location = single["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == str(project / "__main__.py")
+    program_lines = (project / "__main__.py").read_text().splitlines()
+    assert program_lines[location["region"]["startLine"] - 1].startswith('aws.ecs.Service("ledger"')
+    located = {r["ruleId"]: r["locations"][0]["physicalLocation"] for r in log["runs"][0]["results"]}
+    assert all(loc["artifactLocation"]["uri"].endswith("__main__.py") for loc in located.values()), located
+    # --anchor still sends every result to the file it names.
+    anchored = check("--program", str(project), "--stack-config", str(stack), "--format", "sarif", "--anchor",
+                     str(stack))  # fmt: skip
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in json.loads(anchored.stdout)[
+        "runs"][0]["results"]}  # fmt: skip
+    assert len(uris) == 1 and uris.pop().endswith("Pulumi.prod.yaml")
 
 
 def test_program_missing_config_names_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -110,3 +110,42 @@ def test_a_stack_warning_is_printed_once_with_its_prefix_also_when_quiet() -> No
             "warning: service 'payments': secondary: in the primary's provider and region, aws eu-west-3 "
             "(allowed by allow_same_region): one regional outage takes both"
         ]
+
+
+README_PROGRAM = ROOT / "tests" / "programs" / "readme_team"
+
+
+def test_plan_program_like_check_program(tmp_path: Path) -> None:
+    """`plan --program DIR --stack-config FILE` runs any Python program offline, named after its stack file."""
+    config = tmp_path / "Pulumi.prod.yaml"
+    config.write_text("config:\n  readme-team:health_port: '8443'\n")
+    result = runner.invoke(app, ["plan", "--program", str(README_PROGRAM), "--stack-config", str(config), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    checks = [r for r in rows if r["type"] == "aws:route53/healthCheck:HealthCheck"]
+    assert [c["name"] for c in checks] == ["checkout-dns-primary", "checkout-dns-secondary"]
+    assert all(c["urn"].startswith("urn:pulumi:prod::readme-team::") and c["inputs"]["port"] == 8443 for c in checks)
+    assert {r["service"] for r in rows} == {"checkout"}
+    text = runner.invoke(app, ["plan", "--program", str(README_PROGRAM)])
+    assert text.exit_code == 0, text.output
+    assert "service checkout" in text.stdout and f"resources in {README_PROGRAM}." in text.stdout
+    both = runner.invoke(app, ["plan", "--program", str(README_PROGRAM), "--stack", "dev"])
+    assert both.exit_code == 2 and "give exactly one input" in both.stderr
+
+
+def test_a_spec_error_in_a_program_is_one_line_at_its_line(tmp_path: Path) -> None:
+    """A `ServiceSpec` built in a program with a bad value: one line naming the service, the field and the reason,
+    at the program's file and line (not pydantic's "1 validation error for ServiceSpec")."""
+    project = tmp_path / "team"
+    project.mkdir()
+    shutil.copy(README_PROGRAM / "Pulumi.yaml", project)
+    source = (README_PROGRAM / "__main__.py").read_text()
+    (project / "__main__.py").write_text(source.replace("interval_seconds=10", "interval_seconds=15"))
+    line = source.splitlines().index("spec = ServiceSpec(") + 1
+    for command in ("plan", "check"):
+        result = runner.invoke(app, [command, "--program", str(project)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.splitlines() == [
+            f"error: {project}: the program failed offline: service 'checkout': health_check.interval_seconds: "
+            f"Route 53 checks every 10 or 30 seconds, not 15 (at {project / '__main__.py'}:{line})"
+        ]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bascule.spec import TAG_CRITICALITY, TAG_ROLE, TAG_SERVICE
+from bascule.spec import SERVICE_TYPE, TAG_CRITICALITY, TAG_ROLE, TAG_SERVICE
 from tests.conftest import Plan
 
 HC = "aws:route53/healthCheck:HealthCheck"
@@ -204,6 +204,8 @@ def test_search_string_selects_string_match_checks(plan_services: PlanFn, dev_se
 
 
 def test_outputs_say_what_the_health_checks_ask_for(dev: Plan) -> None:
-    out = dev.run.stack_outputs["services"]["checkout"]
+    """What drills and `verify` read: the component's registered outputs, kept in the stack's state."""
+    (out,) = [r.outputs for r in dev.run.resources if r.type == SERVICE_TYPE]
+    assert out["service"] == "checkout" and "drill" not in out  # None outputs are not kept
     assert (out["health_check_host"], out["health_path"]) == ("checkout.shop.example.com", "/healthz")
     assert set(out) >= {"hostname", "endpoints", "health_urls", "zone", "rto_budget_seconds", "rto_target_seconds"}

@@ -28,6 +28,7 @@ from bascule.drills.stack_control import (
     DrillMarker,
     PulumiStackControl,
     UpdateRunning,
+    deployed_services,
     fault_targets,
     inject_phases,
     marker_value,
@@ -72,6 +73,11 @@ class FakePulumi:
     def outputs(self) -> dict[str, tuple[Any, bool]]:
         outputs = run_offline(program, self.cfg, project="bascule", stack="prod").stack_outputs
         return {key: (value, False) for key, value in outputs.items()}
+
+    def resources(self) -> list[dict[str, Any]]:
+        """The state as `pulumi stack export` lists it: each service's registered outputs under its component."""
+        run = run_offline(program, self.cfg, project="bascule", stack="prod")
+        return [{"urn": r.urn, "type": r.type, "outputs": r.outputs} for r in run.resources]
 
     def config(self) -> dict[str, tuple[str, bool]]:
         return {}
@@ -150,8 +156,9 @@ def test_the_fake_refuses_a_target_missing_from_state_and_program_as_pulumi_does
 
 def test_health_fault_applies_the_target_group_last_and_restores_it_first() -> None:
     urns = fault_targets(program, _prod_config(), "bascule", "prod", "checkout", Fault.HEALTH)
+    # The service's component goes with the first update: its registered outputs record the drill in the state.
     assert [[_short(u) for u in phase] for phase in inject_phases(urns)] == [
-        ["checkout-primary-drill-health"],
+        ["checkout-primary-drill-health", "checkout"],
         ["checkout-primary-tg"],
     ]
     backend, lines = FakePulumi(), []
@@ -161,8 +168,8 @@ def test_health_fault_applies_the_target_group_last_and_restores_it_first() -> N
     assert _tg(backend) != clean_tg
     control.restore(Fault.HEALTH)
     assert [[_short(u) for u in up] for up in backend.ups] == [
-        ["checkout-primary-drill-health"], ["checkout-primary-tg"],  # inject
-        ["checkout-primary-tg"], ["checkout-primary-drill-health"],  # restore, reversed
+        ["checkout-primary-drill-health", "checkout"], ["checkout-primary-tg"],  # inject
+        ["checkout-primary-tg"], ["checkout-primary-drill-health", "checkout"],  # restore, reversed
     ]  # fmt: skip
     assert _tg(backend) == clean_tg and backend.drill_config() is None
     assert not any(u.endswith("::checkout-primary-drill-health") for u in backend.state)
@@ -182,7 +189,7 @@ def test_a_failed_listener_rule_never_leaves_the_target_group_on_a_closed_port()
     control.restore(Fault.HEALTH)
     assert backend.drill_config() is None
     restore_ups = backend.ups[1:]
-    assert restore_ups == [[u for u in backend.state if u.endswith("::checkout-primary-tg")]]
+    assert [[_short(u) for u in up] for up in restore_ups] == [["checkout-primary-tg"], ["checkout"]]
     assert any("1 never reached the state" in line for line in lines), lines
 
 
@@ -202,7 +209,7 @@ def test_a_drill_killed_during_inject_is_recovered_from_a_fresh_checkout() -> No
     recover_stack(fresh, outcomes.append)
     assert [o.outcome for o in outcomes] == ["stack-cleared"]
     assert backend.pending == [] and backend.drill_config() is None
-    assert [[_short(u) for u in r] for r in backend.refreshed] == [["checkout-primary-tg"]]
+    assert [[_short(u) for u in r] for r in backend.refreshed] == [["checkout-primary-tg", "checkout"]]
     assert any("cleared pending operation creating" in line and "delete it by hand" in line for line in lines), lines
     assert not any(u.endswith("::checkout-primary-drill-health") for u in backend.state)
 
@@ -285,7 +292,7 @@ def test_another_service_failed_over_is_a_risk(monkeypatch: pytest.MonkeyPatch) 
         backend, "prod", Path("."), "checkout", lambda _l: None, resolvers=(resolver,),  # type: ignore[arg-type]
         with_authoritative=False, targets_for=lambda _s, _f: [],
     )  # fmt: skip
-    others = sorted(set(backend.outputs()["services"][0]) - {"checkout"})
+    others = sorted(set(deployed_services(backend.resources())) - {"checkout"})
     assert others, "the prod stack has more than one service"
 
     def answer(res: Resolver, target: Any, timeout: float) -> DnsResult:

@@ -306,8 +306,9 @@ def test_auto_semantics_falls_back_to_preview_when_a_stand_in_breaks_the_program
 
 
 def test_runs_register_in_one_order_and_leave_no_threads_or_sdk_patch_behind() -> None:
-    """Monitor calls run on the loop's own thread, and the SDK's per-resource stack walk is off only while a
-    program runs (the function must exist: if an SDK release renames it, runs are slower, and this says so)."""
+    """Monitor calls run on the loop's own thread, and the SDK's per-resource stack walk is replaced by a cheap one
+    only while a program runs (the function must exist: if an SDK release renames it, runs are slower, and this says
+    so); each resource still records the program line that declared it."""
     from pulumi.runtime import resource as runtime_resource
 
     original = runtime_resource._get_stack_trace
@@ -326,3 +327,7 @@ def test_runs_register_in_one_order_and_leave_no_threads_or_sdk_patch_behind() -
     assert set(threading.enumerate()) <= before  # no executor threads left behind by either run
     assert walked == [False, False]
     assert runtime_resource._get_stack_trace is original
+    buckets = [r.source for r in first.resources if r.type == "aws:s3/bucket:Bucket"]
+    assert len(buckets) == 5 and len(set(buckets)) == 1
+    file, line = str(buckets[0]).rsplit(":", 1)
+    assert file == __file__ and "aws.s3.Bucket(" in Path(file).read_text().splitlines()[int(line) - 1]

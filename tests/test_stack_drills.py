@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,18 +36,19 @@ from bascule.drills.stack_control import (
     AutomationBackend,
     CliMissing,
     PulumiStackControl,
-    drill_from_outputs,
+    deployed_services,
+    drill_from_state,
     fault_targets,
     make_backend,
 )
-from bascule.offline.engine import ProgramError, run_offline
+from bascule.offline.engine import ProgramError, load_program_dir, run_offline
 from bascule.readiness.site import Trust
 from bascule.readiness.target import Resolver
 from bascule.readiness.verify import assess
 from bascule.sandbox import PRIMARY, Sandbox
 from bascule.sandbox.modes import HEALTHY, UNBOUND, WRONG_CERT
 from bascule.sandbox.pki import DEFAULT_HOSTNAME
-from bascule.spec import DRILL_KEY, SERVICES_KEY
+from bascule.spec import DRILL_KEY, SERVICE_TYPE, SERVICES_KEY
 from tests.conftest import ROOT, have_pdns
 
 SECRET = "hunter2-db-password-7f3a"
@@ -55,13 +57,23 @@ DEPLOYED_AT = {"192.0.2.2": "127.0.0.2", "192.0.2.3": "127.0.0.3"}
 
 
 class SandboxStack:
-    def __init__(self, sandbox: Sandbox, pending: list[str] | None = None):
+    """A deployed stack as the Automation API shows it: state and outputs from running `program` offline."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        pending: list[str] | None = None,
+        program: Callable[[], None] = program,
+        stack_config: dict[str, Any] | None = None,
+        project: str = "bascule",
+    ):
         self.sandbox = sandbox
         self.pending = pending or []
+        self.program, self.project = program, project
         self.ups = 0
         self.targets: list[list[str]] = []
         port = sandbox.state.https_port
-        self.stack_config: dict[str, Any] = {
+        self.stack_config: dict[str, Any] = stack_config if stack_config is not None else {
             SERVICES_KEY: [
                 {
                     "name": "checkout", "hostname": "checkout.sandbox.test", "criticality": "critical",
@@ -75,22 +87,28 @@ class SandboxStack:
                 }
             ]
         }  # fmt: skip
-        self.state = self._run()  # what `pulumi up` last deployed; outputs come from state, not from config
+        self.state, self.stack_outputs = self._run()  # what `pulumi up` last deployed: read from state, not config
         self.deployed_config = dict(self.stack_config)
 
-    def _run(self) -> dict[str, Any]:
+    def _run(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Deploy the program: its sites' addresses (which the spec requires to be reachable from elsewhere, so
-        never loopback) land on the sandbox's loopback sites, as a real deployment puts them on machines."""
-        outputs = run_offline(program, self.stack_config, stack="drill").stack_outputs
-        text = json.dumps(outputs)
+        never loopback) land on the sandbox's loopback sites, as a real deployment puts them on machines. The state
+        lists each resource as `pulumi stack export` does (urn, type, outputs)."""
+        run = run_offline(self.program, self.stack_config, project=self.project, stack="drill")
+        state = [{"urn": r.urn, "type": r.type, "outputs": r.outputs} for r in run.resources]
+        text = json.dumps([state, run.stack_outputs])
         for public, local in DEPLOYED_AT.items():
             text = text.replace(public, local)
-        return dict(json.loads(text))
+        deployed, outputs = json.loads(text)
+        return deployed, outputs
 
     def outputs(self) -> dict[str, tuple[Any, bool]]:
-        outputs = {key: (value, False) for key, value in self.state.items()}
+        outputs = {key: (value, False) for key, value in self.stack_outputs.items()}
         outputs["db_password"] = (SECRET, True)
         return outputs
+
+    def resources(self) -> list[dict[str, Any]]:
+        return self.state
 
     def config(self) -> dict[str, tuple[str, bool]]:
         plain = {
@@ -103,7 +121,7 @@ class SandboxStack:
         return self.pending
 
     def state_urns(self) -> set[str]:
-        return {r.urn for r in run_offline(program, self.deployed_config, stack="drill").resources}
+        return {str(r["urn"]) for r in self.state}
 
     def clear_pending(self) -> list[str]:
         cleared, self.pending = self.pending, []
@@ -128,18 +146,22 @@ class SandboxStack:
         self.ups += 1
         self.targets.append(targets)
         try:
-            self.state = outputs = self._run()
+            self.state, self.stack_outputs = self._run()
             self.deployed_config = dict(self.stack_config)
         except ProgramError as exc:
             raise ControlError(f"pulumi up failed: {exc}") from None
         on_output(f"Updating (drill): connection string postgres://app:{SECRET}@db, PowerDNS key {CONFIG_SECRET}")
-        fault = outputs["services"]["checkout"]["drill"]
+        fault = deployed_services(self.state)["checkout"][0].get("drill")
         if fault == "switch":
             self.sandbox.set_switched(True)
         elif fault is None:
             self.sandbox.set_site_mode(PRIMARY, HEALTHY)
             if self.sandbox.state.switched:
                 self.sandbox.set_switched(False)
+
+    def targets_for(self, service: str, fault: Fault) -> list[str]:
+        """What the control asks before each update: the fault's URNs, from the program with this config."""
+        return fault_targets(self.program, self.stack_config, self.project, "drill", service, fault)
 
 
 needs_pdns = pytest.mark.skipif(not have_pdns() and not os.environ.get("CI"), reason="pdns_server not installed")
@@ -156,7 +178,7 @@ def control_for(stack: SandboxStack, lines: list[str]) -> PulumiStackControl:
     resolver = Resolver("sandbox-authoritative", "127.0.0.1", stack.sandbox.state.dns_port, "authoritative")
     return PulumiStackControl(
         stack, "drill", Path("."), "checkout", lines.append, resolvers=(resolver,), with_authoritative=False,
-        targets_for=lambda service, fault: fault_targets(program, stack.stack_config, "bascule", "drill", service, fault),
+        targets_for=stack.targets_for,
         ca_bundle=str(stack.sandbox.state.pki.ca),
     )  # fmt: skip
 
@@ -188,8 +210,9 @@ def test_full_stack_drill_with_real_probes(sandbox: Sandbox, tmp_path: Path) -> 
     assert summary["status"] == "pass", summary["reasons"]
     assert summary["failover"]["by_resolver_kind_s"]["authoritative"] is not None
     assert stack.ups == 2 and stack.drill_config() is None
-    # Both updates targeted the one resource the switch changes: the primary's health check.
-    assert [[t.rsplit("::", 1)[1] for t in ts] for ts in stack.targets] == [["checkout-dns-primary"]] * 2
+    # Both updates targeted the one resource the switch changes, the primary's health check, and the service's
+    # component, whose registered outputs record the drill in the state.
+    assert [[t.rsplit("::", 1)[1] for t in ts] for ts in stack.targets] == [["checkout-dns-primary", "checkout"]] * 2
     assert sandbox.resolve("checkout.sandbox.test") == ["127.0.0.2"]
     # The planted secret went through progress output and would sit in the plan: it is nowhere on disk.
     assert any(REDACTED in line for line in lines)
@@ -356,10 +379,10 @@ def test_verify_checks_every_site_a_stack_names(sandbox: Sandbox) -> None:
 @pytest.mark.sandbox
 @needs_pdns
 def test_verify_stack_cli_through_the_automation_api(sandbox: Sandbox, tmp_path: Path) -> None:
-    """`bascule verify --stack` end to end: a stand-in `pulumi` answers `stack output --json` with the outputs the
-    real program produces, and the sites behind them are the sandbox's (real TLS, real DNS)."""
-    outputs = SandboxStack(sandbox).state
-    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    """`bascule verify --stack` end to end: a stand-in `pulumi` answers `stack export` with the state the real
+    program produces, and the sites behind them are the sandbox's (real TLS, real DNS)."""
+    deployment = {"version": 3, "deployment": {"resources": SandboxStack(sandbox).state}}
+    (tmp_path / "export.json").write_text(json.dumps(deployment))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "pulumi"
@@ -367,7 +390,8 @@ def test_verify_stack_cli_through_the_automation_api(sandbox: Sandbox, tmp_path:
         "#!/bin/sh\n"
         'case "$*" in\n'
         "  *version*) echo v3.272.0;;\n"
-        f'  *"stack output"*) cat {tmp_path / "outputs.json"};;\n'
+        f'  *"stack export"*) cat {tmp_path / "export.json"};;\n'
+        '  *"stack output"*) echo "{}";;\n'
         # No drill marker: `config get` and `stack tag get` of a missing key fail, as the real CLI does.
         '  *"config get"*|*"tag get"*) echo "error: not found" >&2; exit 255;;\n'
         "esac\nexit 0\n"
@@ -417,32 +441,41 @@ def _prod_stack_config() -> dict[str, Any]:
 )  # fmt: skip
 def test_a_fault_targets_only_its_own_resources(fault: str, expected: list[str]) -> None:
     """Targets come from running the program with and without the drill: an image bump waiting in the stack file
-    for another service (and for this one) is not deployed by the drill's update."""
+    for another service (and for this one) is not deployed by the drill's update. The service's component is
+    targeted too: its registered outputs record the drill in the state."""
     config = _prod_stack_config()
     config[SERVICES_KEY][1]["primary"]["image"] = "ghcr.io/example/catalog:9.9.9"  # pending, unrelated
     config[SERVICES_KEY][0]["secondary"]["image"] = "europe-docker.pkg.dev/shop-dr-eu/images/checkout:9.9.9"
     targets = fault_targets(program, config, "bascule", "prod", "checkout", Fault(fault))
-    assert [t.rsplit("$", 1)[1] for t in targets] == expected
+    assert [t.split("::", 2)[2].rsplit("$", 1)[-1] for t in targets] == [*expected, f"{SERVICE_TYPE}::checkout"]
     assert all(t.startswith("urn:pulumi:prod::bascule::") for t in targets)
 
 
-def test_recover_from_a_fresh_checkout_finds_the_drill_in_the_outputs() -> None:
-    """The stack config file that held `bascule:drill` stayed on the runner that died; the deployed outputs still
-    say which service is drilled and how, so a new runner restores exactly that fault's resources."""
+def _state(config: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"urn": r.urn, "type": r.type, "outputs": r.outputs}
+            for r in run_offline(program, config, stack="prod").resources]  # fmt: skip
+
+
+def test_recover_from_a_fresh_checkout_finds_the_drill_in_the_state() -> None:
+    """The stack config file that held `bascule:drill` stayed on the runner that died; the drilled service's
+    registered outputs in the state still say which service is drilled and how, so a new runner restores exactly
+    that fault's resources."""
     config = _prod_stack_config()
-    drilled = {**config, DRILL_KEY: json.dumps({"service": "checkout", "fault": "outage"})}
-    outputs = {k: (v, False) for k, v in run_offline(program, drilled, stack="prod").stack_outputs.items()}
-    assert json.loads(drill_from_outputs(outputs) or "") == {"service": "checkout", "fault": "outage"}
-    clean = {k: (v, False) for k, v in run_offline(program, config, stack="prod").stack_outputs.items()}
-    assert drill_from_outputs(clean) is None
+    drilled = _state({**config, DRILL_KEY: json.dumps({"service": "checkout", "fault": "outage"})})
+    assert json.loads(drill_from_state(drilled) or "") == {"service": "checkout", "fault": "outage"}
+    clean = _state(config)
+    assert drill_from_state(clean) is None
 
     class FreshCheckout:
-        """No `bascule:drill` in the checkout's config; the backend's outputs are the drilled ones."""
+        """No `bascule:drill` in the checkout's config; the backend's state is the drilled one."""
 
         def __init__(self) -> None:
-            self.state, self.ups = outputs, []
+            self.state, self.ups = drilled, []
 
         def outputs(self) -> dict[str, tuple[Any, bool]]:
+            return {}
+
+        def resources(self) -> list[dict[str, Any]]:
             return self.state
 
         def config(self) -> dict[str, tuple[str, bool]]:
@@ -452,7 +485,7 @@ def test_recover_from_a_fresh_checkout_finds_the_drill_in_the_outputs() -> None:
             return []
 
         def state_urns(self) -> set[str]:
-            return {r.urn for r in run_offline(program, drilled, stack="prod").resources}
+            return {str(r["urn"]) for r in self.state}
 
         def clear_pending(self) -> list[str]:
             raise AssertionError("nothing was pending")
@@ -464,7 +497,7 @@ def test_recover_from_a_fresh_checkout_finds_the_drill_in_the_outputs() -> None:
             raise AssertionError("no update was running")
 
         def drill_config(self) -> str | None:
-            return drill_from_outputs(self.state)
+            return drill_from_state(self.state)
 
         def set_drill(self, value: str) -> None:
             raise AssertionError("recovery never sets a drill")
@@ -484,8 +517,19 @@ def test_recover_from_a_fresh_checkout_finds_the_drill_in_the_outputs() -> None:
     )  # fmt: skip
     leftover = json.loads(backend.drill_config() or "")
     control.restore(Fault(leftover["fault"]))
-    assert [[t.rsplit("::", 1)[1] for t in ts] for ts in backend.ups] == [["checkout-primary-service"]]
+    assert [[t.rsplit("::", 1)[1] for t in ts] for ts in backend.ups] == [["checkout-primary-service", "checkout"]]
     assert backend.drill_config() is None
+
+
+def test_secret_service_outputs_are_unwrapped_and_redacted() -> None:
+    """A state exported with --show-secrets wraps each secret as `{sig, "plaintext": JSON}`: the control reads the
+    value and counts it among the secrets every report redacts."""
+    sig = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+    state = [{"urn": "urn:pulumi:prod::team::bascule:service:FailoverService::web", "type": SERVICE_TYPE,
+              "outputs": {"service": "checkout", "hostname": {**sig, "plaintext": '"checkout.internal.example"'}}}]  # fmt: skip
+    services = deployed_services(state)
+    assert services == {"checkout": ({"service": "checkout", "hostname": "checkout.internal.example"},
+                                     ["checkout.internal.example"])}  # fmt: skip
 
 
 def test_automation_backend_sends_targets_and_tags_to_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -513,3 +557,71 @@ def test_automation_backend_sends_targets_and_tags_to_the_cli(tmp_path: Path, mo
     assert "stack tag set bascule:drill" in calls, calls
     (up_line,) = [line for line in calls.splitlines() if " up --yes" in line]
     assert all(f"--target {urn}" in up_line for urn in urns), up_line
+
+
+README_PROGRAM = ROOT / "tests" / "programs" / "readme_team"
+
+
+def _readme_stack(sandbox: Sandbox) -> SandboxStack:
+    """The README-style program (no `services` output, no `bascule:services`, no drill glue), deployed."""
+    project, team_program = load_program_dir(README_PROGRAM)
+    config = {f"{project}:health_port": str(sandbox.state.https_port)}
+    return SandboxStack(sandbox, program=team_program, stack_config=config, project=project)
+
+
+@pytest.mark.sandbox
+@needs_pdns
+def test_a_program_written_as_the_readme_shows_is_drilled_and_verified(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The control finds the service in the state (the component's registered outputs), the component reads the
+    marker, the updates target the switch's resources, and restore clears the marker and undoes the fault."""
+    stack, lines = _readme_stack(sandbox), []
+    assert SERVICES_KEY not in stack.stack_config and set(stack.stack_outputs) == {"hostname"}
+    control = control_for(stack, lines)
+    target = control.target()
+    assert target.addresses == {"primary": "127.0.0.2", "secondary": "127.0.0.3"}
+    assert (target.hostname, target.port, target.health_path) == (
+        "checkout.sandbox.test", sandbox.state.https_port, "/healthz")  # fmt: skip
+    assert control.rto_seconds() == 60
+    ready = assess(target, Trust(str(sandbox.state.pki.ca)))  # what `bascule verify --stack` runs per service
+    assert ready.ready, ready.problems
+
+    reports = tmp_path / "report"
+    summary = write_reports(reports, read_journal(run(control, reports, lines)))
+    assert summary["status"] == "pass", summary["reasons"]
+    prefix = "urn:pulumi:drill::readme-team::bascule:service:FailoverService"
+    expected = [f"{prefix}$bascule:dns:Route53Failover$aws:route53/healthCheck:HealthCheck::checkout-dns-primary",
+                f"{prefix}::checkout"]  # fmt: skip
+    assert stack.targets == [expected, expected]  # inject, then restore: the same resources, nothing else
+    assert stack.drill_config() is None and drill_from_state(stack.state) is None
+    assert not sandbox.state.switched
+    assert sandbox.resolve("checkout.sandbox.test") == ["127.0.0.2"]
+
+
+def test_dry_run_of_any_program_needs_no_pulumi_cli(tmp_path: Path) -> None:
+    """`drill --stack S --cwd DIR --dry-run -f json` runs the README-style program offline: each fault's exact
+    resources, or the program's own reason for refusing it, and nothing else on stdout."""
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent), "XDG_CACHE_HOME": str(tmp_path)}
+    assert shutil.which("pulumi", path=env["PATH"]) is None
+    command = [sys.executable, "-m", "bascule.cli", "drill", "--stack", "dev", "--cwd", str(README_PROGRAM),
+               "--dry-run", "-f", "json"]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    levers = json.loads(proc.stdout)
+    assert (levers["stack"], levers["work_dir"]) == ("dev", str(README_PROGRAM))
+    (service,) = levers["services"]
+    faults = {f["fault"]: f for f in service["faults"]}
+    assert service["service"] == "checkout" and set(faults) == {"health", "outage", "switch"}
+    prefix = "urn:pulumi:dev::readme-team::bascule:service:FailoverService"
+    assert faults["switch"]["resources"] == [
+        {"urn": f"{prefix}$bascule:dns:Route53Failover$aws:route53/healthCheck:HealthCheck::checkout-dns-primary",
+         "type": "aws:route53/healthCheck:HealthCheck", "name": "checkout-dns-primary"},
+        {"urn": f"{prefix}::checkout", "type": SERVICE_TYPE, "name": "checkout"},
+    ]  # fmt: skip
+    for fault in ("health", "outage"):  # an endpoint primary has no load balancer or tasks Bascule controls
+        assert f"'{fault}' needs an aws" in faults[fault]["refused"], faults[fault]
+        assert "readme_team/__main__.py:" in faults[fault]["refused"]
+    assert "drill in progress" not in proc.stderr  # the drilled runs' own warning is not noise here
+
+    text = subprocess.run(command[:-2], capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert text.returncode == 0, text.stderr
+    assert "switch: 2 resources targeted" in text.stdout and "nothing was changed" in text.stdout

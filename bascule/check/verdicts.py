@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -32,23 +32,51 @@ class Anchor:
     file: str
     lines: dict[str, int]
     """Workload name -> the line of its `name:` in the file, when the file is a stack config."""
+    declared: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """URN, and workload name, -> the program file and line that declared it (a program run offline); a workload
+    points at its first resource the program declared (for Bascule's components, the `FailoverService(...)` line)."""
 
     def line_for(self, workload: str | None) -> int:
         return self.lines.get(workload or "", 1)
 
+    def location_for(self, finding: Finding) -> tuple[str, int]:
+        """The file and line a finding points at: where its resource, else its workload, was declared."""
+        for key in (finding.urn, finding.workload):
+            if key and key in self.declared:
+                return self.declared[key]
+        return self.file, self.line_for(finding.workload)
 
-def anchor_for(path: Path, root: Path | None = None) -> Anchor:
+
+def _shown(path: Path, root: Path | None) -> str:
     try:
-        shown = str(path.resolve().relative_to((root or Path.cwd()).resolve()))
+        return str(path.resolve().relative_to((root or Path.cwd()).resolve()))
     except ValueError:
-        shown = str(path)
+        return str(path)
+
+
+def anchor_for(path: Path, root: Path | None = None, inventory: Inventory | None = None) -> Anchor:
+    """Results point at `path` (a stack file: at the workload's `name:` line), or, with the inventory of a program
+    run offline, at the program line that declared each finding's resource."""
     lines: dict[str, int] = {}
     if path.suffix in (".yaml", ".yml") and path.is_file():
         for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
             match = re.match(r"^\s*-?\s*name:\s*['\"]?([a-z0-9-]+)", line)
             if match and match.group(1) not in lines:
                 lines[match.group(1)] = number
-    return Anchor(shown, lines)
+    declared: dict[str, tuple[str, int]] = {}
+    if inventory is not None:
+        shown: dict[str, str] = {}
+        for resource in inventory.resources:
+            position = inventory.declared.get(resource.urn)
+            if position is None:
+                continue
+            file, _, line = position.rpartition(":")
+            if file not in shown:
+                shown[file] = _shown(Path(file), root)
+            declared[resource.urn] = (shown[file], int(line))
+            if resource.service is not None:
+                declared.setdefault(resource.service, declared[resource.urn])
+    return Anchor(_shown(path, root), lines, declared)
 
 
 @dataclass(frozen=True)
@@ -175,8 +203,8 @@ def render_sarif(results: list[Result], anchor: Anchor) -> str:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": anchor.file},
-                        "region": {"startLine": anchor.line_for(r.finding.workload)},
+                        "artifactLocation": {"uri": anchor.location_for(r.finding)[0]},
+                        "region": {"startLine": anchor.location_for(r.finding)[1]},
                     }
                 }
             ],

@@ -128,7 +128,7 @@ def check_command(
                 f"expired on {r.expired.expires}"
             )
     count = sum(1 for r in inventory.resources if r.custom)
-    points_at = anchor_for(anchor or source)
+    points_at = anchor_for(anchor or source, inventory=None if anchor else inventory)
     if output_dir is not None:
         write_reports(output_dir, results, count, points_at)
     rendered = render(output_format, results, count, points_at)

@@ -40,6 +40,7 @@ from bascule.cli.common import (
     fail,
     format_option,
     out,
+    running_offline,
     say,
     styled,
     warn,
@@ -58,7 +59,7 @@ from bascule.drills.report import SUMMARY_COLUMNS, data_rows, summary_rows, summ
 from bascule.drills.runner import Observation, dry_run, status_line
 from bascule.drills.schedule import parse_blackout, window_delay
 from bascule.drills.session import SessionError, drill_session
-from bascule.drills.stack_control import CliMissing, PulumiStackControl, open_stack_control
+from bascule.drills.stack_control import CliMissing, PulumiStackControl, fault_levers, open_stack_control
 from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS
 from bascule.readiness.target import parse_resolver
 from bascule.sandbox import Sandbox, SandboxError, SandboxRefused, SandboxService
@@ -129,7 +130,12 @@ def drill(
     ] = None,
     sandbox_dir: SandboxDir = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan and check the preconditions; change nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan and check the preconditions; change nothing. With --stack: each fault's resources, "
+            "from the program run offline (no Pulumi CLI; --service optional).",
+        ),
     ] = False,
     lock_dir: LockDir = None,
     stacks_dir: StacksDir = Path("stacks"),
@@ -220,12 +226,14 @@ def drill(
             sandbox, lock = _sandbox(sandbox_dir, settings, cleanup, locks, lock_info, data)
             control: DrillControl = SandboxControl(sandbox)
             default_rto, default_rpo = float(settings.rto_seconds), float(settings.rpo_seconds)
+        elif dry_run:
+            _stack_dry_run(stack or "", service, cwd, output_format)
+            return
         else:
             control, default_rto = _stack_control(
                 stack or "", service, cwd, resolver or [], no_authoritative, str(ca_bundle) if ca_bundle else None
             )
-            if not dry_run:
-                _dead_man(control, locks)
+            _dead_man(control, locks)
         redact = Redactor(control.secrets())
 
         try:
@@ -343,6 +351,29 @@ def _sandbox(
         fail([str(exc)], EXIT_REFUSED)
     except SandboxError as exc:
         fail([str(exc)], EXIT_BAD_INPUT)
+
+
+def _stack_dry_run(stack: str, service: str | None, cwd: Path, output_format: TextOrJson) -> None:
+    """The levers of a stack's services, from its program run offline: no Pulumi CLI, nothing changed. As JSON:
+    `{"stack", "work_dir", "services": [{"service", "faults": [{"fault", "resources" | "refused"}]}]}`."""
+    try:
+        levers = fault_levers(cwd, stack, service, running_offline)
+    except ControlError as exc:
+        fail([str(exc)])
+    if output_format is TextOrJson.JSON:
+        emit_json({"stack": stack, "work_dir": str(cwd.resolve()), "services": levers})
+        return
+    for entry in levers:
+        out.print(styled(f"service {entry['service']}", "bold", ""), highlight=False)
+        for lever in entry["faults"]:
+            if "refused" in lever:
+                out.print(f"  {lever['fault']}: refused: {lever['refused']}", highlight=False, markup=False)
+                continue
+            out.print(f"  {lever['fault']}: {len(lever['resources'])} resources targeted", highlight=False)
+            for resource in lever["resources"]:
+                out.print(f"    {resource['urn']}", highlight=False, markup=False, soft_wrap=True)
+    out.print(f"Offline, from the program in {cwd}: nothing was changed. `bascule verify --stack {stack}` checks "
+              "the deployed stack's readiness.", highlight=False)  # fmt: skip
 
 
 def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, output_format: TextOrJson) -> None:

@@ -1,4 +1,4 @@
-"""`bascule plan`: what `pulumi up` would create for a stack, computed offline."""
+"""`bascule plan`: what `pulumi up` would create for a stack or any Python program, computed offline."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from bascule.cli.common import (
     warn,
 )
 from bascule.components.azure.plugin import register_commands, resource_providers
-from bascule.inventory.sources import PLAN_COLUMNS, plan_rows, plan_stack
+from bascule.inventory.sources import PLAN_COLUMNS, plan_program, plan_rows, plan_stack
 from bascule.offline.types import ProgramError
 from bascule.readiness.caa import caa_problems, new_resolver
 from bascule.spec import SpecError, dns_backend, load_stack_file
@@ -32,11 +32,14 @@ CAA_TIMEOUT = 3.0
 """Seconds for the CAA lookups of one service (the only network `plan` uses)."""
 
 
-def first_up_needs(stack: str, stacks_dir: Path, resource_types: list[str]) -> list[str]:
+def first_up_needs(stack: str | None, stacks_dir: Path, resource_types: list[str]) -> list[str]:
     """What the first `pulumi up` of the stack needs that it cannot do itself, one line each: the Azure resource
-    providers its resources use (azure-native registers none), and, for a service whose zone already exists, CAA
-    records that would stop a site's CA (looked up now; a zone Bascule creates holds none)."""
+    providers its resources use (azure-native registers none), and, for a service of a stack file (`stack`; a
+    program's specs are not read) whose zone already exists, CAA records that would stop a site's CA (looked up now;
+    a zone Bascule creates holds none)."""
     lines = [f"register once per subscription: {c}" for c in register_commands(resource_providers(resource_types))]
+    if stack is None:
+        return lines
     _, spec = load_stack_file(stacks_dir / f"Pulumi.{stack}.yaml")
     for svc in spec.services:
         authorities = site_authorities(svc)
@@ -46,7 +49,15 @@ def first_up_needs(stack: str, stacks_dir: Path, resource_types: list[str]) -> l
 
 
 def plan(
-    stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name: reads <stacks-dir>/Pulumi.<stack>.yaml.")],
+    stack: Annotated[
+        str | None, typer.Option("--stack", "-s", help="Stack name: reads <stacks-dir>/Pulumi.<stack>.yaml.")
+    ] = None,
+    program: Annotated[
+        Path | None, typer.Option("--program", help="Any Pulumi Python project folder, run offline.")
+    ] = None,
+    stack_config: Annotated[
+        Path | None, typer.Option("--stack-config", help="With --program: its Pulumi.<stack>.yaml.")
+    ] = None,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
     stacks_dir: StacksDir = Path("stacks"),
@@ -54,22 +65,31 @@ def plan(
 ) -> None:
     """Show, per service, every resource `pulumi up` would create, with its cloud, region and role.
 
-    Runs the stack's program in-process against Pulumi mocks: no Pulumi CLI, credentials or cloud.
-    Cloud-computed values (load balancer names, zone ids) are placeholders; types, arguments,
-    providers and regions are the real ones. Then says what the first `pulumi up` needs that it cannot
-    do itself: the Azure resource providers to register, and, where a service's zone already exists, CAA
-    records that would stop a site's CA (a DNS lookup, the command's only network use).
+    Runs the stack's program (this repository's, or any Python program with --program) in-process against Pulumi
+    mocks: no Pulumi CLI, credentials or cloud. Cloud-computed values (load balancer names, zone ids) are
+    placeholders; types, arguments, providers and regions are the real ones. Then says what the first `pulumi up`
+    needs that it cannot do itself: the Azure resource providers to register, and, where a service's zone of a
+    stack file already exists, CAA records that would stop a site's CA (a DNS lookup, the command's only network
+    use).
 
     Examples:
       bascule plan --stack dev
       bascule plan --stack dev --format json | jq '.[] | select(.role=="secondary")'
+      bascule plan --program ../team-repo --stack-config ../team-repo/Pulumi.prod.yaml
     """
+    if (stack is None) == (program is None):
+        fail(["give exactly one input: --stack NAME or --program DIR"])
+    if stack_config is not None and program is None:
+        fail(["--stack-config goes with --program (a --stack reads <stacks-dir>/Pulumi.<stack>.yaml)"])
     try:
-        inventory = plan_stack(stack, stacks_dir, warn, running_offline)
+        if program is not None:
+            inventory = plan_program(program, stack_config, warn=warn, running=running_offline)
+        else:
+            inventory = plan_stack(stack or "", stacks_dir, warn, running_offline)
     except SpecError as exc:
         fail(exc.lines)
     except ProgramError as exc:
-        fail([f"stack '{stack}': the program failed: {exc}"])
+        fail([f"{program or f'stack {stack!r}'}: the program failed offline: {exc}"])
     custom = [r for r in inventory.resources if r.custom]
     needs = first_up_needs(stack, stacks_dir, [r.type for r in custom])
     if chosen_format(output_format, as_json) is TextOrJson.JSON:
@@ -87,7 +107,7 @@ def plan(
     unassigned = [r for r in custom if r.service is None]
     if unassigned:
         out.print(f"{len(unassigned)} resources belong to no service: " + ", ".join(r.name for r in unassigned))
-    out.print(f"{len(custom)} resources in stack '{stack}'.")
+    out.print(f"{len(custom)} resources in {f'stack {stack!r}' if stack else str(program)}.")
     if needs:
         out.print("Before the first `pulumi up`:")
         for line in needs:

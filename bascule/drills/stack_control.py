@@ -6,8 +6,12 @@ and updating again. Both updates are targeted: the program is run offline with a
 only the resources whose inputs differ (the fault's) are passed as `target`, so a drill never deploys
 unrelated changes waiting in the stack or in the checkout.
 
+What the drill and `verify` read of each service (hostname, endpoints, health URLs, RTO, zone, the drill in
+force) is what each `FailoverService` registered as its component outputs, which Pulumi keeps in the stack's
+state: any program that uses the component can be drilled, with no stack output or config block of its own.
+
 A fresh checkout (a new CI runner) must find a drill left behind: besides the stack config file, the marker
-lives where the backend keeps it, in the stack's outputs (each service exports its `drill`) and, on backends
+lives where the backend keeps it, in the state (each service's registered `drill` output) and, on backends
 that support them, a stack tag `bascule:drill` set before the inject update starts.
 
 The stack is reached through a small `StackBackend` interface: Pulumi's Automation API in production, a fake
@@ -20,7 +24,8 @@ import contextlib
 import json
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,15 +34,20 @@ from urllib.parse import urlsplit
 
 import dns.exception
 import dns.resolver
+from pulumi.runtime import rpc
 
 from bascule.drills.control import ControlError
 from bascule.drills.journal import Redactor
 from bascule.drills.plan import Fault
 from bascule.io.documents import InputError, read_yaml
 from bascule.offline.engine import ProgramError, load_program_dir, run_offline
+from bascule.offline.types import RegisteredResource
 from bascule.readiness.probes import query_dns
 from bascule.readiness.target import DrillTarget, Resolver
-from bascule.spec import DRILL_KEY, SpecError, load_stack_file
+from bascule.spec import DRILL_KEY, SERVICE_TYPE, DrillFault, DrillHook, SpecError, read_stack_config
+
+_SECRET_SIG = (rpc._special_sig_key, rpc._special_secret_sig)
+"""How Pulumi marks a secret value in a state and on the wire: `{sig key: secret sig, "plaintext" | "value": ...}`."""
 
 DRILL_TAG = DRILL_KEY
 """The stack tag that mirrors `bascule:drill` in the backend (Pulumi Cloud keeps tags with the stack)."""
@@ -47,6 +57,15 @@ INSTALL_HINT = (
     "`bascule drill --local` needs neither"
 )
 Progress = Callable[[str], None]
+Running = Callable[[str, Iterable[str]], AbstractContextManager[object]]
+"""Wraps each offline run of the program (a spinner, its log as the CLI's lines): `running(message, already_warned)`."""
+
+
+def _plainly(_message: str, _already_warned: Iterable[str]) -> AbstractContextManager[object]:
+    """The default `running`: nothing around the run."""
+    return contextlib.nullcontext()
+
+
 PROBE_TIMEOUT = 2.0
 """Seconds each resolver may take to answer when the other services' DNS is checked before a switch."""
 
@@ -58,6 +77,10 @@ class CliMissing(ControlError):
 class StackBackend(Protocol):
     def outputs(self) -> dict[str, tuple[Any, bool]]:
         """Stack outputs as (value, secret)."""
+        ...
+
+    def resources(self) -> list[dict[str, Any]]:
+        """The state's resources as `pulumi stack export --show-secrets` lists them (`urn`, `type`, `outputs`)."""
         ...
 
     def config(self) -> dict[str, tuple[str, bool]]:
@@ -170,49 +193,157 @@ def inject_phases(targets: list[str]) -> list[list[str]]:
     return [phase for phase in (first, last) if phase]
 
 
-def drill_from_outputs(outputs: dict[str, tuple[Any, bool]]) -> str | None:
-    """The drill a deployed stack is in, as its outputs say (`services.<name>.drill`), in `bascule:drill` form."""
-    services, _ = outputs.get("services", (None, False))
-    if not isinstance(services, dict):
-        return None
-    for name, svc in sorted(services.items()):
-        fault = svc.get("drill") if isinstance(svc, dict) else None
-        if fault:
-            return json.dumps({"service": name, "fault": fault})
+def _unwrap(value: Any, secrets: list[Any]) -> Any:
+    """`value` with Pulumi's secret wrappers removed; each secret's value is appended to `secrets`."""
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG[0]) == _SECRET_SIG[1]:
+            inner = value.get("value")
+            if "plaintext" in value:  # a state exported with --show-secrets: the value as JSON text
+                with contextlib.suppress(TypeError, ValueError):
+                    inner = json.loads(value["plaintext"])
+            secrets.append(inner)
+            return _unwrap(inner, secrets)
+        return {k: _unwrap(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v, secrets) for v in value]
+    return value
+
+
+def deployed_services(resources: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], list[Any]]]:
+    """Each `FailoverService` in a state, by service name: its registered outputs (secrets unwrapped) and the
+    values among them that were secret. The name is the `service` output, else the component's own name."""
+    found: dict[str, tuple[dict[str, Any], list[Any]]] = {}
+    for resource in resources:
+        if resource.get("type") != SERVICE_TYPE or not isinstance(resource.get("outputs"), dict):
+            continue
+        secrets: list[Any] = []
+        outputs = _unwrap(resource["outputs"], secrets)
+        name = outputs.get("service") or str(resource.get("urn", "")).rsplit("::", 1)[-1]
+        found[str(name)] = (outputs, secrets)
+    return found
+
+
+def drill_from_state(resources: list[dict[str, Any]]) -> str | None:
+    """The drill a deployed stack is in, as its services' registered `drill` outputs say, in `bascule:drill` form."""
+    for name, (outputs, _) in sorted(deployed_services(resources).items()):
+        if outputs.get("drill"):
+            return json.dumps({"service": name, "fault": outputs["drill"]})
     return None
+
+
+def _service_urns(run: list[RegisteredResource], service: str) -> list[str]:
+    return [r.urn for r in run if r.type == SERVICE_TYPE and (r.outputs.get("service") or r.name) == service]
+
+
+def _service_names(run: list[RegisteredResource]) -> list[str]:
+    return sorted({str(r.outputs.get("service") or r.name) for r in run if r.type == SERVICE_TYPE})
+
+
+def _no_such_service(run: list[RegisteredResource], service: str) -> ControlError:
+    names = ", ".join(_service_names(run)) or "none"
+    return ControlError(f"the program declares no FailoverService for service '{service}' (it has: {names})")
+
+
+def _marker(service: str, fault: Fault) -> str:
+    return json.dumps({"service": service, "fault": fault.value})
+
+
+def _changed(
+    before: list[RegisteredResource], after: list[RegisteredResource], service: str
+) -> list[RegisteredResource]:
+    """Created, deleted or with other inputs in `after`; with the service's component, whose registered outputs
+    record the drill in the state (so recovery from a fresh checkout finds it), when anything changed."""
+    old = {r.urn: r for r in before}
+    new = {r.urn: r for r in after}
+    changed = {urn: r for urn, r in {**old, **new}.items() if urn not in old or urn not in new
+               or old[urn].inputs != new[urn].inputs}  # fmt: skip
+    if changed:
+        changed.update({urn: new[urn] for urn in _service_urns(after, service)})
+    return [changed[urn] for urn in sorted(changed)]
+
+
+def fault_changes(
+    program: Callable[[], None], config: dict[str, Any], project: str, stack: str, service: str, fault: Fault
+) -> list[RegisteredResource]:
+    """The resources a fault changes: those that differ when the program runs with the drill than without it (see
+    `_changed`). Both runs use the same config otherwise, so pending edits elsewhere are not included. Raises
+    `ControlError` when the program fails or rejects the drill (a fault the primary cannot take), with its reason."""
+    base = {k: v for k, v in config.items() if k != DRILL_KEY}
+    try:
+        before = run_offline(program, base, project=project, stack=stack).resources
+        if not _service_urns(before, service):
+            raise _no_such_service(before, service)
+        after = run_offline(program, {**base, DRILL_KEY: _marker(service, fault)}, project=project, stack=stack)
+    except ProgramError as exc:
+        raise ControlError(f"cannot work out what the fault changes: {exc}") from None
+    return _changed(before, after.resources, service)
 
 
 def fault_targets(
     program: Callable[[], None], config: dict[str, Any], project: str, stack: str, service: str, fault: Fault
 ) -> list[str]:
-    """URNs of the resources a fault changes: created, deleted or with other inputs when the program runs with the
-    drill than without it. Both runs use the same config otherwise, so pending edits elsewhere are not included."""
-    base = {k: v for k, v in config.items() if k != DRILL_KEY}
-    drilled = {**base, DRILL_KEY: json.dumps({"service": service, "fault": fault.value})}
+    """URNs of `fault_changes`: what a drill's targeted `pulumi up` updates."""
+    return [r.urn for r in fault_changes(program, config, project, stack, service, fault)]
+
+
+def local_program(work_dir: Path, stack: str) -> tuple[str, Callable[[], None], dict[str, Any]]:
+    """The Pulumi project in `work_dir`: its name, its program and the config of its stack file (`stackConfigDir`
+    honoured; none, when the file is absent, as in a project whose config lives in the backend)."""
     try:
-        before = {r.urn: r.inputs for r in run_offline(program, base, project=project, stack=stack).resources}
-        after = {r.urn: r.inputs for r in run_offline(program, drilled, project=project, stack=stack).resources}
+        project, program = load_program_dir(work_dir)
     except ProgramError as exc:
-        raise ControlError(f"cannot work out what the fault changes: {exc}") from None
-    return sorted(urn for urn in before.keys() | after.keys() if before.get(urn) != after.get(urn))
+        raise ControlError(str(exc)) from None
+    path = _stack_config_dir(work_dir) / f"Pulumi.{stack}.yaml"
+    try:
+        config = read_stack_config(path) if path.exists() else {}
+    except SpecError as exc:
+        raise ControlError("; ".join(exc.lines)) from None
+    return project, program, config
 
 
 def local_fault_targets(work_dir: Path, stack: str) -> Callable[[str, Fault], list[str]]:
-    """`fault_targets` for the Pulumi project in `work_dir` and its stack file (`stackConfigDir` honoured)."""
+    """`fault_targets` for the Pulumi project in `work_dir` and its stack file (see `local_program`)."""
 
     def targets(service: str, fault: Fault) -> list[str]:
-        try:
-            project, program = load_program_dir(work_dir)
-        except ProgramError as exc:
-            raise ControlError(str(exc)) from None
-        config_dir = _stack_config_dir(work_dir)
-        try:
-            config, _ = load_stack_file(config_dir / f"Pulumi.{stack}.yaml")
-        except SpecError as exc:
-            raise ControlError("; ".join(exc.lines)) from None
+        project, program, config = local_program(work_dir, stack)
         return fault_targets(program, config, project, stack, service, fault)
 
     return targets
+
+
+def fault_levers(
+    work_dir: Path, stack: str, service: str | None = None, running: Running = _plainly
+) -> list[dict[str, Any]]:
+    """What each fault would change in each service (or only `service`) of the program in `work_dir`, run offline:
+    per service and fault, the resources (URN, type, name) a drill's update targets, or why the fault is refused.
+    Needs no Pulumi CLI and changes nothing: what `bascule drill --stack S --dry-run` prints. The program runs
+    inside `running(message, already_warned)`; the drill warning of each drilled run is passed as already warned."""
+    project, program, config = local_program(work_dir, stack)
+    base = {k: v for k, v in config.items() if k != DRILL_KEY}
+    try:
+        with running(f"running the program in {work_dir} offline", ()):
+            before = run_offline(program, base, project=project, stack=stack).resources
+    except ProgramError as exc:
+        raise ControlError(f"the program failed offline: {exc}") from None
+    if service is not None and not _service_urns(before, service):
+        raise _no_such_service(before, service)
+    names = [service] if service else _service_names(before)
+    drilled = [DrillHook(service=n, fault=DrillFault(f.value)).in_progress() for n in names for f in Fault]
+    levers: list[dict[str, Any]] = []
+    with running("running it again with each fault", drilled):
+        for name in names:
+            faults: list[dict[str, Any]] = []
+            for fault in Fault:
+                marked = {**base, DRILL_KEY: _marker(name, fault)}
+                try:
+                    after = run_offline(program, marked, project=project, stack=stack).resources
+                except ProgramError as exc:  # the program refuses the fault, with its reason
+                    faults.append({"fault": fault.value, "refused": str(exc)})
+                    continue
+                changed = [{"urn": r.urn, "type": r.type, "name": r.name} for r in _changed(before, after, name)]
+                faults.append({"fault": fault.value, "resources": changed})
+            levers.append({"service": name, "faults": faults})
+    return levers
 
 
 def _stack_config_dir(work_dir: Path) -> Path:
@@ -245,6 +376,11 @@ class AutomationBackend:
 
     def outputs(self) -> dict[str, tuple[Any, bool]]:
         return {key: (out.value, out.secret) for key, out in self._stack.outputs().items()}
+
+    def resources(self) -> list[dict[str, Any]]:
+        # `stack export --show-secrets` (https://www.pulumi.com/docs/iac/cli/commands/pulumi_stack_export/): the
+        # state, with each component's registered outputs, secrets as `{sig, "plaintext"}`.
+        return list((self._stack.export_stack().deployment or {}).get("resources") or [])
 
     def config(self) -> dict[str, tuple[str, bool]]:
         return {key: (str(value.value), value.secret) for key, value in self._stack.get_all_config().items()}
@@ -292,7 +428,7 @@ class AutomationBackend:
             raise ControlError(f"pulumi cancel failed: {command_cause(exc)}") from None
 
     def drill_config(self) -> str | None:
-        """The drill marker: the stack config file, else the backend's tag, else the deployed outputs."""
+        """The drill marker: the stack config file, else the backend's tag, else the services' state."""
         try:
             return str(self._stack.get_config(DRILL_KEY).value)
         except self._auto.CommandError:
@@ -301,11 +437,11 @@ class AutomationBackend:
             return self._stack.get_tag(DRILL_TAG)
         except self._auto.CommandError:
             pass  # no such tag, or a backend without stack tags
-        return drill_from_outputs(self.outputs())
+        return drill_from_state(self.resources())
 
     def set_drill(self, value: str) -> None:
         self._stack.set_config(DRILL_KEY, self._auto.ConfigValue(value=value))
-        # Backends without stack tags: the outputs carry the marker once the update has run.
+        # Backends without stack tags: the service's registered outputs carry the marker once the update has run.
         with contextlib.suppress(self._auto.CommandError):
             self._stack.set_tag(DRILL_TAG, value)
 
@@ -379,13 +515,12 @@ def stack_targets(
 ) -> list[DrillTarget]:
     """What a client of each service of a deployed stack (or only `service`) sees, as the stack's outputs say.
 
-    Raises `CliMissing`, or `ControlError` when the stack has no services output or cannot be reached.
+    Raises `CliMissing`, or `ControlError` when the stack has no FailoverService or cannot be reached.
     """
     backend = make_backend(stack, cwd)
-    services, _ = backend.outputs().get("services", (None, False))
-    names = [service] if service else sorted(services) if isinstance(services, dict) else []
+    names = [service] if service else sorted(deployed_services(backend.resources()))
     if not names:
-        raise ControlError(f"stack '{stack}' has no `services` output: is it a Bascule stack, deployed?")
+        raise ControlError(f"stack '{stack}' has no FailoverService in its state: is it deployed (pulumi up)?")
     return [
         PulumiStackControl(
             backend, stack, cwd, name, lambda _line: None, resolvers=resolvers,
@@ -454,25 +589,27 @@ class PulumiStackControl:
         self._progress(self._redact(line))
 
     def _service_outputs(self) -> dict[str, Any]:
-        outputs = self.backend.outputs()
-        services, secret = outputs.get("services", (None, False))
-        if not isinstance(services, dict):
-            raise ControlError(f"stack '{self.stack}' has no `services` output: is it a Bascule stack, deployed?")
+        services = deployed_services(self.backend.resources())
+        if not services:
+            raise ControlError(f"stack '{self.stack}' has no FailoverService in its state: is it deployed (pulumi up)?")
         if self.service not in services:
             raise ControlError(f"stack '{self.stack}' has no service '{self.service}' (it has: {', '.join(services)})")
+        outputs, secret = services[self.service]
         if secret:
-            self.progress("note: the stack's services output is secret; it is redacted from every report")
-        return dict(services[self.service])
+            self.progress("note: some of the service's outputs are secret; they are redacted from every report")
+        return outputs
 
     def secrets(self) -> list[Any]:
-        """Secret outputs and secret config: both are printed by `pulumi up` in some form and both must go."""
+        """Secret outputs, secret config and the services' secret outputs: `pulumi up` prints them in some form."""
         marked = [value for value, secret in self.backend.outputs().values() if secret]
         marked += [value for value, secret in self.backend.config().values() if secret]
+        marked += [value for _, found in deployed_services(self.backend.resources()).values() for value in found]
         return [s for value in marked for s in _secret_values(value)]
 
     def target(self) -> DrillTarget:
         svc = self._service_outputs()
-        endpoints = dict(svc["endpoints"])
+        # The primary first: a state's maps come back in any order (protobuf Structs are unordered).
+        endpoints = dict(sorted(dict(svc["endpoints"]).items(), key=lambda item: item[0] != "primary"))
         health = dict(svc.get("health_urls") or {})
         url = urlsplit(health.get("primary") or f"https://{svc['hostname']}/")
         resolvers = (
@@ -513,9 +650,8 @@ class PulumiStackControl:
 
     def risks(self) -> list[str]:
         """Every other service of the stack whose DNS already answers its secondary (resolvers as for this one)."""
-        services, _ = self.backend.outputs().get("services", (None, False))
         found = []
-        for name in sorted(services) if isinstance(services, dict) else []:
+        for name in sorted(deployed_services(self.backend.resources())):
             if name == self.service:
                 continue
             other = PulumiStackControl(

@@ -95,6 +95,8 @@ class Resource:
 class Inventory:
     resources: list[Resource]
     config: dict[str, str] = field(default_factory=dict)
+    declared: dict[str, str] = field(default_factory=dict)
+    """URN -> `path:line` of the program line that declared it, for a program run offline (findings point there)."""
 
     def by_service(self) -> dict[str, list[Resource]]:
         grouped: dict[str, list[Resource]] = {}
@@ -265,7 +267,9 @@ def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -
 
 def from_offline_run(run: OfflineRun) -> Inventory:
     """Inputs over outputs, as the export reader merges them, so both paths see the same properties."""
-    return build(
+    inventory = build(
         (RawResource(r.urn, r.type, r.custom, r.parent, r.provider, {**r.outputs, **r.inputs}) for r in run.resources),
         run.config,
     )
+    inventory.declared = {r.urn: r.source for r in run.resources if r.source}
+    return inventory

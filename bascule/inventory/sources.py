@@ -1,5 +1,6 @@
-"""An inventory from whichever source the user has: this repository's program planned for a stack file, any Pulumi
-project run offline, a `pulumi stack export`, or a `pulumi preview --json`; and the file findings point at.
+"""An inventory from whichever source the user has: this repository's program planned for a stack file
+(`plan_stack`), any Pulumi project run offline (`plan_program`), a `pulumi stack export`, or a `pulumi preview
+--json`; and the file findings point at.
 
 `bascule check` and `bascule audit` read their inputs here, so both see the same resources from the same source.
 Nothing here prints: the spec's and the program's warnings go to `warn`, and each offline run happens inside
@@ -97,6 +98,24 @@ def load_inventory(
     if stack is not None:
         return plan_stack(stack, stacks_dir, warn, running), stacks_dir / f"Pulumi.{stack}.yaml"
     assert program is not None
+    inventory = plan_program(program, stack_config, semantics, references, warn, running)
+    return inventory, (stack_config or program / "__main__.py")
+
+
+def plan_program(
+    program: Path,
+    stack_config: Path | None = None,
+    semantics: Semantics = Semantics.AUTO,
+    references: dict[str, dict[str, Any]] | None = None,
+    warn: Warn = _silent,
+    running: Running = _plainly,
+) -> Inventory:
+    """Run any Pulumi Python project in `program` offline, with the config of its `Pulumi.<stack>.yaml` (the stack
+    is named after the file; `offline` without one). Each resource keeps the program line that declared it.
+
+    Raises `SpecError` (an unreadable stack config) or `ProgramError` (the program failed). The engine's notes on
+    what it could not do as the real engine would go to `warn`.
+    """
     from bascule.offline.engine import load_program_dir, run_offline  # loads Pulumi: only when a program runs
 
     project, main = load_program_dir(program)
@@ -106,7 +125,7 @@ def load_inventory(
         run = run_offline(main, config, project=project, stack=name, semantics=semantics, stack_references=references)
     for warning in run.warnings:
         warn(warning)
-    return from_offline_run(run), (stack_config or program / "__main__.py")
+    return from_offline_run(run)
 
 
 def read_stack_references(items: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -22,13 +22,15 @@ import sys
 import sysconfig
 import threading
 import traceback
+import types
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import pulumi
-from google.protobuf import struct_pb2  # type: ignore[import-untyped]
+from google.protobuf import empty_pb2, struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import rpc
@@ -40,6 +42,7 @@ from bascule.io.heap import collector_paused
 from bascule.offline import placeholders
 from bascule.offline.placeholders import ACCOUNT_ID, ZERO_GUID, Namer
 from bascule.offline.types import FailureKind, OfflineRun, ProgramError, RegisteredResource, Semantics
+from bascule.spec.base import SpecValueError
 
 __all__ = ["FailureKind", "OfflineRun", "ProgramError", "RegisteredResource", "Semantics", "run_offline"]
 
@@ -326,6 +329,9 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recorded: list[RegisteredResource] = []
         self.types: dict[str, str] = {}
         """URN -> qualified type (`Parent$Child`), so a child's URN is built from its parent's in O(1)."""
+        self.by_urn: dict[str, RegisteredResource] = {}
+        self.paths: dict[str, str] = {}
+        """Source file URI -> path, once per file."""
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         qualified = type_
@@ -370,23 +376,42 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 "plugin and are not visible offline; only its outputs are stand-ins"
             )
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, rid or "", state)
-        self.recorded.append(
-            RegisteredResource(
-                urn=urn,
-                type=request.type,
-                name=request.name,
-                custom=bool(request.custom),
-                parent=request.parent or None,
-                provider=provider_urn,
-                inputs=inputs,
-                outputs=state,
-                id=rid or "",
-                dependencies=tuple(request.dependencies),
-                delete_before_replace=bool(request.deleteBeforeReplace),
-                ignore_changes=tuple(request.ignoreChanges),
-            )
+        self.by_urn[urn] = record = RegisteredResource(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent or None,
+            provider=provider_urn,
+            inputs=inputs,
+            outputs=dict(state),  # a component's is replaced by what it registers
+            id=rid or "",
+            dependencies=tuple(request.dependencies),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            ignore_changes=tuple(request.ignoreChanges),
+            source=self._source(request),
         )
+        self.recorded.append(record)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=rid or "", object=_struct(state))
+
+    def _source(self, request: Any) -> str | None:
+        """`path:line` of the request's `sourcePosition` (see `_program_positions`), if it has one."""
+        if not request.HasField("sourcePosition") or not request.sourcePosition.uri:
+            return None
+        uri = request.sourcePosition.uri
+        path = self.paths.get(uri)
+        if path is None:
+            path = self.paths[uri] = unquote(urlsplit(uri).path)
+        return f"{path}:{request.sourcePosition.line}"
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        """A component's `register_outputs` becomes its recorded outputs, as the engine stores them in the state
+        (secrets keep Pulumi's wrapper, as recorded inputs do)."""
+        record = self.by_urn.get(request.urn)
+        if record is not None and not record.custom:
+            record.outputs.clear()
+            record.outputs.update(_plain(rpc.deserialize_properties(request.outputs)))
+        return empty_pb2.Empty()
 
     def ReadResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -485,24 +510,49 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
         return future
 
 
-def _no_stack_trace() -> source_pb2.StackTrace:
-    return source_pb2.StackTrace()
+_NO_POSITION = source_pb2.StackTrace()
+
+
+def _program_uri(filename: str) -> str | None:
+    """The file URI of `filename` when it is the program's own code: not Python's libraries, not Bascule's."""
+    if filename.startswith((*_LIBRARY_PATHS, _BASCULE_PATH, "<")):
+        return None
+    try:
+        return Path(filename).as_uri()
+    except ValueError:  # a relative path: not a file the program was read from
+        return None
 
 
 @contextmanager
-def _no_source_positions() -> Iterator[None]:
-    """Skip the source position the SDK computes for every resource: no engine reads it offline.
+def _program_positions() -> Iterator[None]:
+    """Record where the program declared each resource, cheaply: the innermost frame of the program's own code
+    (for a resource a component creates, the program's line that created the component).
 
-    Each registration walks the whole Python stack (`traceback.extract_stack`, a file URI per frame) to
-    fill `sourcePosition` and `stackTrace` of the request, which `_RecordingMonitor` never reads: 12-15 %
-    of a stack run (benchmarks/plan_stack.py). Restored after the run; if an SDK release renames the
-    function, runs are only slower (tests/test_offline_engine.py says so).
+    The SDK's own capture (`_get_stack_trace`) formats the whole Python stack for every registration
+    (`traceback.extract_stack` reads each frame's source line, a file URI per frame): 12-15 % of a stack run
+    (benchmarks/plan_stack.py). This walks the frames' code objects only, with one answer per file cached, and
+    hands the SDK a one-frame trace, which it sends as the request's `sourcePosition` (as the real engine gets it).
+    Restored after the run; if an SDK release renames the function, positions are the SDK's (slower, and its own
+    choice of frame: tests/test_offline_engine.py says so).
     """
     original = getattr(runtime_resource, "_get_stack_trace", None)
     if original is None:
         yield
         return
-    runtime_resource._get_stack_trace = _no_stack_trace
+    uris: dict[str, str | None] = {}
+
+    def program_frame() -> source_pb2.StackTrace:
+        frame: types.FrameType | None = sys._getframe(1)
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            uri = uris[filename] if filename in uris else uris.setdefault(filename, _program_uri(filename))
+            if uri is not None:
+                position = source_pb2.SourcePosition(uri=uri, line=frame.f_lineno)
+                return source_pb2.StackTrace(frames=[source_pb2.StackFrame(pc=position)])
+            frame = frame.f_back
+        return _NO_POSITION
+
+    runtime_resource._get_stack_trace = program_frame
     try:
         yield
     finally:
@@ -572,7 +622,7 @@ def run_offline(
     worker = threading.Thread(target=context.run, args=(run,), name="bascule-offline-program", daemon=True)
     # Every resource leaves Outputs, futures and tasks alive until the run ends: with the collector on, its
     # full passes walk that growing heap again and again (a third to half of the run; README figures).
-    with collector_paused(age=False), _no_source_positions():
+    with collector_paused(age=False), _program_positions():
         worker.start()
         worker.join(timeout)
     if worker.is_alive():
@@ -626,6 +676,8 @@ def _program_error(exc: BaseException, unanswered: list[str]) -> ProgramError:
     if str(exc).startswith("While processing") and len(chain) > 1:  # the runtime's wrapper: report the cause
         exc = chain[-1]
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, SpecValueError):  # a spec built in the program: its one line says service, field, reason
+        return ProgramError(str(exc), FailureKind.PROGRAM, location)
     if isinstance(exc, pulumi.RunError) and not isinstance(exc, pulumi.ConfigMissingError):
         if unanswered and declared:  # a computed input found wrong, not a value the program wrote
             return ProgramError(text, FailureKind.STACK_REFERENCE, location, reference_hint)

@@ -37,6 +37,9 @@ class RegisteredResource:
     delete_before_replace: bool = False
     ignore_changes: tuple[str, ...] = ()
     """Lifecycle options as the engine receives them (property names in the SDK's wire case)."""
+    source: str | None = None
+    """`path:line` of the program line that declared the resource (or the component holding it), when the program's
+    own code did: what a finding about it points at."""
 
 
 @dataclass

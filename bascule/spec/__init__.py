@@ -15,11 +15,13 @@ from bascule.spec.base import DrillFault, ImageSite, Role
 from bascule.spec.loader import (
     CONFIG_NAMESPACE,
     DRILL_KEY,
+    SERVICE_TYPE,
     SERVICES_KEY,
     SpecError,
     load_stack_file,
     parse_drill,
     parse_services,
+    read_drill,
     read_stack_config,
 )
 from bascule.spec.models import (
@@ -85,6 +87,7 @@ __all__ = [
     "CONFIG_NAMESPACE",
     "DRILL_KEY",
     "SERVICES_KEY",
+    "SERVICE_TYPE",
     "TAG_CRITICALITY",
     "TAG_ROLE",
     "TAG_RPO",
@@ -129,6 +132,7 @@ __all__ = [
     "no_network_here",
     "parse_drill",
     "parse_services",
+    "read_drill",
     "read_stack_config",
     "register_data_standby",
     "register_dns_backend",

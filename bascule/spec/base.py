@@ -61,11 +61,56 @@ def _numeric(annotation: Any) -> bool:
     return annotation in (int, float) or any(arg in (int, float) for arg in get_args(annotation))
 
 
+class SpecValueError(ValueError):
+    """A spec built in Python with a bad value: one line per problem naming the spec (for a `ServiceSpec`, the
+    service), the field and the reason. A `ValueError`, as pydantic's own error is, so callers' handlers still
+    catch it; its text is one line, so a program's failure reads as one line at the program's file:line."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("; ".join(lines))
+        self.lines = lines
+
+
+def spec_error_lines(label: str, exc: ValidationError) -> list[str]:
+    """`label: field: reason` per error of `exc`, with pydantic's prefixes ("Value error, ") cut."""
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(part) for part in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if err["type"] == "missing":
+            msg = "required field is missing"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling against docs/spec.md)"
+        lines.append(f"{label}: {field + ': ' if field else ''}{msg}")
+    return lines
+
+
 class Model(BaseModel):
     """A spec model: unknown fields are errors, values are frozen, YAML's booleans are not numbers, and no text
     holds a control, format (bidi) or surrogate character (`hidden_character`), in any field of any plug-in."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+    if not TYPE_CHECKING:  # type checkers keep pydantic's typed signature of the fields
+
+        def __init__(self, /, **data: Any) -> None:
+            """Built in Python (`ServiceSpec(...)` in a program): a bad value raises `SpecValueError`, one line per
+            problem, instead of pydantic's multi-line report, which a program's failure cuts to its first line
+            ("1 validation error for ServiceSpec"). Stack files go through `model_validate` and the loader."""
+            try:
+                super().__init__(**data)
+            except ValidationError as exc:
+                raise SpecValueError(spec_error_lines(self._spec_label(data), exc)) from None
+
+        # Validation (stack files, nested specs) must not call this `__init__`, or a nested spec's error would reach
+        # the loader as one opaque value error: pydantic calls a model's own `__init__` while validating unless it
+        # is marked as its base one, as pydantic marks BaseModel's and RootModel's (pydantic/main.py, root_model.py).
+        __init__.__pydantic_base_init__ = True
+
+    @classmethod
+    def _spec_label(cls, data: Mapping[str, Any]) -> str:
+        """What a problem of this spec is said to be about: the class, unless a subclass knows better."""
+        return cls.__name__
 
     @model_validator(mode="before")
     @classmethod

@@ -21,6 +21,9 @@ from bascule.spec.plugins import no_network_here
 CONFIG_NAMESPACE = "bascule"
 SERVICES_KEY = f"{CONFIG_NAMESPACE}:services"
 DRILL_KEY = f"{CONFIG_NAMESPACE}:drill"
+SERVICE_TYPE = f"{CONFIG_NAMESPACE}:service:FailoverService"
+"""The type token of `FailoverService`: drills and `verify` find each service's registered outputs in a stack's
+state by it, without loading the components."""
 
 
 class SpecError(Exception):
@@ -110,7 +113,20 @@ def _service_label(raw: list[Any], index: int) -> str:
 
 
 def parse_drill(raw: Any, stack: StackSpec, source: str) -> DrillHook | None:
-    """The drill hook in force, if any; raw JSON strings are accepted as `pulumi config set` stores them."""
+    """The drill hook in force, if any, checked against the stack's services (the service exists, the fault
+    suits its primary); raw JSON strings are accepted as `pulumi config set` stores them."""
+    hook = read_drill(raw, source)
+    if hook is not None:
+        try:
+            hook.check_against(stack)
+        except ValueError as exc:
+            raise SpecError([f"{source}: {DRILL_KEY}.{exc}"]) from None
+    return hook
+
+
+def read_drill(raw: Any, source: str) -> DrillHook | None:
+    """The drill marker `bascule:drill` as written, without a stack to check it against: what a component reads
+    before it knows the program's other services. The one parser of the marker."""
     if raw in (None, "", {}):
         return None
     if isinstance(raw, str):
@@ -119,12 +135,8 @@ def parse_drill(raw: Any, stack: StackSpec, source: str) -> DrillHook | None:
         except json.JSONDecodeError:
             raise SpecError([f"{source}: {DRILL_KEY}: not JSON: {raw!r}"]) from None
     try:
-        hook = DrillHook.model_validate(raw)
-        hook.check_against(stack)
+        return DrillHook.model_validate(raw)
     except ValidationError as exc:
         raise SpecError(
             [f"{source}: {DRILL_KEY}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         ) from None
-    except ValueError as exc:
-        raise SpecError([f"{source}: {DRILL_KEY}.{exc}"]) from None
-    return hook

@@ -130,6 +130,12 @@ class ServiceSpec(Model):
     data: SerializeAsAny[DataSpecBase] | None = None
     """A data standby of a registered kind (`kind: postgres`)."""
 
+    @classmethod
+    def _spec_label(cls, data: Mapping[str, Any]) -> str:
+        """A service's problems name the service, as the stack-file loader's do."""
+        name = data.get("name")
+        return f"service '{name}'" if isinstance(name, str) and name else cls.__name__
+
     @field_validator("primary", "secondary", mode="before")
     @classmethod
     def _site(cls, v: Any) -> Any:
@@ -283,6 +289,10 @@ class DrillHook(Model):
     deadline: datetime | None = None
     """When the drill may be assumed dead and the stack restored by any scheduled job (the dead-man switch in
     `bascule.drills`); absent in markers an older Bascule set. The components ignore it."""
+
+    def in_progress(self) -> str:
+        """What a program run with this marker warns, so a forgotten marker shows in every `pulumi up`."""
+        return f"drill in progress: fault '{self.fault.value}' injected into service '{self.service}'"
 
     def check_against(self, stack: StackSpec) -> None:
         svc = next((s for s in stack.services if s.name == self.service), None)

@@ -3,7 +3,8 @@
 The last block is all it adds for a standby: the running ALB becomes the failover primary (nothing is created for
 it but the alias record), a Cloud Run standby in Paris, Route 53 switching in the team's own zone. No provider is
 passed: Bascule's resources use the stack's default providers, so `aws:assumeRoles` and `aws:defaultTags` of
-Pulumi.prod.yaml apply to them as to the team's own.
+Pulumi.prod.yaml apply to them as to the team's own. Nothing is added for drills: `FailoverService` reads the drill
+marker (`bascule:drill`) and registers what `bascule drill` and `bascule verify` read.
 """
 
 import json
@@ -12,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from bascule.components import ExistingLoadBalancer, FailoverService, FailoverServiceArgs, SiteInputs
-from bascule.spec import AwsAlbSiteSpec, DrillFault, GcpSiteSpec, HealthCheckSpec, Route53DnsSpec, ServiceSpec
+from bascule.spec import AwsAlbSiteSpec, GcpSiteSpec, HealthCheckSpec, Route53DnsSpec, ServiceSpec
 
 config = pulumi.Config()
 HOSTNAME = "checkout.shop.example.com"
@@ -121,15 +122,11 @@ spec = ServiceSpec(
     health_check=HealthCheckSpec(path="/healthz"),
     dns=Route53DnsSpec(zone="shop.example.com"),
 )
-# A drill in progress (`bascule drill --stack prod` sets bascule:drill around a targeted `pulumi up`).
-drill = pulumi.Config("bascule").get_object("drill")
-fault = DrillFault(drill["fault"]) if isinstance(drill, dict) and drill.get("service") == spec.name else None
 
 service = FailoverService(
     "checkout",
     FailoverServiceArgs(
         service=spec,
-        drill=fault,
         primary=SiteInputs(
             load_balancer=ExistingLoadBalancer(dns_name=alb.dns_name, zone_id=alb.zone_id, listener_arn=https.arn)
         ),
