@@ -27,8 +27,8 @@ from tests.conftest import have_pdns, stack_config
 
 HOST = "checkout.sandbox.test"
 ACM = ("amazon.com", "amazontrust.com", "awstrust.com", "amazonaws.com")
-GOOGLE = ("pki.goog", "letsencrypt.org")
-FRONT_DOOR = ("digicert.com",)
+GOOGLE = ("pki.goog",)
+FRONT_DOOR = ("digicert.com", "geotrust.com", "thawte.com", "rapidssl.com")
 
 
 def found(*records: tuple[int, str, str]) -> RelevantSet:
@@ -42,7 +42,13 @@ def found(*records: tuple[int, str, str]) -> RelevantSet:
         (((0, "issue", "amazon.com"),), ACM, False),
         (((0, "issue", "amazontrust.com; account=1"),), ACM, False),  # parameters after `;` do not change the CA
         (((0, "issue", "letsencrypt.org"),), ACM, True),
-        (((0, "issue", "letsencrypt.org"),), GOOGLE, False),  # Certificate Manager falls back to Let's Encrypt
+        # A per-project DNS authorization takes only Google Trust Services: no fallback to Let's Encrypt.
+        (((0, "issue", "letsencrypt.org"),), GOOGLE, True),
+        (((0, "issue", "geotrust.com"),), FRONT_DOOR, False),  # DigiCert honours its brands' CAA domains
+        # Bound to an account (RFC 8657): the user's account, not the cloud's; unless another value is unbound.
+        (((0, "issue", "digicert.com; accounturi=https://acme.digicert.com/a/1"),), FRONT_DOOR, True),
+        (((0, "issue", "pki.goog; accounturi=https://pki.goog/a/1"), (0, "issue", "pki.goog")), GOOGLE, False),
+        (((0, "issue", "amazon.com; validationmethods=dns-01"),), ACM, False),
         (((0, "issue", "digicert.com"), (0, "issue", "pki.goog")), FRONT_DOOR, False),
         (((0, "issue", ";"),), FRONT_DOOR, True),  # nobody may issue
         (((0, "iodef", "mailto:sec@example.com"),), ACM, False),  # no issue property: no restriction
@@ -106,7 +112,9 @@ def test_the_set_at_the_zone_apex_governs_the_hostname(box: Sandbox) -> None:
     assert problems == [
         f"caa: {HOST}: the CAA records at sandbox.test allow letsencrypt.org, not the CA the primary's certificate "
         "comes from (amazon.com or amazontrust.com or awstrust.com or amazonaws.com): add a record "
-        '`0 issue "amazon.com"` there'
+        '`0 issue "amazon.com"` there',
+        f"caa: {HOST}: the CAA records at sandbox.test allow letsencrypt.org, not the CA the secondary's certificate "
+        'comes from (pki.goog): add a record `0 issue "pki.goog"` there',
     ]
 
 
@@ -129,7 +137,7 @@ def test_verify_reports_a_refused_ca(box: Sandbox) -> None:
     )  # fmt: skip
     result = assess(target, trust=None, timeout=5.0)  # type: ignore[arg-type]  # no site to connect to
     (problem,) = [p for p in result.problems if p.startswith("caa:")]
-    assert "allow pki.goog, not the CA the secondary's certificate comes from (digicert.com)" in problem
+    assert "allow pki.goog, not the CA the secondary's certificate comes from (digicert.com or geotrust.com" in problem
 
 
 @needs_pdns

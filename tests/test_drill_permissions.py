@@ -9,7 +9,9 @@ Each fault's calls are what the Terraform AWS provider, which pulumi-aws bridges
 an updated Route 53 record is one UPSERT (`resourceRecordUpdate` falls through to create with UPSERT when neither type
 nor set identifier changes), then GetChange until INSYNC and a read (GetHostedZone, ListResourceRecordSets); a
 health check is created, then tagged (Route 53 takes no tags on create), read back with GetHealthCheck and
-ListTagsForResource; a listener rule is created with its tags (CreateRule with Tags, which also authorises AddTags)
+ListTagsForResource; an existing ALB looked up by ARN (`aws.lb.get_load_balancer`, on every update of a stack that has
+one, whatever the fault) is DescribeLoadBalancers then DescribeLoadBalancerAttributes (`dataSourceLoadBalancerRead`
+calls `findLoadBalancerAttributesByARN`, internal/service/elbv2/load_balancer_data_source.go); a listener rule is created with its tags (CreateRule with Tags, which also authorises AddTags)
 and read with DescribeRules. The reads of tags by ECS (ListTagsForResource) are as the policy had them: unverified.
 A call the policy refuses fails the test (missing); an allowed action no call uses fails it too (excess).
 """
@@ -164,6 +166,7 @@ FAULT_CALLS: dict[str, list[Call]] = {
     "health, existing ALB": [
         *LOOKUPS,
         Call("elasticloadbalancing:DescribeLoadBalancers", "*"),
+        Call("elasticloadbalancing:DescribeLoadBalancerAttributes", "*"),
         Call("elasticloadbalancing:CreateRule", TEAM_LISTENER),
         Call("elasticloadbalancing:CreateRule", TEAM_RULE, {"aws:RequestTag/bascule:service": "checkout"}),
         Call(

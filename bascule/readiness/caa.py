@@ -6,7 +6,10 @@ DNS query does, so a hostname that is a CNAME to a switch's name can pick up the
 3, https://datatracker.ietf.org/doc/html/rfc8659). In it, only `issue` properties restrict a certificate for a
 single name (`issuewild` applies to wildcards, which Bascule never requests); a set with no `issue` property does
 not restrict issuance (RFC 8659, per erratum 5244 of RFC 6844); an unknown property with the critical flag forbids
-issuance; an `issue` value names its CA before any `;`, and `;` alone names none.
+issuance; an `issue` value names its CA before any `;`, and `;` alone names none. A value that names the CA but binds
+it to an account (`accounturi=`, RFC 8657 section 3: the CA "MUST NOT issue" unless the requesting account matches)
+names the account of whoever wrote the record, not the cloud's, so it is reported as stopping the site's CA unless
+another value names that CA without a binding.
 """
 
 from __future__ import annotations
@@ -59,12 +62,25 @@ def relevant_set(hostname: str, resolver: dns.resolver.Resolver) -> RelevantSet:
     return RelevantSet(None)
 
 
+def _issuer(value: str) -> tuple[str, bool]:
+    """An `issue` value's CA domain (lowercase; "" for none) and whether it binds that CA to an account."""
+    domain, _, parameters = value.partition(";")
+    keys = {p.split("=", 1)[0].strip().lower() for p in parameters.split(";") if "=" in p}
+    return domain.strip().lower(), "accounturi" in keys
+
+
 def issuers(found: RelevantSet) -> tuple[str, ...] | None:
     """The CA domains the set lets issue a single-name certificate; None when it does not restrict issuance."""
     issue = [p for p in found.properties if p.tag == "issue"]
     if not issue:
         return None
-    return tuple(sorted({p.value.split(";", 1)[0].strip().lower() for p in issue} - {""}))
+    return tuple(sorted({_issuer(p.value)[0] for p in issue} - {""}))
+
+
+def _account_bound(found: RelevantSet, authorities: set[str]) -> bool:
+    """Whether every `issue` value naming one of the authorities binds it to an account (`accounturi`)."""
+    named = [_issuer(p.value) for p in found.properties if p.tag == "issue" and _issuer(p.value)[0] in authorities]
+    return bool(named) and all(bound for _, bound in named)
 
 
 def caa_problem(hostname: str, authorities: Sequence[str], found: RelevantSet) -> str | None:
@@ -78,7 +94,14 @@ def caa_problem(hostname: str, authorities: Sequence[str], found: RelevantSet) -
             f"{', '.join(sorted(set(critical)))}, so no CA may issue"
         )
     allowed = issuers(found)
-    if allowed is None or set(allowed) & {a.lower() for a in authorities}:
+    wanted = {a.lower() for a in authorities}
+    if allowed is not None and _account_bound(found, wanted):
+        return (
+            f"caa: {hostname}: the CAA records at {found.owner} bind {', '.join(sorted(set(allowed) & wanted))} to an "
+            "account (accounturi=), which is not the cloud's account this site's certificate is requested under: "
+            f'add a record `0 issue "{authorities[0]}"` without it'
+        )
+    if allowed is None or set(allowed) & wanted:
         return None
     named = ", ".join(allowed) or 'no CA (issue ";")'
     return (

@@ -28,10 +28,15 @@ FRONT_DOOR_VALIDATION_PREFIX = len("_dnsauth.")
 """Front Door proves a custom domain by a `_dnsauth.` TXT record before the hostname
 (https://learn.microsoft.com/en-us/azure/frontdoor/domain)."""
 
-FRONT_DOOR_CERTIFICATE_AUTHORITIES = ("digicert.com",)
-"""CAA `issue` domain of Front Door's managed certificates: "Azure Front Door's certificates are issued by our partner
-certification authority, DigiCert. For some domains, you must explicitly allow DigiCert as a certificate issuer by
-creating a CAA domain record with the value: `0 issue digicert.com`" (https://learn.microsoft.com/azure/frontdoor/domain)."""
+FRONT_DOOR_CERTIFICATE_AUTHORITIES = ("digicert.com", "geotrust.com", "thawte.com", "rapidssl.com")
+"""CAA `issue` domains that let Front Door's managed certificate be issued: "Azure Front Door's certificates are issued
+by our partner certification authority, DigiCert. For some domains, you must explicitly allow DigiCert as a
+certificate issuer by creating a CAA domain record with the value: `0 issue digicert.com`"
+(https://learn.microsoft.com/azure/frontdoor/domain). DigiCert also honours its brands' CAA domains: a record
+authorizing GeoTrust (or Thawte) "authorize[s] DigiCert to issue your GeoTrust brand certificates for that domain plus
+all the other Di[giCert brands]" (https://knowledge.digicert.com/solution/SO28344.html, SO28343 for Thawte; RapidSSL
+from the same notice, "This authorizes DigiCert to issue DigiCert, Symantec, Thawte, GeoTrust, and RapidSSL
+certificates"). The first is the one to add."""
 
 # --- Resource providers a subscription must have registered -------------------------------------------
 RESOURCE_PROVIDERS = {

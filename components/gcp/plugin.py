@@ -29,15 +29,20 @@ CLOUD_RUN_MIN_MEMORY_FOR_CPU = {4: 2 * 1024, 6: 4 * 1024, 8: 4 * 1024}
 """CPUs -> the least memory (MiB) they may be given."""
 
 CERTIFICATE_MANAGER_VALIDATION_PREFIX = len("_acme-challenge_") + 16 + len(".")
-"""A per-project DNS authorization is a CNAME `_acme-challenge_<id>.<host>` before the hostname. The id's length
-(16) is observed in public configurations, not stated by Google (unverified); the fixed-record form is the shorter
-`_acme-challenge.` (https://cloud.google.com/certificate-manager/docs/dns-authorizations)."""
+"""A per-project DNS authorization is a CNAME `_acme-challenge_<id>.<host>` before the hostname: Google's example is
+"_acme-challenge_ujmmovf2vn55tgye.myorg.example.com" (a 16-character id;
+https://cloud.google.com/certificate-manager/docs/deploy-google-managed-dns-auth). That the id is always 16 characters
+is read from that example and from public configurations, not stated by Google (unverified). The fixed-record form is
+the shorter `_acme-challenge.` (https://cloud.google.com/certificate-manager/docs/dns-authorizations)."""
 
-CERTIFICATE_AUTHORITIES = ("pki.goog", "letsencrypt.org")
-"""CAA `issue` domains Certificate Manager issues from: Google's Public CA ("CAA records must permit pki.goog",
-https://developers.google.com/public-key-infrastructure/dns-debugging), falling back to Let's Encrypt when the
-Public CA cannot issue, e.g. when CAA "explicitly prohibits the Public CA"
-(https://cloud.google.com/certificate-manager/docs/how-it-works)."""
+CERTIFICATE_AUTHORITIES = ("pki.goog",)
+"""CAA `issue` domain of the CA a certificate authorized per project comes from: Google Trust Services ("CAA records
+must permit pki.goog", https://developers.google.com/public-key-infrastructure/dns-debugging). Not Let's Encrypt:
+Certificate Manager's fallback to it (https://cloud.google.com/certificate-manager/docs/how-it-works) does not apply
+here, "For PER_PROJECT_RECORD DNS authorization, Certificate Manager supports only the certificates issued by Google
+Trust Services. Certificates issued by other authorities, such as Let's Encrypt CA, aren't supported"
+(https://cloud.google.com/certificate-manager/docs/deploy-google-managed-dns-auth), so a CAA set naming only
+letsencrypt.org stops the certificate."""
 
 # --- The APIs a project must have enabled, per component (the Service Usage API itself must already be on) --
 SITE_APIS = ("run.googleapis.com", "compute.googleapis.com", "certificatemanager.googleapis.com")
