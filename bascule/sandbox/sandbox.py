@@ -120,7 +120,7 @@ def _read_state(path: Path) -> dict[str, Any]:
             for key, value in mapping(path, (name,), raw.get(name, {})).items():
                 if not isinstance(value, kind) or isinstance(value, bool):
                     raise at(path, (name, key), f"expected {'a pid' if kind is int else 'a text'}, got {value!r:.40}")
-        if raw.get("directory") != str(path.parent):  # every path the sandbox writes is under its own folder
+        if "directory" in raw and raw["directory"] != str(path.parent):  # all it writes is under its own folder
             raise at(path, ("directory",), f"names {str(raw.get('directory'))!r:.60}, not the folder it is in")
         if raw.get("data") is not None:
             clusters = mapping(path, ("data", "clusters"), mapping(path, ("data",), raw["data"]).get("clusters"))
