@@ -160,8 +160,8 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
     for number, event in lines:
         if not isinstance(event, dict) or not isinstance(event.get("kind"), str):
             raise JournalError(f"{path}:{number}: not a journal event (an object with a 'kind')")
-        # What every event carries (`Journal.append`) and reports compute with, where present: checked here, so a damaged value is
-        # this one-line error, never an exception deep in a report.
+        # What every event carries (`Journal.append`) and reports compute with, checked where present: a damaged
+        # value is this one-line error, never an exception deep in a report.
         t = event.get("t", 0.0)
         if not isinstance(t, int | float) or isinstance(t, bool) or t != t or t in (float("inf"), float("-inf")):
             raise JournalError(f"{path}:{number}: t: expected a number of seconds, got {json.dumps(t)}")
