@@ -11,12 +11,11 @@ from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
-from pydantic import field_validator
 
 from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
 from bascule.facts import Cloud
 from bascule.spec import SiteKind
-from bascule.spec.base import SiteSpecBase, check_region
+from bascule.spec.base import SiteSpecBase
 from bascule.spec.plugins import ALWAYS
 
 
@@ -27,11 +26,6 @@ class FakeIpSiteSpec(SiteSpecBase):
     @property
     def cloud(self) -> Cloud:
         return Cloud.AWS
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, v: str) -> str:
-        return check_region(Cloud.AWS, v)
 
 
 class FakeNameSiteSpec(FakeIpSiteSpec):

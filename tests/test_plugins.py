@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import yaml
 
 from bascule.components.program import main as program
 from bascule.components.registry import DNS_BACKENDS, SITE_KINDS, site_class
+from bascule.facts import Cloud
 from bascule.inventory.records import from_offline_run
 from bascule.offline.engine import run_offline
 from bascule.spec import SpecError, load_stack_file, parse_drill, parse_services, register_site_kind, site_kind
+from bascule.spec.base import SiteSpecBase
 from bascule.spec.plugins import DNS_BACKENDS as DNS_DECLARATIONS
 from bascule.spec.plugins import SITE_KINDS as SITE_DECLARATIONS
 from bascule.spec.plugins import UnknownKindError
@@ -110,3 +113,30 @@ def test_a_kind_is_registered_once_and_built_ins_stay(fake_kinds: None) -> None:
         register_site_kind(fake_plugin.FAKE_IP)
     with pytest.raises(ValueError, match="built in"):
         SITE_DECLARATIONS.unregister("aws")
+
+
+def test_a_plug_in_s_region_is_checked_by_the_base_against_its_cloud(fake_kinds: None) -> None:
+    # The fake kind declares no region check of its own: `SiteSpecBase` checks it against the kind's cloud, at the
+    # region field, beside the service's other errors.
+    secondary = {"kind": "endpoint", "provider": "gcp", "region": "eu-west-3", "address": "203.0.113.7"}
+    svc = _service(primary={"kind": "fakeip", "region": "europe-west4"}, secondary=secondary)
+    with pytest.raises(SpecError) as exc:
+        parse_services([svc], "s.yaml")
+    assert [line.split(";")[0] for line in exc.value.lines] == [
+        "s.yaml: service 'ledger': primary.region: 'europe-west4' is not a known aws region",
+        "s.yaml: service 'ledger': secondary.region: 'eu-west-3' is not a known gcp region",
+    ]
+
+
+def test_a_kind_whose_cloud_reads_a_later_field_is_a_plug_in_bug() -> None:
+    class Late(SiteSpecBase):
+        kind: Literal["late"] = "late"
+        region: str
+        where: Cloud
+
+        @property
+        def cloud(self) -> Cloud:
+            return self.where
+
+    with pytest.raises(TypeError, match=r"Late.cloud reads a field declared after region"):
+        Late(region="eu-west-3", where=Cloud.AWS)

@@ -12,9 +12,17 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bascule import facts
@@ -168,6 +176,27 @@ class SiteSpecBase(Model):
     """A site of any kind: where it runs (`cloud`, `region`), whatever creates it."""
 
     kind: str
+
+    region_field: ClassVar[str] = "region"
+    """The field that holds `region`, where a bad one is reported: a kind that says `location` sets this."""
+
+    @field_validator("*")
+    @classmethod
+    def _region_of_cloud(cls, value: Any, info: ValidationInfo) -> Any:
+        """The region field holds a region of the kind's `cloud`: one check for every kind, run as that field's own
+        validator, so a bad region is reported with the other fields' errors. `cloud` is asked of the fields
+        validated so far: a kind's cloud is fixed, or a field declared before the region (an endpoint's
+        `provider`); when that field failed, its own error is the one to fix first."""
+        if info.field_name == cls.region_field:
+            try:
+                cloud = cls.model_construct(**info.data).cloud
+            except AttributeError:  # a field `cloud` reads is missing: failed, or (a kind's bug) declared later
+                fields = list(cls.model_fields)
+                if all(name in info.data for name in fields[: fields.index(info.field_name)]):
+                    raise TypeError(f"{cls.__name__}.cloud reads a field declared after {info.field_name}") from None
+                return value
+            check_region(cloud, value)
+        return value
 
     if TYPE_CHECKING:  # each kind gives them as a field or a property (a field cannot override a property here)
 

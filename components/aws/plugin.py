@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from bascule import facts
 from bascule.facts import Cloud
-from bascule.spec.base import HOSTNAME, DnsSpecBase, DrillFault, ImageSite, Model, Role, SiteSpecBase, check_region
+from bascule.spec.base import HOSTNAME, DnsSpecBase, DrillFault, ImageSite, Model, Role, SiteSpecBase
 from bascule.spec.models import ServiceSpec
 from bascule.spec.plugins import DnsBackend, SiteKind, has_fixed_ip
 
@@ -172,11 +172,6 @@ class AwsSiteSpec(ImageSite):
     def cloud(self) -> Cloud:
         return Cloud.AWS
 
-    @field_validator("region")
-    @classmethod
-    def _region(cls, v: str) -> str:
-        return check_region(Cloud.AWS, v)
-
     @model_validator(mode="after")
     def _task_size(self) -> AwsSiteSpec:
         allowed = FARGATE_MEMORY[self.cpu]
@@ -295,11 +290,6 @@ class AwsAlbSiteSpec(SiteSpecBase):
     @property
     def cloud(self) -> Cloud:
         return Cloud.AWS
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, v: str) -> str:
-        return check_region(Cloud.AWS, v)
 
     @model_validator(mode="after")
     def _literals(self) -> AwsAlbSiteSpec:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -77,6 +77,7 @@ class AzureSiteSpec(ImageSite):
 
     kind: Literal["azure"] = "azure"
     location: str
+    region_field: ClassVar[str] = "location"
     container_port: int = Field(default=8080, ge=1, le=65535)
     cpu: float = 0.5
     min_replicas: int = Field(default=1, ge=1, le=300)
@@ -109,11 +110,6 @@ class AzureSiteSpec(ImageSite):
         if v not in CONTAINER_APPS_CPU:
             raise ValueError(f"Container Apps takes 0.25 to 4 vCPU in steps of 0.25, not {v}")
         return v
-
-    @field_validator("location")
-    @classmethod
-    def _location(cls, v: str) -> str:
-        return check_region(Cloud.AZURE, v)
 
     @field_validator("front_door_backend_cidrs")
     @classmethod

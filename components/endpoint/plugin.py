@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from bascule.facts import Cloud
-from bascule.spec.base import SiteSpecBase, check_region, is_hostname
+from bascule.spec.base import SiteSpecBase, is_hostname
 from bascule.spec.plugins import SiteKind
 
 
@@ -39,7 +39,6 @@ class EndpointSiteSpec(SiteSpecBase):
 
     @model_validator(mode="after")
     def _check(self) -> EndpointSiteSpec:
-        check_region(self.provider, self.region)
         if not self.is_ip and not is_hostname(self.address):
             raise ValueError(f"address '{self.address}' is neither an IP address nor a DNS hostname")
         if self.is_ip and _unreachable(ipaddress.ip_address(self.address)):

@@ -84,11 +84,6 @@ class GcpSiteSpec(ImageSite):
     def cloud(self) -> Cloud:
         return Cloud.GCP
 
-    @field_validator("region")
-    @classmethod
-    def _region(cls, v: str) -> str:
-        return check_region(Cloud.GCP, v)
-
     @field_validator("project")
     @classmethod
     def _project(cls, v: str) -> str:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from bascule.facts import Cloud
-from bascule.spec.base import Image, SiteSpecBase, check_region
+from bascule.spec.base import Image, SiteSpecBase
 from bascule.spec.plugins import SiteKind
 
 
@@ -37,11 +37,6 @@ class ScalewaySiteSpec(SiteSpecBase):
     @property
     def cloud(self) -> Cloud:
         return Cloud.SCALEWAY
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, v: str) -> str:
-        return check_region(Cloud.SCALEWAY, v)
 
     @model_validator(mode="after")
     def _scale(self) -> ScalewaySiteSpec:
