@@ -79,8 +79,13 @@ def test_health_adds_one_503_rule_for_the_health_path(plan_services: PlanFn, pro
     rule = changes[RULE][1]
     assert rule["priority"] == 1
     assert rule["conditions"] == [{"pathPattern": {"values": ["/healthz"]}}]
-    assert rule["actions"][0]["type"] == "fixed-response"
-    assert rule["actions"][0]["fixedResponse"]["statusCode"] == "503"
+    assert rule["actions"] == [{"type": "fixed-response", "fixedResponse": {
+        "contentType": "text/plain", "statusCode": "503", "messageBody": "bascule drill: health fault"}}]  # fmt: skip
+    # The URN a deployed stack's drill state holds: the rule's name and parent are part of the interface.
+    assert after.named(RULE[1], RULE[0]).urn == (
+        "urn:pulumi:test::bascule::bascule:service:FailoverService$bascule:aws:AwsSite"
+        "$aws:lb/listenerRule:ListenerRule::checkout-primary-drill-health"
+    )
     https = after.named("checkout-primary-https", "aws:lb/listener:Listener")
     assert rule["listenerArn"] == https.outputs["arn"]
 

@@ -123,6 +123,11 @@ def test_health_drill_adds_a_rule_on_the_team_s_listener_and_a_check_through_it(
     listener = prod.named("https", "aws:lb/listener:Listener")
     alb = prod.named("web", "aws:lb/loadBalancer:LoadBalancer")
     (rule,) = [r for r in _bascule(drilled) if r.type == RULE]
+    # The URN a deployed stack's drill state holds: the rule's name and parent are part of the interface.
+    assert rule.urn == (
+        "urn:pulumi:prod::checkout-platform::bascule:service:FailoverService$bascule:aws:AwsAlbSite"
+        "$aws:lb/listenerRule:ListenerRule::checkout-primary-drill-health"
+    )
     assert rule.inputs["listenerArn"] == listener.outputs["arn"]
     assert rule.inputs["priority"] == 1
     assert rule.inputs["region"] == "eu-west-3" and not rule.provider

@@ -19,7 +19,8 @@ import traceback
 import pulumi
 import pulumi_aws as aws
 
-from bascule.components.aws.plugin import AwsAlbSiteSpec, alb_path_pattern, check_zone_id
+from bascule.components.aws.drill_rule import health_fault_rule
+from bascule.components.aws.plugin import AwsAlbSiteSpec, check_zone_id
 from bascule.components.base import (
     Site,
     SiteArgs,
@@ -133,24 +134,12 @@ class AwsAlbSite(Site):
             host = aws.lb.ListenerRuleConditionHostHeaderArgs(
                 regex_values=[_host_regex(args.service.hostname), dns_name.apply(_host_regex)]
             )
-        return aws.lb.ListenerRule(
-            f"{name}-drill-health",
+        return health_fault_rule(
+            name,
             listener_arn=listener_arn,
             priority=site.drill_rule_priority,
-            conditions=[
-                aws.lb.ListenerRuleConditionArgs(
-                    path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[alb_path_pattern(hc.path)])
-                ),
-                aws.lb.ListenerRuleConditionArgs(host_header=host),
-            ],
-            actions=[
-                aws.lb.ListenerRuleActionArgs(
-                    type="fixed-response",
-                    fixed_response=aws.lb.ListenerRuleActionFixedResponseArgs(
-                        content_type="text/plain", status_code="503", message_body="bascule drill: health fault"
-                    ),
-                )
-            ],
+            health_path=hc.path,
+            conditions=[aws.lb.ListenerRuleConditionArgs(host_header=host)],
             region=region,
             tags=tags,
             opts=child,

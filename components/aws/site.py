@@ -14,7 +14,8 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from bascule.components.aws.plugin import ALB_MIN_SUBNETS, AwsSiteSpec, Route53DnsSpec, alb_path_pattern
+from bascule.components.aws.drill_rule import health_fault_rule
+from bascule.components.aws.plugin import ALB_MIN_SUBNETS, AwsSiteSpec, Route53DnsSpec
 from bascule.components.base import (
     AwsNetwork,
     Site,
@@ -273,25 +274,13 @@ class AwsSite(Site):
         if args.fault is DrillFault.HEALTH:
             # The real health checkers must see a real failure: the health path answers 503 at the edge (what
             # Traffic Manager's probes and clients reach; a Route 53 alias needs the target group to fail too).
-            aws.lb.ListenerRule(
-                f"{name}-drill-health",
+            health_fault_rule(
+                name,
                 listener_arn=https.arn,
                 priority=1,
-                conditions=[
-                    aws.lb.ListenerRuleConditionArgs(
-                        path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[alb_path_pattern(hc.path)])
-                    )
-                ],
-                actions=[
-                    aws.lb.ListenerRuleActionArgs(
-                        type="fixed-response",
-                        fixed_response=aws.lb.ListenerRuleActionFixedResponseArgs(
-                            content_type="text/plain", status_code="503", message_body="bascule drill: health fault"
-                        ),
-                    )
-                ],
-                tags=tags,
+                health_path=hc.path,
                 region=region,
+                tags=tags,
                 opts=child,
             )
         self.endpoint = SiteEndpoint(
