@@ -23,7 +23,9 @@ from bascule.audit.workloads import (
 )
 from bascule.cli.common import (
     EXIT_FAILED,
+    Program,
     Quiet,
+    StackConfig,
     StacksDir,
     emit,
     fail,
@@ -60,12 +62,8 @@ def audit_command(
     export: Annotated[list[Path] | None, typer.Option("--export", help="A `pulumi stack export` file; repeatable.")] = (
         None
     ),
-    program: Annotated[Path | None, typer.Option("--program", help="A Pulumi Python project folder, run offline.")] = (
-        None
-    ),
-    stack_config: Annotated[
-        Path | None, typer.Option("--stack-config", help="With --program: its Pulumi.<stack>.yaml.")
-    ] = None,
+    program: Program = None,
+    stack_config: StackConfig = None,
     history_dir: Annotated[
         Path | None, typer.Option("--history", help="Folder of history.jsonl (`bascule drill --history DIR`).")
     ] = None,

@@ -11,7 +11,9 @@ from bascule.check.verdicts import Format, anchor_for, check, exit_code, render,
 from bascule.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
+    Program,
     Quiet,
+    StackConfig,
     StacksDir,
     emit,
     emit_json,
@@ -41,12 +43,8 @@ def check_command(
     stack: Annotated[
         str | None, typer.Option("--stack", help="This repo's program with stacks/Pulumi.<NAME>.yaml.")
     ] = (None),
-    program: Annotated[
-        Path | None, typer.Option("--program", help="Any Pulumi Python project folder, run offline.")
-    ] = None,
-    stack_config: Annotated[
-        Path | None, typer.Option("--stack-config", help="With --program: its Pulumi.<stack>.yaml.")
-    ] = None,
+    program: Program = None,
+    stack_config: StackConfig = None,
     output_format: Annotated[Format, format_option("text, json, sarif or junit")] = Format.TEXT,
     quiet: Quiet = False,
     config: Annotated[

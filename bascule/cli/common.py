@@ -326,6 +326,8 @@ MinCertDays = Annotated[
     typer.Option("--min-cert-days", min=0, help="A site whose certificate expires sooner than this is not ready."),
 ]
 StacksDir = Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")]
+Program = Annotated[Path | None, typer.Option("--program", help="Any Pulumi Python project folder, run offline.")]
+StackConfig = Annotated[Path | None, typer.Option("--stack-config", help="With --program: its Pulumi.<stack>.yaml.")]
 SandboxDir = Annotated[
     Path | None,
     typer.Option(

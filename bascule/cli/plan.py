@@ -11,7 +11,9 @@ from rich.table import Table
 from bascule.cli.common import (
     FormatTextJson,
     JsonAlias,
+    Program,
     Quiet,
+    StackConfig,
     StacksDir,
     TextOrJson,
     chosen_format,
@@ -52,12 +54,8 @@ def plan(
     stack: Annotated[
         str | None, typer.Option("--stack", "-s", help="Stack name: reads <stacks-dir>/Pulumi.<stack>.yaml.")
     ] = None,
-    program: Annotated[
-        Path | None, typer.Option("--program", help="Any Pulumi Python project folder, run offline.")
-    ] = None,
-    stack_config: Annotated[
-        Path | None, typer.Option("--stack-config", help="With --program: its Pulumi.<stack>.yaml.")
-    ] = None,
+    program: Program = None,
+    stack_config: StackConfig = None,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
     stacks_dir: StacksDir = Path("stacks"),
