@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -128,9 +129,17 @@ def test_plan_program_like_check_program(tmp_path: Path) -> None:
     assert {r["service"] for r in rows} == {"checkout"}
     text = runner.invoke(app, ["plan", "--program", str(README_PROGRAM)])
     assert text.exit_code == 0, text.output
-    assert "service checkout" in text.stdout and f"resources in {README_PROGRAM}." in text.stdout
+    assert "service checkout" in text.stdout and "resources in program 'readme_team'." in text.stdout
     both = runner.invoke(app, ["plan", "--program", str(README_PROGRAM), "--stack", "dev"])
     assert both.exit_code == 2 and "give exactly one input" in both.stderr
+
+
+def test_plan_program_dot_names_the_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from inside the project, as a team does: the last line names the folder, not '.'."""
+    monkeypatch.chdir(README_PROGRAM)
+    result = runner.invoke(app, ["plan", "--program", "."])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip().endswith("resources in program 'readme_team'.")
 
 
 def test_a_spec_error_in_a_program_is_one_line_at_its_line(tmp_path: Path) -> None:

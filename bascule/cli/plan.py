@@ -105,8 +105,14 @@ def plan(
     unassigned = [r for r in custom if r.service is None]
     if unassigned:
         out.print(f"{len(unassigned)} resources belong to no service: " + ", ".join(r.name for r in unassigned))
-    out.print(f"{len(custom)} resources in {f'stack {stack!r}' if stack else str(program)}.")
+    out.print(f"{len(custom)} resources in {f'stack {stack!r}' if program is None else _program_name(program)}.")
     if needs:
         out.print("Before the first `pulumi up`:")
         for line in needs:
             out.print(f"  {line}", soft_wrap=True)
+
+
+def _program_name(program: Path) -> str:
+    """`program 'NAME'`, NAME the folder's own name however it was given (`--program .` names the folder, not '.')."""
+    folder = program.resolve()
+    return f"program {folder.name or str(folder)!r}"
