@@ -245,6 +245,9 @@ GLOBAL_TYPE_PREFIXES = (
     "gcp:compute/targetHttpsProxy:",
     "gcp:compute/targetHttpProxy:",
     "gcp:compute/healthCheck:",
+    # A project's API enablement: a service is on or off for the whole project (`projects/{project}/services/{name}`,
+    # https://cloud.google.com/service-usage/docs/reference/rest/v1/services), in no location.
+    "gcp:projects/service:",
     # Certificate Manager objects in the `global` location, and Front Door (a global service; region `global` keeps
     # it out of the regional rules, and `GLOBAL_EDGE_TYPES` below makes the policies count it as the site's edge).
     "gcp:certificatemanager/",

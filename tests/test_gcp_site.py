@@ -34,8 +34,9 @@ def test_cloud_run_is_warm_public_and_labelled(plan_services: PlanFn, gcp: dict[
     # Public through the load balancer by turning the invoker check off, not by an `allUsers` binding.
     assert run.inputs["invokerIamDisabled"] is True
     assert not [r.type for r in plan.resources if r.type.startswith("gcp:cloudrunv2/serviceIam")]
-    provider = plan.named("search-secondary-provider", "pulumi:providers:gcp")
-    assert (provider.inputs["project"], provider.inputs["region"]) == ("shop-dr-eu", "europe-west1")
+    # The stack's default provider, with the spec's project and region on the resources themselves.
+    assert not plan.of_type("pulumi:providers:gcp") and not run.provider
+    assert (run.inputs["project"], run.inputs["location"]) == ("shop-dr-eu", "europe-west1")
 
 
 def test_load_balancer_chain_and_certificate(plan_services: PlanFn, gcp: dict[str, Any]) -> None:

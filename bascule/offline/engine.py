@@ -109,10 +109,16 @@ class _CloudMocks(pulumi_mocks.Mocks):
         region = self.region(args.typ, args.provider, inputs)
         if args.typ == "azure-native:resources:ResourceGroup":
             self.resource_groups[str(inputs.get("resourceGroupName") or args.name)] = region
-        project = inputs.get("project") or (self.provider_inputs(args.provider) or {}).get("project")
+        # What the resource's provider would put in its id: an explicit provider's own settings, else the default
+        # provider's, which are the stack's config (`gcp:project`, `azure-native:subscriptionId`).
+        explicit = self.provider_inputs(args.provider)
+        project = inputs.get("project") or (explicit or {}).get("project")
+        subscription = (explicit or {}).get("subscriptionId") if explicit is not None else self.config.get(
+            "azure-native:subscriptionId")  # fmt: skip
         rid = _provider_id(
-            args.typ, args.name, inputs, region, str(project or self.config.get("gcp:project", "offline-project"))
-        )
+            args.typ, args.name, inputs, region, str(project or self.config.get("gcp:project", "offline-project")),
+            str(subscription or ZERO_GUID),
+        )  # fmt: skip
         state = {} if remote else dict(inputs)
         cls = placeholders.resource_class(args.typ)
         zone = str(inputs.get("zone") or self.config.get("gcp:zone", "")) if args.typ.startswith("gcp:") else ""
@@ -215,11 +221,13 @@ def _plural(word: str) -> str:
     return f"{word}es" if word.endswith("s") else f"{word}s"
 
 
-def _provider_id(typ: str, name: str, inputs: Mapping[str, Any], region: str, project: str) -> str:
+def _provider_id(
+    typ: str, name: str, inputs: Mapping[str, Any], region: str, project: str, subscription_id: str
+) -> str:
     """An id shaped like the provider's: ARM ids on Azure, `projects/...` paths on GCP, names elsewhere."""
     package, module, kind = [*typ.split(":"), "", ""][:3]
     if package == "azure-native":
-        subscription = f"/subscriptions/{ZERO_GUID}"
+        subscription = f"/subscriptions/{subscription_id}"
         if typ == "azure-native:resources:ResourceGroup":
             return f"{subscription}/resourceGroups/{inputs.get('resourceGroupName') or name}"
         group = inputs.get("resourceGroupName") or "offline-rg"

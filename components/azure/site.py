@@ -32,7 +32,15 @@ import pulumi_azure_native as azure
 
 from bascule import facts
 from bascule.components.azure.plugin import AzureSiteSpec
-from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags, caller_provider, fit_name
+from bascule.components.base import (
+    Site,
+    SiteArgs,
+    SiteEndpoint,
+    bascule_tags,
+    caller_provider,
+    default_provider_allowed,
+    fit_name,
+)
 
 
 class AzureSite(Site):
@@ -43,10 +51,15 @@ class AzureSite(Site):
         args.check(name)
         super().__init__("bascule:azure:AzureSite", name, None, opts)
         tags = bascule_tags(args.service, args.role)
-        # The caller's provider when given (its location must be the spec's, which plans and policies read).
-        provider = caller_provider(opts, "azure-native", name) or azure.Provider(
-            f"{name}-provider", location=site.location, opts=pulumi.ResourceOptions(parent=self)
-        )
+        # The caller's provider when given (its location must be the spec's, which plans and policies read), and its
+        # resources exactly as before. Else the stack's default provider: "each provider uses its package's global
+        # configuration settings, which are controlled by your stack's configuration"
+        # (https://www.pulumi.com/docs/iac/concepts/resources/providers/), so the stack's azure-native:subscriptionId,
+        # tenantId, clientId and the rest reach every resource here. Every resource that takes a `location` names
+        # the spec's (or "global"); the others (Front Door's origins, domain, route) have none.
+        provider = caller_provider(opts, "azure-native", name)
+        if provider is None:
+            default_provider_allowed("azure-native", name, "SiteInputs.provider")
         child = pulumi.ResourceOptions(parent=self, provider=provider)
 
         group = azure.resources.ResourceGroup(f"{name}-rg", location=site.location, tags=tags, opts=child)

@@ -12,7 +12,15 @@ import pulumi
 import pulumi_azure_native as azure
 
 from bascule.components.azure.plugin import TrafficManagerDnsSpec
-from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags, warn_delegation
+from bascule.components.base import (
+    DnsFailover,
+    SiteEndpoint,
+    ValidationRecord,
+    bascule_tags,
+    caller_provider,
+    default_provider_allowed,
+    warn_delegation,
+)
 from bascule.spec import DrillFault, Role, ServiceSpec
 
 _VALIDATION_TTL = 300
@@ -26,7 +34,11 @@ class TrafficManagerFailover(DnsFailover):
             raise TypeError(f"TrafficManagerFailover needs a 'trafficmanager' DNS spec, got '{dns.kind}'")
         self._name, self._service, self._dns = name, service, dns
         self._tags = bascule_tags(service, Role.DNS)
-        provider = azure.Provider(f"{name}-provider", location=dns.location, opts=pulumi.ResourceOptions(parent=self))
+        # The caller's provider when given (`FailoverServiceArgs.dns_provider`), else the stack's default one with the
+        # stack's azure-native settings, as for `AzureSite`; the resource group and zone name their location.
+        provider = caller_provider(opts, "azure-native", name)
+        if provider is None:
+            default_provider_allowed("azure-native", name, "FailoverServiceArgs.dns_provider")
         self._child = pulumi.ResourceOptions(parent=self, provider=provider)
         group = azure.resources.ResourceGroup(f"{name}-rg", location=dns.location, tags=self._tags, opts=self._child)
         self._group = group.name

@@ -15,6 +15,8 @@ from bascule.components.base import (
     SiteEndpoint,
     ValidationRecord,
     bascule_tags,
+    caller_provider,
+    default_provider_allowed,
     fit_name,
     gcp_labels,
     warn_delegation,
@@ -38,9 +40,13 @@ class CloudDnsFailover(DnsFailover):
             raise TypeError(f"CloudDnsFailover needs a 'clouddns' DNS spec, got '{dns.kind}'")
         self._name, self._service, self._dns = name, service, dns
         labels = gcp_labels(bascule_tags(service, Role.DNS))
-        provider = gcp.Provider(
-            f"{name}-provider", project=dns.project, region=dns.backup_region, opts=pulumi.ResourceOptions(parent=self)
-        )
+        # The caller's provider when given (`FailoverServiceArgs.dns_provider`), else the stack's default one with the
+        # stack's gcp settings, as for `GcpSite`; each resource then names the DNS project (the zone, its records
+        # and the health check are global: no region).
+        provider = caller_provider(opts, "gcp", name)
+        if provider is None:
+            default_provider_allowed("gcp", name, "FailoverServiceArgs.dns_provider")
+        self._project = None if provider is not None else dns.project
         # The APIs are enabled in the DNS project (which may differ from a GCP site's) before the zone and checks.
         apis = enable_apis(name, dns.project, CLOUD_DNS_APIS, pulumi.ResourceOptions(parent=self, provider=provider))
         self._child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(apis))
@@ -49,7 +55,7 @@ class CloudDnsFailover(DnsFailover):
         else:
             zone = gcp.dns.ManagedZone(
                 f"{name}-zone", dns_name=_absolute(dns.zone), description=f"Bascule failover zone ({service.name})",
-                labels=labels, opts=self._child,
+                labels=labels, project=self._project, opts=self._child,
             )  # fmt: skip
             self._zone = zone.name
             warn_delegation(service, dns.zone, zone.name_servers, zone)
@@ -65,6 +71,7 @@ class CloudDnsFailover(DnsFailover):
             type=rtype,
             ttl=_VALIDATION_TTL,
             rrdatas=[data],
+            project=self._project,
             opts=self._child,
         )
         return ValidationRecord(
@@ -95,6 +102,7 @@ class CloudDnsFailover(DnsFailover):
             )
             if hc.protocol == "HTTP"
             else None,
+            project=self._project,
             opts=self._child,
         )
         gcp.dns.RecordSet(
@@ -119,6 +127,7 @@ class CloudDnsFailover(DnsFailover):
                     trickle_ratio=1.0 if fault is DrillFault.SWITCH else 0.0,
                 ),
             ),
+            project=self._project,
             opts=self._child,
         )
         self.health_check_ids = pulumi.Output.all(primary=check.id, secondary=check.id)

@@ -22,6 +22,7 @@ from bascule.components.base import (
     SiteEndpoint,
     bascule_tags,
     caller_provider,
+    default_provider_allowed,
     fit_name,
     gcp_labels,
 )
@@ -61,10 +62,17 @@ class GcpSite(Site):
         args.check(name)
         super().__init__("bascule:gcp:GcpSite", name, None, opts)
         labels = gcp_labels(bascule_tags(args.service, args.role))
-        # The caller's provider when given (its project and region must be the spec's, which plans read).
-        provider = caller_provider(opts, "gcp", name) or gcp.Provider(
-            f"{name}-provider", project=site.project, region=site.region, opts=pulumi.ResourceOptions(parent=self)
-        )
+        # The caller's provider when given (its project and region must be the spec's, which plans read), and its
+        # resources exactly as before. Else the stack's default provider: "each provider uses its package's global
+        # configuration settings, which are controlled by your stack's configuration"
+        # (https://www.pulumi.com/docs/iac/concepts/resources/providers/), so the stack's gcp:credentials,
+        # gcp:impersonateServiceAccount, gcp:defaultLabels and the rest reach every resource here. Each resource then
+        # names the spec's project (pulumi_gcp's `project`: "If it is not provided, the provider project is used"),
+        # and each regional one its region (Cloud Run's `location`, the NEG's `region`); the others are global.
+        provider = caller_provider(opts, "gcp", name)
+        if provider is None:
+            default_provider_allowed("gcp", name, "SiteInputs.provider")
+        project = None if provider is not None else site.project
         apis = enable_apis(name, site.project, SITE_APIS, pulumi.ResourceOptions(parent=self, provider=provider))
         # Every resource of the site waits for the APIs it calls.
         child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(apis))
@@ -103,6 +111,7 @@ class GcpSite(Site):
                 ),
             ),
             labels=labels,
+            project=project,
             opts=child,
         )
         neg = gcp.compute.RegionNetworkEndpointGroup(
@@ -110,6 +119,7 @@ class GcpSite(Site):
             region=site.region,
             network_endpoint_type="SERVERLESS",
             cloud_run=gcp.compute.RegionNetworkEndpointGroupCloudRunArgs(service=service.name),
+            project=project,
             opts=child,
         )
         backend = gcp.compute.BackendService(
@@ -117,22 +127,24 @@ class GcpSite(Site):
             load_balancing_scheme="EXTERNAL_MANAGED",
             protocol="HTTPS",
             backends=[gcp.compute.BackendServiceBackendArgs(group=neg.id)],
+            project=project,
             opts=child,
         )
         url_map = gcp.compute.URLMap(
-            _fit(f"{name}-urlmap", "compute/uRLMap:URLMap"), default_service=backend.id, opts=child
+            _fit(f"{name}-urlmap", "compute/uRLMap:URLMap"), default_service=backend.id, project=project, opts=child
         )
-        certificate_map = self._certificate_map(name, args, labels, child)
+        certificate_map = self._certificate_map(name, args, labels, project, child)
         # A certificate map on the proxy (not `ssl_certificates`) is how Certificate Manager certificates attach:
         # https://cloud.google.com/certificate-manager/docs/maps
         proxy = gcp.compute.TargetHttpsProxy(
             _fit(f"{name}-https", "compute/targetHttpsProxy:TargetHttpsProxy"),
             url_map=url_map.id,
             certificate_map=pulumi.Output.concat("//certificatemanager.googleapis.com/", certificate_map.id),
+            project=project,
             opts=child,
         )
         address = gcp.compute.GlobalAddress(
-            _fit(f"{name}-ip", "compute/globalAddress:GlobalAddress"), labels=labels, opts=child
+            _fit(f"{name}-ip", "compute/globalAddress:GlobalAddress"), labels=labels, project=project, opts=child
         )
         gcp.compute.GlobalForwardingRule(
             _fit(f"{name}-https", "compute/globalForwardingRule:GlobalForwardingRule"),
@@ -141,6 +153,7 @@ class GcpSite(Site):
             port_range="443",
             load_balancing_scheme="EXTERNAL_MANAGED",
             labels=labels,
+            project=project,
             opts=child,
         )
         # Port 80 answers only with a redirect to HTTPS, on the same address:
@@ -150,10 +163,14 @@ class GcpSite(Site):
             default_url_redirect=gcp.compute.URLMapDefaultUrlRedirectArgs(
                 https_redirect=True, strip_query=False, redirect_response_code="MOVED_PERMANENTLY_DEFAULT"
             ),
+            project=project,
             opts=child,
         )
         http_proxy = gcp.compute.TargetHttpProxy(
-            _fit(f"{name}-http", "compute/targetHttpProxy:TargetHttpProxy"), url_map=redirect.id, opts=child
+            _fit(f"{name}-http", "compute/targetHttpProxy:TargetHttpProxy"),
+            url_map=redirect.id,
+            project=project,
+            opts=child,
         )
         gcp.compute.GlobalForwardingRule(
             _fit(f"{name}-http", "compute/globalForwardingRule:GlobalForwardingRule"),
@@ -162,6 +179,7 @@ class GcpSite(Site):
             port_range="80",
             load_balancing_scheme="EXTERNAL_MANAGED",
             labels=labels,
+            project=project,
             opts=child,
         )
         alias = args.dns.validation_record(
@@ -179,7 +197,7 @@ class GcpSite(Site):
 
     @staticmethod
     def _certificate_map(
-        name: str, args: SiteArgs, labels: dict[str, str], child: pulumi.ResourceOptions
+        name: str, args: SiteArgs, labels: dict[str, str], project: str | None, child: pulumi.ResourceOptions
     ) -> gcp.certificatemanager.CertificateMap:
         """A Google-managed certificate authorized by DNS, served through a certificate map entry for the host.
 
@@ -201,6 +219,7 @@ class GcpSite(Site):
             location="global",
             type="PER_PROJECT_RECORD",
             labels=labels,
+            project=project,
             opts=child,
         )
         challenge = authorization.dns_resource_records[0]
@@ -218,10 +237,14 @@ class GcpSite(Site):
                 domains=[host], dns_authorizations=[authorization.id]
             ),
             labels=labels,
+            project=project,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[proof.resource])),
         )
         certificate_map = gcp.certificatemanager.CertificateMap(
-            _fit(f"{name}-certmap", "certificatemanager/certificateMap:CertificateMap"), labels=labels, opts=child
+            _fit(f"{name}-certmap", "certificatemanager/certificateMap:CertificateMap"),
+            labels=labels,
+            project=project,
+            opts=child,
         )
         gcp.certificatemanager.CertificateMapEntry(
             _fit(f"{name}-certmap", "certificatemanager/certificateMapEntry:CertificateMapEntry"),
@@ -229,6 +252,7 @@ class GcpSite(Site):
             hostname=host,
             certificates=[certificate.id],
             labels=labels,
+            project=project,
             opts=child,
         )
         # The PRIMARY entry is served when a client sends no SNI or a name no entry matches; without it those
@@ -241,6 +265,7 @@ class GcpSite(Site):
             matcher="PRIMARY",
             certificates=[certificate.id],
             labels=labels,
+            project=project,
             opts=child,
         )
         return certificate_map
