@@ -142,17 +142,19 @@ def test_plan_program_dot_names_the_folder(monkeypatch: pytest.MonkeyPatch) -> N
     assert result.stdout.rstrip().endswith("resources in program 'readme_team'.")
 
 
-def test_a_spec_error_in_a_program_is_one_line_at_its_line(tmp_path: Path) -> None:
+def test_a_spec_error_in_a_program_is_one_line_at_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A `ServiceSpec` built in a program with a bad value: one line naming the service, the field and the reason,
-    at the program's file and line (not pydantic's "1 validation error for ServiceSpec")."""
+    at the program's file and line (not pydantic's "1 validation error for ServiceSpec"); the folder by its path
+    even when given as `.`."""
     project = tmp_path / "team"
     project.mkdir()
     shutil.copy(README_PROGRAM / "Pulumi.yaml", project)
     source = (README_PROGRAM / "__main__.py").read_text()
     (project / "__main__.py").write_text(source.replace("interval_seconds=10", "interval_seconds=15"))
     line = source.splitlines().index("spec = ServiceSpec(") + 1
-    for command in ("plan", "check"):
-        result = runner.invoke(app, [command, "--program", str(project)])
+    monkeypatch.chdir(project)
+    for command, program in (("plan", str(project)), ("check", str(project)), ("plan", "."), ("check", ".")):
+        result = runner.invoke(app, [command, "--program", program])
         assert result.exit_code == 2, result.output
         assert result.stderr.splitlines() == [
             f"error: {project}: the program failed offline: service 'checkout': health_check.interval_seconds: "

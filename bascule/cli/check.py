@@ -109,7 +109,7 @@ def check_command(
     except ProgramError as exc:
         if output_format is Format.JSON:  # CI reads the failure as data, not only as a log line
             emit_json({"error": exc.as_json(), "summary": {"exit_code": EXIT_BAD_INPUT}})
-        fail([f"{program or stack}: the program failed offline: {exc}"])
+        fail([f"{program.resolve() if program else stack}: the program failed offline: {exc}"])
     results = check(inventory, pack_config, waiver_list, by_rule=rule_waivers)
     settings = pack_config.for_rule(RULES[0].id)
     critical = [w for w in workloads(inventory, settings).values() if w.critical]

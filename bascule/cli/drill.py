@@ -372,8 +372,8 @@ def _stack_dry_run(stack: str, service: str | None, cwd: Path, output_format: Te
             out.print(f"  {lever['fault']}: {len(lever['resources'])} resources targeted", highlight=False)
             for resource in lever["resources"]:
                 out.print(f"    {resource['urn']}", highlight=False, markup=False, soft_wrap=True)
-    out.print(f"Offline, from the program in {cwd}: nothing was changed. `bascule verify --stack {stack}` checks "
-              "the deployed stack's readiness.", highlight=False)  # fmt: skip
+    out.print(f"Offline, from the program in {cwd.resolve()}: nothing was changed. `bascule verify --stack {stack}` "
+              "checks the deployed stack's readiness.", highlight=False)  # fmt: skip
 
 
 def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, output_format: TextOrJson) -> None:

@@ -87,7 +87,7 @@ def plan(
     except SpecError as exc:
         fail(exc.lines)
     except ProgramError as exc:
-        fail([f"{program or f'stack {stack!r}'}: the program failed offline: {exc}"])
+        fail([f"{program.resolve() if program else f'stack {stack!r}'}: the program failed offline: {exc}"])
     custom = [r for r in inventory.resources if r.custom]
     needs = first_up_needs(stack, stacks_dir, [r.type for r in custom])
     if chosen_format(output_format, as_json) is TextOrJson.JSON:
