@@ -267,7 +267,7 @@ def drill(
 
             def data_drill(journal: Journal) -> SandboxDataDrill:
                 assert sandbox is not None  # --data is refused without --local
-                return SandboxDataDrill(sandbox, target, plan.trust, journal)
+                return SandboxDataDrill(sandbox, target, plan.trust, journal, plan.rpo_seconds)
 
             try:
                 result = drill_session(
