@@ -27,7 +27,7 @@ from bascule.data.operations import (
     resync,
 )
 from bascule.data.pair import PRIMARY, STANDBY, DataError, DataPair, Endpoint
-from bascule.data.state import PairStateError, pair_from_state
+from bascule.data.state import PairStateError, pair_from_state, pairs_from_state
 from bascule.data.status import PairStatus, problems, render_text, status
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "StepResult",
     "failback",
     "pair_from_state",
+    "pairs_from_state",
     "problems",
     "promote",
     "render_text",

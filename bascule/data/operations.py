@@ -28,6 +28,8 @@ PROMOTE, FAILBACK = "promote", "failback"
 CATCH_UP_SECONDS = 30.0
 """How long promotion waits for the standby to confirm everything the fenced primary wrote (zero loss when it does;
 the promotion goes on either way, recording whether it caught up)."""
+FENCE_SECONDS = 10.0
+"""How long fencing keeps ending the app's sessions from before the fence until none is left."""
 REPLAY_SECONDS = 300.0
 """How long failback waits for the primary to replay what the standby wrote since promotion, or for a re-seeded
 standby to copy its tables; past it the step fails and running failback again keeps waiting."""
@@ -147,9 +149,16 @@ def _fence(pair: DataPair, sessions: Sessions, side: str) -> tuple[int, list[str
     the sessions ended and what still lets the app write (empty when fenced)."""
     conn = sessions.get(side, pair.databases[0])
     since = q.set_app_read_only(conn, pair.app_role, True)
-    ended = q.end_sessions(conn, pair.app_role, since)
+    ended, remaining = 0, 1
+    deadline = time.monotonic() + FENCE_SECONDS
+    while remaining and time.monotonic() < deadline:
+        # Again until none is left: a session still logging in when the role changed has read the old default but
+        # shows its user in pg_stat_activity only once it has finished starting, after the first pass.
+        ended += q.end_sessions(conn, pair.app_role, since)
+        remaining = q.old_sessions(conn, pair.app_role, since)
+        if remaining:
+            time.sleep(0.1)
     left = []
-    remaining = q.old_sessions(conn, pair.app_role, since)
     if remaining:
         left.append(f"{remaining} app sessions from before the fence are still open")
     for database in pair.databases:
@@ -311,7 +320,11 @@ def _promote_database(
                        forced=result.forced, forward_slot=forward_slot, writable_since=None, caught_up=None,
                        reverse_slot=None, detail=detail))  # fmt: skip
     caught_up = bool((record or {}).get("caught_up"))
-    if fenced and sub is not None:
+    if fenced and sub is not None and not sub["enabled"]:
+        run.skip("catch-up", standby, f"subscription {name} is disabled: the standby cannot catch up")
+        result.notes.append(f"database {db}: the subscription was disabled, so the standby lacks what the primary "
+                            "wrote since; that is lost to it")  # fmt: skip
+    elif fenced and sub is not None:
         slot_name = str(sub.get("slot_name") or name)
 
         def catch_up() -> str:
@@ -433,10 +446,9 @@ def _failback(
     writable = q.app_role_read_only(standby_conn, pair.app_role) is False
     states = {db: _state(records[db], subs[db], writable) for db in pair.databases}
     primary_fenced = q.app_role_read_only(sessions.get(PRIMARY, pair.databases[0]), pair.app_role) is not False
-    healthy = all(subs[db] is not None and subs[db]["enabled"] for db in pair.databases)  # type: ignore[index]
-    if set(states.values()) == {REPLICA} and healthy and not writable and not primary_fenced:
+    if set(states.values()) == {REPLICA} and not writable and not primary_fenced:
         result.outcome = "nothing-to-do"
-        result.notes.append("not promoted: the primary is the writer and the standby replicates it")
+        result.notes.append("not promoted: the primary is the writer and the standby its replica")
         return
     problems = _fence_preconditions(pair, sessions, STANDBY)
     replay = {db: bool((records[db] or {}).get("writable_since")) or (writable and states[db] == PROMOTED)
@@ -651,21 +663,27 @@ def resubscribe(pair: DataPair, sessions: Sessions, db: str, copy: bool | None, 
             q.drop_slot(primary, name)
         q.create_subscription(standby, name, pair.primary.conninfo(db), publication, copy_data=copy)
         did = "re-seeded" if copy else "subscribed"
-    took = _wait_ready(standby, name, wait_seconds)
+    took = _wait_ready(standby, primary, name, wait_seconds)
     if took is None:
         raise DataError(f"subscription {name} has no running worker with every table copied after {wait_seconds:g} "
                         "s; running the operation again keeps waiting")  # fmt: skip
     return f"{did}; replicating after {took:.2f} s"
 
 
-def _wait_ready(standby: psycopg.Connection[Any], name: str, timeout: float) -> float | None:
-    """Seconds until the subscription's worker runs and every table is synchronised, or None past `timeout`.
-    TRUNCATE, used to re-seed, needs the TRUNCATE privilege (https://www.postgresql.org/docs/15/sql-truncate.html)."""
+def _wait_ready(
+    standby: psycopg.Connection[Any], primary: psycopg.Connection[Any], name: str, timeout: float
+) -> float | None:
+    """Seconds until the subscription's worker runs, every table is synchronised and its slot on the primary is
+    safe again (reserved or extended: a slot left unreserved is lost at the next checkpoint), or None past
+    `timeout`. TRUNCATE, used to re-seed, needs the TRUNCATE privilege
+    (https://www.postgresql.org/docs/15/sql-truncate.html)."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         sub = q.subscription(standby, name)
         if sub is not None and sub["worker_pid"] is not None and not sub["tables_not_ready"]:
-            return time.monotonic() - start
+            slot = q.slot(primary, str(sub["slot_name"] or name))
+            if slot is not None and slot["wal_status"] in ("reserved", "extended"):
+                return time.monotonic() - start
         time.sleep(0.1)
     return None
 

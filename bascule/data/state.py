@@ -39,6 +39,16 @@ def standby_outputs(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]
     return found
 
 
+def pairs_from_state(resources: list[dict[str, Any]], stack: str, service: str | None = None) -> list[DataPair]:
+    """Every data pair of a state (or only `service`'s): what `verify --stack S --data` checks."""
+    if service is not None:
+        return [pair_from_state(resources, stack, service)]
+    found = standby_outputs(resources)
+    if not found:
+        raise PairStateError(f"stack '{stack}': no {STANDBY_TYPE} in its state (is the data standby deployed?)")
+    return [parse_output(found[name], f"stack '{stack}'", name) for name in sorted(found)]
+
+
 def pair_from_state(resources: list[dict[str, Any]], stack: str, service: str | None = None) -> DataPair:
     """The data pair of `service` (or the stack's only one); `PairStateError` naming the stack otherwise."""
     found = standby_outputs(resources)
