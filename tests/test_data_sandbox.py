@@ -18,6 +18,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bascule.data import sql as q
+from bascule.data import status as data_status
 from bascule.drills.control import SandboxControl
 from bascule.drills.data import SandboxDataDrill
 from bascule.drills.journal import Journal, read_journal
@@ -68,14 +70,16 @@ def ids(cluster: db.Cluster) -> set[int]:
 
 
 def pair_restored(box: Sandbox) -> None:
-    """Primary-with-replica: both servers up, not promoted, replicating, the standby holding every primary row."""
+    """Primary-with-replica: both servers up, not promoted, replicating, the standby holding every primary row, the
+    app role writable on the primary alone."""
     box.refresh()
-    assert box.state.data is not None and not box.state.data.promoted
+    assert box.data_state() == "replica"
     assert box.database_alive(PRIMARY) and box.database_alive(SECONDARY)
     primary, standby = clusters(box)
     assert db.replicating(standby)
     until(lambda: ids(standby) == ids(primary), "the standby caught up with the primary")
-    assert json.loads(box.data_file(SECONDARY).read_text())["write_role"] == PRIMARY
+    found = data_status(box.data_pair())
+    assert found.sides["primary"].app_read_only is False and found.sides["standby"].app_read_only is True
 
 
 def test_rows_written_on_the_primary_reach_the_standby_with_wal_capped(box: Sandbox) -> None:
@@ -97,19 +101,19 @@ def test_promotion_needs_the_sequence_fix(box: Sandbox) -> None:
     with primary.connect() as conn:
         conn.execute("INSERT INTO canary (site) VALUES ('before')")
     until(lambda: ids(primary) <= ids(standby), "replicated rows")
-    db.unsubscribe(standby, publisher_alive=True)
+    with standby.connect() as conn:
+        q.drop_subscription(conn, db.SUBSCRIPTION, publisher_reachable=True)
     try:
         with standby.connect() as conn, pytest.raises(psycopg.errors.UniqueViolation):
             conn.execute("INSERT INTO canary (site) VALUES ('promoted, unfixed')")
-        advanced = db.advance_sequences(standby, db.SEQUENCE_GAP)
-        assert advanced == {"canary_id_seq": max(ids(standby)) + db.SEQUENCE_GAP}
+        with standby.connect() as conn:
+            advanced = q.advance_sequences(conn, q.SEQUENCE_GAP)
+        assert advanced == {"canary_id_seq": max(ids(standby)) + q.SEQUENCE_GAP}
         with standby.connect() as conn:
             row = conn.execute("INSERT INTO canary (site) VALUES ('promoted, fixed') RETURNING id").fetchone()
         assert row is not None and row[0] == advanced["canary_id_seq"]
     finally:
-        box.state.data.promoted = True  # type: ignore[union-attr]  # the standby wrote on its own: merge and re-seed
-        box.save()
-        box.restore_data()
+        box.restore_data()  # the standby, detached and never opened to the app, is re-seeded from the primary
     pair_restored(box)
     assert ids(primary) == ids(standby)
 
@@ -127,12 +131,15 @@ def test_sequences_named_by_defaults_are_advanced_past_every_column(box: Sandbox
         conn.execute("INSERT INTO orders_a VALUES (50)")
         conn.execute("INSERT INTO orders_b VALUES (70)")
     try:
-        advanced = db.advance_sequences(standby, db.SEQUENCE_GAP)
-        assert advanced["shared_ids"] == 70 + db.SEQUENCE_GAP
+        with standby.connect() as conn:
+            advanced = q.advance_sequences(conn, q.SEQUENCE_GAP)
+        assert advanced["shared_ids"] == 70 + q.SEQUENCE_GAP
         assert "canary_id_seq" in advanced  # the owned sequence is still advanced alongside
         with standby.connect() as conn:
             row = conn.execute("INSERT INTO orders_a DEFAULT VALUES RETURNING id").fetchone()
-        assert row is not None and row[0] == 70 + db.SEQUENCE_GAP
+        assert row is not None and row[0] == 70 + q.SEQUENCE_GAP
+        with standby.connect() as conn:  # again: past the row just written (the max now), never back
+            assert q.advance_sequences(conn, q.SEQUENCE_GAP)["shared_ids"] == 70 + 2 * q.SEQUENCE_GAP
     finally:
         with standby.connect() as conn:
             conn.execute("DROP TABLE orders_a, orders_b")
@@ -225,7 +232,7 @@ def test_kill_9_during_a_data_drill_then_recover_restores_the_pair(box: Sandbox,
     proc.kill()
     proc.wait(timeout=10)
     box.refresh()
-    assert box.state.data is not None and box.state.data.promoted  # the killed drill left the standby promoted
+    assert box.data_state() == "promoted"  # the killed drill left the standby promoted
     assert not box.database_alive(PRIMARY)
     recover = subprocess.run([*BASCULE, "drill", "recover", "--lock-dir", str(locks)], capture_output=True,
                              text=True, timeout=120, check=False)  # fmt: skip

@@ -313,7 +313,7 @@ def _promote_database(
     if record is None or record.get("state") not in (PROMOTING, PROMOTED):
         forward_slot = (sub or {}).get("slot_name") or name
         tables = q.subscribed_tables(conn(), name) if sub is not None else []
-        detail.update(tables=tables)
+        detail = {"tables": tables}  # a new promotion: nothing of an earlier one carries over
         run.step("begin", standby, f"record the promotion as begun (forward slot {forward_slot}, {len(tables)} "
                  "tables)", lambda: None,
                  _does("promotion begun", q.write_record, conn(), STANDBY, state=PROMOTING, operation=PROMOTE,
@@ -517,8 +517,14 @@ def _record_failed_back(sessions: Sessions, db: str) -> None:
         writable_since=None,
         reverse_slot=None,
         forced=None,
+        detail={},
     )
     q.write_record(sessions.get(PRIMARY, db), PRIMARY, state="primary", operation=FAILBACK, forced=None)
+
+
+def _promotion_detail(record: dict[str, Any] | None) -> dict[str, Any]:
+    """What the promotion recorded (tables, sequences), without an earlier failback's progress."""
+    return {k: v for k, v in dict((record or {}).get("detail") or {}).items() if k in ("tables", "sequences")}
 
 
 def _replayed(record: dict[str, Any]) -> bool:
@@ -542,7 +548,7 @@ def _failback_begin(
     run.step("begin", f"{STANDBY}/{db}", "record the failback as begun",
              lambda: "begun before" if record and record.get("state") == FAILING_BACK else None,
              _does("failback begun", q.write_record, conn, STANDBY, state=FAILING_BACK, operation=FAILBACK,
-                   detail={**dict((record or {}).get("detail") or {}), "replay": replay}))  # fmt: skip
+                   detail={**_promotion_detail(record), "replay": replay}))  # fmt: skip
     forward = (record or {}).get("forward_slot") or pair.subscriptions[db]
     primary = sessions.get(PRIMARY, db)
 

@@ -46,7 +46,7 @@ from bascule.data import status as data_status
 from bascule.data.operations import OnStep
 from bascule.io.documents import InputError, at, mapping, read_json
 from bascule.io.files import write_atomic
-from bascule.io.processes import identity, is_same
+from bascule.io.processes import group_alive, identity, is_same
 from bascule.sandbox import database as db
 from bascule.sandbox.modes import DOWN, HEALTHY, MODES
 from bascule.sandbox.pki import SandboxPki
@@ -275,6 +275,20 @@ def _free_port(addresses: list[str], kind: int = socket.SOCK_STREAM) -> int:
     raise SandboxError(f"no free port shared by {', '.join(addresses)}")
 
 
+def _wait_group(pgid: int, timeout: float = 5.0) -> None:
+    """Return once no process of the group a sandbox process led is left (its children included): what `stop` and a
+    killed database leave behind must be gone before anyone looks. Whatever is still there after `timeout` gets
+    SIGKILL, and is waited for as long again."""
+    for last in (False, True):
+        deadline = time.monotonic() + timeout
+        while group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if last or not group_alive(pgid):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
 class Sandbox:
     def __init__(self, state: SandboxState):
         self.state = state
@@ -380,6 +394,7 @@ class Sandbox:
                 time.sleep(0.05)
             if is_same(pid, token):
                 os.killpg(pid, signal.SIGKILL)
+            _wait_group(pid)
         self.save()
 
     def _spawn(self, name: str, argv: list[str], user: str | None = None, cwd: str | None = None) -> None:
@@ -517,9 +532,7 @@ class Sandbox:
         if pid and is_same(pid, token):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5
-            while is_same(pid, token) and time.monotonic() < deadline:
-                time.sleep(0.02)
+            _wait_group(pid)
         self.save()
 
     def data_pair(self) -> DataPair:
