@@ -184,11 +184,12 @@ def _fence_preconditions(pair: DataPair, sessions: Sessions, side: str) -> list[
     conn = sessions.get(side, pair.databases[0])
     if q.app_role_read_only(conn, pair.app_role) is None:
         return [f"{side} {pair.endpoint(side).address}: there is no role {pair.app_role} to fence"]
-    if not q.can_end_sessions(conn):
+    missing = q.fence_rights(conn)
+    if missing:
         user = pair.endpoint(side).user
-        return [f"{side} {pair.endpoint(side).address}: {user} cannot end the app's sessions, so the fence would not "
-                f"hold for sessions already open; run `GRANT pg_signal_backend TO {user}` there (a CREATEROLE login "
-                "may grant it)"]  # fmt: skip
+        return [f"{side} {pair.endpoint(side).address}: {user} cannot see and end the app's sessions, so the fence "
+                f"would not hold for sessions already open; run `GRANT {', '.join(missing)} TO {user}` there (a "
+                "CREATEROLE login may grant it)"]  # fmt: skip
     return []
 
 
@@ -319,7 +320,8 @@ def _promote_database(
                  _does("promotion begun", q.write_record, conn(), STANDBY, state=PROMOTING, operation=PROMOTE,
                        forced=result.forced, forward_slot=forward_slot, writable_since=None, caught_up=None,
                        reverse_slot=None, detail=detail))  # fmt: skip
-    caught_up = bool((record or {}).get("caught_up"))
+    resuming = record is not None and record.get("state") in (PROMOTING, PROMOTED)
+    caught_up = resuming and bool((record or {}).get("caught_up"))
     if fenced and sub is not None and not sub["enabled"]:
         run.skip("catch-up", standby, f"subscription {name} is disabled: the standby cannot catch up")
         result.notes.append(f"database {db}: the subscription was disabled, so the standby lacks what the primary "
@@ -517,6 +519,8 @@ def _record_failed_back(sessions: Sessions, db: str) -> None:
         writable_since=None,
         reverse_slot=None,
         forced=None,
+        caught_up=None,
+        forward_slot=None,
         detail={},
     )
     q.write_record(sessions.get(PRIMARY, db), PRIMARY, state="primary", operation=FAILBACK, forced=None)

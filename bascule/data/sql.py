@@ -13,13 +13,13 @@ logins of both clouds, neither of which is a superuser:
   of `azure_pg_admin` (https://learn.microsoft.com/en-us/training/modules/secure-azure-database-for-postgresql/3-describe-built-server-roles);
   it creates publications, subscriptions and slots for native logical replication
   (https://learn.microsoft.com/en-us/azure/postgresql/flexible-server/concepts-logical). It ends other logins'
-  sessions as a member of pg_signal_backend, which "roles that have the CREATEROLE privilege" may grant
-  (https://www.postgresql.org/docs/15/predefined-roles.html): `promote` checks for it before fencing and, without
-  it, refuses naming the GRANT to run.
+  sessions as a member of pg_signal_backend, and sees when they started as a member of pg_read_all_stats, both of
+  which "roles that have the CREATEROLE privilege" may grant (https://www.postgresql.org/docs/15/predefined-roles.html):
+  `promote` and `failback` check for them before fencing and, lacking one, refuse naming the GRANT to run.
 
 What PostgreSQL itself requires of each statement is cited at the statement. Nothing here needs a superuser: the
 sandbox's admin is one, but `tests/test_data_commands_sandbox.py` fences and reads status as a login with only
-CREATEROLE and pg_signal_backend, as the clouds' admins have.
+CREATEROLE, pg_signal_backend and pg_read_all_stats.
 """
 
 from __future__ import annotations
@@ -104,31 +104,37 @@ def set_app_read_only(conn: psycopg.Connection[Any], role: str, read_only: bool)
 
 def end_sessions(conn: psycopg.Connection[Any], role: str, started_before: float) -> int:
     """End every session of `role` that started before `started_before` (server epoch seconds), waiting for each to
-    be gone; returns how many were ended. pg_terminate_backend needs pg_signal_backend (or rds_superuser on RDS) for
-    another login's session (https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL)."""
+    be gone; returns how many were ended. A session whose start this login cannot see counts as old: better one
+    session too many ended than one left writing. pg_terminate_backend needs pg_signal_backend (or rds_superuser on
+    RDS) for another login's session (https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL)."""
     rows = conn.execute(
         "SELECT pid, pg_terminate_backend(pid, %s) FROM pg_stat_activity WHERE usename = %s "
-        "AND pid <> pg_backend_pid() AND backend_start <= to_timestamp(%s)",
+        "AND pid <> pg_backend_pid() AND (backend_start IS NULL OR backend_start <= to_timestamp(%s))",
         (TERMINATE_WAIT_MS, role, started_before),
     ).fetchall()
     return len(rows)
 
 
-def can_end_sessions(conn: psycopg.Connection[Any]) -> bool:
-    """This login may end another login's sessions: a superuser, a member of pg_signal_backend, or of RDS's
-    rds_superuser (which RDS documents may end any connection)."""
+def fence_rights(conn: psycopg.Connection[Any]) -> list[str]:
+    """The predefined roles this login lacks to fence another login: pg_signal_backend to end its sessions, and
+    pg_read_all_stats to see when they started (pg_stat_activity hides backend_start, among others, of other
+    logins' sessions from everyone else: https://www.postgresql.org/docs/15/monitoring-stats.html#MONITORING-PG-STAT-ACTIVITY-VIEW).
+    A superuser has both; so does RDS's rds_superuser, which "can stop any connection" and reads every connection's
+    status in pg_stat_activity (the rds_superuser page above)."""
     row = conn.execute(
-        "SELECT rolsuper OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE') OR EXISTS ("
-        "SELECT 1 FROM pg_roles WHERE rolname = 'rds_superuser' AND pg_has_role(current_user, oid, 'USAGE')) "
-        "FROM pg_roles WHERE rolname = current_user"
+        "SELECT rolsuper OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_superuser' "
+        "AND pg_has_role(current_user, oid, 'USAGE')), pg_has_role(current_user, 'pg_signal_backend', 'USAGE'), "
+        "pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') FROM pg_roles WHERE rolname = current_user"
     ).fetchone()
-    return bool(row and row[0])
+    if row is None or row[0]:
+        return []
+    return [role for role, has in (("pg_signal_backend", row[1]), ("pg_read_all_stats", row[2])) if not has]
 
 
 def old_sessions(conn: psycopg.Connection[Any], role: str, started_before: float) -> int:
     row = conn.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND pid <> pg_backend_pid() "
-        "AND backend_start <= to_timestamp(%s)",
+        "AND (backend_start IS NULL OR backend_start <= to_timestamp(%s))",
         (role, started_before),
     ).fetchone()
     return int(row[0]) if row else 0
