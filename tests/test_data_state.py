@@ -1,4 +1,4 @@
-"""A deployed stack's data pair, read from its state as DATA_CONTRACT.md says PostgresStandby registers it: every
+"""A deployed stack's data pair, read from its state as PostgresStandby registers it (bascule/data/state.py): every
 key required, secrets unwrapped and never repeated in an error, one service chosen among several."""
 
 from __future__ import annotations

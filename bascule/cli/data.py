@@ -135,7 +135,8 @@ def status_command(
     """Show both databases: who is writable, the subscription and its worker, the slot (wal_status, safe_wal_size),
     the lag in bytes and measured in seconds, the last applied position, promoted or not. Changes nothing.
 
-    Exit 0 when the standby is a healthy replica within the RPO, 1 when not (each cause named), 2 bad input.
+    Exit 0 when the standby is a healthy replica within the RPO, 1 when not (each cause named), 2 bad input, 70
+    internal error.
 
     Examples:
       bascule data status --local
@@ -260,7 +261,7 @@ def promote_command(
     record the promotion in both databases, make the standby's app role writable.
 
     Refused (exit 3, nothing changed) when the standby cannot be reached, or the primary answers but cannot be
-    fenced, unless --force REASON. Exit 1 when a step fails part way, 2 bad input.
+    fenced, unless --force REASON. Exit 1 when a step fails part way, 2 bad input, 70 internal error.
 
     Examples:
       bascule data promote --local --dry-run
@@ -294,7 +295,8 @@ def failback_command(
     promote.
 
     Refused (exit 3, nothing changed) when either database cannot be reached, the standby cannot be fenced, or its
-    failback slot is missing or lost (docs/data.md says what then). Exit 1 when a step fails part way.
+    failback slot is missing or lost (docs/data.md says what then). Exit 1 when a step fails part way, 2 bad input,
+    70 internal error.
 
     Examples:
       bascule data failback --local

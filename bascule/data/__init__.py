@@ -2,7 +2,7 @@
 promoted and failed back through the two databases alone (no cloud control plane during an incident).
 
 Owns the data pair (`pair.py`: two endpoints, their databases, publication/subscription names, the app role), how a
-deployed stack's pair is read from its state (`state.py`, the `bascule_data` output of DATA_CONTRACT.md), every SQL
+deployed stack's pair is read from its state (`state.py`, the `bascule_data` output of `PostgresStandby`), every SQL
 statement the commands send (`sql.py`), where a pair stands and why a standby is not ready (`status.py`), and
 promotion, failback and resync (`operations.py`). The sandbox's clusters and a stack's outputs both become a
 `DataPair`, so one implementation serves both.

@@ -4,7 +4,7 @@ Each operation is a list of steps; each step first asks the databases whether it
 interrupted operation is finished by running it again (or by `bascule drill recover`, which does just that), and a
 dry run asks the same questions and changes nothing. Every step goes to the journal as it completes.
 
-Who may write is told through the databases themselves (DATA_CONTRACT.md): the app role is read-only on the side
+Who may write is told through the databases themselves (docs/data.md): the app role is read-only on the side
 that must not take writes (`ALTER ROLE ... SET default_transaction_read_only = on`, then its sessions ended so
 every new one gets it), and writable on the other. That default is a fence against the app as it runs, not against
 a hostile client: a session may still `SET default_transaction_read_only = off` (docs/data.md).

@@ -1,4 +1,10 @@
-"""A deployed stack's data pair, from the `bascule_data` output `PostgresStandby` registers (DATA_CONTRACT.md).
+"""A deployed stack's data pair, from the `bascule_data` output `PostgresStandby` registers (components/data/).
+
+That output is the contract between the component and the data commands, one dict: `service`, `databases` (list),
+`app_role`, `primary` and `standby` (each `host`, `port`, `user`, `password` (secret), `sslmode`, `provider`: the
+administrative login the commands connect as), `publications` and `subscriptions` (database -> name),
+`wal_keep_mb` (`max_slot_wal_keep_size` on the primary) and `rpo_seconds` (a number, or null when the service
+declares none). An output lacking any of them is refused in one line naming the stack and the key.
 
 Read from the stack's state, as the drills read `FailoverService`'s outputs: the caller hands the resources of
 `pulumi stack export --show-secrets` (the Automation API in production, an export file in tests), so no cloud
@@ -68,7 +74,7 @@ def pair_from_state(resources: list[dict[str, Any]], stack: str, service: str | 
 def _need(where: str, data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path: str = "") -> Any:
     """`data[key]`, present and of `kind` (None only for `rpo_seconds`, which a service may leave undeclared)."""
     if key not in data or (data[key] is None and key != "rpo_seconds"):
-        raise PairStateError(f"{where}: {OUTPUT} has no '{path}{key}' (DATA_CONTRACT.md lists it)")
+        raise PairStateError(f"{where}: {OUTPUT} has no '{path}{key}' (the data standby's output contract lists it)")
     value = data[key]
     if value is not None and (not isinstance(value, kind) or isinstance(value, bool) or value == ""):
         got = "empty text" if value == "" else type(value).__name__  # never the value: it may be a password

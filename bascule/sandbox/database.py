@@ -41,7 +41,7 @@ WAL_KEEP_MB = 64
 WAL_KEEP = f"{WAL_KEEP_MB}MB"
 """The same, as the server shows it."""
 APP_ROLE = "bascule_app"
-"""The login each site's app uses on the database beside it, the same name on both sides (DATA_CONTRACT.md): fenced
+"""The login each site's app uses on the database beside it, the same name on both sides, as on a stack: fenced
 (read-only by default) on the standby until promotion."""
 CONNECT_TIMEOUT = 2
 SCHEMA = (

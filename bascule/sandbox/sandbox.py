@@ -496,7 +496,7 @@ class Sandbox:
         db.subscribe(clusters[PRIMARY], clusters[SECONDARY])
         self._wait(lambda: db.replicating(clusters[SECONDARY]), "replication did not start", self._db_log(SECONDARY))
         for role, cluster in clusters.items():
-            # As on a real platform (DATA_CONTRACT.md): each site's app uses the database beside it as the app
+            # As on a deployed stack (docs/data.md): each site's app uses the database beside it as the app
             # role, and learns who is writable from the database itself (a write on a fenced side is refused).
             app = cluster.conninfo(user=db.APP_ROLE, password=self.state.data.app_password)
             tmp = self.data_file(role).with_suffix(".tmp")
