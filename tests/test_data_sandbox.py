@@ -260,8 +260,12 @@ def test_data_drill_from_scratch_passes_and_leaves_nothing_behind(tmp_path: Path
     assert _pg_folders() <= before[0] and _pg_processes() <= before[1]
 
 
+SANDBOX_FOLDERS = tuple(f"bascule-pg-{role}-" for role in (PRIMARY, SECONDARY))
+"""The sandbox's cluster folders (`database.make_folder`), not other tools' that share the prefix."""
+
+
 def _pg_folders() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("bascule-pg-*"))
+    return {p for p in Path(tempfile.gettempdir()).glob("bascule-pg-*") if p.name.startswith(SANDBOX_FOLDERS)}
 
 
 def _pg_processes() -> set[int]:
@@ -269,8 +273,9 @@ def _pg_processes() -> set[int]:
     found = set()
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if b"bascule-pg-" in (proc / "cmdline").read_bytes():
-                found.add(int(proc.name))
+            cmdline = (proc / "cmdline").read_bytes()
         except OSError:
             continue
+        if any(folder.encode() in cmdline for folder in SANDBOX_FOLDERS):
+            found.add(int(proc.name))
     return found

@@ -135,8 +135,8 @@ def status_command(
     """Show both databases: who is writable, the subscription and its worker, the slot (wal_status, safe_wal_size),
     the lag in bytes and measured in seconds, the last applied position, promoted or not. Changes nothing.
 
-    Exit 0 when the standby is a healthy replica within the RPO, 1 when not (each cause named), 2 bad input, 70
-    internal error.
+    Exit 0 when the standby is a healthy replica within the RPO, 1 when not (each cause named), 2 bad input,
+    70 internal error.
 
     Examples:
       bascule data status --local

@@ -26,8 +26,10 @@ from bascule.cli.common import (
     say,
     styled,
     warn,
+    with_dirs,
     working,
 )
+from bascule.cli.data import targeted
 from bascule.data import DataPair, PairStateError, pairs_from_state
 from bascule.data import problems as data_problems
 from bascule.data import status as data_status
@@ -116,11 +118,20 @@ def verify(
             status(f"checking {pair.service}'s data standby: subscription, slot, lag")
             found = data_status(pair)
             result = next((r for r in results if r.service == pair.service), results[0])
-            result.add_data(Redactor(pair.secrets()).data(found.as_json()), data_problems(found))
+            hinted = [with_dirs(targeted(line, _data_target(pair, stack, cwd, sandbox_dir))) for line in
+                      data_problems(found)]  # fmt: skip
+            result.add_data(Redactor(pair.secrets()).data(found.as_json()), hinted)
     emit({Format.JSON: lambda: render_json(results, trust), Format.JUNIT: lambda: render_junit(results),
           Format.TEXT: lambda: render_text(results)}[output]())  # fmt: skip
     if dead_man_failed or not all(r.ready for r in results):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _data_target(pair: DataPair, stack: str | None, cwd: Path, sandbox_dir: Path | None) -> DataTarget:
+    """Where `pair` came from, so the `bascule data ...` hints in its problems name it."""
+    if stack is None:
+        return DataTarget(sandbox_dir=str(sandbox_dir or default_state_dir()))
+    return DataTarget(stack=stack, cwd=str(cwd), service=pair.service)
 
 
 def _data_pairs(stack: str | None, service: str | None, cwd: Path, sandbox_dir: Path | None) -> list[DataPair]:

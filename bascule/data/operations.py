@@ -334,6 +334,7 @@ def _promote_database(
             target = q.flush_lsn(sessions.get(PRIMARY, db))
             took = q.wait_confirmed(sessions.get(PRIMARY, db), slot_name, target, catch_up_seconds)
             caught_up = took is not None
+            q.write_record(conn(), STANDBY, state=PROMOTING, caught_up=caught_up)  # kept if the promotion resumes
             if not caught_up:
                 result.notes.append(f"database {db}: the standby had not confirmed the fenced primary's last writes "
                                     f"within {catch_up_seconds:g} s: what it lacked is lost to it")  # fmt: skip
@@ -471,6 +472,10 @@ def _failback(
                             "removed): what it wrote since promotion cannot be replayed; see docs/data.md")  # fmt: skip
     if problems:
         raise DataRefused(problems)
+    if not primary_fenced and PROMOTED in states.values():
+        result.notes.append("the primary was not fenced while the standby was promoted: rows its app wrote meanwhile "
+                            "stay beside the standby's, and a key both sides used stops the replay (the step then "
+                            "fails, naming it in the primary's log)")  # fmt: skip
     journal.append("data-operation", operation=FAILBACK, service=pair.service, source=pair.source,
                    dry_run=result.dry_run, replay=replay)  # fmt: skip
     run = _Run(result, journal, on_step)

@@ -171,7 +171,7 @@ def _measurable(found: DatabaseStatus) -> bool:
 def _measure_lag(pair: DataPair, sessions: Sessions, databases: list[DatabaseStatus], wait: float) -> None:
     """Wait until each measurable database's slot confirms the primary's flushed position of now (see above)."""
     pending = [d for d in databases if _measurable(d)]
-    if not pending:
+    if not pending or wait <= 0:  # no wait: the state alone was asked for
         return
     try:
         conn = sessions.get(PRIMARY, pending[0].database)
