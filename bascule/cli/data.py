@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import psycopg
 import typer
 
 from bascule.cli.common import (
@@ -198,8 +199,8 @@ def _operation(
                                          "error": redact(exc.error)},
               [f"{exc.step} on {exc.where} failed: {redact(exc.error)}", "what is done stays done: run the same "
                "command again to continue, or `bascule drill recover`"], EXIT_FAILED)  # fmt: skip
-    except DataError as exc:
-        fail([redact(str(exc))], EXIT_FAILED)
+    except (DataError, psycopg.Error) as exc:  # a database that refused a check before any step: nothing done
+        fail([redact(" ".join(str(exc).split()))], EXIT_FAILED)
     except OSError as exc:
         fail([f"--journal: cannot write the journal: {exc.strerror or exc}"], EXIT_BAD_INPUT)
     _finish(result, secrets, redact, output_format)
