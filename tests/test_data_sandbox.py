@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -244,38 +245,38 @@ def test_kill_9_during_a_data_drill_then_recover_restores_the_pair(box: Sandbox,
 
 
 def test_data_drill_from_scratch_passes_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    """The README's data command in a fresh environment: it starts its own sandbox, passes, and cleans up."""
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    """The README's data command in a fresh environment: it starts its own sandbox, passes, and cleans up.
+
+    Its clusters are made under a temp folder of its own (TMPDIR), so what is left there is the drill's and nobody
+    else's: other runs on this machine make and remove clusters under /tmp at the same time. The folder is open to
+    the `postgres` user, which runs the servers under root."""
+    scratch = Path(tempfile.mkdtemp(prefix="bascule-drill-tmp-"))
+    scratch.chmod(0o1777)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "TMPDIR": str(scratch)}
     out = tmp_path / "report"
-    before = (_pg_folders(), _pg_processes())
-    proc = subprocess.run([*BASCULE, "drill", "--local", "--data", "--fault", "outage", "--out", str(out)],
-                          capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path, check=False)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    data = json.loads((out / "report.json").read_text())["data"]
-    for key in ("acknowledged_writes", "lost_writes", "rpo_observed_s", "promotion_s", "first_write_s", "lag_p50_s",
-                "lag_p99_s", "wal_retained_bytes"):  # fmt: skip
-        assert data[key] is not None, key
-    assert "Data standby" in (out / "report.md").read_text()
-    # The drill's own clusters are stopped and removed: nothing new is left (others' may come and go meanwhile).
-    assert _pg_folders() <= before[0] and _pg_processes() <= before[1]
+    try:
+        proc = subprocess.run([*BASCULE, "drill", "--local", "--data", "--fault", "outage", "--out", str(out)],
+                              capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path, check=False)  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        data = json.loads((out / "report.json").read_text())["data"]
+        for key in ("acknowledged_writes", "lost_writes", "rpo_observed_s", "promotion_s", "first_write_s",
+                    "lag_p50_s", "lag_p99_s", "wal_retained_bytes"):  # fmt: skip
+            assert data[key] is not None, key
+        assert "Data standby" in (out / "report.md").read_text()
+        # The drill's own clusters are stopped and removed before it returns: no folder, no process left.
+        assert list(scratch.glob("bascule-pg-*")) == []
+        assert _processes_under(scratch) == set()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-SANDBOX_FOLDERS = tuple(f"bascule-pg-{role}-" for role in (PRIMARY, SECONDARY))
-"""The sandbox's cluster folders (`database.make_folder`), not other tools' that share the prefix."""
-
-
-def _pg_folders() -> set[Path]:
-    return {p for p in Path(tempfile.gettempdir()).glob("bascule-pg-*") if p.name.startswith(SANDBOX_FOLDERS)}
-
-
-def _pg_processes() -> set[int]:
-    """Servers running from a sandbox cluster folder (their command line names it with -D)."""
+def _processes_under(folder: Path) -> set[int]:
+    """Processes whose command line names `folder` (a server's -D names its cluster's data folder)."""
     found = set()
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            cmdline = (proc / "cmdline").read_bytes()
+            if str(folder).encode() in (proc / "cmdline").read_bytes():
+                found.add(int(proc.name))
         except OSError:
             continue
-        if any(folder.encode() in cmdline for folder in SANDBOX_FOLDERS):
-            found.add(int(proc.name))
     return found
