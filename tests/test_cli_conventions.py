@@ -57,8 +57,8 @@ def options(command: Command) -> dict[str, list[str]]:
 
 def test_the_command_list_is_complete() -> None:
     assert set(ALL) == {"plan", "check", "verify", "audit", "drill", "drill recover", "drill report",
-                        "drill history", "sandbox up", "sandbox down", "sandbox status", "sandbox site",
-                        "policy-pack init"}  # fmt: skip
+                        "drill history", "data status", "data promote", "data failback", "sandbox up",
+                        "sandbox down", "sandbox status", "sandbox site", "sandbox data", "policy-pack init"}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(ALL))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bascule.data import sql as q
+from bascule.data import status as data_status
 from bascule.drills.control import SandboxControl
 from bascule.drills.data import SandboxDataDrill
 from bascule.drills.journal import Journal, read_journal
@@ -68,14 +71,16 @@ def ids(cluster: db.Cluster) -> set[int]:
 
 
 def pair_restored(box: Sandbox) -> None:
-    """Primary-with-replica: both servers up, not promoted, replicating, the standby holding every primary row."""
+    """Primary-with-replica: both servers up, not promoted, replicating, the standby holding every primary row, the
+    app role writable on the primary alone."""
     box.refresh()
-    assert box.state.data is not None and not box.state.data.promoted
+    assert box.data_state() == "replica"
     assert box.database_alive(PRIMARY) and box.database_alive(SECONDARY)
     primary, standby = clusters(box)
     assert db.replicating(standby)
     until(lambda: ids(standby) == ids(primary), "the standby caught up with the primary")
-    assert json.loads(box.data_file(SECONDARY).read_text())["write_role"] == PRIMARY
+    found = data_status(box.data_pair())
+    assert found.sides["primary"].app_read_only is False and found.sides["standby"].app_read_only is True
 
 
 def test_rows_written_on_the_primary_reach_the_standby_with_wal_capped(box: Sandbox) -> None:
@@ -97,19 +102,19 @@ def test_promotion_needs_the_sequence_fix(box: Sandbox) -> None:
     with primary.connect() as conn:
         conn.execute("INSERT INTO canary (site) VALUES ('before')")
     until(lambda: ids(primary) <= ids(standby), "replicated rows")
-    db.unsubscribe(standby, publisher_alive=True)
+    with standby.connect() as conn:
+        q.drop_subscription(conn, db.SUBSCRIPTION, publisher_reachable=True)
     try:
         with standby.connect() as conn, pytest.raises(psycopg.errors.UniqueViolation):
             conn.execute("INSERT INTO canary (site) VALUES ('promoted, unfixed')")
-        advanced = db.advance_sequences(standby, db.SEQUENCE_GAP)
-        assert advanced == {"canary_id_seq": max(ids(standby)) + db.SEQUENCE_GAP}
+        with standby.connect() as conn:
+            advanced = q.advance_sequences(conn, q.SEQUENCE_GAP)
+        assert advanced == {"canary_id_seq": max(ids(standby)) + q.SEQUENCE_GAP}
         with standby.connect() as conn:
             row = conn.execute("INSERT INTO canary (site) VALUES ('promoted, fixed') RETURNING id").fetchone()
         assert row is not None and row[0] == advanced["canary_id_seq"]
     finally:
-        box.state.data.promoted = True  # type: ignore[union-attr]  # the standby wrote on its own: merge and re-seed
-        box.save()
-        box.restore_data()
+        box.restore_data()  # the standby, detached and never opened to the app, is re-seeded from the primary
     pair_restored(box)
     assert ids(primary) == ids(standby)
 
@@ -127,12 +132,15 @@ def test_sequences_named_by_defaults_are_advanced_past_every_column(box: Sandbox
         conn.execute("INSERT INTO orders_a VALUES (50)")
         conn.execute("INSERT INTO orders_b VALUES (70)")
     try:
-        advanced = db.advance_sequences(standby, db.SEQUENCE_GAP)
-        assert advanced["shared_ids"] == 70 + db.SEQUENCE_GAP
+        with standby.connect() as conn:
+            advanced = q.advance_sequences(conn, q.SEQUENCE_GAP)
+        assert advanced["shared_ids"] == 70 + q.SEQUENCE_GAP
         assert "canary_id_seq" in advanced  # the owned sequence is still advanced alongside
         with standby.connect() as conn:
             row = conn.execute("INSERT INTO orders_a DEFAULT VALUES RETURNING id").fetchone()
-        assert row is not None and row[0] == 70 + db.SEQUENCE_GAP
+        assert row is not None and row[0] == 70 + q.SEQUENCE_GAP
+        with standby.connect() as conn:  # again: past the row just written (the max now), never back
+            assert q.advance_sequences(conn, q.SEQUENCE_GAP)["shared_ids"] == 70 + 2 * q.SEQUENCE_GAP
     finally:
         with standby.connect() as conn:
             conn.execute("DROP TABLE orders_a, orders_b")
@@ -225,7 +233,7 @@ def test_kill_9_during_a_data_drill_then_recover_restores_the_pair(box: Sandbox,
     proc.kill()
     proc.wait(timeout=10)
     box.refresh()
-    assert box.state.data is not None and box.state.data.promoted  # the killed drill left the standby promoted
+    assert box.data_state() == "promoted"  # the killed drill left the standby promoted
     assert not box.database_alive(PRIMARY)
     recover = subprocess.run([*BASCULE, "drill", "recover", "--lock-dir", str(locks)], capture_output=True,
                              text=True, timeout=120, check=False)  # fmt: skip
@@ -237,32 +245,37 @@ def test_kill_9_during_a_data_drill_then_recover_restores_the_pair(box: Sandbox,
 
 
 def test_data_drill_from_scratch_passes_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    """The README's data command in a fresh environment: it starts its own sandbox, passes, and cleans up."""
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    """The README's data command in a fresh environment: it starts its own sandbox, passes, and cleans up.
+
+    Its clusters are made under a temp folder of its own (TMPDIR), so what is left there is the drill's and nobody
+    else's: other runs on this machine make and remove clusters under /tmp at the same time. The folder is open to
+    the `postgres` user, which runs the servers under root."""
+    scratch = Path(tempfile.mkdtemp(prefix="bascule-drill-tmp-"))
+    scratch.chmod(0o1777)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "TMPDIR": str(scratch)}
     out = tmp_path / "report"
-    before = (_pg_folders(), _pg_processes())
-    proc = subprocess.run([*BASCULE, "drill", "--local", "--data", "--fault", "outage", "--out", str(out)],
-                          capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path, check=False)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    data = json.loads((out / "report.json").read_text())["data"]
-    for key in ("acknowledged_writes", "lost_writes", "rpo_observed_s", "promotion_s", "first_write_s", "lag_p50_s",
-                "lag_p99_s", "wal_retained_bytes"):  # fmt: skip
-        assert data[key] is not None, key
-    assert "Data standby" in (out / "report.md").read_text()
-    # The drill's own clusters are stopped and removed: nothing new is left (others' may come and go meanwhile).
-    assert _pg_folders() <= before[0] and _pg_processes() <= before[1]
+    try:
+        proc = subprocess.run([*BASCULE, "drill", "--local", "--data", "--fault", "outage", "--out", str(out)],
+                              capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path, check=False)  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        data = json.loads((out / "report.json").read_text())["data"]
+        for key in ("acknowledged_writes", "lost_writes", "rpo_observed_s", "promotion_s", "first_write_s",
+                    "lag_p50_s", "lag_p99_s", "wal_retained_bytes"):  # fmt: skip
+            assert data[key] is not None, key
+        assert "Data standby" in (out / "report.md").read_text()
+        # The drill's own clusters are stopped and removed before it returns: no folder, no process left.
+        assert list(scratch.glob("bascule-pg-*")) == []
+        assert _processes_under(scratch) == set()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _pg_folders() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("bascule-pg-*"))
-
-
-def _pg_processes() -> set[int]:
-    """Servers running from a sandbox cluster folder (their command line names it with -D)."""
+def _processes_under(folder: Path) -> set[int]:
+    """Processes whose command line names `folder` (a server's -D names its cluster's data folder)."""
     found = set()
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if b"bascule-pg-" in (proc / "cmdline").read_bytes():
+            if str(folder).encode() in (proc / "cmdline").read_bytes():
                 found.add(int(proc.name))
         except OSError:
             continue

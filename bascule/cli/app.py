@@ -32,6 +32,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "Is the standby ready right now? TLS, certificate, health, DNS; no fault.",
     ),
     "audit": ("bascule.cli.audit", "audit_command", "Continuity audit: critical workloads, single points of failure."),
+    "data": ("bascule.cli.data", "app", "The data standby: status, promote, failback (the sandbox's or a stack's)."),
     "sandbox": ("bascule.cli.sandbox", "app", "The local sandbox: PowerDNS with LUA failover and two loopback sites."),
     "policy-pack": ("bascule.cli.policy_pack", "app", "The CrossGuard policy pack for any project (init)."),
 }

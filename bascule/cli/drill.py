@@ -253,8 +253,13 @@ def drill(
             approval=approval if require_approval else None,
         )
         say(styled("drill", "bold", redact(f"{target.service} ({fault.value}) on {target.description}")))
+
+        def data_drill(journal: Journal) -> SandboxDataDrill:
+            assert sandbox is not None  # --data is refused without --local
+            return SandboxDataDrill(sandbox, target, plan.trust, journal, plan.rpo_seconds)
+
         if dry_run:
-            _dry_run(plan, control, redact, output_format)
+            _dry_run(plan, control, redact, output_format, data_drill if data else None)
             return
         with working("preflight: checking both sites and DNS") as status:
 
@@ -264,10 +269,6 @@ def drill(
 
             def watch(observation: Observation) -> None:
                 status(redact(status_line(observation)))
-
-            def data_drill(journal: Journal) -> SandboxDataDrill:
-                assert sandbox is not None  # --data is refused without --local
-                return SandboxDataDrill(sandbox, target, plan.trust, journal)
 
             try:
                 result = drill_session(
@@ -376,7 +377,13 @@ def _stack_dry_run(stack: str, service: str | None, cwd: Path, output_format: Te
               "checks the deployed stack's readiness.", highlight=False)  # fmt: skip
 
 
-def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, output_format: TextOrJson) -> None:
+def _dry_run(
+    plan: DrillPlan,
+    control: DrillControl,
+    redact: Redactor,
+    output_format: TextOrJson,
+    data: Callable[[Journal], SandboxDataDrill] | None = None,
+) -> None:
     """The plan and the preflight, nothing changed. As JSON: one document, `{"plan": ..., "preflight": {"ok",
     "problems"}}`, on stdout even when the preflight refuses (exit 3), so a script reads why."""
     shown = redact.data(plan.as_json())
@@ -389,13 +396,15 @@ def _dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, output_fo
             say(f"  {redact(line)}")
             status(redact(line))
 
-        problems = dry_run(plan, control, redact, progress)
+        problems = dry_run(plan, control, redact, progress, data)
     if output_format is TextOrJson.JSON:
         emit_json({"plan": shown, "preflight": {"ok": not problems, "problems": problems}})
     if problems:
         fail([f"preflight: {p}" for p in problems], EXIT_REFUSED)
     if output_format is TextOrJson.TEXT:
-        out.print("preflight ok: both sites ready for the hostname, DNS answers the primary. Nothing was changed.")
+        extra = "; the standby database replicates within the RPO" if data is not None else ""
+        out.print(f"preflight ok: both sites ready for the hostname, DNS answers the primary{extra}. Nothing was "
+                  "changed.")  # fmt: skip
 
 
 def _print_summary(summary: dict[str, Any], reports: Path, output_format: TextOrJson) -> None:

@@ -196,3 +196,41 @@ def site(
         emit_json({"role": role, "mode": mode})
     else:
         out.print(f"{role} is now {mode}", highlight=False)
+
+
+@app.command("data")
+def data(
+    mode: Annotated[
+        str,
+        typer.Argument(
+            help="healthy (mend whatever was broken) | subscription-disabled (ALTER SUBSCRIPTION ... DISABLE) | "
+            "slot-unreserved (subscription disabled, WAL written past a lowered max_slot_wal_keep_size: lost at the "
+            "next checkpoint) | slot-lost (the same, then a CHECKPOINT: the slot is invalidated for good) | lagging "
+            "(a conflicting row on the standby: its apply worker fails and retries, falling behind).",
+            show_default=False,
+        ),
+    ],
+    sandbox_dir: SandboxDir = None,
+    output_format: FormatTextJson = TextOrJson.TEXT,
+    quiet: Quiet = False,
+    dir_alias: DirAlias = None,
+) -> None:
+    """Break the data standby's replication for real, one way at a time, to see what verify and drills make of it.
+
+    Needs a sandbox started with --data and a standby that is a replica (not promoted). `healthy` undoes every mode
+    (re-seeding the standby when its slot was lost) and also fails back a promoted pair.
+
+    Example: bascule sandbox data slot-lost && bascule verify --local --data
+    """
+    sandbox = _load(_folder(sandbox_dir, dir_alias), EXIT_BAD_INPUT)
+    try:
+        with working(f"data: {mode}"):
+            said = sandbox.set_data_mode(mode)
+    except SandboxError as exc:
+        fail([str(exc)])
+    if output_format is TextOrJson.JSON:
+        emit_json({"mode": mode, "done": said})
+    else:
+        out.print(said, highlight=False, soft_wrap=True)
+    if mode != "healthy":
+        say("then: `bascule verify --local --data` names it; `bascule sandbox data healthy` mends it")

@@ -26,12 +26,19 @@ from bascule.cli.common import (
     say,
     styled,
     warn,
+    with_dirs,
     working,
 )
+from bascule.cli.data import targeted
+from bascule.data import DataPair, PairStateError, pairs_from_state
+from bascule.data import problems as data_problems
+from bascule.data import status as data_status
 from bascule.drills.control import ControlError, sandbox_target
+from bascule.drills.data_ops import DataTarget
+from bascule.drills.journal import Redactor
 from bascule.drills.lock import default_lock_dir
 from bascule.drills.recovery import Outcome, dead_man
-from bascule.drills.stack_control import open_stack_control, stack_targets
+from bascule.drills.stack_control import make_backend, open_stack_control, stack_targets
 from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS, Trust
 from bascule.readiness.target import parse_resolver
 from bascule.readiness.verify import assess, render_json, render_junit, render_text
@@ -60,6 +67,15 @@ def verify(
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds for each connection step.")] = 5.0,
     sandbox_dir: SandboxDir = None,
     lock_dir: LockDir = None,
+    data: Annotated[
+        bool,
+        typer.Option(
+            "--data",
+            help="Also check the data standby: both databases reachable, the standby a replica whose subscription "
+            "is enabled and applying, its slot not lost or unreserved, its lag within the RPO (measured: waits up "
+            "to the RPO for the standby to confirm the primary's position).",
+        ),
+    ] = False,
 ) -> None:
     """Check that every site serves the service hostname right now, and that DNS answers the primary.
 
@@ -67,10 +83,11 @@ def verify(
     hostname): the certificate chain must verify, name the hostname and stay valid for --min-cert-days; the
     health path must answer 2xx. Each resolver must answer the primary. Exit 0 ready, 1 not ready, 2 bad input,
     70 internal error. With --stack, a drill marker past its deadline is restored first (the dead-man switch;
-    exit 1 if that fails).
+    exit 1 if that fails). With --data, the data standby too (`bascule data status` shows it in full).
 
     Examples:
       bascule verify --local
+      bascule verify --local --data
       bascule verify --stack prod --format junit > verify.xml
     """
     if local == (stack is not None):
@@ -89,6 +106,7 @@ def verify(
         fail([str(exc)])
     except (ControlError, SandboxError) as exc:  # CliMissing included: no Pulumi CLI is bad input here too
         fail([str(exc)], EXIT_BAD_INPUT)
+    pairs = _data_pairs(stack, service, cwd, sandbox_dir) if data else []
     # The sandbox's own CA unless --ca-bundle says otherwise; a stack's clients use the system store by default.
     trust = Trust(bundle or targets[0].ca_bundle, min_cert_days)
     with working("checking each site's TLS, certificate and health, and what DNS answers") as status:
@@ -96,10 +114,34 @@ def verify(
         for target in targets:
             status(f"checking {target.service}: TLS, certificate, health at each site; DNS answers")
             results.append(assess(target, trust, timeout))
+        for pair in pairs:
+            status(f"checking {pair.service}'s data standby: subscription, slot, lag")
+            found = data_status(pair)
+            result = next((r for r in results if r.service == pair.service), results[0])
+            hinted = [with_dirs(targeted(line, _data_target(pair, stack, cwd, sandbox_dir))) for line in
+                      data_problems(found)]  # fmt: skip
+            result.add_data(Redactor(pair.secrets()).data(found.as_json()), hinted)
     emit({Format.JSON: lambda: render_json(results, trust), Format.JUNIT: lambda: render_junit(results),
           Format.TEXT: lambda: render_text(results)}[output]())  # fmt: skip
     if dead_man_failed or not all(r.ready for r in results):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _data_target(pair: DataPair, stack: str | None, cwd: Path, sandbox_dir: Path | None) -> DataTarget:
+    """Where `pair` came from, so the `bascule data ...` hints in its problems name it."""
+    if stack is None:
+        return DataTarget(sandbox_dir=str(sandbox_dir or default_state_dir()))
+    return DataTarget(stack=stack, cwd=str(cwd), service=pair.service)
+
+
+def _data_pairs(stack: str | None, service: str | None, cwd: Path, sandbox_dir: Path | None) -> list[DataPair]:
+    """The data pairs `--data` checks: the sandbox's, or each PostgresStandby's of the stack (or --service's)."""
+    try:
+        if stack is None:
+            return [DataTarget(sandbox_dir=str(sandbox_dir or default_state_dir())).pair()]
+        return pairs_from_state(make_backend(stack, cwd).resources(), stack, service)
+    except (ControlError, SandboxError, PairStateError) as exc:
+        fail([f"--data: {exc}"], EXIT_BAD_INPUT)
 
 
 def _dead_man(stack: str, cwd: Path, locks: Path) -> bool:

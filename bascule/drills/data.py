@@ -3,9 +3,11 @@
 The canary writer is a client of the service: it resolves the hostname as clients do (through the caching resolver
 when there is one), then commits one row per request with `POST /canary` on the site DNS gave, and journals each id
 the site acknowledged, with the database that committed it. It runs from before the fault to the restore, so the
-journal holds every acknowledged write. Promotion happens once the fault is in effect, with the writer paused: the
-standby's subscription is dropped, its sequences advanced, the sites pointed at it; then every id the old primary
-acknowledged is looked up on the new primary, and those missing are the lost writes.
+journal holds every acknowledged write. Promotion happens once the fault is in effect, with the writer paused, by
+the same code as `bascule data promote` (`bascule.data.promote`: the old primary fenced when it is reachable, the
+subscription stopped, a failback slot kept, the sequences advanced, the standby's app role opened), each step in
+the drill's journal; then every id the old primary acknowledged is looked up on the new primary, and those missing
+are the lost writes. The restore fails back with `bascule.data.failback`.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 
 import httpx
+import psycopg
 
+from bascule.data import DataError
+from bascule.data import problems as data_problems
+from bascule.data import status as data_status
 from bascule.drills.journal import Journal, read_journal
 from bascule.readiness.probes import query_dns
 from bascule.readiness.site import Trust, url_for
@@ -98,24 +105,28 @@ class CanaryWriter(threading.Thread):
 class SandboxDataDrill:
     """Drives the sandbox's data standby through a drill; every step and figure goes to the journal."""
 
-    def __init__(self, sandbox: Sandbox, target: DrillTarget, trust: Trust, journal: Journal):
+    def __init__(
+        self, sandbox: Sandbox, target: DrillTarget, trust: Trust, journal: Journal, rpo_seconds: float | None = None
+    ):
         self.sandbox, self.journal = sandbox, journal
         self.writer = CanaryWriter(target, trust, journal)
+        self.rpo_seconds = rpo_seconds
+        """The lag the preflight tolerates (the drill's RPO; default: the sandbox service's)."""
 
     def preflight(self) -> list[str]:
-        """Replication running and the standby not promoted: a drill must start from primary-with-replica."""
+        """The data half's readiness, as `verify --data` judges it: both databases up, the standby a replica whose
+        subscription runs, its slot safe and its lag within the RPO; a drill must start from primary-with-replica."""
         problems = []
         data = self.sandbox.state.data
         if data is None:
             problems.append(f"the sandbox in {self.sandbox.dir} has no databases (start it with `sandbox up --data`)")
         else:
-            self.sandbox.refresh()
-            if data.promoted:
-                problems.append("the standby database is promoted: restore the pair first (bascule drill recover)")
+            pair = self.sandbox.data_pair()
+            if self.rpo_seconds is not None:
+                pair = replace(pair, rpo_seconds=self.rpo_seconds)
             try:
-                if not db.replicating(data.clusters[SECONDARY]):
-                    problems.append("the standby database is not replicating from the primary's")
-            except db.ERRORS as exc:
+                problems += data_problems(data_status(pair))
+            except (DataError, psycopg.Error) as exc:
                 problems.append(f"replication state unreadable: {exc}")
         self.journal.append("data-preflight", ok=not problems, problems=problems)
         return problems
@@ -153,11 +164,13 @@ class SandboxDataDrill:
         with self.writer.gate:
             self.journal.append("promote")
             try:
-                sequences = self.sandbox.promote()
+                result = self.sandbox.promote(self.journal)
             except SandboxError as exc:
                 self.journal.append("promote-failed", error=str(exc))
                 return
-            done = self.journal.append("promoted", sequences=sequences)
+            sequences = {seq: value for found in result.sequences.values() for seq, value in found.items()}
+            done = self.journal.append("promoted", sequences=sequences, caught_up=result.caught_up,
+                                       fenced=result.primary_reachable, notes=result.notes)  # fmt: skip
             ids = self.acknowledged_on_primary()
             try:
                 present = db.present_ids(data.clusters[SECONDARY], ids)

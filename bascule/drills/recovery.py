@@ -17,12 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
+from bascule.data import DataError, DataRefused
 from bascule.drills.control import ControlError, DrillControl, SandboxControl
+from bascule.drills.data_ops import DATA_KIND, finish
 from bascule.drills.journal import Journal, JournalError, read_journal
 from bascule.drills.lock import UNREADABLE, DrillLock, holder_running, list_locks, read_lock
 from bascule.drills.plan import Fault
 from bascule.drills.report import write_reports
 from bascule.drills.stack_control import Progress, PulumiStackControl, make_backend
+from bascule.io.documents import InputError
 from bascule.sandbox import Sandbox, SandboxError
 from bascule.sandbox.ownership import discard_own_sandbox
 
@@ -31,9 +36,10 @@ from bascule.sandbox.ownership import discard_own_sandbox
 class Outcome:
     """What recovery did for one lock (or one stack): `outcome` is a stable word scripts read, `message` a sentence.
 
-    Words: removed-unreadable, running, never-ran, restored, nothing-to-restore, sandbox-stopped, error (the target
-    could not be restored; the lock is kept), stack-clean, stack-cleared, nothing; from the dead-man switch
-    (`dead_man`): drill-in-progress, expired-restored.
+    Words: removed-unreadable, running, never-ran, restored, nothing-to-restore, sandbox-stopped, data-finished (an
+    interrupted `bascule data promote` or `failback` run again to its end), error (the target could not be restored;
+    the lock is kept), stack-clean, stack-cleared, nothing; from the dead-man switch (`dead_man`): drill-in-progress,
+    expired-restored.
     """
 
     key: Any
@@ -118,6 +124,8 @@ def recover_lock(path: Path, info: dict[str, Any], on_outcome: OnOutcome, progre
     if holder_running(info):
         done("running", f"drill pid {pid} on {key} is still running; leaving it alone")
         return True
+    if (info.get("control") or {}).get("kind") == DATA_KIND:
+        return _finish_data(path, info, done, progress)
     journal_path = Path(str(info.get("journal", "")))
     events = read_journal(journal_path) if journal_path.is_file() else []
     kinds = {e["kind"] for e in events}
@@ -151,6 +159,20 @@ def recover_lock(path: Path, info: dict[str, Any], on_outcome: OnOutcome, progre
         done("error", str(exc))
         return False
     path.unlink(missing_ok=True)
+    return True
+
+
+def _finish_data(path: Path, info: dict[str, Any], done: Callable[[str, str], None], progress: Progress) -> bool:
+    """Run a killed data operation again to its end (each of its steps skips what is done); the lock goes once it
+    has finished, and stays when it cannot be (the message says why)."""
+    operation = str((info.get("control") or {}).get("operation"))
+    try:
+        result = finish(info, lambda step: progress(f"{step.step} on {step.where}: {step.status} {step.detail}"))
+    except (DataRefused, DataError, ControlError, SandboxError, InputError, psycopg.Error) as exc:
+        done("error", f"the interrupted data {operation} could not be finished: {exc}")
+        return False
+    path.unlink(missing_ok=True)
+    done("data-finished", f"{info.get('key')}: finished the interrupted data {operation} ({result.outcome})")
     return True
 
 

@@ -261,7 +261,8 @@ def data_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         ("acknowledged writes lost", "—" if data["lost_writes"] is None else str(data["lost_writes"])),
         ("observed RPO (last acknowledged - last surviving)",
          _fmt(data["rpo_observed_s"]) + ("" if target is None else f" (target {target:g} s)")),
-        ("promotion (subscription dropped, sequences advanced, sites repointed)", _fmt(data["promotion_s"])),
+        ("promotion (old primary fenced if reachable, subscription stopped, sequences advanced, standby opened)",
+         _fmt(data["promotion_s"])),
         ("first write on the new primary, since the fault", _fmt(data["first_write_s"])),
         (f"replication lag p50 / p99 before the fault ({data['lag_samples']} rows)",
          f"{_ms(data['lag_p50_s'])} / {_ms(data['lag_p99_s'])}"),
@@ -447,7 +448,8 @@ def _templates() -> jinja2.Environment:
 
 PHASE_EVENTS = ("plan", "readiness", "forced", "preflight", "refused", "inject", "injected", "reached", "timeout",
                 "abort", "interrupted", "restore", "restored", "restore-failed", "recovered", "end", "data-preflight",
-                "canary-start", "promote", "promoted", "promote-failed", "lost-writes", "canary-stop")  # fmt: skip
+                "canary-start", "promote", "data-step", "promoted", "promote-failed", "lost-writes",
+                "canary-stop")  # fmt: skip
 
 
 def _origin(events: list[dict[str, Any]]) -> float:
@@ -473,6 +475,7 @@ def phase_rows(events: list[dict[str, Any]]) -> list[dict[str, str]]:
             "interrupted": f"{e.get('signal')}" + (f" during {e['phase']}" if e.get("phase") else ""),
             "restore-failed": str(e.get("error", "")),
             "lost-writes": f"{len(e.get('missing_ids', []))} of {e.get('checked')} acknowledged writes missing",
+            "data-step": f"{e.get('step')} on {e.get('where')}: {e.get('status')} {e.get('detail', '')}".strip(),
             "canary-stop": f"{e.get('acknowledged')} writes acknowledged",
             "readiness": ", ".join(f"{x['role']} {'ready' if x['ready'] else 'NOT ready'}" for x in e.get("sites", [])),
         }.get(e["kind"], "")

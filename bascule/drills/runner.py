@@ -145,15 +145,24 @@ def preflight(
         time.sleep(plan.poll_interval)
 
 
-def dry_run(plan: DrillPlan, control: DrillControl, redact: Redactor, progress: Progress) -> list[str]:
-    """The preflight alone, nothing changed and nothing kept (its journal is a scratch file): the problems, redacted,
-    that would refuse the drill."""
+def dry_run(
+    plan: DrillPlan,
+    control: DrillControl,
+    redact: Redactor,
+    progress: Progress,
+    data: Callable[[Journal], SandboxDataDrill] | None = None,
+) -> list[str]:
+    """The preflight alone (with `data`, the data half's too, as a `--data` drill runs it), nothing changed and
+    nothing kept (its journal is a scratch file): the problems, redacted, that would refuse the drill."""
     with tempfile.TemporaryDirectory() as scratch:
         journal = Journal(Path(scratch) / "preflight.jsonl", redact)
         with client_for(plan.trust) as client:
-            problems = [redact(p) for p in preflight(plan, client, journal, progress, control)]
+            problems = preflight(plan, client, journal, progress, control)
+        if not problems and data is not None:
+            progress("data: checking the standby database (subscription, slot, lag within the RPO)")
+            problems = data(journal).preflight()
         journal.close()
-    return problems
+    return [redact(p) for p in problems]
 
 
 def observe(

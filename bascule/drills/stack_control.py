@@ -34,20 +34,17 @@ from urllib.parse import urlsplit
 
 import dns.exception
 import dns.resolver
-from pulumi.runtime import rpc
 
 from bascule.drills.control import ControlError
 from bascule.drills.journal import Redactor
 from bascule.drills.plan import Fault
 from bascule.io.documents import InputError, read_yaml
+from bascule.io.secrets import unwrap_secrets
 from bascule.offline.engine import ProgramError, load_program_dir, run_offline
 from bascule.offline.types import RegisteredResource
 from bascule.readiness.probes import query_dns
 from bascule.readiness.target import DrillTarget, Resolver
 from bascule.spec import DRILL_KEY, SERVICE_TYPE, DrillFault, DrillHook, SpecError, read_stack_config
-
-_SECRET_SIG = (rpc._special_sig_key, rpc._special_secret_sig)
-"""How Pulumi marks a secret value in a state and on the wire: `{sig key: secret sig, "plaintext" | "value": ...}`."""
 
 DRILL_TAG = DRILL_KEY
 """The stack tag that mirrors `bascule:drill` in the backend (Pulumi Cloud keeps tags with the stack)."""
@@ -193,22 +190,6 @@ def inject_phases(targets: list[str]) -> list[list[str]]:
     return [phase for phase in (first, last) if phase]
 
 
-def _unwrap(value: Any, secrets: list[Any]) -> Any:
-    """`value` with Pulumi's secret wrappers removed; each secret's value is appended to `secrets`."""
-    if isinstance(value, dict):
-        if value.get(_SECRET_SIG[0]) == _SECRET_SIG[1]:
-            inner = value.get("value")
-            if "plaintext" in value:  # a state exported with --show-secrets: the value as JSON text
-                with contextlib.suppress(TypeError, ValueError):
-                    inner = json.loads(value["plaintext"])
-            secrets.append(inner)
-            return _unwrap(inner, secrets)
-        return {k: _unwrap(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unwrap(v, secrets) for v in value]
-    return value
-
-
 def deployed_services(resources: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], list[Any]]]:
     """Each `FailoverService` in a state, by service name: its registered outputs (secrets unwrapped) and the
     values among them that were secret. The name is the `service` output, else the component's own name."""
@@ -217,7 +198,7 @@ def deployed_services(resources: list[dict[str, Any]]) -> dict[str, tuple[dict[s
         if resource.get("type") != SERVICE_TYPE or not isinstance(resource.get("outputs"), dict):
             continue
         secrets: list[Any] = []
-        outputs = _unwrap(resource["outputs"], secrets)
+        outputs = unwrap_secrets(resource["outputs"], secrets)
         name = outputs.get("service") or str(resource.get("urn", "")).rsplit("::", 1)[-1]
         found[str(name)] = (outputs, secrets)
     return found

@@ -86,3 +86,24 @@ def alive(pid: int | None) -> bool:
     except ChildProcessError:  # not our child: only /proc can tell a zombie from a running process
         return _state(pid) not in _GONE_STATES
     return done == 0
+
+
+_PGRP = 5 - 3
+"""proc_pid_stat(5) field 5, `pgrp`, in the fields that `_stat_fields` returns."""
+
+
+def group_alive(pgid: int) -> bool:
+    """Some process of process group `pgid` still runs (zombies do not count). A server's children can outlive it by
+    a moment (PostgreSQL's backends notice their postmaster's death on their own), so whoever stops a server it
+    started in a group of its own waits for the whole group, not only for its leader."""
+    wanted = str(pgid).encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if (
+                len(fields) > _PGRP
+                and fields[_PGRP] == wanted
+                and fields[0].decode(errors="replace") not in _GONE_STATES
+            ):
+                return True
+    return False

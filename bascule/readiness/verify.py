@@ -20,6 +20,7 @@ from bascule.readiness.site import SiteReadiness, Trust, check_site
 from bascule.readiness.target import DrillTarget
 
 PRIMARY = "primary"
+DATA_PREFIX = "data: "
 
 
 def check_sites(target: DrillTarget, trust: Trust, timeout: float) -> list[SiteReadiness]:
@@ -47,10 +48,22 @@ class ServiceReadiness:
     sites: list[SiteReadiness]
     dns: list[DnsResult]
     problems: list[str] = field(default_factory=list)
+    data: dict[str, Any] | None = None
+    """With `verify --data`: the data standby's status as `bascule.data` reports it (its problems are in
+    `problems`, each starting `data: `)."""
 
     @property
     def ready(self) -> bool:
         return not self.problems
+
+    def add_data(self, document: dict[str, Any], problems: list[str]) -> None:
+        """The data standby's status and the reasons it is not ready (`bascule.data.status`, `problems`)."""
+        self.data = document
+        self.problems += [f"{DATA_PREFIX}{line}" for line in problems]
+
+    @property
+    def data_problems(self) -> list[str]:
+        return [p for p in self.problems if p.startswith(DATA_PREFIX)]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +74,7 @@ class ServiceReadiness:
             "problems": self.problems,
             "sites": [s.as_json() for s in self.sites],
             "dns": [{**d.as_json(), "ok": d.error is None and d.site == PRIMARY} for d in self.dns],
+            **({"data": self.data} if self.data is not None else {}),
         }
 
 
@@ -112,6 +126,16 @@ def _site_line(site: SiteReadiness) -> str:
     return f"  {'ok ' if site.ready else 'BAD'} {site.role:<9} {site.address}:{site.port}  {tls}; {health}{who}"
 
 
+def _lag(database: dict[str, Any]) -> str:
+    """One database's lag as `verify` shows it: measured seconds, or more than the wait when not confirmed."""
+    name = database.get("database")
+    if database.get("lag_seconds") is not None:
+        return f"{name} lag {database['lag_seconds']:g} s"
+    if database.get("lag_over_seconds") is not None:
+        return f"{name} lag over {database['lag_over_seconds']:g} s"
+    return f"{name} lag unknown"
+
+
 def render_text(results: list[ServiceReadiness]) -> str:
     lines = []
     for r in results:
@@ -120,6 +144,9 @@ def render_text(results: list[ServiceReadiness]) -> str:
         for d in r.dns:
             seen = d.error or f"{', '.join(d.answers) or 'nothing'} ({d.site})"
             lines.append(f"  {'ok ' if d.error is None and d.site == PRIMARY else 'BAD'} dns {d.resolver}: {seen}")
+        if r.data is not None:
+            lags = ", ".join(_lag(db) for db in r.data.get("databases", []))
+            lines.append(f"  {'BAD' if r.data_problems else 'ok '} data {r.data.get('state')}: {lags}")
         lines += [f"  problem: {p}" for p in r.problems]
     return "\n".join(lines)
 
@@ -131,6 +158,8 @@ def render_junit(results: list[ServiceReadiness]) -> str:
         cases: list[tuple[str, list[str]]] = [(f"site {s.role} {s.address}", s.problems) for s in r.sites] + [
             (f"dns {d.resolver}", [p for p in r.problems if p.startswith(f"dns {d.resolver}:")]) for d in r.dns
         ]
+        if r.data is not None:
+            cases.append(("data standby", r.data_problems))
         suite = ET.SubElement(
             suites,
             "testsuite",

@@ -2,8 +2,9 @@
 
 The publisher sits beside the primary site (127.0.0.2), the subscriber beside the secondary (127.0.0.3), as an RDS
 publication and an EU subscriber would. Logical replication is the only cross-provider path out of RDS, and it
-carries neither DDL nor sequence values: `promote` must advance every sequence past its max, or the first insert on
-the new primary fails on a duplicate key. The slot's retained WAL is capped with `max_slot_wal_keep_size`.
+carries neither DDL nor sequence values. Each site's app writes to the database beside it as `bascule_app`, read-only
+on the standby until it is promoted; promotion and failback are `bascule.data`'s, through `Sandbox.data_pair()`.
+The slot's retained WAL is capped with `max_slot_wal_keep_size`.
 
 Clusters are made with initdb in the sandbox's own folder, listen only on their loopback address and a port chosen
 by the OS, and never touch the system cluster. initdb and postgres refuse to run as root, so under root (CI) both run
@@ -35,22 +36,26 @@ PUBLICATION = "bascule_pub"
 SUBSCRIPTION = "bascule_sub"
 SERVICE_USER = "postgres"
 """Who runs the servers when we are root: the account Debian's postgresql-15 package creates."""
-WAL_KEEP = "64MB"
+WAL_KEEP_MB = 64
 """`max_slot_wal_keep_size`: a subscriber gone for good costs the publisher at most this much disk."""
-SEQUENCE_GAP = 1000
-"""How far past its max a promoted sequence starts: ids the old primary acknowledged but never shipped stay unique,
-so both sides' rows can be merged back at failback without a key clash."""
+WAL_KEEP = f"{WAL_KEEP_MB}MB"
+"""The same, as the server shows it."""
+APP_ROLE = "bascule_app"
+"""The login each site's app uses on the database beside it, the same name on both sides, as on a stack: fenced
+(read-only by default) on the standby until promotion."""
 CONNECT_TIMEOUT = 2
-SCHEMA = """
-CREATE TABLE canary (
-    id bigserial PRIMARY KEY,
-    site text NOT NULL,
-    written_at timestamptz NOT NULL DEFAULT clock_timestamp()
-)"""
-"""The replicated table: ids from a sequence, as an application's would be (the sequence is what promotion fixes)."""
-SUBSCRIBER_EXTRA = "ALTER TABLE canary ADD COLUMN applied_at timestamptz DEFAULT clock_timestamp()"
-"""Only on the subscriber: a column the publisher does not send is filled by its default when the row is applied,
-so applied_at - written_at is each row's replication lag (both clusters share this machine's clock)."""
+SCHEMA = (
+    "CREATE TABLE canary (id bigserial PRIMARY KEY, site text NOT NULL, "
+    "written_at timestamptz NOT NULL DEFAULT clock_timestamp(), applied_at timestamptz)",
+    "CREATE FUNCTION canary_applied() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$BEGIN NEW.applied_at := clock_timestamp(); RETURN NEW; END$$",
+    "CREATE TRIGGER canary_applied BEFORE INSERT ON canary FOR EACH ROW EXECUTE FUNCTION canary_applied()",
+    "ALTER TABLE canary ENABLE REPLICA TRIGGER canary_applied",
+)
+"""The replicated table, the same on both sides (as an application's migrations would make it): ids from a
+sequence, as an application's would be (the sequence is what promotion fixes). A REPLICA trigger fires only for rows
+a subscription applies (https://www.postgresql.org/docs/15/sql-altertable.html, ENABLE REPLICA TRIGGER), so
+applied_at - written_at is each replicated row's lag (both clusters share this machine's clock)."""
 
 
 class DatabaseError(Exception):
@@ -94,12 +99,12 @@ class Cluster:
     directory: str
     password: str
 
-    def conninfo(self, dbname: str = DATABASE) -> str:
+    def conninfo(self, dbname: str = DATABASE, user: str = USER, password: str | None = None) -> str:
         return psycopg.conninfo.make_conninfo(
             host=self.address,
             port=self.port,
-            user=USER,
-            password=self.password,
+            user=user,
+            password=self.password if password is None else password,
             dbname=dbname,
             connect_timeout=CONNECT_TIMEOUT,
         )
@@ -128,6 +133,9 @@ class Cluster:
             "-c", "fsync=on",
             "-c", "synchronous_commit=on",
             "-c", "shared_buffers=16MB",
+            # A subscription's worker is (re)started at most this often: the default 5 s made every re-subscription
+            # wait 5 s, to no purpose on loopback.
+            "-c", "wal_retrieve_retry_interval=1s",
         ]  # fmt: skip
 
 
@@ -183,43 +191,34 @@ def new_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-def create_schema(publisher: Cluster, subscriber: Cluster) -> None:
+def create_schema(publisher: Cluster, subscriber: Cluster, app_password: str) -> None:
+    """The database, its table and the app role on both clusters: the role writable on the publisher, read-only by
+    default on the subscriber (the fence promotion lifts)."""
     for cluster in (publisher, subscriber):
         with cluster.connect("postgres") as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(APP_ROLE), sql.Literal(app_password)))  # fmt: skip
+            conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = {}").format(
+                sql.Identifier(APP_ROLE), sql.SQL("on" if cluster is subscriber else "off")))  # fmt: skip
         with cluster.connect() as conn:
-            conn.execute(SCHEMA)
-            if cluster is subscriber:
-                conn.execute(SUBSCRIBER_EXTRA)
+            for statement in SCHEMA:
+                conn.execute(statement)
+            app = sql.Identifier(APP_ROLE)
+            conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON canary TO {}").format(app))
+            conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE canary_id_seq TO {}").format(app))
     with publisher.connect() as conn:
         conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE canary").format(sql.Identifier(PUBLICATION)))
 
 
 def subscribe(publisher: Cluster, subscriber: Cluster) -> None:
-    """(Re)create the subscription, copying the publisher's current rows first: the honest way to re-seed."""
+    """The first subscription, copying the publisher's rows (a later re-seed is `bascule.data`'s)."""
     with subscriber.connect() as conn:
         conn.execute(
             sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (copy_data = true)").format(
                 sql.Identifier(SUBSCRIPTION), sql.Literal(publisher.conninfo()), sql.Identifier(PUBLICATION)
             )
         )
-
-
-def unsubscribe(subscriber: Cluster, publisher_alive: bool) -> None:
-    """Drop the subscription; when the publisher is gone, detach the slot first so DROP does not wait for it."""
-    with subscriber.connect() as conn:
-        if conn.execute("SELECT 1 FROM pg_subscription WHERE subname = %s", (SUBSCRIPTION,)).fetchone() is None:
-            return
-        conn.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(SUBSCRIPTION)))
-        if not publisher_alive:
-            conn.execute(sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(sql.Identifier(SUBSCRIPTION)))
-        conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(SUBSCRIPTION)))
-
-
-def drop_stale_slots(publisher: Cluster) -> None:
-    """A slot left by a subscription dropped while the publisher was down retains WAL until it is dropped."""
-    with publisher.connect() as conn:
-        conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active")
 
 
 def replicating(subscriber: Cluster) -> bool:
@@ -232,42 +231,6 @@ def replicating(subscriber: Cluster) -> bool:
             (SUBSCRIPTION,),
         ).fetchone()
     return row is not None and bool(row[0]) and row[1] == 0 and row[2] > 0
-
-
-SEQUENCE_COLUMNS = (
-    # Owned by a column (serial, identity: an auto or internal dependency of the sequence on the column) ...
-    "SELECT s.oid::regclass::text, t.oid::regclass::text, a.attname FROM pg_class s "
-    "JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
-    "JOIN pg_class t ON t.oid = d.refobjid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid "
-    "WHERE s.relkind = 'S' "
-    "UNION "
-    # ... or named by a column's default (nextval('seq') with no OWNED BY, possibly shared by several tables): the
-    # default expression depends on the sequence.
-    "SELECT s.oid::regclass::text, ad.adrelid::regclass::text, a.attname FROM pg_class s "
-    "JOIN pg_depend d ON d.refobjid = s.oid AND d.refclassid = 'pg_class'::regclass "
-    "AND d.classid = 'pg_attrdef'::regclass "
-    "JOIN pg_attrdef ad ON ad.oid = d.objid "
-    "JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum "
-    "WHERE s.relkind = 'S'"
-)
-"""Every (sequence, table, column) a sequence fills. A sequence only application code calls nextval() on has no
-column here: the standby cannot know how far the primary took it (the README says to set it by hand)."""
-
-
-def advance_sequences(cluster: Cluster, gap: int) -> dict[str, int]:
-    """Set every sequence a column uses (owned by it, or named in its default) to (max over those columns) + gap;
-    returns sequence -> its next value."""
-    tops: dict[str, int] = {}
-    with cluster.connect() as conn:
-        for sequence, table, column in conn.execute(SEQUENCE_COLUMNS).fetchall():
-            query = sql.SQL("SELECT coalesce(max({}), 0) FROM {}").format(
-                sql.Identifier(column), sql.SQL(table)
-            )  # `table` is a regclass rendering: already quoted by the server
-            row = conn.execute(query).fetchone()
-            tops[sequence] = max(tops.get(sequence, 0), int(row[0]) if row else 0)
-        for sequence, top in tops.items():
-            conn.execute("SELECT setval(%s, %s, false)", (sequence, top + gap))
-    return {sequence: top + gap for sequence, top in tops.items()}
 
 
 def slot_retained_bytes(publisher: Cluster) -> int | None:
@@ -294,18 +257,6 @@ def present_ids(cluster: Cluster, ids: list[int]) -> set[int]:
     with cluster.connect() as conn:
         rows = conn.execute("SELECT id FROM canary WHERE id = ANY(%s)", (ids,)).fetchall()
     return {int(r[0]) for r in rows}
-
-
-def merge_back(source: Cluster, target: Cluster) -> int:
-    """Copy rows the target lacks from the source (the writes made on the promoted standby); returns how many."""
-    with source.connect() as src:
-        rows = src.execute("SELECT id, site, written_at FROM canary ORDER BY id").fetchall()
-    with target.connect(autocommit=False) as dst, dst.cursor() as cur:
-        have = {int(r[0]) for r in cur.execute("SELECT id FROM canary").fetchall()}
-        missing = [r for r in rows if int(r[0]) not in have]
-        cur.executemany("INSERT INTO canary (id, site, written_at) VALUES (%s, %s, %s)", missing)
-        dst.commit()
-    return len(missing)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -28,17 +28,39 @@ from typing import Any
 import dns.message
 import dns.query
 import dns.rdatatype
+import psycopg
 
 from bascule.components.powerdns.api import lua_failover_content
+from bascule.data import (
+    DataError,
+    DataPair,
+    DataRefused,
+    Endpoint,
+    OperationResult,
+    Recorder,
+    failback,
+    promote,
+    resync,
+)
+from bascule.data import status as data_status
+from bascule.data.operations import OnStep
 from bascule.io.documents import InputError, at, mapping, read_json
 from bascule.io.files import write_atomic
-from bascule.io.processes import identity, is_same
+from bascule.io.processes import group_alive, identity, is_same
 from bascule.sandbox import database as db
 from bascule.sandbox.modes import DOWN, HEALTHY, MODES
 from bascule.sandbox.pki import SandboxPki
 from bascule.spec import ServiceSpec
 
 PRIMARY, SECONDARY = "primary", "secondary"
+DATA_HEALTHY, DATA_SUBSCRIPTION_DISABLED, DATA_SLOT_UNRESERVED, DATA_SLOT_LOST, DATA_LAGGING = (
+    "healthy", "subscription-disabled", "slot-unreserved", "slot-lost", "lagging")  # fmt: skip
+DATA_MODES = (DATA_HEALTHY, DATA_SUBSCRIPTION_DISABLED, DATA_SLOT_UNRESERVED, DATA_SLOT_LOST, DATA_LAGGING)
+"""`bascule sandbox data MODE`: replication broken for real in one way each, and `healthy` to mend it."""
+SMALL_KEEP = "1MB"
+"""max_slot_wal_keep_size while a slot is being lost on purpose: less than one WAL segment (16 MB)."""
+CONFLICT_SITE = "lag-conflict"
+"""The `site` of the row `lagging` plants on the standby (and `healthy` removes)."""
 ADDRESSES = {PRIMARY: "127.0.0.2", SECONDARY: "127.0.0.3"}
 DNS_ADDRESS = "127.0.0.1"
 INSTALL_HINT = "install it with: sudo apt-get install pdns-server pdns-backend-bind"
@@ -97,14 +119,16 @@ class SandboxService:
 
 @dataclass
 class DataState:
-    """The data standby (`sandbox up --data`): one cluster beside each site, and whether the standby is promoted."""
+    """The data standby (`sandbox up --data`): one cluster beside each site, and the app role's password. Whether
+    the standby is promoted is the databases' to say (`bascule.data.status`), not this file's."""
 
     clusters: dict[str, db.Cluster]
-    promoted: bool = False
+    app_password: str = ""
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> DataState:
-        return cls({role: db.Cluster(**c) for role, c in raw["clusters"].items()}, bool(raw.get("promoted")))
+        clusters = {role: db.Cluster(**c) for role, c in raw["clusters"].items()}
+        return cls(clusters, str(raw.get("app_password") or ""))
 
 
 def _read_state(path: Path) -> dict[str, Any]:
@@ -126,6 +150,7 @@ def _read_state(path: Path) -> dict[str, Any]:
             clusters = mapping(path, ("data", "clusters"), mapping(path, ("data",), raw["data"]).get("clusters"))
             for role, cluster in clusters.items():
                 _check_fields(path, ("data", "clusters", role), db.Cluster, dict(mapping(path, (role,), cluster)))
+            _check_fields(path, ("data",), DataState, dict(mapping(path, ("data",), raw["data"])))
     except InputError as exc:
         raise _unusable(path, str(exc).removeprefix(f"{path}").lstrip(": ")) from None
     return raw
@@ -250,6 +275,20 @@ def _free_port(addresses: list[str], kind: int = socket.SOCK_STREAM) -> int:
     raise SandboxError(f"no free port shared by {', '.join(addresses)}")
 
 
+def _wait_group(pgid: int, timeout: float = 5.0) -> None:
+    """Return once no process of the group a sandbox process led is left (its children included): what `stop` and a
+    killed database leave behind must be gone before anyone looks. Whatever is still there after `timeout` gets
+    SIGKILL, and is waited for as long again."""
+    for last in (False, True):
+        deadline = time.monotonic() + timeout
+        while group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if last or not group_alive(pgid):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
 class Sandbox:
     def __init__(self, state: SandboxState):
         self.state = state
@@ -316,8 +355,6 @@ class Sandbox:
             raw = _read_state(path)
             self.state.pids, self.state.switched = dict(raw.get("pids", {})), bool(raw.get("switched", False))
             self.state.tokens = dict(raw.get("tokens", {}))
-            if raw.get("data") and self.state.data is not None:
-                self.state.data.promoted = bool(raw["data"].get("promoted"))
 
     def running(self) -> bool:
         """Every process is up, except a site put `down` on purpose (that is a site's state, not a broken sandbox)."""
@@ -357,6 +394,7 @@ class Sandbox:
                 time.sleep(0.05)
             if is_same(pid, token):
                 os.killpg(pid, signal.SIGKILL)
+            _wait_group(pid)
         self.save()
 
     def _spawn(self, name: str, argv: list[str], user: str | None = None, cwd: str | None = None) -> None:
@@ -443,20 +481,28 @@ class Sandbox:
         return self.state.data
 
     def _start_data(self, bindir: Path) -> None:
-        """Two clusters, schema on both, publication on the primary's, subscription on the secondary's."""
+        """Two clusters, schema and app role on both, publication on the primary's, subscription on the secondary's;
+        each site's app given the database beside it."""
         clusters = {}
         for role, address in ADDRESSES.items():
             folder = db.make_folder(role)
             clusters[role] = db.Cluster(role, address, _free_port([address]), str(folder), db.new_password())
-        self.state.data = DataState(clusters)
+        self.state.data = DataState(clusters, db.new_password())
         self.save()
         for cluster in clusters.values():
             db.init_cluster(cluster, bindir)
             self.start_database(cluster.role, bindir)
-        db.create_schema(clusters[PRIMARY], clusters[SECONDARY])
+        db.create_schema(clusters[PRIMARY], clusters[SECONDARY], self.state.data.app_password)
         db.subscribe(clusters[PRIMARY], clusters[SECONDARY])
         self._wait(lambda: db.replicating(clusters[SECONDARY]), "replication did not start", self._db_log(SECONDARY))
-        self.point_sites(promoted=False)
+        for role, cluster in clusters.items():
+            # As on a deployed stack (docs/data.md): each site's app uses the database beside it as the app
+            # role, and learns who is writable from the database itself (a write on a fenced side is refused).
+            app = cluster.conninfo(user=db.APP_ROLE, password=self.state.data.app_password)
+            tmp = self.data_file(role).with_suffix(".tmp")
+            tmp.touch(mode=0o600)
+            tmp.write_text(json.dumps({"read": app, "write": app, "write_role": role}), encoding="utf-8")
+            tmp.replace(self.data_file(role))
 
     def _db_log(self, role: str) -> Path:
         return self.dir / f"{_db(role)}.log"
@@ -486,67 +532,148 @@ class Sandbox:
         if pid and is_same(pid, token):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5
-            while is_same(pid, token) and time.monotonic() < deadline:
-                time.sleep(0.02)
+            _wait_group(pid)
         self.save()
 
-    def point_sites(self, promoted: bool) -> None:
-        """Where each site reads and writes: every site writes to the primary's database until the standby is
-        promoted, then to the standby's (the old primary is fenced off from the app); each reads its own."""
+    def data_pair(self) -> DataPair:
+        """The sandbox's clusters as a data pair: the commands, drills and tests promote and fail it back exactly as
+        they do a deployed stack's. The admin login is the clusters' superuser; the SQL sent is what the clouds'
+        admins may run (`bascule.data.sql`)."""
         data = self._data()
-        writer = data.clusters[SECONDARY if promoted else PRIMARY]
-        for role, cluster in data.clusters.items():
-            tmp = self.data_file(role).with_suffix(".tmp")
-            tmp.touch(mode=0o600)
-            tmp.write_text(
-                json.dumps({"read": cluster.conninfo(), "write": writer.conninfo(), "write_role": writer.role}),
-                encoding="utf-8",
-            )
-            tmp.replace(self.data_file(role))
-        data.promoted = promoted
-        self.save()
 
-    def promote(self) -> dict[str, int]:
-        """Make the standby the primary: stop applying changes (drop the subscription: its publisher may be gone),
-        advance every sequence past its max, and point the sites at it. Returns sequence -> next value."""
-        data = self._data()
-        standby = data.clusters[SECONDARY]
+        def end(cluster: db.Cluster) -> Endpoint:
+            return Endpoint(cluster.address, cluster.port, db.USER, cluster.password, "disable", "sandbox",
+                            db.CONNECT_TIMEOUT)  # fmt: skip
+
+        return DataPair(
+            service=self.state.service.name,
+            databases=(db.DATABASE,),
+            app_role=db.APP_ROLE,
+            primary=end(data.clusters[PRIMARY]),
+            standby=end(data.clusters[SECONDARY]),
+            publications={db.DATABASE: db.PUBLICATION},
+            subscriptions={db.DATABASE: db.SUBSCRIPTION},
+            wal_keep_mb=db.WAL_KEEP_MB,
+            rpo_seconds=float(self.state.service.rpo_seconds),
+            source=f"the sandbox in {self.dir}",
+            app_password=data.app_password or None,
+        )
+
+    def data_state(self) -> str:
+        """The pair's state as its databases say (`bascule.data.status` states), without measuring lag."""
+        return data_status(self.data_pair(), lag_wait=0).state
+
+    def promote(self, journal: Recorder | None = None, on_step: OnStep | None = None) -> OperationResult:
+        """Make the standby the writer (`bascule.data.promote`); `SandboxError` when it is refused or fails."""
         try:
-            db.unsubscribe(standby, publisher_alive=self.database_alive(PRIMARY))
-            advanced = db.advance_sequences(standby, db.SEQUENCE_GAP)
-        except db.ERRORS as exc:
+            return promote(self.data_pair(), journal, on_step=on_step)
+        except (DataRefused, DataError, psycopg.Error) as exc:
             raise SandboxError(f"promote: {exc}") from exc
-        self.point_sites(promoted=True)
-        return advanced
 
-    def restore_data(self, timeout: float = 30.0) -> int:
-        """Back to primary-with-replica, from whatever state a drill (or its crash) left: the primary's database
-        running; after a promotion, the standby's new rows copied back and the primary's sequences advanced past
-        them; then the standby re-seeded from scratch (emptied, subscribed again with a full copy), since rows
-        it lost or wrote on its own make it no replica any more. Returns the rows copied back."""
+    def restore_data(self, timeout: float = 60.0) -> list[str]:
+        """Back to primary-with-replica from whatever a drill, a break mode or a crash left: both databases
+        running, any break mode undone, a promotion failed back (`bascule.data.failback`), forward replication
+        healthy (`bascule.data.resync`). Returns what was done."""
+        for role in ADDRESSES:
+            if not self.database_alive(role):
+                self.start_database(role)
+        done = []
+        try:
+            self._heal_breaks()
+            pair = self.data_pair()
+            result = failback(pair, replay_seconds=timeout)
+            if result.outcome != "nothing-to-do":
+                done.append("failed back: " + ", ".join(f"{s.step} {s.status}" for s in result.steps))
+            done += resync(pair, wait_seconds=timeout)
+        except (DataRefused, DataError, psycopg.Error, db.DatabaseError) as exc:
+            raise SandboxError(f"restore data: {exc}") from exc
+        return done
+
+    # --- data break modes ------------------------------------------------------------------------
+    def set_data_mode(self, mode: str) -> str:
+        """Break replication for real, as it breaks in production, to see what `verify --data` and drills make of
+        it; `healthy` mends whatever was broken. Returns a sentence saying what was done."""
+        if mode not in DATA_MODES:
+            raise SandboxError(f"no data mode '{mode}': choose one of {', '.join(DATA_MODES)}")
         data = self._data()
         primary, standby = data.clusters[PRIMARY], data.clusters[SECONDARY]
-        if not self.database_alive(PRIMARY):
-            self.start_database(PRIMARY)
-        if not self.database_alive(SECONDARY):
-            self.start_database(SECONDARY)
-        copied = 0
+        if mode == DATA_HEALTHY:
+            return "; ".join(self.restore_data()) or "already healthy"
+        if self.data_state() != "replica":
+            raise SandboxError("the standby is not a replica (promoted, or a promotion or failback is half done): "
+                               "`bascule sandbox data healthy` first")  # fmt: skip
         try:
-            if data.promoted or not db.replicating(standby):
-                if data.promoted:
-                    copied = db.merge_back(standby, primary)
-                    db.advance_sequences(primary, db.SEQUENCE_GAP)
-                db.unsubscribe(standby, publisher_alive=True)
-                db.drop_stale_slots(primary)
-                with standby.connect() as conn:
-                    conn.execute("TRUNCATE canary")
-                db.subscribe(primary, standby)
-            self._wait(lambda: db.replicating(standby), "replication did not resume", self._db_log(SECONDARY), timeout)
+            if mode == DATA_SUBSCRIPTION_DISABLED:
+                self._subscription(standby, enabled=False)
+                return f"subscription {db.SUBSCRIPTION} disabled on the standby: it receives nothing"
+            if mode == DATA_LAGGING:
+                return self._plant_conflict(primary, standby)
+            self._subscription(standby, enabled=False)
+            self._churn_until(primary, "unreserved")
+            if mode == DATA_SLOT_UNRESERVED:
+                return (f"slot {db.SUBSCRIPTION} unreserved: subscription disabled, max_slot_wal_keep_size lowered "
+                        f"to {SMALL_KEEP} and WAL written past it; a checkpoint would lose it")  # fmt: skip
+            with primary.connect("postgres") as conn:
+                conn.execute("CHECKPOINT")  # removes the WAL the slot needed, and invalidates it
+            self._churn_until(primary, "lost")
+            with primary.connect("postgres") as conn:
+                conn.execute("ALTER SYSTEM RESET max_slot_wal_keep_size")
+                conn.execute("SELECT pg_reload_conf()")
+            self._subscription(standby, enabled=True)
         except db.ERRORS as exc:
-            raise SandboxError(f"restore data: {exc}") from exc
-        self.point_sites(promoted=False)
-        return copied
+            raise SandboxError(f"data mode {mode}: {exc}") from exc
+        return (f"slot {db.SUBSCRIPTION} lost: its WAL was removed at a checkpoint past max_slot_wal_keep_size; the "
+                "subscription is enabled again and cannot catch up")  # fmt: skip
+
+    @staticmethod
+    def _subscription(standby: db.Cluster, enabled: bool) -> None:
+        with standby.connect() as conn:
+            conn.execute(f"ALTER SUBSCRIPTION {db.SUBSCRIPTION} {'ENABLE' if enabled else 'DISABLE'}")
+
+    @staticmethod
+    def _churn_until(primary: db.Cluster, wal_status: str, timeout: float = 30.0) -> None:
+        """Lower the primary's max_slot_wal_keep_size and write WAL (segment switches) until the subscription's
+        slot reports `wal_status`."""
+        with primary.connect("postgres") as conn:
+            conn.execute(f"ALTER SYSTEM SET max_slot_wal_keep_size = '{SMALL_KEEP}'")
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute("CREATE TABLE IF NOT EXISTS bascule_churn (written timestamptz)")
+            deadline = time.monotonic() + timeout
+            while True:
+                row = conn.execute("SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s",
+                                   (db.SUBSCRIPTION,)).fetchone()  # fmt: skip
+                if row is not None and row[0] == wal_status:
+                    return
+                if time.monotonic() > deadline:
+                    raise SandboxError(f"the slot did not become {wal_status} (it is {row[0] if row else 'gone'})")
+                conn.execute("INSERT INTO bascule_churn SELECT clock_timestamp() FROM generate_series(1, 1000)")
+                conn.execute("SELECT pg_switch_wal()")
+                time.sleep(0.1)
+
+    @staticmethod
+    def _plant_conflict(primary: db.Cluster, standby: db.Cluster) -> str:
+        """A row on the standby with the id the primary's next insert takes, then that insert: the apply worker
+        fails on the duplicate key and retries for ever, falling further behind with every write, as a real
+        conflict (a write that reached the replica by another path) makes it."""
+        with primary.connect() as conn:
+            row = conn.execute("SELECT nextval('canary_id_seq')").fetchone()
+            assert row is not None
+            taken = int(row[0]) + 1
+            with standby.connect() as other:
+                other.execute("INSERT INTO canary (id, site) VALUES (%s, %s)", (taken, CONFLICT_SITE))
+            conn.execute("INSERT INTO canary (site) VALUES ('lagging')")
+        return (f"row {taken} planted on the standby, then written on the primary: the standby's apply worker fails "
+                "on the duplicate key and retries, falling behind")  # fmt: skip
+
+    def _heal_breaks(self) -> None:
+        """Undo every break mode: the planted conflict and the lowered WAL cap (a lost slot is resync's)."""
+        data = self._data()
+        with data.clusters[SECONDARY].connect() as conn:
+            conn.execute("DELETE FROM canary WHERE site = %s", (CONFLICT_SITE,))
+        with data.clusters[PRIMARY].connect("postgres") as conn:
+            conn.execute("ALTER SYSTEM RESET max_slot_wal_keep_size")
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute("DROP TABLE IF EXISTS bascule_churn")
 
     # --- DNS -------------------------------------------------------------------------------------
     def set_switched(self, switched: bool) -> None:
@@ -685,6 +812,15 @@ class Sandbox:
         tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
         raise SandboxError(f"{what} within {timeout:g} s" + (f"; last log lines: {' | '.join(tail)}" if tail else ""))
 
+    def _databases_status(self) -> dict[str, Any]:
+        assert self.state.data is not None
+        found: dict[str, Any] = {
+            role: {"address": f"{c.address}:{c.port}", "alive": self.database_alive(role)}
+            for role, c in self.state.data.clusters.items()
+        }
+        state = self.data_state() if found[SECONDARY]["alive"] else "unknown"
+        return found | {"state": state, "promoted": state in ("promoted", "promoting", "failing-back")}
+
     def status(self) -> dict[str, Any]:
         return {
             "directory": str(self.dir),
@@ -697,13 +833,5 @@ class Sandbox:
             "ca": str(self.state.pki.ca),
             "pdns_version": self.state.pdns_version,
             "failover_bound_seconds": self.state.failover_bound_seconds,
-            "databases": (
-                {
-                    role: {"address": f"{c.address}:{c.port}", "alive": self.database_alive(role)}
-                    for role, c in self.state.data.clusters.items()
-                }
-                | {"promoted": self.state.data.promoted}
-                if self.state.data is not None
-                else None
-            ),
+            "databases": self._databases_status() if self.state.data is not None else None,
         }

@@ -10,9 +10,9 @@ The mode is read from a control file on every request, so PowerDNS's checker, th
 `bascule sandbox site` all see the same state, and it is visible on disk after a crash.
 With `--data FILE` the site is an app with a database, as on a real platform: the health path also asks its database
 (a primary whose database died is unhealthy, so DNS moves with the data), and `POST /canary` commits one row through
-the database the file names for writes, answering its id. The file (rewritten atomically by promotion and restore)
-names a read and a write connection: a warm secondary reads its replica and writes to the primary's database until
-it is promoted.
+the database the file names for writes, answering its id. The file names a read and a write connection, both to the
+database beside the site as the app role: the secondary's writes are refused (read-only) until its database is
+promoted, the primary's once its database is fenced, as the databases themselves say.
 Run as `python -m bascule.sandbox.site --name primary --address 127.0.0.2 --https-port N --http-port M ...`.
 """
 

@@ -15,11 +15,12 @@ def answer_text(addresses: list[str]) -> str:
 
 
 def databases_text(databases: dict[str, Any]) -> str:
-    """Each database cluster up or down, and whether the standby is promoted."""
+    """Each database cluster up or down, and the standby's state (`bascule.data.status` states)."""
     clusters = [f"{role} {c['address']} {'up' if c['alive'] else 'DOWN'}" for role, c in databases.items()
                 if isinstance(c, dict)]  # fmt: skip
-    promoted = "the standby is promoted" if databases.get("promoted") else "the standby is a replica"
-    return f"{', '.join(clusters)}; {promoted}"
+    state = databases.get("state") or "unknown"
+    said = "the standby is a replica" if state == "replica" else f"the standby is {state}"
+    return f"{', '.join(clusters)}; {said}"
 
 
 def status_lines(info: dict[str, Any]) -> list[tuple[str, str]]:

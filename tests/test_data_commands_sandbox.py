@@ -1,0 +1,395 @@
+"""`bascule data` and `verify --data` against real PostgreSQL 15: promotion with and without a reachable primary,
+fencing proven by writes as the app role, failback with every row once, each broken-replication mode named, an
+interrupted promote or failback finished (by running it again, or by `drill recover`), and a stack's pair read from a
+state export. Each test leaves the pair as it found it: primary-with-replica (`restored`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from bascule.data import FAILBACK, PROMOTE, DataRefused, StepResult, failback, problems, promote, status
+from bascule.data import sql as q
+from bascule.data.state import STANDBY_TYPE
+from bascule.drills.data_ops import DataTarget, run_operation
+from bascule.drills.journal import read_journal
+from bascule.io.secrets import SECRET_SIG, SIG_KEY
+from bascule.sandbox import PRIMARY, SECONDARY, Sandbox, SandboxService
+from bascule.sandbox import database as db
+from tests.conftest import have_pdns
+from tests.test_fault_matrix import until
+
+pytestmark = pytest.mark.sandbox
+BASCULE = [sys.executable, "-m", "bascule.cli"]
+
+try:
+    db.find_bindir()
+    HAVE_PG = True
+except db.DatabaseError:
+    HAVE_PG = False
+if not (have_pdns() and HAVE_PG):
+    if os.environ.get("CI"):
+        raise RuntimeError("pdns_server or postgresql-15 is missing in CI: scripts/setup.sh installs both")
+    pytest.skip("needs pdns-server and postgresql-15 (Debian packages)", allow_module_level=True)
+
+
+def server_processes(folders: list[str]) -> set[int]:
+    """Running processes started from one of these cluster folders (their command line names it)."""
+    found = set()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if any(folder.encode() in cmdline for folder in folders):
+            found.add(int(proc.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """An RPO of 2 s: a lag beyond it is seen by waiting 2 s, not 30."""
+    sandbox = Sandbox.start(tmp_path_factory.mktemp("data-commands") / "sandbox", SandboxService(rpo_seconds=2),
+                            data=True)  # fmt: skip
+    assert sandbox.state.data is not None
+    folders = [c.directory for c in sandbox.state.data.clusters.values()]
+    yield sandbox
+    sandbox.stop()
+    # Stop returns only once every server process is gone: nothing is left for the next test to trip over.
+    assert server_processes(folders) == set()
+    assert not any(Path(folder).exists() for folder in folders)
+
+
+@pytest.fixture(autouse=True)
+def restored(box: Sandbox) -> Iterator[None]:
+    """Each test starts from, and is put back to, primary-with-replica, whatever it left."""
+    yield
+    box.restore_data()
+    assert box.data_state() == "replica"
+    assert problems(status(box.data_pair())) == []
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*BASCULE, *args], capture_output=True, text=True, timeout=180, check=False, env=env)
+
+
+def clusters(box: Sandbox) -> tuple[db.Cluster, db.Cluster]:
+    assert box.state.data is not None
+    return box.state.data.clusters[PRIMARY], box.state.data.clusters[SECONDARY]
+
+
+@contextmanager
+def as_app(box: Sandbox, cluster: db.Cluster) -> Iterator[psycopg.Connection[Any]]:
+    """A session as the application's login, on the database beside one site."""
+    assert box.state.data is not None
+    with psycopg.connect(cluster.conninfo(user=db.APP_ROLE, password=box.state.data.app_password),
+                         autocommit=True) as conn:  # fmt: skip
+        yield conn
+
+
+def insert(conn: psycopg.Connection[Any], site: str, count: int = 1) -> list[int]:
+    return [int(conn.execute("INSERT INTO canary (site) VALUES (%s) RETURNING id", (site,)).fetchone()[0])  # type: ignore[index]
+            for _ in range(count)]  # fmt: skip
+
+
+def rows(cluster: db.Cluster) -> dict[int, str]:
+    with cluster.connect() as conn:
+        return {int(i): str(s) for i, s in conn.execute("SELECT id, site FROM canary").fetchall()}
+
+
+def refused(box: Sandbox, cluster: db.Cluster) -> bool:
+    """A write as the app role on `cluster` is refused as a read-only transaction (the fence)."""
+    with as_app(box, cluster) as conn:
+        try:
+            insert(conn, "fence-probe")
+        except psycopg.errors.ReadOnlySqlTransaction:
+            return True
+    return False
+
+
+class Stop(Exception):
+    """Stands for the process being killed between two steps."""
+
+
+def stop_after(step: str) -> Callable[[StepResult], None]:
+    def on_step(result: StepResult) -> None:
+        if result.step == step and result.status == "done":
+            raise Stop(step)
+
+    return on_step
+
+
+def test_status_json_reports_subscription_slot_and_measured_lag(box: Sandbox) -> None:
+    proc = cli("data", "status", "--local", "--sandbox-dir", box.state.directory, "-f", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["state"] == "replica" and doc["problems"] == [] and doc["rpo_seconds"] == 2
+    assert doc["sides"]["primary"]["app_read_only"] is False and doc["sides"]["standby"]["app_read_only"] is True
+    (found,) = doc["databases"]
+    sub = found["subscription"]
+    assert sub["enabled"] is True and isinstance(sub["worker_pid"], int) and sub["errors"] == 0
+    assert sub["latest_end_lsn"] and sub["latest_end_time"] and sub["last_msg_receipt_time"]
+    slot = found["slot"]
+    assert slot["wal_status"] == "reserved" and slot["safe_wal_size"] > 0 and slot["active"] is True
+    assert isinstance(found["lag_bytes"], int) and 0 <= found["lag_seconds"] < 2 and found["lag_over_seconds"] is None
+    assert box.state.data is not None and box.state.data.app_password not in proc.stdout + proc.stderr
+
+
+def test_promote_fences_the_reachable_primary_and_failback_brings_every_row_back_once(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    primary, standby = clusters(box)
+    with as_app(box, primary) as conn:
+        before = insert(conn, "before", 3)
+    until(lambda: set(before) <= set(rows(standby)), "replicated rows")
+    journal, locks = tmp_path / "journal.jsonl", tmp_path / "locks"
+    common = ["--local", "--sandbox-dir", box.state.directory, "--journal", str(journal), "--lock-dir", str(locks)]
+    proc = cli("data", "promote", *common, "-f", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["outcome"] == "done" and result["primary_reachable"] and result["caught_up"] == {"bascule": True}
+    assert [s["status"] for s in result["steps"] if s["step"] == "fence-primary"] == ["done"]
+    assert refused(box, primary)  # the old primary takes no more of the app's writes
+    with as_app(box, standby) as conn:  # the new one takes all of them: inserts, updates, deletes
+        after = insert(conn, "after", 3)
+        conn.execute("UPDATE canary SET site = 'updated on the standby' WHERE id = %s", (before[0],))
+        conn.execute("DELETE FROM canary WHERE id = %s", (before[1],))
+    assert min(after) >= max(before) + q.SEQUENCE_GAP
+
+    proc = cli("data", "failback", *common)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    expected = {before[0]: "updated on the standby", before[2]: "before"} | dict.fromkeys(after, "after")
+    on_primary = rows(primary)
+    assert {i: on_primary.get(i) for i in expected} == expected and before[1] not in on_primary
+    until(lambda: rows(standby) == rows(primary), "the standby a copy of the primary again")
+    assert refused(box, standby)
+    with as_app(box, primary) as conn:
+        assert insert(conn, "after failback")[0] > max(after)  # the primary's sequence is past the standby's rows
+    events = read_journal(journal)
+    assert [e["operation"] for e in events if e["kind"] == "data-done"] == [PROMOTE, FAILBACK]
+    assert box.state.data is not None and box.state.data.app_password not in journal.read_text()
+    assert list(locks.glob("*.lock")) == []
+
+
+def test_promote_without_the_primary_then_failback_keeps_the_rows_of_both_sides(box: Sandbox) -> None:
+    """The primary dies with writes the standby never got (its subscription was off): promotion goes on without
+    fencing it, promote again fences it once it is back, and failback keeps its orphans beside the standby's rows."""
+    primary, standby = clusters(box)
+    pair = box.data_pair()
+    with as_app(box, primary) as conn:
+        shipped = insert(conn, "shipped", 2)
+    until(lambda: set(shipped) <= set(rows(standby)), "replicated rows")
+    with standby.connect() as conn:
+        conn.execute(f"ALTER SUBSCRIPTION {db.SUBSCRIPTION} DISABLE")
+    with as_app(box, primary) as conn:
+        orphans = insert(conn, "orphan", 2)
+    box.kill_database(PRIMARY)
+
+    result = promote(pair)
+    assert not result.primary_reachable and result.caught_up == {"bascule": False}
+    assert any("not fenced" in note for note in result.notes)
+    assert [s.status for s in result.steps if s.step == "fence-primary"] == ["skipped"]
+    with as_app(box, standby) as conn:
+        written = insert(conn, "on the standby", 2)
+    assert not set(orphans) & set(rows(standby))
+
+    box.start_database(PRIMARY)  # back, and not fenced: promote again does it
+    assert not refused(box, primary)
+    again = promote(pair)
+    assert {s.step for s in again.steps if s.status == "done"} == {"fence-primary", "record-primary"}
+    assert refused(box, primary)
+
+    back = failback(pair)
+    assert [s.detail.split(";")[0] for s in back.steps if s.step == "subscribe-standby"] == ["re-seeded"]
+    on_primary = rows(primary)
+    assert set(shipped) | set(orphans) | set(written) <= set(on_primary)
+    assert len(rows(standby)) == len(on_primary)
+    until(lambda: rows(standby) == rows(primary), "the standby re-seeded from the primary")
+
+
+def test_promote_refuses_a_primary_it_cannot_fence_and_fences_as_a_login_without_superuser(box: Sandbox) -> None:
+    """The primary's admin as the clouds' are: NOSUPERUSER with CREATEROLE. Without pg_signal_backend and
+    pg_read_all_stats it cannot see and end the app's sessions, so nothing is changed unless forced; with them, the
+    fence holds and ends a session that was open before it."""
+    primary, _ = clusters(box)
+    with primary.connect("postgres") as conn:
+        conn.execute("CREATE ROLE limited_admin LOGIN CREATEROLE PASSWORD 'limited-pw'")
+    with primary.connect() as conn:
+        conn.execute("GRANT CREATE ON SCHEMA public TO limited_admin")  # RDS: the master user owns its databases
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {q.TABLE} (site text PRIMARY KEY)")
+        conn.execute(f"ALTER TABLE {q.TABLE} OWNER TO limited_admin")
+    pair = box.data_pair()
+    limited = replace(pair, primary=replace(pair.primary, user="limited_admin", password="limited-pw"))
+    try:
+        with pytest.raises(DataRefused) as caught:
+            promote(limited)
+        assert "GRANT pg_signal_backend, pg_read_all_stats TO limited_admin" in str(caught.value)
+        assert not refused(box, primary) and box.data_state() == "replica"  # nothing was changed
+        forced = promote(limited, force_reason="drill of the refusal", dry_run=True)
+        assert forced.steps[0].step == "fence-primary" and forced.steps[0].status == "skipped"
+        assert "forced (drill of the refusal)" in forced.steps[0].detail
+
+        with primary.connect("postgres") as conn:
+            conn.execute("GRANT pg_signal_backend, pg_read_all_stats TO limited_admin")
+        assert problems(status(limited)) == []  # status reads everything it needs without superuser
+        with as_app(box, primary) as held:
+            result = promote(limited)
+            assert result.outcome == "done" and result.caught_up == {"bascule": True}
+            with pytest.raises(psycopg.OperationalError):  # ended by the fence
+                held.execute("SELECT 1")
+        assert refused(box, primary)
+    finally:
+        box.restore_data()
+        with primary.connect() as conn:
+            conn.execute(f"ALTER TABLE {q.TABLE} OWNER TO {db.USER}")
+            conn.execute("REVOKE CREATE ON SCHEMA public FROM limited_admin")
+        with primary.connect("postgres") as conn:
+            conn.execute("DROP ROLE limited_admin")
+
+
+@pytest.mark.parametrize(
+    ("mode", "cause"),
+    [
+        ("subscription-disabled", "subscription bascule_sub is disabled"),
+        ("slot-unreserved", "slot bascule_sub is unreserved"),
+        ("slot-lost", "slot bascule_sub is lost"),
+        ("lagging", "replication lag exceeds the RPO (2 s)"),
+    ],
+)
+def test_each_broken_replication_makes_verify_fail_naming_it(box: Sandbox, mode: str, cause: str) -> None:
+    where = ["--sandbox-dir", box.state.directory]
+    proc = cli("sandbox", "data", mode, *where)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = cli("verify", "--local", "--data", *where, "-f", "json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (service,) = json.loads(proc.stdout)["services"]
+    assert any(p.startswith("data: database bascule: ") and cause in p for p in service["problems"]), service
+    assert service["data"]["state"] == "replica"
+    assert all(site["ready"] for site in service["sites"])  # the sites are fine: only the data is not
+    proc = cli("sandbox", "data", "healthy", *where)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = cli("verify", "--local", "--data", *where)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok  data replica: bascule lag" in proc.stdout
+
+
+def test_a_data_drill_refuses_to_start_on_broken_replication(box: Sandbox, tmp_path: Path) -> None:
+    where = ["--sandbox-dir", box.state.directory, "--lock-dir", str(tmp_path / "locks")]
+    assert cli("sandbox", "data", "subscription-disabled", "--sandbox-dir", box.state.directory).returncode == 0
+    proc = cli("drill", "--local", "--data", "--dry-run", *where, "-f", "json")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert any("subscription bascule_sub is disabled" in p for p in json.loads(proc.stdout)["preflight"]["problems"])
+
+
+def test_an_interrupted_promote_is_finished_by_running_it_again(box: Sandbox) -> None:
+    primary, standby = clusters(box)
+    pair = box.data_pair()
+    with pytest.raises(Stop):
+        promote(pair, on_step=stop_after("stop-subscription"))
+    found = status(pair)
+    assert found.state == "promoting"
+    assert any("a promotion was interrupted" in p for p in problems(found))
+    assert refused(box, primary) and refused(box, standby)  # half way, nobody takes the app's writes
+    proc = cli("data", "promote", "--local", "--sandbox-dir", box.state.directory, "-f", "json",
+               "--journal", str(Path(box.state.directory) / "journal.jsonl"))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    steps = {s["step"]: s["status"] for s in json.loads(proc.stdout)["steps"]}
+    assert steps["stop-subscription"] == "already" and steps["failback-slot"] == "done"
+    assert box.data_state() == "promoted" and not refused(box, standby)
+
+
+def test_drill_recover_finishes_an_interrupted_promote_and_failback(box: Sandbox, tmp_path: Path) -> None:
+    primary, standby = clusters(box)
+    locks, journal = tmp_path / "locks", tmp_path / "data-journal.jsonl"
+    target = DataTarget(sandbox_dir=box.state.directory)
+
+    def killed(operation: str, step: str) -> None:
+        """Run the operation under its lock until `step`, then leave the lock as a killed process does."""
+        with pytest.raises(Stop):
+            run_operation(operation, target, box.data_pair(), journal, locks, on_step=stop_after(step))
+        (lock,) = locks.glob("*.lock")
+        info = json.loads(lock.read_text())
+        lock.write_text(json.dumps(info | {"pid": 999_999_999}))  # its process is gone
+        proc = cli("drill", "recover", "--lock-dir", str(locks), "-f", "json")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert [o["outcome"] for o in json.loads(proc.stdout)["recovered"]] == ["data-finished"]
+        assert list(locks.glob("*.lock")) == []
+
+    killed(PROMOTE, "failback-slot")
+    assert box.data_state() == "promoted" and refused(box, primary) and not refused(box, standby)
+    with as_app(box, standby) as conn:
+        written = insert(conn, "between", 2)
+    killed(FAILBACK, "replay")
+    assert box.data_state() == "replica" and not refused(box, primary) and refused(box, standby)
+    assert set(written) <= set(rows(primary))
+    kinds = [e["kind"] for e in read_journal(journal)]
+    assert kinds.count("recovering") == 2 and kinds.count("data-done") == 2
+
+
+def _secret(value: Any) -> dict[str, str]:
+    return {SIG_KEY: SECRET_SIG, "plaintext": json.dumps(value)}
+
+
+def _stack(box: Sandbox, tmp_path: Path, **drop: str) -> tuple[Path, dict[str, str]]:
+    """A Pulumi project whose `pulumi` answers `stack export --show-secrets` with a state holding a PostgresStandby
+    whose `bascule_data` points at the sandbox's clusters (as the component would at RDS and Flexible Server)."""
+    primary, standby = clusters(box)
+
+    def end(cluster: db.Cluster, provider: str) -> dict[str, Any]:
+        return {"host": cluster.address, "port": cluster.port, "user": db.USER, "password": _secret(cluster.password),
+                "sslmode": "disable", "provider": provider}  # fmt: skip
+
+    data = {"service": "checkout", "databases": [db.DATABASE], "app_role": db.APP_ROLE,
+            "primary": end(primary, "aws-rds"), "standby": end(standby, "azure-flexible"),
+            "publications": {db.DATABASE: db.PUBLICATION}, "subscriptions": {db.DATABASE: db.SUBSCRIPTION},
+            "wal_keep_mb": db.WAL_KEEP_MB, "rpo_seconds": 2}  # fmt: skip
+    for key in drop:
+        del data[key]
+    resource = {"urn": f"urn:pulumi:prod::shop::{STANDBY_TYPE}::checkout-data", "type": STANDBY_TYPE,
+                "custom": False, "outputs": {"bascule_data": data}}  # fmt: skip
+    project, bin_dir = tmp_path / "project", tmp_path / "bin"
+    project.mkdir()
+    bin_dir.mkdir()
+    (project / "Pulumi.yaml").write_text("name: shop\nruntime: python\n")
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps({"version": 3, "deployment": {"resources": [resource]}}))
+    fake = bin_dir / "pulumi"
+    fake.write_text(f'#!/bin/sh\ncase "$*" in *"stack export"*) cat {export};; *version*) echo v3.272.0;; esac\n'
+                    "exit 0\n")  # fmt: skip
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    return project, {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_the_stack_path_reads_the_pair_from_the_state_and_reaches_real_databases(box: Sandbox, tmp_path: Path) -> None:
+    project, env = _stack(box, tmp_path)
+    on_stack = ["--stack", "prod", "--cwd", str(project)]
+    proc = cli("data", "status", *on_stack, "-f", "json", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["state"] == "replica" and doc["source"] == "stack 'prod' (service 'checkout')"
+    assert doc["sides"]["primary"]["provider"] == "aws-rds" and doc["databases"][0]["slot"]["wal_status"] == "reserved"
+    proc = cli("data", "promote", *on_stack, "--dry-run", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "would   fence-primary on primary" in proc.stdout and "dry run: nothing was changed" in proc.stdout
+    assert box.data_state() == "replica" and not refused(box, clusters(box)[0])
+    for cluster in clusters(box):
+        assert cluster.password not in proc.stdout + proc.stderr
+
+
+def test_a_stack_state_missing_a_contract_key_is_refused_naming_it(box: Sandbox, tmp_path: Path) -> None:
+    project, env = _stack(box, tmp_path, wal_keep_mb="")
+    proc = cli("data", "status", "--stack", "prod", "--cwd", str(project), env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "stack 'prod'" in proc.stderr and "'wal_keep_mb'" in proc.stderr and "Traceback" not in proc.stderr
