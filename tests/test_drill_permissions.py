@@ -183,9 +183,15 @@ FAULT_CALLS: dict[str, list[Call]] = {
         *_record_upsert(),
         Call("route53:DeleteHealthCheck", f"arn:aws:route53:::healthcheck/{DRILL_CHECK}"),
     ],
-    # The tagged ECS service scaled to zero and back.
+    # Behind Route 53 a check through the load balancer's listener (created, tagged, attached; detached and deleted
+    # on restore), then the tagged ECS service scaled to zero and back.
     "outage": [
         *LOOKUPS,
+        Call("route53:CreateHealthCheck", "*"),
+        Call("route53:ChangeTagsForResource", f"arn:aws:route53:::healthcheck/{DRILL_CHECK}"),
+        *_check_read(DRILL_CHECK),
+        *_record_upsert(),
+        Call("route53:DeleteHealthCheck", f"arn:aws:route53:::healthcheck/{DRILL_CHECK}"),
         Call("ecs:UpdateService", ECS_SERVICE, dict(TAGGED)),
         Call("ecs:DescribeServices", ECS_SERVICE, dict(TAGGED)),
         Call("ecs:ListTagsForResource", ECS_SERVICE, dict(TAGGED)),

@@ -399,13 +399,23 @@ SITE = SiteKind(
         DrillFault.HEALTH: "a 503 health rule on its load balancer",
         DrillFault.OUTAGE: "its tasks scaled to zero",
     },
+    # Behind Route 53 the `health` fault also moves the target group's check to a closed port
+    # (`aws.site._drill_health_port`): alone, every task fails it and ECS replaces them all while the alias may still
+    # answer this site; after the 503 rule it only confirms a failover under way. The `outage` fault's tasks at zero
+    # alone leave the load balancer answering 503 behind an alias whose empty target group AWS documents both as
+    # healthy and as unhealthy (`aws.route53.Route53Failover`): after the drill's check of the listener, traffic moves.
+    inject_last={
+        DrillFault.HEALTH: frozenset({"aws:lb/targetGroup:TargetGroup"}),
+        DrillFault.OUTAGE: frozenset({"aws:ecs/service:Service"}),
+    },
     data_end=Role.PRIMARY,
     computed_inputs=frozenset({"image", "network"}),
 )
 
 EXISTING_OUTAGE_REFUSED = (
     "Bascule does not own an existing site's capacity (its tasks belong to your program and its autoscaling, "
-    "which may scale them back), and Route 53 counts a load balancer whose target groups are empty as healthy; "
+    "which may scale them back), and whether Route 53 counts a load balancer whose target groups are empty as "
+    "healthy AWS documents both ways; "
     "drill 'health' (a 503 rule on the listener you name) or 'switch' instead"
 )
 
