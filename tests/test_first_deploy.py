@@ -58,7 +58,8 @@ def test_first_up_needs(path: Path) -> None:
         for site in (service.primary, service.secondary):
             if isinstance(site, GcpSiteSpec):
                 wanted |= {(site.project, api) for api in ("run.googleapis.com", "compute.googleapis.com",
-                                                          "certificatemanager.googleapis.com")}  # fmt: skip
+                                                          "certificatemanager.googleapis.com",
+                                                          "iam.googleapis.com")}  # fmt: skip
             if isinstance(site, AzureSiteSpec):
                 (app,) = [r for r in run.resources if r.type == "azure-native:app:ContainerApp"
                           and r.name.startswith(f"{service.name}-")]  # fmt: skip
