@@ -46,6 +46,24 @@ ACM_CERTIFICATE_AUTHORITIES = ("amazon.com", "amazontrust.com", "awstrust.com", 
 """CAA `issue` domains ACM issues under: a CAA record must name one of them or ACM cannot issue
 (https://docs.aws.amazon.com/acm/latest/userguide/setup-caa.html)."""
 
+SERVICE_LINKED_ROLES = {"aws:ecs/": "ecs.amazonaws.com"}
+"""Resource type prefix -> the AWS service whose service-linked role its first use in an account creates. ECS creates
+AWSServiceRoleForECS on the account's first CreateCluster and assumes it at once; IAM is eventually consistent, so
+that first call often fails with "Unable to assume the service linked role. Please verify that the ECS service linked
+role exists" and a re-run succeeds (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/818,
+https://github.com/1Password/scim-examples/issues/356). The role cannot be a resource of the stack: it is one per
+account, and creating it fails when it exists."""
+
+
+def service_linked_role_commands(resource_types: list[str]) -> list[str]:
+    """The AWS CLI commands that create, once per account, the service-linked roles the given resource types need
+    (on an account that has one, the command fails with "has been taken", which is harmless)."""
+    services = sorted(
+        {s for prefix, s in SERVICE_LINKED_ROLES.items() if any(t.startswith(prefix) for t in resource_types)}
+    )
+    return [f"aws iam create-service-linked-role --aws-service-name {service}" for service in services]
+
+
 # --- Route 53 health checks and records -----------------------------------------------------------
 ROUTE53_INTERVALS = (10, 30)
 """`request_interval` is immutable after creation: changing it replaces the health check."""
