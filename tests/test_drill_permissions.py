@@ -277,6 +277,14 @@ def test_gcp_role_is_the_switch_and_is_bound_on_the_zone() -> None:
     assert "gcloud dns managed-zones set-iam-policy" in text and "--project" not in text.split("Bind it")[1]
 
 
+def test_the_azure_service_tag_read_is_a_role_of_its_own_on_the_subscription() -> None:
+    """Every `up` of a program with an Azure site that reads the Front Door service tag calls Service Tags - List
+    (subscription scope): a drill's targeted update and its restore too. One read action, nothing else."""
+    role = json.loads((DOCS / "drill-azure-service-tags-role.json").read_text())
+    assert role["Actions"] == ["Microsoft.Network/locations/serviceTags/read"] and role["NotActions"] == []
+    assert role["AssignableScopes"] == ["/subscriptions/<subscription-id>"]
+
+
 def test_azure_role_is_the_switch_on_one_resource_group() -> None:
     role = json.loads((DOCS / "drill-azure-role.json").read_text())
     assert set(role["Actions"]) == AZURE_SWITCH and role["NotActions"] == []
