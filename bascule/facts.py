@@ -248,6 +248,9 @@ GLOBAL_TYPE_PREFIXES = (
     # A project's API enablement: a service is on or off for the whole project (`projects/{project}/services/{name}`,
     # https://cloud.google.com/service-usage/docs/reference/rest/v1/services), in no location.
     "gcp:projects/service:",
+    "gcp:compute/sSLPolicy:",
+    # IAM service accounts belong to a project, not a region.
+    "gcp:serviceaccount/",
     # Certificate Manager objects in the `global` location, and Front Door (a global service; region `global` keeps
     # it out of the regional rules, and `GLOBAL_EDGE_TYPES` below makes the policies count it as the site's edge).
     "gcp:certificatemanager/",
@@ -349,6 +352,8 @@ ROUTE53_HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 TRAFFIC_MANAGER_PROFILE = "azure-native:trafficmanager:Profile"
 CLOUD_DNS_RECORD_SET = "gcp:dns/recordSet:RecordSet"
 GCP_HEALTH_CHECK = "gcp:compute/healthCheck:HealthCheck"
+GCP_SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
+"""Its `account_id` must be 6-30 characters of `[a-z]([-a-z0-9]*[a-z0-9])` (the IAM API's accountId)."""
 DYNAMIC_RESOURCE = "pulumi-python:dynamic:Resource"
 """Bascule's PowerDNS records are dynamic resources; `rtype == "LUA"` marks the failover switch."""
 
@@ -396,6 +401,10 @@ NAME_LIMITS: dict[str, NameLimit] = {
     "gcp:cloudrunv2/service:Service": NameLimit(
         49, _GCP_NAME, "name", "https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services"
     ),
+    GCP_SERVICE_ACCOUNT: NameLimit(
+        30, _GCP_NAME, "accountId",
+        "https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts/create",
+    ),
     # Certificate Manager: "Certificate, CertificateMap and CertificateMapEntry IDs have to fully match the regexp
     # [a-z0-9-]{1,63}" (the API client's reference); the SDK says 1-64 for certificates and DNS authorizations, so
     # the smaller of the two holds for all four.
@@ -413,6 +422,7 @@ NAME_LIMITS: dict[str, NameLimit] = {
             "regionNetworkEndpointGroup:RegionNetworkEndpointGroup", "backendService:BackendService",
             "uRLMap:URLMap", "targetHttpsProxy:TargetHttpsProxy", "targetHttpProxy:TargetHttpProxy",
             "globalAddress:GlobalAddress", "globalForwardingRule:GlobalForwardingRule", "healthCheck:HealthCheck",
+            "sSLPolicy:SSLPolicy",
         )
     },
 }  # fmt: skip

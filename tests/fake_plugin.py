@@ -15,7 +15,7 @@ import pulumi_aws as aws
 from bascule.components.base import Site, SiteArgs, SiteEndpoint, bascule_tags
 from bascule.facts import Cloud
 from bascule.spec import SiteKind
-from bascule.spec.base import SiteSpecBase
+from bascule.spec.base import DrillFault, SiteSpecBase
 from bascule.spec.plugins import ALWAYS
 
 
@@ -38,10 +38,12 @@ class FakeIpSite(Site):
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tests:fake:FakeIpSite", name, None, opts)
         provider = aws.Provider(f"{name}-provider", region=args.site.region, opts=pulumi.ResourceOptions(parent=self))
+        # Its `outage` lever, for the test of a kind's own inject order: the address marked as taken away.
+        outage = {"drill": "outage"} if args.fault is DrillFault.OUTAGE else {}
         eip = aws.ec2.Eip(
             f"{name}-ip",
             domain="vpc",
-            tags=bascule_tags(args.service, args.role),
+            tags={**bascule_tags(args.service, args.role), **outage},
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
         self.endpoint = SiteEndpoint(
@@ -59,6 +61,9 @@ FAKE_IP = SiteKind(
     certificate="the team's own, on its load balancer",
     fixed_ip=ALWAYS,
     answered_by_ip=ALWAYS,
+    levers={DrillFault.OUTAGE: "its address taken from the team's load balancer"},
+    # The kind's own order: its address goes last, after everything else of the fault.
+    inject_last={DrillFault.OUTAGE: frozenset({"aws:ec2/eip:Eip"})},
 )
 
 FAKE_NAME = SiteKind(

@@ -174,7 +174,7 @@ def test_junit_and_json_outputs(tmp_path: Path) -> None:
     failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
     assert failed == ["bascule-single-region"]
     data = json.loads(check("--stack", "dev", "--format", "json").stdout)
-    assert data["summary"] == {"resources": 46, "mandatory": 0, "advisory": 0, "waived": 0, "exit_code": 0}
+    assert data["summary"] == {"resources": 49, "mandatory": 0, "advisory": 0, "waived": 0, "exit_code": 0}
     data = json.loads(check("--stack", "gcp", "--format", "json").stdout)  # a zone given by id: advised against
     assert (data["summary"]["advisory"], data["summary"]["exit_code"]) == (1, 0)
 

@@ -122,10 +122,36 @@ def test_health_behind_traffic_manager_leaves_the_target_group_alone(plan_servic
 
 
 def test_outage_scales_only_the_primary_to_zero(plan_services: PlanFn, prod: list[dict[str, Any]]) -> None:
-    changes = diff(plan_services(prod), drilled(plan_services, prod, "outage", service="catalog"))
-    assert list(changes) == [("aws:ecs/service:Service", "catalog-primary-service")]
-    before, after = changes[("aws:ecs/service:Service", "catalog-primary-service")]
-    assert (before["desiredCount"], after["desiredCount"]) == (2, 0)
+    """Behind Route 53 the primary alias also gets a check through the load balancer's HTTPS listener, which its
+    empty target group answers 503: AWS documents the alias's view of an empty target group both ways."""
+    after = drilled(plan_services, prod, "outage", service="catalog")
+    changes = diff(plan_services(prod), after)
+    service = ("aws:ecs/service:Service", "catalog-primary-service")
+    check_key = ("aws:route53/healthCheck:HealthCheck", "catalog-dns-primary-drill")
+    record_key = ("aws:route53/record:Record", "catalog-dns-primary")
+    assert set(changes) == {service, check_key, record_key}
+    before, scaled = changes[service]
+    assert (before["desiredCount"], scaled["desiredCount"]) == (2, 0)
+    _, check = changes[check_key]
+    alb = after.named("catalog-primary-alb", "aws:lb/loadBalancer:LoadBalancer")
+    # HTTPS on 443 although the service's own checks may speak HTTP: port 80 only redirects, which counts healthy.
+    assert (check["type"], check["fqdn"], check["port"], check["resourcePath"]) == (
+        "HTTPS",
+        alb.outputs["dnsName"],
+        443,
+        "/ready",
+    )
+    assert check["enableSni"] is True and "ipAddress" not in check
+    old_record, record = changes[record_key]
+    assert record["healthCheckId"] == "catalog-dns-primary-drill-id" and "healthCheckId" not in old_record
+
+
+def test_outage_behind_traffic_manager_only_scales_to_zero(plan_services: PlanFn) -> None:
+    """Traffic Manager probes the hostname through the listener: the empty load balancer's 503 is what it sees."""
+    services = copy.deepcopy(stack_config("tm")["bascule:services"])
+    name = services[0]["name"]
+    changes = diff(plan_services(services), drilled(plan_services, services, "outage", service=name))
+    assert list(changes) == [("aws:ecs/service:Service", f"{name}-primary-service")]
 
 
 @pytest.mark.parametrize(

@@ -183,9 +183,15 @@ FAULT_CALLS: dict[str, list[Call]] = {
         *_record_upsert(),
         Call("route53:DeleteHealthCheck", f"arn:aws:route53:::healthcheck/{DRILL_CHECK}"),
     ],
-    # The tagged ECS service scaled to zero and back.
+    # Behind Route 53 a check through the load balancer's listener (created, tagged, attached; detached and deleted
+    # on restore), then the tagged ECS service scaled to zero and back.
     "outage": [
         *LOOKUPS,
+        Call("route53:CreateHealthCheck", "*"),
+        Call("route53:ChangeTagsForResource", f"arn:aws:route53:::healthcheck/{DRILL_CHECK}"),
+        *_check_read(DRILL_CHECK),
+        *_record_upsert(),
+        Call("route53:DeleteHealthCheck", f"arn:aws:route53:::healthcheck/{DRILL_CHECK}"),
         Call("ecs:UpdateService", ECS_SERVICE, dict(TAGGED)),
         Call("ecs:DescribeServices", ECS_SERVICE, dict(TAGGED)),
         Call("ecs:ListTagsForResource", ECS_SERVICE, dict(TAGGED)),
@@ -269,6 +275,14 @@ def test_gcp_role_is_the_switch_and_is_bound_on_the_zone() -> None:
     # Every permission is one Cloud DNS checks on a managed zone, so the role can be bound there, not on the project.
     assert all(p.startswith(("dns.managedZones.", "dns.resourceRecordSets.", "dns.changes.")) for p in GCP_SWITCH)
     assert "gcloud dns managed-zones set-iam-policy" in text and "--project" not in text.split("Bind it")[1]
+
+
+def test_the_azure_service_tag_read_is_a_role_of_its_own_on_the_subscription() -> None:
+    """Every `up` of a program with an Azure site that reads the Front Door service tag calls Service Tags - List
+    (subscription scope): a drill's targeted update and its restore too. One read action, nothing else."""
+    role = json.loads((DOCS / "drill-azure-service-tags-role.json").read_text())
+    assert role["Actions"] == ["Microsoft.Network/locations/serviceTags/read"] and role["NotActions"] == []
+    assert role["AssignableScopes"] == ["/subscriptions/<subscription-id>"]
 
 
 def test_azure_role_is_the_switch_on_one_resource_group() -> None:

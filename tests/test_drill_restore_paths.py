@@ -175,6 +175,26 @@ def test_health_fault_applies_the_target_group_last_and_restores_it_first() -> N
     assert not any(u.endswith("::checkout-primary-drill-health") for u in backend.state)
 
 
+def test_outage_attaches_the_listener_check_before_it_scales_the_tasks_to_zero() -> None:
+    """The AWS site's declaration (`inject_last`): tasks at zero alone would leave the primary answering 503 behind an
+    alias that may still count as healthy; after the check through the listener, traffic moves first."""
+    urns = fault_targets(program, _prod_config(), "bascule", "prod", "checkout", Fault.OUTAGE)
+    assert [[_short(u) for u in phase] for phase in inject_phases(urns, Fault.OUTAGE)] == [
+        ["checkout-dns-primary-drill", "checkout-dns-primary", "checkout"],
+        ["checkout-primary-service"],
+    ]
+    backend, lines = FakePulumi(), []
+    backend.fail_on = {"checkout-dns-primary-drill"}
+    control = control_for(backend, lines)
+    with pytest.raises(ControlError, match="AccessDenied"):
+        control.inject(Fault.OUTAGE, NOW)
+    service = next(v for k, v in backend.state.items() if k.endswith("::checkout-primary-service"))
+    assert service["desiredCount"] == 3, "the tasks were scaled down although traffic never moved"
+    backend.fail_on = set()
+    control.restore(Fault.OUTAGE)
+    assert backend.drill_config() is None
+
+
 def test_a_failed_listener_rule_never_leaves_the_target_group_on_a_closed_port() -> None:
     """The 503 rule fails to create (a provider error): the target group's check port is never touched, and restore
     does not target the rule that never reached the state (which Pulumi would refuse)."""

@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 
 from bascule import facts
+from bascule.cli.plan import first_up_needs
+from bascule.components.azure.site import OFFLINE_STAND_IN
 from bascule.components.program import main as program
 from bascule.offline.engine import OfflineRun, run_offline
 from bascule.spec import AzureSiteSpec, CloudDnsSpec, GcpSiteSpec, load_stack_file
+from tests.conftest import ROOT
 
 STACKS = sorted((Path(__file__).parent.parent / "stacks").glob("Pulumi.*.yaml"))
 IDS = [p.stem.removeprefix("Pulumi.") for p in STACKS]
@@ -58,14 +61,25 @@ def test_first_up_needs(path: Path) -> None:
         for site in (service.primary, service.secondary):
             if isinstance(site, GcpSiteSpec):
                 wanted |= {(site.project, api) for api in ("run.googleapis.com", "compute.googleapis.com",
-                                                          "certificatemanager.googleapis.com")}  # fmt: skip
+                                                          "certificatemanager.googleapis.com",
+                                                          "iam.googleapis.com")}  # fmt: skip
             if isinstance(site, AzureSiteSpec):
                 (app,) = [r for r in run.resources if r.type == "azure-native:app:ContainerApp"
                           and r.name.startswith(f"{service.name}-")]  # fmt: skip
                 rules = app.inputs["configuration"]["ingress"]["ipSecurityRestrictions"]
-                assert [(x["action"], x["ipAddressRange"]) for x in rules] == [
-                    ("Allow", cidr) for cidr in site.front_door_backend_cidrs
-                ]
+                # Read from Azure at deploy time unless pinned; offline (no login) the documentation stand-in.
+                cidrs = site.front_door_backend_cidrs or OFFLINE_STAND_IN
+                assert [(x["action"], x["ipAddressRange"]) for x in rules] == [("Allow", cidr) for cidr in cidrs]
         if isinstance(service.dns, CloudDnsSpec):
             wanted |= {(service.dns.project, api) for api in ("dns.googleapis.com", "compute.googleapis.com")}
     assert enabled == wanted
+
+
+def test_a_stack_with_ecs_says_to_create_the_ecs_service_linked_role_first() -> None:
+    """ECS creates its service-linked role on an account's first cluster and assumes it before IAM has it: the first
+    `up` of a fresh account fails. `plan` says the one command that avoids it; stacks without ECS get no such line."""
+    ecs = "aws iam create-service-linked-role --aws-service-name ecs.amazonaws.com"
+    dev = [r.type for r in _plan(ROOT / "stacks" / "Pulumi.dev.yaml").resources]
+    clouddns = [r.type for r in _plan(ROOT / "stacks" / "Pulumi.clouddns.yaml").resources]
+    assert f"once per AWS account: {ecs}" in first_up_needs(None, ROOT / "stacks", dev)
+    assert not [line for line in first_up_needs(None, ROOT / "stacks", clouddns) if "service-linked" in line]

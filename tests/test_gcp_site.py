@@ -160,7 +160,12 @@ def test_the_site_enables_its_apis_first_and_leaves_them_on(plan_services: PlanF
     resource of the site depends on them."""
     plan = plan_services([gcp])
     apis = {r.inputs["service"]: r for r in plan.of_type("gcp:projects/service:Service")}
-    assert set(apis) == {"run.googleapis.com", "compute.googleapis.com", "certificatemanager.googleapis.com"}
+    assert set(apis) == {
+        "run.googleapis.com",
+        "compute.googleapis.com",
+        "certificatemanager.googleapis.com",
+        "iam.googleapis.com",
+    }
     for api in apis.values():
         assert (api.inputs["project"], api.inputs["disableOnDestroy"]) == ("shop-dr-eu", False)
         assert "disableDependentServices" not in api.inputs
@@ -184,8 +189,27 @@ def test_long_service_names_keep_every_gcp_name_within_its_limit(plan_services: 
     assert len(limited) >= 14
     for r in limited:
         limit = facts.NAME_LIMITS[r.type]
-        assert len(r.name) + facts.AUTONAME_SUFFIX <= limit.max_length, r.name
-        assert re.match(limit.pattern, f"{r.name}-abc1234"), r.name
+        # Auto-named (Pulumi adds its suffix), or named explicitly (the runtime account's `account_id`).
+        name = str(r.inputs.get(limit.name_input) or f"{r.name}-abc1234")
+        assert len(name) <= limit.max_length, name
+        assert re.match(limit.pattern, name), name
     assert not [r for r in limited if r.name.endswith("-certmap-primary")]
     short = plan_services([copy.deepcopy(stack_config("gcp")["bascule:services"][0])])
     short.named("search-secondary-certmap-primary", "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry")
+
+
+def test_the_standby_runs_as_its_own_account_behind_tls_1_2(plan_services: PlanFn, gcp: dict[str, Any]) -> None:
+    """Not the Compute Engine default service account (Project Editor in many projects): an account of its own, with
+    no role, named per Pulumi stack so two stacks' standbys share a project; and no TLS below 1.2 at the load
+    balancer (the default SSL policy allows TLS 1.0)."""
+    plan = plan_services([gcp])
+    (account,) = plan.of_type("gcp:serviceaccount/account:Account")
+    (run,) = plan.of_type("gcp:cloudrunv2/service:Service")
+    assert run.inputs["template"]["serviceAccount"] == account.outputs["email"]
+    assert re.fullmatch(rf"{gcp['name']}-secondary-[0-9a-f]{{6}}", account.inputs["accountId"])
+    # No role for it: no IAM binding or member of any kind in the project.
+    assert not [r for r in plan.resources if r.type.startswith("gcp:") and "iam" in r.type.lower()]
+    (policy,) = plan.of_type("gcp:compute/sSLPolicy:SSLPolicy")
+    assert (policy.inputs["profile"], policy.inputs["minTlsVersion"]) == ("MODERN", "TLS_1_2")
+    (proxy,) = plan.of_type("gcp:compute/targetHttpsProxy:TargetHttpsProxy")
+    assert proxy.inputs["sslPolicy"] == policy.id

@@ -12,6 +12,8 @@ import yaml
 
 from bascule.components.program import main as program
 from bascule.components.registry import DNS_BACKENDS, SITE_KINDS, site_class
+from bascule.drills.plan import Fault
+from bascule.drills.stack_control import fault_targets, inject_phases
 from bascule.facts import Cloud
 from bascule.inventory.records import from_offline_run
 from bascule.offline.engine import run_offline
@@ -140,3 +142,14 @@ def test_a_kind_whose_cloud_reads_a_later_field_is_a_plug_in_bug() -> None:
 
     with pytest.raises(TypeError, match=r"Late.cloud reads a field declared after region"):
         Late(region="eu-west-3", where=Cloud.AWS)
+
+
+def test_a_registered_kind_declares_its_own_inject_order(fake_kinds: None, tmp_path: Path) -> None:
+    """What a drill applies last is the kind's declaration (`SiteKind.inject_last`), not a list in the control: the
+    fake kind's `outage` changes its address, which goes in an update after the rest of the fault."""
+    config, _ = load_stack_file(_stack_file(tmp_path, _service()))
+    urns = fault_targets(program, config, "bascule", "fake", "ledger", Fault.OUTAGE)
+    phases = [[urn.rsplit("::", 1)[1] for urn in phase] for phase in inject_phases(urns, Fault.OUTAGE)]
+    assert phases == [["ledger"], ["ledger-primary-ip"]]
+    # Another fault's declaration does not reorder this one.
+    assert inject_phases(urns, Fault.HEALTH) == [urns]

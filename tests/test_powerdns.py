@@ -203,6 +203,37 @@ def test_provider_lifecycle_and_real_failover(api_server: ApiServer, sites: Sand
 
 
 @pytest.mark.sandbox
+def test_a_type_change_swaps_the_sets_in_one_transaction(api_server: ApiServer) -> None:
+    """The `switch` drill turns the LUA record into an A record and back: an update, never a delete then a create
+    (the name would answer nothing in between, and nothing at all if the create failed), and a refused swap leaves
+    the old set in place."""
+    provider = PowerDnsRecordProvider()
+    lua = {
+        "api_url": api_server.api.url, "api_key": API_KEY, "server_id": "localhost", "zone": "bank.test",
+        "name": "ledger.bank.test", "rtype": "LUA", "ttl": 5,
+        "contents": [lua_failover_content("http://127.0.0.1:1/h", "127.0.0.2", "127.0.0.3", timeout=1, interval=1,
+                                          failures=1)],
+    }  # fmt: skip
+    switched = {**lua, "rtype": "A", "contents": ["127.0.0.3"]}
+    created = provider.create(lua)
+    diff = provider.diff(created.id, lua, switched)
+    assert diff.changes and diff.replaces == []
+    # A set PowerDNS refuses (not an address) fails the whole PATCH: the LUA set is still there.
+    with pytest.raises(PowerDnsApiError, match="HTTP 422"):
+        provider.update(created.id, lua, {**switched, "contents": ["not-an-address"]})
+    assert api_server.api.get("bank.test", "ledger.bank.test", "LUA") is not None
+    assert api_server.api.get("bank.test", "ledger.bank.test", "A") is None
+
+    outs = provider.update(created.id, lua, switched).outs
+    assert api_server.api.get("bank.test", "ledger.bank.test", "LUA") is None
+    assert wait_until(lambda: api_server.answer("ledger.bank.test") == ["127.0.0.3"])
+    provider.update(created.id, outs, lua)  # restore
+    assert api_server.api.get("bank.test", "ledger.bank.test", "A") is None
+    assert api_server.api.get("bank.test", "ledger.bank.test", "LUA") is not None
+    provider.delete(created.id, lua)
+
+
+@pytest.mark.sandbox
 def test_api_errors_name_the_call(api_server: ApiServer) -> None:
     bad = PowerDnsApi(url=api_server.api.url, api_key="wrong")
     with pytest.raises(PowerDnsApiError, match="HTTP 401"):

@@ -436,7 +436,10 @@ def _prod_stack_config() -> dict[str, Any]:
         # Behind Route 53 the target group's own check fails too (the alias inherits the target groups' health).
         ("health", ["aws:lb/listenerRule:ListenerRule::checkout-primary-drill-health",
                     "aws:lb/targetGroup:TargetGroup::checkout-primary-tg"]),
-        ("outage", ["aws:ecs/service:Service::checkout-primary-service"]),
+        # Behind Route 53 a check through the listener too (an empty target group is documented both ways).
+        ("outage", ["aws:ecs/service:Service::checkout-primary-service",
+                    "aws:route53/healthCheck:HealthCheck::checkout-dns-primary-drill",
+                    "aws:route53/record:Record::checkout-dns-primary"]),
     ],
 )  # fmt: skip
 def test_a_fault_targets_only_its_own_resources(fault: str, expected: list[str]) -> None:
@@ -517,7 +520,11 @@ def test_recover_from_a_fresh_checkout_finds_the_drill_in_the_state() -> None:
     )  # fmt: skip
     leftover = json.loads(backend.drill_config() or "")
     control.restore(Fault(leftover["fault"]))
-    assert [[t.rsplit("::", 1)[1] for t in ts] for ts in backend.ups] == [["checkout-primary-service", "checkout"]]
+    # The tasks first (harmful alone, as the AWS site declares), then the check and the record with the component.
+    assert [[t.rsplit("::", 1)[1] for t in ts] for ts in backend.ups] == [
+        ["checkout-primary-service"],
+        ["checkout-dns-primary-drill", "checkout-dns-primary", "checkout"],
+    ]
     assert backend.drill_config() is None
 
 

@@ -125,7 +125,9 @@ def test_cannot_mix_hostname_and_ip_endpoints(tm: dict[str, Any]) -> None:
 
 def test_app_admits_only_front_door_and_knows_its_id(plan_services: PlanFn, tm: dict[str, Any]) -> None:
     """Ingress: Allow rules for the spec's Front Door prefixes only (an Allow list denies everything else); the
-    profile's Front Door id reaches the container, for the app's own `X-Azure-FDID` check."""
+    profile's Front Door id reaches the container, for the app's own `X-Azure-FDID` check. (Without a pinned list
+    the service tag is read at deploy time: tests/test_front_door_ranges.py.)"""
+    tm["secondary"]["front_door_backend_cidrs"] = ["192.0.2.64/26", "198.51.100.0/25"]
     plan = plan_services([tm])
     app = plan.named("checkout-secondary-app", "azure-native:app:ContainerApp")
     rules = app.inputs["configuration"]["ingress"]["ipSecurityRestrictions"]

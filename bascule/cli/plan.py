@@ -23,6 +23,7 @@ from bascule.cli.common import (
     running_offline,
     warn,
 )
+from bascule.components.aws.plugin import service_linked_role_commands
 from bascule.components.azure.plugin import register_commands, resource_providers
 from bascule.inventory.sources import PLAN_COLUMNS, plan_program, plan_rows, plan_stack
 from bascule.offline.types import ProgramError
@@ -40,6 +41,7 @@ def first_up_needs(stack: str | None, stacks_dir: Path, resource_types: list[str
     program's specs are not read) whose zone already exists, CAA records that would stop a site's CA (looked up now;
     a zone Bascule creates holds none)."""
     lines = [f"register once per subscription: {c}" for c in register_commands(resource_providers(resource_types))]
+    lines += [f"once per AWS account: {c}" for c in service_linked_role_commands(resource_types)]
     if stack is None:
         return lines
     _, spec = load_stack_file(stacks_dir / f"Pulumi.{stack}.yaml")

@@ -45,6 +45,7 @@ from bascule.offline.types import RegisteredResource
 from bascule.readiness.probes import query_dns
 from bascule.readiness.target import DrillTarget, Resolver
 from bascule.spec import DRILL_KEY, SERVICE_TYPE, DrillFault, DrillHook, SpecError, read_stack_config
+from bascule.spec.plugins import harmful_alone
 
 DRILL_TAG = DRILL_KEY
 """The stack tag that mirrors `bascule:drill` in the backend (Pulumi Cloud keeps tags with the stack)."""
@@ -169,24 +170,21 @@ def marker_value(service: str, fault: Fault, deadline: datetime) -> str:
                        "deadline": deadline.astimezone(UTC).isoformat(timespec="seconds")})  # fmt: skip
 
 
-HARMFUL_ALONE = ("aws:lb/targetGroup:TargetGroup",)
-"""Resource types whose fault change alone hurts production without moving traffic: a `health` fault behind
-Route 53 moves the target group's health check to a closed port (components/aws_site.py, `_drill_health_port`), so
-the tasks fail their load balancer check and ECS replaces them; only with the 503 listener rule in place has
-traffic moved away first. These are applied after everything else of the fault, in an update of their own, and
-restored before anything else: a half-applied fault is then at worst the listener rule, i.e. traffic on the
-secondary, which restore and the dead-man switch undo. (Within one update Pulumi runs independent resources in
-parallel, so only separate updates give an order.)"""
-
-
 def _resource_type(urn: str) -> str:
     return urn.split("::")[-2].rsplit("$", 1)[-1] if urn.count("::") >= 3 else ""
 
 
-def inject_phases(targets: list[str]) -> list[list[str]]:
-    """The fault's URNs as the updates that apply it, in order (see `HARMFUL_ALONE`); restore runs them reversed."""
-    first = [t for t in targets if _resource_type(t) not in HARMFUL_ALONE]
-    last = [t for t in targets if _resource_type(t) in HARMFUL_ALONE]
+def inject_phases(targets: list[str], fault: Fault | None = None) -> list[list[str]]:
+    """The fault's URNs as the updates that apply it, in order; restore runs them reversed.
+
+    What a site kind declares harmful alone for the fault (`SiteKind.inject_last`, e.g. the target group's check on a
+    closed port behind Route 53) goes in an update after everything else of the fault, so a half-applied fault is at
+    worst the rest, i.e. traffic on the standby, which restore and the dead-man switch undo. Within one update Pulumi
+    runs independent resources in parallel, so only separate updates give an order. `fault` None: what any fault
+    declares."""
+    last_types = harmful_alone(DrillFault(fault.value) if fault is not None else None)
+    first = [t for t in targets if _resource_type(t) not in last_types]
+    last = [t for t in targets if _resource_type(t) in last_types]
     return [phase for phase in (first, last) if phase]
 
 
@@ -662,7 +660,7 @@ class PulumiStackControl:
         """Set the marker (with its deadline), then apply the fault in the order of `inject_phases`."""
         targets = self._targets(self.service, fault)
         self.backend.set_drill(marker_value(self.service, fault, deadline))
-        for phase in inject_phases(targets):
+        for phase in inject_phases(targets, fault):
             self.progress(f"pulumi up: injecting '{fault.value}' into {self.service} ({len(phase)} resources targeted)")
             self.backend.up(self.progress, phase)
 
@@ -710,7 +708,7 @@ class PulumiStackControl:
         self.backend.clear_drill(keep_tag=True)  # the program reads the config: it must go before the update
         if not present:
             self.progress(f"restore: no resource of '{fault.value}' reached the state; {DRILL_KEY} cleared")
-        for phase in reversed(inject_phases(present)):
+        for phase in reversed(inject_phases(present, fault)):
             self.progress(f"pulumi up: restoring {service} after '{fault.value}' ({len(phase)} resources targeted"
                           + (f"; {skipped} never reached the state)" if skipped else ")"))  # fmt: skip
             self.backend.up(self.progress, phase)

@@ -87,6 +87,12 @@ class SiteKind:
     no_lever: Mapping[DrillFault, str] = field(default_factory=dict)
     """Faults a primary of this kind refuses for a reason of its own (e.g. an existing site whose capacity Bascule
     does not own), each with the reason a drill says when it refuses."""
+    inject_last: Mapping[DrillFault, frozenset[str]] = field(default_factory=dict)
+    """Per fault, the resource types (Pulumi type tokens) of this kind's lever whose change hurts production on its
+    own, without moving traffic away first (a health check on a closed port that makes the platform replace every
+    task, capacity at zero behind a record that may still count as healthy). A drill on a real stack applies them
+    in an update of their own after the rest of the fault, and restores them first, so an inject that stops half-way
+    leaves at worst traffic on the standby (`harmful_alone`)."""
     data_end: Role | None = None
     """Which end of a data standby a site of this kind holds beside it (the primary's database, the standby)."""
     computed_inputs: frozenset[str] = frozenset()
@@ -235,6 +241,21 @@ def has_fixed_ip(site: SiteSpecBase) -> bool:
 def answered_by_ip(site: SiteSpecBase) -> bool:
     """Whether DNS answers the site with an IP address, not a name."""
     return site_kind(site.kind).answered_by_ip(site)
+
+
+def harmful_alone(fault: DrillFault | None = None) -> frozenset[str]:
+    """The resource types some site kind declares harmful alone for `fault` (`SiteKind.inject_last`), or for any
+    fault when None: what a drill applies last and restores first.
+
+    Whichever kind's component made the resource: an extra update for one that did not need it costs seconds, one
+    applied too early can take production down."""
+    return frozenset(
+        t
+        for declared in SITE_KINDS.all().values()
+        for f, types in declared.inject_last.items()
+        if fault is None or f is fault
+        for t in types
+    )
 
 
 def site_authorities(service: ServiceSpec) -> dict[str, tuple[str, ...]]:

@@ -5,9 +5,9 @@ Nothing is created for the site itself: the DNS backend answers the hostname wit
 for the drill's duration only. The load balancer, its listeners, target groups and tasks stay the team's program's.
 
 What Route 53 sees of it: a failover alias with `evaluate_target_health` counts the load balancer healthy when
-"every target group that contains targets [contains] at least one healthy target", and "a target group that has no
-registered targets is considered healthy"
-(https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/resource-record-sets-values-failover-alias.html). Every
+"every target group that contains targets [contains] at least one healthy target"
+(https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/resource-record-sets-values-failover-alias.html); an empty
+target group AWS documents both as healthy and as unhealthy (`Route53Failover._through_listener`). Every
 target group of the load balancer counts: on a load balancer shared by several services, another service's broken
 target group fails this one over too.
 """

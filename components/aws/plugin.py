@@ -46,6 +46,24 @@ ACM_CERTIFICATE_AUTHORITIES = ("amazon.com", "amazontrust.com", "awstrust.com", 
 """CAA `issue` domains ACM issues under: a CAA record must name one of them or ACM cannot issue
 (https://docs.aws.amazon.com/acm/latest/userguide/setup-caa.html)."""
 
+SERVICE_LINKED_ROLES = {"aws:ecs/": "ecs.amazonaws.com"}
+"""Resource type prefix -> the AWS service whose service-linked role its first use in an account creates. ECS creates
+AWSServiceRoleForECS on the account's first CreateCluster and assumes it at once; IAM is eventually consistent, so
+that first call often fails with "Unable to assume the service linked role. Please verify that the ECS service linked
+role exists" and a re-run succeeds (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/818,
+https://github.com/1Password/scim-examples/issues/356). The role cannot be a resource of the stack: it is one per
+account, and creating it fails when it exists."""
+
+
+def service_linked_role_commands(resource_types: list[str]) -> list[str]:
+    """The AWS CLI commands that create, once per account, the service-linked roles the given resource types need
+    (on an account that has one, the command fails with "has been taken", which is harmless)."""
+    services = sorted(
+        {s for prefix, s in SERVICE_LINKED_ROLES.items() if any(t.startswith(prefix) for t in resource_types)}
+    )
+    return [f"aws iam create-service-linked-role --aws-service-name {service}" for service in services]
+
+
 # --- Route 53 health checks and records -----------------------------------------------------------
 ROUTE53_INTERVALS = (10, 30)
 """`request_interval` is immutable after creation: changing it replaces the health check."""
@@ -389,13 +407,23 @@ SITE = SiteKind(
         DrillFault.HEALTH: "a 503 health rule on its load balancer",
         DrillFault.OUTAGE: "its tasks scaled to zero",
     },
+    # Behind Route 53 the `health` fault also moves the target group's check to a closed port
+    # (`aws.site._drill_health_port`): alone, every task fails it and ECS replaces them all while the alias may still
+    # answer this site; after the 503 rule it only confirms a failover under way. The `outage` fault's tasks at zero
+    # alone leave the load balancer answering 503 behind an alias whose empty target group AWS documents both as
+    # healthy and as unhealthy (`aws.route53.Route53Failover`): after the drill's check of the listener, traffic moves.
+    inject_last={
+        DrillFault.HEALTH: frozenset({"aws:lb/targetGroup:TargetGroup"}),
+        DrillFault.OUTAGE: frozenset({"aws:ecs/service:Service"}),
+    },
     data_end=Role.PRIMARY,
     computed_inputs=frozenset({"image", "network"}),
 )
 
 EXISTING_OUTAGE_REFUSED = (
     "Bascule does not own an existing site's capacity (its tasks belong to your program and its autoscaling, "
-    "which may scale them back), and Route 53 counts a load balancer whose target groups are empty as healthy; "
+    "which may scale them back), and whether Route 53 counts a load balancer whose target groups are empty as "
+    "healthy AWS documents both ways; "
     "drill 'health' (a 503 rule on the listener you name) or 'switch' instead"
 )
 

@@ -120,13 +120,16 @@ class Route53Failover(DnsFailover):
             if endpoint.alias_zone_id is not None:
                 # `switch` on an alias: attach a check that is always unhealthy (`_always_unhealthy`, or for a load
                 # balancer that is the team's own, `_unhealthy_by_threshold`); `health` on the team's own load
-                # balancer: a check that goes through its listener, where the drill's 503 rule is (`_through_listener`).
+                # balancer: a check that goes through its listener, where the drill's 503 rule is (`_through_listener`);
+                # `outage` of an 'aws' site: the same check, which the empty load balancer answers 503.
                 check = None
                 if switched:
                     lever = self._unhealthy_by_threshold if endpoint.existing else self._always_unhealthy
                     check = lever(endpoint)
                 elif fault is DrillFault.HEALTH and endpoint is primary and endpoint.existing:
                     check = self._through_listener(endpoint)
+                elif fault is DrillFault.OUTAGE and endpoint is primary and not endpoint.existing:
+                    check = self._through_listener(endpoint, own=True)
                 if check is not None:
                     checks[role] = check.id
                 alias = aws.route53.RecordAliasArgs(
@@ -256,9 +259,20 @@ class Route53Failover(DnsFailover):
             opts=self._child,
         )
 
-    def _through_listener(self, endpoint: SiteEndpoint) -> aws.route53.HealthCheck:
+    def _through_listener(self, endpoint: SiteEndpoint, *, own: bool = False) -> aws.route53.HealthCheck:
         """The check that makes a `health` drill on the team's own load balancer fail over: the health path on the
-        load balancer's own name, which the site's drill rule answers 503 (`AwsAlbSite`). Not the hostname: a check
+        load balancer's own name, which the site's drill rule answers 503 (`AwsAlbSite`).
+
+        `own`: the `outage` drill of an 'aws' site (its tasks scaled to zero). Its load balancer then answers every
+        request 503 ("The target groups for the load balancer have no registered targets",
+        https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html),
+        but what the alias's `evaluate_target_health` makes of an empty target group AWS documents both ways: "A
+        target group that has no registered targets is considered healthy" (the Route 53 API reference's AliasTarget,
+        as the SDKs ship it) and "... is considered unhealthy" (CloudFormation's AWS::Route53::RecordSetGroup
+        AliasTarget, https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-route53-aliastarget.html).
+        This check fails on the 503 either way. HTTPS on 443 whatever the service's checks speak: the site's port 80
+        only redirects, and Route 53 counts a 3xx as healthy (HealthCheckConfig `Type`); the listener forwards every
+        Host to the tasks, so the load balancer's name reaches them as the hostname would. Not the hostname: a check
         whose name matches the records it is associated with gives "unpredictable" results
         (https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/resource-record-sets-values-failover-alias.html),
         and an ALB has no fixed IP to send the hostname to. With a check and `evaluate_target_health` on an alias,
@@ -269,16 +283,17 @@ class Route53Failover(DnsFailover):
         Only while the drill runs: outside a drill, Host = the load balancer's name may meet a host-routing listener's
         default action, and a check of it would fail over for ever."""
         hc = self._service.health_check
+        protocol, port = ("HTTPS", 443) if own else (hc.protocol, hc.effective_port)
         return aws.route53.HealthCheck(
             f"{self._name}-{endpoint.role.value}-drill",
-            type=hc.protocol,
+            type=protocol,
             fqdn=endpoint.target,
-            port=hc.effective_port,
+            port=port,
             resource_path=hc.path,
             request_interval=hc.interval_seconds,
             failure_threshold=hc.failure_threshold,
             regions=list(self._dns.checker_regions),
-            enable_sni=hc.protocol == "HTTPS",
+            enable_sni=protocol == "HTTPS",
             tags={**self._tags, "Name": f"{self._service.name}-{endpoint.role.value}-drill"},
             opts=self._child,
         )

@@ -82,13 +82,15 @@ class AzureSiteSpec(ImageSite):
     cpu: float = 0.5
     min_replicas: int = Field(default=1, ge=1, le=300)
     max_replicas: int = Field(default=3, ge=1, le=300)
-    front_door_backend_cidrs: tuple[str, ...] = Field(min_length=1)
-    """The IPv4 prefixes of the service tag AzureFrontDoor.Backend, the only sources the app admits. From
-    `az network list-service-tags --location <location> --query
-    "values[?name=='AzureFrontDoor.Backend'].properties.addressPrefixes[]"` (IPv4 ones only): the list changes, so
-    Bascule never carries a copy ("Ensure that you use the AzureFrontDoor.Backend service tag instead of hard-coding
-    IP addresses", https://learn.microsoft.com/azure/frontdoor/origin-security), and Container Apps takes neither
-    service tags (https://github.com/microsoft/azure-container-apps/issues/975) nor IPv6 ranges
+    front_door_backend_cidrs: tuple[str, ...] | None = Field(default=None, min_length=1)
+    """The only sources the app admits: the IPv4 prefixes of the service tag AzureFrontDoor.Backend. Left out (the
+    default), the site reads them from Azure at each `up` (`components/azure/service_tags.py`, the Service Tags - List
+    API, with the deploying login), since the list changes and Front Door says to use the tag, never a copy ("Ensure
+    that you use the AzureFrontDoor.Backend service tag instead of hard-coding IP addresses",
+    https://learn.microsoft.com/azure/frontdoor/origin-security). Given, they are used as they are (a deployer that may
+    not read service tags, a pinned list): `az network list-service-tags --location <location> --query
+    "values[?name=='AzureFrontDoor.Backend'].properties.addressPrefixes[]"`, IPv4 ones only. Container Apps takes
+    neither service tags (https://github.com/microsoft/azure-container-apps/issues/975) nor IPv6 ranges
     (https://learn.microsoft.com/azure/container-apps/ip-restrictions: "accepts IPv4 addresses")."""
 
     @property
@@ -113,7 +115,9 @@ class AzureSiteSpec(ImageSite):
 
     @field_validator("front_door_backend_cidrs")
     @classmethod
-    def _cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+    def _cidrs(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is None:
+            return v
         for cidr in v:
             try:
                 ipaddress.IPv4Network(cidr)

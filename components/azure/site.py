@@ -31,6 +31,7 @@ import pulumi
 import pulumi_azure_native as azure
 
 from bascule import facts
+from bascule.components.azure import service_tags
 from bascule.components.azure.plugin import AzureSiteSpec
 from bascule.components.base import (
     Site,
@@ -41,6 +42,10 @@ from bascule.components.base import (
     default_provider_allowed,
     fit_name,
 )
+
+OFFLINE_STAND_IN = ("192.0.2.0/24",)
+"""What an offline run (no Azure login, so no token: `bascule plan`, `check`, Pulumi's mocks) shows for prefixes read
+at deploy time: a documentation range (RFC 5737), never a real one."""
 
 
 class AzureSite(Site):
@@ -95,7 +100,8 @@ class AzureSite(Site):
                 # Only Front Door's back-end addresses may connect (Allow rules; "when no IP restriction rules are
                 # defined, all inbound traffic is allowed", https://learn.microsoft.com/azure/container-apps/ip-restrictions),
                 # so `*.azurecontainerapps.io` no longer bypasses Front Door for clients outside Azure's edge. The
-                # prefixes come from the spec (the AzureFrontDoor.Backend service tag, which changes). Not enforced:
+                # prefixes are the AzureFrontDoor.Backend service tag's, read from Azure at each `up`
+                # (`_front_door_ranges`), or the spec's when it lists them. Not enforced:
                 # other Front Door profiles share these addresses ("IP address filtering alone isn't sufficient",
                 # https://learn.microsoft.com/azure/frontdoor/origin-security); the app must check `X-Azure-FDID`
                 # against FRONT_DOOR_ID itself, as Container Apps filters no headers
@@ -105,12 +111,14 @@ class AzureSite(Site):
                     target_port=site.container_port,
                     transport="auto",
                     allow_insecure=False,
-                    ip_security_restrictions=[
-                        azure.app.IpSecurityRestrictionRuleArgs(
-                            name=f"front-door-{index}", action="Allow", ip_address_range=cidr
-                        )
-                        for index, cidr in enumerate(site.front_door_backend_cidrs, start=1)
-                    ],
+                    ip_security_restrictions=self._front_door_ranges(site, provider).apply(
+                        lambda cidrs: [
+                            azure.app.IpSecurityRestrictionRuleArgs(
+                                name=f"front-door-{index}", action="Allow", ip_address_range=cidr
+                            )
+                            for index, cidr in enumerate(cidrs, start=1)
+                        ]
+                    ),
                 ),
             ),
             template=azure.app.TemplateArgs(
@@ -145,6 +153,32 @@ class AzureSite(Site):
         self.register_outputs(
             {"target": front, "region": site.location, "container_app_id": app.id, "origin": app_fqdn}
         )
+
+    def _front_door_ranges(self, site: AzureSiteSpec, provider: pulumi.ProviderResource) -> pulumi.Output[list[str]]:
+        """The spec's `front_door_backend_cidrs`, else the AzureFrontDoor.Backend service tag's IPv4 prefixes read
+        from Azure now (`service_tags`), with the subscription and login of the site's own provider, so each `up`
+        admits the tag as it is that day (Front Door: use the tag, never a copied list). A failed read stops the
+        `up` with the call and its answer, before the app is changed."""
+        if site.front_door_backend_cidrs is not None:
+            return pulumi.Output.from_input(list(site.front_door_backend_cidrs))
+        invoke = pulumi.InvokeOutputOptions(parent=self, provider=provider)
+        subscription = azure.authorization.get_client_config_output(opts=invoke).subscription_id
+        token = azure.authorization.get_client_token_output(opts=invoke).token
+
+        def read(values: list[str]) -> list[str]:
+            subscription_id, bearer = values
+            if not bearer:  # an offline run: no login, no network call
+                return list(OFFLINE_STAND_IN)
+            try:
+                return list(service_tags.fetch_front_door_backend_ipv4(subscription_id, site.location, bearer))
+            except service_tags.ServiceTagError as exc:
+                raise pulumi.RunError(
+                    f"front_door_backend_cidrs: not given, and reading the {service_tags.FRONT_DOOR_BACKEND} service "
+                    f"tag failed: {exc}; give the prefixes in the site spec instead"
+                ) from None
+
+        # The token only authorizes the read; the prefixes are public and need not be kept secret in the state.
+        return pulumi.Output.unsecret(pulumi.Output.all(subscription, token).apply(read))
 
     @staticmethod
     def _front_door(

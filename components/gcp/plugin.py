@@ -45,9 +45,14 @@ Trust Services. Certificates issued by other authorities, such as Let's Encrypt 
 letsencrypt.org stops the certificate."""
 
 # --- The APIs a project must have enabled, per component (the Service Usage API itself must already be on) --
-SITE_APIS = ("run.googleapis.com", "compute.googleapis.com", "certificatemanager.googleapis.com")
-"""Cloud Run; the load balancer (NEG, backend service, URL maps, proxies, address, forwarding rules); Certificate
-Manager (DNS authorization, certificate, map and entries)."""
+SITE_APIS = (
+    "run.googleapis.com",
+    "compute.googleapis.com",
+    "certificatemanager.googleapis.com",
+    "iam.googleapis.com",
+)
+"""Cloud Run; the load balancer (NEG, backend service, URL maps, proxies, SSL policy, address, forwarding rules);
+Certificate Manager (DNS authorization, certificate, map and entries); IAM (the service's own runtime account)."""
 CLOUD_DNS_APIS = ("dns.googleapis.com", "compute.googleapis.com")
 """The zone and record sets; the health check the routing policy uses."""
 

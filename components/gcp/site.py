@@ -13,9 +13,12 @@ balancer itself and stay PROVISIONING while the hostname points at the other sit
 
 from __future__ import annotations
 
+import hashlib
+
 import pulumi
 import pulumi_gcp as gcp
 
+from bascule import facts
 from bascule.components.base import (
     Site,
     SiteArgs,
@@ -54,6 +57,13 @@ def _fit(name: str, token: str) -> str:
     return fit_name(name, f"gcp:{token}")
 
 
+def _account_id(service: str, role: str) -> str:
+    """`<service>-<role>-<6 hex>`, within the 30 characters an account id takes: unique per project, so the hex is
+    the Pulumi project and stack's, as two stacks (a dev and a prod) may run their standbys in one GCP project."""
+    digest = hashlib.sha256(f"{pulumi.get_project()}/{pulumi.get_stack()}".encode()).hexdigest()[:6]
+    return fit_name(f"{service}-{role}-{digest}", facts.GCP_SERVICE_ACCOUNT, auto_named=False)
+
+
 class GcpSite(Site):
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
         site = args.site
@@ -77,6 +87,22 @@ class GcpSite(Site):
         # Every resource of the site waits for the APIs it calls.
         child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(apis))
         hc = args.service.health_check
+        # The service's own runtime identity, with no role: without one a revision runs as the Compute Engine default
+        # service account, which "has the Project Editor IAM role" in projects where the organisation policy does not
+        # stop the automatic grant, and "Google recommends giving every Cloud Run service ... a dedicated identity"
+        # with a minimal set of permissions (https://cloud.google.com/run/docs/securing/service-identity). The image
+        # is pulled by Cloud Run's service agent, not by this account. The deployer needs
+        # `iam.serviceAccounts.actAs` on it (roles/iam.serviceAccountUser) and the right to create it
+        # (roles/iam.serviceAccountCreator). The provider waits until a new account reads back consistently
+        # (https://github.com/GoogleCloudPlatform/magic-modules/pull/14447).
+        identity = gcp.serviceaccount.Account(
+            f"{name}-identity",
+            account_id=_account_id(args.service.name, args.role.value),
+            display_name=f"{args.service.name} {args.role.value} (Cloud Run, Bascule)",
+            description="Runtime identity of the Cloud Run standby; no roles granted by Bascule",
+            project=project,
+            opts=child,
+        )
 
         service = gcp.cloudrunv2.Service(
             _fit(f"{name}-run", "cloudrunv2/service:Service"),
@@ -92,6 +118,7 @@ class GcpSite(Site):
             invoker_iam_disabled=True,
             deletion_protection=False,
             template=gcp.cloudrunv2.ServiceTemplateArgs(
+                service_account=identity.email,
                 containers=[
                     gcp.cloudrunv2.ServiceTemplateContainerArgs(
                         image=args.image_to_run,
@@ -134,6 +161,18 @@ class GcpSite(Site):
             _fit(f"{name}-urlmap", "compute/uRLMap:URLMap"), default_service=backend.id, project=project, opts=child
         )
         certificate_map = self._certificate_map(name, args, labels, project, child)
+        # TLS 1.2 and up, as the AWS site's listener and Front Door: without a policy the proxy uses Google's default,
+        # a minimum of TLS 1.0 with the COMPATIBLE profile (CIS Google Cloud Platform Benchmark 3.9, "the GCP default
+        # SSL policy uses a minimum TLS version of 1.0 and a Compatible profile"; profiles and versions:
+        # https://cloud.google.com/load-balancing/docs/ssl-policies-concepts). MODERN with TLS 1.2 is what that
+        # benchmark accepts; Route 53's HTTPS checks and Traffic Manager's probes speak TLS 1.2.
+        ssl_policy = gcp.compute.SSLPolicy(
+            _fit(f"{name}-tls", "compute/sSLPolicy:SSLPolicy"),
+            profile="MODERN",
+            min_tls_version="TLS_1_2",
+            project=project,
+            opts=child,
+        )
         # A certificate map on the proxy (not `ssl_certificates`) is how Certificate Manager certificates attach:
         # https://cloud.google.com/certificate-manager/docs/maps
         proxy = gcp.compute.TargetHttpsProxy(
@@ -141,6 +180,7 @@ class GcpSite(Site):
             url_map=url_map.id,
             certificate_map=pulumi.Output.concat("//certificatemanager.googleapis.com/", certificate_map.id),
             project=project,
+            ssl_policy=ssl_policy.id,
             opts=child,
         )
         address = gcp.compute.GlobalAddress(

@@ -82,6 +82,17 @@ class PowerDnsApi:
                  "records": [{"content": c, "disabled": False} for c in contents]}  # fmt: skip
         self._request("PATCH", f"/zones/{self.fqdn(zone)}", {"rrsets": [rrset]})
 
+    def change_type(self, zone: str, name: str, old_type: str, rtype: str, ttl: int, contents: list[str]) -> None:
+        """Replace the RRset of `old_type` at `name` by one of `rtype`, in one PATCH: PowerDNS applies a PATCH's
+        RRsets in one backend transaction (`patchZone` in pdns/ws-auth.cc starts it before the first RRset and
+        commits after the last), so the name is never without an answer and a refused change leaves the old set."""
+        rrsets = [
+            {"name": self.fqdn(name), "type": rtype, "ttl": ttl, "changetype": "REPLACE",
+             "records": [{"content": c, "disabled": False} for c in contents]},
+            {"name": self.fqdn(name), "type": old_type, "changetype": "DELETE"},
+        ]  # fmt: skip
+        self._request("PATCH", f"/zones/{self.fqdn(zone)}", {"rrsets": rrsets})
+
     def delete(self, zone: str, name: str, rtype: str) -> None:
         rrset = {"name": self.fqdn(name), "type": rtype, "changetype": "DELETE"}
         self._request("PATCH", f"/zones/{self.fqdn(zone)}", {"rrsets": [rrset]})

@@ -30,6 +30,12 @@ def _api(props: dict[str, Any]) -> PowerDnsApi:
 class PowerDnsRecordProvider(dynamic.ResourceProvider):
     """One RRset (zone, name, type) owned by Pulumi: REPLACE on create and update, DELETE on delete.
 
+    A change of type (the `switch` drill turns the LUA record into a plain A record, restore turns it back) is an
+    update, not a replacement: a replacement deletes the old set, then creates the new one, in two API calls, and a
+    resolver asking in between caches "no such data" for the zone's SOA minimum (RFC 2308, section 5), while a
+    create that then fails leaves the hostname with no address at all. One PATCH swaps the two sets atomically
+    (`PowerDnsApi.change_type`).
+
     Runs inside Pulumi's dynamic-provider host, which pickles this class: it holds no state of its own.
     """
 
@@ -47,13 +53,21 @@ class PowerDnsRecordProvider(dynamic.ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         keys = ("api_url", "server_id", "zone", "name", "rtype", "ttl", "contents", "api_key")
         changes = [k for k in keys if olds.get(k) != news.get(k)]
-        identity: tuple[str, ...] = ("api_url", "server_id", "zone", "name", "rtype")
+        identity: tuple[str, ...] = ("api_url", "server_id", "zone", "name")
         replaces = [k for k in identity if k in changes]
         return dynamic.DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=True)
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         api = _api(news)
-        api.replace(news["zone"], news["name"], news["rtype"], int(news["ttl"]), list(news["contents"]))
+        zone, name, rtype, ttl, contents = (
+            news["zone"], news["name"], news["rtype"], int(news["ttl"]), list(news["contents"])
+        )  # fmt: skip
+        if olds.get("rtype", rtype) == rtype:
+            api.replace(zone, name, rtype, ttl, contents)
+        else:
+            if rtype == "LUA":
+                api.require_lua()
+            api.change_type(zone, name, olds["rtype"], rtype, ttl, contents)
         return dynamic.UpdateResult(outs=news)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
