@@ -1,9 +1,12 @@
 """Hetzner Cloud site: servers running the service image behind a Load Balancer with a Let's Encrypt certificate.
 
 The servers boot Hetzner's Ubuntu image; cloud-init installs Docker and runs the service image, restarted always, so
-the site is warm from its first `up` (never scaled to zero). They sit in a spread placement group (one physical host
-each) and a private Network with the load balancer, which reaches them on their private addresses; a Firewall with no
-inbound rule closes their public interface, which they keep only to pull the image.
+the site is warm from its first `up` (never scaled to zero). User data is read at creation only, and the provider
+replaces a server whose user data changes (`user_data` is `ForceNew` in terraform-provider-hcloud's
+internal/server/resource.go): a new image means new servers, created (auto-named) before the old ones are deleted.
+They sit in a spread placement group (one physical host each) and a private Network with the load balancer, which
+reaches them on their private addresses; a Firewall with no inbound rule closes their public interface, which they
+keep only to pull the image.
 
 The load balancer's HTTPS service on port 443 serves the uploaded certificate, forwards to the servers' container
 port, and checks them with the service hostname as Host; port 80 only redirects to HTTPS. Its public IPv4 is the
