@@ -267,6 +267,17 @@ GLOBAL_TYPE_PREFIXES = (
     # it out of the regional rules, and `GLOBAL_EDGE_TYPES` below makes the policies count it as the site's edge).
     "gcp:certificatemanager/",
     "azure-native:cdn:",
+    # Hetzner Cloud objects with no location in its API: project-wide ones (firewall, certificate, placement group), a
+    # Network and its subnets (spanning the locations of a network zone), and a load balancer's services, targets and
+    # network attachment (parts of the load balancer, which has the location; its servers have theirs).
+    "hcloud:index/firewall:",
+    "hcloud:index/uploadedCertificate:",
+    "hcloud:index/placementGroup:",
+    "hcloud:index/network:",
+    "hcloud:index/networkSubnet:",
+    "hcloud:index/loadBalancerService:",
+    "hcloud:index/loadBalancerTarget:",
+    "hcloud:index/loadBalancerNetwork:",
 )
 
 GLOBAL_EDGE_TYPES = {"azure-native:cdn:AFDEndpoint": "Azure Front Door"}

@@ -16,6 +16,7 @@ from bascule.components.hetzner.plugin import LETS_ENCRYPT_DIRECTORY, SERVER_IMA
 from bascule.components.hetzner.site import DRILL_RESPONSE, cloud_config
 from bascule.components.registry import site_class
 from bascule.inventory.records import from_offline_run
+from bascule.offline.placeholders import resource_class
 from bascule.spec import DRILL_KEY, SpecError, parse_services, site_kind
 from bascule.spec.plugins import site_authorities
 from tests.conftest import Plan, stack_config
@@ -249,3 +250,14 @@ def test_outage_drill_takes_the_servers_out_of_the_load_balancer(plan_services: 
     # A drill of the secondary's service never touches the standby.
     secondary = plan_services([ledger], {DRILL_KEY: {"service": "ledger", "fault": "switch"}})
     assert len(secondary.of_type("hcloud:index/loadBalancerTarget:LoadBalancerTarget")) == 2
+
+
+def test_every_hcloud_type_the_facts_name_is_one_of_the_sdk() -> None:
+    """The location-less Hetzner types `facts.GLOBAL_TYPE_PREFIXES` names are real types of the installed SDK."""
+    import pulumi_hcloud  # noqa: F401  (registers its resource modules)
+
+    prefixes = [p for p in facts.GLOBAL_TYPE_PREFIXES if p.startswith("hcloud:")]
+    assert len(prefixes) == 8
+    for prefix in prefixes:
+        kind = prefix.removesuffix(":").split("/")[1]
+        assert resource_class(f"{prefix}{kind[0].upper()}{kind[1:]}") is not None, prefix
