@@ -14,10 +14,13 @@ from pulumi.runtime import rpc
 from bascule import facts
 from bascule.components.hetzner.plugin import LETS_ENCRYPT_DIRECTORY, SERVER_IMAGE, SERVER_NAME
 from bascule.components.hetzner.site import DRILL_RESPONSE, cloud_config
+from bascule.components.program import main as program
 from bascule.components.registry import site_class
+from bascule.drills.plan import Fault
+from bascule.drills.stack_control import fault_changes
 from bascule.inventory.records import from_offline_run
 from bascule.offline.placeholders import resource_class
-from bascule.spec import DRILL_KEY, SpecError, parse_services, site_kind
+from bascule.spec import DRILL_KEY, SERVICE_TYPE, SpecError, parse_services, site_kind
 from bascule.spec.plugins import site_authorities
 from tests.conftest import Plan, stack_config
 from tests.test_policies import both, rules_of
@@ -261,3 +264,19 @@ def test_every_hcloud_type_the_facts_name_is_one_of_the_sdk() -> None:
     for prefix in prefixes:
         kind = prefix.removesuffix(":").split("/")[1]
         assert resource_class(f"{prefix}{kind[0].upper()}{kind[1:]}") is not None, prefix
+
+
+@pytest.mark.parametrize(
+    ("fault", "changed"),
+    [
+        (Fault.HEALTH, {("ledger-primary-https", "hcloud:index/loadBalancerService:LoadBalancerService")}),
+        (Fault.OUTAGE, {("ledger-primary-target-0", "hcloud:index/loadBalancerTarget:LoadBalancerTarget"),
+                        ("ledger-primary-target-1", "hcloud:index/loadBalancerTarget:LoadBalancerTarget")}),
+    ],
+)  # fmt: skip
+def test_a_stack_drill_targets_only_the_lever(ledger: dict[str, Any], fault: Fault, changed: set[Any]) -> None:
+    """What `bascule drill --stack` would target on a Hetzner primary: the lever's resources and the service's
+    component (which records the drill), nothing of the certificate, the servers or the standby."""
+    config = {"bascule:services": [_hetzner_primary(ledger)]}
+    found = fault_changes(program, config, "bascule", "test", "ledger", fault)
+    assert {(r.name, r.type) for r in found} == {*changed, ("ledger", SERVICE_TYPE)}
