@@ -12,7 +12,7 @@ import yaml
 from pulumi.runtime import rpc
 
 from bascule import facts
-from bascule.components.hetzner.plugin import LETS_ENCRYPT_DIRECTORY, SERVER_IMAGE, SERVER_NAME
+from bascule.components.hetzner.plugin import LETS_ENCRYPT_DIRECTORY, NETWORK_ZONES, SERVER_IMAGE, SERVER_NAME
 from bascule.components.hetzner.site import DRILL_RESPONSE, cloud_config
 from bascule.components.program import main as program
 from bascule.components.registry import site_class
@@ -167,6 +167,7 @@ def test_the_kind_declares_its_capabilities(ledger: dict[str, Any]) -> None:
     assert site_authorities(svc)["secondary"] == ("letsencrypt.org",)
     assert site_class("hetzner").__name__ == "HetznerSite"
     assert facts.LEGAL_HOMES[facts.Cloud.HETZNER].eu_headquartered
+    assert set(NETWORK_ZONES) == set(facts.HETZNER_REGIONS)  # every location has its network zone
     assert {n: r.jurisdiction for n, r in facts.HETZNER_REGIONS.items()} == {
         "fsn1": facts.Jurisdiction.EU, "nbg1": facts.Jurisdiction.EU, "hel1": facts.Jurisdiction.EU,
         "ash": facts.Jurisdiction.NON_EU, "hil": facts.Jurisdiction.NON_EU, "sin": facts.Jurisdiction.NON_EU,
