@@ -12,7 +12,14 @@ import yaml
 from pulumi.runtime import rpc
 
 from bascule import facts
-from bascule.components.hetzner.plugin import LETS_ENCRYPT_DIRECTORY, NETWORK_ZONES, SERVER_IMAGE, SERVER_NAME
+from bascule.components.hetzner.plugin import (
+    LETS_ENCRYPT_DIRECTORY,
+    MAX_SERVERS,
+    NETWORK_ZONES,
+    SERVER_IMAGE,
+    SERVER_NAME,
+    SPREAD_MAX_SERVERS,
+)
 from bascule.components.hetzner.site import DRILL_RESPONSE, cloud_config
 from bascule.components.program import main as program
 from bascule.components.registry import site_class
@@ -168,6 +175,7 @@ def test_the_kind_declares_its_capabilities(ledger: dict[str, Any]) -> None:
     assert site_class("hetzner").__name__ == "HetznerSite"
     assert facts.LEGAL_HOMES[facts.Cloud.HETZNER].eu_headquartered
     assert set(NETWORK_ZONES) == set(facts.HETZNER_REGIONS)  # every location has its network zone
+    assert 2 * MAX_SERVERS <= SPREAD_MAX_SERVERS  # old and new servers share the placement group during a replacement
     assert {n: r.jurisdiction for n, r in facts.HETZNER_REGIONS.items()} == {
         "fsn1": facts.Jurisdiction.EU, "nbg1": facts.Jurisdiction.EU, "hel1": facts.Jurisdiction.EU,
         "ash": facts.Jurisdiction.NON_EU, "hil": facts.Jurisdiction.NON_EU, "sin": facts.Jurisdiction.NON_EU,
@@ -199,8 +207,8 @@ def test_spec_refuses_what_the_site_cannot_do(ledger: dict[str, Any]) -> None:
     other_port = {**ledger, "health_check": {"port": 8443}}
     assert "check HTTPS on port 443" in _error(other_port)[0]
     too_many = copy.deepcopy(ledger)
-    too_many["secondary"]["servers"] = 11
-    assert _error(too_many) == ["s.yaml: service 'ledger': secondary.servers: Input should be less than or equal to 10"]
+    too_many["secondary"]["servers"] = 6  # a replacement puts 12 in a placement group that holds 10
+    assert _error(too_many) == ["s.yaml: service 'ledger': secondary.servers: Input should be less than or equal to 5"]
     warm = copy.deepcopy(ledger)
     warm["secondary"]["servers"] = 0
     assert "secondary.servers: Input should be greater than or equal to 1" in _error(warm)[0]

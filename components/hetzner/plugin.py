@@ -38,6 +38,12 @@ SPREAD_MAX_SERVERS = 10
 """A spread placement group puts each server on another physical host, "Up to 10 servers per Placement Group (type
 Spread)" (https://docs.hetzner.com/cloud/placement-groups/overview)."""
 
+MAX_SERVERS = SPREAD_MAX_SERVERS // 2
+"""A new image (or anything else that replaces the servers: `user_data` is `ForceNew`) creates every new server in
+the same placement group before the old ones are deleted (Pulumi's default create-before-delete replacement, the old
+ones deleted at the end of the `up`), so the group holds twice `servers` for a while: at most half its limit, or the
+`up` that ships a new image fails halfway with the group full."""
+
 NETWORK_ZONES = {"fsn1": "eu-central", "nbg1": "eu-central", "hel1": "eu-central", "ash": "us-east", "hil": "us-west",
                  "sin": "ap-southeast"}  # fmt: skip
 """Location -> network zone, which a private Network's subnet names and which must hold every server and load balancer
@@ -79,12 +85,14 @@ class HetznerSiteSpec(ImageSite):
     location: str
     server_type: str = "cx23"
     """A Hetzner Cloud server type available in the location (the SDK's examples use cx23; Hetzner checks the rest)."""
-    servers: int = Field(default=2, ge=1, le=SPREAD_MAX_SERVERS)
-    """Always running (warm): at least one; two or more, each on its own host, ride out a host failure."""
+    servers: int = Field(default=2, ge=1, le=MAX_SERVERS)
+    """Always running (warm): at least one; two or more, each on its own host, ride out a host failure; at most
+    `MAX_SERVERS`, so a replacement's new servers fit in the placement group beside the old ones."""
     load_balancer_type: Literal["lb11", "lb21", "lb31"] = "lb11"
     """A Load Balancer type (`hcloud.get_load_balancer_type(name="lb11")`, the SDK's example). The site uses one HTTPS
-    service, one certificate and at most `SPREAD_MAX_SERVERS` targets, within the smallest type's limits (the API's
-    `/load_balancer_types` lists each type's max services, targets and assigned certificates)."""
+    service, one certificate and at most `SPREAD_MAX_SERVERS` targets (old and new servers during a replacement),
+    within the smallest type's limits (the API's `/load_balancer_types` lists each type's max services, targets and
+    assigned certificates)."""
     container_port: int = Field(default=8080, ge=1, le=65535)
     acme_email: str | None = None
     """Contact address of the ACME account (optional for Let's Encrypt)."""
