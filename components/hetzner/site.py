@@ -56,17 +56,37 @@ DRILL_RESPONSE = "bascule-drill-health-check-expects-a-body-no-service-sends"
 to pass the health check", Hetzner Cloud API via the hcloud crate's copy of it,
 https://docs.rs/crate/hcloud/latest/source/src/models/load_balancer_service_health_check_http.rs), which no service
 answers with, so every target turns unhealthy. "The load balancers return a status code 503 if none of the targets have
-passed the health checks" (Hetzner's maintainer, https://github.com/hetznercloud/hcloud-cloud-controller-manager/pull/354)."""
+passed the health checks" (Hetzner's maintainer, https://github.com/hetznercloud/hcloud-cloud-controller-manager/pull/354).
+Restore takes it off again: the provider sends every field of the check's `http` block on each update, an absent
+`response` as an empty string (terraform-provider-hcloud internal/loadbalancer/resource_service.go,
+`parseTFHealthCheckHTTPUpdate`; hcloud-go sends a set pointer even when empty, `Response *string
+json:"response,omitempty"` in hcloud/schema/load_balancer.go)."""
+
+HEALTHY_STATUS_CODES = ("2??", "3??")
+"""What the load balancer's check counts as healthy, given explicitly ("List of returned HTTP status codes in order to
+pass the health check. Supports the wildcards `?` for exactly one character", the API's
+LoadBalancerServiceHealthCheckHttp `status_codes` as `DRILL_RESPONSE` cites it):
+Route 53's rule for the same endpoint ("an HTTP status code of 2xx or 3xx",
+https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html), and no
+drift from whatever default the API fills in: the provider's `status_codes` is optional but not computed
+(resource_service.go), so a default read back would differ from an empty input on every `up`."""
 
 
 def cloud_config(image: str, port: int) -> str:
     """Cloud-init user data that installs Docker and runs `image` with its `port` published, restarted always.
 
     cloud-init's `packages` and `runcmd` modules (https://cloudinit.readthedocs.io/en/latest/topics/examples.html,
-    the examples Hetzner's Cloud Server FAQ points to); each command an argument list, so the image reference is never
-    parsed by a shell. JSON is valid YAML: the values are written as JSON strings, whatever characters they hold.
-    Docker's `--restart always` brings the container back after a crash or a reboot."""
+    the examples Hetzner's Cloud Server FAQ points to); each command an argument list, which cloud-init quotes, so the
+    image reference is never parsed by a shell (the pull loop gets it as `$0`). JSON is valid YAML: the values are
+    written as JSON strings, whatever characters they hold.
+
+    `runcmd` runs on a server's first boot only ("Run commands on first boot", same page), and Docker's `--restart
+    always` applies only to a container that exists, so a pull that fails once (a registry hiccup, Docker Hub's "10
+    [pulls] per IPv4 address" an hour for anonymous clients, https://docs.docker.com/docker-hub/usage/, on an address
+    another tenant had) would leave the server without its service until it is replaced: the pull is retried until it
+    succeeds. Then `--restart always` brings the container back after a crash or a reboot."""
     published = f"{port}:{port}"
+    pull = ["sh", "-c", 'until docker pull "$0"; do sleep 15; done', image]
     run = ["docker", "run", "--detach", "--name", "service", "--restart", "always", "--publish", published, image]
     document = "\n".join(
         [
@@ -75,6 +95,7 @@ def cloud_config(image: str, port: int) -> str:
             f"packages: {json.dumps(['docker.io'])}",
             "runcmd:",
             f"  - {json.dumps(['systemctl', 'enable', '--now', 'docker'])}",
+            f"  - {json.dumps(pull)}",
             f"  - {json.dumps(run)}",
             "",
         ]
@@ -182,7 +203,11 @@ class HetznerSite(Site):
                 timeout=min(5, hc.interval_seconds),
                 retries=hc.failure_threshold,
                 http=hcloud.LoadBalancerServiceHealthCheckHttpArgs(
-                    domain=host, path=hc.path, response=health_response, tls=False
+                    domain=host,
+                    path=hc.path,
+                    response=health_response,
+                    status_codes=list(HEALTHY_STATUS_CODES),
+                    tls=False,
                 ),
             ),
             opts=child,
