@@ -18,6 +18,7 @@ class Cloud(StrEnum):
     AZURE = "azure"
     GCP = "gcp"
     SCALEWAY = "scaleway"
+    HETZNER = "hetzner"
 
 
 class Jurisdiction(StrEnum):
@@ -199,12 +200,29 @@ GCP_REGIONS.update(
 
 SCALEWAY_REGIONS = _regions(Cloud.SCALEWAY, eu={"fr-par": "FR", "nl-ams": "NL", "pl-waw": "PL"}, other={})
 
+# Hetzner Cloud locations by network zone (https://docs.hetzner.com/cloud/networks/faq: "eu-central Falkenstein
+# (fsn1), Helsinki (hel1), Nuremberg (nbg1)", "us-east Ashburn, VA (ash)", "us-west Hillsboro, OR (hil)",
+# "ap-southeast Singapore (sin)"); the country of each city, as the API's `country` of a location gives it (`DE` for
+# Falkenstein in the `hetzner.hcloud.location_info` module's sample).
+HETZNER_REGIONS = _regions(
+    Cloud.HETZNER,
+    eu={"fsn1": "DE", "nbg1": "DE", "hel1": "FI"},
+    other={"ash": "US", "hil": "US", "sin": "SG"},
+)
+
 REGIONS: dict[Cloud, dict[str, Region]] = {
     Cloud.AWS: AWS_REGIONS,
     Cloud.AZURE: AZURE_REGIONS,
     Cloud.GCP: GCP_REGIONS,
     Cloud.SCALEWAY: SCALEWAY_REGIONS,
+    Cloud.HETZNER: HETZNER_REGIONS,
 }
+
+
+LABELLED_CLOUDS = frozenset({Cloud.GCP, Cloud.HETZNER})
+"""Clouds whose resources carry labels (a `labels` map) rather than tags. GCP label keys take no ':', and Hetzner's
+follow Kubernetes-style key rules (https://docs.hetzner.cloud/reference/cloud#labels, linked from the SDK's `labels`
+docs); Bascule writes `bascule:service` as `bascule-service` on both and the inventory reads it back."""
 
 
 def region(cloud: Cloud, name: str) -> Region | None:
@@ -255,6 +273,17 @@ GLOBAL_TYPE_PREFIXES = (
     # it out of the regional rules, and `GLOBAL_EDGE_TYPES` below makes the policies count it as the site's edge).
     "gcp:certificatemanager/",
     "azure-native:cdn:",
+    # Hetzner Cloud objects with no location in its API: project-wide ones (firewall, certificate, placement group), a
+    # Network and its subnets (spanning the locations of a network zone), and a load balancer's services, targets and
+    # network attachment (parts of the load balancer, which has the location; its servers have theirs).
+    "hcloud:index/firewall:",
+    "hcloud:index/uploadedCertificate:",
+    "hcloud:index/placementGroup:",
+    "hcloud:index/network:",
+    "hcloud:index/networkSubnet:",
+    "hcloud:index/loadBalancerService:",
+    "hcloud:index/loadBalancerTarget:",
+    "hcloud:index/loadBalancerNetwork:",
 )
 
 GLOBAL_EDGE_TYPES = {"azure-native:cdn:AFDEndpoint": "Azure Front Door"}
@@ -341,6 +370,8 @@ SITE_TYPES = (
             "gcp:container/cluster:Cluster",
             "scaleway:containers/container:Container",
             "scaleway:index/instanceServer:InstanceServer",
+            "hcloud:index/server:Server",
+            "hcloud:index/loadBalancer:LoadBalancer",
         }
     )
     | DATA_STORE_TYPES
@@ -513,6 +544,22 @@ LEGAL_HOMES: dict[Cloud, LegalHome] = {
                "of the iliad group)",
         eea_contracting_entity="Scaleway SAS (FR)",
         contracting_source="https://www.scaleway.com/de/terms/ (the services SCALEWAY SAS provides)",
+    ),
+    Cloud.HETZNER: LegalHome(
+        provider="Hetzner Cloud", company="Hetzner Online GmbH", headquarters="DE",
+        ultimate_parent="Hetzner Online GmbH", parent_country="DE",
+        parent_lei=None,
+        eu_headquartered=True,
+        law="German company (Hetzner Online GmbH, Gunzenhausen), privately held, no parent company named in its "
+            "legal texts: EU-headquartered (EU and German law). Its ash and hil locations are in the US and sin in "
+            "Singapore; which entity runs those was not sourced here",
+        source="https://www.hetzner.com/legal/privacy-policy (the controller: Hetzner Online GmbH, Industriestr. 25, "
+               "91710 Gunzenhausen, Germany; its legal notice is linked there); owner Martin Hetzner per "
+               "https://www.falk-report.de/2024/09/hetzner-online-baut-silicon-valley/ (local press). No LEI "
+               "could be sourced here",
+        eea_contracting_entity="Hetzner Online GmbH (DE)",
+        contracting_source="https://www.hetzner.com/legal/terms-and-conditions (its General Terms and Conditions, "
+                           "as https://www.hetzner.com/legal/digital-services-act names them)",
     ),
 }  # fmt: skip
 """Only the `Cloud`s a stack can name (also as an endpoint's provider); other providers are not in this table."""

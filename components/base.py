@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar, cast
 
@@ -46,14 +46,16 @@ from bascule.spec import (
 T = TypeVar("T")
 
 
-def fit_name(name: str, resource_type: str, *, auto_named: bool = True) -> str:
+def fit_name(name: str, resource_type: str | facts.NameLimit, *, auto_named: bool = True) -> str:
     """A name that fits the type's limit once Pulumi has added its random suffix (or as is, when `auto_named`
-    is False and the name is passed explicitly).
+    is False and the name is passed explicitly). The limit is the type's in `facts.NAME_LIMITS`, or one a provider's
+    plug-in declares itself (a `NameLimit`).
 
     Short enough names are kept as they are (existing stacks keep their URNs); longer ones are cut and end in a
     hash of the full name, so two long names that share a prefix stay distinct.
     """
-    room = facts.NAME_LIMITS[resource_type].max_length - (facts.AUTONAME_SUFFIX if auto_named else 0)
+    limit = facts.NAME_LIMITS[resource_type] if isinstance(resource_type, str) else resource_type
+    room = limit.max_length - (facts.AUTONAME_SUFFIX if auto_named else 0)
     if len(name) <= room:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:6]
@@ -137,12 +139,25 @@ class ValidationRecord:
     fqdn: pulumi.Output[str]
 
 
+@dataclass(frozen=True)
+class AcmeDnsChallenge:
+    """How an ACME client (lego, inside pulumiverse-acme) writes a DNS-01 challenge into the service's zone: one of
+    lego's DNS providers and its settings (`dns_challenges` of `acme.Certificate`). The challenge record is the
+    client's to create and delete during issuance and renewal, not a resource of the stack."""
+
+    provider: str
+    config: Mapping[str, pulumi.Input[str]]
+
+
 class DnsRecords(Protocol):
-    """Lets a site create ownership-validation records in the service's zone, whatever backend holds it."""
+    """Lets a site create ownership-validation records in the service's zone, whatever backend holds it, or have an
+    ACME client answer a DNS-01 challenge there."""
 
     def validation_record(
         self, name: str, record_name: pulumi.Input[str], rtype: str, value: pulumi.Input[str]
     ) -> ValidationRecord: ...
+
+    def acme_challenge(self) -> AcmeDnsChallenge: ...
 
 
 class ComputedInputError(pulumi.RunError):
@@ -416,6 +431,11 @@ class DnsFailover(pulumi.ComponentResource, ABC):
     def validation_record(
         self, name: str, record_name: pulumi.Input[str], rtype: str, value: pulumi.Input[str]
     ) -> ValidationRecord: ...
+
+    def acme_challenge(self) -> AcmeDnsChallenge:
+        """The lego DNS provider and settings that answer a DNS-01 challenge in this backend's zone. Only backends
+        whose declaration names one (`DnsBackend.acme_dns`) offer it; the spec refuses an ACME site with any other."""
+        raise pulumi.RunError(f"{type(self).__name__}: this DNS backend answers no ACME DNS-01 challenge")
 
     @abstractmethod
     def route(self, primary: SiteEndpoint, secondary: SiteEndpoint, fault: DrillFault | None = None) -> None:

@@ -41,6 +41,8 @@ EXTRA_SDKS = {
     "aws": ("pulumi_aws",),
     "azure": ("pulumi_azure_native",),
     "gcp": ("pulumi_gcp",),
+    "acme": ("pulumiverse_acme",),
+    "hetzner": ("pulumi_hcloud", "pulumiverse_acme"),
     "data": ("pulumi_aws", "pulumi_azure_native", "pulumi_command", "pulumi_postgresql", "pulumi_random"),
 }
 """Each pip extra of pyproject.toml and the top-level modules of the SDKs it installs."""

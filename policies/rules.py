@@ -326,7 +326,8 @@ def eu_provider(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) -> It
                 f"workload '{w.name}' is critical and no site runs at an EU-headquartered provider (providers: "
                 f"{', '.join(homes) or 'none resolved'}): an EU region of a non-EU provider keeps the data in the "
                 "EU but the provider stays subject to its home law (e.g. the US CLOUD Act). Fix: run a site, e.g. "
-                "the secondary, at an EU-headquartered provider (e.g. a Scaleway front end as an endpoint site).",
+                "the secondary, at an EU-headquartered provider (e.g. a 'hetzner' site, or an EU provider's front "
+                "end as an endpoint site).",
                 w.sites[0].urn,
                 w.name,
             )

@@ -92,6 +92,7 @@ def test_prod_and_sovereign_workloads_sites_spofs_and_rto() -> None:
         ("tm", "checkout", ["global-edge-ingress"], 60.0),
         ("clouddns", "payments", [], 120.0),  # 30 s x 3 failures of the Cloud DNS check + TTL 30 s
         ("selfhosted-dns", "ledger", [], 45.0),
+        ("hetzner", "ledger", ["dns-on-primary-provider"], 90.0),
         # Aliases that evaluate the load balancers' health declare no detection or TTL: budget unknown, not 0.
         ("single-region", "payments", ["one-region", "one-provider"], None),
     ],
@@ -126,6 +127,18 @@ def test_one_provider_under_every_critical_workload_of_several_stacks() -> None:
     )
     assert "    every critical workload depends on provider aws\n" in text.stdout
     assert "    every critical workload depends on provider home US\n" in text.stdout
+
+
+def test_a_hetzner_standby_is_at_an_eu_headquartered_provider_in_germany(tmp_path: Path) -> None:
+    """The audit names Hetzner's legal home, from the stack and from its export (labels, not tags, carry the
+    workload there)."""
+    ledger = by_name(audit_json("--stack", "hetzner"))["hetzner/ledger"]
+    assert places(ledger) == {("primary", "aws", "eu-west-3", "FR", "eu"), ("secondary", "hetzner", "fsn1", "DE", "eu")}
+    homes = {s["provider"]: (s["legal_home"], s["eu_headquartered"]) for s in ledger["sites"]}
+    assert homes["hetzner"] == ("Hetzner Online GmbH (DE), parent Hetzner Online GmbH (DE)", True)
+    assert (ledger["eu_region"], ledger["eu_provider"]) == (True, True)
+    (exported,) = by_name(audit_json("--export", str(_export(tmp_path, "hetzner")))).values()
+    assert places(exported) == places(ledger) and exported["eu_provider"] is True
 
 
 def test_export_input_audits_like_the_stack(tmp_path: Path) -> None:

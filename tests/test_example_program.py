@@ -79,6 +79,10 @@ def test_the_dns_switch_takes_the_programs_provider() -> None:
         ("dev", "pulumi_gcp", "gcp.site", "site kind 'gcp' needs the gcp extra: pip install 'bascule[gcp]'"),
         ("data", "pulumi_postgresql", "data.standby",
          "data standby 'postgres' needs the data extra: pip install 'bascule[data]'"),
+        ("hetzner", "pulumi_hcloud", "hetzner.site",
+         "site kind 'hetzner' needs the hetzner extra: pip install 'bascule[hetzner]'"),
+        ("hetzner", "pulumiverse_acme", "hetzner.site",
+         "site kind 'hetzner' needs the hetzner extra: pip install 'bascule[hetzner]'"),
     ],
 )  # fmt: skip
 def test_a_kind_whose_sdk_is_missing_names_the_extra(

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bascule import facts
+from bascule.components.hetzner.plugin import SERVER_NAME
 from bascule.components.program import main as program
 from bascule.offline.engine import RegisteredResource, run_offline
 from bascule.spec import SERVICES_KEY, SpecError, parse_services, site_kind
@@ -28,13 +29,21 @@ SITES: dict[str, dict[str, Any]] = {
     "gcp": {"kind": "gcp", "project": "shop-dr-eu", "region": "europe-west9", "image": "x"},
     "azure": {"kind": "azure", "location": "francecentral", "image": "x", "front_door_backend_cidrs": ["192.0.2.0/26"]},
     "ip": {"kind": "endpoint", "provider": "aws", "region": "eu-west-1", "address": "192.0.2.1"},
+    "hetzner": {"kind": "hetzner", "location": "nbg1", "image": "x"},
 }
 DNS: dict[str, dict[str, Any]] = {
     "route53": {"kind": "route53", "zone": "shop.example.com"},
     "trafficmanager": {"kind": "trafficmanager", "zone": "shop.example.com"},
     "clouddns": {"kind": "clouddns", "zone": "shop.example.com", "project": "shop-dns-eu"},
 }
-COMBINATIONS = [("aws", "gcp", "route53"), ("aws", "azure", "trafficmanager"), ("ip", "gcp", "clouddns")]
+COMBINATIONS = [
+    ("aws", "gcp", "route53"),
+    ("aws", "azure", "trafficmanager"),
+    ("ip", "gcp", "clouddns"),
+    ("aws", "hetzner", "route53"),
+]
+LIMITS = {**facts.NAME_LIMITS, "hcloud:index/server:Server": SERVER_NAME}
+"""Every name limit: the shared table's, and those a provider's plug-in declares itself."""
 
 
 def service(name: str, primary: str, secondary: str, dns: str, hostname: str | None = None) -> dict[str, Any]:
@@ -52,7 +61,7 @@ def service(name: str, primary: str, secondary: str, dns: str, hostname: str | N
 
 
 def physical_name(r: RegisteredResource) -> str:
-    limit = facts.NAME_LIMITS[r.type]
+    limit = LIMITS[r.type]
     explicit = r.inputs.get(limit.name_input)
     return str(explicit) if explicit else f"{r.name}-{'a' * (facts.AUTONAME_SUFFIX - 1)}"
 
@@ -70,10 +79,10 @@ def dns_names(r: RegisteredResource) -> list[str]:
 
 def assert_names_fit(services: list[dict[str, Any]]) -> None:
     run = run_offline(program, {SERVICES_KEY: services}, stack="names")
-    limited = [r for r in run.resources if r.type in facts.NAME_LIMITS]
+    limited = [r for r in run.resources if r.type in LIMITS]
     assert limited, "no resource with a name limit was planned"
     for r in limited:
-        name, limit = physical_name(r), facts.NAME_LIMITS[r.type]
+        name, limit = physical_name(r), LIMITS[r.type]
         assert len(name) <= limit.max_length, f"{r.type} {name!r} is {len(name)} > {limit.max_length}"
         assert re.match(limit.pattern, name), f"{r.type} {name!r} does not match {limit.pattern}"
     for r in run.resources:

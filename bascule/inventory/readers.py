@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bascule import facts
 from bascule.facts import Cloud
 from bascule.inventory.records import RawResource, cloud_of
 from bascule.io.documents import InputError, at, mapping, read_json, sequence
@@ -42,11 +43,11 @@ _TAG_VALUES = (str, int, float)
 def _check_tags(path: Path, parts: tuple[str | int, ...], type_token: str, state: Mapping[str, Any]) -> None:
     """Tags are what workloads are found by: a wrong shape would silently hide a workload from every rule.
 
-    Scaleway writes tags as a list of strings (Bascule's are `key=value`); AWS and Azure tags and GCP labels
-    are objects of strings.
+    Scaleway writes tags as a list of strings (Bascule's are `key=value`); AWS and Azure tags and GCP and
+    Hetzner labels are objects of strings.
     """
     cloud = cloud_of(type_token)
-    key = "labels" if cloud is Cloud.GCP else "tags"
+    key = "labels" if cloud in facts.LABELLED_CLOUDS else "tags"
     raw = state.get(key)
     if raw is None:
         return

@@ -24,18 +24,26 @@ GLOBAL = "global"
 AZURE_RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
 UNKNOWN = "unknown"
 
-_CLOUD_PREFIXES = {"aws": Cloud.AWS, "azure-native": Cloud.AZURE, "gcp": Cloud.GCP, "scaleway": Cloud.SCALEWAY}
+_CLOUD_PREFIXES = {
+    "aws": Cloud.AWS,
+    "azure-native": Cloud.AZURE,
+    "gcp": Cloud.GCP,
+    "scaleway": Cloud.SCALEWAY,
+    "hcloud": Cloud.HETZNER,
+}
 _CONFIG_REGION_KEYS = {
     Cloud.AWS: "aws:region",
     Cloud.AZURE: "azure-native:location",
     Cloud.GCP: "gcp:region",
     Cloud.SCALEWAY: "scaleway:region",
 }
+"""The stack config a provider takes its region from; Hetzner Cloud has none (each resource names its location)."""
 _REGION_INPUTS = {
     Cloud.AWS: ("region",),
     Cloud.AZURE: ("location",),
     Cloud.GCP: ("region", "location", "zone"),
     Cloud.SCALEWAY: ("region", "zone"),
+    Cloud.HETZNER: ("location",),
 }
 
 
@@ -141,8 +149,8 @@ def resolve_region(
     # provided, the provider zone is used"; https://pub.dev/documentation/pulumi_gcp/latest/compute/InstanceFromTemplate/zone.html).
     if cloud is Cloud.GCP and type_token in facts.GCP_ZONAL_TYPES and config.get("gcp:zone"):
         return _own_region(cloud, {"zone": config["gcp:zone"]}) or UNKNOWN, "stack config gcp:zone"
-    key = _CONFIG_REGION_KEYS[cloud]
-    if config.get(key):
+    key = _CONFIG_REGION_KEYS.get(cloud)
+    if key is not None and config.get(key):
         return _own_region(cloud, {_REGION_INPUTS[cloud][0]: config[key]}) or UNKNOWN, f"stack config {key}"
     return UNKNOWN, "no region input, provider region or stack config"
 
@@ -172,13 +180,13 @@ def _declared(inputs: Mapping[str, Any]) -> tuple[Cloud | None, str, str]:
 
 
 def _tags(cloud: Cloud | None, inputs: Mapping[str, Any]) -> dict[str, str]:
-    raw = inputs.get("labels" if cloud is Cloud.GCP else "tags")
+    raw = inputs.get("labels" if cloud in facts.LABELLED_CLOUDS else "tags")
     if isinstance(raw, list):  # Scaleway: tags are strings, Bascule writes them as key=value
         raw = dict(str(t).split("=", 1) for t in raw if "=" in str(t))
     if type(raw) is not dict and not isinstance(raw, Mapping):  # the exact type first: ABC checks are slow
         return {}
     tags = {str(k): str(v) for k, v in raw.items()}
-    if cloud is Cloud.GCP:  # labels cannot hold ':' so Bascule writes `bascule-service`; read them back
+    if cloud in facts.LABELLED_CLOUDS:  # labels cannot hold ':' so Bascule writes `bascule-service`; read them back
         tags.update({k.replace("bascule-", "bascule:", 1): v for k, v in tags.items() if k.startswith("bascule-")})
     return tags
 

@@ -69,6 +69,7 @@ _PLUGIN_NAMES = {
     "bascule.components.powerdns.plugin": ("PowerDnsSpec",),
     "bascule.components.endpoint.plugin": ("EndpointSiteSpec",),
     "bascule.components.scaleway.plugin": ("ScalewaySiteSpec",),
+    "bascule.components.hetzner.plugin": ("HetznerSiteSpec",),
     "bascule.components.data.plugin": ("AzurePostgresStandbySpec", "DataSpec", "RdsPostgresSpec"),
 }
 _HOMES = {name: module for module, names in _PLUGIN_NAMES.items() for name in names}
@@ -109,6 +110,7 @@ __all__ = [
     "EndpointSiteSpec",
     "GcpSiteSpec",
     "HealthCheckSpec",
+    "HetznerSiteSpec",
     "ImageSite",
     "PowerDnsSpec",
     "RdsPostgresSpec",

@@ -30,6 +30,7 @@ BUILTIN_SITE_KINDS = {
     "gcp": "bascule.components.gcp.plugin:SITE",
     "endpoint": "bascule.components.endpoint.plugin:SITE",
     "scaleway": "bascule.components.scaleway.plugin:SITE",
+    "hetzner": "bascule.components.hetzner.plugin:SITE",
 }
 """Site kinds shipped with Bascule: kind -> "module:name" of its `SiteKind`. A new provider is one line here."""
 
@@ -125,6 +126,9 @@ class DnsBackend:
     name an existing zone instead, else None."""
     computed_inputs: frozenset[str] = frozenset()
     """`FailoverServiceArgs` fields a program may compute for this backend (e.g. "zone_id": a zone of its own)."""
+    acme_dns: str | None = None
+    """The lego DNS provider (e.g. "route53") through which an ACME client answers a DNS-01 challenge in this
+    backend's zone, for sites whose certificate comes from ACME (`DnsFailover.acme_challenge`); None: not offered."""
 
 
 @dataclass(frozen=True)

@@ -453,6 +453,7 @@ ROUTE53 = DnsBackend(
     check=_route53_rules,
     creates_zone=_route53_creates_zone,
     computed_inputs=frozenset({"zone_id"}),
+    acme_dns="route53",  # lego's Route 53 provider (terraform-provider-acme docs/guides/dns-providers-route53.md)
 )
 
 

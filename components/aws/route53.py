@@ -24,8 +24,9 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from bascule.components.aws.plugin import Route53DnsSpec, check_zone_id
+from bascule.components.aws.plugin import ROUTE53_CONTROL_REGION, Route53DnsSpec, check_zone_id
 from bascule.components.base import (
+    AcmeDnsChallenge,
     DnsFailover,
     SiteEndpoint,
     ValidationRecord,
@@ -111,6 +112,15 @@ class Route53Failover(DnsFailover):
             opts=self._child,
         )
         return ValidationRecord(resource=record, fqdn=record.fqdn)
+
+    def acme_challenge(self) -> AcmeDnsChallenge:
+        """lego's `route53` provider, pinned to this zone: "If `AWS_HOSTED_ZONE_ID` is not set, Lego tries to determine
+        the correct public hosted zone via the FQDN" (terraform-provider-acme docs/guides/dns-providers-route53.md);
+        pinned, it writes into the zone this backend's records are in. Its credentials are lego's own, "separate
+        from any that you supply in a corresponding provider" (that project's docs/resources/certificate.md, "Relation
+        to Terraform provider configuration"): the AWS SDK's environment (`AWS_ACCESS_KEY_ID`..., `AWS_PROFILE`, a
+        CI's OIDC role), not this component's provider. Route 53 is global; its control plane is in us-east-1."""
+        return AcmeDnsChallenge("route53", {"AWS_HOSTED_ZONE_ID": self.zone_id, "AWS_REGION": ROUTE53_CONTROL_REGION})
 
     def route(self, primary: SiteEndpoint, secondary: SiteEndpoint, fault: DrillFault | None = None) -> None:
         checks: dict[str, pulumi.Output[str]] = {}
