@@ -9,12 +9,12 @@ No Pulumi and no Hetzner or ACME SDK here: the spec and `bascule check` read thi
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from bascule.facts import Cloud, NameLimit
-from bascule.spec.base import DrillFault, ImageSite, Role, check_region
+from bascule.spec.base import DrillFault, ImageSite, Role
 from bascule.spec.models import ServiceSpec
 from bascule.spec.plugins import ALWAYS, DNS_BACKENDS, SiteKind, dns_backend
 
@@ -82,6 +82,7 @@ class HetznerSiteSpec(ImageSite):
     """
 
     kind: Literal["hetzner"] = "hetzner"
+    region_field: ClassVar[str] = "location"
     location: str
     server_type: str = "cx23"
     """A Hetzner Cloud server type available in the location (the SDK's examples use cx23; Hetzner checks the rest)."""
@@ -108,11 +109,6 @@ class HetznerSiteSpec(ImageSite):
     @property
     def region(self) -> str:
         return self.location
-
-    @field_validator("location")
-    @classmethod
-    def _location(cls, v: str) -> str:
-        return check_region(Cloud.HETZNER, v)
 
     @field_validator("server_type")
     @classmethod
