@@ -154,11 +154,14 @@ class AzureSite(Site):
             {"target": front, "region": site.location, "container_app_id": app.id, "origin": app_fqdn}
         )
 
-    def _front_door_ranges(self, site: AzureSiteSpec, provider: pulumi.ProviderResource) -> pulumi.Output[list[str]]:
+    def _front_door_ranges(
+        self, site: AzureSiteSpec, provider: pulumi.ProviderResource | None
+    ) -> pulumi.Output[list[str]]:
         """The spec's `front_door_backend_cidrs`, else the AzureFrontDoor.Backend service tag's IPv4 prefixes read
-        from Azure now (`service_tags`), with the subscription and login of the site's own provider, so each `up`
-        admits the tag as it is that day (Front Door: use the tag, never a copied list). A failed read stops the
-        `up` with the call and its answer, before the app is changed."""
+        from Azure now (`service_tags`), with the subscription and login of the provider the site's resources use (the
+        stack's default unless one is passed), so each `up` admits the tag as it is that day (Front Door: use the
+        tag, never a copied list). A failed read stops the `up` with the call and its answer, before the app is
+        changed."""
         if site.front_door_backend_cidrs is not None:
             return pulumi.Output.from_input(list(site.front_door_backend_cidrs))
         invoke = pulumi.InvokeOutputOptions(parent=self, provider=provider)
