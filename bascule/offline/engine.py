@@ -294,7 +294,9 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
             else f"{kind[:1].lower()}{kind[1:]}Name"
         )
         out["name"] = inputs.get(own) or inputs.get("resourceName") or name
-        if typ == "azure-native:app:ManagedEnvironment":
+        if typ == "azure-native:network:PublicIPAddress" and inputs.get("publicIPAllocationMethod") == "Static":
+            out.setdefault("ipAddress", inputs.get("ipAddress") or "198.51.100.20")  # a documentation address
+        elif typ == "azure-native:app:ManagedEnvironment":
             out["defaultDomain"] = f"{name}.{inputs.get('location', 'westeurope')}.azurecontainerapps.io"
             out["customDomainConfiguration"] = {"customDomainVerificationId": "0F1E2D3C4B5A69788796A5B4C3D2E1F0"}
         elif typ == "azure-native:trafficmanager:Profile":
