@@ -178,8 +178,8 @@ class DataSpec(DataSpecBase):
     @model_validator(mode="after")
     def _logins(self) -> DataSpec:
         """Four logins, four names: the RDS master and the replicator are Bascule's, the administrator the standby's."""
-        taken = {"bascule": "the RDS master user", "bascule_replicator": "the replication login",
-                 self.standby.administrator_login: "standby.administrator_login"}  # fmt: skip
+        taken = {self.standby.administrator_login: "standby.administrator_login", "bascule": "the RDS master user",
+                 "bascule_replicator": "the replication login"}  # fmt: skip
         if self.app_role in taken:
             raise ValueError(f"app_role: '{self.app_role}' is already {taken[self.app_role]}; give the app its own")
         return self

@@ -97,7 +97,8 @@ class PostgresStandby(DataComponent):
         master_password = _password(f"{name}-password", parent)
         replicator_password = _password(f"{name}-replicator-password", parent)
         admin_password = _password(f"{name}-standby-password", parent)
-        app_passwords = {role: _password(f"{name}-{role.value}-app-password", parent) for role in Role}
+        app_passwords = {role: _password(f"{name}-{role.value}-app-password", parent)
+                         for role in (Role.PRIMARY, Role.SECONDARY)}  # fmt: skip
         subnets = standby_subnets(data.standby.vnet_cidr)
 
         # Azure first: RDS admits the standby's egress address, known once the NAT gateway's address exists.
