@@ -114,7 +114,7 @@ def test_the_standby_is_private_and_leaves_through_one_static_address(plan_servi
     (server,) = plan.of_type("azure-native:dbforpostgresql:Server")
     (zone,) = plan.of_type("azure-native:privatedns:PrivateZone")
     postgres = plan.named("checkout-data-postgres", "azure-native:network:Subnet")
-    assert server.inputs["network"] == {"delegatedSubnetResourceId": postgres.id, "publicNetworkAccess": "Disabled",
+    assert server.inputs["network"] == {"delegatedSubnetResourceId": postgres.id,
                                         "privateDnsZoneArmResourceId": zone.id}  # fmt: skip
     assert zone.inputs["privateZoneName"].endswith(".postgres.database.azure.com")
     (link,) = plan.of_type("azure-native:privatedns:VirtualNetworkLink")

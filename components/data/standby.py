@@ -169,10 +169,10 @@ class PostgresStandby(DataComponent):
             storage=azure.dbforpostgresql.StorageArgs(storage_size_gb=standby.storage_gb),
             administrator_login=standby.administrator_login,
             administrator_login_password=admin_password.result,
+            # No `public_network_access`: Azure takes it only for servers not integrated into a virtual network
+            # (https://learn.microsoft.com/dotnet/api/azure.resourcemanager.postgresql.flexibleservers.models.postgresqlflexibleservernetwork.publicnetworkaccess).
             network=azure.dbforpostgresql.NetworkArgs(
-                delegated_subnet_resource_id=postgres_subnet.id, private_dns_zone_arm_resource_id=zone.id,
-                public_network_access="Disabled",
-            ),
+                delegated_subnet_resource_id=postgres_subnet.id, private_dns_zone_arm_resource_id=zone.id),
             tags=azure_tags,
             opts=pulumi.ResourceOptions.merge(on_azure, pulumi.ResourceOptions(depends_on=[link])),
         )  # fmt: skip
