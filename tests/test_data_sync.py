@@ -1,9 +1,12 @@
 """The standby's sync job script (`components/data/sync.py`) run by real psql against two real PostgreSQL clusters.
 
-What the job does on Azure, here on loopback: it waits for the restart, then subscribes; a table the migrations add
-later replicates after its next run without a manual REFRESH; the application's login is read-only until promotion
-and stays as promotion left it; a promoted database is never subscribed again. Local clusters have a superuser
-administrator where Flexible Server's is not one: this checks the script's logic, not Azure's permission model.
+What the job does on Azure, here on loopback: it creates on the standby the published tables it lacks, from the
+primary's definitions and owned by the application; it waits for the restart (failing until then), then subscribes;
+a table the migrations add later on the primary replicates after its next run without a manual REFRESH or a
+migration run on the standby; the application's login is read-only until promotion and stays as promotion left it;
+a promoted database is never subscribed again. The replication login is not a superuser here, as on RDS; the
+standby's administrator is one where Flexible Server's is not: this checks the script's logic, not Azure's
+permission model.
 """
 
 from __future__ import annotations
@@ -100,6 +103,12 @@ def servers() -> Iterator[tuple[Server, Server]]:
             conn.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {APP} IN SCHEMA public GRANT SELECT ON TABLES TO "
                          "bascule_replicator")  # fmt: skip
             conn.execute(f"CREATE PUBLICATION {sync.publication(DATABASE)} FOR ALL TABLES")
+        # The primary's application started first and ran its migrations there: a table and its bookkeeping row.
+        with publisher.connect_as_app() as conn:
+            conn.execute("CREATE TABLE accounts (id bigserial PRIMARY KEY, name text NOT NULL UNIQUE)")
+            conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY)")
+            conn.execute("INSERT INTO accounts (name) VALUES ('ada'), ('grace')")
+            conn.execute("INSERT INTO schema_migrations VALUES ('001_accounts')")
         with standby.connect("postgres") as conn:  # what the Database resource makes through Azure's API
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
         yield publisher, standby
@@ -108,8 +117,8 @@ def servers() -> Iterator[tuple[Server, Server]]:
         standby.stop()
 
 
-def run_job(publisher: Server, standby: Server) -> str:
-    """One scheduled run of the job, with the environment the Job resource gives it."""
+def run_job(publisher: Server, standby: Server, status: int = 0) -> str:
+    """One scheduled run of the job, with the environment the Job resource gives it; `status` is its exit status."""
     env = {
         "PATH": os.environ["PATH"],
         "PGHOST": standby.cluster.address, "PGPORT": str(standby.cluster.port), "PGUSER": db.USER,
@@ -121,7 +130,7 @@ def run_job(publisher: Server, standby: Server) -> str:
     }  # fmt: skip
     assert set(env) - {"PATH"} == set(sync.ENV)
     proc = subprocess.run(["/bin/sh", "-c", sync.SCRIPT], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == status, proc.stdout + proc.stderr
     return proc.stdout
 
 
@@ -136,35 +145,58 @@ def app_settings(standby: Server) -> list[str]:
     return list(row[0] or []) if row else []
 
 
-def test_job_waits_for_the_restart_then_subscribes_and_picks_up_new_tables(servers: tuple[Server, Server]) -> None:
+def rows(server: Server, query: str) -> list[tuple[Any, ...]]:
+    with server.connect() as conn:
+        return list(conn.execute(query))
+
+
+def owner(server: Server, table: str) -> str:
+    (found,) = rows(server, f"SELECT tableowner FROM pg_tables WHERE tablename = '{table}'")
+    return str(found[0])
+
+
+def test_job_creates_the_tables_waits_for_the_restart_then_subscribes_and_follows_new_tables(
+    servers: tuple[Server, Server],
+) -> None:
     publisher, standby = servers
-    out = run_job(publisher, standby)
+    # Before the restart: the tables the standby lacks are made from the primary's definitions, owned by the
+    # application, empty; no subscription yet, and the run fails so the job's executions show it.
+    out = run_job(publisher, standby, status=1)
     assert "waits for a server restart" in out and subscriptions(standby) == []
+    assert '"public"."accounts"' in out and owner(standby, "accounts") == APP == owner(standby, "schema_migrations")
+    assert rows(standby, "SELECT count(*) FROM accounts") == [(0,)]
     assert app_settings(standby) == ["default_transaction_read_only=on"]
     with standby.connect() as conn:
         assert conn.execute("SELECT rolreplication FROM pg_roles WHERE rolname = current_user").fetchone() == (True,)
-    # The deployer's one restart (docs/deploy.md, step 3): the next run subscribes, a further one changes nothing.
+    assert "created from the primary" not in run_job(publisher, standby, status=1)  # made once
+    # The deployer's one restart (docs/deploy.md, step 3): the next run subscribes, the initial copy brings the
+    # rows and the migrations' bookkeeping, a further run changes nothing and succeeds.
     standby.stop()
     standby.start(f"max_worker_processes={sync.MIN_WORKERS}")
     assert "subscribed to bascule_shop" in run_job(publisher, standby)
     assert subscriptions(standby) == [("bascule_shop", True)]
+
+    def copied(query: str, expected: list[tuple[Any, ...]]) -> bool:
+        return rows(standby, query) == expected
+
+    assert wait_until(lambda: copied("SELECT name FROM accounts ORDER BY id", [("ada",), ("grace",)]), 30)
+    assert wait_until(lambda: copied("SELECT version FROM schema_migrations", [("001_accounts",)]), 30)
     assert "subscribed" not in run_job(publisher, standby) and subscriptions(standby) == [("bascule_shop", True)]
 
-    # A migration after the subscription, run as the application on both sides (on the standby with read-only
-    # turned off for its session, as docs/deploy.md says): the table replicates after the job's next run.
-    migration = "CREATE TABLE orders (id bigserial PRIMARY KEY, item text NOT NULL)"
+    # A later migration, run on the primary only (a quoted name too): the next run makes the tables on the
+    # standby and refreshes the subscription, which copies their rows and the migration's bookkeeping row.
     with publisher.connect_as_app() as conn:
-        conn.execute(migration)
-        conn.execute("INSERT INTO orders (item) VALUES ('a'), ('b')")
-    with standby.connect_as_app(options="-c default_transaction_read_only=off") as conn:
-        conn.execute(migration)
-    run_job(publisher, standby)
-
-    def copied() -> bool:
-        with standby.connect() as conn:
-            return conn.execute("SELECT count(*) FROM orders").fetchone() == (2,)
-
-    assert wait_until(copied, 30)
+        conn.execute("CREATE TABLE orders (id bigserial PRIMARY KEY, account bigint REFERENCES accounts (id), "
+                     "item text NOT NULL)")  # fmt: skip
+        conn.execute('CREATE TABLE "Line Items" (id int PRIMARY KEY)')
+        conn.execute("INSERT INTO orders (account, item) VALUES (1, 'a'), (2, 'b')")
+        conn.execute('INSERT INTO "Line Items" VALUES (7)')
+        conn.execute("INSERT INTO schema_migrations VALUES ('002_orders')")
+    out = run_job(publisher, standby)
+    assert '"public"."orders"' in out and '"public"."Line Items"' in out and owner(standby, "orders") == APP
+    assert wait_until(lambda: copied("SELECT item FROM orders ORDER BY id", [("a",), ("b",)]), 30)
+    assert wait_until(lambda: copied('SELECT id FROM "Line Items"', [(7,)]), 30)
+    assert wait_until(lambda: copied("SELECT count(*) FROM schema_migrations", [(2,)]), 30)
     # The application's own login cannot write before promotion.
     with standby.connect_as_app() as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         conn.execute("INSERT INTO orders (item) VALUES ('split brain')")
@@ -176,6 +208,7 @@ def test_a_promoted_database_is_never_subscribed_again(servers: tuple[Server, Se
         standby.stop()
         standby.start(f"max_worker_processes={sync.MIN_WORKERS}")
         run_job(publisher, standby)
+        assert subscriptions(standby) == [("bascule_shop", True)]
     # What `bascule data promote` leaves (the data contract): the subscription gone, the application writable, the
     # promotion recorded in a `bascule_promotion` table.
     with standby.connect() as conn:
@@ -190,3 +223,6 @@ def test_a_promoted_database_is_never_subscribed_again(servers: tuple[Server, Se
     assert "was promoted" in run_job(publisher, standby)
     assert subscriptions(standby) == []
     assert app_settings(standby) == ["default_transaction_read_only=off"]
+    # With the old primary gone (the usual reason to promote), a run still succeeds: it never asks it anything.
+    publisher.stop()
+    assert "was promoted" in run_job(publisher, standby)

@@ -59,8 +59,10 @@ class RdsPostgresSpec(Model):
     admin_cidrs: tuple[str, ...] = Field(min_length=1)
     """Where `pulumi up` runs: its SQL step (roles, databases, publications) connects to RDS from there."""
     db_subnet_group: str | None = None
-    """The private path: an existing DB subnet group in the primary site's VPC. RDS is then not publicly accessible
-    and the standby reaches it over the team's AWS-Azure VPN, from its database subnet (`standby_subnets`). Without
+    """The private path: an existing DB subnet group in the primary site's VPC, which the site is then given as its
+    `network` (spec or program; a VPC Bascule builds could hold no subnet group made before it, and the component
+    refuses the pair). RDS is then not publicly accessible and the standby reaches it over the team's AWS-Azure
+    VPN, from its database subnet (`standby_subnets`). Without
     it RDS is publicly accessible in the site's public subnets and admits the standby's fixed egress address only
     (plus `admin_cidrs` and the site's tasks)."""
 
@@ -107,9 +109,11 @@ class AzurePostgresStandbySpec(Model):
     administrator_login: str = "bascule"
     vnet_cidr: str = "10.92.0.0/22"
     """The standby's virtual network (private IPv4, /23 or wider), cut into `standby_subnets`. With the private path
-    (`primary.db_subnet_group`) it must not overlap the AWS VPC the VPN joins it to."""
+    (`primary.db_subnet_group`) it must not overlap the AWS VPC the VPN joins it to: the team's VPC, whose block
+    Bascule does not know, so this is the team's to keep apart."""
     sync_image: str | None = None
-    """The image the sync job runs: any with `psql` and `sh` (default `docker.io/library/postgres:<major>`)."""
+    """The image the sync job runs: any with `sh`, `psql` and `pg_dump` of the primary's major version or later
+    (default: the official `postgres:<major>-alpine` from Amazon ECR Public, `standby.SYNC_IMAGE`)."""
 
     @field_validator("vnet_cidr")
     @classmethod
@@ -197,16 +201,6 @@ def _beside_its_sites(service: ServiceSpec) -> None:
         raise ValueError(
             f"data.standby.kind: 'azure-flexible' runs on Azure, but the secondary site is on "
             f"{service.secondary.cloud.value}; the standby sits beside the secondary so both move together"
-        )
-    # The site's own VPC (`vpc_cidr`) only: a VPC given as `network` is the team's to keep apart.
-    data, own = service.data, getattr(service.primary, "network", None) is None
-    vpc = getattr(service.primary, "vpc_cidr", None) if own else None
-    if isinstance(data, DataSpec) and data.primary.private and isinstance(vpc, str) and (
-        ipaddress.ip_network(data.standby.vnet_cidr).overlaps(ipaddress.ip_network(vpc))
-    ):  # fmt: skip
-        raise ValueError(
-            f"data.standby.vnet_cidr: '{data.standby.vnet_cidr}' overlaps the primary's vpc_cidr '{vpc}'; the VPN "
-            "between them routes by address, so give the standby another block"
         )
 
 

@@ -53,6 +53,13 @@ USER = "bascule"
 """The RDS master user: `pulumi up`'s SQL step and the data commands connect as it."""
 REPLICATOR = "bascule_replicator"
 """The login the standby replicates as: rds_replication plus CONNECT and SELECT, nothing of the master's rights."""
+SYNC_IMAGE = "public.ecr.aws/docker/library/postgres:{major}-alpine"
+"""The sync job's default image (psql, pg_dump and sh of the primary's major version): Docker's official image from
+Amazon ECR Public's mirror, which counts no pulls per hour. Docker Hub allows anonymous clients 10 pulls an hour per
+IPv4 address (https://docs.docker.com/docker-hub/usage/), and every execution may pull anew through the standby's
+one NAT address, which the secondary site's own pulls share; ECR Public caps anonymous data at 500 GB a month
+(https://docs.aws.amazon.com/AmazonECR/latest/public/public-service-quotas.html), which a run every fifteen minutes
+(`sync.SCHEDULE`) stays under even if each one pulled the whole image. `standby.sync_image` names another."""
 BACKUP_RETENTION_DAYS = 7
 """The replica is not a backup (a DELETE replicates): RDS keeps a week of point-in-time recovery beside it."""
 STATIC_SETTINGS = {"max_worker_processes": str(sync.MIN_WORKERS), "wal_level": "logical"}
@@ -92,6 +99,14 @@ class PostgresStandby(DataComponent):
             or not isinstance(secondary, AzureSiteSpec)
         ):
             raise TypeError("PostgresStandby needs a service with `data`, an 'aws' primary and an 'azure' secondary")
+        if data.primary.private and args.primary_network is None:
+            # Before any of its resources (a preview fails here). The DB subnet group and RDS's security groups must
+            # be in one VPC, and the site's tasks in it too: a VPC built here could not hold a subnet group made
+            # before it, nor the team's VPN route.
+            raise pulumi.RunError(
+                f"{name}: data.primary.db_subnet_group '{data.primary.db_subnet_group}' is in a VPC of yours, but the "
+                "primary site has none: give it that VPC as `network` (spec) or SiteInputs.network"
+            )
         self._service, self._location = service, secondary.location
         parent = pulumi.ResourceOptions(parent=self)
         master_password = _password(f"{name}-password", parent)
@@ -114,7 +129,9 @@ class PostgresStandby(DataComponent):
         # A VNet-injected Flexible Server's outbound traffic follows its subnet's routing (Microsoft asks that route
         # tables sending everything to a firewall still let replication through:
         # https://learn.microsoft.com/azure/postgresql/network/concepts-networking-private), so the subscription
-        # reaches RDS from this address; a public-access server's outbound address is not documented as stable
+        # reaches RDS from this address. Not stated by Microsoft for PostgreSQL; observed for MySQL Flexible Server,
+        # whose private-access server used an address of its delegated subnet for outbound replication over a VPN
+        # (MicrosoftDocs/azure-docs#90883). A public-access server's outbound address is not documented as stable
         # (it changed with a SKU change: MicrosoftDocs/azure-docs#119879). Replication keeps the connection busy
         # (status every wal_receiver_status_interval, 10 s), well inside the gateway's 4-minute idle timeout.
         egress = azure.network.PublicIPAddress(
@@ -133,8 +150,11 @@ class PostgresStandby(DataComponent):
             opts=on_azure,
         )  # fmt: skip
         # One subnet at a time: Azure refuses concurrent changes to one virtual network ("AnotherOperationInProgress",
-        # https://github.com/pulumi/pulumi-azure-native/issues/699). Each is delegated to what it holds, leaves through
-        # the NAT gateway, and has no default outbound access (an address of Azure's that may change).
+        # https://github.com/pulumi/pulumi-azure-native/issues/699). Each is delegated to what it holds and leaves
+        # through the NAT gateway. `default_outbound_access=False` (no address of Azure's that may change) is what
+        # Azure asks of new subnets; on delegated subnets it does not apply, "outbound connectivity is managed by the
+        # individual service" (https://learn.microsoft.com/azure/virtual-network/ip-services/default-outbound-access),
+        # which is why the NAT gateway, not this flag, is what the path to RDS rests on.
         created: list[azure.network.Subnet] = []
         delegations = {"postgres": "Microsoft.DBforPostgreSQL/flexibleServers", "apps": "Microsoft.App/environments",
                        "jobs": "Microsoft.App/environments"}  # fmt: skip
@@ -316,12 +336,14 @@ class PostgresStandby(DataComponent):
             f"{name}-primary-app", description=f"Bascule: {service.name} primary database, for the application",
             tags=aws_tags, region=region, opts=on_aws,
         )  # fmt: skip
-        aws.secretsmanager.SecretVersion(
+        version = aws.secretsmanager.SecretVersion(
             f"{name}-primary-app", secret_id=app_secret.id,
             secret_string=pulumi.Output.json_dumps(self._env[Role.PRIMARY]), region=region,
             opts=on_aws,
         )  # fmt: skip
-        self._secret_arn = app_secret.arn
+        # The version's `secret_arn` (the secret's ARN), so the task definition, and the tasks ECS starts from it,
+        # come after the value exists: a task started before would stop, unable to read AWSCURRENT.
+        self._secret_arn = version.secret_arn
         self._clients = clients.id
         self._apps_subnet = apps_subnet.id
 
@@ -479,7 +501,7 @@ class PostgresStandby(DataComponent):
             ),
             template=azure.app.JobTemplateArgs(containers=[azure.app.ContainerArgs(
                 name="sync",
-                image=data.standby.sync_image or f"docker.io/library/postgres:{data.primary.major}",
+                image=data.standby.sync_image or SYNC_IMAGE.format(major=data.primary.major),
                 command=["/bin/sh", "-c", sync.SCRIPT],
                 env=[*(azure.app.EnvironmentVarArgs(name=k, value=v) for k, v in plain.items()),
                      *(azure.app.EnvironmentVarArgs(name=k, secret_ref=v) for k, v in refs.items())],
