@@ -314,6 +314,9 @@ class SiteArgs:
     """An 'aws' site's existing VPC, when the program computes it; else the spec's `network`, else a VPC of its own."""
     load_balancer: ExistingLoadBalancer | None = None
     """An 'aws-alb' site's load balancer, when the program computes it; else the spec's."""
+    database: SiteDatabase | None = None
+    """The database beside the site, when the service has a data standby: how the application reaches it and what
+    it is told about it (FailoverService fills it from the data standby)."""
 
     def check(self, component: str) -> None:
         """`check_site_inputs` for a site built from these args: a one-line error naming the component and field."""
@@ -422,6 +425,49 @@ def caller_provider(
 
 class Site(pulumi.ComponentResource, ABC):
     endpoint: SiteEndpoint
+
+
+@dataclass(frozen=True)
+class SiteDatabase:
+    """The database beside a site, as the site's application reaches it and learns where it is.
+
+    `env` is what the application is told, as environment variables whose every value is a secret; the other
+    fields are how a site of each cloud wires it: an 'aws' site reads `secret_arn`, `security_group_id` and
+    `network`, an 'azure' site `subnet_id`."""
+
+    env: Mapping[str, pulumi.Input[str]]
+    """Variable name -> secret value: libpq's PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE, which
+    every libpq-based driver reads without code (https://www.postgresql.org/docs/current/libpq-envars.html)."""
+    secret_arn: pulumi.Input[str] | None = None
+    """AWS: a Secrets Manager secret holding `env` as JSON keys, which ECS injects at task start."""
+    security_group_id: pulumi.Input[str] | None = None
+    """AWS: a security group the site's tasks join; the database admits it."""
+    network: AwsNetwork | None = None
+    """AWS: the VPC the data standby built and put the database in, which the site then runs in (when the program
+    and the spec give the site no network of their own)."""
+    subnet_id: pulumi.Input[str] | None = None
+    """Azure: the subnet, in the database's virtual network, the site's Container Apps environment is placed in."""
+
+
+@dataclass(frozen=True)
+class DataArgs:
+    """What a data standby is built from: the service, and what the program gave the sites it sits beside."""
+
+    service: ServiceSpec
+    primary_network: AwsNetwork | None = None
+    """The existing network the primary site runs in (the program's, else the spec's), or None: the data standby
+    then builds the VPC both the database and the site run in."""
+    primary_provider: pulumi.ProviderResource | None = None
+    """The provider of the primary site's resources, which the primary database's use too; None: the default one."""
+    secondary_provider: pulumi.ProviderResource | None = None
+    """The provider of the secondary site's resources, which the standby's use too."""
+
+
+class DataComponent(pulumi.ComponentResource, ABC):
+    """A data standby: built before the sites, it tells each the database beside it (`site_database`)."""
+
+    @abstractmethod
+    def site_database(self, role: Role) -> SiteDatabase: ...
 
 
 class DnsFailover(pulumi.ComponentResource, ABC):

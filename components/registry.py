@@ -21,7 +21,7 @@ from typing import Protocol, cast
 
 import pulumi
 
-from bascule.components.base import DnsFailover, Site, SiteArgs
+from bascule.components.base import DataArgs, DataComponent, DnsFailover, Site, SiteArgs
 from bascule.spec import ServiceSpec, plugins
 
 SiteFactory = Callable[[str, SiteArgs, pulumi.ResourceOptions], Site]
@@ -35,7 +35,7 @@ class DnsFactory(Protocol):
     ) -> DnsFailover: ...
 
 
-DataFactory = Callable[[str, ServiceSpec, pulumi.ResourceOptions], pulumi.ComponentResource]
+DataFactory = Callable[[str, DataArgs, pulumi.ResourceOptions], DataComponent]
 
 EXTRA_SDKS = {
     "aws": ("pulumi_aws",),
@@ -43,7 +43,7 @@ EXTRA_SDKS = {
     "gcp": ("pulumi_gcp",),
     "acme": ("pulumiverse_acme",),
     "hetzner": ("pulumi_hcloud", "pulumiverse_acme"),
-    "data": ("pulumi_aws", "pulumi_azure_native", "pulumi_command", "pulumi_postgresql", "pulumi_random"),
+    "data": ("pulumi_aws", "pulumi_azure_native", "pulumi_postgresql", "pulumi_random"),
 }
 """Each pip extra of pyproject.toml and the top-level modules of the SDKs it installs."""
 
@@ -123,5 +123,5 @@ def dns_backend_class(kind: str) -> DnsFactory:
 def data_standby_class(kind: str) -> DataFactory:
     """The component of a data standby kind (`data.kind`), importing its module (and cloud SDKs) now."""
     cls = _load("data standby", kind, DATA_STANDBYS[kind])
-    assert issubclass(cls, pulumi.ComponentResource)
-    return cast(DataFactory, cls)  # every data standby's __init__ is (name, ServiceSpec, opts)
+    assert issubclass(cls, DataComponent)
+    return cast(DataFactory, cls)  # every data standby's __init__ is (name, DataArgs, opts)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 
-from bascule.components.base import AwsNetwork, ExistingLoadBalancer, SiteArgs, check_site_inputs
+from bascule.components.base import (
+    AwsNetwork,
+    DataArgs,
+    ExistingLoadBalancer,
+    SiteArgs,
+    SiteDatabase,
+    check_site_inputs,
+)
 from bascule.components.registry import data_standby_class, dns_backend_class, site_class
 from bascule.spec import (
     CONFIG_NAMESPACE,
@@ -101,39 +108,44 @@ class FailoverService(pulumi.ComponentResource):
         dns = dns_backend_class(svc.dns.kind)(
             f"{name}-dns", svc, pulumi.ResourceOptions(parent=self, provider=args.dns_provider), **dns_inputs
         )
+        primary_args = SiteArgs(
+            svc,
+            Role.PRIMARY,
+            svc.primary,
+            dns,
+            drill,
+            args.primary.image,
+            args.primary.address,
+            args.primary.network,
+            args.primary.load_balancer,
+        )
+        secondary_args = SiteArgs(
+            svc,
+            Role.SECONDARY,
+            svc.secondary,
+            dns,
+            None,
+            args.secondary.image,
+            args.secondary.address,
+            args.secondary.network,
+            args.secondary.load_balancer,
+        )
+        if svc.data is not None:
+            # Before the sites: each site's application is told the database beside it, and runs in its network.
+            data = data_standby_class(svc.data.kind)(
+                f"{name}-data",
+                DataArgs(svc, primary_args.given_network, args.primary.provider, args.secondary.provider),
+                pulumi.ResourceOptions(parent=self),
+            )
+            primary_args = _with_database(primary_args, data.site_database(Role.PRIMARY))
+            secondary_args = _with_database(secondary_args, data.site_database(Role.SECONDARY))
         primary = site_class(svc.primary.kind)(
-            f"{name}-primary",
-            SiteArgs(
-                svc,
-                Role.PRIMARY,
-                svc.primary,
-                dns,
-                drill,
-                args.primary.image,
-                args.primary.address,
-                args.primary.network,
-                args.primary.load_balancer,
-            ),
-            pulumi.ResourceOptions(parent=self, provider=args.primary.provider),
+            f"{name}-primary", primary_args, pulumi.ResourceOptions(parent=self, provider=args.primary.provider)
         )
         secondary = site_class(svc.secondary.kind)(
-            f"{name}-secondary",
-            SiteArgs(
-                svc,
-                Role.SECONDARY,
-                svc.secondary,
-                dns,
-                None,
-                args.secondary.image,
-                args.secondary.address,
-                args.secondary.network,
-                args.secondary.load_balancer,
-            ),
-            pulumi.ResourceOptions(parent=self, provider=args.secondary.provider),
+            f"{name}-secondary", secondary_args, pulumi.ResourceOptions(parent=self, provider=args.secondary.provider)
         )
         dns.route(primary.endpoint, secondary.endpoint, drill)
-        if svc.data is not None:
-            data_standby_class(svc.data.kind)(f"{name}-data", svc, pulumi.ResourceOptions(parent=self))
 
         self.hostname = pulumi.Output.from_input(svc.hostname)
         self.endpoints = pulumi.Output.all(primary.endpoint.target, secondary.endpoint.target).apply(
@@ -167,6 +179,12 @@ class FailoverService(pulumi.ComponentResource):
                 "drill": drill.value if drill else None,
             }
         )
+
+
+def _with_database(site: SiteArgs, database: SiteDatabase) -> SiteArgs:
+    """A site's args with the database beside it; a site given no network runs in the one the database is in."""
+    network = site.network if site.given_network is not None else database.network
+    return replace(site, database=database, network=network)
 
 
 def _dns_inputs(name: str, svc: ServiceSpec, args: FailoverServiceArgs) -> dict[str, pulumi.Input[str]]:

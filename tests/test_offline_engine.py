@@ -44,6 +44,29 @@ def test_resource_reference_as_input_runs_and_records_the_id() -> None:
     assert fn.inputs["role"] == role.id
 
 
+def test_a_secret_inside_an_object_stays_marked_where_it_is() -> None:
+    """As the Pulumi engine keeps it: one secret value in a container app's configuration, the rest readable."""
+    sig = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+
+    class Holder(pulumi.ComponentResource):
+        def __init__(self) -> None:
+            super().__init__("test:index:Holder", "holder")
+            self.register_outputs({"login": {"user": "app", "password": pulumi.Output.secret("s3")}})
+
+    def program() -> None:
+        azure.app.ContainerApp("app", resource_group_name="rg", configuration=azure.app.ConfigurationArgs(
+            active_revisions_mode="Single", secrets=[azure.app.SecretArgs(name="pw", value=pulumi.Output.secret(
+                "s3"))]))  # fmt: skip
+        Holder()
+
+    run = run_offline(program, {"azure-native:location": "westeurope"})
+    app = next(r for r in run.resources if r.type == "azure-native:app:ContainerApp")
+    assert app.inputs["configuration"] == {"activeRevisionsMode": "Single",
+                                           "secrets": [{"name": "pw", "value": {**sig, "value": "s3"}}]}  # fmt: skip
+    holder = next(r for r in run.resources if r.type == "test:index:Holder")
+    assert holder.outputs == {"login": {"user": "app", "password": {**sig, "value": "s3"}}}
+
+
 def test_computed_outputs_are_typed_stand_ins_and_apply_runs() -> None:
     seen: list[str] = []
 

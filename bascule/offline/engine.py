@@ -316,7 +316,9 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
             else f"{kind[:1].lower()}{kind[1:]}Name"
         )
         out["name"] = inputs.get(own) or inputs.get("resourceName") or name
-        if typ == "azure-native:app:ManagedEnvironment":
+        if typ == "azure-native:network:PublicIPAddress" and inputs.get("publicIPAllocationMethod") == "Static":
+            out.setdefault("ipAddress", inputs.get("ipAddress") or "198.51.100.20")  # a documentation address
+        elif typ == "azure-native:app:ManagedEnvironment":
             out["defaultDomain"] = f"{name}.{inputs.get('location', 'westeurope')}.azurecontainerapps.io"
             out["customDomainConfiguration"] = {"customDomainVerificationId": "0F1E2D3C4B5A69788796A5B4C3D2E1F0"}
         elif typ == "azure-native:trafficmanager:Profile":
@@ -379,7 +381,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == STACK_TYPE:
             return resource_pb2.RegisterResourceResponse(urn=urn)
-        inputs = _plain(rpc.deserialize_properties(request.object))
+        inputs = _plain(_with_nested_secrets(request.object))
         provider_urn = request.provider.rsplit("::", 1)[0] if request.provider else None
         args = pulumi_mocks.MockResourceArgs(
             typ=request.type,
@@ -432,7 +434,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         record = self.by_urn.get(request.urn)
         if record is not None and not record.custom:
             record.outputs.clear()
-            record.outputs.update(_plain(rpc.deserialize_properties(request.outputs)))
+            record.outputs.update(_plain(_with_nested_secrets(request.outputs)))
         return empty_pb2.Empty()
 
     def ReadResource(self, request: Any) -> Any:
@@ -451,6 +453,22 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         args = _plain(rpc.deserialize_properties(request.args))
         ret, _failures = self.cloud_mocks.call(pulumi_mocks.MockCallArgs(request.tok, args, request.provider))
         return resource_pb2.ResourceInvokeResponse(**{"return": _struct(ret)})
+
+
+def _with_nested_secrets(value: Any) -> Any:
+    """`rpc.deserialize_properties`, except that a secret inside an object or a list stays marked where it is, as the
+    Pulumi engine keeps it in the state: the SDK lifts the mark to the top-level property (a program "can only set
+    secret outputs on top level properties"), which would record a whole container app configuration as secret for
+    one secret value in it."""
+    if isinstance(value, struct_pb2.Struct):
+        sig = value.fields.get(rpc._special_sig_key)
+        if sig is None:
+            return {k: v for k, v in ((k, _with_nested_secrets(v)) for k, v in value.items()) if v is not None}
+        if sig.string_value == rpc._special_secret_sig:
+            return {rpc._special_sig_key: rpc._special_secret_sig, "value": _with_nested_secrets(value["value"])}
+    elif isinstance(value, struct_pb2.ListValue):
+        return [_with_nested_secrets(v) for v in value]
+    return rpc.deserialize_property(value)  # a scalar, unknown, asset, archive or resource reference
 
 
 def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:

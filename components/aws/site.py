@@ -204,6 +204,20 @@ class AwsSite(Site):
             opts=child,
         )
         aws.iam.RolePolicyAttachment(f"{name}-execution", role=role.name, policy_arn=_EXECUTION_POLICY, opts=child)
+        database = args.database
+        secret_arn = pulumi.Output.from_input(database.secret_arn if database else None)
+        if database is not None and database.secret_arn is not None:
+            # ECS reads the database's secret at task start as the execution role, which needs
+            # secretsmanager:GetSecretValue on it (the managed policy above has none):
+            # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html
+            aws.iam.RolePolicy(
+                f"{name}-database-secret",
+                role=role.id,
+                policy=secret_arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": arn}]})),
+                opts=child,
+            )  # fmt: skip
+        variables = sorted(database.env) if database is not None and database.secret_arn is not None else []
         container = args.service.name
         task = aws.ecs.TaskDefinition(
             f"{name}-task",
@@ -213,7 +227,7 @@ class AwsSite(Site):
             network_mode="awsvpc",
             requires_compatibilities=["FARGATE"],
             execution_role_arn=role.arn,
-            container_definitions=pulumi.Output.all(logs.name, image).apply(
+            container_definitions=pulumi.Output.all(logs.name, image, secret_arn).apply(
                 lambda values: json.dumps(
                     [
                         {
@@ -221,6 +235,14 @@ class AwsSite(Site):
                             "image": values[1],
                             "essential": True,
                             "portMappings": [{"containerPort": site.container_port, "protocol": "tcp"}],
+                            # The database beside the site, as environment variables: each one a JSON key of the
+                            # secret (`arn:json-key:version-stage:version-id`), so the task definition holds its ARN
+                            # only: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html
+                            **(
+                                {"secrets": [{"name": v, "valueFrom": f"{values[2]}:{v}::"} for v in variables]}
+                                if variables
+                                else {}
+                            ),
                             "logConfiguration": {
                                 "logDriver": "awslogs",
                                 "options": {
@@ -257,7 +279,11 @@ class AwsSite(Site):
             # https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
                 subnets=network.task_subnet_ids,
-                security_groups=[task_sg.id],
+                # With a database beside the site, also the group its security group admits.
+                security_groups=[
+                    task_sg.id,
+                    *([database.security_group_id] if database and database.security_group_id is not None else []),
+                ],
                 assign_public_ip=network.assign_public_ip,
             ),
             load_balancers=[
@@ -296,51 +322,58 @@ class AwsSite(Site):
     def _own_network(
         self, name: str, site: AwsSiteSpec, tags: dict[str, str], child: pulumi.ResourceOptions
     ) -> AwsNetwork:
-        """A VPC cut from `vpc_cidr` with public subnets in as many Availability Zones as an ALB needs
-        (`ALB_MIN_SUBNETS`); load balancer and tasks share them, tasks with public IPs so they pull their image
-        without a NAT gateway."""
-        vpc = aws.ec2.Vpc(
-            f"{name}-vpc",
-            cidr_block=site.vpc_cidr,
-            enable_dns_hostnames=True,
-            enable_dns_support=True,
-            tags=tags,
-            region=self._region,
-            opts=child,
-        )
-        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, region=self._region, opts=child)
-        routes = aws.ec2.RouteTable(
-            f"{name}-public",
+        return own_network(name, site.vpc_cidr, tags, self._region, child)
+
+
+def own_network(
+    name: str, vpc_cidr: str, tags: dict[str, str], region: str | None, opts: pulumi.ResourceOptions
+) -> AwsNetwork:
+    """A VPC cut from `vpc_cidr` with public subnets in as many Availability Zones as an ALB needs
+    (`ALB_MIN_SUBNETS`); load balancer and tasks share them, tasks with public IPs so they pull their image
+    without a NAT gateway. A site builds it, or a data standby whose database the site's tasks then reach inside it.
+    `opts` carry the parent and provider; `region` is the resources' own (None: the provider's)."""
+    vpc = aws.ec2.Vpc(
+        f"{name}-vpc",
+        cidr_block=vpc_cidr,
+        enable_dns_hostnames=True,
+        enable_dns_support=True,
+        tags=tags,
+        region=region,
+        opts=opts,
+    )
+    igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, region=region, opts=opts)
+    routes = aws.ec2.RouteTable(
+        f"{name}-public",
+        vpc_id=vpc.id,
+        routes=[aws.ec2.RouteTableRouteArgs(cidr_block=_ANYWHERE[0], gateway_id=igw.id)],
+        tags=tags,
+        region=region,
+        opts=opts,
+    )
+    zones = aws.get_availability_zones_output(
+        state="available",
+        region=region,
+        opts=pulumi.InvokeOutputOptions(parent=opts.parent, provider=opts.provider),
+    )
+    cidr = ipaddress.ip_network(vpc_cidr)
+    cidrs = list(cidr.subnets(new_prefix=cidr.prefixlen + 2))
+    subnet_ids: list[pulumi.Input[str]] = []
+    for i in range(ALB_MIN_SUBNETS):
+        subnet = aws.ec2.Subnet(
+            f"{name}-public-{i}",
             vpc_id=vpc.id,
-            routes=[aws.ec2.RouteTableRouteArgs(cidr_block=_ANYWHERE[0], gateway_id=igw.id)],
+            cidr_block=str(cidrs[i]),
+            availability_zone=zones.names[i],
+            map_public_ip_on_launch=True,
             tags=tags,
-            region=self._region,
-            opts=child,
+            region=region,
+            opts=opts,
         )
-        zones = aws.get_availability_zones_output(
-            state="available",
-            region=self._region,
-            opts=pulumi.InvokeOutputOptions(parent=self, provider=child.provider),
+        aws.ec2.RouteTableAssociation(
+            f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=routes.id, region=region, opts=opts
         )
-        cidr = ipaddress.ip_network(site.vpc_cidr)
-        cidrs = list(cidr.subnets(new_prefix=cidr.prefixlen + 2))
-        subnet_ids: list[pulumi.Input[str]] = []
-        for i in range(ALB_MIN_SUBNETS):
-            subnet = aws.ec2.Subnet(
-                f"{name}-public-{i}",
-                vpc_id=vpc.id,
-                cidr_block=str(cidrs[i]),
-                availability_zone=zones.names[i],
-                map_public_ip_on_launch=True,
-                tags=tags,
-                region=self._region,
-                opts=child,
-            )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=routes.id, region=self._region, opts=child
-            )
-            subnet_ids.append(subnet.id)
-        return AwsNetwork(vpc.id, subnet_ids, subnet_ids, assign_public_ip=True)
+        subnet_ids.append(subnet.id)
+    return AwsNetwork(vpc.id, subnet_ids, subnet_ids, assign_public_ip=True)
 
 
 def _fails_target_group(args: SiteArgs) -> bool:

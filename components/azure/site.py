@@ -47,6 +47,9 @@ OFFLINE_STAND_IN = ("192.0.2.0/24",)
 """What an offline run (no Azure login, so no token: `bascule plan`, `check`, Pulumi's mocks) shows for prefixes read
 at deploy time: a documentation range (RFC 5737), never a real one."""
 
+_PROFILE = "Consumption"
+"""The workload profile a site in a database's virtual network runs on: serverless, billed per use."""
+
 
 class AzureSite(Site):
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
@@ -68,13 +71,26 @@ class AzureSite(Site):
         child = pulumi.ResourceOptions(parent=self, provider=provider)
 
         group = azure.resources.ResourceGroup(f"{name}-rg", location=site.location, tags=tags, opts=child)
+        database = args.database
+        # With a database beside the site: the environment joins its virtual network (a subnet delegated to
+        # Microsoft.App/environments; only a workload-profiles environment takes a /27 and egress through a NAT
+        # gateway), so the app reaches the private database: https://learn.microsoft.com/azure/container-apps/networking
+        subnet = database.subnet_id if database is not None else None
         env = azure.app.ManagedEnvironment(
             f"{name}-env",
             resource_group_name=group.name,
             location=site.location,
+            vnet_configuration=None if subnet is None else azure.app.VnetConfigurationArgs(
+                infrastructure_subnet_id=subnet),
+            workload_profiles=None if subnet is None else [
+                azure.app.WorkloadProfileArgs(name=_PROFILE, workload_profile_type=_PROFILE)],
             tags=tags,
             opts=child,
-        )
+        )  # fmt: skip
+        # The database's endpoint and credentials as app secrets, each referenced by an environment variable
+        # (`secretRef`), never as plain values in the template: https://learn.microsoft.com/azure/container-apps/manage-secrets
+        database_env = dict(database.env) if database is not None else {}
+        secrets = {variable: variable.lower() for variable in sorted(database_env)}
         hc = args.service.health_check
         # The profile comes first: the app is told its Front Door id (below).
         profile = azure.cdn.Profile(
@@ -94,8 +110,14 @@ class AzureSite(Site):
             resource_group_name=group.name,
             managed_environment_id=env.id,
             location=site.location,
+            workload_profile_name=None if subnet is None else _PROFILE,
             configuration=azure.app.ConfigurationArgs(
                 active_revisions_mode="Single",
+                secrets=[
+                    azure.app.SecretArgs(name=secret, value=database_env[variable])
+                    for variable, secret in secrets.items()
+                ]
+                or None,
                 # No custom domain here (see the module docstring): Front Door reaches the app by its own name.
                 # Only Front Door's back-end addresses may connect (Allow rules; "when no IP restriction rules are
                 # defined, all inbound traffic is allowed", https://learn.microsoft.com/azure/container-apps/ip-restrictions),
@@ -128,7 +150,13 @@ class AzureSite(Site):
                         image=args.image_to_run,
                         resources=azure.app.ContainerResourcesArgs(cpu=site.cpu, memory=site.memory),
                         # The value of the `X-Azure-FDID` header on requests from this site's Front Door profile.
-                        env=[azure.app.EnvironmentVarArgs(name="FRONT_DOOR_ID", value=profile.front_door_id)],
+                        env=[
+                            azure.app.EnvironmentVarArgs(name="FRONT_DOOR_ID", value=profile.front_door_id),
+                            *(
+                                azure.app.EnvironmentVarArgs(name=variable, secret_ref=secret)
+                                for variable, secret in secrets.items()
+                            ),
+                        ],
                         probes=[
                             azure.app.ContainerAppProbeArgs(
                                 type="Readiness",

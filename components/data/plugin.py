@@ -18,10 +18,18 @@ from bascule.spec.plugins import DataStandby, site_kind
 MAX_SOURCE_PREFIX = 24
 """The widest block a database firewall entry may admit: a /24 (256 addresses) is a site's subnet, anything wider is
 a provider's whole range, which admits every other tenant of it."""
+MAX_VNET_PREFIX = 23
+"""The standby's virtual network holds a /24 for the site's Container Apps environment and, in the next /24, a /27
+for the sync job's environment and a /28 for the database (`standby_subnets`)."""
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,47}")
+"""An unquoted lowercase PostgreSQL name short enough that `bascule_<name>` (publication, subscription, slot) stays
+within NAMEDATALEN (63 bytes)."""
+_RESERVED_DATABASES = frozenset({"postgres", "template0", "template1", "rdsadmin", "azure_maintenance", "azure_sys"})
+"""Databases the engines or the providers already hold: RDS's `rdsadmin`, Flexible Server's `azure_*`."""
 
 
 def _check_cidrs(field: str, cidrs: tuple[str, ...]) -> tuple[str, ...]:
-    """Database firewall entries: IPv4 (Flexible Server firewall rules are IPv4 ranges), and no wider than a /24."""
+    """Database firewall entries: IPv4, and no wider than a /24."""
     for cidr in cidrs:
         try:
             network = ipaddress.ip_network(cidr, strict=False)
@@ -40,7 +48,7 @@ def _check_cidrs(field: str, cidrs: tuple[str, ...]) -> tuple[str, ...]:
 
 
 class RdsPostgresSpec(Model):
-    """The publisher: RDS for PostgreSQL in the primary (AWS) site's region, logical replication turned on."""
+    """The publisher: RDS for PostgreSQL in the primary (AWS) site's VPC, logical replication turned on."""
 
     kind: Literal["rds"] = "rds"
     engine_version: str = "16"
@@ -48,24 +56,23 @@ class RdsPostgresSpec(Model):
     allocated_storage_gb: int = Field(default=50, ge=20, le=65536)
     wal_keep_mb: int = Field(default=10240, ge=1024)
     """`max_slot_wal_keep_size`: WAL a silent subscriber may pin before its slot is invalidated, not the disk full."""
-    replication_source_cidrs: tuple[str, ...] = Field(min_length=1)
-    """Addresses the standby connects from: its public outbound address with public access, the delegated subnet's
-    CIDR with private access (`standby.delegated_subnet_id`)."""
     admin_cidrs: tuple[str, ...] = Field(min_length=1)
-    """Addresses the deployer runs `pulumi up` from: its SQL step (roles, databases, publication, subscription)
-    connects to both databases, so both admit these."""
-    app_cidrs: tuple[str, ...] = ()
-    """Addresses the application's sites connect from (their egress): admitted by both databases, since the app
-    writes to the standby once it is promoted."""
-    vpc_id: str | None = None
-    """With private access: the VPC (reached from Azure by the site-to-site VPN) the security group belongs to."""
+    """Where `pulumi up` runs: its SQL step (roles, databases, publications) connects to RDS from there."""
     db_subnet_group: str | None = None
-    """With private access: an existing DB subnet group in `vpc_id` the instance is placed in, not publicly
-    accessible."""
+    """The private path: an existing DB subnet group in the primary site's VPC, which the site is then given as its
+    `network` (spec or program; a VPC Bascule builds could hold no subnet group made before it, and the component
+    refuses the pair). RDS is then not publicly accessible and the standby reaches it over the team's AWS-Azure
+    VPN, from its database subnet (`standby_subnets`). Without
+    it RDS is publicly accessible in the site's public subnets and admits the standby's fixed egress address only
+    (plus `admin_cidrs` and the site's tasks)."""
 
     @property
     def major(self) -> int:
         return int(self.engine_version.split(".")[0])
+
+    @property
+    def private(self) -> bool:
+        return self.db_subnet_group is not None
 
     @field_validator("engine_version")
     @classmethod
@@ -74,7 +81,7 @@ class RdsPostgresSpec(Model):
             raise ValueError(f"'{v}': max_slot_wal_keep_size needs PostgreSQL 13 or later (give e.g. '16')")
         return v
 
-    @field_validator("replication_source_cidrs", "admin_cidrs", "app_cidrs")
+    @field_validator("admin_cidrs")
     @classmethod
     def _cidrs(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         return _check_cidrs(str(info.field_name), v)
@@ -90,66 +97,95 @@ class RdsPostgresSpec(Model):
             )
         return self
 
-    @property
-    def private(self) -> bool:
-        return self.db_subnet_group is not None
-
 
 class AzurePostgresStandbySpec(Model):
-    """The subscriber: Azure Database for PostgreSQL Flexible Server in the secondary (Azure) site's location."""
+    """The subscriber: Azure Database for PostgreSQL Flexible Server in a virtual network of its own, in the
+    secondary (Azure) site's location; the site's Container Apps environment joins that network."""
 
     kind: Literal["azure-flexible"] = "azure-flexible"
     sku: str = "Standard_D2ds_v5"
     tier: Literal["Burstable", "GeneralPurpose", "MemoryOptimized"] = "GeneralPurpose"
     storage_gb: int = Field(default=64, ge=32, le=32768)
     administrator_login: str = "bascule"
-    delegated_subnet_id: str | None = None
-    """Private access: the resource id of a subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers. Set only at
-    creation (a server cannot move between public and private access)."""
-    private_dns_zone_id: str | None = None
-    """Private access: the resource id of the private DNS zone (`*.postgres.database.azure.com`) linked to the VNet."""
+    vnet_cidr: str = "10.92.0.0/22"
+    """The standby's virtual network (private IPv4, /23 or wider), cut into `standby_subnets`. With the private path
+    (`primary.db_subnet_group`) it must not overlap the AWS VPC the VPN joins it to: the team's VPC, whose block
+    Bascule does not know, so this is the team's to keep apart."""
+    sync_image: str | None = None
+    """The image the sync job runs: any with `sh`, `psql` and `pg_dump` of the primary's major version or later
+    (default: the official `postgres:<major>-alpine` from Amazon ECR Public, `standby.SYNC_IMAGE`)."""
 
-    @property
-    def private(self) -> bool:
-        return self.delegated_subnet_id is not None
+    @field_validator("vnet_cidr")
+    @classmethod
+    def _vnet(cls, v: str) -> str:
+        try:
+            network = ipaddress.ip_network(v)
+        except ValueError:
+            raise ValueError(f"'{v}' is not an IPv4 CIDR block (network address, e.g. 10.92.0.0/22)") from None
+        if network.version != 4 or not network.is_private:
+            raise ValueError(f"'{v}' is not a private IPv4 block (RFC 1918, e.g. 10.92.0.0/22)")
+        if network.prefixlen > MAX_VNET_PREFIX:
+            raise ValueError(f"'{v}' is too small: the standby's subnets need a /{MAX_VNET_PREFIX} or wider")
+        return v
+
+    @field_validator("administrator_login")
+    @classmethod
+    def _login(cls, v: str) -> str:
+        if not _IDENTIFIER.fullmatch(v) or v.startswith(("pg_", "azure_")) or v in ("admin", "root", "postgres"):
+            raise ValueError(f"'{v}' is not a login Flexible Server accepts here (lowercase, not pg_/azure_/admin)")
+        return v
 
 
-_TABLE = re.compile(r"[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*")
+def standby_subnets(vnet_cidr: str) -> dict[str, str]:
+    """The standby's virtual network cut in three: `apps` (a /24 for the secondary site's Container Apps
+    environment), `jobs` (a /27 for the sync job's environment) and `postgres` (a /28 delegated to the Flexible
+    Server). Container Apps workload-profile environments need a /27 or larger, a delegated Flexible Server subnet a
+    /28 or larger: https://learn.microsoft.com/azure/container-apps/networking and
+    https://learn.microsoft.com/azure/postgresql/network/concepts-networking-private"""
+    vnet = ipaddress.IPv4Network(vnet_cidr)
+    apps, rest = list(vnet.subnets(new_prefix=24))[:2]
+    jobs = next(rest.subnets(new_prefix=27))
+    postgres = list(rest.subnets(new_prefix=28))[2]  # the /28 right after `jobs`
+    return {"apps": str(apps), "jobs": str(jobs), "postgres": str(postgres)}
 
 
 class DataSpec(DataSpecBase):
-    """A data standby: the primary's PostgreSQL published table by table to a standby at the EU provider."""
+    """A data standby: the primary's PostgreSQL published, every table, to a standby at the EU provider."""
 
     kind: Literal["postgres"] = "postgres"
     primary: RdsPostgresSpec
     standby: AzurePostgresStandbySpec
     databases: tuple[str, ...] = Field(min_length=1)
-    tables: tuple[str, ...] = ()
-    """Tables to publish (schema.table, unquoted lowercase names); empty publishes every table of each database. They
-    must exist on the primary before the publication is created. The service's `rpo_seconds` is the data loss a data
-    drill may observe."""
+    """Each is created on both sides and published FOR ALL TABLES, so tables the application's migrations add later
+    are published without a change here (the standby's sync job picks them up: docs/deploy.md)."""
+    app_role: str = "app"
+    """The login each site's application uses, on the database beside it; it owns the tables its migrations make."""
 
-    @field_validator("tables")
+    @field_validator("databases")
     @classmethod
-    def _tables(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for table in v:
-            if not _TABLE.fullmatch(table):
-                raise ValueError(f"tables: '{table}' is not schema.table (unquoted lowercase, e.g. public.orders)")
+    def _databases(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:
+            if not _IDENTIFIER.fullmatch(name) or name in _RESERVED_DATABASES or name.startswith("pg_"):
+                raise ValueError(f"databases: '{name}' is not a database name here (unquoted lowercase, at most 48 "
+                                 "characters, not postgres/template*/rdsadmin/azure_*)")  # fmt: skip
+        if len(set(v)) != len(v):
+            raise ValueError("databases: a database is listed twice")
+        return v
+
+    @field_validator("app_role")
+    @classmethod
+    def _app_role(cls, v: str) -> str:
+        if not _IDENTIFIER.fullmatch(v) or v.startswith(("pg_", "rds_", "azure_")):
+            raise ValueError(f"app_role: '{v}' is not a role name here (unquoted lowercase, not pg_/rds_/azure_)")
         return v
 
     @model_validator(mode="after")
-    def _network(self) -> DataSpec:
-        """Private access needs both ends private: the standby's VNet reaches RDS's VPC only over the VPN."""
-        p, s = self.primary, self.standby
-        if (s.delegated_subnet_id is None) != (s.private_dns_zone_id is None):
-            raise ValueError("standby: private access needs both delegated_subnet_id and private_dns_zone_id")
-        if (p.vpc_id is None) != (p.db_subnet_group is None):
-            raise ValueError("primary: private access needs both vpc_id and db_subnet_group")
-        if p.private != s.private:
-            raise ValueError(
-                "data: private access is both ends or neither (primary.db_subnet_group with standby.delegated_subnet_id"
-                "): the standby reaches a private RDS only from its VNet over the site-to-site VPN"
-            )
+    def _logins(self) -> DataSpec:
+        """Four logins, four names: the RDS master and the replicator are Bascule's, the administrator the standby's."""
+        taken = {self.standby.administrator_login: "standby.administrator_login", "bascule": "the RDS master user",
+                 "bascule_replicator": "the replication login"}  # fmt: skip
+        if self.app_role in taken:
+            raise ValueError(f"app_role: '{self.app_role}' is already {taken[self.app_role]}; give the app its own")
         return self
 
 
