@@ -28,10 +28,15 @@ from bascule.cli.common import (
     emit,
     fail,
     format_option,
+    input_folder,
+    not_an_input,
     note,
+    output_file,
+    output_folder,
     running_offline,
     say,
     warn,
+    writing,
 )
 from bascule.inventory.readers import InputError
 from bascule.inventory.sources import load_inventory
@@ -67,21 +72,32 @@ def audit_command(
         Path | None, typer.Option("--stack-config", help="With --program: its Pulumi.<stack>.yaml.")
     ] = None,
     history_dir: Annotated[
-        Path | None, typer.Option("--history", help="Folder of history.jsonl (`bascule drill --history DIR`).")
+        Path | None,
+        typer.Option(
+            "--history", callback=input_folder("--history"),
+            help="Folder of history.jsonl (`bascule drill --history DIR`).",
+        ),
     ] = None,
     readiness: Annotated[
         Path | None, typer.Option("--readiness", help="Saved `bascule verify --format json` output.")
     ] = None,
     output_format: Annotated[Format, format_option("text, json, markdown or html")] = Format.TEXT,
     quiet: Quiet = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here, not to stdout.")] = (
-        None
-    ),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", callback=output_file("--output"), help="Write the report here, not to stdout."
+        ),
+    ] = None,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="spof: exit 1 when a critical workload has one.")] = (
         FailOn.NEVER
     ),
     dora_register: Annotated[
-        Path | None, typer.Option("--dora-register", help="Also write the DORA register CSVs into this folder.")
+        Path | None,
+        typer.Option(
+            "--dora-register", callback=output_folder("--dora-register"),
+            help="Also write the DORA register CSVs into this folder.",
+        ),
     ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="Policy config JSON: which tags and values mean critical.")
@@ -100,6 +116,9 @@ def audit_command(
       bascule audit --stack prod --history drills/ --readiness verify.json --format html -o audit.html
       bascule audit --stack prod --dora-register register/
     """
+    inputs = {f"--export {n}": path for n, path in enumerate(export or [], 1)}
+    not_an_input("--output", output, {**inputs, "--readiness": readiness, "--config": config,
+                                      "--stack-config": stack_config})  # fmt: skip
     try:
         # What makes a workload critical (workloadTag, criticalityTag, criticalValues) is read from the config's
         # `bascule-single-region` entry: the rule whose question ("is a critical workload concentrated?") the
@@ -126,12 +145,14 @@ def audit_command(
         Format.HTML: render_html,
     }[output_format](result)
     if output is not None:
-        output.write_text(rendered + "\n", encoding="utf-8")
+        with writing("--output", output):
+            output.write_text(rendered + "\n", encoding="utf-8")
         say(f"audit written to {output}")
     else:
         emit(rendered)
     if dora_register is not None:
-        written = write_register(dora_register, result)
+        with writing("--dora-register", dora_register):
+            written = write_register(dora_register, result)
         say(f"DORA register: {', '.join(str(p) for p in written)}")
         unfilled = "; ".join(f"{template} {code} {label}" for template, code, label in UNFILLED)
         note(f"left empty in the register (Bascule cannot know them): {unfilled}")

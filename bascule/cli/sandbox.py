@@ -21,10 +21,12 @@ from bascule.cli.common import (
     emit_json,
     err,
     fail,
+    input_folder,
     out,
     say,
     styled,
     working,
+    writable_or_fail,
 )
 from bascule.sandbox import Sandbox, SandboxError, SandboxRefused, default_state_dir
 from bascule.sandbox.settings import running_as, service_settings
@@ -45,7 +47,7 @@ app = typer.Typer(
 def _deprecated_dir(value: Path | None) -> Path | None:
     if value is not None:
         err.print(styled("deprecated:", "yellow", "--dir will be removed; use --sandbox-dir (the same folder)"))
-    return value
+    return input_folder("--dir")(value)
 
 
 DirAlias = Annotated[Path | None, typer.Option("--dir", hidden=True, callback=_deprecated_dir)]
@@ -96,6 +98,7 @@ def up(
     if stack is None and service is not None:
         fail(["--service needs --stack: it names a service of that stack's bascule:services"])
     directory = _folder(sandbox_dir, dir_alias)
+    writable_or_fail("--sandbox-dir", directory, folder=True)  # the sandbox writes its state, zone and logs there
     try:
         settings = service_settings(stack, service, stacks_dir)
         sandbox = running_as(directory, settings, data)

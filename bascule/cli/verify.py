@@ -13,6 +13,7 @@ from bascule.cli.common import (
     EXIT_FAILED,
     CaBundle,
     Cwd,
+    Duration,
     LockDir,
     MinCertDays,
     NoAuthoritative,
@@ -38,6 +39,10 @@ from bascule.readiness.verify import assess, render_json, render_junit, render_t
 from bascule.sandbox import SandboxError, default_state_dir
 
 
+STEP = Duration("seconds", 300, "5 minutes: a step slower than that is an outage, not a slow site", minimum=0.1)
+"""--timeout: one connection step (DNS query, TCP connect, TLS handshake, HTTP request)."""
+
+
 class Format(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -57,7 +62,10 @@ def verify(
     quiet: Quiet = False,
     min_cert_days: MinCertDays = DEFAULT_MIN_CERT_DAYS,
     ca_bundle: CaBundle = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds for each connection step.")] = 5.0,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", callback=STEP.check("--timeout"), help="Seconds for each connection step."),
+    ] = 5.0,
     sandbox_dir: SandboxDir = None,
     lock_dir: LockDir = None,
 ) -> None:

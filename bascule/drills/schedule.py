@@ -5,6 +5,10 @@ from __future__ import annotations
 import random
 from datetime import date
 
+MAX_WINDOW_MINUTES = 7 * 24 * 60
+"""A start window of at most a week: the period of the weekly schedule drills run on; a longer window would start
+a drill after the next scheduled one."""
+
 
 def parse_blackout(values: list[str]) -> list[date]:
     """`2026-12-24` or `2026-12-24..2027-01-02` (inclusive); a bad value raises ValueError naming it."""

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from bascule.io.documents import InputError, read_yaml
 from bascule.spec.base import ImageSite
-from bascule.spec.models import DrillHook, StackSpec
+from bascule.spec.models import MAX_SERVICES_PER_STACK, DrillHook, StackSpec
 from bascule.spec.plugins import no_network_here
 
 CONFIG_NAMESPACE = "bascule"
@@ -63,6 +63,10 @@ def parse_services(raw: Any, source: str) -> StackSpec:
         raise SpecError([f"{source}: {SERVICES_KEY}: empty; declare at least one service"])
     if not isinstance(raw, list):
         raise SpecError([f"{source}: {SERVICES_KEY}: must be a list of services, got {type(raw).__name__}"])
+    if len(raw) > MAX_SERVICES_PER_STACK:  # before validating them: each service costs memory and time to plan
+        raise SpecError([f"{source}: {SERVICES_KEY}: {len(raw)} services, more than {MAX_SERVICES_PER_STACK} per "
+                         "stack (MAX_SERVICES_PER_STACK): split them across stacks, one Pulumi.<stack>.yaml each "
+                         "with its own bascule:services"])  # fmt: skip
     try:
         spec = StackSpec.model_validate({"services": raw})
     except ValidationError as exc:
