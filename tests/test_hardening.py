@@ -271,8 +271,10 @@ def test_bad_policy_config(tmp_path: Path, config: Any, expected: str) -> None:
 def test_drill_numbers_must_be_numbers(tmp_path: Path, option: str, value: str) -> None:
     result = invoke("drill", "--local", option, value, "--sandbox-dir", str(tmp_path), "--lock-dir", str(tmp_path))
     assert result.exit_code == 2
-    assert result.stderr.strip() == f"error: {option}: {float(value)} is not a " + (
-        "non-negative number of minutes" if option == "--window" else "positive number of seconds"
+    assert result.stderr.strip() == f"error: {option}: {float(value)} is not a number of " + (
+        "minutes from 0 to 10080 (a week: the period of a weekly schedule)"
+        if option == "--window"
+        else "seconds greater than 0 and at most 604800 (7 days, the longest rto_seconds a spec takes)"
     )
 
 

@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,26 +119,128 @@ def test_default_sandbox_folder_is_per_checkout(tmp_path: Path) -> None:
     assert default_state_dir(one) != default_state_dir(two)
 
 
-# --- 24.6: a seconds target is finite and not negative -------------------------------------------------------------
+# --- 24.4 and 24.6: every duration option is finite and within its bound ----------------------------------------
 
 
-not_a_target = st.floats(allow_nan=True, allow_infinity=True).filter(lambda v: not (math.isfinite(v) and v >= 0))
+def _duration_options() -> list[tuple[list[str], str, Any]]:
+    """Every option whose value a `Duration` checks, with the words of its command, found in the command tree."""
+    from bascule.cli.common import Duration
+
+    found = []
+
+    def walk(words: list[str], command: Any) -> None:
+        for param in command.params:
+            owner = _closure_duration(param.callback)
+            if isinstance(owner, Duration):
+                found.append((words, param.opts[0], owner))
+        for name, child in getattr(command, "commands", {}).items():
+            walk([*words, name], child)
+
+    for name in _COMMANDS:
+        walk([name], _load(name))
+    return found
+
+
+def _closure_duration(callback: Any, depth: int = 3) -> Any:
+    """The `Duration` a callback checks with: typer wraps the option's callback, which closes over its Duration."""
+    for cell in getattr(callback, "__closure__", None) or ():
+        value = cell.cell_contents
+        if type(value).__name__ == "Duration":
+            return value
+        if callable(value) and depth:
+            found = _closure_duration(value, depth - 1)
+            if found is not None:
+                return found
+    return None
+
+
+DURATION_OPTIONS = _duration_options()
+TODAY = datetime.now(UTC).date().isoformat()
+"""A blackout date today (the drill's own clock is UTC): a drill whose options pass ends before it starts."""
+
+
+def test_the_duration_options_are_the_ones_the_issue_named_and_more() -> None:
+    named = {(" ".join(words), flag) for words, flag, _ in DURATION_OPTIONS}
+    assert {("drill", "--rto"), ("drill", "--timeout"), ("drill", "--window"), ("drill", "--rpo"),
+            ("drill", "--min-cert-days"), ("verify", "--timeout"), ("verify", "--min-cert-days")} <= named  # fmt: skip
 
 
 @PROFILE
-@given(value=not_a_target)
-def test_rpo_that_is_not_seconds_exits_2_naming_the_flag(tmp_path_factory: Any, value: float) -> None:
-    folder = tmp_path_factory.mktemp("rpo")
-    result = runner.invoke(app, ["drill", "--local", "--data", f"--rpo={value}", "--sandbox-dir", str(folder),
-                                 "--lock-dir", str(folder)])  # fmt: skip
-    assert result.exit_code == 2, result.output
-    assert result.stderr.strip() == f"error: --rpo: {value} is not a non-negative number of seconds"
+@given(case=st.sampled_from(DURATION_OPTIONS), value=st.floats(allow_nan=True, allow_infinity=True))
+def test_every_duration_is_refused_exactly_when_out_of_range(tmp_path_factory: Any, case: Any, value: float) -> None:
+    """Any float: refused with exit 2 and the one line naming flag, range and bound iff outside the range; a
+    value inside gets past the option (a blackout date today then ends the drill before it starts)."""
+    words, flag, duration = case
+    folder = tmp_path_factory.mktemp("duration")
+    target = ["--local", "--sandbox-dir", str(folder)] + (["--blackout", TODAY] if words == ["drill"] else [])
+    result = runner.invoke(app, [*words, *target, f"{flag}={value}"])
+    if duration.holds(value):
+        assert f"error: {flag}:" not in result.stderr, result.output
+    else:
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip() == f"error: {flag}: {value} is not {duration.describe()}"
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "NaN", "-0.001"])
 def test_bad_rpo_from_the_command_line(tmp_path: Path, value: str) -> None:
     result = runner.invoke(app, ["drill", "--local", "--data", "--rpo", value, "--sandbox-dir", str(tmp_path)])
     assert result.exit_code == 2 and result.stderr.startswith("error: --rpo: "), result.output
+
+
+# --- 24.4: a folder or file to write: the check says so exactly when writing fails --------------------------------
+
+
+@pytest.fixture(scope="module")
+def read_only_mount(tmp_path_factory: Any) -> Any:
+    """An empty read-only tmpfs (root), or a folder without write permission (others)."""
+    folder = tmp_path_factory.mktemp("ro")
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", str(folder)], capture_output=True,
+                          check=False)  # fmt: skip
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {proc.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def _really_writes(path: Path, folder: bool) -> bool:
+    try:
+        if folder:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "probe").write_text("x")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("x")
+    except OSError:
+        return False
+    return True
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layout=st.lists(st.sampled_from(["folder", "file", "missing"]), min_size=1, max_size=4),
+       folder=st.booleans(), read_only=st.booleans())  # fmt: skip
+def test_unwritable_is_right_about_every_layout(
+    tmp_path_factory: Any, read_only_mount: Path, layout: list[str], folder: bool, read_only: bool
+) -> None:
+    """Folders, files and missing names at each level below a writable or a read-only place: `unwritable` finds a
+    problem exactly when creating and writing the folder (or the file) really fails."""
+    from bascule.io.files import unwritable
+
+    path = read_only_mount if read_only else tmp_path_factory.mktemp("layout")
+    below_a_folder = not read_only
+    for level, kind in enumerate(layout):
+        path = path / f"p{level}"
+        if below_a_folder and kind == "folder":
+            path.mkdir()
+        elif below_a_folder and kind == "file":
+            path.write_text("x")
+        below_a_folder = below_a_folder and kind == "folder"
+    predicted = unwritable(path, folder=folder)
+    assert (predicted is None) == _really_writes(path, folder), predicted
 
 
 def test_no_bare_nan_in_json_bascule_writes() -> None:

@@ -74,7 +74,8 @@ def audit_command(
     history_dir: Annotated[
         Path | None,
         typer.Option(
-            "--history", callback=input_folder("--history"),
+            "--history",
+            callback=input_folder("--history"),
             help="Folder of history.jsonl (`bascule drill --history DIR`).",
         ),
     ] = None,
@@ -85,9 +86,7 @@ def audit_command(
     quiet: Quiet = False,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output", "-o", callback=output_file("--output"), help="Write the report here, not to stdout."
-        ),
+        typer.Option("--output", "-o", callback=output_file("--output"), help="Write the report here, not to stdout."),
     ] = None,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="spof: exit 1 when a critical workload has one.")] = (
         FailOn.NEVER
@@ -95,7 +94,8 @@ def audit_command(
     dora_register: Annotated[
         Path | None,
         typer.Option(
-            "--dora-register", callback=output_folder("--dora-register"),
+            "--dora-register",
+            callback=output_folder("--dora-register"),
             help="Also write the DORA register CSVs into this folder.",
         ),
     ] = None,
@@ -116,9 +116,9 @@ def audit_command(
       bascule audit --stack prod --history drills/ --readiness verify.json --format html -o audit.html
       bascule audit --stack prod --dora-register register/
     """
-    inputs = {f"--export {n}": path for n, path in enumerate(export or [], 1)}
-    not_an_input("--output", output, {**inputs, "--readiness": readiness, "--config": config,
-                                      "--stack-config": stack_config})  # fmt: skip
+    given = [("--export", path) for path in export or []]
+    not_an_input("--output", output, [*given, ("--readiness", readiness), ("--config", config),
+                                      ("--stack-config", stack_config)])  # fmt: skip
     try:
         # What makes a workload critical (workloadTag, criticalityTag, criticalValues) is read from the config's
         # `bascule-single-region` entry: the rule whose question ("is a critical workload concentrated?") the
@@ -146,6 +146,7 @@ def audit_command(
     }[output_format](result)
     if output is not None:
         with writing("--output", output):
+            output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(rendered + "\n", encoding="utf-8")
         say(f"audit written to {output}")
     else:

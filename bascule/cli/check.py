@@ -71,9 +71,7 @@ def check_command(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output", "-o", callback=output_file("--output"), help="Write the report here, not to stdout."
-        ),
+        typer.Option("--output", "-o", callback=output_file("--output"), help="Write the report here, not to stdout."),
     ] = None,
     output_dir: Annotated[
         Path | None,
@@ -112,8 +110,8 @@ def check_command(
     """
     if sum(value is not None for value in (export, preview_json, stack, program)) != 1:
         fail(["give exactly one input: --export FILE, --preview-json FILE, --stack NAME or --program DIR"])
-    inputs = {"--export": export, "--preview-json": preview_json, "--stack-config": stack_config, "--config": config,
-              "--waivers": waivers}  # fmt: skip
+    inputs = [("--export", export), ("--preview-json", preview_json), ("--stack-config", stack_config),
+              ("--config", config), ("--waivers", waivers)]  # fmt: skip
     not_an_input("--output", output, inputs)
     if output_dir is not None:
         for name in REPORT_FILES.values():
@@ -158,6 +156,7 @@ def check_command(
     rendered = render(output_format, results, count, points_at)
     if output is not None:
         with writing("--output", output):
+            output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(rendered + "\n", encoding="utf-8")
         # The verdict line, kept with --quiet; on stderr when the format is for programs, like all but the result.
         (err if mode().machine else out).print(render_text(results, count).splitlines()[-1], highlight=False)

@@ -112,6 +112,16 @@ def input_folder(flag: str) -> PathCheck:
     return check
 
 
+def no_resolvers_for_the_sandbox(resolvers: list[str] | None, no_authoritative: bool) -> None:
+    """`--resolver` and `--no-authoritative` with `--local`: refused, not ignored. The sandbox's zone lives only in
+    its own PowerDNS on loopback, asked through its authoritative server and its own recursor: a resolver outside
+    cannot answer for it, and without its authoritative server nothing is left to ask."""
+    for flag, given in (("--resolver", bool(resolvers)), ("--no-authoritative", no_authoritative)):
+        if given:
+            fail([f"{flag}: the sandbox is asked through its own PowerDNS and recursor on loopback, which no other "
+                  "resolver can see; this option is for a deployed stack (--stack)"])  # fmt: skip
+
+
 def writable_or_fail(flag: str, path: Path, *, folder: bool) -> None:
     """Exit 2 naming `flag` unless `path` can be written (see `bascule.io.files.unwritable`); for values the
     command computes (a default report folder) as well as for the option's own check."""
@@ -120,12 +130,12 @@ def writable_or_fail(flag: str, path: Path, *, folder: bool) -> None:
         fail([f"{flag} {path}: {problem}"])
 
 
-def not_an_input(flag: str, path: Path | None, inputs: dict[str, Path | None]) -> None:
-    """Exit 2 when the file `flag` writes is one of the command's inputs (by flag): writing the report over the
-    export or the config it was made from destroys the input."""
+def not_an_input(flag: str, path: Path | None, inputs: Iterable[tuple[str, Path | None]]) -> None:
+    """Exit 2 when the file `flag` writes is one of the command's `inputs` (flag, file): writing the report over
+    the export or the config it was made from destroys the input."""
     if path is None:
         return
-    for name, given in inputs.items():
+    for name, given in inputs:
         if given is not None and _same_file(path, given):
             fail([f"{flag} {path} is {name} {given}: writing the report there would overwrite its input"])
 

@@ -40,6 +40,7 @@ from bascule.cli.common import (
     fail,
     format_option,
     input_folder,
+    no_resolvers_for_the_sandbox,
     out,
     output_folder,
     running_offline,
@@ -144,7 +145,8 @@ def drill(
     window: Annotated[
         float,
         typer.Option(
-            "--window", callback=WINDOW.check("--window"),
+            "--window",
+            callback=WINDOW.check("--window"),
             help="Start at a random moment within this many minutes (schedules).",
         ),
     ] = 0.0,
@@ -175,9 +177,7 @@ def drill(
     ] = False,
     rpo: Annotated[
         float | None,
-        typer.Option(
-            "--rpo", callback=RPO_SECONDS.check("--rpo"), help="RPO target in seconds (default: the spec's)."
-        ),
+        typer.Option("--rpo", callback=RPO_SECONDS.check("--rpo"), help="RPO target in seconds (default: the spec's)."),
     ] = None,
     force: Annotated[
         str | None,
@@ -213,6 +213,8 @@ def drill(
         return
     if not local and stack is None:
         fail(["choose a target: --local (the sandbox) or --stack NAME --service NAME (a deployed Pulumi stack)"])
+    if local:
+        no_resolvers_for_the_sandbox(resolver, no_authoritative)
     if data and not local:
         fail(["--data: data drills run on the sandbox only (--local); stacks have no data control yet"])
     if force is not None and not force.strip():

@@ -24,6 +24,7 @@ from bascule.cli.common import (
     err,
     fail,
     format_option,
+    no_resolvers_for_the_sandbox,
     say,
     styled,
     warn,
@@ -37,7 +38,6 @@ from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS, Trust
 from bascule.readiness.target import parse_resolver
 from bascule.readiness.verify import assess, render_json, render_junit, render_text
 from bascule.sandbox import SandboxError, default_state_dir
-
 
 STEP = Duration("seconds", 300, "5 minutes: a step slower than that is an outage, not a slow site", minimum=0.1)
 """--timeout: one connection step (DNS query, TCP connect, TLS handshake, HTTP request)."""
@@ -83,6 +83,8 @@ def verify(
     """
     if local == (stack is not None):
         fail(["choose one target: --local (the sandbox) or --stack NAME [--service NAME]"])
+    if local:
+        no_resolvers_for_the_sandbox(resolver, no_authoritative)
     bundle = str(ca_bundle) if ca_bundle else None
     dead_man_failed = False
     try:

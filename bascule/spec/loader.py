@@ -35,9 +35,12 @@ class SpecError(Exception):
 
 
 def load_stack_file(path: Path) -> tuple[dict[str, Any], StackSpec]:
-    """Read `stacks/Pulumi.<stack>.yaml` and return its whole config mapping and the validated spec."""
+    """Read `stacks/Pulumi.<stack>.yaml` and return its whole config mapping and the validated spec; the drill marker
+    is checked here too, so its error names this file (the program only knows the stack's name)."""
     config = read_stack_config(path)
-    return config, parse_services(config.get(SERVICES_KEY), source=str(path))
+    spec = parse_services(config.get(SERVICES_KEY), source=str(path))
+    parse_drill(config.get(DRILL_KEY), spec, str(path))
+    return config, spec
 
 
 def read_stack_config(path: Path) -> dict[str, Any]:
