@@ -496,6 +496,26 @@ def test_every_spec_string_refuses_newlines_controls_bidi_and_surrogates(
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}"), result.stderr
 
 
+@pytest.mark.parametrize("field", STRING_FIELDS, ids=lambda f: f"{f[0]}:{'.'.join(map(str, f[1]))}")
+def test_every_spec_string_refuses_a_huge_value_in_one_short_line(tmp_path: Path, field: tuple[str, Any]) -> None:
+    """24.10: 60,000 more characters in any string a service gives: refused, and the error line repeats at most
+    `QUOTE_MAX` characters of it (`bascule.io.escaping.quoted`), however many places quote the value."""
+    from bascule.io.escaping import QUOTE_MAX
+
+    stack, place = field
+    config = stack_config(stack)
+    parent = config[SERVICES_KEY]
+    for part in place[:-1]:
+        parent = parent[part]
+    parent[place[-1]] = parent[place[-1]] + "x" * 60_000
+    path = tmp_path / "Pulumi.t.yaml"
+    path.write_text(json.dumps({"config": config}))
+    result = runner.invoke(app, ["plan", "--stack", "t", "--stacks-dir", str(tmp_path)])
+    assert result.exit_code == 2, (place, result.output[:300])
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {path}") and len(line) < len(str(path)) + 3 * QUOTE_MAX + 500, line[:300]
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
@@ -766,3 +786,32 @@ def test_report_md_keeps_untrusted_text_literal(tmp_path_factory: Any, text: str
     for tag in ("<script", "<img", "<a ", "<h1>" + "x"):
         assert tag not in html_out, html_out
     assert html_out.count("<h1>") == 1
+
+
+# --- 24.10: what an error repeats is bounded --------------------------------------------------------------------
+
+
+@PROFILE
+@given(text=st.text(max_size=3000) | st.builds(lambda n, c: c * n, st.integers(0, 200_000), st.characters()))
+def test_quoted_repeats_a_bounded_prefix_and_says_how_long_the_value_was(text: str) -> None:
+    from bascule.io.escaping import QUOTE_MAX, quoted
+
+    shown = quoted(text)
+    if len(text) <= QUOTE_MAX:
+        assert shown == f"'{text}'"
+    else:
+        assert shown == f"'{text[:QUOTE_MAX]}…' ({len(text)} characters)"
+    assert len(shown) <= QUOTE_MAX + 30
+
+
+@PROFILE
+@given(line=st.text(max_size=20_000))
+def test_bounded_keeps_both_ends_within_the_limit(line: str) -> None:
+    from bascule.io.escaping import LINE_MAX, bounded
+
+    cut = bounded(line)
+    assert len(cut) <= LINE_MAX + 60
+    if len(line) <= LINE_MAX:
+        assert cut == line
+    else:
+        assert cut.startswith(line[: LINE_MAX // 2]) and cut.endswith(line[-(LINE_MAX // 2) :])

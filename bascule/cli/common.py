@@ -35,7 +35,7 @@ from rich.text import Text
 from typer._click.core import ParameterSource  # typer vendors click: its Context carries the per-run output mode
 from typer._click.globals import get_current_context
 
-from bascule.io.escaping import one_line, terminal
+from bascule.io.escaping import bounded, one_line, terminal
 from bascule.io.files import unwritable
 
 EXIT_OK = 0
@@ -61,8 +61,9 @@ err = _TerminalConsole(stderr=True, width=None if sys.stderr.isatty() else 160, 
 
 
 def styled(label: str, style: str, text: str = "") -> Text:
-    """`label` in `style`, then `text` verbatim (never parsed as markup) on one line."""
-    return Text.assemble((label, style), (" " + one_line(text)) if text else "")
+    """`label` in `style`, then `text` verbatim (never parsed as markup) on one line of bounded length: every
+    error, warning and note goes through here."""
+    return Text.assemble((label, style), (" " + bounded(one_line(text))) if text else "")
 
 
 def fail(lines: Iterable[str], code: int = EXIT_BAD_INPUT) -> NoReturn:

@@ -31,6 +31,7 @@ import dns.rdatatype
 
 from bascule.components.powerdns.api import lua_failover_content
 from bascule.io.documents import InputError, at, mapping, read_json
+from bascule.io.escaping import quoted
 from bascule.io.files import write_atomic
 from bascule.io.processes import identity, is_same
 from bascule.sandbox import database as db
@@ -387,9 +388,9 @@ class Sandbox:
     def set_site_mode(self, role: str, mode: str) -> None:
         """Put a site in one of `MODES` while running: `down` stops its process, any other mode (re)starts it."""
         if role not in ADDRESSES:
-            raise SandboxError(f"no site '{role}': choose {' or '.join(ADDRESSES)}")
+            raise SandboxError(f"no site {quoted(role)}: choose {' or '.join(ADDRESSES)}")
         if mode not in MODES:
-            raise SandboxError(f"no site mode '{mode}': choose one of {', '.join(MODES)}")
+            raise SandboxError(f"no site mode {quoted(mode)}: choose one of {', '.join(MODES)}")
         self.refresh()
         tmp = self.control_file(role).with_suffix(".tmp")
         tmp.write_text(mode, encoding="utf-8")

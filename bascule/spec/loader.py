@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bascule.io.documents import InputError, read_yaml
+from bascule.io.escaping import quoted
 from bascule.spec.base import ImageSite
 from bascule.spec.models import MAX_SERVICES_PER_STACK, DrillHook, StackSpec
 from bascule.spec.plugins import no_network_here
@@ -55,7 +56,7 @@ def read_stack_config(path: Path) -> dict[str, Any]:
     config = dict(doc.get("config") or {})
     bad = next((key for key in config if not isinstance(key, str)), None)
     if bad is not None:
-        raise SpecError([f"{path}: config: key {bad!r} is not a string (Pulumi config keys are namespace:name)"])
+        raise SpecError([f"{path}: config: key {quoted(bad)} is not a string (Pulumi config keys are namespace:name)"])
     return config
 
 
@@ -115,7 +116,7 @@ def _format(exc: ValidationError, raw: list[Any], source: str) -> list[str]:
 def _service_label(raw: list[Any], index: int) -> str:
     item = raw[index] if index < len(raw) else None
     if isinstance(item, Mapping) and isinstance(item.get("name"), str):
-        return f"'{item['name']}'"
+        return quoted(item["name"])
     return f"#{index + 1}"
 
 
@@ -140,7 +141,7 @@ def read_drill(raw: Any, source: str) -> DrillHook | None:
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError:
-            raise SpecError([f"{source}: {DRILL_KEY}: not JSON: {raw!r}"]) from None
+            raise SpecError([f"{source}: {DRILL_KEY}: not JSON: {quoted(raw)}"]) from None
     try:
         return DrillHook.model_validate(raw)
     except ValidationError as exc:

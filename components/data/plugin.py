@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from bascule.io.escaping import quoted
 from bascule.spec.base import DataSpecBase, Model, Role
 from bascule.spec.models import ServiceSpec
 from bascule.spec.plugins import DataStandby, site_kind
@@ -26,15 +27,15 @@ def _check_cidrs(field: str, cidrs: tuple[str, ...]) -> tuple[str, ...]:
         try:
             network = ipaddress.ip_network(cidr, strict=False)
         except ValueError:
-            raise ValueError(f"{field}: '{cidr}' is not an IPv4 address or CIDR block") from None
+            raise ValueError(f"{field}: {quoted(cidr)} is not an IPv4 address or CIDR block") from None
         if network.version != 4:
-            raise ValueError(f"{field}: '{cidr}' is IPv6; database firewall rules here are IPv4")
+            raise ValueError(f"{field}: {quoted(cidr)} is IPv6; database firewall rules here are IPv4")
         if network.prefixlen == 0:
-            raise ValueError(f"{field}: '{cidr}' opens the database to the whole internet; list the addresses")
+            raise ValueError(f"{field}: {quoted(cidr)} opens the database to the whole internet; list the addresses")
         if network.prefixlen < MAX_SOURCE_PREFIX:
             raise ValueError(
-                f"{field}: '{cidr}' admits {network.num_addresses} addresses; list blocks of /{MAX_SOURCE_PREFIX} or "
-                "narrower"
+                f"{field}: {quoted(cidr)} admits {network.num_addresses} addresses; list blocks of "
+                f"/{MAX_SOURCE_PREFIX} or narrower"
             )
     return cidrs
 
@@ -71,7 +72,7 @@ class RdsPostgresSpec(Model):
     @classmethod
     def _version(cls, v: str) -> str:
         if not re.fullmatch(r"\d+(\.\d+)?", v) or int(v.split(".")[0]) < 13:
-            raise ValueError(f"'{v}': max_slot_wal_keep_size needs PostgreSQL 13 or later (give e.g. '16')")
+            raise ValueError(f"{quoted(v)}: max_slot_wal_keep_size needs PostgreSQL 13 or later (give e.g. '16')")
         return v
 
     @field_validator("replication_source_cidrs", "admin_cidrs", "app_cidrs")
@@ -99,7 +100,9 @@ class AzurePostgresStandbySpec(Model):
     """The subscriber: Azure Database for PostgreSQL Flexible Server in the secondary (Azure) site's location."""
 
     kind: Literal["azure-flexible"] = "azure-flexible"
-    sku: str = "Standard_D2ds_v5"
+    sku: str = Field(default="Standard_D2ds_v5", pattern=r"^[A-Za-z0-9_]{1,64}$")
+    """A compute SKU name (letters, digits, underscores: `Standard_B1ms`, `Standard_D2ds_v5`; the list:
+    https://learn.microsoft.com/en-us/azure/postgresql/flexible-server/concepts-compute)."""
     tier: Literal["Burstable", "GeneralPurpose", "MemoryOptimized"] = "GeneralPurpose"
     storage_gb: int = Field(default=64, ge=32, le=32768)
     administrator_login: str = "bascule"
@@ -115,6 +118,10 @@ class AzurePostgresStandbySpec(Model):
 
 
 _TABLE = re.compile(r"[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*")
+_DATABASE = re.compile(r"[a-z_][a-z0-9_$]{0,54}")
+"""A database name: an unquoted lowercase identifier (as `tables` are) of at most 55 characters, so that its
+publication `bascule_<database>` (components/data/standby.py) still fits PostgreSQL's 63 bytes (NAMEDATALEN - 1;
+https://www.postgresql.org/docs/current/sql-syntax-lexical.html#SQL-SYNTAX-IDENTIFIERS)."""
 
 
 class DataSpec(DataSpecBase):
@@ -129,12 +136,23 @@ class DataSpec(DataSpecBase):
     must exist on the primary before the publication is created. The service's `rpo_seconds` is the data loss a data
     drill may observe."""
 
+    @field_validator("databases")
+    @classmethod
+    def _databases(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for database in v:
+            if not _DATABASE.fullmatch(database):
+                raise ValueError(f"databases: {quoted(database)} is not a database name (unquoted lowercase, at "
+                                 "most 55 characters, e.g. checkout)")  # fmt: skip
+        return v
+
     @field_validator("tables")
     @classmethod
     def _tables(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for table in v:
             if not _TABLE.fullmatch(table):
-                raise ValueError(f"tables: '{table}' is not schema.table (unquoted lowercase, e.g. public.orders)")
+                raise ValueError(
+                    f"tables: {quoted(table)} is not schema.table (unquoted lowercase, e.g. public.orders)"
+                )
         return v
 
     @model_validator(mode="after")
