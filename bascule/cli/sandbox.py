@@ -25,6 +25,7 @@ from bascule.cli.common import (
     out,
     say,
     styled,
+    warn,
     working,
     writable_or_fail,
 )
@@ -163,7 +164,8 @@ def down(
     directory = _folder(sandbox_dir, dir_alias)
     sandbox = Sandbox.load(directory)
     if sandbox is not None:
-        sandbox.stop()
+        for line in sandbox.stop():
+            warn(line)
     if output_format is TextOrJson.JSON:
         emit_json({"directory": str(directory), "stopped": sandbox is not None})
     else:

@@ -86,3 +86,21 @@ def alive(pid: int | None) -> bool:
     except ChildProcessError:  # not our child: only /proc can tell a zombie from a running process
         return _state(pid) not in _GONE_STATES
     return done == 0
+
+
+def group_running(pgid: int) -> list[int]:
+    """The processes of process group `pgid` that still run (zombies count as gone), from /proc; [] where /proc
+    cannot tell. A sandbox process is started as the leader of its own group (its own session), so its children
+    (PostgreSQL's backends, a site's workers) are in it too, and a group id is never reused while one of them runs:
+    what is listed here was started under the process that Bascule started."""
+    found = []
+    wanted = str(pgid).encode()
+    try:
+        entries = [entry.name for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    except OSError:
+        return []
+    for name in entries:
+        fields = _stat_fields(int(name))  # state, ppid, pgrp, ...
+        if len(fields) > 2 and fields[2] == wanted and fields[0].decode(errors="replace") not in _GONE_STATES:
+            found.append(int(name))
+    return found
