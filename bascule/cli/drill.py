@@ -239,7 +239,8 @@ def drill(
         time.sleep(delay)
     reports = out_dir or Path("drill-reports") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     locks = lock_dir or default_lock_dir()
-    writable_or_fail("--out", reports, folder=True)  # the defaults too: checked before any lock is taken
+    if not dry_run:  # a dry run writes no report
+        writable_or_fail("--out", reports, folder=True)  # the default too: checked before any lock is taken
     writable_or_fail("--lock-dir", locks, folder=True)
     lock_info = {"journal": str((reports / "journal.jsonl").resolve()), "fault": fault.value}
     with ExitStack() as cleanup:
