@@ -82,21 +82,18 @@ PathCheck = Callable[[Path | None], Path | None]
 
 def output_folder(flag: str) -> PathCheck:
     """A folder the command writes into: existing or creatable, writable, not a file."""
-
-    def check(value: Path | None) -> Path | None:
-        if value is not None:
-            writable_or_fail(flag, value, folder=True)
-        return value
-
-    return check
+    return _writable(flag, folder=True)
 
 
 def output_file(flag: str) -> PathCheck:
     """A file the command writes: its folder existing or creatable and writable, the path not a folder."""
+    return _writable(flag, folder=False)
 
+
+def _writable(flag: str, *, folder: bool) -> PathCheck:
     def check(value: Path | None) -> Path | None:
         if value is not None:
-            writable_or_fail(flag, value, folder=False)
+            writable_or_fail(flag, value, folder=folder)
         return value
 
     return check
@@ -170,12 +167,14 @@ class Duration:
     above: bool = False
 
     def check(self, flag: str) -> Callable[[float | None], float | None]:
-        def check(value: float | None) -> float | None:
+        """The callback of option `flag`."""
+
+        def callback(value: float | None) -> float | None:
             if value is not None and not self.holds(value):
                 fail([f"{flag}: {value} is not {self.describe()}"])
             return value
 
-        return check
+        return callback
 
     def holds(self, value: float) -> bool:
         low = value > self.minimum if self.above else value >= self.minimum
@@ -452,7 +451,7 @@ Resolvers = Annotated[
     typer.Option("--resolver", help="Also ask this recursive resolver, IP[:port]; repeatable (e.g. 1.1.1.1)."),
 ]
 NoAuthoritative = Annotated[bool, typer.Option("--no-authoritative", help="Do not ask the zone's own name servers.")]
-CERT_DAYS = Duration("days", 3650, "ten years: longer than any certificate is issued for")
+CERT_DAYS = Duration("days", 3650, "ten years: beyond that a typo, not a renewal margin")
 MinCertDays = Annotated[
     float,
     typer.Option(

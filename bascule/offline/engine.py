@@ -41,6 +41,7 @@ from pulumi.runtime.proto import resource_pb2, source_pb2
 
 from bascule.facts import GLOBAL_TYPE_PREFIXES
 from bascule.io.documents import InputError, read_yaml
+from bascule.io.escaping import quoted
 from bascule.io.heap import collector_paused
 from bascule.offline import placeholders
 from bascule.offline.placeholders import ACCOUNT_ID, ZERO_GUID, Namer
@@ -502,7 +503,7 @@ def resource_limit() -> int:
     if not raw:
         return DEFAULT_MAX_RESOURCES
     if not raw.isdigit() or int(raw) < 1:
-        raise ProgramError(f"{MAX_RESOURCES_ENV}={raw[:40]!r}: not a whole number of resources (at least 1)",
+        raise ProgramError(f"{MAX_RESOURCES_ENV}={quoted(raw)}: not a whole number of resources (at least 1)",
                            FailureKind.LIMIT)  # fmt: skip
     return int(raw)
 
