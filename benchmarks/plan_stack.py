@@ -1,7 +1,7 @@
 """`bascule plan` / `check --stack` time for stacks of many services, under the offline engine.
 
     .venv/bin/python benchmarks/plan_stack.py                 # 1, 10 and 30 services, 5 runs each
-    .venv/bin/python benchmarks/plan_stack.py --services 300 --repeats 1
+    .venv/bin/python benchmarks/plan_stack.py --services 100 --repeats 1  # the most a stack takes
     .venv/bin/python benchmarks/plan_stack.py --profile 30    # cProfile's top functions for 30 services
 
 The stack cycles through the services of every stack file in stacks/ (AWS, Azure, GCP, Scaleway sites;

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from bascule.io.documents import InputError, location, read_json
+from bascule.io.escaping import quoted
 from bascule.spec.models import MAX_RTO_SECONDS
 
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -114,7 +115,7 @@ def parse_pack_config(raw: object, where: str, rule_ids: set[str], base: Path | 
     enforcement: dict[str, Enforcement] = {}
     for name, value in raw.items():
         if name not in rule_ids and name != "all":
-            raise ConfigError(f"{where}: unknown policy '{name}' (known: {', '.join(sorted(rule_ids))}, all)")
+            raise ConfigError(f"{where}: unknown policy {quoted(name)} (known: {', '.join(sorted(rule_ids))}, all)")
         if isinstance(value, str):
             value = {"enforcementLevel": value}
         if not isinstance(value, dict):

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bascule.io.documents import InputError, at, read_yaml
+from bascule.io.escaping import quoted
 from bascule.policies.config import PackConfig
 from bascule.policies.rules import RULES, RULES_BY_ID, Finding
 
@@ -36,7 +37,7 @@ class Waiver(BaseModel):
         if (self.urn is None) == (self.workload is None):
             raise ValueError("give exactly one of urn or workload")
         if self.rule not in RULES_BY_ID:
-            raise ValueError(f"unknown rule '{self.rule}'")
+            raise ValueError(f"unknown rule {quoted(self.rule)}")
         return self
 
     def matches(self, finding: Finding) -> bool:

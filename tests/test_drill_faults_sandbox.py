@@ -174,3 +174,54 @@ def test_the_drill_command_with_its_reports_on_a_full_disk(sandbox: Sandbox, ful
     assert "the journal could not be written" in proc.stderr and "nothing is left in place" in proc.stderr
     assert "Traceback" not in proc.stderr and "fault may still be in place" not in proc.stderr
     assert _restored(sandbox) and not list((tmp_path / "locks").glob("*.lock"))
+
+
+def _failing(*_args: Any, **_kwargs: Any) -> Any:
+    raise RuntimeError("injected after the lock was taken")
+
+
+@pytest.mark.parametrize("where", ["Journal", "signals_interrupt", "run_drill", "_write_records"])
+def test_any_failure_after_the_lock_is_taken_releases_it(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A bug anywhere between taking the lock and the records (exit 70) must not leave a lock that blocks the
+    sandbox until `drill recover`: nothing was injected, so nothing is left to recover."""
+    from typer.testing import CliRunner
+
+    from bascule.cli.app import app
+
+    monkeypatch.setattr(session_module, where, _failing)
+    locks = tmp_path / "locks"
+    result = CliRunner().invoke(app, ["drill", "--local", "--sandbox-dir", str(sandbox.dir), "--lock-dir",
+                                      str(locks), "--out", str(tmp_path / "r"), "--timeout", "15"])  # fmt: skip
+    assert result.exit_code == 70, result.output
+    assert "injected after the lock was taken" in result.stderr
+    assert list(locks.glob("*.lock")) == []
+    assert _restored(sandbox)
+
+
+def test_a_failure_after_the_lock_of_an_own_sandbox_releases_it_and_stops_the_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from bascule.cli.app import app
+    from bascule.io.processes import alive
+
+    started: list[Sandbox] = []
+    real_start = Sandbox.start
+
+    def start(*args: Any, **kwargs: Any) -> Sandbox:
+        started.append(real_start(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(Sandbox, "start", start)
+    monkeypatch.setattr(session_module, "run_drill", _failing)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # the default sandbox folder is per checkout: none runs in this one
+    locks = tmp_path / "locks"
+    result = CliRunner().invoke(app, ["drill", "--local", "--lock-dir", str(locks), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 70, result.output
+    assert list(locks.glob("*.lock")) == []
+    (box,) = started
+    assert not box.dir.exists() and not any(alive(pid) for pid in box.state.pids.values())

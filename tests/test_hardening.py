@@ -271,8 +271,10 @@ def test_bad_policy_config(tmp_path: Path, config: Any, expected: str) -> None:
 def test_drill_numbers_must_be_numbers(tmp_path: Path, option: str, value: str) -> None:
     result = invoke("drill", "--local", option, value, "--sandbox-dir", str(tmp_path), "--lock-dir", str(tmp_path))
     assert result.exit_code == 2
-    assert result.stderr.strip() == f"error: {option}: {float(value)} is not a " + (
-        "non-negative number of minutes" if option == "--window" else "positive number of seconds"
+    assert result.stderr.strip() == f"error: {option}: {float(value)} is not a number of " + (
+        "minutes from 0 to 10080 (a week: the period of a weekly schedule)"
+        if option == "--window"
+        else "seconds greater than 0 and at most 604800 (7 days, the longest rto_seconds a spec takes)"
     )
 
 
@@ -429,6 +431,64 @@ def test_a_zombie_that_is_not_our_child_is_not_alive() -> None:
     finally:
         parent.kill()
         parent.wait()
+
+
+# The leader exits at SIGTERM at once; its child ignores SIGTERM and keeps running: what a PostgreSQL backend still
+# finishing its work looks like to a `stop` that waited for the leader alone.
+_LEADER_AND_STUBBORN_CHILD = """
+import signal, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                          "print('ready', flush=True); time.sleep(300)"], stdout=subprocess.PIPE, text=True)
+child.stdout.readline()
+print(child.pid, flush=True)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+time.sleep(300)
+"""
+
+
+def _sandbox_with_one_process(tmp_path: Path) -> tuple[Any, int]:
+    from bascule.sandbox.sandbox import Sandbox, SandboxService, SandboxState
+
+    box = Sandbox(SandboxState(directory=str(tmp_path), dns_port=1, http_port=2, https_port=3, pdns_version="4.9",
+                               service=SandboxService()))  # fmt: skip
+    box._spawn("primary", [sys.executable, "-c", _LEADER_AND_STUBBORN_CHILD])
+    log = tmp_path / "primary.log"
+    for _ in range(200):
+        if log.read_text().strip().isdigit():
+            break
+        subprocess.run(["sleep", "0.05"], check=True)
+    return box, int(log.read_text().strip())
+
+
+def test_a_sandbox_stops_only_once_every_process_of_it_is_gone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The data-sandbox flake: `stop` waited for each leader only, so a drill returned with a database's child still
+    running. Now the whole group is waited for, and what ignores the polite signal gets SIGKILL."""
+    from bascule.io.processes import group_running
+    from bascule.sandbox import sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "STOP_GRACE_SECONDS", 0.5)
+    box, child = _sandbox_with_one_process(tmp_path)
+    leader = box.state.pids["primary"]
+    assert alive(child) and group_running(leader)
+    assert box.stop() == []
+    assert not alive(child) and not alive(leader) and group_running(leader) == []
+
+
+def test_what_outlives_sigkill_is_reported_not_waited_for_forever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process stuck in the kernel (a disk that does not answer) cannot be killed: `stop` gives up after its
+    bound and says which, and `sandbox down` prints it as a warning."""
+    from bascule.sandbox import sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "STOP_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(sandbox_module, "KILL_GRACE_SECONDS", 0.2)
+    box, _child = _sandbox_with_one_process(tmp_path)
+    monkeypatch.setattr(sandbox_module, "group_running", lambda _pgid: [4242])  # as if one would not die
+    result = invoke("sandbox", "down", "--sandbox-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == "warning: primary: still running after SIGKILL (pids 4242); stop it by hand"
+    assert box.state.pids == {} or not (tmp_path / "state.json").exists()
 
 
 # --- exit codes ---------------------------------------------------------------------------------------------------

@@ -354,3 +354,119 @@ def test_runs_register_in_one_order_and_leave_no_threads_or_sdk_patch_behind() -
     assert len(buckets) == 5 and len(set(buckets)) == 1
     file, line = str(buckets[0]).rsplit(":", 1)
     assert file == __file__ and "aws.s3.Bucket(" in Path(file).read_text().splitlines()[int(line) - 1]
+
+
+# --- issue 24 item 10: a program is contained in the run (stdin, stdout, exits, resource count) -------------------
+
+
+def _project(folder: Path, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "Pulumi.yaml").write_text("name: contained\nruntime: python\n")
+    (folder / "__main__.py").write_text("import os\nimport sys\n\nimport pulumi_aws as aws\n\n" + body)
+    return folder
+
+
+def _bascule(*args: str, env: dict[str, str] | None = None, stdin: Any = None) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "bascule.cli", *args], capture_output=True, text=True, timeout=90,
+                          env={**os.environ, **(env or {})}, stdin=stdin, check=False)  # fmt: skip
+
+
+def test_what_a_program_prints_stays_off_a_machine_formats_stdout(tmp_path: Path) -> None:
+    """`print` and a child process writing to descriptor 1: both on stderr, so stdout is one JSON document."""
+    program = _project(tmp_path / "p", 'print("hello from the program")\nos.system("echo from a child process")\n'
+                                       'aws.s3.Bucket("b")\n')  # fmt: skip
+    proc = _bascule("check", "--program", str(program), "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["summary"]["resources"] == 1
+    assert "hello from the program" in proc.stderr and "from a child process" in proc.stderr
+    in_process = CliRunner().invoke(app, ["plan", "--program", str(program), "-f", "json"])
+    assert in_process.exit_code == 0 and "hello" not in in_process.stdout
+    assert json.loads(in_process.stdout)
+
+
+@pytest.mark.parametrize(("call", "named"), [("os._exit(0)", "os._exit(0)"), ("sys.exit(0)", "sys.exit(0)"),
+                                             ("sys.exit()", "sys.exit()"), ("exit(3)", "sys.exit(3)")])  # fmt: skip
+def test_a_program_that_exits_early_is_an_error_naming_the_exit(tmp_path: Path, call: str, named: str) -> None:
+    """In-process, `os._exit(0)` ended Bascule itself with exit 0 and no output: a pass."""
+    program = _project(tmp_path / "p", f'aws.s3.Bucket("b")\n{call}\naws.s3.Bucket("never")\n')
+    proc = _bascule("check", "--program", str(program), "-f", "json")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    error = json.loads(proc.stdout)["error"]
+    assert error["kind"] == FailureKind.EXITED.value
+    assert error["message"] == f"the program called {named} before its run ended"
+    assert error["location"] == f"{program / '__main__.py'}:7"
+
+
+def test_a_program_reading_stdin_fails_at_once_with_a_message(tmp_path: Path) -> None:
+    """stdin a pipe nobody writes to: the program blocked until the watchdog, then the interpreter aborted."""
+    import subprocess
+    import time
+
+    program = _project(tmp_path / "p", 'name = input("bucket name? ")\naws.s3.Bucket(name)\n')
+    started = time.monotonic()
+    proc = _bascule("check", "--program", str(program), stdin=subprocess.PIPE)
+    assert time.monotonic() - started < 60
+    assert proc.returncode == 2, proc.stderr
+    assert "EOFError" in proc.stderr and "reads standard input" in proc.stderr and "/dev/null" in proc.stderr
+
+
+def test_a_runaway_program_is_stopped_at_the_resource_limit(tmp_path: Path) -> None:
+    """100,000 buckets outlived the 120 s watchdog and exhausted memory; stopped at the limit, naming it and how to
+    raise it, with the line that registered one more."""
+    program = _project(tmp_path / "p", 'for i in range(100_000):\n    aws.s3.Bucket(f"b{i}")\n')
+    proc = _bascule("check", "--program", str(program), "-f", "json", env={"BASCULE_MAX_RESOURCES": "40"})
+    assert proc.returncode == 2, proc.stderr
+    error = json.loads(proc.stdout)["error"]
+    assert error["kind"] == FailureKind.LIMIT.value
+    assert error["message"].startswith("stopped after 40 resources")
+    assert "BASCULE_MAX_RESOURCES" in error["hint"]
+    assert error["location"] == f"{program / '__main__.py'}:7"
+
+
+def test_the_resource_limit_counts_every_registration_and_a_catching_program_cannot_pass_it() -> None:
+    from bascule.offline.engine import DEFAULT_MAX_RESOURCES, resource_limit
+
+    def program() -> None:
+        for i in range(30):
+            try:
+                aws.s3.Bucket(f"b{i}")
+            except Exception:  # what a careless program does; the limit is not an Exception
+                continue
+
+    with pytest.raises(ProgramError) as exc:
+        run_offline(program, {}, max_resources=10)
+    assert exc.value.kind is FailureKind.LIMIT
+    assert len(run_offline(program, {}, max_resources=31).resources) == 30  # the stack itself counts as one
+    assert resource_limit() == DEFAULT_MAX_RESOURCES
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1e3"])
+def test_a_bad_resource_limit_variable_is_exit_2_naming_it(tmp_path: Path, value: str) -> None:
+    program = _project(tmp_path / "p", 'aws.s3.Bucket("b")\n')
+    result = CliRunner().invoke(app, ["plan", "--program", str(program)], env={"BASCULE_MAX_RESOURCES": value})
+    assert result.exit_code == 2
+    assert f"BASCULE_MAX_RESOURCES={value!r}: not a whole number of resources" in result.stderr
+
+
+def test_the_containment_is_undone_after_the_run() -> None:
+    import os
+    import sys
+
+    import pulumi.resource
+
+    exit_before, register_before, stdin_before, stdout_before = (os._exit, pulumi.resource.register_resource,
+                                                                 sys.stdin, sys.stdout)  # fmt: skip
+    descriptors = [os.fstat(fd).st_ino for fd in (0, 1)]
+
+    def program() -> None:
+        assert os._exit is not exit_before and sys.stdout is sys.stderr
+        aws.s3.Bucket("b")
+
+    run_offline(program, {})
+    assert (os._exit, pulumi.resource.register_resource, sys.stdin, sys.stdout) == (
+        exit_before, register_before, stdin_before, stdout_before)  # fmt: skip
+    assert [os.fstat(fd).st_ino for fd in (0, 1)] == descriptors

@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,26 +119,128 @@ def test_default_sandbox_folder_is_per_checkout(tmp_path: Path) -> None:
     assert default_state_dir(one) != default_state_dir(two)
 
 
-# --- 24.6: a seconds target is finite and not negative -------------------------------------------------------------
+# --- 24.4 and 24.6: every duration option is finite and within its bound ----------------------------------------
 
 
-not_a_target = st.floats(allow_nan=True, allow_infinity=True).filter(lambda v: not (math.isfinite(v) and v >= 0))
+def _duration_options() -> list[tuple[list[str], str, Any]]:
+    """Every option whose value a `Duration` checks, with the words of its command, found in the command tree."""
+    from bascule.cli.common import Duration
+
+    found = []
+
+    def walk(words: list[str], command: Any) -> None:
+        for param in command.params:
+            owner = _closure_duration(param.callback)
+            if isinstance(owner, Duration):
+                found.append((words, param.opts[0], owner))
+        for name, child in getattr(command, "commands", {}).items():
+            walk([*words, name], child)
+
+    for name in _COMMANDS:
+        walk([name], _load(name))
+    return found
+
+
+def _closure_duration(callback: Any, depth: int = 3) -> Any:
+    """The `Duration` a callback checks with: typer wraps the option's callback, which closes over its Duration."""
+    for cell in getattr(callback, "__closure__", None) or ():
+        value = cell.cell_contents
+        if type(value).__name__ == "Duration":
+            return value
+        if callable(value) and depth:
+            found = _closure_duration(value, depth - 1)
+            if found is not None:
+                return found
+    return None
+
+
+DURATION_OPTIONS = _duration_options()
+TODAY = datetime.now(UTC).date().isoformat()
+"""A blackout date today (the drill's own clock is UTC): a drill whose options pass ends before it starts."""
+
+
+def test_the_duration_options_are_the_ones_the_issue_named_and_more() -> None:
+    named = {(" ".join(words), flag) for words, flag, _ in DURATION_OPTIONS}
+    assert {("drill", "--rto"), ("drill", "--timeout"), ("drill", "--window"), ("drill", "--rpo"),
+            ("drill", "--min-cert-days"), ("verify", "--timeout"), ("verify", "--min-cert-days")} <= named  # fmt: skip
 
 
 @PROFILE
-@given(value=not_a_target)
-def test_rpo_that_is_not_seconds_exits_2_naming_the_flag(tmp_path_factory: Any, value: float) -> None:
-    folder = tmp_path_factory.mktemp("rpo")
-    result = runner.invoke(app, ["drill", "--local", "--data", f"--rpo={value}", "--sandbox-dir", str(folder),
-                                 "--lock-dir", str(folder)])  # fmt: skip
-    assert result.exit_code == 2, result.output
-    assert result.stderr.strip() == f"error: --rpo: {value} is not a non-negative number of seconds"
+@given(case=st.sampled_from(DURATION_OPTIONS), value=st.floats(allow_nan=True, allow_infinity=True))
+def test_every_duration_is_refused_exactly_when_out_of_range(tmp_path_factory: Any, case: Any, value: float) -> None:
+    """Any float: refused with exit 2 and the one line naming flag, range and bound iff outside the range; a
+    value inside gets past the option (a blackout date today then ends the drill before it starts)."""
+    words, flag, duration = case
+    folder = tmp_path_factory.mktemp("duration")
+    target = ["--local", "--sandbox-dir", str(folder)] + (["--blackout", TODAY] if words == ["drill"] else [])
+    result = runner.invoke(app, [*words, *target, f"{flag}={value}"])
+    if duration.holds(value):
+        assert f"error: {flag}:" not in result.stderr, result.output
+    else:
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip() == f"error: {flag}: {value} is not {duration.describe()}"
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "NaN", "-0.001"])
 def test_bad_rpo_from_the_command_line(tmp_path: Path, value: str) -> None:
     result = runner.invoke(app, ["drill", "--local", "--data", "--rpo", value, "--sandbox-dir", str(tmp_path)])
     assert result.exit_code == 2 and result.stderr.startswith("error: --rpo: "), result.output
+
+
+# --- 24.4: a folder or file to write: the check says so exactly when writing fails --------------------------------
+
+
+@pytest.fixture(scope="module")
+def read_only_mount(tmp_path_factory: Any) -> Any:
+    """An empty read-only tmpfs (root), or a folder without write permission (others)."""
+    folder = tmp_path_factory.mktemp("ro")
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", str(folder)], capture_output=True,
+                          check=False)  # fmt: skip
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {proc.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def _really_writes(path: Path, folder: bool) -> bool:
+    try:
+        if folder:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "probe").write_text("x")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("x")
+    except OSError:
+        return False
+    return True
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layout=st.lists(st.sampled_from(["folder", "file", "missing"]), min_size=1, max_size=4),
+       folder=st.booleans(), read_only=st.booleans())  # fmt: skip
+def test_unwritable_is_right_about_every_layout(
+    tmp_path_factory: Any, read_only_mount: Path, layout: list[str], folder: bool, read_only: bool
+) -> None:
+    """Folders, files and missing names at each level below a writable or a read-only place: `unwritable` finds a
+    problem exactly when creating and writing the folder (or the file) really fails."""
+    from bascule.io.files import unwritable
+
+    path = read_only_mount if read_only else tmp_path_factory.mktemp("layout")
+    below_a_folder = not read_only
+    for level, kind in enumerate(layout):
+        path = path / f"p{level}"
+        if below_a_folder and kind == "folder":
+            path.mkdir()
+        elif below_a_folder and kind == "file":
+            path.write_text("x")
+        below_a_folder = below_a_folder and kind == "folder"
+    predicted = unwritable(path, folder=folder)
+    assert (predicted is None) == _really_writes(path, folder), predicted
 
 
 def test_no_bare_nan_in_json_bascule_writes() -> None:
@@ -391,6 +494,26 @@ def test_every_spec_string_refuses_newlines_controls_bidi_and_surrogates(
     assert result.exit_code == 2, (place, bad, result.output)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}"), result.stderr
+
+
+@pytest.mark.parametrize("field", STRING_FIELDS, ids=lambda f: f"{f[0]}:{'.'.join(map(str, f[1]))}")
+def test_every_spec_string_refuses_a_huge_value_in_one_short_line(tmp_path: Path, field: tuple[str, Any]) -> None:
+    """24.10: 60,000 more characters in any string a service gives: refused, and the error line repeats at most
+    `QUOTE_MAX` characters of it (`bascule.io.escaping.quoted`), however many places quote the value."""
+    from bascule.io.escaping import QUOTE_MAX
+
+    stack, place = field
+    config = stack_config(stack)
+    parent = config[SERVICES_KEY]
+    for part in place[:-1]:
+        parent = parent[part]
+    parent[place[-1]] = parent[place[-1]] + "x" * 60_000
+    path = tmp_path / "Pulumi.t.yaml"
+    path.write_text(json.dumps({"config": config}))
+    result = runner.invoke(app, ["plan", "--stack", "t", "--stacks-dir", str(tmp_path)])
+    assert result.exit_code == 2, (place, result.output[:300])
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {path}") and len(line) < len(str(path)) + 3 * QUOTE_MAX + 500, line[:300]
 
 
 @pytest.mark.parametrize(
@@ -663,3 +786,32 @@ def test_report_md_keeps_untrusted_text_literal(tmp_path_factory: Any, text: str
     for tag in ("<script", "<img", "<a ", "<h1>" + "x"):
         assert tag not in html_out, html_out
     assert html_out.count("<h1>") == 1
+
+
+# --- 24.10: what an error repeats is bounded --------------------------------------------------------------------
+
+
+@PROFILE
+@given(text=st.text(max_size=3000) | st.builds(lambda n, c: c * n, st.integers(0, 200_000), st.characters()))
+def test_quoted_repeats_a_bounded_prefix_and_says_how_long_the_value_was(text: str) -> None:
+    from bascule.io.escaping import QUOTE_MAX, quoted
+
+    shown = quoted(text)
+    if len(text) <= QUOTE_MAX:
+        assert shown == f"'{text}'"
+    else:
+        assert shown == f"'{text[:QUOTE_MAX]}…' ({len(text)} characters)"
+    assert len(shown) <= QUOTE_MAX + 30
+
+
+@PROFILE
+@given(line=st.text(max_size=20_000))
+def test_bounded_keeps_both_ends_within_the_limit(line: str) -> None:
+    from bascule.io.escaping import LINE_MAX, bounded
+
+    cut = bounded(line)
+    assert len(cut) <= LINE_MAX + 60
+    if len(line) <= LINE_MAX:
+        assert cut == line
+    else:
+        assert cut.startswith(line[: LINE_MAX // 2]) and cut.endswith(line[-(LINE_MAX // 2) :])

@@ -151,7 +151,7 @@ def test_checker_regions_need_three_real_ones(dev_service: dict[str, Any]) -> No
     ]
     dev_service["dns"]["checker_regions"] = ["eu-west-3", "eu-west-1", "us-east-1"]
     (line,) = errors([dev_service])
-    assert "eu-west-3 not Route 53 checker regions" in line
+    assert "'eu-west-3' not Route 53 checker regions" in line
 
 
 @pytest.mark.parametrize(

@@ -30,10 +30,15 @@ from bascule.cli.common import (
     emit,
     fail,
     format_option,
+    input_folder,
+    not_an_input,
     note,
+    output_file,
+    output_folder,
     running_offline,
     say,
     warn,
+    writing,
 )
 from bascule.inventory.readers import InputError
 from bascule.inventory.sources import load_inventory
@@ -65,21 +70,32 @@ def audit_command(
     program: Program = None,
     stack_config: StackConfig = None,
     history_dir: Annotated[
-        Path | None, typer.Option("--history", help="Folder of history.jsonl (`bascule drill --history DIR`).")
+        Path | None,
+        typer.Option(
+            "--history",
+            callback=input_folder("--history"),
+            help="Folder of history.jsonl (`bascule drill --history DIR`).",
+        ),
     ] = None,
     readiness: Annotated[
         Path | None, typer.Option("--readiness", help="Saved `bascule verify --format json` output.")
     ] = None,
     output_format: Annotated[Format, format_option("text, json, markdown or html")] = Format.TEXT,
     quiet: Quiet = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here, not to stdout.")] = (
-        None
-    ),
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", callback=output_file("--output"), help="Write the report here, not to stdout."),
+    ] = None,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="spof: exit 1 when a critical workload has one.")] = (
         FailOn.NEVER
     ),
     dora_register: Annotated[
-        Path | None, typer.Option("--dora-register", help="Also write the DORA register CSVs into this folder.")
+        Path | None,
+        typer.Option(
+            "--dora-register",
+            callback=output_folder("--dora-register"),
+            help="Also write the DORA register CSVs into this folder.",
+        ),
     ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="Policy config JSON: which tags and values mean critical.")
@@ -98,6 +114,9 @@ def audit_command(
       bascule audit --stack prod --history drills/ --readiness verify.json --format html -o audit.html
       bascule audit --stack prod --dora-register register/
     """
+    given = [("--export", path) for path in export or []]
+    not_an_input("--output", output, [*given, ("--readiness", readiness), ("--config", config),
+                                      ("--stack-config", stack_config)])  # fmt: skip
     try:
         # What makes a workload critical (workloadTag, criticalityTag, criticalValues) is read from the config's
         # `bascule-single-region` entry: the rule whose question ("is a critical workload concentrated?") the
@@ -124,12 +143,15 @@ def audit_command(
         Format.HTML: render_html,
     }[output_format](result)
     if output is not None:
-        output.write_text(rendered + "\n", encoding="utf-8")
+        with writing("--output", output):
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(rendered + "\n", encoding="utf-8")
         say(f"audit written to {output}")
     else:
         emit(rendered)
     if dora_register is not None:
-        written = write_register(dora_register, result)
+        with writing("--dora-register", dora_register):
+            written = write_register(dora_register, result)
         say(f"DORA register: {', '.join(str(p) for p in written)}")
         unfilled = "; ".join(f"{template} {code} {label}" for template, code, label in UNFILLED)
         note(f"left empty in the register (Bascule cannot know them): {unfilled}")

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from bascule.check.verdicts import Format, anchor_for, check, exit_code, render, render_text, write_reports
+from bascule.check.verdicts import (
+    REPORT_FILES,
+    Format,
+    anchor_for,
+    check,
+    exit_code,
+    render,
+    render_text,
+    write_reports,
+)
 from bascule.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -21,10 +30,14 @@ from bascule.cli.common import (
     fail,
     format_option,
     mode,
+    not_an_input,
     note,
     out,
+    output_file,
+    output_folder,
     running_offline,
     warn,
+    writing,
 )
 from bascule.inventory.readers import InputError
 from bascule.inventory.sources import load_inventory, read_stack_references
@@ -54,13 +67,15 @@ def check_command(
     waivers: Annotated[
         Path | None, typer.Option("--waivers", help="YAML: waivers: [{rule, urn|workload, reason, owner, expires}].")
     ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here, not to stdout.")] = (
-        None
-    ),
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", callback=output_file("--output"), help="Write the report here, not to stdout."),
+    ] = None,
     output_dir: Annotated[
         Path | None,
         typer.Option(
             "--output-dir",
+            callback=output_folder("--output-dir"),
             help="Also write every format from this one run: bascule.txt, .json, .sarif, .junit.xml in this folder.",
         ),
     ] = None,
@@ -93,6 +108,12 @@ def check_command(
     """
     if sum(value is not None for value in (export, preview_json, stack, program)) != 1:
         fail(["give exactly one input: --export FILE, --preview-json FILE, --stack NAME or --program DIR"])
+    inputs = [("--export", export), ("--preview-json", preview_json), ("--stack-config", stack_config),
+              ("--config", config), ("--waivers", waivers)]  # fmt: skip
+    not_an_input("--output", output, inputs)
+    if output_dir is not None:
+        for name in REPORT_FILES.values():
+            not_an_input("--output-dir", output_dir / name, inputs)
     try:
         pack_config = load_pack_config(config, set(RULES_BY_ID))
         waiver_list = load_waivers(waivers)
@@ -128,10 +149,13 @@ def check_command(
     count = sum(1 for r in inventory.resources if r.custom)
     points_at = anchor_for(anchor or source, inventory=None if anchor else inventory)
     if output_dir is not None:
-        write_reports(output_dir, results, count, points_at)
+        with writing("--output-dir", output_dir):
+            write_reports(output_dir, results, count, points_at)
     rendered = render(output_format, results, count, points_at)
     if output is not None:
-        output.write_text(rendered + "\n", encoding="utf-8")
+        with writing("--output", output):
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(rendered + "\n", encoding="utf-8")
         # The verdict line, kept with --quiet; on stderr when the format is for programs, like all but the result.
         (err if mode().machine else out).print(render_text(results, count).splitlines()[-1], highlight=False)
     else:

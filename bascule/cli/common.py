@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import shlex
 import sys
@@ -34,7 +35,8 @@ from rich.text import Text
 from typer._click.core import ParameterSource  # typer vendors click: its Context carries the per-run output mode
 from typer._click.globals import get_current_context
 
-from bascule.io.escaping import one_line, terminal
+from bascule.io.escaping import bounded, one_line, terminal
+from bascule.io.files import unwritable
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -59,14 +61,140 @@ err = _TerminalConsole(stderr=True, width=None if sys.stderr.isatty() else 160, 
 
 
 def styled(label: str, style: str, text: str = "") -> Text:
-    """`label` in `style`, then `text` verbatim (never parsed as markup) on one line."""
-    return Text.assemble((label, style), (" " + one_line(text)) if text else "")
+    """`label` in `style`, then `text` verbatim (never parsed as markup) on one line of bounded length: every
+    error, warning and note goes through here."""
+    return Text.assemble((label, style), (" " + bounded(one_line(text))) if text else "")
 
 
 def fail(lines: Iterable[str], code: int = EXIT_BAD_INPUT) -> NoReturn:
     for line in lines:
         err.print(styled("error:", "red", with_dirs(line)), soft_wrap=True)
     raise typer.Exit(code)
+
+
+# --- option values, checked once as they are parsed -----------------------------------------------------------
+# Every folder or file a command writes, every duration and the CA bundle are checked by the option itself (a
+# typer callback), so a bad value is exit 2 and one line naming the flag before any work starts: never an internal
+# error from deep inside, never a drill that runs and then cannot write its report or leaks its lock.
+
+PathCheck = Callable[[Path | None], Path | None]
+
+
+def output_folder(flag: str) -> PathCheck:
+    """A folder the command writes into: existing or creatable, writable, not a file."""
+    return _writable(flag, folder=True)
+
+
+def output_file(flag: str) -> PathCheck:
+    """A file the command writes: its folder existing or creatable and writable, the path not a folder."""
+    return _writable(flag, folder=False)
+
+
+def _writable(flag: str, *, folder: bool) -> PathCheck:
+    def check(value: Path | None) -> Path | None:
+        if value is not None:
+            writable_or_fail(flag, value, folder=folder)
+        return value
+
+    return check
+
+
+def input_folder(flag: str) -> PathCheck:
+    """A folder the command reads: a file in its place is refused (it would read as an empty folder)."""
+
+    def check(value: Path | None) -> Path | None:
+        if value is not None and value.exists() and not value.is_dir():
+            fail([f"{flag} {value}: is a file, not a folder"])
+        return value
+
+    return check
+
+
+def no_resolvers_for_the_sandbox(resolvers: list[str] | None, no_authoritative: bool) -> None:
+    """`--resolver` and `--no-authoritative` with `--local`: refused, not ignored. The sandbox's zone lives only in
+    its own PowerDNS on loopback, asked through its authoritative server and its own recursor: a resolver outside
+    cannot answer for it, and without its authoritative server nothing is left to ask."""
+    for flag, given in (("--resolver", bool(resolvers)), ("--no-authoritative", no_authoritative)):
+        if given:
+            fail([f"{flag}: the sandbox is asked through its own PowerDNS and recursor on loopback, which no other "
+                  "resolver can see; this option is for a deployed stack (--stack)"])  # fmt: skip
+
+
+def writable_or_fail(flag: str, path: Path, *, folder: bool) -> None:
+    """Exit 2 naming `flag` unless `path` can be written (see `bascule.io.files.unwritable`); for values the
+    command computes (a default report folder) as well as for the option's own check."""
+    problem = unwritable(path, folder=folder)
+    if problem is not None:
+        fail([f"{flag} {path}: {problem}"])
+
+
+def not_an_input(flag: str, path: Path | None, inputs: Iterable[tuple[str, Path | None]]) -> None:
+    """Exit 2 when the file `flag` writes is one of the command's `inputs` (flag, file): writing the report over
+    the export or the config it was made from destroys the input."""
+    if path is None:
+        return
+    for name, given in inputs:
+        if given is not None and _same_file(path, given):
+            fail([f"{flag} {path} is {name} {given}: writing the report there would overwrite its input"])
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return one.exists() and other.exists() and one.samefile(other)
+    except OSError:
+        return one.absolute() == other.absolute()
+
+
+@contextmanager
+def writing(flag: str, path: Path) -> Iterator[None]:
+    """What still fails while the file is written (the disk fills up, the folder went away since it was checked):
+    exit 2 naming `flag`, not an internal error."""
+    try:
+        yield
+    except OSError as exc:
+        fail([f"{flag} {path}: cannot be written: {exc.strerror or exc}"])
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A number of `unit`s from `minimum` (excluded when `above`) to `maximum`; `bound` says where the maximum
+    comes from, so the error names the limit and its reason. nan and infinities are never durations."""
+
+    unit: str
+    maximum: float
+    bound: str
+    minimum: float = 0.0
+    above: bool = False
+
+    def check(self, flag: str) -> Callable[[float | None], float | None]:
+        """The callback of option `flag`."""
+
+        def callback(value: float | None) -> float | None:
+            if value is not None and not self.holds(value):
+                fail([f"{flag}: {value} is not {self.describe()}"])
+            return value
+
+        return callback
+
+    def holds(self, value: float) -> bool:
+        low = value > self.minimum if self.above else value >= self.minimum
+        return math.isfinite(value) and low and value <= self.maximum
+
+    def describe(self) -> str:
+        low = f"greater than {self.minimum:g} and at most" if self.above else f"from {self.minimum:g} to"
+        return f"a number of {self.unit} {low} {self.maximum:g} ({self.bound})"
+
+
+def ca_bundle_checked(value: Path | None) -> Path | None:
+    """`--ca-bundle`: a PEM file of CA certificates that OpenSSL loads, checked with the same loader the probes
+    use; an empty file, a folder or a file without a certificate would otherwise fail every TLS check later."""
+    if value is not None:
+        from bascule.readiness.site import bundle_problem  # ssl and cryptography: only when a bundle is given
+
+        problem = bundle_problem(value)
+        if problem is not None:
+            fail([f"--ca-bundle {value}: {problem}"])
+    return value
 
 
 # --- output mode: --format and --quiet ----------------------------------------------------------------------
@@ -317,34 +445,50 @@ def with_dirs(text: str) -> str:
 
 
 # Options that several commands share, so they read and behave the same everywhere.
-Cwd = Annotated[Path, typer.Option("--cwd", help="The Pulumi project folder of --stack.")]
+Cwd = Annotated[
+    Path, typer.Option("--cwd", callback=input_folder("--cwd"), help="The Pulumi project folder of --stack.")
+]
 Resolvers = Annotated[
     list[str] | None,
     typer.Option("--resolver", help="Also ask this recursive resolver, IP[:port]; repeatable (e.g. 1.1.1.1)."),
 ]
 NoAuthoritative = Annotated[bool, typer.Option("--no-authoritative", help="Do not ask the zone's own name servers.")]
+CERT_DAYS = Duration("days", 3650, "ten years: beyond that a typo, not a renewal margin")
 MinCertDays = Annotated[
     float,
-    typer.Option("--min-cert-days", min=0, help="A site whose certificate expires sooner than this is not ready."),
+    typer.Option(
+        "--min-cert-days", callback=CERT_DAYS.check("--min-cert-days"),
+        help="A site whose certificate expires sooner than this is not ready.",
+    ),
+]  # fmt: skip
+StacksDir = Annotated[
+    Path,
+    typer.Option(
+        "--stacks-dir", callback=input_folder("--stacks-dir"), help="Folder holding Pulumi.<stack>.yaml files."
+    ),
 ]
-StacksDir = Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")]
 Program = Annotated[Path | None, typer.Option("--program", help="Any Pulumi Python project folder, run offline.")]
 StackConfig = Annotated[Path | None, typer.Option("--stack-config", help="With --program: its Pulumi.<stack>.yaml.")]
 SandboxDir = Annotated[
     Path | None,
     typer.Option(
         "--sandbox-dir",
+        callback=input_folder("--sandbox-dir"),
         help="The sandbox's state folder: pids, ports, zone, logs (default: one per checkout, under "
         "~/.cache/bascule/, named after the project folder).",
     ),
 ]
 LockDir = Annotated[
-    Path | None, typer.Option("--lock-dir", help="Where drill locks live (default: ~/.cache/bascule/locks).")
-]
+    Path | None,
+    typer.Option(
+        "--lock-dir", callback=output_folder("--lock-dir"),
+        help="Where drill locks live (default: ~/.cache/bascule/locks).",
+    ),
+]  # fmt: skip
 CaBundle = Annotated[
     Path | None,
     typer.Option(
-        "--ca-bundle", exists=True, dir_okay=False,
+        "--ca-bundle", callback=ca_bundle_checked,
         help="Trust these CAs (PEM, private PKI) instead of the system store; the sandbox uses its own CA.",
     ),
 ]  # fmt: skip

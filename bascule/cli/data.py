@@ -16,6 +16,7 @@ from bascule.cli.common import (
     EXIT_FAILED,
     EXIT_REFUSED,
     Cwd,
+    Duration,
     FormatTextJson,
     LockDir,
     Quiet,
@@ -25,6 +26,7 @@ from bascule.cli.common import (
     emit_json,
     fail,
     out,
+    output_file,
     say,
     styled,
     warn,
@@ -47,6 +49,7 @@ from bascule.data import (
     render_text,
     status,
 )
+from bascule.data.status import LAG_WAIT_MAX
 from bascule.drills.control import ControlError
 from bascule.drills.data_ops import DataTarget, OperationLocked, run_operation
 from bascule.drills.journal import Redactor
@@ -82,8 +85,12 @@ DryRun = Annotated[
 ]
 Journal = Annotated[
     Path | None,
-    typer.Option("--journal", help="Append each step here (default: data-journal/<service>.jsonl, one per service)."),
-]
+    typer.Option(
+        "--journal", callback=output_file("--journal"),
+        help="Append each step here (default: data-journal/<service>.jsonl, one per service).",
+    ),
+]  # fmt: skip
+LAG_WAIT = Duration("seconds", LAG_WAIT_MAX, "the longest `data status` waits for the standby to confirm")
 
 
 def _target(local: bool, stack: str | None, cwd: Path, service: str | None, sandbox_dir: Path | None) -> DataTarget:
@@ -125,7 +132,7 @@ def status_command(
         float | None,
         typer.Option(
             "--lag-wait",
-            min=0,
+            callback=LAG_WAIT.check("--lag-wait"),
             help="Seconds to wait for the standby to confirm the primary's current position "
             "(how lag in seconds is measured; default: the RPO, else 5, at most 30).",
         ),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import time
@@ -23,6 +22,7 @@ from bascule.cli.common import (
     EXIT_REFUSED,
     CaBundle,
     Cwd,
+    Duration,
     FormatTextJson,
     JsonAlias,
     LockDir,
@@ -39,13 +39,17 @@ from bascule.cli.common import (
     err,
     fail,
     format_option,
+    input_folder,
+    no_resolvers_for_the_sandbox,
     out,
+    output_folder,
     running_offline,
     say,
     styled,
     warn,
     with_dirs,
     working,
+    writable_or_fail,
 )
 from bascule.drills import history
 from bascule.drills.control import ControlError, DrillControl, SandboxControl
@@ -57,14 +61,19 @@ from bascule.drills.plan import APPROVAL_ENV, DrillPlan, Fault, plan_lines
 from bascule.drills.recovery import Outcome, dead_man, recover_locks, recover_stack
 from bascule.drills.report import SUMMARY_COLUMNS, data_rows, summary_rows, summary_targets, write_reports
 from bascule.drills.runner import Observation, dry_run, status_line
-from bascule.drills.schedule import parse_blackout, window_delay
+from bascule.drills.schedule import MAX_WINDOW_MINUTES, parse_blackout, window_delay
 from bascule.drills.session import SessionError, drill_session
 from bascule.drills.stack_control import CliMissing, PulumiStackControl, fault_levers, open_stack_control
 from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS
 from bascule.readiness.target import parse_resolver
 from bascule.sandbox import Sandbox, SandboxError, SandboxRefused, SandboxService
 from bascule.sandbox.settings import service_settings
-from bascule.spec import SpecError
+from bascule.spec import MAX_RTO_SECONDS, SpecError
+
+SECONDS = Duration("seconds", MAX_RTO_SECONDS, "7 days, the longest rto_seconds a spec takes", above=True)
+"""--rto and --timeout: a failover target or wait, bounded like the spec's own targets."""
+RPO_SECONDS = Duration("seconds", MAX_RTO_SECONDS, "7 days, the longest rpo_seconds a spec takes")
+WINDOW = Duration("minutes", MAX_WINDOW_MINUTES, "a week: the period of a weekly schedule")
 
 app = typer.Typer(
     help=(
@@ -111,18 +120,35 @@ def drill(
     cwd: Cwd = Path("."),
     resolver: Resolvers = None,
     no_authoritative: NoAuthoritative = False,
-    rto: Annotated[float | None, typer.Option("--rto", help="RTO target in seconds (default: the spec's).")] = None,
+    rto: Annotated[
+        float | None,
+        typer.Option("--rto", callback=SECONDS.check("--rto"), help="RTO target in seconds (default: the spec's)."),
+    ] = None,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Seconds to wait for each of failover and failback.")
+        float | None,
+        typer.Option(
+            "--timeout", callback=SECONDS.check("--timeout"), help="Seconds to wait for each of failover and failback."
+        ),
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Report folder (default ./drill-reports/<UTC timestamp>/).")
+        Path | None,
+        typer.Option(
+            "--out", callback=output_folder("--out"), help="Report folder (default ./drill-reports/<UTC timestamp>/)."
+        ),
     ] = None,
     history_dir: Annotated[
-        Path | None, typer.Option("--history", help="Append the result to <DIR>/history.jsonl.")
+        Path | None,
+        typer.Option(
+            "--history", callback=output_folder("--history"), help="Append the result to <DIR>/history.jsonl."
+        ),
     ] = None,
     window: Annotated[
-        float, typer.Option("--window", help="Start at a random moment within this many minutes (schedules).")
+        float,
+        typer.Option(
+            "--window",
+            callback=WINDOW.check("--window"),
+            help="Start at a random moment within this many minutes (schedules).",
+        ),
     ] = 0.0,
     blackout: Annotated[
         list[str] | None,
@@ -149,7 +175,10 @@ def drill(
             "the sandbox is started with --data if none runs. The outage fault SIGKILLs the primary's database.",
         ),
     ] = False,
-    rpo: Annotated[float | None, typer.Option("--rpo", help="RPO target in seconds (default: the spec's).")] = None,
+    rpo: Annotated[
+        float | None,
+        typer.Option("--rpo", callback=RPO_SECONDS.check("--rpo"), help="RPO target in seconds (default: the spec's)."),
+    ] = None,
     force: Annotated[
         str | None,
         typer.Option(
@@ -184,14 +213,8 @@ def drill(
         return
     if not local and stack is None:
         fail(["choose a target: --local (the sandbox) or --stack NAME --service NAME (a deployed Pulumi stack)"])
-    # nan compares false with everything: without these checks `--rto nan` makes every failover "within" the RTO.
-    for name, value in (("--rto", rto), ("--timeout", timeout)):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            fail([f"{name}: {value} is not a positive number of seconds"])
-    if not (math.isfinite(window) and window >= 0):
-        fail([f"--window: {window} is not a non-negative number of minutes"])
-    if rpo is not None and not (math.isfinite(rpo) and rpo >= 0):  # `nan` also put a bare NaN into report.json
-        fail([f"--rpo: {rpo} is not a non-negative number of seconds"])
+    if local:
+        no_resolvers_for_the_sandbox(resolver, no_authoritative)
     if data and not local:
         fail(["--data: data drills run on the sandbox only (--local); stacks have no data control yet"])
     if force is not None and not force.strip():
@@ -216,6 +239,9 @@ def drill(
         time.sleep(delay)
     reports = out_dir or Path("drill-reports") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     locks = lock_dir or default_lock_dir()
+    if not dry_run:  # a dry run writes no report
+        writable_or_fail("--out", reports, folder=True)  # the default too: checked before any lock is taken
+    writable_or_fail("--lock-dir", locks, folder=True)
     lock_info = {"journal": str((reports / "journal.jsonl").resolve()), "fault": fault.value}
     with ExitStack() as cleanup:
         lock: DrillLock | None = None
@@ -441,7 +467,9 @@ def recover(
         ),
     ] = None,
     service: Annotated[str | None, typer.Option("--service", help="With --stack: the drilled service.")] = None,
-    cwd: Annotated[Path, typer.Option("--cwd", help="With --stack: the Pulumi project folder.")] = Path("."),
+    cwd: Annotated[
+        Path, typer.Option("--cwd", callback=input_folder("--cwd"), help="With --stack: the Pulumi project folder.")
+    ] = Path("."),
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
 ) -> None:
@@ -486,7 +514,10 @@ def _recover_stack(stack: str, service: str | None, cwd: Path, done: Callable[[O
 @app.command("report")
 def report(
     journal: Annotated[Path, typer.Argument(help="A drill's journal.jsonl.")],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the reports (default: beside it).")] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", callback=output_folder("--out"), help="Folder for the reports (default: beside it)."),
+    ] = None,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
 ) -> None:
@@ -517,7 +548,9 @@ class HistoryFormat(StrEnum):
 
 @app.command("history")
 def history_command(
-    directory: Annotated[Path, typer.Option("--history", help="Folder holding history.jsonl.")] = Path("drill-history"),
+    directory: Annotated[
+        Path, typer.Option("--history", callback=input_folder("--history"), help="Folder holding history.jsonl.")
+    ] = Path("drill-history"),
     output_format: Annotated[HistoryFormat, format_option("text, json or markdown")] = HistoryFormat.TEXT,
     quiet: Quiet = False,
     as_json: JsonAlias = False,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from bascule import __version__
-from bascule.cli.common import FormatTextJson, Quiet, TextOrJson, emit_json, fail, out, say
+from bascule.cli.common import FormatTextJson, Quiet, TextOrJson, emit_json, fail, out, output_folder, say, writing
 from bascule.policies.pack_folder import VendorError, existing, write_pack
 
 app = typer.Typer(
@@ -22,7 +22,10 @@ app = typer.Typer(
 
 @app.command("init")
 def init(
-    directory: Annotated[Path, typer.Argument(help="Folder to write the pack into (created if missing).")],
+    directory: Annotated[
+        Path,
+        typer.Argument(callback=output_folder("DIRECTORY"), help="Folder to write the pack into (created if missing)."),
+    ],
     force: Annotated[bool, typer.Option("--force", help="Overwrite pack files already in the folder.")] = False,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
@@ -41,7 +44,8 @@ def init(
     if found and not force:
         fail([f"{directory}: {', '.join(found)} already there; nothing written (use --force to overwrite)"])
     try:
-        written, wheel = write_pack(directory)
+        with writing("DIRECTORY", directory):
+            written, wheel = write_pack(directory)
     except VendorError as exc:
         fail([f"{directory}: could not vendor a wheel of Bascule: {exc}"])
     if output_format is TextOrJson.JSON:

@@ -21,10 +21,13 @@ from bascule.cli.common import (
     emit_json,
     err,
     fail,
+    input_folder,
     out,
     say,
     styled,
+    warn,
     working,
+    writable_or_fail,
 )
 from bascule.sandbox import Sandbox, SandboxError, SandboxRefused, default_state_dir
 from bascule.sandbox.settings import running_as, service_settings
@@ -45,7 +48,7 @@ app = typer.Typer(
 def _deprecated_dir(value: Path | None) -> Path | None:
     if value is not None:
         err.print(styled("deprecated:", "yellow", "--dir will be removed; use --sandbox-dir (the same folder)"))
-    return value
+    return input_folder("--dir")(value)
 
 
 DirAlias = Annotated[Path | None, typer.Option("--dir", hidden=True, callback=_deprecated_dir)]
@@ -96,6 +99,7 @@ def up(
     if stack is None and service is not None:
         fail(["--service needs --stack: it names a service of that stack's bascule:services"])
     directory = _folder(sandbox_dir, dir_alias)
+    writable_or_fail("--sandbox-dir", directory, folder=True)  # the sandbox writes its state, zone and logs there
     try:
         settings = service_settings(stack, service, stacks_dir)
         sandbox = running_as(directory, settings, data)
@@ -160,7 +164,8 @@ def down(
     directory = _folder(sandbox_dir, dir_alias)
     sandbox = Sandbox.load(directory)
     if sandbox is not None:
-        sandbox.stop()
+        for line in sandbox.stop():
+            warn(line)
     if output_format is TextOrJson.JSON:
         emit_json({"directory": str(directory), "stopped": sandbox is not None})
     else:

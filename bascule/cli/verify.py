@@ -13,6 +13,7 @@ from bascule.cli.common import (
     EXIT_FAILED,
     CaBundle,
     Cwd,
+    Duration,
     LockDir,
     MinCertDays,
     NoAuthoritative,
@@ -23,6 +24,7 @@ from bascule.cli.common import (
     err,
     fail,
     format_option,
+    no_resolvers_for_the_sandbox,
     say,
     styled,
     warn,
@@ -44,6 +46,9 @@ from bascule.readiness.target import parse_resolver
 from bascule.readiness.verify import assess, render_json, render_junit, render_text
 from bascule.sandbox import SandboxError, default_state_dir
 
+STEP = Duration("seconds", 300, "5 minutes: a step slower than that is an outage, not a slow site", minimum=0.1)
+"""--timeout: one connection step (DNS query, TCP connect, TLS handshake, HTTP request)."""
+
 
 class Format(StrEnum):
     TEXT = "text"
@@ -64,7 +69,10 @@ def verify(
     quiet: Quiet = False,
     min_cert_days: MinCertDays = DEFAULT_MIN_CERT_DAYS,
     ca_bundle: CaBundle = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds for each connection step.")] = 5.0,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", callback=STEP.check("--timeout"), help="Seconds for each connection step."),
+    ] = 5.0,
     sandbox_dir: SandboxDir = None,
     lock_dir: LockDir = None,
     data: Annotated[
@@ -92,6 +100,8 @@ def verify(
     """
     if local == (stack is not None):
         fail(["choose one target: --local (the sandbox) or --stack NAME [--service NAME]"])
+    if local:
+        no_resolvers_for_the_sandbox(resolver, no_authoritative)
     bundle = str(ca_bundle) if ca_bundle else None
     dead_man_failed = False
     try:

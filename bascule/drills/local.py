@@ -34,7 +34,8 @@ def drill_sandbox(
     A sandbox that exists but is partly down is refused (`SandboxRefused`): drilling a temporary one instead would
     report on a target nobody asked about. A named folder without a sandbox, or a running sandbox without the
     databases a data drill needs, is a `SandboxError`. A sandbox of its own is stopped, its folder deleted and its
-    lock released by `cleanup`, in that order. `warn` hears that a running sandbox has other settings than asked;
+    lock released by `cleanup`, in that order, each process waited for until it is gone (what outlives SIGKILL is
+    said through `warn`). `warn` also hears that a running sandbox has other settings than asked;
     `starting(message)` wraps the start of an own sandbox (progress, a spinner).
     """
     named = directory is not None
@@ -68,5 +69,11 @@ def drill_sandbox(
     message = f"starting a sandbox for this drill (PowerDNS + two loopback sites{extra})…"
     with starting(message) if starting else nullcontext():
         sandbox = Sandbox.start(temp, settings, data=data)
-    cleanup.callback(sandbox.stop)
+    cleanup.callback(_stop, sandbox, warn)
     return sandbox, lock
+
+
+def _stop(sandbox: Sandbox, warn: Callable[[str], None]) -> None:
+    """Stop the drill's own sandbox; it returns once its processes are gone, and says what outlived SIGKILL."""
+    for line in sandbox.stop():
+        warn(line)

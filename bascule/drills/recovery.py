@@ -151,9 +151,10 @@ def recover_lock(path: Path, info: dict[str, Any], on_outcome: OnOutcome, progre
         else:
             done("nothing-to-restore", f"{key}: the killed drill had nothing left to restore")
         if info.get("owned_sandbox") and isinstance(control, SandboxControl):
-            control.sandbox.stop()
+            left = control.sandbox.stop()
             discard_own_sandbox(control.sandbox.dir)
-            done("sandbox-stopped", f"stopped the sandbox that drill had started ({control.sandbox.dir})")
+            done("sandbox-stopped", f"stopped the sandbox that drill had started ({control.sandbox.dir})"
+                 + "".join(f"; {line}" for line in left))  # fmt: skip
         _note_recovered(journal_path, events, path, needs_restore, progress)
     except (ControlError, SandboxError) as exc:
         done("error", str(exc))

@@ -85,34 +85,37 @@ def drill_session(
         except OSError as exc:
             raise SessionError([f"--lock-dir {locks}: cannot write the drill lock: {exc.strerror or exc}"],
                                EXIT_BAD_INPUT) from None  # fmt: skip
-    try:
-        journal = Journal(reports / "journal.jsonl", redact)
-    except (OSError, JournalError) as exc:
-        if not owned:
-            lock.release()
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SessionError([f"--out {reports}: cannot write the drill journal: {reason}"], EXIT_BAD_INPUT) from None
     result = SessionResult(reports, None, EXIT_FAIL)
-    with signals_interrupt():
+    try:
         try:
-            run_drill(plan, control, journal, progress, data_drill(journal) if data_drill else None, watch)
-        except (KeyboardInterrupt, DrillInterrupted) as exc:
-            result.interrupted = str(exc) or "SIGINT"
-        finally:
-            journal.close()
-            if owned:
-                pass  # the caller stops the sandbox this drill started, then releases its lock
-            elif "inject" in journal.kinds and "restored" not in journal.kinds:
-                # Keep the lock: it is what `drill recover` finds, and the fault may still be in place.
-                result.lock_kept = True
-            else:
-                lock.release()
-        _write_records(result, journal, history_dir)
-        late = stop_requested()
-        if late and result.interrupted is None:
-            result.interrupted = late
-            result.problems.append(f"{late} arrived after the drill ended: the reports and the history row were "
-                                   "written first")  # fmt: skip
+            journal = Journal(reports / "journal.jsonl", redact)
+        except (OSError, JournalError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise SessionError([f"--out {reports}: cannot write the drill journal: {reason}"],
+                               EXIT_BAD_INPUT) from None  # fmt: skip
+        with signals_interrupt():
+            try:
+                run_drill(plan, control, journal, progress, data_drill(journal) if data_drill else None, watch)
+            except (KeyboardInterrupt, DrillInterrupted) as exc:
+                result.interrupted = str(exc) or "SIGINT"
+            finally:
+                journal.close()
+                # Kept when the fault may still be in place: the lock is what `drill recover` finds. An own
+                # sandbox's lock is its caller's: it stops the sandbox, then releases the lock.
+                result.lock_kept = not owned and "inject" in journal.kinds and "restored" not in journal.kinds
+                if not owned and not result.lock_kept:
+                    lock.release()  # before the records are written: a kill while writing leaves no lock
+            _write_records(result, journal, history_dir)
+            late = stop_requested()
+            if late and result.interrupted is None:
+                result.interrupted = late
+                result.problems.append(f"{late} arrived after the drill ended: the reports and the history row "
+                                       "were written first")  # fmt: skip
+    finally:
+        # Whatever failed before, during or after the run (a bug included), the lock goes unless the fault may be
+        # in place: a lock left by a drill that injected nothing would block its target until `drill recover`.
+        if not owned and not result.lock_kept:
+            lock.release()
     if result.summary is not None and result.interrupted is None and journal.write_error is None:
         result.exit_code = int(result.summary["exit_code"])
     return result

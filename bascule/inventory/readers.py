@@ -18,6 +18,7 @@ from bascule import facts
 from bascule.facts import Cloud
 from bascule.inventory.records import RawResource, cloud_of
 from bascule.io.documents import InputError, at, mapping, read_json, sequence
+from bascule.io.escaping import quoted
 from bascule.io.heap import collector_paused
 
 SUPPORTED_EXPORT_VERSION = 3
@@ -123,7 +124,7 @@ def read_export(path: Path) -> list[RawResource]:
     version = doc.get("version")
     if version != SUPPORTED_EXPORT_VERSION or isinstance(version, bool):
         raise InputError(
-            f"{path}: version: deployment version {version!r} is not supported (expected "
+            f"{path}: version: deployment version {quoted(version)} is not supported (expected "
             f"{SUPPORTED_EXPORT_VERSION}, as written by Pulumi 3)"
         )
     deployment = mapping(path, ("deployment",), doc["deployment"])

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from bascule.io.escaping import quoted
+
 MAX_BYTES = 256 * 1024 * 1024
 """Larger than any stack export we have seen (100,000 resources is about 90 MiB), small enough to fit in memory."""
 MAX_YAML_BYTES = 16 * 1024 * 1024
@@ -250,7 +252,7 @@ class _BoundedLoader(yaml.SafeLoader):
                 if key in seen:
                     first = seen[key]
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"key {key_node.value!r} given twice in one mapping (first on line "
+                        None, None, f"key {quoted(key_node.value)} given twice in one mapping (first on line "
                         f"{first.line + 1}); keep one", key_node.start_mark,
                     )  # fmt: skip
                 seen[key] = key_node.start_mark
@@ -275,7 +277,7 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().construct_object(node, deep)
         except (ValueError, TypeError, OverflowError) as exc:  # `2027-02-30`, a huge exponent, ...
             raise yaml.constructor.ConstructorError(
-                None, None, f"cannot read {node.value!r}: {exc}", node.start_mark
+                None, None, f"cannot read {quoted(node.value)}: {exc}", node.start_mark
             ) from None
 
 

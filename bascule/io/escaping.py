@@ -73,3 +73,32 @@ def xml_tree(root: ET.Element) -> ET.Element:
         for name, value in element.attrib.items():
             element.attrib[name] = xml_text(value)
     return root
+
+
+QUOTE_MAX = 100
+"""Characters of a user's value an error message repeats: enough to recognise it, never megabytes of it."""
+LINE_MAX = 4000
+"""Characters of one error or warning line: what a quoted value cut to `QUOTE_MAX` cannot exceed, for messages
+that repeat text Bascule did not quote itself (a provider's error, a program's)."""
+
+
+def quoted(value: object, limit: int = QUOTE_MAX) -> str:
+    """`value` as an error message repeats it: `'text'`, cut after `limit` characters with its length said
+    (`'aaaa…' (10485760 characters)`), so a 10 MiB name gives a short line, not a 10 MiB one. The one helper for
+    every message that quotes user input; not escaped here: the output medium's rule (`one_line`, `terminal`)
+    makes control characters visible where the line is printed."""
+    if not isinstance(value, str):  # a number, a list: as Python writes it, unquoted
+        text = repr(value)
+        return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+    if len(value) <= limit:
+        return f"'{value}'"
+    return f"'{value[:limit]}…' ({len(value)} characters)"
+
+
+def bounded(line: str, limit: int = LINE_MAX) -> str:
+    """`line` cut in the middle to `limit` characters, saying how many were left out: the last guard where error
+    lines are printed, keeping the start (the file and field) and the end (what is wrong)."""
+    if len(line) <= limit:
+        return line
+    keep = limit // 2
+    return f"{line[:keep]} …[{len(line) - 2 * keep} characters left out]… {line[-keep:]}"

@@ -88,22 +88,19 @@ def alive(pid: int | None) -> bool:
     return done == 0
 
 
-_PGRP = 5 - 3
-"""proc_pid_stat(5) field 5, `pgrp`, in the fields that `_stat_fields` returns."""
-
-
-def group_alive(pgid: int) -> bool:
-    """Some process of process group `pgid` still runs (zombies do not count). A server's children can outlive it by
-    a moment (PostgreSQL's backends notice their postmaster's death on their own), so whoever stops a server it
-    started in a group of its own waits for the whole group, not only for its leader."""
+def group_running(pgid: int) -> list[int]:
+    """The processes of process group `pgid` that still run (zombies count as gone), from /proc; [] where /proc
+    cannot tell. A sandbox process is started as the leader of its own group (its own session), so its children
+    (PostgreSQL's backends, a site's workers) are in it too, and a group id is never reused while one of them runs:
+    what is listed here was started under the process that Bascule started."""
+    found = []
     wanted = str(pgid).encode()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = _stat_fields(int(entry.name))
-            if (
-                len(fields) > _PGRP
-                and fields[_PGRP] == wanted
-                and fields[0].decode(errors="replace") not in _GONE_STATES
-            ):
-                return True
-    return False
+    try:
+        entries = [entry.name for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    except OSError:
+        return []
+    for name in entries:
+        fields = _stat_fields(int(name))  # state, ppid, pgrp, ...
+        if len(fields) > 2 and fields[2] == wanted and fields[0].decode(errors="replace") not in _GONE_STATES:
+            found.append(int(name))
+    return found

@@ -68,6 +68,10 @@ class FailureKind(StrEnum):
     STAND_IN = "offline-stand-in"
     """The program indexed a computed list or map deeper than a stand-in reaches (`uris["GRAPHQL"]`, `ids[3]`)."""
     TIMEOUT = "timeout"
+    LIMIT = "resource-limit"
+    """More registrations than one run may make (`BASCULE_MAX_RESOURCES`): stopped before memory runs out."""
+    EXITED = "exited"
+    """The program ended the process itself (`os._exit`, `sys.exit`) before its run ended."""
     ENGINE = "engine"
 
 

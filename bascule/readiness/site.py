@@ -16,6 +16,7 @@ import socket
 import ssl
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,6 +40,36 @@ class Trust:
     def verifying(self) -> ssl.SSLContext:
         """A context that checks chain and hostname, as every browser and HTTP library does by default."""
         return ssl.create_default_context(cafile=self.ca_bundle)
+
+
+BUNDLE_MAX_BYTES = 16 * 1024 * 1024
+"""A CA bundle larger than this is refused unread: Mozilla's whole root store as PEM is about 0.2 MiB."""
+
+
+def bundle_problem(path: Path) -> str | None:
+    """Why `path` cannot be a trust store (`Trust.ca_bundle`), or None: it must be a PEM file holding at least one
+    CA certificate that OpenSSL loads, through the same call `Trust.verifying` makes. OpenSSL refuses an empty file
+    or a file of junk only when the first TLS check builds its context, deep inside a drill."""
+    try:
+        if not path.exists():
+            return "no such file"
+        if path.is_dir():
+            return "is a folder, not a PEM file of CA certificates"
+        size = path.stat().st_size
+        if size > BUNDLE_MAX_BYTES:
+            return f"is {size} bytes, more than a CA bundle ({BUNDLE_MAX_BYTES} at most)"
+        text = path.read_bytes()
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    if not text.strip():
+        return "is empty: give a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)"
+    if b"-----BEGIN CERTIFICATE-----" not in text:
+        return "holds no PEM certificate (-----BEGIN CERTIFICATE-----): give the CA certificates in PEM"
+    try:
+        Trust(str(path)).verifying()
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        return f"OpenSSL cannot load it as CA certificates: {exc}"
+    return None
 
 
 def _unverified() -> ssl.SSLContext:

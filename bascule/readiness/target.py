@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from bascule.io.escaping import quoted
+
 SITE_HEADER = "X-Bascule-Site"
 """Response header naming the site that served a request; drills read it to see where traffic went. A platform's
 own 404 for a name it does not route carries no such header: only the app names itself."""
@@ -26,7 +28,7 @@ def parse_resolver(value: str) -> Resolver:
         ipaddress.ip_address(host)
         number = int(port) if port else 53
     except ValueError:
-        raise ValueError(f"--resolver: '{value}' is not IP[:port]") from None
+        raise ValueError(f"--resolver: {quoted(value)} is not IP[:port]") from None
     return Resolver(name=value, address=host, port=number, kind="recursive")
 
 

@@ -45,8 +45,9 @@ from bascule.data import (
 from bascule.data import status as data_status
 from bascule.data.operations import OnStep
 from bascule.io.documents import InputError, at, mapping, read_json
+from bascule.io.escaping import quoted
 from bascule.io.files import write_atomic
-from bascule.io.processes import group_alive, identity, is_same
+from bascule.io.processes import group_running, identity, is_same
 from bascule.sandbox import database as db
 from bascule.sandbox.modes import DOWN, HEALTHY, MODES
 from bascule.sandbox.pki import SandboxPki
@@ -256,6 +257,24 @@ def _pdns_version(binary: str) -> str:
     return match.group(1) if match else "unknown"
 
 
+STOP_GRACE_SECONDS = 10.0
+"""How long a sandbox process and its children get to exit after SIGTERM (SIGINT, PostgreSQL's fast shutdown, for
+a database: it writes a checkpoint first, which a loaded disk slows) before they get SIGKILL."""
+KILL_GRACE_SECONDS = 5.0
+"""How long SIGKILL may take to end them (a process waiting on the disk dies when its I/O returns)."""
+
+
+def _group_gone(pid: int, token: str | None, timeout: float) -> bool:
+    """Wait up to `timeout` until the process `pid` (still the one `token` names) and every process of its group
+    have exited; True once they have."""
+    deadline = time.monotonic() + timeout
+    while is_same(pid, token) or group_running(pid):  # is_same reaps the leader when it is our child
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _free_port(addresses: list[str], kind: int = socket.SOCK_STREAM) -> int:
     """A port free on every address at once (both sites, or DNS over UDP and TCP)."""
     for _ in range(50):
@@ -273,20 +292,6 @@ def _free_port(addresses: list[str], kind: int = socket.SOCK_STREAM) -> int:
                 continue
             return port
     raise SandboxError(f"no free port shared by {', '.join(addresses)}")
-
-
-def _wait_group(pgid: int, timeout: float = 5.0) -> None:
-    """Return once no process of the group a sandbox process led is left (its children included): what `stop` and a
-    killed database leave behind must be gone before anyone looks. Whatever is still there after `timeout` gets
-    SIGKILL, and is waited for as long again."""
-    for last in (False, True):
-        deadline = time.monotonic() + timeout
-        while group_alive(pgid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if last or not group_alive(pgid):
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
 
 
 class Sandbox:
@@ -369,33 +374,39 @@ class Sandbox:
         """Process `name` runs and is the one this sandbox started (see `SandboxState.tokens`)."""
         return is_same(self.state.pids.get(name), self.state.tokens.get(name))
 
-    def stop(self) -> None:
+    def stop(self) -> list[str]:
+        """Stop every process and return only once they are gone, each with its children; what still runs after
+        `STOP_GRACE_SECONDS` and a SIGKILL is returned, one line each, for the caller to report (a drill that
+        returned with a database still shutting down left it for the next test or drill to trip over)."""
         self.refresh()
-        for name in list(self.state.pids):
-            self._kill(name)
+        left = [problem for name in list(self.state.pids) if (problem := self._kill(name)) is not None]
         if self.state.data is not None:  # the clusters live outside the sandbox folder (see database.make_folder)
             for cluster in self.state.data.clusters.values():
                 shutil.rmtree(cluster.directory, ignore_errors=True)
         state = self.dir / "state.json"
         if state.exists():
             state.unlink()
+        return left
 
-    def _kill(self, name: str) -> None:
-        """Stop process `name` if it is still the one this sandbox started; a pid now naming another process (a
-        stale state.json after a reboot, a pid reused) is forgotten, never signalled."""
+    def _kill(self, name: str) -> str | None:
+        """Stop process `name` and its process group if it is still the one this sandbox started, and wait until
+        they are gone: a polite signal, then SIGKILL, each with a bounded wait. A pid now naming another process (a
+        stale state.json after a reboot, a pid reused) is forgotten, never signalled. Returns what still runs."""
         pid, token = self.state.pids.pop(name, None), self.state.tokens.pop(name, None)
+        left = None
         if pid and is_same(pid, token):
             # PostgreSQL's SIGTERM waits for every client to leave; SIGINT is its fast shutdown.
-            stop = signal.SIGINT if name.startswith("db-") else signal.SIGTERM
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, stop)
-            deadline = time.monotonic() + 5
-            while is_same(pid, token) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if is_same(pid, token):
-                os.killpg(pid, signal.SIGKILL)
-            _wait_group(pid)
+            for stop, grace in ((signal.SIGINT if name.startswith("db-") else signal.SIGTERM, STOP_GRACE_SECONDS),
+                                (signal.SIGKILL, KILL_GRACE_SECONDS)):  # fmt: skip
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, stop)  # the group: the leader's children are the sandbox's too
+                if _group_gone(pid, token, grace):
+                    break
+            else:
+                running = ", ".join(map(str, group_running(pid))) or str(pid)
+                left = f"{name}: still running after SIGKILL (pids {running}); stop it by hand"
         self.save()
+        return left
 
     def _spawn(self, name: str, argv: list[str], user: str | None = None, cwd: str | None = None) -> None:
         log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child, closed below
@@ -425,9 +436,9 @@ class Sandbox:
     def set_site_mode(self, role: str, mode: str) -> None:
         """Put a site in one of `MODES` while running: `down` stops its process, any other mode (re)starts it."""
         if role not in ADDRESSES:
-            raise SandboxError(f"no site '{role}': choose {' or '.join(ADDRESSES)}")
+            raise SandboxError(f"no site {quoted(role)}: choose {' or '.join(ADDRESSES)}")
         if mode not in MODES:
-            raise SandboxError(f"no site mode '{mode}': choose one of {', '.join(MODES)}")
+            raise SandboxError(f"no site mode {quoted(mode)}: choose one of {', '.join(MODES)}")
         self.refresh()
         tmp = self.control_file(role).with_suffix(".tmp")
         tmp.write_text(mode, encoding="utf-8")
@@ -532,7 +543,7 @@ class Sandbox:
         if pid and is_same(pid, token):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            _wait_group(pid)
+            _group_gone(pid, token, KILL_GRACE_SECONDS)  # gone before anyone looks: backends die on their own
         self.save()
 
     def data_pair(self) -> DataPair:

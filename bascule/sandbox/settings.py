@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
+from bascule.io.escaping import quoted
 from bascule.sandbox.sandbox import Sandbox, SandboxError, SandboxRefused, SandboxService
 from bascule.spec import load_stack_file
 
@@ -24,7 +25,7 @@ def service_settings(stack: str | None, service: str | None, stacks_dir: Path) -
         raise SandboxError(f"stack '{stack}' has several services ({', '.join(names)}); choose one with --service")
     chosen = next((s for s in spec.services if s.name in (service, None) or service is None), None)
     if chosen is None or (service is not None and chosen.name != service):
-        raise SandboxError(f"stack '{stack}' has no service '{service}' (it has: {', '.join(names)})")
+        raise SandboxError(f"stack {quoted(stack)} has no service {quoted(service)} (it has: {', '.join(names)})")
     return SandboxService.from_spec(chosen)
 
 

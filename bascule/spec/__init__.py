@@ -25,6 +25,8 @@ from bascule.spec.loader import (
     read_stack_config,
 )
 from bascule.spec.models import (
+    MAX_RTO_SECONDS,
+    MAX_SERVICES_PER_STACK,
     TAG_CRITICALITY,
     TAG_ROLE,
     TAG_RPO,
@@ -87,6 +89,8 @@ __all__ = [
     "ALB_MIN_SUBNETS",
     "CONFIG_NAMESPACE",
     "DRILL_KEY",
+    "MAX_RTO_SECONDS",
+    "MAX_SERVICES_PER_STACK",
     "SERVICES_KEY",
     "SERVICE_TYPE",
     "TAG_CRITICALITY",

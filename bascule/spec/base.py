@@ -27,6 +27,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bascule import facts
 from bascule.facts import Cloud
+from bascule.io.escaping import quoted
 
 HOSTNAME = re.compile(r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 r"""A DNS hostname in presentation form, lowercase, without the trailing dot: use with `fullmatch` only.
@@ -156,7 +157,7 @@ _IMAGE = re.compile(r"[A-Za-z0-9][\x21-\x7e]{0,4095}")
 
 def _image(value: str) -> str:
     if not _IMAGE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a container image reference (e.g. ghcr.io/org/app:1.2.3)")
+        raise ValueError(f"{quoted(value)} is not a container image reference (e.g. ghcr.io/org/app:1.2.3)")
     return value
 
 
@@ -168,7 +169,7 @@ def check_region(cloud: Cloud, value: str) -> str:
     if facts.region(cloud, value) is None:
         close = difflib.get_close_matches(value, facts.REGIONS[cloud], n=3)
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        raise ValueError(f"'{value}' is not a known {cloud.value} region{hint}")
+        raise ValueError(f"{quoted(value)} is not a known {cloud.value} region{hint}")
     return value
 
 
@@ -233,5 +234,5 @@ class DnsSpecBase(Model):
     def _zone(cls, v: str) -> str:
         v = v.rstrip(".").lower()
         if not is_hostname(v):
-            raise ValueError(f"'{v}' is not a DNS zone name")
+            raise ValueError(f"{quoted(v)} is not a DNS zone name")
         return v

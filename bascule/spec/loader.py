@@ -14,8 +14,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from bascule.io.documents import InputError, read_yaml
+from bascule.io.escaping import quoted
 from bascule.spec.base import ImageSite
-from bascule.spec.models import DrillHook, StackSpec
+from bascule.spec.models import MAX_SERVICES_PER_STACK, DrillHook, StackSpec
 from bascule.spec.plugins import no_network_here
 
 CONFIG_NAMESPACE = "bascule"
@@ -35,9 +36,12 @@ class SpecError(Exception):
 
 
 def load_stack_file(path: Path) -> tuple[dict[str, Any], StackSpec]:
-    """Read `stacks/Pulumi.<stack>.yaml` and return its whole config mapping and the validated spec."""
+    """Read `stacks/Pulumi.<stack>.yaml` and return its whole config mapping and the validated spec; the drill marker
+    is checked here too, so its error names this file (the program only knows the stack's name)."""
     config = read_stack_config(path)
-    return config, parse_services(config.get(SERVICES_KEY), source=str(path))
+    spec = parse_services(config.get(SERVICES_KEY), source=str(path))
+    parse_drill(config.get(DRILL_KEY), spec, str(path))
+    return config, spec
 
 
 def read_stack_config(path: Path) -> dict[str, Any]:
@@ -52,7 +56,7 @@ def read_stack_config(path: Path) -> dict[str, Any]:
     config = dict(doc.get("config") or {})
     bad = next((key for key in config if not isinstance(key, str)), None)
     if bad is not None:
-        raise SpecError([f"{path}: config: key {bad!r} is not a string (Pulumi config keys are namespace:name)"])
+        raise SpecError([f"{path}: config: key {quoted(bad)} is not a string (Pulumi config keys are namespace:name)"])
     return config
 
 
@@ -63,6 +67,10 @@ def parse_services(raw: Any, source: str) -> StackSpec:
         raise SpecError([f"{source}: {SERVICES_KEY}: empty; declare at least one service"])
     if not isinstance(raw, list):
         raise SpecError([f"{source}: {SERVICES_KEY}: must be a list of services, got {type(raw).__name__}"])
+    if len(raw) > MAX_SERVICES_PER_STACK:  # before validating them: each service costs memory and time to plan
+        raise SpecError([f"{source}: {SERVICES_KEY}: {len(raw)} services, more than {MAX_SERVICES_PER_STACK} per "
+                         "stack (MAX_SERVICES_PER_STACK): split them across stacks, one Pulumi.<stack>.yaml each "
+                         "with its own bascule:services"])  # fmt: skip
     try:
         spec = StackSpec.model_validate({"services": raw})
     except ValidationError as exc:
@@ -108,7 +116,7 @@ def _format(exc: ValidationError, raw: list[Any], source: str) -> list[str]:
 def _service_label(raw: list[Any], index: int) -> str:
     item = raw[index] if index < len(raw) else None
     if isinstance(item, Mapping) and isinstance(item.get("name"), str):
-        return f"'{item['name']}'"
+        return quoted(item["name"])
     return f"#{index + 1}"
 
 
@@ -133,7 +141,7 @@ def read_drill(raw: Any, source: str) -> DrillHook | None:
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError:
-            raise SpecError([f"{source}: {DRILL_KEY}: not JSON: {raw!r}"]) from None
+            raise SpecError([f"{source}: {DRILL_KEY}: not JSON: {quoted(raw)}"]) from None
     try:
         return DrillHook.model_validate(raw)
     except ValidationError as exc:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bascule.facts import Cloud
+from bascule.io.escaping import quoted
 from bascule.spec.base import DataSpecBase, DnsSpecBase, DrillFault, Role, SiteSpecBase
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ class Registry(Generic[P]):
             return found
         where = self._builtin.get(kind)
         if where is None:
-            raise UnknownKindError(f"'{kind}' is not a known {self.what} (known: {', '.join(self.known())})")
+            raise UnknownKindError(f"{quoted(kind)} is not a known {self.what} (known: {', '.join(self.known())})")
         module, _, name = where.partition(":")
         declared = getattr(importlib.import_module(module), name)
         self._loaded[kind] = self._checked(declared, kind)

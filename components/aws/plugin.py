@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from bascule import facts
 from bascule.facts import Cloud
+from bascule.io.escaping import quoted
 from bascule.spec.base import HOSTNAME, DnsSpecBase, DrillFault, ImageSite, Model, Role, SiteSpecBase
 from bascule.spec.models import ServiceSpec
 from bascule.spec.plugins import DnsBackend, SiteKind, has_fixed_ip
@@ -99,10 +100,6 @@ def _wrong_id(prefix: str, value: object) -> bool:
     return plain and not (isinstance(value, str) and _aws_id(prefix, value))
 
 
-def _shown(value: object) -> str:
-    return f"'{value}'" if isinstance(value, str) else repr(value)
-
-
 SUBNET_FIELDS = {"alb_subnet_ids": (ALB_MIN_SUBNETS, None), "task_subnet_ids": (1, ECS_MAX_SUBNETS)}
 """How many subnets each list of an existing network takes: (at least, at most)."""
 
@@ -115,7 +112,7 @@ def check_aws_network(vpc_id: object, alb_subnet_ids: object, task_subnet_ids: o
     Raises ValueError("<field>: <what is wrong>"), so either caller can name where the field came from.
     """
     if _wrong_id("vpc", vpc_id):
-        raise ValueError(f"vpc_id: {_shown(vpc_id)} is not a VPC id (vpc- and 8 or 17 lowercase letters and digits)")
+        raise ValueError(f"vpc_id: {quoted(vpc_id)} is not a VPC id (vpc- and 8 or 17 lowercase letters and digits)")
     for field, ids in (("alb_subnet_ids", alb_subnet_ids), ("task_subnet_ids", task_subnet_ids)):
         if is_id_list(ids):
             check_subnet_ids(field, cast(Sequence[object], ids))
@@ -136,12 +133,12 @@ def check_subnet_ids(field: str, ids: Sequence[object]) -> None:
     bad = [i for i in ids if _wrong_id("subnet", i)]
     if bad:
         raise ValueError(
-            f"{field}: {_shown(bad[0])} is not a subnet id (subnet- and 8 or 17 lowercase letters and digits)"
+            f"{field}: {quoted(bad[0])} is not a subnet id (subnet- and 8 or 17 lowercase letters and digits)"
         )
     known = [i for i in ids if isinstance(i, str)]
     twice = next((i for i in known if known.count(i) > 1), None)
     if twice is not None:
-        raise ValueError(f"{field}: '{twice}' is listed twice")
+        raise ValueError(f"{field}: {quoted(twice)} is listed twice")
 
 
 class AwsNetworkSpec(Model):
@@ -203,7 +200,10 @@ class AwsSiteSpec(ImageSite):
     @field_validator("vpc_cidr")
     @classmethod
     def _cidr(cls, v: str) -> str:
-        net = ipaddress.ip_network(v, strict=True)
+        try:
+            net = ipaddress.ip_network(v, strict=True)
+        except ValueError:  # its message repeats the value whole
+            raise ValueError(f"{quoted(v)} is not an IPv4 network such as 10.80.0.0/16 (no host bits set)") from None
         if net.version != 4 or not 16 <= net.prefixlen <= 22:
             raise ValueError("must be an IPv4 network from /16 to /22 (two public subnets are cut from it)")
         return v
@@ -240,7 +240,7 @@ def check_zone_id(field: str, value: object) -> None:
         raise ValueError(f"{field}: expected a hosted zone id, got {type(value).__name__}")
     if not re.fullmatch(rf"[A-Za-z0-9]{{1,{HOSTED_ZONE_ID_MAX}}}", value):
         raise ValueError(
-            f"{field}: '{value}' is not a hosted zone id (letters and digits, at most {HOSTED_ZONE_ID_MAX}, e.g. "
+            f"{field}: {quoted(value)} is not a hosted zone id (letters and digits, at most {HOSTED_ZONE_ID_MAX}, e.g. "
             "Z0123456789ABCDEFGHIJ; not a '/hostedzone/' path or a zone name)"
         )
 
@@ -248,12 +248,14 @@ def check_zone_id(field: str, value: object) -> None:
 def _elb_arn(field: str, value: str, pattern: re.Pattern[str], what: str, region: str) -> re.Match[str]:
     found = pattern.fullmatch(value)
     if found is None:
-        raise ValueError(f"{field}: '{value}' is not {what}")
+        raise ValueError(f"{field}: {quoted(value)} is not {what}")
     if found["type"] != "app":
         kind = {"net": "a Network", "gwy": "a Gateway"}[found["type"]]
-        raise ValueError(f"{field}: '{value}' belongs to {kind} Load Balancer; an 'aws-alb' site is an Application one")
+        raise ValueError(
+            f"{field}: {quoted(value)} belongs to {kind} Load Balancer; an 'aws-alb' site is an Application one"
+        )
     if found["region"] != region:
-        raise ValueError(f"{field}: '{value}' is in {found['region']}, the site's region is {region}")
+        raise ValueError(f"{field}: {quoted(value)} is in {found['region']}, the site's region is {region}")
     return found
 
 
@@ -278,13 +280,13 @@ def check_load_balancer(region: str, arn: object, dns_name: object, zone_id: obj
     lb = _elb_arn("load_balancer_arn", arn, LOAD_BALANCER_ARN, "a load balancer ARN", region) if isinstance(
         arn, str) else None  # fmt: skip
     if isinstance(dns_name, str) and not HOSTNAME.match(dns_name.rstrip(".").lower()):
-        raise ValueError(f"load_balancer_dns_name: '{dns_name}' is not a DNS name")
+        raise ValueError(f"load_balancer_dns_name: {quoted(dns_name)} is not a DNS name")
     if isinstance(zone_id, str):
         check_zone_id("load_balancer_zone_id", zone_id)
     if isinstance(listener_arn, str):
         listener = _elb_arn("listener_arn", listener_arn, LISTENER_ARN, "a listener ARN", region)
         if lb is not None and (listener["name"], listener["id"]) != (lb["name"], lb["id"]):
-            raise ValueError(f"listener_arn: '{listener_arn}' is a listener of another load balancer")
+            raise ValueError(f"listener_arn: {quoted(listener_arn)} is a listener of another load balancer")
 
 
 class AwsAlbSiteSpec(SiteSpecBase):
@@ -351,7 +353,8 @@ class Route53DnsSpec(DnsSpecBase):
         bad = [r for r in v if r not in ROUTE53_CHECKER_REGIONS]
         if bad:
             raise ValueError(
-                f"{', '.join(bad)} not Route 53 checker regions (choose from {', '.join(ROUTE53_CHECKER_REGIONS)})"
+                f"{', '.join(map(quoted, bad))} not Route 53 checker regions (choose from "
+                f"{', '.join(ROUTE53_CHECKER_REGIONS)})"
             )
         if len(set(v)) < ROUTE53_MIN_CHECKER_REGIONS:
             raise ValueError(f"Route 53 needs at least {ROUTE53_MIN_CHECKER_REGIONS} distinct checker regions")

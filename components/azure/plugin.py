@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from bascule import facts
 from bascule.facts import Cloud
+from bascule.io.escaping import quoted
 from bascule.spec.base import DnsSpecBase, ImageSite, Role, check_region
 from bascule.spec.models import ServiceSpec
 from bascule.spec.plugins import DnsBackend, SiteKind, answered_by_ip
@@ -121,9 +122,9 @@ class AzureSiteSpec(ImageSite):
         for cidr in v:
             try:
                 ipaddress.IPv4Network(cidr)
-            except ValueError as exc:
+            except ValueError:
                 raise ValueError(
-                    f"'{cidr}' is not an IPv4 prefix (Container Apps IP restrictions take IPv4 CIDRs only): {exc}"
+                    f"{quoted(cidr)} is not an IPv4 prefix (Container Apps IP restrictions take IPv4 CIDRs only)"
                 ) from None
         if len(set(v)) != len(v):
             raise ValueError("a prefix is listed twice")

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from bascule.io.escaping import quoted
 from bascule.spec.base import DataSpecBase, Model, Role
 from bascule.spec.models import ServiceSpec
 from bascule.spec.plugins import DataStandby, site_kind
@@ -34,15 +35,15 @@ def _check_cidrs(field: str, cidrs: tuple[str, ...]) -> tuple[str, ...]:
         try:
             network = ipaddress.ip_network(cidr, strict=False)
         except ValueError:
-            raise ValueError(f"{field}: '{cidr}' is not an IPv4 address or CIDR block") from None
+            raise ValueError(f"{field}: {quoted(cidr)} is not an IPv4 address or CIDR block") from None
         if network.version != 4:
-            raise ValueError(f"{field}: '{cidr}' is IPv6; database firewall rules here are IPv4")
+            raise ValueError(f"{field}: {quoted(cidr)} is IPv6; database firewall rules here are IPv4")
         if network.prefixlen == 0:
-            raise ValueError(f"{field}: '{cidr}' opens the database to the whole internet; list the addresses")
+            raise ValueError(f"{field}: {quoted(cidr)} opens the database to the whole internet; list the addresses")
         if network.prefixlen < MAX_SOURCE_PREFIX:
             raise ValueError(
-                f"{field}: '{cidr}' admits {network.num_addresses} addresses; list blocks of /{MAX_SOURCE_PREFIX} or "
-                "narrower"
+                f"{field}: {quoted(cidr)} admits {network.num_addresses} addresses; list blocks of "
+                f"/{MAX_SOURCE_PREFIX} or narrower"
             )
     return cidrs
 
@@ -78,7 +79,7 @@ class RdsPostgresSpec(Model):
     @classmethod
     def _version(cls, v: str) -> str:
         if not re.fullmatch(r"\d+(\.\d+)?", v) or int(v.split(".")[0]) < 13:
-            raise ValueError(f"'{v}': max_slot_wal_keep_size needs PostgreSQL 13 or later (give e.g. '16')")
+            raise ValueError(f"{quoted(v)}: max_slot_wal_keep_size needs PostgreSQL 13 or later (give e.g. '16')")
         return v
 
     @field_validator("admin_cidrs")
@@ -103,7 +104,9 @@ class AzurePostgresStandbySpec(Model):
     secondary (Azure) site's location; the site's Container Apps environment joins that network."""
 
     kind: Literal["azure-flexible"] = "azure-flexible"
-    sku: str = "Standard_D2ds_v5"
+    sku: str = Field(default="Standard_D2ds_v5", pattern=r"^[A-Za-z0-9_]{1,64}$")
+    """A compute SKU name (letters, digits, underscores: `Standard_B1ms`, `Standard_D2ds_v5`; the list:
+    https://learn.microsoft.com/en-us/azure/postgresql/flexible-server/concepts-compute)."""
     tier: Literal["Burstable", "GeneralPurpose", "MemoryOptimized"] = "GeneralPurpose"
     storage_gb: int = Field(default=64, ge=32, le=32768)
     administrator_login: str = "bascule"
@@ -166,8 +169,8 @@ class DataSpec(DataSpecBase):
     def _databases(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for name in v:
             if not _IDENTIFIER.fullmatch(name) or name in _RESERVED_DATABASES or name.startswith("pg_"):
-                raise ValueError(f"databases: '{name}' is not a database name here (unquoted lowercase, at most 48 "
-                                 "characters, not postgres/template*/rdsadmin/azure_*)")  # fmt: skip
+                raise ValueError(f"databases: {quoted(name)} is not a database name here (unquoted lowercase, at most "
+                                 "48 characters, not postgres/template*/rdsadmin/azure_*)")  # fmt: skip
         if len(set(v)) != len(v):
             raise ValueError("databases: a database is listed twice")
         return v
@@ -176,7 +179,7 @@ class DataSpec(DataSpecBase):
     @classmethod
     def _app_role(cls, v: str) -> str:
         if not _IDENTIFIER.fullmatch(v) or v.startswith(("pg_", "rds_", "azure_")):
-            raise ValueError(f"app_role: '{v}' is not a role name here (unquoted lowercase, not pg_/rds_/azure_)")
+            raise ValueError(f"app_role: {quoted(v)} is not a role name here (unquoted lowercase, not pg_/rds_/azure_)")
         return v
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from bascule.facts import Cloud
+from bascule.io.escaping import quoted
 from bascule.spec.base import SiteSpecBase, is_hostname
 from bascule.spec.plugins import SiteKind
 
@@ -40,7 +41,7 @@ class EndpointSiteSpec(SiteSpecBase):
     @model_validator(mode="after")
     def _check(self) -> EndpointSiteSpec:
         if not self.is_ip and not is_hostname(self.address):
-            raise ValueError(f"address '{self.address}' is neither an IP address nor a DNS hostname")
+            raise ValueError(f"address {quoted(self.address)} is neither an IP address nor a DNS hostname")
         if self.is_ip and _unreachable(ipaddress.ip_address(self.address)):
             # A health checker elsewhere can never reach these; Route 53 "can't check the health of endpoints for
             # which the IP address is in local, private, non-routable, or multicast ranges" (HealthCheckConfig
@@ -48,7 +49,7 @@ class EndpointSiteSpec(SiteSpecBase):
             # https://docs.rs/aws-sdk-route53/1.103.0/aws_sdk_route53/types/builders/struct.HealthCheckConfigBuilder.html).
             # Private ranges stay allowed: a self-hosted PowerDNS can check a site on its own network.
             raise ValueError(
-                f"address '{self.address}' is unspecified, loopback, link-local, multicast or reserved "
+                f"address {quoted(self.address)} is unspecified, loopback, link-local, multicast or reserved "
                 "(e.g. broadcast): no health checker can reach a site there"
             )
         return self

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from bascule import facts
 from bascule.facts import Cloud
+from bascule.io.escaping import quoted
 from bascule.spec.base import DnsSpecBase, ImageSite, check_region
 from bascule.spec.models import ServiceSpec
 from bascule.spec.plugins import ALWAYS, DnsBackend, SiteKind, has_fixed_ip
@@ -65,7 +66,7 @@ CLOUD_DNS_MIN_INTERVAL = 30
 
 def _check_gcp_project(value: str) -> str:
     if not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", value):
-        raise ValueError(f"'{value}' is not a GCP project id (6-30 lowercase letters, digits, hyphens)")
+        raise ValueError(f"{quoted(value)} is not a GCP project id (6-30 lowercase letters, digits, hyphens)")
     return value
 
 
@@ -103,7 +104,7 @@ class GcpSiteSpec(ImageSite):
     @classmethod
     def _memory(cls, v: str) -> str:
         if not re.fullmatch(r"\d+(Mi|Gi)", v):
-            raise ValueError(f"'{v}' is not a Cloud Run memory limit such as 512Mi or 2Gi")
+            raise ValueError(f"{quoted(v)} is not a Cloud Run memory limit such as 512Mi or 2Gi")
         return v
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from bascule import facts
+from bascule.io.escaping import quoted
 from bascule.spec.base import DnsSpecBase
 from bascule.spec.models import ServiceSpec
 from bascule.spec.plugins import DnsBackend, has_fixed_ip
@@ -37,7 +38,9 @@ class PowerDnsSpec(DnsSpecBase):
     @classmethod
     def _api(cls, v: str) -> str:
         if not _API_URL.fullmatch(v):
-            raise ValueError(f"'{v}' is not an http(s) URL of the PowerDNS API (e.g. https://ns1.example.eu:8081)")
+            raise ValueError(
+                f"{quoted(v)} is not an http(s) URL of the PowerDNS API (e.g. https://ns1.example.eu:8081)"
+            )
         return v.rstrip("/")
 
 
