@@ -124,18 +124,20 @@ class AzurePostgresStandbySpec(Model):
         try:
             network = ipaddress.ip_network(v)
         except ValueError:
-            raise ValueError(f"'{v}' is not an IPv4 CIDR block (network address, e.g. 10.92.0.0/22)") from None
+            raise ValueError(f"{quoted(v)} is not an IPv4 CIDR block (network address, e.g. 10.92.0.0/22)") from None
         if network.version != 4 or not network.is_private:
-            raise ValueError(f"'{v}' is not a private IPv4 block (RFC 1918, e.g. 10.92.0.0/22)")
+            raise ValueError(f"{quoted(v)} is not a private IPv4 block (RFC 1918, e.g. 10.92.0.0/22)")
         if network.prefixlen > MAX_VNET_PREFIX:
-            raise ValueError(f"'{v}' is too small: the standby's subnets need a /{MAX_VNET_PREFIX} or wider")
+            raise ValueError(f"{quoted(v)} is too small: the standby's subnets need a /{MAX_VNET_PREFIX} or wider")
         return v
 
     @field_validator("administrator_login")
     @classmethod
     def _login(cls, v: str) -> str:
         if not _IDENTIFIER.fullmatch(v) or v.startswith(("pg_", "azure_")) or v in ("admin", "root", "postgres"):
-            raise ValueError(f"'{v}' is not a login Flexible Server accepts here (lowercase, not pg_/azure_/admin)")
+            raise ValueError(
+                f"{quoted(v)} is not a login Flexible Server accepts here (lowercase, not pg_/azure_/admin)"
+            )
         return v
 
 
@@ -188,7 +190,9 @@ class DataSpec(DataSpecBase):
         taken = {self.standby.administrator_login: "standby.administrator_login", "bascule": "the RDS master user",
                  "bascule_replicator": "the replication login"}  # fmt: skip
         if self.app_role in taken:
-            raise ValueError(f"app_role: '{self.app_role}' is already {taken[self.app_role]}; give the app its own")
+            raise ValueError(
+                f"app_role: {quoted(self.app_role)} is already {taken[self.app_role]}; give the app its own"
+            )
         return self
 
 

@@ -14,6 +14,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from bascule.facts import Cloud, NameLimit
+from bascule.io.escaping import quoted
 from bascule.spec.base import DrillFault, ImageSite, Role
 from bascule.spec.models import ServiceSpec
 from bascule.spec.plugins import ALWAYS, DNS_BACKENDS, SiteKind, dns_backend
@@ -113,15 +114,16 @@ class HetznerSiteSpec(ImageSite):
     @field_validator("server_type")
     @classmethod
     def _server_type(cls, v: str) -> str:
-        if not re.fullmatch(r"[a-z]+[0-9]+[a-z]*", v):
-            raise ValueError(f"'{v}' is not a Hetzner Cloud server type such as cx23 or cax11")
+        if not re.fullmatch(r"[a-z]{1,8}[0-9]{1,4}[a-z]{0,8}", v):  # cx23, cax11, ccx13: short names
+            raise ValueError(f"{quoted(v)} is not a Hetzner Cloud server type such as cx23 or cax11")
         return v
 
     @field_validator("acme_email")
     @classmethod
     def _email(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v):
-            raise ValueError(f"'{v}' is not an e-mail address")
+        # 254: the longest address an SMTP path holds (RFC 5321 section 4.5.3.1.3, 256 with the angle brackets).
+        if v is not None and (len(v) > 254 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v)):
+            raise ValueError(f"{quoted(v)} is not an e-mail address")
         return v
 
 
