@@ -277,7 +277,7 @@ def renew(
         with working(f"renewing when at most {days} days remain"):
             issued = sandbox.renew(days)
     except SandboxError as exc:
-        fail([f"renewal failed: {exc}"])
+        fail([f"renewal failed: {exc}"], EXIT_FAILED)
     cert = issued.certificate
     if output_format is TextOrJson.JSON:
         emit_json(issued.as_json())

@@ -79,6 +79,8 @@ class AcmeState:
     management_port: int
     """Pebble's management endpoint, which hands out its root (`/roots/0`)."""
     mode: str = HEALTHY
+    answered: str = ""
+    """What the hostname answered (addresses, comma-separated) while the served certificate was issued."""
 
     @classmethod
     def new(cls, api_port: int, directory_port: int, management_port: int) -> AcmeState:
@@ -92,13 +94,16 @@ class AcmeState:
 
 @dataclass(frozen=True)
 class AcmeServer:
-    """One pebble: where it listens, and its folder (its configuration, and lego's account and certificates)."""
+    """One pebble: where it listens, its folder, and the lego folder its certificates are obtained into."""
 
     name: str
     """Its process's name in the sandbox state."""
     directory_port: int
     management_port: int
     folder: Path
+    lego: Path
+    """lego's own folder (`--path`): its accounts (one per server) and the certificates it obtained, the renewal
+    job's store."""
 
     @property
     def directory_url(self) -> str:
@@ -107,11 +112,6 @@ class AcmeServer:
     @property
     def config(self) -> Path:
         return self.folder / "pebble.json"
-
-    @property
-    def lego(self) -> Path:
-        """lego's own folder (`--path`): its account with this server and the certificates it obtained."""
-        return self.folder / "lego"
 
     def obtained(self, hostname: str) -> Path:
         """lego's certificate file for `hostname` (the certificate, then its issuer)."""
@@ -123,6 +123,11 @@ class AcmeFiles:
     """The ACME folder of one sandbox: the main pebble's files, and what the secondary and the clients use."""
 
     directory: Path
+
+    @property
+    def lego(self) -> Path:
+        """The renewal job's lego folder, shared by every pebble the sandbox runs."""
+        return self.directory / "lego"
 
     @property
     def served(self) -> Path:
@@ -261,11 +266,15 @@ class LegoRun:
 
         `--dns.disable-cp`: lego's full propagation check asks each server in the zone's NS records on port 53
         (`net.JoinHostPort(ns, "53")`, lego challenge/dns01/precheck.go), and the sandbox's DNS listens on another
-        port; lego still asks `--dns.resolvers` first, the DNS pebble asks."""
+        port; lego still asks `--dns.resolvers` first, the DNS pebble asks. `--always-deactivate-authorizations`:
+        pebble reuses a valid authorization now and then even with `PEBBLE_AUTHZREUSE=0` (it makes a new one only
+        when `rand.Intn(100) > authzReusePercent`, pebble wfe/wfe.go `makeAuthorizations`), and an order that
+        reuses one answers no challenge; deactivated, none is left to reuse."""
         argv = [
             self.binary, "--server", self.server.directory_url, "--accept-tos", "--email", f"hostmaster@{zone}",
             "--domains", hostname, "--dns", "pdns", "--dns.resolvers", f"{ADDRESS}:{self.dns_port}",
             "--dns.disable-cp", "--key-type", "ec256", "--path", str(self.server.lego), *command,
+            "--always-deactivate-authorizations", "true",
         ]  # fmt: skip
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -285,9 +294,11 @@ class LegoRun:
         with self.log.open("a", encoding="utf-8") as log:
             log.write(f"--- lego {' '.join(command)} with {self.server.directory_url} (exit {proc.returncode})\n")
             log.write(output)
-        if proc.returncode != 0:
-            tail = " | ".join(line.strip() for line in output.strip().splitlines()[-2:])
-            raise AcmeError(f"lego {command[0]} failed (exit {proc.returncode}): {tail}; see {self.log}")
+        if proc.returncode != 0:  # its first warning and its last error: a refused API key is a warning, then a 404
+            lines = [line.strip() for line in output.strip().splitlines()] or ["no output"]
+            said = [line for line in lines if "[WARN]" in line or "error" in line.lower()] or lines[-1:]
+            shown = " | ".join(dict.fromkeys([said[0], said[-1]]))
+            raise AcmeError(f"lego {command[0]} failed (exit {proc.returncode}): {shown}; see {self.log}")
 
 
 def upload(server: AcmeServer, files: AcmeFiles, hostname: str) -> None:

@@ -751,11 +751,13 @@ class Sandbox:
 
     def acme_server(self) -> AcmeServer:
         """The sandbox's pebble, which runs as long as the sandbox does."""
-        state = self._acme()
-        return AcmeServer("pebble", state.directory_port, state.management_port, self.state.acme_files.directory)
+        state, files = self._acme(), self.state.acme_files
+        return AcmeServer("pebble", state.directory_port, state.management_port, files.directory, files.lego)
 
     def _start_acme(self, pebble: str, lego: str) -> None:
-        """The ACME server, then the secondary's first certificate, once DNS answers the primary (steady state)."""
+        """The ACME server, then the secondary's first certificate, once DNS answers the primary (steady state).
+        Nothing of an earlier sandbox in this folder is kept: its pebbles' roots, lego's accounts and certificates."""
+        shutil.rmtree(self.state.acme_files.directory, ignore_errors=True)
         self._start_pebble(pebble, self.acme_server(), acme.LIFETIME_DAYS)
         self._obtain(lego, self.acme_server(), ["run"])
 
@@ -810,6 +812,8 @@ class Sandbox:
         renewed = obtained.is_file() and Certificate.read(obtained).serial != before
         if renewed:
             acme.upload(server, files, svc.hostname)
+            state.answered = ",".join(sorted(seen))
+            self.save()
         return Issued(renewed, Certificate.read(files.served), tuple(sorted(seen)) if renewed else ())
 
     def renew(self, days: int = acme.RENEW_DAYS) -> Issued:
@@ -823,9 +827,10 @@ class Sandbox:
         """Make renewal stop, or work again; returns a sentence saying what was done.
 
         `renewal-stopped`: the renewal job's DNS API key is refused from now on (PowerDNS answers 401, as to a revoked
-        or expired token), and the secondary gets what weeks of failed renewals leave, a certificate with
-        `STOPPED_DAYS_LEFT` days left: from a second pebble issuing certificates that short, stopped once it issued
-        one (no certificate can be aged). `healthy`: the key is accepted again; the next renewal renews (it is due).
+        or expired token), and the secondary and the job's store get what weeks of failed renewals leave, a
+        certificate with `STOPPED_DAYS_LEFT` days left: from a second pebble issuing certificates that short, stopped
+        once it issued one (no certificate can be aged). `healthy`: the key is accepted again; the next renewal
+        renews (it is due).
         """
         if mode not in acme.ACME_MODES:
             raise SandboxError(f"no ACME mode '{mode}': choose one of {', '.join(acme.ACME_MODES)}")
@@ -837,8 +842,9 @@ class Sandbox:
             self.save()
             return f"{said}: `bascule sandbox renew` renews the secondary's certificate when it is due"
         pebble, lego = _acme_tools()
-        aged = AcmeServer("pebble-aged", _free_port([DNS_ADDRESS]), _free_port([DNS_ADDRESS]),
-                          self.state.acme_files.directory / "aged")  # fmt: skip
+        files = self.state.acme_files
+        aged = AcmeServer("pebble-aged", _free_port([DNS_ADDRESS]), _free_port([DNS_ADDRESS]), files.directory / "aged",
+                          files.lego)  # fmt: skip
         shutil.rmtree(aged.folder, ignore_errors=True)
         try:
             self._start_pebble(pebble, aged, acme.STOPPED_DAYS_LEFT)
@@ -862,6 +868,7 @@ class Sandbox:
             "renew_days": acme.RENEW_DAYS,
             "lifetime_days": acme.LIFETIME_DAYS,
             "certificate": asdict(Certificate.read(served)) if served.is_file() else None,
+            "issued_while": [a for a in self.state.acme.answered.split(",") if a],
         }
 
     # --- DNS -------------------------------------------------------------------------------------
@@ -959,6 +966,7 @@ class Sandbox:
             settings |= {"launch": "bind", "bind-config": str(self.dir / "named.conf"), "webserver": "no", "api": "no"}
         else:  # a backend the API can write: the ACME client puts its challenge record into the zone through it
             database = self.dir / "pdns.sqlite3"
+            database.unlink(missing_ok=True)  # a fresh zone at every start, as the zone file is rewritten
             with contextlib.closing(sqlite3.connect(database)) as conn:
                 conn.executescript(acme.SQLITE_SCHEMA.read_text(encoding="utf-8"))
             settings |= {

@@ -66,7 +66,7 @@ def running_as(directory: Path, settings: SandboxService, data: bool, acme: bool
     running, asked = setting_differences(existing.state.service, settings)
     for wanted, has, said in (
         (data, existing.state.data is not None, ("with databases", "no databases")),
-        (acme, existing.state.acme is not None, ("with an ACME certificate", "no ACME certificate")),
+        (acme, existing.state.acme is not None, ("an ACME certificate", "no ACME certificate")),
     ):
         if has != wanted:
             running = ", ".join(filter(None, (running, said[not has])))
