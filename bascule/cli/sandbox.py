@@ -265,7 +265,7 @@ def renew(
 
     Runs `lego renew --days N` against the sandbox's ACME server, answering a fresh DNS-01 challenge through the
     sandbox's PowerDNS, and uploads a new certificate to the secondary. Exit 0 renewed or not due yet, 1 the renewal
-    failed (`bascule sandbox acme renewal-stopped` makes it fail), 2 no sandbox with --acme.
+    failed (`bascule sandbox acme renewal-stopped` makes it fail), 2 no sandbox with --acme, 70 internal error.
 
     Example: bascule sandbox renew --days 60 --format json | jq .certificate.serial
     """
