@@ -7,7 +7,9 @@ the hostname while it is `unbound`, gets the platform's 404, which does not name
 redirects to HTTPS. Every answer of the app names the site in `X-Bascule-Site`.
 
 The mode is read from a control file on every request, so PowerDNS's checker, the drill's probes and
-`bascule sandbox site` all see the same state, and it is visible on disk after a crash.
+`bascule sandbox site` all see the same state, and it is visible on disk after a crash. The hostname's certificate
+(`--service-cert`, the sandbox CA's by default; the ACME one for the secondary of `sandbox up --acme`) is read again
+whenever its file is replaced, as a load balancer serves an uploaded certificate from its next handshake.
 With `--data FILE` the site is an app with a database, as on a real platform: the health path also asks its database
 (a primary whose database died is unhealthy, so DNS moves with the data), and `POST /canary` commits one row through
 the database the file names for writes, answering its id. The file names a read and a write connection, both to the
