@@ -308,5 +308,6 @@ def upload(server: AcmeServer, files: AcmeFiles, hostname: str) -> None:
     key = (server.lego / "certificates" / f"{hostname}.key").read_text(encoding="utf-8")
     tmp = files.served.with_suffix(".tmp")
     tmp.touch(mode=0o600)
+    tmp.chmod(0o600)  # the key goes in: never readable by others, even if a crash left the file behind
     tmp.write_text(chain.rstrip("\n") + "\n" + key, encoding="utf-8")
     tmp.replace(files.served)

@@ -976,6 +976,7 @@ class Sandbox:
             }  # fmt: skip
         config = self.dir / "pdns.conf"
         config.touch(mode=0o600)  # it may hold the API key
+        config.chmod(0o600)  # a file left by an earlier sandbox keeps its mode through touch
         config.write_text("".join(f"{k}={v}\n" for k, v in settings.items()), encoding="utf-8")
         self._spawn("pdns", [binary, f"--config-dir={self.dir}"], cwd=str(self.dir))
         if acme_state is not None:

@@ -27,9 +27,9 @@ def acme_text(found: dict[str, Any]) -> str:
     """The secondary's ACME certificate: issuer, days left, when it renews, and whether renewal can work."""
     cert = found.get("certificate")
     held = f"{cert['issuer']}, {cert['days_left']:g} days left" if cert else "no certificate yet"
-    issued = f" (issued by DNS-01 while DNS answered {answer_text(found['issued_while'])})" if cert else ""
-    renewal = "renewal works" if found["mode"] == "healthy" else f"renewal fails ({found['mode']})"
-    return f"{held}{issued}, renewed at {found['renew_days']} days left by {found['directory']}; {renewal}"
+    issued = f"; issued by DNS-01 while DNS answered {answer_text(found['issued_while'])}" if cert else ""
+    renewal = "works" if found["mode"] == "healthy" else f"fails ({found['mode']})"
+    return f"{held}{issued}; renewed at {found['renew_days']} days left by {found['directory']}, renewal {renewal}"
 
 
 def status_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
