@@ -185,9 +185,10 @@ def test_verify_shows_the_acme_issuer_and_days_left(box: Sandbox) -> None:
 def test_renewal_stopped_fails_renewal_and_verify_until_mended(box: Sandbox) -> None:
     where = ["--sandbox-dir", str(box.dir)]
     try:
-        proc = cli("sandbox", "acme", "renewal-stopped", *where)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert f"{STOPPED_DAYS_LEFT} days left" in proc.stdout
+        for _ in range(2):  # twice: the second finds renewal stopped already, and still ages the certificate
+            proc = cli("sandbox", "acme", "renewal-stopped", *where)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert f"{STOPPED_DAYS_LEFT} days left" in proc.stdout
 
         # The scheduled renewal fails, and says why: PowerDNS refuses the job's key, so no challenge is answered.
         proc = cli("sandbox", "renew", *where)

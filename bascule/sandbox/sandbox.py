@@ -796,14 +796,14 @@ class Sandbox:
             done.set()
             watcher.join()
 
-    def _obtain(self, lego: str, server: AcmeServer, command: list[str]) -> Issued:
-        """One ACME client run with `server`, holding the renewal job's DNS API key; a certificate it obtained is
-        uploaded to the secondary. Says what the hostname answered meanwhile."""
+    def _obtain(self, lego: str, server: AcmeServer, command: list[str], key: str | None = None) -> Issued:
+        """One ACME client run with `server`, holding the renewal job's DNS API key (or `key`); a certificate it
+        obtained is uploaded to the secondary. Says what the hostname answered meanwhile."""
         state, files, svc = self._acme(), self.state.acme_files, self.state.service
         obtained = server.obtained(svc.hostname)
         before = Certificate.read(obtained).serial if obtained.is_file() else None
-        run = LegoRun(lego, server, state.api_port, state.job_key, self.state.validation_dns_port, self.state.pki.ca,
-                      files.log)  # fmt: skip
+        run = LegoRun(lego, server, state.api_port, key or state.job_key, self.state.validation_dns_port,
+                      self.state.pki.ca, files.log)  # fmt: skip
         try:
             with self._answers_seen() as seen:
                 run(svc.hostname, svc.zone, command)
@@ -848,7 +848,7 @@ class Sandbox:
         shutil.rmtree(aged.folder, ignore_errors=True)
         try:
             self._start_pebble(pebble, aged, acme.STOPPED_DAYS_LEFT)
-            issued = self._obtain(lego, aged, ["run"])
+            issued = self._obtain(lego, aged, ["run"], key=state.api_key)  # the past, when the key still worked
         finally:
             self._kill(aged.name)
         state.mode = mode
