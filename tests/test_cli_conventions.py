@@ -58,7 +58,8 @@ def options(command: Command) -> dict[str, list[str]]:
 def test_the_command_list_is_complete() -> None:
     assert set(ALL) == {"plan", "check", "verify", "audit", "drill", "drill recover", "drill report",
                         "drill history", "data status", "data promote", "data failback", "sandbox up",
-                        "sandbox down", "sandbox status", "sandbox site", "sandbox data", "policy-pack init"}  # fmt: skip
+                        "sandbox down", "sandbox status", "sandbox site", "sandbox data", "sandbox renew",
+                        "sandbox acme", "policy-pack init"}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(ALL))

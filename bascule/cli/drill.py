@@ -175,6 +175,14 @@ def drill(
             "the sandbox is started with --data if none runs. The outage fault SIGKILLs the primary's database.",
         ),
     ] = False,
+    acme: Annotated[
+        bool,
+        typer.Option(
+            "--acme",
+            help="With --local: the secondary's certificate comes from a local ACME server by DNS-01 (Debian's "
+            "pebble and lego); the sandbox is started with --acme if none runs.",
+        ),
+    ] = False,
     rpo: Annotated[
         float | None,
         typer.Option("--rpo", callback=RPO_SECONDS.check("--rpo"), help="RPO target in seconds (default: the spec's)."),
@@ -217,6 +225,8 @@ def drill(
         no_resolvers_for_the_sandbox(resolver, no_authoritative)
     if data and not local:
         fail(["--data: data drills run on the sandbox only (--local); stacks have no data control yet"])
+    if acme and not local:
+        fail(["--acme: the sandbox's ACME certificate is for --local; a stack's certificates are its sites' own"])
     if force is not None and not force.strip():
         fail(["--force: give the reason (it is recorded in the journal and the report)"])
     approval = os.environ.get(APPROVAL_ENV, "").strip() or None
@@ -249,7 +259,7 @@ def drill(
         default_rpo: float | None = None
         if local:
             settings = _service_settings(stack, service, stacks_dir)
-            sandbox, lock = _sandbox(sandbox_dir, settings, cleanup, locks, lock_info, data)
+            sandbox, lock = _sandbox(sandbox_dir, settings, cleanup, locks, lock_info, data, acme)
             control: DrillControl = SandboxControl(sandbox)
             default_rto, default_rpo = float(settings.rto_seconds), float(settings.rpo_seconds)
         elif dry_run:
@@ -363,6 +373,7 @@ def _sandbox(
     locks: Path,
     lock_info: dict[str, Any],
     data: bool = False,
+    acme: bool = False,
 ) -> tuple[Sandbox, DrillLock | None]:
     """`drill_sandbox`, its refusals and errors as exit codes, its start shown as progress."""
 
@@ -373,7 +384,7 @@ def _sandbox(
             yield
 
     try:
-        return drill_sandbox(directory, settings, cleanup, locks, lock_info, data, warn, starting)
+        return drill_sandbox(directory, settings, cleanup, locks, lock_info, data, warn, starting, acme)
     except SandboxRefused as exc:
         fail([str(exc)], EXIT_REFUSED)
     except SandboxError as exc:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from bascule.cli.common import (
+    CERT_DAYS,
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_REFUSED,
@@ -30,8 +31,9 @@ from bascule.cli.common import (
     writable_or_fail,
 )
 from bascule.sandbox import Sandbox, SandboxError, SandboxRefused, default_state_dir
+from bascule.sandbox.acme import ACME_MODES, RENEW_DAYS
 from bascule.sandbox.settings import running_as, service_settings
-from bascule.sandbox.status import answer_text, databases_text, status_lines
+from bascule.sandbox.status import acme_text, answer_text, databases_text, status_lines
 from bascule.spec import SpecError
 
 app = typer.Typer(
@@ -39,7 +41,8 @@ app = typer.Typer(
         "A real PowerDNS authoritative server with a LUA ifurlup() failover record, a caching resolver, and two "
         "HTTPS sites on 127.0.0.2 (primary) and 127.0.0.3 (secondary) that route on SNI and Host like cloud "
         "platforms, with certificates from a sandbox CA. Needs Debian's pdns-server and pdns-backend-bind. With "
-        "--data, a PostgreSQL 15 cluster beside each site joined by logical replication (Debian's postgresql-15)."
+        "--data, a PostgreSQL 15 cluster beside each site joined by logical replication (Debian's postgresql-15). "
+        "With --acme, the secondary's certificate from a local ACME server by DNS-01 (Debian's pebble and lego)."
     ),
     no_args_is_help=True,
 )
@@ -83,6 +86,14 @@ def up(
             "the sites read and write their database.",
         ),
     ] = False,
+    acme: Annotated[
+        bool,
+        typer.Option(
+            "--acme",
+            help="The secondary's certificate from a local ACME server (pebble) through a DNS-01 challenge that "
+            "lego writes into the sandbox's PowerDNS, issued while DNS answers the primary, as a real standby's.",
+        ),
+    ] = False,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
     dir_alias: DirAlias = None,
@@ -90,11 +101,12 @@ def up(
     """Start the sandbox and wait until DNS answers the primary (steady state).
 
     Already running with these settings: exit 0 and its status, nothing restarted. Running with other settings
-    (another --stack/--service, or --data): exit 3, refused; `bascule sandbox down` first.
+    (another --stack/--service, --data or --acme): exit 3, refused; `bascule sandbox down` first.
 
     Examples:
       bascule sandbox up
       bascule sandbox up --sandbox-dir /tmp/box --data --format json | jq -r .answer
+      bascule sandbox up --acme --format json | jq .acme.certificate
     """
     if stack is None and service is not None:
         fail(["--service needs --stack: it names a service of that stack's bascule:services"])
@@ -102,7 +114,7 @@ def up(
     writable_or_fail("--sandbox-dir", directory, folder=True)  # the sandbox writes its state, zone and logs there
     try:
         settings = service_settings(stack, service, stacks_dir)
-        sandbox = running_as(directory, settings, data)
+        sandbox = running_as(directory, settings, data, acme)
     except SpecError as exc:
         fail(exc.lines)
     except SandboxRefused as exc:
@@ -111,10 +123,10 @@ def up(
         fail([str(exc)])
     started = sandbox is None
     if sandbox is None:
-        extra = " + two PostgreSQL clusters" if data else ""
+        extra = (" + two PostgreSQL clusters" if data else "") + (" + an ACME server" if acme else "")
         try:
             with working(f"starting the sandbox (PowerDNS + two loopback sites{extra})…"):
-                sandbox = Sandbox.start(directory, settings, data=data)
+                sandbox = Sandbox.start(directory, settings, data=data, acme=acme)
         except SandboxError as exc:
             fail([str(exc)])
     status = sandbox.status()
@@ -126,6 +138,8 @@ def up(
         out.print(f"sandbox {state}: {status['hostname']} answered by {status['dns']} -> {answer}")
         if status["databases"]:
             out.print(f"databases: {databases_text(status['databases'])}", highlight=False)
+        if status["acme"]:
+            out.print(f"ACME: {acme_text(status['acme'])}", highlight=False, soft_wrap=True)
     then = "bascule drill --local --data" if data else "bascule drill --local"
     say(f"try: dig @127.0.0.1 -p {sandbox.state.dns_port} {status['hostname']}   then: `{then}`")
 
@@ -239,3 +253,82 @@ def data(
         out.print(said, highlight=False, soft_wrap=True)
     if mode != "healthy":
         say("then: `bascule verify --local --data` names it; `bascule sandbox data healthy` mends it")
+
+
+@app.command("renew")
+def renew(
+    days: Annotated[
+        int,
+        typer.Option(
+            "--days",
+            callback=CERT_DAYS.check("--days"),
+            help="Renew when no more than this many whole days remain (lego's `renew --days`).",
+        ),
+    ] = RENEW_DAYS,
+    sandbox_dir: SandboxDir = None,
+    output_format: FormatTextJson = TextOrJson.TEXT,
+    quiet: Quiet = False,
+) -> None:
+    """Renew the secondary's ACME certificate when it is due, as the scheduled renewal job does.
+
+    Runs `lego renew --days N` against the sandbox's ACME server, answering a fresh DNS-01 challenge through the
+    sandbox's PowerDNS, and uploads a new certificate to the secondary. Exit 0 renewed or not due yet, 1 the renewal
+    failed (`bascule sandbox acme renewal-stopped` makes it fail), 2 no sandbox with --acme, 70 internal error.
+
+    Example: bascule sandbox renew --days 60 --format json | jq .certificate.serial
+    """
+    sandbox = _load(_folder(sandbox_dir, None), EXIT_BAD_INPUT)
+    if sandbox.state.acme is None:
+        fail([f"the sandbox in {sandbox.dir} has no ACME certificate; start it with `bascule sandbox up --acme`"],
+             EXIT_BAD_INPUT)  # fmt: skip
+    try:
+        with working(f"renewing when at most {days} days remain"):
+            issued = sandbox.renew(days)
+    except SandboxError as exc:
+        fail([f"renewal failed: {exc}"], EXIT_FAILED)
+    cert = issued.certificate
+    if output_format is TextOrJson.JSON:
+        emit_json(issued.as_json())
+    elif issued.renewed:
+        seen = answer_text(list(issued.answers))
+        said = (f"renewed: serial {cert.serial} from {cert.issuer}, {cert.days_left:g} days left; "
+                f"{sandbox.state.service.hostname} answered {seen} meanwhile")  # fmt: skip
+        out.print(said, highlight=False, soft_wrap=True)
+    else:
+        out.print(f"not due: {cert.days_left:g} days left, renewed at {days} (serial {cert.serial})", highlight=False)
+
+
+@app.command("acme")
+def acme_mode(
+    mode: Annotated[
+        str,
+        typer.Argument(
+            help="healthy (renewal works) | renewal-stopped (the renewal job's DNS API key is refused, and the "
+            "secondary's certificate has what weeks of failed renewals leave: 7 days).",
+            show_default=False,
+        ),
+    ],
+    sandbox_dir: SandboxDir = None,
+    output_format: FormatTextJson = TextOrJson.TEXT,
+    quiet: Quiet = False,
+) -> None:
+    """Stop the secondary's certificate renewal, or let it work again, to see what verify makes of it.
+
+    Needs a sandbox started with --acme.
+
+    Example: bascule sandbox acme renewal-stopped && bascule verify --local
+    """
+    sandbox = _load(_folder(sandbox_dir, None), EXIT_BAD_INPUT)
+    if mode not in ACME_MODES:
+        fail([f"no ACME mode '{mode}': choose one of {', '.join(ACME_MODES)}"])
+    try:
+        with working(f"ACME: {mode}"):
+            said = sandbox.set_acme_mode(mode)
+    except SandboxError as exc:
+        fail([str(exc)])
+    if output_format is TextOrJson.JSON:
+        emit_json({"mode": mode, "done": said})
+    else:
+        out.print(said, highlight=False, soft_wrap=True)
+    if mode != "healthy":
+        say("then: `bascule verify --local` names it; `bascule sandbox acme healthy && bascule sandbox renew` mends it")

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bascule.drills.plan import Fault
-from bascule.readiness.target import DrillTarget, Resolver
+from bascule.readiness.target import AcmeRenewal, DrillTarget, Resolver
 from bascule.sandbox import ADDRESSES, PRIMARY, SECONDARY, Sandbox, SandboxError
+from bascule.sandbox.acme import RENEW_DAYS
 from bascule.sandbox.modes import DOWN, HEALTHY, UNHEALTHY
 
 
@@ -77,7 +78,12 @@ class SandboxControl:
             addresses=dict(ADDRESSES),
             port=state.https_port,
             health_path=state.service.health_path,
-            ca_bundle=str(state.pki.ca),
+            ca_bundle=str(state.trust_bundle),
+            acme=(
+                {SECONDARY: AcmeRenewal(self.sandbox.acme_server().directory_url, RENEW_DAYS)}
+                if state.acme is not None
+                else {}
+            ),
             check_timeout_seconds=state.service.check_timeout_seconds,
             failover_bound_seconds=state.failover_bound_seconds,
             description=(

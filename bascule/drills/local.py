@@ -28,15 +28,16 @@ def drill_sandbox(
     data: bool = False,
     warn: Callable[[str], None] = lambda _text: None,
     starting: Callable[[str], AbstractContextManager[object]] | None = None,
+    acme: bool = False,
 ) -> tuple[Sandbox, DrillLock | None]:
     """The running sandbox, or a new one this drill owns, with the lock that records it (else None).
 
     A sandbox that exists but is partly down is refused (`SandboxRefused`): drilling a temporary one instead would
     report on a target nobody asked about. A named folder without a sandbox, or a running sandbox without the
-    databases a data drill needs, is a `SandboxError`. A sandbox of its own is stopped, its folder deleted and its
-    lock released by `cleanup`, in that order, each process waited for until it is gone (what outlives SIGKILL is
-    said through `warn`). `warn` also hears that a running sandbox has other settings than asked;
-    `starting(message)` wraps the start of an own sandbox (progress, a spinner).
+    databases a data drill needs or the ACME certificate `acme` asks for, is a `SandboxError`. A sandbox of its own
+    is stopped, its folder deleted and its lock released by `cleanup`, in that order, each process waited for until
+    it is gone (what outlives SIGKILL is said through `warn`). `warn` also hears that a running sandbox has other
+    settings than asked; `starting(message)` wraps the start of an own sandbox (progress, a spinner).
     """
     named = directory is not None
     directory = directory or default_state_dir()
@@ -52,6 +53,9 @@ def drill_sandbox(
         if data and existing.state.data is None:
             raise SandboxError(f"--data: the running sandbox in {directory} has no databases; `bascule sandbox down`, "
                                "then `bascule sandbox up --data`")  # fmt: skip
+        if acme and existing.state.acme is None:
+            raise SandboxError(f"--acme: the running sandbox in {directory} has no ACME certificate; `bascule sandbox "
+                               "down`, then `bascule sandbox up --acme`")  # fmt: skip
         if existing.state.service != settings:
             running, asked = setting_differences(existing.state.service, settings)
             warn(f"the sandbox in {directory} already runs with {running}, not {asked}: this drill uses the "
@@ -65,10 +69,10 @@ def drill_sandbox(
     lock.acquire({**lock_info, "control": sandbox_description(temp), "owned_sandbox": True})
     cleanup.callback(lock.release)  # registered first, so it runs after the sandbox is stopped
     cleanup.callback(discard_own_sandbox, temp)  # after the sandbox stopped: logs, sockets, its CA's keys
-    extra = " + two PostgreSQL clusters" if data else ""
+    extra = (" + two PostgreSQL clusters" if data else "") + (" + an ACME server" if acme else "")
     message = f"starting a sandbox for this drill (PowerDNS + two loopback sites{extra})…"
     with starting(message) if starting else nullcontext():
-        sandbox = Sandbox.start(temp, settings, data=data)
+        sandbox = Sandbox.start(temp, settings, data=data, acme=acme)
     cleanup.callback(_stop, sandbox, warn)
     return sandbox, lock
 

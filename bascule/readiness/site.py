@@ -23,7 +23,7 @@ import httpx
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from bascule.readiness.target import SITE_HEADER
+from bascule.readiness.target import SITE_HEADER, AcmeRenewal
 
 DEFAULT_MIN_CERT_DAYS = 14
 """Days a certificate must still be valid: time to notice and fix a renewal that failed on a quiet standby."""
@@ -130,6 +130,8 @@ class SiteReadiness:
     status: int | None = None
     site: str | None = None
     """The identity the answer gave (`X-Bascule-Site`), if any: a platform's own 404 names no app."""
+    acme: AcmeRenewal | None = None
+    """How the site's certificate is renewed, when it comes from ACME."""
     latency_ms: float | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -206,12 +208,14 @@ def check_site(
     trust: Trust,
     timeout: float = 5.0,
     check_timeout: float | None = None,
+    acme: AcmeRenewal | None = None,
 ) -> SiteReadiness:
     """TLS for the hostname (chain, names, days left), then the health path; every problem a line of its own.
 
     `check_timeout` is how long the DNS switch's own health checker waits: a health path slower than that is
-    down for the switch, however well it answers a patient client."""
-    result = SiteReadiness(role, address, port, hostname, health_path)
+    down for the switch, however well it answers a patient client. `acme`: the certificate is renewed by ACME; one
+    with fewer days left than it is renewed at means its renewal stopped, which the problem then says."""
+    result = SiteReadiness(role, address, port, hostname, health_path, acme=acme)
     where = f"{role} {address}"
     now = dt.datetime.now(dt.UTC)
     try:
@@ -238,9 +242,13 @@ def check_site(
     except (OSError, ssl.SSLError) as exc:
         result.problems.append(f"{where}: TLS handshake for {hostname} failed: {exc}")
     if result.trusted and cert.days_left < trust.min_cert_days:
+        stopped = ""
+        if acme is not None and cert.days_left < acme.renew_days:
+            stopped = (f"; its ACME renewal has stopped (it renews with {_days(acme.renew_days)} left, from "
+                       f"{acme.directory})")  # fmt: skip
         result.problems.append(
             f"{where}: certificate for {hostname} expires in {_days(cert.days_left)} ({cert.not_after[:10]}), "
-            f"sooner than the {_days(trust.min_cert_days)} asked for (--min-cert-days)"
+            f"sooner than the {_days(trust.min_cert_days)} asked for (--min-cert-days){stopped}"
         )
     start = time.monotonic()
     try:

@@ -33,6 +33,16 @@ def parse_resolver(value: str) -> Resolver:
 
 
 @dataclass(frozen=True)
+class AcmeRenewal:
+    """A site whose certificate an ACME client renews on a schedule: where from, and how early."""
+
+    directory: str
+    """The ACME server's directory URL."""
+    renew_days: int
+    """The certificate is renewed once no more than this many days remain: fewer left means renewal stopped."""
+
+
+@dataclass(frozen=True)
 class DrillTarget:
     """What a control tells the drill about the service under test."""
 
@@ -56,3 +66,6 @@ class DrillTarget:
     certificate_authorities: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Role -> the CAA domains of the public CA its certificate comes from, for the CAA check (empty: not checked,
     e.g. the sandbox's own CA)."""
+    acme: dict[str, AcmeRenewal] = field(default_factory=dict)
+    """Role -> how its certificate is renewed by ACME, where known: readiness shows it beside the days left, and
+    names the stopped renewal when too few remain."""

@@ -35,6 +35,7 @@ def check_sites(target: DrillTarget, trust: Trust, timeout: float) -> list[SiteR
             trust,
             timeout,
             target.check_timeout_seconds,
+            target.acme.get(role),
         )
         for role, address in target.addresses.items()
     ]
@@ -115,8 +116,9 @@ def render_json(results: list[ServiceReadiness], trust: Trust) -> str:
 
 def _site_line(site: SiteReadiness) -> str:
     cert = site.certificate
+    renewal = f" (ACME {site.acme.directory}, renewed at {site.acme.renew_days} days left)" if site.acme else ""
     tls = (
-        f"cert {', '.join(cert.names)} from {cert.issuer}, {cert.days_left:g} days left"
+        f"cert {', '.join(cert.names)} from {cert.issuer}{renewal}, {cert.days_left:g} days left"
         + ("" if site.trusted else " (NOT trusted)")
         if cert
         else "no TLS"

@@ -10,6 +10,7 @@ CA so probes verify chains the way clients do, against a trust store rather than
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +47,14 @@ class SandboxPki:
     def default(self) -> Path:
         return self.directory / "default.pem"
 
+    @property
+    def acme_server(self) -> Path:
+        """The local ACME server's own HTTPS certificate (`sandbox up --acme`): its clients verify it like any."""
+        return self.directory / "acme-server.pem"
+
     @classmethod
-    def create(cls, directory: Path, hostname: str) -> SandboxPki:
+    def create(cls, directory: Path, hostname: str, acme_server: str | None = None) -> SandboxPki:
+        """The CA and its leaves; `acme_server`: also a certificate for the local ACME server at that IP address."""
         pki = cls(directory)
         directory.mkdir(parents=True, exist_ok=True)
         now = dt.datetime.now(dt.UTC)
@@ -81,7 +88,8 @@ class SandboxPki:
         )
         pki.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
 
-        def leaf(path: Path, name: str, not_before: dt.datetime, not_after: dt.datetime) -> None:
+        def leaf(path: Path, name: str, not_before: dt.datetime, not_after: dt.datetime, ip: bool = False) -> None:
+            san = x509.IPAddress(ipaddress.ip_address(name)) if ip else x509.DNSName(name)
             key = ec.generate_private_key(ec.SECP256R1())
             cert = (
                 x509.CertificateBuilder()
@@ -91,7 +99,7 @@ class SandboxPki:
                 .serial_number(x509.random_serial_number())
                 .not_valid_before(not_before)
                 .not_valid_after(not_after)
-                .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+                .add_extension(x509.SubjectAlternativeName([san]), critical=False)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                 .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
@@ -106,4 +114,6 @@ class SandboxPki:
         leaf(pki.service, hostname, now - dt.timedelta(days=1), now + dt.timedelta(days=SERVICE_DAYS))
         leaf(pki.expired, hostname, now - dt.timedelta(days=SERVICE_DAYS + 1), now - dt.timedelta(days=1))
         leaf(pki.default, DEFAULT_HOSTNAME, now - dt.timedelta(days=1), now + dt.timedelta(days=3650))
+        if acme_server is not None:
+            leaf(pki.acme_server, acme_server, now - dt.timedelta(days=1), now + dt.timedelta(days=3650), ip=True)
         return pki

@@ -6,6 +6,10 @@ from a CA made at start (pki.py) and routing on SNI and Host like the real platf
 the secondary. All processes run detached so `bascule sandbox up` can return, and their pids live in
 `state.json` so that `down`, `status` and a later drill (or `drill recover`) find them. Nothing listens
 outside 127.0.0.0/8.
+
+With `--acme` the secondary's certificate comes from a local ACME server through DNS-01 instead (`acme.py`): the zone
+then lives in PowerDNS's gsqlite3 backend behind its HTTP API, which the ACME client writes the challenge into, and
+the `switch` fault goes through that API too.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -30,7 +37,7 @@ import dns.query
 import dns.rdatatype
 import psycopg
 
-from bascule.components.powerdns.api import lua_failover_content
+from bascule.components.powerdns.api import PowerDnsApi, PowerDnsApiError, lua_failover_content
 from bascule.data import (
     DataError,
     DataPair,
@@ -48,7 +55,9 @@ from bascule.io.documents import InputError, at, mapping, read_json
 from bascule.io.escaping import quoted
 from bascule.io.files import write_atomic
 from bascule.io.processes import group_running, identity, is_same
+from bascule.sandbox import acme
 from bascule.sandbox import database as db
+from bascule.sandbox.acme import AcmeError, AcmeFiles, AcmeServer, AcmeState, Certificate, Issued, LegoRun
 from bascule.sandbox.modes import DOWN, HEALTHY, MODES
 from bascule.sandbox.pki import SandboxPki
 from bascule.spec import ServiceSpec
@@ -152,6 +161,8 @@ def _read_state(path: Path) -> dict[str, Any]:
             for role, cluster in clusters.items():
                 _check_fields(path, ("data", "clusters", role), db.Cluster, dict(mapping(path, (role,), cluster)))
             _check_fields(path, ("data",), DataState, dict(mapping(path, ("data",), raw["data"])))
+        if raw.get("acme") is not None:
+            _check_fields(path, ("acme",), AcmeState, dict(mapping(path, ("acme",), raw["acme"])))
     except InputError as exc:
         raise _unusable(path, str(exc).removeprefix(f"{path}").lstrip(": ")) from None
     return raw
@@ -176,7 +187,7 @@ def _unusable(path: Path, reason: str) -> SandboxStateError:
     """One line that says what is wrong and what to do: the processes it recorded cannot be found from it."""
     return SandboxStateError(
         f"{path}: not a sandbox state Bascule can read ({reason}); stop any pdns_server, pdns_recursor, "
-        f"postgres or `bascule.sandbox.site` processes it started by hand, then remove {path.parent}"
+        f"postgres, pebble or `bascule.sandbox.site` processes it started by hand, then remove {path.parent}"
     )
 
 
@@ -203,6 +214,8 @@ class SandboxState:
     """A caching recursive resolver in front of the authoritative server, when `pdns_recursor` is installed:
     what it answers lags by up to the TTL, as real clients' resolvers do."""
     data: DataState | None = None
+    acme: AcmeState | None = None
+    """`sandbox up --acme`: the secondary's certificate comes from a local ACME server by DNS-01."""
 
     @property
     def effective_failures(self) -> int:
@@ -221,6 +234,21 @@ class SandboxState:
     @property
     def pki(self) -> SandboxPki:
         return SandboxPki(Path(self.directory) / "pki")
+
+    @property
+    def acme_files(self) -> AcmeFiles:
+        return AcmeFiles(Path(self.directory) / "acme")
+
+    @property
+    def trust_bundle(self) -> Path:
+        """The CAs the sandbox's clients trust: its own CA, and with --acme the ACME server's roots too."""
+        return self.acme_files.trust if self.acme is not None else self.pki.ca
+
+    @property
+    def validation_dns_port(self) -> int:
+        """The DNS the ACME server and client ask: the recursor when there is one, as a CA's resolver, else the
+        authoritative server."""
+        return self.resolver_port or self.dns_port
 
 
 def checkout_root(start: Path | None = None) -> Path:
@@ -294,6 +322,22 @@ def _free_port(addresses: list[str], kind: int = socket.SOCK_STREAM) -> int:
     raise SandboxError(f"no free port shared by {', '.join(addresses)}")
 
 
+def _listening(port: int, address: str = DNS_ADDRESS) -> bool:
+    try:
+        socket.create_connection((address, port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def _acme_tools() -> tuple[str, str]:
+    """pebble and lego; `SandboxError` naming the Debian packages when one is missing."""
+    try:
+        return acme.find_tools()
+    except AcmeError as exc:
+        raise SandboxError(str(exc)) from None
+
+
 class Sandbox:
     def __init__(self, state: SandboxState):
         self.state = state
@@ -301,9 +345,14 @@ class Sandbox:
 
     # --- lifecycle -------------------------------------------------------------------------------
     @classmethod
-    def start(cls, directory: Path, service: SandboxService | None = None, data: bool = False) -> Sandbox:
+    def start(
+        cls, directory: Path, service: SandboxService | None = None, data: bool = False, acme: bool = False
+    ) -> Sandbox:
+        """Start every process and wait for steady state; `acme`: the secondary's certificate from a local ACME
+        server by DNS-01, issued once DNS answers the primary."""
         binary = find_pdns()
         bindir = db.find_bindir() if data else None
+        tools = _acme_tools() if acme else None
         directory.mkdir(parents=True, exist_ok=True)
         existing = cls.load(directory)
         if existing is not None and existing.running():
@@ -316,14 +365,17 @@ class Sandbox:
             pdns_version=_pdns_version(binary),
             service=service or SandboxService(),
         )
+        if tools is not None:
+            state.acme = AcmeState.new(*(_free_port([DNS_ADDRESS]) for _ in range(3)))
         sandbox = cls(state)
         try:
-            SandboxPki.create(state.pki.directory, state.service.hostname)
+            SandboxPki.create(state.pki.directory, state.service.hostname, DNS_ADDRESS if tools else None)
             if bindir is not None:
                 sandbox._start_data(bindir)
             for role in ADDRESSES:
                 sandbox.set_site_mode(role, HEALTHY)
-            sandbox._write_zone()
+            if state.acme is None:
+                sandbox._write_zone()
             sandbox._start_pdns(binary)
             sandbox.wait_ready()
             recursor = shutil.which("pdns_recursor") or next(
@@ -331,6 +383,8 @@ class Sandbox:
             )
             if recursor is not None:
                 sandbox._start_recursor(recursor)
+            if tools is not None:
+                sandbox._start_acme(*tools)
         except BaseException:
             sandbox.stop()
             raise
@@ -345,6 +399,7 @@ class Sandbox:
         try:
             raw["service"] = SandboxService(**raw["service"])
             raw["data"] = DataState.from_json(raw["data"]) if raw.get("data") else None
+            raw["acme"] = AcmeState(**raw["acme"]) if raw.get("acme") else None
             return cls(SandboxState(**raw))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise _unusable(path, f"{type(exc).__name__}: {exc}") from None
@@ -360,6 +415,8 @@ class Sandbox:
             raw = _read_state(path)
             self.state.pids, self.state.switched = dict(raw.get("pids", {})), bool(raw.get("switched", False))
             self.state.tokens = dict(raw.get("tokens", {}))
+            if self.state.acme is not None and raw.get("acme"):
+                self.state.acme.mode = str(raw["acme"].get("mode", HEALTHY))
 
     def running(self) -> bool:
         """Every process is up, except a site put `down` on purpose (that is a site's state, not a broken sandbox)."""
@@ -368,6 +425,8 @@ class Sandbox:
         needed = ["pdns", *sites] + (["recursor"] if self.state.resolver_port else [])
         if self.state.data is not None:
             needed += [_db(role) for role in ADDRESSES]
+        if self.state.acme is not None:
+            needed.append("pebble")
         return all(self.process_alive(name) for name in needed)
 
     def process_alive(self, name: str) -> bool:
@@ -408,12 +467,19 @@ class Sandbox:
         self.save()
         return left
 
-    def _spawn(self, name: str, argv: list[str], user: str | None = None, cwd: str | None = None) -> None:
+    def _spawn(
+        self,
+        name: str,
+        argv: list[str],
+        user: str | None = None,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child, closed below
         try:
             proc = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                user=user, cwd=cwd,
+                user=user, cwd=cwd, env=env,
             )  # fmt: skip
         finally:
             log.close()
@@ -459,12 +525,18 @@ class Sandbox:
                 "--http-port", str(self.state.http_port),
                 "--hostname", self.state.service.hostname,
                 "--pki", str(self.state.pki.directory),
+                *(["--service-cert", str(self.state.acme_files.served)] if self._acme_served(role) else []),
                 "--health-path", self.state.service.health_path,
                 "--control", str(self.control_file(role)),
                 *(["--data", str(self.data_file(role))] if self.state.data is not None else []),
             ],
         )  # fmt: skip
         self._wait(lambda: self._site_answers(role), f"site {role} did not start", self.dir / f"{role}.log")
+
+    def _acme_served(self, role: str) -> bool:
+        """The site serves the ACME certificate: the secondary of a sandbox started with --acme (until it is issued,
+        the platform's default, as a real load balancer before its certificate is uploaded)."""
+        return self.state.acme is not None and role == SECONDARY
 
     def stop_site(self, role: str) -> None:
         self._kill(role)
@@ -475,12 +547,7 @@ class Sandbox:
 
     def _site_answers(self, role: str) -> bool:
         """Listening on both ports (any answer will do: the site's mode may be a broken one on purpose)."""
-        try:
-            for port in (self.state.http_port, self.state.https_port):
-                socket.create_connection((ADDRESSES[role], port), timeout=0.5).close()
-        except OSError:
-            return False
-        return True
+        return all(_listening(port, ADDRESSES[role]) for port in (self.state.http_port, self.state.https_port))
 
     # --- data standby ----------------------------------------------------------------------------
     def data_file(self, role: str) -> Path:
@@ -686,14 +753,158 @@ class Sandbox:
             conn.execute("SELECT pg_reload_conf()")
             conn.execute("DROP TABLE IF EXISTS bascule_churn")
 
+    # --- the secondary's ACME certificate (--acme) -------------------------------------------------
+    def _acme(self) -> AcmeState:
+        if self.state.acme is None:
+            raise SandboxError(f"the sandbox in {self.dir} has no ACME certificate; start it with: "
+                               "bascule sandbox up --acme")  # fmt: skip
+        return self.state.acme
+
+    def acme_server(self) -> AcmeServer:
+        """The sandbox's pebble, which runs as long as the sandbox does."""
+        state, files = self._acme(), self.state.acme_files
+        return AcmeServer("pebble", state.directory_port, state.management_port, files.directory, files.lego)
+
+    def _start_acme(self, pebble: str, lego: str) -> None:
+        """The ACME server, then the secondary's first certificate, once DNS answers the primary (steady state).
+        Nothing of an earlier sandbox in this folder is kept: its pebbles' roots, lego's accounts and certificates."""
+        shutil.rmtree(self.state.acme_files.directory, ignore_errors=True)
+        self._start_pebble(pebble, self.acme_server(), acme.LIFETIME_DAYS)
+        self._obtain(lego, self.acme_server(), ["run"])
+
+    def _start_pebble(self, binary: str, server: AcmeServer, validity_days: int) -> None:
+        """Start an ACME server issuing certificates valid `validity_days`, and trust its root."""
+        acme.write_pebble_config(server, self.state.pki.acme_server, validity_days, self.state.http_port,
+                                 self.state.https_port)  # fmt: skip
+        argv, env = acme.pebble_command(binary, server, self.state.validation_dns_port)
+        self._spawn(server.name, argv, cwd=str(server.folder), env=env)
+        roots: list[str] = []
+
+        def answered() -> bool:
+            root = acme.fetch_root(server, self.state.pki.ca)
+            roots.extend([root] if root else [])
+            return bool(roots)
+
+        self._wait(answered, f"{server.name} did not hand out its root", self.dir / f"{server.name}.log")
+        acme.trust_root(self.state.acme_files, self.state.pki.ca, roots[0])
+
+    @contextlib.contextmanager
+    def _answers_seen(self) -> Iterator[set[str]]:
+        """Every address the hostname answers, through the DNS the ACME server asks, for as long as the block runs."""
+        seen: set[str] = set()
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                seen.update(self.resolve(self.state.service.hostname, port=self.state.validation_dns_port))
+                done.wait(0.1)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            yield seen
+        finally:
+            done.set()
+            watcher.join()
+
+    def _obtain(self, lego: str, server: AcmeServer, command: list[str], key: str | None = None) -> Issued:
+        """One ACME client run with `server`, holding the renewal job's DNS API key (or `key`); a certificate it
+        obtained is uploaded to the secondary. Says what the hostname answered meanwhile."""
+        state, files, svc = self._acme(), self.state.acme_files, self.state.service
+        obtained = server.obtained(svc.hostname)
+        before = Certificate.read(obtained).serial if obtained.is_file() else None
+        run = LegoRun(lego, server, state.api_port, key or state.job_key, self.state.validation_dns_port,
+                      self.state.pki.ca, files.log)  # fmt: skip
+        try:
+            with self._answers_seen() as seen:
+                run(svc.hostname, svc.zone, command)
+        except AcmeError as exc:
+            raise SandboxError(str(exc)) from exc
+        renewed = obtained.is_file() and Certificate.read(obtained).serial != before
+        if renewed:
+            acme.upload(server, files, svc.hostname)
+            state.answered = ",".join(sorted(seen))
+            self.save()
+        return Issued(renewed, Certificate.read(files.served), tuple(sorted(seen)) if renewed else ())
+
+    def renew(self, days: int = acme.RENEW_DAYS) -> Issued:
+        """What the scheduled renewal runs: `lego renew --days N` (renew when at most `days` whole days remain), and
+        the new certificate uploaded to the secondary. `SandboxError` when it fails (in `renewal-stopped`, PowerDNS
+        refuses the challenge record)."""
+        self.refresh()
+        return self._obtain(_acme_tools()[1], self.acme_server(), ["renew", "--days", str(days), "--no-random-sleep"])
+
+    def set_acme_mode(self, mode: str) -> str:
+        """Make renewal stop, or work again; returns a sentence saying what was done.
+
+        `renewal-stopped`: the renewal job's DNS API key is refused from now on (PowerDNS answers 401, as to a revoked
+        or expired token), and the secondary and the job's store get what weeks of failed renewals leave, a
+        certificate with `STOPPED_DAYS_LEFT` days left: from a second pebble issuing certificates that short, stopped
+        once it issued one (no certificate can be aged). `healthy`: the key is accepted again; the next renewal
+        renews (it is due).
+        """
+        if mode not in acme.ACME_MODES:
+            raise SandboxError(f"no ACME mode '{mode}': choose one of {', '.join(acme.ACME_MODES)}")
+        self.refresh()
+        state = self._acme()
+        if mode == HEALTHY:
+            said = "renewal already works" if state.mode == mode else "the renewal job's DNS API key is accepted again"
+            state.mode = mode
+            self.save()
+            return f"{said}: `bascule sandbox renew` renews the secondary's certificate when it is due"
+        pebble, lego = _acme_tools()
+        files = self.state.acme_files
+        aged = AcmeServer("pebble-aged", _free_port([DNS_ADDRESS]), _free_port([DNS_ADDRESS]), files.directory / "aged",
+                          files.lego)  # fmt: skip
+        shutil.rmtree(aged.folder, ignore_errors=True)
+        try:
+            self._start_pebble(pebble, aged, acme.STOPPED_DAYS_LEFT)
+            issued = self._obtain(lego, aged, ["run"], key=state.api_key)  # the past, when the key still worked
+        finally:
+            self._kill(aged.name)
+        state.mode = mode
+        self.save()
+        return (f"the secondary's certificate has {issued.certificate.days_left:g} days left, as if renewal had "
+                f"stopped {acme.LIFETIME_DAYS - acme.STOPPED_DAYS_LEFT} days ago, and the renewal job's DNS API key "
+                "is refused: every renewal fails until `bascule sandbox acme healthy`")  # fmt: skip
+
+    def acme_status(self) -> dict[str, Any] | None:
+        """The secondary's ACME certificate and whether renewal can work; None without --acme."""
+        if self.state.acme is None:
+            return None
+        served = self.state.acme_files.served
+        return {
+            "directory": self.acme_server().directory_url,
+            "mode": self.state.acme.mode,
+            "renew_days": acme.RENEW_DAYS,
+            "lifetime_days": acme.LIFETIME_DAYS,
+            "certificate": asdict(Certificate.read(served)) if served.is_file() else None,
+            "issued_while": [a for a in self.state.acme.answered.split(",") if a],
+        }
+
     # --- DNS -------------------------------------------------------------------------------------
     def set_switched(self, switched: bool) -> None:
         """The `switch` fault: the record skips the primary, as an operator's manual switch would."""
         self.refresh()
+        before = self._record()[0]
         self.state.switched = switched
         self.save()
-        self._write_zone()
-        self.pdns_control("bind-reload-now", self.state.service.zone)
+        if self.state.acme is None:
+            self._write_zone()
+            self.pdns_control("bind-reload-now", self.state.service.zone)
+            return
+        svc, (rtype, content) = self.state.service, self._record()
+        try:  # one PATCH: the name is never without an answer (`PowerDnsApi.change_type`)
+            if rtype == before:
+                self._zone_api().replace(svc.zone, svc.hostname, rtype, svc.ttl, [content])
+            else:
+                self._zone_api().change_type(svc.zone, svc.hostname, before, rtype, svc.ttl, [content])
+        except PowerDnsApiError as exc:
+            raise SandboxError(f"switch: {exc}") from exc
+
+    def _zone_api(self) -> PowerDnsApi:
+        assert self.state.acme is not None  # the zone is behind the API only with --acme
+        return PowerDnsApi(f"http://{DNS_ADDRESS}:{self.state.acme.api_port}", self.state.acme.api_key)
 
     def pdns_control(self, *command: str) -> str:
         control = shutil.which("pdns_control") or "/usr/bin/pdns_control"
@@ -705,11 +916,11 @@ class Sandbox:
             raise SandboxError(f"pdns_control {' '.join(command)} failed: {(proc.stdout + proc.stderr).strip()}")
         return proc.stdout.strip()
 
-    def record_line(self) -> str:
+    def _record(self) -> tuple[str, str]:
+        """The failover record's type and content: the LUA `ifurlup()` record, or the secondary alone when switched."""
         svc = self.state.service
-        label = svc.name
         if self.state.switched:
-            return f"{label} {svc.ttl} IN A {ADDRESSES[SECONDARY]}"
+            return "A", ADDRESSES[SECONDARY]
         content = lua_failover_content(
             f"https://{svc.hostname}:{self.state.https_port}{svc.health_path}",
             ADDRESSES[PRIMARY],
@@ -718,21 +929,26 @@ class Sandbox:
             interval=svc.interval_seconds,
             failures=svc.failure_threshold,
         )
-        return f"{label} {svc.ttl} IN LUA {content}"
+        return "LUA", content
+
+    def _zone_records(self) -> list[tuple[str, str, int, str]]:
+        """Every record of the zone (name, type, TTL, content): one list for the zone file and the API alike.
+
+        The SOA's last field (1 s) is how long resolvers cache a "no such name" (RFC 2308): a challenge record
+        asked for before it exists must not stay hidden behind that answer."""
+        svc = self.state.service
+        rtype, content = self._record()
+        return [
+            (svc.zone, "SOA", 3600, f"ns1.{svc.zone}. hostmaster.{svc.zone}. {int(time.time())} 3600 600 604800 1"),
+            (svc.zone, "NS", 3600, f"ns1.{svc.zone}."),
+            (f"ns1.{svc.zone}", "A", 3600, DNS_ADDRESS),
+            (svc.hostname, rtype, svc.ttl, content),
+        ]
 
     def _write_zone(self) -> None:
         svc = self.state.service
-        serial = int(time.time())
-        zone = "\n".join(
-            [
-                f"$ORIGIN {svc.zone}.",
-                f"@ 3600 IN SOA ns1.{svc.zone}. hostmaster.{svc.zone}. {serial} 3600 600 604800 1",
-                f"@ 3600 IN NS ns1.{svc.zone}.",
-                f"ns1 3600 IN A {DNS_ADDRESS}",
-                self.record_line(),
-                "",
-            ]
-        )
+        lines = [f"{name}. {ttl} IN {rtype} {content}" for name, rtype, ttl, content in self._zone_records()]
+        zone = "\n".join([f"$ORIGIN {svc.zone}.", *lines, ""])
         (self.dir / "zone.db").write_text(zone, encoding="utf-8")
         (self.dir / "named.conf").write_text(
             f'zone "{svc.zone}" {{ type master; file "{self.dir / "zone.db"}"; }};\n', encoding="utf-8"
@@ -741,8 +957,6 @@ class Sandbox:
     def _start_pdns(self, binary: str) -> None:
         svc = self.state.service
         settings = {
-            "launch": "bind",
-            "bind-config": str(self.dir / "named.conf"),
             "local-address": f"{DNS_ADDRESS}:{self.state.dns_port}",
             "enable-lua-records": "yes",
             "lua-health-checks-interval": str(svc.interval_seconds),
@@ -756,12 +970,35 @@ class Sandbox:
             "cache-ttl": "0",
             "query-cache-ttl": "0",
             "negquery-cache-ttl": "0",
-            "webserver": "no",
-            "api": "no",
             "loglevel": "4",
         }
-        (self.dir / "pdns.conf").write_text("".join(f"{k}={v}\n" for k, v in settings.items()), encoding="utf-8")
+        acme_state = self.state.acme
+        if acme_state is None:
+            settings |= {"launch": "bind", "bind-config": str(self.dir / "named.conf"), "webserver": "no", "api": "no"}
+        else:  # a backend the API can write: the ACME client puts its challenge record into the zone through it
+            database = self.dir / "pdns.sqlite3"
+            database.unlink(missing_ok=True)  # a fresh zone at every start, as the zone file is rewritten
+            with contextlib.closing(sqlite3.connect(database)) as conn:
+                conn.executescript(acme.SQLITE_SCHEMA.read_text(encoding="utf-8"))
+            settings |= {
+                "launch": "gsqlite3", "gsqlite3-database": str(database), "api": "yes", "api-key": acme_state.api_key,
+                "webserver": "yes", "webserver-address": DNS_ADDRESS, "webserver-port": str(acme_state.api_port),
+                "webserver-allow-from": "127.0.0.0/8",
+            }  # fmt: skip
+        config = self.dir / "pdns.conf"
+        config.touch(mode=0o600)  # it may hold the API key
+        config.chmod(0o600)  # a file left by an earlier sandbox keeps its mode through touch
+        config.write_text("".join(f"{k}={v}\n" for k, v in settings.items()), encoding="utf-8")
         self._spawn("pdns", [binary, f"--config-dir={self.dir}"], cwd=str(self.dir))
+        if acme_state is not None:
+            self._wait(
+                lambda: _listening(acme_state.api_port), "the PowerDNS API did not listen", self.dir / "pdns.log"
+            )
+            records = [(name, rtype, ttl, [content]) for name, rtype, ttl, content in self._zone_records()]
+            try:
+                self._zone_api().create_zone(self.state.service.zone, records)
+            except PowerDnsApiError as exc:
+                raise SandboxError(f"PowerDNS API: {exc}") from exc
         self._wait(self._dns_answers, "pdns_server did not answer", self.dir / "pdns.log")
 
     def _start_recursor(self, binary: str) -> None:
@@ -841,8 +1078,9 @@ class Sandbox:
             "answer": self.resolve(self.state.service.hostname),
             "processes": {name: self.process_alive(name) for name in self.state.pids},
             "sites": {role: {"url": self.state.site_url(role), "mode": self.site_mode(role)} for role in ADDRESSES},
-            "ca": str(self.state.pki.ca),
+            "ca": str(self.state.trust_bundle),
             "pdns_version": self.state.pdns_version,
             "failover_bound_seconds": self.state.failover_bound_seconds,
             "databases": self._databases_status() if self.state.data is not None else None,
+            "acme": self.acme_status(),
         }

@@ -54,7 +54,7 @@ def setting_differences(running: SandboxService, asked: SandboxService) -> tuple
     return described(running), described(asked)
 
 
-def running_as(directory: Path, settings: SandboxService, data: bool) -> Sandbox | None:
+def running_as(directory: Path, settings: SandboxService, data: bool, acme: bool = False) -> Sandbox | None:
     """The sandbox already running in `directory` with these settings, else None (nothing runs: start one).
 
     `up` twice is not an error, the sandbox is up as asked. One running with other settings is refused
@@ -65,9 +65,13 @@ def running_as(directory: Path, settings: SandboxService, data: bool) -> Sandbox
     if existing is None or not existing.running():
         return None
     running, asked = setting_differences(existing.state.service, settings)
-    if (existing.state.data is not None) != data:
-        running, asked = (", ".join(filter(None, (running, f"{'with' if not data else 'no'} databases"))),
-                          ", ".join(filter(None, (asked, f"{'with' if data else 'no'} databases"))))  # fmt: skip
+    for wanted, has, said in (
+        (data, existing.state.data is not None, ("with databases", "no databases")),
+        (acme, existing.state.acme is not None, ("an ACME certificate", "no ACME certificate")),
+    ):
+        if has != wanted:
+            running = ", ".join(filter(None, (running, said[not has])))
+            asked = ", ".join(filter(None, (asked, said[not wanted])))
     if running:
         raise SandboxRefused(f"a sandbox already runs in {directory} with {running}, not {asked}; stop it first with "
                              "`bascule sandbox down`")  # fmt: skip

@@ -7,7 +7,9 @@ the hostname while it is `unbound`, gets the platform's 404, which does not name
 redirects to HTTPS. Every answer of the app names the site in `X-Bascule-Site`.
 
 The mode is read from a control file on every request, so PowerDNS's checker, the drill's probes and
-`bascule sandbox site` all see the same state, and it is visible on disk after a crash.
+`bascule sandbox site` all see the same state, and it is visible on disk after a crash. The hostname's certificate
+(`--service-cert`, the sandbox CA's by default; the ACME one for the secondary of `sandbox up --acme`) is read again
+whenever its file is replaced, as a load balancer serves an uploaded certificate from its next handshake.
 With `--data FILE` the site is an app with a database, as on a real platform: the health path also asks its database
 (a primary whose database died is unhealthy, so DNS moves with the data), and `POST /canary` commits one row through
 the database the file names for writes, answering its id. The file names a read and a write connection, both to the
@@ -47,15 +49,45 @@ def _context(pem: Path) -> ssl.SSLContext:
     return context
 
 
-def tls_contexts(pki: Path, hostname: str, control: Path) -> ssl.SSLContext:
-    """The listening context: the platform default, switched per handshake by SNI and the site's mode."""
+class ServedCertificate:
+    """The service certificate as the platform holds it now: read again when its file changes (a renewed certificate
+    uploaded, as to a load balancer, served from the next handshake without a restart), the platform's default while
+    there is none (its certificate not issued yet). The file is replaced whole (rename), never written in place."""
+
+    def __init__(self, path: Path, default: ssl.SSLContext):
+        self.path, self.default = path, default
+        self._seen: tuple[int, int] | None = None
+        self._context = default
+        self._lock = threading.Lock()
+
+    def context(self) -> ssl.SSLContext:
+        try:
+            found = self.path.stat()
+        except FileNotFoundError:
+            return self.default
+        stamp = (found.st_ino, found.st_mtime_ns)
+        with self._lock:  # handshakes run in the requests' threads
+            if stamp != self._seen:
+                try:
+                    self._context = _context(self.path)
+                except (ssl.SSLError, OSError):
+                    return self._context  # unreadable: keep serving the one before, as a platform would
+                self._seen = stamp
+            return self._context
+
+
+def tls_contexts(pki: Path, hostname: str, control: Path, service_cert: Path | None = None) -> ssl.SSLContext:
+    """The listening context: the platform default, switched per handshake by SNI and the site's mode.
+
+    `service_cert`: the file holding the hostname's certificate and key (default: the sandbox CA's `service.pem`)."""
     default = _context(pki / "default.pem")
     by_mode = {EXPIRED_CERT: _context(pki / "expired.pem"), WRONG_CERT: default}
-    service = _context(pki / "service.pem")
+    service = ServedCertificate(service_cert or pki / "service.pem", default)
 
     def choose(sock: ssl.SSLObject, server_name: str | None, _initial: ssl.SSLContext) -> None:
         if server_name == hostname:
-            sock.context = by_mode.get(read_mode(control), service)
+            mode = read_mode(control)
+            sock.context = by_mode[mode] if mode in by_mode else service.context()
 
     default.sni_callback = choose
     return default
@@ -204,6 +236,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--hostname", required=True, help="The service hostname this site is bound to.")
     parser.add_argument("--pki", type=Path, required=True, help="Folder with default.pem, service.pem, expired.pem.")
+    parser.add_argument(
+        "--service-cert", type=Path, help="The hostname's certificate and key (default: service.pem of --pki)."
+    )
     parser.add_argument("--health-path", default="/healthz")
     parser.add_argument("--control", type=Path, required=True)
     parser.add_argument("--data", type=Path, help="JSON file naming the site's read and write databases.")
@@ -211,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     if not ipaddress.ip_address(args.address).is_loopback:
         parser.error(f"--address {args.address} is not a loopback address; the sandbox never listens elsewhere")
     hostname = args.hostname.lower()
-    context = tls_contexts(args.pki, hostname, args.control)
+    context = tls_contexts(args.pki, hostname, args.control, args.service_cert)
     handler = make_handler(args.name, hostname, args.health_path, args.control, args.data)
     secure = TlsServer((args.address, args.https_port), handler, context)
     plain = ThreadingHTTPServer((args.address, args.http_port), make_redirect_handler(args.https_port))

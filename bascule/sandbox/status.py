@@ -23,6 +23,15 @@ def databases_text(databases: dict[str, Any]) -> str:
     return f"{', '.join(clusters)}; {said}"
 
 
+def acme_text(found: dict[str, Any]) -> str:
+    """The secondary's ACME certificate: issuer, days left, when it renews, and whether renewal can work."""
+    cert = found.get("certificate")
+    held = f"{cert['issuer']}, {cert['days_left']:g} days left" if cert else "no certificate yet"
+    issued = f"; issued by DNS-01 while DNS answered {answer_text(found['issued_while'])}" if cert else ""
+    renewal = "works" if found["mode"] == "healthy" else f"fails ({found['mode']})"
+    return f"{held}{issued}; renewed at {found['renew_days']} days left by {found['directory']}, renewal {renewal}"
+
+
 def status_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
     """`sandbox status` for people: one labelled line per fact, in words (its JSON keeps the structure)."""
     processes = ", ".join(f"{name} {'up' if up else 'DOWN'}" for name, up in info["processes"].items())
@@ -36,6 +45,7 @@ def status_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
         ("processes", processes or "none recorded"),
         ("sites", sites),
         ("databases", databases_text(info["databases"]) if info["databases"] else "none (`bascule sandbox up --data`)"),
+        ("ACME", acme_text(info["acme"]) if info["acme"] else "none (`bascule sandbox up --acme`)"),
         ("failover bound", f"{info['failover_bound_seconds']:g} s (detection + TTL)"),
         ("CA", info["ca"]),
         ("PowerDNS", str(info["pdns_version"])),

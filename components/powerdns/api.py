@@ -77,6 +77,16 @@ class PowerDnsApi:
                 "set enable-lua-records=yes in its configuration, or the failover record would answer nothing"
             )
 
+    def create_zone(self, zone: str, rrsets: list[tuple[str, str, int, list[str]]]) -> None:
+        """A Native zone holding `rrsets` (name, type, TTL, contents), its SOA and apex NS among them. `nameservers`
+        stays empty: beside apex NS RRsets the API refuses it ("Nameservers list MUST NOT be mixed with zone-level NS
+        in rrsets")."""
+        records = [{"name": self.fqdn(name), "type": rtype, "ttl": ttl, "changetype": "REPLACE",
+                    "records": [{"content": c, "disabled": False} for c in contents]}
+                   for name, rtype, ttl, contents in rrsets]  # fmt: skip
+        self._request("POST", "/zones", {"name": self.fqdn(zone), "kind": "Native", "nameservers": [],
+                                         "rrsets": records})  # fmt: skip
+
     def replace(self, zone: str, name: str, rtype: str, ttl: int, contents: list[str]) -> None:
         rrset = {"name": self.fqdn(name), "type": rtype, "ttl": ttl, "changetype": "REPLACE",
                  "records": [{"content": c, "disabled": False} for c in contents]}  # fmt: skip
