@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from bascule.cli.common import (
-    CERT_DAYS,
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_REFUSED,
@@ -255,13 +254,24 @@ def data(
         say("then: `bascule verify --local --data` names it; `bascule sandbox data healthy` mends it")
 
 
+MAX_RENEW_DAYS = 3650
+
+
+def _renew_days(value: int) -> int:
+    """`--days` as lego takes it: whole days, from 0 to ten years (a margin above the certificates' lifetime renews
+    on every run: that forces a renewal)."""
+    if not 0 <= value <= MAX_RENEW_DAYS:
+        fail([f"--days: {value} is not a number of whole days from 0 to {MAX_RENEW_DAYS} (ten years: else a typo)"])
+    return value
+
+
 @app.command("renew")
 def renew(
     days: Annotated[
         int,
         typer.Option(
             "--days",
-            callback=CERT_DAYS.check("--days"),
+            callback=_renew_days,
             help="Renew when no more than this many whole days remain (lego's `renew --days`).",
         ),
     ] = RENEW_DAYS,

@@ -857,6 +857,10 @@ class Sandbox:
         aged = AcmeServer("pebble-aged", _free_port([DNS_ADDRESS]), _free_port([DNS_ADDRESS]), files.directory / "aged",
                           files.lego)  # fmt: skip
         shutil.rmtree(aged.folder, ignore_errors=True)
+        # A new pebble knows no account (it keeps no state), but lego keeps one per server address
+        # (`accounts/<host>_<port>`): an earlier aged pebble on the same port, which the OS may hand out again, left
+        # one that this pebble would refuse as accountDoesNotExist. Forget it, so lego registers afresh.
+        shutil.rmtree(files.lego / "accounts" / f"{acme.ADDRESS}_{aged.directory_port}", ignore_errors=True)
         try:
             self._start_pebble(pebble, aged, acme.STOPPED_DAYS_LEFT)
             issued = self._obtain(lego, aged, ["run"], key=state.api_key)  # the past, when the key still worked
