@@ -385,6 +385,9 @@ CLOUD_DNS_RECORD_SET = "gcp:dns/recordSet:RecordSet"
 GCP_HEALTH_CHECK = "gcp:compute/healthCheck:HealthCheck"
 GCP_SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
 """Its `account_id` must be 6-30 characters of `[a-z]([-a-z0-9]*[a-z0-9])` (the IAM API's accountId)."""
+OFFLINE_AZURE_TOKEN = "bascule-offline-no-login"
+"""What the offline engine answers for azure-native's `getClientToken` (no login offline, so no token): the Azure site
+then shows its stand-in for the Front Door ranges it would read with one. Any other empty answer is a failed login."""
 DYNAMIC_RESOURCE = "pulumi-python:dynamic:Resource"
 """Bascule's PowerDNS records are dynamic resources; `rtype == "LUA"` marks the failover switch."""
 

@@ -132,6 +132,9 @@ def test_outage_scales_only_the_primary_to_zero(plan_services: PlanFn, prod: lis
     assert set(changes) == {service, check_key, record_key}
     before, scaled = changes[service]
     assert (before["desiredCount"], scaled["desiredCount"]) == (2, 0)
+    # The restore's tasks update returns once they run, so the check it removes next never leaves an empty target
+    # group alone behind the alias.
+    assert before["waitForSteadyState"] is True and scaled["waitForSteadyState"] is True
     _, check = changes[check_key]
     alb = after.named("catalog-primary-alb", "aws:lb/loadBalancer:LoadBalancer")
     # HTTPS on 443 although the service's own checks may speak HTTP: port 80 only redirects, which counts healthy.

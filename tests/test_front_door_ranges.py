@@ -120,6 +120,24 @@ def test_a_failed_read_stops_the_up_naming_the_field(
         plan_services(_tm())
 
 
+def test_an_empty_token_from_a_login_stops_the_up(
+    plan_services: PlanFn, logged_in: list[httpx.Request], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the offline engine's marker means "no login": an empty token from a real one (pulumi-azure-native#3294)
+    must not put the documentation range on a live app, which would shut Front Door out while the `up` succeeds."""
+    original = engine._CloudMocks.call
+
+    def call(self: Any, args: Any) -> Any:
+        return (
+            ({"token": ""}, []) if args.token == "azure-native:authorization:getClientToken" else original(self, args)
+        )
+
+    monkeypatch.setattr(engine._CloudMocks, "call", call)
+    with pytest.raises(ProgramError, match="front_door_backend_cidrs: not given, and the Azure provider's login gave"):
+        plan_services(_tm())
+    assert logged_in == []
+
+
 def test_offline_there_is_no_login_and_no_network(plan_services: PlanFn, monkeypatch: pytest.MonkeyPatch) -> None:
     def network(*_args: Any) -> tuple[str, ...]:
         raise AssertionError("an offline run called Azure")

@@ -40,7 +40,7 @@ from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2, source_pb2
 
-from bascule.facts import GLOBAL_TYPE_PREFIXES
+from bascule.facts import GLOBAL_TYPE_PREFIXES, OFFLINE_AZURE_TOKEN
 from bascule.io.documents import InputError, read_yaml
 from bascule.io.escaping import quoted
 from bascule.io.heap import collector_paused
@@ -196,7 +196,7 @@ class _CloudMocks(pulumi_mocks.Mocks):
         if token == "azure-native:authorization:getClientToken":
             # No Azure login offline, so no token: what would call Azure's REST API with one (the Azure site's
             # reading of the AzureFrontDoor.Backend service tag) takes its offline stand-in instead of a network call.
-            return {"token": ""}, []
+            return {"token": OFFLINE_AZURE_TOKEN}, []
         result = placeholders.invoke_result_class(token)
         if result is None:
             return {}, []

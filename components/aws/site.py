@@ -264,6 +264,18 @@ class AwsSite(Site):
             cluster=cluster.arn,
             task_definition=task.arn,
             desired_count=0 if args.fault is DrillFault.OUTAGE else site.desired_count,
+            # The update returns once the tasks run (`aws ecs wait services-stable`: running = desired, one deployment),
+            # not when ECS has merely accepted the count. An `outage` drill's restore brings the tasks back in an update
+            # of its own before it removes the drill's check from the alias record (`inject_phases`); without the wait
+            # the check went at once, and for the minute the target group had no target the alias's
+            # `evaluate_target_health` may count it healthy (AWS documents an empty target group both ways,
+            # `Route53Failover._through_listener`) and send traffic back to a load balancer that answers 503. With the
+            # wait, the targets are registered when the check goes, and a target in its first checks (`initial`) is not
+            # a healthy one, so the standby keeps the traffic until they pass
+            # (https://docs.aws.amazon.com/cli/latest/reference/ecs/wait/services-stable.html). Every other `up` also
+            # fails when its tasks never start, instead of reporting success (the provider's `wait_for_steady_state`,
+            # default false).
+            wait_for_steady_state=True,
             launch_type="FARGATE",
             health_check_grace_period_seconds=60,
             # Whether the task's network interface gets a public IP (awsvpc; the API's default is DISABLED:

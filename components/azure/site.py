@@ -44,8 +44,8 @@ from bascule.components.base import (
 )
 
 OFFLINE_STAND_IN = ("192.0.2.0/24",)
-"""What an offline run (no Azure login, so no token: `bascule plan`, `check`, Pulumi's mocks) shows for prefixes read
-at deploy time: a documentation range (RFC 5737), never a real one."""
+"""What an offline run (no Azure login: `bascule plan`, `check`; its engine answers `facts.OFFLINE_AZURE_TOKEN` for the
+token) shows for prefixes read at deploy time: a documentation range (RFC 5737), never a real one."""
 
 _PROFILE = "Consumption"
 """The workload profile a site in a database's virtual network runs on: serverless, billed per use."""
@@ -198,8 +198,17 @@ class AzureSite(Site):
 
         def read(values: list[str]) -> list[str]:
             subscription_id, bearer = values
-            if not bearer:  # an offline run: no login, no network call
+            if bearer == facts.OFFLINE_AZURE_TOKEN:  # an offline run: no login, no network call
                 return list(OFFLINE_STAND_IN)
+            if not bearer:
+                # Not the stand-in: on a real app it would admit no Front Door address and take the site off the
+                # air while the `up` succeeds. An empty token has come from the provider's own login before
+                # (https://github.com/pulumi/pulumi-azure-native/issues/3294, managed identity).
+                raise pulumi.RunError(
+                    "front_door_backend_cidrs: not given, and the Azure provider's login gave an empty token to read "
+                    f"the {service_tags.FRONT_DOOR_BACKEND} service tag with; give the prefixes in the site spec "
+                    "instead"
+                )
             try:
                 return list(service_tags.fetch_front_door_backend_ipv4(subscription_id, site.location, bearer))
             except service_tags.ServiceTagError as exc:

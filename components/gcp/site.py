@@ -89,12 +89,12 @@ class GcpSite(Site):
         hc = args.service.health_check
         # The service's own runtime identity, with no role: without one a revision runs as the Compute Engine default
         # service account, which "has the Project Editor IAM role" in projects where the organisation policy does not
-        # stop the automatic grant, and "Google recommends giving every Cloud Run service ... a dedicated identity"
-        # with a minimal set of permissions (https://cloud.google.com/run/docs/securing/service-identity). The image
-        # is pulled by Cloud Run's service agent, not by this account. The deployer needs
-        # `iam.serviceAccounts.actAs` on it (roles/iam.serviceAccountUser) and the right to create it
-        # (roles/iam.serviceAccountCreator). The provider waits until a new account reads back consistently
-        # (https://github.com/GoogleCloudPlatform/magic-modules/pull/14447).
+        # stop the automatic grant, and "Google recommends giving every Cloud Run service ... a dedicated identity" with
+        # a minimal set of permissions (https://cloud.google.com/run/docs/securing/service-identity). The image is
+        # pulled by Cloud Run's service agent, not by this account. The deployer needs `iam.serviceAccounts.actAs` on it
+        # (roles/iam.serviceAccountUser, granted on the project: the account does not exist before the first `up`,
+        # docs/deploy.md) and the right to create it (roles/iam.serviceAccountCreator). The provider waits until a new
+        # account reads back consistently (https://github.com/GoogleCloudPlatform/magic-modules/pull/14447).
         identity = gcp.serviceaccount.Account(
             f"{name}-identity",
             account_id=_account_id(args.service.name, args.role.value),
