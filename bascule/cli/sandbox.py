@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -241,9 +242,16 @@ def data(
     Example: bascule sandbox data slot-lost && bascule verify --local --data
     """
     sandbox = _load(_folder(sandbox_dir, dir_alias), EXIT_BAD_INPUT)
+    _set_mode(f"data: {mode}", lambda: sandbox.set_data_mode(mode), mode, output_format,
+              "then: `bascule verify --local --data` names it; `bascule sandbox data healthy` mends it")  # fmt: skip
+
+
+def _set_mode(label: str, change: Callable[[], str], mode: str, output_format: TextOrJson, then: str) -> None:
+    """Apply one sandbox break mode (data, ACME) and say what was done; a mode other than healthy says how to see and
+    mend it."""
     try:
-        with working(f"data: {mode}"):
-            said = sandbox.set_data_mode(mode)
+        with working(label):
+            said = change()
     except SandboxError as exc:
         fail([str(exc)])
     if output_format is TextOrJson.JSON:
@@ -251,7 +259,7 @@ def data(
     else:
         out.print(said, highlight=False, soft_wrap=True)
     if mode != "healthy":
-        say("then: `bascule verify --local --data` names it; `bascule sandbox data healthy` mends it")
+        say(then)
 
 
 MAX_RENEW_DAYS = 3650
@@ -331,14 +339,6 @@ def acme_mode(
     sandbox = _load(_folder(sandbox_dir, None), EXIT_BAD_INPUT)
     if mode not in ACME_MODES:
         fail([f"no ACME mode '{mode}': choose one of {', '.join(ACME_MODES)}"])
-    try:
-        with working(f"ACME: {mode}"):
-            said = sandbox.set_acme_mode(mode)
-    except SandboxError as exc:
-        fail([str(exc)])
-    if output_format is TextOrJson.JSON:
-        emit_json({"mode": mode, "done": said})
-    else:
-        out.print(said, highlight=False, soft_wrap=True)
-    if mode != "healthy":
-        say("then: `bascule verify --local` names it; `bascule sandbox acme healthy && bascule sandbox renew` mends it")
+    _set_mode(f"ACME: {mode}", lambda: sandbox.set_acme_mode(mode), mode, output_format,
+              "then: `bascule verify --local` names it; `bascule sandbox acme healthy && bascule sandbox renew` mends "
+              "it")  # fmt: skip
