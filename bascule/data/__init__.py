@@ -26,7 +26,7 @@ from bascule.data.operations import (
     promote,
     resync,
 )
-from bascule.data.pair import PRIMARY, STANDBY, DataError, DataPair, Endpoint
+from bascule.data.pair import PRIMARY, STANDBY, DataError, DataPair, Endpoint, Login
 from bascule.data.state import PairStateError, pair_from_state, pairs_from_state
 from bascule.data.status import PairStatus, problems, render_text, status
 
@@ -39,6 +39,7 @@ __all__ = [
     "DataPair",
     "DataRefused",
     "Endpoint",
+    "Login",
     "OperationResult",
     "PairStateError",
     "PairStatus",

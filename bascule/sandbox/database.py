@@ -41,8 +41,11 @@ WAL_KEEP_MB = 64
 WAL_KEEP = f"{WAL_KEEP_MB}MB"
 """The same, as the server shows it."""
 APP_ROLE = "bascule_app"
-"""The login each site's app uses on the database beside it, the same name on both sides, as on a stack: fenced
-(read-only by default) on the standby until promotion."""
+"""The login each site's app uses on the database beside it, the same name on both sides, as on a stack: read-only
+by default on the standby until promotion (a guard), fenced (NOLOGIN) on whichever side is not the writer."""
+REPLICATOR = "bascule_replicator"
+"""The login the standby subscribes to the primary as, as on a stack: REPLICATION and SELECT on the published table,
+no superuser (https://www.postgresql.org/docs/15/logical-replication-security.html)."""
 CONNECT_TIMEOUT = 2
 SCHEMA = (
     "CREATE TABLE canary (id bigserial PRIMARY KEY, site text NOT NULL, "
@@ -191,9 +194,9 @@ def new_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-def create_schema(publisher: Cluster, subscriber: Cluster, app_password: str) -> None:
+def create_schema(publisher: Cluster, subscriber: Cluster, app_password: str, replication_password: str) -> None:
     """The database, its table and the app role on both clusters: the role writable on the publisher, read-only by
-    default on the subscriber (the fence promotion lifts)."""
+    default on the subscriber (the guard promotion lifts); the replication login on the publisher."""
     for cluster in (publisher, subscriber):
         with cluster.connect("postgres") as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
@@ -207,16 +210,23 @@ def create_schema(publisher: Cluster, subscriber: Cluster, app_password: str) ->
             app = sql.Identifier(APP_ROLE)
             conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON canary TO {}").format(app))
             conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE canary_id_seq TO {}").format(app))
+    replicator = sql.Identifier(REPLICATOR)
+    with publisher.connect("postgres") as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
+            replicator, sql.Literal(replication_password)))  # fmt: skip
     with publisher.connect() as conn:
+        conn.execute(sql.SQL("GRANT SELECT ON canary TO {}").format(replicator))
         conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE canary").format(sql.Identifier(PUBLICATION)))
 
 
-def subscribe(publisher: Cluster, subscriber: Cluster) -> None:
-    """The first subscription, copying the publisher's rows (a later re-seed is `bascule.data`'s)."""
+def subscribe(publisher: Cluster, subscriber: Cluster, replication_password: str) -> None:
+    """The first subscription, as the replication login, copying the publisher's rows (a later re-seed is
+    `bascule.data`'s)."""
+    source = publisher.conninfo(user=REPLICATOR, password=replication_password)
     with subscriber.connect() as conn:
         conn.execute(
             sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (copy_data = true)").format(
-                sql.Identifier(SUBSCRIPTION), sql.Literal(publisher.conninfo()), sql.Identifier(PUBLICATION)
+                sql.Identifier(SUBSCRIPTION), sql.Literal(source), sql.Identifier(PUBLICATION)
             )
         )
 
