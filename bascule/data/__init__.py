@@ -27,7 +27,7 @@ from bascule.data.operations import (
     resync,
 )
 from bascule.data.pair import PRIMARY, STANDBY, DataError, DataPair, Endpoint, Login
-from bascule.data.state import PairStateError, pair_from_state, pairs_from_state
+from bascule.data.state import PairStateError, pair_from_state, pairs_from_state, standby_secrets
 from bascule.data.status import PairStatus, problems, render_text, status
 
 __all__ = [
@@ -53,5 +53,6 @@ __all__ = [
     "promote",
     "render_text",
     "resync",
+    "standby_secrets",
     "status",
 ]

@@ -57,6 +57,15 @@ def standby_outputs(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]
     return found
 
 
+def standby_secrets(resources: list[dict[str, Any]]) -> list[Any]:
+    """Every secret value of every `bascule_data` in a state (passwords): never to be written anywhere."""
+    found: list[Any] = []
+    for resource in resources:
+        if resource.get("type") == STANDBY_TYPE and isinstance(resource.get("outputs"), dict):
+            unwrap_secrets(resource["outputs"].get(OUTPUT), found)
+    return found
+
+
 def pairs_from_state(resources: list[dict[str, Any]], stack: str, service: str | None = None) -> list[DataPair]:
     """Every data pair of a state (or only `service`'s): what `verify --stack S --data` checks."""
     if service is not None:
