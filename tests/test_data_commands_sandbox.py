@@ -271,6 +271,41 @@ def test_promote_refuses_a_primary_it_cannot_fence_and_fences_as_a_login_without
             conn.execute("DROP ROLE limited_admin")
 
 
+def test_when_failback_refuses_the_documented_way_back_works(box: Sandbox) -> None:
+    """docs/data.md, "When failback refuses": the failback slot gone, failback refuses and changes nothing; the
+    three steps it documents (rows copied by hand, the standby fenced and its marker reset, failback) end with a
+    replica of the primary and every row once."""
+    primary, standby = clusters(box)
+    pair = box.data_pair()
+    promote(pair)
+    with as_app(box, standby) as conn:
+        written = insert(conn, "on the standby", 2)
+    with standby.connect() as conn:
+        conn.execute("SELECT pg_drop_replication_slot(%s)", (q.reverse_slot(db.DATABASE),))
+    with pytest.raises(DataRefused, match="no failback slot"):
+        failback(pair)
+    assert box.data_state() == "promoted" and app_gets(box, standby) == WRITABLE
+    # 1. the standby's rows copied to the primary by hand
+    with standby.connect() as conn:
+        copied = conn.execute("SELECT id, site FROM canary WHERE id = ANY(%s)", (written,)).fetchall()
+    with primary.connect() as conn:
+        for row in copied:
+            conn.execute("INSERT INTO canary (id, site) VALUES (%s, %s)", row)
+    # 2. the standby fenced, its marker reset
+    with standby.connect() as conn:
+        conn.execute(f"ALTER ROLE {db.APP_ROLE} NOLOGIN")
+        conn.execute(
+            f"UPDATE {q.TABLE} SET state = 'replica', writable_since = NULL, caught_up = false WHERE site = 'standby'"
+        )
+    # 3. failback
+    result = failback(pair)
+    assert [s.detail.split(";")[0] for s in result.steps if s.step == "subscribe-standby"] == ["re-seeded"]
+    assert box.data_state() == "replica"
+    assert (app_gets(box, primary), app_gets(box, standby)) == (WRITABLE, READ_ONLY)
+    until(lambda: rows(standby) == rows(primary), "the standby re-seeded from the primary")
+    assert set(written) <= set(rows(primary))
+
+
 @pytest.mark.parametrize(
     ("mode", "cause"),
     [

@@ -10,8 +10,8 @@ promotion, failback and resync (`operations.py`). The sandbox's clusters and a s
 Nothing here prints, exits or takes locks: operations report each step to a callback and append it to a journal the
 caller hands in (`bascule.drills.journal.Journal`); `bascule.drills` adds the lock and recovery.
 
-May import: `bascule.io` and the PostgreSQL driver (psycopg). Imported by `bascule.sandbox`, `bascule.drills` and
-`bascule.cli`.
+May import: `bascule.io`, `bascule.spec.data` (the contract shared with the component) and the PostgreSQL driver
+(psycopg). Imported by `bascule.sandbox`, `bascule.drills` and `bascule.cli`.
 """
 
 from bascule.data.operations import (
