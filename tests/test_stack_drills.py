@@ -720,13 +720,9 @@ def test_recover_fails_back_the_data_of_a_killed_stack_data_drill(
     assert data_box.data_state() == "replica" and stack.drill_config() is None
 
 
-@pytest.mark.sandbox
-@needs_pdns
-@needs_pg
-def test_verify_stack_data_through_the_automation_api(data_box: Sandbox, tmp_path: Path) -> None:
-    """`bascule verify --stack S --data` end to end: a stand-in `pulumi` answers `stack export` with the program's
-    state plus a PostgresStandby at the sandbox's clusters; broken replication fails it, naming the cause."""
-    state = SandboxStack(data_box, extra=[standby_resource(data_box, stack="drill")]).state
+def _fake_pulumi(tmp_path: Path, state: list[dict[str, Any]]) -> dict[str, str]:
+    """A stand-in `pulumi` on PATH answering `stack export` with `state` (no drill marker set), and a project in
+    `tmp_path`; the environment to run `bascule` with."""
     (tmp_path / "export.json").write_text(json.dumps({"version": 3, "deployment": {"resources": state}}))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -742,7 +738,17 @@ def test_verify_stack_data_through_the_automation_api(data_box: Sandbox, tmp_pat
     )
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     (tmp_path / "Pulumi.yaml").write_text("name: bascule\nruntime: python\n")
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+@pytest.mark.sandbox
+@needs_pdns
+@needs_pg
+def test_verify_stack_data_through_the_automation_api(data_box: Sandbox, tmp_path: Path) -> None:
+    """`bascule verify --stack S --data` end to end: a stand-in `pulumi` answers `stack export` with the program's
+    state plus a PostgresStandby at the sandbox's clusters; broken replication fails it, naming the cause."""
+    state = SandboxStack(data_box, extra=[standby_resource(data_box, stack="drill")]).state
+    env = _fake_pulumi(tmp_path, state)
     command = [sys.executable, "-m", "bascule.cli", "verify", "--stack", "drill", "--cwd", str(tmp_path), "--data",
                "--no-authoritative", "--resolver", f"127.0.0.1:{data_box.state.dns_port}", "--ca-bundle",
                str(data_box.state.pki.ca), "--lock-dir", str(tmp_path / "locks"), "--format", "json"]  # fmt: skip
@@ -762,3 +768,19 @@ def test_verify_stack_data_through_the_automation_api(data_box: Sandbox, tmp_pat
                for p in service["problems"]), service["problems"]  # fmt: skip
     secrets = pair_from_state(state, "drill").secrets()
     assert all(secret not in proc.stdout + proc.stderr for secret in secrets)
+
+
+@pytest.mark.sandbox
+@needs_pdns
+def test_drill_stack_data_without_a_standby_in_the_state_is_bad_input(sandbox: Sandbox, tmp_path: Path) -> None:
+    """`drill --stack S --data` reads the service's data pair from the state before anything is changed: a stack
+    without a PostgresStandby is exit 2, naming the stack, and the stack is not touched."""
+    env = _fake_pulumi(tmp_path, SandboxStack(sandbox).state)
+    proc = subprocess.run([sys.executable, "-m", "bascule.cli", "drill", "--stack", "drill", "--service", "checkout",
+                           "--cwd", str(tmp_path), "--data", "--no-authoritative", "--resolver",
+                           f"127.0.0.1:{sandbox.state.dns_port}", "--lock-dir", str(tmp_path / "locks"),
+                           "--out", str(tmp_path / "report")],
+                          capture_output=True, text=True, env=env, timeout=90, check=False)  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--data: stack 'drill': no bascule:data:PostgresStandby in its state" in proc.stderr
+    assert not (tmp_path / "report").exists() and not list((tmp_path / "locks").glob("*.lock"))

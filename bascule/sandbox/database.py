@@ -3,7 +3,9 @@
 The publisher sits beside the primary site (127.0.0.2), the subscriber beside the secondary (127.0.0.3), as an RDS
 publication and an EU subscriber would. Logical replication is the only cross-provider path out of RDS, and it
 carries neither DDL nor sequence values. Each site's app writes to the database beside it as `bascule_app`, read-only
-on the standby until it is promoted; promotion and failback are `bascule.data`'s, through `Sandbox.data_pair()`.
+on the standby until it is promoted, and fenced (NOLOGIN) on the old primary after; promotion and failback are
+`bascule.data`'s, through `Sandbox.data_pair()`. The standby subscribes as a replication login of its own, as on a
+stack.
 The slot's retained WAL is capped with `max_slot_wal_keep_size`.
 
 Clusters are made with initdb in the sandbox's own folder, listen only on their loopback address and a port chosen
