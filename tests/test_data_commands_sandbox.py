@@ -271,6 +271,19 @@ def test_promote_refuses_a_primary_it_cannot_fence_and_fences_as_a_login_without
             conn.execute("DROP ROLE limited_admin")
 
 
+def test_a_stale_app_password_costs_the_proof_by_login_not_the_fence(box: Sandbox) -> None:
+    """The app's password in the state no longer the database's (rotated by hand): the login probe cannot run, so
+    the fence rests on the catalogs and the sessions, and says so; it is not refused for it."""
+    primary, _ = clusters(box)
+    pair = box.data_pair()
+    stale = replace(pair, primary=replace(pair.primary, app_password="not-the-password"))
+    result = promote(stale)
+    (fence,) = [s for s in result.steps if s.step == "fence-primary"]
+    assert fence.status == "done" and "no proof by login (the app's login failed: " in fence.detail
+    assert "password authentication failed" in fence.detail and "not-the-password" not in fence.detail
+    assert app_gets(box, primary) == FENCED
+
+
 def test_when_failback_refuses_the_documented_way_back_works(box: Sandbox) -> None:
     """docs/data.md, "When failback refuses": the failback slot gone, failback refuses and changes nothing; the
     three steps it documents (rows copied by hand, the standby fenced and its marker reset, failback) end with a

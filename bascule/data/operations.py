@@ -145,9 +145,9 @@ class _Run:
         return changed
 
 
-def _fence(pair: DataPair, sessions: Sessions, side: str) -> tuple[int, list[str]]:
+def _fence(pair: DataPair, sessions: Sessions, side: str) -> tuple[str, list[str]]:
     """Make `side` refuse the app: its role NOLOGIN (and read-only, belt and braces), every session from before
-    ended. Returns the sessions ended and what still lets the app in (empty when fenced)."""
+    ended. Returns what was done and proven, and what still lets the app in (empty when fenced)."""
     conn = sessions.get(side, pair.databases[0])
     since = q.set_app_role(conn, pair.app_role, login=False, read_only=True)
     ended, remaining = 0, 1
@@ -165,31 +165,31 @@ def _fence(pair: DataPair, sessions: Sessions, side: str) -> tuple[int, list[str
     role = q.app_role(conn, pair.app_role)
     if role is None or not role.fenced:
         left.append(f"{pair.app_role} may still log in")
+    proofs = []
     for database in pair.databases:
         probe = q.app_probe(pair, side, database)
-        if probe not in (None, q.APP_REFUSED):
-            left.append(f"database {database}: a login as {pair.app_role} was not refused ({probe})")
-    return ended, left
-
-
-def _fenced_detail(pair: DataPair, side: str, ended: int) -> str:
-    proof = (", a login as the app is refused" if pair.endpoint(side).app_password
-             else " (the app's password is unknown here: checked through the catalogs and the sessions)")  # fmt: skip
-    return f"{pair.app_role} NOLOGIN and read-only, {ended} sessions ended{proof}"
+        if probe in (q.APP_READ_ONLY, q.APP_WRITABLE):
+            left.append(f"database {database}: a login as {pair.app_role} was accepted ({probe})")
+        elif probe is None:
+            proofs.append("the app's password is unknown here: checked through the catalogs and the sessions")
+        elif probe != q.APP_REFUSED:  # the login could not be tried (a stale password): the catalogs still say
+            proofs.append(f"database {database}: no proof by login ({probe})")
+    proof = "; ".join(dict.fromkeys(proofs)) or "a login as the app is refused"
+    return f"{pair.app_role} NOLOGIN and read-only, {ended} sessions ended, {proof}", left
 
 
 def _open(pair: DataPair, sessions: Sessions, side: str) -> str:
     """Make `side` the writer: the app role may log in and write; its sessions from before (read-only, or none on a
-    fenced side) are ended so they reconnect writable."""
+    fenced side) are ended so they reconnect writable; a write as the app proves it where its password is known."""
     conn = sessions.get(side, pair.databases[0])
     since = q.set_app_role(conn, pair.app_role, login=True, read_only=False)
     ended = q.end_sessions(conn, pair.app_role, since)
     probe = q.app_probe(pair, side, pair.databases[0])
-    if probe not in (None, q.APP_WRITABLE):
-        raise DataError(f"{pair.app_role} was opened, but the app's probe found it {probe}")
-    return f"{pair.app_role} may log in and write; {ended} read-only sessions ended so they reconnect writable" + (
-        ", a write as the app is accepted" if probe else ""
-    )
+    if probe in (q.APP_REFUSED, q.APP_READ_ONLY):
+        raise DataError(f"{pair.app_role} was opened, but a write as the app found it {probe}")
+    proofs = {q.APP_WRITABLE: ", a write as the app is accepted", None: ""}
+    proof = proofs.get(probe, f"; no proof by a write ({probe})")
+    return f"{pair.app_role} may log in and write; {ended} read-only sessions ended so they reconnect writable{proof}"
 
 
 def _is(pair: DataPair, sessions: Sessions, side: str, writable: bool) -> str | None:
@@ -305,16 +305,13 @@ def _promote_fence(pair: DataPair, sessions: Sessions, run: _Run, result: Operat
     left: list[str] = []
 
     def act() -> str:
-        ended, found = _fence(pair, sessions, PRIMARY)
+        done, found = _fence(pair, sessions, PRIMARY)
         left.extend(found)
         if found and result.forced is None:
             q.set_app_role(sessions.get(PRIMARY, pair.databases[0]), pair.app_role, login=True, read_only=False)
             raise DataRefused([f"the primary {pair.primary.address} still lets the app in after fencing: "
                                f"{'; '.join(found)}; the fence was undone"])  # fmt: skip
-        if found:
-            return (f"{pair.app_role} NOLOGIN and read-only, {ended} sessions ended; forced ({result.forced}) "
-                    f"although {'; '.join(found)}")  # fmt: skip
-        return _fenced_detail(pair, PRIMARY, ended)
+        return done + (f"; forced ({result.forced}) although {'; '.join(found)}" if found else "")
 
     run.step("fence-primary", PRIMARY, f"make {pair.app_role} NOLOGIN (and read-only) on the primary, end its "
              "sessions, check that a login as the app is refused", lambda: None, act)  # fmt: skip
@@ -567,10 +564,10 @@ def _replayed(record: dict[str, Any]) -> bool:
 
 
 def _fence_standby(pair: DataPair, sessions: Sessions) -> str:
-    ended, left = _fence(pair, sessions, STANDBY)
+    done, left = _fence(pair, sessions, STANDBY)
     if left:
         raise DataError(f"the standby still lets the app in after fencing: {'; '.join(left)}")
-    return _fenced_detail(pair, STANDBY, ended)
+    return done
 
 
 def _failback_begin(
