@@ -51,7 +51,7 @@ from bascule.sandbox import PRIMARY, Sandbox
 from bascule.sandbox.modes import HEALTHY, UNBOUND, WRONG_CERT
 from bascule.sandbox.pki import DEFAULT_HOSTNAME
 from bascule.spec import DRILL_KEY, SERVICE_TYPE, SERVICES_KEY
-from tests.conftest import ROOT, have_pdns, standby_resource
+from tests.conftest import ROOT, have_pdns, standby_resource, wait_until
 
 SECRET = "hunter2-db-password-7f3a"
 CONFIG_SECRET = "pdns-api-key-0c41e9"
@@ -749,6 +749,9 @@ def test_verify_stack_data_through_the_automation_api(data_box: Sandbox, tmp_pat
     state plus a PostgresStandby at the sandbox's clusters; broken replication fails it, naming the cause."""
     state = SandboxStack(data_box, extra=[standby_resource(data_box, stack="drill")]).state
     env = _fake_pulumi(tmp_path, state)
+    # A failback before this (the tests above) fences each side in turn, so each site's health, which asks its
+    # database, failed for a moment: wait for the sandbox's health checks to see both healthy again.
+    assert wait_until(lambda: data_box.resolve("checkout.sandbox.test") == ["127.0.0.2"], 30)
     command = [sys.executable, "-m", "bascule.cli", "verify", "--stack", "drill", "--cwd", str(tmp_path), "--data",
                "--no-authoritative", "--resolver", f"127.0.0.1:{data_box.state.dns_port}", "--ca-bundle",
                str(data_box.state.pki.ca), "--lock-dir", str(tmp_path / "locks"), "--format", "json"]  # fmt: skip
