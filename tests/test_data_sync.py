@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import pytest
 from psycopg import sql
 
 from bascule.components.data import sync
-from bascule.data import DataPair, Endpoint, Login, StepResult, failback, problems, promote, status
+from bascule.data import DataError, DataPair, Endpoint, Login, StepResult, failback, problems, promote, status
 from bascule.sandbox import database as db
 from tests.conftest import wait_until
 
@@ -304,3 +305,14 @@ def test_status_names_a_standby_without_logical_wal(servers: tuple[Server, Serve
         standby.stop()
         standby.start(f"max_worker_processes={sync.MIN_WORKERS}")
     assert not any("wal_level" in line for line in problems(status(pair)))
+
+
+def test_a_server_that_answers_and_refuses_is_not_blamed_on_the_path(servers: tuple[Server, Server]) -> None:
+    """A connection error says why the server may be out of reach only when it was: a server that answered and
+    refused the login (here a wrong password) gets no word about the network."""
+    publisher, standby = servers
+    pair = pair_of(publisher, standby)
+    wrong = replace(pair, standby=replace(pair.standby, password="not-the-password", reach="a word about the path"))
+    with pytest.raises(DataError) as caught:
+        wrong.connect("standby", DATABASE)
+    assert "password authentication failed" in str(caught.value) and "a word about the path" not in str(caught.value)
