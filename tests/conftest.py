@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 import subprocess
@@ -152,3 +153,32 @@ def serve_pack(python: str, pack: Path, env: dict[str, str] | None = None) -> It
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def standby_resource(sandbox: Sandbox, service: str = "checkout", stack: str = "prod") -> dict[str, Any]:
+    """A `PostgresStandby` as `pulumi stack export --show-secrets` lists it, its `bascule_data` pointing at the
+    sandbox's two real clusters (as the component's points at RDS and Flexible Server): every key of the contract,
+    every secret in Pulumi's envelope."""
+    from bascule.io.secrets import SECRET_SIG, SIG_KEY
+    from bascule.sandbox import PRIMARY, SECONDARY
+    from bascule.sandbox import database as db
+    from bascule.spec.data import OUTPUT, STANDBY_TYPE
+
+    data = sandbox.state.data
+    assert data is not None, "the sandbox was started without --data"
+
+    def secret(value: Any) -> dict[str, str]:
+        return {SIG_KEY: SECRET_SIG, "plaintext": json.dumps(value)}
+
+    def end(role: str, provider: str) -> dict[str, Any]:
+        cluster = data.clusters[role]
+        return {"host": cluster.address, "port": cluster.port, "user": db.USER, "password": secret(cluster.password),
+                "sslmode": "disable", "provider": provider, "app_password": secret(data.app_password)}  # fmt: skip
+
+    output = {"service": service, "databases": [db.DATABASE], "app_role": db.APP_ROLE,
+              "primary": end(PRIMARY, "aws-rds"), "standby": end(SECONDARY, "azure-flexible"),
+              "replication": {"user": db.REPLICATOR, "password": secret(data.replication_password)},
+              "publications": {db.DATABASE: db.PUBLICATION}, "subscriptions": {db.DATABASE: db.SUBSCRIPTION},
+              "wal_keep_mb": db.WAL_KEEP_MB, "rpo_seconds": sandbox.state.service.rpo_seconds}  # fmt: skip
+    return {"urn": f"urn:pulumi:{stack}::shop::{STANDBY_TYPE}::{service}-data", "type": STANDBY_TYPE,
+            "custom": False, "outputs": {OUTPUT: output}}  # fmt: skip

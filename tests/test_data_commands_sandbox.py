@@ -22,13 +22,11 @@ import pytest
 
 from bascule.data import FAILBACK, PROMOTE, DataRefused, StepResult, failback, problems, promote, status
 from bascule.data import sql as q
-from bascule.data.state import STANDBY_TYPE
 from bascule.drills.data_ops import DataTarget, run_operation
 from bascule.drills.journal import read_journal
-from bascule.io.secrets import SECRET_SIG, SIG_KEY
 from bascule.sandbox import PRIMARY, SECONDARY, Sandbox, SandboxService
 from bascule.sandbox import database as db
-from tests.conftest import have_pdns
+from tests.conftest import have_pdns, standby_resource
 from tests.test_fault_matrix import until
 
 pytestmark = pytest.mark.sandbox
@@ -91,11 +89,12 @@ def clusters(box: Sandbox) -> tuple[db.Cluster, db.Cluster]:
 
 
 @contextmanager
-def as_app(box: Sandbox, cluster: db.Cluster) -> Iterator[psycopg.Connection[Any]]:
-    """A session as the application's login, on the database beside one site."""
+def as_app(box: Sandbox, cluster: db.Cluster, **options: str) -> Iterator[psycopg.Connection[Any]]:
+    """A session as the application's login, on the database beside one site (`options`: libpq's, as a client
+    could pass them)."""
     assert box.state.data is not None
     with psycopg.connect(cluster.conninfo(user=db.APP_ROLE, password=box.state.data.app_password),
-                         autocommit=True) as conn:  # fmt: skip
+                         autocommit=True, **options) as conn:  # fmt: skip
         yield conn
 
 
@@ -109,14 +108,22 @@ def rows(cluster: db.Cluster) -> dict[int, str]:
         return {int(i): str(s) for i, s in conn.execute("SELECT id, site FROM canary").fetchall()}
 
 
-def refused(box: Sandbox, cluster: db.Cluster) -> bool:
-    """A write as the app role on `cluster` is refused as a read-only transaction (the fence)."""
-    with as_app(box, cluster) as conn:
-        try:
-            insert(conn, "fence-probe")
-        except psycopg.errors.ReadOnlySqlTransaction:
-            return True
-    return False
+FENCED, READ_ONLY, WRITABLE = "fenced", "read-only", "writable"
+
+
+def app_gets(box: Sandbox, cluster: db.Cluster, **options: str) -> str:
+    """What the application's login gets on `cluster` when it writes a row: FENCED (its login refused: NOLOGIN),
+    READ_ONLY (the insert refused: a replica's guard) or WRITABLE (the insert committed)."""
+    try:
+        with as_app(box, cluster, **options) as conn:
+            try:
+                insert(conn, "fence-probe")
+            except psycopg.errors.ReadOnlySqlTransaction:
+                return READ_ONLY
+    except psycopg.OperationalError as exc:
+        assert "is not permitted to log in" in str(exc), exc
+        return FENCED
+    return WRITABLE
 
 
 class Stop(Exception):
@@ -137,6 +144,8 @@ def test_status_json_reports_subscription_slot_and_measured_lag(box: Sandbox) ->
     doc = json.loads(proc.stdout)
     assert doc["state"] == "replica" and doc["problems"] == [] and doc["rpo_seconds"] == 2
     assert doc["sides"]["primary"]["app_read_only"] is False and doc["sides"]["standby"]["app_read_only"] is True
+    assert doc["sides"]["primary"]["app_login"] is doc["sides"]["standby"]["app_login"] is True
+    assert doc["sides"]["primary"]["wal_level"] == doc["sides"]["standby"]["wal_level"] == "logical"
     (found,) = doc["databases"]
     sub = found["subscription"]
     assert sub["enabled"] is True and isinstance(sub["worker_pid"], int) and sub["errors"] == 0
@@ -160,8 +169,11 @@ def test_promote_fences_the_reachable_primary_and_failback_brings_every_row_back
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
     assert result["outcome"] == "done" and result["primary_reachable"] and result["caught_up"] == {"bascule": True}
-    assert [s["status"] for s in result["steps"] if s["step"] == "fence-primary"] == ["done"]
-    assert refused(box, primary)  # the old primary takes no more of the app's writes
+    (fence,) = [s for s in result["steps"] if s["step"] == "fence-primary"]
+    assert fence["status"] == "done" and "a login as the app is refused" in fence["detail"]
+    assert app_gets(box, primary) == FENCED  # the old primary takes no more of the app's writes ...
+    # ... whatever the client asks for: the fence is the role's LOGIN, which no session can turn back on.
+    assert app_gets(box, primary, options="-c default_transaction_read_only=off") == FENCED
     with as_app(box, standby) as conn:  # the new one takes all of them: inserts, updates, deletes
         after = insert(conn, "after", 3)
         conn.execute("UPDATE canary SET site = 'updated on the standby' WHERE id = %s", (before[0],))
@@ -174,7 +186,7 @@ def test_promote_fences_the_reachable_primary_and_failback_brings_every_row_back
     on_primary = rows(primary)
     assert {i: on_primary.get(i) for i in expected} == expected and before[1] not in on_primary
     until(lambda: rows(standby) == rows(primary), "the standby a copy of the primary again")
-    assert refused(box, standby)
+    assert app_gets(box, standby) == READ_ONLY  # a replica again: the app may log in to read, read-only by default
     with as_app(box, primary) as conn:
         assert insert(conn, "after failback")[0] > max(after)  # the primary's sequence is past the standby's rows
     events = read_journal(journal)
@@ -206,10 +218,10 @@ def test_promote_without_the_primary_then_failback_keeps_the_rows_of_both_sides(
     assert not set(orphans) & set(rows(standby))
 
     box.start_database(PRIMARY)  # back, and not fenced: promote again does it
-    assert not refused(box, primary)
+    assert app_gets(box, primary) == WRITABLE
     again = promote(pair)
     assert {s.step for s in again.steps if s.status == "done"} == {"fence-primary", "record-primary"}
-    assert refused(box, primary)
+    assert app_gets(box, primary) == FENCED
 
     back = failback(pair)
     assert [s.detail.split(";")[0] for s in back.steps if s.step == "subscribe-standby"] == ["re-seeded"]
@@ -220,9 +232,9 @@ def test_promote_without_the_primary_then_failback_keeps_the_rows_of_both_sides(
 
 
 def test_promote_refuses_a_primary_it_cannot_fence_and_fences_as_a_login_without_superuser(box: Sandbox) -> None:
-    """The primary's admin as the clouds' are: NOSUPERUSER with CREATEROLE. Without pg_signal_backend and
-    pg_read_all_stats it cannot see and end the app's sessions, so nothing is changed unless forced; with them, the
-    fence holds and ends a session that was open before it."""
+    """The primary's admin as the clouds' are: NOSUPERUSER with CREATEROLE. Without a way to see and end the app's
+    sessions, nothing is changed unless forced; a member of the app role (as the sync job makes the Flexible Server
+    admin) needs nothing more: the fence holds, ends a session that was open before it, and refuses new logins."""
     primary, _ = clusters(box)
     with primary.connect("postgres") as conn:
         conn.execute("CREATE ROLE limited_admin LOGIN CREATEROLE PASSWORD 'limited-pw'")
@@ -235,21 +247,21 @@ def test_promote_refuses_a_primary_it_cannot_fence_and_fences_as_a_login_without
     try:
         with pytest.raises(DataRefused) as caught:
             promote(limited)
-        assert "GRANT pg_signal_backend, pg_read_all_stats TO limited_admin" in str(caught.value)
-        assert not refused(box, primary) and box.data_state() == "replica"  # nothing was changed
+        assert f"run `GRANT {db.APP_ROLE} TO limited_admin` there" in str(caught.value)
+        assert app_gets(box, primary) == WRITABLE and box.data_state() == "replica"  # nothing was changed
         forced = promote(limited, force_reason="drill of the refusal", dry_run=True)
         assert forced.steps[0].step == "fence-primary" and forced.steps[0].status == "skipped"
         assert "forced (drill of the refusal)" in forced.steps[0].detail
 
         with primary.connect("postgres") as conn:
-            conn.execute("GRANT pg_signal_backend, pg_read_all_stats TO limited_admin")
+            conn.execute(f"GRANT {db.APP_ROLE} TO limited_admin")
         assert problems(status(limited)) == []  # status reads everything it needs without superuser
         with as_app(box, primary) as held:
             result = promote(limited)
             assert result.outcome == "done" and result.caught_up == {"bascule": True}
             with pytest.raises(psycopg.OperationalError):  # ended by the fence
                 held.execute("SELECT 1")
-        assert refused(box, primary)
+        assert app_gets(box, primary) == FENCED
     finally:
         box.restore_data()
         with primary.connect() as conn:
@@ -257,6 +269,54 @@ def test_promote_refuses_a_primary_it_cannot_fence_and_fences_as_a_login_without
             conn.execute("REVOKE CREATE ON SCHEMA public FROM limited_admin")
         with primary.connect("postgres") as conn:
             conn.execute("DROP ROLE limited_admin")
+
+
+def test_a_stale_app_password_costs_the_proof_by_login_not_the_fence(box: Sandbox) -> None:
+    """The app's password in the state no longer the database's (rotated by hand): the login probe cannot run, so
+    the fence rests on the catalogs and the sessions, and says so; it is not refused for it."""
+    primary, _ = clusters(box)
+    pair = box.data_pair()
+    stale = replace(pair, primary=replace(pair.primary, app_password="not-the-password"))
+    result = promote(stale)
+    (fence,) = [s for s in result.steps if s.step == "fence-primary"]
+    assert fence.status == "done" and "no proof by login (the app's login failed: " in fence.detail
+    assert "password authentication failed" in fence.detail and "not-the-password" not in fence.detail
+    assert app_gets(box, primary) == FENCED
+
+
+def test_when_failback_refuses_the_documented_way_back_works(box: Sandbox) -> None:
+    """docs/data.md, "When failback refuses": the failback slot gone, failback refuses and changes nothing; the
+    three steps it documents (rows copied by hand, the standby fenced and its marker reset, failback) end with a
+    replica of the primary and every row once."""
+    primary, standby = clusters(box)
+    pair = box.data_pair()
+    promote(pair)
+    with as_app(box, standby) as conn:
+        written = insert(conn, "on the standby", 2)
+    with standby.connect() as conn:
+        conn.execute("SELECT pg_drop_replication_slot(%s)", (q.reverse_slot(db.DATABASE),))
+    with pytest.raises(DataRefused, match="no failback slot"):
+        failback(pair)
+    assert box.data_state() == "promoted" and app_gets(box, standby) == WRITABLE
+    # 1. the standby's rows copied to the primary by hand
+    with standby.connect() as conn:
+        copied = conn.execute("SELECT id, site FROM canary WHERE id = ANY(%s)", (written,)).fetchall()
+    with primary.connect() as conn:
+        for row in copied:
+            conn.execute("INSERT INTO canary (id, site) VALUES (%s, %s)", row)
+    # 2. the standby fenced, its marker reset
+    with standby.connect() as conn:
+        conn.execute(f"ALTER ROLE {db.APP_ROLE} NOLOGIN")
+        conn.execute(
+            f"UPDATE {q.TABLE} SET state = 'replica', writable_since = NULL, caught_up = false WHERE site = 'standby'"
+        )
+    # 3. failback
+    result = failback(pair)
+    assert [s.detail.split(";")[0] for s in result.steps if s.step == "subscribe-standby"] == ["re-seeded"]
+    assert box.data_state() == "replica"
+    assert (app_gets(box, primary), app_gets(box, standby)) == (WRITABLE, READ_ONLY)
+    until(lambda: rows(standby) == rows(primary), "the standby re-seeded from the primary")
+    assert set(written) <= set(rows(primary))
 
 
 @pytest.mark.parametrize(
@@ -301,13 +361,15 @@ def test_an_interrupted_promote_is_finished_by_running_it_again(box: Sandbox) ->
     found = status(pair)
     assert found.state == "promoting"
     assert any("a promotion was interrupted" in p for p in problems(found))
-    assert refused(box, primary) and refused(box, standby)  # half way, nobody takes the app's writes
+    # Half way, nobody takes the app's writes: the old primary refuses the app's login, the standby is still a
+    # replica, read-only by default.
+    assert (app_gets(box, primary), app_gets(box, standby)) == (FENCED, READ_ONLY)
     proc = cli("data", "promote", "--local", "--sandbox-dir", box.state.directory, "-f", "json",
                "--journal", str(Path(box.state.directory) / "journal.jsonl"))  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     steps = {s["step"]: s["status"] for s in json.loads(proc.stdout)["steps"]}
     assert steps["stop-subscription"] == "already" and steps["failback-slot"] == "done"
-    assert box.data_state() == "promoted" and not refused(box, standby)
+    assert box.data_state() == "promoted" and app_gets(box, standby) == WRITABLE
 
 
 def test_drill_recover_finishes_an_interrupted_promote_and_failback(box: Sandbox, tmp_path: Path) -> None:
@@ -328,37 +390,22 @@ def test_drill_recover_finishes_an_interrupted_promote_and_failback(box: Sandbox
         assert list(locks.glob("*.lock")) == []
 
     killed(PROMOTE, "failback-slot")
-    assert box.data_state() == "promoted" and refused(box, primary) and not refused(box, standby)
+    assert box.data_state() == "promoted" and (app_gets(box, primary), app_gets(box, standby)) == (FENCED, WRITABLE)
     with as_app(box, standby) as conn:
         written = insert(conn, "between", 2)
     killed(FAILBACK, "replay")
-    assert box.data_state() == "replica" and not refused(box, primary) and refused(box, standby)
+    assert box.data_state() == "replica" and (app_gets(box, primary), app_gets(box, standby)) == (WRITABLE, READ_ONLY)
     assert set(written) <= set(rows(primary))
     kinds = [e["kind"] for e in read_journal(journal)]
     assert kinds.count("recovering") == 2 and kinds.count("data-done") == 2
 
 
-def _secret(value: Any) -> dict[str, str]:
-    return {SIG_KEY: SECRET_SIG, "plaintext": json.dumps(value)}
-
-
-def _stack(box: Sandbox, tmp_path: Path, **drop: str) -> tuple[Path, dict[str, str]]:
+def _stack(box: Sandbox, tmp_path: Path, *drop: str) -> tuple[Path, dict[str, str]]:
     """A Pulumi project whose `pulumi` answers `stack export --show-secrets` with a state holding a PostgresStandby
     whose `bascule_data` points at the sandbox's clusters (as the component would at RDS and Flexible Server)."""
-    primary, standby = clusters(box)
-
-    def end(cluster: db.Cluster, provider: str) -> dict[str, Any]:
-        return {"host": cluster.address, "port": cluster.port, "user": db.USER, "password": _secret(cluster.password),
-                "sslmode": "disable", "provider": provider}  # fmt: skip
-
-    data = {"service": "checkout", "databases": [db.DATABASE], "app_role": db.APP_ROLE,
-            "primary": end(primary, "aws-rds"), "standby": end(standby, "azure-flexible"),
-            "publications": {db.DATABASE: db.PUBLICATION}, "subscriptions": {db.DATABASE: db.SUBSCRIPTION},
-            "wal_keep_mb": db.WAL_KEEP_MB, "rpo_seconds": 2}  # fmt: skip
+    resource = standby_resource(box)
     for key in drop:
-        del data[key]
-    resource = {"urn": f"urn:pulumi:prod::shop::{STANDBY_TYPE}::checkout-data", "type": STANDBY_TYPE,
-                "custom": False, "outputs": {"bascule_data": data}}  # fmt: skip
+        del resource["outputs"]["bascule_data"][key]
     project, bin_dir = tmp_path / "project", tmp_path / "bin"
     project.mkdir()
     bin_dir.mkdir()
@@ -383,13 +430,13 @@ def test_the_stack_path_reads_the_pair_from_the_state_and_reaches_real_databases
     proc = cli("data", "promote", *on_stack, "--dry-run", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "would   fence-primary on primary" in proc.stdout and "dry run: nothing was changed" in proc.stdout
-    assert box.data_state() == "replica" and not refused(box, clusters(box)[0])
+    assert box.data_state() == "replica" and app_gets(box, clusters(box)[0]) == WRITABLE
     for cluster in clusters(box):
         assert cluster.password not in proc.stdout + proc.stderr
 
 
 def test_a_stack_state_missing_a_contract_key_is_refused_naming_it(box: Sandbox, tmp_path: Path) -> None:
-    project, env = _stack(box, tmp_path, wal_keep_mb="")
+    project, env = _stack(box, tmp_path, "wal_keep_mb")
     proc = cli("data", "status", "--stack", "prod", "--cwd", str(project), env=env)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "stack 'prod'" in proc.stderr and "'wal_keep_mb'" in proc.stderr and "Traceback" not in proc.stderr

@@ -15,8 +15,10 @@ import pytest
 
 from bascule.components.data import sync
 from bascule.components.data.plugin import standby_subnets
+from bascule.data import pair_from_state
 from bascule.offline import engine
 from bascule.spec import SpecError, parse_services
+from bascule.spec.data import OUTPUT, STANDBY_TYPE
 from tests.conftest import Plan, stack_config
 from tests.test_policies import both, rules_of
 
@@ -251,20 +253,28 @@ def test_a_service_without_data_keeps_its_sites_as_they_were(plan_services: Plan
 
 def test_bascule_data_output_is_the_contracts_with_passwords_secret(plan_services: PlanFn) -> None:
     plan = plan_services(data_services())
-    (out,) = [r.outputs["bascule_data"] for r in plan.of_type("bascule:data:PostgresStandby")]
-    assert set(out) == {"service", "databases", "app_role", "primary", "standby", "publications", "subscriptions",
-                        "wal_keep_mb", "rpo_seconds"}  # fmt: skip
+    (resource,) = plan.of_type(STANDBY_TYPE)
+    out = resource.outputs[OUTPUT]
+    assert set(out) == {"service", "databases", "app_role", "primary", "standby", "replication", "publications",
+                        "subscriptions", "wal_keep_mb", "rpo_seconds"}  # fmt: skip
     assert (out["service"], out["databases"], out["app_role"]) == ("checkout", ["checkout"], "checkout_app")
     assert (out["wal_keep_mb"], out["rpo_seconds"]) == (10240, 30)
     assert out["publications"] == out["subscriptions"] == {"checkout": "bascule_checkout"}
     rds, server = plan.named("checkout-data-primary"), plan.named("checkout-data-standby")
     for end, host, provider in (("primary", rds.outputs["address"], "aws-rds"),
                                 ("standby", server.outputs["fullyQualifiedDomainName"], "azure-flexible")):  # fmt: skip
-        assert set(out[end]) == {"host", "port", "user", "password", "sslmode", "provider"}
+        assert set(out[end]) == {"host", "port", "user", "password", "sslmode", "provider", "app_password"}
         assert (out[end]["host"], out[end]["user"], out[end]["sslmode"], out[end]["provider"]) == (
             host, "bascule", "require", provider)  # fmt: skip
-        assert is_secret(out[end]["password"]) and not is_secret(out[end]["host"])
+        assert is_secret(out[end]["password"]) and is_secret(out[end]["app_password"])
+        assert not is_secret(out[end]["host"])
     assert out["standby"]["port"] == 5432
+    assert out["replication"]["user"] == "bascule_replicator" and is_secret(out["replication"]["password"])
+    # The commands' reader takes the planned output as it is: the contract is one on both sides.
+    pair = pair_from_state([{"urn": resource.urn, "type": resource.type, "outputs": resource.outputs}], "data")
+    assert pair.replication is not None and pair.replication.user == "bascule_replicator"
+    assert pair.standby.reach.startswith("the standby is a Flexible Server inside its own virtual network")
+    assert len(set(pair.secrets())) == 5
 
 
 def test_a_network_of_the_sites_own_holds_the_database(plan_services: PlanFn) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bascule.data import PairStateError, pair_from_state, pairs_from_state
+from bascule.data import DataError, PairStateError, pair_from_state, pairs_from_state
 from bascule.data.state import STANDBY_TYPE
 from bascule.io.secrets import SECRET_SIG, SIG_KEY
 
@@ -27,9 +27,11 @@ def output(service: str = "checkout", **changes: Any) -> dict[str, Any]:
         "databases": ["checkout"],
         "app_role": "checkout_app",
         "primary": {"host": "db.rds.example", "port": 5432, "user": "bascule", "password": secret(PASSWORD),
-                    "sslmode": "require", "provider": "aws-rds"},
+                    "sslmode": "require", "provider": "aws-rds", "app_password": secret("app-one")},
         "standby": {"host": "db.postgres.database.azure.com", "port": 5432, "user": "bascule",
-                    "password": secret("other-secret"), "sslmode": "require", "provider": "azure-flexible"},
+                    "password": secret("other-secret"), "sslmode": "require", "provider": "azure-flexible",
+                    "app_password": secret("app-two")},
+        "replication": {"user": "bascule_replicator", "password": secret("replicator-secret")},
         "publications": {"checkout": "bascule_pub"},
         "subscriptions": {"checkout": "bascule_sub"},
         "wal_keep_mb": 10240,
@@ -49,13 +51,16 @@ def test_the_output_becomes_a_pair_with_its_secrets_unwrapped() -> None:
     assert (pair.service, pair.databases, pair.app_role) == ("checkout", ("checkout",), "checkout_app")
     assert pair.primary.password == PASSWORD and pair.primary.provider == "aws-rds"
     assert pair.subscriptions == {"checkout": "bascule_sub"} and pair.rpo_seconds == 30.0
-    assert set(pair.secrets()) == {PASSWORD, "other-secret"}
-    assert PASSWORD not in repr(pair)
+    assert set(pair.secrets()) == {PASSWORD, "other-secret", "app-one", "app-two", "replicator-secret"}
+    assert all(secret not in repr(pair) for secret in pair.secrets())
     assert "sslmode=require" in pair.standby.conninfo("checkout")
+    assert "user=bascule_replicator" in pair.publisher("checkout") and "dbname=checkout" in pair.publisher("checkout")
+    assert pair.primary.app_password == "app-one" and pair.standby.app_password == "app-two"
 
 
 @pytest.mark.parametrize("path", ["wal_keep_mb", "publications", "standby.password", "primary.sslmode",
-                                  "subscriptions.checkout"])  # fmt: skip
+                                  "subscriptions.checkout", "replication", "replication.password",
+                                  "standby.app_password"])  # fmt: skip
 def test_a_missing_key_is_refused_in_one_line_naming_the_stack_and_the_key(path: str) -> None:
     data = output()
     *parents, key = path.split(".")
@@ -93,6 +98,33 @@ def test_several_standbys_need_a_service_and_verify_reads_them_all() -> None:
     assert [p.service for p in pairs_from_state(resources, "prod")] == ["checkout", "search"]
     with pytest.raises(PairStateError, match="no data standby for service 'billing'"):
         pair_from_state(resources, "prod", "billing")
+
+
+def test_a_number_that_went_through_protobuf_is_still_a_port() -> None:
+    data = output()
+    data["primary"] = copy.deepcopy(data["primary"]) | {"port": 5432.0}
+    assert pair_from_state(state(data), "prod").primary.port == 5432
+    data["primary"]["port"] = 5432.5
+    with pytest.raises(PairStateError, match=r"primary\.port: unexpected float"):
+        pair_from_state(state(data), "prod")
+
+
+def test_a_server_out_of_reach_is_named_with_why() -> None:
+    """A stack's standby has no public endpoint: a connection that never reaches it says so, naming the host; a
+    server that answers and refuses (a password) is not blamed on the path."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    data = output()
+    data["standby"] = copy.deepcopy(data["standby"]) | {"host": "127.0.0.1", "port": port}
+    pair = pair_from_state(state(data), "prod")
+    with pytest.raises(DataError) as caught:
+        pair.connect("standby", "checkout")
+    message = str(caught.value)
+    assert message.startswith(f"standby 127.0.0.1:{port} database checkout: ")
+    assert "no public endpoint: run `bascule data` from a machine in that network" in message
 
 
 def test_a_state_without_the_component_says_so() -> None:

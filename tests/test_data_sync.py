@@ -3,8 +3,8 @@
 What the job does on Azure, here on loopback: it creates on the standby the published tables it lacks, from the
 primary's definitions and owned by the application; it waits for the restart (failing until then), then subscribes;
 a table the migrations add later on the primary replicates after its next run without a manual REFRESH or a
-migration run on the standby; the application's login is read-only until promotion and stays as promotion left it;
-a promoted database is never subscribed again. The replication login is not a superuser here, as on RDS; the
+migration run on the standby; the application's login is read-only until promotion and stays as the data commands
+leave it; the job and `bascule data promote|failback` agree on the promotion marker. The replication login is not a superuser here, as on RDS; the
 standby's administrator is one where Flexible Server's is not: this checks the script's logic, not Azure's
 permission model.
 """
@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest
 from psycopg import sql
 
 from bascule.components.data import sync
+from bascule.data import DataError, DataPair, Endpoint, Login, StepResult, failback, problems, promote, status
 from bascule.sandbox import database as db
 from tests.conftest import wait_until
 
@@ -202,27 +204,115 @@ def test_job_creates_the_tables_waits_for_the_restart_then_subscribes_and_follow
         conn.execute("INSERT INTO orders (item) VALUES ('split brain')")
 
 
-def test_a_promoted_database_is_never_subscribed_again(servers: tuple[Server, Server]) -> None:
+def pair_of(publisher: Server, standby: Server) -> DataPair:
+    """The two servers as `bascule data` reads a stack's pair: the replication login and both app passwords known."""
+
+    def end(server: Server, provider: str) -> Endpoint:
+        c = server.cluster
+        return Endpoint(c.address, c.port, db.USER, c.password, "disable", provider, app_password=APP_PASSWORD)
+
+    return DataPair(service="shop", databases=(DATABASE,), app_role=APP, primary=end(publisher, "aws-rds"),
+                    standby=end(standby, "azure-flexible"), publications={DATABASE: sync.publication(DATABASE)},
+                    subscriptions={DATABASE: sync.publication(DATABASE)}, wal_keep_mb=db.WAL_KEEP_MB, rpo_seconds=None,
+                    source="the sync job's servers", replication=Login("bascule_replicator", REPLICATOR_PASSWORD))  # fmt: skip
+
+
+def app_login(server: Server) -> bool:
+    (found,) = rows(server, f"SELECT rolcanlogin FROM pg_roles WHERE rolname = '{APP}'")
+    return bool(found[0])
+
+
+class Stop(Exception):
+    """Stands for `bascule data failback` killed between two steps."""
+
+
+def test_the_job_and_the_commands_agree_on_the_promotion_marker(servers: tuple[Server, Server]) -> None:
+    """The commands keep the marker (`bascule.spec.data`), the job reads it: promoted or half failed back, the
+    standby is left alone (no subscription, no table copied, the application's login as the commands left it, even
+    with the old primary gone); failed back, it is a standby again that the job refreshes and keeps in step with new
+    tables; a standby that lost its subscription but holds rows is not subscribed on top of them."""
     publisher, standby = servers
     if not subscriptions(standby):
         standby.stop()
         standby.start(f"max_worker_processes={sync.MIN_WORKERS}")
         run_job(publisher, standby)
-        assert subscriptions(standby) == [("bascule_shop", True)]
-    # What `bascule data promote` leaves (the data contract): the subscription gone, the application writable, the
-    # promotion recorded in a `bascule_promotion` table.
+    pair = pair_of(publisher, standby)
+    assert problems(status(pair)) == []
+    promote(pair)
+    with standby.connect_as_app() as conn:  # the standby is the writer
+        conn.execute("INSERT INTO accounts (name) VALUES ('written while failed over')")
+    assert "shop is promoted (public.bascule_promotion)" in run_job(publisher, standby)
+    assert subscriptions(standby) == [] and app_settings(standby) == ["default_transaction_read_only=off"]
+    assert app_login(standby) and not app_login(publisher)  # the old primary fenced: NOLOGIN
+    publisher.stop()  # the old primary gone (the usual reason to promote): a run never asks it anything
+    assert "shop is promoted" in run_job(publisher, standby)
+    publisher.start()
+
+    def stop_after_fence(step: StepResult) -> None:
+        if step.step == "fence-standby" and step.status == "done":
+            raise Stop(step.step)
+
+    with pytest.raises(Stop):
+        failback(pair, on_step=stop_after_fence)
+    assert "shop is failing-back" in run_job(publisher, standby)
+    assert not app_login(standby) and subscriptions(standby) == []  # the job gave back no LOGIN, subscribed nothing
+
+    failback(pair)  # finished: a replica again, subscribed again by failback itself
+    assert app_login(standby) and app_login(publisher)
+    assert app_settings(standby) == ["default_transaction_read_only=on"]
+    out = run_job(publisher, standby)  # a normal standby to the job again: refreshed, nothing else
+    assert "promoted" not in out and "subscribed" not in out and subscriptions(standby) == [("bascule_shop", True)]
+    assert rows(publisher, "SELECT count(*) FROM accounts WHERE name = 'written while failed over'") == [(1,)]
+    with publisher.connect_as_app() as conn:  # a migration after failback: the job follows it as before
+        conn.execute("CREATE TABLE invoices (id bigserial PRIMARY KEY, total numeric NOT NULL)")
+        conn.execute("INSERT INTO invoices (total) VALUES (42)")
+    assert '"public"."invoices"' in run_job(publisher, standby)
+    assert wait_until(lambda: rows(standby, "SELECT total::int FROM invoices") == [(42,)], 30)
+
+    # The subscription lost by hand: the standby's tables hold rows, so the job will not copy them a second time
+    # and says what re-seeds it; `bascule data failback` does, and the job is content again.
     with standby.connect() as conn:
-        conn.execute("ALTER SUBSCRIPTION bascule_shop DISABLE")
-        conn.execute("ALTER SUBSCRIPTION bascule_shop SET (slot_name = NONE)")
         conn.execute("DROP SUBSCRIPTION bascule_shop")
-        conn.execute(f"ALTER ROLE {APP} SET default_transaction_read_only = off")
-        conn.execute("CREATE TABLE bascule_promotion (promoted_at timestamptz NOT NULL DEFAULT now())")
-        conn.execute("INSERT INTO bascule_promotion DEFAULT VALUES")
-    with publisher.connect() as conn:
-        conn.execute("SELECT pg_drop_replication_slot('bascule_shop')")
-    assert "was promoted" in run_job(publisher, standby)
+    out = run_job(publisher, standby, status=1)
+    assert "has no subscription and its tables hold rows" in out and "bascule data failback" in out
     assert subscriptions(standby) == []
-    assert app_settings(standby) == ["default_transaction_read_only=off"]
-    # With the old primary gone (the usual reason to promote), a run still succeeds: it never asks it anything.
-    publisher.stop()
-    assert "was promoted" in run_job(publisher, standby)
+    failback(pair)
+    assert subscriptions(standby) == [("bascule_shop", True)]
+    assert "hold rows" not in run_job(publisher, standby)
+    assert wait_until(
+        lambda: rows(standby, "SELECT count(*) FROM accounts") == rows(publisher, "SELECT count(*) FROM accounts")
+    )
+
+
+def test_status_names_a_standby_without_logical_wal(servers: tuple[Server, Server]) -> None:
+    """The component sets wal_level = logical on the standby in the same restart as max_worker_processes, for the
+    failback slot a promotion keeps; a standby restarted without it is named by `bascule data status` (and so by
+    `verify --data` and a data drill's preflight) before any promotion needs it."""
+    publisher, standby = servers
+    pair = pair_of(publisher, standby)
+    standby.stop()
+    standby.start(f"max_worker_processes={sync.MIN_WORKERS}", "wal_level=replica")
+    try:
+        found = problems(status(pair))
+        assert any(
+            line.startswith(
+                f"standby {standby.cluster.address}:{standby.cluster.port}: wal_level is replica, "
+                "not logical: a promotion could keep no failback slot"
+            )
+            for line in found
+        ), found
+    finally:
+        standby.stop()
+        standby.start(f"max_worker_processes={sync.MIN_WORKERS}")
+    assert not any("wal_level" in line for line in problems(status(pair)))
+
+
+def test_a_server_that_answers_and_refuses_is_not_blamed_on_the_path(servers: tuple[Server, Server]) -> None:
+    """A connection error says why the server may be out of reach only when it was: a server that answered and
+    refused the login (here a wrong password) gets no word about the network."""
+    publisher, standby = servers
+    pair = pair_of(publisher, standby)
+    wrong = replace(pair, standby=replace(pair.standby, password="not-the-password", reach="a word about the path"))
+    with pytest.raises(DataError) as caught:
+        wrong.connect("standby", DATABASE)
+    assert "password authentication failed" in str(caught.value) and "a word about the path" not in str(caught.value)

@@ -16,7 +16,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,10 @@ import pytest
 import yaml
 
 from bascule.components.program import main as program
-from bascule.drills import history
+from bascule.data import pair_from_state, problems, promote, status
+from bascule.drills import history, recovery
 from bascule.drills.control import ControlError
+from bascule.drills.data import StackDataDrill
 from bascule.drills.journal import REDACTED, Journal, Redactor, read_journal
 from bascule.drills.lock import DrillLock, LockHeld
 from bascule.drills.plan import DrillPlan, Fault
@@ -49,7 +51,7 @@ from bascule.sandbox import PRIMARY, Sandbox
 from bascule.sandbox.modes import HEALTHY, UNBOUND, WRONG_CERT
 from bascule.sandbox.pki import DEFAULT_HOSTNAME
 from bascule.spec import DRILL_KEY, SERVICE_TYPE, SERVICES_KEY
-from tests.conftest import ROOT, have_pdns
+from tests.conftest import ROOT, have_pdns, standby_resource, wait_until
 
 SECRET = "hunter2-db-password-7f3a"
 CONFIG_SECRET = "pdns-api-key-0c41e9"
@@ -66,8 +68,11 @@ class SandboxStack:
         program: Callable[[], None] = program,
         stack_config: dict[str, Any] | None = None,
         project: str = "bascule",
+        extra: list[dict[str, Any]] | None = None,
     ):
         self.sandbox = sandbox
+        self.extra = extra or []
+        """Resources the program does not make but the state holds (a data standby deployed by another program)."""
         self.pending = pending or []
         self.program, self.project = program, project
         self.ups = 0
@@ -100,7 +105,7 @@ class SandboxStack:
         for public, local in DEPLOYED_AT.items():
             text = text.replace(public, local)
         deployed, outputs = json.loads(text)
-        return deployed, outputs
+        return [*deployed, *self.extra], outputs
 
     def outputs(self) -> dict[str, tuple[Any, bool]]:
         outputs = {key: (value, False) for key, value in self.stack_outputs.items()}
@@ -632,3 +637,153 @@ def test_dry_run_of_any_program_needs_no_pulumi_cli(tmp_path: Path) -> None:
     text = subprocess.run(command[:-2], capture_output=True, text=True, env=env, timeout=120, check=False)
     assert text.returncode == 0, text.stderr
     assert "switch: 2 resources targeted" in text.stdout and "nothing was changed" in text.stdout
+
+
+try:
+    from bascule.sandbox import database as _db
+
+    _db.find_bindir()
+    HAVE_PG = True
+except _db.DatabaseError:
+    HAVE_PG = False
+needs_pg = pytest.mark.skipif(not HAVE_PG and not os.environ.get("CI"), reason="postgresql-15 not installed")
+
+
+@pytest.fixture(scope="module")
+def data_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A sandbox with its two PostgreSQL clusters, playing a stack whose data standby is at them."""
+    box = Sandbox.start(tmp_path_factory.mktemp("stack-data") / "sandbox", data=True)
+    yield box
+    box.stop()
+
+
+@pytest.mark.sandbox
+@needs_pdns
+@needs_pg
+def test_a_data_drill_on_a_stack_promotes_measures_and_fails_back(data_box: Sandbox, tmp_path: Path) -> None:
+    """`drill --stack S --data` in-process: the stack's state holds a PostgresStandby whose `bascule_data` points at
+    the sandbox's real clusters. The same promotion as `bascule data promote` runs once the fault is in, the figures
+    the databases can give are measured (no canary: the stack's app has none), and the restore fails back before the
+    primary site returns."""
+    stack, lines = SandboxStack(data_box, extra=[standby_resource(data_box, stack="drill")]), []
+    control = control_for(stack, lines).with_data()
+    assert control.describe()["data"] is True
+    pair = pair_from_state(stack.resources(), "drill", "checkout")
+    reports = tmp_path / "report"
+    journal = Journal(reports / "journal.jsonl", Redactor(control.secrets()))
+    plan = DrillPlan(control.target(), Fault.SWITCH, rto_seconds=control.rto_seconds(), timeout_seconds=20,
+                     rpo_seconds=pair.rpo_seconds)  # fmt: skip
+    try:
+        run_drill(plan, control, journal, lines.append, StackDataDrill(pair, journal, plan.rpo_seconds))
+    finally:
+        journal.close()
+    events = read_journal(reports / "journal.jsonl")
+    summary = write_reports(reports, events)
+    assert summary["status"] == "pass", summary["reasons"]
+    data = summary["data"]
+    assert data["canary"] is False and data["acknowledged_writes"] is None and data["lost_writes"] is None
+    assert data["caught_up"] == {"bascule": True} and data["primary_fenced"] is True
+    assert data["promotion_s"] > 0 and data["first_write_s"] is not None and data["lag_samples"] == 1
+    kinds = [e["kind"] for e in events]
+    assert kinds.index("injected") < kinds.index("promote") < kinds.index("first-write") < kinds.index("restore")
+    assert {e["step"] for e in events if e["kind"] == "data-step"} >= {"fence-primary", "open-standby"}
+    # The restore failed the data back before the site's update: a replica again, the primary the writer.
+    assert any(line.startswith("data failback: open-primary on primary: done") for line in lines)
+    assert data_box.data_state() == "replica" and problems(status(data_box.data_pair())) == []
+    assert stack.drill_config() is None and data_box.resolve("checkout.sandbox.test") == ["127.0.0.2"]
+    assert "not measured: no canary writer" in (reports / "report.md").read_text()
+    for secret in pair.secrets():
+        assert all(secret not in path.read_text() for path in reports.iterdir())
+
+
+@pytest.mark.sandbox
+@needs_pdns
+@needs_pg
+def test_recover_fails_back_the_data_of_a_killed_stack_data_drill(
+    data_box: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `--data` drill killed after its promotion: the lock names a data drill, so `drill recover` fails the data
+    back before restoring the site; a drill without --data would leave a promotion alone."""
+    stack, lines = SandboxStack(data_box, extra=[standby_resource(data_box, stack="drill")]), []
+    control = control_for(stack, lines).with_data()
+    control.inject(Fault.SWITCH, datetime.now(UTC) + timedelta(minutes=5))
+    promote(data_box.data_pair())
+    assert data_box.data_state() == "promoted"
+    control_for(stack, lines).restore(Fault.SWITCH)  # no --data: the site back, the promotion left as it is
+    assert data_box.data_state() == "promoted"
+    control.inject(Fault.SWITCH, datetime.now(UTC) + timedelta(minutes=5))
+    monkeypatch.setattr(recovery, "make_backend", lambda _stack, _work_dir: stack)  # the stand-in, not `pulumi`
+    rebuilt = recovery.control_from_description(control.describe())  # what `drill recover` does with the lock
+    assert isinstance(rebuilt, PulumiStackControl) and rebuilt.data is True
+    rebuilt._targets_for = stack.targets_for
+    rebuilt.restore(Fault.SWITCH)
+    assert data_box.data_state() == "replica" and stack.drill_config() is None
+
+
+def _fake_pulumi(tmp_path: Path, state: list[dict[str, Any]]) -> dict[str, str]:
+    """A stand-in `pulumi` on PATH answering `stack export` with `state` (no drill marker set), and a project in
+    `tmp_path`; the environment to run `bascule` with."""
+    (tmp_path / "export.json").write_text(json.dumps({"version": 3, "deployment": {"resources": state}}))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "pulumi"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in\n'
+        "  *version*) echo v3.272.0;;\n"
+        f'  *"stack export"*) cat {tmp_path / "export.json"};;\n'
+        '  *"stack output"*) echo "{}";;\n'
+        '  *"config get"*|*"tag get"*) echo "error: not found" >&2; exit 255;;\n'
+        "esac\nexit 0\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    (tmp_path / "Pulumi.yaml").write_text("name: bascule\nruntime: python\n")
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+@pytest.mark.sandbox
+@needs_pdns
+@needs_pg
+def test_verify_stack_data_through_the_automation_api(data_box: Sandbox, tmp_path: Path) -> None:
+    """`bascule verify --stack S --data` end to end: a stand-in `pulumi` answers `stack export` with the program's
+    state plus a PostgresStandby at the sandbox's clusters; broken replication fails it, naming the cause."""
+    state = SandboxStack(data_box, extra=[standby_resource(data_box, stack="drill")]).state
+    env = _fake_pulumi(tmp_path, state)
+    # A failback before this (the tests above) fences each side in turn, so each site's health, which asks its
+    # database, failed for a moment: wait for the sandbox's health checks to see both healthy again.
+    assert wait_until(lambda: data_box.resolve("checkout.sandbox.test") == ["127.0.0.2"], 30)
+    command = [sys.executable, "-m", "bascule.cli", "verify", "--stack", "drill", "--cwd", str(tmp_path), "--data",
+               "--no-authoritative", "--resolver", f"127.0.0.1:{data_box.state.dns_port}", "--ca-bundle",
+               str(data_box.state.pki.ca), "--lock-dir", str(tmp_path / "locks"), "--format", "json"]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=90, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (service,) = json.loads(proc.stdout)["services"]
+    assert service["ready"] is True and service["data"]["state"] == "replica"
+    assert service["data"]["sides"]["standby"]["provider"] == "azure-flexible"
+    data_box.set_data_mode("subscription-disabled")
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=90, check=False)
+    finally:
+        data_box.set_data_mode("healthy")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (service,) = json.loads(proc.stdout)["services"]
+    assert any(p.startswith("data: database bascule: subscription bascule_sub is disabled")
+               for p in service["problems"]), service["problems"]  # fmt: skip
+    secrets = pair_from_state(state, "drill").secrets()
+    assert all(secret not in proc.stdout + proc.stderr for secret in secrets)
+
+
+@pytest.mark.sandbox
+@needs_pdns
+def test_drill_stack_data_without_a_standby_in_the_state_is_bad_input(sandbox: Sandbox, tmp_path: Path) -> None:
+    """`drill --stack S --data` reads the service's data pair from the state before anything is changed: a stack
+    without a PostgresStandby is exit 2, naming the stack, and the stack is not touched."""
+    env = _fake_pulumi(tmp_path, SandboxStack(sandbox).state)
+    proc = subprocess.run([sys.executable, "-m", "bascule.cli", "drill", "--stack", "drill", "--service", "checkout",
+                           "--cwd", str(tmp_path), "--data", "--no-authoritative", "--resolver",
+                           f"127.0.0.1:{sandbox.state.dns_port}", "--lock-dir", str(tmp_path / "locks"),
+                           "--out", str(tmp_path / "report")],
+                          capture_output=True, text=True, env=env, timeout=90, check=False)  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--data: stack 'drill': no bascule:data:PostgresStandby in its state" in proc.stderr
+    assert not (tmp_path / "report").exists() and not list((tmp_path / "locks").glob("*.lock"))

@@ -60,11 +60,13 @@ app = typer.Typer(
     help=(
         "The data standby: a primary PostgreSQL replicated by logical replication to a standby beside the secondary "
         "site. `status` reads both databases (lag in bytes and seconds, subscription, slot); `promote` makes the "
-        "standby the writer (the old primary fenced when reachable: its app role read-only, its sessions ended); "
+        "standby the writer (the old primary fenced when reachable: its app role NOLOGIN, its sessions ended); "
         "`failback` replays on the primary what the standby wrote and makes the primary the writer again. Each runs "
         "on the sandbox (--local, after `bascule sandbox up --data`) or on a deployed stack (--stack S), reading "
-        "the PostgresStandby's outputs from the stack's state. Who is writable is told through the databases "
-        "themselves: the application on each site connects to the database beside it. Guide: docs/data.md."
+        "the PostgresStandby's outputs from the stack's state and connecting to both databases directly: run --stack "
+        "from a machine that reaches both (the standby has no public endpoint: inside its virtual network, or joined "
+        "to it by VPN or peering). Who is writable is told through the databases themselves: the application on "
+        "each site connects to the database beside it. Guide: docs/data.md."
     ),
     no_args_is_help=True,
 )
@@ -72,7 +74,11 @@ app = typer.Typer(
 Local = Annotated[bool, typer.Option("--local", help="The sandbox's databases (`bascule sandbox up --data`).")]
 Stack = Annotated[
     str | None,
-    typer.Option("--stack", help="A deployed stack: its PostgresStandby's outputs are read from the stack's state."),
+    typer.Option(
+        "--stack",
+        help="A deployed stack: its PostgresStandby's outputs are read from the stack's state, and both databases are "
+        "reached directly, so run it from a machine that reaches the standby's private network and RDS.",
+    ),
 ]
 Service = Annotated[str | None, typer.Option("--service", help="With --stack: whose data standby (if several).")]
 DryRun = Annotated[
@@ -263,10 +269,10 @@ def promote_command(
     """Make the standby the writer, in steps that each check whether they are done (so an interrupted promotion is
     finished by running it again, or by `bascule drill recover`):
 
-    fence the old primary when it answers (app role read-only, its sessions ended, a write checked refused), wait
+    fence the old primary when it answers (app role NOLOGIN, its sessions ended, a login as the app refused), wait
     for the standby to confirm everything it wrote, stop the subscription (its slot dropped, or detached when the
     primary is gone), keep a failback slot on the standby, advance every sequence past the max of its columns,
-    record the promotion in both databases, make the standby's app role writable.
+    record the promotion in both databases, let the standby's app role log in and write.
 
     Refused (exit 3, nothing changed) when the standby cannot be reached, or the primary answers but cannot be
     fenced, unless --force REASON. Exit 1 when a step fails part way, 2 bad input, 70 internal error.
@@ -297,10 +303,11 @@ def failback_command(
     """Return a promoted pair to primary-with-replica, every row written on the standby on the primary once:
 
     the primary subscribes to the failback slot promotion left on the standby and replays what the standby did
-    since (inserts, updates, deletes); the standby is fenced; once the primary has replayed everything, the failback
-    subscription goes, the primary's sequences are advanced, the standby subscribes again (re-seeded when it had
-    not confirmed every primary write at promotion), and the primary's app role is made writable. Resumable, like
-    promote.
+    since (inserts, updates, deletes); the standby is fenced (its app role NOLOGIN); once the primary has replayed
+    everything, the failback subscription goes, the primary's sequences are advanced, the standby subscribes again
+    as the replication login (re-seeded when it had not confirmed every primary write at promotion), the primary's
+    app role may log in and write again, and the standby's may log in to read, read-only by default. Resumable,
+    like promote.
 
     Refused (exit 3, nothing changed) when either database cannot be reached, the standby cannot be fenced, or its
     failback slot is missing or lost (docs/data.md says what then). Exit 1 when a step fails part way, 2 bad input,

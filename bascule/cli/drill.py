@@ -51,9 +51,10 @@ from bascule.cli.common import (
     working,
     writable_or_fail,
 )
+from bascule.data import DataPair, PairStateError, pair_from_state
 from bascule.drills import history
 from bascule.drills.control import ControlError, DrillControl, SandboxControl
-from bascule.drills.data import SandboxDataDrill
+from bascule.drills.data import DataDrill, SandboxDataDrill, StackDataDrill
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
 from bascule.drills.local import drill_sandbox
 from bascule.drills.lock import DrillLock, default_lock_dir
@@ -171,8 +172,11 @@ def drill(
         bool,
         typer.Option(
             "--data",
-            help="With --local: also drill the data standby (canary writes, promotion, lost writes, observed RPO); "
-            "the sandbox is started with --data if none runs. The outage fault SIGKILLs the primary's database.",
+            help="Also drill the data standby: promote it once the fault is in effect, fail it back at the restore "
+            "(`bascule data promote|failback`). --local: canary writes through the service, lost writes, observed "
+            "RPO; the sandbox is started with --data if none runs, and the outage fault SIGKILLs the primary's "
+            "database. --stack: no canary (the app has none): promotion time, caught up with the fenced primary, "
+            "first write as the app role on a direct connection; run from a machine that reaches both databases.",
         ),
     ] = False,
     acme: Annotated[
@@ -223,8 +227,6 @@ def drill(
         fail(["choose a target: --local (the sandbox) or --stack NAME --service NAME (a deployed Pulumi stack)"])
     if local:
         no_resolvers_for_the_sandbox(resolver, no_authoritative)
-    if data and not local:
-        fail(["--data: data drills run on the sandbox only (--local); stacks have no data control yet"])
     if acme and not local:
         fail(["--acme: the sandbox's ACME certificate is for --local; a stack's certificates are its sites' own"])
     if force is not None and not force.strip():
@@ -256,6 +258,7 @@ def drill(
     with ExitStack() as cleanup:
         lock: DrillLock | None = None
         sandbox: Sandbox | None = None
+        pair: DataPair | None = None
         default_rpo: float | None = None
         if local:
             settings = _service_settings(stack, service, stacks_dir)
@@ -266,10 +269,13 @@ def drill(
             _stack_dry_run(stack or "", service, cwd, output_format)
             return
         else:
-            control, default_rto = _stack_control(
+            stack_control, default_rto = _stack_control(
                 stack or "", service, cwd, resolver or [], no_authoritative, str(ca_bundle) if ca_bundle else None
             )
-            _dead_man(control, locks)
+            _dead_man(stack_control, locks)
+            control = stack_control.with_data() if data else stack_control
+            pair = _stack_pair(stack_control, data)
+            default_rpo = pair.rpo_seconds if pair is not None else None
         redact = Redactor(control.secrets())
 
         try:
@@ -290,9 +296,11 @@ def drill(
         )
         say(styled("drill", "bold", redact(f"{target.service} ({fault.value}) on {target.description}")))
 
-        def data_drill(journal: Journal) -> SandboxDataDrill:
-            assert sandbox is not None  # --data is refused without --local
-            return SandboxDataDrill(sandbox, target, plan.trust, journal, plan.rpo_seconds)
+        def data_drill(journal: Journal) -> DataDrill:
+            if sandbox is not None:
+                return SandboxDataDrill(sandbox, target, plan.trust, journal, plan.rpo_seconds)
+            assert pair is not None  # read with the stack's control when --data was given
+            return StackDataDrill(pair, journal, plan.rpo_seconds)
 
         if dry_run:
             _dry_run(plan, control, redact, output_format, data_drill if data else None)
@@ -331,7 +339,7 @@ def _stack_control(
     resolvers: list[str],
     no_authoritative: bool,
     ca_bundle: str | None = None,
-) -> tuple[DrillControl, float]:
+) -> tuple[PulumiStackControl, float]:
     if service is None:
         fail(["--stack needs --service: the service whose failover to drill"])
     try:
@@ -348,6 +356,16 @@ def _stack_control(
         fail([str(exc)], EXIT_BAD_INPUT)
     except ControlError as exc:
         fail([str(exc)])
+
+
+def _stack_pair(control: PulumiStackControl, data: bool) -> DataPair | None:
+    """With --data, the drilled service's data pair from the stack's state (what `bascule data --stack` reads)."""
+    if not data:
+        return None
+    try:
+        return pair_from_state(control.backend.resources(), control.stack, control.service)
+    except PairStateError as exc:
+        fail([f"--data: {exc}"], EXIT_BAD_INPUT)
 
 
 def _dead_man(control: DrillControl, locks: Path) -> None:
@@ -419,7 +437,7 @@ def _dry_run(
     control: DrillControl,
     redact: Redactor,
     output_format: TextOrJson,
-    data: Callable[[Journal], SandboxDataDrill] | None = None,
+    data: Callable[[Journal], DataDrill] | None = None,
 ) -> None:
     """The plan and the preflight, nothing changed. As JSON: one document, `{"plan": ..., "preflight": {"ok",
     "problems"}}`, on stdout even when the preflight refuses (exit 3), so a script reads why."""

@@ -10,8 +10,8 @@ promotion, failback and resync (`operations.py`). The sandbox's clusters and a s
 Nothing here prints, exits or takes locks: operations report each step to a callback and append it to a journal the
 caller hands in (`bascule.drills.journal.Journal`); `bascule.drills` adds the lock and recovery.
 
-May import: `bascule.io` and the PostgreSQL driver (psycopg). Imported by `bascule.sandbox`, `bascule.drills` and
-`bascule.cli`.
+May import: `bascule.io`, `bascule.spec.data` (the contract shared with the component) and the PostgreSQL driver
+(psycopg). Imported by `bascule.sandbox`, `bascule.drills` and `bascule.cli`.
 """
 
 from bascule.data.operations import (
@@ -26,8 +26,8 @@ from bascule.data.operations import (
     promote,
     resync,
 )
-from bascule.data.pair import PRIMARY, STANDBY, DataError, DataPair, Endpoint
-from bascule.data.state import PairStateError, pair_from_state, pairs_from_state
+from bascule.data.pair import PRIMARY, STANDBY, DataError, DataPair, Endpoint, Login
+from bascule.data.state import PairStateError, pair_from_state, pairs_from_state, standby_secrets
 from bascule.data.status import PairStatus, problems, render_text, status
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "DataPair",
     "DataRefused",
     "Endpoint",
+    "Login",
     "OperationResult",
     "PairStateError",
     "PairStatus",
@@ -52,5 +53,6 @@ __all__ = [
     "promote",
     "render_text",
     "resync",
+    "standby_secrets",
     "status",
 ]

@@ -4,10 +4,10 @@ Each operation is a list of steps; each step first asks the databases whether it
 interrupted operation is finished by running it again (or by `bascule drill recover`, which does just that), and a
 dry run asks the same questions and changes nothing. Every step goes to the journal as it completes.
 
-Who may write is told through the databases themselves (docs/data.md): the app role is read-only on the side
-that must not take writes (`ALTER ROLE ... SET default_transaction_read_only = on`, then its sessions ended so
-every new one gets it), and writable on the other. That default is a fence against the app as it runs, not against
-a hostile client: a session may still `SET default_transaction_read_only = off` (docs/data.md).
+Who may write is told through the databases themselves (docs/data.md): on the side that must not take writes the
+app role is fenced, `ALTER ROLE ... NOLOGIN` (and read-only, belt and braces) with its sessions ended, which no
+client can undo; on the writer it may log in and write. A replica's app role may log in to read, read-only by
+default: a guard against an application that does not ask to write, not a fence (`bascule.data.sql.AppRole`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from psycopg import sql
 
 from bascule.data import sql as q
 from bascule.data.pair import PRIMARY, STANDBY, DataError, DataPair, Sessions, one_line
-from bascule.data.status import FAILING_BACK, PROMOTED, PROMOTING, REPLICA
+from bascule.data.status import database_state
+from bascule.spec.data import FAILING_BACK, PROMOTED, PROMOTING, REPLICA, WRITER_STATES
 
 PROMOTE, FAILBACK = "promote", "failback"
 CATCH_UP_SECONDS = 30.0
@@ -144,16 +145,16 @@ class _Run:
         return changed
 
 
-def _fence(pair: DataPair, sessions: Sessions, side: str) -> tuple[int, list[str]]:
-    """Make `side` refuse the app's writes: the role's default read-only, every session from before ended. Returns
-    the sessions ended and what still lets the app write (empty when fenced)."""
+def _fence(pair: DataPair, sessions: Sessions, side: str) -> tuple[str, list[str]]:
+    """Make `side` refuse the app: its role NOLOGIN (and read-only, belt and braces), every session from before
+    ended. Returns what was done and proven, and what still lets the app in (empty when fenced)."""
     conn = sessions.get(side, pair.databases[0])
-    since = q.set_app_read_only(conn, pair.app_role, True)
+    since = q.set_app_role(conn, pair.app_role, login=False, read_only=True)
     ended, remaining = 0, 1
     deadline = time.monotonic() + FENCE_SECONDS
     while remaining and time.monotonic() < deadline:
-        # Again until none is left: a session still logging in when the role changed has read the old default but
-        # shows its user in pg_stat_activity only once it has finished starting, after the first pass.
+        # Again until none is left: a session still logging in when the role changed may have passed the login
+        # check, and shows its user in pg_stat_activity only once it has finished starting, after the first pass.
         ended += q.end_sessions(conn, pair.app_role, since)
         remaining = q.old_sessions(conn, pair.app_role, since)
         if remaining:
@@ -161,36 +162,62 @@ def _fence(pair: DataPair, sessions: Sessions, side: str) -> tuple[int, list[str
     left = []
     if remaining:
         left.append(f"{remaining} app sessions from before the fence are still open")
+    role = q.app_role(conn, pair.app_role)
+    if role is None or not role.fenced:
+        left.append(f"{pair.app_role} may still log in")
+    proofs = []
     for database in pair.databases:
-        override = q.app_role_override(sessions.get(side, database), pair.app_role, database)
-        if override is not None and override.lower() not in ("on", "true", "yes", "1"):
-            left.append(f"database {database} sets {q.READ_ONLY} = {override} for {pair.app_role} "
-                        "(ALTER ROLE ... IN DATABASE ...), which beats the role's default")  # fmt: skip
-        refused = q.write_refused(pair, side, database)
-        if refused:
-            left.append(f"database {database}: {refused}")
-    return ended, left
+        probe = q.app_probe(pair, side, database)
+        if probe in (q.APP_READ_ONLY, q.APP_WRITABLE):
+            left.append(f"database {database}: a login as {pair.app_role} was accepted ({probe})")
+        elif probe is None:
+            proofs.append("the app's password is unknown here: checked through the catalogs and the sessions")
+        elif probe != q.APP_REFUSED:  # the login could not be tried (a stale password): the catalogs still say
+            proofs.append(f"database {database}: no proof by login ({probe})")
+    proof = "; ".join(dict.fromkeys(proofs)) or "a login as the app is refused"
+    return f"{pair.app_role} NOLOGIN and read-only, {ended} sessions ended, {proof}", left
 
 
-def _unfence(pair: DataPair, sessions: Sessions, side: str) -> str:
+def _open(pair: DataPair, sessions: Sessions, side: str) -> str:
+    """Make `side` the writer: the app role may log in and write; its sessions from before (read-only, or none on a
+    fenced side) are ended so they reconnect writable; a write as the app proves it where its password is known."""
     conn = sessions.get(side, pair.databases[0])
-    since = q.set_app_read_only(conn, pair.app_role, False)
+    since = q.set_app_role(conn, pair.app_role, login=True, read_only=False)
     ended = q.end_sessions(conn, pair.app_role, since)
-    return f"{pair.app_role} writable; {ended} read-only sessions ended so they reconnect writable"
+    probe = q.app_probe(pair, side, pair.databases[0])
+    if probe in (q.APP_REFUSED, q.APP_READ_ONLY):
+        raise DataError(f"{pair.app_role} was opened, but a write as the app found it {probe}")
+    proofs = {q.APP_WRITABLE: ", a write as the app is accepted", None: ""}
+    proof = proofs.get(probe, f"; no proof by a write ({probe})")
+    return f"{pair.app_role} may log in and write; {ended} read-only sessions ended so they reconnect writable{proof}"
+
+
+def _is(pair: DataPair, sessions: Sessions, side: str, writable: bool) -> str | None:
+    """A step's `done`: why the app role on `side` is already as wanted (writable, or a replica's read-only guard
+    that may log in), else None."""
+    role = q.app_role(sessions.get(side, pair.databases[0]), pair.app_role)
+    if role is not None and role.login and role.read_only == (not writable):
+        return "already writable" if writable else "already read-only, and may log in to read"
+    return None
 
 
 def _fence_preconditions(pair: DataPair, sessions: Sessions, side: str) -> list[str]:
     """What would stop `side` being fenced, checked before anything is changed."""
     conn = sessions.get(side, pair.databases[0])
-    if q.app_role_read_only(conn, pair.app_role) is None:
+    if q.app_role(conn, pair.app_role) is None:
         return [f"{side} {pair.endpoint(side).address}: there is no role {pair.app_role} to fence"]
-    missing = q.fence_rights(conn)
-    if missing:
+    if q.fence_rights(conn, pair.app_role):
         user = pair.endpoint(side).user
         return [f"{side} {pair.endpoint(side).address}: {user} cannot see and end the app's sessions, so the fence "
-                f"would not hold for sessions already open; run `GRANT {', '.join(missing)} TO {user}` there (a "
-                "CREATEROLE login may grant it)"]  # fmt: skip
+                f"would not hold for sessions already open; run `GRANT {pair.app_role} TO {user}` there as the "
+                f"role that created {pair.app_role} (or `GRANT pg_signal_backend, pg_read_all_stats TO {user}`); "
+                "on the standby the sync job does it at its next run"]  # fmt: skip
     return []
+
+
+def _writable(pair: DataPair, sessions: Sessions, side: str) -> bool:
+    role = q.app_role(sessions.get(side, pair.databases[0]), pair.app_role)
+    return role is not None and role.writable
 
 
 def _records(pair: DataPair, sessions: Sessions, side: str) -> dict[str, dict[str, Any] | None]:
@@ -199,12 +226,6 @@ def _records(pair: DataPair, sessions: Sessions, side: str) -> dict[str, dict[st
 
 def _subscriptions(pair: DataPair, sessions: Sessions) -> dict[str, dict[str, Any] | None]:
     return {db: q.subscription(sessions.get(STANDBY, db), pair.subscriptions[db]) for db in pair.databases}
-
-
-def _state(record: dict[str, Any] | None, sub: dict[str, Any] | None, writable: bool) -> str:
-    if record and record.get("state") in (PROMOTING, PROMOTED, FAILING_BACK):
-        return str(record["state"])
-    return REPLICA if sub is not None else (PROMOTED if writable else "detached")
 
 
 def promote(
@@ -242,8 +263,8 @@ def _promote(
                            "there is nothing to promote"])  # fmt: skip
     primary_up = result.primary_reachable = sessions.reachable(PRIMARY)
     records, subs = _records(pair, sessions, STANDBY), _subscriptions(pair, sessions)
-    writable = q.app_role_read_only(sessions.get(STANDBY, pair.databases[0]), pair.app_role) is False
-    states = {db: _state(records[db], subs[db], writable) for db in pair.databases}
+    writable = _writable(pair, sessions, STANDBY)
+    states = {db: database_state(records[db], subs[db], writable) for db in pair.databases}
     if set(states.values()) == {PROMOTED} and writable and not primary_up:
         result.outcome = "nothing-to-do"
         result.notes.append("already promoted: the standby is the writer")
@@ -271,10 +292,9 @@ def _promote(
                             "still write there; `bascule data promote` again fences it once reachable")  # fmt: skip
     for db in pair.databases:
         _promote_database(pair, sessions, run, result, db, records[db], subs[db], fenced, catch_up_seconds)
-    run.step("open-standby", STANDBY, f"make {pair.app_role} writable on the standby and end its read-only sessions",
-             lambda: "already writable" if q.app_role_read_only(sessions.get(STANDBY, pair.databases[0]),
-                                                                  pair.app_role) is False else None,
-             lambda: _unfence(pair, sessions, STANDBY))  # fmt: skip
+    run.step("open-standby", STANDBY, f"let {pair.app_role} log in and write on the standby, end its read-only "
+             "sessions", lambda: _is(pair, sessions, STANDBY, writable=True),
+             lambda: _open(pair, sessions, STANDBY))  # fmt: skip
     result.outcome = "planned" if result.dry_run else "done"
     journal.append("data-done", operation=PROMOTE, outcome=result.outcome, notes=result.notes,
                    sequences=result.sequences, caught_up=result.caught_up)  # fmt: skip
@@ -285,18 +305,16 @@ def _promote_fence(pair: DataPair, sessions: Sessions, run: _Run, result: Operat
     left: list[str] = []
 
     def act() -> str:
-        ended, found = _fence(pair, sessions, PRIMARY)
+        done, found = _fence(pair, sessions, PRIMARY)
         left.extend(found)
         if found and result.forced is None:
-            q.set_app_read_only(sessions.get(PRIMARY, pair.databases[0]), pair.app_role, False)
-            raise DataRefused([f"the primary {pair.primary.address} still accepts the app's writes after fencing: "
+            q.set_app_role(sessions.get(PRIMARY, pair.databases[0]), pair.app_role, login=True, read_only=False)
+            raise DataRefused([f"the primary {pair.primary.address} still lets the app in after fencing: "
                                f"{'; '.join(found)}; the fence was undone"])  # fmt: skip
-        return f"{pair.app_role} read-only, {ended} sessions ended" + (
-            f"; forced ({result.forced}) although {'; '.join(found)}" if found else ", a write as the app is refused"
-            if pair.app_password else "")  # fmt: skip
+        return done + (f"; forced ({result.forced}) although {'; '.join(found)}" if found else "")
 
-    run.step("fence-primary", PRIMARY, f"make {pair.app_role} read-only on the primary, end its sessions, check that "
-             "a write is refused", lambda: None, act)  # fmt: skip
+    run.step("fence-primary", PRIMARY, f"make {pair.app_role} NOLOGIN (and read-only) on the primary, end its "
+             "sessions, check that a login as the app is refused", lambda: None, act)  # fmt: skip
     return not left
 
 
@@ -445,11 +463,11 @@ def _failback(
     if down:
         raise DataRefused([*down, "failback needs both databases; run it again once they answer"])
     records, subs = _records(pair, sessions, STANDBY), _subscriptions(pair, sessions)
-    standby_conn = sessions.get(STANDBY, pair.databases[0])
-    writable = q.app_role_read_only(standby_conn, pair.app_role) is False
-    states = {db: _state(records[db], subs[db], writable) for db in pair.databases}
-    primary_fenced = q.app_role_read_only(sessions.get(PRIMARY, pair.databases[0]), pair.app_role) is not False
-    if set(states.values()) == {REPLICA} and not writable and not primary_fenced:
+    writable = _writable(pair, sessions, STANDBY)
+    states = {db: database_state(records[db], subs[db], writable) for db in pair.databases}
+    primary_fenced = not _writable(pair, sessions, PRIMARY)
+    guarded = _is(pair, sessions, STANDBY, writable=False) is not None
+    if set(states.values()) == {REPLICA} and guarded and not primary_fenced:
         result.outcome = "nothing-to-do"
         result.notes.append("not promoted: the primary is the writer and the standby its replica")
         return
@@ -481,8 +499,9 @@ def _failback(
     run = _Run(result, journal, on_step)
     for db in pair.databases:
         _failback_begin(pair, sessions, run, db, records[db], replay[db])
-    run.step("fence-standby", STANDBY, f"make {pair.app_role} read-only on the standby, end its sessions, check that "
-             "a write is refused", lambda: None, lambda: _fence_standby(pair, sessions))  # fmt: skip
+    run.step("fence-standby", STANDBY, f"make {pair.app_role} NOLOGIN (and read-only) on the standby, end its "
+             "sessions, check that a login as the app is refused", lambda: None,
+             lambda: _fence_standby(pair, sessions))  # fmt: skip
     for db in pair.databases:
         if replay[db]:
             _failback_replay(pair, sessions, run, db, replay_seconds)
@@ -506,10 +525,13 @@ def _failback(
             lambda: None,
             _does("replica", _record_failed_back, sessions, db),
         )
-    run.step("open-primary", PRIMARY, f"make {pair.app_role} writable on the primary and end its read-only sessions",
-             lambda: "already writable" if q.app_role_read_only(sessions.get(PRIMARY, pair.databases[0]),
-                                                                  pair.app_role) is False else None,
-             lambda: _unfence(pair, sessions, PRIMARY))  # fmt: skip
+    run.step("open-primary", PRIMARY, f"let {pair.app_role} log in and write on the primary, end its read-only "
+             "sessions", lambda: _is(pair, sessions, PRIMARY, writable=True),
+             lambda: _open(pair, sessions, PRIMARY))  # fmt: skip
+    run.step("guard-standby", STANDBY, f"let {pair.app_role} log in to the standby again, read-only by default (the "
+             "replica's guard)", lambda: _is(pair, sessions, STANDBY, writable=False),
+             _does(f"{pair.app_role} may log in, read-only by default", q.set_app_role,
+                   sessions.get(STANDBY, pair.databases[0]), pair.app_role, login=True, read_only=True))  # fmt: skip
     result.outcome = "planned" if result.dry_run else "done"
     journal.append("data-done", operation=FAILBACK, outcome=result.outcome, notes=result.notes,
                    sequences=result.sequences, caught_up=result.caught_up)  # fmt: skip
@@ -542,12 +564,10 @@ def _replayed(record: dict[str, Any]) -> bool:
 
 
 def _fence_standby(pair: DataPair, sessions: Sessions) -> str:
-    ended, left = _fence(pair, sessions, STANDBY)
+    done, left = _fence(pair, sessions, STANDBY)
     if left:
-        raise DataError(f"the standby still accepts the app's writes after fencing: {'; '.join(left)}")
-    return f"{pair.app_role} read-only, {ended} sessions ended" + (
-        ", a write as the app is refused" if pair.app_password else ""
-    )
+        raise DataError(f"the standby still lets the app in after fencing: {'; '.join(left)}")
+    return done
 
 
 def _failback_begin(
@@ -676,7 +696,7 @@ def resubscribe(pair: DataPair, sessions: Sessions, db: str, copy: bool | None, 
         stale = q.slot(primary, name)
         if stale is not None and not stale["active"]:  # a slot of that name would make CREATE SUBSCRIPTION fail
             q.drop_slot(primary, name)
-        q.create_subscription(standby, name, pair.primary.conninfo(db), publication, copy_data=copy)
+        q.create_subscription(standby, name, pair.publisher(db), publication, copy_data=copy)
         did = "re-seeded" if copy else "subscribed"
     took = _wait_ready(standby, primary, name, wait_seconds)
     if took is None:
@@ -709,9 +729,9 @@ def resync(pair: DataPair, wait_seconds: float = REPLAY_SECONDS) -> list[str]:
     Refuses (`DataRefused`) a promoted pair: that is failback's job."""
     with Sessions(pair) as sessions:
         records, subs = _records(pair, sessions, STANDBY), _subscriptions(pair, sessions)
-        writable = q.app_role_read_only(sessions.get(STANDBY, pair.databases[0]), pair.app_role) is False
-        promoted = [db for db in pair.databases if _state(records[db], subs[db], writable) in
-                    (PROMOTED, PROMOTING, FAILING_BACK)]  # fmt: skip
+        writable = _writable(pair, sessions, STANDBY)
+        promoted = [db for db in pair.databases
+                    if database_state(records[db], subs[db], writable) in WRITER_STATES]  # fmt: skip
         if promoted:
             raise DataRefused([f"database {db} is promoted: `bascule data failback` returns it" for db in promoted])
         return [f"{db}: {resubscribe(pair, sessions, db, copy=None, wait_seconds=wait_seconds)}"

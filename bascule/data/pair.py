@@ -20,6 +20,14 @@ class DataError(Exception):
 
 
 @dataclass(frozen=True)
+class Login:
+    """A login other than the admin's: the replication login the standby subscribes as."""
+
+    user: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """One end of the pair: the server and the administrative login the commands connect as (the RDS master user,
     the Flexible Server admin, the sandbox's own superuser)."""
@@ -31,6 +39,12 @@ class Endpoint:
     sslmode: str = "require"
     provider: str = ""
     connect_timeout: int = 5
+    app_password: str | None = field(default=None, repr=False)
+    """The app role's password on this side: a fence is then proven by a login as the app that is refused, and a
+    promoted standby by a write as the app that is accepted. None: only the catalogs and the sessions say."""
+    reach: str = ""
+    """Why this server may not answer from where the command runs (a private network, a firewall), said with a
+    connection error so the operator knows it is the path, not the database."""
 
     def conninfo(self, dbname: str, user: str | None = None, password: str | None = None) -> str:
         return psycopg.conninfo.make_conninfo(
@@ -67,24 +81,39 @@ class DataPair:
     rpo_seconds: float | None
     source: str
     """Where the pair was read from, for messages: `the sandbox in DIR`, `stack 'prod' (service 'checkout')`."""
-    app_password: str | None = field(default=None, repr=False)
-    """The app role's password where Bascule knows it (the sandbox): fencing is then also proven by a real login
-    whose write is refused. A stack's outputs do not carry it (the app gets it, not the operator)."""
+    replication: Login | None = None
+    """The login the standby's forward subscription connects to the primary as (the component's replication
+    login: `rds_replication`, CONNECT and SELECT, nothing of the master's rights); None: the primary's admin."""
 
     def endpoint(self, side: str) -> Endpoint:
         return self.primary if side == PRIMARY else self.standby
 
     def secrets(self) -> list[Any]:
         """Values never to be written to a journal or a report."""
-        return [s for s in (self.primary.password, self.standby.password, self.app_password) if s]
+        found = [self.primary.password, self.standby.password, self.primary.app_password, self.standby.app_password,
+                 self.replication.password if self.replication else None]  # fmt: skip
+        return [s for s in found if s]
+
+    def publisher(self, dbname: str) -> str:
+        """The conninfo the standby subscribes to the primary's `dbname` with: as the replication login."""
+        login = self.replication
+        return self.primary.conninfo(dbname, login.user, login.password) if login else self.primary.conninfo(dbname)
 
     def connect(self, side: str, dbname: str) -> psycopg.Connection[Any]:
-        """An autocommit session as the admin login; `DataError` naming the side when it cannot be had."""
+        """An autocommit session as the admin login; `DataError` naming the side, the server and, when it cannot be
+        reached, why it may not be reachable from here (`Endpoint.reach`)."""
         end = self.endpoint(side)
         try:
             return psycopg.connect(end.conninfo(dbname), autocommit=True)
         except psycopg.Error as exc:
-            raise DataError(f"{side} {end.address} database {dbname}: {one_line(exc)}") from exc
+            why = f"; {end.reach}" if end.reach and not _refused_by_server(exc) else ""
+            raise DataError(f"{side} {end.address} database {dbname}: {one_line(exc)}{why}") from exc
+
+
+def _refused_by_server(exc: psycopg.Error) -> bool:
+    """The server answered and refused (a password, a missing database): the path is fine, so no word about it.
+    libpq says a server's refusal with its FATAL line; a network failure never has one."""
+    return "FATAL:" in str(exc)
 
 
 def one_line(exc: BaseException) -> str:

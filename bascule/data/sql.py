@@ -6,20 +6,19 @@ logins of both clouds, neither of which is a superuser:
   pg_stat_activity for every session.
   https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Appendix.PostgreSQL.CommonDBATasks.Roles.rds_superuser.html
   https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.FeatureSupport.LogicalReplication.html
-  Ending another login's session: rds_superuser or pg_signal_backend
-  (https://repost.aws/knowledge-center/rds-cancel-long-running-queries). Subscriptions are created on RDS by the
-  master user (https://aws.amazon.com/premiumsupport/knowledge-center/rds-postgresql-use-logical-replication/).
+  Subscriptions are created on RDS by the master user
+  (https://aws.amazon.com/premiumsupport/knowledge-center/rds-postgresql-use-logical-replication/).
 - Azure Flexible Server: the server admin is NOSUPERUSER with LOGIN, CREATEDB, CREATEROLE, REPLICATION and a member
   of `azure_pg_admin` (https://learn.microsoft.com/en-us/training/modules/secure-azure-database-for-postgresql/3-describe-built-server-roles);
   it creates publications, subscriptions and slots for native logical replication
-  (https://learn.microsoft.com/en-us/azure/postgresql/flexible-server/concepts-logical). It ends other logins'
-  sessions as a member of pg_signal_backend, and sees when they started as a member of pg_read_all_stats, both of
-  which "roles that have the CREATEROLE privilege" may grant (https://www.postgresql.org/docs/15/predefined-roles.html):
-  `promote` and `failback` check for them before fencing and, lacking one, refuse naming the GRANT to run.
+  (https://learn.microsoft.com/en-us/azure/postgresql/flexible-server/concepts-logical). It sees and ends the app
+  role's sessions as a member of that role, which the standby's sync job makes it (`GRANT app TO CURRENT_USER`,
+  components/data/sync.py): PostgreSQL lets a role signal and see in full the sessions of roles whose privileges
+  it has, no pg_signal_backend or pg_read_all_stats needed (`fence_rights`).
 
 What PostgreSQL itself requires of each statement is cited at the statement. Nothing here needs a superuser: the
 sandbox's admin is one, but `tests/test_data_commands_sandbox.py` fences and reads status as a login with only
-CREATEROLE, pg_signal_backend and pg_read_all_stats.
+CREATEROLE and membership in the app role, as the Flexible Server admin has them.
 """
 
 from __future__ import annotations
@@ -27,17 +26,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from bascule.data.pair import DataPair, one_line
+from bascule.spec.data import MARKER, PRIMARY_SITE, PRIMARY_STATES, REPLICA, STANDBY_SITE, WRITER_STATES
 
 READ_ONLY = "default_transaction_read_only"
-TABLE = "public.bascule_promotion"
-"""One row per side (`site`) in every replicated database: what Bascule last did there. Keyed by side, so that a
-FOR ALL TABLES publication replicating it forward never makes two rows clash."""
+TABLE = MARKER
+"""One row per side (`site`) in every replicated database: what Bascule last did there (`bascule.spec.data`, the
+marker the standby's sync job reads too)."""
 REVERSE_PUBLICATION = "bascule_failback"
 """On the promoted standby: the tables its subscription replicated, published back for failback."""
 REVERSE_SUBSCRIPTION = "bascule_failback"
@@ -47,6 +48,9 @@ SEQUENCE_GAP = 1000
 so they can stay beside the standby's new rows after failback without a key clash."""
 TERMINATE_WAIT_MS = 5000
 """How long `pg_terminate_backend(pid, timeout)` (PostgreSQL 14+) waits for each session to be gone."""
+LOGIN_REFUSED = "28000"
+"""SQLSTATE invalid_authorization_specification: what the server answers a login as a NOLOGIN role
+(https://www.postgresql.org/docs/15/errcodes-appendix.html)."""
 
 
 def reverse_slot(database: str) -> str:
@@ -57,6 +61,32 @@ def reverse_slot(database: str) -> str:
 # --- the app role: fencing -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AppRole:
+    """The app role on one side, as each new session of it finds it.
+
+    `login`: whether it may connect at all; NOLOGIN is the fence, which no client can undo (a role's attributes are
+    changed by ALTER ROLE, which only a role with CREATEROLE may run on it). `read_only`: the role's own
+    `default_transaction_read_only`, the guard of a replica: it stops an application that does not ask to write,
+    but any session may turn it off (`SET default_transaction_read_only = off`, or `BEGIN READ WRITE`:
+    https://www.postgresql.org/docs/15/runtime-config-client.html#GUC-DEFAULT-TRANSACTION-READ-ONLY), so it is no
+    fence."""
+
+    login: bool
+    read_only: bool
+
+    @property
+    def writable(self) -> bool:
+        return self.login and not self.read_only
+
+    @property
+    def fenced(self) -> bool:
+        return not self.login
+
+    def describe(self) -> str:
+        return "fenced (NOLOGIN)" if self.fenced else "read-only (a guard)" if self.read_only else "writable"
+
+
 def _setting(config: list[str] | None, name: str) -> str | None:
     for item in config or []:
         key, _, value = item.partition("=")
@@ -65,38 +95,38 @@ def _setting(config: list[str] | None, name: str) -> str | None:
     return None
 
 
-def _on(value: str | None) -> bool:
-    return (value or "").lower() in ("on", "true", "yes", "1")
+def app_role(conn: psycopg.Connection[Any], role: str) -> AppRole | None:
+    """The role's LOGIN attribute and its own `default_transaction_read_only`; None: no such role. pg_roles is
+    readable by every login."""
+    row = conn.execute("SELECT rolcanlogin, rolconfig FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+    if row is None:
+        return None
+    read_only = (_setting(row[1], READ_ONLY) or "").lower() in ("on", "true", "yes", "1")
+    return AppRole(login=bool(row[0]), read_only=read_only)
 
 
-def app_role_read_only(conn: psycopg.Connection[Any], role: str) -> bool | None:
-    """The role's own `default_transaction_read_only` (what each new session of it gets); None: no such role.
-    pg_roles.rolconfig is readable by every login."""
-    row = conn.execute("SELECT rolconfig FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-    return None if row is None else _on(_setting(row[0], READ_ONLY))
+def set_app_role(conn: psycopg.Connection[Any], role: str, login: bool, read_only: bool) -> float:
+    """`ALTER ROLE role [NO]LOGIN` and `ALTER ROLE role SET default_transaction_read_only`, for the sessions that
+    start from now on. Returns the server's clock once both are committed: a session started before then still runs
+    as it was, and must be ended.
 
-
-def app_role_override(conn: psycopg.Connection[Any], role: str, database: str) -> str | None:
-    """A per-database setting for the role (`ALTER ROLE r IN DATABASE d SET ...`): it beats the role's own, so a
-    fence must check there is none that turns read-only off. pg_db_role_setting is readable by every login."""
-    row = conn.execute(
-        "SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole "
-        "JOIN pg_database d ON d.oid = s.setdatabase WHERE r.rolname = %s AND d.datname = %s",
-        (role, database),
-    ).fetchone()
-    return None if row is None else _setting(row[0], READ_ONLY)
-
-
-def set_app_read_only(conn: psycopg.Connection[Any], role: str, read_only: bool) -> float:
-    """`ALTER ROLE role SET default_transaction_read_only`: new sessions of the role get it. A CREATEROLE login may
-    alter a non-superuser role's settings (https://www.postgresql.org/docs/15/sql-alterrole.html; on 16, with ADMIN
-    OPTION on the role, which its creator has). Returns the server's clock once it is committed: sessions started
-    before then still run with the old default and must be ended."""
-    conn.execute(
-        sql.SQL("ALTER ROLE {} SET {} = {}").format(
-            sql.Identifier(role), sql.Identifier(READ_ONLY), sql.SQL("on" if read_only else "off")
-        )
-    )
+    Who may: "Roles having CREATEROLE privilege can change any of these settings except SUPERUSER, REPLICATION, and
+    BYPASSRLS; but only for non-superuser and non-replication roles" (https://www.postgresql.org/docs/15/sql-alterrole.html);
+    from PostgreSQL 16 only for roles on which they hold ADMIN OPTION (https://www.postgresql.org/docs/16/sql-alterrole.html),
+    which the role's creator holds ("grant ADMIN OPTION on the newly-created role to the creator":
+    https://github.com/postgres/postgres/commit/cf5eb37c5ee0cc54c80d95c1695d7fca1f7c68cb). The app role is created by
+    the admin the commands connect as on each side: on RDS by the master user (CREATEROLE, member of rds_superuser,
+    which lets it "create roles for users":
+    https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Appendix.PostgreSQL.CommonDBATasks.Roles.rds_superuser.html)
+    in `pulumi up`'s SQL step; on Flexible Server by the server admin (CREATEROLE:
+    https://learn.microsoft.com/en-us/training/modules/secure-azure-database-for-postgresql/3-describe-built-server-roles)
+    in the standby's sync job. NOLOGIN refuses new connections only ("Only roles that have the LOGIN attribute can
+    be used as the initial role name for a database connection": https://www.postgresql.org/docs/15/sql-createrole.html).
+    """
+    name = sql.Identifier(role)
+    conn.execute(sql.SQL("ALTER ROLE {} {}").format(name, sql.SQL("LOGIN" if login else "NOLOGIN")))
+    conn.execute(sql.SQL("ALTER ROLE {} SET {} = {}").format(name, sql.Identifier(READ_ONLY),
+                                                             sql.SQL("on" if read_only else "off")))  # fmt: skip
     row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
     assert row is not None
     return float(row[0])
@@ -105,8 +135,9 @@ def set_app_read_only(conn: psycopg.Connection[Any], role: str, read_only: bool)
 def end_sessions(conn: psycopg.Connection[Any], role: str, started_before: float) -> int:
     """End every session of `role` that started before `started_before` (server epoch seconds), waiting for each to
     be gone; returns how many were ended. A session whose start this login cannot see counts as old: better one
-    session too many ended than one left writing. pg_terminate_backend needs pg_signal_backend (or rds_superuser on
-    RDS) for another login's session (https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL)."""
+    session too many ended than one left writing. pg_terminate_backend is "allowed if the calling role is a member
+    of the role whose backend is being terminated or the calling role has privileges of pg_signal_backend"
+    (https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL)."""
     rows = conn.execute(
         "SELECT pid, pg_terminate_backend(pid, %s) FROM pg_stat_activity WHERE usename = %s "
         "AND pid <> pg_backend_pid() AND (backend_start IS NULL OR backend_start <= to_timestamp(%s))",
@@ -115,20 +146,23 @@ def end_sessions(conn: psycopg.Connection[Any], role: str, started_before: float
     return len(rows)
 
 
-def fence_rights(conn: psycopg.Connection[Any]) -> list[str]:
-    """The predefined roles this login lacks to fence another login: pg_signal_backend to end its sessions, and
-    pg_read_all_stats to see when they started (pg_stat_activity hides backend_start, among others, of other
-    logins' sessions from everyone else: https://www.postgresql.org/docs/15/monitoring-stats.html#MONITORING-PG-STAT-ACTIVITY-VIEW).
-    A superuser has both; so does RDS's rds_superuser, which "can stop any connection" and reads every connection's
-    status in pg_stat_activity (the rds_superuser page above)."""
+def fence_rights(conn: psycopg.Connection[Any], role: str) -> list[str]:
+    """What this login lacks to see and end `role`'s sessions (empty: nothing). Any one of: superuser; RDS's
+    rds_superuser, which "can stop any connection" and reads every connection's status in pg_stat_activity (the
+    rds_superuser page above); the privileges of `role` itself, with which PostgreSQL lets a login end its sessions
+    (`end_sessions`) and see them whole ("Ordinary users can only see all the information about their own sessions
+    (sessions belonging to a role that they are a member of)":
+    https://www.postgresql.org/docs/15/monitoring-stats.html#MONITORING-PG-STAT-ACTIVITY-VIEW); or both
+    pg_signal_backend and pg_read_all_stats. Missing, it names the membership to grant, the one the sync job gives
+    the Flexible Server admin."""
     row = conn.execute(
         "SELECT rolsuper OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_superuser' "
-        "AND pg_has_role(current_user, oid, 'USAGE')), pg_has_role(current_user, 'pg_signal_backend', 'USAGE'), "
-        "pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') FROM pg_roles WHERE rolname = current_user"
+        "AND pg_has_role(current_user, oid, 'USAGE')) OR pg_has_role(current_user, %s, 'USAGE') "
+        "OR (pg_has_role(current_user, 'pg_signal_backend', 'USAGE') "
+        "AND pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')) FROM pg_roles WHERE rolname = current_user",
+        (role,),
     ).fetchone()
-    if row is None or row[0]:
-        return []
-    return [role for role, has in (("pg_signal_backend", row[1]), ("pg_read_all_stats", row[2])) if not has]
+    return [] if row is None or row[0] else [role]
 
 
 def old_sessions(conn: psycopg.Connection[Any], role: str, started_before: float) -> int:
@@ -140,23 +174,40 @@ def old_sessions(conn: psycopg.Connection[Any], role: str, started_before: float
     return int(row[0]) if row else 0
 
 
-def write_refused(pair: DataPair, side: str, database: str) -> str | None:
-    """Log in as the app role (where its password is known) and try to create a temporary table, rolled back: None
-    when the server refuses it as a read-only transaction, as a fenced side must, else what happened."""
-    if pair.app_password is None:
-        return None
+APP_REFUSED, APP_READ_ONLY, APP_WRITABLE = "login refused", "read-only", "writable"
+
+
+def app_probe(pair: DataPair, side: str, database: str) -> str | None:
+    """What the app gets on `side` right now, by logging in as the app role (where its password is known) and
+    trying to create a temporary table, rolled back (no table of the application is touched, and CREATE is refused
+    in a read-only transaction: https://www.postgresql.org/docs/15/sql-set-transaction.html): `APP_REFUSED` (the
+    login, as a NOLOGIN role), `APP_READ_ONLY`, `APP_WRITABLE`, else what went wrong; None without the password."""
     end = pair.endpoint(side)
+    if end.app_password is None:
+        return None
     try:
-        with psycopg.connect(end.conninfo(database, pair.app_role, pair.app_password)) as conn:
+        with psycopg.connect(end.conninfo(database, pair.app_role, end.app_password)) as conn:
             try:
-                conn.execute("CREATE TEMPORARY TABLE bascule_fence_probe ()")
+                conn.execute("CREATE TEMPORARY TABLE bascule_probe ()")
             except psycopg.errors.ReadOnlySqlTransaction:
-                return None
+                return APP_READ_ONLY
             finally:
                 conn.rollback()
+    except psycopg.OperationalError as exc:
+        if exc.sqlstate == LOGIN_REFUSED or "not permitted to log in" in str(exc):
+            return APP_REFUSED
+        return f"the app's login failed: {one_line(exc)}"
     except psycopg.Error as exc:
-        return f"the app role's probe could not run: {one_line(exc)}"
-    return f"a write as {pair.app_role} was accepted"
+        return f"the app's probe failed: {one_line(exc)}"
+    return APP_WRITABLE
+
+
+def wal_level(conn: psycopg.Connection[Any]) -> str:
+    """The server's `wal_level` (readable by every login): a failback slot needs `logical` on the standby
+    (https://www.postgresql.org/docs/15/logical-replication-config.html)."""
+    row = conn.execute("SELECT current_setting('wal_level')").fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 # --- subscriptions, publications and slots ---------------------------------------------------------------------
@@ -361,13 +412,21 @@ RECORD_COLUMNS = ("state", "operation", "writable_since", "forced", "caught_up",
 
 def ensure_record_table(conn: psycopg.Connection[Any]) -> None:
     """The record table, created where missing (by the admin, who may create in the database's public schema as its
-    owner; PostgreSQL 15 grants no CREATE there to others)."""
+    owner; PostgreSQL 15 grants no CREATE there to others), readable by every login: a FOR ALL TABLES publication
+    carries the primary's to the standby, so the replication login copies it (the table publisher needs SELECT:
+    https://www.postgresql.org/docs/15/logical-replication-security.html), the sync job's `pg_dump` reads its
+    definition, and each site's app may read who is writable. It holds no secret."""
+    sites = sql.SQL(", ").join(sql.Literal(s) for s in (PRIMARY_SITE, STANDBY_SITE))
+    states = sql.SQL(", ").join(sql.Literal(s) for s in (*PRIMARY_STATES, REPLICA, *WRITER_STATES))
     conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {TABLE} ("
-        "site text PRIMARY KEY CHECK (site IN ('primary', 'standby')), state text NOT NULL, operation text, "
-        "updated_at timestamptz NOT NULL DEFAULT now(), writable_since timestamptz, forced text, caught_up boolean, "
-        "forward_slot text, reverse_slot text, detail jsonb NOT NULL DEFAULT '{}')"
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (site text PRIMARY KEY CHECK (site IN ({})), "
+            "state text NOT NULL CHECK (state IN ({})), operation text, updated_at timestamptz NOT NULL DEFAULT now(), "
+            "writable_since timestamptz, forced text, caught_up boolean, forward_slot text, reverse_slot text, "
+            "detail jsonb NOT NULL DEFAULT '{{}}')"
+        ).format(sql.SQL(TABLE), sites, states)
     )
+    conn.execute(sql.SQL("GRANT SELECT ON {} TO PUBLIC").format(sql.SQL(TABLE)))
 
 
 def read_record(conn: psycopg.Connection[Any], site: str) -> dict[str, Any] | None:

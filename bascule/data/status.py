@@ -18,16 +18,19 @@ import psycopg
 
 from bascule.data import sql as q
 from bascule.data.pair import PRIMARY, SIDES, STANDBY, DataError, DataPair, Sessions, one_line
+from bascule.spec.data import FAILING_BACK, PROMOTED, PROMOTING, REPLICA, WRITER_STATES
 
 LAG_WAIT_DEFAULT = 5.0
 """Seconds to wait for the standby to confirm the primary's position when no RPO says how long matters."""
 LAG_WAIT_MAX = 30.0
 """The longest a status waits for that confirmation: past it the lag is reported as "more than"."""
 
-REPLICA, PROMOTING, PROMOTED, FAILING_BACK, DETACHED = "replica", "promoting", "promoted", "failing-back", "detached"
+DETACHED = "detached"
 STATES = (REPLICA, PROMOTING, PROMOTED, FAILING_BACK, DETACHED)
-"""A database's state: replicating from the primary; promotion begun and not finished; promoted (the standby is
-the writer); failback begun and not finished; no subscription and never promoted by Bascule."""
+"""A database's state: the marker's (`bascule.spec.data`: replicating from the primary; promotion begun and not
+finished; promoted, the standby the writer; failback begun and not finished), or `detached`: no subscription and
+not promoted by Bascule."""
+LOGICAL = "logical"
 
 
 @dataclass
@@ -37,8 +40,16 @@ class SideStatus:
     provider: str
     reachable: bool
     error: str | None = None
+    app_login: bool | None = None
+    """Whether the app role may log in (False: fenced); None: no such role, or the side is unreachable."""
     app_read_only: bool | None = None
-    """The app role's default: True when new app sessions cannot write (fenced, or a replica)."""
+    """The app role's default: True when new app sessions do not write unless they ask to (a replica's guard)."""
+    wal_level: str | None = None
+    """`logical` on both sides: the primary publishes with it, and a promoted standby keeps its failback slot."""
+
+    @property
+    def app_writable(self) -> bool:
+        return bool(self.app_login) and self.app_read_only is False
 
 
 @dataclass
@@ -97,8 +108,10 @@ def _slot_name(record: dict[str, Any] | None, subscription: dict[str, Any] | Non
     return name
 
 
-def _state(standby: dict[str, Any] | None, subscription: dict[str, Any] | None, writable: bool) -> str:
-    if standby and standby.get("state") in (PROMOTING, PROMOTED, FAILING_BACK):
+def database_state(standby: dict[str, Any] | None, subscription: dict[str, Any] | None, writable: bool) -> str:
+    """One database's state (`STATES`) from the standby's marker row, its subscription, and whether the standby's
+    app role is writable."""
+    if standby and standby.get("state") in WRITER_STATES:
         return str(standby["state"])
     if subscription is not None:
         return REPLICA
@@ -130,7 +143,11 @@ def _side(pair: DataPair, sessions: Sessions, side: str) -> SideStatus:
     found = SideStatus(side, end.address, end.provider, sessions.reachable(side), sessions.error(side))
     if found.reachable:
         try:
-            found.app_read_only = q.app_role_read_only(sessions.get(side, pair.databases[0]), pair.app_role)
+            conn = sessions.get(side, pair.databases[0])
+            role = q.app_role(conn, pair.app_role)
+            if role is not None:
+                found.app_login, found.app_read_only = role.login, role.read_only
+            found.wal_level = q.wal_level(conn)
         except (DataError, psycopg.Error) as exc:
             found.error = one_line(exc)
     return found
@@ -138,7 +155,7 @@ def _side(pair: DataPair, sessions: Sessions, side: str) -> SideStatus:
 
 def _database(pair: DataPair, sessions: Sessions, sides: dict[str, SideStatus], database: str) -> DatabaseStatus:
     found = DatabaseStatus(database, pair.publications[database], pair.subscriptions[database])
-    writable = sides[STANDBY].app_read_only is False
+    writable = sides[STANDBY].app_writable
     for side in SIDES:
         if not sides[side].reachable:
             continue
@@ -150,7 +167,7 @@ def _database(pair: DataPair, sessions: Sessions, sides: dict[str, SideStatus], 
                 found.reverse_slot = q.slot(conn, q.reverse_slot(database))
         except (DataError, psycopg.Error) as exc:
             sides[side].error = sides[side].error or f"database {database}: {one_line(exc)}"
-    found.state = _state(found.records.get(STANDBY), found.subscription, writable)
+    found.state = database_state(found.records.get(STANDBY), found.subscription, writable)
     found.slot_name = _slot_name(found.records.get(STANDBY), found.subscription, found.subscription_name)
     if sides[PRIMARY].reachable:
         try:
@@ -203,12 +220,23 @@ def problems(found: PairStatus) -> list[str]:
     standby, primary = found.sides[STANDBY], found.sides[PRIMARY]
     for db in found.databases:
         lines += _database_problems(found, db, standby.reachable, primary.reachable)
-    if standby.reachable and standby.app_read_only is False and found.state == REPLICA:
+    if standby.reachable and standby.app_writable and found.state == REPLICA:
         lines.append(f"standby: the app role {found.app_role} is writable while the standby is a replica: an app "
                      "writing there would split the data (`bascule data failback` fences it)")  # fmt: skip
-    if primary.reachable and primary.app_read_only and found.state == REPLICA:
-        lines.append(f"primary: the app role {found.app_role} is read-only (fenced) while the standby is a replica: "
-                     "the app cannot write anywhere; `bascule data failback` finishes the switch back")  # fmt: skip
+    if standby.reachable and standby.app_login is False and found.state == REPLICA:
+        lines.append(f"standby: the app role {found.app_role} may not log in (fenced) while the standby is a replica: "
+                     "the secondary's app cannot read; `bascule data failback` finishes the switch back")  # fmt: skip
+    if primary.reachable and primary.app_login is not None and not primary.app_writable and found.state == REPLICA:
+        how = "fenced (NOLOGIN)" if not primary.app_login else "read-only"
+        lines.append(f"primary: the app role {found.app_role} is {how} while the standby is a replica: the app cannot "
+                     "write anywhere; `bascule data failback` finishes the switch back")  # fmt: skip
+    if primary.reachable and primary.wal_level not in (None, LOGICAL):
+        lines.append(f"primary {primary.address}: wal_level is {primary.wal_level}, not logical: nothing can be "
+                     "published (RDS: rds.logical_replication = 1, then a reboot)")  # fmt: skip
+    if standby.reachable and standby.wal_level not in (None, LOGICAL):
+        lines.append(f"standby {standby.address}: wal_level is {standby.wal_level}, not logical: a promotion could "
+                     "keep no failback slot, so failback would refuse; set wal_level = logical and restart the server "
+                     "(the component sets it with max_worker_processes: docs/deploy.md, step 3)")  # fmt: skip
     return lines
 
 
@@ -271,8 +299,9 @@ def render_text(found: PairStatus) -> str:
         if not side.reachable:
             lines.append(f"  {where}: UNREACHABLE: {side.error}")
             continue
-        app = {True: "read-only", False: "writable", None: "no such role"}[side.app_read_only]
-        lines.append(f"  {where}: app role {found.app_role} {app}")
+        app = ("no such role" if side.app_login is None else "fenced (NOLOGIN)" if not side.app_login
+               else "read-only by default" if side.app_read_only else "writable")  # fmt: skip
+        lines.append(f"  {where}: app role {found.app_role} {app}, wal_level {side.wal_level or '-'}")
     for db in found.databases:
         lines.append(f"  database {db.database}: {db.state}")
         sub = db.subscription

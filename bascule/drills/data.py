@@ -1,4 +1,9 @@
-"""The data half of a drill: a canary writer through the service, promotion of the standby, lost writes counted.
+"""The data half of a drill: promotion of the standby between the fault and the restore, and what it cost.
+
+On the sandbox (`SandboxDataDrill`) a canary writer through the service counts every acknowledged write and those
+lost. On a deployed stack (`StackDataDrill`) the application is the team's and has no canary endpoint, so what the
+databases themselves say is measured instead (see there). Both promote with `bascule.data.promote`, each step in the
+drill's journal; the restore fails back with `bascule.data.failback` (the sandbox's and the stack's control).
 
 The canary writer is a client of the service: it resolves the hostname as clients do (through the caching resolver
 when there is one), then commits one row per request with `POST /canary` on the site DNS gave, and journals each id
@@ -16,12 +21,14 @@ import json
 import threading
 import time
 from dataclasses import replace
+from typing import Protocol
 
 import httpx
 import psycopg
 
-from bascule.data import DataError
+from bascule.data import STANDBY, DataError, DataPair, DataRefused, promote
 from bascule.data import problems as data_problems
+from bascule.data import sql as q
 from bascule.data import status as data_status
 from bascule.drills.journal import Journal, read_journal
 from bascule.readiness.probes import query_dns
@@ -38,6 +45,46 @@ MAX_WRITES = 20_000
 BASELINE_SECONDS = 2.0
 """Writes before the fault, from which replication lag and retained WAL are measured."""
 WRITE_TIMEOUT = 2.0
+FIRST_WRITE_SECONDS = 30.0
+"""How long a stack drill tries, after promotion, for the promoted standby to accept a write as the app role."""
+
+
+class DataDrill(Protocol):
+    """What the runner asks of the data half of a drill (`bascule.drills.runner.run_drill`)."""
+
+    def preflight(self) -> list[str]:
+        """Why the standby is not ready to be drilled (empty: ready), as `verify --data` judges it; journalled."""
+        ...
+
+    def start(self) -> None:
+        """Before the fault: the baseline (replication lag, retained WAL), and the canary writer where there is one."""
+        ...
+
+    def promote(self) -> None:
+        """Once the fault is in effect: promote the standby; journal what it took and cost."""
+        ...
+
+    def await_first_write(self, timeout: float) -> bool:
+        """Whether the promoted standby accepted a write (waiting up to `timeout` where writes are still coming)."""
+        ...
+
+    def stop(self) -> None:
+        """Before the restore: stop writing."""
+        ...
+
+
+def preflight_pair(pair: DataPair, rpo_seconds: float | None, journal: Journal) -> list[str]:
+    """The data half's readiness, as `verify --data` judges it: both databases up, the standby a replica whose
+    subscription runs, its slot safe and its lag within the RPO (`rpo_seconds`, else the pair's); a drill must start
+    from primary-with-replica."""
+    if rpo_seconds is not None:
+        pair = replace(pair, rpo_seconds=rpo_seconds)
+    try:
+        problems = data_problems(data_status(pair))
+    except (DataError, psycopg.Error) as exc:
+        problems = [f"replication state unreadable: {exc}"]
+    journal.append("data-preflight", ok=not problems, problems=problems)
+    return problems
 
 
 class CanaryWriter(threading.Thread):
@@ -114,22 +161,11 @@ class SandboxDataDrill:
         """The lag the preflight tolerates (the drill's RPO; default: the sandbox service's)."""
 
     def preflight(self) -> list[str]:
-        """The data half's readiness, as `verify --data` judges it: both databases up, the standby a replica whose
-        subscription runs, its slot safe and its lag within the RPO; a drill must start from primary-with-replica."""
-        problems = []
-        data = self.sandbox.state.data
-        if data is None:
-            problems.append(f"the sandbox in {self.sandbox.dir} has no databases (start it with `sandbox up --data`)")
-        else:
-            pair = self.sandbox.data_pair()
-            if self.rpo_seconds is not None:
-                pair = replace(pair, rpo_seconds=self.rpo_seconds)
-            try:
-                problems += data_problems(data_status(pair))
-            except (DataError, psycopg.Error) as exc:
-                problems.append(f"replication state unreadable: {exc}")
-        self.journal.append("data-preflight", ok=not problems, problems=problems)
-        return problems
+        if self.sandbox.state.data is None:
+            problems = [f"the sandbox in {self.sandbox.dir} has no databases (start it with `sandbox up --data`)"]
+            self.journal.append("data-preflight", ok=False, problems=problems)
+            return problems
+        return preflight_pair(self.sandbox.data_pair(), self.rpo_seconds, self.journal)
 
     def start(self) -> None:
         """Start the writer, let it run for the baseline, then journal lag and retained WAL (`replication`)."""
@@ -195,3 +231,60 @@ class SandboxDataDrill:
     def stop(self) -> None:
         self.writer.stop()
         self.journal.append("canary-stop", acknowledged=self.writer.acknowledged)
+
+
+class StackDataDrill:
+    """The data half of a drill on a deployed stack. A stack's application is the team's and has no canary endpoint,
+    so no write goes through the service and acknowledged or lost writes are not counted (the report says so).
+    Measured instead, through the two databases: the standby's lag before the fault (`bascule data status`'s
+    measurement), the promotion (the same `bascule.data.promote` as the command: fence, catch-up, sequences) and how
+    long it took, whether the standby had confirmed everything the fenced primary committed (caught up: no
+    committed write lost), and the first write the promoted standby accepts from the app role, through a direct
+    connection with the app's own password (a temporary table, rolled back: no table of the application is
+    touched). The restore fails back (`PulumiStackControl` with its data standby)."""
+
+    def __init__(self, pair: DataPair, journal: Journal, rpo_seconds: float | None = None):
+        self.pair, self.journal, self.rpo_seconds = pair, journal, rpo_seconds
+        self.accepted = False
+
+    def preflight(self) -> list[str]:
+        return preflight_pair(self.pair, self.rpo_seconds, self.journal)
+
+    def start(self) -> None:
+        self.journal.append("data-start", canary=False, databases=list(self.pair.databases),
+                            why="no canary writer: the stack's application has no canary endpoint")  # fmt: skip
+        found = data_status(self.pair)
+        lags = [d.lag_seconds for d in found.databases if d.lag_seconds is not None]
+        retained = [int(d.slot["retained_bytes"]) for d in found.databases if d.slot and d.slot["retained_bytes"]]
+        self.journal.append("replication", lags_s=[round(v, 6) for v in lags],
+                            wal_retained_bytes=max(retained, default=None))  # fmt: skip
+
+    def promote(self) -> None:
+        """Promote, then ask the promoted standby for a write as the app until it takes one."""
+        self.journal.append("promote")
+        try:
+            result = promote(self.pair, self.journal)
+        except (DataRefused, DataError, psycopg.Error) as exc:
+            self.journal.append("promote-failed", error=" ".join(str(exc).split()))
+            return
+        sequences = {seq: value for found in result.sequences.values() for seq, value in found.items()}
+        self.journal.append("promoted", sequences=sequences, caught_up=result.caught_up,
+                            fenced=result.primary_reachable, notes=result.notes)  # fmt: skip
+        deadline, last = time.monotonic() + FIRST_WRITE_SECONDS, None
+        while time.monotonic() < deadline:
+            last = q.app_probe(self.pair, STANDBY, self.pair.databases[0])
+            if last == q.APP_WRITABLE:
+                self.accepted = True
+                via = f"a direct connection as {self.pair.app_role}"
+                self.journal.append("first-write", database=SECONDARY, via=via)
+                return
+            if last is None:
+                break
+            time.sleep(0.2)
+        self.journal.append("first-write-failed", last=last or "the app role's password is not in the stack's state")
+
+    def await_first_write(self, timeout: float) -> bool:
+        return self.accepted
+
+    def stop(self) -> None:
+        self.journal.append("data-stop")

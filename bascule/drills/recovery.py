@@ -77,7 +77,8 @@ def _sandbox_from(description: dict[str, Any], _progress: Progress) -> DrillCont
 def _stack_from(description: dict[str, Any], progress: Progress) -> DrillControl:
     stack, work_dir = _field(description, "stack"), Path(_field(description, "work_dir"))
     backend = make_backend(stack, work_dir)
-    return PulumiStackControl(backend, stack, work_dir, _field(description, "service"), progress)
+    return PulumiStackControl(backend, stack, work_dir, _field(description, "service"), progress,
+                              data=description.get("data") is True)  # fmt: skip
 
 
 CONTROL_KINDS: dict[str, Callable[[dict[str, Any], Progress], DrillControl]] = {

@@ -168,7 +168,7 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
         reasons.append(f"RTO missed: HTTP moved after {http_s:.1f} s, target {plan['rto_seconds']:g} s")
     if failover.get("observed") and failover["outcome"] == "reached" and failback.get("outcome") != "reached":
         reasons.append("failback to the primary was not verified")
-    if _first(events, "canary-start") is not None:
+    if _first(events, "canary-start") is not None or _first(events, "data-start") is not None:
         summary["data"] = data = summarize_data(events, plan.get("rpo_seconds"))
         reasons += data_reasons(data)
     passed = not reasons and failover.get("outcome") == "reached"
@@ -179,9 +179,13 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
 def summarize_data(events: list[dict[str, Any]], rpo_seconds: float | None) -> dict[str, Any]:
     """The data block: acknowledged and lost writes, observed RPO, promotion and first-write times, lag, WAL.
 
-    Observed RPO is the time between the last write the old primary acknowledged and the last acknowledged write
-    that survived on the new primary (0 when none was lost), both by the writer's acknowledgement times. First
-    write counts from the fault in effect, as the failover times do."""
+    With a canary writer (the sandbox), observed RPO is the time between the last write the old primary acknowledged
+    and the last acknowledged write that survived on the new primary (0 when none was lost), both by the writer's
+    acknowledgement times. Without one (a stack: `data-start`), no write went through the service, so writes are
+    not counted (None); what stands for them is whether the standby had confirmed everything the fenced primary
+    committed (`caught_up`), and the first write is the one the promoted standby accepted from the app role on a
+    direct connection. First write counts from the fault in effect, as the failover times do."""
+    canary = _first(events, "canary-start") is not None
     writes = [e for e in events if e["kind"] == "write"]
     on_primary = [e for e in writes if e["database"] == PRIMARY]
     injected, promote, promoted = _first(events, "injected"), _first(events, "promote"), _first(events, "promoted")
@@ -195,19 +199,27 @@ def summarize_data(events: list[dict[str, Any]], rpo_seconds: float | None) -> d
         survived = [e["t"] for e in on_primary if e["id"] not in missing]
         since = max(survived, default=_first(events, "canary-start")["t"])  # type: ignore[index]
         rpo = 0.0 if not missing or last_acked is None else round(last_acked - since, 3)
-    first = next((e for e in writes if e["database"] == SECONDARY and promoted and e["seq"] > promoted["seq"]), None)
+    if canary:
+        first = next((e for e in writes if e["database"] == SECONDARY and promoted and e["seq"] > promoted["seq"]),
+                     None)  # fmt: skip
+    else:
+        first = _first(events, "first-write")
     return {
+        "canary": canary,
         "rpo_seconds": rpo_seconds,
-        "acknowledged_writes": len(writes),
-        "acknowledged_by_old_primary": len(on_primary),
-        "acknowledged_by_new_primary": len(writes) - len(on_primary),
+        "acknowledged_writes": len(writes) if canary else None,
+        "acknowledged_by_old_primary": len(on_primary) if canary else None,
+        "acknowledged_by_new_primary": len(writes) - len(on_primary) if canary else None,
         "lost_writes": None if missing is None else len(missing),
         "lost_ids": None if missing is None else sorted(missing),
         "rpo_observed_s": rpo,
+        "caught_up": promoted.get("caught_up") if promoted else None,
+        "primary_fenced": promoted.get("fenced") if promoted else None,
         "promotion_s": _rel(promoted["t"], promote["t"]) if promote and promoted else None,
         "promotion_error": (_first(events, "promote-failed") or {}).get("error"),
         "sequences_advanced": promoted["sequences"] if promoted else None,
         "first_write_s": _rel(first["t"], injected["t"]) if first and injected else None,
+        "first_write_error": (_first(events, "first-write-failed") or {}).get("last"),
         "lag_p50_s": percentile(lags, 50),
         "lag_p99_s": percentile(lags, 99),
         "lag_samples": len(lags),
@@ -217,18 +229,26 @@ def summarize_data(events: list[dict[str, Any]], rpo_seconds: float | None) -> d
 
 
 def data_reasons(data: dict[str, Any]) -> list[str]:
-    """Why the data half failed: RPO beyond target, no promotion, or no write ever succeeding on the standby."""
+    """Why the data half failed: RPO beyond target (with a canary), a standby that had not caught up with the fenced
+    primary (without one), no promotion, or no write ever succeeding on the standby."""
     reasons = []
     if data["promotion_error"]:
         reasons.append(f"promotion failed: {data['promotion_error']}")
-    if data["lost_writes"] is None:
-        reasons.append("lost writes were not counted (no promotion, or the new primary could not be asked)")
-    rpo, target = data["rpo_observed_s"], data["rpo_seconds"]
-    if rpo is not None and target is not None and rpo > target:
-        reasons.append(f"RPO missed: {data['lost_writes']} acknowledged writes lost, {rpo:.2f} s of data, "
-                       f"target {target:g} s")  # fmt: skip
+    if data.get("canary", True):
+        if data["lost_writes"] is None:
+            reasons.append("lost writes were not counted (no promotion, or the new primary could not be asked)")
+        rpo, target = data["rpo_observed_s"], data["rpo_seconds"]
+        if rpo is not None and target is not None and rpo > target:
+            reasons.append(f"RPO missed: {data['lost_writes']} acknowledged writes lost, {rpo:.2f} s of data, "
+                           f"target {target:g} s")  # fmt: skip
+    else:
+        behind = sorted(db for db, done in (data.get("caught_up") or {}).items() if not done)
+        if behind:
+            reasons.append(f"the standby had not confirmed everything the old primary committed ({', '.join(behind)}"
+                           "): writes may be lost (not counted: no canary writer on a stack)")  # fmt: skip
     if data["first_write_s"] is None:
-        reasons.append("no write succeeded on the promoted standby")
+        why = f": {data['first_write_error']}" if data.get("first_write_error") else ""
+        reasons.append(f"no write succeeded on the promoted standby{why}")
     return reasons
 
 
@@ -254,6 +274,25 @@ def data_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     """The data table, shared by Markdown and HTML."""
     wal = data["wal_retained_bytes"]
     target = data["rpo_seconds"]
+    promotion = ("promotion (old primary fenced if reachable, subscription stopped, sequences advanced, standby "
+                 "opened)", _fmt(data["promotion_s"]))  # fmt: skip
+    after = [
+        ("WAL retained by the slot before the fault", "—" if wal is None else f"{wal} bytes"),
+    ]
+    if not data.get("canary", True):
+        caught = data.get("caught_up")
+        return [
+            ("acknowledged writes", "not measured: no canary writer through the service (the stack's application "
+             "has none)"),
+            ("standby caught up with the fenced primary (no committed write lost)",
+             "—" if caught is None else ", ".join(f"{db}: {'yes' if done else 'NO'}" for db, done in caught.items())),
+            promotion,
+            ("first write accepted by the new primary (the app role, direct connection), since the fault",
+             _fmt(data["first_write_s"])),
+            (f"replication lag p50 / p99 before the fault ({data['lag_samples']} databases measured)",
+             f"{_ms(data['lag_p50_s'])} / {_ms(data['lag_p99_s'])}"),
+            *after,
+        ]  # fmt: skip
     return [
         ("acknowledged writes (old primary / new primary)",
          f"{data['acknowledged_writes']} ({data['acknowledged_by_old_primary']} / "
@@ -261,12 +300,11 @@ def data_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         ("acknowledged writes lost", "—" if data["lost_writes"] is None else str(data["lost_writes"])),
         ("observed RPO (last acknowledged - last surviving)",
          _fmt(data["rpo_observed_s"]) + ("" if target is None else f" (target {target:g} s)")),
-        ("promotion (old primary fenced if reachable, subscription stopped, sequences advanced, standby opened)",
-         _fmt(data["promotion_s"])),
+        promotion,
         ("first write on the new primary, since the fault", _fmt(data["first_write_s"])),
         (f"replication lag p50 / p99 before the fault ({data['lag_samples']} rows)",
          f"{_ms(data['lag_p50_s'])} / {_ms(data['lag_p99_s'])}"),
-        ("WAL retained by the slot before the fault", "—" if wal is None else f"{wal} bytes"),
+        *after,
     ]  # fmt: skip
 
 
@@ -433,6 +471,7 @@ def render_html(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
         verdict=verdict(summary),
         rows=measured_rows(summary) if summary["status"] != "refused" else [],
         data_rows=data_rows(summary["data"]) if summary.get("data") else [],
+        data_canary=bool((summary.get("data") or {}).get("canary", True)),
         chart=timeline_svg(summary, events) if summary["status"] != "refused" else "",
         phases=phase_rows(events),
         num=lambda value, unit: "—" if value is None else f"{value:g}{unit}",
@@ -448,8 +487,8 @@ def _templates() -> jinja2.Environment:
 
 PHASE_EVENTS = ("plan", "readiness", "forced", "preflight", "refused", "inject", "injected", "reached", "timeout",
                 "abort", "interrupted", "restore", "restored", "restore-failed", "recovered", "end", "data-preflight",
-                "canary-start", "promote", "data-step", "promoted", "promote-failed", "lost-writes",
-                "canary-stop")  # fmt: skip
+                "canary-start", "data-start", "promote", "data-step", "promoted", "promote-failed", "lost-writes",
+                "first-write", "first-write-failed", "canary-stop", "data-stop")  # fmt: skip
 
 
 def _origin(events: list[dict[str, Any]]) -> float:
@@ -477,6 +516,9 @@ def phase_rows(events: list[dict[str, Any]]) -> list[dict[str, str]]:
             "lost-writes": f"{len(e.get('missing_ids', []))} of {e.get('checked')} acknowledged writes missing",
             "data-step": f"{e.get('step')} on {e.get('where')}: {e.get('status')} {e.get('detail', '')}".strip(),
             "canary-stop": f"{e.get('acknowledged')} writes acknowledged",
+            "data-start": str(e.get("why", "")),
+            "first-write": f"accepted through {e.get('via')}",
+            "first-write-failed": str(e.get("last", "")),
             "readiness": ", ".join(f"{x['role']} {'ready' if x['ready'] else 'NOT ready'}" for x in e.get("sites", [])),
         }.get(e["kind"], "")
         rows.append({"event": e["kind"], "wall": str(e["wall"]), "offset": f"{e['t'] - origin:+.2f} s",

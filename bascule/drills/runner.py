@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from bascule.drills.control import ControlError, DrillControl
-from bascule.drills.data import SandboxDataDrill
+from bascule.drills.data import DataDrill
 from bascule.drills.journal import Journal, Redactor
 from bascule.drills.plan import DrillPlan
 from bascule.readiness.probes import DnsResult, probe_clients, query_dns
@@ -150,7 +150,7 @@ def dry_run(
     control: DrillControl,
     redact: Redactor,
     progress: Progress,
-    data: Callable[[Journal], SandboxDataDrill] | None = None,
+    data: Callable[[Journal], DataDrill] | None = None,
 ) -> list[str]:
     """The preflight alone (with `data`, the data half's too, as a `--data` drill runs it), nothing changed and
     nothing kept (its journal is a scratch file): the problems, redacted, that would refuse the drill."""
@@ -220,7 +220,7 @@ def run_drill(
     control: DrillControl,
     journal: Journal,
     progress: Progress,
-    data: SandboxDataDrill | None = None,
+    data: DataDrill | None = None,
     watch: Watch | None = None,
 ) -> None:
     """With `data`, a canary writer runs from before the fault until the restore, and the standby database is

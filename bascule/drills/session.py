@@ -16,7 +16,7 @@ from typing import Any
 
 from bascule.drills import history
 from bascule.drills.control import DrillControl
-from bascule.drills.data import SandboxDataDrill
+from bascule.drills.data import DataDrill
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
 from bascule.drills.lock import DrillLock, LockHeld, StaleLock
 from bascule.drills.plan import DrillPlan
@@ -67,7 +67,7 @@ def drill_session(
     progress: Progress,
     watch: Watch | None = None,
     lock: DrillLock | None = None,
-    data_drill: Callable[[Journal], SandboxDataDrill] | None = None,
+    data_drill: Callable[[Journal], DataDrill] | None = None,
     history_dir: Path | None = None,
 ) -> SessionResult:
     """Run `plan` on `control`, writing into `reports`. `lock`: the lock of a sandbox this drill started (its

@@ -34,7 +34,9 @@ from urllib.parse import urlsplit
 
 import dns.exception
 import dns.resolver
+import psycopg
 
+from bascule.data import DataError, DataRefused, PairStateError, failback, pair_from_state, standby_secrets
 from bascule.drills.control import ControlError
 from bascule.drills.journal import Redactor
 from bascule.drills.plan import Fault
@@ -549,6 +551,7 @@ class PulumiStackControl:
         with_authoritative: bool = True,
         targets_for: Callable[[str, Fault], list[str]] | None = None,
         ca_bundle: str | None = None,
+        data: bool = False,
     ):
         self.backend = backend
         self._targets_for = targets_for or local_fault_targets(work_dir, stack)
@@ -560,6 +563,17 @@ class PulumiStackControl:
         self.extra_resolvers = resolvers
         self.with_authoritative = with_authoritative
         self.ca_bundle = ca_bundle
+        self.data = data
+        """A `--data` drill: its restore fails the service's data standby back first (`restore`)."""
+
+    def with_data(self) -> PulumiStackControl:
+        """The same control for a `--data` drill. Not the dead-man switch's: a drill past its deadline is undone
+        without knowing whether it promoted anything, and a standby promoted for a real incident must stay so."""
+        return PulumiStackControl(
+            self.backend, self.stack, self.work_dir, self.service, self._progress, resolvers=self.extra_resolvers,
+            with_authoritative=self.with_authoritative, targets_for=self._targets_for, ca_bundle=self.ca_bundle,
+            data=True,
+        )  # fmt: skip
 
     def progress(self, line: str) -> None:
         """Update output (`pulumi up` echoes values) goes out only after every secret output is redacted."""
@@ -583,6 +597,7 @@ class PulumiStackControl:
         marked = [value for value, secret in self.backend.outputs().values() if secret]
         marked += [value for value, secret in self.backend.config().values() if secret]
         marked += [value for _, found in deployed_services(self.backend.resources()).values() for value in found]
+        marked += standby_secrets(self.backend.resources())
         return [s for value in marked for s in _secret_values(value)]
 
     def target(self) -> DrillTarget:
@@ -673,6 +688,8 @@ class PulumiStackControl:
         harmful-alone changes are undone first. `cancel_running`: cancel an update still holding the stack (only
         for a drill known dead: past its deadline).
         """
+        if self.data:
+            self._fail_back()
         marker = self.marker()
         service = marker.service if marker is not None and marker.service else self.service
         try:
@@ -690,6 +707,20 @@ class PulumiStackControl:
             self.progress("restore: an update of the dead drill still holds the stack; cancelling it")
             self.backend.cancel()
             self._restore_targets(service, fault, targets)
+
+    def _fail_back(self) -> None:
+        """The data standby back to a replica of the primary, before the primary site returns (as the sandbox's
+        restore does): `bascule.data.failback`, which finds a pair never promoted nothing to do. When it cannot, the
+        site stays failed over to the standby, which is then the writer, and the lock stays for `drill recover`."""
+        try:
+            pair = pair_from_state(self.backend.resources(), self.stack, self.service)
+            result = failback(pair, on_step=lambda step: self.progress(
+                f"data failback: {step.step} on {step.where}: {step.status} {step.detail}".rstrip()))  # fmt: skip
+        except (PairStateError, DataRefused, DataError, psycopg.Error) as exc:
+            raise ControlError(f"stack '{self.stack}': the data standby of '{self.service}' could not fail back "
+                               f"({' '.join(str(exc).split())}); the site stays failed over until it does: "
+                               "`bascule drill recover` tries again") from exc  # fmt: skip
+        self.progress(f"data failback: {result.outcome}")
 
     def _restore_targets(self, service: str, fault: Fault, targets: list[str]) -> None:
         pending = self.backend.pending_operations()
@@ -719,4 +750,4 @@ class PulumiStackControl:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "pulumi-stack", "stack": self.stack, "work_dir": str(self.work_dir.resolve()),
-                "service": self.service}  # fmt: skip
+                "service": self.service, "data": self.data}  # fmt: skip

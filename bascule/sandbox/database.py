@@ -3,7 +3,9 @@
 The publisher sits beside the primary site (127.0.0.2), the subscriber beside the secondary (127.0.0.3), as an RDS
 publication and an EU subscriber would. Logical replication is the only cross-provider path out of RDS, and it
 carries neither DDL nor sequence values. Each site's app writes to the database beside it as `bascule_app`, read-only
-on the standby until it is promoted; promotion and failback are `bascule.data`'s, through `Sandbox.data_pair()`.
+on the standby until it is promoted, and fenced (NOLOGIN) on the old primary after; promotion and failback are
+`bascule.data`'s, through `Sandbox.data_pair()`. The standby subscribes as a replication login of its own, as on a
+stack.
 The slot's retained WAL is capped with `max_slot_wal_keep_size`.
 
 Clusters are made with initdb in the sandbox's own folder, listen only on their loopback address and a port chosen
@@ -41,8 +43,11 @@ WAL_KEEP_MB = 64
 WAL_KEEP = f"{WAL_KEEP_MB}MB"
 """The same, as the server shows it."""
 APP_ROLE = "bascule_app"
-"""The login each site's app uses on the database beside it, the same name on both sides, as on a stack: fenced
-(read-only by default) on the standby until promotion."""
+"""The login each site's app uses on the database beside it, the same name on both sides, as on a stack: read-only
+by default on the standby until promotion (a guard), fenced (NOLOGIN) on whichever side is not the writer."""
+REPLICATOR = "bascule_replicator"
+"""The login the standby subscribes to the primary as, as on a stack: REPLICATION and SELECT on the published table,
+no superuser (https://www.postgresql.org/docs/15/logical-replication-security.html)."""
 CONNECT_TIMEOUT = 2
 SCHEMA = (
     "CREATE TABLE canary (id bigserial PRIMARY KEY, site text NOT NULL, "
@@ -191,9 +196,9 @@ def new_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-def create_schema(publisher: Cluster, subscriber: Cluster, app_password: str) -> None:
+def create_schema(publisher: Cluster, subscriber: Cluster, app_password: str, replication_password: str) -> None:
     """The database, its table and the app role on both clusters: the role writable on the publisher, read-only by
-    default on the subscriber (the fence promotion lifts)."""
+    default on the subscriber (the guard promotion lifts); the replication login on the publisher."""
     for cluster in (publisher, subscriber):
         with cluster.connect("postgres") as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
@@ -207,16 +212,23 @@ def create_schema(publisher: Cluster, subscriber: Cluster, app_password: str) ->
             app = sql.Identifier(APP_ROLE)
             conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON canary TO {}").format(app))
             conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE canary_id_seq TO {}").format(app))
+    replicator = sql.Identifier(REPLICATOR)
+    with publisher.connect("postgres") as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
+            replicator, sql.Literal(replication_password)))  # fmt: skip
     with publisher.connect() as conn:
+        conn.execute(sql.SQL("GRANT SELECT ON canary TO {}").format(replicator))
         conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE canary").format(sql.Identifier(PUBLICATION)))
 
 
-def subscribe(publisher: Cluster, subscriber: Cluster) -> None:
-    """The first subscription, copying the publisher's rows (a later re-seed is `bascule.data`'s)."""
+def subscribe(publisher: Cluster, subscriber: Cluster, replication_password: str) -> None:
+    """The first subscription, as the replication login, copying the publisher's rows (a later re-seed is
+    `bascule.data`'s)."""
+    source = publisher.conninfo(user=REPLICATOR, password=replication_password)
     with subscriber.connect() as conn:
         conn.execute(
             sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (copy_data = true)").format(
-                sql.Identifier(SUBSCRIPTION), sql.Literal(publisher.conninfo()), sql.Identifier(PUBLICATION)
+                sql.Identifier(SUBSCRIPTION), sql.Literal(source), sql.Identifier(PUBLICATION)
             )
         )
 

@@ -43,6 +43,7 @@ from bascule.data import (
     DataPair,
     DataRefused,
     Endpoint,
+    Login,
     OperationResult,
     Recorder,
     failback,
@@ -129,16 +130,18 @@ class SandboxService:
 
 @dataclass
 class DataState:
-    """The data standby (`sandbox up --data`): one cluster beside each site, and the app role's password. Whether
-    the standby is promoted is the databases' to say (`bascule.data.status`), not this file's."""
+    """The data standby (`sandbox up --data`): one cluster beside each site, the app role's password and the
+    replication login's. Whether the standby is promoted is the databases' to say (`bascule.data.status`), not this
+    file's."""
 
     clusters: dict[str, db.Cluster]
     app_password: str = ""
+    replication_password: str = ""
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> DataState:
         clusters = {role: db.Cluster(**c) for role, c in raw["clusters"].items()}
-        return cls(clusters, str(raw.get("app_password") or ""))
+        return cls(clusters, str(raw.get("app_password") or ""), str(raw.get("replication_password") or ""))
 
 
 def _read_state(path: Path) -> dict[str, Any]:
@@ -565,13 +568,13 @@ class Sandbox:
         for role, address in ADDRESSES.items():
             folder = db.make_folder(role)
             clusters[role] = db.Cluster(role, address, _free_port([address]), str(folder), db.new_password())
-        self.state.data = DataState(clusters, db.new_password())
+        data = self.state.data = DataState(clusters, db.new_password(), db.new_password())
         self.save()
         for cluster in clusters.values():
             db.init_cluster(cluster, bindir)
             self.start_database(cluster.role, bindir)
-        db.create_schema(clusters[PRIMARY], clusters[SECONDARY], self.state.data.app_password)
-        db.subscribe(clusters[PRIMARY], clusters[SECONDARY])
+        db.create_schema(clusters[PRIMARY], clusters[SECONDARY], data.app_password, data.replication_password)
+        db.subscribe(clusters[PRIMARY], clusters[SECONDARY], data.replication_password)
         self._wait(lambda: db.replicating(clusters[SECONDARY]), "replication did not start", self._db_log(SECONDARY))
         for role, cluster in clusters.items():
             # As on a deployed stack (docs/data.md): each site's app uses the database beside it as the app
@@ -621,7 +624,7 @@ class Sandbox:
 
         def end(cluster: db.Cluster) -> Endpoint:
             return Endpoint(cluster.address, cluster.port, db.USER, cluster.password, "disable", "sandbox",
-                            db.CONNECT_TIMEOUT)  # fmt: skip
+                            db.CONNECT_TIMEOUT, app_password=data.app_password or None)  # fmt: skip
 
         return DataPair(
             service=self.state.service.name,
@@ -634,7 +637,7 @@ class Sandbox:
             wal_keep_mb=db.WAL_KEEP_MB,
             rpo_seconds=float(self.state.service.rpo_seconds),
             source=f"the sandbox in {self.dir}",
-            app_password=data.app_password or None,
+            replication=Login(db.REPLICATOR, data.replication_password) if data.replication_password else None,
         )
 
     def data_state(self) -> str:

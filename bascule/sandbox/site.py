@@ -14,7 +14,8 @@ With `--data FILE` the site is an app with a database, as on a real platform: th
 (a primary whose database died is unhealthy, so DNS moves with the data), and `POST /canary` commits one row through
 the database the file names for writes, answering its id. The file names a read and a write connection, both to the
 database beside the site as the app role: the secondary's writes are refused (read-only) until its database is
-promoted, the primary's once its database is fenced, as the databases themselves say.
+promoted; once the primary's database is fenced its login is refused, so its writes and its health fail, as the
+databases themselves say.
 Run as `python -m bascule.sandbox.site --name primary --address 127.0.0.2 --https-port N --http-port M ...`.
 """
 

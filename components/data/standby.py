@@ -18,8 +18,9 @@ Paths, each stated at its resource below:
   standby, which has no public endpoint, is run by a job beside it (`sync.py`), which also creates the
   subscription once it can work and refreshes it for tables added later.
 
-Logical replication carries neither DDL nor sequence values: the application's migrations run on both sides, and
-promotion advances each sequence past the max of the columns using it (`bascule data promote`).
+Logical replication carries neither DDL nor sequence values: the sync job creates on the standby the tables the
+primary's migrations made, and promotion advances each sequence past the max of the columns using it (`bascule data
+promote`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from bascule.components.base import (
 from bascule.components.data import sync
 from bascule.components.data.plugin import DataSpec, standby_subnets
 from bascule.spec import Role
+from bascule.spec.data import OUTPUT, STANDBY_TYPE
 
 PORT = 5432
 SSLMODE = "require"
@@ -90,7 +92,7 @@ def _libpq_env(host: pulumi.Input[str], port: pulumi.Input[int], database: str, 
 
 class PostgresStandby(DataComponent):
     def __init__(self, name: str, args: DataArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("bascule:data:PostgresStandby", name, None, opts)
+        super().__init__(STANDBY_TYPE, name, None, opts)
         service = args.service
         data, primary, secondary = service.data, service.primary, service.secondary
         if (
@@ -407,19 +409,23 @@ class PostgresStandby(DataComponent):
                        app_passwords[Role.SECONDARY], on_azure,
                        depends_on=[*settings, *standby_databases, *publications, firewall])  # fmt: skip
 
-        # What `bascule data`, `verify --data` and `drill --data` read from the state (the data contract):
-        # registered outputs are kept in the state, secrets as secrets.
-        self.register_outputs({"bascule_data": {
+        # What `bascule data`, `verify --data` and `drill --data` read from the state (the data contract,
+        # bascule/data/state.py): registered outputs are kept in the state, secrets as secrets. The app role's
+        # password on each side lets the commands prove a fence by a refused login and a promotion by an accepted
+        # write; the replication login is what failback subscribes the standby with again (never the master).
+        self.register_outputs({OUTPUT: {
             "service": service.name,
             "databases": list(data.databases),
             "app_role": data.app_role,
             "primary": {"host": self.primary.address, "port": self.primary.port, "user": USER,
                         "password": pulumi.Output.secret(master_password.result), "sslmode": SSLMODE,
-                        "provider": "aws-rds"},
+                        "provider": "aws-rds",
+                        "app_password": pulumi.Output.secret(app_passwords[Role.PRIMARY].result)},
             "standby": {"host": self.standby.fully_qualified_domain_name, "port": PORT,
                         "user": standby.administrator_login, "password": pulumi.Output.secret(admin_password.result),
-                        "sslmode": SSLMODE,
-                        "provider": "azure-flexible"},
+                        "sslmode": SSLMODE, "provider": "azure-flexible",
+                        "app_password": pulumi.Output.secret(app_passwords[Role.SECONDARY].result)},
+            "replication": {"user": REPLICATOR, "password": pulumi.Output.secret(replicator_password.result)},
             "publications": {database: sync.publication(database) for database in data.databases},
             "subscriptions": {database: sync.publication(database) for database in data.databases},
             "wal_keep_mb": data.primary.wal_keep_mb,
