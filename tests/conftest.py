@@ -23,6 +23,7 @@ from bascule.drills.lock import DrillLock
 from bascule.facts import Cloud
 from bascule.offline.engine import OfflineRun, RegisteredResource, run_offline
 from bascule.sandbox import Sandbox, SandboxError
+from bascule.sandbox import database as db
 from bascule.sandbox.sandbox import find_pdns
 from bascule.spec import SERVICES_KEY, AwsSiteSpec, EndpointSiteSpec, Route53DnsSpec, ServiceSpec
 
@@ -81,6 +82,24 @@ def plan_services() -> Callable[..., Plan]:
         return Plan(run_offline(program, config, stack=stack))
 
     return run
+
+
+def have_postgres() -> bool:
+    """Whether PostgreSQL 15's server (initdb, postgres) is installed; data tests skip without it, except in CI."""
+    try:
+        db.find_bindir()
+    except db.DatabaseError:
+        return False
+    return True
+
+
+def need_pdns_and_postgres() -> None:
+    """Module-level guard of the data sandbox tests: skip without PowerDNS or PostgreSQL 15, except in CI, where
+    they must be."""
+    if not (have_pdns() and have_postgres()):
+        if os.environ.get("CI"):
+            raise RuntimeError("pdns_server or postgresql-15 is missing in CI: scripts/setup.sh installs both")
+        pytest.skip("needs pdns-server and postgresql-15 (Debian packages)", allow_module_level=True)
 
 
 def have_pdns() -> bool:

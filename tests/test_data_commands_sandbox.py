@@ -26,21 +26,13 @@ from bascule.drills.data_ops import DataTarget, run_operation
 from bascule.drills.journal import read_journal
 from bascule.sandbox import PRIMARY, SECONDARY, Sandbox, SandboxService
 from bascule.sandbox import database as db
-from tests.conftest import have_pdns, standby_resource
+from tests.conftest import need_pdns_and_postgres, standby_resource
 from tests.test_fault_matrix import until
 
 pytestmark = pytest.mark.sandbox
 BASCULE = [sys.executable, "-m", "bascule.cli"]
 
-try:
-    db.find_bindir()
-    HAVE_PG = True
-except db.DatabaseError:
-    HAVE_PG = False
-if not (have_pdns() and HAVE_PG):
-    if os.environ.get("CI"):
-        raise RuntimeError("pdns_server or postgresql-15 is missing in CI: scripts/setup.sh installs both")
-    pytest.skip("needs pdns-server and postgresql-15 (Debian packages)", allow_module_level=True)
+need_pdns_and_postgres()
 
 
 def server_processes(folders: list[str]) -> set[int]:

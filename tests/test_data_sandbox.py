@@ -30,21 +30,13 @@ from bascule.drills.runner import run_drill
 from bascule.io.processes import alive
 from bascule.sandbox import PRIMARY, SECONDARY, Sandbox, SandboxService
 from bascule.sandbox import database as db
-from tests.conftest import have_pdns
+from tests.conftest import need_pdns_and_postgres
 from tests.test_fault_matrix import until
 
 pytestmark = pytest.mark.sandbox
 BASCULE = [sys.executable, "-m", "bascule.cli"]
 
-try:
-    db.find_bindir()
-    HAVE_PG = True
-except db.DatabaseError:
-    HAVE_PG = False
-if not (have_pdns() and HAVE_PG):
-    if os.environ.get("CI"):
-        raise RuntimeError("pdns_server or postgresql-15 is missing in CI: scripts/setup.sh installs both")
-    pytest.skip("needs pdns-server and postgresql-15 (Debian packages)", allow_module_level=True)
+need_pdns_and_postgres()
 
 
 @pytest.fixture(scope="module")

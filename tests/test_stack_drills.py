@@ -51,7 +51,7 @@ from bascule.sandbox import PRIMARY, Sandbox
 from bascule.sandbox.modes import HEALTHY, UNBOUND, WRONG_CERT
 from bascule.sandbox.pki import DEFAULT_HOSTNAME
 from bascule.spec import DRILL_KEY, SERVICE_TYPE, SERVICES_KEY
-from tests.conftest import ROOT, have_pdns, standby_resource, wait_until
+from tests.conftest import ROOT, have_pdns, have_postgres, standby_resource, wait_until
 
 SECRET = "hunter2-db-password-7f3a"
 CONFIG_SECRET = "pdns-api-key-0c41e9"
@@ -639,14 +639,7 @@ def test_dry_run_of_any_program_needs_no_pulumi_cli(tmp_path: Path) -> None:
     assert "switch: 2 resources targeted" in text.stdout and "nothing was changed" in text.stdout
 
 
-try:
-    from bascule.sandbox import database as _db
-
-    _db.find_bindir()
-    HAVE_PG = True
-except _db.DatabaseError:
-    HAVE_PG = False
-needs_pg = pytest.mark.skipif(not HAVE_PG and not os.environ.get("CI"), reason="postgresql-15 not installed")
+needs_pg = pytest.mark.skipif(not have_postgres() and not os.environ.get("CI"), reason="postgresql-15 not installed")
 
 
 @pytest.fixture(scope="module")
