@@ -243,13 +243,24 @@ def promote(
     cannot be fenced (its admin may not end sessions, the fence does not hold), or a failback is half done; a
     `force_reason` overrides the last two and is recorded. Raises `StepFailed` when a step fails part way.
     """
-    journal = journal or _Quiet()
     result = OperationResult(PROMOTE, pair.service, pair.source, dry_run, forced=force_reason)
+    return _operate(
+        pair,
+        journal or _Quiet(),
+        result,
+        lambda sessions, recorder: _promote(pair, sessions, recorder, result, on_step, catch_up_seconds),
+    )
+
+
+def _operate(
+    pair: DataPair, journal: Recorder, result: OperationResult, steps: Callable[[Sessions, Recorder], None]
+) -> OperationResult:
+    """Run an operation's `steps` over one set of sessions to the pair; a refusal is journalled, then raised."""
     with Sessions(pair) as sessions:
         try:
-            _promote(pair, sessions, journal, result, on_step, catch_up_seconds)
+            steps(sessions, journal)
         except DataRefused as exc:
-            journal.append("data-refused", operation=PROMOTE, reasons=exc.reasons)
+            journal.append("data-refused", operation=result.operation, reasons=exc.reasons)
             raise
     return result
 
@@ -443,15 +454,13 @@ def failback(
     failback slot is missing or lost (then what it wrote cannot be replayed: docs/data.md, "When failback refuses").
     Raises `StepFailed` when a step fails part way (running failback again continues).
     """
-    journal = journal or _Quiet()
     result = OperationResult(FAILBACK, pair.service, pair.source, dry_run)
-    with Sessions(pair) as sessions:
-        try:
-            _failback(pair, sessions, journal, result, on_step, replay_seconds)
-        except DataRefused as exc:
-            journal.append("data-refused", operation=FAILBACK, reasons=exc.reasons)
-            raise
-    return result
+    return _operate(
+        pair,
+        journal or _Quiet(),
+        result,
+        lambda sessions, recorder: _failback(pair, sessions, recorder, result, on_step, replay_seconds),
+    )
 
 
 def _failback(
