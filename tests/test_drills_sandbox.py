@@ -295,8 +295,13 @@ def test_preflight_refuses_when_secondary_is_unhealthy(sandbox: Sandbox, tmp_pat
 
 
 def test_main_command_twice_leaves_nothing_behind(tmp_path: Path) -> None:
-    """The README's main command, end to end, in a fresh environment: two runs, no leftovers."""
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    """The README's main command, end to end, in a fresh environment: two runs, no leftovers.
+
+    The drill's sandbox is made under a temp folder of this test's own (TMPDIR), so a process left there is this
+    drill's and nobody else's: other runs on the same machine start and stop sandboxes under /tmp at the same time."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "TMPDIR": str(scratch)}
     for run in ("one", "two"):
         out = tmp_path / run
         proc = subprocess.run([*BASCULE, "drill", "--local", "--out", str(out)], capture_output=True, text=True,
@@ -305,7 +310,8 @@ def test_main_command_twice_leaves_nothing_behind(tmp_path: Path) -> None:
         assert sorted(p.name for p in out.iterdir()) == ["journal.jsonl", "report.html", "report.json", "report.md"]
         assert "<svg" in (out / "report.html").read_text()
     assert list((tmp_path / "cache" / "bascule" / "locks").glob("*.lock")) == []
-    leftovers = [p for p in Path("/proc").glob("[0-9]*") if _cmdline_has(p, "bascule-sandbox-")]
+    assert list(scratch.glob("bascule-sandbox-*")) == []
+    leftovers = [p for p in Path("/proc").glob("[0-9]*") if _cmdline_has(p, str(scratch))]
     assert leftovers == []
 
 
