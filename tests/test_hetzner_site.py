@@ -13,7 +13,6 @@ from pulumi.runtime import rpc
 
 from bascule import facts
 from bascule.components.hetzner.plugin import (
-    LETS_ENCRYPT_DIRECTORY,
     MAX_SERVERS,
     NETWORK_ZONES,
     SERVER_IMAGE,
@@ -28,6 +27,7 @@ from bascule.drills.stack_control import fault_changes
 from bascule.inventory.records import from_offline_run
 from bascule.offline.placeholders import resource_class
 from bascule.spec import DRILL_KEY, SERVICE_TYPE, SpecError, parse_services, site_kind
+from bascule.spec.acme import LETS_ENCRYPT_DIRECTORY
 from bascule.spec.plugins import site_authorities
 from tests.conftest import Plan, stack_config
 from tests.test_policies import both, rules_of

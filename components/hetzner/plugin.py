@@ -15,9 +15,10 @@ from pydantic import Field, field_validator
 
 from bascule.facts import Cloud, NameLimit
 from bascule.io.escaping import quoted
+from bascule.spec.acme import ACME_CHALLENGE_PREFIX, CERTIFICATE_AUTHORITIES, AcmeCertificateFields, require_acme_dns
 from bascule.spec.base import DrillFault, ImageSite, Role
 from bascule.spec.models import ServiceSpec
-from bascule.spec.plugins import ALWAYS, DNS_BACKENDS, SiteKind, dns_backend
+from bascule.spec.plugins import ALWAYS, SiteKind
 
 # --- Hetzner Cloud limits, each with its source ----------------------------------------------------------------
 SERVER_NAME = NameLimit(
@@ -56,22 +57,8 @@ SERVER_IMAGE = "ubuntu-24.04"
 "include a special cloud-init datasource" (Hetzner's Cloud Server FAQ, https://wiki.hetzner.de/index.php/CloudServer/en);
 it installs Docker from Ubuntu's `docker.io` package and runs the service image (`site.py`)."""
 
-# --- The certificate: ACME DNS-01 in the service's zone ----------------------------------------------------------
-LETS_ENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
-"""Let's Encrypt's production ACME v2 directory (the terraform-provider-acme docs' examples use its staging twin,
-https://acme-staging-v02.api.letsencrypt.org/directory, whose certificates no browser trusts)."""
-CERTIFICATE_AUTHORITIES = ("letsencrypt.org",)
-"""CAA `issue` domain of Let's Encrypt (https://letsencrypt.org/docs/caa/): a CAA record set that names only other CAs
-stops the certificate."""
-ACME_CHALLENGE_PREFIX = len("_acme-challenge.")
-"""DNS-01 proves control with a TXT record `_acme-challenge.<host>` (RFC 8555 section 8.4; the lego route53 provider's
-least-privilege policy names it, terraform-provider-acme docs/guides/dns-providers-route53.md)."""
-LETS_ENCRYPT_LIFETIME_DAYS = 90
-"""Let's Encrypt's certificates last 90 days today; the CA/Browser Forum's SC-081 ballot brings every public
-certificate down to 47 days by 2029, so `renew_days_before` must leave room for that shrinking lifetime."""
 
-
-class HetznerSiteSpec(ImageSite):
+class HetznerSiteSpec(ImageSite, AcmeCertificateFields):
     """Servers running the service image behind a Hetzner Cloud Load Balancer, with a Let's Encrypt certificate.
 
     The load balancer's public IPv4 is the site's fixed address: DNS backends answer it and their health checks send
@@ -96,12 +83,6 @@ class HetznerSiteSpec(ImageSite):
     within the smallest type's limits (the API's `/load_balancer_types` lists each type's max services, targets and
     assigned certificates)."""
     container_port: int = Field(default=8080, ge=1, le=65535)
-    acme_email: str | None = None
-    """Contact address of the ACME account (optional for Let's Encrypt)."""
-    renew_days_before: int = Field(default=30, ge=1, le=LETS_ENCRYPT_LIFETIME_DAYS - 1)
-    """Renew when fewer days than this remain (the ACME provider's `min_days_remaining`), on the next `pulumi up`:
-    the scheduled renewal run must come more often than this (docs/deploy.md). At or above the certificate's
-    lifetime every run would renew it."""
 
     @property
     def cloud(self) -> Cloud:
@@ -118,24 +99,11 @@ class HetznerSiteSpec(ImageSite):
             raise ValueError(f"{quoted(v)} is not a Hetzner Cloud server type such as cx23 or cax11")
         return v
 
-    @field_validator("acme_email")
-    @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        # 254: the longest address an SMTP path holds (RFC 5321 section 4.5.3.1.3, 256 with the angle brackets).
-        if v is not None and (len(v) > 254 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v)):
-            raise ValueError(f"{quoted(v)} is not an e-mail address")
-        return v
-
 
 def _acme_through_the_zone(service: ServiceSpec, role: Role) -> None:
     """The certificate's DNS-01 challenge goes into the service's zone through its DNS backend, and the health check
     the backend runs must reach the load balancer's HTTPS service."""
-    if dns_backend(service.dns.kind).acme_dns is None:
-        able = " or ".join(f"'{kind}'" for kind, declared in DNS_BACKENDS.all().items() if declared.acme_dns)
-        raise ValueError(
-            f"dns.kind: a 'hetzner' {role.value} gets its certificate from Let's Encrypt by a DNS-01 challenge in the "
-            f"service's zone, which Bascule answers through a {able or 'no'} backend, not '{service.dns.kind}'"
-        )
+    require_acme_dns("hetzner", service, role)
     hc = service.health_check
     if hc.protocol != "HTTPS" or hc.effective_port != 443:
         raise ValueError(
