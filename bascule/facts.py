@@ -496,6 +496,11 @@ class LegalHome:
     """The entity an EEA customer most likely contracts with: a hint for the register, never written as fact."""
     contracting_source: str
 
+    @property
+    def summary(self) -> str:
+        """One line for reports: the company and its headquarters, the parent and its country."""
+        return f"{self.company} ({self.headquarters}), parent {self.ultimate_parent} ({self.parent_country})"
+
 
 _GLEIF = "LEI as recorded by GLEIF (https://search.gleif.org/#/record/{}); cross-checked here against public datasets"
 

@@ -156,9 +156,7 @@ def _site(r: Resource) -> SiteView:
         country=known.country if known else (GLOBAL if r.region == GLOBAL else UNKNOWN),
         countries=list(known.countries) if known else [],
         jurisdiction=known.jurisdiction.value if known else UNKNOWN,
-        legal_home=f"{home.company} ({home.headquarters}), parent {home.ultimate_parent} ({home.parent_country})"
-        if home
-        else UNKNOWN,
+        legal_home=home.summary if home else UNKNOWN,
         eu_headquartered=bool(home and home.eu_headquartered),
         data_store=r.type in facts.DATA_STORE_TYPES,
         type=r.type,
