@@ -255,6 +255,9 @@ GLOBAL_TYPE_PREFIXES = (
     "azure-native:trafficmanager:",
     "azure-native:dns:",
     "gcp:dns/",
+    # Scaleway IAM and projects belong to the organization, not a region.
+    "scaleway:iam/",
+    "scaleway:account/",
     # The global external load balancer's parts (a regional serverless NEG feeds them).
     "gcp:compute/globalAddress:",
     "gcp:compute/globalForwardingRule:",
