@@ -380,6 +380,10 @@ SITE_TYPES = (
     | DATA_STORE_TYPES
 )
 
+BACKUP_TAG = ("bascule:purpose", "backup")
+"""The tag Bascule's backup store carries (`data.backup`'s bucket): where a workload's backups live, which the audit
+names with the provider's legal home. A tag, not a type, so a team's other buckets are not counted as backups."""
+
 # --- The DNS switches: resources that decide where a failover sends traffic ------------------------
 ROUTE53_RECORD = "aws:route53/record:Record"
 ROUTE53_HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"

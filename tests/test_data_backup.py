@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
+from bascule.audit.workloads import AuditInput, audit, render_text
 from bascule.components.data import plugin
 from bascule.components.data.backup import BACKUP_TYPE, JOB_PERMISSIONS, schedule
 from bascule.components.data.plugin import age_recipient_ok
 from bascule.facts import Cloud
+from bascule.inventory.records import from_offline_run
 from bascule.spec import SpecError, parse_services
 from bascule.spec.data import BACKUP_ENV, BACKUP_OUTPUT, STANDBY_TYPE
 from tests.test_data_components import PlanFn, data_services, is_secret
@@ -161,3 +163,16 @@ def test_backups_never_sit_on_the_primarys_cloud(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(SpecError) as caught:
         parse_services(data_services(), "test")
     assert any("data.backup.provider: 'scaleway' is the primary's cloud" in line for line in caught.value.lines)
+
+
+def test_audit_names_where_backups_live_with_the_providers_legal_home(plan_services: PlanFn) -> None:
+    plan = plan_services(data_services())
+    result = audit([AuditInput("data", from_offline_run(plan.run))])
+    (workload,) = result.workloads
+    assert workload.backups == [
+        "scaleway fr-par (FR) - Scaleway SAS (FR), parent iliad group (FR), EU-headquartered - Bucket "
+        "checkout-data-backup-bucket"
+    ]
+    assert "  backups: scaleway fr-par (FR) - Scaleway SAS (FR)" in render_text(result)
+    # The store is no site: the service still runs on AWS and Azure only.
+    assert {s.provider for s in workload.sites} == {"aws", "azure"}

@@ -25,7 +25,7 @@ import pulumiverse_scaleway as scaleway
 
 from bascule.components.base import default_provider_allowed
 from bascule.components.data.plugin import BackupSpec
-from bascule.facts import LEGAL_HOMES
+from bascule.facts import BACKUP_TAG, LEGAL_HOMES
 from bascule.spec import TAG_CRITICALITY, TAG_SERVICE, Criticality, ServiceSpec
 from bascule.spec.data import BACKUP_ENV
 
@@ -84,7 +84,9 @@ class PostgresBackup(pulumi.ComponentResource):
         if scaleway_provider is None:
             default_provider_allowed("scaleway", name, "FailoverServiceArgs.backup_provider")
         on_scw = pulumi.ResourceOptions(parent=self, provider=scaleway_provider)
-        tags = {TAG_SERVICE: service.name, TAG_CRITICALITY: Criticality(service.criticality).value}
+        # No role tag: the store belongs to neither site; `BACKUP_TAG` is how the audit finds where backups live.
+        tags = {TAG_SERVICE: service.name, TAG_CRITICALITY: Criticality(service.criticality).value,
+                BACKUP_TAG[0]: BACKUP_TAG[1]}  # fmt: skip
 
         # A project of its own: the S3 API takes no project parameter, an API key acts on the buckets of its
         # preferred project ("This applies to all actions on Object Storage buckets",
