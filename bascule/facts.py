@@ -255,6 +255,9 @@ GLOBAL_TYPE_PREFIXES = (
     "azure-native:trafficmanager:",
     "azure-native:dns:",
     "gcp:dns/",
+    # Scaleway IAM and projects belong to the organization, not a region.
+    "scaleway:iam/",
+    "scaleway:account/",
     # The global external load balancer's parts (a regional serverless NEG feeds them).
     "gcp:compute/globalAddress:",
     "gcp:compute/globalForwardingRule:",
@@ -377,6 +380,10 @@ SITE_TYPES = (
     | DATA_STORE_TYPES
 )
 
+BACKUP_TAG = ("bascule:purpose", "backup")
+"""The tag Bascule's backup store carries (`data.backup`'s bucket): where a workload's backups live, which the audit
+names with the provider's legal home. A tag, not a type, so a team's other buckets are not counted as backups."""
+
 # --- The DNS switches: resources that decide where a failover sends traffic ------------------------
 ROUTE53_RECORD = "aws:route53/record:Record"
 ROUTE53_HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
@@ -495,6 +502,11 @@ class LegalHome:
     eea_contracting_entity: str
     """The entity an EEA customer most likely contracts with: a hint for the register, never written as fact."""
     contracting_source: str
+
+    @property
+    def summary(self) -> str:
+        """One line for reports: the company and its headquarters, the parent and its country."""
+        return f"{self.company} ({self.headquarters}), parent {self.ultimate_parent} ({self.parent_country})"
 
 
 _GLEIF = "LEI as recorded by GLEIF (https://search.gleif.org/#/record/{}); cross-checked here against public datasets"

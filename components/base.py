@@ -461,6 +461,8 @@ class DataArgs:
     """The provider of the primary site's resources, which the primary database's use too; None: the default one."""
     secondary_provider: pulumi.ProviderResource | None = None
     """The provider of the secondary site's resources, which the standby's use too."""
+    backup_provider: pulumi.ProviderResource | None = None
+    """The provider of the backup store's resources (`data.backup`: a Scaleway provider); None: the default one."""
 
 
 class DataComponent(pulumi.ComponentResource, ABC):

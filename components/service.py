@@ -60,6 +60,9 @@ class FailoverServiceArgs:
     """Computed inputs of the secondary site."""
     dns_provider: pulumi.ProviderResource | None = None
     """The provider of the DNS switch (e.g. the account holding the zone); the stack's default provider if None."""
+    backup_provider: pulumi.ProviderResource | None = None
+    """The provider of the data backup's store (`data.backup`; a `pulumiverse_scaleway.Provider`), e.g. with the
+    Scaleway organization's credentials; the stack's default provider if None."""
     zone_id: pulumi.Input[str] | None = None
     """The DNS backend's existing zone when the program computes it (the team's own `aws.route53.Zone`'s
     `zone_id`, another stack's output), instead of the spec's `dns.zone_id`; checked for form once known."""
@@ -134,7 +137,13 @@ class FailoverService(pulumi.ComponentResource):
             # Before the sites: each site's application is told the database beside it, and runs in its network.
             data = data_standby_class(svc.data.kind)(
                 f"{name}-data",
-                DataArgs(svc, primary_args.given_network, args.primary.provider, args.secondary.provider),
+                DataArgs(
+                    svc,
+                    primary_args.given_network,
+                    args.primary.provider,
+                    args.secondary.provider,
+                    args.backup_provider,
+                ),
                 pulumi.ResourceOptions(parent=self),
             )
             primary_args = _with_database(primary_args, data.site_database(Role.PRIMARY))

@@ -34,6 +34,8 @@ class Workload:
     checks: list[Resource] = field(default_factory=list)
     edges: list[Resource] = field(default_factory=list)
     """Global edge services its sites are reached through (`facts.GLOBAL_EDGE_TYPES`), e.g. Azure Front Door."""
+    backups: list[Resource] = field(default_factory=list)
+    """Where its backups live: resources carrying `facts.BACKUP_TAG` (the `data.backup` bucket)."""
     rto_seconds: int | None = None
     rpo_seconds: int | None = None
 
@@ -77,6 +79,8 @@ def workloads(inventory: Inventory, settings: Settings) -> dict[str, Workload]:
             w.checks.append(r)
         elif r.type in facts.GLOBAL_EDGE_TYPES:
             w.edges.append(r)
+        elif r.tags.get(facts.BACKUP_TAG[0]) == facts.BACKUP_TAG[1]:
+            w.backups.append(r)
         rto, rpo = r.tags.get(TAG_RTO), r.tags.get(TAG_RPO)
         if rto and rto.isdigit():
             w.rto_seconds = int(rto) if w.rto_seconds is None else min(w.rto_seconds, int(rto))
@@ -87,7 +91,7 @@ def workloads(inventory: Inventory, settings: Settings) -> dict[str, Workload]:
             w.rto_seconds = settings.default_rto_seconds
         # Registration order varies between runs (resources register concurrently): anchor findings on the
         # same resource every time, so fingerprints and reports are stable.
-        for group in (w.sites, w.switches, w.checks, w.edges):
+        for group in (w.sites, w.switches, w.checks, w.edges, w.backups):
             group.sort(key=lambda r: r.urn)
     return found
 

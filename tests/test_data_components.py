@@ -156,7 +156,7 @@ def test_static_settings_and_what_up_says_while_a_restart_is_pending(
 
 def test_the_sync_job_runs_the_script_beside_the_standby_with_its_secrets(plan_services: PlanFn) -> None:
     plan = plan_services(data_services())
-    (job,) = plan.of_type("azure-native:app:Job")
+    job = plan.named("checkout-data-sync", "azure-native:app:Job")
     env = plan.named("checkout-data-jobs", "azure-native:app:ManagedEnvironment")
     jobs = plan.named("checkout-data-jobs", "azure-native:network:Subnet")
     assert env.inputs["vnetConfiguration"] == {"infrastructureSubnetId": jobs.id}

@@ -108,6 +108,8 @@ class WorkloadAudit:
     criticality: str
     sites: list[SiteView]
     data_locations: list[str]
+    backups: list[str]
+    """Where its backups live: provider, region (country), the provider's legal home, and the store."""
     spofs: list[Spof]
     rto: dict[str, Any]
     rpo: dict[str, Any]
@@ -156,9 +158,7 @@ def _site(r: Resource) -> SiteView:
         country=known.country if known else (GLOBAL if r.region == GLOBAL else UNKNOWN),
         countries=list(known.countries) if known else [],
         jurisdiction=known.jurisdiction.value if known else UNKNOWN,
-        legal_home=f"{home.company} ({home.headquarters}), parent {home.ultimate_parent} ({home.parent_country})"
-        if home
-        else UNKNOWN,
+        legal_home=home.summary if home else UNKNOWN,
         eu_headquartered=bool(home and home.eu_headquartered),
         data_store=r.type in facts.DATA_STORE_TYPES,
         type=r.type,
@@ -345,6 +345,7 @@ def audit(
                     criticality=criticality or ("critical" if w.critical else UNKNOWN),
                     sites=sites,
                     data_locations=sorted({f"{s.provider} {s.region} ({s.country})" for s in sites if s.data_store}),
+                    backups=[_backup_line(_site(r)) for r in w.backups],
                     spofs=_spofs(w, dns, unhealthy, ready),
                     rto=_rto(w, last),
                     rpo={"target_s": w.rpo_seconds, "measured": _data_rpo(drills)},
@@ -402,6 +403,11 @@ def _days(value: Any) -> str:
     return "no certificate" if value is None else f"{float(value):g} d"
 
 
+def _backup_line(s: SiteView) -> str:
+    home = f"{s.legal_home}{', EU-headquartered' if s.eu_headquartered else ''}"
+    return f"{s.provider} {s.region} ({s.country}) - {home} - {s.type.rsplit(':', 1)[-1]} {s.name}"
+
+
 def _site_lines(w: WorkloadAudit) -> list[str]:
     """One line per role and place, naming the resources there (a site is often a service plus its balancer)."""
     places: dict[tuple[str, str, str], list[SiteView]] = {}
@@ -433,6 +439,7 @@ def render_text(result: Audit) -> str:
         lines.append(f"{w.stack}/{w.name} ({w.criticality})")
         lines += [f"  {line}" for line in _site_lines(w)]
         lines.append(f"  data at rest: {', '.join(w.data_locations) or 'no data store in this stack'}")
+        lines.append(f"  backups: {'; '.join(w.backups) or 'no backup store in this stack'}")
         lines.append(f"  EU region: {'yes' if w.eu_region else 'NO'}; EU-headquartered provider: "
                      f"{'yes' if w.eu_provider else 'NO'}")  # fmt: skip
         lines.append(f"  {_rto_line(w)}")
@@ -479,6 +486,7 @@ def render_markdown(result: Audit) -> str:
         lines += [f"## {_md(w.stack)}/{_md(w.name)}", ""]
         lines += [f"- {_md(line)}" for line in _site_lines(w)]
         lines += [f"- data at rest: {_md(', '.join(w.data_locations) or 'no data store in this stack')}",
+                  f"- backups: {_md('; '.join(w.backups) or 'no backup store in this stack')}",
                   f"- {_md(_rto_line(w))}", f"- {_md(_rpo_line(w))}", f"- {_md(_readiness_line(w))}"]  # fmt: skip
         lines += [f"- **SPOF {s.code}**: {_md(s.detail)}" for s in w.spofs]
         lines.append("")

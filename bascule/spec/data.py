@@ -32,3 +32,14 @@ WRITER_STATES = (PROMOTING, PROMOTED, FAILING_BACK)
 subscribes it, nor refreshes it; only `bascule data failback` brings it back to `REPLICA`."""
 PRIMARY_STATES = ("primary", "fenced")
 """The primary's `state`: the writer, or fenced by a promotion."""
+
+BACKUP_OUTPUT = "bascule_backup"
+"""The data component's registered output saying where its backups live (no secrets): provider, legal_home,
+endpoint, region, bucket, service, databases, every_hours, retention_days, recipient. `bascule backup list|verify|
+restore --stack` read it (the backup contract, issue 27)."""
+BACKUP_ENV = ("BASCULE_BACKUP_SOURCE_DSN", "BASCULE_BACKUP_DATABASES", "BASCULE_BACKUP_SERVICE",
+              "BASCULE_BACKUP_ENDPOINT", "BASCULE_BACKUP_REGION", "BASCULE_BACKUP_BUCKET", "BASCULE_BACKUP_RECIPIENT",
+              "BASCULE_BACKUP_RETENTION_DAYS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")  # fmt: skip
+"""What the scheduled backup job is given, each read by `bascule backup take` as its flag's default: the standby's
+libpq URI, the databases (comma-separated), the service (the key prefix), the store (S3 endpoint, region, bucket),
+the age recipient, the object-lock days, and the store's credentials under boto3's standard names."""

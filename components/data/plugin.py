@@ -11,8 +11,9 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from bascule.facts import Cloud
 from bascule.io.escaping import quoted
-from bascule.spec.base import DataSpecBase, Model, Role
+from bascule.spec.base import DataSpecBase, Image, Model, Role, check_region
 from bascule.spec.models import ServiceSpec
 from bascule.spec.plugins import DataStandby, site_kind
 
@@ -141,6 +142,108 @@ class AzurePostgresStandbySpec(Model):
         return v
 
 
+BACKUP_PROVIDERS = {"scaleway": Cloud.SCALEWAY}
+"""Where `data.backup` can keep its dumps: an S3-compatible object store whose Pulumi SDK creates a bucket with object
+lock. Scaleway's does (`scaleway.object.Bucket(object_lock_enabled=True)` plus `BucketLockConfiguration`). Not
+offered: Hetzner Object Storage, which neither the hcloud Terraform provider nor pulumi-hcloud can create
+(hetznercloud/terraform-provider-hcloud#1005, pulumi/pulumi-hcloud#850, both open); OVHcloud, whose provider gained
+object lock at bucket creation (ovh/terraform-provider-ovh#1186, fixed by #1211; `ovh.CloudStorageObjectBucket`'s
+`object_lock` in pulumi-ovh 2.22) but whose SDK Bascule does not install or test yet."""
+BACKUP_HOURS = (1, 2, 3, 4, 6, 8, 12, 24)
+"""`every_hours`: a divisor of 24, so the job's cron schedule (`0 */N * * *`, UTC) runs at even intervals all day."""
+MAX_RETENTION_DAYS = 3650
+"""Ten years: object lock in COMPLIANCE mode cannot be shortened or lifted by anyone, so a typo here is paid for in
+storage until it runs out (https://www.scaleway.com/en/docs/object-storage/api-cli/object-lock/)."""
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+"""S3's bucket naming rules, the part every S3-compatible store shares: 3 to 63 lowercase letters, digits and
+hyphens, starting and ending with a letter or digit (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html);
+no dots, which break TLS on virtual-hosted-style names. Scaleway publishes no stricter rule that could be found."""
+_BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+"""The bech32 data alphabet (BIP 173)."""
+
+
+def _bech32_polymod(values: list[int]) -> int:
+    """BIP 173's checksum: https://github.com/bitcoin/bips/blob/master/bip-0173.mediawiki#checksum"""
+    generator = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+    check = 1
+    for value in values:
+        top = check >> 25
+        check = (check & 0x1FFFFFF) << 5 ^ value
+        for i in range(5):
+            check ^= generator[i] if (top >> i) & 1 else 0
+    return check
+
+
+def age_recipient_ok(value: str) -> bool:
+    """Whether `value` is an age X25519 recipient: Bech32 with the human-readable part `age`, lowercase, holding a
+    32-byte public key (the age spec, "X25519 recipient type": https://c2sp.org/age). The checksum catches a
+    mistyped or truncated key, to which backups would be encrypted that nobody can read."""
+    hrp, sep, data = value.rpartition("1")
+    if hrp != "age" or not sep or len(data) < 6 or any(c not in _BECH32 for c in data):
+        return False
+    values = [_BECH32.index(c) for c in data]
+    expanded = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+    if _bech32_polymod(expanded + values) != 1:
+        return False
+    payload = values[:-6]  # 5-bit groups; 32 bytes are 52 groups, the last with 4 bits of padding that must be 0
+    return len(payload) == 52 and payload[-1] & 0b1111 == 0
+
+
+class BackupSpec(Model):
+    """Logical dumps of the service's databases, taken from the standby by a scheduled job beside it, encrypted to
+    the team's age key and kept under object lock at a provider other than the primary's (docs/data.md, Backups)."""
+
+    provider: Literal["scaleway"] = "scaleway"
+    """The object store's provider (`BACKUP_PROVIDERS` says why only Scaleway)."""
+    region: str
+    """An Object Storage region of the provider (Scaleway: fr-par, nl-ams, pl-waw)."""
+    every_hours: int = 24
+    """Hours between backups, a divisor of 24: with a daily dump, up to a day of writes is lost (the RPO of a
+    restore), which is why the standby, not the backup, is the answer to an outage."""
+    retention_days: int = Field(default=30, ge=2, le=MAX_RETENTION_DAYS)
+    """Days each backup stays locked (COMPLIANCE: nobody can delete or overwrite it) and then expires. At least 2,
+    so a backup expires only after the next one is taken."""
+    recipient: str
+    """The age public key (`age1...`) dumps are encrypted to; its private key stays with the team, off every cloud."""
+    image: Image
+    """The team's build of deploy/backup/Dockerfile (`bascule backup take` with pg_dump)."""
+    bucket: str | None = None
+    """The bucket's name (globally unique at the provider); default `bascule-<service>-backups-<8 hex>`."""
+
+    @property
+    def cloud(self) -> Cloud:
+        return BACKUP_PROVIDERS[self.provider]
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        return check_region(Cloud.SCALEWAY, v)
+
+    @field_validator("every_hours")
+    @classmethod
+    def _every(cls, v: int) -> int:
+        if v not in BACKUP_HOURS:
+            raise ValueError(f"{v} is not a divisor of 24 ({', '.join(map(str, BACKUP_HOURS))}): the schedule runs "
+                             "at even intervals each day")  # fmt: skip
+        return v
+
+    @field_validator("recipient")
+    @classmethod
+    def _recipient(cls, v: str) -> str:
+        if not age_recipient_ok(v):
+            raise ValueError(f"{quoted(v[:80])} is not an age public key (age1 followed by 58 bech32 characters, as "
+                             "age-keygen -y prints it)")  # fmt: skip
+        return v
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, v: str | None) -> str | None:
+        if v is not None and not _BUCKET.fullmatch(v):
+            raise ValueError(f"{quoted(v)} is not a bucket name here (3 to 63 lowercase letters, digits and hyphens, "
+                             "starting and ending with a letter or digit)")  # fmt: skip
+        return v
+
+
 def standby_subnets(vnet_cidr: str) -> dict[str, str]:
     """The standby's virtual network cut in three: `apps` (a /24 for the secondary site's Container Apps
     environment), `jobs` (a /27 for the sync job's environment) and `postgres` (a /28 delegated to the Flexible
@@ -165,6 +268,9 @@ class DataSpec(DataSpecBase):
     are published without a change here (the standby's sync job picks them up: docs/deploy.md)."""
     app_role: str = "app"
     """The login each site's application uses, on the database beside it; it owns the tables its migrations make."""
+    backup: BackupSpec | None = None
+    """Backups of the databases at a provider other than the primary's: replication copies a DROP TABLE within
+    seconds, a backup taken before it does not."""
 
     @field_validator("databases")
     @classmethod
@@ -203,6 +309,11 @@ def _beside_its_sites(service: ServiceSpec) -> None:
         raise ValueError(
             f"data.primary.kind: 'rds' runs on AWS, but the primary site is on {service.primary.cloud.value}; the "
             "primary database sits in the primary site's region"
+        )
+    backup = service.data.backup if isinstance(service.data, DataSpec) else None
+    if backup is not None and backup.cloud is service.primary.cloud:
+        raise ValueError(
+            f"data.backup.provider: {quoted(backup.provider)} is the primary's cloud; backups must survive losing it"
         )
     if site_kind(service.secondary.kind).data_end is not Role.SECONDARY:
         raise ValueError(

@@ -43,9 +43,10 @@ from bascule.components.base import (
     default_provider_allowed,
 )
 from bascule.components.data import sync
+from bascule.components.data.backup import JobPlace, PostgresBackup
 from bascule.components.data.plugin import DataSpec, standby_subnets
 from bascule.spec import Role
-from bascule.spec.data import OUTPUT, STANDBY_TYPE
+from bascule.spec.data import BACKUP_OUTPUT, OUTPUT, STANDBY_TYPE
 
 PORT = 5432
 SSLMODE = "require"
@@ -405,9 +406,24 @@ class PostgresStandby(DataComponent):
                 opts=pulumi.ResourceOptions(parent=self, provider=publisher, depends_on=[created_db, *grants]),
             ))  # fmt: skip
 
-        self._sync_job(name, data, group.name, jobs_subnet, admin_password, replicator_password,
-                       app_passwords[Role.SECONDARY], on_azure,
-                       depends_on=[*settings, *standby_databases, *publications, firewall])  # fmt: skip
+        jobs = self._sync_job(name, data, group.name, jobs_subnet, admin_password, replicator_password,
+                              app_passwords[Role.SECONDARY], on_azure,
+                              depends_on=[*settings, *standby_databases, *publications, firewall])  # fmt: skip
+        backup_output: dict[str, object] = {}
+        if data.backup is not None:
+            # The dump is taken on the standby: it holds every row the primary shipped, and reading it costs the
+            # primary nothing. As the administrator, whom the sync job made a member of the application's role, the
+            # owner of the replicated tables (sync.py, step 1).
+            source = pulumi.Output.format(
+                "postgresql://{0}:{1}@{2}:{3}/postgres?sslmode={4}", standby.administrator_login,
+                admin_password.result, self.standby.fully_qualified_domain_name, PORT, SSLMODE,
+            )  # fmt: skip
+            place = JobPlace(environment_id=jobs.id, group=group.name, location=secondary.location,
+                             tags=azure_tags, provider=azure_provider)  # fmt: skip
+            backup = PostgresBackup(f"{name}-backup", service, data.backup, data.databases, source, place,
+                                    args.backup_provider, opts=pulumi.ResourceOptions(parent=self,
+                                    depends_on=standby_databases))  # fmt: skip
+            backup_output[BACKUP_OUTPUT] = backup.output
 
         # What `bascule data`, `verify --data` and `drill --data` read from the state (the data contract,
         # bascule/data/state.py): registered outputs are kept in the state, secrets as secrets. The app role's
@@ -430,7 +446,7 @@ class PostgresStandby(DataComponent):
             "subscriptions": {database: sync.publication(database) for database in data.databases},
             "wal_keep_mb": data.primary.wal_keep_mb,
             "rpo_seconds": service.rpo_seconds,
-        }})  # fmt: skip
+        }, **backup_output})  # fmt: skip
 
     def site_database(self, role: Role) -> SiteDatabase:
         """The primary's application reaches RDS in its VPC through the clients' security group and reads the
@@ -467,10 +483,11 @@ class PostgresStandby(DataComponent):
         self, name: str, data: DataSpec, group: pulumi.Input[str], subnet: azure.network.Subnet,
         admin_password: random.RandomPassword, replicator_password: random.RandomPassword,
         app_password: random.RandomPassword, on_azure: pulumi.ResourceOptions, depends_on: list[pulumi.Resource],
-    ) -> None:  # fmt: skip
+    ) -> azure.app.ManagedEnvironment:  # fmt: skip
         """A scheduled Container Apps job in the standby's network, running `sync.SCRIPT` (what the deployer's
         machine cannot: the standby has no public endpoint). Jobs run in an environment, which takes a subnet of
-        its own: https://learn.microsoft.com/azure/container-apps/jobs"""
+        its own: https://learn.microsoft.com/azure/container-apps/jobs. The environment is returned: the backup
+        job runs in it too."""
         tags = bascule_tags(self._service, Role.SECONDARY)
         env = azure.app.ManagedEnvironment(
             f"{name}-jobs", resource_group_name=group, location=self._location,
@@ -519,3 +536,4 @@ class PostgresStandby(DataComponent):
             tags=tags,
             opts=pulumi.ResourceOptions.merge(on_azure, pulumi.ResourceOptions(depends_on=depends_on)),
         )  # fmt: skip
+        return env
