@@ -19,6 +19,7 @@ class Cloud(StrEnum):
     GCP = "gcp"
     SCALEWAY = "scaleway"
     HETZNER = "hetzner"
+    OVHCLOUD = "ovhcloud"
 
 
 class Jurisdiction(StrEnum):
@@ -210,12 +211,24 @@ HETZNER_REGIONS = _regions(
     other={"ash": "US", "hil": "US", "sin": "SG"},
 )
 
+# OVHcloud Public Cloud regions, named after their datacentre's city ("GRA", meaning Gravelines, for region "GRA1":
+# terraform-provider-ovh docs/data-sources/cloud_project_region.md, `datacenter_location`): GRA Gravelines, SBG
+# Strasbourg and EU-WEST-PAR Paris in France, DE Frankfurt in Germany, WAW Warsaw in Poland; UK London and BHS
+# Beauharnois (Canada) outside the EU. Only regions whose city could be placed are listed; whether a region offers
+# the Public Cloud Load Balancer is OVHcloud's to say (the project's regions: `ovh.cloudproject.get_regions`).
+OVHCLOUD_REGIONS = _regions(
+    Cloud.OVHCLOUD,
+    eu={"GRA9": "FR", "GRA11": "FR", "SBG5": "FR", "EU-WEST-PAR": "FR", "DE1": "DE", "WAW1": "PL"},
+    other={"UK1": "GB", "BHS5": "CA"},
+)
+
 REGIONS: dict[Cloud, dict[str, Region]] = {
     Cloud.AWS: AWS_REGIONS,
     Cloud.AZURE: AZURE_REGIONS,
     Cloud.GCP: GCP_REGIONS,
     Cloud.SCALEWAY: SCALEWAY_REGIONS,
     Cloud.HETZNER: HETZNER_REGIONS,
+    Cloud.OVHCLOUD: OVHCLOUD_REGIONS,
 }
 
 
@@ -375,6 +388,8 @@ SITE_TYPES = (
             "scaleway:index/instanceServer:InstanceServer",
             "hcloud:index/server:Server",
             "hcloud:index/loadBalancer:LoadBalancer",
+            "ovh:index/cloudInstance:CloudInstance",
+            "ovh:index/cloudLoadbalancer:CloudLoadbalancer",
         }
     )
     | DATA_STORE_TYPES
@@ -575,6 +590,25 @@ LEGAL_HOMES: dict[Cloud, LegalHome] = {
         eea_contracting_entity="Hetzner Online GmbH (DE)",
         contracting_source="https://www.hetzner.com/legal/terms-and-conditions (its General Terms and Conditions, "
                            "as https://www.hetzner.com/legal/digital-services-act names them)",
+    ),
+    Cloud.OVHCLOUD: LegalHome(
+        provider="OVHcloud", company="OVH SAS", headquarters="FR",
+        ultimate_parent="OVH Groupe SA", parent_country="FR",
+        parent_lei="9695001J8OSOVX4TP939",
+        eu_headquartered=True,
+        law="French company (OVH SAS, 2 rue Kellermann, 59100 Roubaix, RCS Lille Métropole 424 761 419), a "
+            "subsidiary of OVH Groupe SA, listed in Paris: EU-headquartered (EU and French law). Its UK1 and BHS5 "
+            "regions are in the UK and Canada, and its US regions to a US entity (the Canadian privacy policy, "
+            "https://www.ovhcloud.com/en/terms-and-conditions/privacy-policy/, covers \"companies within the OVH "
+            "Group, excluding entities located in the United States\"); none of them is a kind's region here",
+        source="OVH SAS's Conditions Générales de Service (\"SAS OVH 2 rue Kellermann - 59100 Roubaix - France ... "
+               "RCS Lille Métropole\"); OVH Groupe's Universal Registration Document 2022 "
+               "(https://ovhcloud.fr.digital-report.net/en/report/78, history of the Group founded in Roubaix); the "
+               "LEI is the entity identifier of OVH Groupe's ESEF filings in the AMF's open data "
+               "(https://echanges.dila.gouv.fr/OPENDATA/AMF/, `ovhgroupe` taxonomy), not checked against GLEIF here",
+        eea_contracting_entity="OVH SAS (FR)",
+        contracting_source="OVH SAS's Conditions Générales de Service (the contracting party they name, as quoted "
+                           "under `source`)",
     ),
 }  # fmt: skip
 """Only the `Cloud`s a stack can name (also as an endpoint's provider); other providers are not in this table."""

@@ -6,6 +6,7 @@ Sites, DNS backends and data standbys are plug-ins, one package per provider:
     gcp/       'gcp' site (Cloud Run + HTTPS LB) and 'clouddns'         powerdns/  'powerdns' backend and its API client
     endpoint/  'endpoint' site (bring your own)                         scaleway/  'scaleway' site, refused with why
     hetzner/   'hetzner' site (servers + Load Balancer, ACME cert)      data/      'postgres' data standby
+    ovhcloud/  'ovhcloud' site (instances + Load Balancer, ACME cert)
 
 Each package's `plugin.py` declares its kinds (`bascule.spec.plugins.SiteKind` / `DnsBackend`: spec model, the
 provider's limits, cloud, component, pip extra, capabilities, its own cross-field rules) and imports neither Pulumi

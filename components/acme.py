@@ -19,10 +19,15 @@ from bascule.spec.acme import LETS_ENCRYPT_DIRECTORY, AcmeCertificateFields
 
 @dataclass(frozen=True)
 class IssuedCertificate:
-    """What a site uploads: the leaf and its issuer in one PEM (a full chain), and the key."""
+    """What a site uploads: the leaf and its issuer in one PEM (a full chain) and the key, or the same three in one
+    PKCS#12 archive for a store that takes that (OpenStack Barbican for an Octavia listener)."""
 
     full_chain_pem: pulumi.Output[str]
     private_key_pem: pulumi.Output[str]
+    pkcs12_base64: pulumi.Output[str]
+    """"The certificate, any intermediates, and the private key archived as a PFX file (PKCS12 format ...). The data
+    is base64 encoded (including padding), and its password is configurable via the `certificate_p12_password`
+    argument" (terraform-provider-acme docs/resources/certificate.md); Bascule sets none, so it is empty."""
 
 
 def issue_certificate(
@@ -60,4 +65,5 @@ def issue_certificate(
     return IssuedCertificate(
         full_chain_pem=pulumi.Output.concat(issued.certificate_pem, issued.issuer_pem),
         private_key_pem=issued.private_key_pem,
+        pkcs12_base64=issued.certificate_p12,
     )

@@ -236,7 +236,7 @@ def test_a_drill_the_program_rejects_never_touches_the_stack(sandbox: Sandbox, t
     stack, lines = SandboxStack(sandbox), []
     summary = summarize(read_journal(run(control_for(stack, lines), tmp_path, lines, Fault.HEALTH)))
     assert summary["status"] == "fail"
-    assert any("'health' needs an aws or aws-alb or hetzner primary" in r for r in summary["reasons"])
+    assert any("'health' needs an aws or aws-alb or hetzner or ovhcloud primary" in r for r in summary["reasons"])
     assert summary["restore"] == "ok"
     assert stack.drill_config() is None and stack.ups == 0
 

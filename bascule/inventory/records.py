@@ -30,6 +30,7 @@ _CLOUD_PREFIXES = {
     "gcp": Cloud.GCP,
     "scaleway": Cloud.SCALEWAY,
     "hcloud": Cloud.HETZNER,
+    "ovh": Cloud.OVHCLOUD,
 }
 _CONFIG_REGION_KEYS = {
     Cloud.AWS: "aws:region",
@@ -37,13 +38,15 @@ _CONFIG_REGION_KEYS = {
     Cloud.GCP: "gcp:region",
     Cloud.SCALEWAY: "scaleway:region",
 }
-"""The stack config a provider takes its region from; Hetzner Cloud has none (each resource names its location)."""
+"""The stack config a provider takes its region from; Hetzner Cloud and OVHcloud have none (each resource names its
+location or region)."""
 _REGION_INPUTS = {
     Cloud.AWS: ("region",),
     Cloud.AZURE: ("location",),
     Cloud.GCP: ("region", "location", "zone"),
     Cloud.SCALEWAY: ("region", "zone"),
     Cloud.HETZNER: ("location",),
+    Cloud.OVHCLOUD: ("region",),
 }
 
 

@@ -187,6 +187,12 @@ class _CloudMocks(pulumi_mocks.Mocks):
             lb_name = path[-2] if len(path) > 3 else "offline"
             return {"arn": arn, "name": lb_name, "loadBalancerType": "application", "zoneId": "Z0ALB00000000000000",
                     "dnsName": f"{lb_name}-1234567890.{lb_region}.elb.amazonaws.com", "id": arn}, []  # fmt: skip
+        if token in _OVH_CATALOGUES:
+            # A Public Cloud region's catalogue, listed by name (the 'ovhcloud' site resolves its flavor and image
+            # by name): canned names in the API's shape, each with a stable id.
+            field, names = _OVH_CATALOGUES[token]
+            entries = [{"id": f"{field}-{n.lower().replace(' ', '-')}", "name": n} for n in names]
+            return {field: entries, "region": args.args.get("region"), "id": token}, []
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": _policy_document(args.args), "id": "policy-document"}, []
         if token == "gcp:organizations/getClientConfig:getClientConfig":
@@ -266,6 +272,14 @@ def _provider_id(
     return f"{name}-id"
 
 
+_OVH_CATALOGUES = {
+    "ovh:index/getCloudInstanceFlavors:getCloudInstanceFlavors": (
+        "flavors", ("b3-8", "b3-16", "b3-32", "c3-4", "c3-8", "c3-16", "d2-2", "d2-4", "d2-8", "r3-16", "r3-32")),
+    "ovh:index/getCloudInstanceImages:getCloudInstanceImages": ("images", ("Debian 12", "Ubuntu 24.04")),
+}  # fmt: skip
+"""OVHcloud Public Cloud catalogues the offline engine answers: invoke token -> (result field, names offered)."""
+
+
 def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> dict[str, Any]:
     """Outputs a provider computes on create, for the types whose outputs components read."""
     out: dict[str, Any] = {}
@@ -290,6 +304,25 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
     elif typ == "hcloud:index/loadBalancer:LoadBalancer":
         out["ipv4"] = "203.0.113.30"  # a documentation address (RFC 5737), as the GCP site's stand-in
         out["ipv6"] = "2001:db8::30"
+    elif typ == "ovh:index/cloudFloatingIp:CloudFloatingIp":
+        out["currentState"] = {"ip": "203.0.113.30"}  # a documentation address (RFC 5737), as Hetzner's stand-in
+    elif typ == "ovh:index/cloudKeyManagerSecret:CloudKeyManagerSecret":
+        # The Barbican reference a listener's `default_tls_container_ref` takes, in the provider docs' example shape.
+        out["currentState"] = {"secretRef": f"https://key-manager.cloud.ovh.net/v1/secrets/{name}-id"}
+    elif typ == "ovh:index/cloudInstance:CloudInstance":
+        # Each private interface gets a FIXED address from its subnet's IPAM, stable per resource name.
+        host = 10 + int(hashlib.sha256(name.encode()).hexdigest()[:4], 16) % 200
+        out["currentState"] = {
+            "networks": [
+                {
+                    "id": n.get("networkId"),
+                    "subnetId": n.get("subnetId"),
+                    "addresses": [{"ip": f"10.0.1.{host}", "type": "FIXED", "version": 4}],
+                }
+                for n in inputs.get("networks") or []
+                if isinstance(n, dict) and n.get("networkId")
+            ]
+        }
     elif typ == "scaleway:containers/container:Container":
         out["publicEndpoint"] = f"https://{name}-x7k2.functions.fnc.{inputs.get('region', 'fr-par')}.scw.cloud"
     elif typ.startswith("gcp:"):

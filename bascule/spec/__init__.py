@@ -72,6 +72,7 @@ _PLUGIN_NAMES = {
     "bascule.components.endpoint.plugin": ("EndpointSiteSpec",),
     "bascule.components.scaleway.plugin": ("ScalewaySiteSpec",),
     "bascule.components.hetzner.plugin": ("HetznerSiteSpec",),
+    "bascule.components.ovhcloud.plugin": ("OvhcloudSiteSpec",),
     "bascule.components.data.plugin": ("AzurePostgresStandbySpec", "DataSpec", "RdsPostgresSpec"),
 }
 _HOMES = {name: module for module, names in _PLUGIN_NAMES.items() for name in names}
@@ -116,6 +117,7 @@ __all__ = [
     "HealthCheckSpec",
     "HetznerSiteSpec",
     "ImageSite",
+    "OvhcloudSiteSpec",
     "PowerDnsSpec",
     "RdsPostgresSpec",
     "Role",

@@ -32,6 +32,7 @@ BUILTIN_SITE_KINDS = {
     "endpoint": "bascule.components.endpoint.plugin:SITE",
     "scaleway": "bascule.components.scaleway.plugin:SITE",
     "hetzner": "bascule.components.hetzner.plugin:SITE",
+    "ovhcloud": "bascule.components.ovhcloud.plugin:SITE",
 }
 """Site kinds shipped with Bascule: kind -> "module:name" of its `SiteKind`. A new provider is one line here."""
 

@@ -1,0 +1,136 @@
+"""The 'ovhcloud' site kind: its spec model, OVHcloud Public Cloud's limits, its capabilities.
+
+No Pulumi and no OVH or ACME SDK here: the spec and `bascule check` read this module without the `ovhcloud` extra.
+
+Why Public Cloud (OpenStack) rather than the older IP Load Balancing product: every piece the site needs has a
+resource of pulumi-ovh 2.22 with its terraform-provider-ovh documentation, on one API (`/v2/publicCloud/project/...`)
+and one project: instances with user data (`ovh_cloud_instance`), an Octavia load balancer whose VIP carries a floating
+IP (`ovh_cloud_loadbalancer`, `network.ip`), a TERMINATED_HTTPS listener fed a certificate from the project's Key
+Manager (Barbican, `ovh_cloud_key_manager_secret`, `default_tls_container_ref`), and a pool whose HTTP health monitor
+sends the service hostname as Host (`health_monitor.domain_name`). An IP Load Balancing service must be ordered (and
+paid) outside the stack, and its farms' probes were not found to send a Host header in the provider's docs.
+"""
+
+# pyright: reportIncompatibleVariableOverride=false, reportIncompatibleMethodOverride=false
+# (a spec model narrows its base's `kind` to a Literal: safe, the models are frozen)
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from bascule.facts import Cloud, NameLimit
+from bascule.io.escaping import quoted
+from bascule.spec.acme import ACME_CHALLENGE_PREFIX, CERTIFICATE_AUTHORITIES, AcmeCertificateFields, require_acme_dns
+from bascule.spec.base import DrillFault, ImageSite, Role
+from bascule.spec.models import ServiceSpec
+from bascule.spec.plugins import ALWAYS, SiteKind
+
+# --- OVHcloud Public Cloud limits and choices, each with its source ---------------------------------------------
+INSTANCE_NAME = NameLimit(
+    63,
+    r"^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$",
+    "name",
+    "Bascule's own bound: terraform-provider-ovh docs/resources/cloud_instance.md gives no limit for `name`, and "
+    "cloud-init may make it the instance's hostname, so it is kept to one DNS label (RFC 1123, at most 63 characters)",
+)
+"""The other resources' names are Pulumi's auto-names of Bascule's short logical names, far below any limit."""
+
+USER_DATA_MAX = 65535
+"""Nova's bound on user data: "The provided user data must be base64 encoded and is restricted to 65535 bytes"
+(https://docs.openstack.org/nova/latest/user/user-data.html); Bascule checks the encoded size, the stricter reading."""
+
+IMAGE_NAME = "Debian 12"
+"""The OS image the instances boot, looked up by name in the region's catalogue (`ovh_cloud_instance_images`, whose
+docs resolve `image.name == "Debian 12"` the same way, terraform-provider-ovh docs/resources/cloud_instance.md,
+"Resolving the flavor, the image and the SSH key"); Debian 12 ships Docker as its `docker.io` package."""
+
+MAX_INSTANCES = 5
+"""A new image replaces every instance, each new one created (in the same anti-affinity group) before the old one is
+deleted, so the group holds twice `instances` for a while. OpenStack's default quota of members per server group is
+10 (`server_group_members`, https://docs.openstack.org/nova/latest/user/quotas.html); OVHcloud's was not sourced, so
+Bascule stays within that default."""
+
+
+class OvhcloudSiteSpec(ImageSite, AcmeCertificateFields):
+    """Instances running the service image behind an OVHcloud Public Cloud Load Balancer, with a Let's Encrypt
+    certificate.
+
+    The floating IP on the load balancer's VIP is the site's fixed address: DNS backends answer it and their health
+    checks send the service hostname to it (Host and SNI), where the TERMINATED_HTTPS listener serves the certificate
+    it was given. That certificate comes from ACME with a DNS-01 challenge written into the failover zone, so it is
+    issued and renewed while the hostname still points at the other site: OVHcloud's own Let's Encrypt tutorial for
+    this load balancer validates by HTTP-01 through the load balancer, which needs the hostname to point at it
+    (https://github.com/ovh/docs, pages/platform/network-services/tutorials-01-secure-lb-letsencrypt).
+    """
+
+    kind: Literal["ovhcloud"] = "ovhcloud"
+    region: str
+    project_id: str
+    """The Public Cloud project (`service_name` of every resource), whose id the OVHcloud Control Panel shows."""
+    flavor: str = "b3-8"
+    """An instance flavor of the region's catalogue, looked up by name (`ovh_cloud_instance_flavors`, whose docs
+    resolve `flavor.name == "b3-8"`; OVHcloud checks the rest)."""
+    instances: int = Field(default=2, ge=1, le=MAX_INSTANCES)
+    """Always running (warm): at least one; two or more, each on its own hypervisor (an ANTI_AFFINITY group), ride out
+    a host failure."""
+    load_balancer_flavor: Literal["SMALL", "MEDIUM", "LARGE", "XL"] = "SMALL"
+    """`flavor_name` of `ovh_cloud_loadbalancer`: "Must be one of `SMALL`, `MEDIUM`, `LARGE`, `XL`"."""
+    container_port: int = Field(default=8080, ge=1, le=65534)
+    """The port the instances publish the container on; the `health` drill probes the next one, which the security
+    group keeps closed, so 65535 is not available."""
+
+    @property
+    def cloud(self) -> Cloud:
+        return Cloud.OVHCLOUD
+
+    @field_validator("project_id")
+    @classmethod
+    def _project_id(cls, v: str) -> str:
+        if not re.fullmatch(r"[0-9a-zA-Z]{1,64}", v):
+            raise ValueError(f"{quoted(v)} is not a Public Cloud project id (letters and digits)")
+        return v
+
+    @field_validator("flavor")
+    @classmethod
+    def _flavor(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,31}", v):  # b3-8, c3-16, d2-2: short names
+            raise ValueError(f"{quoted(v)} is not an OVHcloud instance flavor such as b3-8 or d2-4")
+        return v
+
+
+def _acme_through_the_zone(service: ServiceSpec, role: Role) -> None:
+    """The certificate's DNS-01 challenge goes into the service's zone through its DNS backend, and the health check
+    the backend runs must reach the load balancer's HTTPS listener, the only one it has."""
+    require_acme_dns("ovhcloud", service, role)
+    hc = service.health_check
+    if hc.protocol != "HTTPS" or hc.effective_port != 443:
+        raise ValueError(
+            "health_check.protocol: an 'ovhcloud' site's load balancer listens only on HTTPS port 443 (TLS ends "
+            "there with the service's certificate); check HTTPS on port 443"
+        )
+
+
+SITE = SiteKind(
+    kind="ovhcloud",
+    spec=OvhcloudSiteSpec,
+    component="bascule.components.ovhcloud.site:OvhcloudSite",
+    extra="ovhcloud",
+    cloud=Cloud.OVHCLOUD,
+    certificate="Let's Encrypt certificate by ACME DNS-01 in the service's zone (pulumiverse-acme), renewed by "
+    "`pulumi up` within `renew_days_before` of expiry, stored as a PKCS#12 secret in the project's Key Manager "
+    "(Barbican) for the load balancer's TERMINATED_HTTPS listener",
+    fixed_ip=ALWAYS,  # the floating IP on the load balancer's VIP, the project's until the stack deletes it
+    answered_by_ip=ALWAYS,
+    validation_prefix=ACME_CHALLENGE_PREFIX,
+    certificate_authorities=CERTIFICATE_AUTHORITIES,
+    levers={
+        DrillFault.HEALTH: "its load balancer's health monitor pointed, for every member, at a port the instances' "
+        "security group keeps closed, so every member turns unhealthy and the load balancer answers 503",
+        DrillFault.OUTAGE: "its instances taken out of its load balancer's pool, so the load balancer answers 503",
+    },
+    computed_inputs=frozenset({"image"}),
+    check=_acme_through_the_zone,
+)

@@ -1,0 +1,200 @@
+"""OVHcloud site under mocks, with the real pulumi-ovh and pulumiverse-acme SDK classes: warm private instances behind
+a Public Cloud Load Balancer whose certificate comes from Let's Encrypt by DNS-01 through the Route 53 zone, and its
+spec's rules."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from bascule import facts
+from bascule.components.ovhcloud.plugin import IMAGE_NAME, INSTANCE_NAME
+from bascule.components.ovhcloud.site import HEALTHY_CODES, IMAGE_REPLACES, SUBNET_RANGE, cloud_config
+from bascule.components.registry import site_class
+from bascule.inventory.records import from_offline_run
+from bascule.spec import DRILL_KEY, SpecError, parse_services, site_kind
+from bascule.spec.plugins import site_authorities
+from tests.conftest import Plan, stack_config
+from tests.test_hetzner_site import secret
+from tests.test_policies import both, rules_of
+
+PlanFn = Callable[..., Plan]
+FLOATING_IP = "203.0.113.30"  # the offline engine's stand-in for a floating IP
+EU_PROVIDER = {"bascule-eu-provider": "mandatory"}
+PROJECT = "0123456789abcdef0123456789abcdef"
+T = "ovh:index/"
+
+
+@pytest.fixture
+def ledger() -> dict[str, Any]:
+    return copy.deepcopy(stack_config("ovhcloud")["bascule:services"][0])
+
+
+def test_instances_are_warm_private_spread_and_run_the_image(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
+    plan = plan_services([ledger])
+    instances = plan.of_type(f"{T}cloudInstance:CloudInstance")
+    assert sorted(i.name for i in instances) == ["ledger-secondary-vm-0", "ledger-secondary-vm-1"]
+    network = plan.named("ledger-secondary-net", f"{T}cloudNetworkPrivateVrack:CloudNetworkPrivateVrack")
+    subnet = plan.named("ledger-secondary-subnet", f"{T}cloudNetworkPrivateVrackSubnet:CloudNetworkPrivateVrackSubnet")
+    assert (subnet.inputs["cidr"], subnet.inputs["networkId"]) == (SUBNET_RANGE, network.id)
+    gateway = plan.named("ledger-secondary-gw", f"{T}cloudGateway:CloudGateway")
+    assert gateway.inputs["externalGateway"] == {"enabled": True, "model": "S"}
+    assert gateway.inputs["subnetIds"] == [subnet.id]
+    group = plan.named("ledger-secondary-spread", f"{T}cloudInstanceGroup:CloudInstanceGroup")
+    assert group.inputs["policy"] == "ANTI_AFFINITY"
+    sg = plan.named("ledger-secondary-sg", f"{T}cloudSecurityGroup:CloudSecurityGroup")
+    assert sg.inputs["rules"] == [{"direction": "INGRESS", "ethernetType": "IPV4", "protocol": "TCP",
+                                   "portRangeMin": 8080, "portRangeMax": 8080, "remoteIpPrefix": SUBNET_RANGE,
+                                   "description": "the load balancer to the service"}]  # fmt: skip
+    for instance in instances:
+        assert (instance.inputs["serviceName"], instance.inputs["region"]) == (PROJECT, "GRA11")
+        assert instance.inputs["flavorId"] == "flavors-b3-8"  # resolved by name in the region's catalogue
+        assert instance.inputs["imageId"] == f"images-{IMAGE_NAME.lower().replace(' ', '-')}"
+        assert instance.inputs["groupId"] == group.id
+        assert instance.inputs["securityGroupIds"] == [sg.id]
+        # Private interface only: no public IP on the instances.
+        assert instance.inputs["networks"] == [{"networkId": network.id, "subnetId": subnet.id}]
+        assert gateway.urn in instance.dependencies  # egress exists before cloud-init pulls the image
+        user_data = instance.inputs["userData"]  # the provider marks it sensitive: a secret
+        config = yaml.safe_load(user_data["value"] if isinstance(user_data, dict) else user_data)
+        assert config["packages"] == ["docker.io"]
+        assert config["runcmd"][-1] == ["docker", "run", "--detach", "--name", "service", "--restart", "always",
+                                        "--publish", "8080:8080", "ghcr.io/example/ledger:4.1.0"]  # fmt: skip
+
+
+def test_a_new_image_replaces_instances_rather_than_rebuilding_them_in_place() -> None:
+    assert set(IMAGE_REPLACES) == {"userData", "imageId", "flavorId"}
+    with pytest.raises(Exception, match="65535 bytes"):
+        cloud_config("x" * 60_000, 9000)
+
+
+def test_load_balancer_serves_the_certificate_on_its_floating_ip_and_checks_with_the_hostname(
+    plan_services: PlanFn, ledger: dict[str, Any]
+) -> None:
+    plan = plan_services([ledger])
+    lb = plan.named("ledger-secondary-lb", f"{T}cloudLoadbalancer:CloudLoadbalancer")
+    network = plan.named("ledger-secondary-net", f"{T}cloudNetworkPrivateVrack:CloudNetworkPrivateVrack")
+    subnet = plan.named("ledger-secondary-subnet", f"{T}cloudNetworkPrivateVrackSubnet:CloudNetworkPrivateVrackSubnet")
+    assert lb.inputs["flavorName"] == "SMALL"
+    assert lb.inputs["network"] == {"id": network.id, "subnetId": subnet.id, "ip": FLOATING_IP}
+    uploaded = plan.named("ledger-secondary-cert", f"{T}cloudKeyManagerSecret:CloudKeyManagerSecret")
+    assert (uploaded.inputs["secretType"], uploaded.inputs["payloadContentType"]) == (
+        "OPAQUE", "APPLICATION_OCTET_STREAM")  # fmt: skip
+    issued = plan.named("ledger-secondary-acme-cert", "acme:index/certificate:Certificate")
+    assert uploaded.inputs["payload"] == secret(issued.outputs["certificateP12"])  # the PKCS#12 bundle, kept secret
+    listener = plan.named("ledger-secondary-https", f"{T}cloudLoadbalancerListener:CloudLoadbalancerListener")
+    pool = plan.named("ledger-secondary-pool", f"{T}cloudLoadbalancerPool:CloudLoadbalancerPool")
+    assert (listener.inputs["protocol"], listener.inputs["protocolPort"]) == ("TERMINATED_HTTPS", 443)
+    assert listener.inputs["defaultPoolId"] == pool.id
+    assert listener.inputs["defaultTlsContainerRef"] == uploaded.outputs["currentState"]["secretRef"]
+    assert pool.inputs["protocol"] == "HTTP"
+    assert pool.inputs["healthMonitor"] == {"type": "HTTP", "delay": 10, "timeout": 5, "maxRetries": 3,
+                                            "urlPath": "/healthz", "httpMethod": "GET", "httpVersion": "1.1",
+                                            "domainName": "ledger.bank.example.eu",
+                                            "expectedCodes": HEALTHY_CODES}  # fmt: skip
+    members = plan.of_type(f"{T}cloudLoadbalancerPoolMember:CloudLoadbalancerPoolMember")
+    instances = plan.of_type(f"{T}cloudInstance:CloudInstance")
+    private = {i.outputs["currentState"]["networks"][0]["addresses"][0]["ip"] for i in instances}
+    assert {m.inputs["address"] for m in members} == private and len(private) == 2
+    for member in members:
+        assert (member.inputs["protocolPort"], member.inputs["subnetId"]) == (8080, subnet.id)
+        assert "monitor" not in member.inputs
+
+
+def test_route53_answers_and_checks_the_floating_ip_with_the_hostname(
+    plan_services: PlanFn, ledger: dict[str, Any]
+) -> None:
+    plan = plan_services([ledger])
+    record = plan.named("ledger-dns-secondary", "aws:route53/record:Record")
+    assert (record.inputs["type"], record.inputs["records"]) == ("A", [FLOATING_IP])
+    check = plan.named("ledger-dns-secondary", "aws:route53/healthCheck:HealthCheck")
+    assert (check.inputs["ipAddress"], check.inputs["fqdn"], check.inputs["port"]) == (
+        FLOATING_IP, "ledger.bank.example.eu", 443)  # fmt: skip
+    assert (check.inputs["type"], check.inputs["enableSni"]) == ("HTTPS", True)
+
+
+def test_inventory_places_the_site_in_france_and_the_eu_rule_passes(
+    plan_services: PlanFn, ledger: dict[str, Any]
+) -> None:
+    plan = plan_services([ledger])
+    inventory = from_offline_run(plan.run)
+    sites = [r for r in inventory.resources if r.type in facts.SITE_TYPES and r.cloud is facts.Cloud.OVHCLOUD]
+    assert {r.type for r in sites} == {f"{T}cloudInstance:CloudInstance", f"{T}cloudLoadbalancer:CloudLoadbalancer"}
+    for r in sites:
+        assert (r.region, r.jurisdiction) == ("GRA11", facts.Jurisdiction.EU)
+        # OVH Public Cloud resources take no tags: the service is inherited from the component, the role is not.
+        assert (r.service, r.workload_source) == ("ledger", "parent")
+    assert "bascule-eu-provider" not in rules_of(both(plan.run, EU_PROVIDER))
+
+
+def test_the_kind_declares_its_capabilities_and_legal_home(ledger: dict[str, Any]) -> None:
+    declared = site_kind("ovhcloud")
+    assert declared.cloud is facts.Cloud.OVHCLOUD and declared.extra == "ovhcloud"
+    (svc,) = parse_services([ledger], "s.yaml").services
+    assert declared.fixed_ip(svc.secondary) and declared.answered_by_ip(svc.secondary)
+    assert site_authorities(svc)["secondary"] == ("letsencrypt.org",)
+    assert site_class("ovhcloud").__name__ == "OvhcloudSite"
+    home = facts.LEGAL_HOMES[facts.Cloud.OVHCLOUD]
+    assert (home.company, home.headquarters, home.ultimate_parent, home.eu_headquartered) == (
+        "OVH SAS", "FR", "OVH Groupe SA", True)  # fmt: skip
+    assert facts.OVHCLOUD_REGIONS["UK1"].jurisdiction is facts.Jurisdiction.NON_EU
+
+
+def _error(service: dict[str, Any]) -> list[str]:
+    with pytest.raises(SpecError) as exc:
+        parse_services([service], "s.yaml")
+    return exc.value.lines
+
+
+def test_spec_refuses_what_the_site_cannot_do(ledger: dict[str, Any]) -> None:
+    powerdns = {
+        **ledger,
+        "dns": {"kind": "powerdns", "zone": "bank.example.eu", "api_url": "https://ns1.bank.test:8081"},
+    }
+    assert "dns.kind: a 'ovhcloud' secondary gets its certificate from Let's Encrypt" in _error(powerdns)[0]
+    assert "check HTTPS on port 443" in _error({**ledger, "health_check": {"protocol": "HTTP"}})[0]
+    too_many = copy.deepcopy(ledger)
+    too_many["secondary"]["instances"] = 6
+    assert "secondary.instances: Input should be less than or equal to 5" in _error(too_many)[0]
+    region = copy.deepcopy(ledger)
+    region["secondary"]["region"] = "GRA"
+    assert "secondary.region: 'GRA' is not a known ovhcloud region" in _error(region)[0]
+    project = copy.deepcopy(ledger)
+    project["secondary"]["project_id"] = "x/../y"
+    assert "secondary.project_id: 'x/../y' is not a Public Cloud project id" in _error(project)[0]
+    port = copy.deepcopy(ledger)
+    port["secondary"]["container_port"] = 65535  # the health drill probes the next port
+    assert "secondary.container_port: Input should be less than or equal to 65534" in _error(port)[0]
+
+
+def test_instance_names_fit_one_dns_label(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
+    ledger["name"] = "l" * 32
+    instances = plan_services([ledger]).of_type(f"{T}cloudInstance:CloudInstance")
+    assert len({i.name for i in instances}) == 2
+    for instance in instances:
+        assert len(f"{instance.name}-{'a' * (facts.AUTONAME_SUFFIX - 1)}") <= INSTANCE_NAME.max_length
+
+
+def _ovh_primary(ledger: dict[str, Any]) -> dict[str, Any]:
+    svc = copy.deepcopy(ledger)
+    svc["primary"], svc["secondary"] = svc["secondary"], {"kind": "aws", "region": "eu-west-3", "image": "x"}
+    return svc
+
+
+def test_health_drill_points_every_member_monitor_at_a_closed_port(
+    plan_services: PlanFn, ledger: dict[str, Any]
+) -> None:
+    drilled = plan_services([_ovh_primary(ledger)], {DRILL_KEY: {"service": "ledger", "fault": "health"}})
+    members = drilled.of_type(f"{T}cloudLoadbalancerPoolMember:CloudLoadbalancerPoolMember")
+    assert len(members) == 2
+    assert all(m.inputs["monitor"] == {"port": 8081} for m in members)  # the security group opens only 8080
+
+
+def test_outage_drill_takes_the_instances_out_of_the_pool(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
+    drilled = plan_services([_ovh_primary(ledger)], {DRILL_KEY: {"service": "ledger", "fault": "outage"}})
+    assert drilled.of_type(f"{T}cloudLoadbalancerPoolMember:CloudLoadbalancerPoolMember") == []
+    assert len(drilled.of_type(f"{T}cloudInstance:CloudInstance")) == 2  # still warm
