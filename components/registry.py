@@ -43,6 +43,7 @@ EXTRA_SDKS = {
     "gcp": ("pulumi_gcp",),
     "acme": ("pulumiverse_acme",),
     "hetzner": ("pulumi_hcloud", "pulumiverse_acme"),
+    "scaleway": ("pulumiverse_scaleway", "pulumiverse_acme"),
     "data": ("pulumi_aws", "pulumi_azure_native", "pulumi_postgresql", "pulumi_random"),
 }
 """Each pip extra of pyproject.toml and the top-level modules of the SDKs it installs."""
