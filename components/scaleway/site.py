@@ -74,7 +74,8 @@ class ScalewaySite(Site):
         super().__init__("bascule:scaleway:ScalewaySite", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         tags = scaleway_tags(bascule_tags(args.service, args.role))
-        host, hc, port, zone = args.service.hostname, args.service.health_check, site.container_port, site.availability_zone
+        host, hc, port = args.service.hostname, args.service.health_check, site.container_port
+        zone = site.availability_zone
 
         # A Private Network of its own in the region's default VPC, its subnet chosen by IPAM (so it cannot overlap
         # another Private Network of the VPC). "When attaching resources to a Private Network, you can attach resources
@@ -229,7 +230,10 @@ class ScalewaySite(Site):
             f"{name}-cert",
             lb_id=load_balancer.id,
             custom_certificate=scaleway.loadbalancers.CertificateCustomCertificateArgs(
-                certificate_chain=pulumi.Output.concat(issued.private_key_pem, issued.full_chain_pem)
+                # A secret whatever the parts' own marks: it holds the private key.
+                certificate_chain=pulumi.Output.secret(
+                    pulumi.Output.concat(issued.private_key_pem, issued.full_chain_pem)
+                )
             ),
             opts=child,
         )
