@@ -554,7 +554,10 @@ LEGAL_HOMES: dict[Cloud, LegalHome] = {
             "(EU and French law)",
         source="https://www.scaleway.com/en/legal-notice/ (Scaleway SAS, 8 rue de la Ville l'Evêque, Paris, RCS "
                "Paris 433 115 904; read here only as quoted by sites it hosts, one of which calls it a subsidiary "
-               "of the iliad group)",
+               "of the iliad group); \"Iliad's enterprise-focused edge cloud services division, Scaleway\" "
+               "(https://www.telecomtv.com/content/digital-platforms-services/iliad-preps-european-datacentre-"
+               "expansion-50532/); iliad S.A., 16 rue de la Ville l'Évêque, Paris (its 2024 Universal Registration "
+               "Document, https://praquin.com/smartxhtml/iliad/urd/2024)",
         eea_contracting_entity="Scaleway SAS (FR)",
         contracting_source="https://www.scaleway.com/de/terms/ (the services SCALEWAY SAS provides)",
     ),

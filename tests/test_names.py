@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from bascule import facts
 from bascule.components.hetzner.plugin import SERVER_NAME
-from bascule.components.scaleway.plugin import SERVER_NAME as SCALEWAY_SERVER_NAME
 from bascule.components.program import main as program
+from bascule.components.scaleway.plugin import SERVER_NAME as SCALEWAY_SERVER_NAME
 from bascule.offline.engine import RegisteredResource, run_offline
 from bascule.spec import SERVICES_KEY, SpecError, parse_services, site_kind
 
@@ -45,8 +45,11 @@ COMBINATIONS = [
     ("aws", "hetzner", "route53"),
     ("aws", "scaleway", "route53"),
 ]
-LIMITS = {**facts.NAME_LIMITS, "hcloud:index/server:Server": SERVER_NAME,
-          "scaleway:instance/server:Server": SCALEWAY_SERVER_NAME}
+LIMITS = {
+    **facts.NAME_LIMITS,
+    "hcloud:index/server:Server": SERVER_NAME,
+    "scaleway:instance/server:Server": SCALEWAY_SERVER_NAME,
+}
 """Every name limit: the shared table's, and those a provider's plug-in declares itself."""
 
 

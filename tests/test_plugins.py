@@ -105,7 +105,8 @@ def test_a_cross_field_rule_asks_the_kind_s_declared_capabilities(fake_kinds: No
     # A fault the kind declares no lever for is refused, naming the kinds that have it.
     stack = parse_services([_service()], "s.yaml")
     with pytest.raises(
-        SpecError, match=r"'health' needs an aws or aws-alb or hetzner or scaleway primary .*'fakeip' primary: use fault 'switch'"
+        SpecError,
+        match=r"'health' needs an aws or aws-alb or hetzner or scaleway primary .*'fakeip' primary: use fault 'switch'",
     ):
         parse_drill({"service": "ledger", "fault": "health"}, stack, "s.yaml")
 
