@@ -199,6 +199,9 @@ GCP_REGIONS.update(
     }
 )
 
+# Scaleway regions and their countries: "France - Paris | PAR1, PAR2, PAR3", "Netherlands - Amsterdam | AMS1, AMS2,
+# AMS3", "Poland - Warsaw | WAW1, WAW2, WAW3"
+# (https://www.scaleway.com/en/docs/network/vpc/reference-content/getting-most-private-networks/).
 SCALEWAY_REGIONS = _regions(Cloud.SCALEWAY, eu={"fr-par": "FR", "nl-ams": "NL", "pl-waw": "PL"}, other={})
 
 # Hetzner Cloud locations by network zone (https://docs.hetzner.com/cloud/networks/faq: "eu-central Falkenstein
@@ -300,6 +303,11 @@ GLOBAL_TYPE_PREFIXES = (
     "hcloud:index/loadBalancerService:",
     "hcloud:index/loadBalancerTarget:",
     "hcloud:index/loadBalancerNetwork:",
+    # A Scaleway load balancer's backend, frontend and certificate: parts of the load balancer, which has the zone
+    # (their only locality input is `lb_id`, a zoned id; the SDK's `loadbalancers.Backend`, `Frontend`, `Certificate`).
+    "scaleway:loadbalancers/backend:",
+    "scaleway:loadbalancers/frontend:",
+    "scaleway:loadbalancers/certificate:",
 )
 
 GLOBAL_EDGE_TYPES = {"azure-native:cdn:AFDEndpoint": "Azure Front Door"}
@@ -385,7 +393,9 @@ SITE_TYPES = (
             "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
             "gcp:container/cluster:Cluster",
             "scaleway:containers/container:Container",
-            "scaleway:index/instanceServer:InstanceServer",
+            "scaleway:index/instanceServer:InstanceServer",  # the deprecated token, in older stacks' state
+            "scaleway:instance/server:Server",
+            "scaleway:loadbalancers/loadBalancer:LoadBalancer",
             "hcloud:index/server:Server",
             "hcloud:index/loadBalancer:LoadBalancer",
             "ovh:index/cloudInstance:CloudInstance",
@@ -571,7 +581,10 @@ LEGAL_HOMES: dict[Cloud, LegalHome] = {
             "(EU and French law)",
         source="https://www.scaleway.com/en/legal-notice/ (Scaleway SAS, 8 rue de la Ville l'Evêque, Paris, RCS "
                "Paris 433 115 904; read here only as quoted by sites it hosts, one of which calls it a subsidiary "
-               "of the iliad group)",
+               "of the iliad group); \"Iliad's enterprise-focused edge cloud services division, Scaleway\" "
+               "(https://www.telecomtv.com/content/digital-platforms-services/iliad-preps-european-datacentre-"
+               "expansion-50532/); iliad S.A., 16 rue de la Ville l'Évêque, Paris (its 2024 Universal Registration "
+               "Document, https://praquin.com/smartxhtml/iliad/urd/2024)",
         eea_contracting_entity="Scaleway SAS (FR)",
         contracting_source="https://www.scaleway.com/de/terms/ (the services SCALEWAY SAS provides)",
     ),

@@ -4,7 +4,7 @@ Sites, DNS backends and data standbys are plug-ins, one package per provider:
 
     aws/       'aws' site (ECS Fargate + ALB) and 'route53' backend     azure/     'azure' site and 'trafficmanager'
     gcp/       'gcp' site (Cloud Run + HTTPS LB) and 'clouddns'         powerdns/  'powerdns' backend and its API client
-    endpoint/  'endpoint' site (bring your own)                         scaleway/  'scaleway' site, refused with why
+    endpoint/  'endpoint' site (bring your own)                         scaleway/  'scaleway' site (Instances + LB)
     hetzner/   'hetzner' site (servers + Load Balancer, ACME cert)      data/      'postgres' data standby
     ovhcloud/  'ovhcloud' site (instances + Load Balancer, ACME cert)
 

@@ -44,6 +44,7 @@ EXTRA_SDKS = {
     "acme": ("pulumiverse_acme",),
     "hetzner": ("pulumi_hcloud", "pulumiverse_acme"),
     "ovhcloud": ("pulumi_ovh", "pulumiverse_acme"),
+    "scaleway": ("pulumiverse_scaleway", "pulumiverse_acme"),
     "data": ("pulumi_aws", "pulumi_azure_native", "pulumi_postgresql", "pulumi_random", "pulumiverse_scaleway"),
 }
 """Each pip extra of pyproject.toml and the top-level modules of the SDKs it installs."""

@@ -174,7 +174,9 @@ def test_bad_drill_config_is_refused(
 
 def test_health_fault_needs_an_aws_primary(plan_services: PlanFn, prod: list[dict[str, Any]]) -> None:
     prod[0]["primary"], prod[0]["secondary"] = prod[0]["secondary"], prod[0]["primary"]
-    with pytest.raises(ProgramError, match="'health' needs an aws or aws-alb or hetzner or ovhcloud primary"):
+    with pytest.raises(
+        ProgramError, match="'health' needs an aws or aws-alb or hetzner or ovhcloud or scaleway primary"
+    ):
         drilled(plan_services, prod, "health")
     changes = diff(plan_services(prod), drilled(plan_services, prod, "switch"))
     assert list(changes) == [("aws:route53/healthCheck:HealthCheck", "checkout-dns-primary")]

@@ -83,6 +83,10 @@ def test_the_dns_switch_takes_the_programs_provider() -> None:
          "site kind 'hetzner' needs the hetzner extra: pip install 'bascule[hetzner]'"),
         ("hetzner", "pulumiverse_acme", "hetzner.site",
          "site kind 'hetzner' needs the hetzner extra: pip install 'bascule[hetzner]'"),
+        ("scaleway", "pulumiverse_scaleway", "scaleway.site",
+         "site kind 'scaleway' needs the scaleway extra: pip install 'bascule[scaleway]'"),
+        ("scaleway", "pulumiverse_acme", "scaleway.site",
+         "site kind 'scaleway' needs the scaleway extra: pip install 'bascule[scaleway]'"),
     ],
 )  # fmt: skip
 def test_a_kind_whose_sdk_is_missing_names_the_extra(

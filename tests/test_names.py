@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from bascule import facts
 from bascule.components.hetzner.plugin import SERVER_NAME
 from bascule.components.program import main as program
+from bascule.components.scaleway.plugin import SERVER_NAME as SCALEWAY_SERVER_NAME
 from bascule.offline.engine import RegisteredResource, run_offline
 from bascule.spec import SERVICES_KEY, SpecError, parse_services, site_kind
 
@@ -30,6 +31,7 @@ SITES: dict[str, dict[str, Any]] = {
     "azure": {"kind": "azure", "location": "francecentral", "image": "x", "front_door_backend_cidrs": ["192.0.2.0/26"]},
     "ip": {"kind": "endpoint", "provider": "aws", "region": "eu-west-1", "address": "192.0.2.1"},
     "hetzner": {"kind": "hetzner", "location": "nbg1", "image": "x"},
+    "scaleway": {"kind": "scaleway", "region": "pl-waw", "image": "x"},
 }
 DNS: dict[str, dict[str, Any]] = {
     "route53": {"kind": "route53", "zone": "shop.example.com"},
@@ -41,8 +43,13 @@ COMBINATIONS = [
     ("aws", "azure", "trafficmanager"),
     ("ip", "gcp", "clouddns"),
     ("aws", "hetzner", "route53"),
+    ("aws", "scaleway", "route53"),
 ]
-LIMITS = {**facts.NAME_LIMITS, "hcloud:index/server:Server": SERVER_NAME}
+LIMITS = {
+    **facts.NAME_LIMITS,
+    "hcloud:index/server:Server": SERVER_NAME,
+    "scaleway:instance/server:Server": SCALEWAY_SERVER_NAME,
+}
 """Every name limit: the shared table's, and those a provider's plug-in declares itself."""
 
 

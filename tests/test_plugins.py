@@ -26,13 +26,22 @@ from tests import fake_plugin
 
 
 def test_the_registry_lists_exactly_the_built_in_kinds() -> None:
-    assert SITE_DECLARATIONS.known() == ["aws", "aws-alb", "azure", "endpoint", "gcp", "hetzner", "ovhcloud", "scaleway"]
+    assert SITE_DECLARATIONS.known() == [
+        "aws",
+        "aws-alb",
+        "azure",
+        "endpoint",
+        "gcp",
+        "hetzner",
+        "ovhcloud",
+        "scaleway",
+    ]
     assert DNS_DECLARATIONS.known() == ["clouddns", "powerdns", "route53", "trafficmanager"]
-    # The components' view: every kind with a component (scaleway is parsed only to be refused).
-    assert sorted(SITE_KINDS) == ["aws", "aws-alb", "azure", "endpoint", "gcp", "hetzner", "ovhcloud"]
+    # The components' view: every kind with a component (none is refused today).
+    assert sorted(SITE_KINDS) == ["aws", "aws-alb", "azure", "endpoint", "gcp", "hetzner", "ovhcloud", "scaleway"]
     assert sorted(DNS_BACKENDS) == ["clouddns", "powerdns", "route53", "trafficmanager"]
     assert SITE_KINDS["aws"].module == "bascule.components.aws.site" and SITE_KINDS["aws"].extra == "aws"
-    assert site_kind("scaleway").refused is not None and site_kind("scaleway").component is None
+    assert all(declared.refused is None for declared in SITE_DECLARATIONS.all().values())
 
 
 def test_an_unknown_kind_is_one_error_naming_the_known_ones() -> None:
@@ -105,7 +114,8 @@ def test_a_cross_field_rule_asks_the_kind_s_declared_capabilities(fake_kinds: No
     # A fault the kind declares no lever for is refused, naming the kinds that have it.
     stack = parse_services([_service()], "s.yaml")
     with pytest.raises(
-        SpecError, match=r"'health' needs an aws or aws-alb or hetzner or ovhcloud primary .*'fakeip' primary: use fault 'switch'"
+        SpecError,
+        match=r"'health' needs an aws or aws-alb or hetzner or ovhcloud or scaleway primary .*'fakeip' primary: use fault 'switch'",
     ):
         parse_drill({"service": "ledger", "fault": "health"}, stack, "s.yaml")
 

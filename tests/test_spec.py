@@ -173,11 +173,13 @@ def test_route53_refuses_sites_without_an_ip_it_can_ask_for_the_hostname(
 
 
 @pytest.mark.parametrize("role", ["primary", "secondary"])
-def test_scaleway_containers_are_refused_with_the_reason(dev_service: dict[str, Any], role: str) -> None:
+def test_a_scaleway_site_needs_its_certificate_s_dns01_zone(dev_service: dict[str, Any], role: str) -> None:
+    """Scaleway is no longer refused (Instances behind a Load Balancer), but its certificate's DNS-01 challenge goes
+    through a backend that offers it, whichever role the site has."""
     dev_service[role] = {"kind": "scaleway", "region": "fr-par", "image": "x"}
+    dev_service["dns"] = {"kind": "powerdns", "zone": "shop.example.com", "api_url": "https://ns1.shop.test:8081"}
     (line,) = errors([dev_service])
-    assert line.startswith(f"{SRC}: service 'checkout': {role}.kind: Scaleway Serverless Containers get a custom")
-    assert "HTTP-01" in line and "use an 'endpoint' site" in line
+    assert line.startswith(f"{SRC}: service 'checkout': dns.kind: a 'scaleway' {role} gets its certificate")
 
 
 def test_shared_zone_must_be_created_once(dev_service: dict[str, Any]) -> None:

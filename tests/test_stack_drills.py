@@ -231,12 +231,14 @@ def test_full_stack_drill_with_real_probes(sandbox: Sandbox, tmp_path: Path) -> 
 @pytest.mark.sandbox
 @needs_pdns
 def test_a_drill_the_program_rejects_never_touches_the_stack(sandbox: Sandbox, tmp_path: Path) -> None:
-    """`health` needs an aws, aws-alb or hetzner primary: working out the fault's targets runs the program, which rejects the drill
+    """`health` needs an aws, aws-alb, hetzner or ovhcloud or scaleway primary: working out the fault's targets runs the program, which rejects the drill
     config, so no update runs and restore only clears the marker."""
     stack, lines = SandboxStack(sandbox), []
     summary = summarize(read_journal(run(control_for(stack, lines), tmp_path, lines, Fault.HEALTH)))
     assert summary["status"] == "fail"
-    assert any("'health' needs an aws or aws-alb or hetzner or ovhcloud primary" in r for r in summary["reasons"])
+    assert any(
+        "'health' needs an aws or aws-alb or hetzner or ovhcloud or scaleway primary" in r for r in summary["reasons"]
+    )
     assert summary["restore"] == "ok"
     assert stack.drill_config() is None and stack.ups == 0
 

@@ -103,8 +103,10 @@ class _CloudMocks(pulumi_mocks.Mocks):
         if package == "gcp":
             return str(inputs.get("region") or (provider_inputs or {}).get("region")
                        or self.config.get("gcp:region", ""))  # fmt: skip
-        if package == "scaleway":
-            return str(inputs.get("region") or self.config.get("scaleway:region", "fr-par"))
+        if package == "scaleway":  # a zoned resource's region is its zone's ("fr-par-1" -> "fr-par")
+            zone = inputs.get("zone")
+            zone_region = zone.rsplit("-", 1)[0] if isinstance(zone, str) and zone.count("-") >= 2 else None
+            return str(inputs.get("region") or zone_region or self.config.get("scaleway:region", "fr-par"))
         if package == "hcloud":  # each resource names its location; the provider has no default one
             return str(inputs.get("location") or "")
         return str(inputs.get("region") or _region_of(provider_inputs, self.config, "region", ""))
@@ -323,6 +325,12 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
                 if isinstance(n, dict) and n.get("networkId")
             ]
         }
+    elif typ == "scaleway:loadbalancers/ip:Ip":
+        out["ipAddress"] = "203.0.113.40"  # a documentation address (RFC 5737)
+    elif typ == "scaleway:instance/server:Server":  # IPAM's addresses on the Private Network, IPv4 and IPv6
+        host = 2 + sum(map(ord, name)) % 250  # distinct for servers whose names differ in their last character
+        out["privateIps"] = [{"id": f"{name}-ipv6", "address": f"fd5f:519c:6d46:2728::{host:x}"},
+                             {"id": f"{name}-ipv4", "address": f"172.16.0.{host}"}]  # fmt: skip
     elif typ == "scaleway:containers/container:Container":
         out["publicEndpoint"] = f"https://{name}-x7k2.functions.fnc.{inputs.get('region', 'fr-par')}.scw.cloud"
     elif typ.startswith("gcp:"):

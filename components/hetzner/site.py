@@ -20,8 +20,6 @@ remain; the new certificate is uploaded as a new Hetzner certificate and the loa
 
 from __future__ import annotations
 
-import json
-
 import pulumi
 import pulumi_hcloud as hcloud
 
@@ -36,6 +34,7 @@ from bascule.components.base import (
     fit_name,
     gcp_labels,
 )
+from bascule.components.cloud_init import docker_cloud_config
 from bascule.components.hetzner.plugin import (
     NETWORK_ZONES,
     SERVER_IMAGE,
@@ -72,33 +71,10 @@ drift from whatever default the API fills in: the provider's `status_codes` is o
 
 
 def cloud_config(image: str, port: int) -> str:
-    """Cloud-init user data that installs Docker and runs `image` with its `port` published, restarted always.
-
-    cloud-init's `packages` and `runcmd` modules (https://cloudinit.readthedocs.io/en/latest/topics/examples.html,
-    the examples Hetzner's Cloud Server FAQ points to); each command an argument list, which cloud-init quotes, so the
-    image reference is never parsed by a shell (the pull loop gets it as `$0`). JSON is valid YAML: the values are
-    written as JSON strings, whatever characters they hold.
-
-    `runcmd` runs on a server's first boot only ("Run commands on first boot", same page), and Docker's `--restart
-    always` applies only to a container that exists, so a pull that fails once (a registry hiccup, Docker Hub's "10
-    [pulls] per IPv4 address" an hour for anonymous clients, https://docs.docker.com/docker-hub/usage/, on an address
-    another tenant had) would leave the server without its service until it is replaced: the pull is retried until it
-    succeeds. Then `--restart always` brings the container back after a crash or a reboot."""
-    published = f"{port}:{port}"
-    pull = ["sh", "-c", 'until docker pull "$0"; do sleep 15; done', image]
-    run = ["docker", "run", "--detach", "--name", "service", "--restart", "always", "--publish", published, image]
-    document = "\n".join(
-        [
-            "#cloud-config",
-            "package_update: true",
-            f"packages: {json.dumps(['docker.io'])}",
-            "runcmd:",
-            f"  - {json.dumps(['systemctl', 'enable', '--now', 'docker'])}",
-            f"  - {json.dumps(pull)}",
-            f"  - {json.dumps(run)}",
-            "",
-        ]
-    )
+    """Cloud-init user data that runs `image` with its `port` published (`components/cloud_init.py`), within
+    Hetzner's limit. Hetzner's system images "include a special cloud-init datasource" (its Cloud Server FAQ, which
+    points to cloud-init's examples)."""
+    document = docker_cloud_config(image, port)
     if len(document.encode()) > USER_DATA_MAX:
         raise pulumi.RunError(f"the image reference makes cloud-init user data over Hetzner's {USER_DATA_MAX} bytes")
     return document

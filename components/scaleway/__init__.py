@@ -1,1 +1,2 @@
-"""Scaleway: the 'scaleway' site kind, parsed only to be refused with its reason (`plugin.py`); it has no component."""
+"""Scaleway: the 'scaleway' site kind (Instances behind a Load Balancer with a Let's Encrypt certificate by ACME
+DNS-01, `site.py`). `plugin.py` declares it without importing Pulumi, the Scaleway SDK or the ACME SDK."""
