@@ -95,6 +95,7 @@ def test_a_kind_whose_sdk_is_missing_names_the_extra(
     """As on an install without the extra: its SDK cannot be imported (None in sys.modules)."""
     monkeypatch.setitem(sys.modules, sdk, None)
     monkeypatch.delitem(sys.modules, f"bascule.components.{module}", raising=False)
+    monkeypatch.delitem(sys.modules, "bascule.components.acme", raising=False)  # shared: imported by an earlier test
     with pytest.raises(ProgramError) as failed:
         run_offline(stack_program, stack_config(stack), stack=stack)
     assert failed.value.message == message

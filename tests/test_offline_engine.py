@@ -257,7 +257,7 @@ FACT_TYPES = (
 def test_every_type_in_facts_exists_in_the_installed_sdk(token: str) -> None:
     package, module, _ = token.split(":")
     root = {"aws": "pulumi_aws", "azure-native": "pulumi_azure_native", "gcp": "pulumi_gcp",
-            "scaleway": "pulumiverse_scaleway", "hcloud": "pulumi_hcloud"}[package]  # fmt: skip
+            "scaleway": "pulumiverse_scaleway", "hcloud": "pulumi_hcloud", "ovh": "pulumi_ovh"}[package]  # fmt: skip
     python_module = module.split("/")[0]
     python_module = f"{python_module}_" if python_module in ("lambda",) else python_module  # a Python keyword
     importlib.import_module(root if python_module == "index" else f"{root}.{python_module}")
