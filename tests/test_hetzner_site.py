@@ -206,7 +206,7 @@ def test_spec_refuses_what_the_site_cannot_do(ledger: dict[str, Any]) -> None:
     }
     assert _error(powerdns) == [
         "s.yaml: service 'ledger': dns.kind: a 'hetzner' secondary gets its certificate from Let's Encrypt by a DNS-01 "
-        "challenge in the service's zone, which Bascule answers through a 'route53' backend, not 'powerdns'"
+        "challenge in the service's zone, which Bascule answers through a 'route53' or 'trafficmanager' backend, not 'powerdns'"
     ]
     http = {**ledger, "health_check": {"protocol": "HTTP"}}
     assert "health_check.protocol: a 'hetzner' site's load balancer serves" in _error(http)[0]
