@@ -20,14 +20,24 @@ from bascule.spec.acme import LETS_ENCRYPT_DIRECTORY, AcmeCertificateFields
 @dataclass(frozen=True)
 class IssuedCertificate:
     """What a site uploads: the leaf and its issuer in one PEM (a full chain) and the key, or the same three in one
-    PKCS#12 archive for a store that takes that (OpenStack Barbican for an Octavia listener)."""
+    PKCS#12 archive (PFX) for a store that takes that (Azure Key Vault, OpenStack Barbican for an Octavia listener)."""
 
     full_chain_pem: pulumi.Output[str]
     private_key_pem: pulumi.Output[str]
     pkcs12_base64: pulumi.Output[str]
-    """"The certificate, any intermediates, and the private key archived as a PFX file (PKCS12 format ...). The data
-    is base64 encoded (including padding), and its password is configurable via the `certificate_p12_password`
-    argument" (terraform-provider-acme docs/resources/certificate.md); Bascule sets none, so it is empty."""
+    """`certificate_p12`: "The certificate, any intermediates, and the private key archived as a PFX file (PKCS12
+    format, generally used by Microsoft products). The data is base64 encoded (including padding)", with the password
+    `certificate_p12_password`, which "Defaults to an empty string" (terraform-provider-acme
+    docs/resources/certificate.md)."""
+    not_after: pulumi.Output[str]
+    """`certificate_not_after`: "The expiry date of the certificate, laid out in RFC3339 format" (same document)."""
+
+
+KEY_TYPE = "2048"
+"""An RSA 2048-bit key, the provider's default ("The default is `2048` (RSA key of 2048 bits)", terraform-provider-acme
+docs/resources/certificate.md), named so no site gets an ECDSA key: Front Door "doesn't support certificates with
+elliptic curve (EC) cryptography algorithms" (https://learn.microsoft.com/azure/frontdoor/domain, Certificate
+requirements). A certificate issued before it was named had this key type already, the default."""
 
 
 def issue_certificate(
@@ -58,6 +68,7 @@ def issue_certificate(
         f"{name}-acme-cert",
         account_key_pem=account.account_key_pem,
         common_name=args.service.hostname,
+        key_type=KEY_TYPE,
         min_days_remaining=site.renew_days_before,
         dns_challenges=[acme.CertificateDnsChallengeArgs(provider=challenge.provider, config=challenge.config)],
         opts=acme_opts,
@@ -66,4 +77,5 @@ def issue_certificate(
         full_chain_pem=pulumi.Output.concat(issued.certificate_pem, issued.issuer_pem),
         private_key_pem=issued.private_key_pem,
         pkcs12_base64=issued.certificate_p12,
+        not_after=issued.certificate_not_after,
     )

@@ -28,7 +28,7 @@ from tests.conftest import have_pdns, stack_config
 HOST = "checkout.sandbox.test"
 ACM = ("amazon.com", "amazontrust.com", "awstrust.com", "amazonaws.com")
 GOOGLE = ("pki.goog",)
-FRONT_DOOR = ("digicert.com", "geotrust.com", "thawte.com", "rapidssl.com")
+DIGICERT = ("digicert.com", "geotrust.com", "thawte.com", "rapidssl.com")
 
 
 def found(*records: tuple[int, str, str]) -> RelevantSet:
@@ -44,13 +44,13 @@ def found(*records: tuple[int, str, str]) -> RelevantSet:
         (((0, "issue", "letsencrypt.org"),), ACM, True),
         # A per-project DNS authorization takes only Google Trust Services: no fallback to Let's Encrypt.
         (((0, "issue", "letsencrypt.org"),), GOOGLE, True),
-        (((0, "issue", "geotrust.com"),), FRONT_DOOR, False),  # DigiCert honours its brands' CAA domains
+        (((0, "issue", "geotrust.com"),), DIGICERT, False),  # DigiCert honours its brands' CAA domains
         # Bound to an account (RFC 8657): the user's account, not the cloud's; unless another value is unbound.
-        (((0, "issue", "digicert.com; accounturi=https://acme.digicert.com/a/1"),), FRONT_DOOR, True),
+        (((0, "issue", "digicert.com; accounturi=https://acme.digicert.com/a/1"),), DIGICERT, True),
         (((0, "issue", "pki.goog; accounturi=https://pki.goog/a/1"), (0, "issue", "pki.goog")), GOOGLE, False),
         (((0, "issue", "amazon.com; validationmethods=dns-01"),), ACM, False),
-        (((0, "issue", "digicert.com"), (0, "issue", "pki.goog")), FRONT_DOOR, False),
-        (((0, "issue", ";"),), FRONT_DOOR, True),  # nobody may issue
+        (((0, "issue", "digicert.com"), (0, "issue", "pki.goog")), DIGICERT, False),
+        (((0, "issue", ";"),), DIGICERT, True),  # nobody may issue
         (((0, "iodef", "mailto:sec@example.com"),), ACM, False),  # no issue property: no restriction
         (((0, "issuewild", "letsencrypt.org"),), ACM, False),  # wildcards only; Bascule requests none
         (((128, "tbs", "x"), (0, "issue", "amazon.com")), ACM, True),  # unknown critical property: nobody
@@ -67,7 +67,7 @@ def test_caa_rules(records: tuple[tuple[int, str, str], ...], authorities: tuple
 
 def test_each_site_kind_declares_its_ca() -> None:
     svc = parse_services([stack_config("tm")["bascule:services"][0]], "s.yaml").services[0]
-    assert site_authorities(svc) == {"primary": ACM, "secondary": FRONT_DOOR}
+    assert site_authorities(svc) == {"primary": ACM, "secondary": ("letsencrypt.org",)}  # Front Door, our certificate
     gcp = parse_services([stack_config("gcp")["bascule:services"][0]], "s.yaml").services[0]
     assert site_authorities(gcp)["secondary"] == GOOGLE
 
@@ -133,7 +133,7 @@ def test_verify_reports_a_refused_ca(box: Sandbox) -> None:
         service="checkout", hostname=HOST,
         resolvers=(Resolver("pdns", DNS_ADDRESS, box.state.dns_port, "recursive"),),
         sites={}, addresses={}, port=443, health_path="/healthz", failover_bound_seconds=60, description="test",
-        certificate_authorities={"secondary": FRONT_DOOR},
+        certificate_authorities={"secondary": DIGICERT},
     )  # fmt: skip
     result = assess(target, trust=None, timeout=5.0)  # type: ignore[arg-type]  # no site to connect to
     (problem,) = [p for p in result.problems if p.startswith("caa:")]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import Any, Literal
 
 import pytest
 import yaml
@@ -20,6 +21,8 @@ from bascule.components.hetzner.plugin import (
     SPREAD_MAX_SERVERS,
 )
 from bascule.components.hetzner.site import DRILL_RESPONSE, cloud_config
+from bascule.components.powerdns.plugin import DNS as POWERDNS
+from bascule.components.powerdns.plugin import PowerDnsSpec
 from bascule.components.program import main as program
 from bascule.components.registry import site_class
 from bascule.drills.plan import Fault
@@ -28,7 +31,7 @@ from bascule.inventory.records import from_offline_run
 from bascule.offline.placeholders import resource_class
 from bascule.spec import DRILL_KEY, SERVICE_TYPE, SpecError, parse_services, site_kind
 from bascule.spec.acme import LETS_ENCRYPT_DIRECTORY
-from bascule.spec.plugins import site_authorities
+from bascule.spec.plugins import DNS_BACKENDS, dns_backend, register_dns_backend, site_authorities
 from tests.conftest import Plan, stack_config
 from tests.test_policies import both, rules_of
 
@@ -199,15 +202,57 @@ def _error(service: dict[str, Any]) -> list[str]:
     return exc.value.lines
 
 
+class NoAcmeDnsSpec(PowerDnsSpec):
+    kind: Literal["noacme"] = "noacme"  # type: ignore[assignment]
+
+
+NO_ACME = replace(POWERDNS, kind="noacme", spec=NoAcmeDnsSpec, acme_dns=None)
+"""A DNS backend that answers no ACME challenge (every built-in one does)."""
+
+
+def test_spec_refuses_a_dns_backend_that_answers_no_acme_challenge(ledger: dict[str, Any]) -> None:
+    register_dns_backend(NO_ACME)
+    try:
+        service = {**ledger, "dns": {"kind": "noacme", "zone": "bank.example.eu", "api_url": "https://ns1.bank.test"}}
+        assert _error(service) == [
+            "s.yaml: service 'ledger': dns.kind: a 'hetzner' secondary gets its certificate from Let's Encrypt by a "
+            "DNS-01 challenge in the service's zone, which Bascule answers through a 'clouddns' or 'powerdns' or "
+            "'route53' or 'trafficmanager' backend, not 'noacme'"
+        ]
+    finally:
+        DNS_BACKENDS.unregister("noacme")
+
+
+# A primary with a fixed IP, which Cloud DNS and PowerDNS check and answer.
+IP_PRIMARY = {"kind": "endpoint", "provider": "aws", "region": "eu-west-3", "address": "198.51.100.7"}
+
+
+@pytest.mark.parametrize(
+    ("dns", "provider", "config"),
+    [
+        ({"kind": "clouddns", "project": "bank-dns-eu", "zone": "bank.example.eu", "managed_zone": "bank-zone"},
+         "gcloud", {"GCE_PROJECT": "bank-dns-eu", "GCE_ZONE_ID": "bank-zone"}),
+        ({"kind": "powerdns", "zone": "bank.example.eu", "api_url": "https://ns1.bank.example.eu:8081",
+          "server_id": "ns1"},
+         "pdns", {"PDNS_API_URL": "https://ns1.bank.example.eu:8081", "PDNS_SERVER_NAME": "ns1",
+                  "PDNS_API_KEY": secret("pdns-key")}),
+    ],
+)  # fmt: skip
+def test_each_dns_backend_answers_the_acme_challenge_in_its_zone(
+    plan_services: PlanFn, ledger: dict[str, Any], dns: dict[str, Any], provider: str, config: dict[str, Any]
+) -> None:
+    """lego's provider for the backend, pinned to the service's zone; the PowerDNS key only as a secret, and no
+    cloud credential in the stack (lego reads its own from the environment)."""
+    # Cloud DNS probes every 30 s from three regions; the RTO budget grows with it.
+    health = {"interval_seconds": 30} if dns["kind"] == "clouddns" else {}
+    service = {**ledger, "primary": IP_PRIMARY, "dns": dns, "health_check": health, "rto_seconds": 600}
+    plan = plan_services([service], {"bascule:powerdnsApiKey": "pdns-key"})
+    issued = plan.named("ledger-secondary-acme-cert", "acme:index/certificate:Certificate")
+    assert issued.inputs["dnsChallenges"] == [{"provider": provider, "config": config}]
+    assert dns_backend(dns["kind"]).acme_dns == provider
+
+
 def test_spec_refuses_what_the_site_cannot_do(ledger: dict[str, Any]) -> None:
-    powerdns = {
-        **ledger,
-        "dns": {"kind": "powerdns", "zone": "bank.example.eu", "api_url": "https://ns1.bank.test:8081"},
-    }
-    assert _error(powerdns) == [
-        "s.yaml: service 'ledger': dns.kind: a 'hetzner' secondary gets its certificate from Let's Encrypt by a DNS-01 "
-        "challenge in the service's zone, which Bascule answers through a 'route53' backend, not 'powerdns'"
-    ]
     http = {**ledger, "health_check": {"protocol": "HTTP"}}
     assert "health_check.protocol: a 'hetzner' site's load balancer serves" in _error(http)[0]
     other_port = {**ledger, "health_check": {"port": 8443}}

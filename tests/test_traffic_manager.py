@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pulumi.runtime import rpc
 
 from bascule.spec import SpecError, parse_services
 from tests.conftest import Plan, stack_config
@@ -16,6 +17,8 @@ PlanFn = Callable[..., Plan]
 PROFILE = "azure-native:trafficmanager:Profile"
 ENDPOINT = "azure-native:trafficmanager:Endpoint"
 RECORD = "azure-native:dns:RecordSet"
+SECRET = {rpc._special_sig_key: rpc._special_secret_sig}
+"""How Pulumi marks a secret value in serialized inputs."""
 
 
 @pytest.fixture
@@ -52,16 +55,19 @@ def test_hostname_is_a_cname_to_the_profile_in_azure_dns(plan_services: PlanFn, 
     relative = plan.of_type(PROFILE)[0].inputs["dnsConfig"]["relativeName"]
     assert (cname["relativeRecordSetName"], cname["recordType"]) == ("checkout", "CNAME")
     assert cname["cnameRecord"] == {"cname": f"{relative}.trafficmanager.net"}
-    assert records["checkout-secondary-dnsauth"]["relativeRecordSetName"] == "_dnsauth.checkout"
+    assert not [name for name in records if "dnsauth" in name]  # the certificate proves the domain (no TXT token)
     assert records["checkout-primary-cert-validation"]["relativeRecordSetName"] == "_3f1d.checkout"
     (zone,) = plan.of_type("azure-native:dns:Zone")
     assert zone.inputs["zoneName"] == "shop.example.eu"
     assert not plan.of_type("aws:route53/zone:Zone") and not plan.of_type("aws:route53/record:Record")
 
 
-def test_azure_standby_is_served_by_front_door_validated_by_txt(plan_services: PlanFn, tm: dict[str, Any]) -> None:
-    """Front Door holds the hostname (TXT `_dnsauth` proof, managed certificate); the container app has no
-    custom domain and is reached by its own name; nothing waits for the hostname to resolve to Azure."""
+def test_azure_standby_is_served_by_front_door_with_the_acme_certificate(
+    plan_services: PlanFn, tm: dict[str, Any]
+) -> None:
+    """Front Door holds the hostname with the team's own certificate: ACME DNS-01 through Azure DNS, a PFX secret in
+    the site's Key Vault, a Front Door secret at its latest version, read by the profile's own identity; the container
+    app has no custom domain and is reached by its own name; nothing waits for the hostname to resolve to Azure."""
     plan = plan_services([tm])
     app = plan.named("checkout-secondary-app", "azure-native:app:ContainerApp")
     env = plan.named("checkout-secondary-env", "azure-native:app:ManagedEnvironment")
@@ -69,22 +75,57 @@ def test_azure_standby_is_served_by_front_door_validated_by_txt(plan_services: P
     assert not plan.of_type("azure-native:app:ManagedCertificate")
     profile = plan.named("checkout-secondary-afd", "azure-native:cdn:Profile")
     assert profile.inputs["sku"] == {"name": "Standard_AzureFrontDoor"}
+    assert profile.inputs["identity"] == {"type": "SystemAssigned"}
     origin = plan.named("checkout-secondary-afd", "azure-native:cdn:AFDOrigin")
     app_fqdn = f"{app.outputs['name']}.{env.outputs['defaultDomain']}"
     assert origin.inputs["hostName"] == app_fqdn and origin.inputs["originHostHeader"] == app_fqdn
+
+    cert = plan.named("checkout-secondary-acme-cert", "acme:index/certificate:Certificate")
+    assert (cert.inputs["commonName"], cert.inputs["keyType"], cert.inputs["minDaysRemaining"]) == (
+        "checkout.shop.example.eu", "2048", 30)  # fmt: skip
+    (vault,) = plan.of_type("azure-native:keyvault:Vault")
+    assert (
+        vault.inputs["location"] == tm["secondary"]["location"]
+        and vault.inputs["properties"]["enableRbacAuthorization"] is False
+    )
+    (policy,) = vault.inputs["properties"]["accessPolicies"]
+    assert policy["objectId"] == profile.outputs["identity"]["principalId"]
+    assert policy["permissions"] == {"secrets": ["get", "list"]}  # nothing else: no keys, no certificates
+    stored = plan.named("checkout-secondary-cert", "azure-native:keyvault:Secret")
+    assert stored.inputs["vaultName"] == vault.outputs["name"]
+    assert stored.inputs["properties"]["contentType"] == "application/x-pkcs12"
+    value = stored.inputs["properties"]["value"]  # a secret in the state, as the private key it holds
+    assert value == {**SECRET, "value": cert.outputs["certificateP12"]}
+    front_secret = plan.named("checkout-secondary-cert", "azure-native:cdn:Secret")
+    assert front_secret.inputs["parameters"] == {
+        "type": "CustomerCertificate", "secretSource": {"id": stored.id}, "useLatestVersion": True}  # fmt: skip
     domain = plan.named("checkout-secondary-afd", "azure-native:cdn:AFDCustomDomain")
     assert domain.inputs["hostName"] == "checkout.shop.example.eu"
-    assert domain.inputs["tlsSettings"] == {"certificateType": "ManagedCertificate", "minimumTlsVersion": "TLS12"}
-    proof = plan.named("checkout-secondary-dnsauth", RECORD)
-    assert (proof.inputs["relativeRecordSetName"], proof.inputs["recordType"]) == ("_dnsauth.checkout", "TXT")
-    assert proof.inputs["txtRecords"] == [{"value": [domain.outputs["validationProperties"]["validationToken"]]}]
-    assert domain.urn in proof.dependencies
+    assert domain.inputs["tlsSettings"] == {
+        "certificateType": "CustomerCertificate", "minimumTlsVersion": "TLS12", "secret": {"id": front_secret.id}}  # fmt: skip
     route = plan.named("checkout-secondary-afd", "azure-native:cdn:Route")
     assert route.inputs["customDomains"] == [{"id": domain.id}]
     assert (route.inputs["forwardingProtocol"], route.inputs["httpsRedirect"]) == ("HttpsOnly", "Enabled")
-    assert proof.urn in route.dependencies and origin.urn in route.dependencies
+    assert origin.urn in route.dependencies
     cname = plan.named("checkout-dns-cname", RECORD)
     assert not [r.name for r in plan.resources if cname.urn in r.dependencies]
+
+
+def test_the_acme_challenge_goes_through_azure_dns(plan_services: PlanFn, tm: dict[str, Any]) -> None:
+    """lego's `azuredns` provider pinned to the service's zone: subscription, resource group and zone name, and
+    no credential in the stack (lego reads its own from the environment)."""
+    plan = plan_services([tm])
+    cert = plan.named("checkout-secondary-acme-cert", "acme:index/certificate:Certificate")
+    (challenge,) = cert.inputs["dnsChallenges"]
+    zone_group = plan.named("checkout-dns-rg", "azure-native:resources:ResourceGroup")
+    assert challenge["provider"] == "azuredns"
+    config = challenge["config"]
+    assert set(config) == {"AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZURE_ZONE_NAME"}
+    assert (config["AZURE_RESOURCE_GROUP"], config["AZURE_ZONE_NAME"]) == (
+        zone_group.outputs["name"],
+        "shop.example.eu",
+    )
+    assert config["AZURE_SUBSCRIPTION_ID"]
 
 
 def test_switch_fault_disables_the_primary_endpoint(plan_services: PlanFn, tm: dict[str, Any]) -> None:

@@ -366,6 +366,11 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
             else f"{kind[:1].lower()}{kind[1:]}Name"
         )
         out["name"] = inputs.get(own) or inputs.get("resourceName") or name
+        identity = inputs.get("identity")
+        if isinstance(identity, dict) and "SystemAssigned" in str(identity.get("type", "")):
+            # Azure fills in the system-assigned identity's ids; made-up ones in their real (GUID) shape.
+            out["identity"] = {**identity, "principalId": "00000000-0000-4000-8000-0000000000a1",
+                               "tenantId": "00000000-0000-4000-8000-0000000000f1"}  # fmt: skip
         if typ == "azure-native:network:PublicIPAddress" and inputs.get("publicIPAllocationMethod") == "Static":
             out.setdefault("ipAddress", inputs.get("ipAddress") or "198.51.100.20")  # a documentation address
         elif typ == "azure-native:app:ManagedEnvironment":
@@ -379,8 +384,6 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
             out["nameServers"] = [f"ns{i}-01.azure-dns.com" for i in range(1, 5)]
         elif typ == "azure-native:cdn:AFDEndpoint":
             out["hostName"] = f"{name}-d4e5f6a7b8c9d0e1.z01.azurefd.net"
-        elif typ == "azure-native:cdn:AFDCustomDomain":
-            out["validationProperties"] = {"validationToken": "mock-dnsauth-token", "expirationDate": "2026-12-30"}
     return out
 
 

@@ -16,8 +16,9 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from bascule import facts
-from bascule.facts import Cloud
+from bascule.facts import Cloud, NameLimit
 from bascule.io.escaping import quoted
+from bascule.spec.acme import ACME_CHALLENGE_PREFIX, CERTIFICATE_AUTHORITIES, AcmeCertificateFields, require_acme_dns
 from bascule.spec.base import DnsSpecBase, ImageSite, Role, check_region
 from bascule.spec.models import ServiceSpec
 from bascule.spec.plugins import DnsBackend, SiteKind, answered_by_ip
@@ -25,24 +26,22 @@ from bascule.spec.plugins import DnsBackend, SiteKind, answered_by_ip
 # --- Azure Container Apps consumption plan: vCPU -> memory, always 2 GiB per vCPU -------------------
 CONTAINER_APPS_CPU = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 4.0)
 
-FRONT_DOOR_VALIDATION_PREFIX = len("_dnsauth.")
-"""Front Door proves a custom domain by a `_dnsauth.` TXT record before the hostname
-(https://learn.microsoft.com/en-us/azure/frontdoor/domain)."""
-
-FRONT_DOOR_CERTIFICATE_AUTHORITIES = ("digicert.com", "geotrust.com", "thawte.com", "rapidssl.com")
-"""CAA `issue` domains that let Front Door's managed certificate be issued: "Azure Front Door's certificates are issued
-by our partner certification authority, DigiCert. For some domains, you must explicitly allow DigiCert as a
-certificate issuer by creating a CAA domain record with the value: `0 issue digicert.com`"
-(https://learn.microsoft.com/azure/frontdoor/domain). DigiCert also honours its brands' CAA domains: a record
-authorizing GeoTrust (or Thawte) "authorize[s] DigiCert to issue your GeoTrust brand certificates for that domain plus
-all the other Di[giCert brands]" (https://knowledge.digicert.com/solution/SO28344.html, SO28343 for Thawte; RapidSSL
-from the same notice, "This authorizes DigiCert to issue DigiCert, Symantec, Thawte, GeoTrust, and RapidSSL
-certificates"). The first is the one to add."""
+KEY_VAULT = NameLimit(
+    24,
+    r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]*[a-zA-Z0-9]$",
+    "vaultName",
+    "Microsoft.KeyVault vaults: 3-24 characters, alphanumerics and hyphens, starting with a letter, ending with a "
+    "letter or digit, no consecutive hyphens, globally unique "
+    "(https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/resource-name-rules)",
+)
+"""The site's own Key Vault, which holds its certificate for Front Door: auto-named (Pulumi's suffix), since a vault's
+name is global and a deleted vault keeps it while soft-deleted."""
 
 # --- Resource providers a subscription must have registered -------------------------------------------
 RESOURCE_PROVIDERS = {
     "app": "Microsoft.App",
     "cdn": "Microsoft.Cdn",
+    "keyvault": "Microsoft.KeyVault",
     "trafficmanager": "Microsoft.Network",
     "dns": "Microsoft.Network",
     "dbforpostgresql": "Microsoft.DBforPostgreSQL",
@@ -73,8 +72,9 @@ TRAFFIC_MANAGER_TIMEOUTS = {30: (5, 10), 10: (5, 9)}
 TRAFFIC_MANAGER_TOLERATED_FAILURES = (0, 9)
 
 
-class AzureSiteSpec(ImageSite):
-    """Azure Container Apps in an environment of its own; warm means at least one replica always on."""
+class AzureSiteSpec(ImageSite, AcmeCertificateFields):
+    """Azure Container Apps in an environment of its own behind Front Door, which serves the team's own Let's Encrypt
+    certificate from a Key Vault; warm means at least one replica always on."""
 
     kind: Literal["azure"] = "azure"
     location: str
@@ -157,8 +157,10 @@ class TrafficManagerDnsSpec(DnsSpecBase):
         return check_region(Cloud.AZURE, v)
 
 
-def _container_app_name(service: ServiceSpec, role: Role) -> None:
-    """The Container App is named `<service>-<role>` explicitly, so the service's name must make a valid one."""
+def _azure_site_rules(service: ServiceSpec, role: Role) -> None:
+    """The Container App is named `<service>-<role>` explicitly, so the service's name must make a valid one; the
+    certificate's DNS-01 challenge goes into the service's zone through its DNS backend."""
+    require_acme_dns("azure", service, role)
     app = facts.NAME_LIMITS[facts.CONTAINER_APP]
     if not re.fullmatch(app.pattern, f"{service.name}-{role.value}"):
         raise ValueError(
@@ -200,12 +202,14 @@ SITE = SiteKind(
     component="bascule.components.azure.site:AzureSite",
     extra="azure",
     cloud=Cloud.AZURE,
-    certificate="Front Door managed certificate, the domain proved by a `_dnsauth.` TXT record the site writes",
-    validation_prefix=FRONT_DOOR_VALIDATION_PREFIX,
-    certificate_authorities=FRONT_DOOR_CERTIFICATE_AUTHORITIES,
+    certificate="Let's Encrypt certificate by ACME DNS-01 in the service's zone (pulumiverse-acme), renewed by "
+    "`pulumi up` within `renew_days_before` of expiry, stored in the site's Key Vault, which Front Door follows "
+    "(latest version)",
+    validation_prefix=ACME_CHALLENGE_PREFIX,
+    certificate_authorities=CERTIFICATE_AUTHORITIES,
     data_end=Role.SECONDARY,
     computed_inputs=frozenset({"image"}),
-    check=_container_app_name,
+    check=_azure_site_rules,
 )
 
 TRAFFIC_MANAGER = DnsBackend(
@@ -216,4 +220,5 @@ TRAFFIC_MANAGER = DnsBackend(
     cloud=Cloud.AZURE,
     check=_traffic_manager_rules,
     creates_zone=lambda dns: "zone_resource_group" if dns.zone_resource_group is None else None,
+    acme_dns="azuredns",  # lego's Azure DNS provider (terraform-provider-acme docs/guides/dns-providers-azuredns.md)
 )

@@ -7,22 +7,28 @@ behind Traffic Manager as an external endpoint answers 404 for the profile's nam
 (https://github.com/microsoft/azure-container-apps/issues/537). A failover CNAME points at the other site
 most of the time, so the app never carries the hostname here.
 
-Front Door (Standard) carries it instead: its custom domain is validated by a TXT record `_dnsauth.<host>`
-alone, which the documentation describes for exactly this case, a name already serving production
-elsewhere ("add the DNS TXT record to validate domain ownership before adding the CNAME record",
-https://learn.microsoft.com/en-us/azure/frontdoor/domain). Front Door issues the managed certificate
-for the hostname and forwards to the app's own default name, so the app needs no custom domain at all.
+Front Door (Standard) carries it instead, with the team's own certificate ("bring your own certificate"), so no
+manual step remains. The certificate comes from Let's Encrypt by ACME DNS-01 in the service's zone
+(`components/acme.py`), so it is issued and renewed while the hostname points at the other site; the site stores it
+as a PFX secret in a Key Vault of its own; a Front Door secret refers to it at its latest version; the custom domain
+uses that secret. A domain whose certificate's name matches it needs no `_dnsauth` TXT record: "As of September 2023,
+Azure Front Door supports BYOC-based domain ownership validation. Azure Front Door automatically approves domain
+ownership if the Certificate Name (CN) or Subject Alternative Name (SAN) of the provided certificate matches the custom
+domain" (https://learn.microsoft.com/azure/frontdoor/standard-premium/how-to-add-custom-domain, quoted in
+https://github.com/Azure/bicep-registry-modules/issues/5135, where a BYOC domain went to Approved without one).
+Front Door forwards to the app's own default name, so the app needs no custom domain at all.
 
-Renewal is never automatic in this design. Front Door does not rotate a managed certificate when the domain's
-CNAME points to other records, nor when it reaches Front Door through a chain such as Traffic Manager ("Azure Front
-Door can't verify the whole chain": https://learn.microsoft.com/en-us/azure/frontdoor/domain#renew-azure-front-door-managed-certificates).
-Here the hostname is always a CNAME to the Traffic Manager profile, so one of the two always holds. 45 days before
-expiry the domain goes to "Pending revalidation" and needs a new TXT token, which someone must ask for ("Regenerate";
-tokens expire after seven days); pulumi-azure-native has no call for the API's refreshValidationToken, and a
-`pulumi up --refresh` alone only re-reads the old token. The documented procedure, in the README: `az afd
-custom-domain regenerate-validation-token`, then `pulumi up --refresh`, which re-reads the custom domain's
-`validation_properties` and rewrites the `_dnsauth` record below from them. `bascule verify --min-cert-days N`
-is the guard: it refuses a site whose certificate expires within N days.
+Why not Front Door's managed certificate: it is not rotated when the domain's CNAME points to other records, nor when
+it reaches Front Door through a chain such as Traffic Manager ("Azure Front Door can't verify the whole chain"), and
+then 45 days before expiry the domain waits for a regenerated TXT token, a manual step each cycle
+(https://learn.microsoft.com/azure/frontdoor/domain, "Renew Azure Front Door-managed certificates"). Here the
+hostname is always a CNAME to the Traffic Manager profile.
+
+Renewal: `pulumi up` renews the ACME certificate once fewer than `renew_days_before` days remain, which writes a new
+version of the Key Vault secret (an ARM PUT of a secret's value creates a new version); Front Door, set to the latest
+version, "can automatically detect and use the updated certificate" and "It takes up to 72 hours for the new version
+of the certificate/secret to be automatically deployed" (https://learn.microsoft.com/azure/frontdoor/domain, "Renew
+customer-managed TLS certificates"). `renew_days_before` (at least 30 by default) leaves that time many times over.
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ import pulumi
 import pulumi_azure_native as azure
 
 from bascule import facts
+from bascule.components.acme import issue_certificate
 from bascule.components.azure import service_tags
-from bascule.components.azure.plugin import AzureSiteSpec
+from bascule.components.azure.plugin import KEY_VAULT, AzureSiteSpec
 from bascule.components.base import (
     Site,
     SiteArgs,
@@ -92,12 +99,18 @@ class AzureSite(Site):
         database_env = dict(database.env) if database is not None else {}
         secrets = {variable: variable.lower() for variable in sorted(database_env)}
         hc = args.service.health_check
-        # The profile comes first: the app is told its Front Door id (below).
+        # The profile comes first: the app is told its Front Door id (below). Its system-assigned identity is what
+        # reads the certificate from the site's Key Vault: "We recommend using managed identity to allow access to
+        # your Azure Key Vault certificates because App registration will be retired in the future"
+        # (https://learn.microsoft.com/azure/frontdoor/standard-premium/how-to-configure-https-custom-domain), and
+        # it needs no tenant-wide registration of Front Door's app by a Global Administrator (same page, "Register
+        # Azure Front Door"): https://learn.microsoft.com/azure/frontdoor/managed-identity.
         profile = azure.cdn.Profile(
             f"{name}-afd",
             resource_group_name=group.name,
             location="global",
             sku=azure.cdn.SkuArgs(name="Standard_AzureFrontDoor"),
+            identity=azure.cdn.ManagedServiceIdentityArgs(type=azure.cdn.ManagedServiceIdentityType.SYSTEM_ASSIGNED),
             tags=tags,
             opts=child,
         )
@@ -173,14 +186,16 @@ class AzureSite(Site):
             opts=child,
         )
         app_fqdn = pulumi.Output.concat(app.name, ".", env.default_domain)
-        front = self._front_door(name, args, group.name, profile, app_fqdn, tags, child)
+        secret = self._certificate(name, args, site, group.name, profile, tags, child)
+        front = self._front_door(name, args, group.name, profile, app_fqdn, secret, tags, child)
         self.app = app
         self.endpoint = SiteEndpoint(
             role=args.role, cloud=site.cloud, region=site.location, target=front, target_is_ip=False
         )
         self.register_outputs(
-            {"target": front, "region": site.location, "container_app_id": app.id, "origin": app_fqdn}
-        )
+            {"target": front, "region": site.location, "container_app_id": app.id, "origin": app_fqdn,
+             "renew_days_before": site.renew_days_before}
+        )  # fmt: skip
 
     def _front_door_ranges(
         self, site: AzureSiteSpec, provider: pulumi.ProviderResource | None
@@ -227,19 +242,18 @@ class AzureSite(Site):
         group: pulumi.Input[str],
         profile: azure.cdn.Profile,
         origin: pulumi.Output[str],
+        secret: azure.cdn.Secret,
         tags: dict[str, str],
         child: pulumi.ResourceOptions,
     ) -> pulumi.Output[str]:
         """Front Door endpoint, origin and custom domain on the profile; returns the endpoint's host name.
 
-        Order: the custom domain is created first and hands out its TXT token; the `_dnsauth` record goes into the
-        service's zone; the route that serves the hostname is created after that record. Nothing waits for the
-        hostname to resolve to Front Door. Custom domain and managed certificate:
-        https://learn.microsoft.com/en-us/azure/frontdoor/domain and
-        https://learn.microsoft.com/en-us/azure/frontdoor/standard-premium/how-to-configure-https-custom-domain
+        Order: the Front Door secret (the certificate), then the custom domain that uses it, then the route that
+        serves the hostname. Nothing waits for the hostname to resolve to Front Door. Custom domain and certificate:
+        https://learn.microsoft.com/azure/frontdoor/domain and
+        https://learn.microsoft.com/azure/frontdoor/standard-premium/how-to-configure-https-custom-domain
         """
         hc = args.service.health_check
-        host = args.service.hostname
         endpoint = azure.cdn.AFDEndpoint(
             f"{name}-afd",
             resource_group_name=group,
@@ -281,17 +295,16 @@ class AzureSite(Site):
             f"{name}-afd",
             resource_group_name=group,
             profile_name=profile.name,
-            host_name=host,
+            host_name=args.service.hostname,
+            # "configure your domain to use the Azure Front Door secret for its TLS certificate"
+            # (https://learn.microsoft.com/azure/frontdoor/domain, "Add your custom certificate to Azure Front Door").
             tls_settings=azure.cdn.AFDDomainHttpsParametersArgs(
-                certificate_type="ManagedCertificate", minimum_tls_version=azure.cdn.AfdMinimumTlsVersion.TLS12
+                certificate_type=azure.cdn.AfdCertificateType.CUSTOMER_CERTIFICATE,
+                minimum_tls_version=azure.cdn.AfdMinimumTlsVersion.TLS12,
+                secret=azure.cdn.ResourceReferenceArgs(id=secret.id),
             ),
             opts=child,
         )
-        # Written from the domain's output: after `az afd custom-domain regenerate-validation-token` (renewal, see the
-        # module docstring; https://learn.microsoft.com/en-us/cli/azure/afd/custom-domain) only an update with refresh
-        # reads the new token; a plain `up` writes the token cached in state again.
-        token = domain.validation_properties.apply(lambda v: v.validation_token if v else "")
-        proof = args.dns.validation_record(f"{name}-dnsauth", f"_dnsauth.{host}", "TXT", token)
         azure.cdn.Route(
             f"{name}-afd",
             resource_group_name=group,
@@ -304,8 +317,95 @@ class AzureSite(Site):
             forwarding_protocol="HttpsOnly",
             https_redirect="Enabled",
             link_to_default_domain="Enabled",
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[proof.resource, origin_resource])
-            ),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[origin_resource])),
         )
         return endpoint.host_name
+
+    @staticmethod
+    def _certificate(
+        name: str,
+        args: SiteArgs,
+        site: AzureSiteSpec,
+        group: pulumi.Input[str],
+        profile: azure.cdn.Profile,
+        tags: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> azure.cdn.Secret:
+        """The hostname's Let's Encrypt certificate (`components/acme.py`) in a Key Vault of the site's own, and the
+        Front Door secret that follows its latest version."""
+        issued = issue_certificate(name, args, site, child.parent)
+        # In the same subscription as the profile, as Front Door requires ("Azure Front Door only supports key vaults
+        # in the same subscription as the Front Door profile": https://learn.microsoft.com/azure/frontdoor/domain),
+        # so through the site's provider. Front Door's identity reads secrets through a vault access policy with
+        # Secret permissions "List and Get" (https://learn.microsoft.com/azure/frontdoor/managed-identity, "Access
+        # policy"), so the deployer needs no role-assignment right, only write on the vault (access policies are
+        # part of the vault's properties). Public network access stays on: with network restrictions, trusted
+        # Microsoft services must be let through (same page as the subscription rule, "Grant access to Azure Front
+        # Door"). Soft delete cannot be turned off; the shortest retention (7 days, the SDK's `>=7 and <=90`) keeps
+        # a destroyed site's private key no longer than needed, and the vault is auto-named (`KEY_VAULT`), so a
+        # site created again within those days gets a name of its own.
+        tenant = azure.authorization.get_client_config_output(
+            opts=pulumi.InvokeOutputOptions(parent=child.parent, provider=child.provider)
+        ).tenant_id
+        principal = profile.identity.apply(lambda i: i.principal_id if i else "")
+        vault = azure.keyvault.Vault(
+            fit_name(f"{name}-kv", KEY_VAULT),
+            resource_group_name=group,
+            location=site.location,
+            properties=azure.keyvault.VaultPropertiesArgs(
+                tenant_id=tenant,
+                sku=azure.keyvault.SkuArgs(family=azure.keyvault.SkuFamily.A, name=azure.keyvault.SkuName.STANDARD),
+                enable_rbac_authorization=False,
+                soft_delete_retention_in_days=7,
+                access_policies=[
+                    azure.keyvault.AccessPolicyEntryArgs(
+                        tenant_id=tenant,
+                        object_id=principal,
+                        permissions=azure.keyvault.PermissionsArgs(
+                            secrets=[azure.keyvault.SecretPermissions.GET, azure.keyvault.SecretPermissions.LIST]
+                        ),
+                    )
+                ],
+            ),
+            tags=tags,
+            opts=child,
+        )
+        # A secret, not a Key Vault certificate object: Microsoft's page asks for the latter ("Certificates must be
+        # uploaded as a certificate object, rather than a secret", https://learn.microsoft.com/azure/frontdoor/domain),
+        # but Azure Resource Manager, and so azure-native, can create secrets and no certificate objects (its
+        # `keyvault` module has Vault, Secret, Key, AccessPolicy; https://github.com/pulumi/pulumi-azure-native/issues/3732
+        # turned to the classic provider for a certificate). What Front Door reads is a secret: its API takes
+        # `/providers/Microsoft.KeyVault/vaults/{vaultName}/secrets/{certificateName}` (the SDK's
+        # `CustomerCertificateParametersArgs.secret_source`; `az afd secret create --secret-source` the same), and a
+        # certificate object's PFX is served as a secret of content type `application/x-pkcs12`, the only type Front
+        # Door takes: "Your certificate must be uploaded to your key vault from a PFX file, which uses the
+        # `application/x-pkcs12` content type" (same page), "The secret contains an unsupported content type. The
+        # content type needs to be application/x-pkcs12" (Front Door's error, MicrosoftDocs/azure-docs#37893); a
+        # secret of that type "works when pulling them as secrets" (hashicorp/terraform-provider-azurerm#5468).
+        # Unverified against a live Front Door Standard profile: a refusal shows at the first `up`, when the Front
+        # Door secret below is created, never later. The PFX has no password (the ACME provider's default), as a
+        # certificate's own secret has, and an RSA key (`components/acme.py` KEY_TYPE). A renewal changes `value`,
+        # which Key Vault keeps as a new version of the same secret.
+        stored = azure.keyvault.Secret(
+            f"{name}-cert",
+            resource_group_name=group,
+            vault_name=vault.name,
+            secret_name=f"{args.service.name}-{args.role.value}",
+            properties=azure.keyvault.SecretPropertiesArgs(
+                value=pulumi.Output.secret(issued.pkcs12_base64), content_type="application/x-pkcs12"
+            ),
+            opts=child,
+        )
+        # `use_latest_version`: "If you select Latest, Azure Front Door will automatically update whenever the
+        # certificate is rotated (renewed)" (https://learn.microsoft.com/azure/frontdoor/standard-premium/how-to-configure-https-custom-domain).
+        return azure.cdn.Secret(
+            f"{name}-cert",
+            resource_group_name=group,
+            profile_name=profile.name,
+            parameters=azure.cdn.CustomerCertificateParametersArgs(
+                type="CustomerCertificate",
+                secret_source=azure.cdn.ResourceReferenceArgs(id=stored.id),
+                use_latest_version=True,
+            ),
+            opts=child,
+        )

@@ -13,6 +13,7 @@ import pulumi_azure_native as azure
 
 from bascule.components.azure.plugin import TrafficManagerDnsSpec
 from bascule.components.base import (
+    AcmeDnsChallenge,
     DnsFailover,
     SiteEndpoint,
     ValidationRecord,
@@ -40,6 +41,10 @@ class TrafficManagerFailover(DnsFailover):
         if provider is None:
             default_provider_allowed("azure-native", name, "FailoverServiceArgs.dns_provider")
         self._child = pulumi.ResourceOptions(parent=self, provider=provider)
+        # The subscription the zone is in: the one this component's provider deploys to.
+        self._subscription = azure.authorization.get_client_config_output(
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
+        ).subscription_id
         group = azure.resources.ResourceGroup(f"{name}-rg", location=dns.location, tags=self._tags, opts=self._child)
         self._group = group.name
         if dns.zone_resource_group is not None:
@@ -88,6 +93,23 @@ class TrafficManagerFailover(DnsFailover):
         record = self._record(name, record_name, rtype, value, _VALIDATION_TTL)
         return ValidationRecord(
             resource=record, fqdn=pulumi.Output.from_input(record_name).apply(lambda n: n.rstrip("."))
+        )
+
+    def acme_challenge(self) -> AcmeDnsChallenge:
+        """lego's `azuredns` provider, pinned to this zone: `AZURE_SUBSCRIPTION_ID`, `AZURE_RESOURCE_GROUP` and
+        `AZURE_ZONE_NAME` ("Zone name to use inside Azure DNS service to add the TXT record in"); without them "Lego
+        automatically finds all visible Azure (private) DNS zones" by a Resource Graph query
+        (terraform-provider-acme docs/guides/dns-providers-azuredns.md). Its credentials are lego's own, "separate
+        from any that you supply in a corresponding provider" (that project's docs/resources/certificate.md): the
+        Default Azure Credentials of the `pulumi up` (`AZURE_CLIENT_ID`/`AZURE_TENANT_ID`/`AZURE_CLIENT_SECRET`, a
+        CI's OIDC with `AZURE_AUTH_METHOD=oidc`, or the Azure CLI's login), never a value in the stack's state."""
+        return AcmeDnsChallenge(
+            "azuredns",
+            {
+                "AZURE_SUBSCRIPTION_ID": self._subscription,
+                "AZURE_RESOURCE_GROUP": self._zone_group,
+                "AZURE_ZONE_NAME": self._dns.zone,
+            },
         )
 
     def route(self, primary: SiteEndpoint, secondary: SiteEndpoint, fault: DrillFault | None = None) -> None:

@@ -11,6 +11,7 @@ import pulumi_gcp as gcp
 
 from bascule import facts
 from bascule.components.base import (
+    AcmeDnsChallenge,
     DnsFailover,
     SiteEndpoint,
     ValidationRecord,
@@ -59,6 +60,14 @@ class CloudDnsFailover(DnsFailover):
             )  # fmt: skip
             self._zone = zone.name
             warn_delegation(service, dns.zone, zone.name_servers, zone)
+
+    def acme_challenge(self) -> AcmeDnsChallenge:
+        """lego's `gcloud` provider, pinned to this zone: `GCE_PROJECT` (else "auto-detected by using the metadata
+        service") and `GCE_ZONE_ID`, which "Allows to skip the automatic detection of the zone"
+        (terraform-provider-acme docs/guides/dns-providers-gcloud.md). Its credentials are lego's own: Application
+        Default Credentials of the `pulumi up` (or `GCE_SERVICE_ACCOUNT_FILE`, `GCE_IMPERSONATE_SERVICE_ACCOUNT`),
+        never a value in the stack's state."""
+        return AcmeDnsChallenge("gcloud", {"GCE_PROJECT": self._dns.project, "GCE_ZONE_ID": self._zone})
 
     def validation_record(
         self, name: str, record_name: pulumi.Input[str], rtype: str, value: pulumi.Input[str]

@@ -215,4 +215,5 @@ CLOUD_DNS = DnsBackend(
     cloud=Cloud.GCP,
     check=_cloud_dns_rules,
     creates_zone=lambda dns: "managed_zone" if dns.managed_zone is None else None,
+    acme_dns="gcloud",  # lego's Google Cloud DNS provider (terraform-provider-acme docs/guides/dns-providers-gcloud.md)
 )

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic as dynamic
 
-from bascule.components.base import DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags
+from bascule.components.base import AcmeDnsChallenge, DnsFailover, SiteEndpoint, ValidationRecord, bascule_tags
 from bascule.components.powerdns.api import PowerDnsApi, lua_failover_content
 from bascule.components.powerdns.plugin import PowerDnsSpec
 from bascule.spec import CONFIG_NAMESPACE, DrillFault, Role, ServiceSpec
@@ -95,15 +95,31 @@ class PowerDnsFailover(DnsFailover):
         self._name = name
         self._service = service
         self._dns = dns
+        self._api_key = pulumi.Config(CONFIG_NAMESPACE).require_secret(API_KEY_CONFIG)
         self._base = {
             "api_url": dns.api_url,
             "server_id": dns.server_id,
             "zone": dns.zone,
-            "api_key": pulumi.Config(CONFIG_NAMESPACE).require_secret(API_KEY_CONFIG),
+            "api_key": self._api_key,
             # Not sent to PowerDNS: lets inventories and policies attribute the records to the service.
             "tags": bascule_tags(service, Role.DNS),
         }
         self._child = pulumi.ResourceOptions(parent=self, additional_secret_outputs=["api_key"])
+
+    def acme_challenge(self) -> AcmeDnsChallenge:
+        """lego's `pdns` provider on this backend's API: `PDNS_API_URL`, `PDNS_API_KEY` and `PDNS_SERVER_NAME`
+        ("Name of the server in the URL, 'localhost' by default"; terraform-provider-acme
+        docs/guides/dns-providers-pdns.md), as the sandbox's lego runs it (`bascule/sandbox/acme.py`). The key is
+        the stack's secret `bascule:powerdnsApiKey`, passed as a secret output, so the state keeps it encrypted as
+        it keeps the records' copies."""
+        return AcmeDnsChallenge(
+            "pdns",
+            {
+                "PDNS_API_URL": self._dns.api_url,
+                "PDNS_API_KEY": self._api_key,
+                "PDNS_SERVER_NAME": self._dns.server_id,
+            },
+        )
 
     def validation_record(
         self, name: str, record_name: pulumi.Input[str], rtype: str, value: pulumi.Input[str]

@@ -68,4 +68,5 @@ DNS = DnsBackend(
     extra=None,
     cloud=None,
     check=_powerdns_rules,
+    acme_dns="pdns",  # lego's PowerDNS provider (terraform-provider-acme docs/guides/dns-providers-pdns.md)
 )
