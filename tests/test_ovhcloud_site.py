@@ -17,9 +17,9 @@ from bascule.components.ovhcloud.site import HEALTHY_CODES, IMAGE_REPLACES, SUBN
 from bascule.components.registry import site_class
 from bascule.inventory.records import from_offline_run
 from bascule.spec import DRILL_KEY, SpecError, parse_services, site_kind
-from bascule.spec.plugins import site_authorities
+from bascule.spec.plugins import DNS_BACKENDS, register_dns_backend, site_authorities
 from tests.conftest import Plan, stack_config
-from tests.test_hetzner_site import secret
+from tests.test_hetzner_site import NO_ACME, secret
 from tests.test_policies import both, rules_of
 
 PlanFn = Callable[..., Plan]
@@ -151,11 +151,12 @@ def _error(service: dict[str, Any]) -> list[str]:
 
 
 def test_spec_refuses_what_the_site_cannot_do(ledger: dict[str, Any]) -> None:
-    powerdns = {
-        **ledger,
-        "dns": {"kind": "powerdns", "zone": "bank.example.eu", "api_url": "https://ns1.bank.test:8081"},
-    }
-    assert "dns.kind: a 'ovhcloud' secondary gets its certificate from Let's Encrypt" in _error(powerdns)[0]
+    register_dns_backend(NO_ACME)  # every built-in backend answers ACME DNS-01: a registered one that does not
+    try:
+        no_acme = {**ledger, "dns": {"kind": "noacme", "zone": "bank.example.eu", "api_url": "https://ns1.bank.test"}}
+        assert "dns.kind: a 'ovhcloud' secondary gets its certificate from Let's Encrypt" in _error(no_acme)[0]
+    finally:
+        DNS_BACKENDS.unregister("noacme")
     assert "check HTTPS on port 443" in _error({**ledger, "health_check": {"protocol": "HTTP"}})[0]
     too_many = copy.deepcopy(ledger)
     too_many["secondary"]["instances"] = 6

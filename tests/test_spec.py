@@ -172,16 +172,6 @@ def test_route53_refuses_sites_without_an_ip_it_can_ask_for_the_hostname(
     ]
 
 
-@pytest.mark.parametrize("role", ["primary", "secondary"])
-def test_a_scaleway_site_needs_its_certificate_s_dns01_zone(dev_service: dict[str, Any], role: str) -> None:
-    """Scaleway is no longer refused (Instances behind a Load Balancer), but its certificate's DNS-01 challenge goes
-    through a backend that offers it, whichever role the site has."""
-    dev_service[role] = {"kind": "scaleway", "region": "fr-par", "image": "x"}
-    dev_service["dns"] = {"kind": "powerdns", "zone": "shop.example.com", "api_url": "https://ns1.shop.test:8081"}
-    (line,) = errors([dev_service])
-    assert line.startswith(f"{SRC}: service 'checkout': dns.kind: a 'scaleway' {role} gets its certificate")
-
-
 def test_shared_zone_must_be_created_once(dev_service: dict[str, Any]) -> None:
     other = dict(dev_service, name="search", hostname="search.shop.example.com")
     (line,) = errors([dev_service, other])
