@@ -43,6 +43,7 @@ EXTRA_SDKS = {
     "gcp": ("pulumi_gcp",),
     "acme": ("pulumiverse_acme",),
     "hetzner": ("pulumi_hcloud", "pulumiverse_acme"),
+    "scaleway": ("pulumiverse_scaleway",),
     "data": ("pulumi_aws", "pulumi_azure_native", "pulumi_postgresql", "pulumi_random"),
 }
 """Each pip extra of pyproject.toml and the top-level modules of the SDKs it installs."""
@@ -89,6 +90,8 @@ class _Components(Mapping[str, Plugin]):
 SITE_KINDS: Mapping[str, Plugin] = _Components(plugins.SITE_KINDS)
 DNS_BACKENDS: Mapping[str, Plugin] = _Components(plugins.DNS_BACKENDS)
 DATA_STANDBYS: Mapping[str, Plugin] = _Components(plugins.DATA_STANDBYS)
+STATUS_SITE = Plugin("bascule.components.status.site", "StatusSite", "scaleway")
+"""The status site of a stack's `bascule:status` (one provider so far: its spec's `provider` is a Literal)."""
 
 
 def _load(what: str, kind: str, plugin: Plugin) -> type:
@@ -125,3 +128,10 @@ def data_standby_class(kind: str) -> DataFactory:
     cls = _load("data standby", kind, DATA_STANDBYS[kind])
     assert issubclass(cls, DataComponent)
     return cast(DataFactory, cls)  # every data standby's __init__ is (name, DataArgs, opts)
+
+
+def status_site_class() -> type[pulumi.ComponentResource]:
+    """The status site's component, importing its module (and the Scaleway SDK) now."""
+    cls = _load("status site", "scaleway", STATUS_SITE)
+    assert issubclass(cls, pulumi.ComponentResource)
+    return cls
