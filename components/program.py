@@ -29,5 +29,7 @@ def main() -> None:
         FailoverService(svc.name, FailoverServiceArgs(service=svc))
     if status is not None:
         site = status_site_class()("status", status)  # loads the Scaleway SDK only for a stack with a page
-        for output in ("url", "bucket", "endpoint", "cname_target"):
-            pulumi.export(f"status_{output}", getattr(site, output))
+        pulumi.export("status_url", site.url)
+        pulumi.export("status_bucket", site.bucket)
+        pulumi.export("status_endpoint", site.endpoint)
+        pulumi.export("status_cname_target", site.cname_target)

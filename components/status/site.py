@@ -38,19 +38,28 @@ class StatusSite(pulumi.ComponentResource):
     def __init__(self, name: str, status: StatusSpec, opts: pulumi.ResourceOptions | None = None):
         super().__init__(STATUS_TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        where = {"region": status.region, "project_id": status.project_id}
 
         # Private: the page is read through Edge Services, which reads a bucket website's objects without making
         # them public ("in the case that you are using Edge Services with bucket website, objects can remain
         # private", scaleway/docs-content pages/edge-services/how-to/create-pipeline-bucket.mdx).
         # https://www.scaleway.com/en/docs/object-storage/how-to/create-a-bucket/
         bucket = scaleway.object.Bucket(
-            f"{name}-bucket", name=status.bucket_name, tags={"bascule:role": "status"}, opts=child, **where
+            f"{name}-bucket",
+            name=status.bucket_name,
+            region=status.region,
+            project_id=status.project_id,
+            tags={"bascule:role": "status"},
+            opts=child,
         )
         # The website feature serves index.html for "/" (the suffix must not be empty or hold a slash: the SDK's
         # BucketWebsiteConfigurationIndexDocumentArgs). https://www.scaleway.com/en/docs/object-storage/how-to/use-bucket-website/
         website = scaleway.object.BucketWebsiteConfiguration(
-            f"{name}-website", bucket=bucket.name, index_document={"suffix": "index.html"}, opts=child, **where
+            f"{name}-website",
+            bucket=bucket.name,
+            index_document={"suffix": "index.html"},
+            region=status.region,
+            project_id=status.project_id,
+            opts=child,
         )
         # The pipeline chain of the SDK's "Complete pipeline" example (pulumiverse_scaleway/edgeservices/pipeline.py),
         # without the WAF and route stages a static page does not need: DNS -> TLS -> cache -> backend (the bucket).
