@@ -62,9 +62,11 @@ def test_the_page_is_a_private_bucket_website_behind_edge_services_on_its_hostna
     for stage in (backend, cache, tls, dns, head):
         assert stage.inputs["pipelineId"] == pipeline.id
         assert stage.parent == site.urn
-    outputs = plan.run.outputs if hasattr(plan.run, "outputs") else None
-    if outputs is not None:
-        assert outputs["status_url"] == "https://status.shop.example.com/"
+    outputs = plan.run.stack_outputs  # what `bascule status publish` and the CNAME need, as stack outputs
+    assert outputs["status_url"] == "https://status.shop.example.com/"
+    assert outputs["status_bucket"] == "status-shop-example-com"
+    assert outputs["status_endpoint"] == "https://s3.fr-par.scw.cloud"
+    assert outputs["status_cname_target"] == dns.outputs["defaultFqdn"]
 
 
 def test_the_watch_job_runs_watch_then_publish_on_schedule_with_secrets_from_secret_manager(
