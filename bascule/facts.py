@@ -308,6 +308,9 @@ GLOBAL_TYPE_PREFIXES = (
     "scaleway:loadbalancers/backend:",
     "scaleway:loadbalancers/frontend:",
     "scaleway:loadbalancers/certificate:",
+    # Scaleway Edge Services: a pipeline and its stages serve from Scaleway's edge, in no region (their SDK classes,
+    # pulumiverse_scaleway/edgeservices/*.py, take no `region`, unlike the bucket the backend stage names).
+    "scaleway:edgeservices/",
 )
 
 GLOBAL_EDGE_TYPES = {"azure-native:cdn:AFDEndpoint": "Azure Front Door"}

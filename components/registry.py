@@ -22,6 +22,7 @@ from typing import Protocol, cast
 import pulumi
 
 from bascule.components.base import DataArgs, DataComponent, DnsFailover, Site, SiteArgs
+from bascule.components.status.plugin import StatusSpec
 from bascule.spec import ServiceSpec, plugins
 
 SiteFactory = Callable[[str, SiteArgs, pulumi.ResourceOptions], Site]
@@ -36,6 +37,18 @@ class DnsFactory(Protocol):
 
 
 DataFactory = Callable[[str, DataArgs, pulumi.ResourceOptions], DataComponent]
+
+
+class StatusSiteOutputs(Protocol):
+    """What a status site gives the program to export: its page, bucket, S3 endpoint and CNAME target."""
+
+    url: str
+    bucket: pulumi.Output[str]
+    endpoint: str
+    cname_target: pulumi.Output[str]
+
+
+StatusFactory = Callable[[str, StatusSpec], StatusSiteOutputs]
 
 EXTRA_SDKS = {
     "aws": ("pulumi_aws",),
@@ -91,6 +104,8 @@ class _Components(Mapping[str, Plugin]):
 SITE_KINDS: Mapping[str, Plugin] = _Components(plugins.SITE_KINDS)
 DNS_BACKENDS: Mapping[str, Plugin] = _Components(plugins.DNS_BACKENDS)
 DATA_STANDBYS: Mapping[str, Plugin] = _Components(plugins.DATA_STANDBYS)
+STATUS_SITE = Plugin("bascule.components.status.site", "StatusSite", "scaleway")
+"""The status site of a stack's `bascule:status` (one provider so far: its spec's `provider` is a Literal)."""
 
 
 def _load(what: str, kind: str, plugin: Plugin) -> type:
@@ -127,3 +142,10 @@ def data_standby_class(kind: str) -> DataFactory:
     cls = _load("data standby", kind, DATA_STANDBYS[kind])
     assert issubclass(cls, DataComponent)
     return cast(DataFactory, cls)  # every data standby's __init__ is (name, DataArgs, opts)
+
+
+def status_site_class() -> StatusFactory:
+    """The status site's component, importing its module (and the Scaleway SDK) now."""
+    cls = _load("status site", "scaleway", STATUS_SITE)
+    assert issubclass(cls, pulumi.ComponentResource)
+    return cast(StatusFactory, cls)  # its __init__ is (name, StatusSpec, opts=None); mypy sees ComponentResource's

@@ -10,7 +10,9 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from threading import Thread
 from typing import Any
 
 import pytest
@@ -133,8 +135,13 @@ def wait_until(check: Callable[[], bool], timeout: float = 15) -> bool:
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+"""Headless, no GPU, and nothing the browser would fetch on its own (updates, sync, QUIC probes): a page test sees
+only what the page asks for."""
+
+
+CHROMIUM_MISSING = "chromium not installed (apt-get install chromium; scripts/setup.sh installs it)"
 
 
 def need_chromium() -> None:
@@ -142,7 +149,7 @@ def need_chromium() -> None:
     if CHROMIUM is None:
         if os.environ.get("CI"):
             raise RuntimeError("chromium is missing in CI: scripts/setup.sh must install Debian's chromium package")
-        pytest.skip("chromium not installed (apt-get install chromium)", allow_module_level=True)
+        pytest.skip(CHROMIUM_MISSING, allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +160,69 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield launched
         launched.close()
+
+
+class BrowserPage:
+    """A fresh headless Chromium (its own profile folder) on one page, opening folders served over HTTP on 127.0.0.1.
+
+    `open(folder, path)` serves `folder` on an OS-chosen port and loads `path` from it; `errors` collects what the
+    page reported as wrong (console errors, uncaught exceptions, failed requests), which a test asserts empty."""
+
+    def __init__(self, page: Any, serve: Callable[[Path], str]):
+        self.page = page
+        self.errors: list[str] = []
+        self._serve = serve
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"exception: {exc}"))
+        page.on("requestfailed", lambda req: self.errors.append(f"request failed: {req.url} {req.failure}"))
+
+    def _console(self, msg: Any) -> None:
+        # Chromium asks every site for /favicon.ico by itself; a page that links none is not wrong for its 404.
+        if msg.type == "error" and not str(msg.location.get("url", "")).endswith("/favicon.ico"):
+            self.errors.append(f"console: {msg.text} ({msg.location.get('url', '')})")
+
+    def open(self, folder: Path, path: str = "index.html") -> Any:
+        self.page.goto(f"{self._serve(folder)}/{path}", wait_until="load")
+        return self.page
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path) -> Iterator[BrowserPage]:
+    """A `BrowserPage`: skipped without Debian's chromium locally, an error under CI=true (CI must not skip it)."""
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: scripts/setup.sh must install Debian's chromium package")
+        pytest.skip(CHROMIUM_MISSING)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    servers: list[ThreadingHTTPServer] = []
+
+    def serve(folder: Path) -> str:
+        class Quiet(SimpleHTTPRequestHandler):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, directory=str(folder), **kwargs)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+        servers.append(server)
+        Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    profile = tmp_path / "chromium-profile"  # a fresh --user-data-dir: no cache, cookies or state from another run
+    try:
+        with sync_api.sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                str(profile), executable_path=CHROMIUM, args=CHROMIUM_FLAGS, viewport={"width": 1200, "height": 900}
+            )
+            try:
+                yield BrowserPage(context.new_page(), serve)
+            finally:
+                context.close()
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
 
 
 @contextmanager

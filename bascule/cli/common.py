@@ -389,6 +389,7 @@ DIR_FLAGS: dict[str, dict[str, str]] = {
     "bascule sandbox up": {"sandbox_dir": "--sandbox-dir", "stacks_dir": "--stacks-dir"},
     "bascule sandbox": {"sandbox_dir": "--sandbox-dir"},
     "bascule policy-pack": {},
+    "bascule status publish": {"stacks_dir": "--stacks-dir"},
 }
 """Hinted command (the longest that prefixes it) -> the folder parameters it takes (one parameter name for a folder
 in every command) -> its flag there. `tests/test_cli_conventions.py` checks this against the real commands."""

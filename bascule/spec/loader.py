@@ -6,22 +6,29 @@ serves the Pulumi program (config from the engine) and the offline CLI (config r
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from bascule.io.documents import InputError, read_yaml
 from bascule.io.escaping import quoted
-from bascule.spec.base import ImageSite
+from bascule.spec.base import ImageSite, spec_error_lines
 from bascule.spec.models import MAX_SERVICES_PER_STACK, DrillHook, StackSpec
 from bascule.spec.plugins import no_network_here
+
+if TYPE_CHECKING:
+    from bascule.components.status.plugin import StatusSpec
 
 CONFIG_NAMESPACE = "bascule"
 SERVICES_KEY = f"{CONFIG_NAMESPACE}:services"
 DRILL_KEY = f"{CONFIG_NAMESPACE}:drill"
+STATUS_KEY = f"{CONFIG_NAMESPACE}:status"
+STATUS_SPEC = "bascule.components.status.plugin:StatusSpec"
+"""Where the model of `bascule:status` lives (named by string, imported on use, as plug-ins are)."""
 SERVICE_TYPE = f"{CONFIG_NAMESPACE}:service:FailoverService"
 """The type token of `FailoverService`: drills and `verify` find each service's registered outputs in a stack's
 state by it, without loading the components."""
@@ -41,6 +48,7 @@ def load_stack_file(path: Path) -> tuple[dict[str, Any], StackSpec]:
     config = read_stack_config(path)
     spec = parse_services(config.get(SERVICES_KEY), source=str(path))
     parse_drill(config.get(DRILL_KEY), spec, str(path))
+    parse_status(config.get(STATUS_KEY), spec, str(path))
     return config, spec
 
 
@@ -148,3 +156,37 @@ def read_drill(raw: Any, source: str) -> DrillHook | None:
         raise SpecError(
             [f"{source}: {DRILL_KEY}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         ) from None
+
+
+def parse_status(raw: Any, stack: StackSpec, source: str) -> StatusSpec | None:
+    """The stack's status site (`bascule:status`), if it declares one, checked against its services: the page is
+    served from a provider that runs no primary of the stack (else it goes down with the service it reports on),
+    on a hostname of its own. Raw JSON strings are accepted as `pulumi config set` stores them."""
+    if raw in (None, "", {}):
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise SpecError([f"{source}: {STATUS_KEY}: not JSON: {quoted(raw)}"]) from None
+    module, _, name = STATUS_SPEC.partition(":")
+    model = getattr(importlib.import_module(module), name)
+    try:
+        status: StatusSpec = model.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError([f"{source}: {line}" for line in spec_error_lines(STATUS_KEY, exc)]) from None
+    problems = [
+        f"{source}: {STATUS_KEY}.provider: service {quoted(svc.name)}'s primary runs on {status.cloud.value} too; "
+        "the status page must be served from a provider the primary does not use"
+        for svc in stack.services
+        if svc.primary.cloud is status.cloud
+    ]
+    problems += [
+        f"{source}: {STATUS_KEY}.hostname: {quoted(status.hostname)} is service {quoted(svc.name)}'s hostname; "
+        "the status page needs a hostname of its own"
+        for svc in stack.services
+        if svc.hostname == status.hostname
+    ]
+    if problems:
+        raise SpecError(problems)
+    return status
