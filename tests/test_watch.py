@@ -84,7 +84,7 @@ SECRET = "TOPSECRET"
 
 def secret_url(port: int) -> str:
     """A JSON webhook whose password, path and header all carry a token, as real webhooks do."""
-    return f"json://user:{SECRET}pass@127.0.0.1:{port}/hooks/{SECRET}path?-X-Token={SECRET}header"
+    return f"json://user:{SECRET}pass@127.0.0.1:{port}/hooks/{SECRET}path?+X-Token={SECRET}header"
 
 
 # --- observations made up, to drive the state machine --------------------------------------------------------------
@@ -328,7 +328,7 @@ def test_metrics_file_parses_as_prometheus_text(tmp_path: Path) -> None:
                for family in text_string_to_metric_families(path.read_text()) for s in family.samples}  # fmt: skip
     assert samples[("bascule_site_ready", (("service", "checkout"), ("site", "secondary")))] == 0
     assert samples[("bascule_serving", (("service", "checkout"), ("site", "primary")))] == 1
-    assert samples[("bascule_certificate_days_left", (("service", "checkout"), ("site", "primary")))] == 80
+    assert samples[("bascule_certificate_expires_in_seconds", (("service", "checkout"), ("site", "primary")))] == 80 * 86400
     assert samples[("bascule_last_drill_success", (("service", "checkout"),))] == 1
     assert samples[("bascule_last_drill_age_seconds", (("service", "checkout"),))] == 86400
     assert samples[("bascule_service_state", (("bascule_service_state", "degraded"), ("service", "checkout")))] == 1
@@ -344,7 +344,7 @@ def test_alert_rules_parse() -> None:
     import yaml
 
     rules = yaml.safe_load((ROOT / "docs" / "alerts.yml").read_text())["groups"][0]["rules"]
-    written = {"bascule_site_ready", "bascule_certificate_days_left", "bascule_serving",
+    written = {"bascule_site_ready", "bascule_certificate_expires_in_seconds", "bascule_serving",
                "bascule_replication_lag_seconds", "bascule_last_drill_success", "bascule_last_drill_age_seconds",
                "bascule_watch_last_round_timestamp_seconds", "bascule_watch_failed_deliveries"}  # fmt: skip
     for rule in rules:

@@ -27,7 +27,7 @@ from bascule.watch import incident as incidents
 
 app = typer.Typer(
     help="Incidents opened by `bascule watch` on a failover that is not a drill: show, classify, close. Exit codes: "
-    "0 ok, 1 none found, 2 bad input.",
+    "0 ok, 1 none found, 2 bad input, 70 internal error.",
     no_args_is_help=True,
 )
 

@@ -140,7 +140,8 @@ def watch(
     Each service is in one state: healthy, degraded (a site, DNS or the data standby not ready), failed_over (DNS
     sends clients to the secondary), recovering (the primary is back, DNS moving), restored. Each change is sent to
     every --notify target (a drill's say DRILL); a failover outside a drill opens an incident with its DORA and NIS2
-    deadlines (`bascule incident show`). Exit codes with --once: 0 healthy, 1 not, 2 bad input.
+    deadlines (`bascule incident show`). Exit codes with --once: 0 healthy, 1 not (degraded, failed over,
+    recovering), 2 bad input, 70 internal error.
 
     Examples:
       bascule watch --local --once --status-dir site --metrics-file bascule.prom --notify json://127.0.0.1:8080/

@@ -29,8 +29,9 @@ def registry(
     found = CollectorRegistry()
     ready = Gauge("bascule_site_ready", "1 when the site serves the hostname (TLS, certificate, binding, health).",
                   ["service", "site"], registry=found)  # fmt: skip
-    days = Gauge("bascule_certificate_days_left", "Days until the site's certificate for the hostname expires.",
-                 ["service", "site"], registry=found)  # fmt: skip
+    # Seconds, not days: Prometheus's base unit (https://prometheus.io/docs/practices/naming/; promtool's lint).
+    expires = Gauge("bascule_certificate_expires_in_seconds", "Seconds until the site's certificate for the hostname "
+                    "expires (days left x 86400).", ["service", "site"], registry=found)  # fmt: skip
     serving = Gauge("bascule_serving", "1 for the site DNS sends clients to (every resolver that answered agrees).",
                     ["service", "site"], registry=found)  # fmt: skip
     lag = Gauge("bascule_replication_lag_seconds", "The data standby's measured lag (at least the wait if not "
@@ -52,7 +53,7 @@ def registry(
         for site in seen.readiness.sites:
             ready.labels(seen.service, site.role).set(1 if site.ready else 0)
             if site.certificate is not None:
-                days.labels(seen.service, site.role).set(site.certificate.days_left)
+                expires.labels(seen.service, site.role).set(site.certificate.days_left * 86400)
         for role in ROLES:
             serving.labels(seen.service, role).set(1 if seen.serving == role else 0)
         for database, seconds in seen.lag_seconds.items():
