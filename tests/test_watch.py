@@ -48,7 +48,7 @@ class Receiver:
         received = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server interface
+            def do_POST(self) -> None:  # the http.server interface names it
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if received.fail_next > 0:
                     received.fail_next -= 1
@@ -328,7 +328,10 @@ def test_metrics_file_parses_as_prometheus_text(tmp_path: Path) -> None:
                for family in text_string_to_metric_families(path.read_text()) for s in family.samples}  # fmt: skip
     assert samples[("bascule_site_ready", (("service", "checkout"), ("site", "secondary")))] == 0
     assert samples[("bascule_serving", (("service", "checkout"), ("site", "primary")))] == 1
-    assert samples[("bascule_certificate_expires_in_seconds", (("service", "checkout"), ("site", "primary")))] == 80 * 86400
+    assert (
+        samples[("bascule_certificate_expires_in_seconds", (("service", "checkout"), ("site", "primary")))]
+        == 80 * 86400
+    )
     assert samples[("bascule_last_drill_success", (("service", "checkout"),))] == 1
     assert samples[("bascule_last_drill_age_seconds", (("service", "checkout"),))] == 86400
     assert samples[("bascule_service_state", (("bascule_service_state", "degraded"), ("service", "checkout")))] == 1

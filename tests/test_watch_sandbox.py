@@ -46,7 +46,11 @@ class Watch:
 
     def __init__(self, sandbox: Sandbox, tmp_path: Path, receiver: Receiver):
         self.sandbox, self.tmp, self.receiver = sandbox, tmp_path, receiver
-        self.status, self.metrics, self.state = tmp_path / "status", tmp_path / "bascule.prom", tmp_path / "w" / "s.json"
+        self.status, self.metrics, self.state = (
+            tmp_path / "status",
+            tmp_path / "bascule.prom",
+            tmp_path / "w" / "s.json",
+        )
         self.locks = tmp_path / "locks"
         self.outputs: list[str] = []
 
@@ -79,7 +83,9 @@ class Watch:
         return list(json.loads(done.stdout))
 
     def no_secret_anywhere(self) -> None:
-        written = [p.read_text() for p in self.tmp.rglob("*") if p.is_file() and p.suffix in (".json", ".html", ".prom")]
+        written = [
+            p.read_text() for p in self.tmp.rglob("*") if p.is_file() and p.suffix in (".json", ".html", ".prom")
+        ]
         for text in self.outputs + written:
             assert SECRET not in text
 
@@ -135,7 +141,9 @@ def test_done_when_healthy_degraded_failover_restored(sandbox: Sandbox, tmp_path
     watch.no_secret_anywhere()
 
 
-def test_a_drill_notifies_as_a_drill_and_opens_no_incident(sandbox: Sandbox, tmp_path: Path, receiver: Receiver) -> None:
+def test_a_drill_notifies_as_a_drill_and_opens_no_incident(
+    sandbox: Sandbox, tmp_path: Path, receiver: Receiver
+) -> None:
     watch = Watch(sandbox, tmp_path, receiver)
     assert watch.once()[0] == 0
     control = SandboxControl(sandbox)

@@ -17,7 +17,7 @@ from bascule.cli.common import (
     emit,
     emit_json,
     fail,
-    input_folder,
+    output_file,
     say,
 )
 from bascule.cli.watch import default_state_file
@@ -47,7 +47,8 @@ def _moment(value: str | None) -> str | None:
 
 StateFile = Annotated[
     Path | None,
-    typer.Option("--state-file", help="The watch's state file; incidents are in incidents/ beside it (default: "
+    typer.Option("--state-file", callback=output_file("--state-file"),
+                 help="The watch's state file; incidents are in incidents/ beside it (default: "
                  "~/.cache/bascule/watch/state.json)."),
 ]  # fmt: skip
 IncidentId = Annotated[str | None, typer.Option("--id", help="The incident (default: the one open incident).")]
@@ -55,9 +56,7 @@ At = Annotated[str | None, typer.Option("--at", callback=_moment, help="When, IS
 
 
 def _state(state_file: Path | None) -> Path:
-    path = state_file or default_state_file()
-    input_folder("--state-file")(path.parent)
-    return path
+    return state_file or default_state_file()
 
 
 def _time(value: str | None) -> datetime:
