@@ -22,11 +22,11 @@ from typer.testing import CliRunner
 from bascule.cli.app import app
 from bascule.readiness.probes import DnsResult
 from bascule.readiness.site import CertInfo, SiteReadiness
-from bascule.readiness.verify import ServiceReadiness
+from bascule.readiness.verify import PRIMARY, ServiceReadiness
 from bascule.watch import incident as incidents
 from bascule.watch import metrics, page, store
 from bascule.watch.notify import Notifier, TargetError, target
-from bascule.watch.observe import MIXED, PRIMARY, SECONDARY, Observation, serving
+from bascule.watch.observe import MIXED, SECONDARY, Observation, serving
 from bascule.watch.regulatory import add_month, deadlines, dora_deadlines, nis2_deadlines
 from bascule.watch.states import OK_STATES, State, Transition, classify, measured, public_detail
 

@@ -92,8 +92,10 @@ def run_round(
                 drills = history.read(settings.history_dir)
             except InputError as exc:
                 found.errors.append(f"drill history: {exc}")
-        failed = sum(1 for d in found.deliveries if not d.ok)
-        metrics.write(settings.metrics_file, metrics.registry(observations, state, drills, now, found.seconds, failed))
+        undelivered = sum(1 for d in found.deliveries if not d.ok)
+        metrics.write(
+            settings.metrics_file, metrics.registry(observations, state, drills, now, found.seconds, undelivered)
+        )
     return found
 
 

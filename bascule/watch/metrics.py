@@ -14,7 +14,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from prometheus_client import Enum as EnumMetric
 
-from bascule.watch.observe import PRIMARY, SECONDARY, Observation
+from bascule.readiness.verify import PRIMARY
+from bascule.watch.observe import SECONDARY, Observation
 from bascule.watch.states import State
 from bascule.watch.store import WatchState
 

@@ -18,7 +18,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from bascule.readiness.probes import BOTH
-from bascule.watch.observe import MIXED, PRIMARY, SECONDARY, UNKNOWN, Observation
+from bascule.readiness.verify import PRIMARY
+from bascule.watch.observe import MIXED, SECONDARY, UNKNOWN, Observation
 
 
 class State(StrEnum):
