@@ -10,18 +10,20 @@ cd "$(dirname "$0")/.."
 # jq reads `bascule ... --format json` in the tests as scripts and workflows do.
 # pebble (Let's Encrypt's ACME test server) and lego (the ACME client inside pulumiverse-acme) give the sandbox's
 # secondary its certificate by DNS-01 through the sandbox's PowerDNS (`bascule sandbox up --acme`).
+# prometheus brings promtool, which checks docs/alerts.yml (`promtool check rules`); its server is stopped below.
 if ! command -v pdns_server >/dev/null 2>&1 || ! ls /usr/lib/*/pdns/libbindbackend.so >/dev/null 2>&1 \
    || ! ls /usr/lib/*/pdns/libgsqlite3backend.so >/dev/null 2>&1 || ! command -v pdns_recursor >/dev/null 2>&1 \
    || ! command -v chromium >/dev/null 2>&1 || [ ! -x /usr/lib/postgresql/15/bin/initdb ] \
-   || ! command -v jq >/dev/null 2>&1 || ! command -v pebble >/dev/null 2>&1 || ! command -v lego >/dev/null 2>&1; then
-  echo "setup: installing pdns-server, pdns-backend-bind, pdns-backend-sqlite3, pdns-recursor, chromium, postgresql-15, jq, pebble, lego (Debian packages)"
+   || ! command -v jq >/dev/null 2>&1 || ! command -v pebble >/dev/null 2>&1 || ! command -v lego >/dev/null 2>&1 \
+   || ! command -v promtool >/dev/null 2>&1; then
+  echo "setup: installing pdns-server, pdns-backend-bind, pdns-backend-sqlite3, pdns-recursor, chromium, postgresql-15, jq, pebble, lego, prometheus (Debian packages)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq pdns-server pdns-backend-bind pdns-backend-sqlite3 pdns-recursor \
-    chromium postgresql-15 jq pebble lego >/dev/null
+    chromium postgresql-15 jq pebble lego prometheus >/dev/null
   # The packages may start system-wide servers; the sandbox runs its own, so stop those.
   if command -v systemctl >/dev/null 2>&1; then
-    $SUDO systemctl disable --now pdns pdns-recursor postgresql >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now pdns pdns-recursor postgresql prometheus >/dev/null 2>&1 || true
   fi
 fi
 

@@ -31,6 +31,12 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "verify",
         "Is the standby ready right now? TLS, certificate, health, DNS; no fault.",
     ),
+    "watch": (
+        "bascule.cli.watch",
+        "watch",
+        "Watch what clients see, once or continuously: notify each change, status page, metrics, incidents.",
+    ),
+    "incident": ("bascule.cli.incident", "app", "Incidents a failover opened: show, classify (DORA clocks), close."),
     "audit": ("bascule.cli.audit", "audit_command", "Continuity audit: critical workloads, single points of failure."),
     "data": ("bascule.cli.data", "app", "The data standby: status, promote, failback (the sandbox's or a stack's)."),
     "status": ("bascule.cli.status", "app", "The status page away from the primary's cloud: publish."),

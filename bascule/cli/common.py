@@ -197,6 +197,20 @@ def ca_bundle_checked(value: Path | None) -> Path | None:
     return value
 
 
+def notify_checked(values: list[str] | None) -> list[str] | None:
+    """`--notify`: each URL one apprise accepts, checked as the option is parsed; the error never repeats a secret
+    the URL carries (`bascule.watch.notify.target`)."""
+    if values:
+        from bascule.watch.notify import TargetError, target  # apprise: only when a target is given
+
+        for value in values:
+            try:
+                target(value)
+            except TargetError as exc:
+                fail([str(exc)])
+    return values
+
+
 # --- output mode: --format and --quiet ----------------------------------------------------------------------
 
 
@@ -390,6 +404,8 @@ DIR_FLAGS: dict[str, dict[str, str]] = {
     "bascule sandbox": {"sandbox_dir": "--sandbox-dir"},
     "bascule policy-pack": {},
     "bascule status publish": {"stacks_dir": "--stacks-dir"},
+    "bascule watch": {"sandbox_dir": "--sandbox-dir", "lock_dir": "--lock-dir"},
+    "bascule incident": {},
 }
 """Hinted command (the longest that prefixes it) -> the folder parameters it takes (one parameter name for a folder
 in every command) -> its flag there. `tests/test_cli_conventions.py` checks this against the real commands."""
@@ -484,6 +500,14 @@ LockDir = Annotated[
     typer.Option(
         "--lock-dir", callback=output_folder("--lock-dir"),
         help="Where drill locks live (default: ~/.cache/bascule/locks).",
+    ),
+]  # fmt: skip
+NotifyUrls = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--notify", metavar="URL", callback=notify_checked,
+        help="Send a message to this apprise URL (json://host/path, slack://..., mailto://..., pagerduty://...); "
+        "repeatable. Failed deliveries are retried with backoff and recorded, never fatal; tokens are never shown.",
     ),
 ]  # fmt: skip
 CaBundle = Annotated[

@@ -28,6 +28,7 @@ from bascule.cli.common import (
     LockDir,
     MinCertDays,
     NoAuthoritative,
+    NotifyUrls,
     Quiet,
     Resolvers,
     SandboxDir,
@@ -70,6 +71,7 @@ from bascule.readiness.target import parse_resolver
 from bascule.sandbox import Sandbox, SandboxError, SandboxRefused, SandboxService
 from bascule.sandbox.settings import service_settings
 from bascule.spec import MAX_RTO_SECONDS, SpecError
+from bascule.watch.messages import drill_ended, drill_started
 
 SECONDS = Duration("seconds", MAX_RTO_SECONDS, "7 days, the longest rto_seconds a spec takes", above=True)
 """--rto and --timeout: a failover target or wait, bounded like the spec's own targets."""
@@ -208,6 +210,7 @@ def drill(
             "with required reviewers); recorded with the plan.",
         ),
     ] = False,
+    notify: NotifyUrls = None,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
 ) -> None:
@@ -305,6 +308,9 @@ def drill(
         if dry_run:
             _dry_run(plan, control, redact, output_format, data_drill if data else None)
             return
+        announce = _announcer(notify, redact)
+        announce(*drill_started(target.service, target.hostname, fault.value, target.description,
+                                plan.timeout_seconds))  # fmt: skip
         with working("preflight: checking both sites and DNS") as status:
 
             def progress(line: str) -> None:
@@ -320,7 +326,9 @@ def drill(
                     data_drill if data else None, history_dir,
                 )  # fmt: skip
             except SessionError as exc:
+                announce(*drill_ended(None, target.service, target.hostname, exc.lines))
                 fail(exc.lines, exc.exit_code)
+    announce(*drill_ended(result.summary, target.service, target.hostname, result.problems))
     if result.lock_kept:
         err.print(styled("the fault may still be in place:", "red", with_dirs("run `bascule drill recover`")))
     if result.summary is not None:
@@ -330,6 +338,24 @@ def drill(
     if result.history_file is not None:
         say(f"history: {result.history_file}")
     raise typer.Exit(result.exit_code)
+
+
+def _announcer(urls: list[str] | None, redact: Redactor) -> Callable[[str, str], None]:
+    """What `--notify` does with a drill's start and end: send it (secrets redacted), warn about a delivery that
+    failed after its retries, and go on: a notification never stops a drill."""
+    if not urls:
+        return lambda _title, _body: None
+    from bascule.watch.notify import FAILURE, INFO, Notifier, target  # apprise: only with --notify
+
+    notifier = Notifier([target(url) for url in urls])
+
+    def announce(title: str, body: str) -> None:
+        kind = FAILURE if "FAIL" in title or "without a report" in title else INFO
+        for delivery in notifier.send(redact(title), redact(body), kind):
+            if not delivery.ok:
+                warn(f"--notify: {delivery.target}: not delivered after {delivery.attempts} attempts: {delivery.error}")
+
+    return announce
 
 
 def _stack_control(

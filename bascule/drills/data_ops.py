@@ -28,7 +28,7 @@ from bascule.data.operations import OnStep
 from bascule.drills.control import ControlError, sandbox_lock_key
 from bascule.drills.journal import Journal, Redactor
 from bascule.drills.lock import DrillLock, LockHeld, StaleLock
-from bascule.drills.stack_control import make_backend
+from bascule.drills.stack_control import make_backend, stack_lock_key
 from bascule.sandbox import Sandbox, SandboxError
 
 DATA_KIND = "data-operation"
@@ -56,7 +56,7 @@ class DataTarget:
         """The key a drill of the same target takes (`SandboxControl`, `PulumiStackControl`)."""
         if self.sandbox_dir is not None:
             return sandbox_lock_key(Path(self.sandbox_dir))
-        return f"pulumi:{Path(self.cwd or '.').resolve()}:{self.stack}"
+        return stack_lock_key(Path(self.cwd or "."), str(self.stack))
 
     def pair(self) -> DataPair:
         """The pair, from the sandbox's state or the stack's (`pulumi stack export --show-secrets` through the

@@ -486,6 +486,11 @@ def open_stack_control(
     )  # fmt: skip
 
 
+def stack_lock_key(work_dir: Path, stack: str) -> str:
+    """The drill lock of a stack: one per project folder and stack, whichever service is drilled."""
+    return f"pulumi:{work_dir.resolve()}:{stack}"
+
+
 def stack_targets(
     stack: str,
     service: str | None,
@@ -746,7 +751,7 @@ class PulumiStackControl:
         self.backend.clear_drill()
 
     def lock_key(self) -> str:
-        return f"pulumi:{self.work_dir.resolve()}:{self.stack}"
+        return stack_lock_key(self.work_dir, self.stack)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "pulumi-stack", "stack": self.stack, "work_dir": str(self.work_dir.resolve()),

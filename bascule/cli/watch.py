@@ -1,0 +1,259 @@
+"""`bascule watch`: what a client sees, continuously or once (cron, CI): each change of a service's state is
+notified, recorded (incident on a real failover), and shown on a public status page and in Prometheus metrics."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from bascule.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    CaBundle,
+    Cwd,
+    Duration,
+    FormatTextJson,
+    LockDir,
+    MinCertDays,
+    NoAuthoritative,
+    NotifyUrls,
+    Quiet,
+    Resolvers,
+    SandboxDir,
+    TextOrJson,
+    emit,
+    emit_json,
+    fail,
+    input_folder,
+    no_resolvers_for_the_sandbox,
+    output_file,
+    output_folder,
+    say,
+    warn,
+    working,
+)
+from bascule.data import PairStateError, pairs_from_state
+from bascule.drills.control import ControlError, SandboxControl
+from bascule.drills.data_ops import DataTarget
+from bascule.drills.lock import default_lock_dir
+from bascule.drills.stack_control import make_backend, stack_lock_key, stack_targets
+from bascule.io.documents import InputError
+from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS, Trust
+from bascule.readiness.target import parse_resolver
+from bascule.sandbox import Sandbox, SandboxError, default_state_dir
+from bascule.watch.cycle import Round, Settings, run_round
+from bascule.watch.notify import Notifier, target
+from bascule.watch.observe import Watched
+
+INTERVAL = Duration("seconds", 86400, "a day: a watch that looks less often is a daily verify", minimum=1)
+STEP = Duration("seconds", 300, "5 minutes: a step slower than that is an outage, not a slow site", minimum=0.1)
+CONCURRENCY_MAX = 256
+"""Services observed at once: each holds a few sockets; past this the machine's limits, not the watch, decide."""
+
+
+def default_state_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bascule" / "watch" / "state.json"
+
+
+def _concurrency(value: int) -> int:
+    if not 1 <= value <= CONCURRENCY_MAX:
+        fail([f"--concurrency: {value} is not from 1 to {CONCURRENCY_MAX} (services observed at once)"])
+    return value
+
+
+def watch(
+    local: Annotated[bool, typer.Option("--local", help="Watch the local sandbox.")] = False,
+    stack: Annotated[
+        str | None, typer.Option("--stack", help="Watch every service of a deployed Pulumi stack.")
+    ] = None,
+    service: Annotated[str | None, typer.Option("--service", help="Only this service of --stack.")] = None,
+    cwd: Cwd = Path("."),
+    resolver: Resolvers = None,
+    no_authoritative: NoAuthoritative = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="One round, then exit: 0 every service healthy, 1 not (cron, CI).")
+    ] = False,
+    interval: Annotated[
+        float,
+        typer.Option("--interval", callback=INTERVAL.check("--interval"), help="Seconds between rounds."),
+    ] = 60.0,
+    status_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--status-dir",
+            callback=output_folder("--status-dir"),
+            help="Write the public status page here: index.html and status.json, self-contained.",
+        ),
+    ] = None,
+    notify: NotifyUrls = None,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--metrics-file",
+            callback=output_file("--metrics-file"),
+            help="Write Prometheus metrics (text format) here each round: node_exporter's textfile collector.",
+        ),
+    ] = None,
+    state_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-file",
+            callback=output_file("--state-file"),
+            help="The watch's state between rounds; incidents go into incidents/ beside it "
+            "(default: ~/.cache/bascule/watch/state.json).",
+        ),
+    ] = None,
+    history_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--history",
+            callback=input_folder("--history"),
+            help="The drill history folder (drill --history), for the last-drill metrics.",
+        ),
+    ] = None,
+    data: Annotated[
+        bool, typer.Option("--data", help="Also watch the data standby: replication state and lag (verify --data).")
+    ] = False,
+    min_cert_days: MinCertDays = DEFAULT_MIN_CERT_DAYS,
+    ca_bundle: CaBundle = None,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", callback=STEP.check("--timeout"), help="Seconds for each connection step."),
+    ] = 5.0,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", callback=_concurrency, help="Services observed at once.")
+    ] = 8,
+    sandbox_dir: SandboxDir = None,
+    lock_dir: LockDir = None,
+    output_format: FormatTextJson = TextOrJson.TEXT,
+    quiet: Quiet = False,
+) -> None:
+    """Watch what clients see: where DNS sends them, each site's readiness, the data standby; act on each change.
+
+    Each service is in one state: healthy, degraded (a site, DNS or the data standby not ready), failed_over (DNS
+    sends clients to the secondary), recovering (the primary is back, DNS moving), restored. Each change is sent to
+    every --notify target (a drill's say DRILL); a failover outside a drill opens an incident with its DORA and NIS2
+    deadlines (`bascule incident show`). Exit codes with --once: 0 healthy, 1 not (degraded, failed over,
+    recovering), 2 bad input, 70 internal error.
+
+    Examples:
+      bascule watch --local --once --status-dir site --metrics-file bascule.prom --notify json://127.0.0.1:8080/
+      bascule watch --stack prod --interval 60 --notify 'slack://T000/B000/XXXX' --status-dir /srv/status
+    """
+    if local == (stack is not None):
+        fail(["choose one target: --local (the sandbox) or --stack NAME [--service NAME]"])
+    if local:
+        no_resolvers_for_the_sandbox(resolver, no_authoritative)
+    bundle = str(ca_bundle) if ca_bundle else None
+    services = _services(local, stack, service, cwd, resolver or [], no_authoritative, bundle, sandbox_dir, data)
+    trust = Trust(bundle or services[0].target.ca_bundle, min_cert_days)
+    settings = Settings(state_file or default_state_file(), lock_dir or default_lock_dir(), trust, timeout,
+                        concurrency, status_dir, metrics_file, history_dir)  # fmt: skip
+    notifier = Notifier([target(url) for url in notify or []]) if notify else None
+    if once:
+        result = _round(services, settings, notifier, output_format)
+        raise typer.Exit(0 if result.healthy else EXIT_FAILED)
+    _stop_on_sigterm()
+    try:
+        while True:
+            started = time.monotonic()
+            _round(services, settings, notifier, output_format)
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        say("watch stopped")
+
+
+def _stop_on_sigterm() -> None:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _round(services: list[Watched], settings: Settings, notifier: Notifier | None, output: TextOrJson) -> Round:
+    with working("watching: DNS, each site, the data standby") as status:
+        try:
+            result = run_round(services, settings, notifier, status)
+        except InputError as exc:
+            fail([f"--state-file: {exc}"])
+        except OSError as exc:
+            fail([f"cannot write the watch's files: {exc.strerror or exc} ({exc.filename})"])
+    for problem in result.errors:
+        warn(problem)
+    for delivery in result.deliveries:
+        if not delivery.ok:
+            warn(f"notification to {delivery.target} failed after {delivery.attempts} attempts: {delivery.error}")
+    if output is TextOrJson.JSON:
+        emit_json(_as_json(result, settings))
+    else:
+        emit(_text(result, settings))
+    return result
+
+
+def _as_json(result: Round, settings: Settings) -> dict[str, Any]:
+    return {
+        "healthy": result.healthy,
+        "seconds": round(result.seconds, 3),
+        "services": [{"service": s.service, "hostname": s.hostname, "state": result.states[s.service].value,
+                      "serving": s.serving, "drill": s.drill, "problems": s.readiness.problems}
+                     for s in result.observations],
+        "transitions": [{"service": t.service, "from": t.previous.value if t.previous else None,
+                         "to": t.current.value, "drill": bool(t.drill), "title": t.title()}
+                        for t in result.transitions],
+        "deliveries": [d.as_json() for d in result.deliveries],
+        "errors": result.errors,
+        "state_file": str(settings.state_file),
+    }  # fmt: skip
+
+
+def _text(result: Round, settings: Settings) -> str:
+    lines = []
+    for seen in result.observations:
+        state = result.states[seen.service]
+        drill = " (a drill is running)" if seen.drill else ""
+        lines.append(f"{state.words.upper()} {seen.service} ({seen.hostname}): DNS -> {seen.serving}{drill}")
+        lines += [f"  problem: {p}" for p in seen.readiness.problems]
+    lines += [f"changed: {t.title()}" for t in result.transitions]
+    return "\n".join(lines)
+
+
+def _services(
+    local: bool,
+    stack: str | None,
+    service: str | None,
+    cwd: Path,
+    resolvers: list[str],
+    no_authoritative: bool,
+    bundle: str | None,
+    sandbox_dir: Path | None,
+    data: bool,
+) -> list[Watched]:
+    """What to watch: the sandbox's service, or each (or --service's) FailoverService of the stack."""
+    try:
+        if local:
+            directory = sandbox_dir or default_state_dir()
+            sandbox = Sandbox.load(directory)
+            if sandbox is None:
+                raise SandboxError(f"no sandbox in {directory}; start one with `bascule sandbox up`")
+            control = SandboxControl(sandbox)
+            pair = DataTarget(sandbox_dir=str(directory)).pair() if data else None
+            return [Watched(control.target(), control.lock_key(), pair)]
+        assert stack is not None
+        extra = tuple(parse_resolver(value) for value in resolvers)
+        targets = stack_targets(stack, service, cwd, extra, not no_authoritative, bundle)
+        pairs = {p.service: p for p in pairs_from_state(make_backend(stack, cwd).resources(), stack, service)} \
+            if data else {}  # fmt: skip
+        return [Watched(t, stack_lock_key(cwd, stack), pairs.get(t.service)) for t in targets]
+    except ValueError as exc:
+        fail([str(exc)])
+    except PairStateError as exc:
+        fail([f"--data: {exc}"], EXIT_BAD_INPUT)
+    except (ControlError, SandboxError) as exc:
+        fail([str(exc)], EXIT_BAD_INPUT)

@@ -1,0 +1,173 @@
+"""`bascule watch --local` against the real sandbox (PowerDNS, two loopback HTTPS sites), notifying a local
+receiver through apprise's json://: the issue's Done-when sequence, end to end through the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bascule.drills.control import SandboxControl
+from bascule.drills.lock import DrillLock
+from bascule.drills.plan import Fault
+from bascule.sandbox import Sandbox
+from tests.conftest import have_pdns, wait_until
+from tests.test_watch import SECRET, Receiver, secret_url
+
+pytestmark = pytest.mark.sandbox
+BASCULE = [sys.executable, "-m", "bascule.cli"]
+
+if not have_pdns():
+    pytest.skip("pdns_server not installed (apt-get install pdns-server pdns-backend-bind)", allow_module_level=True)
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    box = Sandbox.start(tmp_path / "sandbox")
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.close()
+
+
+class Watch:
+    """`bascule watch --local --once` with one set of files, and every output kept to look for secrets in."""
+
+    def __init__(self, sandbox: Sandbox, tmp_path: Path, receiver: Receiver):
+        self.sandbox, self.tmp, self.receiver = sandbox, tmp_path, receiver
+        self.status, self.metrics, self.state = (
+            tmp_path / "status",
+            tmp_path / "bascule.prom",
+            tmp_path / "w" / "s.json",
+        )
+        self.locks = tmp_path / "locks"
+        self.outputs: list[str] = []
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([*BASCULE, *args], capture_output=True, text=True, timeout=120)
+        self.outputs += [done.stdout, done.stderr]
+        return done
+
+    def once(self) -> tuple[int, dict[str, Any]]:
+        done = self.run("watch", "--local", "--once", "--sandbox-dir", str(self.sandbox.dir), "--status-dir",
+                        str(self.status), "--notify", secret_url(self.receiver.port), "--metrics-file",
+                        str(self.metrics), "--state-file", str(self.state), "--lock-dir", str(self.locks),
+                        "--format", "json")  # fmt: skip
+        assert done.returncode in (0, 1), done.stderr
+        return done.returncode, json.loads(done.stdout)
+
+    def until(self, state: str, timeout: float = 40) -> tuple[int, dict[str, Any]]:
+        seen: list[tuple[int, dict[str, Any]]] = []
+
+        def reached() -> bool:
+            seen.append(self.once())
+            return bool(seen[-1][1]["services"][0]["state"] == state)
+
+        assert wait_until(reached, timeout), seen[-1][1]
+        return seen[-1]
+
+    def incidents(self) -> list[dict[str, Any]]:
+        done = self.run("incident", "show", "--all", "--state-file", str(self.state), "--format", "json")
+        assert done.returncode == 0, done.stderr
+        return list(json.loads(done.stdout))
+
+    def no_secret_anywhere(self) -> None:
+        written = [
+            p.read_text() for p in self.tmp.rglob("*") if p.is_file() and p.suffix in (".json", ".html", ".prom")
+        ]
+        for text in self.outputs + written:
+            assert SECRET not in text
+
+
+def test_done_when_healthy_degraded_failover_restored(sandbox: Sandbox, tmp_path: Path, receiver: Receiver) -> None:
+    watch = Watch(sandbox, tmp_path, receiver)
+    code, _ = watch.once()
+    assert code == 0
+    assert (watch.status / "index.html").is_file() and (watch.status / "status.json").is_file()
+    assert "bascule_site_ready" in watch.metrics.read_text()
+    hostname = sandbox.state.service.hostname
+
+    assert watch.run("sandbox", "site", "secondary", "unbound", "--sandbox-dir", str(sandbox.dir)).returncode == 0
+    code, doc = watch.once()
+    assert code == 1 and doc["services"][0]["state"] == "degraded"
+    message = receiver.messages[-1]
+    assert hostname in message["title"] and "degraded" in message["title"]
+    assert "secondary 127.0.0.3: health /healthz" in message["message"] and "HTTP 404" in message["message"]
+    assert "Next step:" in message["message"]
+    page = (watch.status / "index.html").read_text()
+    assert "degraded" in page and "The standby site is not ready to take over." in page
+    status = json.loads((watch.status / "status.json").read_text())
+    assert status["overall"] == "degraded" and "127.0.0" not in json.dumps(status)
+    assert receiver.headers[-1]["X-Token"] == f"{SECRET}header"
+
+    watch.run("sandbox", "site", "secondary", "healthy", "--sandbox-dir", str(sandbox.dir))
+    watch.until("healthy")
+    watch.run("sandbox", "site", "primary", "down", "--sandbox-dir", str(sandbox.dir))  # a real outage, no drill
+    code, doc = watch.until("failed_over")
+    assert code == 1
+    (opened,) = watch.incidents()
+    assert opened["open"] and opened["service"] == sandbox.state.service.name
+    regimes = {(d["regime"], d["report"]) for d in opened["deadlines"]}
+    assert {("DORA", "initial notification"), ("NIS2", "early warning"), ("NIS2", "incident notification"),
+            ("NIS2", "final report")} <= regimes  # fmt: skip
+    aware = datetime.fromisoformat(opened["aware_at"])
+    initial = next(d for d in opened["deadlines"] if d["report"] == "initial notification")
+    assert datetime.fromisoformat(initial["due"]) == aware + timedelta(hours=24)
+    failed = receiver.messages[-1]
+    assert "failed over" in failed["title"] and not failed["title"].startswith("[DRILL]")
+    assert f"Incident {opened['id']} opened" in failed["message"] and "NIS2 early warning" in failed["message"]
+
+    classified = watch.run("incident", "classify", "--major", "--state-file", str(watch.state), "--format", "json")
+    assert classified.returncode == 0, classified.stderr
+    dora = {d["report"]: d["due"] for d in json.loads(classified.stdout)["deadlines"] if d["regime"] == "DORA"}
+    assert set(dora) == {"initial notification", "intermediate report", "final report"}
+
+    watch.run("sandbox", "site", "primary", "healthy", "--sandbox-dir", str(sandbox.dir))
+    watch.until("restored")
+    assert "restored" in receiver.messages[-1]["title"]
+    closed = watch.run("incident", "close", "--state-file", str(watch.state), "--format", "json")
+    assert closed.returncode == 0 and json.loads(closed.stdout)["recovered_at"] is not None
+    watch.no_secret_anywhere()
+
+
+def test_a_drill_notifies_as_a_drill_and_opens_no_incident(
+    sandbox: Sandbox, tmp_path: Path, receiver: Receiver
+) -> None:
+    watch = Watch(sandbox, tmp_path, receiver)
+    assert watch.once()[0] == 0
+    control = SandboxControl(sandbox)
+    lock = DrillLock(watch.locks, control.lock_key())
+    lock.acquire({"journal": str(tmp_path / "drill" / "journal.jsonl")})  # this test is the drill holding the lock
+    try:
+        control.inject(Fault.OUTAGE, datetime.now(UTC) + timedelta(minutes=5))
+        _code, doc = watch.until("failed_over")
+        assert doc["services"][0]["drill"]
+        assert receiver.messages[-1]["title"].startswith("[DRILL] ")
+        assert "No incident opened: the failover is a drill's." in receiver.messages[-1]["message"]
+    finally:
+        control.restore(Fault.OUTAGE)
+        lock.release()
+    assert watch.incidents() == []
+    watch.until("healthy")
+
+    # The drill command announces its own start and end, marked as a drill.
+    before = len(receiver.messages)
+    done = watch.run("drill", "--local", "--sandbox-dir", str(sandbox.dir), "--lock-dir", str(watch.locks), "--out",
+                     str(tmp_path / "report"), "--notify", secret_url(receiver.port), "--format", "json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    titles = [m["title"] for m in receiver.messages[before:]]
+    assert titles[0].endswith("failover drill starting") and titles[-1].endswith("drill ended: PASS")
+    assert all(t.startswith("[DRILL] ") for t in titles)
+    assert watch.incidents() == []
+    watch.no_secret_anywhere()
