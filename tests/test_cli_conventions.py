@@ -59,7 +59,8 @@ def test_the_command_list_is_complete() -> None:
     assert set(ALL) == {"plan", "check", "verify", "audit", "drill", "drill recover", "drill report",
                         "drill history", "data status", "data promote", "data failback", "sandbox up",
                         "sandbox down", "sandbox status", "sandbox site", "sandbox data", "sandbox renew",
-                        "sandbox acme", "policy-pack init"}  # fmt: skip
+                        "sandbox acme", "policy-pack init", "backup take", "backup list", "backup verify",
+                        "backup restore"}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
