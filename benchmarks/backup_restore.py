@@ -36,7 +36,9 @@ def _fill(sandbox: Sandbox, rows: int) -> int:
         top = int(conn.execute("SELECT max(id) FROM canary").fetchone()[0])  # type: ignore[index]
     while True:
         with standby.connect() as conn:
-            seen = conn.execute("SELECT coalesce(max(id), 0), pg_database_size(current_database())").fetchone()
+            seen = conn.execute(
+                "SELECT coalesce(max(id), 0), pg_database_size(current_database()) FROM canary"
+            ).fetchone()
         assert seen is not None
         if int(seen[0]) >= top:
             return int(seen[1])

@@ -221,7 +221,7 @@ def take_command(
     """Dump each database, encrypt it, upload it locked, then its manifest. Settings come from flags, their
     environment variables (the scheduled job's), the stack's `bascule_backup` (--stack) or the sandbox (--local).
 
-    Exit 0 taken, 1 failed (the database, the store or the tools named), 2 bad input.
+    Exit 0 taken, 1 failed (the database, the store or the tools named), 2 bad input, 70 internal error.
 
     Examples:
       bascule backup take --local
@@ -276,7 +276,9 @@ def list_command(
     quiet: Quiet = False,
 ) -> None:
     """What exists: each database's complete backups, newest first, with age, size and rows; dumps without a
-    manifest (unfinished) and unreadable manifests. Exit 0, 1 when the store cannot be listed, 2 bad input."""
+    manifest (unfinished) and unreadable manifests.
+
+    Exit 0, 1 when the store cannot be listed, 2 bad input, 70 internal error."""
     target = _target(local, stack, cwd, service, sandbox_dir, None)
     now = datetime.now(UTC)
     found: dict[str, Any] = {}
@@ -319,7 +321,8 @@ def verify_command(
 ) -> None:
     """Whether each database's newest complete backup is younger than the schedule promises (every_hours plus
     a grace hour) and, with the identity, downloadable, intact (sha256 = manifest) and decryptable into a readable
-    archive; without it, present and locked. Exit 0 fresh and readable, 1 not (each cause named), 2 bad input."""
+    archive; without it, present and locked. Exit 0 fresh and readable, 1 not (each cause named), 2 bad input,
+    70 internal error."""
     target = _target(local, stack, cwd, service, sandbox_dir, identity)
     results = []
     with working("checking the newest backups"):
@@ -377,7 +380,7 @@ def restore_command(
 ) -> None:
     """Download a backup, check its sha256 against the manifest, decrypt it, pg_restore it into a fresh database
     and compare every table's rows with the manifest. Exit 0 restored and verified, 1 failed or rows differ
-    (named), 2 bad input, 3 the target database already exists."""
+    (named), 2 bad input, 3 the target database already exists, 70 internal error."""
     target = _target(local, stack, cwd, service, sandbox_dir, identity)
     if target.identity is None:
         fail(["--identity (or BASCULE_BACKUP_IDENTITY): the age identity file the backups are encrypted to"])
