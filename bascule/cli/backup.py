@@ -27,7 +27,6 @@ from bascule.cli.common import (
     EXIT_FAILED,
     EXIT_REFUSED,
     Cwd,
-    Duration,
     FormatTextJson,
     Quiet,
     SandboxDir,
@@ -56,7 +55,17 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-RETENTION = Duration("days", 36500, "100 years", above=True)
+MAX_RETENTION_DAYS = 36500
+"""100 years: a longer lock is a typo, and a COMPLIANCE lock cannot be shortened once set."""
+
+
+def _retention(value: int | None) -> int | None:
+    """`--retention-days`: whole days, 1 to 100 years (a lock's retain-until is a date)."""
+    if value is not None and not 1 <= value <= MAX_RETENTION_DAYS:
+        fail([f"--retention-days: {value} is not a number of days from 1 to {MAX_RETENTION_DAYS} (100 years)"])
+    return value
+
+
 IDENTITY_MAX = 16384
 """An age identity file is a few lines; more is not one."""
 
@@ -211,7 +220,7 @@ def take_command(
         typer.Option(
             "--retention-days",
             envvar="BASCULE_BACKUP_RETENTION_DAYS",
-            callback=RETENTION.check("--retention-days"),
+            callback=_retention,
             help="Object-lock retention (COMPLIANCE) of each object, in days.",
         ),
     ] = None,
