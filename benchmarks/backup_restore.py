@@ -13,6 +13,7 @@ seconds per GB of database for each way, from which a team sizes the RTO of a re
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -69,7 +70,8 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 < args.gb <= 50:
         parser.error("--gb: from above 0 to 50")
-    sandbox = Sandbox.start(Path(tempfile.mkdtemp(prefix="bascule-bench-backup-")) / "sandbox", data=True, backups=True)
+    work = Path(tempfile.mkdtemp(prefix="bascule-bench-backup-"))
+    sandbox = Sandbox.start(work / "sandbox", data=True, backups=True)
     try:
         print("sandbox: PostgreSQL 15 standby -> pg_dump custom -> age -> moto S3 on loopback; restore on the primary")
         _measure(sandbox, "small", 10_000, 1)
@@ -77,6 +79,7 @@ def main() -> None:
     finally:
         for line in sandbox.stop():
             print(line)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
