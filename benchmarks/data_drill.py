@@ -17,7 +17,7 @@ from pathlib import Path
 from bascule.drills.control import SandboxControl
 from bascule.drills.data import SandboxDataDrill
 from bascule.drills.journal import Journal, read_journal
-from bascule.drills.plan import DrillPlan, Fault
+from bascule.drills.plan import FAILOVER_FAULTS, DrillPlan, Fault
 from bascule.drills.report import percentile, summarize
 from bascule.drills.runner import run_drill
 from bascule.sandbox import Sandbox, SandboxService
@@ -28,7 +28,7 @@ COLUMNS = ("lag_p50_s", "lag_p99_s", "lost_writes", "rpo_observed_s", "promotion
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--fault", type=Fault, choices=list(Fault), default=Fault.OUTAGE)
+    parser.add_argument("--fault", type=Fault, choices=FAILOVER_FAULTS, default=Fault.OUTAGE)
     parser.add_argument("--interval", type=int, default=1, help="health-check interval, seconds")
     args = parser.parse_args()
 

@@ -60,7 +60,8 @@ def test_the_command_list_is_complete() -> None:
                         "drill history", "data status", "data promote", "data failback", "sandbox up",
                         "sandbox down", "sandbox status", "sandbox site", "sandbox data", "sandbox renew",
                         "sandbox acme", "policy-pack init", "status publish", "watch", "incident show",
-                        "incident classify", "incident close"}  # fmt: skip
+                        "incident classify", "incident close", "backup take", "backup list", "backup verify",
+                        "backup restore"}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(ALL))

@@ -282,7 +282,7 @@ def test_an_unknown_choice_is_named_without_pydantics_error_kind(tmp_path: Path)
     result = invoke("drill", "--local", "--fault", "bogus", "--sandbox-dir", str(tmp_path))
     assert result.exit_code == 2
     message = " ".join(result.stderr.replace("│", " ").split())  # typer draws usage errors in a wrapped box
-    assert "Invalid value for '--fault': 'bogus' is not one of 'health', 'outage', 'switch'." in message
+    assert "Invalid value for '--fault': 'bogus' is not one of 'health', 'outage', 'switch', 'corruption'." in message
 
 
 # --- untrusted text and markup ------------------------------------------------------------------------------------

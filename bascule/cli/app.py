@@ -40,6 +40,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("bascule.cli.audit", "audit_command", "Continuity audit: critical workloads, single points of failure."),
     "data": ("bascule.cli.data", "app", "The data standby: status, promote, failback (the sandbox's or a stack's)."),
     "status": ("bascule.cli.status", "app", "The status page away from the primary's cloud: publish."),
+    "backup": ("bascule.cli.backup", "app", "Backups at another provider: take, list, verify, restore."),
     "sandbox": ("bascule.cli.sandbox", "app", "The local sandbox: PowerDNS with LUA failover and two loopback sites."),
     "policy-pack": ("bascule.cli.policy_pack", "app", "The CrossGuard policy pack for any project (init)."),
 }

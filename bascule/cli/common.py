@@ -399,6 +399,7 @@ DIR_FLAGS: dict[str, dict[str, str]] = {
     "bascule drill report": {},
     "bascule drill history": {},
     "bascule data": {"sandbox_dir": "--sandbox-dir", "lock_dir": "--lock-dir"},
+    "bascule backup": {"sandbox_dir": "--sandbox-dir"},
     "bascule data status": {"sandbox_dir": "--sandbox-dir"},
     "bascule sandbox up": {"sandbox_dir": "--sandbox-dir", "stacks_dir": "--stacks-dir"},
     "bascule sandbox": {"sandbox_dir": "--sandbox-dir"},

@@ -58,10 +58,11 @@ from bascule.drills.control import ControlError, DrillControl, SandboxControl
 from bascule.drills.data import DataDrill, SandboxDataDrill, StackDataDrill
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
 from bascule.drills.local import drill_sandbox
-from bascule.drills.lock import DrillLock, default_lock_dir
+from bascule.drills.lock import DrillLock, LockHeld, StaleLock, default_lock_dir
 from bascule.drills.plan import APPROVAL_ENV, DrillPlan, Fault, plan_lines
 from bascule.drills.recovery import Outcome, dead_man, recover_locks, recover_stack
 from bascule.drills.report import SUMMARY_COLUMNS, data_rows, summary_rows, summary_targets, write_reports
+from bascule.drills.restore import run_restore_drill
 from bascule.drills.runner import Observation, dry_run, status_line
 from bascule.drills.schedule import MAX_WINDOW_MINUTES, parse_blackout, window_delay
 from bascule.drills.session import SessionError, drill_session
@@ -112,7 +113,9 @@ def drill(
         typer.Option(
             "--fault",
             help="health: primary's health path answers 503. outage: primary stopped (tasks at zero). "
-            "switch: DNS moves off the primary (sandbox record rewritten; Route 53 check inverted).",
+            "switch: DNS moves off the primary (sandbox record rewritten; Route 53 check inverted). "
+            "corruption (--local --data): rows deleted on the primary reach the standby; the newest backup is "
+            "restored into a fresh database and checked (the sandbox gets a backup store).",
         ),
     ] = Fault.HEALTH,
     stack: Annotated[
@@ -232,6 +235,13 @@ def drill(
         no_resolvers_for_the_sandbox(resolver, no_authoritative)
     if acme and not local:
         fail(["--acme: the sandbox's ACME certificate is for --local; a stack's certificates are its sites' own"])
+    if (fault is Fault.CORRUPTION and not (local and data)) or (fault is Fault.CORRUPTION and (dry_run or acme)):
+        fail(
+            [
+                "--fault corruption: the restore drill runs on the sandbox with --local --data (no --dry-run, no "
+                "--acme); a stack's backups are restored with `bascule backup restore --stack S --to ...`"
+            ]
+        )
     if force is not None and not force.strip():
         fail(["--force: give the reason (it is recorded in the journal and the report)"])
     approval = os.environ.get(APPROVAL_ENV, "").strip() or None
@@ -258,6 +268,10 @@ def drill(
         writable_or_fail("--out", reports, folder=True)  # the default too: checked before any lock is taken
     writable_or_fail("--lock-dir", locks, folder=True)
     lock_info = {"journal": str((reports / "journal.jsonl").resolve()), "fault": fault.value}
+    if fault is Fault.CORRUPTION:
+        settings = _service_settings(stack, service, stacks_dir)
+        _restore_drill(sandbox_dir, settings, reports, locks, lock_info, output_format)
+        return
     with ExitStack() as cleanup:
         lock: DrillLock | None = None
         sandbox: Sandbox | None = None
@@ -358,6 +372,57 @@ def _announcer(urls: list[str] | None, redact: Redactor) -> Callable[[str, str],
     return announce
 
 
+def _restore_drill(
+    sandbox_dir: Path | None,
+    settings: SandboxService,
+    reports: Path,
+    locks: Path,
+    lock_info: dict[str, Any],
+    output_format: TextOrJson,
+) -> None:
+    """`--fault corruption`: the restore drill (`bascule.drills.restore`) under the sandbox's lock; reports as any
+    drill's, from its journal. No history row: the history tracks failover times."""
+    with ExitStack() as cleanup:
+        sandbox, lock = _sandbox(sandbox_dir, settings, cleanup, locks, lock_info, data=True, backups=True)
+        control = SandboxControl(sandbox)
+        if lock is None:
+            lock = DrillLock(locks, control.lock_key())
+            try:
+                lock.acquire({**lock_info, "control": control.describe(), "owned_sandbox": False})
+            except (LockHeld, StaleLock) as exc:
+                fail([str(exc)], EXIT_REFUSED)
+            cleanup.callback(lock.release)
+        redact = Redactor(control.secrets())
+        try:
+            target = control.target()
+        except ControlError as exc:
+            fail([redact(str(exc))])
+        plan = DrillPlan(target=target, fault=Fault.CORRUPTION, rto_seconds=float(settings.rto_seconds),
+                         timeout_seconds=30.0, rpo_seconds=float(settings.rpo_seconds))  # fmt: skip
+        what = f"{target.service} (corruption, restore from backup) on {target.description}"
+        say(styled("drill", "bold", redact(what)))
+        try:
+            journal = Journal(reports / "journal.jsonl", redact)
+        except (OSError, JournalError) as exc:
+            fail([f"--out {reports}: cannot write the drill journal: {exc}"])
+        with working("restore drill") as status:
+
+            def progress(line: str) -> None:
+                say(f"  {redact(line)}")
+                status(redact(line))
+
+            try:
+                run_restore_drill(plan, sandbox, journal, progress)
+            except Exception as exc:
+                journal.append("internal-error", error=f"{type(exc).__name__}: {exc}")
+                raise
+            finally:
+                journal.close()
+    summary = write_reports(reports, read_journal(journal.path))
+    _print_summary(summary, reports, output_format)
+    raise typer.Exit(int(summary["exit_code"]))
+
+
 def _stack_control(
     stack: str,
     service: str | None,
@@ -418,6 +483,7 @@ def _sandbox(
     lock_info: dict[str, Any],
     data: bool = False,
     acme: bool = False,
+    backups: bool = False,
 ) -> tuple[Sandbox, DrillLock | None]:
     """`drill_sandbox`, its refusals and errors as exit codes, its start shown as progress."""
 
@@ -428,7 +494,7 @@ def _sandbox(
             yield
 
     try:
-        return drill_sandbox(directory, settings, cleanup, locks, lock_info, data, warn, starting, acme)
+        return drill_sandbox(directory, settings, cleanup, locks, lock_info, data, warn, starting, acme, backups)
     except SandboxRefused as exc:
         fail([str(exc)], EXIT_REFUSED)
     except SandboxError as exc:
@@ -498,7 +564,10 @@ def _print_summary(summary: dict[str, Any], reports: Path, output_format: TextOr
     out.print(styled(summary["status"].upper(), f"bold {style}", f"{summary['service']} ({summary['fault']})"))
     for reason in summary.get("reasons", []):
         out.print(f"  - {reason}", highlight=False, markup=False, soft_wrap=True)
-    if summary["status"] != "refused":
+    if summary["status"] != "refused" and summary["fault"] == Fault.CORRUPTION.value:
+        for label, value in data_rows(summary["data"]):
+            out.print(f"  {label}: {value}", highlight=False)
+    elif summary["status"] != "refused":
         table = Table(show_header=True)
         for column in SUMMARY_COLUMNS:
             table.add_column(column)

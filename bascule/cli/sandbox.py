@@ -94,6 +94,14 @@ def up(
             "lego writes into the sandbox's PowerDNS, issued while DNS answers the primary, as a real standby's.",
         ),
     ] = False,
+    backups: Annotated[
+        bool,
+        typer.Option(
+            "--backups",
+            help="With --data: an S3 object store on loopback (moto's server) with a locked bucket, and an age key "
+            "pair, for `bascule backup --local` and the restore drill (`drill --local --data --fault corruption`).",
+        ),
+    ] = False,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
     dir_alias: DirAlias = None,
@@ -110,11 +118,13 @@ def up(
     """
     if stack is None and service is not None:
         fail(["--service needs --stack: it names a service of that stack's bascule:services"])
+    if backups and not data:
+        fail(["--backups needs --data: the backups are of the sandbox's databases"])
     directory = _folder(sandbox_dir, dir_alias)
     writable_or_fail("--sandbox-dir", directory, folder=True)  # the sandbox writes its state, zone and logs there
     try:
         settings = service_settings(stack, service, stacks_dir)
-        sandbox = running_as(directory, settings, data, acme)
+        sandbox = running_as(directory, settings, data, acme, backups)
     except SpecError as exc:
         fail(exc.lines)
     except SandboxRefused as exc:
@@ -124,9 +134,10 @@ def up(
     started = sandbox is None
     if sandbox is None:
         extra = (" + two PostgreSQL clusters" if data else "") + (" + an ACME server" if acme else "")
+        extra += " + an S3 object store" if backups else ""
         try:
             with working(f"starting the sandbox (PowerDNS + two loopback sites{extra})…"):
-                sandbox = Sandbox.start(directory, settings, data=data, acme=acme)
+                sandbox = Sandbox.start(directory, settings, data=data, acme=acme, backups=backups)
         except SandboxError as exc:
             fail([str(exc)])
     status = sandbox.status()

@@ -29,6 +29,7 @@ def drill_sandbox(
     warn: Callable[[str], None] = lambda _text: None,
     starting: Callable[[str], AbstractContextManager[object]] | None = None,
     acme: bool = False,
+    backups: bool = False,
 ) -> tuple[Sandbox, DrillLock | None]:
     """The running sandbox, or a new one this drill owns, with the lock that records it (else None).
 
@@ -53,6 +54,9 @@ def drill_sandbox(
         if data and existing.state.data is None:
             raise SandboxError(f"--data: the running sandbox in {directory} has no databases; `bascule sandbox down`, "
                                "then `bascule sandbox up --data`")  # fmt: skip
+        if backups and existing.state.backup is None:
+            raise SandboxError(f"--fault corruption: the running sandbox in {directory} has no backup store; `bascule "
+                               "sandbox down`, then `bascule sandbox up --data --backups`")  # fmt: skip
         if acme and existing.state.acme is None:
             raise SandboxError(f"--acme: the running sandbox in {directory} has no ACME certificate; `bascule sandbox "
                                "down`, then `bascule sandbox up --acme`")  # fmt: skip
@@ -70,9 +74,10 @@ def drill_sandbox(
     cleanup.callback(lock.release)  # registered first, so it runs after the sandbox is stopped
     cleanup.callback(discard_own_sandbox, temp)  # after the sandbox stopped: logs, sockets, its CA's keys
     extra = (" + two PostgreSQL clusters" if data else "") + (" + an ACME server" if acme else "")
+    extra += " + an S3 object store" if backups else ""
     message = f"starting a sandbox for this drill (PowerDNS + two loopback sites{extra})…"
     with starting(message) if starting else nullcontext():
-        sandbox = Sandbox.start(temp, settings, data=data, acme=acme)
+        sandbox = Sandbox.start(temp, settings, data=data, acme=acme, backups=backups)
     cleanup.callback(_stop, sandbox, warn)
     return sandbox, lock
 

@@ -17,6 +17,14 @@ class Fault(StrEnum):
     """The primary stops serving altogether (process stopped, capacity at zero)."""
     SWITCH = "switch"
     """DNS is told to skip the primary: tests the switch and the clients' caches, not detection."""
+    CORRUPTION = "corruption"
+    """A destructive change on the primary's data that replication carries to the standby: no failover helps, the
+    newest backup is restored into a fresh database and checked (`bascule.drills.restore`; the sandbox, --data)."""
+
+
+FAILOVER_FAULTS = (Fault.HEALTH, Fault.OUTAGE, Fault.SWITCH)
+"""The faults a failover drill injects and a stack's `bascule:drill` marker may carry; corruption is answered by a
+restore, not a failover."""
 
 
 APPROVAL_ENV = "BASCULE_DRILL_APPROVAL"

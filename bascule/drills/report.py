@@ -20,6 +20,8 @@ from bascule.io.escaping import markdown as md
 from bascule.readiness.probes import BOTH
 
 PRIMARY, SECONDARY = "primary", "secondary"
+RESTORE_FAULT = "corruption"
+"""The fault a restore drill answers (`bascule.drills.restore`): no failover, a backup restored."""
 EXIT_PASS, EXIT_FAIL, EXIT_REFUSED = 0, 1, 3
 COLOURS = {PRIMARY: "#2f6fdf", SECONDARY: "#f08c2e", BOTH: "#c0392b", "error": "#9e9e9e", "none": "#555555"}
 
@@ -117,6 +119,19 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
     refused = _first(events, "refused")
     if refused:
         summary.update(status="refused", reasons=refused["reasons"], exit_code=EXIT_REFUSED)
+        return summary
+    if plan["fault"] == RESTORE_FAULT:
+        summary["data"] = data = summarize_restore(events)
+        reasons = restore_reasons(data)
+        crash = _first(events, "internal-error")
+        if crash:
+            reasons.append(f"internal error in Bascule: {crash.get('error')}")
+        if _first(events, "end") is None:
+            reasons.append("the drill ended before its last step")
+        passed = not reasons
+        summary.update(
+            status="pass" if passed else "fail", reasons=reasons, exit_code=EXIT_PASS if passed else EXIT_FAIL
+        )
         return summary
     inject, injected = _first(events, "inject"), _first(events, "injected")
     restore, restored = _first(events, "restore"), _first(events, "restored")
@@ -228,6 +243,73 @@ def summarize_data(events: list[dict[str, Any]], rpo_seconds: float | None) -> d
     }
 
 
+def summarize_restore(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The restore drill's block: which backup, its age when the fault hit, whether the fault reached the standby,
+    how long the restore took, the writes lost since the backup and the rows verified against the manifest."""
+    backup, injected = _first(events, "backup"), _first(events, "injected")
+    replicated, restored = _first(events, "replicated"), _first(events, "backup-restored")
+    failed = _first(events, "backup-restore-failed")
+    return {
+        "restore_drill": True,
+        "backup": backup["key"] if backup else None,
+        "backup_taken_by_drill": _first(events, "backup-taken") is not None,
+        "backup_size_bytes": backup["size_bytes"] if backup else None,
+        "backup_age_s": injected["backup_age_s"] if injected else None,
+        "deleted_rows": injected["deleted_rows"] if injected else None,
+        "reached_standby": replicated["reached"] if replicated else None,
+        "reached_standby_s": replicated["after_s"] if replicated and replicated["reached"] else None,
+        "restore_s": restored["restore_s"] if restored else None,
+        "restore_error": failed["error"] if failed else None,
+        "writes_lost_since_backup": len(restored["lost_ids"]) if restored else None,
+        "lost_ids": restored["lost_ids"] if restored else None,
+        "verified_rows": restored["verified_rows"] if restored else None,
+        "row_counts": restored["row_counts"] if restored else None,
+        "row_mismatches": restored["mismatches"] if restored else [],
+        "canary_rows": restored["canary_rows"] if restored else None,
+        "canary_changed_ids": restored["canary_changed_ids"] if restored else [],
+        "repaired_rows": (_first(events, "repaired") or {}).get("rows"),
+        "repair_error": (_first(events, "repair-failed") or {}).get("error"),
+    }
+
+
+def restore_reasons(data: dict[str, Any]) -> list[str]:
+    """Why a restore drill failed: no usable backup (missing, altered, unreadable: the error names it), rows that
+    differ from the manifest or from what the primary held, or a fault that never reached the standby."""
+    reasons = []
+    if data["restore_error"]:
+        reasons.append(f"restore failed: {data['restore_error']}")
+    if data["reached_standby"] is False:
+        reasons.append("the destructive change never reached the standby: replication is not running")
+    reasons += [f"restored rows differ from the manifest: {line}" for line in data["row_mismatches"]]
+    if data["canary_changed_ids"]:
+        ids = ", ".join(map(str, data["canary_changed_ids"][:10]))
+        reasons.append(f"restored canary rows differ from the primary's before the fault (ids {ids})")
+    if data["restore_s"] is None and not data["restore_error"]:
+        reasons.append("no restore was observed")
+    return reasons
+
+
+def restore_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The restore drill's table, shared by Markdown and HTML."""
+    size = data["backup_size_bytes"]
+    lost = data["writes_lost_since_backup"]
+    taken = " (taken by the drill)" if data["backup_taken_by_drill"] else ""
+    return [
+        ("backup restored", (data["backup"] or "—") + taken),
+        ("backup size (encrypted)", "—" if size is None else f"{size} bytes"),
+        ("backup age at the fault", _fmt(data["backup_age_s"])),
+        ("rows deleted on the primary", "—" if data["deleted_rows"] is None else str(data["deleted_rows"])),
+        ("the deletion reached the standby through replication, after",
+         _fmt(data["reached_standby_s"]) if data["reached_standby"] else "NOT reached"),
+        ("restore (download, sha256, decrypt, pg_restore into a fresh database)", _fmt(data["restore_s"])),
+        ("writes lost since the backup", "—" if lost is None else str(lost)),
+        ("rows verified against the manifest", "—" if data["verified_rows"] is None else str(data["verified_rows"])),
+        ("canary rows in the backup, each as the primary had it",
+         "—" if data["canary_rows"] is None else f"{data['canary_rows']} ({len(data['canary_changed_ids'])} differ)"),
+        ("rows put back on the primary", "—" if data["repaired_rows"] is None else str(data["repaired_rows"])),
+    ]  # fmt: skip
+
+
 def data_reasons(data: dict[str, Any]) -> list[str]:
     """Why the data half failed: RPO beyond target (with a canary), a standby that had not caught up with the fenced
     primary (without one), no promotion, or no write ever succeeding on the standby."""
@@ -256,7 +338,7 @@ def _data_markdown(data: dict[str, Any] | None) -> list[str]:
     if not data:
         return []
     return [
-        "## Data standby",
+        "## Restore from backup" if data.get("restore_drill") else "## Data standby",
         "",
         "| | |",
         "|---|---|",
@@ -272,6 +354,8 @@ def _ms(value: float | None) -> str:
 
 def data_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     """The data table, shared by Markdown and HTML."""
+    if data.get("restore_drill"):
+        return restore_rows(data)
     wal = data["wal_retained_bytes"]
     target = data["rpo_seconds"]
     promotion = ("promotion (old primary fenced if reachable, subscription stopped, sequences advanced, standby "
@@ -426,6 +510,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
     if summary["status"] == "refused":
         return "\n".join(lines)
     lines += _data_markdown(summary.get("data"))
+    if summary["fault"] == RESTORE_FAULT:
+        return "\n".join(lines)
     lines += ["## Measured", "", "| | failover | failback |", "|---|---|---|"]
     lines += [f"| {label} | {md(cells[0])} | {md(cells[1])} |" for label, cells in measured_rows(summary)]
     lines += [
@@ -455,6 +541,13 @@ def verdict(summary: dict[str, Any]) -> str:
         return f"Refused before any fault was injected: {reasons[0]}{more}." if reasons else "Refused."
     if summary["status"] == "fail":
         return f"Failed: {reasons[0]}{more}." if reasons else "Failed: the failover was not observed."
+    if summary["fault"] == RESTORE_FAULT:
+        data = summary["data"]
+        return (
+            f"Passed: the newest backup ({_fmt(data['backup_age_s'])} old at the fault) was restored into a fresh "
+            f"database in {_fmt(data['restore_s'])}, {data['verified_rows']} rows verified; "
+            f"{data['writes_lost_since_backup']} writes since the backup were lost."
+        )
     fo, fb = summary["failover"], summary["failback"]
     return (
         f"Passed: clients were served by the secondary {_fmt(fo.get('http_s'))} after the fault "
@@ -469,10 +562,12 @@ def render_html(summary: dict[str, Any], events: list[dict[str, Any]]) -> str:
     return template.render(
         s=summary,
         verdict=verdict(summary),
-        rows=measured_rows(summary) if summary["status"] != "refused" else [],
+        rows=measured_rows(summary) if summary["status"] != "refused" and summary["fault"] != RESTORE_FAULT else [],
         data_rows=data_rows(summary["data"]) if summary.get("data") else [],
         data_canary=bool((summary.get("data") or {}).get("canary", True)),
-        chart=timeline_svg(summary, events) if summary["status"] != "refused" else "",
+        chart=timeline_svg(summary, events)
+        if summary["status"] != "refused" and summary["fault"] != RESTORE_FAULT
+        else "",
         phases=phase_rows(events),
         num=lambda value, unit: "—" if value is None else f"{value:g}{unit}",
         sec=_fmt,
@@ -488,7 +583,8 @@ def _templates() -> jinja2.Environment:
 PHASE_EVENTS = ("plan", "readiness", "forced", "preflight", "refused", "inject", "injected", "reached", "timeout",
                 "abort", "interrupted", "restore", "restored", "restore-failed", "recovered", "end", "data-preflight",
                 "canary-start", "data-start", "promote", "data-step", "promoted", "promote-failed", "lost-writes",
-                "first-write", "first-write-failed", "canary-stop", "data-stop")  # fmt: skip
+                "first-write", "first-write-failed", "canary-stop", "data-stop", "backup", "backup-taken", "replicated",
+                "backup-restore", "backup-restored", "backup-restore-failed", "repaired", "repair-failed")  # fmt: skip
 
 
 def _origin(events: list[dict[str, Any]]) -> float:
@@ -513,6 +609,12 @@ def phase_rows(events: list[dict[str, Any]]) -> list[dict[str, str]]:
             "abort": f"{e.get('phase')}: {e.get('reason')}",
             "interrupted": f"{e.get('signal')}" + (f" during {e['phase']}" if e.get("phase") else ""),
             "restore-failed": str(e.get("error", "")),
+            "backup": f"{e.get('key')}, finished {e.get('finished_at')}",
+            "replicated": f"standby rows {e.get('standby_rows')} after {e.get('after_s')} s",
+            "backup-restore": f"{e.get('backup')} into {e.get('database')}",
+            "backup-restored": f"{e.get('verified_rows')} rows verified, {len(e.get('lost_ids', []))} writes lost",
+            "backup-restore-failed": str(e.get("error", "")),
+            "repair-failed": str(e.get("error", "")),
             "lost-writes": f"{len(e.get('missing_ids', []))} of {e.get('checked')} acknowledged writes missing",
             "data-step": f"{e.get('step')} on {e.get('where')}: {e.get('status')} {e.get('detail', '')}".strip(),
             "canary-stop": f"{e.get('acknowledged')} writes acknowledged",

@@ -39,7 +39,7 @@ import psycopg
 from bascule.data import DataError, DataRefused, PairStateError, failback, pair_from_state, standby_secrets
 from bascule.drills.control import ControlError
 from bascule.drills.journal import Redactor
-from bascule.drills.plan import Fault
+from bascule.drills.plan import FAILOVER_FAULTS, Fault
 from bascule.io.documents import InputError, read_yaml
 from bascule.io.secrets import unwrap_secrets
 from bascule.offline.engine import ProgramError, load_program_dir, run_offline
@@ -309,12 +309,12 @@ def fault_levers(
     if service is not None and not _service_urns(before, service):
         raise _no_such_service(before, service)
     names = [service] if service else _service_names(before)
-    drilled = [DrillHook(service=n, fault=DrillFault(f.value)).in_progress() for n in names for f in Fault]
+    drilled = [DrillHook(service=n, fault=DrillFault(f.value)).in_progress() for n in names for f in FAILOVER_FAULTS]
     levers: list[dict[str, Any]] = []
     with running("running it again with each fault", drilled):
         for name in names:
             faults: list[dict[str, Any]] = []
-            for fault in Fault:
+            for fault in FAILOVER_FAULTS:
                 marked = {**base, DRILL_KEY: _marker(name, fault)}
                 try:
                     after = run_offline(program, marked, project=project, stack=stack).resources

@@ -52,6 +52,9 @@ class ServiceReadiness:
     data: dict[str, Any] | None = None
     """With `verify --data`: the data standby's status as `bascule.data` reports it (its problems are in
     `problems`, each starting `data: `)."""
+    backups: list[dict[str, Any]] | None = None
+    """With `verify --data` where the service is backed up: each database's newest backup and its age (its problems
+    start `data: backup: `)."""
 
     @property
     def ready(self) -> bool:
@@ -61,6 +64,11 @@ class ServiceReadiness:
         """The data standby's status and the reasons it is not ready (`bascule.data.status`, `problems`)."""
         self.data = document
         self.problems += [f"{DATA_PREFIX}{line}" for line in problems]
+
+    def add_backups(self, documents: list[dict[str, Any]], problems: list[str]) -> None:
+        """Each backed-up database's newest backup against its schedule (`bascule.backup`), and what is wrong."""
+        self.backups = documents
+        self.problems += [f"{DATA_PREFIX}backup: {line}" for line in problems]
 
     @property
     def data_problems(self) -> list[str]:
@@ -76,6 +84,7 @@ class ServiceReadiness:
             "sites": [s.as_json() for s in self.sites],
             "dns": [{**d.as_json(), "ok": d.error is None and d.site == PRIMARY} for d in self.dns],
             **({"data": self.data} if self.data is not None else {}),
+            **({"backups": self.backups} if self.backups is not None else {}),
         }
 
 

@@ -5,8 +5,9 @@ certificate by DNS-01 (`acme.py`), which settings it runs with and how a running
 (`settings.py`), which sandbox a drill started and may delete (`ownership.py`), and its status in words
 (`status.py`).
 
-May import: `bascule.components` (the PowerDNS API client and LUA record only), `bascule.readiness` (the site
-header, the certificate days verify asks for), `bascule.data`, `bascule.spec`, `bascule.io`.
+May import: `bascule.backup` (its store and plan), `bascule.components` (the PowerDNS API client and LUA record
+only), `bascule.readiness` (the site header, the certificate days verify asks for), `bascule.data`, `bascule.spec`,
+`bascule.io`.
 """
 
 from bascule.sandbox.sandbox import (

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -36,7 +37,10 @@ import dns.message
 import dns.query
 import dns.rdatatype
 import psycopg
+import pyrage
 
+from bascule.backup.state import BackupPlan
+from bascule.backup.store import Store, StoreAddress, StoreError
 from bascule.components.powerdns.api import PowerDnsApi, PowerDnsApiError, lua_failover_content
 from bascule.data import (
     DataError,
@@ -144,6 +148,36 @@ class DataState:
         return cls(clusters, str(raw.get("app_password") or ""), str(raw.get("replication_password") or ""))
 
 
+STORE_ADDRESS = "127.0.0.1"
+STORE_REGION = "eu-west-1"
+STORE_BUCKET = "bascule-backups"
+STORE_ACCESS_KEY = "bascule-sandbox"
+"""moto accepts any credentials; boto3 still signs every request with these."""
+BACKUP_EVERY_HOURS = 24
+BACKUP_RETENTION_DAYS = 7
+
+
+@dataclass
+class BackupState:
+    """The backup store (`sandbox up --data --backups`): moto's S3 server on loopback (`python -m moto.server`, in
+    memory, gone with the sandbox), one bucket with object lock, and the age key pair the backups are encrypted to.
+    moto enforces a COMPLIANCE lock against deleting a locked version (tests/test_backup_sandbox.py shows it); it
+    does not refuse loosening a retention as a real store does (docs/backup.md)."""
+
+    port: int
+    identity: str
+    """The age secret key: in a stack it stays with the team; here the sandbox holds both halves."""
+    recipient: str
+    secret_key: str
+    every_hours: int = BACKUP_EVERY_HOURS
+    """The schedule `verify --local --data` holds the newest backup to."""
+    retention_days: int = BACKUP_RETENTION_DAYS
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{STORE_ADDRESS}:{self.port}"
+
+
 def _read_state(path: Path) -> dict[str, Any]:
     """state.json as written, every value of the type its writer gave it, or `SandboxStateError` naming the place.
 
@@ -166,6 +200,8 @@ def _read_state(path: Path) -> dict[str, Any]:
             _check_fields(path, ("data",), DataState, dict(mapping(path, ("data",), raw["data"])))
         if raw.get("acme") is not None:
             _check_fields(path, ("acme",), AcmeState, dict(mapping(path, ("acme",), raw["acme"])))
+        if raw.get("backup") is not None:
+            _check_fields(path, ("backup",), BackupState, dict(mapping(path, ("backup",), raw["backup"])))
     except InputError as exc:
         raise _unusable(path, str(exc).removeprefix(f"{path}").lstrip(": ")) from None
     return raw
@@ -190,8 +226,20 @@ def _unusable(path: Path, reason: str) -> SandboxStateError:
     """One line that says what is wrong and what to do: the processes it recorded cannot be found from it."""
     return SandboxStateError(
         f"{path}: not a sandbox state Bascule can read ({reason}); stop any pdns_server, pdns_recursor, "
-        f"postgres, pebble or `bascule.sandbox.site` processes it started by hand, then remove {path.parent}"
+        f"postgres, pebble, moto.server or `bascule.sandbox.site` processes it started by hand, then remove "
+        f"{path.parent}"
     )
+
+
+STORE = "objectstore"
+"""The pid name of the backup store's server."""
+
+
+def _need_moto() -> None:
+    """moto's server (the sandbox's object store) is installed; else name the extra that brings it."""
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
+        raise SandboxError("the sandbox's object store is moto's S3 server, not installed: pip install "
+                           "'bascule[backup-sandbox]'")  # fmt: skip
 
 
 def _db(role: str) -> str:
@@ -219,6 +267,8 @@ class SandboxState:
     data: DataState | None = None
     acme: AcmeState | None = None
     """`sandbox up --acme`: the secondary's certificate comes from a local ACME server by DNS-01."""
+    backup: BackupState | None = None
+    """`sandbox up --data --backups`: an S3 object store the standby is backed up to."""
 
     @property
     def effective_failures(self) -> int:
@@ -349,10 +399,20 @@ class Sandbox:
     # --- lifecycle -------------------------------------------------------------------------------
     @classmethod
     def start(
-        cls, directory: Path, service: SandboxService | None = None, data: bool = False, acme: bool = False
+        cls,
+        directory: Path,
+        service: SandboxService | None = None,
+        data: bool = False,
+        acme: bool = False,
+        backups: bool = False,
     ) -> Sandbox:
         """Start every process and wait for steady state; `acme`: the secondary's certificate from a local ACME
-        server by DNS-01, issued once DNS answers the primary."""
+        server by DNS-01, issued once DNS answers the primary; `backups` (with `data`): an object store to back the
+        standby up to."""
+        if backups and not data:
+            raise SandboxError("backups are of the databases: start the sandbox with data too (--data --backups)")
+        if backups:
+            _need_moto()
         binary = find_pdns()
         bindir = db.find_bindir() if data else None
         tools = _acme_tools() if acme else None
@@ -375,6 +435,8 @@ class Sandbox:
             SandboxPki.create(state.pki.directory, state.service.hostname, DNS_ADDRESS if tools else None)
             if bindir is not None:
                 sandbox._start_data(bindir)
+            if backups:
+                sandbox._start_store()
             for role in ADDRESSES:
                 sandbox.set_site_mode(role, HEALTHY)
             if state.acme is None:
@@ -403,6 +465,7 @@ class Sandbox:
             raw["service"] = SandboxService(**raw["service"])
             raw["data"] = DataState.from_json(raw["data"]) if raw.get("data") else None
             raw["acme"] = AcmeState(**raw["acme"]) if raw.get("acme") else None
+            raw["backup"] = BackupState(**raw["backup"]) if raw.get("backup") else None
             return cls(SandboxState(**raw))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise _unusable(path, f"{type(exc).__name__}: {exc}") from None
@@ -430,6 +493,8 @@ class Sandbox:
             needed += [_db(role) for role in ADDRESSES]
         if self.state.acme is not None:
             needed.append("pebble")
+        if self.state.backup is not None:
+            needed.append(STORE)
         return all(self.process_alive(name) for name in needed)
 
     def process_alive(self, name: str) -> bool:
@@ -669,6 +734,50 @@ class Sandbox:
         except (DataRefused, DataError, psycopg.Error, db.DatabaseError) as exc:
             raise SandboxError(f"restore data: {exc}") from exc
         return done
+
+    # --- backup store ----------------------------------------------------------------------------
+    def _start_store(self) -> None:
+        """moto's S3 server on loopback, a port from the OS, and the locked bucket; the age key pair."""
+        identity = pyrage.x25519.Identity.generate()
+        backup = self.state.backup = BackupState(
+            port=_free_port([STORE_ADDRESS]), identity=str(identity), recipient=str(identity.to_public()),
+            secret_key=db.new_password(),
+        )  # fmt: skip
+        self.save()
+        argv = [sys.executable, "-m", "moto.server", "-H", STORE_ADDRESS, "-p", str(backup.port)]
+        self._spawn(STORE, argv)
+        self._wait(lambda: _listening(backup.port, STORE_ADDRESS), "the object store did not start",
+                   self.dir / f"{STORE}.log", 30)  # fmt: skip
+        try:
+            self.backup_store().create_locked_bucket()
+        except StoreError as exc:
+            raise SandboxError(f"object store: {exc}") from exc
+
+    def _backup(self) -> BackupState:
+        if self.state.backup is None:
+            raise SandboxError(f"the sandbox in {self.dir} has no backup store; start it with: bascule sandbox up "
+                               "--data --backups")  # fmt: skip
+        return self.state.backup
+
+    def backup_store(self) -> Store:
+        """The sandbox's bucket, with the sandbox's credentials."""
+        backup = self._backup()
+        address = StoreAddress(backup.endpoint, STORE_REGION, STORE_BUCKET)
+        return Store(address, STORE_ACCESS_KEY, backup.secret_key)
+
+    def backup_plan(self) -> BackupPlan:
+        """The sandbox's backups as a stack's `bascule_backup` output describes them."""
+        backup = self._backup()
+        return BackupPlan(
+            address=self.backup_store().address, service=self.state.service.name, databases=(db.DATABASE,),
+            every_hours=float(backup.every_hours), retention_days=backup.retention_days, recipient=backup.recipient,
+            provider="sandbox", legal_home="this machine",
+        )  # fmt: skip
+
+    def backup_source(self) -> str:
+        """The libpq string backups are taken from: the standby, as a stack's job does (the dump costs the primary
+        nothing and the standby holds every row it shipped)."""
+        return self._data().clusters[SECONDARY].conninfo()
 
     # --- data break modes ------------------------------------------------------------------------
     def set_data_mode(self, mode: str) -> str:

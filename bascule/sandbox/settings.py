@@ -54,7 +54,9 @@ def setting_differences(running: SandboxService, asked: SandboxService) -> tuple
     return described(running), described(asked)
 
 
-def running_as(directory: Path, settings: SandboxService, data: bool, acme: bool = False) -> Sandbox | None:
+def running_as(
+    directory: Path, settings: SandboxService, data: bool, acme: bool = False, backups: bool = False
+) -> Sandbox | None:
     """The sandbox already running in `directory` with these settings, else None (nothing runs: start one).
 
     `up` twice is not an error, the sandbox is up as asked. One running with other settings is refused
@@ -68,6 +70,7 @@ def running_as(directory: Path, settings: SandboxService, data: bool, acme: bool
     for wanted, has, said in (
         (data, existing.state.data is not None, ("with databases", "no databases")),
         (acme, existing.state.acme is not None, ("an ACME certificate", "no ACME certificate")),
+        (backups, existing.state.backup is not None, ("a backup store", "no backup store")),
     ):
         if has != wanted:
             running = ", ".join(filter(None, (running, said[not has])))

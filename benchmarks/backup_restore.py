@@ -1,0 +1,86 @@
+"""Backup and restore time and size on the sandbox: a small database, then about --gb of rows.
+
+    .venv/bin/python benchmarks/backup_restore.py               # small, then 0.25 GB of rows (a few minutes)
+    .venv/bin/python benchmarks/backup_restore.py --gb 1        # about 1 GB of rows
+
+Each run fills the primary (the rows replicate to the standby), takes a backup of the standby exactly as the
+scheduled job does (`bascule.backup.take`: pg_dump --format=custom, age, upload to the sandbox's S3 store under an
+object lock), then restores it into a fresh database (`bascule.backup.restore`: download, sha256, decrypt,
+pg_restore, row counts against the manifest). It prints the database size, the encrypted object's size, and the
+seconds per GB of database for each way, from which a team sizes the RTO of a restore. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from bascule.backup.backups import list_backups, restore, take
+from bascule.sandbox import PRIMARY, SECONDARY, Sandbox
+
+ROW_BYTES = 130
+"""About what one row of the filler table costs on disk (a bigint, a 100-character text, a timestamp, overhead)."""
+
+
+def _fill(sandbox: Sandbox, rows: int) -> int:
+    """`rows` more rows on the primary, in the replicated canary table's database; its size in bytes once the
+    standby has them."""
+    assert sandbox.state.data is not None
+    primary, standby = sandbox.state.data.clusters[PRIMARY], sandbox.state.data.clusters[SECONDARY]
+    with primary.connect() as conn:
+        for start in range(0, rows, 500_000):
+            count = min(500_000, rows - start)
+            conn.execute("INSERT INTO canary (site) SELECT repeat('x', 100) FROM generate_series(1, %s)", (count,))
+        top = int(conn.execute("SELECT max(id) FROM canary").fetchone()[0])  # type: ignore[index]
+    while True:
+        with standby.connect() as conn:
+            seen = conn.execute(
+                "SELECT coalesce(max(id), 0), pg_database_size(current_database()) FROM canary"
+            ).fetchone()
+        assert seen is not None
+        if int(seen[0]) >= top:
+            return int(seen[1])
+        time.sleep(0.5)
+
+
+def _measure(sandbox: Sandbox, label: str, rows: int, run: int) -> None:
+    size = _fill(sandbox, rows)
+    plan, store = sandbox.backup_plan(), sandbox.backup_store()
+    began = time.monotonic()
+    take(store, plan.service, sandbox.backup_source(), list(plan.databases), plan.recipient, plan.retention_days)
+    backup_s = time.monotonic() - began
+    newest = list_backups(store, plan.service, plan.databases[0]).complete[0]
+    assert sandbox.state.data is not None and sandbox.state.backup is not None
+    target = sandbox.state.data.clusters[PRIMARY].conninfo(dbname=f"bench_restore_{run}")
+    restored = restore(store, newest, sandbox.state.backup.identity, target)
+    gb = size / 1e9
+    print(
+        f"{label:>7}: database {size / 1e6:9.1f} MB, {sum(newest.row_counts.values()):>10} rows, backup object "
+        f"{newest.size_bytes / 1e6:8.1f} MB | backup {backup_s:7.1f} s ({backup_s / gb:6.0f} s/GB) | restore "
+        f"{restored.seconds:7.1f} s ({restored.seconds / gb:6.0f} s/GB) | verified: {not restored.mismatches}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gb", type=float, default=0.25, help="rows to add for the large run, in GB (default 0.25)")
+    args = parser.parse_args()
+    if not 0 < args.gb <= 50:
+        parser.error("--gb: from above 0 to 50")
+    work = Path(tempfile.mkdtemp(prefix="bascule-bench-backup-"))
+    sandbox = Sandbox.start(work / "sandbox", data=True, backups=True)
+    try:
+        print("sandbox: PostgreSQL 15 standby -> pg_dump custom -> age -> moto S3 on loopback; restore on the primary")
+        _measure(sandbox, "small", 10_000, 1)
+        _measure(sandbox, f"{args.gb:g} GB", int(args.gb * 1e9 / ROW_BYTES), 2)
+    finally:
+        for line in sandbox.stop():
+            print(line)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
