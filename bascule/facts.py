@@ -308,6 +308,12 @@ GLOBAL_TYPE_PREFIXES = (
     "scaleway:loadbalancers/backend:",
     "scaleway:loadbalancers/frontend:",
     "scaleway:loadbalancers/certificate:",
+    # An OVHcloud load balancer's listener, pool and pool members: parts of the load balancer, which has the region
+    # (their SDK classes, pulumi_ovh/cloud_loadbalancer_{listener,pool,pool_member}.py, take `loadbalancer_id` or
+    # `pool_id` and no `region`).
+    "ovh:index/cloudLoadbalancerListener:",
+    "ovh:index/cloudLoadbalancerPool:",
+    "ovh:index/cloudLoadbalancerPoolMember:",
     # Scaleway Edge Services: a pipeline and its stages serve from Scaleway's edge, in no region (their SDK classes,
     # pulumiverse_scaleway/edgeservices/*.py, take no `region`, unlike the bucket the backend stage names).
     "scaleway:edgeservices/",
