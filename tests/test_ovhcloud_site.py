@@ -102,7 +102,8 @@ def test_load_balancer_serves_the_certificate_on_its_floating_ip_and_checks_with
     assert {m.inputs["address"] for m in members} == private and len(private) == 2
     for member in members:
         assert (member.inputs["protocolPort"], member.inputs["subnetId"]) == (8080, subnet.id)
-        assert "monitor" not in member.inputs
+        # Sent explicitly, so ending a health drill is a value change the provider sends (not an omitted field).
+        assert member.inputs["monitor"] == {"port": 8080}
 
 
 def test_route53_answers_and_checks_the_floating_ip_with_the_hostname(
@@ -193,6 +194,9 @@ def test_health_drill_points_every_member_monitor_at_a_closed_port(
     members = drilled.of_type(f"{T}cloudLoadbalancerPoolMember:CloudLoadbalancerPoolMember")
     assert len(members) == 2
     assert all(m.inputs["monitor"] == {"port": 8081} for m in members)  # the security group opens only 8080
+    restored = plan_services([_ovh_primary(ledger)])  # the drill over: the same members, the monitor port set back
+    members = restored.of_type(f"{T}cloudLoadbalancerPoolMember:CloudLoadbalancerPoolMember")
+    assert len(members) == 2 and all(m.inputs["monitor"] == {"port": 8080} for m in members)
 
 
 def test_outage_drill_takes_the_instances_out_of_the_pool(plan_services: PlanFn, ledger: dict[str, Any]) -> None:

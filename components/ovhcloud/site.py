@@ -263,9 +263,14 @@ class OvhcloudSite(Site):
             opts=child,
         )
         # The `health` lever: each member's monitor pointed at the next port, which the security group keeps closed
-        # ("Health monitor address and port override for this member", cloud_loadbalancer_pool_member.md), so every
-        # member fails its check while still serving; Octavia's HAProxy then has no server to send a request to.
-        monitor = ovh.CloudLoadbalancerPoolMemberMonitorArgs(port=port + 1) if args.fault is DrillFault.HEALTH else None
+        # ("Port used by the health monitor for this member", pulumi-ovh 2.22 docstring of
+        # `CloudLoadbalancerPoolMemberMonitorArgs.port`, `pulumi_ovh/_inputs.py`), so every member fails its check
+        # while still serving; Octavia's HAProxy then has no server to send a request to. Outside the drill the
+        # monitor names the container port explicitly rather than being left out: the provider sends `monitor` in an
+        # update only when the plan has one (`ToUpdate`, terraform-provider-ovh
+        # ovh/types_cloud_loadbalancer_pool_member.go, branch dev/aamstutz/apiv2-resources, `json:"monitor,omitempty"`),
+        # so a removed monitor would leave the drill's port in place; a port value change is always sent.
+        monitor = ovh.CloudLoadbalancerPoolMemberMonitorArgs(port=port + 1 if args.fault is DrillFault.HEALTH else port)
         if args.fault is not DrillFault.OUTAGE:
             for index, instance in enumerate(instances):
                 ovh.CloudLoadbalancerPoolMember(
