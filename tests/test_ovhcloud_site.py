@@ -13,7 +13,14 @@ import yaml
 
 from bascule import facts
 from bascule.components.ovhcloud.plugin import IMAGE_NAME, INSTANCE_NAME
-from bascule.components.ovhcloud.site import HEALTHY_CODES, IMAGE_REPLACES, SUBNET_RANGE, cloud_config
+from bascule.components.ovhcloud.site import (
+    HEALTHY_CODES,
+    IMAGE_REPLACES,
+    SUBNET_GATEWAY,
+    SUBNET_RANGE,
+    SUBNET_RESOLVERS,
+    cloud_config,
+)
 from bascule.components.registry import site_class
 from bascule.inventory.records import from_offline_run
 from bascule.spec import DRILL_KEY, SpecError, parse_services, site_kind
@@ -41,6 +48,9 @@ def test_instances_are_warm_private_spread_and_run_the_image(plan_services: Plan
     network = plan.named("ledger-secondary-net", f"{T}cloudNetworkPrivateVrack:CloudNetworkPrivateVrack")
     subnet = plan.named("ledger-secondary-subnet", f"{T}cloudNetworkPrivateVrackSubnet:CloudNetworkPrivateVrackSubnet")
     assert (subnet.inputs["cidr"], subnet.inputs["networkId"]) == (SUBNET_RANGE, network.id)
+    # A resolver for cloud-init's package install and image pull, and the router address, both explicit.
+    assert (subnet.inputs["dnsNameservers"], subnet.inputs["gatewayIp"]) == (SUBNET_RESOLVERS, SUBNET_GATEWAY)
+    assert SUBNET_RESOLVERS == ["213.186.33.99"] and SUBNET_GATEWAY == "10.0.1.1"
     gateway = plan.named("ledger-secondary-gw", f"{T}cloudGateway:CloudGateway")
     assert gateway.inputs["externalGateway"] == {"enabled": True, "model": "S"}
     assert gateway.inputs["subnetIds"] == [subnet.id]

@@ -41,8 +41,18 @@ from bascule.io.escaping import quoted
 from bascule.spec import DrillFault
 
 SUBNET_RANGE = "10.0.1.0/24"
-"""The site's private subnet (cloud_network_private_vrack_subnet.md's own example range), holding the instances and
-the load balancer's VIP."""
+"""The site's private subnet, holding the instances and the load balancer's VIP."""
+
+SUBNET_GATEWAY = "10.0.1.1"
+"""The subnet's default gateway, the first address as in pulumi-ovh 2.22's example for the subnet
+(`gateway_ip="10.0.0.1"` with `cidr="10.0.0.0/24"`, docstring of `pulumi_ovh/cloud_network_private_vrack_subnet.py`):
+set explicitly so the gateway's router interface and the instances' default route do not rest on an API default."""
+
+SUBNET_RESOLVERS = ["213.186.33.99"]
+"""The resolver DHCP hands the instances: OVHcloud's, as in the same SDK example (`dns_nameservers=["213.186.33.99"]`).
+Without one, cloud-init could not install Docker nor pull the image: "the private network is delivery with no DNS
+Server" (ovh/terraform-provider-ovh#90, 2023); another report has the v2 subnet default to OVHcloud's resolvers
+(ovh/terraform-provider-ovh#919). Set explicitly, the instances resolve either way."""
 
 GATEWAY_MODEL = "S"
 """The smallest external gateway ("External gateway sizing model (`S`, `M`, `L`, ...). Required when `enabled` is
@@ -149,6 +159,8 @@ class OvhcloudSite(Site):
             network_id=network.id,
             cidr=SUBNET_RANGE,
             dhcp_enabled=True,
+            gateway_ip=SUBNET_GATEWAY,
+            dns_nameservers=SUBNET_RESOLVERS,
             service_name=site.project_id,
             region=site.region,
             opts=child,
