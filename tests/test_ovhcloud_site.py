@@ -116,6 +116,33 @@ def test_load_balancer_serves_the_certificate_on_its_floating_ip_and_checks_with
         assert member.inputs["monitor"] == {"port": 8080}
 
 
+def _options_of(plan_services: PlanFn, ledger: dict[str, Any], cls: str) -> list[Any]:
+    """The resource options the site passes to each `pulumi_ovh.<cls>` it creates (the real class, spied on)."""
+    import pulumi_ovh as ovh
+
+    from bascule.components.ovhcloud import site as module
+
+    seen: list[Any] = []
+    real = getattr(ovh, cls)
+
+    class Spy(real):  # type: ignore[misc, valid-type]
+        def __init__(self, name: str, *args: Any, opts: Any = None, **kwargs: Any) -> None:
+            seen.append(opts)
+            super().__init__(name, *args, opts=opts, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module.ovh, cls, Spy)
+        plan_services([ledger])
+    return seen
+
+
+def test_a_replaced_load_balancer_frees_the_floating_ip_first(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
+    """The floating IP must not be associated with a port when a load balancer takes it: a flavor change deletes the
+    old load balancer before creating the new one."""
+    (opts,) = _options_of(plan_services, ledger, "CloudLoadbalancer")
+    assert opts.delete_before_replace is True
+
+
 def test_route53_answers_and_checks_the_floating_ip_with_the_hostname(
     plan_services: PlanFn, ledger: dict[str, Any]
 ) -> None:

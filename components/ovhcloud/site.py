@@ -233,12 +233,19 @@ class OvhcloudSite(Site):
         load_balancer = ovh.CloudLoadbalancer(
             f"{name}-lb",
             flavor_name=site.load_balancer_flavor,
-            # An IP outside the subnet "must be an existing floating IP of the project in that region ... the floating
-            # IP is then associated to the VIP port" (cloud_loadbalancer.md, `network.ip`).
+            # An IP outside the subnet "must be an existing floating IP of the project in that region, not already
+            # associated with a port ... the floating IP is then associated to the VIP port" (pulumi-ovh 2.22
+            # docstring of `CloudLoadbalancerNetworkArgs.ip`, `pulumi_ovh/_inputs.py`).
             network=ovh.CloudLoadbalancerNetworkArgs(id=network.id, subnet_id=subnet.id, ip=public_ip),
             service_name=site.project_id,
             region=site.region,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[gateway])),
+            # `flavor_name`, `network` and `region` are "Changing this value recreates the resource" (docstrings of
+            # `pulumi_ovh/cloud_loadbalancer.py`). Pulumi's default replacement creates the new load balancer first,
+            # asking for the floating IP the old VIP still holds, which the rule above refuses: the old one is
+            # deleted first instead, so a `load_balancer_flavor` change takes the site down while the new one builds.
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[gateway], delete_before_replace=True)
+            ),
         )
         secret = self._certificate(name, args, site, child)
         pool = ovh.CloudLoadbalancerPool(
