@@ -76,8 +76,12 @@ def test_instances_are_warm_private_spread_and_run_the_image(plan_services: Plan
                                         "--publish", "8080:8080", "ghcr.io/example/ledger:4.1.0"]  # fmt: skip
 
 
-def test_a_new_image_replaces_instances_rather_than_rebuilding_them_in_place() -> None:
-    assert set(IMAGE_REPLACES) == {"userData", "imageId", "flavorId"}
+def test_a_new_image_replaces_instances_rather_than_rebuilding_them_in_place(
+    plan_services: PlanFn, ledger: dict[str, Any]
+) -> None:
+    seen = _options_of(plan_services, ledger, "CloudInstance")
+    assert len(seen) == 2 and all(set(opts.replace_on_changes) == {"userData", "imageId", "flavorId"} for opts in seen)
+    assert seen[0].replace_on_changes == IMAGE_REPLACES
     with pytest.raises(Exception, match="65535 bytes"):
         cloud_config("x" * 60_000, 9000)
 
@@ -134,6 +138,23 @@ def _options_of(plan_services: PlanFn, ledger: dict[str, Any], cls: str) -> list
         patch.setattr(module.ovh, cls, Spy)
         plan_services([ledger])
     return seen
+
+
+def test_the_os_image_is_pinned_so_a_catalogue_refresh_replaces_nothing(
+    plan_services: PlanFn, ledger: dict[str, Any]
+) -> None:
+    """Found by name, the image id is kept (ignored after the first `up`); named by id in the spec, it is the image and
+    its change is what replaces the instances."""
+    assert all(opts.ignore_changes == ["imageId"] for opts in _options_of(plan_services, ledger, "CloudInstance"))
+    ledger["secondary"]["os_image_id"] = "images-ubuntu-24.04"  # an id of the offline engine's catalogue
+    assert all(opts.ignore_changes is None for opts in _options_of(plan_services, ledger, "CloudInstance"))
+    instances = plan_services([ledger]).of_type(f"{T}cloudInstance:CloudInstance")
+    assert [i.inputs["imageId"] for i in instances] == ["images-ubuntu-24.04"] * 2
+    ledger["secondary"]["os_image_id"] = "no-such-image"
+    with pytest.raises(Exception, match=r"secondary.os_image_id: 'no-such-image' is not in the GRA11 catalogue"):
+        plan_services([ledger])
+    ledger["secondary"]["os_image_id"] = "Debian 12"  # a name, not an id
+    assert "secondary.os_image_id: 'Debian 12' is not an image id" in _error(ledger)[0]
 
 
 def test_a_replaced_load_balancer_frees_the_floating_ip_first(plan_services: PlanFn, ledger: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
+from typing import Literal
 
 import pulumi
 import pulumi_ovh as ovh
@@ -66,11 +67,17 @@ https://docs.openstack.org/api-ref/load-balancer/v2/#create-health-monitor)."""
 
 IMAGE_REPLACES = ["userData", "imageId", "flavorId"]
 """Inputs whose change must replace an instance, not alter it in place: the provider rebuilds an instance for a new
-`image_id` ("changing it rebuilds the instance and **wipes the root disk**"), resizes it for a new `flavor_id`, and
-user data is read at first boot only (cloud-init), so an in-place change would either take every instance down at once
-or change nothing. Replaced, each new instance is created (auto-named) before the old one is deleted (Pulumi's default
-replacement), and its pool member follows (`address` "Changing this value recreates the resource",
-cloud_loadbalancer_pool_member.md)."""
+`image_id` ("changing it rebuilds the instance and **wipes the root disk**", pulumi-ovh 2.22 docstring of
+`CloudInstance.image_id`), resizes it for a new `flavor_id`, and user data is read at first boot only (cloud-init), so
+an in-place change would either wipe a serving disk or change nothing. Replaced, each new instance is created
+(auto-named) before the old one is deleted (Pulumi's default replacement), and its pool member follows (`address`
+"Changing this value recreates the resource", docstring of `pulumi_ovh/cloud_loadbalancer_pool_member.py`). Pulumi
+replaces all the instances in the same `up` and waits for none to be healthy (it has no readiness gate), so such a
+change is a standby outage of a few minutes while cloud-init installs Docker and pulls the image (docs/deploy.md)."""
+
+IMAGE_PINNED = ["imageId"]
+"""Without `os_image_id`, the image found by name at the first `up` is kept (`ignore_changes`): Pulumi reuses the
+stored value of an ignored input, so a refreshed catalogue image under the same name replaces nothing."""
 
 
 def cloud_config(image: str, port: int) -> str:
@@ -105,10 +112,12 @@ def _catalogue_id(
     wanted: str,
     field: str,
     region: str,
+    by: Literal["name", "id"] = "name",
 ) -> str:
-    """The id of the catalogue entry (flavor or image) named `wanted`, or a one-line error naming the spec field."""
+    """The id of the catalogue entry (flavor or image) whose `by` is `wanted`, or a one-line error naming the spec
+    field."""
     for entry in entries:
-        if entry.name == wanted:
+        if getattr(entry, by) == wanted:
             return entry.id
     raise pulumi.RunError(f"{field}: {quoted(wanted)} is not in the {region} catalogue of the project")
 
@@ -202,7 +211,12 @@ class OvhcloudSite(Site):
         images = ovh.get_cloud_instance_images_output(service_name=site.project_id, region=site.region, opts=invoke)
         role = args.role.value
         flavor_id = flavors.flavors.apply(lambda f: _catalogue_id(f, site.flavor, f"{role}.flavor", site.region))
-        image_id = images.images.apply(lambda i: _catalogue_id(i, IMAGE_NAME, f"{role} image", site.region))
+        if site.os_image_id is None:
+            image_id = images.images.apply(lambda i: _catalogue_id(i, IMAGE_NAME, f"{role}.os_image_id", site.region))
+        else:
+            wanted = site.os_image_id
+            image_id = images.images.apply(lambda i: _catalogue_id(i, wanted, f"{role}.os_image_id", site.region, "id"))
+        pinned = IMAGE_PINNED if site.os_image_id is None else None
         user_data = pulumi.Output.from_input(args.image_to_run).apply(lambda image: cloud_config(image, port))
         instances = [
             ovh.CloudInstance(
@@ -216,7 +230,10 @@ class OvhcloudSite(Site):
                 service_name=site.project_id,
                 region=site.region,
                 opts=pulumi.ResourceOptions.merge(
-                    child, pulumi.ResourceOptions(replace_on_changes=IMAGE_REPLACES, depends_on=[gateway])
+                    child,
+                    pulumi.ResourceOptions(
+                        replace_on_changes=IMAGE_REPLACES, ignore_changes=pinned, depends_on=[gateway]
+                    ),
                 ),
             )
             for index in range(site.instances)
