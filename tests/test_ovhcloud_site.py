@@ -261,3 +261,19 @@ def test_outage_drill_takes_the_instances_out_of_the_pool(plan_services: PlanFn,
     drilled = plan_services([_ovh_primary(ledger)], {DRILL_KEY: {"service": "ledger", "fault": "outage"}})
     assert drilled.of_type(f"{T}cloudLoadbalancerPoolMember:CloudLoadbalancerPoolMember") == []
     assert len(drilled.of_type(f"{T}cloudInstance:CloudInstance")) == 2  # still warm
+
+
+def test_documented_access_rules_grant_the_providers_credential_check() -> None:
+    """The provider calls `GET /auth/details` before anything else; a consumer key without it fails every run."""
+    import json
+    import re
+    from pathlib import Path
+
+    deploy = Path(__file__).parent.parent / "docs" / "deploy.md"
+    section = deploy.read_text().split("### An OVHcloud standby", 1)[1].split("\n### ", 1)[0]
+    (block,) = re.findall(r"```json\n(.*?)```", section, re.S)
+    rules = {(r["method"], r["path"]) for r in json.loads(block)["accessRules"]}
+    assert ("GET", "/auth/details") in rules
+    v2 = "/v2/publicCloud/project/<project id>/*"
+    assert {(m, v2) for m in ("GET", "POST", "PUT", "DELETE")} <= rules
+    assert not any(p.startswith(("/me", "/order", "/ipLoadbalancing")) for _, p in rules)
