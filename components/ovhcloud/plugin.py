@@ -40,7 +40,9 @@ INSTANCE_NAME = NameLimit(
 
 USER_DATA_MAX = 65535
 """Nova's bound on user data: "The provided user data must be base64 encoded and is restricted to 65535 bytes"
-(https://docs.openstack.org/nova/latest/user/user-data.html); Bascule checks the encoded size, the stricter reading."""
+(https://docs.openstack.org/nova/latest/user/user-data.html). pulumi-ovh 2.22 leaves `CloudInstance.user_data`
+undescribed and Bascule sends the raw cloud-config document; it checks the base64-encoded size, which bounds the raw
+one too, so either encoding fits."""
 
 IMAGE_NAME = "Debian 12"
 """The OS image the instances boot unless the spec names one by id (`os_image_id`), looked up by name in the region's

@@ -1,8 +1,9 @@
 """The 'ovhcloud' site kind: instances behind an OVHcloud Public Cloud Load Balancer with a Let's Encrypt certificate.
 
 Every resource is one of pulumi-ovh's Public Cloud resources (OVHcloud's `/v2/publicCloud/project/{id}/...` API, as
-terraform-provider-ovh's resources of the same names call it), in the spec's project and region; their docs are
-terraform-provider-ovh's docs/resources/<name>.md, cited below by name.
+terraform-provider-ovh's resources of the same names call it), in the spec's project and region. Cited below: a
+`<name>.md` is terraform-provider-ovh's docs/resources/<name>.md (master); the load balancer's resources have no such
+page on any ref of that repository, so for them the pulumi-ovh 2.22 docstrings (`pulumi_ovh/<module>.py`) are cited.
 
 The instances boot Debian 12; cloud-init installs Docker and runs the service image, restarted always, so the site is
 warm from its first `up` (never scaled to zero). They sit in an ANTI_AFFINITY instance group ("spreads the members
@@ -175,7 +176,7 @@ class OvhcloudSite(Site):
             opts=child,
         )
         # The router the floating IP needs ("the subnet must be attached to a router with an external gateway",
-        # cloud_loadbalancer.md `network.ip`) and the instances' only way out.
+        # pulumi-ovh 2.22 docstring of `CloudLoadbalancerNetworkArgs.ip`) and the instances' only way out.
         gateway = ovh.CloudGateway(
             f"{name}-gw",
             external_gateway=ovh.CloudGatewayExternalGatewayArgs(enabled=True, model=GATEWAY_MODEL),
