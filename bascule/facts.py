@@ -622,15 +622,17 @@ LEGAL_HOMES: dict[Cloud, LegalHome] = {
             "subsidiary of OVH Groupe SA, listed in Paris: EU-headquartered (EU and French law). Its UK1 and BHS5 "
             "regions are in the UK and Canada, and its US regions to a US entity (the Canadian privacy policy, "
             "https://www.ovhcloud.com/en/terms-and-conditions/privacy-policy/, covers \"companies within the OVH "
-            "Group, excluding entities located in the United States\"); none of them is a kind's region here",
+            "Group, excluding entities located in the United States\"); the US regions are not offered by the kind",
         source="OVH SAS's Conditions Générales de Service (\"SAS OVH 2 rue Kellermann - 59100 Roubaix - France ... "
                "RCS Lille Métropole\"); OVH Groupe's Universal Registration Document 2022 "
                "(https://ovhcloud.fr.digital-report.net/en/report/78, history of the Group founded in Roubaix); the "
                "LEI is the entity identifier of OVH Groupe's ESEF filings in the AMF's open data "
                "(https://echanges.dila.gouv.fr/OPENDATA/AMF/, `ovhgroupe` taxonomy), not checked against GLEIF here",
-        eea_contracting_entity="OVH SAS (FR)",
+        eea_contracting_entity="OVH SAS (FR) for France; other EEA customers may contract with their country's "
+                               "OVH subsidiary: check the order form",
         contracting_source="OVH SAS's Conditions Générales de Service (the contracting party they name, as quoted "
-                           "under `source`)",
+                           "under `source`); OVHcloud's per-country `ovhSubsidiary` (\"ES\", \"FR\", ... in "
+                           "https://www.ovhcloud.com/residential-countries/residential-countries.json)",
     ),
 }  # fmt: skip
 """Only the `Cloud`s a stack can name (also as an endpoint's provider); other providers are not in this table."""

@@ -6,14 +6,24 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
+from pulumi import RunError
 
 from bascule import facts
 from bascule.components.ovhcloud.plugin import IMAGE_NAME, INSTANCE_NAME
-from bascule.components.ovhcloud.site import HEALTHY_CODES, IMAGE_REPLACES, SUBNET_RANGE, cloud_config
+from bascule.components.ovhcloud.site import (
+    HEALTHY_CODES,
+    IMAGE_REPLACES,
+    SUBNET_GATEWAY,
+    SUBNET_RANGE,
+    SUBNET_RESOLVERS,
+    _catalogue_id,
+    cloud_config,
+)
 from bascule.components.registry import site_class
 from bascule.inventory.records import from_offline_run
 from bascule.spec import DRILL_KEY, SpecError, parse_services, site_kind
@@ -41,6 +51,9 @@ def test_instances_are_warm_private_spread_and_run_the_image(plan_services: Plan
     network = plan.named("ledger-secondary-net", f"{T}cloudNetworkPrivateVrack:CloudNetworkPrivateVrack")
     subnet = plan.named("ledger-secondary-subnet", f"{T}cloudNetworkPrivateVrackSubnet:CloudNetworkPrivateVrackSubnet")
     assert (subnet.inputs["cidr"], subnet.inputs["networkId"]) == (SUBNET_RANGE, network.id)
+    # A resolver for cloud-init's package install and image pull, and the router address, both explicit.
+    assert (subnet.inputs["dnsNameservers"], subnet.inputs["gatewayIp"]) == (SUBNET_RESOLVERS, SUBNET_GATEWAY)
+    assert SUBNET_RESOLVERS == ["213.186.33.99"] and SUBNET_GATEWAY == "10.0.1.1"
     gateway = plan.named("ledger-secondary-gw", f"{T}cloudGateway:CloudGateway")
     assert gateway.inputs["externalGateway"] == {"enabled": True, "model": "S"}
     assert gateway.inputs["subnetIds"] == [subnet.id]
@@ -66,8 +79,12 @@ def test_instances_are_warm_private_spread_and_run_the_image(plan_services: Plan
                                         "--publish", "8080:8080", "ghcr.io/example/ledger:4.1.0"]  # fmt: skip
 
 
-def test_a_new_image_replaces_instances_rather_than_rebuilding_them_in_place() -> None:
-    assert set(IMAGE_REPLACES) == {"userData", "imageId", "flavorId"}
+def test_a_new_image_replaces_instances_rather_than_rebuilding_them_in_place(
+    plan_services: PlanFn, ledger: dict[str, Any]
+) -> None:
+    seen = _options_of(plan_services, ledger, "CloudInstance")
+    assert len(seen) == 2 and all(set(opts.replace_on_changes) == {"userData", "imageId", "flavorId"} for opts in seen)
+    assert seen[0].replace_on_changes == IMAGE_REPLACES
     with pytest.raises(Exception, match="65535 bytes"):
         cloud_config("x" * 60_000, 9000)
 
@@ -102,7 +119,54 @@ def test_load_balancer_serves_the_certificate_on_its_floating_ip_and_checks_with
     assert {m.inputs["address"] for m in members} == private and len(private) == 2
     for member in members:
         assert (member.inputs["protocolPort"], member.inputs["subnetId"]) == (8080, subnet.id)
-        assert "monitor" not in member.inputs
+        # Sent explicitly, so ending a health drill is a value change the provider sends (not an omitted field).
+        assert member.inputs["monitor"] == {"port": 8080}
+
+
+def _options_of(plan_services: PlanFn, ledger: dict[str, Any], cls: str) -> list[Any]:
+    """The resource options the site passes to each `pulumi_ovh.<cls>` it creates (the real class, spied on)."""
+    import pulumi_ovh as ovh
+
+    from bascule.components.ovhcloud import site as module
+
+    seen: list[Any] = []
+    real = getattr(ovh, cls)
+
+    class Spy(real):  # type: ignore[misc, valid-type]
+        def __init__(self, name: str, *args: Any, opts: Any = None, **kwargs: Any) -> None:
+            seen.append(opts)
+            super().__init__(name, *args, opts=opts, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module.ovh, cls, Spy)
+        plan_services([ledger])
+    return seen
+
+
+def test_the_os_image_is_pinned_so_a_catalogue_refresh_replaces_nothing(
+    plan_services: PlanFn, ledger: dict[str, Any]
+) -> None:
+    """Found by name, the image id is kept (ignored after the first `up`); named by id in the spec, it is the image and
+    its change is what replaces the instances."""
+    assert all(opts.ignore_changes == ["imageId"] for opts in _options_of(plan_services, ledger, "CloudInstance"))
+    ledger["secondary"]["os_image_id"] = "images-ubuntu-24.04"  # an id of the offline engine's catalogue
+    assert all(opts.ignore_changes is None for opts in _options_of(plan_services, ledger, "CloudInstance"))
+    instances = plan_services([ledger]).of_type(f"{T}cloudInstance:CloudInstance")
+    assert [i.inputs["imageId"] for i in instances] == ["images-ubuntu-24.04"] * 2
+    # The id is checked against the region's catalogue (called directly: an error raised inside the offline run is
+    # also logged by asyncio as never retrieved).
+    catalogue: Any = [SimpleNamespace(id="images-debian-12", name="Debian 12")]
+    with pytest.raises(RunError, match=r"secondary.os_image_id: 'no-such-image' is not in the GRA11 catalogue"):
+        _catalogue_id(catalogue, "no-such-image", "secondary.os_image_id", "GRA11", "id")
+    ledger["secondary"]["os_image_id"] = "Debian 12"  # a name, not an id
+    assert "secondary.os_image_id: 'Debian 12' is not an image id" in _error(ledger)[0]
+
+
+def test_a_replaced_load_balancer_frees_the_floating_ip_first(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
+    """The floating IP must not be associated with a port when a load balancer takes it: a flavor change deletes the
+    old load balancer before creating the new one."""
+    (opts,) = _options_of(plan_services, ledger, "CloudLoadbalancer")
+    assert opts.delete_before_replace is True
 
 
 def test_route53_answers_and_checks_the_floating_ip_with_the_hostname(
@@ -193,9 +257,28 @@ def test_health_drill_points_every_member_monitor_at_a_closed_port(
     members = drilled.of_type(f"{T}cloudLoadbalancerPoolMember:CloudLoadbalancerPoolMember")
     assert len(members) == 2
     assert all(m.inputs["monitor"] == {"port": 8081} for m in members)  # the security group opens only 8080
+    restored = plan_services([_ovh_primary(ledger)])  # the drill over: the same members, the monitor port set back
+    members = restored.of_type(f"{T}cloudLoadbalancerPoolMember:CloudLoadbalancerPoolMember")
+    assert len(members) == 2 and all(m.inputs["monitor"] == {"port": 8080} for m in members)
 
 
 def test_outage_drill_takes_the_instances_out_of_the_pool(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
     drilled = plan_services([_ovh_primary(ledger)], {DRILL_KEY: {"service": "ledger", "fault": "outage"}})
     assert drilled.of_type(f"{T}cloudLoadbalancerPoolMember:CloudLoadbalancerPoolMember") == []
     assert len(drilled.of_type(f"{T}cloudInstance:CloudInstance")) == 2  # still warm
+
+
+def test_documented_access_rules_grant_the_providers_credential_check() -> None:
+    """The provider calls `GET /auth/details` before anything else; a consumer key without it fails every run."""
+    import json
+    import re
+    from pathlib import Path
+
+    deploy = Path(__file__).parent.parent / "docs" / "deploy.md"
+    section = deploy.read_text().split("### An OVHcloud standby", 1)[1].split("\n### ", 1)[0]
+    (block,) = re.findall(r"```json\n(.*?)```", section, re.S)
+    rules = {(r["method"], r["path"]) for r in json.loads(block)["accessRules"]}
+    assert ("GET", "/auth/details") in rules
+    v2 = "/v2/publicCloud/project/<project id>/*"
+    assert {(m, v2) for m in ("GET", "POST", "PUT", "DELETE")} <= rules
+    assert not any(p.startswith(("/me", "/order", "/ipLoadbalancing")) for _, p in rules)

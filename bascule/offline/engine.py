@@ -192,8 +192,8 @@ class _CloudMocks(pulumi_mocks.Mocks):
         if token in _OVH_CATALOGUES:
             # A Public Cloud region's catalogue, listed by name (the 'ovhcloud' site resolves its flavor and image
             # by name): canned names in the API's shape, each with a stable id.
-            field, names = _OVH_CATALOGUES[token]
-            entries = [{"id": f"{field}-{n.lower().replace(' ', '-')}", "name": n} for n in names]
+            field, offered = _OVH_CATALOGUES[token]
+            entries = [{"id": f"{field}-{n.lower().replace(' ', '-')}", "name": n} for n in offered]
             return {field: entries, "region": args.args.get("region"), "id": token}, []
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": _policy_document(args.args), "id": "policy-document"}, []

@@ -40,18 +40,25 @@ INSTANCE_NAME = NameLimit(
 
 USER_DATA_MAX = 65535
 """Nova's bound on user data: "The provided user data must be base64 encoded and is restricted to 65535 bytes"
-(https://docs.openstack.org/nova/latest/user/user-data.html); Bascule checks the encoded size, the stricter reading."""
+(https://docs.openstack.org/nova/latest/user/user-data.html). pulumi-ovh 2.22 leaves `CloudInstance.user_data`
+undescribed and Bascule sends the raw cloud-config document; it checks the base64-encoded size, which bounds the raw
+one too, so either encoding fits."""
 
 IMAGE_NAME = "Debian 12"
-"""The OS image the instances boot, looked up by name in the region's catalogue (`ovh_cloud_instance_images`, whose
-docs resolve `image.name == "Debian 12"` the same way, terraform-provider-ovh docs/resources/cloud_instance.md,
-"Resolving the flavor, the image and the SSH key"); Debian 12 ships Docker as its `docker.io` package."""
+"""The OS image the instances boot unless the spec names one by id (`os_image_id`), looked up by name in the region's
+catalogue (`get_cloud_instance_images`, whose `name` is "Display name of the image as reported by the backend (for
+example the distribution and version, such as `Debian 12`)", pulumi-ovh 2.22 docstring in `pulumi_ovh/outputs.py`);
+Debian 12 ships Docker as its `docker.io` package. Found by name, the id is kept from the first `up` on: OVHcloud
+publishes a refreshed image under the same name and renames the old one ("OVH deprecated the image ... `Ubuntu 22.04 -
+deprecated - 2024-04-18` ... Running terraform now causes a replacement of the compute instance",
+ovh/terraform-provider-ovh#631), which must not replace every instance during a routine `up`."""
 
 MAX_INSTANCES = 5
-"""A new image replaces every instance, each new one created (in the same anti-affinity group) before the old one is
-deleted, so the group holds twice `instances` for a while. OpenStack's default quota of members per server group is
-10 (`server_group_members`, https://docs.openstack.org/nova/latest/user/quotas.html); OVHcloud's was not sourced, so
-Bascule stays within that default."""
+"""A new OS image, flavor or service image replaces every instance, each new one created (in the same anti-affinity
+group) before the old one is deleted, so the group holds twice `instances` for a while. OpenStack's default quota of
+members per server group is 10 (`server_group_members`, https://docs.openstack.org/nova/latest/user/quotas.html);
+OVHcloud's was not sourced, so Bascule stays within that default. ANTI_AFFINITY also needs a distinct hypervisor for
+each of them, or OpenStack refuses the new instance and the replacement fails (docs/deploy.md)."""
 
 
 class OvhcloudSiteSpec(ImageSite, AcmeCertificateFields):
@@ -76,6 +83,10 @@ class OvhcloudSiteSpec(ImageSite, AcmeCertificateFields):
     instances: int = Field(default=2, ge=1, le=MAX_INSTANCES)
     """Always running (warm): at least one; two or more, each on its own hypervisor (an ANTI_AFFINITY group), ride out
     a host failure."""
+    os_image_id: str | None = None
+    """The catalogue id of the OS image the instances boot (an image with Docker as `docker.io`, as Debian 12). Unset,
+    the region's "Debian 12" is found by name at the first `up` and kept; set, it is the image, and changing it is the
+    only thing that moves the instances to another image (each replaced, all in the same `up`)."""
     load_balancer_flavor: Literal["SMALL", "MEDIUM", "LARGE", "XL"] = "SMALL"
     """`flavor_name` of `ovh_cloud_loadbalancer`: "Must be one of `SMALL`, `MEDIUM`, `LARGE`, `XL`"."""
     container_port: int = Field(default=8080, ge=1, le=65534)
@@ -91,6 +102,14 @@ class OvhcloudSiteSpec(ImageSite, AcmeCertificateFields):
     def _project_id(cls, v: str) -> str:
         if not re.fullmatch(r"[0-9a-zA-Z]{1,64}", v):
             raise ValueError(f"{quoted(v)} is not a Public Cloud project id (letters and digits)")
+        return v
+
+    @field_validator("os_image_id")
+    @classmethod
+    def _os_image_id(cls, v: str | None) -> str | None:
+        # Glance ids are UUIDs; only the characters are checked here, the id itself against the catalogue on `up`.
+        if v is not None and not re.fullmatch(r"[0-9a-zA-Z.-]{1,64}", v):
+            raise ValueError(f"{quoted(v)} is not an image id such as the catalogue lists (a UUID)")
         return v
 
     @field_validator("flavor")

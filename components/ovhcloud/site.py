@@ -1,8 +1,9 @@
 """The 'ovhcloud' site kind: instances behind an OVHcloud Public Cloud Load Balancer with a Let's Encrypt certificate.
 
 Every resource is one of pulumi-ovh's Public Cloud resources (OVHcloud's `/v2/publicCloud/project/{id}/...` API, as
-terraform-provider-ovh's resources of the same names call it), in the spec's project and region; their docs are
-terraform-provider-ovh's docs/resources/<name>.md, cited below by name.
+terraform-provider-ovh's resources of the same names call it), in the spec's project and region. Cited below: a
+`<name>.md` is terraform-provider-ovh's docs/resources/<name>.md (master); the load balancer's resources have no such
+page on any ref of that repository, so for them the pulumi-ovh 2.22 docstrings (`pulumi_ovh/<module>.py`) are cited.
 
 The instances boot Debian 12; cloud-init installs Docker and runs the service image, restarted always, so the site is
 warm from its first `up` (never scaled to zero). They sit in an ANTI_AFFINITY instance group ("spreads the members
@@ -30,6 +31,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
+from typing import Literal
 
 import pulumi
 import pulumi_ovh as ovh
@@ -41,8 +43,18 @@ from bascule.io.escaping import quoted
 from bascule.spec import DrillFault
 
 SUBNET_RANGE = "10.0.1.0/24"
-"""The site's private subnet (cloud_network_private_vrack_subnet.md's own example range), holding the instances and
-the load balancer's VIP."""
+"""The site's private subnet, holding the instances and the load balancer's VIP."""
+
+SUBNET_GATEWAY = "10.0.1.1"
+"""The subnet's default gateway, the first address as in pulumi-ovh 2.22's example for the subnet
+(`gateway_ip="10.0.0.1"` with `cidr="10.0.0.0/24"`, docstring of `pulumi_ovh/cloud_network_private_vrack_subnet.py`):
+set explicitly so the gateway's router interface and the instances' default route do not rest on an API default."""
+
+SUBNET_RESOLVERS = ["213.186.33.99"]
+"""The resolver DHCP hands the instances: OVHcloud's, as in the same SDK example (`dns_nameservers=["213.186.33.99"]`).
+Without one, cloud-init could not install Docker nor pull the image: "the private network is delivery with no DNS
+Server" (ovh/terraform-provider-ovh#90, 2023); another report has the v2 subnet default to OVHcloud's resolvers
+(ovh/terraform-provider-ovh#919). Set explicitly, the instances resolve either way."""
 
 GATEWAY_MODEL = "S"
 """The smallest external gateway ("External gateway sizing model (`S`, `M`, `L`, ...). Required when `enabled` is
@@ -56,11 +68,17 @@ https://docs.openstack.org/api-ref/load-balancer/v2/#create-health-monitor)."""
 
 IMAGE_REPLACES = ["userData", "imageId", "flavorId"]
 """Inputs whose change must replace an instance, not alter it in place: the provider rebuilds an instance for a new
-`image_id` ("changing it rebuilds the instance and **wipes the root disk**"), resizes it for a new `flavor_id`, and
-user data is read at first boot only (cloud-init), so an in-place change would either take every instance down at once
-or change nothing. Replaced, each new instance is created (auto-named) before the old one is deleted (Pulumi's default
-replacement), and its pool member follows (`address` "Changing this value recreates the resource",
-cloud_loadbalancer_pool_member.md)."""
+`image_id` ("changing it rebuilds the instance and **wipes the root disk**", pulumi-ovh 2.22 docstring of
+`CloudInstance.image_id`), resizes it for a new `flavor_id`, and user data is read at first boot only (cloud-init), so
+an in-place change would either wipe a serving disk or change nothing. Replaced, each new instance is created
+(auto-named) before the old one is deleted (Pulumi's default replacement), and its pool member follows (`address`
+"Changing this value recreates the resource", docstring of `pulumi_ovh/cloud_loadbalancer_pool_member.py`). Pulumi
+replaces all the instances in the same `up` and waits for none to be healthy (it has no readiness gate), so such a
+change is a standby outage of a few minutes while cloud-init installs Docker and pulls the image (docs/deploy.md)."""
+
+IMAGE_PINNED = ["imageId"]
+"""Without `os_image_id`, the image found by name at the first `up` is kept (`ignore_changes`): Pulumi reuses the
+stored value of an ignored input, so a refreshed catalogue image under the same name replaces nothing."""
 
 
 def cloud_config(image: str, port: int) -> str:
@@ -95,10 +113,12 @@ def _catalogue_id(
     wanted: str,
     field: str,
     region: str,
+    by: Literal["name", "id"] = "name",
 ) -> str:
-    """The id of the catalogue entry (flavor or image) named `wanted`, or a one-line error naming the spec field."""
+    """The id of the catalogue entry (flavor or image) whose `by` is `wanted`, or a one-line error naming the spec
+    field."""
     for entry in entries:
-        if entry.name == wanted:
+        if getattr(entry, by) == wanted:
             return entry.id
     raise pulumi.RunError(f"{field}: {quoted(wanted)} is not in the {region} catalogue of the project")
 
@@ -149,12 +169,14 @@ class OvhcloudSite(Site):
             network_id=network.id,
             cidr=SUBNET_RANGE,
             dhcp_enabled=True,
+            gateway_ip=SUBNET_GATEWAY,
+            dns_nameservers=SUBNET_RESOLVERS,
             service_name=site.project_id,
             region=site.region,
             opts=child,
         )
         # The router the floating IP needs ("the subnet must be attached to a router with an external gateway",
-        # cloud_loadbalancer.md `network.ip`) and the instances' only way out.
+        # pulumi-ovh 2.22 docstring of `CloudLoadbalancerNetworkArgs.ip`) and the instances' only way out.
         gateway = ovh.CloudGateway(
             f"{name}-gw",
             external_gateway=ovh.CloudGatewayExternalGatewayArgs(enabled=True, model=GATEWAY_MODEL),
@@ -190,7 +212,12 @@ class OvhcloudSite(Site):
         images = ovh.get_cloud_instance_images_output(service_name=site.project_id, region=site.region, opts=invoke)
         role = args.role.value
         flavor_id = flavors.flavors.apply(lambda f: _catalogue_id(f, site.flavor, f"{role}.flavor", site.region))
-        image_id = images.images.apply(lambda i: _catalogue_id(i, IMAGE_NAME, f"{role} image", site.region))
+        if site.os_image_id is None:
+            image_id = images.images.apply(lambda i: _catalogue_id(i, IMAGE_NAME, f"{role}.os_image_id", site.region))
+        else:
+            wanted = site.os_image_id
+            image_id = images.images.apply(lambda i: _catalogue_id(i, wanted, f"{role}.os_image_id", site.region, "id"))
+        pinned = IMAGE_PINNED if site.os_image_id is None else None
         user_data = pulumi.Output.from_input(args.image_to_run).apply(lambda image: cloud_config(image, port))
         instances = [
             ovh.CloudInstance(
@@ -204,7 +231,10 @@ class OvhcloudSite(Site):
                 service_name=site.project_id,
                 region=site.region,
                 opts=pulumi.ResourceOptions.merge(
-                    child, pulumi.ResourceOptions(replace_on_changes=IMAGE_REPLACES, depends_on=[gateway])
+                    child,
+                    pulumi.ResourceOptions(
+                        replace_on_changes=IMAGE_REPLACES, ignore_changes=pinned, depends_on=[gateway]
+                    ),
                 ),
             )
             for index in range(site.instances)
@@ -221,12 +251,19 @@ class OvhcloudSite(Site):
         load_balancer = ovh.CloudLoadbalancer(
             f"{name}-lb",
             flavor_name=site.load_balancer_flavor,
-            # An IP outside the subnet "must be an existing floating IP of the project in that region ... the floating
-            # IP is then associated to the VIP port" (cloud_loadbalancer.md, `network.ip`).
+            # An IP outside the subnet "must be an existing floating IP of the project in that region, not already
+            # associated with a port ... the floating IP is then associated to the VIP port" (pulumi-ovh 2.22
+            # docstring of `CloudLoadbalancerNetworkArgs.ip`, `pulumi_ovh/_inputs.py`).
             network=ovh.CloudLoadbalancerNetworkArgs(id=network.id, subnet_id=subnet.id, ip=public_ip),
             service_name=site.project_id,
             region=site.region,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[gateway])),
+            # `flavor_name`, `network` and `region` are "Changing this value recreates the resource" (docstrings of
+            # `pulumi_ovh/cloud_loadbalancer.py`). Pulumi's default replacement creates the new load balancer first,
+            # asking for the floating IP the old VIP still holds, which the rule above refuses: the old one is
+            # deleted first instead, so a `load_balancer_flavor` change takes the site down while the new one builds.
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[gateway], delete_before_replace=True)
+            ),
         )
         secret = self._certificate(name, args, site, child)
         pool = ovh.CloudLoadbalancerPool(
@@ -263,9 +300,14 @@ class OvhcloudSite(Site):
             opts=child,
         )
         # The `health` lever: each member's monitor pointed at the next port, which the security group keeps closed
-        # ("Health monitor address and port override for this member", cloud_loadbalancer_pool_member.md), so every
-        # member fails its check while still serving; Octavia's HAProxy then has no server to send a request to.
-        monitor = ovh.CloudLoadbalancerPoolMemberMonitorArgs(port=port + 1) if args.fault is DrillFault.HEALTH else None
+        # ("Port used by the health monitor for this member", pulumi-ovh 2.22 docstring of
+        # `CloudLoadbalancerPoolMemberMonitorArgs.port`, `pulumi_ovh/_inputs.py`), so every member fails its check
+        # while still serving; Octavia's HAProxy then has no server to send a request to. Outside the drill the
+        # monitor names the container port explicitly rather than being left out: the provider sends `monitor` in an
+        # update only when the plan has one (`ToUpdate`, terraform-provider-ovh
+        # ovh/types_cloud_loadbalancer_pool_member.go, branch dev/aamstutz/apiv2-resources, `json:"monitor,omitempty"`),
+        # so a removed monitor would leave the drill's port in place; a port value change is always sent.
+        monitor = ovh.CloudLoadbalancerPoolMemberMonitorArgs(port=port + 1 if args.fault is DrillFault.HEALTH else port)
         if args.fault is not DrillFault.OUTAGE:
             for index, instance in enumerate(instances):
                 ovh.CloudLoadbalancerPoolMember(
