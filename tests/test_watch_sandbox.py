@@ -17,7 +17,7 @@ from bascule.drills.control import SandboxControl
 from bascule.drills.lock import DrillLock
 from bascule.drills.plan import Fault
 from bascule.sandbox import Sandbox
-from tests.conftest import have_pdns, wait_until
+from tests.conftest import BrowserPage, have_pdns, wait_until
 from tests.test_watch import SECRET, Receiver, secret_url
 
 pytestmark = pytest.mark.sandbox
@@ -171,3 +171,28 @@ def test_a_drill_notifies_as_a_drill_and_opens_no_incident(
     assert all(t.startswith("[DRILL] ") for t in titles)
     assert watch.incidents() == []
     watch.no_secret_anywhere()
+
+
+def test_the_status_page_reads_right_in_a_browser(
+    sandbox: Sandbox, tmp_path: Path, receiver: Receiver, browser_page: BrowserPage
+) -> None:
+    """The public page as a reader opens it (headless Chromium, served over HTTP): the overall badge, each service's
+    state in plain words, the timeline, nothing broken, and no address of a site."""
+    watch = Watch(sandbox, tmp_path, receiver)
+    assert watch.once()[0] == 0
+    page = browser_page.open(watch.status, "index.html")
+    overall = page.locator("#overall")
+    assert overall.is_visible() and page.title() == f"Service status: {overall.inner_text()}"
+    rows = page.locator("#components tr")
+    assert rows.count() == 2  # the header and the sandbox's one service
+    assert sandbox.state.service.hostname in rows.nth(1).inner_text()
+
+    watch.run("sandbox", "site", "secondary", "unbound", "--sandbox-dir", str(sandbox.dir))
+    assert watch.once()[0] == 1
+    page.reload(wait_until="load")
+    badge = page.locator("#components tr").nth(1).locator(".badge")
+    assert badge.is_visible() and "degraded" in badge.get_attribute("class", timeout=5000).split()
+    assert "The standby site is not ready to take over." in page.locator("#components").inner_text()
+    assert page.locator("#timeline li").count() >= 1
+    assert "127.0.0." not in page.locator("body").inner_text()
+    assert browser_page.errors == []

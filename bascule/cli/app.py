@@ -114,6 +114,9 @@ class _LazyGroup(TyperGroup):
             from bascule.cli.common import fail
 
             fail([str(exc)])
+        except ModuleNotFoundError as exc:  # an optional library this command needs: name the extra that installs it
+            _missing_extra(exc)
+            raise
         except Exception as exc:  # the last line of defence, by design
             from bascule.cli.common import EXIT_INTERNAL, err, styled
             from bascule.drills.journal import record_internal_error
@@ -155,9 +158,27 @@ def _reader_gone() -> None:
         os.close(devnull)
 
 
+_EXTRAS = {"apprise": "watch", "prometheus_client": "watch", "boto3": "backup", "pyrage": "backup",
+           "moto": "backup-sandbox"}  # fmt: skip
+"""Optional libraries a command imports -> the pip extra of pyproject.toml that installs them."""
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> None:
+    """Exit 2 naming the extra to install when `exc` is one of `_EXTRAS`' libraries; return otherwise."""
+    root = (exc.name or "").partition(".")[0]
+    if root in _EXTRAS:
+        from bascule.cli.common import fail
+
+        fail([f"{root} is not installed: pip install 'bascule[{_EXTRAS[root]}]'"])
+
+
 def _load(name: str) -> click.Command:
     module, attribute, _ = _COMMANDS[name]
-    target: Any = getattr(importlib.import_module(module), attribute)
+    try:
+        target: Any = getattr(importlib.import_module(module), attribute)
+    except ModuleNotFoundError as exc:
+        _missing_extra(exc)
+        raise
     # Registered on a parent as `app.command`/`app.add_typer` would, so a one-command group stays a group.
     parent = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     if isinstance(target, typer.Typer):
