@@ -39,7 +39,7 @@ DataFactory = Callable[[str, DataArgs, pulumi.ResourceOptions], DataComponent]
 
 EXTRA_SDKS = {
     "aws": ("pulumi_aws",),
-    "azure": ("pulumi_azure_native",),
+    "azure": ("pulumi_azure_native", "pulumiverse_acme", "azure"),
     "gcp": ("pulumi_gcp",),
     "acme": ("pulumiverse_acme",),
     "hetzner": ("pulumi_hcloud", "pulumiverse_acme"),
