@@ -27,9 +27,10 @@ hostname is always a CNAME to the Traffic Manager profile.
 
 Renewal: `pulumi up` renews the ACME certificate once fewer than `renew_days_before` days remain, which imports a new
 version of the Key Vault certificate (an import under an existing name makes a new version); Front Door, set to the
-latest version, "can automatically detect and use the updated certificate" and "It takes up to 72 hours for the new version
-of the certificate/secret to be automatically deployed" (https://learn.microsoft.com/azure/frontdoor/domain, "Renew
-customer-managed TLS certificates"). `renew_days_before` (at least 30 by default) leaves that time many times over.
+latest version, "can automatically detect and use the updated certificate" and "It takes up to 72 hours for the new
+version of the certificate/secret to be automatically deployed" (https://learn.microsoft.com/azure/frontdoor/domain,
+"Renew customer-managed TLS certificates"). `renew_days_before` (at least 30 by default) leaves that time many times
+over.
 """
 
 from __future__ import annotations
