@@ -52,7 +52,7 @@ StatusFactory = Callable[[str, StatusSpec], StatusSiteOutputs]
 
 EXTRA_SDKS = {
     "aws": ("pulumi_aws",),
-    "azure": ("pulumi_azure_native",),
+    "azure": ("pulumi_azure_native", "pulumiverse_acme", "azure"),
     "gcp": ("pulumi_gcp",),
     "acme": ("pulumiverse_acme",),
     "hetzner": ("pulumi_hcloud", "pulumiverse_acme"),

@@ -66,7 +66,8 @@ def test_azure_standby_is_served_by_front_door_with_the_acme_certificate(
     plan_services: PlanFn, tm: dict[str, Any]
 ) -> None:
     """Front Door holds the hostname with the team's own certificate: ACME DNS-01 through Azure DNS, a PFX secret in
-    the site's Key Vault, a Front Door secret at its latest version, read by the profile's own identity; the container
+    the site's Key Vault as a certificate object (imported by the deployer's own access policy), a Front Door secret
+    on its backing secret at its latest version, read by the profile's own identity; the container
     app has no custom domain and is reached by its own name; nothing waits for the hostname to resolve to Azure."""
     plan = plan_services([tm])
     app = plan.named("checkout-secondary-app", "azure-native:app:ContainerApp")
@@ -88,17 +89,25 @@ def test_azure_standby_is_served_by_front_door_with_the_acme_certificate(
         vault.inputs["location"] == tm["secondary"]["location"]
         and vault.inputs["properties"]["enableRbacAuthorization"] is False
     )
-    (policy,) = vault.inputs["properties"]["accessPolicies"]
-    assert policy["objectId"] == profile.outputs["identity"]["principalId"]
-    assert policy["permissions"] == {"secrets": ["get", "list"]}  # nothing else: no keys, no certificates
-    stored = plan.named("checkout-secondary-cert", "azure-native:keyvault:Secret")
-    assert stored.inputs["vaultName"] == vault.outputs["name"]
-    assert stored.inputs["properties"]["contentType"] == "application/x-pkcs12"
-    value = stored.inputs["properties"]["value"]  # a secret in the state, as the private key it holds
-    assert value == {**SECRET, "value": cert.outputs["certificateP12"]}
+    front_door, deployer = vault.inputs["properties"]["accessPolicies"]
+    assert front_door["objectId"] == profile.outputs["identity"]["principalId"]
+    assert front_door["permissions"] == {"secrets": ["get", "list"]}  # nothing else: no keys, no certificates
+    # The deployer imports the certificate through the data plane; no secret, no purge right.
+    assert deployer["objectId"] and deployer["objectId"] != front_door["objectId"]
+    assert deployer["permissions"] == {"certificates": ["import", "get", "list", "delete"]}
+    assert not plan.of_type("azure-native:keyvault:Secret")  # a certificate object, not a secret
+    stored = plan.named("checkout-secondary-cert", "pulumi-python:dynamic/bascule-azure:KeyVaultCertificate")
+    assert stored.inputs["vault_url"] == vault.outputs["properties"]["vaultUri"]
+    assert stored.inputs["certificate_name"] == "checkout-secondary"
+    assert stored.inputs["certificate_pem"] == cert.outputs["certificatePem"] + cert.outputs["issuerPem"]
+    assert stored.inputs["private_key_pem"] == {**SECRET, "value": cert.outputs["privateKeyPem"]}  # secret in state
+    assert "__provider" in stored.inputs and not stored.provider  # the dynamic provider, not azure-native
     front_secret = plan.named("checkout-secondary-cert", "azure-native:cdn:Secret")
+    # The certificate's backing secret (same name), so Front Door waits for the import.
     assert front_secret.inputs["parameters"] == {
-        "type": "CustomerCertificate", "secretSource": {"id": stored.id}, "useLatestVersion": True}  # fmt: skip
+        "type": "CustomerCertificate", "secretSource": {"id": f"{vault.id}/secrets/checkout-secondary"},
+        "useLatestVersion": True}  # fmt: skip
+    assert stored.urn in front_secret.dependencies
     domain = plan.named("checkout-secondary-afd", "azure-native:cdn:AFDCustomDomain")
     assert domain.inputs["hostName"] == "checkout.shop.example.eu"
     assert domain.inputs["tlsSettings"] == {

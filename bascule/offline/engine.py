@@ -384,6 +384,10 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
             out["nameServers"] = [f"ns{i}-01.azure-dns.com" for i in range(1, 5)]
         elif typ == "azure-native:cdn:AFDEndpoint":
             out["hostName"] = f"{name}-d4e5f6a7b8c9d0e1.z01.azurefd.net"
+        elif typ == "azure-native:keyvault:Vault":  # the data-plane URI Azure gives the vault, in its real shape
+            properties = dict(inputs.get("properties") or {})
+            properties["vaultUri"] = f"https://{out['name']}.vault.azure.net/"
+            out["properties"] = properties
     return out
 
 

@@ -9,8 +9,9 @@ most of the time, so the app never carries the hostname here.
 
 Front Door (Standard) carries it instead, with the team's own certificate ("bring your own certificate"), so no
 manual step remains. The certificate comes from Let's Encrypt by ACME DNS-01 in the service's zone
-(`components/acme.py`), so it is issued and renewed while the hostname points at the other site; the site stores it
-as a PFX secret in a Key Vault of its own; a Front Door secret refers to it at its latest version; the custom domain
+(`components/acme.py`), so it is issued and renewed while the hostname points at the other site; the site imports it
+as a certificate object into a Key Vault of its own (`keyvault_certificate.py`); a Front Door secret refers to its
+backing secret at its latest version; the custom domain
 uses that secret. A domain whose certificate's name matches it needs no `_dnsauth` TXT record: "As of September 2023,
 Azure Front Door supports BYOC-based domain ownership validation. Azure Front Door automatically approves domain
 ownership if the Certificate Name (CN) or Subject Alternative Name (SAN) of the provided certificate matches the custom
@@ -24,11 +25,12 @@ then 45 days before expiry the domain waits for a regenerated TXT token, a manua
 (https://learn.microsoft.com/azure/frontdoor/domain, "Renew Azure Front Door-managed certificates"). Here the
 hostname is always a CNAME to the Traffic Manager profile.
 
-Renewal: `pulumi up` renews the ACME certificate once fewer than `renew_days_before` days remain, which writes a new
-version of the Key Vault secret (an ARM PUT of a secret's value creates a new version); Front Door, set to the latest
-version, "can automatically detect and use the updated certificate" and "It takes up to 72 hours for the new version
-of the certificate/secret to be automatically deployed" (https://learn.microsoft.com/azure/frontdoor/domain, "Renew
-customer-managed TLS certificates"). `renew_days_before` (at least 30 by default) leaves that time many times over.
+Renewal: `pulumi up` renews the ACME certificate once fewer than `renew_days_before` days remain, which imports a new
+version of the Key Vault certificate (an import under an existing name makes a new version); Front Door, set to the
+latest version, "can automatically detect and use the updated certificate" and "It takes up to 72 hours for the new
+version of the certificate/secret to be automatically deployed" (https://learn.microsoft.com/azure/frontdoor/domain,
+"Renew customer-managed TLS certificates"). `renew_days_before` (at least 30 by default) leaves that time many times
+over.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import pulumi_azure_native as azure
 from bascule import facts
 from bascule.components.acme import issue_certificate
 from bascule.components.azure import service_tags
+from bascule.components.azure.keyvault_certificate import KeyVaultCertificate
 from bascule.components.azure.plugin import KEY_VAULT, AzureSiteSpec
 from bascule.components.base import (
     Site,
@@ -344,10 +347,17 @@ class AzureSite(Site):
         # Door"). Soft delete cannot be turned off; the shortest retention (7 days, the SDK's `>=7 and <=90`) keeps
         # a destroyed site's private key no longer than needed, and the vault is auto-named (`KEY_VAULT`), so a
         # site created again within those days gets a name of its own.
-        tenant = azure.authorization.get_client_config_output(
+        # The deployer (the identity azure-native runs as, `getClientConfig`) imports the certificate through Key
+        # Vault's data plane (`keyvault_certificate.py`), which ARM permissions do not reach: its own access-policy
+        # entry, Certificates Import (the SDK's "Requires certificates/import permission"), Get and List (reading
+        # it back on `refresh`) and Delete (the certificate leaving the program without its vault). No secret and
+        # no purge right: it writes no secret, and the vault's deletion, not the deployer, removes what it holds.
+        client = azure.authorization.get_client_config_output(
             opts=pulumi.InvokeOutputOptions(parent=child.parent, provider=child.provider)
-        ).tenant_id
+        )
+        tenant = client.tenant_id
         principal = profile.identity.apply(lambda i: i.principal_id if i else "")
+        certificates = azure.keyvault.CertificatePermissions
         vault = azure.keyvault.Vault(
             fit_name(f"{name}-kv", KEY_VAULT),
             resource_group_name=group,
@@ -358,44 +368,52 @@ class AzureSite(Site):
                 enable_rbac_authorization=False,
                 soft_delete_retention_in_days=7,
                 access_policies=[
+                    # Front Door reads the certificate's backing secret: "Under Secret permissions, select List and
+                    # Get" (https://learn.microsoft.com/azure/frontdoor/managed-identity, "Access policy").
                     azure.keyvault.AccessPolicyEntryArgs(
                         tenant_id=tenant,
                         object_id=principal,
                         permissions=azure.keyvault.PermissionsArgs(
                             secrets=[azure.keyvault.SecretPermissions.GET, azure.keyvault.SecretPermissions.LIST]
                         ),
-                    )
+                    ),
+                    azure.keyvault.AccessPolicyEntryArgs(
+                        tenant_id=tenant,
+                        object_id=client.object_id,
+                        permissions=azure.keyvault.PermissionsArgs(
+                            certificates=[certificates.IMPORT_, certificates.GET, certificates.LIST,
+                                          certificates.DELETE]
+                        ),
+                    ),
                 ],
             ),
             tags=tags,
             opts=child,
-        )
-        # A secret, not a Key Vault certificate object: Microsoft's page asks for the latter ("Certificates must be
-        # uploaded as a certificate object, rather than a secret", https://learn.microsoft.com/azure/frontdoor/domain),
-        # but Azure Resource Manager, and so azure-native, can create secrets and no certificate objects (its
-        # `keyvault` module has Vault, Secret, Key, AccessPolicy; https://github.com/pulumi/pulumi-azure-native/issues/3732
-        # turned to the classic provider for a certificate). What Front Door reads is a secret: its API takes
-        # `/providers/Microsoft.KeyVault/vaults/{vaultName}/secrets/{certificateName}` (the SDK's
-        # `CustomerCertificateParametersArgs.secret_source`; `az afd secret create --secret-source` the same), and a
-        # certificate object's PFX is served as a secret of content type `application/x-pkcs12`, the only type Front
-        # Door takes: "Your certificate must be uploaded to your key vault from a PFX file, which uses the
-        # `application/x-pkcs12` content type" (same page), "The secret contains an unsupported content type. The
-        # content type needs to be application/x-pkcs12" (Front Door's error, MicrosoftDocs/azure-docs#37893); a
-        # secret of that type "works when pulling them as secrets" (hashicorp/terraform-provider-azurerm#5468).
-        # Unverified against a live Front Door Standard profile: a refusal shows at the first `up`, when the Front
-        # Door secret below is created, never later. The PFX has no password (the ACME provider's default), as a
-        # certificate's own secret has, and an RSA key (`components/acme.py` KEY_TYPE). A renewal changes `value`,
-        # which Key Vault keeps as a new version of the same secret.
-        stored = azure.keyvault.Secret(
+        )  # fmt: skip
+        # A Key Vault certificate object, as Microsoft asks for Front Door ("Certificates must be uploaded as a
+        # certificate object, rather than a secret", https://learn.microsoft.com/azure/frontdoor/domain), imported
+        # from a 3DES PFX built from the ACME key and chain (`keyvault_certificate.py` says why not the ACME
+        # provider's own PFX). A renewal changes `certificate_pem`, and the import makes a new version.
+        # `deleted_with=vault`: the vault is the site's own and its deletion takes the certificate along, so
+        # `pulumi destroy` makes no data-plane call for it.
+        certificate_name = f"{args.service.name}-{args.role.value}"
+        stored = KeyVaultCertificate(
             f"{name}-cert",
-            resource_group_name=group,
-            vault_name=vault.name,
-            secret_name=f"{args.service.name}-{args.role.value}",
-            properties=azure.keyvault.SecretPropertiesArgs(
-                value=pulumi.Output.secret(issued.pkcs12_base64), content_type="application/x-pkcs12"
-            ),
-            opts=child,
+            vault_url=vault.properties.vault_uri,
+            certificate_name=certificate_name,
+            certificate_pem=issued.full_chain_pem,
+            private_key_pem=issued.private_key_pem,
+            opts=pulumi.ResourceOptions(
+                parent=child.parent, deleted_with=vault
+            ),  # its provider is its own: no `provider`
         )
+        # Front Door takes the certificate by its backing secret, "an addressable key and secret ... that have the
+        # same name" as the certificate (https://learn.microsoft.com/azure/key-vault/certificates/how-to-export-certificate),
+        # in the form `/providers/Microsoft.KeyVault/vaults/{vaultName}/secrets/{certificateName}` (the SDK's
+        # `CustomerCertificateParametersArgs.secret_source`), the Key Vault secret "representing the full certificate
+        # PFX" (https://learn.microsoft.com/dotnet/api/azure.resourcemanager.cdn.models.keyvaultcertificatesource.secretname).
+        # Named after the certificate resource's output, so the Front Door secret waits for the import.
+        secret_source = pulumi.Output.concat(vault.id, "/secrets/", stored.certificate_name)
         # `use_latest_version`: "If you select Latest, Azure Front Door will automatically update whenever the
         # certificate is rotated (renewed)" (https://learn.microsoft.com/azure/frontdoor/standard-premium/how-to-configure-https-custom-domain).
         return azure.cdn.Secret(
@@ -404,7 +422,7 @@ class AzureSite(Site):
             profile_name=profile.name,
             parameters=azure.cdn.CustomerCertificateParametersArgs(
                 type="CustomerCertificate",
-                secret_source=azure.cdn.ResourceReferenceArgs(id=stored.id),
+                secret_source=azure.cdn.ResourceReferenceArgs(id=secret_source),
                 use_latest_version=True,
             ),
             opts=child,
