@@ -5,6 +5,7 @@ one-line errors."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from bascule.audit.workloads import AuditInput, audit, render_text
 from bascule.components.data import plugin
 from bascule.components.data.backup import BACKUP_TYPE, JOB_PERMISSIONS, schedule
 from bascule.components.data.plugin import age_recipient_ok
-from bascule.facts import Cloud
+from bascule.facts import AUTONAME_SUFFIX, CONTAINER_APPS_JOB, NAME_LIMITS, Cloud
 from bascule.inventory.records import from_offline_run
 from bascule.spec import SpecError, parse_services
 from bascule.spec.data import BACKUP_ENV, BACKUP_OUTPUT, STANDBY_TYPE
@@ -82,6 +83,23 @@ def test_the_backup_job_runs_take_beside_the_standby_on_the_schedule(plan_servic
     server = plan.named("checkout-data-standby", "azure-native:dbforpostgresql:Server")
     (dsn,) = [s["value"] for s in config["secrets"] if s["name"] == "source-dsn"]
     assert f"@{server.outputs['fullyQualifiedDomainName']}:5432/postgres?sslmode=require" in str(dsn)
+
+
+def test_both_jobs_names_fit_azures_limit_for_the_longest_service_name(plan_services: PlanFn) -> None:
+    """A job is auto-named `<logical>-<suffix>` and Azure refuses job names over 32 characters (as it does Container
+    App names), so the logical names are cut to leave the suffix room; short ones are left as they were."""
+    services = data_services()
+    services[0]["name"] = name = "inventory-reconciliation-service"
+    assert len(name) == 32  # the longest a service name may be
+    limit = NAME_LIMITS[CONTAINER_APPS_JOB]
+    jobs = plan_services(services).of_type(CONTAINER_APPS_JOB)
+    assert len(jobs) == 2 and all("jobName" not in job.inputs for job in jobs)  # both auto-named
+    for job in jobs:
+        physical = f"{job.name}-{'a' * (AUTONAME_SUFFIX - 1)}"
+        assert len(physical) <= limit.max_length and re.fullmatch(limit.pattern, physical), physical
+    assert len({job.name for job in jobs}) == 2  # cut to the same prefix, told apart by a hash of the full name
+    short = {job.name for job in plan_services(data_services()).of_type(CONTAINER_APPS_JOB)}
+    assert short == {"checkout-data-backup-job", "checkout-data-sync"}
 
 
 @pytest.mark.parametrize(("hours", "cron"), [(1, "0 */1 * * *"), (6, "0 */6 * * *"), (24, "0 0 * * *")])

@@ -23,7 +23,8 @@ import pulumi_azure_native as azure
 import pulumi_random as random
 import pulumiverse_scaleway as scaleway
 
-from bascule.components.base import default_provider_allowed
+from bascule import facts
+from bascule.components.base import default_provider_allowed, fit_name
 from bascule.components.data.plugin import BackupSpec
 from bascule.facts import BACKUP_TAG, LEGAL_HOMES
 from bascule.spec import TAG_CRITICALITY, TAG_SERVICE, Criticality, ServiceSpec
@@ -154,9 +155,11 @@ class PostgresBackup(pulumi.ComponentResource):
             rules=[scaleway.iam.PolicyRuleArgs(project_ids=[project.id], permission_set_names=list(JOB_PERMISSIONS))],
             opts=on_scw,
         )  # fmt: skip
+        # Auto-named: `<service>-data-backup-job` and Pulumi's suffix must fit in a job name's 32 characters.
+        job_name = fit_name(f"{name}-job", facts.CONTAINER_APPS_JOB)
         key = scaleway.iam.ApiKey(
             f"{name}-writer", application_id=application.id, default_project_id=project.id,
-            description=f"Bascule: {service.name} backup job (Azure Container Apps job {name}-job)",
+            description=f"Bascule: {service.name} backup job (Azure Container Apps job {job_name})",
             opts=pulumi.ResourceOptions.merge(on_scw, pulumi.ResourceOptions(depends_on=[policy])),
         )  # fmt: skip
 
@@ -177,7 +180,7 @@ class PostgresBackup(pulumi.ComponentResource):
         # One execution at a time, none retried (the next is the retry), and each ends after half the interval, so
         # a dump that hangs never overlaps the next one.
         self.job = azure.app.Job(
-            f"{name}-job",
+            job_name,
             resource_group_name=beside.group,
             location=beside.location,
             environment_id=beside.environment_id,
