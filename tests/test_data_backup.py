@@ -5,6 +5,7 @@ one-line errors."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from bascule.audit.workloads import AuditInput, audit, render_text
 from bascule.components.data import plugin
-from bascule.components.data.backup import BACKUP_TYPE, JOB_PERMISSIONS, schedule
+from bascule.components.data.backup import BACKUP_TYPE, JOB_ACTIONS, JOB_PERMISSIONS, schedule
 from bascule.components.data.plugin import age_recipient_ok
 from bascule.facts import AUTONAME_SUFFIX, CONTAINER_APPS_JOB, NAME_LIMITS, Cloud
 from bascule.inventory.records import from_offline_run
@@ -51,6 +52,29 @@ def test_the_jobs_credentials_write_objects_in_the_backup_project_only(plan_serv
     assert JOB_PERMISSIONS == ("ObjectStorageObjectsWrite",)  # no Read, no Delete, no Buckets*, no FullAccess
     assert key.inputs["applicationId"] == application.id and key.inputs["defaultProjectId"] == project.id
     assert policy.urn in key.dependencies  # the key works from its first use
+
+
+def test_the_buckets_policy_narrows_the_job_to_uploads_and_keeps_the_listed_principals(plan_services: PlanFn) -> None:
+    """`ObjectStorageObjectsWrite` also grants PutObjectAcl, PutObjectLegalHold, PutObjectLockConfiguration: the policy
+    allows the job only `JOB_ACTIONS` under the service's prefix, and lists the deployer and readers (a bucket policy
+    refuses whoever it does not list)."""
+    plan = plan_services(data_services())
+    (bucket,) = plan.of_type("scaleway:object/bucket:Bucket")
+    (application,) = plan.of_type("scaleway:iam/application:Application")
+    (lock,) = plan.of_type("scaleway:object/bucketLockConfiguration:BucketLockConfiguration")
+    project = plan.named("checkout-data-backup-project", "scaleway:account/project:Project")
+    (policy,) = plan.of_type("scaleway:object/bucketPolicy:BucketPolicy")
+    name = bucket.outputs["name"]
+    assert policy.inputs["bucket"] == name and policy.inputs["projectId"] == project.id
+    assert policy.inputs["region"] == "fr-par" and lock.urn in policy.dependencies
+    document = json.loads(policy.inputs["policy"])
+    assert document["Version"] == "2023-04-17"
+    job, kept = document["Statement"]
+    assert job["Principal"] == {"SCW": f"application_id:{application.id}"} and job["Effect"] == "Allow"
+    assert job["Action"] == ["s3:PutObject", "s3:PutObjectRetention"] == list(JOB_ACTIONS)
+    assert job["Resource"] == [f"{name}/checkout/*"]
+    assert kept["Principal"] == {"SCW": ["user_id:11111111-1111-4111-8111-111111111111"]}
+    assert kept["Action"] == ["s3:*"] and kept["Resource"] == [name, f"{name}/*"]
 
 
 def test_the_backup_job_runs_take_beside_the_standby_on_the_schedule(plan_services: PlanFn) -> None:
@@ -163,6 +187,17 @@ def test_age_recipients_are_checked_as_bech32() -> None:
         ("bucket", "ab", "bucket: 'ab' is not a bucket name here"),
         ("image", "not an image", "image"),
         ("retain", 30, "retain: unknown field"),
+        ("keep_access", [], "keep_access"),
+        (
+            "keep_access",
+            ["project_id:11111111-1111-4111-8111-111111111111"],
+            "keep_access: 'project_id:11111111-1111-4111-8111-111111111111' is not a bucket policy principal",
+        ),
+        (
+            "keep_access",
+            ["user_id:11111111-1111-4111-8111-111111111111"] * 2,
+            "keep_access: a principal is listed twice",
+        ),
     ],
 )
 def test_impossible_backups_are_one_line_errors(field: str, value: Any, message: str) -> None:

@@ -6,7 +6,8 @@ Three layers, each stated at its resource below:
 - object lock (COMPLIANCE, `retention_days`) on every object: nobody, the bucket's owner included, deletes or
   overwrites a locked version before its retention ends. This is the guarantee; the others narrow who can try.
 - the job's credentials (an IAM application with only `ObjectStorageObjectsWrite`, in a Scaleway project holding
-  only this bucket): it can write new objects and cannot delete, list or read any.
+  only this bucket), narrowed by the bucket's policy to uploading under the service's prefix and setting retention:
+  it can write new objects and lengthen their locks, and cannot delete, list, read, publish or tag any.
 - encryption to the team's age key (`bascule backup take`): the job writes backups it cannot read; restoring needs
   the private key, which no cloud holds.
 
@@ -35,13 +36,27 @@ LOCK_MODE = "COMPLIANCE"
 """Compliance, not governance: in governance mode a user with the permission can shorten the retention and delete
 (https://www.scaleway.com/en/docs/object-storage/how-to/use-object-lock/, "Retention")."""
 JOB_PERMISSIONS = ("ObjectStorageObjectsWrite",)
-"""The job's whole IAM grant. Per Scaleway's mapping of S3 actions to permission sets
-(https://github.com/scaleway/docs-content, pages/object-storage/reference-content/s3-iam-permissions-equivalence.mdx)
-`ObjectStorageObjectsWrite` authorizes PutObject, the multipart upload calls (Create, UploadPart, Complete), and
-PutObjectRetention (which object lock lets lengthen, never shorten, in COMPLIANCE mode). DeleteObject and
-AbortMultipartUpload are `ObjectStorageObjectsDelete`'s, GetObject and ListObjects `ObjectStorageObjectsRead`'s, the
-bucket's lifecycle and versioning `ObjectStorageBucketsWrite`'s: none is granted. A PutObject on an existing key adds
-a version (the bucket is versioned) and leaves the locked one in place, so "overwrite" cannot destroy a backup."""
+"""The job's whole IAM grant, the narrowest set holding PutObject. Per Scaleway's mapping of S3 actions to
+permission sets (https://github.com/scaleway/docs-content,
+pages/object-storage/reference-content/s3-iam-permissions-equivalence.mdx) `ObjectStorageObjectsWrite` authorizes
+PutObject, the multipart upload calls (Create, UploadPart, Complete) and PutObjectRetention, but also PutObjectAcl
+(a `public-read` ACL would let anyone read the unencrypted manifests), PutObjectLegalHold (which the lifecycle then
+skips), PutObjectLockConfiguration, CopyObject and the tagging calls: `JOB_ACTIONS`, in the bucket's policy, takes
+those back. DeleteObject and AbortMultipartUpload are `ObjectStorageObjectsDelete`'s, GetObject and ListObjects
+`ObjectStorageObjectsRead`'s, the bucket's lifecycle and versioning `ObjectStorageBucketsWrite`'s: none is granted.
+A PutObject on an existing key adds a version (the bucket is versioned) and leaves the locked one in place, so
+"overwrite" cannot destroy a backup."""
+JOB_ACTIONS = ("s3:PutObject", "s3:PutObjectRetention")
+"""What the bucket's policy lets the job's application do, on `<bucket>/<service>/*` only: upload (the policy
+language lists no multipart action of its own) and set each object's retention, which `bascule backup take` sends
+with the object (it must send no ACL or tags: those need PutObjectAcl, PutObjectTagging). A bucket policy only
+narrows IAM: "only actions explicitly allowed by the bucket policy are
+permitted, if the principal is also allowed by an IAM policy"
+(https://www.scaleway.com/en/docs/object-storage/api-cli/bucket-policy/, versions). PutObjectRetention stays: the
+policy language's conditions (source IP, referer, time, prefix) cannot bound a retention date, so a leaked key can
+still lengthen locks (COMPLIANCE never lets anyone shorten them)."""
+POLICY_VERSION = "2023-04-17"
+"""The current bucket policy version; 2012-10-17 is deprecated (same page)."""
 
 
 def endpoint(backup: BackupSpec) -> str:
@@ -134,7 +149,7 @@ class PostgresBackup(pulumi.ComponentResource):
         )  # fmt: skip
         # The default retention, for any object written without one (the job sets its own on each, the same):
         # COMPLIANCE for `retention_days` (the `BucketLockConfiguration` resource needs `object_lock_enabled`).
-        scaleway.object.BucketLockConfiguration(
+        lock = scaleway.object.BucketLockConfiguration(
             f"{name}-lock", bucket=self.bucket.name, region=backup.region, project_id=project.id,
             rule=scaleway.object.BucketLockConfigurationRuleArgs(
                 default_retention=scaleway.object.BucketLockConfigurationRuleDefaultRetentionArgs(
@@ -151,7 +166,7 @@ class PostgresBackup(pulumi.ComponentResource):
         )  # fmt: skip
         policy = scaleway.iam.Policy(
             f"{name}-writer", name=f"bascule-{service.name}-backup-writer", application_id=application.id,
-            description="Write new backup objects; no read, list or delete",
+            description="Write new backup objects (the bucket's policy narrows it); no read, list or delete",
             rules=[scaleway.iam.PolicyRuleArgs(project_ids=[project.id], permission_set_names=list(JOB_PERMISSIONS))],
             opts=on_scw,
         )  # fmt: skip
@@ -161,6 +176,30 @@ class PostgresBackup(pulumi.ComponentResource):
             f"{name}-writer", application_id=application.id, default_project_id=project.id,
             description=f"Bascule: {service.name} backup job (Azure Container Apps job {job_name})",
             opts=pulumi.ResourceOptions.merge(on_scw, pulumi.ResourceOptions(depends_on=[policy])),
+        )  # fmt: skip
+
+        # The bucket's policy takes back what `ObjectStorageObjectsWrite` grants beyond uploading (`JOB_ACTIONS`). A
+        # policy refuses every principal it does not list ("All actions that are not explicitly allowed are denied"),
+        # the deployer included: `keep_access` names who keeps their IAM rights (`s3:*` here, still bounded by IAM),
+        # or Pulumi could no longer read the bucket it manages. The organization's owner can always put and delete
+        # a bucket policy, which is the way back from a wrong `keep_access`
+        # (https://www.scaleway.com/en/docs/object-storage/api-cli/bucket-policy/, "Important" and Principal). The
+        # principal's form is the SDK's own example (`application_id:{app.id}`, `scaleway.object.BucketPolicy`);
+        # `project_id` is set as on every child of a bucket outside the default project (same SDK page). Put after the
+        # lock configuration, so a wrong `keep_access` never stops the lock from being set.
+        scaleway.object.BucketPolicy(
+            f"{name}-policy", bucket=self.bucket.name, region=backup.region, project_id=project.id,
+            policy=pulumi.Output.json_dumps({"Version": POLICY_VERSION, "Id": f"bascule-{service.name}-backups",
+                "Statement": [
+                    {"Sid": "backup job: upload and set retention", "Effect": "Allow",
+                     "Principal": {"SCW": application.id.apply(lambda i: f"application_id:{i}")},
+                     "Action": list(JOB_ACTIONS),
+                     "Resource": [pulumi.Output.concat(self.bucket.name, f"/{service.name}/*")]},
+                    {"Sid": "deployer and readers keep their IAM rights", "Effect": "Allow",
+                     "Principal": {"SCW": list(backup.keep_access)}, "Action": ["s3:*"],
+                     "Resource": [self.bucket.name, pulumi.Output.concat(self.bucket.name, "/*")]},
+                ]}),
+            opts=pulumi.ResourceOptions.merge(on_scw, pulumi.ResourceOptions(depends_on=[lock])),
         )  # fmt: skip
 
         secrets: dict[str, pulumi.Input[str]] = {"source-dsn": source_dsn, "store-access-key": key.access_key,
