@@ -9,6 +9,7 @@ import json
 import re
 from typing import Any
 
+import pulumiverse_scaleway as scaleway
 import pytest
 
 from bascule.audit.workloads import AuditInput, audit, render_text
@@ -51,7 +52,23 @@ def test_the_jobs_credentials_write_objects_in_the_backup_project_only(plan_serv
     assert policy.inputs["rules"] == [{"projectIds": [project.id], "permissionSetNames": ["ObjectStorageObjectsWrite"]}]
     assert JOB_PERMISSIONS == ("ObjectStorageObjectsWrite",)  # no Read, no Delete, no Buckets*, no FullAccess
     assert key.inputs["applicationId"] == application.id and key.inputs["defaultProjectId"] == project.id
-    assert policy.urn in key.dependencies  # the key works from its first use
+    # Created after its policy; Scaleway may take up to 5 minutes to apply it, so a first run right after `up` can fail.
+    assert policy.urn in key.dependencies
+
+
+def test_the_locked_bucket_and_its_lock_are_protected(plan_services: PlanFn, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replacement could never delete the old bucket while it holds locked versions: Pulumi must refuse it."""
+    protected: dict[str, bool] = {}
+    for cls in (scaleway.object.Bucket, scaleway.object.BucketLockConfiguration, scaleway.object.BucketPolicy):
+
+        def record(self: Any, *args: Any, __init: Any = cls.__init__, **kwargs: Any) -> None:
+            opts = kwargs.get("opts")
+            protected[type(self).__name__] = bool(opts and opts.protect)
+            __init(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", record)
+    plan_services(data_services())
+    assert protected == {"Bucket": True, "BucketLockConfiguration": True, "BucketPolicy": False}
 
 
 def test_the_buckets_policy_narrows_the_job_to_uploads_and_keeps_the_listed_principals(plan_services: PlanFn) -> None:

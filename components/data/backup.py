@@ -116,17 +116,25 @@ class PostgresBackup(pulumi.ComponentResource):
         bucket_name: pulumi.Input[str] = backup.bucket or suffix.hex.apply(
             lambda h: f"bascule-{service.name}-backups-{h}"[:63]
         )
-        # Object lock can only be enabled when the bucket is created, and it turns versioning on for good
-        # ("Setting object lock can only be achieved upon the creation of a bucket. In addition, versioning is
-        # automatically enabled on the bucket and cannot be disabled":
-        # https://www.scaleway.com/en/docs/object-storage/api-cli/object-lock/), so both are set here.
+        # Object lock is set at creation here, so no object is ever written unlocked; it turns versioning on for good
+        # ("versioning is automatically enabled on the bucket and cannot be disabled":
+        # https://www.scaleway.com/en/docs/object-storage/api-cli/object-lock/). Scaleway now also allows enabling
+        # it on an existing bucket (https://www.scaleway.com/en/docs/object-storage/how-to/use-object-lock/).
         # Lifecycle: a version past its lock expires (becomes noncurrent) a day after the lock ends and is deleted a
         # day later; the lifecycle engine skips locked objects ("objects that are locked ... are ignored by the
         # lifecycle engine", same page, limitations), so no rule can cut a retention short. Expiration on a
         # versioned bucket only makes the current version noncurrent, hence the noncurrent rule
         # (https://www.scaleway.com/en/docs/object-storage/api-cli/lifecycle-rules-api/). Multipart uploads the
         # job started and never completed are aborted by the store after a day: the job cannot abort them itself
-        # (AbortMultipartUpload is ObjectStorageObjectsDelete's).
+        # (AbortMultipartUpload is ObjectStorageObjectsDelete's). The delete marker an expiration leaves stays: S3's
+        # `ExpiredObjectDeleteMarker` would remove it, but Scaleway's lifecycle page does not list it, so it is not
+        # relied on (a marker holds no data; docs/data.md says they accumulate, one per backup object).
+        # Protected, with its lock configuration: `name`, `region` and `object_lock_enabled` force a replacement, and
+        # the old bucket cannot go while it holds a locked version (S3 deletes only empty buckets, and in COMPLIANCE
+        # "an object version cannot be overwritten or deleted for the duration of the retention period", object-lock
+        # page above), so an unprotected replacement would leave the stack stuck half-way; protected, Pulumi
+        # refuses the replacement (and `destroy`) before touching anything.
+        keep = pulumi.ResourceOptions.merge(on_scw, pulumi.ResourceOptions(protect=True))
         self.bucket = scaleway.object.Bucket(
             f"{name}-bucket",
             name=bucket_name,
@@ -145,7 +153,7 @@ class PostgresBackup(pulumi.ComponentResource):
                     id="bascule-abort-incomplete-uploads", enabled=True, abort_incomplete_multipart_upload_days=1),
             ],
             tags=tags,
-            opts=on_scw,
+            opts=keep,
         )  # fmt: skip
         # The default retention, for any object written without one (the job sets its own on each, the same):
         # COMPLIANCE for `retention_days` (the `BucketLockConfiguration` resource needs `object_lock_enabled`).
@@ -154,7 +162,7 @@ class PostgresBackup(pulumi.ComponentResource):
             rule=scaleway.object.BucketLockConfigurationRuleArgs(
                 default_retention=scaleway.object.BucketLockConfigurationRuleDefaultRetentionArgs(
                     mode=LOCK_MODE, days=backup.retention_days)),
-            opts=on_scw,
+            opts=keep,
         )  # fmt: skip
 
         # The job's identity: an IAM application (no console login), a policy on the backup project only, and an
