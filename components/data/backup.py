@@ -104,10 +104,11 @@ class PostgresBackup(pulumi.ComponentResource):
         tags = {TAG_SERVICE: service.name, TAG_CRITICALITY: Criticality(service.criticality).value,
                 BACKUP_TAG[0]: BACKUP_TAG[1]}  # fmt: skip
 
-        # A project of its own: the S3 API takes no project parameter, an API key acts on the buckets of its
-        # preferred project ("This applies to all actions on Object Storage buckets",
-        # https://www.scaleway.com/en/docs/iam/api-cli/using-api-key-object-storage/), and an IAM rule is scoped
-        # to projects, not buckets. One project per service's backups makes the job's grant reach this bucket only.
+        # A project of its own: an IAM rule is scoped to projects, not buckets, so one project per service's backups
+        # makes the job's grant (whose rule names only this project) reach this bucket only. The key's preferred
+        # project is where its S3 calls land by default ("This API key will always use this Project when carrying
+        # out Object Storage actions via any API/CLI", https://www.scaleway.com/en/docs/iam/api-cli/using-api-key-object-storage/);
+        # an access key suffixed `@<project-id>` could target another project, where the rule grants nothing.
         project = scaleway.account.Project(
             f"{name}-project", name=f"bascule-{service.name}-backups",
             description=f"Bascule: {service.name} database backups (object lock, write-only job)", opts=on_scw,
