@@ -36,25 +36,24 @@ LOCK_MODE = "COMPLIANCE"
 """Compliance, not governance: in governance mode a user with the permission can shorten the retention and delete
 (https://www.scaleway.com/en/docs/object-storage/how-to/use-object-lock/, "Retention")."""
 JOB_PERMISSIONS = ("ObjectStorageObjectsWrite",)
-"""The job's whole IAM grant, the narrowest set holding PutObject. Per Scaleway's mapping of S3 actions to
-permission sets (https://github.com/scaleway/docs-content,
+"""The job's whole IAM grant, the narrowest set holding PutObject. Per Scaleway's mapping of S3 actions to permission
+sets (https://github.com/scaleway/docs-content,
 pages/object-storage/reference-content/s3-iam-permissions-equivalence.mdx) `ObjectStorageObjectsWrite` authorizes
-PutObject, the multipart upload calls (Create, UploadPart, Complete) and PutObjectRetention, but also PutObjectAcl
-(a `public-read` ACL would let anyone read the unencrypted manifests), PutObjectLegalHold (which the lifecycle then
-skips), PutObjectLockConfiguration, CopyObject and the tagging calls: `JOB_ACTIONS`, in the bucket's policy, takes
-those back. DeleteObject and AbortMultipartUpload are `ObjectStorageObjectsDelete`'s, GetObject and ListObjects
-`ObjectStorageObjectsRead`'s, the bucket's lifecycle and versioning `ObjectStorageBucketsWrite`'s: none is granted.
-A PutObject on an existing key adds a version (the bucket is versioned) and leaves the locked one in place, so
-"overwrite" cannot destroy a backup."""
+PutObject, the multipart upload calls (Create, UploadPart, Complete) and PutObjectRetention, but also PutObjectAcl (a
+`public-read` ACL would let anyone read the unencrypted manifests), PutObjectLegalHold (which the lifecycle then
+skips), PutObjectLockConfiguration and the tagging calls (and CopyObject, harmless here: a copy is one more locked
+object): `JOB_ACTIONS`, in the bucket's policy, takes those back. DeleteObject and AbortMultipartUpload are
+`ObjectStorageObjectsDelete`'s, GetObject and ListObjects `ObjectStorageObjectsRead`'s, the bucket's lifecycle and
+versioning `ObjectStorageBucketsWrite`'s: none is granted. A PutObject on an existing key adds a version (the bucket
+is versioned) and leaves the locked one in place, so "overwrite" cannot destroy a backup."""
 JOB_ACTIONS = ("s3:PutObject", "s3:PutObjectRetention")
 """What the bucket's policy lets the job's application do, on `<bucket>/<service>/*` only: upload (the policy
 language lists no multipart action of its own) and set each object's retention, which `bascule backup take` sends
 with the object (it must send no ACL or tags: those need PutObjectAcl, PutObjectTagging). A bucket policy only
-narrows IAM: "only actions explicitly allowed by the bucket policy are
-permitted, if the principal is also allowed by an IAM policy"
-(https://www.scaleway.com/en/docs/object-storage/api-cli/bucket-policy/, versions). PutObjectRetention stays: the
-policy language's conditions (source IP, referer, time, prefix) cannot bound a retention date, so a leaked key can
-still lengthen locks (COMPLIANCE never lets anyone shorten them)."""
+narrows IAM: "only actions explicitly allowed by the bucket policy are permitted, if the principal is also allowed by
+an IAM policy" (https://www.scaleway.com/en/docs/object-storage/api-cli/bucket-policy/, versions). PutObjectRetention
+stays: the policy language's conditions (source IP, referer, time, prefix) cannot bound a retention date, so a leaked
+key can still lengthen locks (COMPLIANCE never lets anyone shorten them)."""
 POLICY_VERSION = "2023-04-17"
 """The current bucket policy version; 2012-10-17 is deprecated (same page)."""
 
