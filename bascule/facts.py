@@ -343,6 +343,11 @@ AZURE_NATIVE_2_TYPES = AZURE_NATIVE_2_DATABASE_TYPES | {"azure-native:cache:Redi
 CONTAINER_APP = "azure-native:app:ContainerApp"
 """Named `<service>-<role>` explicitly: lowercase letters, digits and '-', starting with a letter, ending with a
 letter or digit, and no '--' (Azure's resource naming rules for Microsoft.App/containerApps)."""
+CONTAINER_APPS_JOB = "azure-native:app:Job"
+"""Auto-named (`<logical name>-<suffix>`) and held to the Container App rule: "the validation on the name in the RP
+is also the same for Apps and Jobs" (Azure/azure-cli-extensions#5956); an auto-named job over it fails with
+"ContainerAppInvalidName ... The length must be between 2 and 32 characters inclusive"
+(DefangLabs/pulumi-defang#543)."""
 
 # --- Data stores: the SITE_TYPES that keep a workload's data at rest (where its data lives) -----------
 DATABASE_TYPES = frozenset(
@@ -472,6 +477,9 @@ NAME_LIMITS: dict[str, NameLimit] = {
     CONTAINER_APP: NameLimit(
         32, r"^[a-z](?!.*--)[a-z0-9-]*[a-z0-9]$", "containerAppName",
         "https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/resource-name-rules",
+    ),
+    CONTAINER_APPS_JOB: NameLimit(
+        32, r"^[a-z](?!.*--)[a-z0-9-]*[a-z0-9]$", "jobName", "https://github.com/Azure/azure-cli-extensions/issues/5956"
     ),
     "gcp:cloudrunv2/service:Service": NameLimit(
         49, _GCP_NAME, "name", "https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services"

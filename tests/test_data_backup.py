@@ -5,15 +5,18 @@ one-line errors."""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
+import pulumiverse_scaleway as scaleway
 import pytest
 
 from bascule.audit.workloads import AuditInput, audit, render_text
 from bascule.components.data import plugin
-from bascule.components.data.backup import BACKUP_TYPE, JOB_PERMISSIONS, schedule
+from bascule.components.data.backup import BACKUP_TYPE, JOB_ACTIONS, JOB_PERMISSIONS, schedule
 from bascule.components.data.plugin import age_recipient_ok
-from bascule.facts import Cloud
+from bascule.facts import AUTONAME_SUFFIX, CONTAINER_APPS_JOB, NAME_LIMITS, Cloud
 from bascule.inventory.records import from_offline_run
 from bascule.spec import SpecError, parse_services
 from bascule.spec.data import BACKUP_ENV, BACKUP_OUTPUT, STANDBY_TYPE
@@ -49,7 +52,46 @@ def test_the_jobs_credentials_write_objects_in_the_backup_project_only(plan_serv
     assert policy.inputs["rules"] == [{"projectIds": [project.id], "permissionSetNames": ["ObjectStorageObjectsWrite"]}]
     assert JOB_PERMISSIONS == ("ObjectStorageObjectsWrite",)  # no Read, no Delete, no Buckets*, no FullAccess
     assert key.inputs["applicationId"] == application.id and key.inputs["defaultProjectId"] == project.id
-    assert policy.urn in key.dependencies  # the key works from its first use
+    # Created after its policy; Scaleway may take up to 5 minutes to apply it, so a first run right after `up` can fail.
+    assert policy.urn in key.dependencies
+
+
+def test_the_locked_bucket_and_its_lock_are_protected(plan_services: PlanFn, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replacement could never delete the old bucket while it holds locked versions: Pulumi must refuse it."""
+    protected: dict[str, bool] = {}
+    for cls in (scaleway.object.Bucket, scaleway.object.BucketLockConfiguration, scaleway.object.BucketPolicy):
+
+        def record(self: Any, *args: Any, __init: Any = cls.__init__, **kwargs: Any) -> None:
+            opts = kwargs.get("opts")
+            protected[type(self).__name__] = bool(opts and opts.protect)
+            __init(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", record)
+    plan_services(data_services())
+    assert protected == {"Bucket": True, "BucketLockConfiguration": True, "BucketPolicy": False}
+
+
+def test_the_buckets_policy_narrows_the_job_to_uploads_and_keeps_the_listed_principals(plan_services: PlanFn) -> None:
+    """`ObjectStorageObjectsWrite` also grants PutObjectAcl, PutObjectLegalHold, PutObjectLockConfiguration: the policy
+    allows the job only `JOB_ACTIONS` under the service's prefix, and lists the deployer and readers (a bucket policy
+    refuses whoever it does not list)."""
+    plan = plan_services(data_services())
+    (bucket,) = plan.of_type("scaleway:object/bucket:Bucket")
+    (application,) = plan.of_type("scaleway:iam/application:Application")
+    (lock,) = plan.of_type("scaleway:object/bucketLockConfiguration:BucketLockConfiguration")
+    project = plan.named("checkout-data-backup-project", "scaleway:account/project:Project")
+    (policy,) = plan.of_type("scaleway:object/bucketPolicy:BucketPolicy")
+    name = bucket.outputs["name"]
+    assert policy.inputs["bucket"] == name and policy.inputs["projectId"] == project.id
+    assert policy.inputs["region"] == "fr-par" and lock.urn in policy.dependencies
+    document = json.loads(policy.inputs["policy"])
+    assert document["Version"] == "2023-04-17"
+    job, kept = document["Statement"]
+    assert job["Principal"] == {"SCW": f"application_id:{application.id}"} and job["Effect"] == "Allow"
+    assert job["Action"] == ["s3:PutObject", "s3:PutObjectRetention"] == list(JOB_ACTIONS)
+    assert job["Resource"] == [f"{name}/checkout/*"]
+    assert kept["Principal"] == {"SCW": ["user_id:11111111-1111-4111-8111-111111111111"]}
+    assert kept["Action"] == ["s3:*"] and kept["Resource"] == [name, f"{name}/*"]
 
 
 def test_the_backup_job_runs_take_beside_the_standby_on_the_schedule(plan_services: PlanFn) -> None:
@@ -82,6 +124,23 @@ def test_the_backup_job_runs_take_beside_the_standby_on_the_schedule(plan_servic
     server = plan.named("checkout-data-standby", "azure-native:dbforpostgresql:Server")
     (dsn,) = [s["value"] for s in config["secrets"] if s["name"] == "source-dsn"]
     assert f"@{server.outputs['fullyQualifiedDomainName']}:5432/postgres?sslmode=require" in str(dsn)
+
+
+def test_both_jobs_names_fit_azures_limit_for_the_longest_service_name(plan_services: PlanFn) -> None:
+    """A job is auto-named `<logical>-<suffix>` and Azure refuses job names over 32 characters (as it does Container
+    App names), so the logical names are cut to leave the suffix room; short ones are left as they were."""
+    services = data_services()
+    services[0]["name"] = name = "inventory-reconciliation-service"
+    assert len(name) == 32  # the longest a service name may be
+    limit = NAME_LIMITS[CONTAINER_APPS_JOB]
+    jobs = plan_services(services).of_type(CONTAINER_APPS_JOB)
+    assert len(jobs) == 2 and all("jobName" not in job.inputs for job in jobs)  # both auto-named
+    for job in jobs:
+        physical = f"{job.name}-{'a' * (AUTONAME_SUFFIX - 1)}"
+        assert len(physical) <= limit.max_length and re.fullmatch(limit.pattern, physical), physical
+    assert len({job.name for job in jobs}) == 2  # cut to the same prefix, told apart by a hash of the full name
+    short = {job.name for job in plan_services(data_services()).of_type(CONTAINER_APPS_JOB)}
+    assert short == {"checkout-data-backup-job", "checkout-data-sync"}
 
 
 @pytest.mark.parametrize(("hours", "cron"), [(1, "0 */1 * * *"), (6, "0 */6 * * *"), (24, "0 0 * * *")])
@@ -145,6 +204,17 @@ def test_age_recipients_are_checked_as_bech32() -> None:
         ("bucket", "ab", "bucket: 'ab' is not a bucket name here"),
         ("image", "not an image", "image"),
         ("retain", 30, "retain: unknown field"),
+        ("keep_access", [], "keep_access"),
+        (
+            "keep_access",
+            ["project_id:11111111-1111-4111-8111-111111111111"],
+            "keep_access: 'project_id:11111111-1111-4111-8111-111111111111' is not a bucket policy principal",
+        ),
+        (
+            "keep_access",
+            ["user_id:11111111-1111-4111-8111-111111111111"] * 2,
+            "keep_access: a principal is listed twice",
+        ),
     ],
 )
 def test_impossible_backups_are_one_line_errors(field: str, value: Any, message: str) -> None:

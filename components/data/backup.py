@@ -6,7 +6,8 @@ Three layers, each stated at its resource below:
 - object lock (COMPLIANCE, `retention_days`) on every object: nobody, the bucket's owner included, deletes or
   overwrites a locked version before its retention ends. This is the guarantee; the others narrow who can try.
 - the job's credentials (an IAM application with only `ObjectStorageObjectsWrite`, in a Scaleway project holding
-  only this bucket): it can write new objects and cannot delete, list or read any.
+  only this bucket), narrowed by the bucket's policy to uploading under the service's prefix and setting retention:
+  it can write new objects and lengthen their locks, and cannot delete, list, read, publish or tag any.
 - encryption to the team's age key (`bascule backup take`): the job writes backups it cannot read; restoring needs
   the private key, which no cloud holds.
 
@@ -23,7 +24,8 @@ import pulumi_azure_native as azure
 import pulumi_random as random
 import pulumiverse_scaleway as scaleway
 
-from bascule.components.base import default_provider_allowed
+from bascule import facts
+from bascule.components.base import default_provider_allowed, fit_name
 from bascule.components.data.plugin import BackupSpec
 from bascule.facts import BACKUP_TAG, LEGAL_HOMES
 from bascule.spec import TAG_CRITICALITY, TAG_SERVICE, Criticality, ServiceSpec
@@ -34,13 +36,26 @@ LOCK_MODE = "COMPLIANCE"
 """Compliance, not governance: in governance mode a user with the permission can shorten the retention and delete
 (https://www.scaleway.com/en/docs/object-storage/how-to/use-object-lock/, "Retention")."""
 JOB_PERMISSIONS = ("ObjectStorageObjectsWrite",)
-"""The job's whole IAM grant. Per Scaleway's mapping of S3 actions to permission sets
-(https://github.com/scaleway/docs-content, pages/object-storage/reference-content/s3-iam-permissions-equivalence.mdx)
-`ObjectStorageObjectsWrite` authorizes PutObject, the multipart upload calls (Create, UploadPart, Complete), and
-PutObjectRetention (which object lock lets lengthen, never shorten, in COMPLIANCE mode). DeleteObject and
-AbortMultipartUpload are `ObjectStorageObjectsDelete`'s, GetObject and ListObjects `ObjectStorageObjectsRead`'s, the
-bucket's lifecycle and versioning `ObjectStorageBucketsWrite`'s: none is granted. A PutObject on an existing key adds
-a version (the bucket is versioned) and leaves the locked one in place, so "overwrite" cannot destroy a backup."""
+"""The job's whole IAM grant, the narrowest set holding PutObject. Per Scaleway's mapping of S3 actions to permission
+sets (https://github.com/scaleway/docs-content,
+pages/object-storage/reference-content/s3-iam-permissions-equivalence.mdx) `ObjectStorageObjectsWrite` authorizes
+PutObject, the multipart upload calls (Create, UploadPart, Complete) and PutObjectRetention, but also PutObjectAcl (a
+`public-read` ACL would let anyone read the unencrypted manifests), PutObjectLegalHold (which the lifecycle then
+skips), PutObjectLockConfiguration and the tagging calls (and CopyObject, harmless here: a copy is one more locked
+object): `JOB_ACTIONS`, in the bucket's policy, takes those back. DeleteObject and AbortMultipartUpload are
+`ObjectStorageObjectsDelete`'s, GetObject and ListObjects `ObjectStorageObjectsRead`'s, the bucket's lifecycle and
+versioning `ObjectStorageBucketsWrite`'s: none is granted. A PutObject on an existing key adds a version (the bucket
+is versioned) and leaves the locked one in place, so "overwrite" cannot destroy a backup."""
+JOB_ACTIONS = ("s3:PutObject", "s3:PutObjectRetention")
+"""What the bucket's policy lets the job's application do, on `<bucket>/<service>/*` only: upload (the policy
+language lists no multipart action of its own) and set each object's retention, which `bascule backup take` sends
+with the object (it must send no ACL or tags: those need PutObjectAcl, PutObjectTagging). A bucket policy only
+narrows IAM: "only actions explicitly allowed by the bucket policy are permitted, if the principal is also allowed by
+an IAM policy" (https://www.scaleway.com/en/docs/object-storage/api-cli/bucket-policy/, versions). PutObjectRetention
+stays: the policy language's conditions (source IP, referer, time, prefix) cannot bound a retention date, so a leaked
+key can still lengthen locks (COMPLIANCE never lets anyone shorten them)."""
+POLICY_VERSION = "2023-04-17"
+"""The current bucket policy version; 2012-10-17 is deprecated (same page)."""
 
 
 def endpoint(backup: BackupSpec) -> str:
@@ -88,10 +103,11 @@ class PostgresBackup(pulumi.ComponentResource):
         tags = {TAG_SERVICE: service.name, TAG_CRITICALITY: Criticality(service.criticality).value,
                 BACKUP_TAG[0]: BACKUP_TAG[1]}  # fmt: skip
 
-        # A project of its own: the S3 API takes no project parameter, an API key acts on the buckets of its
-        # preferred project ("This applies to all actions on Object Storage buckets",
-        # https://www.scaleway.com/en/docs/iam/api-cli/using-api-key-object-storage/), and an IAM rule is scoped
-        # to projects, not buckets. One project per service's backups makes the job's grant reach this bucket only.
+        # A project of its own: an IAM rule is scoped to projects, not buckets, so one project per service's backups
+        # makes the job's grant (whose rule names only this project) reach this bucket only. The key's preferred
+        # project is where its S3 calls land by default ("This API key will always use this Project when carrying
+        # out Object Storage actions via any API/CLI", https://www.scaleway.com/en/docs/iam/api-cli/using-api-key-object-storage/);
+        # an access key suffixed `@<project-id>` could target another project, where the rule grants nothing.
         project = scaleway.account.Project(
             f"{name}-project", name=f"bascule-{service.name}-backups",
             description=f"Bascule: {service.name} database backups (object lock, write-only job)", opts=on_scw,
@@ -100,17 +116,25 @@ class PostgresBackup(pulumi.ComponentResource):
         bucket_name: pulumi.Input[str] = backup.bucket or suffix.hex.apply(
             lambda h: f"bascule-{service.name}-backups-{h}"[:63]
         )
-        # Object lock can only be enabled when the bucket is created, and it turns versioning on for good
-        # ("Setting object lock can only be achieved upon the creation of a bucket. In addition, versioning is
-        # automatically enabled on the bucket and cannot be disabled":
-        # https://www.scaleway.com/en/docs/object-storage/api-cli/object-lock/), so both are set here.
+        # Object lock is set at creation here, so no object is ever written unlocked; it turns versioning on for good
+        # ("versioning is automatically enabled on the bucket and cannot be disabled":
+        # https://www.scaleway.com/en/docs/object-storage/api-cli/object-lock/). Scaleway now also allows enabling
+        # it on an existing bucket (https://www.scaleway.com/en/docs/object-storage/how-to/use-object-lock/).
         # Lifecycle: a version past its lock expires (becomes noncurrent) a day after the lock ends and is deleted a
         # day later; the lifecycle engine skips locked objects ("objects that are locked ... are ignored by the
         # lifecycle engine", same page, limitations), so no rule can cut a retention short. Expiration on a
         # versioned bucket only makes the current version noncurrent, hence the noncurrent rule
         # (https://www.scaleway.com/en/docs/object-storage/api-cli/lifecycle-rules-api/). Multipart uploads the
         # job started and never completed are aborted by the store after a day: the job cannot abort them itself
-        # (AbortMultipartUpload is ObjectStorageObjectsDelete's).
+        # (AbortMultipartUpload is ObjectStorageObjectsDelete's). The delete marker an expiration leaves stays: S3's
+        # `ExpiredObjectDeleteMarker` would remove it, but Scaleway's lifecycle page does not list it, so it is not
+        # relied on (a marker holds no data; docs/data.md says they accumulate, one per backup object).
+        # Protected, with its lock configuration: `name`, `region` and `object_lock_enabled` force a replacement, and
+        # the old bucket cannot go while it holds a locked version (S3 deletes only empty buckets, and in COMPLIANCE
+        # "an object version cannot be overwritten or deleted for the duration of the retention period", object-lock
+        # page above), so an unprotected replacement would leave the stack stuck half-way; protected, Pulumi
+        # refuses the replacement (and `destroy`) before touching anything.
+        keep = pulumi.ResourceOptions.merge(on_scw, pulumi.ResourceOptions(protect=True))
         self.bucket = scaleway.object.Bucket(
             f"{name}-bucket",
             name=bucket_name,
@@ -129,16 +153,16 @@ class PostgresBackup(pulumi.ComponentResource):
                     id="bascule-abort-incomplete-uploads", enabled=True, abort_incomplete_multipart_upload_days=1),
             ],
             tags=tags,
-            opts=on_scw,
+            opts=keep,
         )  # fmt: skip
         # The default retention, for any object written without one (the job sets its own on each, the same):
         # COMPLIANCE for `retention_days` (the `BucketLockConfiguration` resource needs `object_lock_enabled`).
-        scaleway.object.BucketLockConfiguration(
+        lock = scaleway.object.BucketLockConfiguration(
             f"{name}-lock", bucket=self.bucket.name, region=backup.region, project_id=project.id,
             rule=scaleway.object.BucketLockConfigurationRuleArgs(
                 default_retention=scaleway.object.BucketLockConfigurationRuleDefaultRetentionArgs(
                     mode=LOCK_MODE, days=backup.retention_days)),
-            opts=on_scw,
+            opts=keep,
         )  # fmt: skip
 
         # The job's identity: an IAM application (no console login), a policy on the backup project only, and an
@@ -150,14 +174,40 @@ class PostgresBackup(pulumi.ComponentResource):
         )  # fmt: skip
         policy = scaleway.iam.Policy(
             f"{name}-writer", name=f"bascule-{service.name}-backup-writer", application_id=application.id,
-            description="Write new backup objects; no read, list or delete",
+            description="Write new backup objects (the bucket's policy narrows it); no read, list or delete",
             rules=[scaleway.iam.PolicyRuleArgs(project_ids=[project.id], permission_set_names=list(JOB_PERMISSIONS))],
             opts=on_scw,
         )  # fmt: skip
+        # Auto-named: `<service>-data-backup-job` and Pulumi's suffix must fit in a job name's 32 characters.
+        job_name = fit_name(f"{name}-job", facts.CONTAINER_APPS_JOB)
         key = scaleway.iam.ApiKey(
             f"{name}-writer", application_id=application.id, default_project_id=project.id,
-            description=f"Bascule: {service.name} backup job (Azure Container Apps job {name}-job)",
+            description=f"Bascule: {service.name} backup job (Azure Container Apps job {job_name})",
             opts=pulumi.ResourceOptions.merge(on_scw, pulumi.ResourceOptions(depends_on=[policy])),
+        )  # fmt: skip
+
+        # The bucket's policy takes back what `ObjectStorageObjectsWrite` grants beyond uploading (`JOB_ACTIONS`). A
+        # policy refuses every principal it does not list ("All actions that are not explicitly allowed are denied"),
+        # the deployer included: `keep_access` names who keeps their IAM rights (`s3:*` here, still bounded by IAM),
+        # or Pulumi could no longer read the bucket it manages. The organization's owner can always put and delete
+        # a bucket policy, which is the way back from a wrong `keep_access`
+        # (https://www.scaleway.com/en/docs/object-storage/api-cli/bucket-policy/, "Important" and Principal). The
+        # principal's form is the SDK's own example (`application_id:{app.id}`, `scaleway.object.BucketPolicy`);
+        # `project_id` is set as on every child of a bucket outside the default project (same SDK page). Put after the
+        # lock configuration, so a wrong `keep_access` never stops the lock from being set.
+        scaleway.object.BucketPolicy(
+            f"{name}-policy", bucket=self.bucket.name, region=backup.region, project_id=project.id,
+            policy=pulumi.Output.json_dumps({"Version": POLICY_VERSION, "Id": f"bascule-{service.name}-backups",
+                "Statement": [
+                    {"Sid": "backup job: upload and set retention", "Effect": "Allow",
+                     "Principal": {"SCW": application.id.apply(lambda i: f"application_id:{i}")},
+                     "Action": list(JOB_ACTIONS),
+                     "Resource": [pulumi.Output.concat(self.bucket.name, f"/{service.name}/*")]},
+                    {"Sid": "deployer and readers keep their IAM rights", "Effect": "Allow",
+                     "Principal": {"SCW": list(backup.keep_access)}, "Action": ["s3:*"],
+                     "Resource": [self.bucket.name, pulumi.Output.concat(self.bucket.name, "/*")]},
+                ]}),
+            opts=pulumi.ResourceOptions.merge(on_scw, pulumi.ResourceOptions(depends_on=[lock])),
         )  # fmt: skip
 
         secrets: dict[str, pulumi.Input[str]] = {"source-dsn": source_dsn, "store-access-key": key.access_key,
@@ -177,7 +227,7 @@ class PostgresBackup(pulumi.ComponentResource):
         # One execution at a time, none retried (the next is the retry), and each ends after half the interval, so
         # a dump that hangs never overlaps the next one.
         self.job = azure.app.Job(
-            f"{name}-job",
+            job_name,
             resource_group_name=beside.group,
             location=beside.location,
             environment_id=beside.environment_id,

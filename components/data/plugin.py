@@ -158,6 +158,9 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 """S3's bucket naming rules, the part every S3-compatible store shares: 3 to 63 lowercase letters, digits and
 hyphens, starting and ending with a letter or digit (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html);
 no dots, which break TLS on virtual-hosted-style names. Scaleway publishes no stricter rule that could be found."""
+_PRINCIPAL = re.compile(r"(user_id|application_id):[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""A bucket policy's principal: "You must use `user_id` and/or `application_id`" (the IAM IDs are UUIDs):
+https://www.scaleway.com/en/docs/object-storage/api-cli/bucket-policy/ (Principal)."""
 _BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 """The bech32 data alphabet (BIP 173)."""
 
@@ -207,6 +210,12 @@ class BackupSpec(Model):
     """The age public key (`age1...`) dumps are encrypted to; its private key stays with the team, off every cloud."""
     image: Image
     """The team's build of deploy/backup/Dockerfile (`bascule backup take` with pg_dump)."""
+    keep_access: tuple[str, ...] = Field(min_length=1)
+    """The Scaleway users and applications (`user_id:<uuid>`, `application_id:<uuid>`) whose IAM rights on the bucket
+    stay in force under its bucket policy, which refuses everyone it does not list: the identity Pulumi deploys with
+    (else the next `up` or refresh is refused on the bucket) and whoever lists, verifies or restores backups.
+    Required, because a program cannot tell who deploys it: the key may come from the environment, the stack's
+    config or an explicit `backup_provider`, none of which it can read (docs/data.md, Backups)."""
     bucket: str | None = None
     """The bucket's name (globally unique at the provider); default `bascule-<service>-backups-<8 hex>`."""
 
@@ -233,6 +242,17 @@ class BackupSpec(Model):
         if not age_recipient_ok(v):
             raise ValueError(f"{quoted(v[:80])} is not an age public key (age1 followed by 58 bech32 characters, as "
                              "age-keygen -y prints it)")  # fmt: skip
+        return v
+
+    @field_validator("keep_access")
+    @classmethod
+    def _keep_access(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for principal in v:
+            if not _PRINCIPAL.fullmatch(principal):
+                raise ValueError(f"{quoted(principal[:80])} is not a bucket policy principal (user_id:<uuid> or "
+                                 "application_id:<uuid>, as the IAM console shows them)")  # fmt: skip
+        if len(set(v)) != len(v):
+            raise ValueError("a principal is listed twice")
         return v
 
     @field_validator("bucket")

@@ -31,6 +31,7 @@ import pulumi_azure_native as azure
 import pulumi_postgresql as postgresql
 import pulumi_random as random
 
+from bascule import facts
 from bascule.components.aws.plugin import AwsSiteSpec
 from bascule.components.aws.site import own_network
 from bascule.components.azure.plugin import AzureSiteSpec
@@ -41,6 +42,7 @@ from bascule.components.base import (
     SiteDatabase,
     bascule_tags,
     default_provider_allowed,
+    fit_name,
 )
 from bascule.components.data import sync
 from bascule.components.data.backup import JobPlace, PostgresBackup
@@ -510,8 +512,9 @@ class PostgresStandby(DataComponent):
         assert set(plain) | set(refs) == set(sync.ENV), "the job's environment is the script's"
         # A scheduled job: each execution runs the script once, with its secrets as `secretRef` variables
         # (https://learn.microsoft.com/azure/container-apps/manage-secrets); a failed run is retried by the next.
+        # Auto-named, so its logical name leaves room for the suffix in the 32 characters a job name may have.
         azure.app.Job(
-            f"{name}-sync",
+            fit_name(f"{name}-sync", facts.CONTAINER_APPS_JOB),
             resource_group_name=group,
             location=self._location,
             environment_id=env.id,
