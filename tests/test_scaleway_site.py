@@ -53,8 +53,11 @@ def test_servers_are_warm_private_and_run_the_image(plan_services: PlanFn, ledge
     assert group.inputs["stateful"] is True and not group.inputs.get("inboundRules")
     spread = plan.named("ledger-secondary-spread", "scaleway:instance/placementGroup:PlacementGroup")
     assert (spread.inputs["policyType"], spread.inputs["policyMode"]) == ("max_availability", "optional")
+    vpc = plan.named("ledger-secondary-vpc", "scaleway:network/vpc:Vpc")
     network = plan.named("ledger-secondary-pn", "scaleway:network/privateNetwork:PrivateNetwork")
-    assert network.inputs["region"] == "nl-ams"
+    # The site's own VPC: Projects created after 13 May 2025 have no default one.
+    assert (vpc.inputs["region"], vpc.inputs["tags"]) == ("nl-ams", TAGS)
+    assert (network.inputs["region"], network.inputs["vpcId"]) == ("nl-ams", vpc.id)
     for server in servers:
         assert (server.inputs["zone"], server.inputs["type"], server.inputs["image"]) == (
             "nl-ams-1", "PRO2-XXS", SERVER_IMAGE)  # fmt: skip

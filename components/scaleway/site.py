@@ -3,9 +3,9 @@
 The servers boot Scaleway's Ubuntu image; cloud-init installs Docker and runs the service image, restarted always
 (`components/cloud_init.py`), so the site is warm from its first `up` (never scaled to zero). They sit in a
 `max_availability` placement group ("spreads the Instances on far-away hypervisors as much as possible",
-https://www.scaleway.com/en/docs/compute/instances/api-cli/using-placement-groups/) and in a Private Network with the
-load balancer, which reaches them on their private addresses; a security group that drops every inbound packet
-closes their public interface, which they keep only to pull the image.
+https://www.scaleway.com/en/docs/compute/instances/api-cli/using-placement-groups/) and in a Private Network (in a VPC
+of the site's own) with the load balancer, which reaches them on their private addresses; a security group that drops
+every inbound packet closes their public interface, which they keep only to pull the image.
 
 The load balancer's HTTPS frontend on port 443 serves the uploaded certificate and forwards to the servers' container
 port in plain HTTP (SSL offloading); its backend checks each server with the service hostname as Host. Its flexible
@@ -77,11 +77,18 @@ class ScalewaySite(Site):
         host, hc, port = args.service.hostname, args.service.health_check, site.container_port
         zone = site.availability_zone
 
-        # A Private Network of its own in the region's default VPC, its subnet chosen by IPAM (so it cannot overlap
-        # another Private Network of the VPC). "When attaching resources to a Private Network, you can attach resources
-        # from any AZ within the Private Network's region"
+        # A VPC of its own in the region, never the default one: "If you created your Scaleway Project after 13 May
+        # 2025, default VPCs are no longer pre-created for the Project" (https://www.scaleway.com/en/docs/vpc/faq/), and
+        # one the API would create on the fly (scaleway/docs-content#4920) would be outside the state, left behind by
+        # `pulumi destroy`. The provider's own examples create `scaleway_vpc` and pass `vpc_id` (its
+        # docs/resources/lb.md; terraform-provider-scaleway#3372 "add explicit vpc in usage of a private network").
+        # The Private Network in it has its subnet chosen by IPAM. "When attaching resources to a Private Network, you
+        # can attach resources from any AZ within the Private Network's region"
         # (https://www.scaleway.com/en/docs/network/vpc/reference-content/getting-most-private-networks/).
-        network = scaleway.network.PrivateNetwork(f"{name}-pn", region=site.region, tags=tags, opts=child)
+        vpc = scaleway.network.Vpc(f"{name}-vpc", region=site.region, tags=tags, opts=child)
+        network = scaleway.network.PrivateNetwork(
+            f"{name}-pn", region=site.region, vpc_id=vpc.id, tags=tags, opts=child
+        )
         # Drop every inbound packet on the public interface, accept outbound (the image pull), stateful so replies come
         # back. "Security Groups rules are applied to public Internet connections only. The security group rules do not
         # apply to Private Network connections" (scaleway/docs-content#865, the note on use-security-groups), so the
