@@ -66,14 +66,16 @@ def test_servers_are_warm_private_and_run_the_image(plan_services: PlanFn, ledge
         assert server.inputs["privateNetworks"] == [{"pnId": network.id}]
         assert server.inputs["enableDynamicIp"] is True
         assert server.inputs["tags"] == TAGS
-        config = yaml.safe_load(server.inputs["userData"]["cloud-init"])
+        assert "userData" not in server.inputs  # left to the provider: a refresh adds ssh-host-fingerprints to it
+        config = yaml.safe_load(server.inputs["cloudInit"])
         assert config["packages"] == ["docker.io"]
         assert config["runcmd"][-1] == ["docker", "run", "--detach", "--name", "service", "--restart", "always",
                                         "--publish", "8080:8080", "ghcr.io/example/ledger:4.1.0"]  # fmt: skip
 
 
 def test_a_new_image_replaces_the_servers(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
-    """Scaleway updates user data in place and cloud-init reads it at first boot only: a change replaces the server."""
+    """The provider ignores a changed `cloud_init` on update and cloud-init reads it at first boot only: a change
+    replaces the server."""
     import pulumiverse_scaleway as scaleway
 
     from bascule.components.scaleway import site as module
@@ -89,7 +91,7 @@ def test_a_new_image_replaces_the_servers(plan_services: PlanFn, ledger: dict[st
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(module.scaleway.instance, "Server", Spy)
         plan_services([ledger])
-    assert len(seen) == 2 and all(opts.replace_on_changes == ["userData"] for opts in seen)
+    assert len(seen) == 2 and all(opts.replace_on_changes == ["cloudInit"] for opts in seen)
 
 
 def test_load_balancer_serves_the_certificate_and_checks_with_the_hostname(

@@ -108,14 +108,19 @@ class ScalewaySite(Site):
         placement = scaleway.instance.PlacementGroup(
             f"{name}-spread", zone=zone, policy_type="max_availability", policy_mode="optional", tags=tags, opts=child
         )
-        user_data = pulumi.Output.from_input(args.image_to_run).apply(lambda image: docker_cloud_config(image, port))
+        cloud_config = pulumi.Output.from_input(args.image_to_run).apply(lambda image: docker_cloud_config(image, port))
         # cloud-init reads "the cloud-init key of the Instance's User Data"
-        # (https://www.scaleway.com/en/docs/instances/how-to/use-cloud-init/), and only at first boot; the provider
-        # updates user data in place and only warns that the "instance may need to be rebooted to use the new cloud
-        # init config" (terraform-provider-scaleway internal/services/instance/server.go). So a change of user data (a
-        # new image) replaces the server (`replace_on_changes`,
+        # (https://www.scaleway.com/en/docs/instances/how-to/use-cloud-init/), and only at first boot. The document goes
+        # through `cloud_init` ("The cloud init script associated with this server"), which the provider writes as that
+        # key at create (`userDataRequests.UserData["cloud-init"]`, terraform-provider-scaleway
+        # internal/services/instance/server.go), not through `user_data`: Read copies every user-data key into
+        # `user_data`, including the `ssh-host-fingerprints` an Ubuntu image adds (terraform-provider-scaleway#2800),
+        # and never sets `cloud_init`, so a refresh can make `userData` differ from the program but not `cloudInit`.
+        # Update ignores a changed `cloud_init` (it sends `user_data` only), and an in-place user-data change would
+        # only warn that the "instance may need to be rebooted to use the new cloud init config" (same file). So a new
+        # document (a new image) replaces the server (`replace_on_changes`,
         # https://www.pulumi.com/docs/iac/concepts/options/replaceonchanges/): created before the old one is deleted.
-        server_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(replace_on_changes=["userData"]))
+        server_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(replace_on_changes=["cloudInit"]))
         servers = [
             scaleway.instance.Server(
                 fit_name(f"{name}-server-{index}", SERVER_NAME),
@@ -128,7 +133,7 @@ class ScalewaySite(Site):
                 security_group_id=security_group.id,
                 placement_group_id=placement.id,
                 private_networks=[scaleway.instance.ServerPrivateNetworkArgs(pn_id=network.id)],
-                user_data={"cloud-init": user_data},
+                cloud_init=cloud_config,
                 tags=tags,
                 opts=server_opts,
             )
