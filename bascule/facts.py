@@ -303,8 +303,11 @@ GLOBAL_TYPE_PREFIXES = (
     "hcloud:index/loadBalancerService:",
     "hcloud:index/loadBalancerTarget:",
     "hcloud:index/loadBalancerNetwork:",
-    # A Scaleway load balancer's backend, frontend and certificate: parts of the load balancer, which has the zone
-    # (their only locality input is `lb_id`, a zoned id; the SDK's `loadbalancers.Backend`, `Frontend`, `Certificate`).
+    # A Scaleway load balancer's backend, frontend and certificate: parts of the load balancer, which has the zone.
+    # They are zonal in Scaleway ("Load-Balancers certificates' IDs are zoned", terraform-provider-scaleway
+    # docs/resources/lb_certificate.md), but the inventory reads a location from a resource's own inputs and theirs is
+    # only `lb_id` (the SDK's `loadbalancers.Backend`, `Frontend`, `Certificate`): listed here so they read "global"
+    # (located by their load balancer) rather than "unknown"; nothing is served from every region.
     "scaleway:loadbalancers/backend:",
     "scaleway:loadbalancers/frontend:",
     "scaleway:loadbalancers/certificate:",

@@ -53,8 +53,11 @@ def test_servers_are_warm_private_and_run_the_image(plan_services: PlanFn, ledge
     assert group.inputs["stateful"] is True and not group.inputs.get("inboundRules")
     spread = plan.named("ledger-secondary-spread", "scaleway:instance/placementGroup:PlacementGroup")
     assert (spread.inputs["policyType"], spread.inputs["policyMode"]) == ("max_availability", "optional")
+    vpc = plan.named("ledger-secondary-vpc", "scaleway:network/vpc:Vpc")
     network = plan.named("ledger-secondary-pn", "scaleway:network/privateNetwork:PrivateNetwork")
-    assert network.inputs["region"] == "nl-ams"
+    # The site's own VPC: Projects created after 13 May 2025 have no default one.
+    assert (vpc.inputs["region"], vpc.inputs["tags"]) == ("nl-ams", TAGS)
+    assert (network.inputs["region"], network.inputs["vpcId"]) == ("nl-ams", vpc.id)
     for server in servers:
         assert (server.inputs["zone"], server.inputs["type"], server.inputs["image"]) == (
             "nl-ams-1", "PRO2-XXS", SERVER_IMAGE)  # fmt: skip
@@ -63,14 +66,16 @@ def test_servers_are_warm_private_and_run_the_image(plan_services: PlanFn, ledge
         assert server.inputs["privateNetworks"] == [{"pnId": network.id}]
         assert server.inputs["enableDynamicIp"] is True
         assert server.inputs["tags"] == TAGS
-        config = yaml.safe_load(server.inputs["userData"]["cloud-init"])
+        assert "userData" not in server.inputs  # left to the provider: a refresh adds ssh-host-fingerprints to it
+        config = yaml.safe_load(server.inputs["cloudInit"])
         assert config["packages"] == ["docker.io"]
         assert config["runcmd"][-1] == ["docker", "run", "--detach", "--name", "service", "--restart", "always",
                                         "--publish", "8080:8080", "ghcr.io/example/ledger:4.1.0"]  # fmt: skip
 
 
 def test_a_new_image_replaces_the_servers(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
-    """Scaleway updates user data in place and cloud-init reads it at first boot only: a change replaces the server."""
+    """The provider ignores a changed `cloud_init` on update and cloud-init reads it at first boot only: a change
+    replaces the server."""
     import pulumiverse_scaleway as scaleway
 
     from bascule.components.scaleway import site as module
@@ -86,7 +91,7 @@ def test_a_new_image_replaces_the_servers(plan_services: PlanFn, ledger: dict[st
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(module.scaleway.instance, "Server", Spy)
         plan_services([ledger])
-    assert len(seen) == 2 and all(opts.replace_on_changes == ["userData"] for opts in seen)
+    assert len(seen) == 2 and all(opts.replace_on_changes == ["cloudInit"] for opts in seen)
 
 
 def test_load_balancer_serves_the_certificate_and_checks_with_the_hostname(

@@ -34,11 +34,13 @@ ZONES: dict[str, tuple[str, ...]] = {
     "pl-waw": ("pl-waw-1", "pl-waw-2", "pl-waw-3"),
 }
 """Region -> the Availability Zones where both products the site needs exist, from Scaleway's own SDK (generated from
-its API definitions), scaleway/scaleway-sdk-go: the Load Balancer API's `ZonedAPI.Zones()` (api/lb/v1/lb_sdk.go:
-fr-par-1, fr-par-2, nl-ams-1..3, pl-waw-1..3) intersected with the Instance API's `API.Zones()`
-(api/instance/v1/instance_sdk.go, which adds fr-par-3 and it-mil-1); Private Networks are regional and exist in all
-three regions (api/vpc/v2/vpc_sdk.go `API.Regions()`). fr-par-3 has Instances but no Load Balancer, it-mil no Load
-Balancer either. A zone belongs to its region by name ("fr-par-1" -> "fr-par", `Zone.Region()` in scw/locality.go)."""
+its API definitions), scaleway/scaleway-sdk-go at commit 2c5cd81b0528 (20 Aug 2026, v1.0.0-beta.37.0.20260820161448-
+2c5cd81b0528, the version terraform-provider-scaleway's go.mod pins at b2d45ed, just after v2.81.0): the Load Balancer
+API's `ZonedAPI.Zones()` (api/lb/v1/lb_sdk.go: fr-par-1, fr-par-2, nl-ams-1..3, pl-waw-1..3; older copies list only
+nl-ams-1..2 and pl-waw-1..2) intersected with the Instance API's `API.Zones()` (api/instance/v1/instance_sdk.go, which
+adds fr-par-3 and it-mil-1); Private Networks are regional and exist in all three regions (api/vpc/v2/vpc_sdk.go
+`API.Regions()`). fr-par-3 has Instances but no Load Balancer, it-mil no Load Balancer either. A zone belongs to its
+region by name ("fr-par-1" -> "fr-par", `Zone.Region()` in scw/locality.go)."""
 
 SERVER_NAME = NameLimit(
     63,

@@ -3,9 +3,9 @@
 The servers boot Scaleway's Ubuntu image; cloud-init installs Docker and runs the service image, restarted always
 (`components/cloud_init.py`), so the site is warm from its first `up` (never scaled to zero). They sit in a
 `max_availability` placement group ("spreads the Instances on far-away hypervisors as much as possible",
-https://www.scaleway.com/en/docs/compute/instances/api-cli/using-placement-groups/) and in a Private Network with the
-load balancer, which reaches them on their private addresses; a security group that drops every inbound packet
-closes their public interface, which they keep only to pull the image.
+https://www.scaleway.com/en/docs/compute/instances/api-cli/using-placement-groups/) and in a Private Network (in a VPC
+of the site's own) with the load balancer, which reaches them on their private addresses; a security group that drops
+every inbound packet closes their public interface, which they keep only to pull the image.
 
 The load balancer's HTTPS frontend on port 443 serves the uploaded certificate and forwards to the servers' container
 port in plain HTTP (SSL offloading); its backend checks each server with the service hostname as Host. Its flexible
@@ -77,11 +77,18 @@ class ScalewaySite(Site):
         host, hc, port = args.service.hostname, args.service.health_check, site.container_port
         zone = site.availability_zone
 
-        # A Private Network of its own in the region's default VPC, its subnet chosen by IPAM (so it cannot overlap
-        # another Private Network of the VPC). "When attaching resources to a Private Network, you can attach resources
-        # from any AZ within the Private Network's region"
+        # A VPC of its own in the region, never the default one: "If you created your Scaleway Project after 13 May
+        # 2025, default VPCs are no longer pre-created for the Project" (https://www.scaleway.com/en/docs/vpc/faq/), and
+        # one the API would create on the fly (scaleway/docs-content#4920) would be outside the state, left behind by
+        # `pulumi destroy`. The provider's own examples create `scaleway_vpc` and pass `vpc_id` (its
+        # docs/resources/lb.md; terraform-provider-scaleway#3372 "add explicit vpc in usage of a private network").
+        # The Private Network in it has its subnet chosen by IPAM. "When attaching resources to a Private Network, you
+        # can attach resources from any AZ within the Private Network's region"
         # (https://www.scaleway.com/en/docs/network/vpc/reference-content/getting-most-private-networks/).
-        network = scaleway.network.PrivateNetwork(f"{name}-pn", region=site.region, tags=tags, opts=child)
+        vpc = scaleway.network.Vpc(f"{name}-vpc", region=site.region, tags=tags, opts=child)
+        network = scaleway.network.PrivateNetwork(
+            f"{name}-pn", region=site.region, vpc_id=vpc.id, tags=tags, opts=child
+        )
         # Drop every inbound packet on the public interface, accept outbound (the image pull), stateful so replies come
         # back. "Security Groups rules are applied to public Internet connections only. The security group rules do not
         # apply to Private Network connections" (scaleway/docs-content#865, the note on use-security-groups), so the
@@ -101,14 +108,19 @@ class ScalewaySite(Site):
         placement = scaleway.instance.PlacementGroup(
             f"{name}-spread", zone=zone, policy_type="max_availability", policy_mode="optional", tags=tags, opts=child
         )
-        user_data = pulumi.Output.from_input(args.image_to_run).apply(lambda image: docker_cloud_config(image, port))
+        cloud_config = pulumi.Output.from_input(args.image_to_run).apply(lambda image: docker_cloud_config(image, port))
         # cloud-init reads "the cloud-init key of the Instance's User Data"
-        # (https://www.scaleway.com/en/docs/instances/how-to/use-cloud-init/), and only at first boot; the provider
-        # updates user data in place and only warns that the "instance may need to be rebooted to use the new cloud
-        # init config" (terraform-provider-scaleway internal/services/instance/server.go). So a change of user data (a
-        # new image) replaces the server (`replace_on_changes`,
+        # (https://www.scaleway.com/en/docs/instances/how-to/use-cloud-init/), and only at first boot. The document goes
+        # through `cloud_init` ("The cloud init script associated with this server"), which the provider writes as that
+        # key at create (`userDataRequests.UserData["cloud-init"]`, terraform-provider-scaleway
+        # internal/services/instance/server.go), not through `user_data`: Read copies every user-data key into
+        # `user_data`, including the `ssh-host-fingerprints` an Ubuntu image adds (terraform-provider-scaleway#2800),
+        # and never sets `cloud_init`, so a refresh can make `userData` differ from the program but not `cloudInit`.
+        # Update ignores a changed `cloud_init` (it sends `user_data` only), and an in-place user-data change would
+        # only warn that the "instance may need to be rebooted to use the new cloud init config" (same file). So a new
+        # document (a new image) replaces the server (`replace_on_changes`,
         # https://www.pulumi.com/docs/iac/concepts/options/replaceonchanges/): created before the old one is deleted.
-        server_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(replace_on_changes=["userData"]))
+        server_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(replace_on_changes=["cloudInit"]))
         servers = [
             scaleway.instance.Server(
                 fit_name(f"{name}-server-{index}", SERVER_NAME),
@@ -121,7 +133,7 @@ class ScalewaySite(Site):
                 security_group_id=security_group.id,
                 placement_group_id=placement.id,
                 private_networks=[scaleway.instance.ServerPrivateNetworkArgs(pn_id=network.id)],
-                user_data={"cloud-init": user_data},
+                cloud_init=cloud_config,
                 tags=tags,
                 opts=server_opts,
             )
