@@ -74,7 +74,10 @@ class AzureSite(Site):
         # configuration settings, which are controlled by your stack's configuration"
         # (https://www.pulumi.com/docs/iac/concepts/resources/providers/), so the stack's azure-native:subscriptionId,
         # tenantId, clientId and the rest reach every resource here. Every resource that takes a `location` names
-        # the spec's (or "global"); the others (Front Door's origins, domain, route) have none.
+        # the spec's (or "global"); the others (Front Door's origins, domain, route) have none. The one exception is
+        # the certificate's import into the vault (`keyvault_certificate.py`): a data-plane call no provider makes,
+        # logged in by DefaultAzureCredential from the environment, which must be the identity azure-native runs as
+        # (the vault's access policy admits that one, by `get_client_config_output`'s object id).
         provider = caller_provider(opts, "azure-native", name)
         if provider is None:
             default_provider_allowed("azure-native", name, "SiteInputs.provider")
