@@ -18,8 +18,10 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).parent.parent
-WORKFLOWS = [*sorted((ROOT / ".github" / "workflows").glob("*.yml")), ROOT / "docs" / "watch-workflow.yml"]
-"""The repository's workflows, and the example a team copies (docs/watch-workflow.yml), held to the same checks."""
+WORKFLOWS = [*sorted((ROOT / ".github" / "workflows").glob("*.yml")), ROOT / "docs" / "watch-workflow.yml",
+             ROOT / "docs" / "renew-workflow.yml"]  # fmt: skip
+"""The repository's workflows, and the examples a team copies (docs/watch-workflow.yml, docs/renew-workflow.yml),
+held to the same checks."""
 BIN = Path(sys.executable).parent
 VALIDATOR = shutil.which("check-jsonschema", path=str(BIN)) or "check-jsonschema"
 ACTIONLINT = shutil.which("actionlint", path=str(BIN)) or "actionlint"
