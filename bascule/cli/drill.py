@@ -62,7 +62,6 @@ from bascule.drills.lock import DrillLock, LockHeld, StaleLock, default_lock_dir
 from bascule.drills.plan import APPROVAL_ENV, DrillPlan, Fault, plan_lines
 from bascule.drills.recovery import Outcome, dead_man, recover_locks, recover_stack
 from bascule.drills.report import SUMMARY_COLUMNS, data_rows, summary_rows, summary_targets, write_reports
-from bascule.drills.restore import run_restore_drill
 from bascule.drills.runner import Observation, dry_run, status_line
 from bascule.drills.schedule import MAX_WINDOW_MINUTES, parse_blackout, window_delay
 from bascule.drills.session import SessionError, drill_session
@@ -412,6 +411,8 @@ def _restore_drill(
                 status(redact(line))
 
             try:
+                from bascule.drills.restore import run_restore_drill  # the `backup` extra: only this drill
+
                 run_restore_drill(plan, sandbox, journal, progress)
             except Exception as exc:
                 journal.append("internal-error", error=f"{type(exc).__name__}: {exc}")

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bascule.backup.backups import freshness
-from bascule.backup.state import BackupPlan, BackupStateError, plans_from_state
-from bascule.backup.store import Store
 from bascule.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -48,6 +45,10 @@ from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS, Trust
 from bascule.readiness.target import parse_resolver
 from bascule.readiness.verify import assess, render_json, render_junit, render_text
 from bascule.sandbox import Sandbox, SandboxError, default_state_dir
+
+if TYPE_CHECKING:  # the `backup` extra (in `data`): loaded only when there are backups to judge
+    from bascule.backup.state import BackupPlan
+    from bascule.backup.store import Store
 
 STEP = Duration("seconds", 300, "5 minutes: a step slower than that is an outage, not a slow site", minimum=0.1)
 """--timeout: one connection step (DNS query, TCP connect, TLS handshake, HTTP request)."""
@@ -135,6 +136,8 @@ def verify(
                       data_problems(found)]  # fmt: skip
             result.add_data(Redactor(pair.secrets()).data(found.as_json()), hinted)
         for plan, store, identity in _backups(stack, service, cwd, sandbox_dir) if data else []:
+            from bascule.backup.backups import freshness  # the `backup` extra (in `data`): only with backups
+
             status(f"checking {plan.service}'s newest backups against every {plan.every_hours:g} h")
             checked = [freshness(store, plan.service, name, plan.every_hours, identity) for name in plan.databases]
             result = next((r for r in results if r.service == plan.service), results[0])
@@ -170,6 +173,9 @@ def _backups(
     """The backups `--data` judges: the sandbox's store when it has one (deep: it holds the identity), or each
     `bascule_backup` of the stack (present and locked: the identity stays with the team; `bascule backup verify
     --identity` goes deeper). A stack without backups declared has none to judge."""
+    from bascule.backup.state import BackupStateError, plans_from_state  # boto3: the `backup` extra, in `data`
+    from bascule.backup.store import Store
+
     try:
         if stack is None:
             sandbox = Sandbox.load(sandbox_dir or default_state_dir())

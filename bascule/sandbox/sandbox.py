@@ -31,16 +31,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import dns.exception
 import dns.message
 import dns.query
 import dns.rdatatype
 import psycopg
-import pyrage
 
-from bascule.backup.state import BackupPlan
-from bascule.backup.store import Store, StoreAddress, StoreError
 from bascule.components.powerdns.api import PowerDnsApi, PowerDnsApiError, lua_failover_content
 from bascule.data import (
     DataError,
@@ -66,6 +64,10 @@ from bascule.sandbox.acme import AcmeError, AcmeFiles, AcmeServer, AcmeState, Ce
 from bascule.sandbox.modes import DOWN, HEALTHY, MODES
 from bascule.sandbox.pki import SandboxPki
 from bascule.spec import ServiceSpec
+
+if TYPE_CHECKING:  # the `backup` extra's modules load only in a sandbox with backups
+    from bascule.backup.state import BackupPlan
+    from bascule.backup.store import Store
 
 PRIMARY, SECONDARY = "primary", "secondary"
 DATA_HEALTHY, DATA_SUBSCRIPTION_DISABLED, DATA_SLOT_UNRESERVED, DATA_SLOT_LOST, DATA_LAGGING = (
@@ -738,6 +740,10 @@ class Sandbox:
     # --- backup store ----------------------------------------------------------------------------
     def _start_store(self) -> None:
         """moto's S3 server on loopback, a port from the OS, and the locked bucket; the age key pair."""
+        import pyrage  # the `backup` extra: only a sandbox with backups needs it
+
+        from bascule.backup.store import StoreError
+
         identity = pyrage.x25519.Identity.generate()
         backup = self.state.backup = BackupState(
             port=_free_port([STORE_ADDRESS]), identity=str(identity), recipient=str(identity.to_public()),
@@ -761,12 +767,16 @@ class Sandbox:
 
     def backup_store(self) -> Store:
         """The sandbox's bucket, with the sandbox's credentials."""
+        from bascule.backup.store import Store, StoreAddress
+
         backup = self._backup()
         address = StoreAddress(backup.endpoint, STORE_REGION, STORE_BUCKET)
         return Store(address, STORE_ACCESS_KEY, backup.secret_key)
 
     def backup_plan(self) -> BackupPlan:
         """The sandbox's backups as a stack's `bascule_backup` output describes them."""
+        from bascule.backup.state import BackupPlan
+
         backup = self._backup()
         return BackupPlan(
             address=self.backup_store().address, service=self.state.service.name, databases=(db.DATABASE,),
@@ -1104,8 +1114,20 @@ class Sandbox:
         config = self.dir / "pdns.conf"
         config.touch(mode=0o600)  # it may hold the API key
         config.chmod(0o600)  # a file left by an earlier sandbox keeps its mode through touch
-        config.write_text("".join(f"{k}={v}\n" for k, v in settings.items()), encoding="utf-8")
-        self._spawn("pdns", [binary, f"--config-dir={self.dir}"], cwd=str(self.dir))
+        # A port found free is not reserved: another process (the sandbox's own databases, another run on the
+        # machine) may take it before the server binds, and the server then exits "Address already in use". The
+        # port is chosen here, last, and chosen again if that happens.
+        for attempt in range(1, 4):
+            settings["local-address"] = f"{DNS_ADDRESS}:{self.state.dns_port}"
+            config.write_text("".join(f"{k}={v}\n" for k, v in settings.items()), encoding="utf-8")
+            (self.dir / "pdns.log").unlink(missing_ok=True)
+            self._spawn("pdns", [binary, f"--config-dir={self.dir}"], cwd=str(self.dir))
+            if self._dns_bound():
+                break
+            self._kill("pdns")
+            if attempt == 3 or "Address already in use" not in (self.dir / "pdns.log").read_text(errors="replace"):
+                self._wait(self._dns_answers, "pdns_server did not answer", self.dir / "pdns.log")  # says why
+            self.state.dns_port = _free_port([DNS_ADDRESS], socket.SOCK_DGRAM)
         if acme_state is not None:
             self._wait(
                 lambda: _listening(acme_state.api_port), "the PowerDNS API did not listen", self.dir / "pdns.log"
@@ -1116,6 +1138,23 @@ class Sandbox:
             except PowerDnsApiError as exc:
                 raise SandboxError(f"PowerDNS API: {exc}") from exc
         self._wait(self._dns_answers, "pdns_server did not answer", self.dir / "pdns.log")
+
+    def _dns_bound(self, timeout: float = 10.0) -> bool:
+        """True once the server answers a query on its port (any answer: with the ACME backend the zone comes
+        later); False as soon as its log says the port was taken, or on timeout (the caller's own wait then reports
+        the log). The log is read first: a port taken by another process may well accept a connection."""
+        log = self.dir / "pdns.log"
+        query = dns.message.make_query(self.state.service.zone, "SOA")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if log.exists() and "Address already in use" in log.read_text(errors="replace"):
+                return False
+            try:
+                dns.query.udp(query, DNS_ADDRESS, port=self.state.dns_port, timeout=0.3)
+                return True
+            except (dns.exception.DNSException, OSError):
+                time.sleep(0.1)
+        return False
 
     def _start_recursor(self, binary: str) -> None:
         """A recursor that only ever talks to loopback: the sandbox zone is forwarded to our server, there are no
