@@ -16,7 +16,8 @@ import pytest
 from bascule.drills.control import SandboxControl
 from bascule.drills.lock import DrillLock
 from bascule.drills.plan import Fault
-from bascule.sandbox import Sandbox
+from bascule.sandbox import PRIMARY, Sandbox, SandboxService
+from bascule.watch.observe import MIXED, SECONDARY
 from tests.conftest import BrowserPage, have_pdns, wait_until
 from tests.test_watch import SECRET, Receiver, secret_url
 
@@ -67,12 +68,14 @@ class Watch:
         assert done.returncode in (0, 1), done.stderr
         return done.returncode, json.loads(done.stdout)
 
-    def until(self, state: str, timeout: float = 40) -> tuple[int, dict[str, Any]]:
+    def until(self, state: str, timeout: float = 40, serving: str | None = None) -> tuple[int, dict[str, Any]]:
+        """Rounds until the service is in `state` (and DNS sends clients to `serving`, when given)."""
         seen: list[tuple[int, dict[str, Any]]] = []
 
         def reached() -> bool:
             seen.append(self.once())
-            return bool(seen[-1][1]["services"][0]["state"] == state)
+            found = seen[-1][1]["services"][0]
+            return bool(found["state"] == state and serving in (None, found["serving"]))
 
         assert wait_until(reached, timeout), seen[-1][1]
         return seen[-1]
@@ -139,6 +142,54 @@ def test_done_when_healthy_degraded_failover_restored(sandbox: Sandbox, tmp_path
     closed = watch.run("incident", "close", "--state-file", str(watch.state), "--format", "json")
     assert closed.returncode == 0 and json.loads(closed.stdout)["recovered_at"] is not None
     watch.no_secret_anywhere()
+
+
+CACHED_TTL = 20
+"""The record's TTL in the recovery test: how long the sandbox's caching recursor keeps the secondary's answer once
+the authoritative server answers the primary again; a few watch rounds fit in it, even on a loaded machine."""
+
+
+def test_recovering_while_a_caching_resolver_still_sends_clients_to_the_secondary(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """What clients see after the primary returns: the authoritative server answers the primary at its next health
+    check, but a caching resolver keeps handing out the secondary's address until the record's TTL runs out. The
+    watch asks both (the sandbox's PowerDNS and its pdns_recursor), so it sees them disagree while the primary is
+    ready: recovering, then restored once the cached answer expires, each change notified."""
+    box = Sandbox.start(tmp_path / "sandbox", SandboxService(ttl=CACHED_TTL))
+    try:
+        if box.state.resolver_port is None:
+            pytest.skip("pdns_recursor not installed (apt-get install pdns-recursor): no caching resolver to lag")
+        watch = Watch(box, tmp_path, receiver)
+        hostname, recursor = box.state.service.hostname, box.state.resolver_port
+        assert watch.once()[0] == 0
+        watch.run("sandbox", "site", "primary", "down", "--sandbox-dir", str(box.dir))
+        # Failed over for every client: the recursor's cached answer for the primary has expired too.
+        watch.until("failed_over", CACHED_TTL + 30, serving=SECONDARY)
+        assert box.resolve(hostname, port=recursor) == ["127.0.0.3"]  # cached now, for up to CACHED_TTL s
+
+        watch.run("sandbox", "site", "primary", "healthy", "--sandbox-dir", str(box.dir))
+        code, _ = watch.until("recovering", CACHED_TTL, serving=MIXED)
+        assert code == 1
+        message = receiver.messages[-1]
+        assert message["title"].endswith("failed over -> recovering") and hostname in message["title"]
+        assert "the primary site is ready again" in message["message"]
+        assert "Next step: the primary answers again; wait for every resolver to move back" in message["message"]
+        status = json.loads((watch.status / "status.json").read_text())
+        assert status["overall"] == "recovering"
+        assert status["components"][0]["summary"] == "The primary site is back; traffic is moving back to it."
+
+        code, _ = watch.until("restored", CACHED_TTL + 15, serving=PRIMARY)
+        assert code == 0
+        assert receiver.messages[-1]["title"].endswith("recovering -> restored")
+        assert box.resolve(hostname, port=recursor) == ["127.0.0.2"]
+        before = len(receiver.messages)
+        assert watch.once()[0] == 0
+        assert json.loads(watch.state.read_text())["services"][box.state.service.name]["state"] == "healthy"
+        assert len(receiver.messages) == before  # the clean round after restored is quiet
+        watch.no_secret_anywhere()
+    finally:
+        box.stop()
 
 
 def test_a_drill_notifies_as_a_drill_and_opens_no_incident(
