@@ -4,29 +4,34 @@ receiver (retries, secrets), the incident record, the public page and the metric
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
+from bascule.cli import watch as cli_watch
 from bascule.cli.app import app
 from bascule.readiness.probes import DnsResult
 from bascule.readiness.site import CertInfo, SiteReadiness
+from bascule.readiness.target import DrillTarget
 from bascule.readiness.verify import PRIMARY, ServiceReadiness
 from bascule.watch import incident as incidents
 from bascule.watch import metrics, page, store
 from bascule.watch.notify import Notifier, TargetError, target
-from bascule.watch.observe import MIXED, SECONDARY, Observation, serving
+from bascule.watch.observe import MIXED, SECONDARY, Observation, Watched, serving
 from bascule.watch.regulatory import add_month, deadlines, dora_deadlines, nis2_deadlines
 from bascule.watch.states import OK_STATES, State, Transition, classify, measured, public_detail
 
@@ -267,6 +272,65 @@ def test_notify_flag_is_checked_at_parse_time(tmp_path: Path) -> None:
     assert "--notify slack://" in result.output and SECRET not in result.output
     result = CliRunner().invoke(app, ["drill", "--local", "--notify", "nosuch://x", "--dry-run"])
     assert result.exit_code == 2 and "--notify" in result.output
+
+
+def _loop_with(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, during: Callable[[int], None], *args: str
+) -> tuple[Result, list[int]]:
+    """`bascule watch --local` (no --once) in this process, its rounds replaced by `during(n)` for round n (which
+    may signal this process): the loop's own signal handling, with signals delivered for real."""
+    finished: list[int] = []
+
+    def fake_round(*_args: Any) -> None:
+        during(len(finished) + 1)
+        finished.append(len(finished) + 1)
+
+    there = DrillTarget("checkout", HOST, (), {}, {}, 443, "/healthz", 10.0, "none")
+    monkeypatch.setattr(cli_watch, "_services", lambda *_args: [Watched(there, "lock")])
+    monkeypatch.setattr(cli_watch, "_round", fake_round)
+    result = CliRunner().invoke(app, ["watch", "--local", "--state-file", str(tmp_path / "state.json"), *args])
+    return result, finished
+
+
+def _raise_in(number: int, *signals: signal.Signals) -> Callable[[int], None]:
+    def during(current: int) -> None:
+        if current == number:
+            for sig in signals:
+                signal.raise_signal(sig)  # its handler runs before this returns, in this (the main) thread
+
+    return during
+
+
+def test_the_loop_finishes_its_round_on_a_signal_then_stops(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    result, finished = _loop_with(monkeypatch, tmp_path, _raise_in(2, signal.SIGTERM), "--interval", "1")
+    assert finished == [1, 2]  # round 2 ran to its end after the signal, and no round 3 began
+    assert result.exit_code == 0, result.output
+    assert "watch stopped by SIGTERM after 2 round(s)" in result.output
+
+
+def test_a_signal_between_rounds_ends_the_wait(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A signal while the watch waits an hour for its next round stops it then (were it not, this would hang)."""
+    timers: list[threading.Timer] = []
+
+    def during(_number: int) -> None:
+        timers.append(threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)))
+        timers[-1].start()
+
+    try:
+        result, finished = _loop_with(monkeypatch, tmp_path, during, "--interval", "3600")
+    finally:
+        for timer in timers:
+            timer.join()
+    assert finished == [1] and result.exit_code == 0, result.output
+    assert "watch stopped by SIGINT after 1 round(s)" in result.output
+
+
+def test_a_second_signal_abandons_the_round(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    result, finished = _loop_with(monkeypatch, tmp_path, _raise_in(2, signal.SIGINT, signal.SIGINT), "--interval", "1")
+    assert finished == [1]  # round 2 was left where the second signal found it
+    assert result.exit_code == 1
+    assert "watch stopped by a second SIGINT: the round under way was abandoned" in result.output
+    assert "holds the last finished round's state (1 finished)" in result.output
 
 
 # --- incident record --------------------------------------------------------------------------------------------------

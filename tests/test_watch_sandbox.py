@@ -4,6 +4,8 @@ receiver through apprise's json://: the issue's Done-when sequence, end to end t
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +19,10 @@ from bascule.drills.control import SandboxControl
 from bascule.drills.lock import DrillLock
 from bascule.drills.plan import Fault
 from bascule.sandbox import PRIMARY, Sandbox, SandboxService
+from bascule.sandbox.modes import HEALTHY, SLOW
+from bascule.watch import store
 from bascule.watch.observe import MIXED, SECONDARY
+from bascule.watch.states import State
 from tests.conftest import BrowserPage, have_pdns, wait_until
 from tests.test_watch import SECRET, Receiver, secret_url
 
@@ -221,6 +226,99 @@ def test_a_drill_notifies_as_a_drill_and_opens_no_incident(
     assert titles[0].endswith("failover drill starting") and titles[-1].endswith("drill ended: PASS")
     assert all(t.startswith("[DRILL] ") for t in titles)
     assert watch.incidents() == []
+    watch.no_secret_anywhere()
+
+
+def _rounds_seen(metrics_file: Path) -> float | None:
+    """When the watch's last round ended, from its metrics file (replaced in one step each round)."""
+    try:
+        text = metrics_file.read_text()
+    except FileNotFoundError:
+        return None
+    found = re.search(r"^bascule_watch_last_round_timestamp_seconds (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else None
+
+
+class Loop:
+    """`bascule watch --local --interval 1` running in the background, its rounds counted from its metrics file."""
+
+    def __init__(self, watch: Watch):
+        self.watch, self.rounds = watch, set[float]()
+        with (watch.tmp / "loop.out").open("w") as out, (watch.tmp / "loop.err").open("w") as err:
+            self.proc = subprocess.Popen(
+                [*BASCULE, "watch", "--local", "--interval", "1", "--sandbox-dir", str(watch.sandbox.dir),
+                 "--status-dir", str(watch.status), "--notify", secret_url(watch.receiver.port), "--metrics-file",
+                 str(watch.metrics), "--state-file", str(watch.state), "--lock-dir", str(watch.locks)],
+                stdout=out, stderr=err, text=True,
+            )  # fmt: skip
+
+    def wait_rounds(self, more: int, timeout: float = 60) -> None:
+        """Until `more` rounds beyond those already counted have ended."""
+        wanted = len(self.rounds) + more
+
+        def enough() -> bool:
+            assert self.proc.poll() is None, (self.watch.tmp / "loop.err").read_text()
+            seen = _rounds_seen(self.watch.metrics)
+            if seen is not None:
+                self.rounds.add(seen)
+            return len(self.rounds) >= wanted
+
+        assert wait_until(enough, timeout)
+
+    def stop(self, sig: signal.Signals) -> tuple[int, str, str]:
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=60)
+        out, err = ((self.watch.tmp / f"loop.{name}").read_text() for name in ("out", "err"))
+        self.watch.outputs += [out, err]
+        return code, out, err
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+
+def test_the_interval_loop_keeps_state_between_rounds_and_stops_cleanly_on_sigterm(
+    sandbox: Sandbox, tmp_path: Path, receiver: Receiver
+) -> None:
+    watch = Watch(sandbox, tmp_path, receiver)
+    loop = Loop(watch)
+    try:
+        loop.wait_rounds(2)
+        assert [m["title"] for m in receiver.messages] == []  # first sight of a healthy service is quiet
+        watch.run("sandbox", "site", "secondary", "unbound", "--sandbox-dir", str(sandbox.dir))
+        assert wait_until(
+            lambda: store.load(watch.state).services[sandbox.state.service.name].state is State.DEGRADED, 60
+        )
+        loop.wait_rounds(3)  # still degraded: the state carried from round to round, so no second message
+        assert [m["title"].endswith("healthy -> degraded") for m in receiver.messages] == [True]
+        code, out, err = loop.stop(signal.SIGTERM)
+    finally:
+        loop.kill()
+        watch.run("sandbox", "site", "secondary", "healthy", "--sandbox-dir", str(sandbox.dir))
+    assert code == 0, err
+    assert "Traceback" not in out + err and "watch stopped by SIGTERM after" in out
+    kept = store.load(watch.state)  # whole and readable: the state of the last finished round
+    assert kept.services[sandbox.state.service.name].state is State.DEGRADED and len(kept.deliveries) == 1
+    assert json.loads((watch.status / "status.json").read_text())["overall"] == "degraded"
+    watch.no_secret_anywhere()
+
+
+def test_ctrl_c_during_a_slow_round_lets_it_finish(sandbox: Sandbox, tmp_path: Path, receiver: Receiver) -> None:
+    """A secondary whose health answers after 3 s makes every round that long: SIGINT then lands in a round,
+    which finishes and writes its state before the watch exits."""
+    watch = Watch(sandbox, tmp_path, receiver)
+    sandbox.set_site_mode("secondary", SLOW)
+    loop = Loop(watch)
+    try:
+        loop.wait_rounds(1)
+        code, out, err = loop.stop(signal.SIGINT)
+    finally:
+        loop.kill()
+        sandbox.set_site_mode("secondary", HEALTHY)
+    assert code == 0, err
+    assert "Traceback" not in out + err and "watch stopped by SIGINT after" in out
+    assert sandbox.state.service.name in store.load(watch.state).services
     watch.no_secret_anywhere()
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -141,7 +143,9 @@ def watch(
     sends clients to the secondary), recovering (the primary is back, DNS moving), restored. Each change is sent to
     every --notify target (a drill's say DRILL); a failover outside a drill opens an incident with its DORA and NIS2
     deadlines (`bascule incident show`). Exit codes with --once: 0 healthy, 1 not (degraded, failed over,
-    recovering), 2 bad input, 70 internal error.
+    recovering), 2 bad input, 70 internal error. Without --once, a round every --interval seconds until SIGTERM or
+    Ctrl-C: the round under way finishes and its state is written, exit 0; a second signal abandons that round,
+    exit 1 (the state file keeps the last finished round's).
 
     Examples:
       bascule watch --local --once --status-dir site --metrics-file bascule.prom --notify json://127.0.0.1:8080/
@@ -160,21 +164,59 @@ def watch(
     if once:
         result = _round(services, settings, notifier, output_format)
         raise typer.Exit(0 if result.healthy else EXIT_FAILED)
-    _stop_on_sigterm()
-    try:
-        while True:
-            started = time.monotonic()
-            _round(services, settings, notifier, output_format)
-            time.sleep(max(0.0, interval - (time.monotonic() - started)))
-    except KeyboardInterrupt:
-        say("watch stopped")
+    stopper, rounds, in_round = _Stopper(), 0, False
+    with stopper.installed():
+        try:
+            while not stopper.signals:
+                started, in_round = time.monotonic(), True
+                _round(services, settings, notifier, output_format)
+                rounds, in_round = rounds + 1, False
+                stopper.sleep(max(0.0, interval - (time.monotonic() - started)))
+        except _Stop:
+            if in_round:
+                fail([f"watch stopped by a second {stopper.signals[-1]}: the round under way was abandoned; "
+                      f"{settings.state_file} holds the last finished round's state ({rounds} finished)"],
+                     EXIT_FAILED)  # fmt: skip
+    say(f"watch stopped by {stopper.signals[0]} after {rounds} round(s); state in {settings.state_file}")
 
 
-def _stop_on_sigterm() -> None:
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+class _Stop(BaseException):
+    """Leave the loop now: a stop asked for while the watch waits between rounds, or a second one during a round."""
 
-    signal.signal(signal.SIGTERM, stop)
+
+class _Stopper:
+    """SIGTERM and SIGINT as a request the loop honours between rounds: the round under way finishes, so its
+    state, incident and notifications are written together (a round stopped half-way could open an incident the
+    state file does not name, and the next round would open another). A second signal abandons the round at once;
+    the state file keeps the last finished round's, since it is replaced in one step."""
+
+    def __init__(self) -> None:
+        self.signals: list[str] = []
+        self.idle = False
+
+    def handler(self, signum: int, _frame: FrameType | None) -> None:
+        self.signals.append(signal.Signals(signum).name)
+        if self.idle or len(self.signals) > 1:
+            raise _Stop(self.signals[-1])
+
+    def sleep(self, seconds: float) -> None:
+        """Wait for the next round; `_Stop` as soon as a signal comes (or came since the round ended)."""
+        self.idle = True
+        try:
+            if self.signals:
+                raise _Stop(self.signals[0])
+            time.sleep(seconds)
+        finally:
+            self.idle = False
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _round(services: list[Watched], settings: Settings, notifier: Notifier | None, output: TextOrJson) -> Round:
