@@ -18,12 +18,14 @@ import pytest
 from bascule.drills.control import SandboxControl
 from bascule.drills.lock import DrillLock
 from bascule.drills.plan import Fault
+from bascule.drills.stack_control import stack_lock_key
 from bascule.sandbox import PRIMARY, Sandbox, SandboxService
-from bascule.sandbox.modes import HEALTHY, SLOW
+from bascule.sandbox.modes import HEALTHY, SLOW, UNBOUND
 from bascule.watch import store
 from bascule.watch.observe import MIXED, SECONDARY
 from bascule.watch.states import State
 from tests.conftest import BrowserPage, have_pdns, wait_until
+from tests.test_stack_drills import SandboxStack, _fake_pulumi
 from tests.test_watch import SECRET, Receiver, secret_url
 
 pytestmark = pytest.mark.sandbox
@@ -227,6 +229,59 @@ def test_a_drill_notifies_as_a_drill_and_opens_no_incident(
     assert all(t.startswith("[DRILL] ") for t in titles)
     assert watch.incidents() == []
     watch.no_secret_anywhere()
+
+
+def test_watch_stack_watches_what_the_stack_state_names(sandbox: Sandbox, tmp_path: Path, receiver: Receiver) -> None:
+    """`bascule watch --stack` through the seam `verify --stack` uses: a stand-in `pulumi` on PATH answers the
+    Automation API's `stack export` with the state the real program produces, so the watched service (hostname,
+    sites, port, health path) comes from its FailoverService's registered outputs; the sites behind those
+    addresses are the sandbox's (real TLS, real DNS). A drill holding the stack's lock makes a failover a drill's."""
+    env = _fake_pulumi(tmp_path, SandboxStack(sandbox).state)
+    state, locks = tmp_path / "w" / "state.json", tmp_path / "locks"
+
+    def once(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*BASCULE, "watch", "--stack", "drill", "--cwd", str(tmp_path), "--once", "--no-authoritative",
+             "--resolver", f"127.0.0.1:{sandbox.state.dns_port}", "--ca-bundle", str(sandbox.state.pki.ca),
+             "--state-file", str(state), "--lock-dir", str(locks), "--status-dir", str(tmp_path / "status"),
+             "--notify", secret_url(receiver.port), "--format", "json", *extra],
+            capture_output=True, text=True, env=env, timeout=120, check=False,
+        )  # fmt: skip
+
+    first = once()
+    assert first.returncode == 0, first.stderr
+    (seen,) = json.loads(first.stdout)["services"]
+    assert (seen["service"], seen["hostname"], seen["state"], seen["serving"]) == (
+        "checkout", "checkout.sandbox.test", "healthy", "primary")  # fmt: skip
+
+    sandbox.set_site_mode("secondary", UNBOUND)
+    try:
+        degraded = once("--service", "checkout")
+    finally:
+        sandbox.set_site_mode("secondary", HEALTHY)
+    assert degraded.returncode == 1, degraded.stderr
+    assert json.loads(degraded.stdout)["services"][0]["state"] == "degraded"
+    message = receiver.messages[-1]
+    assert message["title"] == "checkout (checkout.sandbox.test): healthy -> degraded"
+    assert "secondary 127.0.0.3: health /healthz for checkout.sandbox.test answered HTTP 404" in message["message"]
+
+    lock = DrillLock(locks, stack_lock_key(tmp_path, "drill"))  # the key `drill --stack drill --cwd DIR` takes
+    lock.acquire({"journal": str(tmp_path / "drill" / "journal.jsonl")})
+    sandbox.set_switched(True)  # what the drill's `switch` update does to the zone
+    try:
+        switched = once()
+    finally:
+        sandbox.set_switched(False)
+        lock.release()
+    assert switched.returncode == 1, switched.stderr
+    (seen,) = json.loads(switched.stdout)["services"]
+    assert (seen["state"], seen["serving"], bool(seen["drill"])) == ("failed_over", "secondary", True)
+    assert receiver.messages[-1]["title"].startswith("[DRILL] checkout (checkout.sandbox.test): degraded -> ")
+
+    unknown = once("--service", "nosuch")
+    assert unknown.returncode == 2 and "nosuch" in unknown.stderr, unknown.stderr
+    for text in (first.stdout, first.stderr, degraded.stderr, state.read_text()):
+        assert SECRET not in text
 
 
 def _rounds_seen(metrics_file: Path) -> float | None:
