@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from math import inf
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,23 @@ def append(directory: Path, summary: dict[str, Any], report_dir: Path) -> Path:
         "failback_http_s": fb.get("http_s"),
         "report": str(report_dir.resolve()),
     }
+    data = summary.get("data") or {}
+    if data.get("restore_drill"):
+        # A restore from backup (`--fault corruption`, `bascule backup restore --history`): what the audit shows as
+        # the last restore drill. No failover: the failover columns stay empty.
+        row.update({key: data.get(source) for key, source in RESTORE_FIELDS.items()})
     path = directory / HISTORY_FILE
     repair_tail(path)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(row, sort_keys=True, allow_nan=False) + "\n")
     return path
 
+
+RESTORE_FIELDS = {"backup": "backup", "restore_s": "restore_s", "backup_age_s": "backup_age_s",
+                  "writes_lost": "writes_lost_since_backup"}  # fmt: skip
+"""A restore drill's row: its column -> the key of the report's `data` block it is copied from."""
+_NUMBERS = ("failover_http_s", "restore_s", "backup_age_s", "writes_lost")
+"""Optional numeric columns the audit and `trend` compute with: a number or null, else the row is refused."""
 
 _REQUIRED = ("started", "service", "fault", "status")
 """What `trend` and the audit read from every row; `append` always writes them."""
@@ -58,13 +70,12 @@ def read(directory: Path) -> list[dict[str, Any]]:
         missing = [key for key in _REQUIRED if not isinstance(row, dict) or not isinstance(row.get(key), str)]
         if missing:
             raise InputError(f"{path}:{number}: not a history row (no text {', '.join(missing)}); fix or remove it")
-        seconds = row.get("failover_http_s")
-        if seconds is not None and (
-            not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds != seconds
-        ):
-            raise InputError(
-                f"{path}:{number}: failover_http_s: expected a number of seconds or null; fix or remove it"
-            )
+        for key in _NUMBERS:
+            value = row.get(key)
+            if value is not None and (
+                not isinstance(value, int | float) or isinstance(value, bool) or value != value or abs(value) == inf
+            ):
+                raise InputError(f"{path}:{number}: {key}: expected a number or null; fix or remove it")
         rows.append(row)
     return rows
 
