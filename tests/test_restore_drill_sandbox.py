@@ -155,3 +155,22 @@ def test_a_killed_restore_drill_is_recovered_from_its_journal(box: Sandbox, tmp_
     report = json.loads((journal.parent / "report.json").read_text())
     assert report["status"] == "fail" and report["data"]["undone_rows"] == len(saved)
     assert any("`bascule drill recover` finished it" in r for r in report["reasons"])
+
+
+def test_backup_restore_history_row_and_a_listing_the_audit_reads(box: Sandbox, tmp_path: Path) -> None:
+    from bascule.audit.workloads import read_backups_status
+
+    result = runner.invoke(app, ["backup", "restore", "--local", "--sandbox-dir", str(box.dir), "--to",
+                                 "restored_for_history", "--history", str(tmp_path / "h")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (row,) = history.read(tmp_path / "h")
+    assert (row["fault"], row["status"]) == ("backup-restore", "pass") and row["restore_s"] > 0
+    assert row["target"].startswith("local sandbox backups of ") and row["backup_age_s"] >= 0
+    for command in ("list", "verify"):
+        saved = tmp_path / f"{command}.json"
+        result = runner.invoke(app, ["backup", command, "--local", "--sandbox-dir", str(box.dir), "-f", "json"])
+        assert result.exit_code == 0, result.output
+        saved.write_text(result.stdout)
+        (entry,) = read_backups_status([saved]) or []
+        assert entry["stack"] is None and entry["service"] == row["service"]
+        assert entry["databases"][0]["age_s"] >= 0 and entry["databases"][0]["finished_at"]
