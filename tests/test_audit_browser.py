@@ -78,6 +78,6 @@ def test_untrusted_names_stay_text(browser: Any, tmp_path: Path) -> None:
                       ' "tags": {"bascule:service": "w</td><td>x", "bascule:criticality": "critical"}}}]}}')  # fmt: skip
     page = open_audit(browser, tmp_path, "--export", str(export))
     cells = page.locator("#workloads tbody tr td")
-    assert cells.count() == 7
+    assert cells.count() == 8
     assert cells.first.inner_text() == "a<b>/w</td><td>x"
     page.close()

@@ -222,7 +222,7 @@ INPUT_FILES = {
     ("plan", "--program"), ("plan", "--stack-config"), ("check", "--export"), ("check", "--preview-json"),
     ("check", "--program"), ("check", "--stack-config"), ("check", "--config"), ("check", "--waivers"),
     ("audit", "--export"), ("audit", "--program"), ("audit", "--stack-config"), ("audit", "--readiness"),
-    ("audit", "--config"), ("drill report", "journal"), ("check", "--anchor"),
+    ("audit", "--config"), ("audit", "--backups-status"), ("drill report", "journal"), ("check", "--anchor"),
 }  # fmt: skip
 """Files (and program folders) a command only reads, through the one input layer (`bascule.io.documents`,
 `load_program_dir`), which already refuses a missing file, a folder or junk with exit 2 naming it; `--anchor` is
@@ -262,6 +262,7 @@ def test_every_path_and_number_option_is_checked_as_it_is_parsed() -> None:
         (["check", *STACK, "--config", "{missing}"], "cannot read the policy config"),
         (["check", *STACK, "--waivers", "{folder}"], "is a folder, not a waivers file"),
         (["audit", *STACK, "--readiness", "{missing}"], "cannot read the readiness file"),
+        (["audit", *STACK, "--backups-status", "{folder}"], "is a folder, not a saved `bascule backup list|verify"),
         (["audit", "--export", "{folder}"], "is a folder, not a stack export"),
         (["drill", "report", "{missing}"], "cannot read the drill journal"),
         (["plan", "--program", "{missing}"], "no Pulumi.yaml: not a Pulumi project"),

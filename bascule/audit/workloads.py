@@ -14,6 +14,7 @@ import html
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from bascule import facts
 from bascule.drills import history
 from bascule.inventory.records import GLOBAL, UNKNOWN, Inventory, Resource
 from bascule.io.documents import InputError, read_json
-from bascule.io.escaping import markdown, one_line
+from bascule.io.escaping import markdown, one_line, quoted
 from bascule.policies.config import Settings
 from bascule.policies.rules import (
     Workload,
@@ -110,6 +111,12 @@ class WorkloadAudit:
     data_locations: list[str]
     backups: list[str]
     """Where its backups live: provider, region (country), the provider's legal home, and the store."""
+    backup_age: dict[str, Any]
+    """The newest backup per database as a saved `bascule backup list|verify --format json` read it, or why it is
+    unknown (`read` false, `why`): the audit never reads the store (it would need the store's credentials)."""
+    last_restore: dict[str, Any] | None
+    """The last restore from backup recorded in the history for this stack (`bascule backup restore --stack S
+    --history DIR`); None when the history was read and holds none, `{"read": false}` when it was not given."""
     spofs: list[Spof]
     rto: dict[str, Any]
     rpo: dict[str, Any]
@@ -213,9 +220,10 @@ def _rto(w: Workload, last: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def read_history(directory: Path | None) -> list[dict[str, Any]]:
+def read_history(directory: Path | None) -> list[dict[str, Any]] | None:
+    """The drill history's rows; None when no folder was given (the audit then says it was not read)."""
     if directory is None:
-        return []
+        return None
     try:
         return history.read(directory)
     except InputError as exc:
@@ -230,6 +238,8 @@ def _drills_of(rows: list[dict[str, Any]], service: str, stack: str) -> list[dic
 
 
 def _last_drill(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last failover drill (a restore from backup measures no failover: `_last_restore`)."""
+    rows = [r for r in rows if r.get("fault") not in history.RESTORE_FAULTS]
     if not rows:
         return None
     last = rows[-1]
@@ -247,6 +257,98 @@ def _data_rpo(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         if isinstance(data, dict) and data.get("rpo_observed_s") is not None:
             return {"started": row.get("started"), "rpo_observed_s": data["rpo_observed_s"], "report": str(report)}
     return None
+
+
+def _last_restore(rows: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    if rows is None:
+        return {"read": False}
+    restores = [r for r in rows if r.get("fault") in history.RESTORE_FAULTS]
+    if not restores:
+        return None
+    last = restores[-1]
+    return {"read": True, **{key: last.get(key) for key in ("started", "status", "fault", "restore_s", "backup_age_s",
+                                                            "backup", "target")}}  # fmt: skip
+
+
+BACKUPS_STATUS_FILE = "saved `bascule backup list|verify --stack S --format json` output"
+
+
+def read_backups_status(paths: list[Path] | None) -> list[dict[str, Any]] | None:
+    """Each file's newest backup per database, as `backup list` or `backup verify` saw it (`read_at`); None when no
+    file was given. An `AuditError` names the file and the field that is not what those commands write."""
+    if not paths:
+        return None
+    entries = []
+    for path in paths:
+        try:
+            doc = read_json(path, BACKUPS_STATUS_FILE)
+        except InputError as exc:
+            raise AuditError(str(exc)) from None
+        if not isinstance(doc, dict):
+            raise AuditError(f"{path}: not {BACKUPS_STATUS_FILE} (not an object)")
+        for key in ("service", "read_at"):
+            if not isinstance(doc.get(key), str):
+                raise AuditError(f"{path}: {key}: missing or not text; not {BACKUPS_STATUS_FILE}")
+        read_at = _instant(path, "read_at", doc["read_at"])
+        databases = doc.get("databases")
+        newest: list[tuple[str, str | None]] = []
+        if isinstance(databases, dict):  # backup list: {database: {"complete": [newest first, ...]}}
+            for name, listing in databases.items():
+                complete = listing.get("complete") if isinstance(listing, dict) else None
+                if not isinstance(complete, list):
+                    raise AuditError(f"{path}: databases.{name}.complete: expected a list")
+                first = complete[0] if complete else None
+                newest.append((str(name), first.get("finished_at") if isinstance(first, dict) else None))
+        elif isinstance(databases, list):  # backup verify: [{"database", "newest", "finished_at"}]
+            for item in databases:
+                if not isinstance(item, dict) or not isinstance(item.get("database"), str):
+                    raise AuditError(f"{path}: databases: expected objects with a 'database'")
+                newest.append((item["database"], item.get("finished_at")))
+        else:
+            raise AuditError(f"{path}: databases: missing; not {BACKUPS_STATUS_FILE}")
+        ages = []
+        for name, finished in newest:
+            at = _instant(path, f"{name}: finished_at", finished) if finished is not None else None
+            ages.append({"database": name, "finished_at": finished,
+                         "age_s": round((read_at - at).total_seconds(), 1) if at else None})  # fmt: skip
+        problems = doc.get("problems")
+        entries.append({
+            "source": str(path), "stack": doc.get("stack"), "service": doc["service"], "read_at": doc["read_at"],
+            "every_hours": doc.get("every_hours") if _number(doc.get("every_hours")) else None,
+            "ok": doc.get("ok") if isinstance(doc.get("ok"), bool) else None,
+            "problems": [str(p) for p in problems] if isinstance(problems, list) else [], "databases": ages,
+        })  # fmt: skip
+    return entries
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _instant(path: Path, field: str, value: Any) -> datetime:
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise AuditError(f"{path}: {field}: not an ISO 8601 time: {quoted(value)}") from None
+    if at.tzinfo is None:
+        raise AuditError(f"{path}: {field}: no time zone: {quoted(value)}")
+    return at
+
+
+def _backup_age(status: list[dict[str, Any]] | None, service: str, stack: str, stored: bool) -> dict[str, Any]:
+    """The newest backups of this service of this very stack, from the saved files (another stack's or the
+    sandbox's listing says nothing about this one, as with drills); else why the age is unknown. `stored`: the
+    inventory has a backup store for it."""
+    command = f"bascule backup list --stack {stack} --service {service} --format json > FILE"
+    entry = next((e for e in reversed(status or []) if e["service"] == service and e["stack"] == stack), None)
+    if entry is None and not stored:
+        return {"read": False, "why": "no backup store in this stack"}
+    if status is None:
+        return {"read": False, "why": f"not read: pass --backups-status FILE ({command})"}
+    if entry is None:
+        return {"read": False, "why": f"not in the --backups-status files given (none of stack {stack}, service "
+                                      f"{service}; {command})"}  # fmt: skip
+    return {"read": True, **entry}
 
 
 def read_readiness(path: Path | None) -> dict[str, Any] | None:
@@ -321,7 +423,9 @@ def audit(
     settings: Settings | None = None,
     drill_rows: list[dict[str, Any]] | None = None,
     readiness: Mapping[str, Any] | None = None,
+    backups_status: list[dict[str, Any]] | None = None,
 ) -> Audit:
+    """`drill_rows` None: no history was given (said per workload); `backups_status`: `read_backups_status`."""
     settings = settings or Settings()
     rows = drill_rows or []
     audited: list[WorkloadAudit] = []
@@ -346,6 +450,8 @@ def audit(
                     sites=sites,
                     data_locations=sorted({f"{s.provider} {s.region} ({s.country})" for s in sites if s.data_store}),
                     backups=[_backup_line(_site(r)) for r in w.backups],
+                    backup_age=_backup_age(backups_status, w.name, item.name, bool(w.backups)),
+                    last_restore=_last_restore(drills if drill_rows is not None else None),
                     spofs=_spofs(w, dns, unhealthy, ready),
                     rto=_rto(w, last),
                     rpo={"target_s": w.rpo_seconds, "measured": _data_rpo(drills)},
@@ -387,6 +493,34 @@ def _rpo_line(w: WorkloadAudit) -> str:
         else "no data drill recorded"
     )
     return f"RPO target {_seconds(w.rpo['target_s'])}; {seen}"
+
+
+def _age(seconds: Any) -> str:
+    if seconds is None:
+        return "no complete backup"
+    return f"{float(seconds) / 3600:.1f} h old" if float(seconds) >= 3600 else f"{float(seconds):.0f} s old"
+
+
+def _backup_age_line(w: WorkloadAudit) -> str:
+    a = w.backup_age
+    if not a["read"]:
+        return f"backup age: {a['why']}"
+    ages = ", ".join(f"{d['database']} {_age(d['age_s'])}" for d in a["databases"]) or "no database listed"
+    every = f" (every {float(a['every_hours']):g} h)" if a["every_hours"] is not None else ""
+    verdict = "" if a["ok"] is None else "; verify: ok" if a["ok"] else f"; verify: {'; '.join(a['problems'])}"
+    return f"backup age when read {a['read_at']} ({a['source']}): {ages}{every}{verdict}"
+
+
+def _restore_line(w: WorkloadAudit) -> str:
+    r = w.last_restore
+    if r is None:
+        return (f"last restore drill: none recorded for stack {w.stack} (`bascule backup restore --stack {w.stack} "
+                "--to ... --history DIR`)")  # fmt: skip
+    if not r["read"]:
+        return "last restore drill: not read: pass --history DIR (`bascule backup restore --history DIR` records one)"
+    age = f", backup {_age(r['backup_age_s'])}" if r.get("backup_age_s") is not None else ""
+    return (f"last restore drill {r['started']} {str(r['status']).upper()} ({r['fault']}): restore "
+            f"{_seconds(r['restore_s'])}{age}")  # fmt: skip
 
 
 def _readiness_line(w: WorkloadAudit) -> str:
@@ -440,6 +574,8 @@ def render_text(result: Audit) -> str:
         lines += [f"  {line}" for line in _site_lines(w)]
         lines.append(f"  data at rest: {', '.join(w.data_locations) or 'no data store in this stack'}")
         lines.append(f"  backups: {'; '.join(w.backups) or 'no backup store in this stack'}")
+        lines.append(f"  {_backup_age_line(w)}")
+        lines.append(f"  {_restore_line(w)}")
         lines.append(f"  EU region: {'yes' if w.eu_region else 'NO'}; EU-headquartered provider: "
                      f"{'yes' if w.eu_provider else 'NO'}")  # fmt: skip
         lines.append(f"  {_rto_line(w)}")
@@ -487,6 +623,7 @@ def render_markdown(result: Audit) -> str:
         lines += [f"- {_md(line)}" for line in _site_lines(w)]
         lines += [f"- data at rest: {_md(', '.join(w.data_locations) or 'no data store in this stack')}",
                   f"- backups: {_md('; '.join(w.backups) or 'no backup store in this stack')}",
+                  f"- {_md(_backup_age_line(w))}", f"- {_md(_restore_line(w))}",
                   f"- {_md(_rto_line(w))}", f"- {_md(_rpo_line(w))}", f"- {_md(_readiness_line(w))}"]  # fmt: skip
         lines += [f"- **SPOF {s.code}**: {_md(s.detail)}" for s in w.spofs]
         lines.append("")
@@ -549,6 +686,7 @@ def render_html(result: Audit) -> str:
             "rto": _rto_line(w),
             "rpo": _rpo_line(w),
             "readiness": _readiness_line(w),
+            "backups": [*w.backups, _backup_age_line(w), _restore_line(w)],
             "spofs": w.spofs,
         }
         for w in result.workloads

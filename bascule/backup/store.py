@@ -17,11 +17,36 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 LOCK_MODE = "COMPLIANCE"
 """Nobody, the job that wrote it included, can delete or overwrite a locked version before its retain-until date."""
+
+MIB = 1 << 20
+MULTIPART_THRESHOLD = 64 * MIB
+"""A dump larger than this is uploaded in parts: one PutObject takes at most 5 GB
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/upload-objects.html), a multipart upload up to 5 TB."""
+MAX_PARTS = 1000
+"""Scaleway takes 1 to 1000 parts per object, each 5 MB to 5 GB but the last
+(https://www.scaleway.com/en/docs/object-storage/api-cli/multipart-uploads/); AWS allows 10 000, so 1000 fits both.
+boto3's transfer manager only adjusts the part size to AWS's limit: `part_size` adjusts it to this one."""
+CHECKSUM = "CRC32"
+"""Sent with every PutObject and UploadPart (x-amz-checksum-crc32): a write with object-lock parameters must carry
+Content-MD5 or an x-amz-checksum header, else S3 refuses it ("Content-MD5 OR x-amz-checksum- HTTP header is required
+for Put Object requests with Object Lock parameters", quoted in github.com/supabase/storage issue 423; the same rule
+for each part of a multipart upload: https://www.ibm.com/docs/en/coss/3.20.1?topic=objects-upload-part-object-lock).
+Scaleway supports CRC32, full-object and composite (per part) checksums
+(https://www.scaleway.com/en/docs/object-storage/reference-content/supported-checksums/)."""
+
+
+def part_size(size: int, threshold: int = MULTIPART_THRESHOLD) -> int:
+    """The part size for a `size`-byte upload: at least `threshold`, and large enough for `MAX_PARTS` parts, in
+    whole MiB (1000 parts of at most 5 GB: about the 5 TB an object may hold)."""
+    needed = -(-size // MAX_PARTS)
+    return max(threshold, -(-needed // MIB) * MIB)
 
 
 class StoreError(Exception):
@@ -55,8 +80,15 @@ def _message(exc: Exception) -> str:
 class Store:
     """One bucket. Path-style addressing: the S3-compatible providers accept it and a loopback endpoint needs it."""
 
-    def __init__(self, address: StoreAddress, access_key: str | None = None, secret_key: str | None = None):
+    def __init__(
+        self,
+        address: StoreAddress,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        multipart_threshold: int = MULTIPART_THRESHOLD,
+    ):
         self.address = address
+        self.multipart_threshold = multipart_threshold
         credentials = {"aws_access_key_id": access_key, "aws_secret_access_key": secret_key} if access_key else {}
         self.client: Any = boto3.client(
             "s3",
@@ -67,6 +99,9 @@ class Store:
                 connect_timeout=5,
                 read_timeout=120,
                 retries={"max_attempts": 3, "mode": "standard"},
+                # boto3's default since 1.36, said here so AWS_REQUEST_CHECKSUM_CALCULATION=when_required in the
+                # environment cannot take away the checksum object lock requires (see CHECKSUM).
+                request_checksum_calculation="when_supported",
             ),
             **credentials,
         )
@@ -86,17 +121,25 @@ class Store:
         except (ClientError, BotoCoreError) as exc:
             raise StoreError(f"{self.where()}: cannot create the bucket: {_message(exc)}") from exc
 
-    def put_locked(self, key: str, source: Path | bytes, retain_until: datetime) -> str:
-        """Upload `source` under `key`, locked in COMPLIANCE mode until `retain_until`; returns its version id."""
+    def put_locked(self, key: str, source: Path | bytes, retain_until: datetime) -> None:
+        """Upload `source` under `key`, locked in COMPLIANCE mode until `retain_until`, with a CRC32 checksum.
+
+        A file larger than `multipart_threshold` goes up in parts through boto3's managed transfer, the lock set when
+        the upload is created (CreateMultipartUpload takes the same object-lock headers as PutObject). The job's
+        credentials may PutObject only (multipart included), never read, list or abort: a failed multipart upload
+        is left to the bucket's lifecycle rule, which aborts it after a day (components/data/backup.py)."""
         lock = {"ObjectLockMode": LOCK_MODE, "ObjectLockRetainUntilDate": retain_until}
         try:
             if isinstance(source, bytes):
-                response = self.client.put_object(Bucket=self.address.bucket, Key=key, Body=source, **lock)
-                return str(response.get("VersionId") or "")
-            with source.open("rb") as body:
-                response = self.client.put_object(Bucket=self.address.bucket, Key=key, Body=body, **lock)
-            return str(response.get("VersionId") or "")
-        except (ClientError, BotoCoreError, OSError) as exc:
+                self.client.put_object(Bucket=self.address.bucket, Key=key, Body=source, ChecksumAlgorithm=CHECKSUM,
+                                       **lock)  # fmt: skip
+                return
+            size = source.stat().st_size
+            config = TransferConfig(multipart_threshold=self.multipart_threshold, max_concurrency=4,
+                                    multipart_chunksize=part_size(size, self.multipart_threshold))  # fmt: skip
+            self.client.upload_file(str(source), self.address.bucket, key, Config=config,
+                                    ExtraArgs={**lock, "ChecksumAlgorithm": CHECKSUM})  # fmt: skip
+        except (ClientError, BotoCoreError, S3UploadFailedError, OSError) as exc:
             raise StoreError(f"{self.where(key)}: upload failed: {_message(exc)}") from exc
 
     def keys(self, prefix: str) -> Iterator[tuple[str, datetime, int]]:

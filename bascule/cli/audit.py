@@ -14,6 +14,7 @@ from bascule.audit.workloads import (
     AuditError,
     AuditInput,
     audit,
+    read_backups_status,
     read_history,
     read_readiness,
     render_html,
@@ -80,6 +81,14 @@ def audit_command(
     readiness: Annotated[
         Path | None, typer.Option("--readiness", help="Saved `bascule verify --format json` output.")
     ] = None,
+    backups_status: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--backups-status",
+            help="Saved `bascule backup list|verify --stack S --service X --format json` output: the age of the "
+            "newest backups (the audit never reads the store); repeatable, one per stack and service.",
+        ),
+    ] = None,
     output_format: Annotated[Format, format_option("text, json, markdown or html")] = Format.TEXT,
     quiet: Quiet = False,
     output: Annotated[
@@ -103,9 +112,11 @@ def audit_command(
     stacks_dir: StacksDir = Path("stacks"),
 ) -> None:
     """Audit continuity: per critical workload its sites, legal homes, single points of failure, RTO/RPO
-    target vs budget vs last drill, readiness; then concentration per provider, region, country, jurisdiction.
+    target vs budget vs last drill, readiness, where its backups live, their age and the last restore drill; then
+    concentration per provider, region, country, jurisdiction.
 
-    Reads inventories, drill history and a saved readiness file; never probes the network.
+    Reads inventories, drill history, a saved readiness file and saved backup listings; never probes the network
+    nor reads a backup store (what was not given is said: "not read: pass ...").
     Exit codes: 0 done, 1 with --fail-on spof when a critical workload has a single point of failure, 2 bad input,
     70 internal error (a bug in Bascule).
 
@@ -113,8 +124,11 @@ def audit_command(
       bascule audit --stack prod --stack sovereign --format json
       bascule audit --stack prod --history drills/ --readiness verify.json --format html -o audit.html
       bascule audit --stack prod --dora-register register/
+      bascule backup list --stack prod --service checkout -f json > backups.json
+      bascule audit --stack prod --history drills/ --backups-status backups.json
     """
     given = [("--export", path) for path in export or []]
+    given += [("--backups-status", path) for path in backups_status or []]
     not_an_input("--output", output, [*given, ("--readiness", readiness), ("--config", config),
                                       ("--stack-config", stack_config)])  # fmt: skip
     try:
@@ -129,7 +143,8 @@ def audit_command(
             inputs.append(AuditInput(program.name, load(program=program, stack_config=stack_config)[0]))
         if not inputs:
             fail(["give at least one input: --stack NAME, --export FILE or --program DIR"])
-        result = audit(inputs, settings, read_history(history_dir), read_readiness(readiness))
+        result = audit(inputs, settings, read_history(history_dir), read_readiness(readiness),
+                       read_backups_status(backups_status))  # fmt: skip
     except (InputError, ConfigError, AuditError) as exc:
         fail([str(exc)])
     except SpecError as exc:

@@ -34,10 +34,13 @@ from bascule.cli.common import (
     emit,
     emit_json,
     fail,
+    output_folder,
     say,
+    warn,
     working,
 )
 from bascule.drills.control import ControlError
+from bascule.drills.history import append_restore
 from bascule.drills.stack_control import make_backend
 from bascule.io.escaping import quoted
 from bascule.sandbox import Sandbox, SandboxError, default_state_dir
@@ -111,6 +114,12 @@ class Target:
     store: Store
     identity: str | None
     sandbox: Sandbox | None = None
+    stack: str | None = None
+
+    def describe(self) -> str:
+        """Where the backups were read, as a history row's target: `bascule audit` matches "Pulumi stack S "."""
+        where = f"Pulumi stack {self.stack} " if self.stack is not None else "local sandbox "
+        return f"{where}backups of {self.plan.service} in {self.plan.address.describe()}"
 
 
 def _target(local: bool, stack: str | None, cwd: Path, service: str | None, sandbox_dir: Path | None,
@@ -140,7 +149,7 @@ def _target(local: bool, stack: str | None, cwd: Path, service: str | None, sand
     if len(plans) > 1:
         fail([f"stack {quoted(stack)} backs up several services ({', '.join(p.service for p in plans)}); choose one "
               "with --service"])  # fmt: skip
-    return Target(plans[0], Store(plans[0].address), secret)
+    return Target(plans[0], Store(plans[0].address), secret, stack=stack)
 
 
 def _env_list(values: list[str] | None, variable: str) -> list[str]:
@@ -303,7 +312,9 @@ def list_command(
     except StoreError as exc:
         fail([str(exc)], EXIT_FAILED)
     if output_format is TextOrJson.JSON:
-        emit_json({"store": target.plan.address.describe(), "service": target.plan.service, "databases": found})
+        emit_json({"store": target.plan.address.describe(), "stack": target.stack, "service": target.plan.service,
+                   "read_at": now.isoformat(timespec="seconds"), "every_hours": target.plan.every_hours,
+                   "databases": found})  # fmt: skip
         return
     say(f"{target.plan.service}: {target.plan.address.describe()} ({target.plan.provider or 'provider unknown'})")
     for database, entry in found.items():
@@ -334,15 +345,19 @@ def verify_command(
     70 internal error."""
     target = _target(local, stack, cwd, service, sandbox_dir, identity)
     results = []
+    checked = datetime.now(UTC)
     with working("checking the newest backups"):
         for database in target.plan.databases:
             results.append(freshness(target.store, target.plan.service, database, target.plan.every_hours,
                                      target.identity))  # fmt: skip
     problems = [p for r in results for p in r.problems]
     if output_format is TextOrJson.JSON:
-        emit_json({"ok": not problems, "every_hours": target.plan.every_hours, "grace_hours": GRACE_HOURS,
+        emit_json({"ok": not problems, "store": target.plan.address.describe(), "stack": target.stack,
+                   "service": target.plan.service, "read_at": checked.isoformat(timespec="seconds"),
+                   "every_hours": target.plan.every_hours, "grace_hours": GRACE_HOURS,
                    "deep": target.identity is not None, "problems": problems,
                    "databases": [{"database": r.database, "newest": r.newest.key if r.newest else None,
+                                  "finished_at": r.newest.finished_at if r.newest else None,
                                   "age_s": r.age_seconds} for r in results]})  # fmt: skip
     else:
         for r in results:
@@ -384,12 +399,24 @@ def restore_command(
             "--backup", callback=_non_empty("--backup"), help="The dump's key (default: the newest complete backup)."
         ),
     ] = None,
+    history_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--history",
+            callback=output_folder("--history"),
+            help="Append the restore (time, backup age, pass or fail) to <DIR>/history.jsonl, where `bascule audit "
+            "--history DIR` finds the last restore drill of the stack.",
+        ),
+    ] = None,
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
 ) -> None:
     """Download a backup, check its sha256 against the manifest, decrypt it, pg_restore it into a fresh database
     and compare every table's rows with the manifest. Exit 0 restored and verified, 1 failed or rows differ
-    (named), 2 bad input, 3 the target database already exists, 70 internal error."""
+    (named), 2 bad input, 3 the target database already exists, 70 internal error.
+
+    With --history, a restore that ran (verified or not) is recorded as the stack's restore drill (fault
+    `backup-restore`); a refused one (bad input, the target exists) is not."""
     target = _target(local, stack, cwd, service, sandbox_dir, identity)
     if target.identity is None:
         fail(["--identity (or BASCULE_BACKUP_IDENTITY): the age identity file the backups are encrypted to"])
@@ -414,13 +441,28 @@ def restore_command(
     if chosen is None:
         fail([f"no complete backup {quoted(key) if key else 'at all'} of {name} in {target.plan.address.describe()}"],
              EXIT_FAILED)  # fmt: skip
+    age = round(chosen.age_seconds(datetime.now(UTC)), 1)
+
+    def record(status: str, seconds: float | None) -> None:
+        if history_dir is None:
+            return
+        try:
+            written = append_restore(history_dir, service=target.plan.service, target=target.describe(),
+                                     backup=chosen.key, status=status, restore_s=seconds, backup_age_s=age)  # fmt: skip
+        except OSError as exc:
+            warn(f"--history {history_dir}: row not appended: {exc.strerror or exc}")
+            return
+        say(f"history: {written}")
+
     try:
         with working(f"restoring {chosen.key}"):
             result = restore(target.store, chosen, target.identity, dsn)
     except TargetExists as exc:
         fail([str(exc)], EXIT_REFUSED)
     except BackupError as exc:
+        record("fail", None)
         fail([str(exc)], EXIT_FAILED)
+    record("fail" if result.mismatches else "pass", round(result.seconds, 3))
     document = {"backup": chosen.key, "database": result.database, "restore_s": round(result.seconds, 3),
                 "row_counts": result.row_counts, "verified_rows": result.verified_rows,
                 "mismatches": result.mismatches}  # fmt: skip

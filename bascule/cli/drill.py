@@ -62,7 +62,7 @@ from bascule.drills.lock import DrillLock, LockHeld, StaleLock, default_lock_dir
 from bascule.drills.plan import APPROVAL_ENV, DrillPlan, Fault, plan_lines
 from bascule.drills.recovery import Outcome, dead_man, recover_locks, recover_stack
 from bascule.drills.report import SUMMARY_COLUMNS, data_rows, summary_rows, summary_targets, write_reports
-from bascule.drills.runner import Observation, dry_run, status_line
+from bascule.drills.runner import DrillInterrupted, Observation, dry_run, signals_interrupt, status_line
 from bascule.drills.schedule import MAX_WINDOW_MINUTES, parse_blackout, window_delay
 from bascule.drills.session import SessionError, drill_session
 from bascule.drills.stack_control import CliMissing, PulumiStackControl, fault_levers, open_stack_control
@@ -269,7 +269,7 @@ def drill(
     lock_info = {"journal": str((reports / "journal.jsonl").resolve()), "fault": fault.value}
     if fault is Fault.CORRUPTION:
         settings = _service_settings(stack, service, stacks_dir)
-        _restore_drill(sandbox_dir, settings, reports, locks, lock_info, output_format)
+        _restore_drill(sandbox_dir, settings, reports, locks, lock_info, output_format, history_dir)
         return
     with ExitStack() as cleanup:
         lock: DrillLock | None = None
@@ -378,11 +378,19 @@ def _restore_drill(
     locks: Path,
     lock_info: dict[str, Any],
     output_format: TextOrJson,
+    history_dir: Path | None,
 ) -> None:
     """`--fault corruption`: the restore drill (`bascule.drills.restore`) under the sandbox's lock; reports as any
-    drill's, from its journal. No history row: the history tracks failover times."""
+    drill's, from its journal, and a history row (restore time, backup age, writes lost) with `--history`.
+
+    SIGTERM and SIGINT are requests the drill honours between its steps (`runner.signals_interrupt`): it puts back
+    the rows it deleted, then stops (exit 1). The lock stays only when they may still be deleted (the put-back
+    failed): `bascule drill recover` puts them back from the journal."""
+    interrupted: str | None = None
+    kept = False
     with ExitStack() as cleanup:
         sandbox, lock = _sandbox(sandbox_dir, settings, cleanup, locks, lock_info, data=True, backups=True)
+        owned = lock is not None
         control = SandboxControl(sandbox)
         if lock is None:
             lock = DrillLock(locks, control.lock_key())
@@ -390,21 +398,24 @@ def _restore_drill(
                 lock.acquire({**lock_info, "control": control.describe(), "owned_sandbox": False})
             except (LockHeld, StaleLock) as exc:
                 fail([str(exc)], EXIT_REFUSED)
-            cleanup.callback(lock.release)
         redact = Redactor(control.secrets())
         try:
             target = control.target()
         except ControlError as exc:
+            if not owned:
+                lock.release()
             fail([redact(str(exc))])
+        try:
+            journal = Journal(reports / "journal.jsonl", redact)
+        except (OSError, JournalError) as exc:
+            if not owned:
+                lock.release()
+            fail([f"--out {reports}: cannot write the drill journal: {exc}"])
         plan = DrillPlan(target=target, fault=Fault.CORRUPTION, rto_seconds=float(settings.rto_seconds),
                          timeout_seconds=30.0, rpo_seconds=float(settings.rpo_seconds))  # fmt: skip
         what = f"{target.service} (corruption, restore from backup) on {target.description}"
         say(styled("drill", "bold", redact(what)))
-        try:
-            journal = Journal(reports / "journal.jsonl", redact)
-        except (OSError, JournalError) as exc:
-            fail([f"--out {reports}: cannot write the drill journal: {exc}"])
-        with working("restore drill") as status:
+        with signals_interrupt(), working("restore drill") as status:
 
             def progress(line: str) -> None:
                 say(f"  {redact(line)}")
@@ -414,14 +425,30 @@ def _restore_drill(
                 from bascule.drills.restore import run_restore_drill  # the `backup` extra: only this drill
 
                 run_restore_drill(plan, sandbox, journal, progress)
+            except (KeyboardInterrupt, DrillInterrupted) as exc:
+                interrupted = str(exc) or "SIGINT"
             except Exception as exc:
                 journal.append("internal-error", error=f"{type(exc).__name__}: {exc}")
                 raise
             finally:
                 journal.close()
-    summary = write_reports(reports, read_journal(journal.path))
+                # Kept while the deleted rows may be missing: the lock is what `drill recover` finds.
+                kept = not owned and "inject" in journal.kinds and not journal.kinds & {"repaired", "restored"}
+                if not owned and not kept:
+                    lock.release()
+            summary = write_reports(reports, read_journal(journal.path))
+            history_file = None
+            if history_dir is not None:
+                try:
+                    history_file = history.append(history_dir, summary, reports)
+                except OSError as exc:
+                    warn(f"--history {history_dir}: row not appended: {exc.strerror or exc}")
+    if kept:
+        err.print(styled("the deleted rows may still be missing:", "red", with_dirs("run `bascule drill recover`")))
     _print_summary(summary, reports, output_format)
-    raise typer.Exit(int(summary["exit_code"]))
+    if history_file is not None:
+        say(f"history: {history_file}")
+    raise typer.Exit(EXIT_FAILED if interrupted else int(summary["exit_code"]))
 
 
 def _stack_control(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import statistics
+from datetime import UTC, datetime
+from math import inf
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,13 @@ from bascule.io.files import repair_tail
 HISTORY_FILE = "history.jsonl"
 
 
+BACKUP_RESTORE = "backup-restore"
+"""The fault column of a restore of a stack's real backup (no fault is injected: the restore is the drill)."""
+RESTORE_FAULTS = ("corruption", BACKUP_RESTORE)
+"""Rows of restores from backup: the sandbox's restore drill (`--fault corruption`) and a stack's real backup."""
+
+
 def append(directory: Path, summary: dict[str, Any], report_dir: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
     fo, fb = summary.get("failover") or {}, summary.get("failback") or {}
     row = {
         "started": summary["started"],
@@ -33,12 +40,41 @@ def append(directory: Path, summary: dict[str, Any], report_dir: Path) -> Path:
         "failback_http_s": fb.get("http_s"),
         "report": str(report_dir.resolve()),
     }
+    data = summary.get("data") or {}
+    if data.get("restore_drill"):
+        # A restore from backup (`--fault corruption`, `bascule backup restore --history`): what the audit shows as
+        # the last restore drill. No failover: the failover columns stay empty.
+        row.update({key: data.get(source) for key, source in RESTORE_FIELDS.items()})
+    return _write(directory, row)
+
+
+def append_restore(
+    directory: Path, *, service: str, target: str, backup: str, status: str, restore_s: float | None,
+    backup_age_s: float | None,
+) -> Path:  # fmt: skip
+    """The row of a restore of a stack's real backup (`bascule backup restore --history`, fault `backup-restore`):
+    the audit's last restore drill of that stack. No report folder: the command's JSON output is its record."""
+    row = {"started": datetime.now(UTC).isoformat(timespec="milliseconds"), "service": service, "target": target,
+           "fault": BACKUP_RESTORE, "status": status, "rto_seconds": None, "failover_dns_s": None,
+           "failover_http_s": None, "failback_http_s": None, "report": None, "backup": backup,
+           "restore_s": restore_s, "backup_age_s": backup_age_s, "writes_lost": None}  # fmt: skip
+    return _write(directory, row)
+
+
+def _write(directory: Path, row: dict[str, Any]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
     path = directory / HISTORY_FILE
     repair_tail(path)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(row, sort_keys=True, allow_nan=False) + "\n")
     return path
 
+
+RESTORE_FIELDS = {"backup": "backup", "restore_s": "restore_s", "backup_age_s": "backup_age_s",
+                  "writes_lost": "writes_lost_since_backup"}  # fmt: skip
+"""A restore drill's row: its column -> the key of the report's `data` block it is copied from."""
+_NUMBERS = ("failover_http_s", "restore_s", "backup_age_s", "writes_lost")
+"""Optional numeric columns the audit and `trend` compute with: a number or null, else the row is refused."""
 
 _REQUIRED = ("started", "service", "fault", "status")
 """What `trend` and the audit read from every row; `append` always writes them."""
@@ -58,13 +94,12 @@ def read(directory: Path) -> list[dict[str, Any]]:
         missing = [key for key in _REQUIRED if not isinstance(row, dict) or not isinstance(row.get(key), str)]
         if missing:
             raise InputError(f"{path}:{number}: not a history row (no text {', '.join(missing)}); fix or remove it")
-        seconds = row.get("failover_http_s")
-        if seconds is not None and (
-            not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds != seconds
-        ):
-            raise InputError(
-                f"{path}:{number}: failover_http_s: expected a number of seconds or null; fix or remove it"
-            )
+        for key in _NUMBERS:
+            value = row.get(key)
+            if value is not None and (
+                not isinstance(value, int | float) or isinstance(value, bool) or value != value or abs(value) == inf
+            ):
+                raise InputError(f"{path}:{number}: {key}: expected a number or null; fix or remove it")
         rows.append(row)
     return rows
 

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 
 from bascule.data import DataError, DataRefused
+from bascule.drills.canary_undo import undo
 from bascule.drills.control import ControlError, DrillControl, SandboxControl
 from bascule.drills.data_ops import DATA_KIND, finish
 from bascule.drills.journal import Journal, JournalError, read_journal
@@ -28,7 +29,8 @@ from bascule.drills.plan import Fault
 from bascule.drills.report import write_reports
 from bascule.drills.stack_control import Progress, PulumiStackControl, make_backend
 from bascule.io.documents import InputError
-from bascule.sandbox import Sandbox, SandboxError
+from bascule.sandbox import PRIMARY, Sandbox, SandboxError
+from bascule.sandbox.database import DatabaseError
 from bascule.sandbox.ownership import discard_own_sandbox
 
 
@@ -143,12 +145,19 @@ def recover_lock(path: Path, info: dict[str, Any], on_outcome: OnOutcome, progre
             _note_recovered(journal_path, events, path, False, progress)
             path.unlink(missing_ok=True)
             return True
-        needs_restore = "inject" in kinds and not kinds & {"restored", "recovered"}
+        fault = info.get("fault")
+        # A restore drill's primary is repaired from the backup ("repaired") or by its own undo ("restored").
+        finished = {"restored", "recovered"} | ({"repaired"} if fault == Fault.CORRUPTION.value else set())
+        needs_restore = "inject" in kinds and not kinds & finished
+        undone: dict[str, Any] = {}
         if needs_restore:
+            message = f"restored {key} after a killed drill"
+            if fault == Fault.CORRUPTION.value and isinstance(control, SandboxControl):
+                undone["rows"], what = _undo_corruption(control, events)
+                message += f": {what}"
             # Restore converges whatever the fault was, so an unknown one in the lock is no obstacle.
-            fault = info.get("fault")
             control.restore(Fault(fault) if fault in [f.value for f in Fault] else Fault.SWITCH)
-            done("restored", f"restored {key} after a killed drill")
+            done("restored", message)
         else:
             done("nothing-to-restore", f"{key}: the killed drill had nothing left to restore")
         if info.get("owned_sandbox") and isinstance(control, SandboxControl):
@@ -156,12 +165,24 @@ def recover_lock(path: Path, info: dict[str, Any], on_outcome: OnOutcome, progre
             discard_own_sandbox(control.sandbox.dir)
             done("sandbox-stopped", f"stopped the sandbox that drill had started ({control.sandbox.dir})"
                  + "".join(f"; {line}" for line in left))  # fmt: skip
-        _note_recovered(journal_path, events, path, needs_restore, progress)
+        _note_recovered(journal_path, events, path, needs_restore, progress, **undone)
     except (ControlError, SandboxError) as exc:
         done("error", str(exc))
         return False
     path.unlink(missing_ok=True)
     return True
+
+
+def _undo_corruption(control: SandboxControl, events: list[dict[str, Any]]) -> tuple[int, str]:
+    """A killed restore drill's rows put back from its journal (`canary_undo`), on the sandbox's primary."""
+    data = control.sandbox.state.data
+    if data is None:
+        raise ControlError(f"sandbox in {control.sandbox.dir} has no databases: the restore drill's rows cannot be "
+                           "put back")  # fmt: skip
+    try:
+        return undo(data.clusters[PRIMARY], events)
+    except (ValueError, psycopg.Error, DatabaseError) as exc:
+        raise ControlError(f"the restore drill's deleted rows could not be put back from its journal: {exc}") from exc
 
 
 def _finish_data(path: Path, info: dict[str, Any], done: Callable[[str, str], None], progress: Progress) -> bool:
@@ -179,7 +200,7 @@ def _finish_data(path: Path, info: dict[str, Any], done: Callable[[str, str], No
 
 
 def _note_recovered(
-    journal_path: Path, events: list[dict[str, Any]], lock: Path, restored: bool, progress: Progress
+    journal_path: Path, events: list[dict[str, Any]], lock: Path, restored: bool, progress: Progress, **extra: Any
 ) -> None:
     """Finish the killed drill's record: a `recovered` event and reports rebuilt, so its report says what happened.
 
@@ -189,7 +210,7 @@ def _note_recovered(
         return
     try:
         journal = Journal(journal_path)
-        journal.append("recovered", by="bascule drill recover", lock=str(lock), restored=restored)
+        journal.append("recovered", by="bascule drill recover", lock=str(lock), restored=restored, **extra)
         journal.close()
         if journal.write_error is not None:
             raise OSError(journal.write_error)

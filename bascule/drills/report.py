@@ -123,10 +123,15 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
     if plan["fault"] == RESTORE_FAULT:
         summary["data"] = data = summarize_restore(events)
         reasons = restore_reasons(data)
+        interrupted, recovered = _first(events, "interrupted"), _first(events, "recovered")
+        if interrupted:
+            reasons.append(f"interrupted by {interrupted['signal']} during {interrupted.get('phase') or 'the drill'}")
         crash = _first(events, "internal-error")
         if crash:
             reasons.append(f"internal error in Bascule: {crash.get('error')}")
-        if _first(events, "end") is None:
+        if recovered and _first(events, "end") is None:
+            reasons.append("the drill process was killed before it ended; `bascule drill recover` finished it")
+        elif _first(events, "end") is None and not interrupted:
             reasons.append("the drill ended before its last step")
         passed = not reasons
         summary.update(
@@ -269,6 +274,9 @@ def summarize_restore(events: list[dict[str, Any]]) -> dict[str, Any]:
         "canary_changed_ids": restored["canary_changed_ids"] if restored else [],
         "repaired_rows": (_first(events, "repaired") or {}).get("rows"),
         "repair_error": (_first(events, "repair-failed") or {}).get("error"),
+        "undone_rows": (_first(events, "restored") or _first(events, "recovered") or {}).get("rows"),
+        "undo_error": (_first(events, "restore-failed") or {}).get("error"),
+        "recovered": (_first(events, "recovered") or {}).get("by"),
     }
 
 
@@ -286,6 +294,9 @@ def restore_reasons(data: dict[str, Any]) -> list[str]:
         reasons.append(f"restored canary rows differ from the primary's before the fault (ids {ids})")
     if data["restore_s"] is None and not data["restore_error"]:
         reasons.append("no restore was observed")
+    if data["undo_error"]:
+        reasons.append(f"the deleted canary rows could not be put back: {data['undo_error']} (`bascule drill "
+                       "recover` puts them back from the journal)")  # fmt: skip
     return reasons
 
 
@@ -307,7 +318,9 @@ def restore_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         ("canary rows in the backup, each as the primary had it",
          "—" if data["canary_rows"] is None else f"{data['canary_rows']} ({len(data['canary_changed_ids'])} differ)"),
         ("rows put back on the primary", "—" if data["repaired_rows"] is None else str(data["repaired_rows"])),
-    ]  # fmt: skip
+    ] + ([("deleted rows put back from the drill's journal (no repair from the backup)",
+           str(data["undone_rows"]) + (f", by {data['recovered']}" if data["recovered"] else ""))]
+         if data["undone_rows"] is not None else [])  # fmt: skip
 
 
 def data_reasons(data: dict[str, Any]) -> list[str]:
@@ -609,6 +622,7 @@ def phase_rows(events: list[dict[str, Any]]) -> list[dict[str, str]]:
             "abort": f"{e.get('phase')}: {e.get('reason')}",
             "interrupted": f"{e.get('signal')}" + (f" during {e['phase']}" if e.get("phase") else ""),
             "restore-failed": str(e.get("error", "")),
+            "restored": f"{e['rows']} deleted canary rows put back from the journal" if "rows" in e else "",
             "backup": f"{e.get('key')}, finished {e.get('finished_at')}",
             "replicated": f"standby rows {e.get('standby_rows')} after {e.get('after_s')} s",
             "backup-restore": f"{e.get('backup')} into {e.get('database')}",

@@ -11,6 +11,10 @@ the standby within milliseconds. The drill shows it, on the sandbox's data stand
    checked: every table's rows equal the manifest's, and every canary row it holds is the row the primary had;
 5. the rows put back on the primary from the restored database, and the fresh database dropped.
 
+The rows deleted at step 3 are journalled before the `DELETE` (`bascule.drills.canary_undo`): a drill that does not
+reach step 5 (a backup that cannot be restored, SIGTERM or Ctrl-C, honoured between steps, a bug) puts them back
+from what it saved, and `bascule drill recover` does the same from the journal when the process died.
+
 Every step and figure goes to the journal; the report (`bascule.drills.report`) is derived from it alone. A backup
 that is missing, altered or unreadable fails the drill, naming why.
 """
@@ -19,17 +23,16 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from bascule.backup.backups import BackupError, Manifest, list_backups, restore, take
 from bascule.backup.store import StoreError
+from bascule.drills.canary_undo import FRESH_DATABASE, SAVED, canary_rows, drop_database, put_back
 from bascule.drills.data import preflight_pair
 from bascule.drills.journal import Journal
-from bascule.drills.plan import DrillPlan
-from bascule.drills.runner import Progress
+from bascule.drills.plan import DrillPlan, Fault
+from bascule.drills.runner import DrillInterrupted, Progress, checkpoint
 from bascule.sandbox import PRIMARY, SECONDARY, Sandbox, SandboxError
 from bascule.sandbox import database as db
 
@@ -37,12 +40,6 @@ WRITES_AFTER_BACKUP = 10
 """Canary rows the drill commits on the primary after the backup: the writes a restore cannot bring back."""
 REPLICATION_WAIT = 15.0
 """How long the standby may take to show the destructive change."""
-CANARY_COLUMNS = "id, site, written_at"
-
-
-def _canary(conn: psycopg.Connection[Any]) -> dict[int, tuple[str, str]]:
-    rows = conn.execute(f"SELECT {CANARY_COLUMNS} FROM canary ORDER BY id").fetchall()
-    return {int(r[0]): (str(r[1]), r[2].isoformat()) for r in rows}
 
 
 def _newest(sandbox: Sandbox, journal: Journal, progress: Progress) -> Manifest:
@@ -71,8 +68,7 @@ def run_restore_drill(plan: DrillPlan, sandbox: Sandbox, journal: Journal, progr
     if problems:
         journal.append("refused", reasons=[f"data standby not ready: {p}" for p in problems])
         return
-    primary, standby = sandbox.state.data.clusters[PRIMARY], sandbox.state.data.clusters[SECONDARY]
-    backup = sandbox.state.backup
+    primary = sandbox.state.data.clusters[PRIMARY]
     try:
         progress("finding the newest backup")
         manifest = _newest(sandbox, journal, progress)
@@ -86,9 +82,35 @@ def run_restore_drill(plan: DrillPlan, sandbox: Sandbox, journal: Journal, progr
         for _ in range(WRITES_AFTER_BACKUP):
             conn.execute("INSERT INTO canary (site) VALUES (%s)", (PRIMARY,))
             time.sleep(0.02)
-        before = _canary(conn)
+        before = canary_rows(conn)
     journal.append("canary-writes", after_backup=WRITES_AFTER_BACKUP, rows_at_fault=len(before))
-    journal.append("inject", fault=plan.fault.value)
+    try:
+        checkpoint()
+        # The undo's record, before anything is deleted: `drill recover` reads it if this process dies.
+        journal.append(SAVED, rows=[[i, site, at] for i, (site, at) in before.items()])
+        if journal.write_error is not None:
+            journal.append("abort", phase="inject", reason=f"the journal cannot be written ({journal.write_error}): "
+                           "nothing deleted")  # fmt: skip
+            journal.append("end")
+            return
+        journal.append("inject", fault=plan.fault.value)
+        _fault_and_restore(sandbox, manifest, before, journal, progress)
+    except (KeyboardInterrupt, DrillInterrupted) as exc:
+        journal.append("interrupted", signal=str(exc) or "SIGINT", phase="restore")
+        raise
+    finally:
+        if "inject" in journal.kinds and "repaired" not in journal.kinds:
+            _undo(primary, before, journal, progress)
+    journal.append("end")
+
+
+def _fault_and_restore(
+    sandbox: Sandbox, manifest: Manifest, before: dict[int, tuple[str, str]], journal: Journal, progress: Progress
+) -> None:
+    """Steps 3 to 5: the fault, its arrival on the standby, the restore and its checks, the repair. A stop asked for
+    (`runner.checkpoint`) is honoured between steps; the caller undoes the fault on every way out."""
+    assert sandbox.state.data is not None and sandbox.state.backup is not None  # checked by the caller
+    primary, standby = sandbox.state.data.clusters[PRIMARY], sandbox.state.data.clusters[SECONDARY]
     progress("fault: deleting every canary row on the primary")
     with primary.connect() as conn:
         deleted = conn.execute("DELETE FROM canary").rowcount
@@ -96,6 +118,7 @@ def run_restore_drill(plan: DrillPlan, sandbox: Sandbox, journal: Journal, progr
     injected = journal.append("injected", deleted_rows=deleted, backup_age_s=round(age, 3))
     deadline, remaining = time.monotonic() + REPLICATION_WAIT, None
     while time.monotonic() < deadline:
+        checkpoint()
         with standby.connect() as conn:
             remaining = int(conn.execute("SELECT count(*) FROM canary").fetchone()[0])  # type: ignore[index]
         if remaining == 0:
@@ -103,23 +126,26 @@ def run_restore_drill(plan: DrillPlan, sandbox: Sandbox, journal: Journal, progr
         time.sleep(0.05)
     journal.append("replicated", standby_rows=remaining, reached=remaining == 0,
                    after_s=round(time.monotonic() - injected["t"], 3))  # fmt: skip
+    checkpoint()
     name = f"restore_{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
     progress(f"restoring {manifest.key} into a fresh database {name}")
-    journal.append("backup-restore", backup=manifest.key, database=name)
+    journal.append(FRESH_DATABASE, backup=manifest.key, database=name)
     try:
-        result = restore(sandbox.backup_store(), manifest, backup.identity, primary.conninfo(dbname=name))
-    except (BackupError, StoreError, psycopg.Error) as exc:
-        journal.append("backup-restore-failed", error=" ".join(str(exc).split()))
-        journal.append("end")
-        return
-    try:
+        try:
+            result = restore(sandbox.backup_store(), manifest, sandbox.state.backup.identity,
+                             primary.conninfo(dbname=name))  # fmt: skip
+        except (BackupError, StoreError, psycopg.Error) as exc:
+            journal.append("backup-restore-failed", error=" ".join(str(exc).split()))
+            return
+        checkpoint()
         with psycopg.connect(primary.conninfo(dbname=name)) as conn:
-            restored = _canary(conn)
+            restored = canary_rows(conn)
         changed = sorted(i for i, row in restored.items() if before.get(i) != row)
         lost = sorted(set(before) - set(restored))
         journal.append("backup-restored", restore_s=round(result.seconds, 3), row_counts=result.row_counts,
                        mismatches=result.mismatches, verified_rows=result.verified_rows,
                        canary_rows=len(restored), canary_changed_ids=changed, lost_ids=lost)  # fmt: skip
+        checkpoint()
         progress("putting the restored rows back on the primary")
         with primary.connect() as conn, conn.cursor() as cursor:
             cursor.executemany("INSERT INTO canary (id, site, written_at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
@@ -129,8 +155,21 @@ def run_restore_drill(plan: DrillPlan, sandbox: Sandbox, journal: Journal, progr
         journal.append("repair-failed", error=" ".join(str(exc).split()))
     finally:
         try:
-            with primary.connect("postgres") as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            drop_database(primary, name)
         except (psycopg.Error, db.DatabaseError) as exc:
             journal.append("cleanup-failed", error=" ".join(str(exc).split()), database=name)
-    journal.append("end")
+
+
+def _undo(primary: db.Cluster, before: dict[int, tuple[str, str]], journal: Journal, progress: Progress) -> None:
+    """The fault undone without a backup: the rows deleted, put back from what was read (and journalled) before.
+    Runs when the drill did not repair the primary from the backup (the restore failed, a stop, a bug)."""
+    progress("putting back the canary rows the drill deleted, from its journal")
+    journal.append("restore", fault=Fault.CORRUPTION.value)
+    try:
+        back = put_back(primary, [(i, site, at) for i, (site, at) in before.items()])
+    except (psycopg.Error, db.DatabaseError) as exc:
+        error = " ".join(str(exc).split())
+        journal.append("restore-failed", error=error)
+        progress(f"restore FAILED: {error}")
+        return
+    journal.append("restored", fault=Fault.CORRUPTION.value, rows=back)
