@@ -426,6 +426,16 @@ def caller_provider(
 class Site(pulumi.ComponentResource, ABC):
     endpoint: SiteEndpoint
 
+    def register_endpoint(self, endpoint: SiteEndpoint, **more: pulumi.Input[object]) -> None:
+        """Keep `endpoint`, which the DNS backend routes to and checks, and register it as the component's outputs:
+        `target`, `region` and, when the site has a fixed one, `address`, plus the kind's own `more`. The state then
+        says where the site is with the very values DNS was given."""
+        self.endpoint = endpoint
+        where: dict[str, pulumi.Input[object]] = {"target": endpoint.target, "region": endpoint.region}
+        if endpoint.address is not None:
+            where["address"] = endpoint.address
+        self.register_outputs({**where, **more})
+
 
 @dataclass(frozen=True)
 class SiteDatabase:

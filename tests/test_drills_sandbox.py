@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -336,6 +337,48 @@ def test_missing_pdns_gives_the_install_command(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(sandbox_module.os, "access", lambda _path, _mode: False)
     with pytest.raises(SandboxError, match="apt-get install pdns-server pdns-backend-bind"):
         Sandbox.start(tmp_path / "none")
+
+
+def test_powerdns_comes_up_on_another_port_when_its_port_is_taken_before_it_binds(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A port found free is not reserved. The DNS port the sandbox is given first is one this test holds bound (UDP
+    and TCP, as PowerDNS binds both): the server's log says "Address already in use", the sandbox chooses another
+    port, and PowerDNS answers there."""
+    real_free_port, real_dns_bound = sandbox_module._free_port, Sandbox._dns_bound
+    address = sandbox_module.DNS_ADDRESS
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+        taken = real_free_port([address], socket.SOCK_DGRAM)  # free on UDP and TCP a moment ago
+        udp.bind((address, taken))
+        tcp.bind((address, taken))
+        tcp.listen()
+        offered: list[int] = []
+        refused: list[str] = []
+
+        def free_port(addresses: list[str], kind: int = socket.SOCK_STREAM) -> int:
+            if kind == socket.SOCK_DGRAM and not offered:  # the first DNS port: the sandbox's PowerDNS
+                offered.append(taken)
+                return taken
+            return real_free_port(addresses, kind)
+
+        def dns_bound(self: Sandbox, timeout: float = 10.0) -> bool:
+            bound = real_dns_bound(self, timeout)
+            if not bound:
+                refused.append((self.dir / "pdns.log").read_text(errors="replace"))
+            return bound
+
+        monkeypatch.setattr(sandbox_module, "_free_port", free_port)
+        monkeypatch.setattr(Sandbox, "_dns_bound", dns_bound)
+        box = Sandbox.start(tmp_path / "sandbox")
+        try:
+            assert offered == [taken]
+            assert len(refused) == 1 and "Address already in use" in refused[0], refused
+            assert box.state.dns_port != taken
+            assert box.resolve(box.state.service.hostname) == ["127.0.0.2"]
+            assert box.resolve(box.state.service.hostname, port=taken) == []  # the holder is no DNS server
+        finally:
+            box.stop()
+        assert not any(alive(pid) for pid in box.state.pids.values())
 
 
 def test_a_crashing_restore_is_recorded_not_lost(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -4,13 +4,10 @@ Balancer whose certificate comes from Let's Encrypt by DNS-01 through the Route 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 import yaml
-from pulumi.runtime import rpc
 
 from bascule import facts
 from bascule.components.hetzner.plugin import (
@@ -21,28 +18,33 @@ from bascule.components.hetzner.plugin import (
     SPREAD_MAX_SERVERS,
 )
 from bascule.components.hetzner.site import DRILL_RESPONSE, cloud_config
-from bascule.components.powerdns.plugin import DNS as POWERDNS
-from bascule.components.powerdns.plugin import PowerDnsSpec
-from bascule.components.program import main as program
 from bascule.components.registry import site_class
 from bascule.drills.plan import Fault
-from bascule.drills.stack_control import fault_changes
 from bascule.inventory.records import from_offline_run
 from bascule.offline.placeholders import resource_class
-from bascule.spec import DRILL_KEY, SERVICE_TYPE, SpecError, parse_services, site_kind
+from bascule.spec import DRILL_KEY, SERVICE_TYPE, parse_services, site_kind
 from bascule.spec.acme import LETS_ENCRYPT_DIRECTORY
-from bascule.spec.plugins import DNS_BACKENDS, dns_backend, register_dns_backend, site_authorities
-from tests.conftest import Plan, stack_config
-from tests.test_policies import both, rules_of
+from bascule.spec.plugins import dns_backend, site_authorities
+from tests.site_kinds import (
+    NO_ACME_DNS,
+    PlanFn,
+    as_primary,
+    assert_eu_provider_rule_passes_with_and_fails_without,
+    assert_no_switch_record_is_a_dependency,
+    assert_route53_answers_and_checks,
+    no_acme_backend,
+    secret,
+    spec_errors,
+    stack_drill_targets,
+    stack_service,
+)
 
-PlanFn = Callable[..., Plan]
 LB_IP = "203.0.113.30"  # the offline engine's stand-in for a load balancer's IPv4
-EU_PROVIDER = {"bascule-eu-provider": "mandatory"}
 
 
 @pytest.fixture
 def ledger() -> dict[str, Any]:
-    return copy.deepcopy(stack_config("hetzner")["bascule:services"][0])
+    return stack_service("hetzner")
 
 
 def test_servers_are_warm_private_and_run_the_image(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
@@ -136,21 +138,14 @@ def test_certificate_comes_from_lets_encrypt_by_dns01_in_the_route53_zone(
     assert uploaded.inputs["certificate"] == issued.outputs["certificatePem"] + issued.outputs["issuerPem"]
     # Keys stay secrets all the way: the ACME account's, the certificate's, the uploaded copy's.
     assert uploaded.inputs["privateKey"] == secret(issued.outputs["privateKeyPem"])
-    # Nothing of the site waits for the hostname to point at it: no failover record is a dependency of the site.
-    switch = {r.urn for r in plan.of_type("aws:route53/record:Record") if r.name.startswith("ledger-dns-")}
-    assert switch and not [r.name for r in plan.resources if switch & set(r.dependencies)]
+    assert_no_switch_record_is_a_dependency(plan)
 
 
 def test_route53_answers_and_checks_the_load_balancer_ip_with_the_hostname(
     plan_services: PlanFn, ledger: dict[str, Any]
 ) -> None:
     plan = plan_services([ledger])
-    record = plan.named("ledger-dns-secondary", "aws:route53/record:Record")
-    assert (record.inputs["type"], record.inputs["records"]) == ("A", [LB_IP])
-    check = plan.named("ledger-dns-secondary", "aws:route53/healthCheck:HealthCheck")
-    assert (check.inputs["ipAddress"], check.inputs["fqdn"], check.inputs["port"]) == (
-        LB_IP, "ledger.bank.example.eu", 443)  # fmt: skip
-    assert (check.inputs["type"], check.inputs["enableSni"]) == ("HTTPS", True)
+    assert_route53_answers_and_checks(plan, LB_IP)
     site = plan.named("ledger-secondary", "bascule:hetzner:HetznerSite")
     assert site.outputs["target"] == LB_IP and site.outputs["region"] == "fsn1"
 
@@ -169,9 +164,7 @@ def test_inventory_places_the_site_in_germany_and_reads_its_labels(
 def test_eu_provider_rule_passes_with_a_hetzner_standby_and_fails_without(
     plan_services: PlanFn, ledger: dict[str, Any]
 ) -> None:
-    assert "bascule-eu-provider" not in rules_of(both(plan_services([ledger]).run, EU_PROVIDER))
-    gcp_only = copy.deepcopy(stack_config("gcp")["bascule:services"])
-    assert rules_of(both(plan_services(gcp_only).run, EU_PROVIDER))["bascule-eu-provider"] == "mandatory"
+    assert_eu_provider_rule_passes_with_and_fails_without(plan_services, ledger)
 
 
 def test_the_kind_declares_its_capabilities(ledger: dict[str, Any]) -> None:
@@ -191,36 +184,13 @@ def test_the_kind_declares_its_capabilities(ledger: dict[str, Any]) -> None:
     }  # fmt: skip
 
 
-def secret(value: str) -> dict[str, str]:
-    """How Pulumi serializes a secret value (pulumi.runtime.rpc's secret signature)."""
-    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
-
-
-def _error(service: dict[str, Any]) -> list[str]:
-    with pytest.raises(SpecError) as exc:
-        parse_services([service], "s.yaml")
-    return exc.value.lines
-
-
-class NoAcmeDnsSpec(PowerDnsSpec):
-    kind: Literal["noacme"] = "noacme"  # type: ignore[assignment]
-
-
-NO_ACME = replace(POWERDNS, kind="noacme", spec=NoAcmeDnsSpec, acme_dns=None)
-"""A DNS backend that answers no ACME challenge (every built-in one does)."""
-
-
 def test_spec_refuses_a_dns_backend_that_answers_no_acme_challenge(ledger: dict[str, Any]) -> None:
-    register_dns_backend(NO_ACME)
-    try:
-        service = {**ledger, "dns": {"kind": "noacme", "zone": "bank.example.eu", "api_url": "https://ns1.bank.test"}}
-        assert _error(service) == [
+    with no_acme_backend():
+        assert spec_errors({**ledger, "dns": NO_ACME_DNS}) == [
             "s.yaml: service 'ledger': dns.kind: a 'hetzner' secondary gets its certificate from Let's Encrypt by a "
             "DNS-01 challenge in the service's zone, which Bascule answers through a 'clouddns' or 'powerdns' or "
             "'route53' or 'trafficmanager' backend, not 'noacme'"
         ]
-    finally:
-        DNS_BACKENDS.unregister("noacme")
 
 
 # A primary with a fixed IP, which Cloud DNS and PowerDNS check and answer.
@@ -254,26 +224,28 @@ def test_each_dns_backend_answers_the_acme_challenge_in_its_zone(
 
 def test_spec_refuses_what_the_site_cannot_do(ledger: dict[str, Any]) -> None:
     http = {**ledger, "health_check": {"protocol": "HTTP"}}
-    assert "health_check.protocol: a 'hetzner' site's load balancer serves" in _error(http)[0]
+    assert "health_check.protocol: a 'hetzner' site's load balancer serves" in spec_errors(http)[0]
     other_port = {**ledger, "health_check": {"port": 8443}}
-    assert "check HTTPS on port 443" in _error(other_port)[0]
+    assert "check HTTPS on port 443" in spec_errors(other_port)[0]
     too_many = copy.deepcopy(ledger)
     too_many["secondary"]["servers"] = 6  # a replacement puts 12 in a placement group that holds 10
-    assert _error(too_many) == ["s.yaml: service 'ledger': secondary.servers: Input should be less than or equal to 5"]
+    assert spec_errors(too_many) == [
+        "s.yaml: service 'ledger': secondary.servers: Input should be less than or equal to 5"
+    ]
     warm = copy.deepcopy(ledger)
     warm["secondary"]["servers"] = 0
-    assert "secondary.servers: Input should be greater than or equal to 1" in _error(warm)[0]
+    assert "secondary.servers: Input should be greater than or equal to 1" in spec_errors(warm)[0]
     typo = copy.deepcopy(ledger)
     typo["secondary"]["location"] = "fsn"
-    assert _error(typo) == [
+    assert spec_errors(typo) == [
         "s.yaml: service 'ledger': secondary.location: 'fsn' is not a known hetzner region; did you mean fsn1 or sin?"
     ]
     email = copy.deepcopy(ledger)
     email["secondary"]["acme_email"] = "platform"
-    assert "secondary.acme_email: 'platform' is not an e-mail address" in _error(email)[0]
+    assert "secondary.acme_email: 'platform' is not an e-mail address" in spec_errors(email)[0]
     renew = copy.deepcopy(ledger)
     renew["secondary"]["renew_days_before"] = 90
-    assert "secondary.renew_days_before: Input should be less than or equal to 89" in _error(renew)[0]
+    assert "secondary.renew_days_before: Input should be less than or equal to 89" in spec_errors(renew)[0]
 
 
 def test_server_names_fit_hetzner_hostnames(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
@@ -289,14 +261,8 @@ def test_server_names_fit_hetzner_hostnames(plan_services: PlanFn, ledger: dict[
     assert len({s.name for s in servers}) == 2
 
 
-def _hetzner_primary(ledger: dict[str, Any]) -> dict[str, Any]:
-    svc = copy.deepcopy(ledger)
-    svc["primary"], svc["secondary"] = svc["secondary"], {"kind": "aws", "region": "eu-west-3", "image": "x"}
-    return svc
-
-
 def test_health_drill_makes_the_load_balancer_check_fail(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
-    svc = _hetzner_primary(ledger)
+    svc = as_primary(ledger)
     plain = plan_services([svc]).named("ledger-primary-https")
     assert "response" not in plain.inputs["healthCheck"]["http"]
     drilled = plan_services([svc], {DRILL_KEY: {"service": "ledger", "fault": "health"}})
@@ -306,7 +272,7 @@ def test_health_drill_makes_the_load_balancer_check_fail(plan_services: PlanFn, 
 
 
 def test_outage_drill_takes_the_servers_out_of_the_load_balancer(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
-    svc = _hetzner_primary(ledger)
+    svc = as_primary(ledger)
     drilled = plan_services([svc], {DRILL_KEY: {"service": "ledger", "fault": "outage"}})
     assert drilled.of_type("hcloud:index/loadBalancerTarget:LoadBalancerTarget") == []
     assert len(drilled.of_type("hcloud:index/server:Server")) == 2  # still warm: nothing to rebuild on restore
@@ -337,6 +303,4 @@ def test_every_hcloud_type_the_facts_name_is_one_of_the_sdk() -> None:
 def test_a_stack_drill_targets_only_the_lever(ledger: dict[str, Any], fault: Fault, changed: set[Any]) -> None:
     """What `bascule drill --stack` would target on a Hetzner primary: the lever's resources and the service's
     component (which records the drill), nothing of the certificate, the servers or the standby."""
-    config = {"bascule:services": [_hetzner_primary(ledger)]}
-    found = fault_changes(program, config, "bascule", "test", "ledger", fault)
-    assert {(r.name, r.type) for r in found} == {*changed, ("ledger", SERVICE_TYPE)}
+    assert stack_drill_targets(as_primary(ledger), fault) == {*changed, ("ledger", SERVICE_TYPE)}

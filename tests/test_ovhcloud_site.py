@@ -5,7 +5,6 @@ spec's rules."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -26,22 +25,30 @@ from bascule.components.ovhcloud.site import (
 )
 from bascule.components.registry import site_class
 from bascule.inventory.records import from_offline_run
-from bascule.spec import DRILL_KEY, SpecError, parse_services, site_kind
-from bascule.spec.plugins import DNS_BACKENDS, register_dns_backend, site_authorities
-from tests.conftest import Plan, stack_config
-from tests.test_hetzner_site import NO_ACME, secret
+from bascule.spec import DRILL_KEY, parse_services, site_kind
+from bascule.spec.plugins import site_authorities
+from tests.site_kinds import (
+    EU_PROVIDER,
+    NO_ACME_DNS,
+    PlanFn,
+    as_primary,
+    assert_route53_answers_and_checks,
+    no_acme_backend,
+    options_passed,
+    secret,
+    spec_errors,
+    stack_service,
+)
 from tests.test_policies import both, rules_of
 
-PlanFn = Callable[..., Plan]
 FLOATING_IP = "203.0.113.30"  # the offline engine's stand-in for a floating IP
-EU_PROVIDER = {"bascule-eu-provider": "mandatory"}
 PROJECT = "0123456789abcdef0123456789abcdef"
 T = "ovh:index/"
 
 
 @pytest.fixture
 def ledger() -> dict[str, Any]:
-    return copy.deepcopy(stack_config("ovhcloud")["bascule:services"][0])
+    return stack_service("ovhcloud")
 
 
 def test_instances_are_warm_private_spread_and_run_the_image(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
@@ -127,20 +134,7 @@ def _options_of(plan_services: PlanFn, ledger: dict[str, Any], cls: str) -> list
     """The resource options the site passes to each `pulumi_ovh.<cls>` it creates (the real class, spied on)."""
     import pulumi_ovh as ovh
 
-    from bascule.components.ovhcloud import site as module
-
-    seen: list[Any] = []
-    real = getattr(ovh, cls)
-
-    class Spy(real):  # type: ignore[misc, valid-type]
-        def __init__(self, name: str, *args: Any, opts: Any = None, **kwargs: Any) -> None:
-            seen.append(opts)
-            super().__init__(name, *args, opts=opts, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(module.ovh, cls, Spy)
-        plan_services([ledger])
-    return seen
+    return options_passed(plan_services, ledger, ovh, cls)
 
 
 def test_the_os_image_is_pinned_so_a_catalogue_refresh_replaces_nothing(
@@ -159,7 +153,7 @@ def test_the_os_image_is_pinned_so_a_catalogue_refresh_replaces_nothing(
     with pytest.raises(RunError, match=r"secondary.os_image_id: 'no-such-image' is not in the GRA11 catalogue"):
         _catalogue_id(catalogue, "no-such-image", "secondary.os_image_id", "GRA11", "id")
     ledger["secondary"]["os_image_id"] = "Debian 12"  # a name, not an id
-    assert "secondary.os_image_id: 'Debian 12' is not an image id" in _error(ledger)[0]
+    assert "secondary.os_image_id: 'Debian 12' is not an image id" in spec_errors(ledger)[0]
 
 
 def test_a_replaced_load_balancer_frees_the_floating_ip_first(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
@@ -172,13 +166,7 @@ def test_a_replaced_load_balancer_frees_the_floating_ip_first(plan_services: Pla
 def test_route53_answers_and_checks_the_floating_ip_with_the_hostname(
     plan_services: PlanFn, ledger: dict[str, Any]
 ) -> None:
-    plan = plan_services([ledger])
-    record = plan.named("ledger-dns-secondary", "aws:route53/record:Record")
-    assert (record.inputs["type"], record.inputs["records"]) == ("A", [FLOATING_IP])
-    check = plan.named("ledger-dns-secondary", "aws:route53/healthCheck:HealthCheck")
-    assert (check.inputs["ipAddress"], check.inputs["fqdn"], check.inputs["port"]) == (
-        FLOATING_IP, "ledger.bank.example.eu", 443)  # fmt: skip
-    assert (check.inputs["type"], check.inputs["enableSni"]) == ("HTTPS", True)
+    assert_route53_answers_and_checks(plan_services([ledger]), FLOATING_IP)
 
 
 def test_inventory_places_the_site_in_france_and_the_eu_rule_passes(
@@ -208,32 +196,23 @@ def test_the_kind_declares_its_capabilities_and_legal_home(ledger: dict[str, Any
     assert facts.OVHCLOUD_REGIONS["UK1"].jurisdiction is facts.Jurisdiction.NON_EU
 
 
-def _error(service: dict[str, Any]) -> list[str]:
-    with pytest.raises(SpecError) as exc:
-        parse_services([service], "s.yaml")
-    return exc.value.lines
-
-
 def test_spec_refuses_what_the_site_cannot_do(ledger: dict[str, Any]) -> None:
-    register_dns_backend(NO_ACME)  # every built-in backend answers ACME DNS-01: a registered one that does not
-    try:
-        no_acme = {**ledger, "dns": {"kind": "noacme", "zone": "bank.example.eu", "api_url": "https://ns1.bank.test"}}
-        assert "dns.kind: a 'ovhcloud' secondary gets its certificate from Let's Encrypt" in _error(no_acme)[0]
-    finally:
-        DNS_BACKENDS.unregister("noacme")
-    assert "check HTTPS on port 443" in _error({**ledger, "health_check": {"protocol": "HTTP"}})[0]
+    with no_acme_backend():  # every built-in backend answers ACME DNS-01: a registered one that does not
+        no_acme = {**ledger, "dns": NO_ACME_DNS}
+        assert "dns.kind: a 'ovhcloud' secondary gets its certificate from Let's Encrypt" in spec_errors(no_acme)[0]
+    assert "check HTTPS on port 443" in spec_errors({**ledger, "health_check": {"protocol": "HTTP"}})[0]
     too_many = copy.deepcopy(ledger)
     too_many["secondary"]["instances"] = 6
-    assert "secondary.instances: Input should be less than or equal to 5" in _error(too_many)[0]
+    assert "secondary.instances: Input should be less than or equal to 5" in spec_errors(too_many)[0]
     region = copy.deepcopy(ledger)
     region["secondary"]["region"] = "GRA"
-    assert "secondary.region: 'GRA' is not a known ovhcloud region" in _error(region)[0]
+    assert "secondary.region: 'GRA' is not a known ovhcloud region" in spec_errors(region)[0]
     project = copy.deepcopy(ledger)
     project["secondary"]["project_id"] = "x/../y"
-    assert "secondary.project_id: 'x/../y' is not a Public Cloud project id" in _error(project)[0]
+    assert "secondary.project_id: 'x/../y' is not a Public Cloud project id" in spec_errors(project)[0]
     port = copy.deepcopy(ledger)
     port["secondary"]["container_port"] = 65535  # the health drill probes the next port
-    assert "secondary.container_port: Input should be less than or equal to 65534" in _error(port)[0]
+    assert "secondary.container_port: Input should be less than or equal to 65534" in spec_errors(port)[0]
 
 
 def test_instance_names_fit_one_dns_label(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
@@ -244,26 +223,20 @@ def test_instance_names_fit_one_dns_label(plan_services: PlanFn, ledger: dict[st
         assert len(f"{instance.name}-{'a' * (facts.AUTONAME_SUFFIX - 1)}") <= INSTANCE_NAME.max_length
 
 
-def _ovh_primary(ledger: dict[str, Any]) -> dict[str, Any]:
-    svc = copy.deepcopy(ledger)
-    svc["primary"], svc["secondary"] = svc["secondary"], {"kind": "aws", "region": "eu-west-3", "image": "x"}
-    return svc
-
-
 def test_health_drill_points_every_member_monitor_at_a_closed_port(
     plan_services: PlanFn, ledger: dict[str, Any]
 ) -> None:
-    drilled = plan_services([_ovh_primary(ledger)], {DRILL_KEY: {"service": "ledger", "fault": "health"}})
+    drilled = plan_services([as_primary(ledger)], {DRILL_KEY: {"service": "ledger", "fault": "health"}})
     members = drilled.of_type(f"{T}cloudLoadbalancerPoolMember:CloudLoadbalancerPoolMember")
     assert len(members) == 2
     assert all(m.inputs["monitor"] == {"port": 8081} for m in members)  # the security group opens only 8080
-    restored = plan_services([_ovh_primary(ledger)])  # the drill over: the same members, the monitor port set back
+    restored = plan_services([as_primary(ledger)])  # the drill over: the same members, the monitor port set back
     members = restored.of_type(f"{T}cloudLoadbalancerPoolMember:CloudLoadbalancerPoolMember")
     assert len(members) == 2 and all(m.inputs["monitor"] == {"port": 8080} for m in members)
 
 
 def test_outage_drill_takes_the_instances_out_of_the_pool(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
-    drilled = plan_services([_ovh_primary(ledger)], {DRILL_KEY: {"service": "ledger", "fault": "outage"}})
+    drilled = plan_services([as_primary(ledger)], {DRILL_KEY: {"service": "ledger", "fault": "outage"}})
     assert drilled.of_type(f"{T}cloudLoadbalancerPoolMember:CloudLoadbalancerPoolMember") == []
     assert len(drilled.of_type(f"{T}cloudInstance:CloudInstance")) == 2  # still warm
 

@@ -5,43 +5,43 @@ rules."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
-from pulumi.runtime import rpc
 
 from bascule import facts
-from bascule.components.program import main as program
 from bascule.components.registry import site_class
 from bascule.components.scaleway.plugin import SERVER_IMAGE, SERVER_NAME, ZONES
 from bascule.drills.plan import Fault
-from bascule.drills.stack_control import fault_changes
 from bascule.inventory.records import from_offline_run
 from bascule.offline.placeholders import resource_class
-from bascule.spec import DRILL_KEY, SERVICE_TYPE, SpecError, parse_services, site_kind
+from bascule.spec import DRILL_KEY, SERVICE_TYPE, parse_services, site_kind
 from bascule.spec.acme import LETS_ENCRYPT_DIRECTORY
-from bascule.spec.plugins import DNS_BACKENDS, register_dns_backend, site_authorities
-from tests.conftest import Plan, stack_config
-from tests.test_hetzner_site import NO_ACME
-from tests.test_policies import both, rules_of
+from bascule.spec.plugins import site_authorities
+from tests.site_kinds import (
+    NO_ACME_DNS,
+    PlanFn,
+    as_primary,
+    assert_eu_provider_rule_passes_with_and_fails_without,
+    assert_no_switch_record_is_a_dependency,
+    assert_route53_answers_and_checks,
+    no_acme_backend,
+    options_passed,
+    secret,
+    spec_errors,
+    stack_drill_targets,
+    stack_service,
+)
 
-PlanFn = Callable[..., Plan]
 LB_IP = "203.0.113.40"  # the offline engine's stand-in for a load balancer's flexible IPv4
-EU_PROVIDER = {"bascule-eu-provider": "mandatory"}
 TAGS = ["bascule:service=ledger", "bascule:role=secondary", "bascule:criticality=critical", "bascule:rto-seconds=300",
         "bascule:rpo-seconds=60"]  # fmt: skip
 
 
 @pytest.fixture
 def ledger() -> dict[str, Any]:
-    return copy.deepcopy(stack_config("scaleway")["bascule:services"][0])
-
-
-def secret(value: str) -> dict[str, str]:
-    """How Pulumi serializes a secret value (pulumi.runtime.rpc's secret signature)."""
-    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+    return stack_service("scaleway")
 
 
 def test_servers_are_warm_private_and_run_the_image(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
@@ -78,19 +78,7 @@ def test_a_new_image_replaces_the_servers(plan_services: PlanFn, ledger: dict[st
     replaces the server."""
     import pulumiverse_scaleway as scaleway
 
-    from bascule.components.scaleway import site as module
-
-    seen: list[Any] = []
-    real = scaleway.instance.Server
-
-    class Spy(real):  # type: ignore[misc, valid-type]
-        def __init__(self, name: str, *args: Any, opts: Any = None, **kwargs: Any) -> None:
-            seen.append(opts)
-            super().__init__(name, *args, opts=opts, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(module.scaleway.instance, "Server", Spy)
-        plan_services([ledger])
+    seen = options_passed(plan_services, ledger, scaleway.instance, "Server")
     assert len(seen) == 2 and all(opts.replace_on_changes == ["cloudInit"] for opts in seen)
 
 
@@ -139,20 +127,14 @@ def test_certificate_comes_from_lets_encrypt_by_dns01_in_the_route53_zone(
     # One PEM: the key, then the certificate and its issuer; a secret, as the key it holds.
     chain = issued.outputs["privateKeyPem"] + issued.outputs["certificatePem"] + issued.outputs["issuerPem"]
     assert uploaded.inputs["customCertificate"] == {"certificateChain": secret(chain)}
-    switch = {r.urn for r in plan.of_type("aws:route53/record:Record") if r.name.startswith("ledger-dns-")}
-    assert switch and not [r.name for r in plan.resources if switch & set(r.dependencies)]
+    assert_no_switch_record_is_a_dependency(plan)
 
 
 def test_route53_answers_and_checks_the_flexible_ip_with_the_hostname(
     plan_services: PlanFn, ledger: dict[str, Any]
 ) -> None:
     plan = plan_services([ledger])
-    record = plan.named("ledger-dns-secondary", "aws:route53/record:Record")
-    assert (record.inputs["type"], record.inputs["records"]) == ("A", [LB_IP])
-    check = plan.named("ledger-dns-secondary", "aws:route53/healthCheck:HealthCheck")
-    assert (check.inputs["ipAddress"], check.inputs["fqdn"], check.inputs["port"]) == (
-        LB_IP, "ledger.bank.example.eu", 443)  # fmt: skip
-    assert (check.inputs["type"], check.inputs["enableSni"]) == ("HTTPS", True)
+    assert_route53_answers_and_checks(plan, LB_IP)
     site = plan.named("ledger-secondary", "bascule:scaleway:ScalewaySite")
     assert site.outputs["target"] == LB_IP and (site.outputs["region"], site.outputs["zone"]) == ("nl-ams", "nl-ams-1")
 
@@ -173,9 +155,7 @@ def test_inventory_places_the_site_in_the_netherlands_and_reads_its_tags(
 def test_eu_provider_rule_passes_with_a_scaleway_standby_and_fails_without(
     plan_services: PlanFn, ledger: dict[str, Any]
 ) -> None:
-    assert "bascule-eu-provider" not in rules_of(both(plan_services([ledger]).run, EU_PROVIDER))
-    gcp_only = copy.deepcopy(stack_config("gcp")["bascule:services"])
-    assert rules_of(both(plan_services(gcp_only).run, EU_PROVIDER))["bascule-eu-provider"] == "mandatory"
+    assert_eu_provider_rule_passes_with_and_fails_without(plan_services, ledger)
 
 
 def test_the_kind_declares_its_capabilities(ledger: dict[str, Any]) -> None:
@@ -199,26 +179,17 @@ def facts_fault(name: str) -> Any:
     return DrillFault(name)
 
 
-def _error(service: dict[str, Any]) -> list[str]:
-    with pytest.raises(SpecError) as exc:
-        parse_services([service], "s.yaml")
-    return exc.value.lines
-
-
 def test_spec_refuses_what_the_site_cannot_do(ledger: dict[str, Any]) -> None:
-    register_dns_backend(NO_ACME)  # every built-in backend answers ACME DNS-01: a registered one that does not
-    try:
-        no_acme = {**ledger, "dns": {"kind": "noacme", "zone": "bank.example.eu", "api_url": "https://ns1.bank.test"}}
-        assert "dns.kind: a 'scaleway' secondary gets its certificate from Let's Encrypt" in _error(no_acme)[0]
-    finally:
-        DNS_BACKENDS.unregister("noacme")
+    with no_acme_backend():  # every built-in backend answers ACME DNS-01: a registered one that does not
+        no_acme = {**ledger, "dns": NO_ACME_DNS}
+        assert "dns.kind: a 'scaleway' secondary gets its certificate from Let's Encrypt" in spec_errors(no_acme)[0]
     http = {**ledger, "health_check": {"protocol": "HTTP"}}
-    assert "health_check.protocol: a 'scaleway' site's load balancer serves" in _error(http)[0]
+    assert "health_check.protocol: a 'scaleway' site's load balancer serves" in spec_errors(http)[0]
     other_port = {**ledger, "health_check": {"port": 8443}}
-    assert "check HTTPS on port 443" in _error(other_port)[0]
+    assert "check HTTPS on port 443" in spec_errors(other_port)[0]
     no_lb_zone = copy.deepcopy(ledger)
     no_lb_zone["secondary"] |= {"region": "fr-par", "zone": "fr-par-3"}  # Instances, but no Load Balancer there
-    assert _error(no_lb_zone) == [
+    assert spec_errors(no_lb_zone) == [
         "s.yaml: service 'ledger': secondary.zone: 'fr-par-3' is not a zone of fr-par with both Instances and Load "
         "Balancers (one of fr-par-1, fr-par-2)"
     ]
@@ -228,17 +199,19 @@ def test_spec_refuses_what_the_site_cannot_do(ledger: dict[str, Any]) -> None:
     assert svc.secondary.availability_zone == "pl-waw-1"  # type: ignore[attr-defined]
     typo = copy.deepcopy(ledger)
     typo["secondary"]["region"] = "nl-am"
-    assert _error(typo)[0].startswith("s.yaml: service 'ledger': secondary.region: 'nl-am' is not a known scaleway")
+    assert spec_errors(typo)[0].startswith(
+        "s.yaml: service 'ledger': secondary.region: 'nl-am' is not a known scaleway"
+    )
     for field, bad in (("server_type", "pro2 xxs"), ("load_balancer_type", "lb-s")):
         wrong = copy.deepcopy(ledger)
         wrong["secondary"][field] = bad
-        assert f"secondary.{field}: '{bad}' is not a Scaleway commercial type" in _error(wrong)[0]
+        assert f"secondary.{field}: '{bad}' is not a Scaleway commercial type" in spec_errors(wrong)[0]
     warm = copy.deepcopy(ledger)
     warm["secondary"]["servers"] = 0
-    assert "secondary.servers: Input should be greater than or equal to 1" in _error(warm)[0]
+    assert "secondary.servers: Input should be greater than or equal to 1" in spec_errors(warm)[0]
     code = copy.deepcopy(ledger)
     code["secondary"]["health_check_code"] = 404
-    assert "secondary.health_check_code: Input should be less than or equal to 399" in _error(code)[0]
+    assert "secondary.health_check_code: Input should be less than or equal to 399" in spec_errors(code)[0]
 
 
 def test_server_names_fit_one_dns_label(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
@@ -249,14 +222,8 @@ def test_server_names_fit_one_dns_label(plan_services: PlanFn, ledger: dict[str,
         assert len(f"{server.name}-{'a' * (facts.AUTONAME_SUFFIX - 1)}") <= SERVER_NAME.max_length
 
 
-def _scaleway_primary(ledger: dict[str, Any]) -> dict[str, Any]:
-    svc = copy.deepcopy(ledger)
-    svc["primary"], svc["secondary"] = svc["secondary"], {"kind": "aws", "region": "eu-west-3", "image": "x"}
-    return svc
-
-
 def test_health_drill_checks_plain_http_servers_over_tls(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
-    svc = _scaleway_primary(ledger)
+    svc = as_primary(ledger)
     drilled = plan_services([svc], {DRILL_KEY: {"service": "ledger", "fault": "health"}})
     backend = drilled.named("ledger-primary-backend")
     assert "healthCheckHttp" not in backend.inputs
@@ -268,7 +235,7 @@ def test_health_drill_checks_plain_http_servers_over_tls(plan_services: PlanFn, 
 
 
 def test_outage_drill_removes_the_https_frontend(plan_services: PlanFn, ledger: dict[str, Any]) -> None:
-    svc = _scaleway_primary(ledger)
+    svc = as_primary(ledger)
     drilled = plan_services([svc], {DRILL_KEY: {"service": "ledger", "fault": "outage"}})
     assert drilled.of_type("scaleway:loadbalancers/frontend:Frontend") == []
     assert len(drilled.of_type("scaleway:instance/server:Server")) == 2  # still warm: nothing to rebuild on restore
@@ -299,6 +266,4 @@ def test_every_scaleway_type_the_facts_name_is_one_of_the_sdk() -> None:
 def test_a_stack_drill_targets_only_the_lever(ledger: dict[str, Any], fault: Fault, changed: set[Any]) -> None:
     """What `bascule drill --stack` would target on a Scaleway primary: the lever's resource and the service's
     component (which records the drill), nothing of the certificate, the servers or the standby."""
-    config = {"bascule:services": [_scaleway_primary(ledger)]}
-    found = fault_changes(program, config, "bascule", "test", "ledger", fault)
-    assert {(r.name, r.type) for r in found} == {*changed, ("ledger", SERVICE_TYPE)}
+    assert stack_drill_targets(as_primary(ledger), fault) == {*changed, ("ledger", SERVICE_TYPE)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -120,7 +120,9 @@ def verify(
         fail([str(exc)])
     except (ControlError, SandboxError) as exc:  # CliMissing included: no Pulumi CLI is bad input here too
         fail([str(exc)], EXIT_BAD_INPUT)
-    pairs = _data_pairs(stack, service, cwd, sandbox_dir) if data else []
+    # --data reads a stack's state once, for its data pairs and its backups.
+    resources = _stack_resources(stack, cwd) if data and stack is not None else []
+    pairs = _data_pairs(stack, service, resources, sandbox_dir) if data else []
     # The sandbox's own CA unless --ca-bundle says otherwise; a stack's clients use the system store by default.
     trust = Trust(bundle or targets[0].ca_bundle, min_cert_days)
     with working("checking each site's TLS, certificate and health, and what DNS answers") as status:
@@ -135,7 +137,7 @@ def verify(
             hinted = [with_dirs(targeted(line, _data_target(pair, stack, cwd, sandbox_dir))) for line in
                       data_problems(found)]  # fmt: skip
             result.add_data(Redactor(pair.secrets()).data(found.as_json()), hinted)
-        for plan, store, identity in _backups(stack, service, cwd, sandbox_dir) if data else []:
+        for plan, store, identity in _backups(stack, service, resources, sandbox_dir) if data else []:
             from bascule.backup.backups import freshness  # the `backup` extra (in `data`): only with backups
 
             status(f"checking {plan.service}'s newest backups against every {plan.every_hours:g} h")
@@ -157,22 +159,33 @@ def _data_target(pair: DataPair, stack: str | None, cwd: Path, sandbox_dir: Path
     return DataTarget(stack=stack, cwd=str(cwd), service=pair.service)
 
 
-def _data_pairs(stack: str | None, service: str | None, cwd: Path, sandbox_dir: Path | None) -> list[DataPair]:
-    """The data pairs `--data` checks: the sandbox's, or each PostgresStandby's of the stack (or --service's)."""
+def _stack_resources(stack: str, cwd: Path) -> list[dict[str, Any]]:
+    """The stack's state (its resources, as `pulumi stack export` lists them), where `--data` finds what it checks."""
+    try:
+        return make_backend(stack, cwd).resources()
+    except ControlError as exc:  # CliMissing included
+        fail([f"--data: {exc}"], EXIT_BAD_INPUT)
+
+
+def _data_pairs(
+    stack: str | None, service: str | None, resources: list[dict[str, Any]], sandbox_dir: Path | None
+) -> list[DataPair]:
+    """The data pairs `--data` checks: the sandbox's, or each PostgresStandby's in the stack's `resources` (or
+    --service's)."""
     try:
         if stack is None:
             return [DataTarget(sandbox_dir=str(sandbox_dir or default_state_dir())).pair()]
-        return pairs_from_state(make_backend(stack, cwd).resources(), stack, service)
+        return pairs_from_state(resources, stack, service)
     except (ControlError, SandboxError, PairStateError) as exc:
         fail([f"--data: {exc}"], EXIT_BAD_INPUT)
 
 
 def _backups(
-    stack: str | None, service: str | None, cwd: Path, sandbox_dir: Path | None
+    stack: str | None, service: str | None, resources: list[dict[str, Any]], sandbox_dir: Path | None
 ) -> list[tuple[BackupPlan, Store, str | None]]:
     """The backups `--data` judges: the sandbox's store when it has one (deep: it holds the identity), or each
-    `bascule_backup` of the stack (present and locked: the identity stays with the team; `bascule backup verify
-    --identity` goes deeper). A stack without backups declared has none to judge."""
+    `bascule_backup` in the stack's `resources` (present and locked: the identity stays with the team; `bascule
+    backup verify --identity` goes deeper). A stack without backups declared has none to judge."""
     from bascule.backup.state import BackupStateError, plans_from_state  # boto3: the `backup` extra, in `data`
     from bascule.backup.store import Store
 
@@ -182,7 +195,7 @@ def _backups(
             if sandbox is None or sandbox.state.backup is None:
                 return []
             return [(sandbox.backup_plan(), sandbox.backup_store(), sandbox.state.backup.identity)]
-        plans = plans_from_state(make_backend(stack, cwd).resources(), stack, service)
+        plans = plans_from_state(resources, stack, service)
     except BackupStateError:
         return []
     except (ControlError, SandboxError) as exc:

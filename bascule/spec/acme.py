@@ -1,4 +1,5 @@
-"""What every site kind certified by ACME DNS-01 shares: the CA, its limits, the spec fields, the zone rule.
+"""What every site kind certified by ACME DNS-01 shares: the CA, its limits, the spec fields, the zone rule, and the
+health-check rule of a load balancer that serves the certificate.
 
 A standby whose provider cannot issue a certificate while the hostname points at the other site gets one from Let's
 Encrypt with a DNS-01 challenge written into the failover zone through the DNS backend (`components/acme.py` issues
@@ -8,6 +9,7 @@ it; each such site kind uploads it to its load balancer). No Pulumi and no ACME 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from pydantic import Field, field_validator
 
@@ -58,3 +60,18 @@ def require_acme_dns(kind: str, service: ServiceSpec, role: Role) -> None:
             f"dns.kind: a '{kind}' {role.value} gets its certificate from Let's Encrypt by a DNS-01 challenge in the "
             f"service's zone, which Bascule answers through a {able or 'no'} backend, not '{service.dns.kind}'"
         )
+
+
+def acme_load_balancer_rules(kind: str, why: str) -> Callable[[ServiceSpec, Role], None]:
+    """The cross-field rules of a site kind whose load balancer serves the ACME certificate: the DNS-01 challenge goes
+    into the service's zone (`require_acme_dns`), and the health check the DNS backend runs must be HTTPS on port 443,
+    the one port where the load balancer serves the hostname for real. `why` is the kind's own reason, the error's
+    text before "; check HTTPS on port 443" (e.g. what the load balancer answers on other ports)."""
+
+    def rules(service: ServiceSpec, role: Role) -> None:
+        require_acme_dns(kind, service, role)
+        hc = service.health_check
+        if hc.protocol != "HTTPS" or hc.effective_port != 443:
+            raise ValueError(f"health_check.protocol: {why}; check HTTPS on port 443")
+
+    return rules

@@ -321,15 +321,17 @@ class AwsSite(Site):
                 tags=tags,
                 opts=child,
             )
-        self.endpoint = SiteEndpoint(
-            role=args.role,
-            cloud=site.cloud,
-            region=site.region,
-            target=alb.dns_name,
-            target_is_ip=False,
-            alias_zone_id=alb.zone_id,
+        self.register_endpoint(
+            SiteEndpoint(
+                role=args.role,
+                cloud=site.cloud,
+                region=site.region,
+                target=alb.dns_name,
+                target_is_ip=False,
+                alias_zone_id=alb.zone_id,
+            ),
+            load_balancer_arn=alb.arn,
         )
-        self.register_outputs({"target": alb.dns_name, "region": site.region, "load_balancer_arn": alb.arn})
 
     def _own_network(
         self, name: str, site: AwsSiteSpec, tags: dict[str, str], child: pulumi.ResourceOptions

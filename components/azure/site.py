@@ -195,13 +195,12 @@ class AzureSite(Site):
         secret = self._certificate(name, args, site, group.name, profile, tags, child)
         front = self._front_door(name, args, group.name, profile, app_fqdn, secret, tags, child)
         self.app = app
-        self.endpoint = SiteEndpoint(
-            role=args.role, cloud=site.cloud, region=site.location, target=front, target_is_ip=False
+        self.register_endpoint(
+            SiteEndpoint(role=args.role, cloud=site.cloud, region=site.location, target=front, target_is_ip=False),
+            container_app_id=app.id,
+            origin=app_fqdn,
+            renew_days_before=site.renew_days_before,
         )
-        self.register_outputs(
-            {"target": front, "region": site.location, "container_app_id": app.id, "origin": app_fqdn,
-             "renew_days_before": site.renew_days_before}
-        )  # fmt: skip
 
     def _front_door_ranges(
         self, site: AzureSiteSpec, provider: pulumi.ProviderResource | None

@@ -225,15 +225,16 @@ class GcpSite(Site):
         alias = args.dns.validation_record(
             f"{name}-alias", f"{args.service.name}-{args.role.value}.{args.service.dns.zone}", "A", address.address
         )
-        self.endpoint = SiteEndpoint(
-            role=args.role,
-            cloud=site.cloud,
-            region=site.region,
-            target=alias.fqdn,
-            target_is_ip=False,
-            address=address.address,
+        self.register_endpoint(
+            SiteEndpoint(
+                role=args.role,
+                cloud=site.cloud,
+                region=site.region,
+                target=alias.fqdn,
+                target_is_ip=False,
+                address=address.address,
+            )
         )
-        self.register_outputs({"target": alias.fqdn, "address": address.address, "region": site.region})
 
     @staticmethod
     def _certificate_map(

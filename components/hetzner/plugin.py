@@ -15,9 +15,13 @@ from pydantic import Field, field_validator
 
 from bascule.facts import Cloud, NameLimit
 from bascule.io.escaping import quoted
-from bascule.spec.acme import ACME_CHALLENGE_PREFIX, CERTIFICATE_AUTHORITIES, AcmeCertificateFields, require_acme_dns
-from bascule.spec.base import DrillFault, ImageSite, Role
-from bascule.spec.models import ServiceSpec
+from bascule.spec.acme import (
+    ACME_CHALLENGE_PREFIX,
+    CERTIFICATE_AUTHORITIES,
+    AcmeCertificateFields,
+    acme_load_balancer_rules,
+)
+from bascule.spec.base import DrillFault, ImageSite
 from bascule.spec.plugins import ALWAYS, SiteKind
 
 # --- Hetzner Cloud limits, each with its source ----------------------------------------------------------------
@@ -100,18 +104,6 @@ class HetznerSiteSpec(ImageSite, AcmeCertificateFields):
         return v
 
 
-def _acme_through_the_zone(service: ServiceSpec, role: Role) -> None:
-    """The certificate's DNS-01 challenge goes into the service's zone through its DNS backend, and the health check
-    the backend runs must reach the load balancer's HTTPS service."""
-    require_acme_dns("hetzner", service, role)
-    hc = service.health_check
-    if hc.protocol != "HTTPS" or hc.effective_port != 443:
-        raise ValueError(
-            "health_check.protocol: a 'hetzner' site's load balancer serves the hostname on HTTPS port 443 and answers "
-            "port 80 only with a redirect to it, which any check would pass; check HTTPS on port 443"
-        )
-
-
 SITE = SiteKind(
     kind="hetzner",
     spec=HetznerSiteSpec,
@@ -130,5 +122,9 @@ SITE = SiteKind(
         DrillFault.OUTAGE: "its servers taken out of its load balancer's targets, so the load balancer answers 503",
     },
     computed_inputs=frozenset({"image"}),
-    check=_acme_through_the_zone,
+    check=acme_load_balancer_rules(
+        "hetzner",
+        "a 'hetzner' site's load balancer serves the hostname on HTTPS port 443 and answers port 80 only with a "
+        "redirect to it, which any check would pass",
+    ),
 )

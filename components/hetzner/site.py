@@ -191,21 +191,16 @@ class HetznerSite(Site):
         # "Each Load Balancer has: Public IPv4" (https://docs.hetzner.com/cloud/load-balancers/faq): kept for the load
         # balancer's life, so DNS answers it directly. A change of location replaces the load balancer and its address;
         # the DNS backend's records follow in the same `up`.
-        self.endpoint = SiteEndpoint(
-            role=args.role,
-            cloud=site.cloud,
-            region=site.location,
-            target=load_balancer.ipv4,
-            target_is_ip=True,
-            address=load_balancer.ipv4,
-        )
-        self.register_outputs(
-            {
-                "target": load_balancer.ipv4,
-                "address": load_balancer.ipv4,
-                "region": site.location,
-                "certificate_not_after": certificate.not_valid_after,
-            }
+        self.register_endpoint(
+            SiteEndpoint(
+                role=args.role,
+                cloud=site.cloud,
+                region=site.location,
+                target=load_balancer.ipv4,
+                target_is_ip=True,
+                address=load_balancer.ipv4,
+            ),
+            certificate_not_after=certificate.not_valid_after,
         )
 
     @staticmethod

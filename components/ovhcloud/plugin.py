@@ -23,9 +23,13 @@ from pydantic import Field, field_validator
 
 from bascule.facts import Cloud, NameLimit
 from bascule.io.escaping import quoted
-from bascule.spec.acme import ACME_CHALLENGE_PREFIX, CERTIFICATE_AUTHORITIES, AcmeCertificateFields, require_acme_dns
-from bascule.spec.base import DrillFault, ImageSite, Role
-from bascule.spec.models import ServiceSpec
+from bascule.spec.acme import (
+    ACME_CHALLENGE_PREFIX,
+    CERTIFICATE_AUTHORITIES,
+    AcmeCertificateFields,
+    acme_load_balancer_rules,
+)
+from bascule.spec.base import DrillFault, ImageSite
 from bascule.spec.plugins import ALWAYS, SiteKind
 
 # --- OVHcloud Public Cloud limits and choices, each with its source ---------------------------------------------
@@ -120,18 +124,6 @@ class OvhcloudSiteSpec(ImageSite, AcmeCertificateFields):
         return v
 
 
-def _acme_through_the_zone(service: ServiceSpec, role: Role) -> None:
-    """The certificate's DNS-01 challenge goes into the service's zone through its DNS backend, and the health check
-    the backend runs must reach the load balancer's HTTPS listener, the only one it has."""
-    require_acme_dns("ovhcloud", service, role)
-    hc = service.health_check
-    if hc.protocol != "HTTPS" or hc.effective_port != 443:
-        raise ValueError(
-            "health_check.protocol: an 'ovhcloud' site's load balancer listens only on HTTPS port 443 (TLS ends "
-            "there with the service's certificate); check HTTPS on port 443"
-        )
-
-
 SITE = SiteKind(
     kind="ovhcloud",
     spec=OvhcloudSiteSpec,
@@ -151,5 +143,9 @@ SITE = SiteKind(
         DrillFault.OUTAGE: "its instances taken out of its load balancer's pool, so the load balancer answers 503",
     },
     computed_inputs=frozenset({"image"}),
-    check=_acme_through_the_zone,
+    check=acme_load_balancer_rules(
+        "ovhcloud",
+        "an 'ovhcloud' site's load balancer listens only on HTTPS port 443 (TLS ends there with the service's "
+        "certificate)",
+    ),
 )

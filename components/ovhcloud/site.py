@@ -322,15 +322,16 @@ class OvhcloudSite(Site):
                     opts=child,
                 )
 
-        self.endpoint = SiteEndpoint(
-            role=args.role,
-            cloud=site.cloud,
-            region=site.region,
-            target=public_ip,
-            target_is_ip=True,
-            address=public_ip,
+        self.register_endpoint(
+            SiteEndpoint(
+                role=args.role,
+                cloud=site.cloud,
+                region=site.region,
+                target=public_ip,
+                target_is_ip=True,
+                address=public_ip,
+            )
         )
-        self.register_outputs({"target": public_ip, "address": public_ip, "region": site.region})
 
     @staticmethod
     def _certificate(

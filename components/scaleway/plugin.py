@@ -22,9 +22,13 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from bascule.facts import Cloud, NameLimit
 from bascule.io.escaping import quoted
-from bascule.spec.acme import ACME_CHALLENGE_PREFIX, CERTIFICATE_AUTHORITIES, AcmeCertificateFields, require_acme_dns
-from bascule.spec.base import DrillFault, ImageSite, Role
-from bascule.spec.models import ServiceSpec
+from bascule.spec.acme import (
+    ACME_CHALLENGE_PREFIX,
+    CERTIFICATE_AUTHORITIES,
+    AcmeCertificateFields,
+    acme_load_balancer_rules,
+)
+from bascule.spec.base import DrillFault, ImageSite
 from bascule.spec.plugins import ALWAYS, SiteKind
 
 # --- Scaleway's zones and limits, each with its source --------------------------------------------------------------
@@ -125,18 +129,6 @@ class ScalewaySiteSpec(ImageSite, AcmeCertificateFields):
         return v
 
 
-def _acme_through_the_zone(service: ServiceSpec, role: Role) -> None:
-    """The certificate's DNS-01 challenge goes into the service's zone through its DNS backend, and the health check
-    the backend runs must reach the load balancer's HTTPS frontend, its only one."""
-    require_acme_dns("scaleway", service, role)
-    hc = service.health_check
-    if hc.protocol != "HTTPS" or hc.effective_port != 443:
-        raise ValueError(
-            "health_check.protocol: a 'scaleway' site's load balancer serves the hostname on HTTPS port 443 only "
-            "(no frontend on another port); check HTTPS on port 443"
-        )
-
-
 SITE = SiteKind(
     kind="scaleway",
     spec=ScalewaySiteSpec,
@@ -158,5 +150,8 @@ SITE = SiteKind(
         "keep running, so restore is quick)",
     },
     computed_inputs=frozenset({"image"}),
-    check=_acme_through_the_zone,
+    check=acme_load_balancer_rules(
+        "scaleway",
+        "a 'scaleway' site's load balancer serves the hostname on HTTPS port 443 only (no frontend on another port)",
+    ),
 )

@@ -200,22 +200,17 @@ class ScalewaySite(Site):
                 opts=child,
             )
 
-        self.endpoint = SiteEndpoint(
-            role=args.role,
-            cloud=site.cloud,
-            region=site.region,
-            target=address.ip_address,
-            target_is_ip=True,
-            address=address.ip_address,
-        )
-        self.register_outputs(
-            {
-                "target": address.ip_address,
-                "address": address.ip_address,
-                "region": site.region,
-                "zone": zone,
-                "certificate_not_after": certificate.not_valid_after,
-            }
+        self.register_endpoint(
+            SiteEndpoint(
+                role=args.role,
+                cloud=site.cloud,
+                region=site.region,
+                target=address.ip_address,
+                target_is_ip=True,
+                address=address.ip_address,
+            ),
+            zone=zone,
+            certificate_not_after=certificate.not_valid_after,
         )
 
     @staticmethod
