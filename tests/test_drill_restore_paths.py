@@ -335,3 +335,18 @@ def test_require_approval_refuses_without_the_variable(tmp_path: Path) -> None:
     assert "BASCULE_DRILL_APPROVAL is not set" in result.output
     forced = CliRunner().invoke(app, ["drill", "--local", "--force", "  "])
     assert forced.exit_code == 2 and "--force: give the reason" in forced.output
+
+
+def test_the_undo_drops_only_a_database_the_restore_drill_named_itself() -> None:
+    """A damaged or edited journal naming another database (`postgres`, the team's own) makes the undo drop nothing:
+    the only names it acts on are the drill's own `restore_<timestamp>`."""
+    from bascule.drills import canary_undo
+
+    class Refusing:
+        def connect(self, *_args: object) -> object:
+            raise AssertionError("the undo reached for the database")
+
+    for name in ("postgres", "restore_x; DROP DATABASE app", "app", "restore_20261205T042203862815\n"):
+        back, done = canary_undo.undo(Refusing(), [{"kind": canary_undo.FRESH_DATABASE, "database": name}])  # type: ignore[arg-type]
+        assert back == 0 and "nothing dropped" in done
+    assert canary_undo.FRESH_NAME.fullmatch(canary_undo.fresh_name())

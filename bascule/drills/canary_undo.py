@@ -11,6 +11,8 @@ Only psycopg here: recovery must work without the `backup` extra (boto3, pyrage)
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -23,8 +25,16 @@ SAVED = "canary-saved"
 FRESH_DATABASE = "backup-restore"
 """The journal event naming the fresh database a restore creates (`database`): dropped by the undo if left over."""
 CANARY_COLUMNS = "id, site, written_at"
+FRESH_NAME = re.compile(r"restore_[0-9]{8}T[0-9]{12}")
+"""The only database names the undo drops: the restore drill's own (`fresh_name`), never one a damaged or edited
+journal names."""
 
 Row = tuple[int, str, str]
+
+
+def fresh_name() -> str:
+    """A new name for the fresh database a restore goes into, unique to the microsecond."""
+    return f"restore_{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
 
 
 def canary_rows(conn: psycopg.Connection[Any]) -> dict[int, tuple[str, str]]:
@@ -69,7 +79,9 @@ def undo(primary: db.Cluster, events: list[dict[str, Any]]) -> tuple[int, str]:
     back = put_back(primary, rows) if rows else 0
     done = f"{back} of the {len(rows)} canary rows it had deleted put back from its journal"
     fresh = next((e.get("database") for e in events if e.get("kind") == FRESH_DATABASE), None)
-    if isinstance(fresh, str) and fresh:
+    if isinstance(fresh, str) and FRESH_NAME.fullmatch(fresh):
         drop_database(primary, fresh)
         done += f", the restore's database {fresh} dropped"
+    elif fresh is not None:
+        done += ", the journal's fresh database name is not one the drill makes: nothing dropped"
     return back, done

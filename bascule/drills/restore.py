@@ -28,7 +28,7 @@ import psycopg
 
 from bascule.backup.backups import BackupError, Manifest, list_backups, restore, take
 from bascule.backup.store import StoreError
-from bascule.drills.canary_undo import FRESH_DATABASE, SAVED, canary_rows, drop_database, put_back
+from bascule.drills.canary_undo import FRESH_DATABASE, SAVED, canary_rows, drop_database, fresh_name, put_back
 from bascule.drills.data import preflight_pair
 from bascule.drills.journal import Journal
 from bascule.drills.plan import DrillPlan, Fault
@@ -127,7 +127,7 @@ def _fault_and_restore(
     journal.append("replicated", standby_rows=remaining, reached=remaining == 0,
                    after_s=round(time.monotonic() - injected["t"], 3))  # fmt: skip
     checkpoint()
-    name = f"restore_{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
+    name = fresh_name()
     progress(f"restoring {manifest.key} into a fresh database {name}")
     journal.append(FRESH_DATABASE, backup=manifest.key, database=name)
     try:
