@@ -39,6 +39,11 @@ def test_the_stack_output_is_found_anywhere_and_read_strictly() -> None:
     resources = [{"type": "bascule:data:Backup", "outputs": {OUTPUT: OUTPUT_VALUE}}, {"type": "x", "outputs": {}}]
     (plan,) = plans_from_state(resources, "prod")
     assert plan.address.bucket == "b" and plan.databases == ("app",) and plan.every_hours == 24.0
+    # Every number crosses Pulumi's protobuf Struct as a double: a whole one is a number of days, a fraction is not.
+    (plan,) = plans_from_state([{"outputs": {OUTPUT: {**OUTPUT_VALUE, "retention_days": 30.0}}}], "prod")
+    assert plan.retention_days == 30
+    with pytest.raises(BackupStateError, match=r"bascule_backup\.retention_days: unexpected float"):
+        plans_from_state([{"outputs": {OUTPUT: {**OUTPUT_VALUE, "retention_days": 30.5}}}], "prod")
     with pytest.raises(BackupStateError, match="no resource registers a bascule_backup output for service 'other'"):
         plans_from_state(resources, "prod", "other")
     broken = [{"outputs": {OUTPUT: {**OUTPUT_VALUE, "bucket": None}}}]

@@ -15,9 +15,7 @@ from typing import Any
 from bascule.backup.store import StoreAddress
 from bascule.io.documents import InputError
 from bascule.io.secrets import unwrap_secrets
-
-OUTPUT = "bascule_backup"
-"""The output's name, wherever in the data component's tree it is registered."""
+from bascule.spec.data import BACKUP_OUTPUT as OUTPUT
 
 
 class BackupStateError(InputError):
@@ -42,6 +40,8 @@ def _need(where: str, data: Mapping[str, Any], key: str, kind: type | tuple[type
     value = data.get(key)
     if value is None:
         raise BackupStateError(f"{where}: {OUTPUT} has no '{key}' (the backup contract lists it)")
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)  # a number that went through Pulumi's protobuf Struct, where every number is a double
     if not isinstance(value, kind) or isinstance(value, bool):
         raise BackupStateError(f"{where}: {OUTPUT}.{key}: unexpected {type(value).__name__}")
     return value
