@@ -360,7 +360,8 @@ def freshness(
     store: Store, service: str, database: str, every_hours: float, identity: str | None = None, now: Clock = _utcnow
 ) -> Freshness:
     """Whether `database`'s newest complete backup is younger than `every_hours` + `GRACE_HOURS`, and, with the
-    `identity`, downloadable, intact (sha256) and decryptable into a readable archive."""
+    `identity`, downloadable, intact (sha256) and decryptable into a readable archive; without it, locked in
+    COMPLIANCE mode until after `now()`."""
     try:
         listing = list_backups(store, service, database)
     except StoreError as exc:
@@ -376,10 +377,13 @@ def freshness(
         problems.append(f"newest backup of {database} is {age / 3600:.1f} h old ({newest.finished_at}), older than "
                         f"the schedule allows (every {every_hours:g} h + {GRACE_HOURS:g} h grace)")  # fmt: skip
     if identity is None:
-        try:  # without the identity: the object is there, as large as the manifest says, and locked
-            mode, _until = store.lock_of(newest.key)
+        try:  # without the identity: the object is there and locked, its lock still running
+            mode, until = store.lock_of(newest.key)
             if mode != LOCK_MODE:
                 problems.append(f"backup {newest.key}: not under an object lock (mode {mode})")
+            elif until is None or until <= now():
+                problems.append(f"backup {newest.key}: its object lock has ended (retain-until {until}): it can "
+                                "be deleted or overwritten")  # fmt: skip
         except StoreError as exc:
             problems.append(f"backup {newest.key}: {exc}")
     else:

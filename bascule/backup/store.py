@@ -1,4 +1,6 @@
-"""The object store backups live in: any S3-compatible API (Scaleway, OVHcloud, Hetzner, the sandbox's), via boto3.
+"""The object store backups live in: an S3-compatible API via boto3; written for Scaleway (the stack's component)
+and the sandbox's moto. Other S3-compatible stores (OVHcloud, Hetzner) are untested: nothing here was checked
+against their part limits, their object lock on multipart uploads or the checksum headers they take.
 
 Every dump is written with an object-lock retention in COMPLIANCE mode: "prevents users, including owners and users
 with administrative permissions, from deleting or overwriting objects during the specified retention period. The
@@ -6,47 +8,77 @@ retention mode cannot be modified, and the retention period cannot be shortened"
 (https://www.scaleway.com/en/docs/object-storage/how-to/use-object-lock/; the same semantics on AWS:
 https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-overview.html). A bucket with object lock is
 versioned, so a later PUT of the same key adds a version and the locked one stays readable by its version id.
+
+Integrity: every PutObject and UploadPart carries `Content-MD5`, computed here before the request, in a header. A write
+with object-lock parameters must carry one: AWS documents "The Content-MD5 or x-amz-sdk-checksum-algorithm header is
+required for any request to upload an object with a retention period configured using Amazon S3 Object Lock" (botocore's
+S3 model, PutObjectRequest.ContentMD5) and, for parts, "Content-MD5 OR x-amz-checksum- HTTP header is required for Put
+Part requests with Object Lock parameters" (AWS's error, quoted in github.com/s3tools/s3cmd issue 1436); Scaleway does
+not document the rule (unverified). MD5 rather than a CRC: the most widely taken with object lock (Scality was reported
+to accept only MD5 there: github.com/pgbackrest/pgbackrest pull 2615). Never a checksum trailer: boto3 >= 1.36 by
+default sends PutObject and UploadPart bodies over https as `Content-Encoding: aws-chunked` with an `x-amz-trailer`
+checksum (botocore/httpchecksum.py, `resolve_request_checksum_algorithm`). Scaleway was reported in 2023 to store an
+aws-chunked body (SigV4 streaming) verbatim, chunk framing included (github.com/crohr/ebarnouflant issue 29); other
+stores refuse trailers or mis-store them (github.com/boto/boto3 issues 4409, 4435). The client asks for checksums only
+"when_required"; no S3 operation used here requires one (their `httpChecksum.requestChecksumRequired` is false in
+botocore's model), so botocore adds none of its own: `Content-MD5` is the request's only checksum, and downloads are
+checked against the manifest's sha256 instead of the store's response checksum.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import boto3
-from boto3.exceptions import S3UploadFailedError
-from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from s3transfer.utils import ReadFileChunk
 
 LOCK_MODE = "COMPLIANCE"
 """Nobody, the job that wrote it included, can delete or overwrite a locked version before its retain-until date."""
 
 MIB = 1 << 20
 MULTIPART_THRESHOLD = 64 * MIB
-"""A dump larger than this is uploaded in parts: one PutObject takes at most 5 GB
+"""A dump of this size or more is uploaded in parts: one PutObject takes at most 5 GB
 (https://docs.aws.amazon.com/AmazonS3/latest/userguide/upload-objects.html), a multipart upload up to 5 TB."""
 MAX_PARTS = 1000
-"""Scaleway takes 1 to 1000 parts per object, each 5 MB to 5 GB but the last
-(https://www.scaleway.com/en/docs/object-storage/api-cli/multipart-uploads/); AWS allows 10 000, so 1000 fits both.
-boto3's transfer manager only adjusts the part size to AWS's limit: `part_size` adjusts it to this one."""
-CHECKSUM = "CRC32"
-"""Sent with every PutObject and UploadPart (x-amz-checksum-crc32): a write with object-lock parameters must carry
-Content-MD5 or an x-amz-checksum header, else S3 refuses it ("Content-MD5 OR x-amz-checksum- HTTP header is required
-for Put Object requests with Object Lock parameters", quoted in github.com/supabase/storage issue 423; the same rule
-for each part of a multipart upload: https://www.ibm.com/docs/en/coss/3.20.1?topic=objects-upload-part-object-lock).
-Scaleway supports CRC32, full-object and composite (per part) checksums
-(https://www.scaleway.com/en/docs/object-storage/reference-content/supported-checksums/)."""
+"""Scaleway takes "1 to 1000 parts per object", "5 MB to 5 GB per part (except for the last one)", and "Each
+object stores up to 5 TB" (https://www.scaleway.com/en/docs/object-storage/api-cli/multipart-uploads/); AWS allows
+10 000 parts of 5 MiB to 5 GiB, so 1000 fits both."""
+MAX_PART_SIZE = 5 * 10**9 // MIB * MIB
+"""5 GB read as 10^9 bytes (Scaleway writes "GB"), in whole MiB: a part this large fits either reading of it."""
+MAX_OBJECT_SIZE = MAX_PARTS * MAX_PART_SIZE
+"""The largest dump `put_locked` takes, refused before any request: about 5.0 TB (10^12), within Scaleway's "5 TB"
+in either reading. Without the check, Scaleway would refuse part 1001 only after some 5 TB had gone up."""
+BLOCK = 8 * MIB
+"""How much of a file is read at once while its MD5 is computed."""
+
+log = logging.getLogger(__name__)
 
 
 def part_size(size: int, threshold: int = MULTIPART_THRESHOLD) -> int:
     """The part size for a `size`-byte upload: at least `threshold`, and large enough for `MAX_PARTS` parts, in
-    whole MiB (1000 parts of at most 5 GB: about the 5 TB an object may hold)."""
+    whole MiB. Above `MAX_OBJECT_SIZE` it exceeds `MAX_PART_SIZE`: `put_locked` refuses such a file first."""
     needed = -(-size // MAX_PARTS)
     return max(threshold, -(-needed // MIB) * MIB)
+
+
+def content_md5(body: BinaryIO) -> str:
+    """`Content-MD5` of what `body` holds from its start (RFC 1864: base64 of the digest), read a block at a time;
+    `body` is left at its start for the request to send it."""
+    digest = hashlib.md5(usedforsecurity=False)
+    body.seek(0)
+    for block in iter(lambda: body.read(BLOCK), b""):
+        digest.update(block)
+    body.seek(0)
+    return base64.b64encode(digest.digest()).decode("ascii")
 
 
 class StoreError(Exception):
@@ -99,9 +131,11 @@ class Store:
                 connect_timeout=5,
                 read_timeout=120,
                 retries={"max_attempts": 3, "mode": "standard"},
-                # boto3's default since 1.36, said here so AWS_REQUEST_CHECKSUM_CALCULATION=when_required in the
-                # environment cannot take away the checksum object lock requires (see CHECKSUM).
-                request_checksum_calculation="when_supported",
+                # No checksum of botocore's own, so none in a trailer (see the module's docstring): `put_locked`
+                # sends Content-MD5 itself. These options arrived in botocore 1.36 (hence boto3>=1.36 in pyproject);
+                # https://docs.aws.amazon.com/sdkref/latest/guide/feature-dataintegrity.html
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
             ),
             **credentials,
         )
@@ -122,25 +156,58 @@ class Store:
             raise StoreError(f"{self.where()}: cannot create the bucket: {_message(exc)}") from exc
 
     def put_locked(self, key: str, source: Path | bytes, retain_until: datetime) -> None:
-        """Upload `source` under `key`, locked in COMPLIANCE mode until `retain_until`, with a CRC32 checksum.
+        """Upload `source` under `key`, locked in COMPLIANCE mode until `retain_until`, each request with its
+        Content-MD5 (see the module's docstring).
 
-        A file larger than `multipart_threshold` goes up in parts through boto3's managed transfer, the lock set when
-        the upload is created (CreateMultipartUpload takes the same object-lock headers as PutObject). The job's
-        credentials may PutObject only (multipart included), never read, list or abort: a failed multipart upload
-        is left to the bucket's lifecycle rule, which aborts it after a day (components/data/backup.py)."""
+        A file of `multipart_threshold` bytes or more goes up in parts (`_put_in_parts`), the lock asked for when the
+        upload is created: AWS documents the object-lock headers on CreateMultipartUpload as on PutObject ("Specifies
+        the Object Lock mode that you want to apply to the uploaded object", botocore's S3 model,
+        CreateMultipartUploadRequest); Scaleway does not document them there (unverified: its object-lock page covers
+        the bucket's configuration and PutObjectRetention only). The bucket's default COMPLIANCE retention is the
+        backstop (components/data/backup.py), and `backup verify` checks the lock each newest backup carries. A file
+        over `MAX_OBJECT_SIZE` is refused before any request."""
         lock = {"ObjectLockMode": LOCK_MODE, "ObjectLockRetainUntilDate": retain_until}
+        target = {"Bucket": self.address.bucket, "Key": key}
         try:
             if isinstance(source, bytes):
-                self.client.put_object(Bucket=self.address.bucket, Key=key, Body=source, ChecksumAlgorithm=CHECKSUM,
-                                       **lock)  # fmt: skip
+                digest = base64.b64encode(hashlib.md5(source, usedforsecurity=False).digest()).decode("ascii")
+                self.client.put_object(**target, Body=source, ContentMD5=digest, **lock)
                 return
             size = source.stat().st_size
-            config = TransferConfig(multipart_threshold=self.multipart_threshold, max_concurrency=4,
-                                    multipart_chunksize=part_size(size, self.multipart_threshold))  # fmt: skip
-            self.client.upload_file(str(source), self.address.bucket, key, Config=config,
-                                    ExtraArgs={**lock, "ChecksumAlgorithm": CHECKSUM})  # fmt: skip
-        except (ClientError, BotoCoreError, S3UploadFailedError, OSError) as exc:
+            if size > MAX_OBJECT_SIZE:
+                raise StoreError(f"{self.where(key)}: {source} is {size} bytes, more than the {MAX_OBJECT_SIZE} an "
+                                 f"upload of {MAX_PARTS} parts of at most {MAX_PART_SIZE} bytes holds")  # fmt: skip
+            if size < self.multipart_threshold:
+                with source.open("rb") as body:
+                    self.client.put_object(**target, Body=body, ContentMD5=content_md5(body), **lock)
+                return
+            self._put_in_parts(target, source, size, lock)
+        except (ClientError, BotoCoreError, OSError) as exc:
             raise StoreError(f"{self.where(key)}: upload failed: {_message(exc)}") from exc
+
+    def _put_in_parts(self, target: dict[str, str], source: Path, size: int, lock: dict[str, Any]) -> None:
+        """CreateMultipartUpload with the lock, one UploadPart after another, each streamed from the file with its
+        Content-MD5 (the file is read a block at a time, never whole), then CompleteMultipartUpload with the parts'
+        ETags. On a failure, AbortMultipartUpload is attempted and its own failure only logged: the job's
+        credentials may not abort (components/data/backup.py), and the bucket's lifecycle rule aborts what is left
+        after a day, so the upload's error is the one raised."""
+        upload = self.client.create_multipart_upload(**target, **lock)["UploadId"]
+        step = part_size(size, self.multipart_threshold)
+        try:
+            parts = []
+            for number, start in enumerate(range(0, size, step), start=1):
+                with ReadFileChunk.from_filename(str(source), start, step, enable_callbacks=False) as body:
+                    response = self.client.upload_part(**target, UploadId=upload, PartNumber=number, Body=body,
+                                                       ContentMD5=content_md5(body))  # fmt: skip
+                parts.append({"ETag": response["ETag"], "PartNumber": number})
+            self.client.complete_multipart_upload(**target, UploadId=upload, MultipartUpload={"Parts": parts})
+        except (ClientError, BotoCoreError, OSError):
+            try:
+                self.client.abort_multipart_upload(**target, UploadId=upload)
+            except (ClientError, BotoCoreError) as exc:
+                log.warning("%s: the failed multipart upload %s was not aborted (%s); the bucket's lifecycle rule "
+                            "aborts it after a day", self.where(target["Key"]), upload, _message(exc))  # fmt: skip
+            raise
 
     def keys(self, prefix: str) -> Iterator[tuple[str, datetime, int]]:
         """(key, last modified, size) of every current object under `prefix`."""

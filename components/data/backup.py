@@ -47,13 +47,29 @@ object): `JOB_ACTIONS`, in the bucket's policy, takes those back. DeleteObject a
 versioning `ObjectStorageBucketsWrite`'s: none is granted. A PutObject on an existing key adds a version (the bucket
 is versioned) and leaves the locked one in place, so "overwrite" cannot destroy a backup."""
 JOB_ACTIONS = ("s3:PutObject", "s3:PutObjectRetention")
-"""What the bucket's policy lets the job's application do, on `<bucket>/<service>/*` only: upload (the policy
-language lists no multipart action of its own) and set each object's retention, which `bascule backup take` sends
-with the object (it must send no ACL or tags: those need PutObjectAcl, PutObjectTagging). A bucket policy only
-narrows IAM: "only actions explicitly allowed by the bucket policy are permitted, if the principal is also allowed by
-an IAM policy" (https://www.scaleway.com/en/docs/object-storage/api-cli/bucket-policy/, versions). PutObjectRetention
-stays: the policy language's conditions (source IP, referer, time, prefix) cannot bound a retention date, so a leaked
-key can still lengthen locks (COMPLIANCE never lets anyone shorten them)."""
+"""What the bucket's policy lets the job's application do, on `<bucket>/<service>/*` only: upload and set each object's
+retention, which `bascule backup take` sends with the object (it must send no ACL or tags: those need PutObjectAcl,
+PutObjectTagging).
+
+Multipart uploads (dumps of 64 MiB or more) are covered by `s3:PutObject` on one reading of Scaleway's docs and open on
+another. Its mapping of S3 actions to bucket policy actions (https://github.com/scaleway/docs-content,
+pages/object-storage/reference-content/s3-iam-permissions-equivalence.mdx) differs between two tables: the
+ObjectStorageFullAccess table maps CreateMultipartUpload, UploadPart and CompleteMultipartUpload to the bucket policy
+action `s3:PutObject`; its ObjectStorageObjectsWrite table maps Create and Complete to `s3:PutObject` too, but
+UploadPart to `s3:UploadPart`. The bucket policy's own list of supported object actions
+(https://www.scaleway.com/en/docs/object-storage/api-cli/bucket-policy/, "Supported object actions") names
+`s3:PutObject`, `s3:AbortMultipartUpload` and `s3:ListMultipartUploadParts` but no `s3:UploadPart`,
+`s3:CreateMultipartUpload` or `s3:CompleteMultipartUpload`, so none of those is listed here (an action the policy
+language does not document could make PutBucketPolicy refuse the whole policy). `s3:AbortMultipartUpload` is a
+documented policy action but stays out: IAM grants it only with ObjectStorageObjectsDelete (same mapping), which the job
+does not hold, and a bucket policy only narrows IAM (below), so listing it would grant nothing; the job's abort attempt
+is best effort and the bucket's lifecycle rule aborts what is left. Unverified, to check with the job's own key before a
+first release: that an UploadPart under `<service>/` is allowed (docs/backup.md).
+
+A bucket policy only narrows IAM: "only actions explicitly allowed by the bucket policy are permitted, if the principal
+is also allowed by an IAM policy" (https://www.scaleway.com/en/docs/object-storage/api-cli/bucket-policy/, versions).
+PutObjectRetention stays: the policy language's conditions (source IP, referer, time, prefix) cannot bound a retention
+date, so a leaked key can still lengthen locks (COMPLIANCE never lets anyone shorten them)."""
 POLICY_VERSION = "2023-04-17"
 """The current bucket policy version; 2012-10-17 is deprecated (same page)."""
 
