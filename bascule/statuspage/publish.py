@@ -9,6 +9,8 @@ history, a log or this module's messages.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,8 +112,13 @@ def s3_client(target: Target) -> Any:
         from botocore.config import Config
     except ModuleNotFoundError:
         raise PublishError("publishing needs boto3: pip install 'bascule[status]'") from None
+    # No checksum of botocore's own: from botocore 1.36 it sends one by default, over https as an aws-chunked
+    # trailer, which S3-compatible stores refuse or store verbatim (boto3#4409, boto3#4435; Scaleway:
+    # crohr/ebarnouflant#29); `publish` sends Content-MD5 in a header instead, as the backup store does
+    # (bascule/backup/store.py). https://docs.aws.amazon.com/sdkref/latest/guide/feature-dataintegrity.html
     config = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 4, "mode": "standard"},
-                    s3={"addressing_style": "path"})  # fmt: skip
+                    s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
+                    response_checksum_validation="when_required")  # fmt: skip
     return boto3.client("s3", endpoint_url=target.endpoint, region_name=target.region, config=config)
 
 
@@ -132,8 +139,10 @@ def publish(
 
     for upload in files:
         try:
-            client.put_object(Bucket=target.bucket, Key=upload.key, Body=upload.path.read_bytes(),
-                              ContentType=upload.content_type, CacheControl=control)  # fmt: skip
+            body = upload.path.read_bytes()
+            digest = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode("ascii")
+            client.put_object(Bucket=target.bucket, Key=upload.key, Body=body, ContentType=upload.content_type,
+                              CacheControl=control, ContentMD5=digest)  # fmt: skip
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise PublishError(f"bucket {target.bucket} at {target.endpoint}: {upload.key} refused: "
