@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,9 +53,17 @@ class SandboxPki:
         """The local ACME server's own HTTPS certificate (`sandbox up --acme`): its clients verify it like any."""
         return self.directory / "acme-server.pem"
 
+    def other(self, hostname: str) -> Path:
+        """The certificate of another service the sites serve (`Sandbox.start(others=...)`): each has its own, as
+        each app on a platform has."""
+        return self.directory / "others" / f"{hostname}.pem"
+
     @classmethod
-    def create(cls, directory: Path, hostname: str, acme_server: str | None = None) -> SandboxPki:
-        """The CA and its leaves; `acme_server`: also a certificate for the local ACME server at that IP address."""
+    def create(
+        cls, directory: Path, hostname: str, acme_server: str | None = None, others: Sequence[str] = ()
+    ) -> SandboxPki:
+        """The CA and its leaves; `acme_server`: also a certificate for the local ACME server at that IP address;
+        `others`: also one for each of these hostnames."""
         pki = cls(directory)
         directory.mkdir(parents=True, exist_ok=True)
         now = dt.datetime.now(dt.UTC)
@@ -114,6 +123,10 @@ class SandboxPki:
         leaf(pki.service, hostname, now - dt.timedelta(days=1), now + dt.timedelta(days=SERVICE_DAYS))
         leaf(pki.expired, hostname, now - dt.timedelta(days=SERVICE_DAYS + 1), now - dt.timedelta(days=1))
         leaf(pki.default, DEFAULT_HOSTNAME, now - dt.timedelta(days=1), now + dt.timedelta(days=3650))
+        if others:
+            (directory / "others").mkdir(exist_ok=True)
+        for other in others:
+            leaf(pki.other(other), other, now - dt.timedelta(days=1), now + dt.timedelta(days=SERVICE_DAYS))
         if acme_server is not None:
             leaf(pki.acme_server, acme_server, now - dt.timedelta(days=1), now + dt.timedelta(days=3650), ip=True)
         return pki

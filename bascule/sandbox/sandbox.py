@@ -28,7 +28,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -204,11 +204,16 @@ def _read_state(path: Path) -> dict[str, Any]:
             _check_fields(path, ("acme",), AcmeState, dict(mapping(path, ("acme",), raw["acme"])))
         if raw.get("backup") is not None:
             _check_fields(path, ("backup",), BackupState, dict(mapping(path, ("backup",), raw["backup"])))
+        others = raw.get("others", [])
+        if not isinstance(others, list) or not all(isinstance(n, str) and _OTHER.fullmatch(n) for n in others):
+            raise at(path, ("others",), f"expected a list of hostnames, got {others!r:.40}")
     except InputError as exc:
         raise _unusable(path, str(exc).removeprefix(f"{path}").lstrip(": ")) from None
     return raw
 
 
+_OTHER = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+")
+"""A hostname of `SandboxState.others`: lowercase letters, digits and hyphens (it goes into a zone and a LUA record)."""
 _TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "bool": (bool,), "int | None": (int, type(None))}
 """A dataclass field's annotation (text, under `from __future__ import annotations`) -> the JSON values it takes."""
 
@@ -271,6 +276,14 @@ class SandboxState:
     """`sandbox up --acme`: the secondary's certificate comes from a local ACME server by DNS-01."""
     backup: BackupState | None = None
     """`sandbox up --data --backups`: an S3 object store the standby is backed up to."""
+    others: list[str] = field(default_factory=list)
+    """Other services' hostnames in the zone, served by both sites (`Sandbox.start(others=...)`): many services on
+    one sandbox, for benchmarks. Each has its own failover record and certificate; faults are the service's only."""
+
+    @property
+    def hostnames(self) -> list[str]:
+        """Every hostname the zone answers with a failover record: the service's, then the others'."""
+        return [self.service.hostname, *self.others]
 
     @property
     def effective_failures(self) -> int:
@@ -407,10 +420,16 @@ class Sandbox:
         data: bool = False,
         acme: bool = False,
         backups: bool = False,
+        others: Sequence[str] = (),
     ) -> Sandbox:
         """Start every process and wait for steady state; `acme`: the secondary's certificate from a local ACME
         server by DNS-01, issued once DNS answers the primary; `backups` (with `data`): an object store to back the
-        standby up to."""
+        standby up to; `others`: hostnames of other services (in the zone) the sites serve too (benchmarks)."""
+        service = service or SandboxService()
+        wrong = [name for name in others if not _OTHER.fullmatch(name) or not name.endswith(f".{service.zone}")]
+        if wrong or service.hostname in others:
+            raise SandboxError(f"others: {quoted((wrong or [service.hostname])[0])} is not another hostname in "
+                               f"{service.zone}")  # fmt: skip
         if backups and not data:
             raise SandboxError("backups are of the databases: start the sandbox with data too (--data --backups)")
         if backups:
@@ -428,13 +447,16 @@ class Sandbox:
             http_port=_free_port(list(ADDRESSES.values())),
             https_port=_free_port(list(ADDRESSES.values())),
             pdns_version=_pdns_version(binary),
-            service=service or SandboxService(),
+            service=service,
+            others=list(others),
         )
         if tools is not None:
             state.acme = AcmeState.new(*(_free_port([DNS_ADDRESS]) for _ in range(3)))
         sandbox = cls(state)
         try:
-            SandboxPki.create(state.pki.directory, state.service.hostname, DNS_ADDRESS if tools else None)
+            SandboxPki.create(state.pki.directory, state.service.hostname, DNS_ADDRESS if tools else None, others)
+            if others:
+                (sandbox.dir / "others.txt").write_text("".join(f"{name}\n" for name in others), encoding="utf-8")
             if bindir is not None:
                 sandbox._start_data(bindir)
             if backups:
@@ -599,6 +621,7 @@ class Sandbox:
                 "--health-path", self.state.service.health_path,
                 "--control", str(self.control_file(role)),
                 *(["--data", str(self.data_file(role))] if self.state.data is not None else []),
+                *(["--others", str(self.dir / "others.txt")] if self.state.others else []),
             ],
         )  # fmt: skip
         self._wait(lambda: self._site_answers(role), f"site {role} did not start", self.dir / f"{role}.log")
@@ -1044,18 +1067,22 @@ class Sandbox:
 
     def _record(self) -> tuple[str, str]:
         """The failover record's type and content: the LUA `ifurlup()` record, or the secondary alone when switched."""
-        svc = self.state.service
         if self.state.switched:
             return "A", ADDRESSES[SECONDARY]
-        content = lua_failover_content(
-            f"https://{svc.hostname}:{self.state.https_port}{svc.health_path}",
+        return "LUA", self._failover(self.state.service.hostname)
+
+    def _failover(self, hostname: str) -> str:
+        """The LUA `ifurlup()` record of `hostname`: the primary while its health URL answers 200, else the
+        secondary."""
+        svc = self.state.service
+        return lua_failover_content(
+            f"https://{hostname}:{self.state.https_port}{svc.health_path}",
             ADDRESSES[PRIMARY],
             ADDRESSES[SECONDARY],
             timeout=svc.check_timeout_seconds,
             interval=svc.interval_seconds,
             failures=svc.failure_threshold,
         )
-        return "LUA", content
 
     def _zone_records(self) -> list[tuple[str, str, int, str]]:
         """Every record of the zone (name, type, TTL, content): one list for the zone file and the API alike.
@@ -1069,6 +1096,7 @@ class Sandbox:
             (svc.zone, "NS", 3600, f"ns1.{svc.zone}."),
             (f"ns1.{svc.zone}", "A", 3600, DNS_ADDRESS),
             (svc.hostname, rtype, svc.ttl, content),
+            *((name, "LUA", svc.ttl, self._failover(name)) for name in self.state.others),
         ]
 
     def _write_zone(self) -> None:
@@ -1198,13 +1226,17 @@ class Sandbox:
         return sorted(item.to_text() for rrset in response.answer for item in rrset)
 
     def wait_ready(self, timeout: float = 20.0) -> None:
-        """Steady state: DNS answers the primary alone (PowerDNS starts with every address failing)."""
-        self._wait(
-            lambda: self.resolve(self.state.service.hostname) == [ADDRESSES[PRIMARY]],
-            "DNS never settled on the primary",
-            self.dir / "pdns.log",
-            timeout,
-        )
+        """Steady state: DNS answers the primary alone for every hostname (PowerDNS starts with every address failing,
+        and checks a record's URL only once it was asked for it: every name is asked on each pass)."""
+        waiting = self.state.hostnames
+
+        def settled() -> bool:
+            waiting[:] = [name for name in waiting if self.resolve(name) != [ADDRESSES[PRIMARY]]]
+            return not waiting
+
+        if self.state.others:  # a check per name and address each interval: the first ones take a few intervals
+            timeout += 5 * self.state.service.interval_seconds
+        self._wait(settled, "DNS never settled on the primary", self.dir / "pdns.log", timeout)
 
     def _wait(self, ready: Any, what: str, log: Path, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout

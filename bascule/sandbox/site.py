@@ -16,6 +16,9 @@ the database the file names for writes, answering its id. The file names a read 
 database beside the site as the app role: the secondary's writes are refused (read-only) until its database is
 promoted; once the primary's database is fenced its login is refused, so its writes and its health fail, as the
 databases themselves say.
+With `--others FILE` (hostnames, one a line) the site is also the platform of other services, each on its own
+certificate (`pki/others/NAME.pem`) and routed on SNI and Host the same way: apps that answer their health path and
+take no faults (the mode is the service hostname's), so a benchmark can watch many services on one sandbox.
 Run as `python -m bascule.sandbox.site --name primary --address 127.0.0.2 --https-port N --http-port M ...`.
 """
 
@@ -77,18 +80,24 @@ class ServedCertificate:
             return self._context
 
 
-def tls_contexts(pki: Path, hostname: str, control: Path, service_cert: Path | None = None) -> ssl.SSLContext:
+def tls_contexts(
+    pki: Path, hostname: str, control: Path, service_cert: Path | None = None, others: tuple[str, ...] = ()
+) -> ssl.SSLContext:
     """The listening context: the platform default, switched per handshake by SNI and the site's mode.
 
-    `service_cert`: the file holding the hostname's certificate and key (default: the sandbox CA's `service.pem`)."""
+    `service_cert`: the file holding the hostname's certificate and key (default: the sandbox CA's `service.pem`).
+    `others`: other hostnames served, each on its own `pki/others/NAME.pem`."""
     default = _context(pki / "default.pem")
     by_mode = {EXPIRED_CERT: _context(pki / "expired.pem"), WRONG_CERT: default}
     service = ServedCertificate(service_cert or pki / "service.pem", default)
+    other = {name: _context(pki / "others" / f"{name}.pem") for name in others}
 
     def choose(sock: ssl.SSLObject, server_name: str | None, _initial: ssl.SSLContext) -> None:
         if server_name == hostname:
             mode = read_mode(control)
             sock.context = by_mode[mode] if mode in by_mode else service.context()
+        elif server_name in other:
+            sock.context = other[server_name]
 
     default.sni_callback = choose
     return default
@@ -115,20 +124,28 @@ def _database_error(data: Path | None, key: str) -> str | None:
 
 
 def make_handler(
-    name: str, hostname: str, health_path: str, control: Path, data: Path | None = None
+    name: str, hostname: str, health_path: str, control: Path, data: Path | None = None, others: tuple[str, ...] = ()
 ) -> type[BaseHTTPRequestHandler]:
+    other = frozenset(others)
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "bascule-sandbox-site"
         timeout = 10
 
+        def _host(self) -> str:
+            headers = getattr(self, "headers", None)  # not there yet when the request line itself was refused
+            return ((headers.get("Host") if headers else None) or "").rsplit(":", 1)[0].lower()
+
         def _bound(self) -> bool:
-            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
-            if host != hostname or read_mode(control) == UNBOUND:
+            if self._host() != hostname or read_mode(control) == UNBOUND:
                 self._answer(404, "no app is bound to this hostname on this platform\n", app=False)
                 return False
             return True
 
         def do_GET(self) -> None:
+            if self._host() in other:  # another service's app: healthy, no faults (see the module's docstring)
+                self._answer(200, "ok\n" if self.path.split("?")[0] == health_path else f"served by {name}\n")
+                return
             if not self._bound():
                 return
             mode = read_mode(control)
@@ -178,8 +195,9 @@ def make_handler(
             self.wfile.write(data)
 
         def log_message(self, format: str, *args: object) -> None:
-            """Only health checks are logged (to the site's log file), to show when the DNS checker probed."""
-            if health_path in self.requestline:
+            """Only the service hostname's health checks are logged (to the site's log file), to show when the DNS
+            checker probed."""
+            if health_path in self.requestline and not (other and self._host() in other):
                 sys.stderr.write(f"{time.monotonic():.3f} {self.address_string()} {format % args}\n")
                 sys.stderr.flush()
 
@@ -206,10 +224,17 @@ def make_redirect_handler(https_port: int) -> type[BaseHTTPRequestHandler]:
     return Redirect
 
 
+BACKLOG = 1024
+"""Connections the kernel queues before the site accepts them (socketserver's default is 5). PowerDNS starts every
+health check of an interval at once: with many hostnames (`--others`) a queue of 5 drops the rest of the burst's
+connections, which retry after a second, past the check's timeout, and the names flap to the secondary."""
+
+
 class TlsServer(ThreadingHTTPServer):
     """The TLS handshake runs in the request's thread, so a stalled client cannot block the accept loop."""
 
     daemon_threads = True
+    request_queue_size = BACKLOG
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext):
         self.context = context
@@ -243,12 +268,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--health-path", default="/healthz")
     parser.add_argument("--control", type=Path, required=True)
     parser.add_argument("--data", type=Path, help="JSON file naming the site's read and write databases.")
+    parser.add_argument("--others", type=Path, help="Other hostnames to serve, one a line (pki/others/NAME.pem).")
     args = parser.parse_args(argv)
     if not ipaddress.ip_address(args.address).is_loopback:
         parser.error(f"--address {args.address} is not a loopback address; the sandbox never listens elsewhere")
     hostname = args.hostname.lower()
-    context = tls_contexts(args.pki, hostname, args.control, args.service_cert)
-    handler = make_handler(args.name, hostname, args.health_path, args.control, args.data)
+    others = tuple(args.others.read_text(encoding="utf-8").lower().split()) if args.others else ()
+    context = tls_contexts(args.pki, hostname, args.control, args.service_cert, others)
+    handler = make_handler(args.name, hostname, args.health_path, args.control, args.data, others)
     secure = TlsServer((args.address, args.https_port), handler, context)
     plain = ThreadingHTTPServer((args.address, args.http_port), make_redirect_handler(args.https_port))
     plain.daemon_threads = True
