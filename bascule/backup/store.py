@@ -201,7 +201,7 @@ class Store:
                                                        ContentMD5=content_md5(body))  # fmt: skip
                 parts.append({"ETag": response["ETag"], "PartNumber": number})
             self.client.complete_multipart_upload(**target, UploadId=upload, MultipartUpload={"Parts": parts})
-        except (ClientError, BotoCoreError, OSError):
+        except Exception:  # any failure (an unexpected answer too): the parts uploaded so far are not left behind
             try:
                 self.client.abort_multipart_upload(**target, UploadId=upload)
             except (ClientError, BotoCoreError) as exc:
