@@ -57,9 +57,10 @@ class FakeS3:
     """Records every request the store's client would send and answers it as S3 would; `deny` names operations
     answered with 403 AccessDenied (`UploadPart#2`: the second part only)."""
 
-    def __init__(self, store: Store, deny: tuple[str, ...] = ()):
+    def __init__(self, store: Store, deny: tuple[str, ...] = (), no_etag: tuple[str, ...] = ()):
         self.sent: list[Sent] = []
         self.deny = deny
+        self.no_etag = no_etag
         store.client.meta.events.register("before-send.s3", self.answer)
 
     def answer(self, request: Any, event_name: str, **_: Any) -> AWSResponse:
@@ -78,6 +79,8 @@ class FakeS3:
         if operation == "CompleteMultipartUpload":
             xml = b'<CompleteMultipartUploadResult><ETag>"whole-3"</ETag></CompleteMultipartUploadResult>'
             return AWSResponse(request.url, 200, {}, _Raw(xml))
+        if f"{operation}#{number}" in self.no_etag:
+            return AWSResponse(request.url, 200, {}, _Raw(b""))
         return AWSResponse(request.url, 200, {"ETag": f'"etag-{number}"'}, _Raw(b""))
 
     def of(self, operation: str) -> list[Sent]:
@@ -158,6 +161,19 @@ def test_a_failed_part_aborts_the_upload_logs_a_refused_abort_and_raises_the_par
     assert [s.operation for s in fake.sent] == ["CreateMultipartUpload", "UploadPart", "UploadPart",
                                                 "AbortMultipartUpload"]  # fmt: skip
     assert "up-1" in caplog.text and "not aborted" in caplog.text and "lifecycle" in caplog.text
+
+
+def test_a_part_answered_without_an_etag_aborts_the_upload_and_says_which_part(tmp_path: Path) -> None:
+    """An answer botocore accepts but the upload cannot use is a store error naming the part, not a crash, and the
+    parts already sent are aborted as for a refused one."""
+    store = _store()
+    fake = FakeS3(store, no_etag=("UploadPart#2",))
+    dump = tmp_path / "dump.age"
+    dump.write_bytes(os.urandom(11 * MIB))
+    with pytest.raises(StoreError, match=r"^s3://backups/svc/db/1.dump.age: part 2 was answered without an ETag$"):
+        store.put_locked("svc/db/1.dump.age", dump, UNTIL)
+    assert [s.operation for s in fake.sent] == ["CreateMultipartUpload", "UploadPart", "UploadPart",
+                                                "AbortMultipartUpload"]  # fmt: skip
 
 
 def test_a_dump_too_large_for_a_thousand_parts_is_refused_before_any_request(tmp_path: Path) -> None:

@@ -199,6 +199,8 @@ class Store:
                 with ReadFileChunk.from_filename(str(source), start, step, enable_callbacks=False) as body:
                     response = self.client.upload_part(**target, UploadId=upload, PartNumber=number, Body=body,
                                                        ContentMD5=content_md5(body))  # fmt: skip
+                if not response.get("ETag"):
+                    raise StoreError(f"{self.where(target['Key'])}: part {number} was answered without an ETag")
                 parts.append({"ETag": response["ETag"], "PartNumber": number})
             self.client.complete_multipart_upload(**target, UploadId=upload, MultipartUpload={"Parts": parts})
         except Exception:  # any failure (an unexpected answer too): the parts uploaded so far are not left behind
