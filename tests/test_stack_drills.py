@@ -397,7 +397,7 @@ def test_verify_stack_cli_through_the_automation_api(sandbox: Sandbox, tmp_path:
         "#!/bin/sh\n"
         'case "$*" in\n'
         "  *version*) echo v3.272.0;;\n"
-        f'  *"stack export"*) cat {tmp_path / "export.json"};;\n'
+        f'  *"stack export"*) echo export >> {tmp_path / "exports.log"}; cat {tmp_path / "export.json"};;\n'
         '  *"stack output"*) echo "{}";;\n'
         # No drill marker: `config get` and `stack tag get` of a missing key fail, as the real CLI does.
         '  *"config get"*|*"tag get"*) echo "error: not found" >&2; exit 255;;\n'
@@ -726,7 +726,7 @@ def _fake_pulumi(tmp_path: Path, state: list[dict[str, Any]]) -> dict[str, str]:
         "#!/bin/sh\n"
         'case "$*" in\n'
         "  *version*) echo v3.272.0;;\n"
-        f'  *"stack export"*) cat {tmp_path / "export.json"};;\n'
+        f'  *"stack export"*) echo export >> {tmp_path / "exports.log"}; cat {tmp_path / "export.json"};;\n'
         '  *"stack output"*) echo "{}";;\n'
         '  *"config get"*|*"tag get"*) echo "error: not found" >&2; exit 255;;\n'
         "esac\nexit 0\n"
@@ -752,6 +752,9 @@ def test_verify_stack_data_through_the_automation_api(data_box: Sandbox, tmp_pat
                str(data_box.state.pki.ca), "--lock-dir", str(tmp_path / "locks"), "--format", "json"]  # fmt: skip
     proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=90, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The dead-man switch reads the state for a drill marker; then one export serves the sites, the data pair
+    # and the backups alike (one consistent state).
+    assert (tmp_path / "exports.log").read_text().split() == ["export", "export"]
     (service,) = json.loads(proc.stdout)["services"]
     assert service["ready"] is True and service["data"]["state"] == "replica"
     assert service["data"]["sides"]["standby"]["provider"] == "azure-flexible"

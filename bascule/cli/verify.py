@@ -108,20 +108,23 @@ def verify(
         no_resolvers_for_the_sandbox(resolver, no_authoritative)
     bundle = str(ca_bundle) if ca_bundle else None
     dead_man_failed = False
+    resources: list[dict[str, Any]] = []
     try:
         if stack is not None:
             dead_man_failed = not _dead_man(stack, cwd, lock_dir or default_lock_dir())
         if local:
             targets = [sandbox_target(sandbox_dir or default_state_dir())]
         else:
+            # One export of the stack's state (after the dead-man switch's restore), for the sites, the data pairs
+            # and the backups alike: one consistent state.
+            backend = make_backend(stack or "", cwd, snapshot=True)
             extra = tuple(parse_resolver(value) for value in resolver or [])
-            targets = stack_targets(stack or "", service, cwd, extra, not no_authoritative, bundle)
+            targets = stack_targets(stack or "", service, cwd, extra, not no_authoritative, bundle, backend)
+            resources = backend.resources() if data else []
     except ValueError as exc:
         fail([str(exc)])
     except (ControlError, SandboxError) as exc:  # CliMissing included: no Pulumi CLI is bad input here too
         fail([str(exc)], EXIT_BAD_INPUT)
-    # --data reads a stack's state once, for its data pairs and its backups.
-    resources = _stack_resources(stack, cwd) if data and stack is not None else []
     pairs = _data_pairs(stack, service, resources, sandbox_dir) if data else []
     # The sandbox's own CA unless --ca-bundle says otherwise; a stack's clients use the system store by default.
     trust = Trust(bundle or targets[0].ca_bundle, min_cert_days)
@@ -157,14 +160,6 @@ def _data_target(pair: DataPair, stack: str | None, cwd: Path, sandbox_dir: Path
     if stack is None:
         return DataTarget(sandbox_dir=str(sandbox_dir or default_state_dir()))
     return DataTarget(stack=stack, cwd=str(cwd), service=pair.service)
-
-
-def _stack_resources(stack: str, cwd: Path) -> list[dict[str, Any]]:
-    """The stack's state (its resources, as `pulumi stack export` lists them), where `--data` finds what it checks."""
-    try:
-        return make_backend(stack, cwd).resources()
-    except ControlError as exc:  # CliMissing included
-        fail([f"--data: {exc}"], EXIT_BAD_INPUT)
 
 
 def _data_pairs(

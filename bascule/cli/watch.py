@@ -289,9 +289,9 @@ def _services(
             return [Watched(control.target(), control.lock_key(), pair)]
         assert stack is not None
         extra = tuple(parse_resolver(value) for value in resolvers)
-        targets = stack_targets(stack, service, cwd, extra, not no_authoritative, bundle)
-        pairs = {p.service: p for p in pairs_from_state(make_backend(stack, cwd).resources(), stack, service)} \
-            if data else {}  # fmt: skip
+        backend = make_backend(stack, cwd, snapshot=True)  # one export: the sites and data pairs of one state
+        targets = stack_targets(stack, service, cwd, extra, not no_authoritative, bundle, backend)
+        pairs = {p.service: p for p in pairs_from_state(backend.resources(), stack, service)} if data else {}
         return [Watched(t, stack_lock_key(cwd, stack), pairs.get(t.service)) for t in targets]
     except ValueError as exc:
         fail([str(exc)])

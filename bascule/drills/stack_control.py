@@ -338,12 +338,18 @@ def _stack_config_dir(work_dir: Path) -> Path:
 
 
 class AutomationBackend:
-    """The stack through Pulumi's Automation API (a local program in `work_dir`, any backend it is logged in to)."""
+    """The stack through Pulumi's Automation API (a local program in `work_dir`, any backend it is logged in to).
 
-    def __init__(self, stack: str, work_dir: Path):
+    `snapshot`: the state is exported once and every later read uses that export, so a read-only command (verify,
+    watch, backup) sees one consistent state and pays for one `stack export`; a drill, which changes the stack and
+    reads it back, leaves it off."""
+
+    def __init__(self, stack: str, work_dir: Path, snapshot: bool = False):
         from pulumi import automation as auto
 
         self._auto = auto
+        self._snapshot = snapshot
+        self._exported: Any = None
         try:
             self._stack = auto.select_stack(stack_name=stack, work_dir=str(work_dir))
         except FileNotFoundError as exc:
@@ -361,20 +367,28 @@ class AutomationBackend:
     def resources(self) -> list[dict[str, Any]]:
         # `stack export --show-secrets` (https://www.pulumi.com/docs/iac/cli/commands/pulumi_stack_export/): the
         # state, with each component's registered outputs, secrets as `{sig, "plaintext"}`.
-        return list((self._stack.export_stack().deployment or {}).get("resources") or [])
+        return list((self._export().deployment or {}).get("resources") or [])
 
     def config(self) -> dict[str, tuple[str, bool]]:
         return {key: (str(value.value), value.secret) for key, value in self._stack.get_all_config().items()}
 
+    def _export(self) -> Any:
+        """`stack export`: the snapshot's one export, or a fresh one."""
+        if not self._snapshot:
+            return self._stack.export_stack()
+        if self._exported is None:
+            self._exported = self._stack.export_stack()
+        return self._exported
+
     def pending_operations(self) -> list[str]:
-        deployment = self._stack.export_stack().deployment or {}
+        deployment = self._export().deployment or {}
         return [
             f"{op.get('type', '?')} {op.get('resource', {}).get('urn', '?')}"
             for op in deployment.get("pending_operations") or []
         ]
 
     def state_urns(self) -> set[str]:
-        deployment = self._stack.export_stack().deployment or {}
+        deployment = self._export().deployment or {}
         return {str(r.get("urn")) for r in deployment.get("resources") or [] if r.get("urn")}
 
     def clear_pending(self) -> list[str]:
@@ -461,10 +475,11 @@ def command_cause(exc: Exception) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-def make_backend(stack: str, work_dir: Path) -> StackBackend:
+def make_backend(stack: str, work_dir: Path, snapshot: bool = False) -> StackBackend:
+    """The stack's backend; `snapshot` for a read-only command (one `stack export`, one consistent state)."""
     if shutil.which("pulumi") is None:
         raise CliMissing(f"the Pulumi CLI is not installed (no `pulumi` on PATH); {INSTALL_HINT}")
-    return AutomationBackend(stack, work_dir)
+    return AutomationBackend(stack, work_dir, snapshot)
 
 
 def open_stack_control(
@@ -498,12 +513,14 @@ def stack_targets(
     resolvers: tuple[Resolver, ...] = (),
     with_authoritative: bool = True,
     ca_bundle: str | None = None,
+    backend: StackBackend | None = None,
 ) -> list[DrillTarget]:
-    """What a client of each service of a deployed stack (or only `service`) sees, as the stack's outputs say.
+    """What a client of each service of a deployed stack (or only `service`) sees, as the stack's outputs say;
+    from `backend` when the caller reads more of the same state (a snapshot), else from one snapshot of its own.
 
     Raises `CliMissing`, or `ControlError` when the stack has no FailoverService or cannot be reached.
     """
-    backend = make_backend(stack, cwd)
+    backend = backend if backend is not None else make_backend(stack, cwd, snapshot=True)
     names = [service] if service else sorted(deployed_services(backend.resources()))
     if not names:
         raise ControlError(f"stack '{stack}' has no FailoverService in its state: is it deployed (pulumi up)?")
