@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bascule.drills import history
 from tests.test_audit import audit, audit_json, by_name
 
@@ -100,3 +102,19 @@ def test_a_file_that_is_no_backup_listing_is_refused_naming_it(tmp_path: Path) -
     (tmp_path / "c.json").write_text(json.dumps({"service": "checkout"}))
     result = audit("--stack", "prod", "--backups-status", str(tmp_path / "c.json"))
     assert result.exit_code == 2 and "read_at: missing or not text" in result.output
+
+
+def test_a_restore_row_without_a_report_is_skipped_not_read_from_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`backup restore --history` rows carry `"report": null`: the audit must not read `None/report.json` (nor
+    `report.json`) in whatever folder it runs from and present it as the stack's measured RPO."""
+    hist = _history(tmp_path / "h", tmp_path / "reports")
+    assert history.read(hist)[1]["report"] is None
+    for planted in (tmp_path / "None", tmp_path):
+        planted.mkdir(exist_ok=True)
+        (planted / "report.json").write_text(json.dumps({"data": {"rpo_observed_s": 99.0}}))
+    monkeypatch.chdir(tmp_path)
+    checkout = by_name(audit_json("--stack", "prod", "--history", str(hist)))["prod/checkout"]
+    assert checkout["rpo"]["measured"] is None
+    assert checkout["last_restore"]["fault"] == "backup-restore"

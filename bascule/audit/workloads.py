@@ -249,7 +249,9 @@ def _last_drill(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 def _data_rpo(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The last data drill's observed RPO: the `data.rpo_observed_s` of its report.json, when one has it."""
     for row in reversed(rows):
-        report = Path(str(row.get("report", ""))) / "report.json"
+        if not row.get("report"):  # a `backup restore --history` row has none: never a path relative to the cwd
+            continue
+        report = Path(str(row["report"])) / "report.json"
         try:
             data = json.loads(report.read_text(encoding="utf-8")).get("data") or {}
         except (OSError, json.JSONDecodeError, AttributeError):

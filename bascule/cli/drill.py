@@ -54,6 +54,7 @@ from bascule.cli.common import (
 )
 from bascule.data import DataPair, PairStateError, pair_from_state
 from bascule.drills import history
+from bascule.drills.canary_undo import rows_may_be_missing
 from bascule.drills.control import ControlError, DrillControl, SandboxControl
 from bascule.drills.data import DataDrill, SandboxDataDrill, StackDataDrill
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
@@ -393,23 +394,22 @@ def _restore_drill(
         owned = lock is not None
         control = SandboxControl(sandbox)
         if lock is None:
-            lock = DrillLock(locks, control.lock_key())
+            mine = DrillLock(locks, control.lock_key())
             try:
-                lock.acquire({**lock_info, "control": control.describe(), "owned_sandbox": False})
+                mine.acquire({**lock_info, "control": control.describe(), "owned_sandbox": False})
             except (LockHeld, StaleLock) as exc:
                 fail([str(exc)], EXIT_REFUSED)
+            # Released on every way out (a failure, Ctrl-C, a bug) unless the drill's journal says the deleted rows
+            # may still be missing (`kept`, set below): that lock is what `drill recover` finds.
+            cleanup.callback(lambda: None if kept else mine.release())
         redact = Redactor(control.secrets())
         try:
             target = control.target()
         except ControlError as exc:
-            if not owned:
-                lock.release()
             fail([redact(str(exc))])
         try:
             journal = Journal(reports / "journal.jsonl", redact)
         except (OSError, JournalError) as exc:
-            if not owned:
-                lock.release()
             fail([f"--out {reports}: cannot write the drill journal: {exc}"])
         plan = DrillPlan(target=target, fault=Fault.CORRUPTION, rto_seconds=float(settings.rto_seconds),
                          timeout_seconds=30.0, rpo_seconds=float(settings.rpo_seconds))  # fmt: skip
@@ -432,10 +432,7 @@ def _restore_drill(
                 raise
             finally:
                 journal.close()
-                # Kept while the deleted rows may be missing: the lock is what `drill recover` finds.
-                kept = not owned and "inject" in journal.kinds and not journal.kinds & {"repaired", "restored"}
-                if not owned and not kept:
-                    lock.release()
+                kept = not owned and rows_may_be_missing(journal.kinds)
             summary = write_reports(reports, read_journal(journal.path))
             history_file = None
             if history_dir is not None:

@@ -24,12 +24,22 @@ SAVED = "canary-saved"
 """The journal event holding the rows about to be deleted: `rows`, a list of [id, site, written_at]."""
 FRESH_DATABASE = "backup-restore"
 """The journal event naming the fresh database a restore creates (`database`): dropped by the undo if left over."""
+FRESH_DROPPED = "fresh-dropped"
+"""The journal event saying the drill dropped that fresh database: without it, `drill recover` drops it."""
 CANARY_COLUMNS = "id, site, written_at"
 FRESH_NAME = re.compile(r"restore_[0-9]{8}T[0-9]{12}")
 """The only database names the undo drops: the restore drill's own (`fresh_name`), never one a damaged or edited
 journal names."""
 
 Row = tuple[int, str, str]
+
+
+def rows_may_be_missing(kinds: set[str]) -> bool:
+    """Whether a restore drill whose journal holds these event kinds may have left canary rows deleted: it saved them
+    (or got to `inject`) and neither aborted before the `DELETE` nor repaired, undid or recovered it. The drill's own
+    undo, the lock it keeps and `drill recover` all decide by this; putting back is idempotent, so a drill killed
+    between `canary-saved` and an `inject` its disk refused is undone too."""
+    return bool(kinds & {SAVED, "inject"}) and not kinds & {"abort", "repaired", "restored", "recovered"}
 
 
 def fresh_name() -> str:
@@ -72,16 +82,25 @@ def drop_database(primary: db.Cluster, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def drop_leftover(primary: db.Cluster, events: list[dict[str, Any]]) -> str | None:
+    """Drop the fresh database the journal names when it has no `fresh-dropped` (the drill died before its drop);
+    a clause saying what was done, None when nothing was left over. Only the drill's own names (`FRESH_NAME`)."""
+    if any(e.get("kind") == FRESH_DROPPED for e in events):
+        return None
+    fresh = next((e.get("database") for e in events if e.get("kind") == FRESH_DATABASE), None)
+    if isinstance(fresh, str) and FRESH_NAME.fullmatch(fresh):
+        drop_database(primary, fresh)
+        return f"the restore's database {fresh} dropped"
+    if fresh is not None:
+        return "the journal's fresh database name is not one the drill makes: nothing dropped"
+    return None
+
+
 def undo(primary: db.Cluster, events: list[dict[str, Any]]) -> tuple[int, str]:
     """What `drill recover` does for a killed restore drill: the saved rows put back, a leftover fresh database
     dropped. Returns how many rows were put back and a sentence saying what was done."""
     rows = saved_rows(events) or []
     back = put_back(primary, rows) if rows else 0
     done = f"{back} of the {len(rows)} canary rows it had deleted put back from its journal"
-    fresh = next((e.get("database") for e in events if e.get("kind") == FRESH_DATABASE), None)
-    if isinstance(fresh, str) and FRESH_NAME.fullmatch(fresh):
-        drop_database(primary, fresh)
-        done += f", the restore's database {fresh} dropped"
-    elif fresh is not None:
-        done += ", the journal's fresh database name is not one the drill makes: nothing dropped"
-    return back, done
+    dropped = drop_leftover(primary, events)
+    return back, done + (f", {dropped}" if dropped else "")

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 
 from bascule.data import DataError, DataRefused
-from bascule.drills.canary_undo import undo
+from bascule.drills.canary_undo import drop_leftover, rows_may_be_missing, undo
 from bascule.drills.control import ControlError, DrillControl, SandboxControl
 from bascule.drills.data_ops import DATA_KIND, finish
 from bascule.drills.journal import Journal, JournalError, read_journal
@@ -146,18 +146,22 @@ def recover_lock(path: Path, info: dict[str, Any], on_outcome: OnOutcome, progre
             path.unlink(missing_ok=True)
             return True
         fault = info.get("fault")
-        # A restore drill's primary is repaired from the backup ("repaired") or by its own undo ("restored").
-        finished = {"restored", "recovered"} | ({"repaired"} if fault == Fault.CORRUPTION.value else set())
-        needs_restore = "inject" in kinds and not kinds & finished
+        restore_drill = control if fault == Fault.CORRUPTION.value and isinstance(control, SandboxControl) else None
+        # A restore drill is decided by its saved rows, not by `inject` (whose line its disk may have refused).
+        needs_restore = (rows_may_be_missing(kinds) if fault == Fault.CORRUPTION.value
+                         else "inject" in kinds and not kinds & {"restored", "recovered"})  # fmt: skip
         undone: dict[str, Any] = {}
         if needs_restore:
             message = f"restored {key} after a killed drill"
-            if fault == Fault.CORRUPTION.value and isinstance(control, SandboxControl):
-                undone["rows"], what = _undo_corruption(control, events)
+            if restore_drill is not None:
+                undone["rows"], what = _undo_corruption(restore_drill, events)
                 message += f": {what}"
             # Restore converges whatever the fault was, so an unknown one in the lock is no obstacle.
             control.restore(Fault(fault) if fault in [f.value for f in Fault] else Fault.SWITCH)
             done("restored", message)
+        elif restore_drill is not None and (dropped := _undo_corruption(restore_drill, events, rows=False)[1]):
+            # Killed after its repair and before its drop: the full copy of the database stays otherwise.
+            done("restored", f"restored {key} after a killed drill: {dropped}")
         else:
             done("nothing-to-restore", f"{key}: the killed drill had nothing left to restore")
         if info.get("owned_sandbox") and isinstance(control, SandboxControl):
@@ -173,16 +177,20 @@ def recover_lock(path: Path, info: dict[str, Any], on_outcome: OnOutcome, progre
     return True
 
 
-def _undo_corruption(control: SandboxControl, events: list[dict[str, Any]]) -> tuple[int, str]:
-    """A killed restore drill's rows put back from its journal (`canary_undo`), on the sandbox's primary."""
+def _undo_corruption(control: SandboxControl, events: list[dict[str, Any]], rows: bool = True) -> tuple[int, str]:
+    """A killed restore drill's rows put back from its journal and its leftover fresh database dropped
+    (`canary_undo`), on the sandbox's primary; with `rows` False only the drop (the drill had repaired the primary),
+    its sentence empty when there was nothing to drop."""
     data = control.sandbox.state.data
     if data is None:
         raise ControlError(f"sandbox in {control.sandbox.dir} has no databases: the restore drill's rows cannot be "
                            "put back")  # fmt: skip
     try:
+        if not rows:
+            return 0, drop_leftover(data.clusters[PRIMARY], events) or ""
         return undo(data.clusters[PRIMARY], events)
     except (ValueError, psycopg.Error, DatabaseError) as exc:
-        raise ControlError(f"the restore drill's deleted rows could not be put back from its journal: {exc}") from exc
+        raise ControlError(f"the restore drill could not be undone from its journal: {exc}") from exc
 
 
 def _finish_data(path: Path, info: dict[str, Any], done: Callable[[str, str], None], progress: Progress) -> bool:

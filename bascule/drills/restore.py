@@ -6,7 +6,8 @@ the standby within milliseconds. The drill shows it, on the sandbox's data stand
 1. the newest complete backup of the sandbox's database (one is taken first when the store has none);
 2. canary writes on the primary after that backup (the application goes on writing; a restore cannot bring them
    back: they are the writes lost since the backup);
-3. the fault: every canary row deleted on the primary, and the same rows seen gone on the standby;
+3. the fault: every canary row (read and journalled just before) deleted on the primary (by id: a row committed
+   meanwhile is not the drill's to delete), and the same rows seen gone on the standby;
 4. the backup restored into a fresh database (download, sha256 against the manifest, decryption, pg_restore) and
    checked: every table's rows equal the manifest's, and every canary row it holds is the row the primary had;
 5. the rows put back on the primary from the restored database, and the fresh database dropped.
@@ -28,7 +29,16 @@ import psycopg
 
 from bascule.backup.backups import BackupError, Manifest, list_backups, restore, take
 from bascule.backup.store import StoreError
-from bascule.drills.canary_undo import FRESH_DATABASE, SAVED, canary_rows, drop_database, fresh_name, put_back
+from bascule.drills.canary_undo import (
+    FRESH_DATABASE,
+    FRESH_DROPPED,
+    SAVED,
+    canary_rows,
+    drop_database,
+    fresh_name,
+    put_back,
+    rows_may_be_missing,
+)
 from bascule.drills.data import preflight_pair
 from bascule.drills.journal import Journal
 from bascule.drills.plan import DrillPlan, Fault
@@ -88,18 +98,19 @@ def run_restore_drill(plan: DrillPlan, sandbox: Sandbox, journal: Journal, progr
         checkpoint()
         # The undo's record, before anything is deleted: `drill recover` reads it if this process dies.
         journal.append(SAVED, rows=[[i, site, at] for i, (site, at) in before.items()])
-        if journal.write_error is not None:
+        if journal.write_error is None:
+            journal.append("inject", fault=plan.fault.value)
+        if journal.write_error is not None:  # either line unwritten: `drill recover` could not see the fault
             journal.append("abort", phase="inject", reason=f"the journal cannot be written ({journal.write_error}): "
                            "nothing deleted")  # fmt: skip
             journal.append("end")
             return
-        journal.append("inject", fault=plan.fault.value)
         _fault_and_restore(sandbox, manifest, before, journal, progress)
     except (KeyboardInterrupt, DrillInterrupted) as exc:
         journal.append("interrupted", signal=str(exc) or "SIGINT", phase="restore")
         raise
     finally:
-        if "inject" in journal.kinds and "repaired" not in journal.kinds:
+        if rows_may_be_missing(journal.kinds):
             _undo(primary, before, journal, progress)
     journal.append("end")
 
@@ -112,15 +123,21 @@ def _fault_and_restore(
     assert sandbox.state.data is not None and sandbox.state.backup is not None  # checked by the caller
     primary, standby = sandbox.state.data.clusters[PRIMARY], sandbox.state.data.clusters[SECONDARY]
     progress("fault: deleting every canary row on the primary")
+    ids = list(before)
+    # Exactly the rows journalled, not `DELETE FROM canary`: `before` was read in another transaction, and a row
+    # committed since would be deleted unsaved, which neither the undo nor `drill recover` could put back. (A table
+    # lock held from the read to the `DELETE` would also close that gap, but would stall the application's writes
+    # for as long as the journal's fsync takes.)
     with primary.connect() as conn:
-        deleted = conn.execute("DELETE FROM canary").rowcount
+        deleted = conn.execute("DELETE FROM canary WHERE id = ANY(%s)", (ids,)).rowcount
     age = (datetime.now(UTC) - manifest.finished).total_seconds()
     injected = journal.append("injected", deleted_rows=deleted, backup_age_s=round(age, 3))
     deadline, remaining = time.monotonic() + REPLICATION_WAIT, None
     while time.monotonic() < deadline:
         checkpoint()
         with standby.connect() as conn:
-            remaining = int(conn.execute("SELECT count(*) FROM canary").fetchone()[0])  # type: ignore[index]
+            found = conn.execute("SELECT count(*) FROM canary WHERE id = ANY(%s)", (ids,)).fetchone()
+            remaining = int(found[0]) if found else 0
         if remaining == 0:
             break
         time.sleep(0.05)
@@ -156,6 +173,7 @@ def _fault_and_restore(
     finally:
         try:
             drop_database(primary, name)
+            journal.append(FRESH_DROPPED, database=name)  # without it, `drill recover` drops the database
         except (psycopg.Error, db.DatabaseError) as exc:
             journal.append("cleanup-failed", error=" ".join(str(exc).split()), database=name)
 
