@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import os
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -77,27 +78,35 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bascule-watch-bench-"))
-    began = time.monotonic()
-    sandbox = start(work / "sandbox", args.services, args.interval, args.check_timeout)
-    try:
-        services = services_of(sandbox)
-        base = services[0].target
-        settings = Settings(work / "watch" / "state.json", work / "locks", Trust(base.ca_bundle), args.timeout,
-                            args.concurrency, work / "status", work / "bascule.prom")  # fmt: skip
-        print(f"{len(services)} services (hostnames), concurrency {args.concurrency}, {base.description}; "
-              f"sandbox up in {time.monotonic() - began:.0f} s")  # fmt: skip
-        print(f"{'round':>5} {'seconds':>8} {'watch cpu ms/svc':>16} {'sandbox cpu ms/svc':>18} {'not healthy':>11}")
-        for number in range(1, args.rounds + 1):
-            cpu, box, wall = cpu_seconds(), sandbox_cpu_seconds(sandbox), time.monotonic()
-            found = run_round(services, settings, None)
-            wall, cpu, box = time.monotonic() - wall, cpu_seconds() - cpu, sandbox_cpu_seconds(sandbox) - box
-            bad = [seen for seen in found.observations if found.states[seen.service] not in OK_STATES]
-            print(f"{number:>5} {wall:>8.2f} {1000 * cpu / len(services):>16.2f} "
-                  f"{1000 * box / len(services):>18.2f} {len(bad) + len(found.errors):>11}")  # fmt: skip
-            for reason in [*found.errors, *(seen.readiness.problems[0] for seen in bad if seen.readiness.problems)][:3]:
-                print(f"      e.g. {reason}")
+    try:  # the folder holds the sandbox's PKI keys, the watch state and status: never left behind
+        began = time.monotonic()
+        sandbox = start(work / "sandbox", args.services, args.interval, args.check_timeout)
+        try:
+            measure(sandbox, work, args, began)
+        finally:
+            sandbox.stop()
     finally:
-        sandbox.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(sandbox: Sandbox, work: Path, args: argparse.Namespace, began: float) -> None:
+    """Run `args.rounds` watch rounds against the sandbox and print each one's time and CPU per service."""
+    services = services_of(sandbox)
+    base = services[0].target
+    settings = Settings(work / "watch" / "state.json", work / "locks", Trust(base.ca_bundle), args.timeout,
+                        args.concurrency, work / "status", work / "bascule.prom")  # fmt: skip
+    print(f"{len(services)} services (hostnames), concurrency {args.concurrency}, {base.description}; "
+          f"sandbox up in {time.monotonic() - began:.0f} s")  # fmt: skip
+    print(f"{'round':>5} {'seconds':>8} {'watch cpu ms/svc':>16} {'sandbox cpu ms/svc':>18} {'not healthy':>11}")
+    for number in range(1, args.rounds + 1):
+        cpu, box, wall = cpu_seconds(), sandbox_cpu_seconds(sandbox), time.monotonic()
+        found = run_round(services, settings, None)
+        wall, cpu, box = time.monotonic() - wall, cpu_seconds() - cpu, sandbox_cpu_seconds(sandbox) - box
+        bad = [seen for seen in found.observations if found.states[seen.service] not in OK_STATES]
+        print(f"{number:>5} {wall:>8.2f} {1000 * cpu / len(services):>16.2f} "
+              f"{1000 * box / len(services):>18.2f} {len(bad) + len(found.errors):>11}")  # fmt: skip
+        for reason in [*found.errors, *(seen.readiness.problems[0] for seen in bad if seen.readiness.problems)][:3]:
+            print(f"      e.g. {reason}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ import httpx
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from bascule.io.documents import InputError
+from bascule.io.escaping import quoted
 from bascule.readiness.target import SITE_HEADER, AcmeRenewal
 
 DEFAULT_MIN_CERT_DAYS = 14
@@ -40,21 +42,57 @@ class Trust:
     min_cert_days: float = DEFAULT_MIN_CERT_DAYS
 
     def verifying(self) -> ssl.SSLContext:
-        """A context that checks chain and hostname, as every browser and HTTP library does by default.
+        """A context that checks chain and hostname, as every browser and HTTP library does by default, for this
+        module's own handshakes (`check_site`); never handed to httpx (see `client`).
 
-        Made once per trust store and shared (an `SSLContext` is safe to use from many threads): loading a trust
-        store costs more than the handshake it serves, the system's about 15 ms of CPU, several times per service
-        and round in `bascule watch`. A bundle file replaced or edited (inode, size or mtime changed) is read again."""
-        return _verifying(self.ca_bundle, _file_stamp(self.ca_bundle))
+        Made once per trust store and shared between threads: loading a trust store costs more than the handshake
+        it serves (the system's about 15 ms of CPU, several times per service and round in `bascule watch`), and a
+        handshake (`wrap_socket`) only reads the context. It is made again when the store changes: the bundle file
+        replaced or edited (inode, size or mtime), or the system's CA file or folder (a ca-certificates update, or
+        `SSL_CERT_FILE`/`SSL_CERT_DIR` pointing elsewhere). Raises `TrustStoreError` when the store cannot be loaded."""
+        try:
+            return _verifying(self.ca_bundle, _store_stamp(self.ca_bundle))
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise self._unloadable(exc) from exc
+
+    def own_verifying(self) -> ssl.SSLContext:
+        """A verifying context of the caller's own, shared with no one: what httpx may be given (see `client`)."""
+        try:
+            return ssl.create_default_context(cafile=self.ca_bundle)
+        except (OSError, ValueError) as exc:
+            raise self._unloadable(exc) from exc
+
+    def _unloadable(self, exc: Exception) -> TrustStoreError:
+        bundle = self.ca_bundle
+        store = "the system trust store" if bundle is None else f"CA bundle {quoted(bundle)} (--ca-bundle)"
+        return TrustStoreError(f"{store} cannot be loaded: {exc}")
+
+
+class TrustStoreError(InputError):
+    """The trust store cannot be loaded (a bundle deleted or half rewritten during a watch): a fault of the
+    checker's own, said once, not a TLS failure of every site it checks."""
+
+
+_Stamp = tuple[int, int, int] | None
 
 
 @functools.lru_cache(maxsize=8)
-def _verifying(ca_bundle: str | None, _stamp: tuple[int, int, int] | None) -> ssl.SSLContext:
+def _verifying(ca_bundle: str | None, _stamp: tuple[_Stamp, ...]) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_bundle)
 
 
-def _file_stamp(path: str | None) -> tuple[int, int, int] | None:
-    """What changes when a file is replaced or edited; None for the system store or a file that cannot be read (the
+def _store_stamp(ca_bundle: str | None) -> tuple[_Stamp, ...]:
+    """What changes when the trust store does: the bundle file's stamp, or for the system store (None) those of the
+    CA file and folder OpenSSL reads by default (`ssl.get_default_verify_paths`, which follows `SSL_CERT_FILE` and
+    `SSL_CERT_DIR`); a folder's mtime changes when a certificate is added to or removed from it."""
+    if ca_bundle is not None:
+        return (_file_stamp(ca_bundle),)
+    found = ssl.get_default_verify_paths()
+    return _file_stamp(found.cafile), _file_stamp(found.capath)
+
+
+def _file_stamp(path: str | None) -> _Stamp:
+    """What changes when a file is replaced or edited; None for no path or a file that cannot be read (a bundle's
     context is then not cached: making it raises)."""
     if path is None:
         return None
@@ -90,17 +128,21 @@ def bundle_problem(path: Path) -> str | None:
         return "holds no PEM certificate (-----BEGIN CERTIFICATE-----): give the CA certificates in PEM"
     try:
         Trust(str(path)).verifying()
-    except (ssl.SSLError, OSError, ValueError) as exc:
-        return f"OpenSSL cannot load it as CA certificates: {exc}"
+    except TrustStoreError as exc:
+        return f"OpenSSL cannot load it as CA certificates: {exc.__cause__}"
     return None
 
 
 @functools.cache
 def _unverified() -> ssl.SSLContext:
-    """For reading what a site presents (certificate details, health status) even when a client would refuse it.
+    """For reading what a site presents (its certificate) even when a client would refuse it, in `check_site`'s own
+    handshakes; shared like `Trust.verifying`, and likewise never handed to httpx."""
+    return _new_unverified()
 
-    Made once and shared, and without a trust store: it verifies nothing, and loading the system's store (what
-    `ssl.create_default_context` does) was most of the watch's CPU per service."""
+
+def _new_unverified() -> ssl.SSLContext:
+    """A context that verifies nothing and so loads no trust store (what `ssl.create_default_context` would do, most
+    of the watch's CPU per service once): made in microseconds, so every client can have its own."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -184,8 +226,14 @@ def _is_ipv6(address: str) -> bool:
 
 def client(trust: Trust | None) -> httpx.Client:
     """An HTTP client that opens a fresh connection per request (a probe must see the site as it is now, not a
-    kept-alive connection from before a fault) and verifies as `trust` says; None reads without verifying."""
-    verify: ssl.SSLContext = trust.verifying() if trust is not None else _unverified()
+    kept-alive connection from before a fault) and verifies as `trust` says; None reads without verifying.
+
+    The client gets an SSL context of its own, never a shared one: httpcore sets the ALPN protocols on the context
+    it is given for every connection (`ssl_context.set_alpn_protocols`, httpcore/_sync/connection.py), and OpenSSL
+    forbids changing a context that other threads are making connections from (a garbled ClientHello, or a crash).
+    An unverified context costs microseconds (every `check_site` health request); a verifying one loads its trust
+    store, once per drill or canary writer. Such a client must stay in one thread."""
+    verify = trust.own_verifying() if trust is not None else _new_unverified()
     return httpx.Client(trust_env=False, verify=verify, limits=httpx.Limits(max_keepalive_connections=0))
 
 
@@ -241,13 +289,15 @@ def check_site(
 
     `check_timeout` is how long the DNS switch's own health checker waits: a health path slower than that is
     down for the switch, however well it answers a patient client. `acme`: the certificate is renewed by ACME; one
-    with fewer days left than it is renewed at means its renewal stopped, which the problem then says."""
+    with fewer days left than it is renewed at means its renewal stopped, which the problem then says. Raises
+    `TrustStoreError` when `trust`'s store cannot be loaded: that is no problem of the site's."""
     result = SiteReadiness(role, address, port, hostname, health_path, acme=acme)
     where = f"{role} {address}"
     now = dt.datetime.now(dt.UTC)
     refused: ssl.SSLError | None = None
+    verifying = trust.verifying()  # outside the try: a trust store that cannot be loaded is no fault of the site's
     try:  # as a client would, verifying: one handshake when the site is good (the watch's usual case)
-        der = _handshake(address, port, hostname, trust.verifying(), timeout)
+        der = _handshake(address, port, hostname, verifying, timeout)
     except ssl.SSLError as exc:  # refused: asked again without verifying, to say what the site presents
         refused = exc
         try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bascule.drills import history
 from bascule.io.documents import InputError
-from bascule.readiness.site import Trust
+from bascule.readiness.site import Trust, TrustStoreError
 from bascule.watch import incident as incidents
 from bascule.watch import metrics, page, store
 from bascule.watch.notify import FAILURE, INFO, SUCCESS, WARNING, Delivery, Notifier
@@ -62,7 +62,8 @@ def run_round(
     progress: Callable[[str], None] = lambda _line: None,
 ) -> Round:
     """Observe, classify, act and persist once. Raises `InputError` when the state file is not one (nothing is
-    observed then); a failed notification is recorded, never raised."""
+    observed then); a failed notification is recorded, never raised. A trust store that cannot be loaded is one
+    error of the round's, and no service is observed (nor changes state) until it loads again."""
     state = store.load(settings.state_file)
     start = time.monotonic()
     errors: list[str] = []
@@ -70,7 +71,14 @@ def run_round(
     def failed(item: Watched, exc: Exception) -> None:
         errors.append(f"{item.target.service}: not observed: {exc}")
 
-    observations = observe_all(services, settings.trust, settings.timeout, settings.locks, settings.concurrency, failed)
+    try:  # once, before any site: a bundle deleted or half rewritten is one fault of the watch's, not every site's
+        settings.trust.verifying()
+    except TrustStoreError as exc:
+        errors.append(f"nothing observed: {exc}")
+        watched: list[Watched] = []
+    else:
+        watched = services
+    observations = observe_all(watched, settings.trust, settings.timeout, settings.locks, settings.concurrency, failed)
     transitions = [t for seen in observations if (t := _step(state, seen, settings.state_file)) is not None]
     found = Round(observations, transitions, {n: s.state for n, s in state.services.items()}, errors=errors)
     for change in transitions:
