@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,16 +26,19 @@ ROW_BYTES = 130
 """About what one row of the filler table costs on disk (a bigint, a 100-character text, a timestamp, overhead)."""
 
 
-def _fill(sandbox: Sandbox, rows: int) -> int:
-    """`rows` more rows on the primary, in the replicated canary table's database; its size in bytes once the
-    standby has them."""
+BATCH_ROWS = 100_000
+"""Rows per insert, about 13 MB: the standby catches up after each, so the slot's retained WAL stays well under the
+sandbox's `max_slot_wal_keep_size` (bascule/sandbox/database.py) and the slot is not lost as it would be, here as
+in production, under one bulk load larger than that cap."""
+CATCH_UP_SECONDS = 300.0
+
+
+def _caught_up(sandbox: Sandbox, top: int) -> int:
+    """Wait until the standby holds row `top`; its database size in bytes. Raises SystemExit when the slot was
+    lost or the standby did not catch up in time, naming which."""
     assert sandbox.state.data is not None
     primary, standby = sandbox.state.data.clusters[PRIMARY], sandbox.state.data.clusters[SECONDARY]
-    with primary.connect() as conn:
-        for start in range(0, rows, 500_000):
-            count = min(500_000, rows - start)
-            conn.execute("INSERT INTO canary (site) SELECT repeat('x', 100) FROM generate_series(1, %s)", (count,))
-        top = int(conn.execute("SELECT max(id) FROM canary").fetchone()[0])  # type: ignore[index]
+    deadline = time.monotonic() + CATCH_UP_SECONDS
     while True:
         with standby.connect() as conn:
             seen = conn.execute(
@@ -43,7 +47,30 @@ def _fill(sandbox: Sandbox, rows: int) -> int:
         assert seen is not None
         if int(seen[0]) >= top:
             return int(seen[1])
+        with primary.connect() as conn:
+            lost = conn.execute("SELECT slot_name FROM pg_replication_slots WHERE wal_status = 'lost'").fetchall()
+        if lost:
+            raise SystemExit(f"the standby's slot {lost[0][0]} was lost (past max_slot_wal_keep_size): no figure")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the standby did not catch up with row {top} in {CATCH_UP_SECONDS:.0f} s: no figure")
         time.sleep(0.5)
+
+
+def _fill(sandbox: Sandbox, rows: int) -> int:
+    """`rows` more rows on the primary, in the replicated canary table's database, in batches the standby catches
+    up with; the standby's database size in bytes once it has them all."""
+    assert sandbox.state.data is not None
+    primary = sandbox.state.data.clusters[PRIMARY]
+    size = 0
+    for start in range(0, rows, BATCH_ROWS):
+        with primary.connect() as conn:
+            count = min(BATCH_ROWS, rows - start)
+            conn.execute("INSERT INTO canary (site) SELECT repeat('x', 100) FROM generate_series(1, %s)", (count,))
+            top = int(conn.execute("SELECT max(id) FROM canary").fetchone()[0])  # type: ignore[index]
+        size = _caught_up(sandbox, top)
+        if (start // BATCH_ROWS) % 10 == 9:
+            print(f"  ... {start + count} of {rows} rows on the primary and the standby", file=sys.stderr, flush=True)
+    return size
 
 
 def _measure(sandbox: Sandbox, label: str, rows: int, run: int) -> None:
