@@ -212,3 +212,4 @@ def test_without_the_stores_credentials_the_stack_commands_say_so(stack: Deploye
                           capture_output=True, text=True, env=env, timeout=120, check=False)  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "credentials" in proc.stderr.lower() and "Traceback" not in proc.stderr, proc.stderr
+    assert "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in proc.stderr, proc.stderr

@@ -38,7 +38,7 @@ from typing import Any, BinaryIO
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from s3transfer.utils import ReadFileChunk
 
 LOCK_MODE = "COMPLIANCE"
@@ -103,6 +103,8 @@ class StoreAddress:
 
 
 def _message(exc: Exception) -> str:
+    if isinstance(exc, NoCredentialsError):  # botocore's words name no variable: say which ones are read
+        return f"{exc}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the store's access key and secret key)"
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return f"{error.get('Code', 'error')}: {error.get('Message', '') or exc}".rstrip(": ")
