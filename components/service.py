@@ -27,6 +27,7 @@ from bascule.spec import (
     fault_refused,
     read_drill,
 )
+from bascule.spec.acme import acme_renewals
 from bascule.spec.plugins import site_authorities
 
 
@@ -185,6 +186,12 @@ class FailoverService(pulumi.ComponentResource):
                 "zone": svc.dns.zone,
                 # The CAA domains of each site's CA, for `bascule verify`'s CAA check.
                 "certificate_authorities": {role: list(cas) for role, cas in site_authorities(svc).items()},
+                # Where each ACME-certified site renews from and how early, for `bascule verify` to name a
+                # stopped renewal (the same constant and field `components/acme.py` issues with).
+                "acme": {
+                    role: {"directory": directory, "renew_days": days}
+                    for role, (directory, days) in acme_renewals(svc).items()
+                },
                 "drill": drill.value if drill else None,
             }
         )

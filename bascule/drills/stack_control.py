@@ -45,7 +45,7 @@ from bascule.io.secrets import unwrap_secrets
 from bascule.offline.engine import ProgramError, load_program_dir, run_offline
 from bascule.offline.types import RegisteredResource
 from bascule.readiness.probes import query_dns
-from bascule.readiness.target import DrillTarget, Resolver
+from bascule.readiness.target import AcmeRenewal, DrillTarget, Resolver
 from bascule.spec import DRILL_KEY, SERVICE_TYPE, DrillFault, DrillHook, SpecError, read_stack_config
 from bascule.spec.plugins import harmful_alone
 
@@ -547,6 +547,16 @@ def _secret_values(value: Any) -> list[Any]:
     return [] if value is None or value == "" else [value]
 
 
+def _acme_renewals(registered: Any) -> dict[str, AcmeRenewal]:
+    """Role -> its ACME renewal, from the `acme` output a `FailoverService` registers (`components/service.py`); a
+    state deployed before that output existed has none, and then nothing is known about renewal, as for the sandbox
+    without `--acme`."""
+    return {
+        str(role): AcmeRenewal(str(renewal["directory"]), int(renewal["renew_days"]))
+        for role, renewal in dict(registered or {}).items()
+    }
+
+
 def authoritative_resolvers(zone: str) -> tuple[Resolver, ...]:
     """The zone's own name servers: they see a switch first, before any resolver cache."""
     try:
@@ -647,6 +657,7 @@ class PulumiStackControl:
                 str(role): tuple(str(ca) for ca in cas)
                 for role, cas in dict(svc.get("certificate_authorities") or {}).items()
             },
+            acme=_acme_renewals(svc.get("acme")),
             failover_bound_seconds=float(svc["rto_budget_seconds"]),
             description=f"Pulumi stack {self.stack} ({self.work_dir}), service {self.service}",
         )

@@ -51,6 +51,17 @@ class AcmeCertificateFields(Model):
         return v
 
 
+def acme_renewals(service: ServiceSpec) -> dict[str, tuple[str, int]]:
+    """Role -> (ACME directory, days left at which it renews) of each site whose certificate comes from ACME: every
+    site kind with these spec fields issues it through `components/acme.py` from `LETS_ENCRYPT_DIRECTORY`, renewing
+    within `renew_days_before`. The service registers it so `bascule verify --stack` can say a renewal stopped."""
+    found: dict[str, tuple[str, int]] = {}
+    for role, site in ((Role.PRIMARY, service.primary), (Role.SECONDARY, service.secondary)):
+        if isinstance(site, AcmeCertificateFields):
+            found[role.value] = (LETS_ENCRYPT_DIRECTORY, site.renew_days_before)
+    return found
+
+
 def require_acme_dns(kind: str, service: ServiceSpec, role: Role) -> None:
     """The certificate's DNS-01 challenge goes into the service's zone through its DNS backend, which must declare
     how an ACME client writes there (`DnsBackend.acme_dns`)."""
