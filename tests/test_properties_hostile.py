@@ -661,6 +661,25 @@ def test_damaged_files_bascule_wrote_give_exit_2_naming_the_file(
         assert str(path) in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [("name", "", "is not a hostname"), ("zone", "a..b", "is not a hostname"), ("health_path", "healthz", "health_path"),
+     ("ttl", -1, "service.ttl"), ("interval_seconds", 0, "service.interval_seconds"), ("rto_seconds", True, "rto")],
+)  # fmt: skip
+def test_a_sandbox_state_with_a_field_no_server_takes_is_exit_2_naming_the_file(
+    tmp_path: Path, field: str, value: Any, named: str
+) -> None:
+    """What the property test above found on a random run: an empty service name in a damaged state.json made the
+    hostname `.sandbox.test` and dnspython's EmptyLabel an exit 70. Each field is now checked when read."""
+    path, args = _written_files(tmp_path)["state"]
+    state = json.loads(path.read_text())
+    state["service"][field] = value
+    path.write_text(json.dumps(state))
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.stderr and named in result.stderr, result.stderr
+
+
 # --- 24.9: one escaping rule per output medium ---------------------------------------------------------------------
 
 import unicodedata  # noqa: E402

@@ -64,6 +64,8 @@ from bascule.sandbox.acme import AcmeError, AcmeFiles, AcmeServer, AcmeState, Ce
 from bascule.sandbox.modes import DOWN, HEALTHY, MODES
 from bascule.sandbox.pki import SandboxPki
 from bascule.spec import ServiceSpec
+from bascule.spec.base import is_hostname
+from bascule.spec.models import MAX_RTO_SECONDS
 
 if TYPE_CHECKING:  # the `backup` extra's modules load only in a sandbox with backups
     from bascule.backup.state import BackupPlan
@@ -115,6 +117,22 @@ class SandboxService:
     rto_seconds: int = 15
     rpo_seconds: int = 5
     """Data drills (`--data`): the acknowledged writes a failover may lose, in seconds of writes."""
+
+    def __post_init__(self) -> None:
+        """A state file read back (`Sandbox.load`) may have been damaged or edited: a name that is no hostname, a
+        path or a number a server would choke on is a ValueError here (exit 2 naming the file), not a crash later."""
+        if not is_hostname(self.hostname):
+            raise ValueError(f"service: {quoted(self.hostname)} is not a hostname (name {quoted(self.name)}, zone "
+                             f"{quoted(self.zone)})")  # fmt: skip
+        if not isinstance(self.health_path, str) or not self.health_path.startswith("/") or \
+                not self.health_path.isprintable() or " " in self.health_path:  # fmt: skip
+            raise ValueError(f"service.health_path: {quoted(str(self.health_path))} is not an absolute URL path")
+        for name in ("interval_seconds", "failure_threshold", "ttl", "check_timeout_seconds", "rto_seconds",
+                     "rpo_seconds"):  # fmt: skip
+            value, least = getattr(self, name), 0 if name in ("ttl", "rpo_seconds") else 1
+            if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= MAX_RTO_SECONDS:
+                raise ValueError(f"service.{name}: {quoted(str(value))} is not a whole number of {least} to "
+                                 f"{MAX_RTO_SECONDS}")  # fmt: skip
 
     @property
     def hostname(self) -> str:
