@@ -198,8 +198,20 @@ def browser_page(tmp_path: Path) -> Iterator[BrowserPage]:
 
     def serve(folder: Path) -> str:
         class Quiet(SimpleHTTPRequestHandler):
+            """Always the file as it is now: SimpleHTTPRequestHandler answers a reload's If-Modified-Since by the
+            file's mtime in whole seconds, so a page rewritten within the second it was first served came back
+            304 and the browser showed the old one (a test saw `healthy` after the watch wrote `degraded`)."""
+
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, directory=str(folder), **kwargs)
+
+            def send_head(self) -> Any:
+                del self.headers["If-Modified-Since"]
+                return super().send_head()
+
+            def end_headers(self) -> None:
+                self.send_header("Cache-Control", "no-store")
+                super().end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
