@@ -23,6 +23,7 @@ from bascule.components.program import main as program
 from bascule.drills.control import SandboxControl
 from bascule.drills.lock import DrillLock
 from bascule.facts import Cloud
+from bascule.io.processes import alive
 from bascule.offline.engine import OfflineRun, RegisteredResource, run_offline
 from bascule.sandbox import Sandbox, SandboxError
 from bascule.sandbox import database as db
@@ -122,6 +123,15 @@ def empty_lock(sandbox_dir: Path, locks: Path) -> Path:
     locks.mkdir(parents=True, exist_ok=True)
     path.write_text("")
     return path
+
+
+def backup_sandbox(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Sandbox]:
+    """A module's sandbox with the PostgreSQL pair and the S3 store (`data=True, backups=True`), for a fixture to
+    `yield from`: stopped after the module, with no process of it left."""
+    sandbox = Sandbox.start(tmp_path_factory.mktemp(name) / "sandbox", data=True, backups=True)
+    yield sandbox
+    sandbox.stop()
+    assert not any(alive(pid) for pid in sandbox.state.pids.values())
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 15) -> bool:

@@ -21,10 +21,9 @@ from typer.testing import CliRunner
 from bascule.backup.backups import TargetExists, freshness, list_backups, restore, take
 from bascule.backup.store import LOCK_MODE, MIB, Store
 from bascule.cli.app import app
-from bascule.io.processes import alive
 from bascule.sandbox import PRIMARY, Sandbox
 from bascule.sandbox.sandbox import STORE_ACCESS_KEY
-from tests.conftest import need_pdns_and_postgres
+from tests.conftest import backup_sandbox, need_pdns_and_postgres
 
 pytestmark = pytest.mark.sandbox
 runner = CliRunner()
@@ -34,10 +33,7 @@ need_pdns_and_postgres()
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    sandbox = Sandbox.start(tmp_path_factory.mktemp("backup") / "sandbox", data=True, backups=True)
-    yield sandbox
-    sandbox.stop()
-    assert not any(alive(pid) for pid in sandbox.state.pids.values())
+    yield from backup_sandbox(tmp_path_factory, "backup")
 
 
 def _take(box: Sandbox, at: datetime | None = None) -> str:

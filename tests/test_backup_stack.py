@@ -23,13 +23,12 @@ import pytest
 
 from bascule.backup.backups import take
 from bascule.components.program import main as program
-from bascule.io.processes import alive
 from bascule.offline.engine import run_offline
 from bascule.sandbox import PRIMARY, SECONDARY, Sandbox
 from bascule.sandbox.sandbox import STORE_ACCESS_KEY
 from bascule.spec import SERVICES_KEY
 from bascule.spec.data import BACKUP_OUTPUT, STANDBY_TYPE
-from tests.conftest import need_pdns_and_postgres, stack_config, standby_resource, wait_until
+from tests.conftest import backup_sandbox, need_pdns_and_postgres, stack_config, standby_resource, wait_until
 from tests.test_stack_drills import SandboxStack, _fake_pulumi
 
 pytestmark = pytest.mark.sandbox
@@ -60,10 +59,7 @@ def deployed_backup_output(box: Sandbox) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    sandbox = Sandbox.start(tmp_path_factory.mktemp("backup-stack") / "sandbox", data=True, backups=True)
-    yield sandbox
-    sandbox.stop()
-    assert not any(alive(pid) for pid in sandbox.state.pids.values())
+    yield from backup_sandbox(tmp_path_factory, "backup-stack")
 
 
 class Deployed:

@@ -25,9 +25,8 @@ from bascule.drills.canary_undo import rows_may_be_missing
 from bascule.drills.control import SandboxControl
 from bascule.drills.journal import Journal, read_journal
 from bascule.drills.plan import DrillPlan, Fault
-from bascule.io.processes import alive
 from bascule.sandbox import PRIMARY, Sandbox
-from tests.conftest import need_pdns_and_postgres
+from tests.conftest import backup_sandbox, need_pdns_and_postgres
 
 pytestmark = pytest.mark.sandbox
 runner = CliRunner()
@@ -37,10 +36,7 @@ need_pdns_and_postgres()
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    sandbox = Sandbox.start(tmp_path_factory.mktemp("restore-drill") / "sandbox", data=True, backups=True)
-    yield sandbox
-    sandbox.stop()
-    assert not any(alive(pid) for pid in sandbox.state.pids.values())
+    yield from backup_sandbox(tmp_path_factory, "restore-drill")
 
 
 def _canary_ids(box: Sandbox) -> set[int]:

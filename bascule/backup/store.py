@@ -27,19 +27,19 @@ checked against the manifest's sha256 instead of the store's response checksum.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from s3transfer.utils import ReadFileChunk
+
+from bascule.io.digest import content_md5
 
 LOCK_MODE = "COMPLIANCE"
 """Nobody, the job that wrote it included, can delete or overwrite a locked version before its retain-until date."""
@@ -57,8 +57,6 @@ MAX_PART_SIZE = 5 * 10**9 // MIB * MIB
 MAX_OBJECT_SIZE = MAX_PARTS * MAX_PART_SIZE
 """The largest dump `put_locked` takes, refused before any request: about 5.0 TB (10^12), within Scaleway's "5 TB"
 in either reading. Without the check, Scaleway would refuse part 1001 only after some 5 TB had gone up."""
-BLOCK = 8 * MIB
-"""How much of a file is read at once while its MD5 is computed."""
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +66,6 @@ def part_size(size: int, threshold: int = MULTIPART_THRESHOLD) -> int:
     whole MiB. Above `MAX_OBJECT_SIZE` it exceeds `MAX_PART_SIZE`: `put_locked` refuses such a file first."""
     needed = -(-size // MAX_PARTS)
     return max(threshold, -(-needed // MIB) * MIB)
-
-
-def content_md5(body: BinaryIO) -> str:
-    """`Content-MD5` of what `body` holds from its start (RFC 1864: base64 of the digest), read a block at a time;
-    `body` is left at its start for the request to send it."""
-    digest = hashlib.md5(usedforsecurity=False)
-    body.seek(0)
-    for block in iter(lambda: body.read(BLOCK), b""):
-        digest.update(block)
-    body.seek(0)
-    return base64.b64encode(digest.digest()).decode("ascii")
 
 
 class StoreError(Exception):
@@ -172,8 +159,7 @@ class Store:
         target = {"Bucket": self.address.bucket, "Key": key}
         try:
             if isinstance(source, bytes):
-                digest = base64.b64encode(hashlib.md5(source, usedforsecurity=False).digest()).decode("ascii")
-                self.client.put_object(**target, Body=source, ContentMD5=digest, **lock)
+                self.client.put_object(**target, Body=source, ContentMD5=content_md5(source), **lock)
                 return
             size = source.stat().st_size
             if size > MAX_OBJECT_SIZE:

@@ -9,8 +9,6 @@ history, a log or this module's messages.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bascule.components.status.plugin import BUCKET, MAX_CACHE_SECONDS, StatusSpec
+from bascule.io.digest import content_md5
 from bascule.io.escaping import quoted
 
 CONTENT_TYPES = {
@@ -140,9 +139,8 @@ def publish(
     for upload in files:
         try:
             body = upload.path.read_bytes()
-            digest = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode("ascii")
             client.put_object(Bucket=target.bucket, Key=upload.key, Body=body, ContentType=upload.content_type,
-                              CacheControl=control, ContentMD5=digest)  # fmt: skip
+                              CacheControl=control, ContentMD5=content_md5(body))  # fmt: skip
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise PublishError(f"bucket {target.bucket} at {target.endpoint}: {upload.key} refused: "
