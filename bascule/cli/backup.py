@@ -6,23 +6,11 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import psycopg
 import typer
 
-from bascule.backup.backups import (
-    GRACE_HOURS,
-    BackupError,
-    Manifest,
-    TargetExists,
-    freshness,
-    list_backups,
-    restore,
-    take,
-)
-from bascule.backup.state import BackupPlan, BackupStateError, plans_from_state
-from bascule.backup.store import Store, StoreAddress, StoreError
 from bascule.cli.common import (
     EXIT_FAILED,
     EXIT_REFUSED,
@@ -44,6 +32,11 @@ from bascule.drills.history import append_restore
 from bascule.drills.stack_control import make_backend
 from bascule.io.escaping import quoted
 from bascule.sandbox import Sandbox, SandboxError, default_state_dir
+
+if TYPE_CHECKING:  # boto3 and pyrage (the `backup` extra): each command imports what it uses when it runs, so that
+    # `bascule backup --help` and every subcommand's --help work without the extra
+    from bascule.backup.state import BackupPlan
+    from bascule.backup.store import Store
 
 app = typer.Typer(
     help=(
@@ -126,6 +119,9 @@ def _target(local: bool, stack: str | None, cwd: Path, service: str | None, sand
             identity: Path | None) -> Target:  # fmt: skip
     if local == (stack is not None):
         fail(["choose one target: --local (the sandbox) or --stack NAME [--cwd DIR] [--service NAME]"])
+    from bascule.backup.state import BackupStateError, plans_from_state
+    from bascule.backup.store import Store
+
     secret = identity.read_text(encoding="utf-8", errors="replace") if identity is not None else None
     if local:
         if service is not None:
@@ -245,6 +241,9 @@ def take_command(
       bascule backup take --local
       BASCULE_BACKUP_SOURCE_DSN=postgresql://... bascule backup take --stack prod --service checkout
     """
+    from bascule.backup.backups import BackupError, take
+    from bascule.backup.store import Store, StoreAddress, StoreError
+
     dsn, databases = source_dsn, _env_list(database, "BASCULE_BACKUP_DATABASES")
     if local or stack is not None:
         target = _target(local, stack, cwd, None if local else service, sandbox_dir, None)
@@ -297,6 +296,9 @@ def list_command(
     manifest (unfinished) and unreadable manifests.
 
     Exit 0, 1 when the store cannot be listed, 2 bad input, 70 internal error."""
+    from bascule.backup.backups import list_backups
+    from bascule.backup.store import StoreError
+
     target = _target(local, stack, cwd, service, sandbox_dir, None)
     now = datetime.now(UTC)
     found: dict[str, Any] = {}
@@ -343,6 +345,8 @@ def verify_command(
     a grace hour) and, with the identity, downloadable, intact (sha256 = manifest) and decryptable into a readable
     archive; without it, present and locked. Exit 0 fresh and readable, 1 not (each cause named), 2 bad input,
     70 internal error."""
+    from bascule.backup.backups import GRACE_HOURS, freshness
+
     target = _target(local, stack, cwd, service, sandbox_dir, identity)
     results = []
     checked = datetime.now(UTC)
@@ -417,6 +421,9 @@ def restore_command(
 
     With --history, a restore that ran (verified or not) is recorded as the stack's restore drill (fault
     `backup-restore`); a refused one (bad input, the target exists) is not."""
+    from bascule.backup.backups import BackupError, Manifest, TargetExists, list_backups, restore
+    from bascule.backup.store import StoreError
+
     target = _target(local, stack, cwd, service, sandbox_dir, identity)
     if target.identity is None:
         fail(["--identity (or BASCULE_BACKUP_IDENTITY): the age identity file the backups are encrypted to"])

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -49,9 +49,12 @@ from bascule.io.documents import InputError
 from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS, Trust
 from bascule.readiness.target import parse_resolver
 from bascule.sandbox import Sandbox, SandboxError, default_state_dir
-from bascule.watch.cycle import Round, Settings, run_round
-from bascule.watch.notify import Notifier, target
 from bascule.watch.observe import Watched
+
+if TYPE_CHECKING:  # prometheus_client and apprise (the `watch` extra): imported when the watch runs, so that
+    # `bascule watch --help` and `bascule incident` work without the extra
+    from bascule.watch.cycle import Round, Settings
+    from bascule.watch.notify import Notifier
 
 INTERVAL = Duration("seconds", 86400, "a day: a watch that looks less often is a daily verify", minimum=1)
 STEP = Duration("seconds", 300, "5 minutes: a step slower than that is an outage, not a slow site", minimum=0.1)
@@ -153,6 +156,9 @@ def watch(
     """
     if local == (stack is not None):
         fail(["choose one target: --local (the sandbox) or --stack NAME [--service NAME]"])
+    from bascule.watch.cycle import Settings  # the `watch` extra: not needed for --help (see the imports)
+    from bascule.watch.notify import Notifier, target
+
     if local:
         no_resolvers_for_the_sandbox(resolver, no_authoritative)
     bundle = str(ca_bundle) if ca_bundle else None
@@ -220,6 +226,8 @@ class _Stopper:
 
 
 def _round(services: list[Watched], settings: Settings, notifier: Notifier | None, output: TextOrJson) -> Round:
+    from bascule.watch.cycle import run_round
+
     with working("watching: DNS, each site, the data standby") as status:
         try:
             result = run_round(services, settings, notifier, status)
