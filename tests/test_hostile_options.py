@@ -351,3 +351,30 @@ def test_real_exit_codes(tmp_path: Path, a_file: Path) -> None:
         proc = subprocess.run([sys.executable, "-m", "bascule.cli", *args], capture_output=True, text=True,
                               timeout=120, check=False)  # fmt: skip
         assert (proc.returncode, proc.stderr) == (2, expected)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["check", "-f", "xml", *STACK],
+         "error: --format: 'xml' is not one of 'text', 'json', 'sarif', 'junit' (see `bascule check --help`)"),
+        (["drill", "--local", "--fault", "explode"],
+         "error: --fault: 'explode' is not one of 'health', 'outage', 'switch', 'corruption' "
+         "(see `bascule drill --help`)"),
+        (["verify", "--local", "--min-cert-days", "abc"],
+         "error: --min-cert-days: input should be a valid number, unable to parse string as a number "
+         "(see `bascule verify --help`)"),
+        (["plan", "--bogus"], "error: No such option: --bogus (see `bascule plan --help`)"),
+        (["--bogus"], "error: No such option: --bogus (see `bascule --help`)"),
+        (["drill", "history", "--format", "xml"],
+         "error: --format: 'xml' is not one of 'text', 'json', 'markdown' (see `bascule drill history --help`)"),
+    ],
+)  # fmt: skip
+def test_usage_errors_are_one_line_naming_the_flag(args: list[str], expected: str) -> None:
+    """docs/cli.md: "a bad one is exit 2 and one line naming the flag"; typer drew a bad flag or value in a six-line
+    box (usage, "Try --help", a framed message wrapped at 80 columns). Through the real entry point, where typer
+    formats its errors (the test runner's path differs)."""
+    proc = subprocess.run([sys.executable, "-m", "bascule.cli", *args], capture_output=True, text=True, timeout=120,
+                          check=False, env={**os.environ, "COLUMNS": "60"})  # fmt: skip
+    as_run = expected.replace("`bascule", "`python -m bascule.cli")  # the hint names the program as it was started
+    assert (proc.returncode, proc.stderr, proc.stdout) == (2, as_run + "\n", "")

@@ -12,11 +12,11 @@ import io
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 import typer._click as click  # typer vendors click: TyperGroup's methods take and return these classes
-from typer._click.exceptions import UsageError
+from typer._click.exceptions import BadParameter, MissingParameter, NoArgsIsHelpError, UsageError
 from typer._click.utils import PacifyFlushWrapper
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
@@ -71,6 +71,15 @@ class _LazyGroup(TyperGroup):
             self.commands[args[0]] = _load(args[0])
         return super().resolve_command(ctx, args)
 
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        """`bascule`'s own options parsed (`bascule --bogus`): a usage error is one line, as in `invoke`."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except UsageError as exc:
+            _usage_error(exc)
+
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Click's and rich's own EPIPE handling (`--help`, `--version`, help of a subcommand into a closed pipe)
         exits 1: that becomes the quiet 0 too. Each marks a broken pipe its way: click wraps `sys.stdout` in a
@@ -100,11 +109,8 @@ class _LazyGroup(TyperGroup):
 
         try:
             return super().invoke(ctx)
-        except UsageError as exc:
-            # typer checks option values with pydantic and shows its message, which starts with pydantic's error
-            # kind: "Invalid value for '--fault': Value error, 'bogus' is not one of ...". The kind is noise.
-            exc.message = exc.message.removeprefix("Value error, ")
-            raise
+        except UsageError as exc:  # a command's or subcommand's options parsed: a bad flag or value
+            _usage_error(exc)
         except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors, exits, Ctrl-C: the CLI's own
             raise
         except BrokenPipeError:  # `bascule plan -f json | head -c 1`: the reader has what it wanted
@@ -131,6 +137,32 @@ class _LazyGroup(TyperGroup):
                 soft_wrap=True,
             )
             raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _usage_error(exc: UsageError) -> NoReturn:
+    """A usage error (unknown flag, bad value, missing option) as one `error:` line naming the flag, exit 2.
+
+    typer draws these in a six-line box (usage, "Try --help", a framed message wrapped at 80 columns): a CI log
+    then holds a box of which no line says the whole error, and docs/cli.md promises one line, like every other
+    error of this CLI. `bascule` or a group alone still prints its help (`NoArgsIsHelpError`).
+    """
+    if isinstance(exc, NoArgsIsHelpError):
+        raise exc
+    from bascule.cli.common import EXIT_BAD_INPUT, err, styled
+
+    if isinstance(exc, BadParameter) and not isinstance(exc, MissingParameter) and exc.param is not None:
+        flags = exc.param.opts
+        flag = next((f for f in flags if f.startswith("--")), flags[0] if flags else exc.param.name)
+        # typer checks values with pydantic, whose message starts with its error kind ("Value error, ") or a
+        # capital ("Input should be a valid number"): after the flag, the reason in this CLI's lower case.
+        reason = exc.message.removeprefix("Value error, ")
+        reason = reason[:1].lower() + reason[1:] if reason[1:2].islower() else reason
+        text = f"{flag}: {reason}"
+    else:
+        text = exc.format_message()
+    where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+    err.print(styled("error:", "red", text.rstrip(".") + where), soft_wrap=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
 
 
 def _stdout_identity() -> tuple[int, int] | None:
