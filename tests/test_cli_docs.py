@@ -75,3 +75,25 @@ def test_bare_bascule_prints_help_and_exits_with_the_usage_code() -> None:
     assert result.exit_code == 2
     assert "Exit codes:" in result.stdout + result.stderr
     assert "2 bad input or usage" in (app.info.help or "")
+
+
+def test_the_commands_users_start_with_show_examples_made_of_real_flags() -> None:
+    """`bascule drill --help` had no Examples block (its callback's docstring had one, which typer never shows for a
+    group). Each example's flags are the command's own, and a choice's value is one of its choices."""
+    for name in ("check", "plan", "verify", "drill", "audit", "watch"):
+        command = ALL[name]
+        text = command.help or ""
+        assert "Examples:" in text, name
+        examples = [line.strip() for line in text.split("Examples:", 1)[1].splitlines() if line.strip()]
+        assert len(examples) >= 2, (name, examples)
+        params = {opt: p for p in command.params for opt in [*p.opts, *p.secondary_opts]}
+        for example in examples:
+            words = example.split("#", 1)[0].split("|", 1)[0].split()
+            if words[:2] != ["bascule", *name.split()][:2] or (len(words) > 2 and not words[2].startswith("-")):
+                continue  # another command's line (audit shows the `backup list` that feeds it), or a subcommand
+            for flag, value in zip(words[2:], [*words[3:], ""], strict=True):
+                if flag.startswith("-"):
+                    assert flag in params, (name, example, flag)
+                    described = params[flag].type_descriptor
+                    choices = [str(getattr(c, "value", c)) for c in described.choices or ()]
+                    assert not described.is_choice or value in choices, (name, example, flag, value)

@@ -85,7 +85,16 @@ app = typer.Typer(
         "PowerDNS failing over between two loopback sites), starting it if needed; `bascule drill --stack S "
         "--service X` drills a deployed Pulumi stack through `pulumi up`. Exit codes: 0 pass, "
         "1 RTO missed / restore failed / aborted / interrupted (Ctrl-C or SIGTERM: the fault is restored first), "
-        "2 bad input, 3 refused (preflight failed or target locked), 70 internal error (a bug in Bascule)."
+        "2 bad input, 3 refused (preflight failed or target locked), 70 internal error (a bug in Bascule).\n\n"
+        "Each drill writes journal.jsonl, report.json, report.md and report.html. With --format json, stdout "
+        "carries report.json's summary (or, with --dry-run, the plan and the preflight result) and nothing else; "
+        "progress goes to stderr.\n\n"
+        "Examples:\n"
+        "  bascule drill --local                                   # the sandbox, health fault\n"
+        "  bascule drill --local --fault outage --history drill-history\n"
+        "  bascule drill --local --dry-run --format json | jq .preflight\n"
+        "  bascule drill --stack prod --cwd infra --dry-run        # offline: what each fault changes, no Pulumi CLI\n"
+        "  bascule drill --stack prod --service checkout --fault switch --resolver 1.1.1.1 --history drill-history"
     ),
     no_args_is_help=False,
 )
@@ -217,16 +226,8 @@ def drill(
     output_format: FormatTextJson = TextOrJson.TEXT,
     quiet: Quiet = False,
 ) -> None:
-    """Run a failover drill and write journal.jsonl, report.json, report.md and report.html.
-
-    With --format json, stdout carries report.json's summary (or, with --dry-run, the plan and the preflight
-    result) and nothing else; progress goes to stderr.
-
-    Examples:
-      bascule drill --local                                   # the sandbox, health fault
-      bascule drill --local --dry-run --format json | jq .preflight
-      bascule drill --stack prod --service checkout --fault switch --resolver 1.1.1.1 --history drill-history
-    """
+    """Run a failover drill; what `bascule drill --help` shows is the app's help above (typer shows a group's
+    own help, not its callback's docstring, which is why the examples live there)."""
     if ctx.invoked_subcommand is not None:
         return
     if not local and stack is None:
