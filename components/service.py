@@ -17,7 +17,6 @@ from bascule.components.base import (
 from bascule.components.registry import data_standby_class, dns_backend_class, site_class
 from bascule.spec import (
     CONFIG_NAMESPACE,
-    DRILL_KEY,
     SERVICE_TYPE,
     DrillFault,
     Role,
@@ -25,6 +24,7 @@ from bascule.spec import (
     SpecError,
     dns_backend,
     fault_refused,
+    marker_refused,
     read_drill,
 )
 from bascule.spec.acme import acme_renewals
@@ -82,7 +82,7 @@ def drill_fault(svc: ServiceSpec) -> DrillFault | None:
         return None
     refused = fault_refused(hook.fault, svc)
     if refused is not None:  # the primary's declaration says which faults it can take, and why not the others
-        raise pulumi.RunError(f"{source}: {DRILL_KEY}.fault: {refused}")
+        raise pulumi.RunError(marker_refused(source, refused))
     pulumi.log.warn(hook.in_progress())
     return hook.fault
 

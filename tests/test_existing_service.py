@@ -170,7 +170,7 @@ def test_switch_drill_is_a_calculated_check_above_its_one_child(prod: Plan) -> N
 
 
 def test_outage_is_refused_with_the_reason() -> None:
-    with pytest.raises(ProgramError, match=r"'outage' cannot be injected into 'checkout' \(a 'aws-alb' primary\): "
+    with pytest.raises(ProgramError, match=r"'outage' cannot be injected into 'checkout' \(its primary is kind 'aws-alb'\): "
                        r"Bascule does not own an existing site's capacity"):  # fmt: skip
         _plan("outage")
 

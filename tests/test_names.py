@@ -174,6 +174,6 @@ def test_a_hostname_too_long_for_acm_validation_is_refused() -> None:
     with pytest.raises(SpecError) as exc:
         parse_services([service("checkout", "aws", "gcp", "route53", hostname=hostname)], "s.yaml")
     assert exc.value.lines == [
-        f"s.yaml: service 'checkout': hostname: at most {facts.DNS_NAME_MAX - 34} characters with a 'aws' primary "
+        f"s.yaml: service 'checkout': hostname: at most {facts.DNS_NAME_MAX - 34} characters when the primary is kind 'aws' "
         "(its ownership record adds 34 before it, and DNS names end at 253)"
     ]

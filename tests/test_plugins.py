@@ -115,7 +115,7 @@ def test_a_cross_field_rule_asks_the_kind_s_declared_capabilities(fake_kinds: No
     stack = parse_services([_service()], "s.yaml")
     with pytest.raises(
         SpecError,
-        match=r"'health' needs an aws or aws-alb or hetzner or ovhcloud or scaleway primary .*'fakeip' primary: use fault 'switch'",
+        match=r"'health' needs an aws or aws-alb or hetzner or ovhcloud or scaleway primary .*the primary of 'ledger' is kind 'fakeip': use fault 'switch'",
     ):
         parse_drill({"service": "ledger", "fault": "health"}, stack, "s.yaml")
 

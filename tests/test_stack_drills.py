@@ -40,6 +40,7 @@ from bascule.drills.stack_control import (
     PulumiStackControl,
     deployed_services,
     drill_from_state,
+    fault_changes,
     fault_targets,
     make_backend,
 )
@@ -639,6 +640,42 @@ def test_dry_run_of_any_program_needs_no_pulumi_cli(tmp_path: Path) -> None:
     text = subprocess.run(command[:-2], capture_output=True, text=True, env=env, timeout=120, check=False)
     assert text.returncode == 0, text.stderr
     assert "switch: 2 resources targeted" in text.stdout and "nothing was changed" in text.stdout
+
+
+EXISTING_SERVICE = ROOT / "tests" / "projects" / "existing-service"
+
+
+def test_dry_run_of_a_stack_works_out_only_the_fault_given(tmp_path: Path) -> None:
+    """`--fault switch` with `--stack S --dry-run` printed all three faults; without --fault, all three still.
+    A refused fault is named by the drill, not by a `Pulumi.prod.yaml: bascule:drill.fault` key the user never
+    wrote (the dry run set that marker itself), and without "a 'aws-alb'"."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "bascule.cli", "drill", "--stack", "prod", "--cwd", str(EXISTING_SERVICE),
+               "--dry-run", "-f", "json"]  # fmt: skip
+
+    def faults(*extra: str) -> dict[str, Any]:
+        proc = subprocess.run([*command, *extra], capture_output=True, text=True, env=env, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stderr
+        (service,) = json.loads(proc.stdout)["services"]
+        return {f["fault"]: f for f in service["faults"]}
+
+    assert list(faults("--fault", "switch")) == ["switch"]
+    everything = faults()
+    assert list(everything) == ["health", "outage", "switch"]
+    refused = everything["outage"]["refused"]
+    assert refused.startswith("'outage' cannot be injected into 'checkout' (its primary is kind 'aws-alb'): "), refused
+    assert DRILL_KEY not in refused and "Pulumi.prod.yaml" not in refused
+    assert "existing-service/__main__.py:" in refused  # where the program declared the service
+
+
+def test_a_refused_fault_names_the_flag_not_the_marker() -> None:
+    """The real drill works out a fault's resources the same way: its refusal names --fault."""
+    project, team_program = load_program_dir(EXISTING_SERVICE)
+    config = yaml.safe_load((EXISTING_SERVICE / "Pulumi.prod.yaml").read_text())["config"]
+    with pytest.raises(ControlError) as exc:
+        fault_changes(team_program, config, project, "prod", "checkout", Fault.OUTAGE)
+    assert str(exc.value).startswith("--fault outage: 'outage' cannot be injected into 'checkout' (its primary is ")
+    assert DRILL_KEY not in str(exc.value)
 
 
 needs_pg = pytest.mark.skipif(not have_postgres() and not os.environ.get("CI"), reason="postgresql-15 not installed")

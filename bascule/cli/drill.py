@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from typer._click.core import ParameterSource  # typer vendors click: whether --fault was given
 
 from bascule.cli.common import (
     EXIT_BAD_INPUT,
@@ -60,7 +61,7 @@ from bascule.drills.data import DataDrill, SandboxDataDrill, StackDataDrill
 from bascule.drills.journal import Journal, JournalError, Redactor, read_journal
 from bascule.drills.local import drill_sandbox
 from bascule.drills.lock import DrillLock, LockHeld, StaleLock, default_lock_dir
-from bascule.drills.plan import APPROVAL_ENV, DrillPlan, Fault, plan_lines
+from bascule.drills.plan import APPROVAL_ENV, FAILOVER_FAULTS, DrillPlan, Fault, plan_lines
 from bascule.drills.recovery import Outcome, dead_man, recover_locks, recover_stack
 from bascule.drills.report import SUMMARY_COLUMNS, data_rows, summary_rows, summary_targets, write_reports
 from bascule.drills.runner import DrillInterrupted, Observation, dry_run, signals_interrupt, status_line
@@ -174,8 +175,8 @@ def drill(
         bool,
         typer.Option(
             "--dry-run",
-            help="Print the plan and check the preconditions; change nothing. With --stack: each fault's resources, "
-            "from the program run offline (no Pulumi CLI; --service optional).",
+            help="Print the plan and check the preconditions; change nothing. With --stack: each fault's resources "
+            "(only --fault's, when given), from the program run offline (no Pulumi CLI; --service optional).",
         ),
     ] = False,
     lock_dir: LockDir = None,
@@ -284,7 +285,9 @@ def drill(
             control: DrillControl = SandboxControl(sandbox)
             default_rto, default_rpo = float(settings.rto_seconds), float(settings.rpo_seconds)
         elif dry_run:
-            _stack_dry_run(stack or "", service, cwd, output_format)
+            # Every failover fault unless --fault was given: then that one, as a drill would inject it.
+            given = ctx.get_parameter_source("fault") not in (None, ParameterSource.DEFAULT)
+            _stack_dry_run(stack or "", service, cwd, output_format, (fault,) if given else FAILOVER_FAULTS)
             return
         else:
             stack_control, default_rto = _stack_control(
@@ -527,11 +530,13 @@ def _sandbox(
         fail([str(exc)], EXIT_BAD_INPUT)
 
 
-def _stack_dry_run(stack: str, service: str | None, cwd: Path, output_format: TextOrJson) -> None:
+def _stack_dry_run(
+    stack: str, service: str | None, cwd: Path, output_format: TextOrJson, faults: tuple[Fault, ...]
+) -> None:
     """The levers of a stack's services, from its program run offline: no Pulumi CLI, nothing changed. As JSON:
     `{"stack", "work_dir", "services": [{"service", "faults": [{"fault", "resources" | "refused"}]}]}`."""
     try:
-        levers = fault_levers(cwd, stack, service, running_offline)
+        levers = fault_levers(cwd, stack, service, running_offline, faults)
     except ControlError as exc:
         fail([str(exc)])
     if output_format is TextOrJson.JSON:

@@ -46,7 +46,15 @@ from bascule.offline.engine import ProgramError, load_program_dir, run_offline
 from bascule.offline.types import RegisteredResource
 from bascule.readiness.probes import query_dns
 from bascule.readiness.target import AcmeRenewal, DrillTarget, Resolver
-from bascule.spec import DRILL_KEY, SERVICE_TYPE, DrillFault, DrillHook, SpecError, read_stack_config
+from bascule.spec import (
+    DRILL_KEY,
+    SERVICE_TYPE,
+    DrillFault,
+    DrillHook,
+    SpecError,
+    injected_refusal,
+    read_stack_config,
+)
 from bascule.spec.plugins import harmful_alone
 
 DRILL_TAG = DRILL_KEY
@@ -256,8 +264,18 @@ def fault_changes(
             raise _no_such_service(before, service)
         after = run_offline(program, {**base, DRILL_KEY: _marker(service, fault)}, project=project, stack=stack)
     except ProgramError as exc:
+        refused = _refusal(exc)
+        if refused is not None:
+            raise ControlError(f"--fault {fault.value}: {refused}") from None
         raise ControlError(f"cannot work out what the fault changes: {exc}") from None
     return _changed(before, after.resources, service)
+
+
+def _refusal(exc: ProgramError) -> str | None:
+    """The program's refusal of a fault this drill's marker named (`injected_refusal`), where in the program, None
+    for any other failure: the marker was set by the drill, so its file and config key are not named."""
+    reason = injected_refusal(exc.message)
+    return None if reason is None else str(ProgramError(reason, exc.kind, exc.location, exc.hint))
 
 
 def fault_targets(
@@ -293,12 +311,17 @@ def local_fault_targets(work_dir: Path, stack: str) -> Callable[[str, Fault], li
 
 
 def fault_levers(
-    work_dir: Path, stack: str, service: str | None = None, running: Running = _plainly
+    work_dir: Path,
+    stack: str,
+    service: str | None = None,
+    running: Running = _plainly,
+    faults: tuple[Fault, ...] = FAILOVER_FAULTS,
 ) -> list[dict[str, Any]]:
     """What each fault would change in each service (or only `service`) of the program in `work_dir`, run offline:
     per service and fault, the resources (URN, type, name) a drill's update targets, or why the fault is refused.
     Needs no Pulumi CLI and changes nothing: what `bascule drill --stack S --dry-run` prints. The program runs
-    inside `running(message, already_warned)`; the drill warning of each drilled run is passed as already warned."""
+    inside `running(message, already_warned)`; the drill warning of each drilled run is passed as already warned.
+    `faults`: those to work out (`--fault` given: that one), in this order."""
     project, program, config = local_program(work_dir, stack)
     base = {k: v for k, v in config.items() if k != DRILL_KEY}
     try:
@@ -309,21 +332,21 @@ def fault_levers(
     if service is not None and not _service_urns(before, service):
         raise _no_such_service(before, service)
     names = [service] if service else _service_names(before)
-    drilled = [DrillHook(service=n, fault=DrillFault(f.value)).in_progress() for n in names for f in FAILOVER_FAULTS]
+    drilled = [DrillHook(service=n, fault=DrillFault(f.value)).in_progress() for n in names for f in faults]
     levers: list[dict[str, Any]] = []
     with running("running it again with each fault", drilled):
         for name in names:
-            faults: list[dict[str, Any]] = []
-            for fault in FAILOVER_FAULTS:
+            found: list[dict[str, Any]] = []
+            for fault in faults:
                 marked = {**base, DRILL_KEY: _marker(name, fault)}
                 try:
                     after = run_offline(program, marked, project=project, stack=stack).resources
                 except ProgramError as exc:  # the program refuses the fault, with its reason
-                    faults.append({"fault": fault.value, "refused": str(exc)})
+                    found.append({"fault": fault.value, "refused": _refusal(exc) or str(exc)})
                     continue
                 changed = [{"urn": r.urn, "type": r.type, "name": r.name} for r in _changed(before, after, name)]
-                faults.append({"fault": fault.value, "resources": changed})
-            levers.append({"service": name, "faults": faults})
+                found.append({"fault": fault.value, "resources": changed})
+            levers.append({"service": name, "faults": found})
     return levers
 
 

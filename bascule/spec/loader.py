@@ -140,6 +140,20 @@ def parse_drill(raw: Any, stack: StackSpec, source: str) -> DrillHook | None:
     return hook
 
 
+def marker_refused(source: str, refused: str) -> str:
+    """The line a program stops with when the drill marker of stack file `source` names a fault the service cannot
+    take (`fault_refused`'s reason): the user who wrote the marker is pointed at it."""
+    return f"{source}: {DRILL_KEY}.fault: {refused}"
+
+
+def injected_refusal(message: str) -> str | None:
+    """The reason in a `marker_refused` line, without its file and key: when `bascule drill` set the marker itself
+    (from --fault or its default), the user wrote neither, and the drill names the flag instead. None for any
+    other message."""
+    source, found, reason = message.partition(f": {DRILL_KEY}.fault: ")
+    return reason if found and source.startswith("Pulumi.") and source.endswith(".yaml") else None
+
+
 def read_drill(raw: Any, source: str) -> DrillHook | None:
     """The drill marker `bascule:drill` as written, without a stack to check it against: what a component reads
     before it knows the program's other services. The one parser of the marker."""

@@ -209,7 +209,7 @@ class ServiceSpec(Model):
             prefix = declared.validation_prefix
             if len(self.hostname) + prefix > facts.DNS_NAME_MAX:
                 raise ValueError(
-                    f"hostname: at most {facts.DNS_NAME_MAX - prefix} characters with a '{site.kind}' {role} "
+                    f"hostname: at most {facts.DNS_NAME_MAX - prefix} characters when the {role} is kind '{site.kind}' "
                     f"(its ownership record adds {prefix} before it, and DNS names end at {facts.DNS_NAME_MAX})"
                 )
             if declared.own_record:
@@ -317,7 +317,8 @@ def fault_refused(fault: DrillFault, svc: ServiceSpec) -> str | None:
     declared = plugins.site_kind(svc.primary.kind)
     reason = declared.no_lever.get(fault)
     if reason is not None:
-        return f"'{fault.value}' cannot be injected into '{svc.name}' (a '{svc.primary.kind}' primary): {reason}"
+        kind = svc.primary.kind
+        return f"'{fault.value}' cannot be injected into '{svc.name}' (its primary is kind '{kind}'): {reason}"
     if fault in declared.levers:
         return None
     able = {kind: d.levers[fault] for kind, d in plugins.SITE_KINDS.all().items() if fault in d.levers}
@@ -325,5 +326,5 @@ def fault_refused(fault: DrillFault, svc: ServiceSpec) -> str | None:
     article = "an" if kinds[0] in "aeiou" else "a"
     return (
         f"'{fault.value}' needs {article} {kinds} primary ({'; '.join(able.values())}); "
-        f"'{svc.name}' has a '{svc.primary.kind}' primary: use fault 'switch'"
+        f"the primary of '{svc.name}' is kind '{svc.primary.kind}': use fault 'switch'"
     )
