@@ -294,3 +294,41 @@ def test_a_policys_waivers_setting_is_read_beside_the_config(tmp_path: Path) -> 
     config.write_text(json.dumps({"bascule-single-region": {"waivers": "missing.yaml"}}))
     missing = check("--stack", "single-region", "--config", str(config))
     assert missing.exit_code == 2 and "missing.yaml" in missing.stderr
+
+
+EXISTING_SERVICE = Path(__file__).parent / "projects" / "existing-service"
+
+
+@pytest.mark.parametrize(
+    ("command", "hint"),
+    [
+        (["check"], "`bascule check --program . --stack-config Pulumi.prod.yaml` runs it offline"),
+        (["plan"], "`bascule plan --program . --stack-config Pulumi.prod.yaml` runs it offline"),
+        (["audit"], "`bascule audit --program . --stack-config Pulumi.prod.yaml` runs it offline"),
+        (["drill", "--local"], "`bascule drill --stack prod --cwd . --dry-run` shows what each fault changes"),
+    ],
+)
+def test_stack_in_a_team_project_names_the_command_that_reads_it(
+    command: list[str], hint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--stack prod` reads this repository's stacks/Pulumi.prod.yaml; in a team's own Pulumi project the error said
+    only "no such stack file". It now says what reads their Pulumi.yaml and Pulumi.prod.yaml."""
+    monkeypatch.chdir(EXISTING_SERVICE)
+    result = runner.invoke(app, [*command, "--stack", "prod"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: stacks/Pulumi.prod.yaml: no such stack file: --stack reads this repository's")
+    assert hint in line, line
+
+
+def test_the_hinted_command_works_in_the_team_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(EXISTING_SERVICE)
+    result = runner.invoke(app, ["check", "--program", ".", "--stack-config", "Pulumi.prod.yaml", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["summary"]["resources"] > 0
+
+
+def test_a_missing_stack_elsewhere_keeps_the_plain_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no Pulumi.yaml here: nothing to point at
+    result = runner.invoke(app, ["check", "--stack", "prod"])
+    assert result.exit_code == 2 and result.stderr.strip() == "error: stacks/Pulumi.prod.yaml: no such stack file"

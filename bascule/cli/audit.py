@@ -38,6 +38,7 @@ from bascule.cli.common import (
     output_folder,
     running_offline,
     say,
+    stack_file_or_fail,
     warn,
     writing,
 )
@@ -131,6 +132,8 @@ def audit_command(
     given += [("--backups-status", path) for path in backups_status or []]
     not_an_input("--output", output, [*given, ("--readiness", readiness), ("--config", config),
                                       ("--stack-config", stack_config)])  # fmt: skip
+    for name in stack or []:
+        stack_file_or_fail("bascule audit", name, stacks_dir)
     try:
         # What makes a workload critical (workloadTag, criticalityTag, criticalValues) is read from the config's
         # `bascule-single-region` entry: the rule whose question ("is a critical workload concentrated?") the

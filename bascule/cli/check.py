@@ -36,6 +36,7 @@ from bascule.cli.common import (
     output_file,
     output_folder,
     running_offline,
+    stack_file_or_fail,
     warn,
     writing,
 )
@@ -114,6 +115,8 @@ def check_command(
     if output_dir is not None:
         for name in REPORT_FILES.values():
             not_an_input("--output-dir", output_dir / name, inputs)
+    if stack is not None:
+        stack_file_or_fail("bascule check", stack, stacks_dir)
     try:
         pack_config = load_pack_config(config, set(RULES_BY_ID))
         waiver_list = load_waivers(waivers)

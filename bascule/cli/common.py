@@ -462,6 +462,28 @@ def with_dirs(text: str) -> str:
     return _HINT.sub(extend, text)
 
 
+def stack_file_or_fail(command: str, stack: str, stacks_dir: Path, project: Path = Path(".")) -> None:
+    """`--stack NAME` of check, plan, audit and `drill --local` reads this repository's `<stacks-dir>/Pulumi.NAME.yaml`;
+    in a team's own Pulumi project (`project` holds Pulumi.yaml and Pulumi.NAME.yaml) that file is missing, and the
+    loader's "no such stack file" alone left the user guessing: exit 2 with the command that reads their program.
+    Nothing happens when the file exists or `project` is no such project (the loader's own error stands)."""
+    path = stacks_dir / f"Pulumi.{stack}.yaml"
+    own = project / f"Pulumi.{stack}.yaml"
+    if path.exists() or not ((project / "Pulumi.yaml").is_file() and own.is_file()):
+        return
+    here = project == Path(".")
+    where, config = shlex.quote(str(project)), shlex.quote(own.name if here else str(own))
+    if command == "bascule drill":
+        instead = (f"`bascule drill --stack {shlex.quote(stack)} --cwd {where} --dry-run` shows what each fault "
+                   "changes in it (offline), the same without --dry-run (and with --service) drills it; --local "
+                   "alone drills the sandbox with its default settings")  # fmt: skip
+    else:
+        instead = f"`{command} --program {where} --stack-config {config}` runs it offline"
+    folder = "this folder" if here else where
+    fail([f"{path}: no such stack file: --stack reads this repository's layout (<stacks-dir>/Pulumi.<stack>.yaml), "
+          f"but {folder} is a Pulumi project with its own {own.name}: {instead}"])  # fmt: skip
+
+
 # Options that several commands share, so they read and behave the same everywhere.
 Cwd = Annotated[
     Path, typer.Option("--cwd", callback=input_folder("--cwd"), help="The Pulumi project folder of --stack.")

@@ -47,6 +47,7 @@ from bascule.cli.common import (
     output_folder,
     running_offline,
     say,
+    stack_file_or_fail,
     styled,
     warn,
     with_dirs,
@@ -101,9 +102,11 @@ app = typer.Typer(
 )
 
 
-def _service_settings(stack: str | None, service: str | None, stacks_dir: Path) -> SandboxService:
+def _service_settings(stack: str | None, service: str | None, stacks_dir: Path, cwd: Path) -> SandboxService:
     if stack is None and service is not None:
         fail(["--service needs --stack: it names a service of that stack's bascule:services"])
+    if stack is not None:
+        stack_file_or_fail("bascule drill", stack, stacks_dir, cwd)
     try:
         return service_settings(stack, service, stacks_dir)
     except SpecError as exc:
@@ -271,7 +274,7 @@ def drill(
     writable_or_fail("--lock-dir", locks, folder=True)
     lock_info = {"journal": str((reports / "journal.jsonl").resolve()), "fault": fault.value}
     if fault is Fault.CORRUPTION:
-        settings = _service_settings(stack, service, stacks_dir)
+        settings = _service_settings(stack, service, stacks_dir, cwd)
         _restore_drill(sandbox_dir, settings, reports, locks, lock_info, output_format, history_dir)
         return
     with ExitStack() as cleanup:
@@ -280,7 +283,7 @@ def drill(
         pair: DataPair | None = None
         default_rpo: float | None = None
         if local:
-            settings = _service_settings(stack, service, stacks_dir)
+            settings = _service_settings(stack, service, stacks_dir, cwd)
             sandbox, lock = _sandbox(sandbox_dir, settings, cleanup, locks, lock_info, data, acme)
             control: DrillControl = SandboxControl(sandbox)
             default_rto, default_rpo = float(settings.rto_seconds), float(settings.rpo_seconds)

@@ -21,6 +21,7 @@ from bascule.cli.common import (
     fail,
     out,
     running_offline,
+    stack_file_or_fail,
     warn,
 )
 from bascule.components.aws.plugin import service_linked_role_commands
@@ -81,6 +82,8 @@ def plan(
         fail(["give exactly one input: --stack NAME or --program DIR"])
     if stack_config is not None and program is None:
         fail(["--stack-config goes with --program (a --stack reads <stacks-dir>/Pulumi.<stack>.yaml)"])
+    if stack is not None:
+        stack_file_or_fail("bascule plan", stack, stacks_dir)
     try:
         if program is not None:
             inventory = plan_program(program, stack_config, warn=warn, running=running_offline)
