@@ -97,3 +97,16 @@ def test_the_commands_users_start_with_show_examples_made_of_real_flags() -> Non
                     described = params[flag].type_descriptor
                     choices = [str(getattr(c, "value", c)) for c in described.choices or ()]
                     assert not described.is_choice or value in choices, (name, example, flag, value)
+
+
+def test_the_install_guides_check_line_names_what_init_writes(tmp_path: Path) -> None:
+    """docs/install.md said `--config policy-pack/policy-config.json`, a file `policy-pack init` never writes, and
+    left out `--stack-config`, without which a program that reads config fails offline."""
+    result = runner.invoke(app, ["policy-pack", "init", str(tmp_path / "pack"), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    (config,) = [Path(f).name for f in json.loads(result.stdout)["files"] if Path(f).name.startswith("policy-config")]
+    install = (ROOT / "docs" / "install.md").read_text(encoding="utf-8")
+    (line,) = [line for line in install.splitlines() if line.startswith("bascule check --program . ")]
+    assert f"--config policy-pack/{config}" in line and "--stack-config Pulumi." in line, line
+    (preview,) = [line for line in install.splitlines() if line.startswith("pulumi preview --stack ")]
+    assert f"--policy-pack-config policy-pack/{config}" in preview, preview
