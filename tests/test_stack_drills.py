@@ -822,3 +822,20 @@ def test_drill_stack_data_without_a_standby_in_the_state_is_bad_input(sandbox: S
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--data: stack 'drill': no bascule:data:PostgresStandby in its state" in proc.stderr
     assert not (tmp_path / "report").exists() and not list((tmp_path / "locks").glob("*.lock"))
+
+
+def test_dry_run_without_the_stacks_settings_file_warns_and_hints_what_drill_takes(tmp_path: Path) -> None:
+    """`drill --stack staging --cwd D --dry-run` with no D/Pulumi.staging.yaml ran without config, then hinted
+    `--stack-config`, which drill has not. The missing file is named up front (a warning: Pulumi accepts a stack
+    without one), and a missing config value points at the file `pulumi config set` writes."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "bascule.cli", "drill", "--stack", "staging", "--cwd", str(EXISTING_SERVICE),
+               "--dry-run"]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.returncode == 2, proc.stderr
+    missing = EXISTING_SERVICE / "Pulumi.staging.yaml"
+    warning, error = proc.stderr.strip().splitlines()
+    assert warning == f"warning: {missing}: no such file: the program runs without stack config (a typo in --stack " \
+                      "or --cwd?)"  # fmt: skip
+    assert "--stack-config" not in error
+    assert error.endswith(f"hint: set it in {missing} (`pulumi config set KEY VALUE --stack staging`)"), error

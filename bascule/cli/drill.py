@@ -68,7 +68,13 @@ from bascule.drills.report import SUMMARY_COLUMNS, data_rows, summary_rows, summ
 from bascule.drills.runner import DrillInterrupted, Observation, dry_run, signals_interrupt, status_line
 from bascule.drills.schedule import MAX_WINDOW_MINUTES, parse_blackout, window_delay
 from bascule.drills.session import SessionError, drill_session
-from bascule.drills.stack_control import CliMissing, PulumiStackControl, fault_levers, open_stack_control
+from bascule.drills.stack_control import (
+    CliMissing,
+    PulumiStackControl,
+    fault_levers,
+    open_stack_control,
+    stack_config_path,
+)
 from bascule.readiness.site import DEFAULT_MIN_CERT_DAYS
 from bascule.readiness.target import parse_resolver
 from bascule.sandbox import Sandbox, SandboxError, SandboxRefused, SandboxService
@@ -538,6 +544,15 @@ def _stack_dry_run(
 ) -> None:
     """The levers of a stack's services, from its program run offline: no Pulumi CLI, nothing changed. As JSON:
     `{"stack", "work_dir", "services": [{"service", "faults": [{"fault", "resources" | "refused"}]}]}`."""
+    try:
+        settings = stack_config_path(cwd, stack)
+    except ControlError as exc:
+        fail([str(exc)])
+    if not settings.exists():
+        # A warning, not a stop: Pulumi accepts a stack without a settings file (every key of it is optional and
+        # `pulumi config set` is what writes it; https://www.pulumi.com/docs/iac/concepts/projects/stack-settings-file/),
+        # and a stack's config may live in the backend (Pulumi ESC), which an offline run cannot read.
+        warn(f"{settings}: no such file: the program runs without stack config (a typo in --stack or --cwd?)")
     try:
         levers = fault_levers(cwd, stack, service, running_offline, faults)
     except ControlError as exc:

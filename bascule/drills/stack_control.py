@@ -43,7 +43,7 @@ from bascule.drills.plan import FAILOVER_FAULTS, Fault
 from bascule.io.documents import InputError, read_yaml
 from bascule.io.secrets import unwrap_secrets
 from bascule.offline.engine import ProgramError, load_program_dir, run_offline
-from bascule.offline.types import RegisteredResource
+from bascule.offline.types import FailureKind, RegisteredResource
 from bascule.readiness.probes import query_dns
 from bascule.readiness.target import AcmeRenewal, DrillTarget, Resolver
 from bascule.spec import (
@@ -292,12 +292,17 @@ def local_program(work_dir: Path, stack: str) -> tuple[str, Callable[[], None], 
         project, program = load_program_dir(work_dir)
     except ProgramError as exc:
         raise ControlError(str(exc)) from None
-    path = _stack_config_dir(work_dir) / f"Pulumi.{stack}.yaml"
+    path = stack_config_path(work_dir, stack)
     try:
         config = read_stack_config(path) if path.exists() else {}
     except SpecError as exc:
         raise ControlError("; ".join(exc.lines)) from None
     return project, program, config
+
+
+def stack_config_path(work_dir: Path, stack: str) -> Path:
+    """The stack settings file of `stack` in the Pulumi project `work_dir` (`stackConfigDir` honoured)."""
+    return _stack_config_dir(work_dir) / f"Pulumi.{stack}.yaml"
 
 
 def local_fault_targets(work_dir: Path, stack: str) -> Callable[[str, Fault], list[str]]:
@@ -328,6 +333,8 @@ def fault_levers(
         with running(f"running the program in {work_dir} offline", ()):
             before = run_offline(program, base, project=project, stack=stack).resources
     except ProgramError as exc:
+        if exc.kind is FailureKind.CONFIG:  # the engine's hint names check's --stack-config, which drill has not
+            exc.hint = f"set it in {stack_config_path(work_dir, stack)} (`pulumi config set KEY VALUE --stack {stack}`)"
         raise ControlError(f"the program failed offline: {exc}") from None
     if service is not None and not _service_urns(before, service):
         raise _no_such_service(before, service)
