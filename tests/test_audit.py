@@ -129,6 +129,22 @@ def test_one_provider_under_every_critical_workload_of_several_stacks() -> None:
     assert "    every critical workload depends on provider home US\n" in text.stdout
 
 
+def test_a_program_run_from_its_folder_finds_its_stacks_drills(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`audit --program .` from the team's folder: the workload is named by its stack (Pulumi.prod.yaml's `prod`),
+    so the drills of `Pulumi stack prod` are its own; named by the folder ('' for '.') they never matched."""
+    project = _project(tmp_path, PROGRAM)
+    (project / "Pulumi.prod.yaml").write_text("config:\n  ledger:region: eu-west-1\n")
+    reports, drills = tmp_path / "reports" / "run", tmp_path / "drills"
+    reports.mkdir(parents=True)
+    history.append(drills, {"started": "2026-11-01T10:00:00Z", "service": "ledger", "fault": "health", "status": "pass",
+                            "rto_seconds": 180, "target": "Pulumi stack prod (/repo), service ledger",
+                            "failover": {"http_s": 42.0}}, reports)  # fmt: skip
+    monkeypatch.chdir(project)
+    (w,) = audit_json("--program", ".", "--stack-config", "Pulumi.prod.yaml", "--history", str(drills))["workloads"]
+    assert (w["stack"], w["name"]) == ("prod", "ledger")
+    assert w["last_drill"] is not None and w["last_drill"]["started"] == "2026-11-01T10:00:00Z"
+
+
 def test_a_hetzner_standby_is_at_an_eu_headquartered_provider_in_germany(tmp_path: Path) -> None:
     """The audit names Hetzner's legal home, from the stack and from its export (labels, not tags, carry the
     workload there)."""
@@ -145,10 +161,7 @@ def test_export_input_audits_like_the_stack(tmp_path: Path) -> None:
     from_export = by_name(audit_json("--export", str(_export(tmp_path, "sovereign"))))
     from_stack = by_name(audit_json("--stack", "sovereign"))
     (exported,) = from_export.values()
-    assert exported["stack"] == "sovereign.export"
-    assert {k: v for k, v in exported.items() if k != "stack"} == {
-        k: v for k, v in from_stack["sovereign/portal"].items() if k != "stack"
-    }
+    assert exported == from_stack["sovereign/portal"]  # named by the stack in its URNs, not by the file
 
 
 def _drill(directory: Path, reports: Path, started: str, status: str, http_s: float | None, rpo: float | None) -> None:
@@ -263,10 +276,10 @@ def test_program_dir_audit_finds_the_team_workload_by_its_own_tags(tmp_path: Pat
     stack.write_text("config:\n  ledger:region: eu-west-1\n")
     doc = audit_json("--program", str(project), "--stack-config", str(stack))
     (w,) = doc["workloads"]
-    assert (w["stack"], w["name"]) == ("team-repo", "ledger")
+    assert (w["stack"], w["name"]) == ("prod", "ledger")  # the stack its config file names, not the folder
     assert codes(w) == ["one-region", "one-provider", "data-one-provider", "no-health-check"]
     assert w["data_locations"] == ["aws eu-west-1 (IE)"]
     assert w["rto"]["budget_s"] is None and w["rto"]["target_s"] is None
     assert doc["concentration"]["provider"] == [
-        {"key": "aws", "workloads": ["team-repo/ledger"], "count": 1, "share": 1.0, "all_critical": True}
+        {"key": "aws", "workloads": ["prod/ledger"], "count": 1, "share": 1.0, "all_critical": True}
     ]

@@ -71,9 +71,10 @@ def test_audit_page_shows_the_workloads_table_and_the_concentration_chart(browse
 
 
 def test_untrusted_names_stay_text(browser: Any, tmp_path: Path) -> None:
-    """A workload named with markup (from a state file) is shown as written; the browser builds no element from it."""
+    """A workload named with markup (from a state file: its stack in the URN, its service in a tag) is shown as
+    written; the browser builds no element from it."""
     export = tmp_path / "a<b>.json"
-    export.write_text('{"version": 3, "deployment": {"resources": [{"urn": "urn:pulumi:p::a::aws:ecs/service:Service::s",'
+    export.write_text('{"version": 3, "deployment": {"resources": [{"urn": "urn:pulumi:a<b>::a::aws:ecs/service:Service::s",'
                       ' "custom": true, "type": "aws:ecs/service:Service", "inputs": {"region": "eu-west-3",'
                       ' "tags": {"bascule:service": "w</td><td>x", "bascule:criticality": "critical"}}}]}}')  # fmt: skip
     page = open_audit(browser, tmp_path, "--export", str(export))

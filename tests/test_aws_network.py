@@ -179,8 +179,8 @@ def test_a_network_is_given_once() -> None:
          "primary.network: vpc_id: 'vpc-0A1B2C3D' is not a VPC id (vpc- and 8 or 17 lowercase letters and digits)"),
         ({"alb_subnet_ids": ",".join(PUBLIC)},
          "primary.network.alb_subnet_ids: expected a list of subnet ids, got a string"),
-        ({"subnets": PUBLIC}, "primary.network.subnets: unknown field (check the spelling against the README's spec "
-                              "reference)"),
+        ({"subnets": PUBLIC}, "primary.network.subnets: unknown field; did you mean 'alb_subnet_ids' or "
+                              "'task_subnet_ids'? (every field: docs/spec.md)"),
     ],
 )  # fmt: skip
 def test_a_stack_files_network_is_checked_with_the_spec(

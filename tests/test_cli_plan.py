@@ -14,6 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from bascule.cli.app import app
+from bascule.cli.plan import UNASSIGNED_SHOWN
 from tests.conftest import ROOT, STACKS
 
 runner = CliRunner()
@@ -129,17 +130,42 @@ def test_plan_program_like_check_program(tmp_path: Path) -> None:
     assert {r["service"] for r in rows} == {"checkout"}
     text = runner.invoke(app, ["plan", "--program", str(README_PROGRAM)])
     assert text.exit_code == 0, text.output
-    assert "service checkout" in text.stdout and "resources in program 'readme_team'." in text.stdout
+    assert "service checkout" in text.stdout and "resources in program 'readme-team'." in text.stdout
+    named = runner.invoke(app, ["plan", "--program", str(README_PROGRAM), "--stack-config", str(config)])
+    assert named.stdout.rstrip().endswith("resources in program 'readme-team' (stack 'prod').")
     both = runner.invoke(app, ["plan", "--program", str(README_PROGRAM), "--stack", "dev"])
     assert both.exit_code == 2 and "give exactly one input" in both.stderr
 
 
-def test_plan_program_dot_names_the_folder(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run from inside the project, as a team does: the last line names the folder, not '.'."""
+def test_resources_of_no_service_are_named_with_their_type_and_bounded(tmp_path: Path) -> None:
+    """A team's project holds its own resources: each is named with its type (two named `prod` are told apart),
+    and the text stops after `UNASSIGNED_SHOWN` of them; `-f json` keeps every one."""
+    (tmp_path / "Pulumi.yaml").write_text("name: team\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text(
+        "import pulumi_aws as aws\n"
+        "aws.ec2.Vpc('prod', cidr_block='10.0.0.0/16')\n"
+        "aws.s3.BucketV2('prod')\n"
+        "for i in range(30):\n"
+        "    aws.s3.BucketV2(f'logs-{i}')\n"
+    )
+    result = runner.invoke(app, ["plan", "--program", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (line,) = [x for x in result.stdout.splitlines() if "belong to no service" in x]
+    assert line.startswith(
+        "32 resources belong to no service: prod (aws:ec2/vpc:Vpc), prod (aws:s3/bucketV2:BucketV2), "
+    )
+    assert line.endswith(f"and {32 - UNASSIGNED_SHOWN} more") and line.count("(aws:") == UNASSIGNED_SHOWN
+    rows = json.loads(runner.invoke(app, ["plan", "--program", str(tmp_path), "-f", "json"]).stdout)
+    assert len(rows) == 32
+
+
+def test_plan_program_dot_names_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from inside the project, as a team does: the last line names the project (Pulumi.yaml's `name`, not the
+    folder's `readme_team`), not '.'."""
     monkeypatch.chdir(README_PROGRAM)
     result = runner.invoke(app, ["plan", "--program", "."])
     assert result.exit_code == 0, result.output
-    assert result.stdout.rstrip().endswith("resources in program 'readme_team'.")
+    assert result.stdout.rstrip().endswith("resources in program 'readme-team'.")
 
 
 def test_a_spec_error_in_a_program_is_one_line_at_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

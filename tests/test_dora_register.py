@@ -208,9 +208,9 @@ def test_rto_rpo_are_whole_hours_rounded_up_and_zero_when_not_defined(tmp_path: 
               "inputs": {"region": "eu-west-3", "tags": {"bascule:service": "report", "bascule:criticality": "high"}}}  # fmt: skip
     out, _ = export_register(tmp_path, [site, untagged, custom])
     assert [(f["c0030"], f["c0050"], f["c0080"], f["c0090"]) for f in table(out, "b_06.01")] == [
-        ("state/batch", "", "0", "0"),  # no criticality tag: not assessed by Bascule, neither Yes nor No
-        ("state/ledger", "Yes", "2", "0"),  # 3601 s is 2 started hours; no RPO tag
-        ("state/report", "", "0", "0"),  # `high` is no value Bascule knows: left to the entity
+        ("prod/batch", "", "0", "0"),  # no criticality tag: not assessed by Bascule, neither Yes nor No
+        ("prod/ledger", "Yes", "2", "0"),  # 3601 s is 2 started hours; no RPO tag
+        ("prod/report", "", "0", "0"),  # `high` is no value Bascule knows: left to the entity
     ]
     assert len(table(out, "b_07.01")) == 1  # only the critical workload is assessed
 
@@ -235,4 +235,4 @@ def test_multi_region_buckets_give_a_row_per_named_member_country_or_none(tmp_pa
     ]  # fmt: skip
     assert all(r["c0130"] in ISO_3166_ALPHA_2 for r in rows if r["c0130"])
     keys = (out / "rows.csv").read_text()
-    assert "state/ledger at gcp in eu, a multi-region whose countries the provider does not name" in keys
+    assert "prod/ledger at gcp in eu, a multi-region whose countries the provider does not name" in keys

@@ -110,12 +110,28 @@ def test_hostname_must_sit_in_the_zone(dev_service: dict[str, Any]) -> None:
     assert parse_services([dev_service], SRC).services[0].hostname == "shop.example.com"
 
 
-def test_unknown_field_names_the_field(dev_service: dict[str, Any]) -> None:
+def test_unknown_field_names_the_field_and_the_closest_one_of_its_own_model(dev_service: dict[str, Any]) -> None:
     dev_service["health_check"]["intervall"] = 10
     assert errors([dev_service]) == [
-        f"{SRC}: service 'checkout': health_check.intervall: unknown field "
-        "(check the spelling against the README's spec reference)"
+        f"{SRC}: service 'checkout': health_check.intervall: unknown field; did you mean 'interval_seconds'? "
+        "(every field: docs/spec.md)"
     ]
+    del dev_service["health_check"]["intervall"]
+    dev_service["hostnmae"] = dev_service.pop("hostname")  # one line, not also "hostname: required field"
+    assert errors([dev_service]) == [
+        f"{SRC}: service 'checkout': hostnmae: unknown field; did you mean 'hostname'? (every field: docs/spec.md)"
+    ]
+    dev_service["hostname"] = dev_service.pop("hostnmae")
+    dev_service["secondary"] = {"kind": "hetzner", "regoin": "fsn1", "image": "ghcr.io/example/checkout:1.4.2"}
+    (line,) = [e for e in errors([dev_service]) if "regoin" in e]  # a Hetzner site has no `region` to suggest
+    assert line.endswith("secondary.regoin: unknown field (every field: docs/spec.md)"), line
+    dev_service["secondary"] = {"kind": "hetzner", "locaton": "fsn1", "image": "ghcr.io/example/checkout:1.4.2"}
+    (line,) = [e for e in errors([dev_service]) if "locaton" in e]
+    assert line.endswith("secondary.locaton: unknown field; did you mean 'location'? (every field: docs/spec.md)")
+    dev_service["secondary"] = {"kind": "gcp", "zzz": 1}
+    assert f"{SRC}: service 'checkout': secondary.zzz: unknown field (every field: docs/spec.md)" in errors(
+        [dev_service]
+    )
 
 
 def test_missing_field(dev_service: dict[str, Any]) -> None:

@@ -231,7 +231,7 @@ def test_the_team_s_project_plans_from_its_own_folder(team: tuple[Venv, Path]) -
     assert not [r for r in rows if r["type"].startswith("pulumi:providers:")]
     text = _run(team, "plan", "--program", ".", "--stack-config", "Pulumi.prod.yaml")
     assert text.returncode == 0, text.stderr
-    assert f"{len(rows)} resources in program 'checkout-platform'." in text.stdout.splitlines()
+    assert f"{len(rows)} resources in program 'checkout-platform' (stack 'prod')." in text.stdout.splitlines()
 
 
 def test_the_team_s_project_lists_each_drill_s_resources_from_its_own_folder(team: tuple[Venv, Path]) -> None:

@@ -141,9 +141,13 @@ def audit_command(
         settings = load_pack_config(config, set(RULES_BY_ID)).for_rule("bascule-single-region")
         load = functools.partial(load_inventory, stacks_dir=stacks_dir, warn=warn, running=running_offline)
         inputs = [AuditInput(name, load(stack=name)[0]) for name in stack or []]
-        inputs += [AuditInput(path.stem, load(export=path)[0]) for path in export or []]
+        # An export or a program is named by its stack, as the URNs give it: drill history and readiness are
+        # matched by stack name, so the file's or folder's name (`--program .` has none) would never match.
+        exported = [load(export=path)[0] for path in export or []]
+        inputs += [AuditInput(inv.stack or path.stem, inv) for path, inv in zip(export or [], exported, strict=True)]
         if program is not None:
-            inputs.append(AuditInput(program.name, load(program=program, stack_config=stack_config)[0]))
+            planned = load(program=program, stack_config=stack_config)[0]
+            inputs.append(AuditInput(planned.stack or program.resolve().name, planned))
         if not inputs:
             fail(["give at least one input: --stack NAME, --export FILE or --program DIR"])
         result = audit(inputs, settings, read_history(history_dir), read_readiness(readiness),

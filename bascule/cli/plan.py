@@ -26,6 +26,7 @@ from bascule.cli.common import (
 )
 from bascule.components.aws.plugin import service_linked_role_commands
 from bascule.components.azure.plugin import register_commands, resource_providers
+from bascule.inventory.records import Inventory
 from bascule.inventory.sources import PLAN_COLUMNS, plan_program, plan_rows, plan_stack
 from bascule.offline.types import ProgramError
 from bascule.readiness.caa import caa_problems, new_resolver
@@ -34,6 +35,8 @@ from bascule.spec.plugins import site_authorities
 
 CAA_TIMEOUT = 3.0
 """Seconds for the CAA lookups of one service (the only network `plan` uses)."""
+UNASSIGNED_SHOWN = 20
+"""Resources of no service named in the text output (a team's project may hold thousands); `-f json` has all."""
 
 
 def first_up_needs(stack: str | None, stacks_dir: Path, resource_types: list[str]) -> list[str]:
@@ -109,15 +112,20 @@ def plan(
         out.print(table)
     unassigned = [r for r in custom if r.service is None]
     if unassigned:
-        out.print(f"{len(unassigned)} resources belong to no service: " + ", ".join(r.name for r in unassigned))
-    out.print(f"{len(custom)} resources in {f'stack {stack!r}' if program is None else _program_name(program)}.")
+        named = [f"{r.name} ({r.type})" for r in unassigned[:UNASSIGNED_SHOWN]]
+        more = f" and {len(unassigned) - UNASSIGNED_SHOWN} more" if len(unassigned) > UNASSIGNED_SHOWN else ""
+        out.print(f"{len(unassigned)} resources belong to no service: {', '.join(named)}{more}", soft_wrap=True)
+    source = f"stack {stack!r}" if program is None else _program_name(program, inventory, stack_config is not None)
+    out.print(f"{len(custom)} resources in {source}.")
     if needs:
         out.print("Before the first `pulumi up`:")
         for line in needs:
             out.print(f"  {line}", soft_wrap=True)
 
 
-def _program_name(program: Path) -> str:
-    """`program 'NAME'`, NAME the folder's own name however it was given (`--program .` names the folder, not '.')."""
+def _program_name(program: Path, inventory: Inventory, named_stack: bool) -> str:
+    """`program 'NAME' (stack 'STACK')`, NAME Pulumi.yaml's `name` as the URNs carry it, else the folder's own name
+    however it was given (`--program .` names the folder, not '.'); the stack only when a stack file named it."""
     folder = program.resolve()
-    return f"program {folder.name or str(folder)!r}"
+    name = inventory.project or folder.name or str(folder)
+    return f"program {name!r}" + (f" (stack {inventory.stack!r})" if named_stack and inventory.stack else "")

@@ -109,6 +109,17 @@ class Inventory:
     declared: dict[str, str] = field(default_factory=dict)
     """URN -> `path:line` of the program line that declared it, for a program run offline (findings point there)."""
 
+    @property
+    def stack(self) -> str | None:
+        """The Pulumi stack the resources belong to, read from a URN (`urn:pulumi:STACK::PROJECT::...`): a
+        program's stack is its config file's name and an export's its own, neither the folder's nor the file's."""
+        return next((owner[0] for owner in map(urn_owner, (r.urn for r in self.resources)) if owner), None)
+
+    @property
+    def project(self) -> str | None:
+        """The Pulumi project the resources belong to (Pulumi.yaml's `name`), read from a URN as `stack` is."""
+        return next((owner[1] for owner in map(urn_owner, (r.urn for r in self.resources)) if owner), None)
+
     def by_service(self) -> dict[str, list[Resource]]:
         grouped: dict[str, list[Resource]] = {}
         for r in self.resources:
@@ -125,6 +136,13 @@ def cloud_of(type_token: str) -> Cloud | None:
 
 def urn_name(urn: str) -> str:
     return urn.rsplit("::", 1)[-1]
+
+
+def urn_owner(urn: str) -> tuple[str, str] | None:
+    """(stack, project) of a URN (`urn:pulumi:STACK::PROJECT::TYPE::NAME`), None for anything else."""
+    parts = urn.split("::")
+    stack = parts[0].removeprefix("urn:pulumi:")
+    return (stack, parts[1]) if len(parts) >= 4 and stack != parts[0] and stack and parts[1] else None
 
 
 def resolve_region(

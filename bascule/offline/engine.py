@@ -806,9 +806,9 @@ def run_offline(
     failure: list[BaseException] = []
 
     def run() -> None:
+        # Set up on the worker's thread: the mocks create the root stack's futures on its event loop.
+        loop = asyncio.new_event_loop()
         try:
-            # Set up on the worker's thread: the mocks create the root stack's futures on its event loop.
-            loop = asyncio.new_event_loop()
             loop.set_default_executor(_InlineExecutor())
             asyncio.set_event_loop(loop)
             pulumi.runtime.settings.reset_options(project=project, stack=stack, preview=preview)
@@ -817,6 +817,8 @@ def run_offline(
             pulumi.runtime.test(program_and_outputs)()  # type: ignore[no-untyped-call]
         except BaseException as exc:
             failure.append(exc)
+        finally:
+            _close(loop)
 
     # The watchdog: a program awaiting an output that never resolves would otherwise hang CI forever.
     # Pulumi keeps its settings and config in context variables: the worker runs in a copy of this context.
@@ -848,6 +850,30 @@ def run_offline(
     if failure:
         raise _program_error(failure[0], mocks.unanswered) from None
     return OfflineRun(project, stack, strings, list(monitor.recorded), _plain(exported), list(mocks.warnings))
+
+
+CLOSE_TIMEOUT = 5.0
+"""Seconds a run's cancelled tasks get to end (they end at once: each awaits only other tasks of the run)."""
+
+
+def _close(loop: asyncio.AbstractEventLoop) -> None:
+    """End a run's event loop with nothing left on it. A program that failed leaves the SDK's other tasks pending;
+    dropped, each would be reported by the cyclic collector at some later collection ("Task was destroyed but it is
+    pending!", "exception was never retrieved"), with a traceback whose formatting parses source with `ast` on
+    Python 3.11: inside another `ast.parse` under way (a test's), CPython then fails with "AST constructor
+    recursion depth mismatch". So the pending tasks are cancelled and awaited, and what the collector may still
+    find of this loop (a finished task whose error the failure already reported) is not reported again."""
+    try:
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:  # bounded: a task that swallows its cancellation must not turn a failure into a hang
+            loop.run_until_complete(asyncio.wait(pending, timeout=CLOSE_TIMEOUT))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.set_exception_handler(lambda _loop, _context: None)  # the run is over: its failure was raised
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 _LIBRARY_PATHS = tuple(

@@ -80,6 +80,17 @@ class SpecValueError(ValueError):
         self.lines = lines
 
 
+UNKNOWN_FIELD = "unknown_field"
+"""The error type of a key a spec model does not have (its message suggests the closest field)."""
+
+
+def unknown_field_message(name: str, fields: list[str]) -> str:
+    """`unknown field; did you mean 'hostname'? (every field: docs/spec.md)`, the hint only for a close name."""
+    close = difflib.get_close_matches(name, fields, n=2)
+    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+    return f"unknown field{hint} (every field: docs/spec.md)"
+
+
 def spec_error_lines(label: str, exc: ValidationError) -> list[str]:
     """`label: field: reason` per error of `exc`, with pydantic's prefixes ("Value error, ") cut."""
     lines = []
@@ -88,8 +99,6 @@ def spec_error_lines(label: str, exc: ValidationError) -> list[str]:
         msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         if err["type"] == "missing":
             msg = "required field is missing"
-        elif err["type"] == "extra_forbidden":
-            msg = "unknown field (check the spelling against docs/spec.md)"
         lines.append(f"{label}: {field + ': ' if field else ''}{msg}")
     return lines
 
@@ -120,6 +129,21 @@ class Model(BaseModel):
     def _spec_label(cls, data: Mapping[str, Any]) -> str:
         """What a problem of this spec is said to be about: the class, unless a subclass knows better."""
         return cls.__name__
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        """A key the spec does not have is an error suggesting the closest of this very model's fields (a typo in
+        a Hetzner site is told `location`, not the AWS site's `region`), one line per key, at the key."""
+        if isinstance(data, Mapping):
+            unknown = [str(k) for k in data if k not in cls.model_fields]
+            if unknown:
+                details: list[InitErrorDetails] = [
+                    {"type": PydanticCustomError(UNKNOWN_FIELD, unknown_field_message(name, list(cls.model_fields))),
+                     "loc": (name,), "input": data[name]} for name in unknown
+                ]  # fmt: skip
+                raise ValidationError.from_exception_data(cls.__name__, details)
+        return data
 
     @model_validator(mode="before")
     @classmethod

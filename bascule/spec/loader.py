@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from bascule.io.documents import InputError, read_yaml
 from bascule.io.escaping import quoted
-from bascule.spec.base import ImageSite, spec_error_lines
+from bascule.spec.base import UNKNOWN_FIELD, ImageSite, spec_error_lines
 from bascule.spec.models import MAX_SERVICES_PER_STACK, DrillHook, StackSpec
 from bascule.spec.plugins import no_network_here
 
@@ -110,8 +110,7 @@ def _format(exc: ValidationError, raw: list[Any], source: str) -> list[str]:
             item = raw[index] if index < len(raw) else None
             where = f"service {_service_label(raw, index)}"
         field = ".".join(str(part) for part in loc)
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field (check the spelling against the README's spec reference)"
+        if err["type"] == UNKNOWN_FIELD:
             site = item.get(str(loc[0])) if isinstance(item, Mapping) and len(loc) == 2 else None
             if loc[-1:] == ["network"] and isinstance(site, Mapping) and isinstance(site.get("kind"), str):
                 msg = no_network_here(site["kind"])  # a site kind whose spec has no network
