@@ -23,8 +23,6 @@ def main() -> None:
         status = parse_status(config.get_object("status"), spec, source)
     except SpecError as exc:
         raise pulumi.RunError(str(exc)) from None
-    for warning in spec.warnings():
-        pulumi.log.warn(warning)
     for svc in spec.services:
         FailoverService(svc.name, FailoverServiceArgs(service=svc))
     if status is not None:

@@ -109,6 +109,8 @@ class FailoverService(pulumi.ComponentResource):
                 raise pulumi.RunError(f"{name}: {role}.{exc}") from None
         dns_inputs = _dns_inputs(name, svc, args)
         super().__init__(SERVICE_TYPE, name, None, opts)
+        for warning in svc.warnings():  # a program's spec warns as a stack file's does (`plan`, `check`, `up`)
+            pulumi.log.warn(warning, resource=self)
         dns = dns_backend_class(svc.dns.kind)(
             f"{name}-dns", svc, pulumi.ResourceOptions(parent=self, provider=args.dns_provider), **dns_inputs
         )

@@ -117,6 +117,23 @@ def test_a_stack_warning_is_printed_once_with_its_prefix_also_when_quiet() -> No
 README_PROGRAM = ROOT / "tests" / "programs" / "readme_team"
 
 
+def test_a_programs_spec_warns_as_a_stack_files_does(tmp_path: Path) -> None:
+    """A spec built in a program with `allow_same_region` warns once through `plan` and `check` (the component
+    logs it), as the same spec in a stack file does; `check` still fails it for a critical service."""
+    shutil.copytree(README_PROGRAM, tmp_path / "team")
+    main = tmp_path / "team" / "__main__.py"
+    text = main.read_text().replace('provider="azure", region="francecentral"', 'provider="aws", region="eu-west-3"')
+    main.write_text(text.replace("    rto_seconds=60,", "    rto_seconds=60,\n    allow_same_region=True,"))
+    for command in ("plan", "check"):
+        result = subprocess.run([sys.executable, "-m", "bascule.cli", command, "--program", str(tmp_path / "team"), "-q"],
+                                capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+        assert result.returncode == (0 if command == "plan" else 1), result.stderr
+        assert result.stderr.splitlines() == [
+            "warning: service 'checkout': secondary: in the primary's provider and region, aws eu-west-3 "
+            "(allowed by allow_same_region): one regional outage takes both"
+        ]
+
+
 def test_plan_program_like_check_program(tmp_path: Path) -> None:
     """`plan --program DIR --stack-config FILE` runs any Python program offline, named after its stack file."""
     config = tmp_path / "Pulumi.prod.yaml"

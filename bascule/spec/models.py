@@ -176,6 +176,21 @@ class ServiceSpec(Model):
             raise ValueError(f"{quoted(v)} is not a DNS hostname")
         return v
 
+    def warnings(self) -> list[str]:
+        """What this spec allows but a reviewer should hear: an RTO overrun or a same-region secondary that an
+        `allow_*` field accepted. `FailoverService` logs them, so a stack file and a program warn alike."""
+        found = []
+        if self.rto_budget_seconds > self.rto_seconds:
+            found.append(
+                f"service '{self.name}': rto_seconds: {self.rto_overrun_message} (allowed by allow_rto_overrun)"
+            )
+        if (self.primary.cloud, self.primary.region) == (self.secondary.cloud, self.secondary.region):
+            found.append(
+                f"service '{self.name}': secondary: in the primary's provider and region, {self.primary.cloud.value} "
+                f"{self.primary.region} (allowed by allow_same_region): one regional outage takes both"
+            )
+        return found
+
     @property
     def rto_budget_seconds(self) -> int:
         """Health-check detection plus the time resolvers may keep serving the old answer."""
@@ -268,18 +283,7 @@ class StackSpec(Model):
         return self
 
     def warnings(self) -> list[str]:
-        found = [
-            f"service '{s.name}': rto_seconds: {s.rto_overrun_message} (allowed by allow_rto_overrun)"
-            for s in self.services
-            if s.rto_budget_seconds > s.rto_seconds
-        ]
-        found += [
-            f"service '{s.name}': secondary: in the primary's provider and region, {s.primary.cloud.value} "
-            f"{s.primary.region} (allowed by allow_same_region): one regional outage takes both"
-            for s in self.services
-            if (s.primary.cloud, s.primary.region) == (s.secondary.cloud, s.secondary.region)
-        ]
-        return found
+        return [warning for s in self.services for warning in s.warnings()]
 
 
 class DrillHook(Model):
