@@ -60,6 +60,8 @@ class RawResource:
     parent: str | None
     provider: str | None
     inputs: Mapping[str, Any]
+    dependencies: tuple[str, ...] = ()
+    """URNs of the resources it was built from (its inputs' sources and `depends_on`), as the engine records them."""
 
 
 @dataclass(frozen=True, slots=True)  # slots: an export holds up to 100,000 of them
@@ -81,6 +83,11 @@ class Resource:
     """`tag` when the resource carries Bascule's tags itself, `parent` when inherited, `none` otherwise."""
     props: Mapping[str, Any] = field(default_factory=dict, repr=False)
     """The resource's inputs (or state), camelCase as the engine and state files spell them."""
+    provider: str | None = None
+    """URN of the provider it was created with (None: a component, or a default provider an offline run omits)."""
+    dependencies: tuple[str, ...] = ()
+    """URNs of the resources it was built from: a site built on a team's load balancer depends on it, so the load
+    balancer's real region can be compared with the region the site declares (`bascule-site-region`)."""
 
     def as_json(self) -> dict[str, Any]:
         from bascule.offline.engine import redact_secrets  # loads Pulumi: only when inputs are shown
@@ -271,6 +278,8 @@ def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -
                 criticality=workload.get(TAG_CRITICALITY),
                 workload_source=source,
                 props=r.inputs,
+                provider=r.provider,
+                dependencies=r.dependencies,
             )
         )
     return Inventory(resources, config)
@@ -279,7 +288,10 @@ def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -
 def from_offline_run(run: OfflineRun) -> Inventory:
     """Inputs over outputs, as the export reader merges them, so both paths see the same properties."""
     inventory = build(
-        (RawResource(r.urn, r.type, r.custom, r.parent, r.provider, {**r.outputs, **r.inputs}) for r in run.resources),
+        (
+            RawResource(r.urn, r.type, r.custom, r.parent, r.provider, {**r.outputs, **r.inputs}, r.dependencies)
+            for r in run.resources
+        ),
         run.config,
     )
     inventory.declared = {r.urn: r.source for r in run.resources if r.source}
