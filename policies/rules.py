@@ -11,7 +11,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bascule import facts
-from bascule.inventory.records import GLOBAL, UNKNOWN, Inventory, Resource, urn_name
+from bascule.inventory.records import (
+    GLOBAL,
+    UNKNOWN,
+    Inventory,
+    Resource,
+    built_on,
+    children_of,
+    descendants,
+    urn_name,
+)
 from bascule.policies.config import Enforcement, PackConfig, Settings
 from bascule.spec import TAG_RPO, TAG_RTO
 
@@ -370,14 +379,6 @@ def unknown_region(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) ->
                 )
 
 
-def _descendants(inv: Inventory) -> dict[str, list[Resource]]:
-    children: dict[str, list[Resource]] = {}
-    for r in inv.resources:
-        if r.parent is not None:
-            children.setdefault(r.parent, []).append(r)
-    return children
-
-
 def _set_by(r: Resource, config: Mapping[str, str]) -> str:
     """What put `r` in its region, in the words a team fixes it with: its provider, the stack's config, its input."""
     provider = urn_name(r.provider) if r.provider else None
@@ -394,35 +395,32 @@ def site_region(_ws: Mapping[str, Workload], inv: Inventory, _s: Settings) -> It
     """A site that declares its region (an existing load balancer, a bring-your-own endpoint) against where the
     resources it is built on really are: the team's load balancer (or address) it names, its listener, and what
     Bascule adds there (a drill's listener rule). The region each resource really has is its provider's, which the
-    inventory resolved; the declared one is only the spec's word, and every region rule trusts it. A listener and its
+    inventory resolved (and where the inventory places the site, `records._sites_where_built`); the spec's `region`
+    (kept in the site's props) is only its word, so a difference is refused until the spec says it. A listener and its
     rules live in their load balancer's region: their ARNs are `arn:${Partition}:elasticloadbalancing:${Region}:...
     listener/app/${LoadBalancerName}/...` (the resource types of Elastic Load Balancing V2,
     https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html). A site
     whose spec names another region is wrong about where it runs, and the audit, hot-region and jurisdiction rules
     would all judge the wrong place."""
     by_urn = {r.urn: r for r in inv.resources}
-    children = _descendants(inv)
+    children = children_of(inv.resources)
     for site in inv.resources:
-        if site.type not in facts.DECLARED_SITES or site.region in (GLOBAL, UNKNOWN) or site.cloud is None:
+        declared = site.props.get("region")
+        if site.type not in facts.DECLARED_SITES or site.cloud is None or not isinstance(declared, str):
             continue
-        inside, stack = [], list(children.get(site.urn, []))
-        while stack:
-            r = stack.pop()
-            inside.append(r)
-            stack += children.get(r.urn, [])
-        built_on = [by_urn[d] for r in (site, *inside) for d in r.dependencies if d in by_urn]
+        own = [r for r in descendants(site.urn, children) if r.custom]  # what Bascule adds there (a drill's rule)
         seen: set[str] = set()
-        for r in sorted((*[r for r in inside if r.custom], *built_on), key=lambda r: r.urn):
-            if r.urn in seen or r.cloud is not site.cloud or r.region in (GLOBAL, UNKNOWN) or r.region == site.region:
+        for r in sorted((*own, *built_on(site, by_urn, children)), key=lambda r: r.urn):
+            if r.urn in seen or r.cloud is not site.cloud or r.region in (GLOBAL, UNKNOWN) or r.region == declared:
                 continue
             seen.add(r.urn)
             yield Finding(
                 "bascule-site-region",
                 f"workload '{site.service}': its {site.role or 'declared'} site '{site.name}' declares region "
-                f"{site.region}, but {r.type} '{r.name}' it is built on is in {r.region} (set by "
-                f"{_set_by(r, inv.config)}): the site runs where its resources are, so every region rule and the audit "
-                f"would judge the wrong region. Fix: give the site spec region {r.region}, or build the site on "
-                f"resources in {site.region} (a provider with `region` {site.region}).",
+                f"{declared}, but {r.type} '{r.name}' it is built on is in {r.region} (set by "
+                f"{_set_by(r, inv.config)}): the site runs where its resources are, so the spec's region misleads "
+                f"the audit and every region rule. Fix: give the site spec region {r.region}, or build the site on "
+                f"resources in {declared} (a provider with `region` {declared}).",
                 r.urn,
                 site.service,
             )

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from bascule import facts
 from bascule.cli.app import app
+from bascule.inventory.sources import load_inventory
 from bascule.offline.engine import load_program_dir, run_offline
 from bascule.spec import read_stack_config
 from tests.conftest import ROOT
@@ -103,6 +105,15 @@ def test_a_spec_region_other_than_the_load_balancer_s_fails(tmp_path: Path, by_a
                  "the stack's default provider (aws:region: us-east-1)"):  # fmt: skip
         assert part in message, message
     assert ("bascule-site-region", finding["urn"], "mandatory") in pack_agrees(folder)
+    # The inventory and the audit place the site where its load balancer is, and keep the spec's word beside it.
+    inventory, _ = load_inventory(program=folder, stack_config=folder / "Pulumi.prod.yaml")
+    (site,) = [r for r in inventory.resources if r.type == facts.AWS_ALB_SITE]
+    assert (site.region, site.props["region"]) == ("us-east-1", "eu-central-1")
+    assert "'web' it is built on" in site.region_source and "declares eu-central-1" in site.region_source
+    audited = CliRunner().invoke(
+        app, ["audit", "--program", str(folder), "--stack-config", str(folder / "Pulumi.prod.yaml"), "-f", "json"]
+    )
+    assert '"us-east-1"' in audited.stdout and '"eu-central-1"' not in audited.stdout, audited.output
 
 
 def test_the_health_drill_s_rule_on_a_listener_elsewhere_fails_too(tmp_path: Path) -> None:

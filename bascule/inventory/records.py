@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from bascule import facts
@@ -282,7 +282,7 @@ def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -
                 dependencies=r.dependencies,
             )
         )
-    return Inventory(resources, config)
+    return Inventory(_sites_where_built(resources), config)
 
 
 def from_offline_run(run: OfflineRun) -> Inventory:
@@ -296,3 +296,54 @@ def from_offline_run(run: OfflineRun) -> Inventory:
     )
     inventory.declared = {r.urn: r.source for r in run.resources if r.source}
     return inventory
+
+
+def children_of(resources: Iterable[Resource]) -> dict[str, list[Resource]]:
+    """Parent URN -> its direct children."""
+    children: dict[str, list[Resource]] = {}
+    for r in resources:
+        if r.parent is not None:
+            children.setdefault(r.parent, []).append(r)
+    return children
+
+
+def descendants(urn: str, children: Mapping[str, list[Resource]]) -> list[Resource]:
+    found, stack = [], list(children.get(urn, []))
+    while stack:
+        r = stack.pop()
+        found.append(r)
+        stack += children.get(r.urn, [])
+    return found
+
+
+def built_on(site: Resource, by_urn: Mapping[str, Resource], children: Mapping[str, list[Resource]]) -> list[Resource]:
+    """What a site and everything under it were built from (their inputs' sources): for a site that declares its
+    region, the team's own resources it names (a load balancer, a listener, an address)."""
+    return [by_urn[d] for r in (site, *descendants(site.urn, children)) for d in r.dependencies if d in by_urn]
+
+
+def _sites_where_built(resources: list[Resource]) -> list[Resource]:
+    """A site that declares its region (DECLARED_SITES) is where the resources of its cloud it is built on are, when
+    they agree on one region: the spec's word is kept in its props (`region`) and its source, and the policies'
+    `bascule-site-region` refuses the difference. Inventories, audits and every region rule then see the real place."""
+    declared = [r for r in resources if r.type in facts.DECLARED_SITES and r.cloud is not None]
+    if not declared:
+        return resources
+    by_urn = {r.urn: r for r in resources}
+    children = children_of(resources)
+    moved: dict[str, Resource] = {}
+    for site in declared:
+        found = {r.region: r for r in built_on(site, by_urn, children)
+                 if r.cloud is site.cloud and r.region not in (GLOBAL, UNKNOWN)}  # fmt: skip
+        if len(found) != 1 or site.region in found:
+            continue
+        ((region, source),) = found.items()
+        known = facts.region(source.cloud, region) if source.cloud is not None else None
+        moved[site.urn] = replace(
+            site,
+            region=region,
+            region_source=f"{source.type} '{source.name}' it is built on ({source.region_source}); its spec declares "
+            f"{site.region}",
+            jurisdiction=known.jurisdiction if known else None,
+        )
+    return [moved.get(r.urn, r) for r in resources]
