@@ -444,58 +444,80 @@ def _record_name(r: Resource, zones: Mapping[str, str]) -> str | None:
     return f"{name}.{zone}" if name else zone
 
 
+def _dns_key(r: Resource, zones: Mapping[str, str], config: Mapping[str, str]) -> tuple[str, ...] | None:
+    """Where a record lives and its name, or None when the run does not show it (an unknown output, a Cloud DNS
+    record set whose project is not known): what cannot be compared is not compared."""
+    if r.type == facts.ROUTE53_RECORD:
+        zone_id, name = r.props.get("zoneId"), _record_name(r, zones)
+        return ("route53", zone_id, name) if isinstance(zone_id, str) and zone_id and name else None
+    if r.type == facts.CLOUD_DNS_RECORD_SET:
+        # A record set is its project, managed zone, name and type: its import id is
+        # `projects/{{project}}/managedZones/{{zone}}/rrsets/{{name}}/{{type}}` (pulumi_gcp dns/record_set.py).
+        zone, name = r.props.get("managedZone"), r.props.get("name")
+        project = r.props.get("project") or config.get("gcp:project")
+        if not all(isinstance(v, str) and v for v in (zone, name, project)):
+            return None
+        return ("clouddns", str(project), str(zone), str(name).rstrip(".").lower())
+    return None
+
+
+def _conflict(provider: str, rtype: str, types: set[str]) -> str | None:
+    """Why a non-failover `rtype` record beside failover records of `types` at its name breaks the service, or None."""
+    failover = "/".join(sorted(types))
+    if provider == "route53" and (rtype in types or "CNAME" in types | {rtype}):
+        return (f"Route 53 refuses a non-failover {rtype} record beside the failover {failover} records of the same "
+                "name (a CNAME shares its name with no other record), so the first `pulumi up` fails")  # fmt: skip
+    if provider == "clouddns" and rtype in types:
+        # Cloud DNS's error page (https://cloud.google.com/dns/docs/error-messages): `alreadyExists` for a duplicate,
+        # and record sets are matched by "the same name and type" (its `preconditionFailed` entry).
+        return (f"Cloud DNS keeps one record set per name and type, and the failover record set is {rtype} too "
+                "(alreadyExists), so the first `pulumi up` fails")  # fmt: skip
+    if rtype == "AAAA" and types == {"A"}:
+        return "the failover records are A only: IPv6 clients keep getting this record, the primary, after a failover"
+    return None
+
+
 def dns_record_conflict(ws: Mapping[str, Workload], inv: Inventory, _s: Settings) -> Iterable[Finding]:
-    """Another Route 53 record (the team's, from before the standby) at the name and zone of a workload's failover
-    records. Route 53 refuses it: "You can't create non-failover resource record sets that have the same values for
-    the Name and Type elements as failover resource record sets" (ResourceRecordSet `Failover`,
+    """Another record (the team's, from before the standby) at the name and zone of a workload's failover records.
+    Route 53 refuses it: "You can't create non-failover resource record sets that have the same values for the Name
+    and Type elements as failover resource record sets" (ResourceRecordSet `Failover`,
     https://docs.aws.amazon.com/Route53/latest/APIReference/API_ResourceRecordSet.html), and a CNAME shares its name
     with no other record ("If a CNAME RR is present at a node, no other data should be present", RFC 1034 3.6.2,
     https://www.rfc-editor.org/rfc/rfc1034#section-3.6.2; Route 53 answers InvalidChangeBatch "RRSet of type A ... is
-    not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists"). An AAAA record
-    beside A-only failover records is accepted but never fails over: IPv6 clients keep reaching the primary.
+    not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists"). Cloud DNS keeps
+    one record set per name and type. An AAAA record beside A-only failover records is accepted but never fails over:
+    IPv6 clients keep reaching the primary. Traffic Manager and PowerDNS switches are not records in a shared zone
+    the program declares beside the team's, so they have no such conflict to see.
 
-    Zones are compared by the id the records carry: a literal id, or the output of the same Zone resource or lookup
-    (the offline engine gives each zone its own stand-in id). A record whose zone id or name is not known (a
-    preview's unknown output) is not compared: no finding rather than a guessed one."""
+    Zones are compared by what the records carry: a literal id or name, or the output of the same zone resource or
+    lookup (the offline engine gives each Route 53 zone its own stand-in id). A record whose zone, name or project is
+    not known (a preview's unknown output) is not compared: no finding rather than a guessed one."""
     zones = {str(r.props.get("zoneId")): str(r.props.get("name", "")).rstrip(".").lower()
              for r in inv.resources if r.type == ROUTE53_ZONE and isinstance(r.props.get("zoneId"), str)}  # fmt: skip
-    failover: dict[tuple[str, str], tuple[Workload, set[str]]] = {}
+    failover: dict[tuple[str, ...], tuple[Workload, set[str]]] = {}
     for w in ws.values():
         for r in w.switches:
-            zone_id, name, rtype = r.props.get("zoneId"), _record_name(r, zones), r.props.get("type")
-            if r.type == facts.ROUTE53_RECORD and isinstance(zone_id, str) and zone_id and name and rtype:
-                failover.setdefault((zone_id, name), (w, set()))[1].add(str(rtype).upper())
+            key, rtype = _dns_key(r, zones, inv.config), r.props.get("type")
+            if key is not None and isinstance(rtype, str):
+                failover.setdefault(key, (w, set()))[1].add(rtype.upper())
     if not failover:
         return
     for r in inv.resources:
-        if r.type != facts.ROUTE53_RECORD or r.props.get("failoverRoutingPolicies"):
+        if r.type not in (facts.ROUTE53_RECORD, facts.CLOUD_DNS_RECORD_SET) or _is_switch(r):
             continue
-        zone_id, name, rtype = r.props.get("zoneId"), _record_name(r, zones), str(r.props.get("type") or "").upper()
-        found = failover.get((zone_id, name)) if isinstance(zone_id, str) and name else None
-        if found is None or rtype not in _CONFLICTING_TYPES:
-            continue
-        w, types = found
-        if rtype in types or "CNAME" in types or rtype == "CNAME":
-            why = (
-                f"Route 53 refuses a non-failover {rtype} record beside the failover "
-                f"{'/'.join(sorted(types))} records of the same name (a CNAME shares its name with no other record), "
-                "so the first `pulumi up` fails"
-            )
-        elif rtype == "AAAA":
-            why = (
-                "Bascule's failover records are A only: IPv6 clients keep getting this record, the primary, after "
-                "a failover"
-            )
-        else:
+        key, rtype = _dns_key(r, zones, inv.config), str(r.props.get("type") or "").upper()
+        found = failover.get(key) if key is not None else None
+        why = _conflict(key[0], rtype, found[1]) if key is not None and found is not None else None
+        if found is None or why is None or rtype not in _CONFLICTING_TYPES:
             continue
         yield Finding(
             "bascule-dns-record-conflict",
-            f"workload '{w.name}': Route 53 record '{r.name}' ({rtype} {name}) is in the zone of its failover "
+            f"workload '{found[0].name}': DNS record '{r.name}' ({rtype} {key[-1]}) is in the zone of its failover "
             f"records for the same name: {why}. Fix: remove the record from the program (or move its removal into "
             "the same `pulumi up`), or give the service another hostname; see "
             "https://docs.aws.amazon.com/Route53/latest/APIReference/API_ResourceRecordSet.html (Failover).",
             r.urn,
-            w.name,
+            found[0].name,
         )
 
 

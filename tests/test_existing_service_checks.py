@@ -206,3 +206,58 @@ def test_records_elsewhere_or_of_other_types_pass(tmp_path: Path) -> None:
     code, results = check(folder)
     assert code == 0 and not findings(results, "bascule-dns-record-conflict")
     assert not [v for v in pack_agrees(folder) if v[0] == "bascule-dns-record-conflict"]
+
+
+def _export(folder: Path, tmp_path: Path, dependencies: Any = None) -> Path:
+    """A deployment-v3 export of the project's run, with each resource's `dependencies` as `pulumi stack export`
+    writes them (or `dependencies` itself, for a damaged file)."""
+    name, program = load_program_dir(folder)
+    run = run_offline(program, read_stack_config(folder / "Pulumi.prod.yaml"), project=name, stack="prod")
+    resources = [
+        {"urn": r.urn, "custom": r.custom, "type": r.type, "inputs": r.inputs, "outputs": r.outputs,
+         "dependencies": list(r.dependencies) if dependencies is None else dependencies,
+         **({"parent": r.parent} if r.parent else {})}
+        for r in run.resources
+    ]  # fmt: skip
+    path = tmp_path / "prod.export.json"
+    path.write_text(json.dumps({"version": 3, "deployment": {"manifest": {}, "resources": resources}}))
+    return path
+
+
+def test_a_stack_export_carries_what_the_site_is_built_on(tmp_path: Path) -> None:
+    folder = project(tmp_path, stack_region="us-east-1", spec_region="eu-central-1")
+    result = CliRunner().invoke(app, ["check", "--export", str(_export(folder, tmp_path)), "-f", "json", "-q"])
+    assert result.exit_code == 1, result.output
+    (finding,) = findings(json.loads(result.stdout)["results"], "bascule-site-region")
+    assert finding["urn"].endswith("::web") and "is in us-east-1" in finding["message"]
+    damaged = CliRunner().invoke(app, ["check", "--export", str(_export(folder, tmp_path, dependencies="web"))])
+    assert damaged.exit_code == 2 and "dependencies: expected a list of URNs" in damaged.stderr
+
+
+# --- bascule-dns-record-conflict on a Cloud DNS switch (the repository's clouddns stack) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("rtype", "project", "fires"),
+    [("A", "bank-dns-eu", True), ("AAAA", None, True), ("A", "another-project", False), ("TXT", None, False)],
+)
+def test_a_team_s_cloud_dns_record_set_at_the_hostname(rtype: str, project: str | None, fires: bool) -> None:
+    """The team's record set in the zone the switch writes to (its `managed_zone`), in the stack's project unless
+    another is named: the same name and type is refused by Cloud DNS, an AAAA bypasses the A-only failover."""
+    import pulumi_gcp as gcp
+
+    from bascule.components.program import main as bascule_program
+    from tests.conftest import stack_config
+
+    config = stack_config("clouddns")
+    config["bascule:services"][0]["dns"]["managed_zone"] = "bank-zone"
+    config["gcp:project"] = "bank-dns-eu"
+
+    def team_program() -> None:
+        bascule_program()
+        gcp.dns.RecordSet("legacy", managed_zone="bank-zone", name="pay.bank.example.eu.", type=rtype, ttl=300,
+                          rrdatas=["2001:db8::1" if rtype == "AAAA" else "192.0.2.1"], project=project)  # fmt: skip
+
+    verdicts = both(run_offline(team_program, config, stack="clouddns"))
+    conflicts = {urn.rsplit("::", 1)[-1] for rule, urn, _ in verdicts if rule == "bascule-dns-record-conflict" and urn}
+    assert conflicts == ({"legacy"} if fires else set())

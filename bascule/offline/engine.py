@@ -144,6 +144,11 @@ class _CloudMocks(pulumi_mocks.Mocks):
             return ("" if args.resource_id is None else rid), known
         if cls is not None:
             state.update(placeholders.resource_outputs(cls, namer, state))
+        if args.typ.startswith("gcp:") and "project" in state and not inputs.get("project"):
+            # pulumi-gcp fills `project` from the provider when the program names none ("If it is not provided, the
+            # provider project is used", `project` in pulumi_gcp/dns/record_set.py and the other
+            # classes): the project the id above names, not a stand-in.
+            state["project"] = str(project or self.config.get("gcp:project", "offline-project"))
         state.update(_computed(args.typ, args.name, inputs, region))
         return rid, state
 
