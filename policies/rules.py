@@ -477,6 +477,12 @@ def _conflict(provider: str, rtype: str, types: set[str]) -> str | None:
     return None
 
 
+_DNS_DOCS = {
+    "route53": "https://docs.aws.amazon.com/Route53/latest/APIReference/API_ResourceRecordSet.html (Failover)",
+    "clouddns": "https://cloud.google.com/dns/docs/error-messages (alreadyExists)",
+}
+
+
 def dns_record_conflict(ws: Mapping[str, Workload], inv: Inventory, _s: Settings) -> Iterable[Finding]:
     """Another record (the team's, from before the standby) at the name and zone of a workload's failover records.
     Route 53 refuses it: "You can't create non-failover resource record sets that have the same values for the Name
@@ -506,18 +512,19 @@ def dns_record_conflict(ws: Mapping[str, Workload], inv: Inventory, _s: Settings
         if r.type not in (facts.ROUTE53_RECORD, facts.CLOUD_DNS_RECORD_SET) or _is_switch(r):
             continue
         key, rtype = _dns_key(r, zones, inv.config), str(r.props.get("type") or "").upper()
-        found = failover.get(key) if key is not None else None
-        why = _conflict(key[0], rtype, found[1]) if key is not None and found is not None else None
-        if found is None or why is None or rtype not in _CONFLICTING_TYPES:
+        if key is None or key not in failover or rtype not in _CONFLICTING_TYPES:
+            continue
+        w, types = failover[key]
+        why = _conflict(key[0], rtype, types)
+        if why is None:
             continue
         yield Finding(
             "bascule-dns-record-conflict",
-            f"workload '{found[0].name}': DNS record '{r.name}' ({rtype} {key[-1]}) is in the zone of its failover "
-            f"records for the same name: {why}. Fix: remove the record from the program (or move its removal into "
-            "the same `pulumi up`), or give the service another hostname; see "
-            "https://docs.aws.amazon.com/Route53/latest/APIReference/API_ResourceRecordSet.html (Failover).",
+            f"workload '{w.name}': DNS record '{r.name}' ({rtype} {key[-1]}) is in the zone of its failover records "
+            f"for the same name: {why}. Fix: remove the record from the program (or move its removal into the same "
+            f"`pulumi up`), or give the service another hostname; see {_DNS_DOCS[key[0]]}.",
             r.urn,
-            found[0].name,
+            w.name,
         )
 
 

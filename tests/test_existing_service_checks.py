@@ -1,7 +1,8 @@
 """Two silent passes of a team's own project (tests/projects/existing-service, varied) that `bascule check` and the
 CrossGuard pack now refuse: a primary whose spec names another region than the team's load balancer is really in
 (`bascule-site-region`), and the team's simple record for the hostname beside Bascule's failover records
-(`bascule-dns-record-conflict`). Each through `bascule check --program` and through `pulumi_policy`'s analyzer."""
+(`bascule-dns-record-conflict`, and its Cloud DNS counterpart on the repository's clouddns stack). Each through
+`bascule check` (program or export) and through `pulumi_policy`'s analyzer, firing and not firing."""
 
 from __future__ import annotations
 
