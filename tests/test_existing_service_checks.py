@@ -186,6 +186,15 @@ def test_the_team_s_simple_a_and_aaaa_records_for_the_hostname_fail(tmp_path: Pa
     assert {u.rsplit("::", 1)[-1] for r, u, _ in verdicts if r == "bascule-dns-record-conflict" and u} == set(found)
 
 
+def test_under_preview_semantics_an_unknown_zone_is_not_compared(tmp_path: Path) -> None:
+    """`--semantics preview` leaves the zone's id unknown, as `pulumi preview` does: what cannot be matched is not
+    reported (no guessed conflict), while the same project under `up` fails."""
+    folder = project(tmp_path, before=record("checkout-a", "A").format(n="HOSTNAME"))
+    _, results = check(folder, "--semantics", "preview")
+    assert not findings(results, "bascule-dns-record-conflict")
+    assert check(folder, "--semantics", "up")[0] == 1
+
+
 def test_a_cname_and_a_relative_name_are_matched(tmp_path: Path) -> None:
     cname = record("checkout-cname", "CNAME", value='ttl=300, records=["old.example.net"]').format(n='"checkout"')
     folder = project(tmp_path, before=cname)
