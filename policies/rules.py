@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from bascule import facts
 from bascule.inventory.records import (
+    CONFIG_REGION_KEYS,
     GLOBAL,
     UNKNOWN,
     Inventory,
@@ -382,8 +383,7 @@ def unknown_region(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) ->
 def _set_by(r: Resource, config: Mapping[str, str]) -> str:
     """What put `r` in its region, in the words a team fixes it with: its provider, the stack's config, its input."""
     provider = urn_name(r.provider) if r.provider else None
-    key = {facts.Cloud.AWS: "aws:region", facts.Cloud.AZURE: "azure-native:location", facts.Cloud.GCP: "gcp:region",
-           facts.Cloud.SCALEWAY: "scaleway:region"}.get(r.cloud) if r.cloud else None  # fmt: skip
+    key = CONFIG_REGION_KEYS.get(r.cloud) if r.cloud else None
     if provider is not None and not provider.startswith("default"):
         return f"its provider '{provider}'"
     if key is not None and config.get(key) == r.region:
@@ -432,7 +432,8 @@ _CONFLICTING_TYPES = frozenset({"A", "AAAA", "CNAME"})
 def _record_name(r: Resource, zones: Mapping[str, str]) -> str | None:
     """A record's fully qualified name, lower case, no trailing dot; a relative one is completed with its zone's name
     as the provider does (terraform-provider-aws, internal/service/route53/record.go, `expandRecordName`: "If it does
-    not [contain the zone suffix], add the zone name to form a fully qualified name"); None when that zone is unknown.
+    not [contain the zone suffix], add the zone name to form a fully qualified name"); as written when the zone is not
+    in the stack (a zone given by id); None without a name.
     Route 53 stores '*' as '\\052' (https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DomainNameFormat.html)."""
     name = r.props.get("name")
     if not isinstance(name, str):

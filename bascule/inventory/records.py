@@ -32,7 +32,7 @@ _CLOUD_PREFIXES = {
     "hcloud": Cloud.HETZNER,
     "ovh": Cloud.OVHCLOUD,
 }
-_CONFIG_REGION_KEYS = {
+CONFIG_REGION_KEYS = {
     Cloud.AWS: "aws:region",
     Cloud.AZURE: "azure-native:location",
     Cloud.GCP: "gcp:region",
@@ -159,7 +159,7 @@ def resolve_region(
     # provided, the provider zone is used"; https://pub.dev/documentation/pulumi_gcp/latest/compute/InstanceFromTemplate/zone.html).
     if cloud is Cloud.GCP and type_token in facts.GCP_ZONAL_TYPES and config.get("gcp:zone"):
         return _own_region(cloud, {"zone": config["gcp:zone"]}) or UNKNOWN, "stack config gcp:zone"
-    key = _CONFIG_REGION_KEYS.get(cloud)
+    key = CONFIG_REGION_KEYS.get(cloud)
     if key is not None and config.get(key):
         return _own_region(cloud, {_REGION_INPUTS[cloud][0]: config[key]}) or UNKNOWN, f"stack config {key}"
     return UNKNOWN, "no region input, provider region or stack config"
