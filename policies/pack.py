@@ -61,6 +61,7 @@ def inventory_from_policy_resources(resources: list[PolicyResource]) -> Inventor
             parent=r.parent.urn if r.parent is not None else None,
             provider=provider.urn if provider is not None else None,
             inputs=plain(r.props),
+            dependencies=tuple(d.urn for d in r.dependencies),
         )
     return build(raw.values())
 

@@ -40,12 +40,13 @@ def _struct(data: dict[str, Any]) -> struct_pb2.Struct:
 
 
 def analyze_stack_request(resources: list[RegisteredResource]) -> analyzer_pb2.AnalyzeStackRequest:
-    """What the engine sends: every resource with its outputs; a custom resource without an explicit provider
+    """What the engine sends: every resource with its outputs and dependencies; a custom resource without an explicit provider
     gets the engine's default provider, whose props carry no region because no stack config sets one."""
     by_urn = {r.urn: r for r in resources}
     request = analyzer_pb2.AnalyzeStackRequest()
     for r in resources:
         item = request.resources.add(type=r.type, urn=r.urn, name=r.name, properties=_struct(r.outputs))
+        item.dependencies.extend(r.dependencies)
         if r.parent:
             item.parent = r.parent
         if r.custom and not r.type.startswith("pulumi:providers:"):

@@ -92,9 +92,13 @@ def _resource(path: Path, parts: tuple[str | int, ...], item: Any) -> RawResourc
     provider = item.get("provider")
     if provider is not None and not isinstance(provider, str):
         raise at(path, (*parts, "provider"), "expected a provider reference (urn::id)")
+    dependencies = item.get("dependencies") or []
+    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
+        raise at(path, (*parts, "dependencies"), "expected a list of URNs")
     return RawResource(
-        urn=urn, type=type_token, custom=custom, parent=parent, provider=_provider_urn(provider), inputs=inputs
-    )
+        urn=urn, type=type_token, custom=custom, parent=parent, provider=_provider_urn(provider), inputs=inputs,
+        dependencies=tuple(dependencies),
+    )  # fmt: skip
 
 
 def _check_parents(path: Path, resources: list[RawResource], where: list[tuple[str | int, ...]]) -> None:

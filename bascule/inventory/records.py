@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from bascule import facts
@@ -32,7 +32,7 @@ _CLOUD_PREFIXES = {
     "hcloud": Cloud.HETZNER,
     "ovh": Cloud.OVHCLOUD,
 }
-_CONFIG_REGION_KEYS = {
+CONFIG_REGION_KEYS = {
     Cloud.AWS: "aws:region",
     Cloud.AZURE: "azure-native:location",
     Cloud.GCP: "gcp:region",
@@ -60,6 +60,8 @@ class RawResource:
     parent: str | None
     provider: str | None
     inputs: Mapping[str, Any]
+    dependencies: tuple[str, ...] = ()
+    """URNs of the resources it was built from (its inputs' sources and `depends_on`), as the engine records them."""
 
 
 @dataclass(frozen=True, slots=True)  # slots: an export holds up to 100,000 of them
@@ -81,6 +83,11 @@ class Resource:
     """`tag` when the resource carries Bascule's tags itself, `parent` when inherited, `none` otherwise."""
     props: Mapping[str, Any] = field(default_factory=dict, repr=False)
     """The resource's inputs (or state), camelCase as the engine and state files spell them."""
+    provider: str | None = None
+    """URN of the provider it was created with (None: a component, or a default provider an offline run omits)."""
+    dependencies: tuple[str, ...] = ()
+    """URNs of the resources it was built from: a site built on a team's load balancer depends on it, so the load
+    balancer's real region can be compared with the region the site declares (`bascule-site-region`)."""
 
     def as_json(self) -> dict[str, Any]:
         from bascule.offline.engine import redact_secrets  # loads Pulumi: only when inputs are shown
@@ -170,7 +177,7 @@ def resolve_region(
     # provided, the provider zone is used"; https://pub.dev/documentation/pulumi_gcp/latest/compute/InstanceFromTemplate/zone.html).
     if cloud is Cloud.GCP and type_token in facts.GCP_ZONAL_TYPES and config.get("gcp:zone"):
         return _own_region(cloud, {"zone": config["gcp:zone"]}) or UNKNOWN, "stack config gcp:zone"
-    key = _CONFIG_REGION_KEYS.get(cloud)
+    key = CONFIG_REGION_KEYS.get(cloud)
     if key is not None and config.get(key):
         return _own_region(cloud, {_REGION_INPUTS[cloud][0]: config[key]}) or UNKNOWN, f"stack config {key}"
     return UNKNOWN, "no region input, provider region or stack config"
@@ -289,16 +296,72 @@ def build(raw: Iterable[RawResource], config: Mapping[str, str] | None = None) -
                 criticality=workload.get(TAG_CRITICALITY),
                 workload_source=source,
                 props=r.inputs,
+                provider=r.provider,
+                dependencies=r.dependencies,
             )
         )
-    return Inventory(resources, config)
+    return Inventory(_sites_where_built(resources), config)
 
 
 def from_offline_run(run: OfflineRun) -> Inventory:
     """Inputs over outputs, as the export reader merges them, so both paths see the same properties."""
     inventory = build(
-        (RawResource(r.urn, r.type, r.custom, r.parent, r.provider, {**r.outputs, **r.inputs}) for r in run.resources),
+        (
+            RawResource(r.urn, r.type, r.custom, r.parent, r.provider, {**r.outputs, **r.inputs}, r.dependencies)
+            for r in run.resources
+        ),
         run.config,
     )
     inventory.declared = {r.urn: r.source for r in run.resources if r.source}
     return inventory
+
+
+def children_of(resources: Iterable[Resource]) -> dict[str, list[Resource]]:
+    """Parent URN -> its direct children."""
+    children: dict[str, list[Resource]] = {}
+    for r in resources:
+        if r.parent is not None:
+            children.setdefault(r.parent, []).append(r)
+    return children
+
+
+def descendants(urn: str, children: Mapping[str, list[Resource]]) -> list[Resource]:
+    found, stack = [], list(children.get(urn, []))
+    while stack:
+        r = stack.pop()
+        found.append(r)
+        stack += children.get(r.urn, [])
+    return found
+
+
+def built_on(site: Resource, by_urn: Mapping[str, Resource], children: Mapping[str, list[Resource]]) -> list[Resource]:
+    """What a site and everything under it were built from (their inputs' sources): for a site that declares its
+    region, the team's own resources it names (a load balancer, a listener, an address)."""
+    return [by_urn[d] for r in (site, *descendants(site.urn, children)) for d in r.dependencies if d in by_urn]
+
+
+def _sites_where_built(resources: list[Resource]) -> list[Resource]:
+    """A site that declares its region (DECLARED_SITES) is where the resources of its cloud it is built on are, when
+    they agree on one region: the spec's word is kept in its props (`region`) and its source, and the policies'
+    `bascule-site-region` refuses the difference. Inventories, audits and every region rule then see the real place."""
+    declared = [r for r in resources if r.type in facts.DECLARED_SITES and r.cloud is not None]
+    if not declared:
+        return resources
+    by_urn = {r.urn: r for r in resources}
+    children = children_of(resources)
+    moved: dict[str, Resource] = {}
+    for site in declared:
+        found = {r.region: r for r in built_on(site, by_urn, children)
+                 if r.cloud is site.cloud and r.region not in (GLOBAL, UNKNOWN)}  # fmt: skip
+        if len(found) != 1 or site.region in found:
+            continue
+        ((region, source),) = found.items()
+        known = facts.region(source.cloud, region) if source.cloud is not None else None
+        moved[site.urn] = replace(
+            site,
+            region=region,
+            region_source=f"{source.type} '{source.name}' it is built on ({source.region_source}); its spec declares "
+            f"{site.region}",
+            jurisdiction=known.jurisdiction if known else None,
+        )
+    return [moved.get(r.urn, r) for r in resources]

@@ -144,6 +144,11 @@ class _CloudMocks(pulumi_mocks.Mocks):
             return ("" if args.resource_id is None else rid), known
         if cls is not None:
             state.update(placeholders.resource_outputs(cls, namer, state))
+        if args.typ.startswith("gcp:") and "project" in state and not inputs.get("project"):
+            # pulumi-gcp fills `project` from the provider when the program names none ("If it is not provided, the
+            # provider project is used", `project` in pulumi_gcp/dns/record_set.py and the other
+            # classes): the project the id above names, not a stand-in.
+            state["project"] = str(project or self.config.get("gcp:project", "offline-project"))
         state.update(_computed(args.typ, args.name, inputs, region))
         return rid, state
 
@@ -178,7 +183,10 @@ class _CloudMocks(pulumi_mocks.Mocks):
                     "userId": "AIDAOFFLINE", "id": ACCOUNT_ID}, []  # fmt: skip
         if token == "aws:route53/getZone:getZone":
             name = str(args.args.get("name", "example.com"))
-            return {"name": name, "zoneId": "Z0000000000000000000", "id": "Z0000000000000000000"}, []
+            given, asked = args.args.get("zoneId"), (name.rstrip(".").lower(), args.args.get("privateZone"),
+                                                      args.args.get("vpcId"))  # fmt: skip
+            zone_id = str(given) if isinstance(given, str) and given else hosted_zone_id(f"lookup:{asked}")
+            return {"name": name, "zoneId": zone_id, "id": zone_id}, []
         if token == "aws:lb/getLoadBalancer:getLoadBalancer":
             # An existing load balancer looked up by ARN (an 'aws-alb' site): its name and region from the ARN
             # (`...:<region>:<account>:loadbalancer/app/<name>/<id>`), DNS name and canonical zone id made up in
@@ -282,6 +290,13 @@ _OVH_CATALOGUES = {
 """OVHcloud Public Cloud catalogues the offline engine answers: invoke token -> (result field, names offered)."""
 
 
+def hosted_zone_id(key: str) -> str:
+    """A Route 53 hosted zone id stand-in, one per zone (a Zone resource by its name, a lookup by what it asks for):
+    records of one zone share it and records of two zones never do, so a check comparing zones (two records for one
+    name in one zone) sees what a real stack would. Shape of a real id: 'Z' and upper-case letters and digits."""
+    return "Z" + hashlib.sha256(key.encode()).hexdigest()[:19].upper()
+
+
 def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> dict[str, Any]:
     """Outputs a provider computes on create, for the types whose outputs components read."""
     out: dict[str, Any] = {}
@@ -353,7 +368,7 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
     elif typ == "aws:route53/record:Record":
         out["fqdn"] = str(inputs.get("name", "")).rstrip(".")
     elif typ == "aws:route53/zone:Zone":
-        out["zoneId"] = "Z0000000000000000000"
+        out["zoneId"] = hosted_zone_id(f"zone:{name}")
         out["nameServers"] = [f"ns-{i}.awsdns-0{i}.org" for i in range(1, 5)]
     elif typ in ("aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup", "aws:ecs/cluster:Cluster"):
         out["name"] = name
