@@ -31,6 +31,9 @@ PACK_FILES = ("PulumiPolicy.yaml", "__main__.py", "policy-config.example.json")
 """Copied as the installed package ships them: one source for the pack in this repository and elsewhere."""
 WHEELS = "wheels"
 """The pack's subfolder holding the vendored wheel."""
+IGNORED = "venv/"
+"""The virtualenv Pulumi creates in the pack folder (PulumiPolicy.yaml: `virtualenv: venv`): the folder is committed,
+the virtualenv must not be."""
 
 
 class VendorError(Exception):
@@ -112,8 +115,8 @@ def existing(directory: Path) -> list[str]:
 
 def write_pack(directory: Path) -> tuple[list[Path], Path]:
     """The pack files, a wheel of this Bascule in `wheels/`, and requirements.txt naming it by relative path (pip
-    reads it from the folder it runs in: Pulumi installs a pack's requirements in the pack folder). Returns what the
-    folder holds (the pack files, `wheels/`, requirements.txt) and the wheel."""
+    reads it from the folder it runs in: Pulumi installs a pack's requirements in the pack folder), and a `.gitignore`
+    for the pack's virtualenv unless one is there. Returns what was written and the wheel."""
     directory.mkdir(parents=True, exist_ok=True)
     source = resources.files("bascule.policies")
     written = []
@@ -129,4 +132,8 @@ def write_pack(directory: Path) -> tuple[list[Path], Path]:
         f"./{WHEELS}/{wheel.name}\n",
         encoding="utf-8",
     )
+    ignore = directory / ".gitignore"
+    if not ignore.exists():  # a team's own .gitignore there is theirs: never overwritten, even with --force
+        ignore.write_text(f"# Pulumi creates the pack's virtualenv here; it is not part of the pack.\n{IGNORED}\n")
+        written.append(ignore)
     return [*written, directory / WHEELS, directory / "requirements.txt"], wheel

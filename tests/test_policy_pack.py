@@ -45,8 +45,9 @@ def pack(tmp_path: Path) -> Path:
 
 def test_init_writes_a_pack_that_names_its_vendored_wheel_and_never_overwrites_silently(pack: Path) -> None:
     assert sorted(p.name for p in pack.iterdir()) == [
-        "PulumiPolicy.yaml", "__main__.py", "policy-config.example.json", "requirements.txt", "wheels"
+        ".gitignore", "PulumiPolicy.yaml", "__main__.py", "policy-config.example.json", "requirements.txt", "wheels"
     ]  # fmt: skip
+    assert "venv/" in (pack / ".gitignore").read_text().splitlines()  # the virtualenv Pulumi makes there
     wheel = f"bascule-{__version__}-py3-none-any.whl"
     assert (pack / "wheels" / wheel).is_file()
     assert f"./wheels/{wheel}" in (pack / "requirements.txt").read_text().splitlines()
@@ -54,7 +55,9 @@ def test_init_writes_a_pack_that_names_its_vendored_wheel_and_never_overwrites_s
     assert manifest["runtime"]["name"] == "python"
     again = cli("policy-pack", "init", str(pack))
     assert again.returncode == 2 and "already there; nothing written" in again.stderr
+    (pack / ".gitignore").write_text("team's own\n")
     assert cli("policy-pack", "init", str(pack), "--force").returncode == 0
+    assert (pack / ".gitignore").read_text() == "team's own\n"  # theirs, never overwritten
 
 
 @pytest.fixture

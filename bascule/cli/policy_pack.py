@@ -31,7 +31,8 @@ def init(
     quiet: Quiet = False,
 ) -> None:
     """Write a policy pack folder: PulumiPolicy.yaml, __main__.py, policy-config.example.json, a wheel of this
-    Bascule in wheels/, and requirements.txt naming it, so the pack installs from its folder alone.
+    Bascule in wheels/, and requirements.txt naming it, so the pack installs from its folder alone; and a .gitignore
+    for the venv/ Pulumi creates there, unless the folder has one.
 
     Then: pulumi preview --policy-pack DIR --policy-pack-config DIR/policy-config.example.json
     or publish it to a Pulumi Cloud organisation: pulumi policy publish DIR
