@@ -188,7 +188,7 @@ def test_the_team_s_simple_a_and_aaaa_records_for_the_hostname_fail(tmp_path: Pa
     assert "IPv6 clients get this record whatever the failover says" in ipv6["message"]
     assert "primary" not in ipv6["message"]
     verdicts = pack_agrees(folder)
-    assert {(r, u.rsplit("::", 1)[-1], level) for r, u, level in verdicts if r in DNS_RULES} == {
+    assert {(r, u.rsplit("::", 1)[-1], level) for r, u, level in verdicts if r in DNS_RULES and u} == {
         ("bascule-dns-record-conflict", "checkout-a", "mandatory"),
         ("bascule-dns-aaaa-bypass", "checkout-aaaa", "advisory"),
     }
@@ -283,7 +283,7 @@ def test_a_team_s_cloud_dns_record_set_at_the_hostname(rtype: str, project: str 
                           rrdatas=["2001:db8::1" if rtype == "AAAA" else "192.0.2.1"], project=project)  # fmt: skip
 
     verdicts = both(run_offline(team_program, config, stack="clouddns"))
-    found = {(rule, urn.rsplit("::", 1)[-1]) for rule, urn, _ in verdicts if rule in DNS_RULES}
+    found = {(rule, urn.rsplit("::", 1)[-1]) for rule, urn, _ in verdicts if rule in DNS_RULES and urn}
     assert found == ({(fires, "legacy")} if fires else set())
 
 
@@ -402,5 +402,7 @@ def test_a_cloud_dns_record_set_on_its_own_provider_is_in_that_provider_s_projec
 def test_a_cloud_dns_cname_beside_the_failover_a_records_fails() -> None:
     program, config = _clouddns_program("CNAME")
     verdicts = both(run_offline(program, config, stack="clouddns"))
-    found = {(u.rsplit("::", 1)[-1], level) for rule, u, level in verdicts if rule == "bascule-dns-record-conflict"}
+    found = {
+        (u.rsplit("::", 1)[-1], level) for rule, u, level in verdicts if rule == "bascule-dns-record-conflict" and u
+    }
     assert found == {("legacy", "mandatory")}
