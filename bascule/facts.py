@@ -268,6 +268,11 @@ ROUTE53_RESOURCE_PATH_MAX = 255
 GLOBAL_TYPE_PREFIXES = (
     "aws:route53/",
     "aws:iam/",
+    # Global Accelerator: anycast addresses served from AWS's edge everywhere, "a global service that supports
+    # endpoints in multiple AWS Regions" (https://docs.aws.amazon.com/global-accelerator/latest/dg/what-is-global-accelerator.html);
+    # its API is served from us-west-2 only, so its provider's region says nothing of where traffic goes
+    # (https://docs.aws.amazon.com/global-accelerator/latest/dg/preserve-client-ip-address.regions.html).
+    "aws:globalaccelerator/",
     "azure-native:trafficmanager:",
     "azure-native:dns:",
     "gcp:dns/",
@@ -337,6 +342,23 @@ AWS_ALB_SITE = "bascule:aws:AwsAlbSite"
 """An existing load balancer as a site: a component whose state declares its cloud and region, like ENDPOINT_SITE."""
 DECLARED_SITES = frozenset({ENDPOINT_SITE, AWS_ALB_SITE})
 """Site components that create nothing where they run and declare it in their state instead."""
+SITE_REGION_TYPES = frozenset(
+    {
+        "aws:lb/loadBalancer:LoadBalancer",
+        "aws:alb/loadBalancer:LoadBalancer",
+        "aws:lb/listener:Listener",
+        "aws:alb/listener:Listener",
+        "aws:lb/listenerRule:ListenerRule",
+        "aws:alb/listenerRule:ListenerRule",
+        "aws:ec2/eip:Eip",
+    }
+)
+"""What fixes a declared site's region: the resources it names or adds that serve its traffic from one region. A
+load balancer, its listeners and their rules live in one region (their ARNs are `arn:${Partition}:
+elasticloadbalancing:${Region}:...`, https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html;
+the SDK registers the `alb` module's tokens apart from `lb`'s); an Elastic IP address is "Regional", "tied to a
+Region" (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resources.html). Anything else a site depends on may be
+elsewhere without moving it: a Global Accelerator's address (its API only in us-west-2), a certificate, a zone."""
 AZURE_NATIVE_2_DATABASE_TYPES = frozenset(
     {"azure-native:dbforpostgresql:FlexibleServer", "azure-native:documentdb:DatabaseAccount"}
 )

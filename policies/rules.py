@@ -20,7 +20,6 @@ from bascule.inventory.records import (
     built_on,
     children_of,
     descendants,
-    urn_name,
 )
 from bascule.policies.config import Enforcement, PackConfig, Settings
 from bascule.spec import TAG_RPO, TAG_RTO
@@ -380,14 +379,21 @@ def unknown_region(ws: Mapping[str, Workload], _inv: Inventory, _s: Settings) ->
                 )
 
 
-def _set_by(r: Resource, config: Mapping[str, str]) -> str:
-    """What put `r` in its region, in the words a team fixes it with: its provider, the stack's config, its input."""
-    provider = urn_name(r.provider) if r.provider else None
+def _set_by(r: Resource, by_urn: Mapping[str, Resource], config: Mapping[str, str]) -> str:
+    """What put `r` in its region, in the words a team fixes it with. A resource's region is its own `region` input,
+    else its provider's, else the stack's (the inventory's order), but a run's outputs carry the region the provider
+    filled in (pulumi-aws 7's `region`: "Defaults to the Region set in the provider configuration") beside the
+    inputs, so the provider and the stack's config are named only when they say the same region: a `region` input
+    that differs from them is what put it there."""
+    provider = by_urn.get(r.provider) if r.provider else None
+    explicit = provider is not None and not provider.name.startswith("default")
     key = CONFIG_REGION_KEYS.get(r.cloud) if r.cloud else None
-    if provider is not None and not provider.startswith("default"):
-        return f"its provider '{provider}'"
-    if key is not None and config.get(key) == r.region:
+    if provider is not None and explicit and provider.region == r.region:
+        return f"its provider '{provider.name}'"
+    if not explicit and key is not None and config.get(key, (provider.region if provider else None)) == r.region:
         return f"the stack's default provider ({key}: {r.region})"
+    if r.region_source == "resource input":
+        return "its own `region` input"
     return f"its {r.region_source}"
 
 
@@ -408,7 +414,8 @@ def site_region(_ws: Mapping[str, Workload], inv: Inventory, _s: Settings) -> It
         declared = site.props.get("region")
         if site.type not in facts.DECLARED_SITES or site.cloud is None or not isinstance(declared, str):
             continue
-        own = [r for r in descendants(site.urn, children) if r.custom]  # what Bascule adds there (a drill's rule)
+        # What Bascule adds there (a drill's listener rule), held to the same types as what it is built on.
+        own = [r for r in descendants(site.urn, children) if r.type in facts.SITE_REGION_TYPES]
         seen: set[str] = set()
         for r in sorted((*own, *built_on(site, by_urn, children)), key=lambda r: r.urn):
             if r.urn in seen or r.cloud is not site.cloud or r.region in (GLOBAL, UNKNOWN) or r.region == declared:
@@ -418,9 +425,9 @@ def site_region(_ws: Mapping[str, Workload], inv: Inventory, _s: Settings) -> It
                 "bascule-site-region",
                 f"workload '{site.service}': its {site.role or 'declared'} site '{site.name}' declares region "
                 f"{declared}, but {r.type} '{r.name}' it is built on is in {r.region} (set by "
-                f"{_set_by(r, inv.config)}): the site runs where its resources are, so the spec's region misleads "
-                f"the audit and every region rule. Fix: give the site spec region {r.region}, or build the site on "
-                f"resources in {declared} (a provider with `region` {declared}).",
+                f"{_set_by(r, by_urn, inv.config)}): the site runs where its resources are, so the spec's region "
+                f"misleads the audit and every region rule. Fix: give the site spec region {r.region}, or build the "
+                f"site on resources in {declared} (a provider with `region` {declared}).",
                 r.urn,
                 site.service,
             )
@@ -445,7 +452,25 @@ def _record_name(r: Resource, zones: Mapping[str, str]) -> str | None:
     return f"{name}.{zone}" if name else zone
 
 
-def _dns_key(r: Resource, zones: Mapping[str, str], config: Mapping[str, str]) -> tuple[str, ...] | None:
+def _gcp_project(r: Resource, by_urn: Mapping[str, Resource], config: Mapping[str, str]) -> str | None:
+    """The project a GCP resource is in, or None when the run cannot tell: its own `project` (an input, or the output
+    the provider filled), else its explicit provider's `project`, else for the default provider the stack's
+    `gcp:project` (or the default provider's own, as a policy pack sees it). An explicit provider that names no
+    project takes it from its environment (`GOOGLE_PROJECT`...), not from the stack's config: unknown here."""
+    own = r.props.get("project")
+    if isinstance(own, str) and own:
+        return own
+    provider = by_urn.get(r.provider) if r.provider else None
+    if provider is not None and not provider.name.startswith("default"):
+        named = provider.props.get("project")
+        return named if isinstance(named, str) and named else None
+    stack = config.get("gcp:project") or (provider.props.get("project") if provider is not None else None)
+    return stack if isinstance(stack, str) and stack else None
+
+
+def _dns_key(
+    r: Resource, zones: Mapping[str, str], by_urn: Mapping[str, Resource], config: Mapping[str, str]
+) -> tuple[str, ...] | None:
     """Where a record lives and its name, or None when the run does not show it (an unknown output, a Cloud DNS
     record set whose project is not known): what cannot be compared is not compared."""
     if r.type == facts.ROUTE53_RECORD:
@@ -455,7 +480,7 @@ def _dns_key(r: Resource, zones: Mapping[str, str], config: Mapping[str, str]) -
         # A record set is its project, managed zone, name and type: its import id is
         # `projects/{{project}}/managedZones/{{zone}}/rrsets/{{name}}/{{type}}` (pulumi_gcp dns/record_set.py).
         zone, name = r.props.get("managedZone"), r.props.get("name")
-        project = r.props.get("project") or config.get("gcp:project")
+        project = _gcp_project(r, by_urn, config)
         if not all(isinstance(v, str) and v for v in (zone, name, project)):
             return None
         return ("clouddns", str(project), str(zone), str(name).rstrip(".").lower())
@@ -463,18 +488,18 @@ def _dns_key(r: Resource, zones: Mapping[str, str], config: Mapping[str, str]) -
 
 
 def _conflict(provider: str, rtype: str, types: set[str]) -> str | None:
-    """Why a non-failover `rtype` record beside failover records of `types` at its name breaks the service, or None."""
+    """Why the first `pulumi up` fails with a non-failover `rtype` record beside failover records of `types` at its
+    name, or None when the provider takes it."""
     failover = "/".join(sorted(types))
     if provider == "route53" and (rtype in types or "CNAME" in types | {rtype}):
         return (f"Route 53 refuses a non-failover {rtype} record beside the failover {failover} records of the same "
                 "name (a CNAME shares its name with no other record), so the first `pulumi up` fails")  # fmt: skip
-    if provider == "clouddns" and rtype in types:
+    if provider == "clouddns" and (rtype in types or "CNAME" in types | {rtype}):
         # Cloud DNS's error page (https://cloud.google.com/dns/docs/error-messages): `alreadyExists` for a duplicate,
-        # and record sets are matched by "the same name and type" (its `preconditionFailed` entry).
-        return (f"Cloud DNS keeps one record set per name and type, and the failover record set is {rtype} too "
-                "(alreadyExists), so the first `pulumi up` fails")  # fmt: skip
-    if rtype == "AAAA" and types == {"A"}:
-        return "the failover records are A only: IPv6 clients keep getting this record, the primary, after a failover"
+        # and record sets are matched by "the same name and type" (its `preconditionFailed` entry); a CNAME shares
+        # its name with no other record set (RFC 1034 3.6.2), in Cloud DNS as in any zone.
+        return (f"Cloud DNS keeps one record set per name and type and a CNAME beside no other record set, and the "
+                f"failover record set is {failover} (alreadyExists), so the first `pulumi up` fails")  # fmt: skip
     return None
 
 
@@ -484,27 +509,23 @@ _DNS_DOCS = {
 }
 
 
-def dns_record_conflict(ws: Mapping[str, Workload], inv: Inventory, _s: Settings) -> Iterable[Finding]:
-    """Another record (the team's, from before the standby) at the name and zone of a workload's failover records.
-    Route 53 refuses it: "You can't create non-failover resource record sets that have the same values for the Name
-    and Type elements as failover resource record sets" (ResourceRecordSet `Failover`,
-    https://docs.aws.amazon.com/Route53/latest/APIReference/API_ResourceRecordSet.html), and a CNAME shares its name
-    with no other record ("If a CNAME RR is present at a node, no other data should be present", RFC 1034 3.6.2,
-    https://www.rfc-editor.org/rfc/rfc1034#section-3.6.2; Route 53 answers InvalidChangeBatch "RRSet of type A ... is
-    not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists"). Cloud DNS keeps
-    one record set per name and type. An AAAA record beside A-only failover records is accepted but never fails over:
-    IPv6 clients keep reaching the primary. Traffic Manager and PowerDNS switches are not records in a shared zone
-    the program declares beside the team's, so they have no such conflict to see.
-
-    Zones are compared by what the records carry: a literal id or name, or the output of the same zone resource or
-    lookup (the offline engine gives each Route 53 zone its own stand-in id). A record whose zone, name or project is
-    not known (a preview's unknown output) is not compared: no finding rather than a guessed one."""
+def _beside_failover(
+    ws: Mapping[str, Workload], inv: Inventory
+) -> Iterable[tuple[Workload, Resource, str, tuple[str, ...], set[str]]]:
+    """Each record that is not a switch at the zone and name of a workload's failover records (Route 53 or Cloud
+    DNS), as (workload, record, its type, where it is, the failover records' types). Zones are compared by what the
+    records carry: a literal id or name, or the output of the same zone resource or lookup (the offline engine gives
+    each Route 53 zone its own stand-in id). A record whose zone, name or project is not known (a preview's unknown
+    output, a provider's project from its environment) is not compared: no finding rather than a guessed one.
+    Traffic Manager and PowerDNS switches are not records in a shared zone the program declares beside the team's,
+    so they have no such record to see."""
     zones = {str(r.props.get("zoneId")): str(r.props.get("name", "")).rstrip(".").lower()
              for r in inv.resources if r.type == ROUTE53_ZONE and isinstance(r.props.get("zoneId"), str)}  # fmt: skip
+    by_urn = {r.urn: r for r in inv.resources}
     failover: dict[tuple[str, ...], tuple[Workload, set[str]]] = {}
     for w in ws.values():
         for r in w.switches:
-            key, rtype = _dns_key(r, zones, inv.config), r.props.get("type")
+            key, rtype = _dns_key(r, zones, by_urn, inv.config), r.props.get("type")
             if key is not None and isinstance(rtype, str):
                 failover.setdefault(key, (w, set()))[1].add(rtype.upper())
     if not failover:
@@ -512,21 +533,50 @@ def dns_record_conflict(ws: Mapping[str, Workload], inv: Inventory, _s: Settings
     for r in inv.resources:
         if r.type not in (facts.ROUTE53_RECORD, facts.CLOUD_DNS_RECORD_SET) or _is_switch(r):
             continue
-        key, rtype = _dns_key(r, zones, inv.config), str(r.props.get("type") or "").upper()
-        if key is None or key not in failover or rtype not in _CONFLICTING_TYPES:
-            continue
-        w, types = failover[key]
+        key, rtype = _dns_key(r, zones, by_urn, inv.config), str(r.props.get("type") or "").upper()
+        if key is not None and key in failover and rtype in _CONFLICTING_TYPES:
+            w, types = failover[key]
+            yield w, r, rtype, key, types
+
+
+def dns_record_conflict(ws: Mapping[str, Workload], inv: Inventory, _s: Settings) -> Iterable[Finding]:
+    """Another record (the team's, from before the standby) at the name and zone of a workload's failover records
+    that makes the first `pulumi up` fail. Route 53 refuses it: "You can't create non-failover resource record sets
+    that have the same values for the Name and Type elements as failover resource record sets" (ResourceRecordSet
+    `Failover`, https://docs.aws.amazon.com/Route53/latest/APIReference/API_ResourceRecordSet.html), and a CNAME
+    shares its name with no other record ("If a CNAME RR is present at a node, no other data should be present",
+    RFC 1034 3.6.2, https://www.rfc-editor.org/rfc/rfc1034#section-3.6.2; Route 53 answers InvalidChangeBatch "RRSet
+    of type A ... is not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists").
+    Cloud DNS keeps one record set per name and type, and a CNAME alone at its name too. What is compared, and what
+    is not: `_beside_failover`."""
+    for w, r, rtype, key, types in _beside_failover(ws, inv):
         why = _conflict(key[0], rtype, types)
-        if why is None:
-            continue
-        yield Finding(
-            "bascule-dns-record-conflict",
-            f"workload '{w.name}': DNS record '{r.name}' ({rtype} {key[-1]}) is in the zone of its failover records "
-            f"for the same name: {why}. Fix: remove the record from the program (or move its removal into the same "
-            f"`pulumi up`), or give the service another hostname; see {_DNS_DOCS[key[0]]}.",
-            r.urn,
-            w.name,
-        )
+        if why is not None:
+            yield Finding(
+                "bascule-dns-record-conflict",
+                f"workload '{w.name}': DNS record '{r.name}' ({rtype} {key[-1]}) is in the zone of its failover "
+                f"records for the same name: {why}. Fix: remove the record from the program (or move its removal "
+                f"into the same `pulumi up`), or give the service another hostname; see {_DNS_DOCS[key[0]]}.",
+                r.urn,
+                w.name,
+            )
+
+
+def dns_aaaa_bypass(ws: Mapping[str, Workload], inv: Inventory, _s: Settings) -> Iterable[Finding]:
+    """An AAAA record at the name and zone of A-only failover records. Route 53 and Cloud DNS take it (another type
+    at the name), so nothing fails, and it is not known where it points; what is known is that IPv6 clients get it,
+    whatever the failover records say: a failover leaves them where it points. Advisory: the team may mean it."""
+    for w, r, rtype, key, types in _beside_failover(ws, inv):
+        if rtype == "AAAA" and types == {"A"}:
+            yield Finding(
+                "bascule-dns-aaaa-bypass",
+                f"workload '{w.name}': DNS record '{r.name}' (AAAA {key[-1]}) is beside its failover records, which "
+                "are A only: IPv6 clients get this record whatever the failover says, so a failover does not move "
+                "them. Fix: remove the AAAA record (clients fall back to IPv4 and follow the failover), or fail it "
+                "over yourself.",
+                r.urn,
+                w.name,
+            )
 
 
 Check = Callable[[Mapping[str, Workload], Inventory, Settings], Iterable[Finding]]
@@ -595,8 +645,11 @@ RULES: tuple[Rule, ...] = (
          "resources in the spec's region.", site_region),
     Rule("bascule-dns-record-conflict", "Another record at the failover records' name", Enforcement.MANDATORY,
          "Art. 11 (response and recovery)",
-         "Remove the team's simple A/AAAA/CNAME record for the hostname from the zone (in the same `pulumi up`).",
+         "Remove the team's simple record for the hostname from the zone (in the same `pulumi up`).",
          dns_record_conflict),
+    Rule("bascule-dns-aaaa-bypass", "An AAAA record beside A-only failover records", Enforcement.ADVISORY,
+         "Art. 11 (response and recovery)",
+         "Remove the AAAA record for the hostname, or fail it over yourself.", dns_aaaa_bypass),
 )  # fmt: skip
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 

@@ -165,6 +165,7 @@ def test_a_bring_your_own_endpoint_is_held_to_its_address_s_region(
 
 # --- bascule-dns-record-conflict ------------------------------------------------------------------------------
 
+DNS_RULES = ("bascule-dns-record-conflict", "bascule-dns-aaaa-bypass")
 ALIAS = "aliases=[aws.route53.RecordAliasArgs(name=alb.dns_name, zone_id=alb.zone_id, evaluate_target_health=True)]"
 
 
@@ -178,12 +179,19 @@ def test_the_team_s_simple_a_and_aaaa_records_for_the_hostname_fail(tmp_path: Pa
     code, results = check(folder)
     assert code == 1
     found = {f["urn"].rsplit("::", 1)[-1]: f["message"] for f in findings(results, "bascule-dns-record-conflict")}
-    assert set(found) == {"checkout-a", "checkout-aaaa"}
+    assert set(found) == {"checkout-a"}
     assert "Route 53 refuses a non-failover A record" in found["checkout-a"]
-    assert "IPv6 clients" in found["checkout-aaaa"]
     assert "API_ResourceRecordSet.html" in found["checkout-a"]
+    # The AAAA record is taken (nothing fails): advised against, in what is known, not where it points.
+    (ipv6,) = findings(results, "bascule-dns-aaaa-bypass")
+    assert ipv6["urn"].endswith("::checkout-aaaa") and ipv6["enforcement"] == "advisory"
+    assert "IPv6 clients get this record whatever the failover says" in ipv6["message"]
+    assert "primary" not in ipv6["message"]
     verdicts = pack_agrees(folder)
-    assert {u.rsplit("::", 1)[-1] for r, u, _ in verdicts if r == "bascule-dns-record-conflict" and u} == set(found)
+    assert {(r, u.rsplit("::", 1)[-1], level) for r, u, level in verdicts if r in DNS_RULES and u} == {
+        ("bascule-dns-record-conflict", "checkout-a", "mandatory"),
+        ("bascule-dns-aaaa-bypass", "checkout-aaaa", "advisory"),
+    }
 
 
 def test_under_preview_semantics_an_unknown_zone_is_not_compared(tmp_path: Path) -> None:
@@ -249,11 +257,17 @@ def test_a_stack_export_carries_what_the_site_is_built_on(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     ("rtype", "project", "fires"),
-    [("A", "bank-dns-eu", True), ("AAAA", None, True), ("A", "another-project", False), ("TXT", None, False)],
+    [
+        ("A", "bank-dns-eu", "bascule-dns-record-conflict"),
+        ("AAAA", None, "bascule-dns-aaaa-bypass"),
+        ("A", "another-project", None),
+        ("TXT", None, None),
+    ],
 )
-def test_a_team_s_cloud_dns_record_set_at_the_hostname(rtype: str, project: str | None, fires: bool) -> None:
+def test_a_team_s_cloud_dns_record_set_at_the_hostname(rtype: str, project: str | None, fires: str | None) -> None:
     """The team's record set in the zone the switch writes to (its `managed_zone`), in the stack's project unless
-    another is named: the same name and type is refused by Cloud DNS, an AAAA bypasses the A-only failover."""
+    another is named: the same name and type is refused by Cloud DNS, an AAAA is advised against (IPv6 clients
+    bypass the A-only failover)."""
     import pulumi_gcp as gcp
 
     from bascule.components.program import main as bascule_program
@@ -269,5 +283,126 @@ def test_a_team_s_cloud_dns_record_set_at_the_hostname(rtype: str, project: str 
                           rrdatas=["2001:db8::1" if rtype == "AAAA" else "192.0.2.1"], project=project)  # fmt: skip
 
     verdicts = both(run_offline(team_program, config, stack="clouddns"))
+    found = {(rule, urn.rsplit("::", 1)[-1]) for rule, urn, _ in verdicts if rule in DNS_RULES and urn}
+    assert found == ({(fires, "legacy")} if fires else set())
+
+
+# --- Audit findings: what only counts where a site runs, and what cannot be known -------------------------------
+
+
+def _endpoint_standby(folder: Path) -> None:
+    """The project's secondary replaced by an 'endpoint' on AWS in eu-central-1 whose address is `eip`."""
+    main = folder / "__main__.py"
+    text = re.sub(
+        r"secondary=GcpSiteSpec\(.*?\),\n    health_check",
+        'secondary=EndpointSiteSpec(provider="aws", region="eu-central-1", address="203.0.113.7"),\n    health_check',
+        main.read_text(),
+        flags=re.S,
+    )
+    text = text.replace("AwsAlbSiteSpec, GcpSiteSpec,", "AwsAlbSiteSpec, EndpointSiteSpec,")
+    text = text.replace(
+        "        zone_id=zone.zone_id,",
+        "        secondary=SiteInputs(address=eip),\n        zone_id=zone.zone_id,",
+    )
+    main.write_text(text)
+
+
+def test_a_global_accelerator_address_does_not_move_the_endpoint(tmp_path: Path) -> None:
+    """Global Accelerator's API is served from us-west-2 only, so its provider says us-west-2 wherever the traffic
+    goes: an endpoint whose address is the accelerator's static IP is not in us-west-2, and nothing says it is."""
+    accelerator = (
+        'oregon = aws.Provider("oregon", region="us-west-2")\n'
+        'accelerator = aws.globalaccelerator.Accelerator("edge", ip_address_type="IPV4", '
+        "opts=pulumi.ResourceOptions(provider=oregon))\n"
+        "eip = accelerator.ip_sets.apply(lambda sets: sets[0].ip_addresses[0])\n"
+    )
+    folder = project(tmp_path, before=accelerator)
+    _endpoint_standby(folder)
+    _, results = check(folder)
+    assert not findings(results, "bascule-site-region")
+    inventory, _ = load_inventory(program=folder, stack_config=folder / "Pulumi.prod.yaml")
+    (site,) = [r for r in inventory.resources if r.type == facts.ENDPOINT_SITE]
+    assert site.region == "eu-central-1", site.region_source
+    (edge,) = [r for r in inventory.resources if r.type == "aws:globalaccelerator/accelerator:Accelerator"]
+    assert edge.region == "global"
+    assert not [v for v in pack_agrees(folder) if v[0] == "bascule-site-region"]
+
+
+def test_the_load_balancer_s_own_region_input_is_named_before_its_provider(tmp_path: Path) -> None:
+    folder = project(tmp_path, spec_region="eu-west-3", alb_region="us-east-1")
+    main = folder / "__main__.py"
+    text = main.read_text().replace(
+        'aws.lb.LoadBalancer("web", region="us-east-1", ',
+        'aws.lb.LoadBalancer("web", region="us-east-1", opts=pulumi.ResourceOptions(provider=eu), ',
+    )
+    main.write_text(text.replace("alb = aws.lb", 'eu = aws.Provider("eu", region="eu-west-3")\nalb = aws.lb', 1))
+    _, results = check(folder)
+    (finding,) = findings(results, "bascule-site-region")
+    assert "is in us-east-1 (set by its own `region` input)" in finding["message"], finding["message"]
+    assert "provider 'eu'" not in finding["message"]
+
+
+def test_a_private_zone_of_the_same_resource_name_is_another_zone(tmp_path: Path) -> None:
+    """Two zones named alike in the program (a component's private zone for the VPC beside the team's public one)
+    are two zones: the split-horizon record for the hostname inside the VPC is no conflict."""
+    lines = (
+        "class Inside(pulumi.ComponentResource):\n"
+        "    def __init__(self, name: str) -> None:\n"
+        '        super().__init__("team:dns:Inside", name)\n'
+        '        self.zone = aws.route53.Zone("shop", name="shop.example.com", '
+        "vpcs=[aws.route53.ZoneVpcArgs(vpc_id=vpc.id)], opts=pulumi.ResourceOptions(parent=self))\n"
+        "\n\n"
+        'inside = Inside("inside")\n' + record("inside", "A", zone="inside.zone.zone_id").format(n="HOSTNAME")
+    )
+    folder = project(tmp_path, before=lines)
+    _, results = check(folder)
+    assert not findings(results, "bascule-dns-record-conflict")
+    assert not [v for v in pack_agrees(folder) if v[0] == "bascule-dns-record-conflict"]
+
+
+def _clouddns_program(rtype: str, **record: Any) -> tuple[Any, dict[str, Any]]:
+    import pulumi
+    import pulumi_gcp as gcp
+
+    from bascule.components.program import main as bascule_program
+    from tests.conftest import stack_config
+
+    config = stack_config("clouddns")
+    config["bascule:services"][0]["dns"]["managed_zone"] = "bank-zone"
+    config["gcp:project"] = "bank-dns-eu"
+    provider_project = record.pop("provider_project", None)
+
+    def team_program() -> None:
+        bascule_program()
+        opts = None
+        if provider_project is not None:
+            opts = pulumi.ResourceOptions(provider=gcp.Provider("other", project=provider_project or None))
+        gcp.dns.RecordSet("legacy", managed_zone="bank-zone", name="pay.bank.example.eu.", type=rtype, ttl=300,
+                          rrdatas=["legacy.example.net."] if rtype == "CNAME" else ["192.0.2.1"], opts=opts,
+                          **record)  # fmt: skip
+
+    return team_program, config
+
+
+@pytest.mark.parametrize("semantics", ["preview", "up"])
+@pytest.mark.parametrize(("provider_project", "fires"), [("team-legacy", False), ("bank-dns-eu", True), ("", False)])
+def test_a_cloud_dns_record_set_on_its_own_provider_is_in_that_provider_s_project(
+    semantics: str, provider_project: str, fires: bool
+) -> None:
+    """A record set created with an explicit provider is in the provider's project; a provider naming none leaves the
+    project to its environment, which a check cannot see, so it is not compared. Both front-ends agree."""
+    from bascule.offline.engine import Semantics
+
+    program, config = _clouddns_program("A", provider_project=provider_project)
+    verdicts = both(run_offline(program, config, stack="clouddns", semantics=Semantics(semantics)))
     conflicts = {urn.rsplit("::", 1)[-1] for rule, urn, _ in verdicts if rule == "bascule-dns-record-conflict" and urn}
     assert conflicts == ({"legacy"} if fires else set())
+
+
+def test_a_cloud_dns_cname_beside_the_failover_a_records_fails() -> None:
+    program, config = _clouddns_program("CNAME")
+    verdicts = both(run_offline(program, config, stack="clouddns"))
+    found = {
+        (u.rsplit("::", 1)[-1], level) for rule, u, level in verdicts if rule == "bascule-dns-record-conflict" and u
+    }
+    assert found == {("legacy", "mandatory")}

@@ -326,6 +326,8 @@ def children_of(resources: Iterable[Resource]) -> dict[str, list[Resource]]:
 
 
 def descendants(urn: str, children: Mapping[str, list[Resource]]) -> list[Resource]:
+    """Every resource under `urn` (children, their children, ...), from a `children_of` map: what a component such
+    as a declared site adds where it runs (a drill's listener rule), whatever its depth."""
     found, stack = [], list(children.get(urn, []))
     while stack:
         r = stack.pop()
@@ -335,9 +337,12 @@ def descendants(urn: str, children: Mapping[str, list[Resource]]) -> list[Resour
 
 
 def built_on(site: Resource, by_urn: Mapping[str, Resource], children: Mapping[str, list[Resource]]) -> list[Resource]:
-    """What a site and everything under it were built from (their inputs' sources): for a site that declares its
-    region, the team's own resources it names (a load balancer, a listener, an address)."""
-    return [by_urn[d] for r in (site, *descendants(site.urn, children)) for d in r.dependencies if d in by_urn]
+    """The resources that fix a declared site's region (`facts.SITE_REGION_TYPES`) among what the site and
+    everything under it were built from (their inputs' sources): the team's load balancer, listener or address it
+    names. Only those: a site also depends on resources that are elsewhere without moving it (a Global Accelerator
+    whose provider is in us-west-2, a certificate), and counting them would place it where it does not run."""
+    return [by_urn[d] for r in (site, *descendants(site.urn, children)) for d in r.dependencies
+            if d in by_urn and by_urn[d].type in facts.SITE_REGION_TYPES]  # fmt: skip
 
 
 def _sites_where_built(resources: list[Resource]) -> list[Resource]:

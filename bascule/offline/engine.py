@@ -112,9 +112,10 @@ class _CloudMocks(pulumi_mocks.Mocks):
         return str(inputs.get("region") or _region_of(provider_inputs, self.config, "region", ""))
 
     def new_resource(
-        self, args: pulumi_mocks.MockResourceArgs, remote: bool = False
+        self, args: pulumi_mocks.MockResourceArgs, remote: bool = False, urn: str = ""
     ) -> tuple[str | None, dict[str, Any]]:
-        """A local component's state is its inputs; a remote component's (awsx) is what its provider returns."""
+        """A local component's state is its inputs; a remote component's (awsx) is what its provider returns. `urn`
+        (which `MockResourceArgs` lacks) tells apart two resources of one name under different parents."""
         inputs = dict(args.inputs)
         if args.typ.startswith("pulumi:providers:"):
             return f"{args.name}-id", inputs
@@ -144,12 +145,19 @@ class _CloudMocks(pulumi_mocks.Mocks):
             return ("" if args.resource_id is None else rid), known
         if cls is not None:
             state.update(placeholders.resource_outputs(cls, namer, state))
-        if args.typ.startswith("gcp:") and "project" in state and not inputs.get("project"):
+        if (
+            args.typ.startswith("gcp:")
+            and "project" in state
+            and not inputs.get("project")
+            and (explicit is None or explicit.get("project"))
+        ):
             # pulumi-gcp fills `project` from the provider when the program names none ("If it is not provided, the
             # provider project is used", `project` in pulumi_gcp/dns/record_set.py and the other
-            # classes): the project the id above names, not a stand-in.
+            # classes): the project the id above names, not a stand-in. An explicit provider naming none takes it
+            # from its environment (`GOOGLE_PROJECT`, pulumi_gcp/provider.py), not the stack's `gcp:project`
+            # (explicit providers do not read stack config): that stays a stand-in, which names no real project.
             state["project"] = str(project or self.config.get("gcp:project", "offline-project"))
-        state.update(_computed(args.typ, args.name, inputs, region))
+        state.update(_computed(args.typ, args.name, inputs, region, urn or args.name))
         return rid, state
 
     def _stack_reference(self, name: str) -> dict[str, Any]:
@@ -291,14 +299,15 @@ _OVH_CATALOGUES = {
 
 
 def hosted_zone_id(key: str) -> str:
-    """A Route 53 hosted zone id stand-in, one per zone (a Zone resource by its name, a lookup by what it asks for):
+    """A Route 53 hosted zone id stand-in, one per zone (a Zone resource by its URN, a lookup by what it asks for):
     records of one zone share it and records of two zones never do, so a check comparing zones (two records for one
     name in one zone) sees what a real stack would. Shape of a real id: 'Z' and upper-case letters and digits."""
     return "Z" + hashlib.sha256(key.encode()).hexdigest()[:19].upper()
 
 
-def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> dict[str, Any]:
-    """Outputs a provider computes on create, for the types whose outputs components read."""
+def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str, urn: str) -> dict[str, Any]:
+    """Outputs a provider computes on create, for the types whose outputs components read (`urn`: the resource's own,
+    for what must differ between two resources of one name, a hosted zone's id)."""
     out: dict[str, Any] = {}
     if typ.startswith("aws:"):
         service = typ.split(":")[1].split("/")[0]
@@ -368,7 +377,7 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str) -> di
     elif typ == "aws:route53/record:Record":
         out["fqdn"] = str(inputs.get("name", "")).rstrip(".")
     elif typ == "aws:route53/zone:Zone":
-        out["zoneId"] = hosted_zone_id(f"zone:{name}")
+        out["zoneId"] = hosted_zone_id(f"zone:{urn}")
         out["nameServers"] = [f"ns-{i}.awsdns-0{i}.org" for i in range(1, 5)]
     elif typ in ("aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup", "aws:ecs/cluster:Cluster"):
         out["name"] = name
@@ -463,7 +472,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             resource_id=request.importId or None,
             custom=bool(request.custom),
         )
-        rid, state = self.cloud_mocks.new_resource(args, remote=bool(getattr(request, "remote", False)))
+        rid, state = self.cloud_mocks.new_resource(args, remote=bool(getattr(request, "remote", False)), urn=urn)
         if request.type.startswith("pulumi:providers:"):
             self.cloud_mocks.providers[urn] = dict(inputs)
         if getattr(request, "remote", False):
@@ -515,7 +524,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         args = pulumi_mocks.MockResourceArgs(
             typ=request.type, name=request.name, inputs=state, provider=request.provider, resource_id=request.id
         )
-        rid, outputs = self.cloud_mocks.new_resource(args)
+        rid, outputs = self.cloud_mocks.new_resource(args, urn=urn)
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, rid or "", outputs)
         return resource_pb2.ReadResourceResponse(urn=urn, properties=_struct(outputs))
 
