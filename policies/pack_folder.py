@@ -116,7 +116,8 @@ def existing(directory: Path) -> list[str]:
 def write_pack(directory: Path) -> tuple[list[Path], Path]:
     """The pack files, a wheel of this Bascule in `wheels/`, and requirements.txt naming it by relative path (pip
     reads it from the folder it runs in: Pulumi installs a pack's requirements in the pack folder), and a `.gitignore`
-    for the pack's virtualenv unless one is there. Returns what was written and the wheel."""
+    for the pack's virtualenv unless one is there. Returns what the folder holds of the pack (the same list every
+    time, the `.gitignore` whether written now or the team's) and the wheel."""
     directory.mkdir(parents=True, exist_ok=True)
     source = resources.files("bascule.policies")
     written = []
@@ -135,5 +136,4 @@ def write_pack(directory: Path) -> tuple[list[Path], Path]:
     ignore = directory / ".gitignore"
     if not ignore.exists():  # a team's own .gitignore there is theirs: never overwritten, even with --force
         ignore.write_text(f"# Pulumi creates the pack's virtualenv here; it is not part of the pack.\n{IGNORED}\n")
-        written.append(ignore)
-    return [*written, directory / WHEELS, directory / "requirements.txt"], wheel
+    return [*written, ignore, directory / WHEELS, directory / "requirements.txt"], wheel
