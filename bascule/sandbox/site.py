@@ -110,14 +110,27 @@ def read_data(path: Path) -> dict[str, Any]:
 
 
 def _database_error(data: Path | None, key: str) -> str | None:
-    """None when the site's `key` database answers, else why not (one line)."""
+    """None when the site's `key` database answers, else why not (one line).
+
+    A connection that fails (the server ended it, `AdminShutdown`, or closed it before saying why) is tried once
+    more, as an app's pool reconnects: the standby's promotion ends its read-only sessions so the app comes back
+    writable, and a health check caught in that instant failed once, which with PowerDNS 4.7 (it switches on the
+    first failure, see `sandbox.py`) marked the standby down while the primary was down: every address answered
+    (fail open), a drill failed by the sandbox's own timing. A database that is down or refuses the login fails
+    both tries."""
     if data is None:
         return None
     import psycopg  # only sites with a database need the driver
 
-    try:
+    def ask() -> None:
         with psycopg.connect(read_data(data)[key], autocommit=True) as conn:
             conn.execute("SELECT 1")
+
+    try:
+        try:
+            ask()
+        except psycopg.OperationalError:
+            ask()
     except (psycopg.Error, OSError, KeyError, ValueError) as exc:
         return " ".join(str(exc).split())[:200] or type(exc).__name__
     return None
